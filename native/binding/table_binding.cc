@@ -1,0 +1,234 @@
+// Each table becomes a handful of JS functions that carry the table itself as their data, so a
+// call costs napi_get_cb_info and nothing to unwrap; arguments were validated in TypeScript.
+#include "table_binding.h"
+
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include "../core/clock.h"
+#include "../core/region.h"
+#include "../core/table.h"
+#include "key_bytes.h"
+
+namespace tollgate {
+namespace {
+
+// Indices into the Float64Array the TypeScript side reads a decision from.
+enum Detail { kAllowed = 0, kLimit, kRemaining, kResetMs, kRetryAfterMs, kDetailSize };
+
+struct TableHandle {
+  std::unique_ptr<Region> region;
+  std::unique_ptr<Table> table;
+  Policy policy{};
+  double* detail = nullptr;       // kDetailSize doubles, kept alive by detail_ref
+  const double* clock = nullptr;  // the test clock's one double, or null for the monotonic clock
+  Napi::Reference<Napi::Float64Array> detail_ref;
+  Napi::Reference<Napi::Float64Array> clock_ref;
+
+  int64_t now() const noexcept { return clock != nullptr ? int64_t(clock[0]) : monotonic_ms(); }
+
+  void write(const Verdict& v) const noexcept {
+    detail[kAllowed] = v.allowed ? 1 : 0;
+    detail[kLimit] = double(v.limit);
+    detail[kRemaining] = double(v.remaining);
+    detail[kResetMs] = double(v.reset_ms);
+    detail[kRetryAfterMs] = v.retry_ms == kNever ? INFINITY : double(v.retry_ms);
+  }
+};
+
+using Handle = std::shared_ptr<TableHandle>;
+
+int64_t int_arg(napi_env env, napi_value value) {
+  int64_t out = 0;
+  napi_get_value_int64(env, value, &out);
+  return out;
+}
+
+// The table behind a call, or a thrown error if it was closed (TypeScript checks first; this is
+// the invariant that keeps a stray call from touching unmapped memory).
+Table* live_table(const Napi::CallbackInfo& info, const Handle& handle) {
+  if (!handle->table) throw Napi::TypeError::New(info.Env(), "The limiter is closed");
+  return handle->table.get();
+}
+
+bool key_arg(const Napi::CallbackInfo& info, size_t index, KeyBytes& key) {
+  if (!read_key(info.Env(), info[index], key)) {
+    throw Napi::TypeError::New(info.Env(), "Expected a non-empty string of at most 1024 characters for key");
+  }
+  return true;
+}
+
+Napi::Float64Array float64_option(const Napi::Object& config, const char* name, size_t min_length) {
+  const Napi::Value value = config.Get(name);
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      value.As<Napi::Float64Array>().ElementLength() < min_length) {
+    throw Napi::TypeError::New(config.Env(), std::string("Expected a Float64Array for ") + name);
+  }
+  return value.As<Napi::Float64Array>();
+}
+
+int64_t int_option(const Napi::Object& config, const char* name) {
+  const Napi::Value value = config.Get(name);
+  if (!value.IsNumber()) {
+    throw Napi::TypeError::New(config.Env(), std::string("Expected a number for ") + name);
+  }
+  return value.As<Napi::Number>().Int64Value();
+}
+
+template <class Body>
+void define(Napi::Object& target, const char* name, const Handle& handle, Body body) {
+  target.Set(name, Napi::Function::New(
+                       target.Env(),
+                       [handle, body](const Napi::CallbackInfo& info) { return body(info, handle); },
+                       name));
+}
+
+}  // namespace
+
+Napi::Value CreateTable(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Expected a config object");
+  const Napi::Object config = info[0].As<Napi::Object>();
+
+  auto handle = std::make_shared<TableHandle>();
+  handle->policy.kind = static_cast<PolicyKind>(int_option(config, "kind"));
+  handle->policy.limit = int_option(config, "limit");
+  handle->policy.window_ms = int_option(config, "windowMs");
+  handle->policy.rate_tokens = int_option(config, "rateTokens");
+  handle->policy.rate_interval_ms = int_option(config, "rateIntervalMs");
+  const int64_t capacity = int_option(config, "capacity");
+  const int64_t shards = int_option(config, "shards");
+  if (capacity < 1 || uint64_t(capacity) > Table::kMaxCapacity || shards < 0 || shards > 4096) {
+    throw Napi::RangeError::New(env, "capacity or shards out of range");
+  }
+
+  Napi::Float64Array detail = float64_option(config, "detail", kDetailSize);
+  handle->detail = detail.Data();
+  handle->detail_ref = Napi::Persistent(detail);
+  if (!config.Get("clock").IsUndefined()) {
+    Napi::Float64Array clock = float64_option(config, "clock", 1);
+    handle->clock = clock.Data();
+    handle->clock_ref = Napi::Persistent(clock);
+  }
+
+  const TableLayout layout = TableLayout::plan(uint64_t(capacity), uint32_t(shards));
+  handle->region = Region::anonymous(layout.total_size);
+  if (!handle->region) throw Napi::Error::New(env, "Could not map memory for the table");
+  if (!Table::format(handle->region->base(), layout, random_seed(), config.Get("evict").ToBoolean())) {
+    throw Napi::Error::New(env, "Could not initialise the table's locks");
+  }
+  handle->table = std::make_unique<Table>(handle->region->base());
+
+  Napi::Object api = Napi::Object::New(env);
+  define(api, "consume", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+    Table* table = live_table(info, h);
+    KeyBytes key;
+    key_arg(info, 0, key);
+    const Verdict v = table->consume(table->hash(key.data, key.length), h->policy,
+                                     int_arg(info.Env(), info[2]), int_arg(info.Env(), info[1]),
+                                     h->now(), true);
+    h->write(v);
+    return Napi::Boolean::New(info.Env(), v.allowed);
+  });
+  define(api, "tryConsume", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+    Table* table = live_table(info, h);
+    KeyBytes key;
+    key_arg(info, 0, key);
+    const Verdict v = table->consume(table->hash(key.data, key.length), h->policy,
+                                     int_arg(info.Env(), info[2]), int_arg(info.Env(), info[1]),
+                                     h->now(), true);
+    return Napi::Boolean::New(info.Env(), v.allowed);
+  });
+  define(api, "peek", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+    Table* table = live_table(info, h);
+    KeyBytes key;
+    key_arg(info, 0, key);
+    const Verdict v = table->consume(table->hash(key.data, key.length), h->policy,
+                                     int_arg(info.Env(), info[2]), int_arg(info.Env(), info[1]),
+                                     h->now(), false);
+    h->write(v);
+    return Napi::Boolean::New(info.Env(), v.allowed);
+  });
+  define(api, "refund", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+    Table* table = live_table(info, h);
+    KeyBytes key;
+    key_arg(info, 0, key);
+    table->refund(table->hash(key.data, key.length), h->policy, int_arg(info.Env(), info[2]),
+                  int_arg(info.Env(), info[1]), h->now());
+    return info.Env().Undefined();
+  });
+  define(api, "block", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+    Table* table = live_table(info, h);
+    KeyBytes key;
+    key_arg(info, 0, key);
+    const int64_t now = h->now();
+    const bool stored = table->block(table->hash(key.data, key.length), h->policy,
+                                     int_arg(info.Env(), info[2]), now + int_arg(info.Env(), info[1]), now);
+    return Napi::Boolean::New(info.Env(), stored);
+  });
+  define(api, "reset", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+    Table* table = live_table(info, h);
+    KeyBytes key;
+    key_arg(info, 0, key);
+    return Napi::Boolean::New(info.Env(), table->reset(table->hash(key.data, key.length), h->now()));
+  });
+  define(api, "consumeMany", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+    // consumeMany(keys, cost, limit, out: Uint8Array) -> allowed count; one boundary crossing.
+    Table* table = live_table(info, h);
+    const napi_env env = info.Env();
+    const napi_value keys = info[0];
+    uint32_t count = 0;
+    if (napi_get_array_length(env, keys, &count) != napi_ok) {
+      throw Napi::TypeError::New(env, "Expected an array for keys");
+    }
+    const Napi::Value out_value = info[3];
+    if (!out_value.IsTypedArray() ||
+        out_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        out_value.As<Napi::Uint8Array>().ElementLength() < count) {
+      throw Napi::TypeError::New(env, "Expected a Uint8Array as long as keys for out");
+    }
+    uint8_t* out = out_value.As<Napi::Uint8Array>().Data();
+    const int64_t cost = int_arg(env, info[1]);
+    const int64_t limit = int_arg(env, info[2]);
+    const int64_t now = h->now();
+    uint32_t allowed = 0;
+    KeyBytes key;
+    for (uint32_t i = 0; i < count; ++i) {
+      napi_value item;
+      napi_get_element(env, keys, i, &item);
+      if (!read_key(env, item, key)) {
+        throw Napi::TypeError::New(env, "Expected a non-empty string of at most 1024 characters for keys[" +
+                                            std::to_string(i) + "]");
+      }
+      const bool ok = table->consume(table->hash(key.data, key.length), h->policy, limit, cost, now, true).allowed;
+      out[i] = ok ? 1 : 0;
+      allowed += ok ? 1 : 0;
+    }
+    return Napi::Number::New(env, allowed);
+  });
+  define(api, "sweep", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+    return Napi::Number::New(info.Env(), double(live_table(info, h)->sweep(h->now())));
+  });
+  define(api, "stats", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+    const TableStats st = live_table(info, h)->stats();
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("entries", double(st.entries));
+    out.Set("capacity", double(st.capacity));
+    out.Set("shards", double(st.shards));
+    out.Set("evictions", double(st.evictions));
+    out.Set("refused", double(st.refused));
+    out.Set("swept", double(st.swept));
+    out.Set("lockRecoveries", double(st.lock_recoveries));
+    out.Set("memoryBytes", double(st.bytes));
+    return out;
+  });
+  define(api, "close", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+    h->table.reset();
+    h->region.reset();
+    return info.Env().Undefined();
+  });
+  return api;
+}
+
+}  // namespace tollgate

@@ -1,0 +1,34 @@
+// One contiguous block of memory; everything inside is addressed by offsets, never pointers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace tollgate {
+
+class Region {
+ public:
+  // Private anonymous memory, zero-filled and committed page by page as it is touched.
+  // Returns nullptr when the OS refuses the mapping.
+  static std::unique_ptr<Region> anonymous(size_t size) noexcept;
+
+  ~Region();
+  Region(const Region&) = delete;
+  Region& operator=(const Region&) = delete;
+
+  void* base() const noexcept { return base_; }
+  size_t size() const noexcept { return size_; }
+
+  template <class T>
+  T* at(uint64_t offset) const noexcept {
+    return reinterpret_cast<T*>(static_cast<char*>(base_) + offset);
+  }
+
+ private:
+  Region(void* base, size_t size) noexcept : base_(base), size_(size) {}
+  void* base_;
+  size_t size_;
+};
+
+}  // namespace tollgate

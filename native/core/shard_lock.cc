@@ -1,0 +1,35 @@
+// Robust process-shared mutexes on Linux; plain process-shared ones where robustness is missing (macOS).
+#include "shard_lock.h"
+
+#include <cerrno>
+
+namespace tollgate {
+
+bool ShardLock::init() noexcept {
+  pthread_mutexattr_t attr;
+  if (pthread_mutexattr_init(&attr) != 0) return false;
+  bool ok = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0;
+#if defined(PTHREAD_MUTEX_ROBUST) && !defined(__APPLE__)
+  ok = ok && pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0;
+#endif
+  ok = ok && pthread_mutex_init(&mutex_, &attr) == 0;
+  pthread_mutexattr_destroy(&attr);
+  recoveries_ = 0;
+  return ok;
+}
+
+void ShardLock::lock() noexcept {
+  const int rc = pthread_mutex_lock(&mutex_);
+#if defined(PTHREAD_MUTEX_ROBUST) && !defined(__APPLE__)
+  if (rc == EOWNERDEAD) {
+    pthread_mutex_consistent(&mutex_);
+    ++recoveries_;
+  }
+#else
+  (void)rc;
+#endif
+}
+
+void ShardLock::unlock() noexcept { pthread_mutex_unlock(&mutex_); }
+
+}  // namespace tollgate

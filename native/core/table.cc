@@ -1,0 +1,321 @@
+// Open addressing over a shard's slots: a key lives within kWindow slots of its home, found by
+// scanning one byte tag per slot; tags of the first window are mirrored past the end, so a window
+// never wraps in the tag array.
+#include "table.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace tollgate {
+
+struct Table::Header {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t slot_size;
+  TableLayout layout;
+  HashSeed seed;
+  uint32_t evict;
+  uint32_t reserved;
+};
+
+struct alignas(64) Table::Shard {
+  ShardLock lock;
+  // The fields below and this shard's tags and slots: only access them while holding `lock`.
+  uint64_t entries;
+  uint64_t evictions;
+  uint64_t refused;
+  uint64_t swept;
+  uint32_t cursor;  // next slot the incremental reclaimer looks at
+};
+
+struct Table::Probe {
+  Shard* shard;
+  uint8_t* tags;
+  Slot* slots;
+  uint32_t home;
+  uint8_t tag;  // high bit set: a zero tag marks an empty slot
+  Hash128 hash;
+};
+
+namespace {
+
+constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+// Bit j set where tags[j] == value, for the kWindow tags starting at `tags`.
+inline uint64_t match_window(const uint8_t* tags, uint8_t value) {
+  static_assert(Table::kWindow == 64, "the mask is one 64-bit word");
+#if defined(__SSE2__)
+  const __m128i needle = _mm_set1_epi8(static_cast<char>(value));
+  uint64_t mask = 0;
+  for (int k = 0; k < 4; ++k) {
+    const __m128i group = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tags + 16 * k));
+    const auto bits = static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(group, needle)));
+    mask |= uint64_t{bits} << (16 * k);
+  }
+  return mask;
+#else
+  uint64_t mask = 0;
+  for (uint32_t j = 0; j < 64; ++j) mask |= uint64_t{tags[j] == value} << j;
+  return mask;
+#endif
+}
+
+}  // namespace
+
+TableLayout TableLayout::plan(uint64_t capacity, uint32_t shards) noexcept {
+  TableLayout l{};
+  if (shards == 0) {
+    shards = 1;
+    while (shards < 256 && uint64_t{shards} * 2 * 4096 <= capacity) shards *= 2;
+  }
+  l.shard_count = shards;
+  l.slots_per_shard = uint32_t(std::max<uint64_t>(Table::kWindow, (capacity + shards - 1) / shards));
+  l.capacity = uint64_t{l.slots_per_shard} * shards;
+  l.shards_offset = align_up(sizeof(Table::Header), 64);
+  l.tags_offset = l.shards_offset + uint64_t{shards} * sizeof(Table::Shard);
+  l.tag_stride = align_up(uint64_t{l.slots_per_shard} + Table::kWindow, 64);
+  l.slots_offset = align_up(l.tags_offset + l.tag_stride * shards, 64);
+  l.total_size = align_up(l.slots_offset + l.capacity * sizeof(Slot), 4096);
+  return l;
+}
+
+bool Table::format(void* base, const TableLayout& layout, HashSeed seed, bool evict) noexcept {
+  auto* header = static_cast<Header*>(base);
+  header->magic = kMagic;
+  header->version = kVersion;
+  header->slot_size = sizeof(Slot);
+  header->layout = layout;
+  header->seed = seed;
+  header->evict = evict ? 1 : 0;
+  auto* shards = reinterpret_cast<Shard*>(static_cast<char*>(base) + layout.shards_offset);
+  for (uint32_t s = 0; s < layout.shard_count; ++s) {
+    Shard* shard = new (&shards[s]) Shard();
+    if (!shard->lock.init()) return false;
+  }
+  return true;
+}
+
+Table::Table(void* base) noexcept
+    : base_(static_cast<char*>(base)), header_(static_cast<Header*>(base)) {
+  const TableLayout& l = header_->layout;
+  shards_ = reinterpret_cast<Shard*>(base_ + l.shards_offset);
+  tags_ = reinterpret_cast<uint8_t*>(base_ + l.tags_offset);
+  slots_ = reinterpret_cast<Slot*>(base_ + l.slots_offset);
+  shard_count_ = l.shard_count;
+  slots_per_shard_ = l.slots_per_shard;
+  tag_stride_ = l.tag_stride;
+  seed_ = header_->seed;
+  evict_ = header_->evict != 0;
+}
+
+Hash128 Table::hash(const void* key, size_t len) const noexcept {
+  return siphash13_128(seed_, key, len);
+}
+
+Table::Probe Table::probe_of(const Hash128& h) const noexcept {
+  // Independent bits of the hash pick the shard, the home slot and the tag.
+  const uint32_t shard = uint32_t(((h.hi >> 32) * shard_count_) >> 32);
+  const uint32_t home = uint32_t(((h.lo & 0xffffffffULL) * slots_per_shard_) >> 32);
+  return Probe{&shards_[shard], tags_ + tag_stride_ * shard,
+               slots_ + uint64_t{slots_per_shard_} * shard, home,
+               static_cast<uint8_t>(0x80 | (h.hi & 0x7f)), h};
+}
+
+int64_t Table::find(const Probe& p) const noexcept {
+  uint64_t mask = match_window(p.tags + p.home, p.tag);
+  while (mask != 0) {
+    uint32_t index = p.home + uint32_t(__builtin_ctzll(mask));
+    if (index >= slots_per_shard_) index -= slots_per_shard_;
+    const Slot& slot = p.slots[index];
+    if (slot.fp_lo == p.hash.lo && slot.fp_hi == p.hash.hi) return index;
+    mask &= mask - 1;
+  }
+  return -1;
+}
+
+void Table::set_tag(uint8_t* tags, uint32_t index, uint8_t tag) const noexcept {
+  tags[index] = tag;
+  if (index < kWindow) tags[slots_per_shard_ + index] = tag;
+}
+
+void Table::release(Shard& shard, uint8_t* tags, uint32_t index) noexcept {
+  set_tag(tags, index, 0);
+  --shard.entries;
+}
+
+void Table::reclaim_step(const Probe& p, int64_t now) noexcept {
+  // Two slots per insertion keep up with any insertion rate: a shard is swept once every S/2 inserts.
+  Shard& shard = *p.shard;
+  for (int k = 0; k < 2; ++k) {
+    const uint32_t index = shard.cursor;
+    shard.cursor = index + 1 == slots_per_shard_ ? 0 : index + 1;
+    if (p.tags[index] != 0 && p.slots[index].expires_at <= now) {
+      release(shard, p.tags, index);
+      ++shard.swept;
+    }
+  }
+}
+
+int64_t Table::claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noexcept {
+  Shard& shard = *p.shard;
+  const uint64_t empty = match_window(p.tags + p.home, 0);
+  uint32_t index;
+  if (empty != 0) {
+    index = p.home + uint32_t(__builtin_ctzll(empty));
+    if (index >= slots_per_shard_) index -= slots_per_shard_;
+    ++shard.entries;
+  } else {
+    // Window full: reuse an expired entry, else evict the entry nearest to expiry, else refuse.
+    int64_t victim = -1;
+    int64_t victim_expiry = kNever;
+    for (uint32_t j = 0; j < kWindow; ++j) {
+      uint32_t candidate = p.home + j;
+      if (candidate >= slots_per_shard_) candidate -= slots_per_shard_;
+      const int64_t expiry = p.slots[candidate].expires_at;
+      if (expiry <= now) {
+        victim = candidate;
+        victim_expiry = expiry;
+        break;
+      }
+      if (expiry < victim_expiry) {
+        victim = candidate;
+        victim_expiry = expiry;
+      }
+    }
+    if (victim_expiry <= now) {
+      ++shard.swept;
+    } else if (evict_) {
+      ++shard.evictions;
+    } else {
+      ++shard.refused;
+      *earliest_expiry = victim_expiry;
+      return -1;
+    }
+    index = uint32_t(victim);
+  }
+  set_tag(p.tags, index, p.tag);
+  Slot& slot = p.slots[index];
+  slot.fp_lo = p.hash.lo;
+  slot.fp_hi = p.hash.hi;
+  return index;
+}
+
+Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost,
+                       int64_t now, bool commit) noexcept {
+  const Probe p = probe_of(h);
+  ShardGuard guard(p.shard->lock);
+  int64_t index = find(p);
+  const bool live = index >= 0 && p.slots[index].expires_at > now;
+  CounterState state = live ? p.slots[index].state : fresh_state(policy, limit, now);
+
+  if (live && p.slots[index].blocked_until > now) {
+    const Slot& slot = p.slots[index];
+    Verdict v = decide(policy, limit, state, now, cost, false);
+    v.allowed = false;
+    v.remaining = 0;
+    v.reset_ms = slot.expires_at - now;
+    v.retry_ms = cost > limit ? kNever : std::max(v.retry_ms, slot.blocked_until - now);
+    return v;
+  }
+
+  const Verdict v = decide(policy, limit, state, now, cost, commit);
+  if (!v.allowed || !commit) return v;
+  if (index < 0) {
+    reclaim_step(p, now);
+    int64_t earliest = kNever;
+    index = claim(p, now, &earliest);
+    if (index < 0) return Verdict{false, limit, 0, 0, earliest - now};
+  }
+  Slot& slot = p.slots[index];
+  slot.state = state;
+  slot.blocked_until = 0;
+  slot.expires_at = now + v.reset_ms;
+  return v;
+}
+
+void Table::refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
+                   int64_t now) noexcept {
+  const Probe p = probe_of(h);
+  ShardGuard guard(p.shard->lock);
+  const int64_t index = find(p);
+  if (index < 0 || p.slots[index].expires_at <= now) return;
+  Slot& slot = p.slots[index];
+  const int64_t reset = tollgate::refund(policy, limit, slot.state, now, amount);
+  slot.expires_at = std::max(now + reset, slot.blocked_until);
+}
+
+bool Table::block(const Hash128& h, const Policy& policy, int64_t limit, int64_t until,
+                  int64_t now) noexcept {
+  const Probe p = probe_of(h);
+  ShardGuard guard(p.shard->lock);
+  int64_t index = find(p);
+  if (index >= 0 && p.slots[index].expires_at > now) {
+    Slot& slot = p.slots[index];
+    slot.blocked_until = std::max(slot.blocked_until, until);
+    slot.expires_at = std::max(slot.expires_at, until);
+    return true;
+  }
+  if (index < 0) {
+    reclaim_step(p, now);
+    int64_t earliest = kNever;
+    index = claim(p, now, &earliest);
+    if (index < 0) return false;
+  }
+  Slot& slot = p.slots[index];
+  slot.state = fresh_state(policy, limit, now);
+  slot.blocked_until = until;
+  slot.expires_at = until;
+  return true;
+}
+
+bool Table::reset(const Hash128& h, int64_t now) noexcept {
+  const Probe p = probe_of(h);
+  ShardGuard guard(p.shard->lock);
+  const int64_t index = find(p);
+  if (index < 0) return false;
+  const bool live = p.slots[index].expires_at > now;
+  release(*p.shard, p.tags, uint32_t(index));
+  return live;
+}
+
+uint64_t Table::sweep(int64_t now) noexcept {
+  uint64_t total = 0;
+  for (uint32_t s = 0; s < shard_count_; ++s) {
+    Shard& shard = shards_[s];
+    uint8_t* tags = tags_ + tag_stride_ * s;
+    const Slot* slots = slots_ + uint64_t{slots_per_shard_} * s;
+    ShardGuard guard(shard.lock);
+    for (uint32_t i = 0; i < slots_per_shard_; ++i) {
+      if (tags[i] != 0 && slots[i].expires_at <= now) {
+        release(shard, tags, i);
+        ++shard.swept;
+        ++total;
+      }
+    }
+  }
+  return total;
+}
+
+TableStats Table::stats() const noexcept {
+  TableStats st{};
+  st.capacity = header_->layout.capacity;
+  st.shards = shard_count_;
+  st.bytes = header_->layout.total_size;
+  for (uint32_t s = 0; s < shard_count_; ++s) {
+    Shard& shard = shards_[s];
+    ShardGuard guard(shard.lock);
+    st.entries += shard.entries;
+    st.evictions += shard.evictions;
+    st.refused += shard.refused;
+    st.swept += shard.swept;
+    st.lock_recoveries += shard.lock.recoveries();
+  }
+  return st;
+}
+
+}  // namespace tollgate

@@ -1,0 +1,111 @@
+// A fixed-capacity hash table of per-key limiter state, split into independently locked shards.
+//
+// Thread safety: every public member may be called from any thread or process attached to the
+// region. Each operation hashes outside any lock, then holds exactly one shard lock while it runs;
+// nothing inside the table is reachable except through those locked operations.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "algorithms.h"
+#include "shard_lock.h"
+#include "siphash.h"
+
+namespace tollgate {
+
+// One cache line per key. The key itself is not stored: its 128-bit keyed fingerprint is (keys
+// of any length fit one fixed slot, and a false match needs a 2^-128 collision under a secret seed).
+struct Slot {
+  uint64_t fp_lo;
+  uint64_t fp_hi;
+  int64_t expires_at;     // ms; at or after it the key is indistinguishable from a fresh one
+  int64_t blocked_until;  // ms; every request is denied before it
+  CounterState state;
+};
+static_assert(sizeof(Slot) == 64, "a slot is one cache line");
+
+// Where everything sits inside the region, as offsets from its base.
+struct TableLayout {
+  uint64_t capacity;  // slots in all
+  uint32_t shard_count;
+  uint32_t slots_per_shard;
+  uint64_t shards_offset;
+  uint64_t tags_offset;
+  uint64_t tag_stride;  // bytes of tags per shard (slots plus the mirrored window)
+  uint64_t slots_offset;
+  uint64_t total_size;
+
+  // Rounds `capacity` up to whole shards of at least one probe window; shards == 0 picks a count.
+  static TableLayout plan(uint64_t capacity, uint32_t shards) noexcept;
+};
+
+struct TableStats {
+  uint64_t entries;    // occupied slots, including expired ones not yet reclaimed
+  uint64_t capacity;   // slots in all
+  uint64_t shards;
+  uint64_t evictions;  // live entries dropped to make room for a new key
+  uint64_t refused;    // new keys turned away because their probe window was full
+  uint64_t swept;      // expired entries reclaimed (by sweep, incrementally, or on reuse)
+  uint64_t lock_recoveries;
+  uint64_t bytes;      // size of the region
+};
+
+class Table {
+ public:
+  // Slots a key may occupy, starting at its home slot; also the minimum shard size.
+  static constexpr uint32_t kWindow = 64;
+  static constexpr uint64_t kMaxCapacity = uint64_t{1} << 27;
+  static constexpr uint64_t kMagic = 0x31657461676c6c74ULL;  // "tllgate1"
+  static constexpr uint32_t kVersion = 1;
+
+  // Writes an empty table into zeroed memory of layout.total_size bytes. False if a lock failed.
+  static bool format(void* base, const TableLayout& layout, HashSeed seed, bool evict) noexcept;
+
+  // Attaches to memory that format() prepared (possibly in another process, at another address).
+  explicit Table(void* base) noexcept;
+
+  Hash128 hash(const void* key, size_t len) const noexcept;
+
+  // Decides a request; commits it when allowed and `commit` is set. A new key that finds no room
+  // is denied with retry_ms until the earliest entry in its window expires (refuse mode only).
+  Verdict consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now,
+                  bool commit) noexcept;
+  // Gives back up to `amount` to a live key; a missing key is left missing.
+  void refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
+              int64_t now) noexcept;
+  // Denies every request for the key until `until`. False if the key found no room.
+  bool block(const Hash128& h, const Policy& policy, int64_t limit, int64_t until,
+             int64_t now) noexcept;
+  // Forgets the key, block included. True if it was live.
+  bool reset(const Hash128& h, int64_t now) noexcept;
+  // Reclaims every expired entry now; returns how many.
+  uint64_t sweep(int64_t now) noexcept;
+  TableStats stats() const noexcept;
+
+ private:
+  friend struct TableLayout;
+  struct Header;
+  struct Shard;
+  struct Probe;
+
+  Probe probe_of(const Hash128& h) const noexcept;
+  int64_t find(const Probe& p) const noexcept;
+  int64_t claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noexcept;
+  void release(Shard& shard, uint8_t* tags, uint32_t index) noexcept;
+  void set_tag(uint8_t* tags, uint32_t index, uint8_t tag) const noexcept;
+  void reclaim_step(const Probe& p, int64_t now) noexcept;
+
+  char* base_;
+  Header* header_;
+  Shard* shards_;
+  uint8_t* tags_;
+  Slot* slots_;
+  uint32_t shard_count_;
+  uint32_t slots_per_shard_;
+  uint64_t tag_stride_;
+  HashSeed seed_;
+  bool evict_;
+};
+
+}  // namespace tollgate

@@ -1,0 +1,48 @@
+// Finds and loads the native addon, collecting every failure into one actionable message.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import type { NativeAddon } from './table-engine.js';
+
+const EXPECTED_ABI = 1;
+
+export interface NativeLoadResult {
+  readonly addon: NativeAddon | undefined;
+  /** Why each place failed, in the order tried; empty when the addon loaded. */
+  readonly failures: readonly string[];
+}
+
+let cached: NativeLoadResult | undefined;
+
+/**
+ * Tries, in order: TOLLGATE_NATIVE_PATH, build/Release, build/Debug. The result is cached: the
+ * addon is loaded once per process (and once per worker thread, each with its own instance).
+ */
+export function loadNative(): NativeLoadResult {
+  if (cached !== undefined) return cached;
+  const require = createRequire(import.meta.url);
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const candidates = [
+    process.env.TOLLGATE_NATIVE_PATH,
+    path.join(root, 'build', 'Release', 'tollgate.node'),
+    path.join(root, 'build', 'Debug', 'tollgate.node'),
+  ].filter((c): c is string => typeof c === 'string' && c.length > 0);
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    try {
+      const addon = require(candidate) as NativeAddon;
+      if (addon.abiVersion !== EXPECTED_ABI) {
+        failures.push(`${candidate}: built for ABI ${addon.abiVersion}, this code expects ${EXPECTED_ABI} (run npm run build:native)`);
+        continue;
+      }
+      cached = { addon, failures: [] };
+      return cached;
+    } catch (error) {
+      const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      failures.push(`${candidate}: ${message}`);
+    }
+  }
+  failures.push('Build it with `npm run build:native` (needs cmake and a C++17 compiler).');
+  cached = { addon: undefined, failures };
+  return cached;
+}

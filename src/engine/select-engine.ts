@@ -1,0 +1,40 @@
+// Chooses the engine a limiter runs on: native when it loads, else the TypeScript one with one warning.
+import { nativeUnavailable } from '../errors.js';
+import { JsTable } from './js/js-table.js';
+import { loadNative } from './load-native.js';
+import type { TableConfig, TableEngine } from './table-engine.js';
+
+export type EngineChoice = 'native' | 'js' | 'auto';
+export type EngineName = 'native' | 'js';
+
+let warned = false;
+
+/** The engine `auto` resolves to here, honouring TOLLGATE_ENGINE=js|native. */
+export function resolveEngine(choice: EngineChoice): EngineName {
+  const forced = process.env.TOLLGATE_ENGINE;
+  const wanted = choice !== 'auto' ? choice : forced === 'js' || forced === 'native' ? forced : 'auto';
+  if (wanted === 'js') return 'js';
+  const { addon, failures } = loadNative();
+  if (addon !== undefined) return 'native';
+  if (wanted === 'native') throw nativeUnavailable(failures.join('\n'));
+  if (!warned) {
+    warned = true;
+    process.emitWarning(
+      `tollgate is using its TypeScript engine because the native addon did not load:\n${failures.join('\n')}`,
+      { code: 'TOLLGATE_NATIVE_UNAVAILABLE' },
+    );
+  }
+  return 'js';
+}
+
+export function createTable(engine: EngineName, config: TableConfig): TableEngine {
+  if (engine === 'js') return new JsTable(config);
+  const { addon } = loadNative();
+  if (addon === undefined) throw nativeUnavailable('loadNative() failed after it had succeeded');
+  return addon.createTable(config);
+}
+
+/** Whether the native addon loads in this process; never warns. */
+export function isNativeAvailable(): boolean {
+  return loadNative().addon !== undefined;
+}

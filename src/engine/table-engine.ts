@@ -1,0 +1,72 @@
+// The one interface both engines implement; also the typed shape of what the native addon exports.
+
+/** Raw table statistics, as both engines report them. */
+export interface TableStats {
+  /** Occupied slots, including expired entries not yet reclaimed. */
+  readonly entries: number;
+  readonly capacity: number;
+  readonly shards: number;
+  readonly evictions: number;
+  readonly refused: number;
+  readonly swept: number;
+  readonly lockRecoveries: number;
+  readonly memoryBytes: number;
+}
+
+/**
+ * One table of per-key state. Arguments are validated by the caller; decisions are written into
+ * the `detail` Float64Array given at creation: [allowed, limit, remaining, resetMs, retryAfterMs].
+ */
+export interface TableEngine {
+  consume(key: string, cost: number, limit: number): boolean;
+  /** consume without writing the detail. */
+  tryConsume(key: string, cost: number, limit: number): boolean;
+  peek(key: string, cost: number, limit: number): boolean;
+  refund(key: string, amount: number, limit: number): void;
+  block(key: string, durationMs: number, limit: number): boolean;
+  reset(key: string): boolean;
+  /** Writes 1/0 per key into out; returns how many were allowed. */
+  consumeMany(keys: readonly string[], cost: number, limit: number, out: Uint8Array): number;
+  sweep(): number;
+  stats(): TableStats;
+  close(): void;
+}
+
+export interface TableConfig {
+  readonly kind: number;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly rateTokens: number;
+  readonly rateIntervalMs: number;
+  readonly capacity: number;
+  /** 0 lets the table choose. */
+  readonly shards: number;
+  readonly evict: boolean;
+  readonly detail: Float64Array;
+  readonly clock?: Float64Array | undefined;
+}
+
+/** Everything build/Release/tollgate.node exports. Nothing else in the code sees its type. */
+export interface NativeAddon {
+  readonly abiVersion: number;
+  createTable(config: TableConfig): TableEngine;
+  /** The N-API floor for benchmarks: reads one string key and returns whether it was valid. */
+  readKeyOnly(key: string): boolean;
+}
+
+/** Index of each field in the detail array. */
+export const Detail = { Allowed: 0, Limit: 1, Remaining: 2, ResetMs: 3, RetryAfterMs: 4, Size: 5 } as const;
+
+/** Slots a key may occupy from its home slot; the JS engine samples as many candidates. */
+export const PROBE_WINDOW = 64;
+
+/** Total slots for a requested capacity: whole shards of at least one probe window (native layout). */
+export function plannedCapacity(capacity: number, shards: number): { capacity: number; shards: number } {
+  let count = shards;
+  if (count === 0) {
+    count = 1;
+    while (count < 256 && count * 2 * 4096 <= capacity) count *= 2;
+  }
+  const perShard = Math.max(PROBE_WINDOW, Math.ceil(capacity / count));
+  return { capacity: perShard * count, shards: count };
+}

@@ -1,0 +1,47 @@
+// Errors with stable `code` strings, and the wording every argument check uses.
+
+export type TollgateErrorCode =
+  | 'TOLLGATE_INVALID_ARGUMENT'
+  | 'TOLLGATE_OUT_OF_RANGE'
+  | 'TOLLGATE_CLOSED'
+  | 'TOLLGATE_NATIVE_UNAVAILABLE';
+
+export interface TollgateTypeError extends TypeError {
+  readonly code: TollgateErrorCode;
+}
+export interface TollgateRangeError extends RangeError {
+  readonly code: TollgateErrorCode;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') {
+    return value.length > 40 ? `a string of length ${value.length}` : JSON.stringify(value);
+  }
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null) return 'null';
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  if (typeof value === 'function') return 'a function';
+  return String(value);
+}
+
+/** "Expected <expected> for <name> but received <value>", as a TypeError. */
+export function invalidArgument(name: string, expected: string, value: unknown): TollgateTypeError {
+  const error = new TypeError(`Expected ${expected} for ${name} but received ${describe(value)}`);
+  return Object.assign(error, { code: 'TOLLGATE_INVALID_ARGUMENT' as const });
+}
+
+/** Same wording as invalidArgument, as a RangeError: the type was right, the value was not. */
+export function outOfRange(name: string, expected: string, value: unknown): TollgateRangeError {
+  const error = new RangeError(`Expected ${expected} for ${name} but received ${describe(value)}`);
+  return Object.assign(error, { code: 'TOLLGATE_OUT_OF_RANGE' as const });
+}
+
+export function closedError(): TollgateTypeError {
+  const error = new TypeError('The limiter is closed; create a new one to make further decisions');
+  return Object.assign(error, { code: 'TOLLGATE_CLOSED' as const });
+}
+
+export function nativeUnavailable(detail: string): Error & { code: TollgateErrorCode } {
+  const error = new Error(`The tollgate native addon could not be loaded:\n${detail}`);
+  return Object.assign(error, { code: 'TOLLGATE_NATIVE_UNAVAILABLE' as const });
+}

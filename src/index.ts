@@ -1,0 +1,18 @@
+// Public entry point of tollgate.
+export { Limiter, MAX_CAPACITY, type CallOptions, type LimiterOptions, type LimiterStats } from './limiter.js';
+export {
+  fixedWindow,
+  slidingWindow,
+  tokenBucket,
+  leakyBucket,
+  type Policy,
+  type FixedWindowPolicy,
+  type SlidingWindowPolicy,
+  type TokenBucketPolicy,
+  type LeakyBucketPolicy,
+} from './policies.js';
+export type { Decision } from './decision.js';
+export { ManualClock } from './clock.js';
+export type { TollgateErrorCode, TollgateRangeError, TollgateTypeError } from './errors.js';
+export { isNativeAvailable, type EngineChoice, type EngineName } from './engine/select-engine.js';
+export { MAX_KEY_LENGTH } from './validate.js';

@@ -1,0 +1,204 @@
+// The synchronous, in-process Limiter: validates in TypeScript, decides in the chosen engine.
+import type { ManualClock } from './clock.js';
+import type { Decision } from './decision.js';
+import { closedError, invalidArgument } from './errors.js';
+import { createTable, resolveEngine, type EngineChoice, type EngineName } from './engine/select-engine.js';
+import { Detail, type TableEngine, type TableStats } from './engine/table-engine.js';
+import { policyParams, type Policy, type PolicyParams } from './policies.js';
+import { checkInteger, checkKey, checkObject, checkPositiveInteger, isKey } from './validate.js';
+
+export interface LimiterOptions {
+  readonly policy: Policy;
+  /** Keys the table can hold (rounded up to whole shards); fixed at creation. Default 1,000,000. */
+  readonly capacity?: number;
+  /**
+   * When a new key finds its probe window full of live keys: 'evict' the entry nearest to expiry
+   * (the default; counted in stats().evictions) or 'refuse' the new key (denied, counted in
+   * stats().refused, retryAfterMs until room frees up).
+   */
+  readonly onFull?: 'evict' | 'refuse';
+  /** 'auto' (default): native when the addon loads, else TypeScript with one warning. */
+  readonly engine?: EngineChoice;
+  /** Lock shards; default chosen from the capacity (1 to 256). */
+  readonly shards?: number;
+  /** A manual clock for tests; by default the host's monotonic clock. */
+  readonly clock?: ManualClock;
+}
+
+/** A per-call override: serve a tier (e.g. a paid API key) from the same limiter. */
+export interface CallOptions {
+  /**
+   * Replaces the policy's limit for this call: the window limit, the bucket capacity or the GCRA
+   * burst. Windows and rates stay the policy's.
+   */
+  readonly limit?: number;
+}
+
+export interface LimiterStats extends TableStats {
+  readonly engine: EngineName;
+}
+
+/** Capacity past which a table is refused as a mistake (2^27 slots, 8 GiB). */
+export const MAX_CAPACITY = 2 ** 27;
+const DEFAULT_CAPACITY = 1_000_000;
+
+export class Limiter {
+  /** Which engine decides: 'native' or 'js'. */
+  readonly engine: EngineName;
+  readonly policy: Policy;
+  #table: TableEngine | null;
+  readonly #params: PolicyParams;
+  readonly #detail = new Float64Array(Detail.Size);
+  #batchOut = new Uint8Array(0);
+
+  constructor(options: LimiterOptions) {
+    const o = checkObject(options, 'options');
+    this.#params = policyParams(o.policy);
+    this.policy = o.policy as Policy;
+    const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(o.capacity, 'capacity', 1, MAX_CAPACITY);
+    const shards = o.shards === undefined ? 0 : checkInteger(o.shards, 'shards', 1, 4096);
+    if (o.onFull !== undefined && o.onFull !== 'evict' && o.onFull !== 'refuse') {
+      throw invalidArgument('onFull', "'evict' or 'refuse'", o.onFull);
+    }
+    if (o.engine !== undefined && o.engine !== 'native' && o.engine !== 'js' && o.engine !== 'auto') {
+      throw invalidArgument('engine', "'native', 'js' or 'auto'", o.engine);
+    }
+    const clock = o.clock as ManualClock | undefined;
+    if (clock !== undefined && !(clock.buffer instanceof Float64Array)) {
+      throw invalidArgument('clock', 'a ManualClock', clock);
+    }
+    this.engine = resolveEngine((o.engine as EngineChoice | undefined) ?? 'auto');
+    this.#table = createTable(this.engine, {
+      kind: this.#params.code,
+      limit: this.#params.limit,
+      windowMs: this.#params.windowMs,
+      rateTokens: this.#params.rateTokens,
+      rateIntervalMs: this.#params.rateIntervalMs,
+      capacity,
+      shards,
+      evict: o.onFull !== 'refuse',
+      detail: this.#detail,
+      clock: clock?.buffer,
+    });
+  }
+
+  #live(): TableEngine {
+    if (this.#table === null) throw closedError();
+    return this.#table;
+  }
+
+  #limit(options: CallOptions | undefined): number {
+    if (options === undefined || options.limit === undefined) return this.#params.limit;
+    if (typeof options !== 'object') throw invalidArgument('options', 'an options object', options);
+    return checkInteger(options.limit, 'limit', 1, this.#params.maxLimit);
+  }
+
+  #decision(): Decision {
+    const d = this.#detail;
+    return {
+      allowed: d[Detail.Allowed] === 1,
+      limit: d[Detail.Limit] as number,
+      remaining: d[Detail.Remaining] as number,
+      resetMs: d[Detail.ResetMs] as number,
+      retryAfterMs: d[Detail.RetryAfterMs] as number,
+    };
+  }
+
+  /** Spends `cost` (default 1) from the key if the policy allows it, and says what happened. */
+  consume(key: string, cost = 1, options?: CallOptions): Decision {
+    const table = this.#live();
+    if (!isKey(key)) checkKey(key);
+    if (cost !== 1) checkPositiveInteger(cost, 'cost');
+    table.consume(key, cost, this.#limit(options));
+    return this.#decision();
+  }
+
+  /** consume() that returns only whether it was allowed, allocating nothing. */
+  tryConsume(key: string, cost = 1, options?: CallOptions): boolean {
+    const table = this.#live();
+    if (!isKey(key)) checkKey(key);
+    if (cost !== 1) checkPositiveInteger(cost, 'cost');
+    return table.tryConsume(key, cost, this.#limit(options));
+  }
+
+  /** What consume() would decide for `cost`, without spending; `remaining` is what is left now. */
+  peek(key: string, cost = 1, options?: CallOptions): Decision {
+    const table = this.#live();
+    checkKey(key);
+    if (cost !== 1) checkPositiveInteger(cost, 'cost');
+    table.peek(key, cost, this.#limit(options));
+    return this.#decision();
+  }
+
+  /**
+   * Gives `amount` back to a key (e.g. the upstream call failed), never beyond a fresh key's
+   * allowance. A key the table does not hold is left alone.
+   */
+  refund(key: string, amount = 1, options?: CallOptions): void {
+    const table = this.#live();
+    checkKey(key);
+    checkPositiveInteger(amount, 'amount');
+    table.refund(key, amount, this.#limit(options));
+  }
+
+  /** Forgets the key (its counters and any block). Returns whether it was live. */
+  reset(key: string): boolean {
+    const table = this.#live();
+    checkKey(key);
+    return table.reset(key);
+  }
+
+  /**
+   * Denies every request for the key for `durationMs`. A shorter block never cuts a longer one
+   * short (use reset()). Returns false only when a full table in 'refuse' mode had no room.
+   */
+  block(key: string, durationMs: number): boolean {
+    const table = this.#live();
+    checkKey(key);
+    checkPositiveInteger(durationMs, 'durationMs');
+    return table.block(key, durationMs, this.#params.limit);
+  }
+
+  /**
+   * consume() for many keys in one boundary crossing. Returns 1 (allowed) or 0 per key in `out`
+   * (reused between calls when not given: copy it if you keep it).
+   */
+  consumeMany(keys: readonly string[], cost = 1, out?: Uint8Array): Uint8Array {
+    const table = this.#live();
+    if (!Array.isArray(keys)) throw invalidArgument('keys', 'an array of strings', keys);
+    if (cost !== 1) checkPositiveInteger(cost, 'cost');
+    let target = out;
+    if (target === undefined) {
+      if (this.#batchOut.length < keys.length) this.#batchOut = new Uint8Array(Math.max(keys.length, 2 * this.#batchOut.length));
+      target = this.#batchOut.subarray(0, keys.length);
+    } else if (!(target instanceof Uint8Array) || target.length < keys.length) {
+      throw invalidArgument('out', `a Uint8Array of length at least ${keys.length}`, target);
+    }
+    for (let i = 0; i < keys.length; i++) {
+      if (!isKey(keys[i])) checkKey(keys[i], `keys[${i}]`);
+    }
+    table.consumeMany(keys, cost, this.#params.limit, target);
+    return target;
+  }
+
+  /** Reclaims every expired entry now; returns how many. Expired entries are also reclaimed as operations pass. */
+  sweep(): number {
+    return this.#live().sweep();
+  }
+
+  stats(): LimiterStats {
+    return { engine: this.engine, ...this.#live().stats() };
+  }
+
+  /** Releases the table. Further calls throw a TypeError with code TOLLGATE_CLOSED; close() again is a no-op. */
+  close(): void {
+    if (this.#table === null) return;
+    this.#table.close();
+    this.#table = null;
+  }
+
+  get closed(): boolean {
+    return this.#table === null;
+  }
+}
+

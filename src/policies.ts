@@ -1,0 +1,201 @@
+// Policy factories: validated, frozen descriptions of a limit, with rates kept as exact rationals.
+import { invalidArgument, outOfRange } from './errors.js';
+import { checkObject, checkPositiveInteger, MAX_PRODUCT } from './validate.js';
+
+export interface FixedWindowPolicy {
+  readonly kind: 'fixedWindow';
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+export interface SlidingWindowPolicy {
+  readonly kind: 'slidingWindow';
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+export interface TokenBucketPolicy {
+  readonly kind: 'tokenBucket';
+  readonly capacity: number;
+  /** The refill rate as an exact fraction: refillTokens every refillIntervalMs. */
+  readonly refillTokens: number;
+  readonly refillIntervalMs: number;
+}
+
+export interface LeakyBucketPolicy {
+  readonly kind: 'leakyBucket';
+  readonly burst: number;
+  /** The drain rate as an exact fraction: rateTokens every rateIntervalMs. */
+  readonly rateTokens: number;
+  readonly rateIntervalMs: number;
+}
+
+export type Policy = FixedWindowPolicy | SlidingWindowPolicy | TokenBucketPolicy | LeakyBucketPolicy;
+
+/** A rate given either per second (multiples of 0.001) or as tokens per interval. */
+export type RateOptions =
+  | { readonly perSecond: number }
+  | { readonly tokens: number; readonly intervalMs: number };
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+/** tokens per intervalMs, reduced to lowest terms. */
+function rational(tokens: number, intervalMs: number): [number, number] {
+  const d = gcd(tokens, intervalMs);
+  return [tokens / d, intervalMs / d];
+}
+
+function perSecond(value: unknown, name: string): [number, number] {
+  if (typeof value !== 'number') throw invalidArgument(name, 'a positive number', value);
+  const milli = Math.round(value * 1000);
+  if (!Number.isFinite(value) || value <= 0 || milli < 1 || Math.abs(milli - value * 1000) > 1e-6 * milli) {
+    throw outOfRange(
+      name,
+      'a positive multiple of 0.001 (for other rates give tokens and intervalMs)',
+      value,
+    );
+  }
+  // r tokens per second is r * 1000 tokens per 1,000,000 ms.
+  return rational(milli, 1_000_000);
+}
+
+function checkProduct(limitName: string, limit: number, per: number, perName: string): void {
+  if (limit * per > MAX_PRODUCT) {
+    throw outOfRange(
+      limitName,
+      `a value whose product with ${perName} (${per}) is at most 2^50`,
+      limit,
+    );
+  }
+}
+
+function windowPolicy<K extends 'fixedWindow' | 'slidingWindow'>(kind: K, options: unknown) {
+  const o = checkObject(options, `${kind} options`);
+  const limit = checkPositiveInteger(o.limit, 'limit');
+  const windowMs = checkPositiveInteger(o.windowMs, 'windowMs');
+  checkProduct('limit', limit, windowMs, 'windowMs');
+  return Object.freeze({ kind, limit, windowMs });
+}
+
+/** At most `limit` per window; each key's window starts at its first allowed request. */
+export function fixedWindow(options: { limit: number; windowMs: number }): FixedWindowPolicy {
+  return windowPolicy('fixedWindow', options);
+}
+
+/**
+ * The weighted two-window counter: windows aligned to multiples of windowMs; the previous
+ * window's count weighs in proportion to how much of it the sliding window still covers.
+ */
+export function slidingWindow(options: { limit: number; windowMs: number }): SlidingWindowPolicy {
+  return windowPolicy('slidingWindow', options);
+}
+
+function rateOf(o: Record<string, unknown>, perSecondName: string): [number, number] {
+  if (o[perSecondName] !== undefined) return perSecond(o[perSecondName], perSecondName);
+  if (o.tokens === undefined && o.intervalMs === undefined) {
+    throw invalidArgument(perSecondName, 'a positive number (or tokens and intervalMs)', undefined);
+  }
+  return rational(checkPositiveInteger(o.tokens, 'tokens'), checkPositiveInteger(o.intervalMs, 'intervalMs'));
+}
+
+/**
+ * A bucket of `capacity` tokens, full at first, refilled at refillPerSecond (or `tokens` every
+ * `intervalMs`, exactly: 10 per 13 s never drifts).
+ */
+export function tokenBucket(
+  options:
+    | { capacity: number; refillPerSecond: number }
+    | { capacity: number; tokens: number; intervalMs: number },
+): TokenBucketPolicy {
+  const o = checkObject(options, 'tokenBucket options');
+  const capacity = checkPositiveInteger(o.capacity, 'capacity');
+  const [refillTokens, refillIntervalMs] = rateOf(o, 'refillPerSecond');
+  checkProduct('capacity', capacity, refillIntervalMs, 'the reduced refill interval');
+  return Object.freeze({ kind: 'tokenBucket', capacity, refillTokens, refillIntervalMs });
+}
+
+/**
+ * GCRA: requests drain at ratePerSecond (or `tokens` every `intervalMs`), and up to `burst` may
+ * arrive at once.
+ */
+export function leakyBucket(
+  options:
+    | { ratePerSecond: number; burst: number }
+    | { tokens: number; intervalMs: number; burst: number },
+): LeakyBucketPolicy {
+  const o = checkObject(options, 'leakyBucket options');
+  const burst = checkPositiveInteger(o.burst, 'burst');
+  const [rateTokens, rateIntervalMs] = rateOf(o, 'ratePerSecond');
+  checkProduct('burst', burst, rateIntervalMs, 'the reduced rate interval');
+  return Object.freeze({ kind: 'leakyBucket', burst, rateTokens, rateIntervalMs });
+}
+
+/** The native side's PolicyKind values. */
+export const PolicyCode = {
+  FixedWindow: 1,
+  SlidingWindow: 2,
+  TokenBucket: 3,
+  Gcra: 4,
+} as const;
+export type PolicyCode = (typeof PolicyCode)[keyof typeof PolicyCode];
+
+/** The integer parameters both engines run on (the native side's `Policy`). */
+export interface PolicyParams {
+  readonly code: PolicyCode;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly rateTokens: number;
+  readonly rateIntervalMs: number;
+  /** The largest per-call limit override that keeps the arithmetic exact. */
+  readonly maxLimit: number;
+}
+
+export function policyParams(policy: unknown): PolicyParams {
+  const p = checkObject(policy, 'policy') as Partial<Policy> & Record<string, unknown>;
+  const maxFor = (per: number) => Math.floor(MAX_PRODUCT / per);
+  switch (p.kind) {
+    case 'fixedWindow':
+    case 'slidingWindow': {
+      const checked = windowPolicy(p.kind, p);
+      return {
+        code: p.kind === 'fixedWindow' ? PolicyCode.FixedWindow : PolicyCode.SlidingWindow,
+        limit: checked.limit,
+        windowMs: checked.windowMs,
+        rateTokens: 0,
+        rateIntervalMs: 0,
+        maxLimit: maxFor(checked.windowMs),
+      };
+    }
+    case 'tokenBucket': {
+      const c = tokenBucket({ capacity: p.capacity as number, tokens: p.refillTokens as number, intervalMs: p.refillIntervalMs as number });
+      return {
+        code: PolicyCode.TokenBucket,
+        limit: c.capacity,
+        windowMs: 0,
+        rateTokens: c.refillTokens,
+        rateIntervalMs: c.refillIntervalMs,
+        maxLimit: maxFor(c.refillIntervalMs),
+      };
+    }
+    case 'leakyBucket': {
+      const c = leakyBucket({ burst: p.burst as number, tokens: p.rateTokens as number, intervalMs: p.rateIntervalMs as number });
+      return {
+        code: PolicyCode.Gcra,
+        limit: c.burst,
+        windowMs: 0,
+        rateTokens: c.rateTokens,
+        rateIntervalMs: c.rateIntervalMs,
+        maxLimit: maxFor(c.rateIntervalMs),
+      };
+    }
+    default:
+      throw invalidArgument(
+        'policy',
+        'a policy from fixedWindow(), slidingWindow(), tokenBucket() or leakyBucket()',
+        policy,
+      );
+  }
+}

@@ -1,0 +1,46 @@
+// Argument checks shared by every public entry point; they run before anything crosses into C++.
+import { invalidArgument, outOfRange } from './errors.js';
+
+/** Longest key accepted, in UTF-16 code units (at most 3,072 UTF-8 bytes). */
+export const MAX_KEY_LENGTH = 1024;
+
+/**
+ * Bound on limit * window and limit * refill interval: every intermediate product of the
+ * algorithms stays below it, so both engines compute exactly (in int64 and in doubles).
+ */
+export const MAX_PRODUCT = 2 ** 50;
+
+export function checkKey(key: unknown, name = 'key'): asserts key is string {
+  if (typeof key !== 'string') throw invalidArgument(name, 'a non-empty string', key);
+  if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw outOfRange(name, `a string of 1 to ${MAX_KEY_LENGTH} characters`, key);
+  }
+}
+
+export function isKey(key: unknown): key is string {
+  return typeof key === 'string' && key.length !== 0 && key.length <= MAX_KEY_LENGTH;
+}
+
+/** A whole number in [min, max]; the error names `name`. */
+export function checkInteger(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number') throw invalidArgument(name, 'a positive integer', value);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const expected =
+      min === 1 && max === Number.MAX_SAFE_INTEGER
+        ? 'a positive integer'
+        : `an integer from ${min} to ${max}`;
+    throw outOfRange(name, expected, value);
+  }
+  return value;
+}
+
+export function checkPositiveInteger(value: unknown, name: string): number {
+  return checkInteger(value, name, 1, Number.MAX_SAFE_INTEGER);
+}
+
+export function checkObject(value: unknown, name: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidArgument(name, 'an options object', value);
+  }
+  return value as Record<string, unknown>;
+}
