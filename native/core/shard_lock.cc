@@ -9,7 +9,7 @@ bool ShardLock::init() noexcept {
   pthread_mutexattr_t attr;
   if (pthread_mutexattr_init(&attr) != 0) return false;
   bool ok = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0;
-#if defined(PTHREAD_MUTEX_ROBUST) && !defined(__APPLE__)
+#if TOLLGATE_ROBUST_LOCKS
   ok = ok && pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0;
 #endif
   ok = ok && pthread_mutex_init(&mutex_, &attr) == 0;
@@ -20,7 +20,7 @@ bool ShardLock::init() noexcept {
 
 void ShardLock::lock() noexcept {
   const int rc = pthread_mutex_lock(&mutex_);
-#if defined(PTHREAD_MUTEX_ROBUST) && !defined(__APPLE__)
+#if TOLLGATE_ROBUST_LOCKS
   if (rc == EOWNERDEAD) {
     pthread_mutex_consistent(&mutex_);
     ++recoveries_;

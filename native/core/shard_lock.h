@@ -5,6 +5,13 @@
 
 #include <cstdint>
 
+// PTHREAD_MUTEX_ROBUST is an enumerator in glibc, not a macro, so it cannot be probed with #if.
+#if defined(__linux__)
+#define TOLLGATE_ROBUST_LOCKS 1
+#else
+#define TOLLGATE_ROBUST_LOCKS 0
+#endif
+
 namespace tollgate {
 
 // NOTE: initialise exactly once, in place, by whoever formats the region; never copy or move.
