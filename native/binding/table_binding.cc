@@ -45,6 +45,22 @@ int64_t int_arg(napi_env env, napi_value value) {
   return out;
 }
 
+// TypeScript validates every argument; these checks keep a direct call to the addon from ever
+// reaching arithmetic that the algorithms' bounds exclude.
+int64_t positive_arg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  const int64_t value = int_arg(info.Env(), info[index]);
+  if (value < 1 || value > (int64_t{1} << 53)) {
+    throw Napi::RangeError::New(info.Env(), std::string("Expected a positive integer for ") + name);
+  }
+  return value;
+}
+
+int64_t limit_arg(const Napi::CallbackInfo& info, size_t index, const Policy& policy) {
+  const int64_t value = int_arg(info.Env(), info[index]);
+  if (!limit_is_valid(policy, value)) throw Napi::RangeError::New(info.Env(), "Expected a valid limit for limit");
+  return value;
+}
+
 // The table behind a call, or a thrown error if it was closed (TypeScript checks first; this is
 // the invariant that keeps a stray call from touching unmapped memory).
 Table* live_table(const Napi::CallbackInfo& info, const Handle& handle) {
@@ -97,6 +113,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   handle->policy.window_ms = int_option(config, "windowMs");
   handle->policy.rate_tokens = int_option(config, "rateTokens");
   handle->policy.rate_interval_ms = int_option(config, "rateIntervalMs");
+  if (!policy_is_valid(handle->policy)) throw Napi::RangeError::New(env, "Invalid policy parameters");
   const int64_t capacity = int_option(config, "capacity");
   const int64_t shards = int_option(config, "shards");
   if (capacity < 1 || uint64_t(capacity) > Table::kMaxCapacity || shards < 0 || shards > 4096) {
@@ -126,7 +143,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     KeyBytes key;
     key_arg(info, 0, key);
     const Verdict v = table->consume(table->hash(key.data, key.length), h->policy,
-                                     int_arg(info.Env(), info[2]), int_arg(info.Env(), info[1]),
+                                     limit_arg(info, 2, h->policy), positive_arg(info, 1, "cost"),
                                      h->now(), true);
     h->write(v);
     return Napi::Boolean::New(info.Env(), v.allowed);
@@ -136,7 +153,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     KeyBytes key;
     key_arg(info, 0, key);
     const Verdict v = table->consume(table->hash(key.data, key.length), h->policy,
-                                     int_arg(info.Env(), info[2]), int_arg(info.Env(), info[1]),
+                                     limit_arg(info, 2, h->policy), positive_arg(info, 1, "cost"),
                                      h->now(), true);
     return Napi::Boolean::New(info.Env(), v.allowed);
   });
@@ -145,7 +162,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     KeyBytes key;
     key_arg(info, 0, key);
     const Verdict v = table->consume(table->hash(key.data, key.length), h->policy,
-                                     int_arg(info.Env(), info[2]), int_arg(info.Env(), info[1]),
+                                     limit_arg(info, 2, h->policy), positive_arg(info, 1, "cost"),
                                      h->now(), false);
     h->write(v);
     return Napi::Boolean::New(info.Env(), v.allowed);
@@ -154,8 +171,8 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     Table* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
-    table->refund(table->hash(key.data, key.length), h->policy, int_arg(info.Env(), info[2]),
-                  int_arg(info.Env(), info[1]), h->now());
+    table->refund(table->hash(key.data, key.length), h->policy, limit_arg(info, 2, h->policy),
+                  positive_arg(info, 1, "amount"), h->now());
     return info.Env().Undefined();
   });
   define(api, "block", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
@@ -164,7 +181,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     key_arg(info, 0, key);
     const int64_t now = h->now();
     const bool stored = table->block(table->hash(key.data, key.length), h->policy,
-                                     int_arg(info.Env(), info[2]), now + int_arg(info.Env(), info[1]), now);
+                                     limit_arg(info, 2, h->policy), now + positive_arg(info, 1, "durationMs"), now);
     return Napi::Boolean::New(info.Env(), stored);
   });
   define(api, "reset", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
@@ -189,8 +206,8 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
       throw Napi::TypeError::New(env, "Expected a Uint8Array as long as keys for out");
     }
     uint8_t* out = out_value.As<Napi::Uint8Array>().Data();
-    const int64_t cost = int_arg(env, info[1]);
-    const int64_t limit = int_arg(env, info[2]);
+    const int64_t cost = positive_arg(info, 1, "cost");
+    const int64_t limit = limit_arg(info, 2, h->policy);
     const int64_t now = h->now();
     uint32_t allowed = 0;
     KeyBytes key;

@@ -24,4 +24,29 @@ struct Policy {
   int64_t rate_interval_ms;  // token bucket and GCRA only
 };
 
+constexpr int64_t kMaxProduct = int64_t{1} << 50;
+
+// Whether `limit` (the policy's or a per-call override) keeps every product within kMaxProduct.
+inline bool limit_is_valid(const Policy& p, int64_t limit) noexcept {
+  if (limit < 1) return false;
+  const int64_t per = p.kind == PolicyKind::kFixedWindow || p.kind == PolicyKind::kSlidingWindow
+                          ? p.window_ms
+                          : p.rate_interval_ms;
+  return per >= 1 && limit <= kMaxProduct / per;
+}
+
+// The bounds the algorithms rely on; the binding refuses anything else rather than divide by zero.
+inline bool policy_is_valid(const Policy& p) noexcept {
+  switch (p.kind) {
+    case PolicyKind::kFixedWindow:
+    case PolicyKind::kSlidingWindow:
+      return p.window_ms >= 1 && limit_is_valid(p, p.limit);
+    case PolicyKind::kTokenBucket:
+    case PolicyKind::kGcra:
+      return p.rate_tokens >= 1 && p.rate_interval_ms >= 1 && p.rate_tokens <= kMaxProduct / p.rate_interval_ms &&
+             limit_is_valid(p, p.limit);
+  }
+  return false;
+}
+
 }  // namespace tollgate

@@ -36,7 +36,8 @@ struct TableLayout {
   uint64_t slots_offset;
   uint64_t total_size;
 
-  // Rounds `capacity` up to whole shards of at least one probe window; shards == 0 picks a count.
+  // Slots for `capacity` keys plus headroom, in whole shards of at least one probe window;
+  // shards == 0 picks a count.
   static TableLayout plan(uint64_t capacity, uint32_t shards) noexcept;
 };
 

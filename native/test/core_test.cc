@@ -66,7 +66,7 @@ void test_siphash_vectors() {
 void test_capacity_refuse_and_evict() {
   const Policy fixed{PolicyKind::kFixedWindow, 5, 1000, 0, 0};
   {
-    TestTable t(64, 1, false);  // one shard, one window: exactly 64 keys fit
+    TestTable t(56, 1, false);  // 56 plus headroom is one window: exactly 64 keys fit
     for (int i = 0; i < 64; ++i) CHECK(t.table->consume(t.h("k" + std::to_string(i)), fixed, 5, 1, 100 + i, true).allowed);
     const Verdict refused = t.table->consume(t.h("new"), fixed, 5, 1, 200, true);
     CHECK(!refused.allowed);
@@ -81,7 +81,7 @@ void test_capacity_refuse_and_evict() {
     CHECK(t.table->stats().swept >= 1);
   }
   {
-    TestTable t(64, 1, true);
+    TestTable t(56, 1, true);
     for (int i = 0; i < 64; ++i) CHECK(t.table->consume(t.h("k" + std::to_string(i)), fixed, 5, 1, 100 + i, true).allowed);
     CHECK(t.table->consume(t.h("new"), fixed, 5, 1, 200, true).allowed);
     const TableStats st = t.table->stats();

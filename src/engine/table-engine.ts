@@ -60,13 +60,16 @@ export const Detail = { Allowed: 0, Limit: 1, Remaining: 2, ResetMs: 3, RetryAft
 /** Slots a key may occupy from its home slot; the JS engine samples as many candidates. */
 export const PROBE_WINDOW = 64;
 
-/** Total slots for a requested capacity: whole shards of at least one probe window (native layout). */
+/**
+ * Total slots for a requested capacity, as the native layout plans them: an eighth of headroom,
+ * in whole shards of at least one probe window.
+ */
 export function plannedCapacity(capacity: number, shards: number): { capacity: number; shards: number } {
   let count = shards;
   if (count === 0) {
     count = 1;
     while (count < 256 && count * 2 * 4096 <= capacity) count *= 2;
   }
-  const perShard = Math.max(PROBE_WINDOW, Math.ceil(capacity / count));
+  const perShard = Math.max(PROBE_WINDOW, Math.ceil(Math.floor((capacity * 9) / 8) / count));
   return { capacity: perShard * count, shards: count };
 }

@@ -1,0 +1,102 @@
+// Capacity, eviction, refusal, expiry, sweep and stats of the table behind a Limiter.
+import { describe, expect, it } from 'vitest';
+import { fixedWindow, Limiter, ManualClock, tokenBucket } from '../src/index.js';
+import { engines } from './helpers.js';
+
+const policy = fixedWindow({ limit: 5, windowMs: 1000 });
+
+describe.each(engines())('%s engine', (engine) => {
+  // 56 keys plus an eighth of headroom make one shard of one probe window: exactly 64 slots.
+  const small = (onFull: 'evict' | 'refuse', clock: ManualClock) => {
+    const limiter = new Limiter({ policy, engine, clock, capacity: 56, shards: 1, onFull });
+    expect(limiter.stats().capacity).toBe(64);
+    return limiter;
+  };
+
+  it('refuses a new key when full, until the earliest entry expires; old keys keep their state', () => {
+    const clock = new ManualClock(0);
+    const limiter = small('refuse', clock);
+    for (let i = 0; i < 64; i++) {
+      clock.set(100 + i);
+      expect(limiter.tryConsume(`k${i}`)).toBe(true);
+    }
+    clock.set(200);
+    expect(limiter.consume('new')).toMatchObject({ allowed: false, retryAfterMs: 900 });
+    expect(limiter.stats()).toMatchObject({ entries: 64, refused: 1, evictions: 0 });
+    expect(limiter.consume('k5').remaining).toBe(3);
+    clock.set(1100);
+    expect(limiter.tryConsume('new')).toBe(true);
+    expect(limiter.stats().evictions).toBe(0);
+    expect(limiter.stats().swept).toBeGreaterThanOrEqual(1);
+  });
+
+  it('evicts the entry nearest to expiry when full, and counts it', () => {
+    const clock = new ManualClock(0);
+    const limiter = small('evict', clock);
+    for (let i = 0; i < 64; i++) {
+      clock.set(100 + i);
+      limiter.consume(`k${i}`);
+    }
+    clock.set(200);
+    expect(limiter.consume('new').allowed).toBe(true);
+    expect(limiter.stats()).toMatchObject({ entries: 64, evictions: 1, refused: 0 });
+    // k0 was the victim and comes back fresh; k1 kept its count.
+    expect(limiter.consume('k0').remaining).toBe(4);
+    expect(limiter.stats().evictions).toBe(2);
+    expect(limiter.consume('k63').remaining).toBe(3);
+  });
+
+  it('reclaims expired entries on sweep and reports accurate stats', () => {
+    const clock = new ManualClock(0);
+    const limiter = new Limiter({ policy, engine, clock, capacity: 10_000 });
+    for (let i = 0; i < 1000; i++) limiter.consume(`user:${i}`);
+    expect(limiter.stats()).toMatchObject({ engine, entries: 1000, evictions: 0, refused: 0, swept: 0 });
+    clock.set(999);
+    expect(limiter.sweep()).toBe(0);
+    clock.set(1000);
+    expect(limiter.sweep()).toBe(1000);
+    expect(limiter.stats()).toMatchObject({ entries: 0, swept: 1000 });
+    expect(limiter.stats().capacity).toBeGreaterThanOrEqual(10_000);
+  });
+
+  it('keeps an entry for exactly as long as its state matters', () => {
+    const clock = new ManualClock(0);
+    const limiter = new Limiter({ policy: tokenBucket({ capacity: 4, refillPerSecond: 2 }), engine, clock, capacity: 1000 });
+    limiter.consume('k', 3);
+    clock.set(1499);
+    expect(limiter.sweep()).toBe(0);
+    clock.set(1500);
+    // Full again: forgetting it now changes no decision.
+    expect(limiter.sweep()).toBe(1);
+  });
+
+  it('holds its capacity of a million distinct live keys', () => {
+    const limiter = new Limiter({ policy, engine, clock: new ManualClock(0) });
+    const out = new Uint8Array(1000);
+    const keys = new Array<string>(1000);
+    for (let base = 0; base < 1_000_000; base += 1000) {
+      for (let i = 0; i < 1000; i++) keys[i] = `user:${base + i}`;
+      limiter.consumeMany(keys, 1, out);
+    }
+    const stats = limiter.stats();
+    expect(stats.entries + stats.evictions).toBe(1_000_000);
+    // Two-choice windows and an eighth of headroom: under 1 in 10,000 inserts evicts (the TS
+    // engine's Map never does). Typical native figure: fewer than 10.
+    expect(stats.evictions).toBeLessThan(100);
+    expect(stats.refused).toBe(0);
+    limiter.close();
+  });
+});
+
+describe.runIf(engines().includes('native'))('native table', () => {
+  it('reports its shards and memory', () => {
+    const limiter = new Limiter({ policy, engine: 'native', capacity: 1_000_000 });
+    const stats = limiter.stats();
+    expect(stats.shards).toBeGreaterThan(1);
+    expect(stats.capacity).toBeGreaterThanOrEqual(1_000_000);
+    // 64-byte slots plus one tag byte each, plus shard headers.
+    expect(stats.memoryBytes).toBeGreaterThanOrEqual(stats.capacity * 65);
+    expect(stats.memoryBytes).toBeLessThan(stats.capacity * 66 + 1_000_000);
+    limiter.close();
+  });
+});
