@@ -15,18 +15,18 @@ export interface NativeLoadResult {
 let cached: NativeLoadResult | undefined;
 
 /**
- * Tries, in order: TOLLGATE_NATIVE_PATH, build/Release, build/Debug. The result is cached: the
+ * Tries TOLLGATE_NATIVE_PATH alone when it is set, else build/Release then build/Debug. The result is cached: the
  * addon is loaded once per process (and once per worker thread, each with its own instance).
  */
 export function loadNative(): NativeLoadResult {
   if (cached !== undefined) return cached;
   const require = createRequire(import.meta.url);
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const candidates = [
-    process.env.TOLLGATE_NATIVE_PATH,
-    path.join(root, 'build', 'Release', 'tollgate.node'),
-    path.join(root, 'build', 'Debug', 'tollgate.node'),
-  ].filter((c): c is string => typeof c === 'string' && c.length > 0);
+  const override = process.env.TOLLGATE_NATIVE_PATH;
+  const candidates =
+    override !== undefined && override.length > 0
+      ? [override]
+      : [path.join(root, 'build', 'Release', 'tollgate.node'), path.join(root, 'build', 'Debug', 'tollgate.node')];
   const failures: string[] = [];
   for (const candidate of candidates) {
     try {

@@ -1,0 +1,49 @@
+// Engine selection, the fallback warning, and the addon's life in worker threads, in real child processes.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { engines } from './helpers.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+function run(name: string, env: Record<string, string>): unknown {
+  const clean = { ...process.env };
+  delete clean.TOLLGATE_ENGINE;
+  delete clean.TOLLGATE_NATIVE_PATH;
+  return JSON.parse(execFileSync(process.execPath, [fixture(name)], { env: { ...clean, ...env }, encoding: 'utf8' }));
+}
+
+describe('engine selection', () => {
+  it('falls back to the TypeScript engine with exactly one warning when the addon cannot load', () => {
+    const report = run('engine-report.mjs', { TOLLGATE_NATIVE_PATH: '/nonexistent/tollgate.node' }) as {
+      engines: string[];
+      forced: string;
+      decisions: boolean[];
+      warnings: { code: string; message: string }[];
+    };
+    expect(report.engines).toEqual(['js', 'js']);
+    expect(report.decisions).toEqual([true, true, false]);
+    expect(report.forced).toBe('Error:TOLLGATE_NATIVE_UNAVAILABLE');
+    expect(report.warnings).toHaveLength(1);
+    expect(report.warnings[0]?.code).toBe('TOLLGATE_NATIVE_UNAVAILABLE');
+    expect(report.warnings[0]?.message).toContain('/nonexistent/tollgate.node');
+  });
+
+  it('TOLLGATE_ENGINE=js forces the TypeScript engine without a warning', () => {
+    const report = run('engine-report.mjs', { TOLLGATE_ENGINE: 'js' }) as { engines: string[]; warnings: unknown[] };
+    expect(report.engines).toEqual(['js', 'js']);
+    expect(report.warnings).toEqual([]);
+  });
+
+  it.runIf(engines().includes('native'))('uses the native engine by default', () => {
+    const report = run('engine-report.mjs', {}) as { engines: string[]; forced: string; warnings: unknown[] };
+    expect(report.engines).toEqual(['native', 'native']);
+    expect(report.forced).toBe('ok');
+    expect(report.warnings).toEqual([]);
+  });
+
+  it.runIf(engines().includes('native'))('loads in worker threads, each with its own tables', () => {
+    const report = run('worker-limiters.mjs', {}) as { workers: number[]; main: number };
+    expect(report).toEqual({ workers: [100, 100, 100], main: 100 });
+  });
+});

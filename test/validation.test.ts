@@ -1,0 +1,134 @@
+// Bad input is rejected with a TypeError or RangeError naming the argument; nothing else is disturbed.
+import { describe, expect, it } from 'vitest';
+import { fixedWindow, leakyBucket, Limiter, ManualClock, slidingWindow, tokenBucket } from '../src/index.js';
+import { loadNative } from '../src/engine/load-native.js';
+import { engines } from './helpers.js';
+
+const policy = fixedWindow({ limit: 5, windowMs: 1000 });
+
+function expectError(fn: () => unknown, type: typeof TypeError | typeof RangeError, name: string): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught, `expected a ${type.name} naming ${name}`).toBeInstanceOf(type);
+  expect((caught as Error).message).toContain(` for ${name} `);
+}
+
+describe('policy factories', () => {
+  it.each([
+    ['limit 0', () => fixedWindow({ limit: 0, windowMs: 1000 }), RangeError, 'limit'],
+    ['fractional limit', () => slidingWindow({ limit: 1.5, windowMs: 1000 }), RangeError, 'limit'],
+    ['string window', () => fixedWindow({ limit: 1, windowMs: '1000' as unknown as number }), TypeError, 'windowMs'],
+    ['negative window', () => fixedWindow({ limit: 1, windowMs: -1 }), RangeError, 'windowMs'],
+    ['NaN window', () => slidingWindow({ limit: 1, windowMs: Number.NaN }), RangeError, 'windowMs'],
+    ['overflowing product', () => fixedWindow({ limit: 2 ** 40, windowMs: 2 ** 20 }), RangeError, 'limit'],
+    ['zero capacity', () => tokenBucket({ capacity: 0, refillPerSecond: 1 }), RangeError, 'capacity'],
+    ['zero rate', () => tokenBucket({ capacity: 1, refillPerSecond: 0 }), RangeError, 'refillPerSecond'],
+    ['Infinity rate', () => tokenBucket({ capacity: 1, refillPerSecond: Infinity }), RangeError, 'refillPerSecond'],
+    ['too fine a rate', () => tokenBucket({ capacity: 1, refillPerSecond: 0.0001 }), RangeError, 'refillPerSecond'],
+    ['zero interval', () => tokenBucket({ capacity: 1, tokens: 1, intervalMs: 0 }), RangeError, 'intervalMs'],
+    ['zero burst', () => leakyBucket({ burst: 0, ratePerSecond: 1 }), RangeError, 'burst'],
+    ['no options', () => fixedWindow(undefined as unknown as { limit: number; windowMs: number }), TypeError, 'fixedWindow options'],
+  ] as const)('%s', (_label, fn, type, name) => expectError(fn, type, name));
+});
+
+describe.each(engines())('%s engine', (engine) => {
+  const make = () => new Limiter({ policy, engine, clock: new ManualClock(0), capacity: 1000 });
+
+  it('rejects bad limiter options', () => {
+    expectError(() => new Limiter(undefined as never), TypeError, 'options');
+    expectError(() => new Limiter({ policy: { kind: 'fixedWindow', limit: 5 } as never, engine }), TypeError, 'windowMs');
+    expectError(() => new Limiter({ policy: { kind: 'nope' } as never, engine }), TypeError, 'policy');
+    expectError(() => new Limiter({ policy, engine, capacity: 0 }), RangeError, 'capacity');
+    expectError(() => new Limiter({ policy, engine, capacity: 1e12 }), RangeError, 'capacity');
+    expectError(() => new Limiter({ policy, engine, capacity: 10.5 }), RangeError, 'capacity');
+    expectError(() => new Limiter({ policy, engine, onFull: 'drop' as never }), TypeError, 'onFull');
+    expectError(() => new Limiter({ policy, engine: 'rust' as never }), TypeError, 'engine');
+    expectError(() => new Limiter({ policy, engine, clock: {} as never }), TypeError, 'clock');
+  });
+
+  it.each([
+    ['empty key', (l: Limiter) => l.consume(''), RangeError, 'key'],
+    ['number key', (l: Limiter) => l.consume(42 as unknown as string), TypeError, 'key'],
+    ['undefined key', (l: Limiter) => l.tryConsume(undefined as unknown as string), TypeError, 'key'],
+    ['too long key', (l: Limiter) => l.tryConsume('k'.repeat(1025)), RangeError, 'key'],
+    ['cost 0', (l: Limiter) => l.consume('k', 0), RangeError, 'cost'],
+    ['negative cost', (l: Limiter) => l.tryConsume('k', -1), RangeError, 'cost'],
+    ['fractional cost', (l: Limiter) => l.consume('k', 1.5), RangeError, 'cost'],
+    ['NaN cost', (l: Limiter) => l.consume('k', Number.NaN), RangeError, 'cost'],
+    ['Infinity cost', (l: Limiter) => l.peek('k', Infinity), RangeError, 'cost'],
+    ['string cost', (l: Limiter) => l.consume('k', '2' as unknown as number), TypeError, 'cost'],
+    ['zero limit override', (l: Limiter) => l.consume('k', 1, { limit: 0 }), RangeError, 'limit'],
+    ['overflowing limit override', (l: Limiter) => l.consume('k', 1, { limit: 2 ** 45 }), RangeError, 'limit'],
+    ['zero refund', (l: Limiter) => l.refund('k', 0), RangeError, 'amount'],
+    ['zero block', (l: Limiter) => l.block('k', 0), RangeError, 'durationMs'],
+    ['non-array batch', (l: Limiter) => l.consumeMany('k' as unknown as string[]), TypeError, 'keys'],
+    ['bad batch key', (l: Limiter) => l.consumeMany(['a', 7 as unknown as string]), TypeError, 'keys[1]'],
+    ['short batch output', (l: Limiter) => l.consumeMany(['a', 'b'], 1, new Uint8Array(1)), TypeError, 'out'],
+  ] as const)('%s is rejected and no state changes', (_label, call, type, name) => {
+    const limiter = make();
+    limiter.consume('k', 2);
+    limiter.consume('a', 1);
+    expectError(() => call(limiter), type, name);
+    expect(limiter.peek('k').remaining).toBe(3);
+    expect(limiter.peek('a').remaining).toBe(4);
+    expect(limiter.stats().entries).toBe(2);
+  });
+
+  it('a cost above the limit is a denial, not an error', () => {
+    expect(make().consume('k', 6)).toMatchObject({ allowed: false, remaining: 5, retryAfterMs: Infinity });
+  });
+
+  it('every call after close() throws TOLLGATE_CLOSED; close() twice is harmless', () => {
+    const limiter = make();
+    limiter.close();
+    limiter.close();
+    expect(limiter.closed).toBe(true);
+    for (const call of [
+      () => limiter.consume('k'),
+      () => limiter.tryConsume('k'),
+      () => limiter.peek('k'),
+      () => limiter.refund('k'),
+      () => limiter.reset('k'),
+      () => limiter.block('k', 10),
+      () => limiter.consumeMany(['k']),
+      () => limiter.sweep(),
+      () => limiter.stats(),
+    ]) {
+      expect(call).toThrow(expect.objectContaining({ name: 'TypeError', code: 'TOLLGATE_CLOSED' }));
+    }
+  });
+});
+
+describe.runIf(engines().includes('native'))('the raw addon', () => {
+  // The Limiter validates first; the addon must still never crash on what reaches it directly.
+  const addon = loadNative().addon;
+  const detail = new Float64Array(5);
+  const base = { kind: 1, limit: 5, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity: 100, shards: 0, evict: true, detail };
+
+  it('refuses bad configurations with errors', () => {
+    expect(() => addon?.createTable(undefined as never)).toThrow(TypeError);
+    expect(() => addon?.createTable({ ...base, kind: 9 })).toThrow(RangeError);
+    expect(() => addon?.createTable({ ...base, kind: 3 })).toThrow(RangeError);
+    expect(() => addon?.createTable({ ...base, windowMs: 0 })).toThrow(RangeError);
+    expect(() => addon?.createTable({ ...base, capacity: 0 })).toThrow(RangeError);
+    expect(() => addon?.createTable({ ...base, detail: new Float64Array(2) })).toThrow(TypeError);
+  });
+
+  it('refuses bad call arguments, and closed tables', () => {
+    const table = addon!.createTable(base);
+    expect(() => table.consume('k', 0, 5)).toThrow(RangeError);
+    expect(() => table.consume('k', 1, 0)).toThrow(RangeError);
+    expect(() => table.consume('k', Number.NaN, 5)).toThrow(RangeError);
+    expect(() => table.consume(7 as never, 1, 5)).toThrow(TypeError);
+    expect(() => table.block('k', 2 ** 60, 5)).toThrow(RangeError);
+    expect(() => table.consumeMany([1] as never, 1, 5, new Uint8Array(1))).toThrow(TypeError);
+    expect(table.consume('k', 1, 5)).toBe(true);
+    table.close();
+    expect(() => table.consume('k', 1, 5)).toThrow(TypeError);
+    expect(() => table.close()).not.toThrow();
+  });
+});
