@@ -108,8 +108,12 @@ export class Limiter {
   consume(key: string, cost = 1, options?: CallOptions): Decision {
     const table = this.#live();
     if (!isKey(key)) checkKey(key);
-    if (cost !== 1) checkPositiveInteger(cost, 'cost');
-    table.consume(key, cost, this.#limit(options));
+    if (cost === 1 && options === undefined) {
+      table.consume(key);
+    } else {
+      checkPositiveInteger(cost, 'cost');
+      table.consume(key, cost, this.#limit(options));
+    }
     return this.#decision();
   }
 
@@ -117,7 +121,8 @@ export class Limiter {
   tryConsume(key: string, cost = 1, options?: CallOptions): boolean {
     const table = this.#live();
     if (!isKey(key)) checkKey(key);
-    if (cost !== 1) checkPositiveInteger(cost, 'cost');
+    if (cost === 1 && options === undefined) return table.tryConsume(key);
+    checkPositiveInteger(cost, 'cost');
     return table.tryConsume(key, cost, this.#limit(options));
   }
 

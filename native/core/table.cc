@@ -1,6 +1,7 @@
-// Open addressing over a shard's slots: a key lives within kWindow slots of its home, found by
-// scanning one byte tag per slot; tags of the first window are mirrored past the end, so a window
-// never wraps in the tag array.
+// Bucketed open addressing: a shard is an array of buckets of kWindow slots, and a key may live in
+// either of two buckets chosen by its hash (a new key goes to the emptier). A 16-bit tag per slot
+// (15 hash bits) screens candidates, so a lookup almost never loads a slot that is not its own:
+// it costs the bucket's tags (both candidates' are fetched at once) and one slot line.
 #include "table.h"
 
 #include <algorithm>
@@ -35,10 +36,10 @@ struct alignas(64) Table::Shard {
 
 struct Table::Probe {
   Shard* shard;
-  uint8_t* tags;
+  Tag* tags;
   Slot* slots;
-  uint32_t home[2];  // two candidate windows: a new key goes to the emptier one
-  uint8_t tag;  // high bit set: a zero tag marks an empty slot
+  uint32_t home[2];  // first slot of each candidate bucket
+  Tag tag;  // high bit set: a zero tag marks an empty slot
   Hash128 hash;
 };
 
@@ -47,14 +48,17 @@ namespace {
 constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 // Bit j set where tags[j] == value, for the kWindow tags starting at `tags`.
-inline uint64_t match_window(const uint8_t* tags, uint8_t value) {
+inline uint64_t match_window(const Tag* tags, Tag value) {
   static_assert(Table::kWindow == 64, "the mask is one 64-bit word");
 #if defined(__SSE2__)
-  const __m128i needle = _mm_set1_epi8(static_cast<char>(value));
+  const __m128i needle = _mm_set1_epi16(static_cast<short>(value));
   uint64_t mask = 0;
   for (int k = 0; k < 4; ++k) {
-    const __m128i group = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tags + 16 * k));
-    const auto bits = static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(group, needle)));
+    const auto* group = reinterpret_cast<const __m128i*>(tags + 16 * k);
+    const __m128i lo = _mm_cmpeq_epi16(_mm_load_si128(group), needle);
+    const __m128i hi = _mm_cmpeq_epi16(_mm_load_si128(group + 1), needle);
+    // Each 16-bit result is 0 or -1; packing keeps one byte per tag, in order.
+    const auto bits = static_cast<uint16_t>(_mm_movemask_epi8(_mm_packs_epi16(lo, hi)));
     mask |= uint64_t{bits} << (16 * k);
   }
   return mask;
@@ -79,12 +83,13 @@ TableLayout TableLayout::plan(uint64_t capacity, uint32_t shards) noexcept {
     while (shards < 256 && uint64_t{shards} * 2 * 4096 <= capacity) shards *= 2;
   }
   l.shard_count = shards;
-  l.slots_per_shard = uint32_t(std::max<uint64_t>(Table::kWindow, (capacity * kHeadroomNum / kHeadroomDen + shards - 1) / shards));
+  const uint64_t wanted = (capacity * kHeadroomNum / kHeadroomDen + shards - 1) / shards;
+  l.slots_per_shard = uint32_t(std::max<uint64_t>(1, (wanted + Table::kWindow - 1) / Table::kWindow) * Table::kWindow);
   l.capacity = uint64_t{l.slots_per_shard} * shards;
   l.shards_offset = align_up(sizeof(Table::Header), 64);
   l.tags_offset = l.shards_offset + uint64_t{shards} * sizeof(Table::Shard);
-  l.tag_stride = align_up(uint64_t{l.slots_per_shard} + Table::kWindow, 64);
-  l.slots_offset = align_up(l.tags_offset + l.tag_stride * shards, 64);
+  l.tag_stride = l.slots_per_shard;
+  l.slots_offset = align_up(l.tags_offset + l.tag_stride * shards * sizeof(Tag), 64);
   l.total_size = align_up(l.slots_offset + l.capacity * sizeof(Slot), 4096);
   return l;
 }
@@ -109,7 +114,7 @@ Table::Table(void* base) noexcept
     : base_(static_cast<char*>(base)), header_(static_cast<Header*>(base)) {
   const TableLayout& l = header_->layout;
   shards_ = reinterpret_cast<Shard*>(base_ + l.shards_offset);
-  tags_ = reinterpret_cast<uint8_t*>(base_ + l.tags_offset);
+  tags_ = reinterpret_cast<Tag*>(base_ + l.tags_offset);
   slots_ = reinterpret_cast<Slot*>(base_ + l.slots_offset);
   shard_count_ = l.shard_count;
   slots_per_shard_ = l.slots_per_shard;
@@ -125,19 +130,22 @@ Hash128 Table::hash(const void* key, size_t len) const noexcept {
 Table::Probe Table::probe_of(const Hash128& h) const noexcept {
   // Independent bits of the hash pick the shard, the two home slots and the tag.
   const uint32_t shard = uint32_t(((h.hi >> 32) * shard_count_) >> 32);
-  const uint32_t home0 = uint32_t(((h.lo & 0xffffffffULL) * slots_per_shard_) >> 32);
-  const uint32_t home1 = uint32_t(((h.lo >> 32) * slots_per_shard_) >> 32);
-  return Probe{&shards_[shard], tags_ + tag_stride_ * shard,
-               slots_ + uint64_t{slots_per_shard_} * shard, {home0, home1},
-               static_cast<uint8_t>(0x80 | (h.hi & 0x7f)), h};
+  const uint32_t buckets = slots_per_shard_ / kWindow;
+  const uint32_t home0 = uint32_t(((h.lo & 0xffffffffULL) * buckets) >> 32) * kWindow;
+  const uint32_t home1 = uint32_t(((h.lo >> 32) * buckets) >> 32) * kWindow;
+  Tag* tags = tags_ + tag_stride_ * shard;
+  // Both candidates' tags are fetched together: a key in its second bucket costs no extra wait.
+  __builtin_prefetch(tags + home1);
+  __builtin_prefetch(tags + home1 + kWindow / 2);
+  return Probe{&shards_[shard], tags, slots_ + uint64_t{slots_per_shard_} * shard, {home0, home1},
+               static_cast<Tag>(0x8000 | (h.hi & 0x7fff)), h};
 }
 
 int64_t Table::find(const Probe& p) const noexcept {
   for (const uint32_t home : p.home) {
     uint64_t mask = match_window(p.tags + home, p.tag);
     while (mask != 0) {
-      uint32_t index = home + uint32_t(__builtin_ctzll(mask));
-      if (index >= slots_per_shard_) index -= slots_per_shard_;
+      const uint32_t index = home + uint32_t(__builtin_ctzll(mask));
       const Slot& slot = p.slots[index];
       if (slot.fp_lo == p.hash.lo && slot.fp_hi == p.hash.hi) return index;
       mask &= mask - 1;
@@ -146,12 +154,26 @@ int64_t Table::find(const Probe& p) const noexcept {
   return -1;
 }
 
-void Table::set_tag(uint8_t* tags, uint32_t index, uint8_t tag) const noexcept {
-  tags[index] = tag;
-  if (index < kWindow) tags[slots_per_shard_ + index] = tag;
+void Table::prefetch(const Hash128& h) const noexcept {
+  const Probe p = probe_of(h);  // already fetches the second bucket's tags
+  __builtin_prefetch(p.shard);
+  __builtin_prefetch(p.tags + p.home[0]);
+  __builtin_prefetch(p.tags + p.home[0] + kWindow / 2);
 }
 
-void Table::release(Shard& shard, uint8_t* tags, uint32_t index) noexcept {
+void Table::prefetch_slot(const Hash128& h) noexcept {
+  const Probe p = probe_of(h);
+  int64_t index;
+  {
+    ShardGuard guard(p.shard->lock);
+    index = find(p);
+  }
+  if (index >= 0) __builtin_prefetch(&p.slots[index]);
+}
+
+void Table::set_tag(Tag* tags, uint32_t index, Tag tag) const noexcept { tags[index] = tag; }
+
+void Table::release(Shard& shard, Tag* tags, uint32_t index) noexcept {
   set_tag(tags, index, 0);
   --shard.entries;
 }
@@ -179,7 +201,6 @@ int64_t Table::claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noex
   uint32_t index;
   if (empty != 0) {
     index = p.home[second ? 1 : 0] + uint32_t(__builtin_ctzll(empty));
-    if (index >= slots_per_shard_) index -= slots_per_shard_;
     ++shard.entries;
   } else {
     // Both windows full: reuse an expired entry, else evict the entry nearest to expiry, else refuse.
@@ -187,8 +208,7 @@ int64_t Table::claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noex
     int64_t victim_expiry = kNever;
     for (const uint32_t home : p.home) {
       for (uint32_t j = 0; j < kWindow && victim_expiry > now; ++j) {
-        uint32_t candidate = home + j;
-        if (candidate >= slots_per_shard_) candidate -= slots_per_shard_;
+        const uint32_t candidate = home + j;
         const int64_t expiry = p.slots[candidate].expires_at;
         if (expiry < victim_expiry) {
           victim = candidate;
@@ -296,7 +316,7 @@ uint64_t Table::sweep(int64_t now) noexcept {
   uint64_t total = 0;
   for (uint32_t s = 0; s < shard_count_; ++s) {
     Shard& shard = shards_[s];
-    uint8_t* tags = tags_ + tag_stride_ * s;
+    Tag* tags = tags_ + tag_stride_ * s;
     const Slot* slots = slots_ + uint64_t{slots_per_shard_} * s;
     ShardGuard guard(shard.lock);
     for (uint32_t i = 0; i < slots_per_shard_; ++i) {

@@ -25,6 +25,9 @@ struct Slot {
 };
 static_assert(sizeof(Slot) == 64, "a slot is one cache line");
 
+// Screens slots before their fingerprint is compared; 0 marks an empty slot.
+using Tag = uint16_t;
+
 // Where everything sits inside the region, as offsets from its base.
 struct TableLayout {
   uint64_t capacity;  // slots in all
@@ -32,11 +35,11 @@ struct TableLayout {
   uint32_t slots_per_shard;
   uint64_t shards_offset;
   uint64_t tags_offset;
-  uint64_t tag_stride;  // bytes of tags per shard (slots plus the mirrored window)
+  uint64_t tag_stride;  // tags per shard: one per slot
   uint64_t slots_offset;
   uint64_t total_size;
 
-  // Slots for `capacity` keys plus headroom, in whole shards of at least one probe window;
+  // Slots for `capacity` keys plus headroom, in whole buckets of kWindow slots per shard;
   // shards == 0 picks a count.
   static TableLayout plan(uint64_t capacity, uint32_t shards) noexcept;
 };
@@ -54,7 +57,7 @@ struct TableStats {
 
 class Table {
  public:
-  // Slots a key may occupy, starting at its home slot; also the minimum shard size.
+  // Slots per bucket (a key may live in either of two buckets); also the minimum shard size.
   static constexpr uint32_t kWindow = 64;
   static constexpr uint64_t kMaxCapacity = uint64_t{1} << 27;
   static constexpr uint64_t kMagic = 0x31657461676c6c74ULL;  // "tllgate1"
@@ -67,6 +70,12 @@ class Table {
   explicit Table(void* base) noexcept;
 
   Hash128 hash(const void* key, size_t len) const noexcept;
+
+  // Batch helpers: hints that start a key's cache misses early so that many overlap. Neither
+  // changes anything. prefetch() fetches the key's shard and tags; prefetch_slot(), once those are
+  // cached, finds the key's slot (briefly taking the shard lock) and fetches it.
+  void prefetch(const Hash128& h) const noexcept;
+  void prefetch_slot(const Hash128& h) noexcept;
 
   // Decides a request; commits it when allowed and `commit` is set. A new key that finds no room
   // is denied with retry_ms until the earliest entry in its window expires (refuse mode only).
@@ -93,14 +102,14 @@ class Table {
   Probe probe_of(const Hash128& h) const noexcept;
   int64_t find(const Probe& p) const noexcept;
   int64_t claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noexcept;
-  void release(Shard& shard, uint8_t* tags, uint32_t index) noexcept;
-  void set_tag(uint8_t* tags, uint32_t index, uint8_t tag) const noexcept;
+  void release(Shard& shard, Tag* tags, uint32_t index) noexcept;
+  void set_tag(Tag* tags, uint32_t index, Tag tag) const noexcept;
   void reclaim_step(const Probe& p, int64_t now) noexcept;
 
   char* base_;
   Header* header_;
   Shard* shards_;
-  uint8_t* tags_;
+  Tag* tags_;
   Slot* slots_;
   uint32_t shard_count_;
   uint32_t slots_per_shard_;

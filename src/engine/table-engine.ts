@@ -18,9 +18,10 @@ export interface TableStats {
  * the `detail` Float64Array given at creation: [allowed, limit, remaining, resetMs, retryAfterMs].
  */
 export interface TableEngine {
-  consume(key: string, cost: number, limit: number): boolean;
+  /** cost defaults to 1 and limit to the policy's: the hot path passes neither. */
+  consume(key: string, cost?: number, limit?: number): boolean;
   /** consume without writing the detail. */
-  tryConsume(key: string, cost: number, limit: number): boolean;
+  tryConsume(key: string, cost?: number, limit?: number): boolean;
   peek(key: string, cost: number, limit: number): boolean;
   refund(key: string, amount: number, limit: number): void;
   block(key: string, durationMs: number, limit: number): boolean;
@@ -62,7 +63,7 @@ export const PROBE_WINDOW = 64;
 
 /**
  * Total slots for a requested capacity, as the native layout plans them: an eighth of headroom,
- * in whole shards of at least one probe window.
+ * in whole buckets of PROBE_WINDOW slots per shard.
  */
 export function plannedCapacity(capacity: number, shards: number): { capacity: number; shards: number } {
   let count = shards;
@@ -70,6 +71,7 @@ export function plannedCapacity(capacity: number, shards: number): { capacity: n
     count = 1;
     while (count < 256 && count * 2 * 4096 <= capacity) count *= 2;
   }
-  const perShard = Math.max(PROBE_WINDOW, Math.ceil(Math.floor((capacity * 9) / 8) / count));
+  const wanted = Math.ceil(Math.floor((capacity * 9) / 8) / count);
+  const perShard = Math.max(1, Math.ceil(wanted / PROBE_WINDOW)) * PROBE_WINDOW;
   return { capacity: perShard * count, shards: count };
 }

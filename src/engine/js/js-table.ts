@@ -18,6 +18,7 @@ export class JsTable implements TableEngine {
   readonly #map = new Map<string, Entry>();
   readonly #policy: PolicyView;
   readonly #capacity: number;
+  readonly #limit: number;
   readonly #evict: boolean;
   readonly #detail: Float64Array;
   readonly #clock: Float64Array | undefined;
@@ -36,6 +37,7 @@ export class JsTable implements TableEngine {
       rateIntervalMs: config.rateIntervalMs,
     };
     this.#capacity = plannedCapacity(config.capacity, config.shards).capacity;
+    this.#limit = config.limit;
     this.#evict = config.evict;
     this.#detail = config.detail;
     this.#clock = config.clock;
@@ -147,11 +149,11 @@ export class JsTable implements TableEngine {
     }
   }
 
-  consume(key: string, cost: number, limit: number): boolean {
+  consume(key: string, cost = 1, limit = this.#limit): boolean {
     return this.#write(this.#decide(key, cost, limit, this.#now(), true));
   }
 
-  tryConsume(key: string, cost: number, limit: number): boolean {
+  tryConsume(key: string, cost = 1, limit = this.#limit): boolean {
     return this.#decide(key, cost, limit, this.#now(), true).allowed;
   }
 

@@ -1,0 +1,50 @@
+// One hot key: how close a decision comes to the N-API floor (an empty call taking one string).
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { TokenBucket } from 'limiter';
+import { Limiter, fixedWindow } from '../../dist/index.js';
+import { loadNative } from '../../dist/engine/load-native.js';
+import { MapFixedWindow } from '../peers/map-fixed-window.mjs';
+import { measure, report } from '../common.mjs';
+
+const BATCH = 1000;
+const key = 'user:123456';
+// Limits high enough never to deny: every contender runs its allow path.
+const LIMIT = 1e9;
+const policy = fixedWindow({ limit: LIMIT, windowMs: 1000 });
+const addon = loadNative().addon;
+if (addon === undefined) throw new Error('the native addon is not built: npm run build:native');
+const native = new Limiter({ policy, engine: 'native' });
+const js = new Limiter({ policy, engine: 'js' });
+const map = new MapFixedWindow(LIMIT, 1000);
+const rlf = new RateLimiterMemory({ points: LIMIT, duration: 1 });
+const bucket = new TokenBucket({ bucketSize: LIMIT, tokensPerInterval: LIMIT, interval: 'second' });
+
+let sink = 0;
+const figures = await measure(
+  {
+    'N-API floor (empty call, one string)': () => {
+      for (let i = 0; i < BATCH; i++) sink += addon.readKeyOnly(key) ? 1 : 0;
+    },
+    'tollgate native tryConsume': () => {
+      for (let i = 0; i < BATCH; i++) sink += native.tryConsume(key) ? 1 : 0;
+    },
+    'tollgate native consume': () => {
+      for (let i = 0; i < BATCH; i++) sink += native.consume(key).remaining;
+    },
+    'tollgate TS engine consume': () => {
+      for (let i = 0; i < BATCH; i++) sink += js.consume(key).remaining;
+    },
+    'Map fixed window (hand-written)': () => {
+      for (let i = 0; i < BATCH; i++) sink += map.consume(key) ? 1 : 0;
+    },
+    'rate-limiter-flexible Memory (awaited)': async () => {
+      for (let i = 0; i < BATCH; i++) sink += (await rlf.consume(key)).remainingPoints;
+    },
+    'limiter TokenBucket tryRemoveTokens': () => {
+      for (let i = 0; i < BATCH; i++) sink += bucket.tryRemoveTokens(1) ? 1 : 0;
+    },
+  },
+  { opsPerCall: BATCH },
+);
+if (sink === 0.5) console.error(sink);
+report('hot-key', figures);

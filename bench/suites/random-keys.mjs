@@ -1,0 +1,75 @@
+// A million keys visited at random: the cost of a decision once the working set leaves the caches.
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { TokenBucket } from 'limiter';
+import { Limiter, fixedWindow } from '../../dist/index.js';
+import { MapFixedWindow } from '../peers/map-fixed-window.mjs';
+import { makeKeys, measure, progress, randomOrder, report } from '../common.mjs';
+
+const KEYS = 1_000_000;
+const BATCH = 1000;
+const LIMIT = 1e9;
+const keys = makeKeys(KEYS);
+const order = randomOrder(1 << 22, KEYS);
+const mask = order.length - 1;
+let cursor = 0;
+const next = () => keys[order[cursor++ & mask]];
+
+const policy = fixedWindow({ limit: LIMIT, windowMs: 600_000 });
+const native = new Limiter({ policy, engine: 'native', capacity: KEYS });
+const js = new Limiter({ policy, engine: 'js', capacity: KEYS });
+const map = new MapFixedWindow(LIMIT, 600_000);
+const rlf = new RateLimiterMemory({ points: LIMIT, duration: 600 });
+const buckets = new Map();
+const bucketFor = (key) => {
+  let b = buckets.get(key);
+  if (b === undefined) {
+    b = new TokenBucket({ bucketSize: LIMIT, tokensPerInterval: LIMIT, interval: 'minute' });
+    buckets.set(key, b);
+  }
+  return b;
+};
+
+progress(`loading ${KEYS.toLocaleString('en')} keys into each contender`);
+for (const key of keys) {
+  native.tryConsume(key);
+  js.tryConsume(key);
+  map.consume(key);
+  await rlf.consume(key);
+  bucketFor(key).tryRemoveTokens(1);
+}
+
+let sink = 0;
+const batchKeys = new Array(BATCH);
+const batchOut = new Uint8Array(BATCH);
+const figures = await measure(
+  {
+    'tollgate native consume': () => {
+      for (let i = 0; i < BATCH; i++) sink += native.consume(next()).remaining;
+    },
+    'tollgate native tryConsume': () => {
+      for (let i = 0; i < BATCH; i++) sink += native.tryConsume(next()) ? 1 : 0;
+    },
+    'tollgate native consumeMany (per key, 1000/batch)': () => {
+      for (let i = 0; i < BATCH; i++) batchKeys[i] = next();
+      sink += native.consumeMany(batchKeys, 1, batchOut)[0];
+    },
+    'tollgate TS engine consume': () => {
+      for (let i = 0; i < BATCH; i++) sink += js.consume(next()).remaining;
+    },
+    'Map fixed window (hand-written)': () => {
+      for (let i = 0; i < BATCH; i++) sink += map.consume(next()) ? 1 : 0;
+    },
+    'rate-limiter-flexible Memory (awaited)': async () => {
+      for (let i = 0; i < BATCH; i++) sink += (await rlf.consume(next())).remainingPoints;
+    },
+    'limiter TokenBucket per key (Map)': () => {
+      for (let i = 0; i < BATCH; i++) sink += bucketFor(next()).tryRemoveTokens(1) ? 1 : 0;
+    },
+    'key selection alone (subtracted from nothing)': () => {
+      for (let i = 0; i < BATCH; i++) sink += next().length;
+    },
+  },
+  { opsPerCall: BATCH },
+);
+if (sink === 0.5) console.error(sink);
+report('random-keys', figures);
