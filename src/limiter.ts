@@ -19,6 +19,13 @@ export interface LimiterOptions {
   readonly onFull?: 'evict' | 'refuse';
   /** 'auto' (default): native when the addon loads, else TypeScript with one warning. */
   readonly engine?: EngineChoice;
+  /**
+   * Commit the whole table's memory at creation (the default), so that no request ever waits on
+   * a page fault: resident memory is then the full table from the start. false commits pages as
+   * keys arrive: less memory for a table far below its capacity, but the first touch of each
+   * 2 MiB huge page can stall one call for milliseconds.
+   */
+  readonly preallocate?: boolean;
   /** Lock shards; default chosen from the capacity (1 to 256). */
   readonly shards?: number;
   /** A manual clock for tests; by default the host's monotonic clock. */
@@ -63,6 +70,9 @@ export class Limiter {
     if (o.engine !== undefined && o.engine !== 'native' && o.engine !== 'js' && o.engine !== 'auto') {
       throw invalidArgument('engine', "'native', 'js' or 'auto'", o.engine);
     }
+    if (o.preallocate !== undefined && typeof o.preallocate !== 'boolean') {
+      throw invalidArgument('preallocate', 'a boolean', o.preallocate);
+    }
     const clock = o.clock as ManualClock | undefined;
     if (clock !== undefined && !(clock.buffer instanceof Float64Array)) {
       throw invalidArgument('clock', 'a ManualClock', clock);
@@ -77,6 +87,7 @@ export class Limiter {
       capacity,
       shards,
       evict: o.onFull !== 'refuse',
+      preallocate: o.preallocate !== false,
       detail: this.#detail,
       clock: clock?.buffer,
     });

@@ -134,7 +134,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   }
 
   const TableLayout layout = TableLayout::plan(uint64_t(capacity), uint32_t(shards));
-  handle->region = Region::anonymous(layout.total_size);
+  handle->region = Region::anonymous(layout.total_size, config.Get("preallocate").ToBoolean());
   if (!handle->region) throw Napi::Error::New(env, "Could not map memory for the table");
   if (!Table::format(handle->region->base(), layout, random_seed(), config.Get("evict").ToBoolean())) {
     throw Napi::Error::New(env, "Could not initialise the table's locks");

@@ -1,11 +1,12 @@
-// Anonymous regions come straight from mmap, so a table of millions of slots costs only what is touched.
+// Anonymous regions come straight from mmap: committed up front (no request ever waits on a page
+// fault: a first-touch huge page costs milliseconds here) or lazily, page by page, as asked.
 #include "region.h"
 
 #include <sys/mman.h>
 
 namespace tollgate {
 
-std::unique_ptr<Region> Region::anonymous(size_t size) noexcept {
+std::unique_ptr<Region> Region::anonymous(size_t size, bool populate) noexcept {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS;
 #ifdef MAP_NORESERVE
   flags |= MAP_NORESERVE;
@@ -16,7 +17,17 @@ std::unique_ptr<Region> Region::anonymous(size_t size) noexcept {
   // Random keys touch random slots: huge pages keep a large table from thrashing the TLB.
   madvise(base, size, MADV_HUGEPAGE);
 #endif
+  if (populate) commit(base, size);
   return std::unique_ptr<Region>(new (std::nothrow) Region(base, size));
+}
+
+void Region::commit(void* base, size_t size) noexcept {
+#if defined(MADV_POPULATE_WRITE)
+  if (madvise(base, size, MADV_POPULATE_WRITE) == 0) return;
+#endif
+  // Older kernels: write to each page; the memory is zero already, so zero is what we write.
+  auto* bytes = static_cast<volatile char*>(base);
+  for (size_t offset = 0; offset < size; offset += 4096) bytes[offset] = 0;
 }
 
 Region::~Region() { munmap(base_, size_); }

@@ -9,9 +9,11 @@ namespace tollgate {
 
 class Region {
  public:
-  // Private anonymous memory, zero-filled and committed page by page as it is touched.
-  // Returns nullptr when the OS refuses the mapping.
-  static std::unique_ptr<Region> anonymous(size_t size) noexcept;
+  // Private anonymous memory, zero-filled; committed now when `populate`, else page by page as it
+  // is touched. Returns nullptr when the OS refuses the mapping.
+  static std::unique_ptr<Region> anonymous(size_t size, bool populate) noexcept;
+  // Backs [base, base + size) with memory now, so later accesses never fault.
+  static void commit(void* base, size_t size) noexcept;
 
   ~Region();
   Region(const Region&) = delete;

@@ -39,7 +39,7 @@ struct TestTable {
   std::unique_ptr<Table> table;
   TestTable(uint64_t capacity, uint32_t shards, bool evict) {
     const TableLayout layout = TableLayout::plan(capacity, shards);
-    region = Region::anonymous(layout.total_size);
+    region = Region::anonymous(layout.total_size, false);
     if (!region || !Table::format(region->base(), layout, random_seed(), evict)) std::abort();
     table = std::make_unique<Table>(region->base());
   }

@@ -43,6 +43,8 @@ export interface TableConfig {
   /** 0 lets the table choose. */
   readonly shards: number;
   readonly evict: boolean;
+  /** Commit the table's memory at creation (native only). */
+  readonly preallocate: boolean;
   readonly detail: Float64Array;
   readonly clock?: Float64Array | undefined;
 }

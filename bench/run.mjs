@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// npm run bench: runs every suite in a fresh process, prints progress as it goes, then the
+// comparison against the peers as ratios from this one run. `--write` records it in RESULTS.md.
+//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory]
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { machine } from './common.mjs';
+
+const args = new Set(process.argv.slice(2));
+const quick = args.has('--quick');
+const only = [...args].find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const MEMORY_KEYS = quick ? 1_000_000 : 5_000_000;
+
+function runSuite(file, suiteArgs = [], nodeArgs = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, here(file), ...suiteArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${file} ${suiteArgs.join(' ')} exited with ${code}`));
+      const line = out.trim().split('\n').at(-1);
+      resolve(JSON.parse(line).figures);
+    });
+  });
+}
+
+const wanted = (name) => only === undefined || only.includes(name);
+const results = {};
+const started = Date.now();
+if (wanted('hot-key')) {
+  console.error('\n[1/3] one hot key (ns per operation, median of batches of 1,000)');
+  results.hot = await runSuite('./suites/hot-key.mjs');
+}
+if (wanted('random-keys')) {
+  console.error('\n[2/3] 1,000,000 keys at random (ns per operation)');
+  results.random = await runSuite('./suites/random-keys.mjs');
+}
+if (wanted('memory')) {
+  console.error(`\n[3/3] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
+  results.memory = {};
+  for (const contender of ['tollgate', 'map', 'rate-limiter-flexible']) {
+    results.memory[contender] = await runSuite('./suites/memory.mjs', [contender, String(MEMORY_KEYS)], ['--expose-gc']);
+  }
+}
+
+const x = (n) => `${n.toFixed(2)}x`;
+const ns = (n) => `${n.toFixed(0)} ns`;
+const verdict = (ok) => (ok ? 'met' : '**missed**');
+const rows = [];
+if (results.hot) {
+  const h = results.hot;
+  const floor = h['N-API floor (empty call, one string)'];
+  const tc = h['tollgate native tryConsume'];
+  const c = h['tollgate native consume'];
+  rows.push(['hot key: N-API floor', ns(floor), '1.00x', '', '']);
+  rows.push(['hot key: native tryConsume', ns(tc), `${x(tc / floor)} the floor`, '≤ 2x the floor', verdict(tc / floor <= 2)]);
+  rows.push(['hot key: native consume', ns(c), `${x(c / floor)} the floor`, '≤ 3x the floor', verdict(c / floor <= 3)]);
+  for (const peer of ['tollgate TS engine consume', 'Map fixed window (hand-written)', 'rate-limiter-flexible Memory (awaited)', 'limiter TokenBucket tryRemoveTokens']) {
+    rows.push([`hot key: ${peer}`, ns(h[peer]), `${x(h[peer] / floor)} the floor`, '', '']);
+  }
+}
+if (results.random) {
+  const r = results.random;
+  const c = r['tollgate native consume'];
+  const map = r['Map fixed window (hand-written)'];
+  const rlf = r['rate-limiter-flexible Memory (awaited)'];
+  const many = r['tollgate native consumeMany (per key, 1000/batch)'];
+  rows.push(['1M random keys: native consume', ns(c), '', '', '']);
+  rows.push(['1M random keys: Map fixed window', ns(map), `native ${x(map / c)} faster`, '≥ 4x', verdict(map / c >= 4)]);
+  rows.push(['1M random keys: rate-limiter-flexible', ns(rlf), `native ${x(rlf / c)} faster`, '≥ 8x', verdict(rlf / c >= 8)]);
+  rows.push(['1M random keys: native consumeMany, per key', ns(many), `${x(c / many)} single calls; ${x(map / many)} Map`, 'beats single calls', verdict(many < c)]);
+  for (const peer of ['tollgate native tryConsume', 'tollgate TS engine consume', 'limiter TokenBucket per key (Map)', 'key selection alone (subtracted from nothing)']) {
+    rows.push([`1M random keys: ${peer}`, ns(r[peer]), '', '', '']);
+  }
+}
+if (results.memory) {
+  const m = results.memory;
+  const t = m.tollgate;
+  rows.push([`${MEMORY_KEYS / 1e6}M keys: tollgate RSS per key`, `${t.bytesPerKey.toFixed(1)} B`, `Map ${m.map.bytesPerKey.toFixed(0)} B, rate-limiter-flexible ${m['rate-limiter-flexible'].bytesPerKey.toFixed(0)} B`, '≤ 64 B', verdict(t.bytesPerKey <= 64)]);
+  rows.push([`${MEMORY_KEYS / 1e6}M keys: tollgate worst single call`, `${t.worstCallMs.toFixed(2)} ms (${t.callsOver1ms} calls > 1 ms)`, `Map ${m.map.worstCallMs.toFixed(0)} ms, rate-limiter-flexible ${m['rate-limiter-flexible'].worstCallMs.toFixed(0)} ms`, '≤ 1 ms', verdict(t.worstCallMs <= 1)]);
+  rows.push([`${MEMORY_KEYS / 1e6}M keys: insert time`, `${t.insertSeconds.toFixed(1)} s`, `Map ${m.map.insertSeconds.toFixed(1)} s, rate-limiter-flexible ${m['rate-limiter-flexible'].insertSeconds.toFixed(1)} s`, '', '']);
+}
+
+const m = machine();
+const table = [
+  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${m.cpu}, ${m.platform}, Node ${m.node}; ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+  '',
+  '| figure | value | ratio | target | |',
+  '|---|---|---|---|---|',
+  ...rows.map((r) => `| ${r.join(' | ')} |`),
+].join('\n');
+console.log(`\n${table}\n`);
+
+if (args.has('--write')) {
+  const file = here('./RESULTS.md');
+  const text = readFileSync(file, 'utf8');
+  const start = '<!-- core:start -->';
+  const end = '<!-- core:end -->';
+  const at = text.indexOf(start);
+  const until = text.indexOf(end);
+  if (at < 0 || until < 0) throw new Error(`RESULTS.md lacks the ${start} … ${end} markers`);
+  writeFileSync(file, `${text.slice(0, at + start.length)}\n${table}\n${text.slice(until)}`);
+  console.error(`recorded in ${file}`);
+}

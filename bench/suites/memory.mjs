@@ -1,0 +1,89 @@
+// Inserts N distinct keys into one contender (named on the command line) in a fresh process:
+// resident memory per key, and the worst single call along the way (GC pauses, rehashes, faults).
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { Limiter, fixedWindow } from '../../dist/index.js';
+import { MapFixedWindow } from '../peers/map-fixed-window.mjs';
+import { progress, report } from '../common.mjs';
+
+const contender = process.argv[2];
+const KEYS = Number(process.argv[3] ?? 5_000_000);
+const LIMIT = 1e9;
+
+function settle() {
+  for (let i = 0; i < 3; i++) globalThis.gc?.();
+  return process.memoryUsage.rss();
+}
+
+const before = settle();
+let consume;
+let keep;
+if (contender === 'tollgate') {
+  const limiter = new Limiter({ policy: fixedWindow({ limit: LIMIT, windowMs: 600_000 }), engine: 'native', capacity: KEYS });
+  keep = limiter;
+  consume = (key) => limiter.tryConsume(key);
+} else if (contender === 'map') {
+  const map = new MapFixedWindow(LIMIT, 600_000);
+  keep = map;
+  consume = (key) => map.consume(key);
+} else if (contender === 'rate-limiter-flexible') {
+  const rlf = new RateLimiterMemory({ points: LIMIT, duration: 600 });
+  keep = rlf;
+  consume = (key) => rlf.consume(key);
+} else {
+  throw new Error(`unknown contender ${contender}`);
+}
+
+// Keys are made in small chunks outside the timed calls (few survivors make young-generation GC
+// cheap), and the timing loop allocates nothing itself, so a slow call is the contender's own
+// doing: its allocations, GC of its own data, rehashing, page faults.
+let worst = 0;
+let worstAt = 0;
+let over1ms = 0;
+const CHUNK = 1000;
+const chunk = new Array(CHUNK);
+const times = new Float64Array(CHUNK);
+
+function timeSync(keys) {
+  for (let j = 0; j < keys.length; j++) {
+    const t0 = performance.now();
+    consume(keys[j]);
+    times[j] = performance.now() - t0;
+  }
+}
+
+async function timeAsync(keys) {
+  for (let j = 0; j < keys.length; j++) {
+    const t0 = performance.now();
+    await consume(keys[j]);
+    times[j] = performance.now() - t0;
+  }
+}
+
+const isAsync = contender === 'rate-limiter-flexible';
+const started = performance.now();
+for (let base = 0; base < KEYS; base += CHUNK) {
+  for (let j = 0; j < CHUNK; j++) chunk[j] = `user:${1_000_000 + base + j}`;
+  if (isAsync) await timeAsync(chunk);
+  else timeSync(chunk);
+  for (let j = 0; j < CHUNK; j++) {
+    const took = times[j];
+    if (took > 1) over1ms++;
+    if (took > worst) {
+      worst = took;
+      worstAt = base + j;
+    }
+    if (took > 1 && process.env.BENCH_TRACE) progress(`slow call ${base + j}: ${took.toFixed(3)} ms`);
+  }
+  if ((base + CHUNK) % 1_000_000 === 0) progress(`${contender}: ${(base + CHUNK).toLocaleString('en')} keys`);
+}
+const seconds = (performance.now() - started) / 1000;
+const after = settle();
+if (keep === undefined) throw new Error('unreachable');
+report(`memory:${contender}`, {
+  keys: KEYS,
+  bytesPerKey: (after - before) / KEYS,
+  worstCallMs: worst,
+  worstCallAtKey: worstAt,
+  callsOver1ms: over1ms,
+  insertSeconds: seconds,
+});
