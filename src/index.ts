@@ -16,3 +16,9 @@ export { ManualClock } from './clock.js';
 export type { TollgateErrorCode, TollgateRangeError, TollgateTypeError } from './errors.js';
 export { isNativeAvailable, type EngineChoice, type EngineName } from './engine/select-engine.js';
 export { MAX_KEY_LENGTH } from './validate.js';
+export {
+  sharedMemory,
+  destroySharedMemory,
+  type SharedMemoryOptions,
+  type SharedMemoryStore,
+} from './stores/shared-memory.js';

@@ -1,4 +1,5 @@
-// The synchronous, in-process Limiter: validates in TypeScript, decides in the chosen engine.
+// The synchronous Limiter: validates in TypeScript, decides in the chosen engine, on a table in
+// this process or in shared memory.
 import type { ManualClock } from './clock.js';
 import type { Decision } from './decision.js';
 import { closedError, invalidArgument } from './errors.js';
@@ -6,9 +7,15 @@ import { createTable, resolveEngine, type EngineChoice, type EngineName } from '
 import { Detail, type TableEngine, type TableStats } from './engine/table-engine.js';
 import { policyParams, type Policy, type PolicyParams } from './policies.js';
 import { checkInteger, checkKey, checkObject, checkPositiveInteger, isKey } from './validate.js';
+import { destroySharedMemory, isSharedMemoryStore, type SharedMemoryStore } from './stores/shared-memory.js';
 
 export interface LimiterOptions {
   readonly policy: Policy;
+  /**
+   * Where the table lives: in this process (the default), or `sharedMemory({ name, capacity })`,
+   * one table for every process on the host that opens the same name (native engine only).
+   */
+  readonly store?: SharedMemoryStore;
   /** Keys the table can hold (rounded up to whole shards); fixed at creation. Default 1,000,000. */
   readonly capacity?: number;
   /**
@@ -43,6 +50,7 @@ export interface CallOptions {
 
 export interface LimiterStats extends TableStats {
   readonly engine: EngineName;
+  readonly store: 'memory' | 'sharedMemory';
 }
 
 /** Capacity past which a table is refused as a mistake (2^27 slots, 8 GiB). */
@@ -53,6 +61,11 @@ export class Limiter {
   /** Which engine decides: 'native' or 'js'. */
   readonly engine: EngineName;
   readonly policy: Policy;
+  /** 'sharedMemory' when the table is shared by every process that opens its name. */
+  readonly store: 'memory' | 'sharedMemory';
+  /** Whether this limiter made its table (always true in memory; false when it attached to a segment). */
+  readonly created: boolean;
+  readonly #sharedName: string | undefined;
   #table: TableEngine | null;
   readonly #params: PolicyParams;
   readonly #detail = new Float64Array(Detail.Size);
@@ -62,8 +75,17 @@ export class Limiter {
     const o = checkObject(options, 'options');
     this.#params = policyParams(o.policy);
     this.policy = o.policy as Policy;
-    const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(o.capacity, 'capacity', 1, MAX_CAPACITY);
-    const shards = o.shards === undefined ? 0 : checkInteger(o.shards, 'shards', 1, 4096);
+    const store = o.store as SharedMemoryStore | undefined;
+    if (store !== undefined && !isSharedMemoryStore(store)) throw invalidArgument('store', 'a store from sharedMemory()', store);
+    let capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(o.capacity, 'capacity', 1, MAX_CAPACITY);
+    let shards = o.shards === undefined ? 0 : checkInteger(o.shards, 'shards', 1, 4096);
+    if (store !== undefined) {
+      if (o.capacity !== undefined || o.shards !== undefined) {
+        throw invalidArgument('capacity', 'no capacity or shards beside a store (give them to sharedMemory())', o.capacity ?? o.shards);
+      }
+      capacity = store.capacity;
+      shards = store.shards ?? 0;
+    }
     if (o.onFull !== undefined && o.onFull !== 'evict' && o.onFull !== 'refuse') {
       throw invalidArgument('onFull', "'evict' or 'refuse'", o.onFull);
     }
@@ -77,7 +99,13 @@ export class Limiter {
     if (clock !== undefined && !(clock.buffer instanceof Float64Array)) {
       throw invalidArgument('clock', 'a ManualClock', clock);
     }
-    this.engine = resolveEngine((o.engine as EngineChoice | undefined) ?? 'auto');
+    if (store !== undefined && o.engine === 'js') {
+      throw invalidArgument('engine', "'native' or 'auto' with a shared-memory store", o.engine);
+    }
+    // A shared table exists only natively: without the addon, fail rather than count per process.
+    this.engine = resolveEngine(store !== undefined ? 'native' : ((o.engine as EngineChoice | undefined) ?? 'auto'));
+    this.store = store === undefined ? 'memory' : 'sharedMemory';
+    this.#sharedName = store?.name;
     this.#table = createTable(this.engine, {
       kind: this.#params.code,
       limit: this.#params.limit,
@@ -90,7 +118,27 @@ export class Limiter {
       preallocate: o.preallocate !== false,
       detail: this.#detail,
       clock: clock?.buffer,
+      shared: store === undefined ? undefined : { name: store.name, mode: store.mode },
+      testHooks: (o as { testHooks?: unknown }).testHooks === true,
     });
+    this.created = this.#table.created ?? true;
+    this.#warnOnPolicyMismatch();
+  }
+
+  /** A shared table made under other policy parameters is used, not refused: say so once. */
+  #warnOnPolicyMismatch(): void {
+    const creator = this.#table?.creatorPolicy;
+    if (creator === undefined || this.created) return;
+    const p = this.#params;
+    const differences = (['limit', 'windowMs', 'rateTokens', 'rateIntervalMs'] as const)
+      .filter((field) => creator[field] !== p[field])
+      .map((field) => `${field} ${creator[field]} there, ${p[field]} here`);
+    if (differences.length === 0) return;
+    process.emitWarning(
+      `Shared memory segment '${this.#sharedName}' was created with other policy parameters (${differences.join('; ')}). ` +
+        'Each process decides with its own parameters on the shared state.',
+      { code: 'TOLLGATE_POLICY_MISMATCH' },
+    );
   }
 
   #live(): TableEngine {
@@ -203,7 +251,7 @@ export class Limiter {
   }
 
   stats(): LimiterStats {
-    return { engine: this.engine, ...this.#live().stats() };
+    return { engine: this.engine, store: this.store, ...this.#live().stats() };
   }
 
   /** Releases the table. Further calls throw a TypeError with code TOLLGATE_CLOSED; close() again is a no-op. */
@@ -211,6 +259,16 @@ export class Limiter {
     if (this.#table === null) return;
     this.#table.close();
     this.#table = null;
+  }
+
+  /**
+   * close(), and for a shared-memory table also remove its name, so the next process to open it
+   * starts a fresh table. Processes still attached keep deciding on the old one until they close.
+   * Returns whether a segment was removed.
+   */
+  destroy(): boolean {
+    this.close();
+    return this.#sharedName === undefined ? false : destroySharedMemory(this.#sharedName);
   }
 
   get closed(): boolean {

@@ -10,8 +10,10 @@ class TollgateAddon : public Napi::Addon<TollgateAddon> {
  public:
   TollgateAddon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {
-                             InstanceValue("abiVersion", Napi::Number::New(env, 1)),
+                             InstanceValue("abiVersion", Napi::Number::New(env, 2)),
                              InstanceMethod<&TollgateAddon::Create>("createTable"),
+                             InstanceValue("destroySharedMemory",
+                                           Napi::Function::New(env, DestroySharedMemory, "destroySharedMemory")),
                              // A plain function, made the way each table's functions are made,
                              // so the benchmark floor pays the same call mechanism.
                              InstanceValue("readKeyOnly",

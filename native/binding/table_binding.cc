@@ -9,6 +9,7 @@
 
 #include "../core/clock.h"
 #include "../core/region.h"
+#include "../core/shared_region.h"
 #include "../core/table.h"
 #include "key_bytes.h"
 
@@ -44,6 +45,12 @@ int64_t int_arg(napi_env env, napi_value value) {
   int64_t out = 0;
   napi_get_value_int64(env, value, &out);
   return out;
+}
+
+Napi::Error coded_error(napi_env env, const std::string& message, const char* code) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  return error;
 }
 
 // TypeScript validates every argument; these checks keep a direct call to the addon from ever
@@ -133,11 +140,30 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     handle->clock_ref = Napi::Persistent(clock);
   }
 
-  const TableLayout layout = TableLayout::plan(uint64_t(capacity), uint32_t(shards));
-  handle->region = Region::anonymous(layout.total_size, config.Get("preallocate").ToBoolean());
-  if (!handle->region) throw Napi::Error::New(env, "Could not map memory for the table");
-  if (!Table::format(handle->region->base(), layout, random_seed(), config.Get("evict").ToBoolean())) {
-    throw Napi::Error::New(env, "Could not initialise the table's locks");
+  const TableOptions options{uint64_t(capacity), uint32_t(shards), config.Get("evict").ToBoolean(), handle->policy};
+  const bool populate = config.Get("preallocate").ToBoolean();
+  const size_t size = TableLayout::plan(options.capacity, options.shards).total_size;
+  const auto prepare = [&options](void* base) { return Table::format(base, options, random_seed()); };
+  bool created = true;
+  const Napi::Value shared = config.Get("shared");
+  if (shared.IsObject()) {
+    const Napi::Object spec = shared.As<Napi::Object>();
+    const std::string name = spec.Get("name").ToString().Utf8Value();
+    const int64_t mode = int_option(spec, "mode");
+    if (!shared_name_is_valid(name)) throw Napi::RangeError::New(env, "Invalid shared memory name");
+    if (mode < 0 || mode > 0777 || (mode & 0600) != 0600) throw Napi::RangeError::New(env, "Invalid mode");
+    SharedRegion opened = open_shared_region(name, size, unsigned(mode), populate, prepare);
+    if (!opened.region) throw coded_error(env, opened.error, "TOLLGATE_SHARED_MEMORY");
+    const std::string mismatch = Table::check(opened.region->base(), opened.region->size(), options);
+    if (!mismatch.empty()) {
+      throw coded_error(env, "Shared memory segment '" + name + "' " + mismatch, "TOLLGATE_STORE_MISMATCH");
+    }
+    created = opened.created;
+    handle->region = std::move(opened.region);
+  } else {
+    handle->region = Region::anonymous(size, populate);
+    if (!handle->region) throw Napi::Error::New(env, "Could not map memory for the table");
+    if (!prepare(handle->region->base())) throw Napi::Error::New(env, "Could not initialise the table's locks");
   }
   handle->table = std::make_unique<Table>(handle->region->base());
 
@@ -256,12 +282,45 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     out.Set("memoryBytes", double(st.bytes));
     return out;
   });
+  api.Set("created", Napi::Boolean::New(env, created));
+  const Policy creator = handle->table->creator_policy();
+  Napi::Object creator_policy = Napi::Object::New(env);
+  creator_policy.Set("kind", double(creator.kind));
+  creator_policy.Set("limit", double(creator.limit));
+  creator_policy.Set("windowMs", double(creator.window_ms));
+  creator_policy.Set("rateTokens", double(creator.rate_tokens));
+  creator_policy.Set("rateIntervalMs", double(creator.rate_interval_ms));
+  api.Set("creatorPolicy", creator_policy);
+  if (config.Get("testHooks").ToBoolean()) {
+    // NOTE: for crash tests only: takes the key's shard lock and never releases it.
+    define(api, "holdShardLock", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+      Table* table = live_table(info, h);
+      KeyBytes key;
+      key_arg(info, 0, key);
+      table->debug_hold_lock(table->hash(key.data, key.length));
+      return info.Env().Undefined();
+    });
+  }
   define(api, "close", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
     h->table.reset();
     h->region.reset();
     return info.Env().Undefined();
   });
   return api;
+}
+
+}  // namespace tollgate
+
+namespace tollgate {
+
+Napi::Value DestroySharedMemory(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
+  if (!shared_name_is_valid(name)) throw Napi::RangeError::New(env, "Invalid shared memory name");
+  std::string error;
+  const int removed = unlink_shared_region(name, error);
+  if (removed < 0) throw coded_error(env, error, "TOLLGATE_SHARED_MEMORY");
+  return Napi::Boolean::New(env, removed == 1);
 }
 
 }  // namespace tollgate

@@ -21,6 +21,13 @@ std::unique_ptr<Region> Region::anonymous(size_t size, bool populate) noexcept {
   return std::unique_ptr<Region>(new (std::nothrow) Region(base, size));
 }
 
+std::unique_ptr<Region> Region::map_shared(int fd, size_t size) noexcept {
+  if (size == 0) return nullptr;
+  void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) return nullptr;
+  return std::unique_ptr<Region>(new (std::nothrow) Region(base, size));
+}
+
 void Region::commit(void* base, size_t size) noexcept {
 #if defined(MADV_POPULATE_WRITE)
   if (madvise(base, size, MADV_POPULATE_WRITE) == 0) return;

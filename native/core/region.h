@@ -1,4 +1,5 @@
-// One contiguous block of memory; everything inside is addressed by offsets, never pointers.
+// One contiguous block of memory, private or shared between processes; everything inside is
+// addressed by offsets, never pointers, so every process can map it at a different address.
 #pragma once
 
 #include <cstddef>
@@ -12,6 +13,9 @@ class Region {
   // Private anonymous memory, zero-filled; committed now when `populate`, else page by page as it
   // is touched. Returns nullptr when the OS refuses the mapping.
   static std::unique_ptr<Region> anonymous(size_t size, bool populate) noexcept;
+  // Maps `size` bytes of an open shared-memory file descriptor, read-write and shared. The
+  // descriptor may be closed afterwards. Returns nullptr when the OS refuses.
+  static std::unique_ptr<Region> map_shared(int fd, size_t size) noexcept;
   // Backs [base, base + size) with memory now, so later accesses never fault.
   static void commit(void* base, size_t size) noexcept;
 

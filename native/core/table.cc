@@ -5,6 +5,7 @@
 #include "table.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <new>
 
@@ -14,14 +15,17 @@
 
 namespace tollgate {
 
+// Written once by format(), read-only afterwards: every attached process checks it before use.
 struct Table::Header {
-  uint64_t magic;
+  uint64_t magic;  // written last, with release ordering: a table is usable once it is set
   uint32_t version;
   uint32_t slot_size;
   TableLayout layout;
   HashSeed seed;
   uint32_t evict;
-  uint32_t reserved;
+  uint32_t requested_shards;  // as asked for; 0 = chosen from the capacity
+  uint64_t requested_capacity;
+  Policy policy;  // the creator's; attached processes may differ in everything but the kind
 };
 
 struct alignas(64) Table::Shard {
@@ -94,21 +98,81 @@ TableLayout TableLayout::plan(uint64_t capacity, uint32_t shards) noexcept {
   return l;
 }
 
-bool Table::format(void* base, const TableLayout& layout, HashSeed seed, bool evict) noexcept {
+bool Table::format(void* base, const TableOptions& options, HashSeed seed) noexcept {
+  const TableLayout layout = TableLayout::plan(options.capacity, options.shards);
   auto* header = static_cast<Header*>(base);
-  header->magic = kMagic;
   header->version = kVersion;
   header->slot_size = sizeof(Slot);
   header->layout = layout;
   header->seed = seed;
-  header->evict = evict ? 1 : 0;
+  header->evict = options.evict ? 1 : 0;
+  header->requested_shards = options.shards;
+  header->requested_capacity = options.capacity;
+  header->policy = options.policy;
   auto* shards = reinterpret_cast<Shard*>(static_cast<char*>(base) + layout.shards_offset);
   for (uint32_t s = 0; s < layout.shard_count; ++s) {
     Shard* shard = new (&shards[s]) Shard();
     if (!shard->lock.init()) return false;
   }
+  __atomic_store_n(&header->magic, kMagic, __ATOMIC_RELEASE);
   return true;
 }
+
+namespace {
+
+const char* kind_name(PolicyKind kind) {
+  switch (kind) {
+    case PolicyKind::kFixedWindow:
+      return "fixedWindow";
+    case PolicyKind::kSlidingWindow:
+      return "slidingWindow";
+    case PolicyKind::kTokenBucket:
+      return "tokenBucket";
+    case PolicyKind::kGcra:
+      return "leakyBucket";
+  }
+  return "unknown";
+}
+
+bool same_layout(const TableLayout& a, const TableLayout& b) {
+  return a.capacity == b.capacity && a.shard_count == b.shard_count && a.slots_per_shard == b.slots_per_shard &&
+         a.shards_offset == b.shards_offset && a.tags_offset == b.tags_offset && a.tag_stride == b.tag_stride &&
+         a.slots_offset == b.slots_offset && a.total_size == b.total_size;
+}
+
+}  // namespace
+
+std::string Table::check(const void* base, size_t size, const TableOptions& options) {
+  const auto* header = static_cast<const Header*>(base);
+  if (size < sizeof(Header) || __atomic_load_n(&header->magic, __ATOMIC_ACQUIRE) != kMagic) {
+    return "is not a tollgate table (or its creator died before finishing it; destroy it and retry)";
+  }
+  if (header->version != kVersion || header->slot_size != sizeof(Slot)) {
+    return "was made by an incompatible tollgate (layout version " + std::to_string(header->version) +
+           ", this one reads version " + std::to_string(kVersion) + ")";
+  }
+  if (header->requested_capacity != options.capacity) {
+    return "was created with capacity " + std::to_string(header->requested_capacity) + ", not " +
+           std::to_string(options.capacity);
+  }
+  if (header->requested_shards != options.shards) {
+    return "was created with shards " + std::to_string(header->requested_shards) + ", not " +
+           std::to_string(options.shards);
+  }
+  if (header->policy.kind != options.policy.kind) {
+    return std::string("was created for a ") + kind_name(header->policy.kind) + " policy, not " +
+           kind_name(options.policy.kind);
+  }
+  if ((header->evict != 0) != options.evict) {
+    return std::string("was created with onFull '") + (header->evict != 0 ? "evict" : "refuse") + "'";
+  }
+  // Everything below was derived by us from the options just compared; a mismatch is damage.
+  const TableLayout expected = TableLayout::plan(options.capacity, options.shards);
+  if (!same_layout(header->layout, expected) || expected.total_size > size) return "is corrupt or truncated";
+  return std::string();
+}
+
+Policy Table::creator_policy() const noexcept { return header_->policy; }
 
 Table::Table(void* base) noexcept
     : base_(static_cast<char*>(base)), header_(static_cast<Header*>(base)) {
@@ -227,10 +291,16 @@ int64_t Table::claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noex
     }
     index = uint32_t(victim);
   }
-  set_tag(p.tags, index, p.tag);
+  // Order matters only if this process dies before the caller writes the state (the lock then
+  // passes on as recovered): an entry that reads as expired is indistinguishable from a fresh
+  // one, so the new key never inherits a previous occupant's counters.
   Slot& slot = p.slots[index];
+  slot.expires_at = 0;
+  slot.blocked_until = 0;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   slot.fp_lo = p.hash.lo;
   slot.fp_hi = p.hash.hi;
+  set_tag(p.tags, index, p.tag);
   return index;
 }
 
@@ -311,6 +381,8 @@ bool Table::reset(const Hash128& h, int64_t now) noexcept {
   release(*p.shard, p.tags, uint32_t(index));
   return live;
 }
+
+void Table::debug_hold_lock(const Hash128& h) noexcept { probe_of(h).shard->lock.lock(); }
 
 uint64_t Table::sweep(int64_t now) noexcept {
   uint64_t total = 0;

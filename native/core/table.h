@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "algorithms.h"
 #include "shard_lock.h"
@@ -44,6 +45,14 @@ struct TableLayout {
   static TableLayout plan(uint64_t capacity, uint32_t shards) noexcept;
 };
 
+// What a table is made for; shared tables compare it on attach.
+struct TableOptions {
+  uint64_t capacity;  // as asked for: layout adds headroom
+  uint32_t shards;    // 0 = chosen from the capacity
+  bool evict;         // when full: evict the entry nearest to expiry, or refuse the new key
+  Policy policy;
+};
+
 struct TableStats {
   uint64_t entries;    // occupied slots, including expired ones not yet reclaimed
   uint64_t capacity;   // slots in all
@@ -63,13 +72,20 @@ class Table {
   static constexpr uint64_t kMagic = 0x31657461676c6c74ULL;  // "tllgate1"
   static constexpr uint32_t kVersion = 1;
 
-  // Writes an empty table into zeroed memory of layout.total_size bytes. False if a lock failed.
-  static bool format(void* base, const TableLayout& layout, HashSeed seed, bool evict) noexcept;
+  // Writes an empty table into zeroed memory of plan(capacity, shards).total_size bytes; the magic
+  // number goes last, so a reader that sees it sees a whole table. False if a lock failed.
+  static bool format(void* base, const TableOptions& options, HashSeed seed) noexcept;
+  // Whether `size` bytes at `base` hold a table this process may use with `options`: empty if so,
+  // else what differs, phrased to follow "the table ...". The policy's kind must match; its
+  // parameters may differ (each process decides with its own).
+  static std::string check(const void* base, size_t size, const TableOptions& options);
 
   // Attaches to memory that format() prepared (possibly in another process, at another address).
   explicit Table(void* base) noexcept;
 
   Hash128 hash(const void* key, size_t len) const noexcept;
+  // The policy of the process that created the table.
+  Policy creator_policy() const noexcept;
 
   // Batch helpers: hints that start a key's cache misses early so that many overlap. Neither
   // changes anything. prefetch() fetches the key's shard and tags; prefetch_slot(), once those are
@@ -89,6 +105,8 @@ class Table {
              int64_t now) noexcept;
   // Forgets the key, block included. True if it was live.
   bool reset(const Hash128& h, int64_t now) noexcept;
+  // NOTE: for crash tests only: takes the shard lock of `h` and returns holding it.
+  void debug_hold_lock(const Hash128& h) noexcept;
   // Reclaims every expired entry now; returns how many.
   uint64_t sweep(int64_t now) noexcept;
   TableStats stats() const noexcept;

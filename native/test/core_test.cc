@@ -7,8 +7,11 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "../core/algorithms.h"
 #include "../core/region.h"
+#include "../core/shared_region.h"
 #include "../core/table.h"
 
 using namespace tollgate;
@@ -38,9 +41,9 @@ struct TestTable {
   std::unique_ptr<Region> region;
   std::unique_ptr<Table> table;
   TestTable(uint64_t capacity, uint32_t shards, bool evict) {
-    const TableLayout layout = TableLayout::plan(capacity, shards);
-    region = Region::anonymous(layout.total_size, false);
-    if (!region || !Table::format(region->base(), layout, random_seed(), evict)) std::abort();
+    const TableOptions options{capacity, shards, evict, Policy{PolicyKind::kFixedWindow, 5, 1000, 0, 0}};
+    region = Region::anonymous(TableLayout::plan(capacity, shards).total_size, false);
+    if (!region || !Table::format(region->base(), options, random_seed())) std::abort();
     table = std::make_unique<Table>(region->base());
   }
   Hash128 h(const std::string& key) const { return table->hash(key.data(), key.size()); }
@@ -178,6 +181,36 @@ void test_lock_recovery() {
 }
 #endif
 
+void test_shared_region() {
+  const std::string name = "coretest-" + std::to_string(getpid());
+  std::string error;
+  unlink_shared_region(name, error);
+  const Policy fixed{PolicyKind::kFixedWindow, 5, 1000, 0, 0};
+  const TableOptions options{1000, 0, true, fixed};
+  const size_t size = TableLayout::plan(options.capacity, options.shards).total_size;
+  const auto prepare = [&](void* base) { return Table::format(base, options, random_seed()); };
+  SharedRegion first = open_shared_region(name, size, 0600, false, prepare);
+  SharedRegion second = open_shared_region(name, size, 0600, false, prepare);
+  CHECK(first.region && first.created);
+  CHECK(second.region && !second.created);
+  if (!first.region || !second.region) return;
+  CHECK(Table::check(second.region->base(), second.region->size(), options).empty());
+  TableOptions bigger = options;
+  bigger.capacity = 2000;
+  CHECK(Table::check(second.region->base(), second.region->size(), bigger) == "was created with capacity 1000, not 2000");
+  // Two mappings of one segment: a decision through one is seen through the other.
+  Table a(first.region->base());
+  Table b(second.region->base());
+  CHECK_EQ(a.consume(a.hash("k", 1), fixed, 5, 2, 10, true).remaining, 3);
+  CHECK_EQ(b.consume(b.hash("k", 1), fixed, 5, 1, 11, true).remaining, 2);
+  CHECK(!shared_name_is_valid("../x"));
+  CHECK(!shared_name_is_valid(".x"));
+  CHECK(!shared_name_is_valid(""));
+  CHECK(shared_name_is_valid("api-limits_v2.prod"));
+  CHECK_EQ(unlink_shared_region(name, error), 1);
+  CHECK_EQ(unlink_shared_region(name, error), 0);
+}
+
 void run(const char* name, void (*test)()) {
   const int before = failures;
   test();
@@ -195,6 +228,7 @@ int main(int argc, char** argv) {
     run("expiry and sweep", test_expiry_and_sweep);
     run("token bucket: no drift over a year", test_token_bucket_no_drift_over_a_year);
     run("gcra matches rate", test_gcra_matches_rate);
+    run("shared region: create, attach, check", test_shared_region);
 #if !defined(__SANITIZE_THREAD__)
     run("robust lock recovery", test_lock_recovery);
 #endif

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { NativeAddon } from './table-engine.js';
 
-const EXPECTED_ABI = 1;
+const EXPECTED_ABI = 2;
 
 export interface NativeLoadResult {
   readonly addon: NativeAddon | undefined;

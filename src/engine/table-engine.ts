@@ -31,6 +31,19 @@ export interface TableEngine {
   sweep(): number;
   stats(): TableStats;
   close(): void;
+  /** Shared tables: whether this process created the segment (false: attached). */
+  readonly created?: boolean;
+  /** Shared tables: the policy parameters of the process that created it. */
+  readonly creatorPolicy?: PolicyRecord;
+}
+
+/** A policy as the native header records it. */
+export interface PolicyRecord {
+  readonly kind: number;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly rateTokens: number;
+  readonly rateIntervalMs: number;
 }
 
 export interface TableConfig {
@@ -47,12 +60,17 @@ export interface TableConfig {
   readonly preallocate: boolean;
   readonly detail: Float64Array;
   readonly clock?: Float64Array | undefined;
+  /** Put the table in this shared-memory segment (native only). */
+  readonly shared?: { readonly name: string; readonly mode: number } | undefined;
+  /** Adds test-only functions (holdShardLock). */
+  readonly testHooks?: boolean;
 }
 
 /** Everything build/Release/tollgate.node exports. Nothing else in the code sees its type. */
 export interface NativeAddon {
   readonly abiVersion: number;
   createTable(config: TableConfig): TableEngine;
+  destroySharedMemory(name: string): boolean;
   /** The N-API floor for benchmarks: reads one string key and returns whether it was valid. */
   readKeyOnly(key: string): boolean;
 }

@@ -1,0 +1,209 @@
+// One table for every process on the host: exactness across real processes, crashes, start-up
+// races, attach rules, lifecycle, and worker threads.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { statSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { destroySharedMemory, fixedWindow, Limiter, sharedMemory, slidingWindow, tokenBucket } from '../src/index.js';
+import { engines } from './helpers.js';
+
+const child = fileURLToPath(new URL('./fixtures/shm-child.mjs', import.meta.url));
+const used: string[] = [];
+let counter = 0;
+const fresh = () => {
+  const name = `test-${process.pid}-${++counter}`;
+  used.push(name);
+  destroySharedMemory(name);
+  return name;
+};
+afterEach(() => {
+  for (const name of used.splice(0)) destroySharedMemory(name);
+});
+
+/** Starts a child; resolves each JSON line it prints through `lines`. */
+function start(args: string[]): { proc: ChildProcess; lines: AsyncIterator<unknown> } {
+  const proc = spawn(process.execPath, [child, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const rl = createInterface({ input: proc.stdout! });
+  const iterator = rl[Symbol.asyncIterator]();
+  return {
+    proc,
+    lines: {
+      next: async () => {
+        const r = await iterator.next();
+        return r.done ? r : { done: false, value: JSON.parse(r.value as string) };
+      },
+    },
+  };
+}
+const firstLine = async (args: string[]) => (await start(args).lines.next()).value as Record<string, unknown>;
+
+describe.runIf(engines().includes('native'))('shared-memory tables', () => {
+  it.each([
+    ['fixed window of 1,000', 'fixed'],
+    ['token bucket of 1,000', 'bucket'],
+  ])('%s: 8 processes × 10,000 consumes on one key allow exactly 1,000', async (_label, policy) => {
+    const name = fresh();
+    const startAt = String(Date.now() + 800);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => firstLine(['hammer', name, policy, '1', '10000', startAt])),
+    );
+    const total = results.reduce((sum, r) => sum + (r.counts as number[])[0]!, 0);
+    expect(total).toBe(1000);
+    // Every process got some: they really ran at once.
+    expect(results.filter((r) => (r.counts as number[])[0]! > 0).length).toBeGreaterThan(1);
+  });
+
+  it('8 processes on 200 keys: every key allows exactly its limit of 50', async () => {
+    const name = fresh();
+    const startAt = String(Date.now() + 800);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => firstLine(['hammer', name, 'perKey', '200', '5000', startAt])),
+    );
+    const perKey = new Array(200).fill(0);
+    for (const r of results) (r.counts as number[]).forEach((c, k) => (perKey[k] += c));
+    expect(perKey).toEqual(new Array(200).fill(50));
+  });
+
+  it('8 processes racing to create a missing segment end with one table', async () => {
+    const name = fresh();
+    const startAt = String(Date.now() + 800);
+    const results = await Promise.all(Array.from({ length: 8 }, () => firstLine(['race', name, startAt])));
+    expect(results.filter((r) => r.created === true)).toHaveLength(1);
+    expect(results.every((r) => r.allowed === true)).toBe(true);
+    const limiter = new Limiter({ policy: fixedWindow({ limit: 8, windowMs: 3_600_000 }), store: sharedMemory({ name, capacity: 10_000 }) });
+    expect(limiter.created).toBe(false);
+    expect(limiter.peek('shared')).toMatchObject({ allowed: false, remaining: 0 });
+    limiter.close();
+  });
+
+  it('a process killed while holding a shard lock does not stop the others', async () => {
+    const name = fresh();
+    const policy = fixedWindow({ limit: 1000, windowMs: 3_600_000 });
+    const limiter = new Limiter({ policy, store: sharedMemory({ name, capacity: 10_000 }) });
+    for (let k = 0; k < 100; k++) limiter.consume(`other:${k}`, 7);
+
+    const holder = start(['hold', name, 'victim']);
+    expect((await holder.lines.next()).value).toEqual({ holding: true });
+    const waiter = start(['wait', name, 'victim']);
+    expect((await waiter.lines.next()).value).toEqual({ attached: true });
+    const killedAt = Date.now();
+    holder.proc.kill('SIGKILL');
+    const done = (await waiter.lines.next()).value as { allowed: boolean; at: number; recoveries: number };
+    expect(done.allowed).toBe(true);
+    expect(done.recoveries).toBe(1);
+    // The kernel hands the robust lock over as the holder dies.
+    expect(done.at - killedAt).toBeLessThan(100);
+    // Every other shard and key kept its state; the victim's shard works on.
+    for (let k = 0; k < 100; k++) expect(limiter.peek(`other:${k}`).remaining).toBe(993);
+    expect(limiter.consume('victim').remaining).toBe(998);
+    limiter.close();
+  });
+
+  it('worker threads in one process share the table', async () => {
+    const name = fresh();
+    const { Worker } = await import('node:worker_threads');
+    const source = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.dist).then(({ Limiter, fixedWindow, sharedMemory }) => {
+        const l = new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 3600000 }), store: sharedMemory({ name: workerData.name, capacity: 10000 }) });
+        let allowed = 0;
+        for (let i = 0; i < 1000; i++) allowed += l.tryConsume('k') ? 1 : 0;
+        l.close();
+        parentPort.postMessage(allowed);
+      });`;
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const counts = await Promise.all(
+      [0, 1, 2, 3].map(
+        () =>
+          new Promise<number>((resolve, reject) => {
+            const w = new Worker(source, { eval: true, workerData: { name, dist } });
+            w.once('message', resolve);
+            w.once('error', reject);
+          }),
+      ),
+    );
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(100);
+  });
+
+  it('refuses to attach with a different capacity, shards, policy kind or onFull, naming the mismatch', () => {
+    const name = fresh();
+    const policy = slidingWindow({ limit: 10, windowMs: 1000 });
+    const first = new Limiter({ policy, store: sharedMemory({ name, capacity: 5000 }) });
+    const attach = (over: Partial<ConstructorParameters<typeof Limiter>[0]>, capacity = 5000, shards?: number) => () =>
+      new Limiter({ policy, store: sharedMemory({ name, capacity, ...(shards ? { shards } : {}) }), ...over });
+    expect(attach({}, 6000)).toThrow(/created with capacity 5000, not 6000/);
+    expect(attach({}, 5000, 4)).toThrow(/created with shards 0, not 4/);
+    expect(attach({ policy: tokenBucket({ capacity: 10, refillPerSecond: 1 }) })).toThrow(/created for a slidingWindow policy, not tokenBucket/);
+    expect(attach({ onFull: 'refuse' })).toThrow(/created with onFull 'evict'/);
+    expect(attach({}, 6000)).toThrow(expect.objectContaining({ code: 'TOLLGATE_STORE_MISMATCH' }));
+    expect(attach({ engine: 'js' })).toThrow(TypeError);
+    first.close();
+  });
+
+  it('a different limit is used, with a warning, and never corrupts the shared state', async () => {
+    const name = fresh();
+    const a = new Limiter({ policy: fixedWindow({ limit: 3, windowMs: 60_000 }), store: sharedMemory({ name, capacity: 100 }) });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const b = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 60_000 }), store: sharedMemory({ name, capacity: 100 }) });
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    expect(warnings.map((w) => (w as Error & { code?: string }).code)).toEqual(['TOLLGATE_POLICY_MISMATCH']);
+    expect(warnings[0]?.message).toContain('limit 3 there, 5 here');
+    a.consume('k', 3);
+    expect(a.tryConsume('k')).toBe(false);
+    expect(b.consume('k')).toMatchObject({ allowed: true, limit: 5, remaining: 1 });
+    a.close();
+    b.close();
+  });
+
+  it('rejects bad names, bad modes and segments that are not tables', () => {
+    for (const bad of ['', '../etc', 'a/b', '.hidden', 'x'.repeat(201), 'sp ace', 'new\nline']) {
+      expect(() => sharedMemory({ name: bad, capacity: 10 })).toThrow(RangeError);
+    }
+    expect(() => sharedMemory({ name: 7 as unknown as string, capacity: 10 })).toThrow(TypeError);
+    expect(() => sharedMemory({ name: 'ok', capacity: 0 })).toThrow(RangeError);
+    expect(() => sharedMemory({ name: 'ok', capacity: 10, mode: 0o400 })).toThrow(/0o600/);
+    expect(() => sharedMemory({ name: 'ok', capacity: 10, mode: 0o1777 })).toThrow(RangeError);
+    expect(() => destroySharedMemory('../x')).toThrow(RangeError);
+    const name = fresh();
+    writeFileSync(`/dev/shm/tollgate.${name}`, Buffer.alloc(8192, 0x41), { mode: 0o600 });
+    expect(() => new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 10 }), store: sharedMemory({ name, capacity: 10 }) })).toThrow(/is not a tollgate table/);
+  });
+
+  it('creates segments 0600 by default, or with the mode given', () => {
+    const name = fresh();
+    new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 10 }), store: sharedMemory({ name, capacity: 10 }) }).close();
+    expect(statSync(`/dev/shm/tollgate.${name}`).mode & 0o777).toBe(0o600);
+    const shared = fresh();
+    new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 10 }), store: sharedMemory({ name: shared, capacity: 10, mode: 0o660 }) }).close();
+    expect(statSync(`/dev/shm/tollgate.${shared}`).mode & 0o777).toBe(0o660);
+  });
+
+  it('close detaches and keeps the table; destroy removes the name while others carry on', () => {
+    const name = fresh();
+    const policy = fixedWindow({ limit: 5, windowMs: 3_600_000 });
+    const store = sharedMemory({ name, capacity: 100 });
+    const a = new Limiter({ policy, store });
+    a.consume('k', 2);
+    a.close();
+    // A segment left behind (say, by a crashed deployment) is reused when compatible.
+    const b = new Limiter({ policy, store });
+    expect(b.created).toBe(false);
+    expect(b.peek('k').remaining).toBe(3);
+    const c = new Limiter({ policy, store });
+    expect(c.destroy()).toBe(true);
+    expect(c.closed).toBe(true);
+    // b still decides on the old table; a newcomer starts a fresh one.
+    expect(b.consume('k').remaining).toBe(2);
+    const d = new Limiter({ policy, store });
+    expect(d.created).toBe(true);
+    expect(d.peek('k').remaining).toBe(5);
+    b.close();
+    d.close();
+    expect(destroySharedMemory(name)).toBe(true);
+    expect(destroySharedMemory(name)).toBe(false);
+  });
+});
