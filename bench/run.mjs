@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: runs every suite in a fresh process, prints progress as it goes, then the
 // comparison against the peers as ratios from this one run. `--write` records it in RESULTS.md.
-//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory]
+//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process]
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,19 +31,23 @@ const wanted = (name) => only === undefined || only.includes(name);
 const results = {};
 const started = Date.now();
 if (wanted('hot-key')) {
-  console.error('\n[1/3] one hot key (ns per operation, median of batches of 1,000)');
+  console.error('\n[1/4] one hot key (ns per operation, median of batches of 1,000)');
   results.hot = await runSuite('./suites/hot-key.mjs');
 }
 if (wanted('random-keys')) {
-  console.error('\n[2/3] 1,000,000 keys at random (ns per operation)');
+  console.error('\n[2/4] 1,000,000 keys at random (ns per operation)');
   results.random = await runSuite('./suites/random-keys.mjs');
 }
 if (wanted('memory')) {
-  console.error(`\n[3/3] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
+  console.error(`\n[3/4] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
   results.memory = {};
   for (const contender of ['tollgate', 'map', 'rate-limiter-flexible']) {
     results.memory[contender] = await runSuite('./suites/memory.mjs', [contender, String(MEMORY_KEYS)], ['--expose-gc']);
   }
+}
+if (wanted('multi-process')) {
+  console.error('\n[4/4] two processes, 10,000 keys at random (decisions per second, all processes together)');
+  results.multi = await runSuite('./suites/multi-process.mjs', [String(quick ? 1500 : 3000)]);
 }
 
 const x = (n) => `${n.toFixed(2)}x`;
@@ -84,6 +88,24 @@ if (results.memory) {
   rows.push([`${MEMORY_KEYS / 1e6}M keys: insert time`, `${t.insertSeconds.toFixed(1)} s`, `Map ${m.map.insertSeconds.toFixed(1)} s, rate-limiter-flexible ${m['rate-limiter-flexible'].insertSeconds.toFixed(1)} s`, '', '']);
 }
 
+const shmRows = [];
+if (results.multi) {
+  const f = results.multi;
+  const shm = f['tollgate shared memory'];
+  const local = f['tollgate in-process (each its own table)'];
+  const ipc = f['rate-limiter-flexible cluster (IPC)'];
+  const redis = f['rate-limiter-flexible Redis (loopback)'];
+  const rate = (n) => `${Math.round(n).toLocaleString('en')}/s`;
+  shmRows.push(['tollgate shared memory', rate(shm), '', '', '']);
+  shmRows.push(['tollgate in-process, each process its own table', rate(local), `shared memory at ${x(local / shm)} slower`, 'within 1.5x', verdict(local / shm <= 1.5)]);
+  shmRows.push(['rate-limiter-flexible RateLimiterCluster (IPC)', rate(ipc), `shared memory ${x(shm / ipc)} faster`, '≥ 100x', verdict(shm / ipc >= 100)]);
+  if (redis !== undefined) {
+    shmRows.push(['rate-limiter-flexible RateLimiterRedis (loopback)', rate(redis), `shared memory ${x(shm / redis)} faster`, '≥ 20x', verdict(shm / redis >= 20)]);
+  } else {
+    shmRows.push(['rate-limiter-flexible RateLimiterRedis', `skipped: ${f.redisSkipped}`, '', '≥ 20x', 'not measured']);
+  }
+}
+
 const m = machine();
 const table = [
   `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${m.cpu}, ${m.platform}, Node ${m.node}; ${((Date.now() - started) / 1000).toFixed(0)} s.`,
@@ -92,16 +114,24 @@ const table = [
   '|---|---|---|---|---|',
   ...rows.map((r) => `| ${r.join(' | ')} |`),
 ].join('\n');
-console.log(`\n${table}\n`);
+const header = ['', '| figure | value | ratio | target | |', '|---|---|---|---|---|'];
+const shmTable = shmRows.length === 0 ? '' : [`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${m.cpu}, ${m.platform}, Node ${m.node}; two processes.`, ...header, ...shmRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+if (rows.length > 0) console.log(`\n${table}\n`);
+if (shmTable !== '') console.log(`${shmTable}\n`);
 
 if (args.has('--write')) {
   const file = here('./RESULTS.md');
-  const text = readFileSync(file, 'utf8');
-  const start = '<!-- core:start -->';
-  const end = '<!-- core:end -->';
-  const at = text.indexOf(start);
-  const until = text.indexOf(end);
-  if (at < 0 || until < 0) throw new Error(`RESULTS.md lacks the ${start} … ${end} markers`);
-  writeFileSync(file, `${text.slice(0, at + start.length)}\n${table}\n${text.slice(until)}`);
+  let text = readFileSync(file, 'utf8');
+  const record = (section, body) => {
+    const start = `<!-- ${section}:start -->`;
+    const end = `<!-- ${section}:end -->`;
+    const at = text.indexOf(start);
+    const until = text.indexOf(end);
+    if (at < 0 || until < 0) throw new Error(`RESULTS.md lacks the ${start} … ${end} markers`);
+    text = `${text.slice(0, at + start.length)}\n${body}\n${text.slice(until)}`;
+  };
+  if (rows.length > 0) record('core', table);
+  if (shmTable !== '') record('shared', shmTable);
+  writeFileSync(file, text);
   console.error(`recorded in ${file}`);
 }
