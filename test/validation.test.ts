@@ -107,7 +107,7 @@ describe.runIf(engines().includes('native'))('the raw addon', () => {
   // The Limiter validates first; the addon must still never crash on what reaches it directly.
   const addon = loadNative().addon;
   const detail = new Float64Array(5);
-  const base = { kind: 1, limit: 5, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity: 100, shards: 0, evict: true, detail };
+  const base = { kind: 1, limit: 5, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity: 100, shards: 0, evict: true, preallocate: false, detail };
 
   it('refuses bad configurations with errors', () => {
     expect(() => addon?.createTable(undefined as never)).toThrow(TypeError);
