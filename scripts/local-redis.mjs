@@ -27,11 +27,11 @@ export function freePort() {
 }
 
 /**
- * Starts redis-server on 127.0.0.1 and resolves once it accepts connections.
- * Extra arguments (e.g. ['--cluster-enabled', 'yes']) are passed through.
+ * Starts redis-server on 127.0.0.1 (on `port`, or a free one) and resolves once it accepts
+ * connections. Extra arguments (e.g. ['--cluster-enabled', 'yes']) are passed through.
  */
-export async function startRedis(extraArgs = []) {
-  const port = await freePort();
+export async function startRedis(extraArgs = [], port = undefined) {
+  port ??= await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'tollgate-redis-'));
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs];
   const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -64,6 +64,40 @@ export async function startRedis(extraArgs = []) {
         await exited;
       }
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Three masters on loopback joined with redis-cli --cluster create; resolves when the cluster is ok. */
+export async function startCluster() {
+  const nodes = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      // The bus port defaults to port + 10000, which may not exist: give it a free one.
+      const bus = await freePort();
+      nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-port', String(bus)]));
+    }
+    const create = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.stdout}\n${create.stderr}`);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const states = nodes.map((n) => spawnSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8' }).stdout);
+      if (states.every((s) => s.includes('cluster_state:ok'))) break;
+      if (Date.now() > deadline) throw new Error(`the cluster did not become ok:\n${states.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (error) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw error;
+  }
+  return {
+    nodes: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
     },
   };
 }

@@ -4,7 +4,11 @@ export type TollgateErrorCode =
   | 'TOLLGATE_INVALID_ARGUMENT'
   | 'TOLLGATE_OUT_OF_RANGE'
   | 'TOLLGATE_CLOSED'
-  | 'TOLLGATE_NATIVE_UNAVAILABLE';
+  | 'TOLLGATE_NATIVE_UNAVAILABLE'
+  | 'TOLLGATE_STORE_MISMATCH'
+  | 'TOLLGATE_SHARED_MEMORY'
+  | 'TOLLGATE_REDIS_TIMEOUT'
+  | 'TOLLGATE_REDIS_ERROR';
 
 export interface TollgateTypeError extends TypeError {
   readonly code: TollgateErrorCode;
@@ -44,4 +48,10 @@ export function closedError(): TollgateTypeError {
 export function nativeUnavailable(detail: string): Error & { code: TollgateErrorCode } {
   const error = new Error(`The tollgate native addon could not be loaded:\n${detail}`);
   return Object.assign(error, { code: 'TOLLGATE_NATIVE_UNAVAILABLE' as const });
+}
+
+/** A Redis call that failed or outlived its timeout; `cause` holds the client's error, if any. */
+export function redisError(message: string, code: 'TOLLGATE_REDIS_TIMEOUT' | 'TOLLGATE_REDIS_ERROR', cause?: unknown): Error & { code: TollgateErrorCode } {
+  const error = new Error(message, cause === undefined ? undefined : { cause });
+  return Object.assign(error, { code });
 }

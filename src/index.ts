@@ -22,3 +22,11 @@ export {
   type SharedMemoryOptions,
   type SharedMemoryStore,
 } from './stores/shared-memory.js';
+export { allOf, CombinedLimiter, type SyncLimiter } from './combine.js';
+export {
+  RedisLimiter,
+  type RedisLimiterOptions,
+  type RedisLimiterStats,
+  type RedisClientLike,
+  type FallbackLimiter,
+} from './stores/redis/redis-limiter.js';

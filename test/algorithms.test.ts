@@ -1,7 +1,7 @@
 // Exact decisions of each algorithm at window edges, refills, costs, refunds and blocks, on both engines.
 import { describe, expect, it } from 'vitest';
 import { fixedWindow, leakyBucket, Limiter, ManualClock, slidingWindow, tokenBucket, type Policy } from '../src/index.js';
-import { engines } from './helpers.js';
+import { engines } from './helpers/engines.js';
 
 const make = (engine: 'native' | 'js', policy: Policy, clock = new ManualClock(0)) => ({
   clock,

@@ -10,7 +10,7 @@ import {
   type Decision,
   type Policy,
 } from '../src/index.js';
-import { engines, seededRandom } from './helpers.js';
+import { engines, seededRandom } from './helpers/engines.js';
 
 // Per policy: four million in all.
 const OPERATIONS = 1_000_000;

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { destroySharedMemory, fixedWindow, Limiter, sharedMemory, slidingWindow, tokenBucket } from '../src/index.js';
-import { engines } from './helpers.js';
+import { engines } from './helpers/engines.js';
 
 const child = fileURLToPath(new URL('./fixtures/shm-child.mjs', import.meta.url));
 const used: string[] = [];

@@ -1,7 +1,7 @@
 // Capacity, eviction, refusal, expiry, sweep and stats of the table behind a Limiter.
 import { describe, expect, it } from 'vitest';
 import { fixedWindow, Limiter, ManualClock, tokenBucket } from '../src/index.js';
-import { engines } from './helpers.js';
+import { engines } from './helpers/engines.js';
 
 const policy = fixedWindow({ limit: 5, windowMs: 1000 });
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixedWindow, leakyBucket, Limiter, ManualClock, slidingWindow, tokenBucket } from '../src/index.js';
 import { loadNative } from '../src/engine/load-native.js';
-import { engines } from './helpers.js';
+import { engines } from './helpers/engines.js';
 
 const policy = fixedWindow({ limit: 5, windowMs: 1000 });
 

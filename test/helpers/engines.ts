@@ -1,5 +1,5 @@
 // Shared test fixtures: the engines under test and a seeded random generator.
-import { isNativeAvailable, type EngineName } from '../src/index.js';
+import { isNativeAvailable, type EngineName } from '../../src/index.js';
 
 /** Every engine this machine can run. Under CI the native engine must be present. */
 export function engines(): EngineName[] {

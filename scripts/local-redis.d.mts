@@ -1,0 +1,17 @@
+// Types of scripts/local-redis.mjs for the TypeScript tests.
+import type { ChildProcess } from 'node:child_process';
+
+export interface LocalRedis {
+  readonly port: number;
+  readonly host: string;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+export interface LocalCluster {
+  readonly nodes: readonly { host: string; port: number }[];
+  stop(): Promise<void>;
+}
+export function redisAvailable(): { available: boolean; reason?: string; version?: string };
+export function freePort(): Promise<number>;
+export function startRedis(extraArgs?: string[], port?: number): Promise<LocalRedis>;
+export function startCluster(): Promise<LocalCluster>;

@@ -1,0 +1,305 @@
+// The Lua that decides on Redis: the same four algorithms as src/engine/js/algorithms.ts, line
+// for line, over many requests in one call. Numbers are doubles in Redis' Lua; every product stays
+// below 2^50 (validated in TypeScript), so floor and ceil of quotients are exact, as in the TS engine.
+
+/**
+ * KEYS, per request: its block key, then one state key per policy (all with one hash tag).
+ * ARGV: now ('' = Redis TIME), policy count P, five numbers per policy (kind, limit, windowMs,
+ * rateTokens, rateIntervalMs), then three per request: op (1 consume, 2 peek), cost, limit
+ * override (0 = the policy's; only with P = 1).
+ * Returns per request: allowed (0/1), then per policy: allowed, limit, remaining, resetMs,
+ * retryAfterMs (-1 = never). A request is all-or-nothing across its policies.
+ */
+export const DECIDE_LUA = `
+local floor, ceil, max = math.floor, math.ceil, math.max
+local NEVER = -1
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
+end
+local P = tonumber(ARGV[2])
+local policies = {}
+for i = 1, P do
+  local o = 2 + (i - 1) * 5
+  policies[i] = { kind = tonumber(ARGV[o + 1]), limit = tonumber(ARGV[o + 2]), w = tonumber(ARGV[o + 3]),
+                  t = tonumber(ARGV[o + 4]), i = tonumber(ARGV[o + 5]) }
+end
+local base = 2 + P * 5
+
+local function fresh(p, limit)
+  if p.kind == 2 then return { a = now - (now % p.w), b = 0, c = 0 } end
+  if p.kind == 3 then return { a = limit, b = now, c = 0 } end
+  return { a = now, b = 0, c = 0 }
+end
+
+local function load(p, limit, key)
+  local v = redis.call('GET', key)
+  if not v then return fresh(p, limit) end
+  local a, b, c = string.match(v, '^(-?%d+):(-?%d+):(-?%d+)$')
+  return { a = tonumber(a), b = tonumber(b), c = tonumber(c) }
+end
+
+local function sliding(p, limit, s, cost, commit)
+  local w = p.w
+  local aligned = now - (now % w)
+  local start, cur, prev = aligned, 0, 0
+  if s.a >= aligned then
+    start, cur, prev = s.a, s.b, s.c
+  elseif s.a == aligned - w then
+    prev = s.b
+  end
+  local elapsed = max(0, now - start)
+  local weighted = 0
+  if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
+  local used = cur + weighted
+  local function reset()
+    if cur > 0 then return start + 2 * w - now end
+    if prev > 0 and elapsed < w then return start + w - now end
+    return 0
+  end
+  if cost > limit or used + cost > limit then
+    local retry = NEVER
+    if cost <= limit then
+      local room = limit - cur - cost
+      if room >= 0 then
+        retry = w - floor(room * w / prev) - elapsed
+      else
+        retry = w - elapsed + w - floor((limit - cost) * w / cur)
+      end
+    end
+    return false, max(0, limit - used), reset(), retry
+  end
+  if commit then
+    cur = cur + cost
+    s.a, s.b, s.c = start, cur, prev
+    return true, limit - used - cost, reset(), 0
+  end
+  return true, limit - used, reset(), 0
+end
+
+local function refill(p, cap, s)
+  if s.a >= cap then
+    s.a, s.c = cap, 0
+  elseif now > s.b then
+    local elapsed = now - s.b
+    local need = (cap - s.a) * p.i - s.c
+    if elapsed >= ceil(need / p.t) then
+      s.a, s.c = cap, 0
+    else
+      local credit = s.c + elapsed * p.t
+      s.a = s.a + floor(credit / p.i)
+      s.c = credit % p.i
+    end
+  end
+  s.b = max(s.b, now)
+end
+
+local function wait(p, s, target)
+  if s.a >= target then return 0 end
+  return ceil(((target - s.a) * p.i - s.c) / p.t)
+end
+
+local function bucket(p, cap, s, cost, commit)
+  local x = { a = s.a, b = s.b, c = s.c }
+  refill(p, cap, x)
+  if cost > cap or cost > x.a then
+    local retry = NEVER
+    if cost <= cap then retry = wait(p, x, cost) end
+    return false, x.a, wait(p, x, cap), retry
+  end
+  if not commit then return true, x.a, wait(p, x, cap), 0 end
+  x.a = x.a - cost
+  s.a, s.b, s.c = x.a, x.b, x.c
+  return true, x.a, wait(p, x, cap), 0
+end
+
+local function gcra(p, burst, s, cost, commit)
+  local t, i = p.t, p.i
+  local backlog = 0
+  if s.a >= now then backlog = (s.a - now) * t + s.b end
+  local tol = burst * i
+  local function remaining(b) return max(0, floor(max(0, tol - b) / i)) end
+  if cost > burst or backlog > tol - cost * i then
+    local retry = NEVER
+    if cost <= burst then retry = ceil((backlog - (tol - cost * i)) / t) end
+    return false, remaining(backlog), ceil(backlog / t), retry
+  end
+  if not commit then return true, remaining(backlog), ceil(backlog / t), 0 end
+  local nxt = backlog + cost * i
+  s.a = now + floor(nxt / t)
+  s.b = nxt % t
+  return true, remaining(nxt), ceil(nxt / t), 0
+end
+
+-- One policy on one key. Fixed windows are a plain counter: INCRBY, with PEXPIRE NX so a window
+-- is never extended; the others keep "a:b:c" with a PX expiry at their reset.
+local function decide(p, limit, key, cost, commit)
+  if p.kind == 1 then
+    local count = tonumber(redis.call('GET', key) or '0')
+    local reset = p.w
+    if count > 0 then
+      reset = redis.call('PTTL', key)
+      if reset < 0 then reset = p.w end
+    end
+    if cost > limit or count + cost > limit then
+      local retry = NEVER
+      if cost <= limit then retry = reset end
+      return false, max(0, limit - count), reset, retry
+    end
+    if commit then
+      redis.call('INCRBY', key, cost)
+      redis.call('PEXPIRE', key, p.w, 'NX')
+      return true, limit - count - cost, reset, 0
+    end
+    return true, limit - count, reset, 0
+  end
+  local s = load(p, limit, key)
+  local allowed, remaining, reset, retry
+  if p.kind == 2 then
+    allowed, remaining, reset, retry = sliding(p, limit, s, cost, commit)
+  elseif p.kind == 3 then
+    allowed, remaining, reset, retry = bucket(p, limit, s, cost, commit)
+  else
+    allowed, remaining, reset, retry = gcra(p, limit, s, cost, commit)
+  end
+  if allowed and commit then
+    if reset > 0 then
+      redis.call('SET', key, string.format('%d:%d:%d', s.a, s.b, s.c), 'PX', reset)
+    else
+      redis.call('DEL', key)
+    end
+  end
+  return allowed, remaining, reset, retry
+end
+
+local out = {}
+local k = 1
+local r = base + 1
+while r <= #ARGV do
+  local op, cost, override = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), tonumber(ARGV[r + 2])
+  local blockKey = KEYS[k]
+  local blocked = redis.call('PTTL', blockKey)
+  local results = {}
+  local all = blocked <= 0
+  -- First decide every policy without writing: a request denied by one spends nothing anywhere.
+  for i = 1, P do
+    local p = policies[i]
+    local limit = p.limit
+    if override > 0 then limit = override end
+    local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i], cost, false)
+    if blocked > 0 then
+      allowed, remaining, reset = false, 0, max(reset, blocked)
+      if retry ~= NEVER then retry = max(retry, blocked) end
+    end
+    results[i] = { allowed, limit, remaining, reset, retry }
+    if not allowed then all = false end
+  end
+  if all and op == 1 then
+    for i = 1, P do
+      local p = policies[i]
+      local limit = results[i][2]
+      local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i], cost, true)
+      results[i] = { allowed, limit, remaining, reset, retry }
+    end
+  end
+  out[#out + 1] = all and 1 or 0
+  for i = 1, P do
+    local x = results[i]
+    out[#out + 1] = x[1] and 1 or 0
+    out[#out + 1] = x[2]
+    out[#out + 1] = x[3]
+    out[#out + 1] = x[4]
+    out[#out + 1] = x[5]
+  end
+  k = k + P + 1
+  r = r + 3
+end
+return out
+`;
+
+/**
+ * Refund: KEYS = block key, state keys; ARGV = now, P, policy numbers, amount, limit override.
+ * Mirrors refund() in src/engine/js/algorithms.ts; a missing key is left missing.
+ */
+export const REFUND_LUA = `
+local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
+end
+local P = tonumber(ARGV[2])
+local base = 2 + P * 5
+local amount, override = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+for i = 1, P do
+  local o = 2 + (i - 1) * 5
+  local kind, limit, w, t, iv = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]),
+    tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
+  if override > 0 then limit = override end
+  local back = min(amount, limit)
+  local key = KEYS[i + 1]
+  if kind == 1 then
+    local count = tonumber(redis.call('GET', key) or '0')
+    if count > 0 then
+      if back >= count then redis.call('SET', key, 0, 'KEEPTTL') else redis.call('DECRBY', key, back) end
+    end
+  else
+    local v = redis.call('GET', key)
+    if v then
+      local a, b, c = string.match(v, '^(-?%d+):(-?%d+):(-?%d+)$')
+      local s = { a = tonumber(a), b = tonumber(b), c = tonumber(c) }
+      local reset
+      if kind == 2 then
+        local aligned = now - (now % w)
+        local start, cur, prev = aligned, 0, 0
+        if s.a >= aligned then start, cur, prev = s.a, s.b, s.c elseif s.a == aligned - w then prev = s.b end
+        local elapsed = max(0, now - start)
+        cur = max(0, cur - back)
+        s.a, s.b, s.c = start, cur, prev
+        if cur > 0 then reset = start + 2 * w - now elseif prev > 0 and elapsed < w then reset = start + w - now else reset = 0 end
+      elseif kind == 3 then
+        if s.a >= limit then
+          s.a, s.c = limit, 0
+        elseif now > s.b then
+          local elapsed = now - s.b
+          local need = (limit - s.a) * iv - s.c
+          if elapsed >= ceil(need / t) then s.a, s.c = limit, 0 else
+            local credit = s.c + elapsed * t
+            s.a = s.a + floor(credit / iv)
+            s.c = credit % iv
+          end
+        end
+        s.b = max(s.b, now)
+        if back >= limit - s.a then s.a, s.c = limit, 0 else s.a = s.a + back end
+        if s.a >= limit then reset = 0 else reset = ceil(((limit - s.a) * iv - s.c) / t) end
+      else
+        local backlog = 0
+        if s.a >= now then backlog = (s.a - now) * t + s.b end
+        local nxt = 0
+        if back * iv < backlog then nxt = backlog - back * iv end
+        s.a = now + floor(nxt / t)
+        s.b = nxt % t
+        reset = ceil(nxt / t)
+      end
+      if reset > 0 then
+        redis.call('SET', key, string.format('%d:%d:%d', s.a, s.b, s.c), 'PX', reset)
+      else
+        redis.call('DEL', key)
+      end
+    end
+  end
+end
+return 1
+`;
+
+/** Block: KEYS = block key; ARGV = duration ms. Only ever lengthens a block. */
+export const BLOCK_LUA = `
+local ms = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], 1, 'PX', ms) end
+return 1
+`;

@@ -1,0 +1,349 @@
+// Limits that hold across machines: decisions in Lua on Redis (or Redis Cluster), batched so that
+// many decisions share one round trip, with a local deny cache and a policy for Redis failing.
+import type { ManualClock } from '../../clock.js';
+import type { Decision } from '../../decision.js';
+import { combineDecisions } from '../../decisions.js';
+import { closedError, invalidArgument, outOfRange, redisError } from '../../errors.js';
+import { Limiter } from '../../limiter.js';
+import { fixedWindow, policyParams, type Policy, type PolicyParams } from '../../policies.js';
+import { checkInteger, checkKey, checkObject, checkPositiveInteger } from '../../validate.js';
+import type { SharedMemoryStore } from '../shared-memory.js';
+import { keySlot } from './key-slot.js';
+import { BLOCK_LUA, DECIDE_LUA, REFUND_LUA } from './lua.js';
+import { createHash } from 'node:crypto';
+
+/** What tollgate needs of an ioredis `Redis` or `Cluster`. */
+export interface RedisClientLike {
+  evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  del(...keys: string[]): Promise<number>;
+}
+
+/** Decides when Redis fails or times out. */
+export interface FallbackLimiter {
+  consume(key: string, cost?: number): Decision;
+  peek(key: string, cost?: number): Decision;
+}
+
+export interface RedisLimiterOptions {
+  /** An ioredis `Redis` or `Cluster` (anything with evalsha/eval/del). Its lifecycle stays yours. */
+  readonly redis: RedisClientLike;
+  /** One policy, or several decided all-or-nothing (e.g. 10 per second and 1,000 per hour). */
+  readonly policy: Policy | readonly Policy[];
+  /** Prepended to every Redis key; default 'tollgate:'. No braces (they would break hash tags). */
+  readonly prefix?: string;
+  /** Bound on every Redis call, in ms; default 250. */
+  readonly timeoutMs?: number;
+  /**
+   * When Redis errs or times out: 'allow' (fail open, the default), 'deny', or a local limiter
+   * (an in-process or shared-memory Limiter, or allOf(...)) that decides instead.
+   */
+  readonly onError?: 'allow' | 'deny' | FallbackLimiter;
+  /**
+   * Remember denials locally until their retry time, answering repeat requests from the same key
+   * without a round trip. true (the default) keeps up to 100,000 keys in this process; give
+   * { capacity, store } for another size or a shared-memory cache used by every process.
+   */
+  readonly denyCache?: boolean | { readonly capacity?: number; readonly store?: SharedMemoryStore };
+  /** Most decisions sent in one call; default 512. */
+  readonly maxBatch?: number;
+  /** For tests: decide at this clock's time instead of Redis TIME (fixed windows still expire on Redis' clock). */
+  readonly clock?: ManualClock;
+}
+
+export interface RedisLimiterStats {
+  /** Decisions returned (consume and peek). */
+  readonly decisions: number;
+  /** Decisions answered by the deny cache, with no round trip. */
+  readonly denyCacheHits: number;
+  /** EVALSHA/EVAL calls sent (a NOSCRIPT recovery counts twice). */
+  readonly redisCalls: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  /** Decisions made by onError: allowed blindly, denied blindly, or by the fallback limiter. */
+  readonly failedOpen: number;
+  readonly failedClosed: number;
+  readonly fallbackDecisions: number;
+}
+
+interface Pending {
+  readonly key: string;
+  readonly op: 1 | 2;
+  readonly cost: number;
+  readonly override: number;
+  readonly resolve: (d: Decision) => void;
+}
+
+const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
+const DECIDE_SHA = sha1(DECIDE_LUA);
+const REFUND_SHA = sha1(REFUND_LUA);
+const BLOCK_SHA = sha1(BLOCK_LUA);
+const FAIL_CLOSED_RETRY_MS = 1000;
+
+export class RedisLimiter {
+  readonly policies: readonly Policy[];
+  readonly #redis: RedisClientLike;
+  readonly #params: readonly PolicyParams[];
+  readonly #policyArgs: readonly number[];
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+  readonly #onError: 'allow' | 'deny' | FallbackLimiter;
+  readonly #denyCache: Limiter | undefined;
+  readonly #maxBatch: number;
+  readonly #clock: ManualClock | undefined;
+  readonly #cluster: boolean;
+  #queue: Pending[] = [];
+  #scheduled = false;
+  #closed = false;
+  #stats = { decisions: 0, denyCacheHits: 0, redisCalls: 0, errors: 0, timeouts: 0, failedOpen: 0, failedClosed: 0, fallbackDecisions: 0 };
+
+  constructor(options: RedisLimiterOptions) {
+    const o = checkObject(options, 'options');
+    const redis = o.redis as RedisClientLike | undefined;
+    if (typeof redis !== 'object' || redis === null || typeof redis.evalsha !== 'function' || typeof redis.eval !== 'function') {
+      throw invalidArgument('redis', 'an ioredis Redis or Cluster', redis);
+    }
+    this.#redis = redis;
+    this.#cluster = typeof (redis as { nodes?: unknown }).nodes === 'function';
+    const policies = Array.isArray(o.policy) ? (o.policy as Policy[]) : [o.policy as Policy];
+    if (policies.length === 0 || policies.length > 8) throw outOfRange('policy', 'one policy or an array of 1 to 8', o.policy);
+    this.#params = policies.map((p) => policyParams(p));
+    this.policies = Object.freeze([...policies]);
+    this.#policyArgs = this.#params.flatMap((p) => [p.code, p.limit, p.windowMs, p.rateTokens, p.rateIntervalMs]);
+    const prefix = o.prefix === undefined ? 'tollgate:' : o.prefix;
+    if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw invalidArgument('prefix', 'a string without braces', prefix);
+    this.#prefix = prefix;
+    this.#timeoutMs = o.timeoutMs === undefined ? 250 : checkInteger(o.timeoutMs, 'timeoutMs', 1, 600_000);
+    const onError = o.onError ?? 'allow';
+    if (onError !== 'allow' && onError !== 'deny' && (typeof onError !== 'object' || typeof (onError as FallbackLimiter).consume !== 'function')) {
+      throw invalidArgument('onError', "'allow', 'deny' or a Limiter", onError);
+    }
+    this.#onError = onError as 'allow' | 'deny' | FallbackLimiter;
+    this.#maxBatch = o.maxBatch === undefined ? 512 : checkInteger(o.maxBatch, 'maxBatch', 1, 10_000);
+    this.#clock = o.clock as ManualClock | undefined;
+    this.#denyCache = this.#makeDenyCache(o.denyCache);
+  }
+
+  #makeDenyCache(option: unknown): Limiter | undefined {
+    if (option === false) return undefined;
+    const spec = option === undefined || option === true ? {} : checkObject(option, 'denyCache');
+    // A limit no request reaches: the cache only ever answers through block().
+    const policy = fixedWindow({ limit: 2 ** 30, windowMs: 1000 });
+    const clock = this.#clock === undefined ? {} : { clock: this.#clock };
+    if (spec.store !== undefined) return new Limiter({ policy, store: spec.store as SharedMemoryStore, ...clock });
+    const capacity = spec.capacity === undefined ? 100_000 : checkInteger(spec.capacity, 'denyCache.capacity', 1, 2 ** 27);
+    return new Limiter({ policy, capacity, ...clock });
+  }
+
+  #keys(key: string): string[] {
+    const base = `${this.#prefix}{${key}}`;
+    return [`${base}:b`, ...this.#params.map((_, i) => `${base}:${i}`)];
+  }
+
+  #override(options: { limit?: number } | undefined): number {
+    if (options === undefined || options.limit === undefined) return 0;
+    if (this.#params.length !== 1) throw invalidArgument('limit', 'no per-call limit with several policies', options.limit);
+    return checkInteger(options.limit, 'limit', 1, (this.#params[0] as PolicyParams).maxLimit);
+  }
+
+  #now(): string {
+    return this.#clock === undefined ? '' : String(this.#clock.now());
+  }
+
+  /** Spends `cost` if every policy allows it; one round trip at most, none when the deny cache answers. */
+  consume(key: string, cost = 1, options?: { limit?: number }): Promise<Decision> {
+    return this.#decide(key, cost, options, 1);
+  }
+
+  /** What consume would decide, spending nothing. */
+  peek(key: string, cost = 1, options?: { limit?: number }): Promise<Decision> {
+    return this.#decide(key, cost, options, 2);
+  }
+
+  #decide(key: string, cost: number, options: { limit?: number } | undefined, op: 1 | 2): Promise<Decision> {
+    let override: number;
+    try {
+      if (this.#closed) throw closedError();
+      checkKey(key);
+      if (cost !== 1) checkPositiveInteger(cost, 'cost');
+      override = this.#override(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#stats.decisions++;
+    const cached = this.#denyCache?.peek(key);
+    if (cached !== undefined && !cached.allowed) {
+      this.#stats.denyCacheHits++;
+      const limit = override || (this.#params[0] as PolicyParams).limit;
+      return Promise.resolve({ allowed: false, limit, remaining: 0, resetMs: cached.resetMs, retryAfterMs: cached.retryAfterMs });
+    }
+    return new Promise((resolve) => {
+      this.#queue.push({ key, op, cost, override, resolve });
+      if (this.#queue.length >= this.#maxBatch) this.#flush();
+      else if (!this.#scheduled) {
+        this.#scheduled = true;
+        // After this turn's microtasks: everything asked for in the meantime shares the call.
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const queue = this.#queue;
+    if (queue.length === 0) return;
+    this.#queue = [];
+    if (!this.#cluster) {
+      this.#send(queue);
+      return;
+    }
+    const bySlot = new Map<number, Pending[]>();
+    for (const p of queue) {
+      const slot = keySlot(`${this.#prefix}{${p.key}}`);
+      const group = bySlot.get(slot);
+      if (group === undefined) bySlot.set(slot, [p]);
+      else group.push(p);
+    }
+    for (const group of bySlot.values()) this.#send(group);
+  }
+
+  #send(batch: Pending[]): void {
+    const keys: string[] = [];
+    const args: (string | number)[] = [this.#now(), this.#params.length, ...this.#policyArgs];
+    for (const p of batch) {
+      keys.push(...this.#keys(p.key));
+      args.push(p.op, p.cost, p.override);
+    }
+    this.#call(DECIDE_SHA, DECIDE_LUA, keys, args).then(
+      (reply) => this.#settle(batch, reply as number[]),
+      (error: unknown) => {
+        for (const p of batch) p.resolve(this.#fallback(p, error));
+      },
+    );
+  }
+
+  #settle(batch: Pending[], reply: number[]): void {
+    const width = 1 + 5 * this.#params.length;
+    batch.forEach((p, r) => {
+      const decisions: Decision[] = [];
+      for (let i = 0; i < this.#params.length; i++) {
+        const at = r * width + 1 + i * 5;
+        const retry = Number(reply[at + 4]);
+        decisions.push({
+          allowed: Number(reply[at]) === 1,
+          limit: Number(reply[at + 1]),
+          remaining: Number(reply[at + 2]),
+          resetMs: Number(reply[at + 3]),
+          retryAfterMs: retry < 0 ? Infinity : retry,
+        });
+      }
+      // The script decided all-or-nothing, so every policy's own verdict already agrees with it.
+      const decision = decisions.length === 1 ? (decisions[0] as Decision) : combineDecisions(decisions);
+      // Only a cost-1 denial is cached: it implies every larger cost is denied at least as long.
+      if (!decision.allowed && p.cost === 1 && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
+        this.#denyCache?.block(p.key, decision.retryAfterMs);
+      }
+      p.resolve(decision);
+    });
+  }
+
+  #fallback(p: Pending, error: unknown): Decision {
+    const limit = p.override || (this.#params[0] as PolicyParams).limit;
+    if ((error as { code?: string }).code === 'TOLLGATE_REDIS_TIMEOUT') this.#stats.timeouts++;
+    else this.#stats.errors++;
+    const onError = this.#onError;
+    if (onError === 'allow') {
+      this.#stats.failedOpen++;
+      return { allowed: true, limit, remaining: limit, resetMs: 0, retryAfterMs: 0 };
+    }
+    if (onError === 'deny') {
+      this.#stats.failedClosed++;
+      return { allowed: false, limit, remaining: 0, resetMs: 0, retryAfterMs: FAIL_CLOSED_RETRY_MS };
+    }
+    this.#stats.fallbackDecisions++;
+    return p.op === 1 ? onError.consume(p.key, p.cost) : onError.peek(p.key, p.cost);
+  }
+
+  /** EVALSHA, loading the script on NOSCRIPT (after a restart or SCRIPT FLUSH); bounded by timeoutMs. */
+  #call(sha: string, lua: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+    this.#stats.redisCalls++;
+    const attempt = this.#redis.evalsha(sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+      if (!String((error as Error)?.message).includes('NOSCRIPT')) throw error;
+      this.#stats.redisCalls++;
+      return this.#redis.eval(lua, keys.length, ...keys, ...args);
+    });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(redisError(`Redis did not answer within ${this.#timeoutMs} ms`, 'TOLLGATE_REDIS_TIMEOUT'));
+      }, this.#timeoutMs);
+      timer.unref?.();
+      attempt.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(redisError(`Redis failed: ${(error as Error)?.message ?? String(error)}`, 'TOLLGATE_REDIS_ERROR', error));
+        },
+      );
+    });
+  }
+
+  /** Gives back up to `amount` on every policy; a key Redis does not hold is left alone. */
+  async refund(key: string, amount = 1, options?: { limit?: number }): Promise<void> {
+    if (this.#closed) throw closedError();
+    checkKey(key);
+    checkPositiveInteger(amount, 'amount');
+    const override = this.#override(options);
+    this.#denyCache?.reset(key);
+    await this.#call(REFUND_SHA, REFUND_LUA, this.#keys(key), [this.#now(), this.#params.length, ...this.#policyArgs, amount, override]);
+  }
+
+  /** Denies the key everywhere for `durationMs` (a shorter block never cuts a longer one). */
+  async block(key: string, durationMs: number): Promise<void> {
+    if (this.#closed) throw closedError();
+    checkKey(key);
+    checkPositiveInteger(durationMs, 'durationMs');
+    this.#denyCache?.block(key, durationMs);
+    await this.#call(BLOCK_SHA, BLOCK_LUA, [this.#keys(key)[0] as string], [durationMs]);
+  }
+
+  /** Forgets the key on Redis (counters and block) and in the deny cache. Returns whether Redis held it. */
+  async reset(key: string): Promise<boolean> {
+    if (this.#closed) throw closedError();
+    checkKey(key);
+    this.#denyCache?.reset(key);
+    const removed = await this.#bounded(this.#redis.del(...this.#keys(key)));
+    return removed > 0;
+  }
+
+  #bounded<T>(promise: Promise<T>): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(redisError(`Redis did not answer within ${this.#timeoutMs} ms`, 'TOLLGATE_REDIS_TIMEOUT')), this.#timeoutMs);
+      timer.unref?.();
+      promise.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(redisError(`Redis failed: ${(e as Error)?.message ?? String(e)}`, 'TOLLGATE_REDIS_ERROR', e));
+        },
+      );
+    });
+  }
+
+  stats(): RedisLimiterStats {
+    return { ...this.#stats };
+  }
+
+  /** Stops deciding and frees the deny cache; the Redis client is left to its owner. */
+  close(): void {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    this.#denyCache?.close();
+  }
+}

@@ -1,0 +1,281 @@
+// The Redis tier against real servers: same decisions as the local engine, exactness across
+// processes, NOSCRIPT recovery, Redis dying and coming back, the deny cache, and Redis Cluster.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  allOf,
+  fixedWindow,
+  leakyBucket,
+  Limiter,
+  ManualClock,
+  RedisLimiter,
+  slidingWindow,
+  tokenBucket,
+  type Decision,
+  type Policy,
+} from '../src/index.js';
+import { seededRandom } from './helpers/engines.js';
+import { hasRedis, startCluster, startRedis } from './helpers/redis.js';
+
+type Server = Awaited<ReturnType<typeof startRedis>>;
+let server: Server;
+let redis: Redis;
+let prefixCounter = 0;
+const prefix = () => `t${++prefixCounter}:`;
+
+describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  const timedPolicies: [string, Policy][] = [
+    ['sliding window', slidingWindow({ limit: 20, windowMs: 997 })],
+    ['token bucket', tokenBucket({ capacity: 20, tokens: 10, intervalMs: 1300 })],
+    ['leaky bucket', leakyBucket({ burst: 20, tokens: 7, intervalMs: 300 })],
+  ];
+
+  it.each(timedPolicies)('%s: 3,000 random operations decide exactly as the local engine', async (_label, policy) => {
+    const clock = new ManualClock(1_000_000);
+    const remote = new RedisLimiter({ redis, policy, clock, prefix: prefix(), denyCache: false });
+    const local = new Limiter({ policy, clock, engine: 'js' });
+    const random = seededRandom(42 + policy.kind.length);
+    const keys = ['a', 'b', 'c', 'user:é'];
+    for (let op = 0; op < 3000; op++) {
+      const key = keys[Math.floor(random() * keys.length)] as string;
+      const cost = random() < 0.8 ? 1 : 1 + Math.floor(random() * 25);
+      const r = random();
+      const where = `op ${op} on ${key} cost ${cost} at ${clock.now()}`;
+      if (r < 0.5) {
+        expect(await remote.consume(key, cost), where).toEqual(local.consume(key, cost));
+      } else if (r < 0.6) {
+        expect(await remote.peek(key, cost), where).toEqual(local.peek(key, cost));
+      } else if (r < 0.67) {
+        await remote.refund(key, cost);
+        local.refund(key, cost);
+      } else {
+        clock.advance(Math.floor(random() * (random() < 0.9 ? 60 : 3000)));
+      }
+    }
+    // Concurrent calls share round trips and still decide like one at a time.
+    const batch = await Promise.all(keys.flatMap((k) => [remote.consume(k, 2), remote.consume(k, 3)]));
+    expect(batch).toEqual(keys.flatMap((k) => [local.consume(k, 2), local.consume(k, 3)]));
+    remote.close();
+  });
+
+  it('fixed window: INCRBY under a TTL that is never extended; counts like the local engine', async () => {
+    const policy = fixedWindow({ limit: 10, windowMs: 60_000 });
+    const p = prefix();
+    const remote = new RedisLimiter({ redis, policy, prefix: p, denyCache: false });
+    const local = new Limiter({ policy, engine: 'js', clock: new ManualClock(0) });
+    const random = seededRandom(7);
+    for (let i = 0; i < 200; i++) {
+      const key = `k${i % 3}`;
+      const cost = 1 + Math.floor(random() * 4);
+      const [a, b] = [await remote.consume(key, cost), local.consume(key, cost)];
+      expect({ ...a, resetMs: 0, retryAfterMs: a.retryAfterMs === Infinity ? -1 : a.retryAfterMs > 0 ? 1 : 0 }).toEqual({
+        ...b,
+        resetMs: 0,
+        retryAfterMs: b.retryAfterMs === Infinity ? -1 : b.retryAfterMs > 0 ? 1 : 0,
+      });
+    }
+    expect(await redis.get(`${p}{k0}:0`)).toBe('10');
+    const ttl = await redis.pttl(`${p}{k0}:0`);
+    const d = await remote.peek('k0');
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(d.resetMs).toBeLessThanOrEqual(ttl);
+    expect(d.resetMs).toBeGreaterThan(ttl - 1000);
+    // The window ends when Redis expires the key; the next request starts a fresh one.
+    await redis.pexpire(`${p}{k0}:0`, 1);
+    while ((await redis.exists(`${p}{k0}:0`)) === 1) await new Promise((r) => setTimeout(r, 2));
+    expect(await remote.consume('k0')).toMatchObject({ allowed: true, remaining: 9, resetMs: 60_000 });
+    remote.close();
+  });
+
+  it('several policies are all-or-nothing, exactly like allOf() locally', async () => {
+    const clock = new ManualClock(5_000_000);
+    const policies = [tokenBucket({ capacity: 5, tokens: 1, intervalMs: 100 }), leakyBucket({ burst: 20, tokens: 1, intervalMs: 40 })];
+    const remote = new RedisLimiter({ redis, policy: policies, clock, prefix: prefix(), denyCache: false });
+    const local = allOf(...policies.map((policy) => new Limiter({ policy, clock, engine: 'js' })));
+    const random = seededRandom(99);
+    let denied = 0;
+    for (let i = 0; i < 1500; i++) {
+      const cost = 1 + Math.floor(random() * 3);
+      const a = await remote.consume('k', cost);
+      expect(a, `request ${i}`).toEqual(local.consume('k', cost));
+      if (!a.allowed) denied++;
+      clock.advance(Math.floor(random() * 30));
+    }
+    expect(denied).toBeGreaterThan(100);
+    remote.close();
+  });
+
+  it('exactness: 4 processes × 500 concurrent consumes on one key allow exactly the limit', async () => {
+    const p = prefix();
+    const child = fileURLToPath(new URL('./fixtures/redis-child.mjs', import.meta.url));
+    const run = () =>
+      new Promise<number>((resolve, reject) => {
+        const proc = spawn(process.execPath, [child, String(server.port), p, '500'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        proc.stdout.on('data', (d) => (out += d));
+        proc.on('exit', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`child exited ${code}`))));
+      });
+    const counts = await Promise.all([run(), run(), run(), run()]);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(700);
+  });
+
+  it('recovers from SCRIPT FLUSH (NOSCRIPT) without failing a request', async () => {
+    const remote = new RedisLimiter({ redis, policy: fixedWindow({ limit: 100, windowMs: 60_000 }), prefix: prefix(), onError: 'deny' });
+    expect((await remote.consume('k')).allowed).toBe(true);
+    await redis.script('FLUSH');
+    const before = remote.stats().redisCalls;
+    expect(await remote.consume('k')).toMatchObject({ allowed: true, remaining: 98 });
+    expect(remote.stats()).toMatchObject({ errors: 0, failedClosed: 0, redisCalls: before + 2 });
+    expect((await remote.consume('k')).remaining).toBe(97);
+    expect(remote.stats().redisCalls).toBe(before + 3);
+    remote.close();
+  });
+
+  it('the deny cache answers a denied key locally until its retry time', async () => {
+    const clock = new ManualClock(9_000_000);
+    const remote = new RedisLimiter({ redis, policy: tokenBucket({ capacity: 2, tokens: 1, intervalMs: 1000 }), clock, prefix: prefix() });
+    await remote.consume('abuser', 2);
+    const denied = await remote.consume('abuser');
+    expect(denied).toMatchObject({ allowed: false, retryAfterMs: 1000 });
+    const calls = remote.stats().redisCalls;
+    for (let i = 0; i < 100; i++) expect(await remote.consume('abuser')).toMatchObject({ allowed: false, retryAfterMs: 1000 });
+    clock.advance(400);
+    expect(await remote.consume('abuser')).toMatchObject({ allowed: false, retryAfterMs: 600 });
+    expect(remote.stats()).toMatchObject({ redisCalls: calls, denyCacheHits: 101 });
+    clock.advance(600);
+    expect((await remote.consume('abuser')).allowed).toBe(true);
+    expect(remote.stats().redisCalls).toBe(calls + 1);
+    remote.close();
+  });
+
+  it('block and reset reach Redis; refund gives back', async () => {
+    const remote = new RedisLimiter({ redis, policy: fixedWindow({ limit: 3, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
+    await remote.block('k', 30_000);
+    const d = await remote.consume('k');
+    expect(d.allowed).toBe(false);
+    expect(d.retryAfterMs).toBeGreaterThan(29_000);
+    expect(await remote.reset('k')).toBe(true);
+    await remote.consume('k', 3);
+    await remote.refund('k', 2);
+    expect(await remote.consume('k')).toMatchObject({ allowed: true, remaining: 1 });
+    remote.close();
+  });
+
+  it('rejects bad input with the argument named', async () => {
+    expect(() => new RedisLimiter({ redis: {} as never, policy: fixedWindow({ limit: 1, windowMs: 10 }) })).toThrow(/for redis/);
+    expect(() => new RedisLimiter({ redis, policy: fixedWindow({ limit: 1, windowMs: 10 }), prefix: 'a{b' })).toThrow(/for prefix/);
+    expect(() => new RedisLimiter({ redis, policy: [], prefix: 'x' })).toThrow(RangeError);
+    const remote = new RedisLimiter({ redis, policy: fixedWindow({ limit: 1, windowMs: 10 }) });
+    await expect(remote.consume('')).rejects.toThrow(RangeError);
+    await expect(remote.consume('k', 0)).rejects.toThrow(/for cost/);
+    remote.close();
+    await expect(remote.consume('k')).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
+  });
+});
+
+describe.runIf(hasRedis)('RedisLimiter when Redis fails', () => {
+  it('Redis killed mid-load: every call resolves within the timeout through the fallback; then it recovers', async () => {
+    const own = await startRedis();
+    const client = new Redis({ host: own.host, port: own.port, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+    // Connection errors are expected here: the limiter's onError is what must handle them.
+    client.on('error', () => undefined);
+    const fallback = new Limiter({ policy: fixedWindow({ limit: 1_000_000, windowMs: 60_000 }) });
+    const remote = new RedisLimiter({ redis: client, policy: fixedWindow({ limit: 1_000_000, windowMs: 60_000 }), timeoutMs: 100, onError: fallback });
+    const timed = async () => {
+      const started = performance.now();
+      const d: Decision = await remote.consume('k');
+      return { d, ms: performance.now() - started };
+    };
+    try {
+      expect((await timed()).d.allowed).toBe(true);
+      const load = Array.from({ length: 200 }, () => timed());
+      own.process.kill('SIGKILL');
+      const during = [...(await Promise.all(load)), ...(await Promise.all(Array.from({ length: 200 }, () => timed())))];
+      expect(during.every((r) => r.d.allowed)).toBe(true);
+      // Bounded by timeoutMs (plus the event loop's own delay on a loaded machine).
+      expect(Math.max(...during.map((r) => r.ms))).toBeLessThan(100 + 400);
+      expect(remote.stats().fallbackDecisions).toBeGreaterThan(0);
+      expect(fallback.peek('k').remaining).toBeLessThan(1_000_000);
+
+      const again = await startRedis([], own.port);
+      try {
+        const deadline = Date.now() + 10_000;
+        let fallbackBefore = remote.stats().fallbackDecisions;
+        for (;;) {
+          await timed();
+          const now = remote.stats().fallbackDecisions;
+          if (now === fallbackBefore) break;
+          fallbackBefore = now;
+          if (Date.now() > deadline) throw new Error('did not recover');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(Number(await client.get('tollgate:{k}:0'))).toBeGreaterThan(0);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      remote.close();
+      client.disconnect();
+      await own.stop();
+    }
+  });
+
+  it.each([
+    ['allow', true],
+    ['deny', false],
+  ] as const)("onError '%s' with no server at all: decides at once, no unhandled rejection", async (onError, allowed) => {
+    const client = new Redis({ host: '127.0.0.1', port: 1, maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
+    client.on('error', () => undefined);
+    const remote = new RedisLimiter({ redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError });
+    const decisions = await Promise.all(Array.from({ length: 20 }, () => remote.consume('k')));
+    expect(decisions.every((d) => d.allowed === allowed)).toBe(true);
+    expect(remote.stats()).toMatchObject(onError === 'allow' ? { failedOpen: 20 } : { failedClosed: 20 });
+    await expect(remote.reset('k')).rejects.toMatchObject({ code: expect.stringMatching(/TOLLGATE_REDIS_/) });
+    remote.close();
+    client.disconnect();
+  });
+});
+
+describe.runIf(hasRedis)('RedisLimiter on a 3-master Redis Cluster', () => {
+  let cluster: Awaited<ReturnType<typeof startCluster>>;
+  let client: Cluster;
+  beforeAll(async () => {
+    cluster = await startCluster();
+    client = new Cluster([...cluster.nodes], { redisOptions: { maxRetriesPerRequest: 1 } });
+    client.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    await client?.quit().catch(() => undefined);
+    await cluster?.stop();
+  });
+
+  it('keeps each request in one slot (no CROSSSLOT) and batches across slots', async () => {
+    const policies = [fixedWindow({ limit: 3, windowMs: 60_000 }), tokenBucket({ capacity: 5, refillPerSecond: 1 })];
+    const remote = new RedisLimiter({ redis: client, policy: policies, timeoutMs: 2000, onError: 'deny', denyCache: false });
+    const keys = Array.from({ length: 50 }, (_, i) => `user:${i}`);
+    const first = await Promise.all(keys.map((k) => remote.consume(k)));
+    expect(first.every((d) => d.allowed)).toBe(true);
+    const more = await Promise.all(keys.flatMap((k) => [remote.consume(k), remote.consume(k), remote.consume(k)]));
+    // Per key: 2 more pass (fixed window of 3), the third is denied by the window.
+    expect(more.filter((d) => d.allowed)).toHaveLength(100);
+    expect(remote.stats()).toMatchObject({ errors: 0, failedClosed: 0 });
+    const slots = await Promise.all(['tollgate:{user:7}:b', 'tollgate:{user:7}:0', 'tollgate:{user:7}:1'].map((k) => client.cluster('KEYSLOT', k)));
+    expect(new Set(slots).size).toBe(1);
+    // Keys spread over the masters: the batch really crossed nodes.
+    const owners = new Set(await Promise.all(keys.map((k) => client.cluster('KEYSLOT', `tollgate:{${k}}:0`).then((s) => Math.floor(Number(s) / 5462)))));
+    expect(owners.size).toBe(3);
+    remote.close();
+  });
+});
