@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: runs every suite in a fresh process, prints progress as it goes, then the
 // comparison against the peers as ratios from this one run. `--write` records it in RESULTS.md.
-//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process]
+//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis]
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,23 +31,27 @@ const wanted = (name) => only === undefined || only.includes(name);
 const results = {};
 const started = Date.now();
 if (wanted('hot-key')) {
-  console.error('\n[1/4] one hot key (ns per operation, median of batches of 1,000)');
+  console.error('\n[1/5] one hot key (ns per operation, median of batches of 1,000)');
   results.hot = await runSuite('./suites/hot-key.mjs');
 }
 if (wanted('random-keys')) {
-  console.error('\n[2/4] 1,000,000 keys at random (ns per operation)');
+  console.error('\n[2/5] 1,000,000 keys at random (ns per operation)');
   results.random = await runSuite('./suites/random-keys.mjs');
 }
 if (wanted('memory')) {
-  console.error(`\n[3/4] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
+  console.error(`\n[3/5] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
   results.memory = {};
   for (const contender of ['tollgate', 'map', 'rate-limiter-flexible']) {
     results.memory[contender] = await runSuite('./suites/memory.mjs', [contender, String(MEMORY_KEYS)], ['--expose-gc']);
   }
 }
 if (wanted('multi-process')) {
-  console.error('\n[4/4] two processes, 10,000 keys at random (decisions per second, all processes together)');
+  console.error('\n[4/5] two processes, 10,000 keys at random (decisions per second, all processes together)');
   results.multi = await runSuite('./suites/multi-process.mjs', [String(quick ? 1500 : 3000)]);
+}
+if (wanted('redis')) {
+  console.error('\n[5/5] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
+  results.redis = await runSuite('./suites/redis.mjs', [String(quick ? 1500 : 3000)]);
 }
 
 const x = (n) => `${n.toFixed(2)}x`;
@@ -106,6 +110,20 @@ if (results.multi) {
   }
 }
 
+const redisRows = [];
+if (results.redis?.skipped) {
+  redisRows.push(['Redis suite', `skipped: ${results.redis.skipped}`, '', '', 'not measured']);
+} else if (results.redis) {
+  const r = results.redis;
+  const rate = (n) => `${Math.round(n).toLocaleString('en')}/s`;
+  const cmds = (f) => `${f.commandsPerDecision.toFixed(3)} commands/decision`;
+  redisRows.push(['tollgate RedisLimiter', `${rate(r.tollgate.perSecond)}, ${cmds(r.tollgate)}`, `${x(r.tollgate.perSecond / r.rlf.perSecond)} rate-limiter-flexible`, '≥ 2x', verdict(r.tollgate.perSecond / r.rlf.perSecond >= 2)]);
+  redisRows.push(['tollgate: round trips per allowed decision', cmds(r.tollgate), 'decisions share calls', '≤ 1', verdict(r.tollgate.commandsPerDecision <= 1)]);
+  redisRows.push(['rate-limiter-flexible RateLimiterRedis', `${rate(r.rlf.perSecond)}, ${cmds(r.rlf)}`, '', '', '']);
+  redisRows.push(['express-rate-limit + rate-limit-redis', `${rate(r.rateLimitRedis.perSecond)}, ${cmds(r.rateLimitRedis)}`, `tollgate ${x(r.tollgate.perSecond / r.rateLimitRedis.perSecond)} faster`, '', '']);
+  redisRows.push(['tollgate, 90% of traffic over its limit', `${rate(r.abusive.perSecond)}, ${cmds(r.abusive)}`, `${(100 * r.abusive.denyCacheHits / (r.abusive.perSecond * (quick ? 1.5 : 3))).toFixed(0)}% answered by the deny cache`, '≤ 0.15 commands/decision', verdict(r.abusive.commandsPerDecision <= 0.15)]);
+}
+
 const m = machine();
 const table = [
   `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${m.cpu}, ${m.platform}, Node ${m.node}; ${((Date.now() - started) / 1000).toFixed(0)} s.`,
@@ -118,6 +136,8 @@ const header = ['', '| figure | value | ratio | target | |', '|---|---|---|---|-
 const shmTable = shmRows.length === 0 ? '' : [`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${m.cpu}, ${m.platform}, Node ${m.node}; two processes.`, ...header, ...shmRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 if (rows.length > 0) console.log(`\n${table}\n`);
 if (shmTable !== '') console.log(`${shmTable}\n`);
+const redisTable = redisRows.length === 0 ? '' : [`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${m.cpu}, ${m.platform}, Node ${m.node}; redis-server ${'7'} on loopback.`, ...header, ...redisRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+if (redisTable !== '') console.log(`${redisTable}\n`);
 
 if (args.has('--write')) {
   const file = here('./RESULTS.md');
@@ -132,6 +152,7 @@ if (args.has('--write')) {
   };
   if (rows.length > 0) record('core', table);
   if (shmTable !== '') record('shared', shmTable);
+  if (redisTable !== '') record('redis', redisTable);
   writeFileSync(file, text);
   console.error(`recorded in ${file}`);
 }

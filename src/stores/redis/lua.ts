@@ -137,6 +137,23 @@ end
 -- One policy on one key. Fixed windows are a plain counter: INCRBY, with PEXPIRE NX so a window
 -- is never extended; the others keep "a:b:c" with a PX expiry at their reset.
 local function decide(p, limit, key, cost, commit)
+  if p.kind == 1 and commit then
+    -- Spend first (one call on the common path), and take it back on a denial.
+    local count = redis.call('INCRBY', key, cost)
+    local reset
+    if count == cost and redis.call('PEXPIRE', key, p.w, 'NX') == 1 then
+      reset = p.w
+    else
+      reset = redis.call('PTTL', key)
+    end
+    if count > limit then
+      if count == cost and reset == p.w then redis.call('DEL', key) else redis.call('DECRBY', key, cost) end
+      local retry = NEVER
+      if cost <= limit then retry = reset end
+      return false, max(0, limit - (count - cost)), reset, retry
+    end
+    return true, limit - count, reset, 0
+  end
   if p.kind == 1 then
     local count = tonumber(redis.call('GET', key) or '0')
     local reset = p.w
@@ -148,11 +165,6 @@ local function decide(p, limit, key, cost, commit)
       local retry = NEVER
       if cost <= limit then retry = reset end
       return false, max(0, limit - count), reset, retry
-    end
-    if commit then
-      redis.call('INCRBY', key, cost)
-      redis.call('PEXPIRE', key, p.w, 'NX')
-      return true, limit - count - cost, reset, 0
     end
     return true, limit - count, reset, 0
   end
@@ -184,25 +196,34 @@ while r <= #ARGV do
   local blocked = redis.call('PTTL', blockKey)
   local results = {}
   local all = blocked <= 0
-  -- First decide every policy without writing: a request denied by one spends nothing anywhere.
-  for i = 1, P do
-    local p = policies[i]
-    local limit = p.limit
+  if all and op == 1 and P == 1 then
+    -- One policy: decide and commit in one pass (a denial writes nothing).
+    local limit = policies[1].limit
     if override > 0 then limit = override end
-    local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i], cost, false)
-    if blocked > 0 then
-      allowed, remaining, reset = false, 0, max(reset, blocked)
-      if retry ~= NEVER then retry = max(retry, blocked) end
-    end
-    results[i] = { allowed, limit, remaining, reset, retry }
-    if not allowed then all = false end
-  end
-  if all and op == 1 then
+    local allowed, remaining, reset, retry = decide(policies[1], limit, KEYS[k + 1], cost, true)
+    results[1] = { allowed, limit, remaining, reset, retry }
+    all = allowed
+  else
+    -- First decide every policy without writing: a request denied by one spends nothing anywhere.
     for i = 1, P do
       local p = policies[i]
-      local limit = results[i][2]
-      local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i], cost, true)
+      local limit = p.limit
+      if override > 0 then limit = override end
+      local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i], cost, false)
+      if blocked > 0 then
+        allowed, remaining, reset = false, 0, max(reset, blocked)
+        if retry ~= NEVER then retry = max(retry, blocked) end
+      end
       results[i] = { allowed, limit, remaining, reset, retry }
+      if not allowed then all = false end
+    end
+    if all and op == 1 then
+      for i = 1, P do
+        local p = policies[i]
+        local limit = results[i][2]
+        local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i], cost, true)
+        results[i] = { allowed, limit, remaining, reset, retry }
+      end
     end
   end
   out[#out + 1] = all and 1 or 0

