@@ -30,3 +30,7 @@ export {
   type RedisClientLike,
   type FallbackLimiter,
 } from './stores/redis/redis-limiter.js';
+export { rateLimit, type NodeRateLimitOptions, type RateLimitMiddleware } from './http/node.js';
+export { fastifyRateLimit, type FastifyRateLimitOptions } from './http/fastify.js';
+export type { RateLimitOptions, RateLimitEvent } from './http/rule.js';
+export type { HeaderFormat } from './http/headers.js';

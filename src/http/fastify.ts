@@ -1,0 +1,87 @@
+// A fastify plugin: app.register(fastifyRateLimit, { limiter, ... }), with per-route
+// `config: { rateLimit: { ... } | false }`. Fastify itself is not imported: the types below are
+// the little of it this plugin touches.
+import type { IncomingMessage } from 'node:http';
+import type { Decision } from '../decision.js';
+import { problemBody } from './headers.js';
+import { RateLimitRule, type Outcome, type RateLimitOptions } from './rule.js';
+
+interface FastifyRequestLike {
+  readonly raw: IncomingMessage;
+  readonly url: string;
+}
+interface FastifyReplyLike {
+  header(name: string, value: string): unknown;
+  code(status: number): FastifyReplyLike;
+  send(payload?: unknown): unknown;
+}
+type Done = (error?: Error) => void;
+type Hook = (request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => void;
+interface RouteOptionsLike {
+  config?: { rateLimit?: Partial<FastifyRateLimitOptions> | false };
+  onRequest?: Hook | Hook[];
+}
+interface FastifyInstanceLike {
+  addHook(name: 'onRoute', hook: (route: RouteOptionsLike) => void): unknown;
+}
+
+export interface FastifyRateLimitOptions extends Omit<RateLimitOptions<FastifyRequestLike>, 'limiter'> {
+  /** Limits every route unless its config says otherwise; may be left out to limit only configured routes. */
+  readonly limiter?: RateLimitOptions<FastifyRequestLike>['limiter'];
+  /** Replaces the 429 answer; headers (including Retry-After) are already set. */
+  readonly handler?: (request: FastifyRequestLike, reply: FastifyReplyLike, decision: Decision) => unknown;
+}
+
+function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLimitOptions): Hook {
+  const apply = (outcome: Outcome, request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => {
+    const headers = outcome.headers;
+    for (let i = 0; i < headers.length; i++) reply.header((headers[i] as [string, string])[0], (headers[i] as [string, string])[1]);
+    if (outcome.action === 'pass') return done();
+    if (outcome.action === 'reject') {
+      reply.code(400).header('content-type', 'application/problem+json');
+      reply.send(JSON.stringify({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'The request carries no rate-limit key.' }));
+      return;
+    }
+    const decision = outcome.decision as Decision;
+    if (options.handler !== undefined) {
+      options.handler(request, reply, decision);
+      return;
+    }
+    reply.code(429).header('content-type', 'application/problem+json');
+    reply.send(problemBody(decision, request.url));
+  };
+  return function tollgateRateLimit(request, reply, done) {
+    let outcome: Outcome | Promise<Outcome>;
+    try {
+      outcome = rule.run(request.raw, request);
+    } catch (error) {
+      return done(error as Error);
+    }
+    if (outcome instanceof Promise) outcome.then((o) => apply(o, request, reply, done), (error: unknown) => done(error as Error));
+    else apply(outcome, request, reply, done);
+  };
+}
+
+// `instance` is typed unknown so that fastify's own (overloaded) instance type is accepted as is.
+async function plugin(instance: unknown, options: FastifyRateLimitOptions): Promise<void> {
+  const fastify = instance as FastifyInstanceLike;
+  const global = options.limiter === undefined ? undefined : new RateLimitRule<FastifyRequestLike>(options as RateLimitOptions<FastifyRequestLike>);
+  fastify.addHook('onRoute', (route) => {
+    const config = route.config?.rateLimit;
+    if (config === false) return;
+    const rule = config === undefined ? global : new RateLimitRule<FastifyRequestLike>({ ...options, ...config } as RateLimitOptions<FastifyRequestLike>);
+    if (rule === undefined) return;
+    const hook = hookFor(rule, { ...options, ...(config ?? {}) });
+    const existing = route.onRequest;
+    route.onRequest = existing === undefined ? [hook] : Array.isArray(existing) ? [hook, ...existing] : [hook, existing];
+  });
+}
+
+/**
+ * The fastify plugin. Register it before the routes it should limit; it is not encapsulated
+ * (like fastify-plugin), so it sees routes declared anywhere after it.
+ */
+export const fastifyRateLimit = Object.assign(plugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'tollgate',
+});
