@@ -198,8 +198,8 @@ describe.each(frameworks)('%s', (_name, start) => {
     const url = await start({
       limiter: limiterOf(10),
       key: { header: 'x-api-key' },
-      limit: (req) => (String(headersOf(req)['x-api-key']).startsWith('paid-') ? 100 : undefined),
-      cost: (req) => Number(headersOf(req)['x-cost'] ?? 1),
+      limit: (req: unknown) => (String(headersOf(req)['x-api-key']).startsWith('paid-') ? 100 : undefined),
+      cost: (req: unknown) => Number(headersOf(req)['x-cost'] ?? 1),
     });
     const free = await get(url, { 'x-api-key': 'free-1', 'x-cost': '4' });
     expect(free.headers.get('x-ratelimit-remaining')).toBe('6');
