@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: runs every suite in a fresh process, prints progress as it goes, then the
 // comparison against the peers as ratios from this one run. `--write` records it in RESULTS.md.
-//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis]
+//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,http]
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,27 +31,31 @@ const wanted = (name) => only === undefined || only.includes(name);
 const results = {};
 const started = Date.now();
 if (wanted('hot-key')) {
-  console.error('\n[1/5] one hot key (ns per operation, median of batches of 1,000)');
+  console.error('\n[1/6] one hot key (ns per operation, median of batches of 1,000)');
   results.hot = await runSuite('./suites/hot-key.mjs');
 }
 if (wanted('random-keys')) {
-  console.error('\n[2/5] 1,000,000 keys at random (ns per operation)');
+  console.error('\n[2/6] 1,000,000 keys at random (ns per operation)');
   results.random = await runSuite('./suites/random-keys.mjs');
 }
 if (wanted('memory')) {
-  console.error(`\n[3/5] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
+  console.error(`\n[3/6] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
   results.memory = {};
   for (const contender of ['tollgate', 'map', 'rate-limiter-flexible']) {
     results.memory[contender] = await runSuite('./suites/memory.mjs', [contender, String(MEMORY_KEYS)], ['--expose-gc']);
   }
 }
 if (wanted('multi-process')) {
-  console.error('\n[4/5] two processes, 10,000 keys at random (decisions per second, all processes together)');
+  console.error('\n[4/6] two processes, 10,000 keys at random (decisions per second, all processes together)');
   results.multi = await runSuite('./suites/multi-process.mjs', [String(quick ? 1500 : 3000)]);
 }
 if (wanted('redis')) {
-  console.error('\n[5/5] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
+  console.error('\n[5/6] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
   results.redis = await runSuite('./suites/redis.mjs', [String(quick ? 1500 : 3000)]);
+}
+if (wanted('http')) {
+  console.error('\n[6/6] HTTP hello-world under autocannon (requests per second, median of rounds)');
+  results.http = await runSuite('./suites/http.mjs', quick ? ['2', '2'] : ['3', '4']);
 }
 
 const x = (n) => `${n.toFixed(2)}x`;
@@ -124,6 +128,21 @@ if (results.redis?.skipped) {
   redisRows.push(['tollgate, 90% of traffic over its limit', `${rate(r.abusive.perSecond)}, ${cmds(r.abusive)}`, `${(100 * r.abusive.denyCacheHits / (r.abusive.perSecond * (quick ? 1.5 : 3))).toFixed(0)}% answered by the deny cache`, '≤ 0.15 commands/decision', verdict(r.abusive.commandsPerDecision <= 0.15)]);
 }
 
+const httpRows = [];
+if (results.http) {
+  const pct = (a, b) => `${((100 * a) / b).toFixed(1)}%`;
+  for (const framework of ['express', 'fastify']) {
+    const f = results.http[framework];
+    const peer = framework === 'express' ? 'express-rate-limit' : '@fastify/rate-limit';
+    const rps = (n) => `${Math.round(n).toLocaleString('en')} req/s`;
+    httpRows.push([`${framework}, no limiter`, rps(f.none), '100%', '', '']);
+    httpRows.push([`${framework}, an empty ${framework === 'express' ? 'middleware' : 'onRequest hook'} (the floor)`, rps(f.empty), pct(f.empty, f.none), '', '']);
+    httpRows.push([`${framework} + tollgate (default headers: legacy and draft-8)`, rps(f.tollgate), `${pct(f.tollgate, f.none)} (${pct(f.tollgate, f.empty)} of the floor)`, '≥ 97%', verdict(f.tollgate / f.none >= 0.97)]);
+    httpRows.push([`${framework} + tollgate (legacy headers, as the peer sends)`, rps(f['tollgate-legacy']), `${pct(f['tollgate-legacy'], f.none)} (${pct(f['tollgate-legacy'], f.empty)} of the floor)`, '≥ 97%', verdict(f['tollgate-legacy'] / f.none >= 0.97)]);
+    httpRows.push([`${framework} + ${peer}`, rps(f.peer), pct(f.peer, f.none), '', '']);
+  }
+}
+
 const m = machine();
 const table = [
   `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${m.cpu}, ${m.platform}, Node ${m.node}; ${((Date.now() - started) / 1000).toFixed(0)} s.`,
@@ -138,6 +157,8 @@ if (rows.length > 0) console.log(`\n${table}\n`);
 if (shmTable !== '') console.log(`${shmTable}\n`);
 const redisTable = redisRows.length === 0 ? '' : [`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${m.cpu}, ${m.platform}, Node ${m.node}; redis-server ${'7'} on loopback.`, ...header, ...redisRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 if (redisTable !== '') console.log(`${redisTable}\n`);
+const httpTable = httpRows.length === 0 ? '' : [`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${m.cpu}, ${m.platform}, Node ${m.node}; autocannon, 20 connections, loopback.`, ...header, ...httpRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+if (httpTable !== '') console.log(`${httpTable}\n`);
 
 if (args.has('--write')) {
   const file = here('./RESULTS.md');
@@ -153,6 +174,7 @@ if (args.has('--write')) {
   if (rows.length > 0) record('core', table);
   if (shmTable !== '') record('shared', shmTable);
   if (redisTable !== '') record('redis', redisTable);
+  if (httpTable !== '') record('http', httpTable);
   writeFileSync(file, text);
   console.error(`recorded in ${file}`);
 }

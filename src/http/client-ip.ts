@@ -75,7 +75,8 @@ export function clientAddress(
 ): string | undefined {
   if (remote === undefined) return undefined;
   let current = normalizeAddress(remote);
-  if (trusted === undefined || !contains(trusted, current)) return isIPv4(current) || isIPv6(current) ? current : undefined;
+  // The socket peer is an address by construction.
+  if (trusted === undefined || !contains(trusted, current)) return current;
   const forwarded = headers.forwarded;
   const xff = headers['x-forwarded-for'];
   const chain =

@@ -11,6 +11,7 @@ interface FastifyRequestLike {
   readonly url: string;
 }
 interface FastifyReplyLike {
+  readonly raw: import('node:http').ServerResponse;
   header(name: string, value: string): unknown;
   code(status: number): FastifyReplyLike;
   send(payload?: unknown): unknown;
@@ -35,7 +36,10 @@ export interface FastifyRateLimitOptions extends Omit<RateLimitOptions<FastifyRe
 function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLimitOptions): Hook {
   const apply = (outcome: Outcome, request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => {
     const headers = outcome.headers;
-    for (let i = 0; i < headers.length; i++) reply.header((headers[i] as [string, string])[0], (headers[i] as [string, string])[1]);
+    // Straight onto the node response: fastify merges them when it writes the head, and skips
+    // its own per-header bookkeeping.
+    const raw = reply.raw;
+    for (let i = 0; i < headers.length; i++) raw.setHeader((headers[i] as [string, string])[0], (headers[i] as [string, string])[1]);
     if (outcome.action === 'pass') return done();
     if (outcome.action === 'reject') {
       reply.code(400).header('content-type', 'application/problem+json');

@@ -117,9 +117,18 @@ export class RateLimitRule<Req> {
     const subnet = o.ipv6Subnet === undefined ? 56 : checkInteger(o.ipv6Subnet, 'ipv6Subnet', 1, 128);
     const trusted = addressList(o.trustProxy, 'trustProxy');
     this.#address = (raw) => clientAddress(raw.socket?.remoteAddress, raw.headers, trusted);
+    // Most requests come from addresses seen moments ago: remember their keys (bounded).
+    const keys = new Map<string, string>();
     const ipKey = (raw: IncomingMessage) => {
       const address = this.#address(raw);
-      return address === undefined ? undefined : `ip:${addressKey(address, subnet)}`;
+      if (address === undefined) return undefined;
+      let k = keys.get(address);
+      if (k === undefined) {
+        if (keys.size >= 10_000) keys.clear();
+        k = `ip:${addressKey(address, subnet)}`;
+        keys.set(address, k);
+      }
+      return k;
     };
     const key = o.key ?? 'ip';
     if (key === 'ip') {
@@ -173,6 +182,19 @@ export class RateLimitRule<Req> {
     this.#onDeny = o.onDeny;
   }
 
+  #windows = new Map<number, number>();
+
+  /** Window seconds of the policy a decision's limit belongs to (per-call limits: the first policy's). */
+  #windowOf(limit: number): number {
+    let w = this.#windows.get(limit);
+    if (w === undefined) {
+      const policy = this.#policies.find((p) => policyLimit(p) === limit) ?? (this.#policies[0] as Policy);
+      w = windowSeconds(policy);
+      if (this.#windows.size < 1000) this.#windows.set(limit, w);
+    }
+    return w;
+  }
+
   /** The outcome for one request; synchronous unless the limiter or an option function is asynchronous. */
   run(raw: IncomingMessage, req: Req): MaybePromise<Outcome> {
     if (this.#allowList !== undefined) {
@@ -211,10 +233,7 @@ export class RateLimitRule<Req> {
 
   #outcome(key: string, decision: Decision, req: Req): Outcome {
     const headers: [string, string][] = [];
-    if (this.#formats.length > 0) {
-      const policy = this.#policies.find((p) => policyLimit(p) === decision.limit) ?? (this.#policies[0] as Policy);
-      rateLimitHeaders(headers, this.#formats, decision, this.#name, windowSeconds(policy), Date.now());
-    }
+    if (this.#formats.length > 0) rateLimitHeaders(headers, this.#formats, decision, this.#name, this.#windowOf(decision.limit), Date.now());
     if (decision.allowed) {
       this.#onAllow?.({ req, key, decision, dryRun: false });
       return { action: 'pass', decision, headers };
