@@ -3,6 +3,7 @@ import type { Decision } from './decision.js';
 import { combineDecisions } from './decisions.js';
 import { invalidArgument } from './errors.js';
 import { Limiter } from './limiter.js';
+import { WaitingLines, type AcquireOptions } from './client/acquire.js';
 
 /** Anything that decides synchronously, as a Limiter or a CombinedLimiter does. */
 export interface SyncLimiter {
@@ -51,6 +52,14 @@ export class CombinedLimiter implements SyncLimiter {
 
   refund(key: string, amount = 1): void {
     for (const l of this.limiters) l.refund(key, amount);
+  }
+
+  #lines: WaitingLines | undefined;
+
+  /** Waits until every limit allows `cost` for `key`, then spends it; see Limiter.acquire. */
+  acquire(key: string, options?: AcquireOptions): Promise<Decision> {
+    this.#lines ??= new WaitingLines({ consume: (k, cost) => this.consume(k, cost), refund: (k, amount) => this.refund(k, amount) });
+    return this.#lines.acquire(key, options);
   }
 
   tryConsume(key: string, cost = 1): boolean {

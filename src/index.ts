@@ -34,3 +34,21 @@ export { rateLimit, type NodeRateLimitOptions, type RateLimitMiddleware } from '
 export { fastifyRateLimit, type FastifyRateLimitOptions } from './http/fastify.js';
 export type { RateLimitOptions, RateLimitEvent } from './http/rule.js';
 export type { HeaderFormat } from './http/headers.js';
+export { AcquireError, type AcquireOptions, type AcquireErrorCode } from './client/acquire.js';
+export {
+  createQueue,
+  Queue,
+  QueueFullError,
+  throttle,
+  type Acquirer,
+  type QueueOptions,
+  type QueueLimit,
+  type JobOptions,
+  type JobInfo,
+  type DeadLetter,
+  type RetryHint,
+} from './client/queue.js';
+export { backoffDelay, retryPolicy, type RetryOptions } from './client/backoff.js';
+export { parseUpstreamLimits, parseRetryAfter, parseDuration, type UpstreamLimits, type UpstreamQuota } from './client/upstream-headers.js';
+export { adaptToUpstream, correctCost, type AdaptableLimiter } from './client/adapt.js';
+export { limitedFetch, UpstreamError, type LimitedFetchOptions } from './client/fetch.js';

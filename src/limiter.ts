@@ -8,6 +8,7 @@ import { Detail, type TableEngine, type TableStats } from './engine/table-engine
 import { policyParams, type Policy, type PolicyParams } from './policies.js';
 import { checkInteger, checkKey, checkObject, checkPositiveInteger, isKey } from './validate.js';
 import { destroySharedMemory, isSharedMemoryStore, type SharedMemoryStore } from './stores/shared-memory.js';
+import { WaitingLines, type AcquireOptions } from './client/acquire.js';
 
 export interface LimiterOptions {
   readonly policy: Policy;
@@ -252,6 +253,29 @@ export class Limiter {
 
   stats(): LimiterStats {
     return { engine: this.engine, store: this.store, ...this.#live().stats() };
+  }
+
+  #lines: WaitingLines | undefined;
+
+  /**
+   * Waits until `cost` can be spent for `key`, then spends it: resolves with the allowing
+   * Decision. Waiters on one key are served first come, first served, the first waiting exactly
+   * the time the policy names (one timer per key, no polling). Rejects with code
+   * TOLLGATE_ACQUIRE_TIMEOUT or TOLLGATE_ACQUIRE_ABORTED, having spent nothing, or with a
+   * RangeError when the cost can never fit.
+   */
+  acquire(key: string, options?: AcquireOptions): Promise<Decision> {
+    try {
+      this.#live();
+      checkKey(key);
+      this.#lines ??= new WaitingLines({
+        consume: (k, cost, limit) => this.consume(k, cost, limit === undefined ? undefined : { limit }),
+        refund: (k, amount, limit) => this.refund(k, amount, limit === undefined ? undefined : { limit }),
+      });
+      return this.#lines.acquire(key, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Releases the table. Further calls throw a TypeError with code TOLLGATE_CLOSED; close() again is a no-op. */

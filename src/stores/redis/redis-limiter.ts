@@ -11,6 +11,7 @@ import type { SharedMemoryStore } from '../shared-memory.js';
 import { keySlot } from './key-slot.js';
 import { BLOCK_LUA, DECIDE_LUA, REFUND_LUA } from './lua.js';
 import { createHash } from 'node:crypto';
+import { WaitingLines, type AcquireOptions } from '../../client/acquire.js';
 
 /** What tollgate needs of an ioredis `Redis` or `Cluster`. */
 export interface RedisClientLike {
@@ -337,6 +338,21 @@ export class RedisLimiter {
         },
       );
     });
+  }
+
+  #lines: WaitingLines | undefined;
+
+  /**
+   * Waits until every policy allows `cost` for `key`, then spends it. Between attempts it sleeps
+   * for the retry time Redis reported (and the deny cache answers in the meantime), so waiting
+   * never spins on Redis. See Limiter.acquire.
+   */
+  acquire(key: string, options?: AcquireOptions): Promise<Decision> {
+    this.#lines ??= new WaitingLines({
+      consume: (k, cost, limit) => this.consume(k, cost, limit === undefined ? undefined : { limit }),
+      refund: (k, amount, limit) => this.refund(k, amount, limit === undefined ? undefined : { limit }),
+    });
+    return this.#lines.acquire(key, options);
   }
 
   stats(): RedisLimiterStats {

@@ -1,0 +1,178 @@
+// Waiting for capacity: one FIFO line per key, the head waiting exactly as long as the limiter
+// says (a timer, never polling), the others behind it, so no request is starved or woken in a herd.
+import type { Decision } from '../decision.js';
+import { outOfRange } from '../errors.js';
+import { checkInteger, checkPositiveInteger } from '../validate.js';
+
+export interface AcquireOptions {
+  /** What to spend; default 1. */
+  readonly cost?: number;
+  /** Give up after this many ms (rejects with code TOLLGATE_ACQUIRE_TIMEOUT). */
+  readonly timeoutMs?: number;
+  /** Give up when aborted (rejects with code TOLLGATE_ACQUIRE_ABORTED, cause = the signal's reason). */
+  readonly signal?: AbortSignal;
+  /** A per-call limit (tier), as for consume(). */
+  readonly limit?: number;
+}
+
+export type AcquireErrorCode = 'TOLLGATE_ACQUIRE_TIMEOUT' | 'TOLLGATE_ACQUIRE_ABORTED';
+
+export class AcquireError extends Error {
+  readonly code: AcquireErrorCode;
+  constructor(message: string, code: AcquireErrorCode, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'AcquireError';
+    this.code = code;
+  }
+}
+
+/** What a waiting line needs of a limiter. */
+export interface Spender {
+  consume(key: string, cost: number, limit: number | undefined): Decision | Promise<Decision>;
+  refund(key: string, amount: number, limit: number | undefined): void | Promise<void>;
+}
+
+interface Waiter {
+  readonly cost: number;
+  readonly limit: number | undefined;
+  readonly resolve: (d: Decision) => void;
+  readonly reject: (e: unknown) => void;
+  settled: boolean;
+  timeout: ReturnType<typeof setTimeout> | undefined;
+  cleanup: (() => void) | undefined;
+}
+
+interface Line {
+  readonly waiters: Waiter[];
+  retry: ReturnType<typeof setTimeout> | undefined;
+  busy: boolean;
+}
+
+/** The waiting lines of one limiter. NOTE: fairness is per process; processes sharing a table each keep their own line. */
+export class WaitingLines {
+  readonly #spender: Spender;
+  readonly #lines = new Map<string, Line>();
+
+  constructor(spender: Spender) {
+    this.#spender = spender;
+  }
+
+  /** Resolves with the allowing Decision once `cost` has been spent for `key`. */
+  acquire(key: string, options: AcquireOptions = {}): Promise<Decision> {
+    const cost = options.cost === undefined ? 1 : checkPositiveInteger(options.cost, 'cost');
+    const timeoutMs = options.timeoutMs === undefined ? undefined : checkInteger(options.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw outOfRange('signal', 'an AbortSignal', signal);
+    if (signal?.aborted) return Promise.reject(new AcquireError('The wait was aborted', 'TOLLGATE_ACQUIRE_ABORTED', signal.reason));
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { cost, limit: options.limit, resolve, reject, settled: false, timeout: undefined, cleanup: undefined };
+      const giveUp = (error: AcquireError) => {
+        if (waiter.settled) return;
+        this.#leave(key, waiter);
+        reject(error);
+      };
+      if (timeoutMs !== undefined) {
+        waiter.timeout = setTimeout(() => giveUp(new AcquireError(`No capacity for '${key}' within ${timeoutMs} ms`, 'TOLLGATE_ACQUIRE_TIMEOUT')), timeoutMs);
+      }
+      if (signal !== undefined) {
+        const onAbort = () => giveUp(new AcquireError('The wait was aborted', 'TOLLGATE_ACQUIRE_ABORTED', signal.reason));
+        signal.addEventListener('abort', onAbort, { once: true });
+        waiter.cleanup = () => signal.removeEventListener('abort', onAbort);
+      }
+      let line = this.#lines.get(key);
+      if (line === undefined) {
+        line = { waiters: [], retry: undefined, busy: false };
+        this.#lines.set(key, line);
+      }
+      line.waiters.push(waiter);
+      if (line.waiters.length === 1) this.#pump(key, line);
+    });
+  }
+
+  /** Waiters in line for `key`. */
+  waiting(key: string): number {
+    return this.#lines.get(key)?.waiters.length ?? 0;
+  }
+
+  #settle(waiter: Waiter): void {
+    waiter.settled = true;
+    if (waiter.timeout !== undefined) clearTimeout(waiter.timeout);
+    waiter.cleanup?.();
+  }
+
+  #leave(key: string, waiter: Waiter): void {
+    this.#settle(waiter);
+    const line = this.#lines.get(key);
+    if (line === undefined) return;
+    const at = line.waiters.indexOf(waiter);
+    if (at === -1) return;
+    line.waiters.splice(at, 1);
+    if (at === 0 && !line.busy) {
+      // The head left: its timer was for its cost; the next waiter asks afresh.
+      if (line.retry !== undefined) clearTimeout(line.retry);
+      line.retry = undefined;
+      this.#pump(key, line);
+    }
+  }
+
+  #pump(key: string, line: Line): void {
+    const head = line.waiters[0];
+    if (head === undefined) {
+      this.#lines.delete(key);
+      return;
+    }
+    if (line.busy || line.retry !== undefined) return;
+    line.busy = true;
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = this.#spender.consume(key, head.cost, head.limit);
+    } catch (error) {
+      line.busy = false;
+      this.#fail(key, line, head, error);
+      return;
+    }
+    if (decision instanceof Promise) {
+      decision.then(
+        (d) => this.#decided(key, line, head, d),
+        (error: unknown) => {
+          line.busy = false;
+          this.#fail(key, line, head, error);
+        },
+      );
+    } else {
+      this.#decided(key, line, head, decision);
+    }
+  }
+
+  #fail(key: string, line: Line, head: Waiter, error: unknown): void {
+    if (!head.settled) {
+      this.#settle(head);
+      head.reject(error);
+    }
+    if (line.waiters[0] === head) line.waiters.shift();
+    this.#pump(key, line);
+  }
+
+  #decided(key: string, line: Line, head: Waiter, d: Decision): void {
+    line.busy = false;
+    if (head.settled) {
+      // Aborted while the decision was in flight: give back what was taken for nobody.
+      if (d.allowed) void this.#spender.refund(key, head.cost, head.limit);
+      if (line.waiters[0] === head) line.waiters.shift();
+      this.#pump(key, line);
+      return;
+    }
+    if (d.allowed || !Number.isFinite(d.retryAfterMs)) {
+      line.waiters.shift();
+      this.#settle(head);
+      if (d.allowed) head.resolve(d);
+      else head.reject(outOfRange('cost', `at most the limit (${d.limit})`, head.cost));
+      this.#pump(key, line);
+      return;
+    }
+    line.retry = setTimeout(() => {
+      line.retry = undefined;
+      this.#pump(key, line);
+    }, Math.max(1, d.retryAfterMs));
+  }
+}

@@ -1,0 +1,45 @@
+// Retrying politely: exponential backoff with full jitter, never sooner than the upstream asked.
+import { checkInteger, checkObject } from '../validate.js';
+import { invalidArgument } from '../errors.js';
+
+export interface RetryOptions {
+  /** Attempts in all, the first included; default 5. */
+  readonly maxAttempts?: number;
+  /** The first backoff's ceiling; default 200 ms. Each attempt doubles it, up to maxDelayMs. */
+  readonly baseDelayMs?: number;
+  /** Default 30 s. */
+  readonly maxDelayMs?: number;
+  /** No attempt starts later than this after the first; default 120 s. */
+  readonly deadlineMs?: number;
+  /** For tests: the jitter's source of [0, 1) numbers; default Math.random. */
+  readonly random?: () => number;
+}
+
+export interface RetryPolicy {
+  readonly maxAttempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly deadlineMs: number;
+  readonly random: () => number;
+}
+
+export function retryPolicy(options: RetryOptions | undefined): RetryPolicy {
+  const o = options === undefined ? {} : checkObject(options, 'retry');
+  if (o.random !== undefined && typeof o.random !== 'function') throw invalidArgument('retry.random', 'a function', o.random);
+  return {
+    maxAttempts: o.maxAttempts === undefined ? 5 : checkInteger(o.maxAttempts, 'retry.maxAttempts', 1, 1000),
+    baseDelayMs: o.baseDelayMs === undefined ? 200 : checkInteger(o.baseDelayMs, 'retry.baseDelayMs', 0, 3_600_000),
+    maxDelayMs: o.maxDelayMs === undefined ? 30_000 : checkInteger(o.maxDelayMs, 'retry.maxDelayMs', 0, 86_400_000),
+    deadlineMs: o.deadlineMs === undefined ? 120_000 : checkInteger(o.deadlineMs, 'retry.deadlineMs', 0, 86_400_000),
+    random: (o.random as (() => number) | undefined) ?? Math.random,
+  };
+}
+
+/**
+ * The wait before attempt `attempt` (2 for the first retry): a uniform draw from [0, ceiling]
+ * ("full jitter", so a crowd of clients spreads out), and at least `floorMs` (Retry-After).
+ */
+export function backoffDelay(policy: RetryPolicy, attempt: number, floorMs = 0): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 2));
+  return Math.max(floorMs, Math.floor(policy.random() * ceiling));
+}

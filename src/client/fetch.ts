@@ -1,0 +1,93 @@
+// fetch for one rate-limited upstream: waits for local capacity (requests and tokens), retries
+// 429s and 5xx with backoff that honours Retry-After, adapts to the upstream's rate headers,
+// and settles estimated token costs against the real ones.
+import { invalidArgument } from '../errors.js';
+import { checkObject } from '../validate.js';
+import { adaptToUpstream, correctCost, type AdaptableLimiter } from './adapt.js';
+import type { RetryOptions } from './backoff.js';
+import { createQueue, type Acquirer, type DeadLetter, type QueueLimit } from './queue.js';
+import { parseUpstreamLimits } from './upstream-headers.js';
+
+type Limiter = Acquirer & AdaptableLimiter;
+
+export interface LimitedFetchOptions {
+  /** The fetch to call; default globalThis.fetch. */
+  readonly fetch?: typeof fetch;
+  /** Requests allowed by the upstream (e.g. requests per minute). */
+  readonly requests?: Limiter;
+  /** Tokens allowed by the upstream: estimated before a call, corrected after it. */
+  readonly tokens?: {
+    readonly limiter: Limiter;
+    readonly estimate: (input: RequestInfo | URL, init?: RequestInit) => number;
+    /** The real cost from the response (e.g. usage.total_tokens); undefined keeps the estimate. */
+    readonly actual?: (response: Response) => number | undefined | Promise<number | undefined>;
+  };
+  /** The key both limiters spend from; default 'default'. Use one per upstream account. */
+  readonly key?: string;
+  readonly concurrency?: number;
+  readonly maxSize?: number;
+  readonly retry?: RetryOptions | false;
+  readonly onDeadLetter?: (letter: DeadLetter) => void;
+}
+
+/** An upstream answer worth retrying: 429, 408 or 5xx. */
+export class UpstreamError extends Error {
+  readonly status: number;
+  readonly retryAfterMs: number | undefined;
+  readonly retryable = true;
+  constructor(status: number, retryAfterMs: number | undefined) {
+    super(`Upstream answered ${status}`);
+    this.name = 'UpstreamError';
+    this.status = status;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+export function limitedFetch(options: LimitedFetchOptions = {}): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
+  const o = checkObject(options, 'options');
+  const fetchImpl = (o.fetch as typeof fetch | undefined) ?? globalThis.fetch;
+  if (typeof fetchImpl !== 'function') throw invalidArgument('fetch', 'a fetch function', o.fetch);
+  const key = options.key ?? 'default';
+  const limits: QueueLimit[] = [];
+  if (options.requests !== undefined) limits.push({ limiter: options.requests, key });
+  if (options.tokens !== undefined) limits.push({ limiter: options.tokens.limiter, key, cost: (job) => job.cost });
+  const queue = createQueue({
+    limits,
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...(options.maxSize === undefined ? {} : { maxSize: options.maxSize }),
+    ...(options.retry === undefined ? {} : { retry: options.retry }),
+    ...(options.onDeadLetter === undefined ? {} : { onDeadLetter: options.onDeadLetter }),
+  });
+
+  return (input, init) => {
+    const estimated = options.tokens?.estimate(input, init) ?? 1;
+    return queue.add(
+      async () => {
+        const response = await fetchImpl(input, init);
+        const upstream = parseUpstreamLimits(response.headers);
+        if (options.requests !== undefined) await adaptToUpstream(options.requests, key, upstream.requests);
+        if (options.tokens !== undefined) await adaptToUpstream(options.tokens.limiter, key, upstream.tokens);
+        if (RETRYABLE.has(response.status)) {
+          await response.body?.cancel();
+          const wait = upstream.retryAfterMs ?? upstream.requests?.resetMs;
+          // Everyone sharing the limiter pauses, not just this request: until the upstream's own
+          // reset when it gives one (to the millisecond), else for its Retry-After. The retried
+          // request itself always waits at least Retry-After.
+          const pause = upstream.requests?.remaining === 0 && upstream.requests.resetMs !== undefined ? upstream.requests.resetMs : wait;
+          if (response.status === 429 && options.requests !== undefined && pause !== undefined && pause > 0) {
+            await options.requests.block(key, pause);
+          }
+          throw new UpstreamError(response.status, wait);
+        }
+        if (options.tokens?.actual !== undefined) {
+          const actual = await options.tokens.actual(response.clone());
+          if (actual !== undefined) await correctCost(options.tokens.limiter, key, estimated, actual);
+        }
+        return response;
+      },
+      { cost: estimated },
+    );
+  };
+}

@@ -1,0 +1,226 @@
+// A job queue for calling rate-limited APIs: several limits at once (requests and tokens per
+// minute), a concurrency cap, priorities, a bounded backlog, retries with backoff, dead letters.
+import type { Decision } from '../decision.js';
+import { invalidArgument, outOfRange } from '../errors.js';
+import { checkInteger, checkObject } from '../validate.js';
+import type { AcquireOptions } from './acquire.js';
+import { backoffDelay, retryPolicy, type RetryOptions, type RetryPolicy } from './backoff.js';
+
+/** Anything that can wait for capacity: Limiter, allOf(...), RedisLimiter. */
+export interface Acquirer {
+  acquire(key: string, options?: AcquireOptions): Promise<Decision>;
+}
+
+export interface QueueLimit {
+  readonly limiter: Acquirer;
+  /** The key spent from; default 'default' (one quota for the whole upstream). */
+  readonly key?: string;
+  /** What a job costs here; default 1 per job. Use (job) => job.cost for a tokens limit. */
+  readonly cost?: (job: JobInfo) => number;
+}
+
+export interface QueueOptions {
+  /** Jobs running (or waiting for capacity) at once; default unlimited. */
+  readonly concurrency?: number;
+  /** Jobs waiting to start; add() beyond it rejects with code TOLLGATE_QUEUE_FULL. Default 10,000. */
+  readonly maxSize?: number;
+  /** Every limit must grant a job before it runs. */
+  readonly limits?: readonly QueueLimit[];
+  /** Retries of failed jobs; false for none. */
+  readonly retry?: RetryOptions | false;
+  /** Called once per job that failed for good, with why. */
+  readonly onDeadLetter?: (letter: DeadLetter) => void;
+}
+
+export interface JobOptions {
+  /** Higher runs first; equal priorities run in the order added. Default 0. */
+  readonly priority?: number;
+  /** The job's cost for limits that ask (e.g. estimated tokens); default 1. */
+  readonly cost?: number;
+}
+
+export interface JobInfo {
+  readonly id: number;
+  readonly priority: number;
+  readonly cost: number;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+}
+
+export interface DeadLetter {
+  readonly job: JobInfo;
+  readonly error: unknown;
+  readonly reason: 'attempts' | 'deadline' | 'not retryable';
+}
+
+/**
+ * Thrown (or rejected) by a task to steer retries: `retryAfterMs` is the least wait before the
+ * next attempt (an upstream's Retry-After); `retryable: false` stops retrying.
+ */
+export interface RetryHint {
+  readonly retryAfterMs?: number;
+  readonly retryable?: boolean;
+}
+
+export class QueueFullError extends Error {
+  readonly code = 'TOLLGATE_QUEUE_FULL' as const;
+  constructor(size: number) {
+    super(`The queue already holds ${size} waiting jobs (maxSize)`);
+    this.name = 'QueueFullError';
+  }
+}
+
+interface Job<T> extends JobInfo {
+  attempt: number;
+  readonly seq: number;
+  readonly firstAt: number;
+  readonly task: (info: JobInfo) => Promise<T>;
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export class Queue {
+  readonly #concurrency: number;
+  readonly #maxSize: number;
+  readonly #limits: readonly QueueLimit[];
+  readonly #retry: RetryPolicy | undefined;
+  readonly #onDeadLetter: ((letter: DeadLetter) => void) | undefined;
+  readonly #waiting: Job<unknown>[] = [];
+  #running = 0;
+  #delayed = 0;
+  #seq = 0;
+  #idle: (() => void)[] = [];
+
+  constructor(options: QueueOptions = {}) {
+    const o = checkObject(options, 'options');
+    this.#concurrency = o.concurrency === undefined ? Infinity : checkInteger(o.concurrency, 'concurrency', 1, 1_000_000);
+    this.#maxSize = o.maxSize === undefined ? 10_000 : checkInteger(o.maxSize, 'maxSize', 1, 100_000_000);
+    const limits = (o.limits ?? []) as QueueLimit[];
+    if (!Array.isArray(limits) || !limits.every((l) => typeof l?.limiter?.acquire === 'function')) {
+      throw invalidArgument('limits', 'an array of { limiter, key?, cost? }', o.limits);
+    }
+    this.#limits = limits;
+    this.#retry = o.retry === false ? undefined : retryPolicy(o.retry as RetryOptions | undefined);
+    if (o.onDeadLetter !== undefined && typeof o.onDeadLetter !== 'function') throw invalidArgument('onDeadLetter', 'a function', o.onDeadLetter);
+    this.#onDeadLetter = o.onDeadLetter as ((letter: DeadLetter) => void) | undefined;
+  }
+
+  /** Jobs waiting to start (retries waiting out a delay not included). */
+  get size(): number {
+    return this.#waiting.length;
+  }
+
+  /** Jobs started and not yet finished. */
+  get pending(): number {
+    return this.#running;
+  }
+
+  /** Queues `task`; resolves with its result, or rejects with its last error once it has failed for good. */
+  add<T>(task: (info: JobInfo) => Promise<T>, options: JobOptions = {}): Promise<T> {
+    if (typeof task !== 'function') return Promise.reject(invalidArgument('task', 'a function returning a promise', task));
+    const priority = options.priority ?? 0;
+    if (typeof priority !== 'number' || !Number.isFinite(priority)) return Promise.reject(outOfRange('priority', 'a finite number', priority));
+    let cost: number;
+    try {
+      cost = options.cost === undefined ? 1 : checkInteger(options.cost, 'cost', 1, Number.MAX_SAFE_INTEGER);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#waiting.length >= this.#maxSize) return Promise.reject(new QueueFullError(this.#waiting.length));
+    return new Promise<T>((resolve, reject) => {
+      const seq = ++this.#seq;
+      this.#enqueue({ id: seq, seq, priority, cost, attempt: 1, firstAt: Date.now(), task, resolve, reject } as Job<T> as Job<unknown>);
+      this.#pump();
+    });
+  }
+
+  /** Resolves when nothing waits, runs or waits to retry. */
+  onIdle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #isIdle(): boolean {
+    return this.#waiting.length === 0 && this.#running === 0 && this.#delayed === 0;
+  }
+
+  #enqueue(job: Job<unknown>): void {
+    // Highest priority first, then oldest: insert after every job that outranks it.
+    let at = this.#waiting.length;
+    while (at > 0) {
+      const other = this.#waiting[at - 1] as Job<unknown>;
+      if (other.priority > job.priority || (other.priority === job.priority && other.seq < job.seq)) break;
+      at--;
+    }
+    this.#waiting.splice(at, 0, job);
+  }
+
+  #pump(): void {
+    while (this.#running < this.#concurrency && this.#waiting.length > 0) {
+      const job = this.#waiting.shift() as Job<unknown>;
+      this.#running++;
+      void this.#run(job);
+    }
+    if (this.#isIdle()) for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  async #run(job: Job<unknown>): Promise<void> {
+    const info: JobInfo = { id: job.id, priority: job.priority, cost: job.cost, attempt: job.attempt };
+    try {
+      for (const limit of this.#limits) {
+        await limit.limiter.acquire(limit.key ?? 'default', { cost: limit.cost?.(info) ?? 1 });
+      }
+      job.resolve(await job.task(info));
+    } catch (error) {
+      this.#failed(job, info, error);
+    } finally {
+      this.#running--;
+      this.#pump();
+    }
+  }
+
+  #failed(job: Job<unknown>, info: JobInfo, error: unknown): void {
+    const hint = (typeof error === 'object' && error !== null ? error : {}) as RetryHint;
+    const policy = this.#retry;
+    let reason: DeadLetter['reason'] | undefined;
+    let delay = 0;
+    if (policy === undefined || hint.retryable === false) reason = 'not retryable';
+    else if (job.attempt >= policy.maxAttempts) reason = 'attempts';
+    else {
+      delay = backoffDelay(policy, job.attempt + 1, hint.retryAfterMs ?? 0);
+      if (Date.now() + delay - job.firstAt > policy.deadlineMs) reason = 'deadline';
+    }
+    if (reason !== undefined) {
+      this.#onDeadLetter?.({ job: info, error, reason });
+      job.reject(error);
+      return;
+    }
+    job.attempt++;
+    this.#delayed++;
+    setTimeout(() => {
+      this.#delayed--;
+      this.#enqueue(job);
+      this.#pump();
+    }, delay);
+  }
+}
+
+/** A Queue; see QueueOptions. */
+export function createQueue(options?: QueueOptions): Queue {
+  return new Queue(options);
+}
+
+/** Wraps an async function so each call first waits for `cost` from `limiter` under `key`. */
+export function throttle<A extends unknown[], R>(
+  fn: (...args: A) => Promise<R>,
+  options: { readonly limiter: Acquirer; readonly key?: string; readonly cost?: (...args: A) => number },
+): (...args: A) => Promise<R> {
+  if (typeof fn !== 'function') throw invalidArgument('fn', 'a function', fn);
+  const o = checkObject(options, 'options');
+  if (typeof (o.limiter as Acquirer | undefined)?.acquire !== 'function') throw invalidArgument('limiter', 'a Limiter, allOf(...) or RedisLimiter', o.limiter);
+  const key = options.key ?? 'default';
+  return async (...args: A) => {
+    await options.limiter.acquire(key, { cost: options.cost?.(...args) ?? 1 });
+    return fn(...args);
+  };
+}

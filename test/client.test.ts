@@ -1,0 +1,345 @@
+// The client side: waiting for capacity (fake timers, exact), header parsing, backoff, the queue,
+// and limitedFetch against a real mock upstream that enforces its own limit.
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  backoffDelay,
+  createQueue,
+  destroySharedMemory,
+  fixedWindow,
+  Limiter,
+  limitedFetch,
+  ManualClock,
+  parseDuration,
+  parseRetryAfter,
+  parseUpstreamLimits,
+  QueueFullError,
+  retryPolicy,
+  throttle,
+  tokenBucket,
+  type DeadLetter,
+} from '../src/index.js';
+import { engines } from './helpers/engines.js';
+
+describe('acquire (fake timers, manual clock)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function setup(capacity = 2, intervalMs = 1000) {
+    vi.useFakeTimers();
+    const clock = new ManualClock(0);
+    const limiter = new Limiter({ policy: tokenBucket({ capacity, tokens: 1, intervalMs }), clock, capacity: 1000 });
+    const advance = async (ms: number) => {
+      for (let i = 0; i < ms; i++) {
+        clock.advance(1);
+        await vi.advanceTimersByTimeAsync(1);
+      }
+    };
+    return { clock, limiter, advance };
+  }
+
+  it('resolves exactly when the policy frees capacity, one timer per key, no polling', async () => {
+    const { limiter, advance } = setup();
+    const consume = vi.spyOn(limiter, 'consume');
+    const order: string[] = [];
+    const done = (name: string) => () => order.push(name);
+    void limiter.acquire('k').then(done('a'));
+    void limiter.acquire('k').then(done('b'));
+    void limiter.acquire('k').then(done('c'));
+    await advance(0);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(order).toEqual(['a', 'b']);
+    await advance(999);
+    expect(order).toEqual(['a', 'b']);
+    await advance(1);
+    expect(order).toEqual(['a', 'b', 'c']);
+    // a, b, c's first try, c's one retry at the exact moment: no polling in between.
+    expect(consume).toHaveBeenCalledTimes(4);
+  });
+
+  it('is first come, first served: a small request does not overtake a large one', async () => {
+    const { limiter, advance } = setup(3, 100);
+    await limiter.acquire('k', { cost: 3 });
+    const order: string[] = [];
+    void limiter.acquire('k', { cost: 3 }).then(() => order.push('big'));
+    void limiter.acquire('k', { cost: 1 }).then(() => order.push('small'));
+    await advance(100);
+    expect(order).toEqual([]);
+    await advance(200);
+    expect(order).toEqual(['big']);
+    await advance(100);
+    expect(order).toEqual(['big', 'small']);
+  });
+
+  it('times out or aborts having spent nothing, and the next waiter moves up', async () => {
+    const { limiter, advance } = setup(1, 1000);
+    await limiter.acquire('k');
+    const timedOut = limiter.acquire('k', { timeoutMs: 300 });
+    const controller = new AbortController();
+    const aborted = limiter.acquire('k', { signal: controller.signal });
+    const third = limiter.acquire('k');
+    const results = Promise.allSettled([timedOut, aborted]);
+    await advance(300);
+    controller.abort(new Error('user went away'));
+    const [t, a] = await results;
+    expect(t).toMatchObject({ status: 'rejected', reason: { code: 'TOLLGATE_ACQUIRE_TIMEOUT' } });
+    expect(a).toMatchObject({ status: 'rejected', reason: { code: 'TOLLGATE_ACQUIRE_ABORTED', cause: { message: 'user went away' } } });
+    await advance(700);
+    await expect(third).resolves.toMatchObject({ allowed: true, remaining: 0 });
+    await expect(limiter.acquire('k', { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'TOLLGATE_ACQUIRE_ABORTED' });
+  });
+
+  it('rejects a cost that can never fit, and bad options', async () => {
+    const { limiter } = setup(2);
+    await expect(limiter.acquire('k', { cost: 3 })).rejects.toThrow(RangeError);
+    await expect(limiter.acquire('k', { cost: 0 })).rejects.toThrow(/for cost/);
+    await expect(limiter.acquire('', {})).rejects.toThrow(/for key/);
+  });
+
+  it('throttle() wraps a function so calls keep the rate', async () => {
+    const { limiter, advance } = setup(1, 50);
+    const calls: number[] = [];
+    const wrapped = throttle(async (n: number) => {
+      calls.push(n);
+      return n * 2;
+    }, { limiter });
+    const results = [wrapped(1), wrapped(2), wrapped(3)];
+    await advance(0);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(calls).toEqual([1]);
+    await advance(50);
+    expect(calls).toEqual([1, 2]);
+    await advance(50);
+    await expect(Promise.all(results)).resolves.toEqual([2, 4, 6]);
+    expect(calls).toEqual([1, 2, 3]);
+  });
+});
+
+describe('upstream headers and backoff', () => {
+  it('parses Retry-After, durations and every rate header family', () => {
+    const now = Date.parse('2026-11-22T12:00:00Z');
+    expect(parseRetryAfter('7', now)).toBe(7000);
+    expect(parseRetryAfter('Sun, 22 Nov 2026 12:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseDuration('1s')).toBe(1000);
+    expect(parseDuration('6m0s')).toBe(360_000);
+    expect(parseDuration('20ms')).toBe(20);
+    expect(parseDuration('1h2m3.5s')).toBe(3_723_500);
+    expect(parseDuration('0.5')).toBe(500);
+    expect(parseDuration('later')).toBeUndefined();
+    expect(
+      parseUpstreamLimits({
+        'x-ratelimit-limit-requests': '500',
+        'x-ratelimit-remaining-requests': '499',
+        'x-ratelimit-reset-requests': '120ms',
+        'x-ratelimit-remaining-tokens': '149000',
+        'x-ratelimit-reset-tokens': '6m0s',
+      }),
+    ).toEqual({ requests: { limit: 500, remaining: 499, resetMs: 120 }, tokens: { remaining: 149_000, resetMs: 360_000 } });
+    expect(parseUpstreamLimits(new Headers({ ratelimit: '"default";r=42;t=17', 'ratelimit-policy': '"default";q=100;w=60' }))).toEqual({
+      requests: { limit: 100, remaining: 42, resetMs: 17_000 },
+    });
+    expect(parseUpstreamLimits({ ratelimit: 'limit=100, remaining=0, reset=3', 'retry-after': '3' })).toEqual({
+      retryAfterMs: 3000,
+      requests: { limit: 100, remaining: 0, resetMs: 3000 },
+    });
+    expect(parseUpstreamLimits({ 'ratelimit-remaining': '5', 'ratelimit-reset': '9' }, now)).toEqual({ requests: { remaining: 5, resetMs: 9000 } });
+    expect(parseUpstreamLimits({ 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': String(now / 1000 + 12) }, now)).toEqual({
+      requests: { remaining: 5, resetMs: 12_000 },
+    });
+  });
+
+  it('backs off with full jitter under a doubling ceiling, never below Retry-After', () => {
+    const low = retryPolicy({ baseDelayMs: 100, maxDelayMs: 1000, random: () => 0 });
+    const high = retryPolicy({ baseDelayMs: 100, maxDelayMs: 1000, random: () => 0.9999 });
+    expect([2, 3, 4, 5, 9].map((a) => backoffDelay(high, a))).toEqual([99, 199, 399, 799, 999]);
+    expect(backoffDelay(low, 3)).toBe(0);
+    expect(backoffDelay(low, 3, 2500)).toBe(2500);
+    expect(() => retryPolicy({ maxAttempts: 0 })).toThrow(/retry.maxAttempts/);
+  });
+});
+
+describe('the queue', () => {
+  it('runs higher priorities first, in order within a priority, up to the concurrency', async () => {
+    const queue = createQueue({ concurrency: 1 });
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    void queue.add(async () => {
+      await gate;
+      order.push('first');
+    });
+    for (const [name, priority] of [['low', 0], ['high', 5], ['low2', 0], ['mid', 1]] as const) {
+      void queue.add(async () => void order.push(name), { priority });
+    }
+    expect(queue.size).toBe(4);
+    expect(queue.pending).toBe(1);
+    release();
+    await queue.onIdle();
+    expect(order).toEqual(['first', 'high', 'mid', 'low', 'low2']);
+  });
+
+  it('refuses jobs past maxSize with a clear error', async () => {
+    const queue = createQueue({ concurrency: 1, maxSize: 2 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const jobs = [queue.add(() => gate), queue.add(async () => 1), queue.add(async () => 2)];
+    await expect(queue.add(async () => 3)).rejects.toBeInstanceOf(QueueFullError);
+    await expect(queue.add(async () => 3)).rejects.toMatchObject({ code: 'TOLLGATE_QUEUE_FULL' });
+    release();
+    await Promise.all(jobs);
+  });
+
+  it('retries failures, then sends them to the dead-letter callback with the reason', async () => {
+    const letters: DeadLetter[] = [];
+    const queue = createQueue({ retry: { maxAttempts: 3, baseDelayMs: 1 }, onDeadLetter: (l) => letters.push(l) });
+    let attempts = 0;
+    await expect(
+      queue.add(async () => {
+        attempts++;
+        if (attempts < 3) throw new Error('flaky');
+        return 'ok';
+      }),
+    ).resolves.toBe('ok');
+    await expect(queue.add(async () => Promise.reject(new Error('always')))).rejects.toThrow('always');
+    await expect(queue.add(async () => Promise.reject(Object.assign(new Error('bad request'), { retryable: false })))).rejects.toThrow('bad request');
+    expect(letters.map((l) => [l.reason, l.job.attempt, (l.error as Error).message])).toEqual([
+      ['attempts', 3, 'always'],
+      ['not retryable', 1, 'bad request'],
+    ]);
+  });
+});
+
+/** A real upstream on loopback that enforces its own token bucket and says so in its headers. */
+class MockUpstream {
+  readonly server: Server;
+  limiter: Limiter;
+  ok = 0;
+  tooMany = 0;
+  constructor(perSecond: number, burst: number) {
+    this.limiter = new Limiter({ policy: tokenBucket({ capacity: burst, refillPerSecond: perSecond }), engine: 'js' });
+    this.server = createServer((req, res) => {
+      const d = this.limiter.consume('all');
+      res.setHeader('x-ratelimit-limit-requests', String(d.limit));
+      res.setHeader('x-ratelimit-remaining-requests', String(d.remaining));
+      res.setHeader('x-ratelimit-reset-requests', `${d.resetMs}ms`);
+      if (!d.allowed) {
+        this.tooMany++;
+        res.statusCode = 429;
+        res.setHeader('retry-after', String(Math.ceil(d.retryAfterMs / 1000)));
+        res.end('slow down');
+        return;
+      }
+      this.ok++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ usage: { total_tokens: Number(req.headers['x-tokens'] ?? 10) } }));
+    });
+  }
+  /** Changes the limit behind the client's back. */
+  setRate(perSecond: number, burst: number) {
+    this.limiter = new Limiter({ policy: tokenBucket({ capacity: burst, refillPerSecond: perSecond }), engine: 'js' });
+  }
+  async listen(): Promise<string> {
+    this.server.listen(0, '127.0.0.1');
+    await new Promise((r) => this.server.once('listening', r));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
+  }
+  close() {
+    return new Promise((r) => this.server.close(r));
+  }
+}
+
+describe('limitedFetch against a mock upstream', () => {
+  it('500 jobs at the configured rate finish with zero 429s', async () => {
+    const upstream = new MockUpstream(400, 20);
+    const url = await upstream.listen();
+    try {
+      // 97% of the upstream's rate, no bursts of our own: the upstream's burst absorbs the jitter
+      // of requests that leave in one order and arrive in another.
+      const requests = new Limiter({ policy: tokenBucket({ capacity: 1, refillPerSecond: 388 }), engine: engines()[0] ?? 'js' });
+      const fetchLimited = limitedFetch({ requests, concurrency: 32 });
+      const responses = await Promise.all(Array.from({ length: 500 }, () => fetchLimited(url)));
+      expect(responses.every((r) => r.status === 200)).toBe(true);
+      expect(upstream.tooMany).toBe(0);
+      expect(upstream.ok).toBe(500);
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('with the upstream limit halved behind its back, every job still finishes or is dead-lettered', async () => {
+    const upstream = new MockUpstream(400, 20);
+    const url = await upstream.listen();
+    try {
+      const requests = new Limiter({ policy: tokenBucket({ capacity: 10, refillPerSecond: 360 }), engine: engines()[0] ?? 'js' });
+      const letters: DeadLetter[] = [];
+      const blocked = vi.spyOn(requests, 'block');
+      const fetchLimited = limitedFetch({ requests, retry: { maxAttempts: 8, baseDelayMs: 20 }, onDeadLetter: (l) => letters.push(l) });
+      const jobs = Array.from({ length: 500 }, (_, i) => {
+        if (i === 100) upstream.setRate(180, 10);
+        return fetchLimited(url).then(
+          (r) => r.status,
+          () => 'dead',
+        );
+      });
+      const outcomes = await Promise.all(jobs);
+      expect(outcomes.filter((o) => o === 200).length + letters.length).toBe(500);
+      expect(outcomes.filter((o) => o === 'dead')).toHaveLength(letters.length);
+      // The client noticed (429s came back) and adapted: it blocked its own limiter.
+      expect(upstream.tooMany).toBeGreaterThan(0);
+      expect(blocked).toHaveBeenCalled();
+      expect(upstream.ok).toBe(outcomes.filter((o) => o === 200).length);
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('charges estimated tokens, then refunds down to the real usage', async () => {
+    const upstream = new MockUpstream(1000, 100);
+    const url = await upstream.listen();
+    try {
+      const tokens = new Limiter({ policy: fixedWindow({ limit: 1000, windowMs: 60_000 }) });
+      const fetchLimited = limitedFetch({
+        tokens: {
+          limiter: tokens,
+          estimate: () => 100,
+          actual: async (r) => ((await r.json()) as { usage: { total_tokens: number } }).usage.total_tokens,
+        },
+      });
+      await fetchLimited(url, { headers: { 'x-tokens': '30' } });
+      expect(tokens.peek('default').remaining).toBe(970);
+      await fetchLimited(url, { headers: { 'x-tokens': '250' } });
+      expect(tokens.peek('default').remaining).toBe(720);
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it.runIf(engines().includes('native'))('two processes sharing one shared-memory limiter stay under the upstream quota', async () => {
+    const upstream = new MockUpstream(300, 10);
+    const url = await upstream.listen();
+    const name = `fetch-${process.pid}`;
+    destroySharedMemory(name);
+    const child = fileURLToPath(new URL('./fixtures/fetch-child.mjs', import.meta.url));
+    const run = () =>
+      new Promise<string>((resolve, reject) => {
+        const proc = spawn(process.execPath, [child, url, name, '200'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        proc.stdout.on('data', (d) => (out += d));
+        proc.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`child exited ${code}`))));
+      });
+    try {
+      const outputs = await Promise.all([run(), run()]);
+      expect(outputs).toEqual(['200', '200']);
+      expect(upstream.tooMany).toBe(0);
+      expect(upstream.ok).toBe(400);
+    } finally {
+      destroySharedMemory(name);
+      await upstream.close();
+    }
+  });
+});
