@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: runs every suite in a fresh process, prints progress as it goes, then the
 // comparison against the peers as ratios from this one run. `--write` records it in RESULTS.md.
-//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,http]
+//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,http,client]
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,31 +31,35 @@ const wanted = (name) => only === undefined || only.includes(name);
 const results = {};
 const started = Date.now();
 if (wanted('hot-key')) {
-  console.error('\n[1/6] one hot key (ns per operation, median of batches of 1,000)');
+  console.error('\n[1/7] one hot key (ns per operation, median of batches of 1,000)');
   results.hot = await runSuite('./suites/hot-key.mjs');
 }
 if (wanted('random-keys')) {
-  console.error('\n[2/6] 1,000,000 keys at random (ns per operation)');
+  console.error('\n[2/7] 1,000,000 keys at random (ns per operation)');
   results.random = await runSuite('./suites/random-keys.mjs');
 }
 if (wanted('memory')) {
-  console.error(`\n[3/6] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
+  console.error(`\n[3/7] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
   results.memory = {};
   for (const contender of ['tollgate', 'map', 'rate-limiter-flexible']) {
     results.memory[contender] = await runSuite('./suites/memory.mjs', [contender, String(MEMORY_KEYS)], ['--expose-gc']);
   }
 }
 if (wanted('multi-process')) {
-  console.error('\n[4/6] two processes, 10,000 keys at random (decisions per second, all processes together)');
+  console.error('\n[4/7] two processes, 10,000 keys at random (decisions per second, all processes together)');
   results.multi = await runSuite('./suites/multi-process.mjs', [String(quick ? 1500 : 3000)]);
 }
 if (wanted('redis')) {
-  console.error('\n[5/6] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
+  console.error('\n[5/7] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
   results.redis = await runSuite('./suites/redis.mjs', [String(quick ? 1500 : 3000)]);
 }
 if (wanted('http')) {
-  console.error('\n[6/6] HTTP hello-world under autocannon (requests per second, median of rounds)');
+  console.error('\n[6/7] HTTP hello-world under autocannon (requests per second, median of rounds)');
   results.http = await runSuite('./suites/http.mjs', quick ? ['2', '2'] : ['3', '4']);
+}
+if (wanted('client')) {
+  console.error('\n[7/7] calling a rate-limited upstream (share of its quota, 429s, scheduling overhead)');
+  results.client = await runSuite('./suites/client.mjs', [quick ? '800' : '1600']);
 }
 
 const x = (n) => `${n.toFixed(2)}x`;
@@ -143,6 +147,21 @@ if (results.http) {
   }
 }
 
+const clientRows = [];
+if (results.client) {
+  const c = results.client;
+  for (const [name, a] of Object.entries(c.achieved)) {
+    const target = name.startsWith('tollgate');
+    clientRows.push([
+      `${name}: ${c.jobs} requests to an upstream of ${c.quota}/s`,
+      `${(100 * a.shareOfQuota).toFixed(1)}% of the quota, ${a.tooMany} 429s, ${a.completed} succeeded`,
+      `${Math.round(c.overheadNs[name === 'tollgate limitedFetch' ? 'tollgate queue + acquire' : name]).toLocaleString('en')} ns scheduling overhead per job`,
+      target ? '≥ 97%, zero 429s' : '',
+      target ? verdict(a.shareOfQuota >= 0.97 && a.tooMany === 0) : '',
+    ]);
+  }
+}
+
 const m = machine();
 const table = [
   `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${m.cpu}, ${m.platform}, Node ${m.node}; ${((Date.now() - started) / 1000).toFixed(0)} s.`,
@@ -159,6 +178,8 @@ const redisTable = redisRows.length === 0 ? '' : [`Measured ${new Date().toISOSt
 if (redisTable !== '') console.log(`${redisTable}\n`);
 const httpTable = httpRows.length === 0 ? '' : [`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${m.cpu}, ${m.platform}, Node ${m.node}; autocannon, 20 connections, loopback.`, ...header, ...httpRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 if (httpTable !== '') console.log(`${httpTable}\n`);
+const clientTable = clientRows.length === 0 ? '' : [`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${m.cpu}, ${m.platform}, Node ${m.node}; mock upstream in its own process on loopback.`, ...header, ...clientRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+if (clientTable !== '') console.log(`${clientTable}\n`);
 
 if (args.has('--write')) {
   const file = here('./RESULTS.md');
@@ -175,6 +196,7 @@ if (args.has('--write')) {
   if (shmTable !== '') record('shared', shmTable);
   if (redisTable !== '') record('redis', redisTable);
   if (httpTable !== '') record('http', httpTable);
+  if (clientTable !== '') record('client', clientTable);
   writeFileSync(file, text);
   console.error(`recorded in ${file}`);
 }

@@ -1,0 +1,97 @@
+// Calling a rate-limited upstream: the rate each scheduler achieves against a mock upstream of
+// QUOTA requests per second (as a share of the quota, and how many 429s it provoked), and the
+// scheduling overhead per job with no upstream at all. Contenders: tollgate's limitedFetch,
+// bottleneck, p-throttle and limiter's RateLimiter, each configured at the quota.
+//   node bench/suites/client.mjs [jobs]
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import Bottleneck from 'bottleneck';
+import pThrottle from 'p-throttle';
+import { RateLimiter } from 'limiter';
+import { Limiter, createQueue, limitedFetch, tokenBucket } from '../../dist/index.js';
+import { progress, report } from '../common.mjs';
+
+const QUOTA = 400;
+const JOBS = Number(process.argv[2] ?? 1600);
+const upstreamScript = fileURLToPath(new URL('../servers/upstream.mjs', import.meta.url));
+
+const proc = spawn(process.execPath, [upstreamScript, String(QUOTA), '10'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const port = await new Promise((resolve) => proc.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+const url = `http://127.0.0.1:${port}/`;
+const stats = async () => (await fetch(`${url}stats`)).json();
+
+/** Each contender gets a function that sends one request when its scheduler allows. */
+const contenders = {
+  'tollgate limitedFetch': () => {
+    // A small burst lets a timer that fires late still use the tokens that came in meanwhile.
+    const requests = new Limiter({ policy: tokenBucket({ capacity: 4, refillPerSecond: QUOTA }) });
+    return limitedFetch({ requests, concurrency: 64, retry: { maxAttempts: 10, baseDelayMs: 10 } });
+  },
+  bottleneck: () => {
+    const b = new Bottleneck({ minTime: 1000 / QUOTA, maxConcurrent: 64 });
+    return (u) => b.schedule(() => fetch(u));
+  },
+  'p-throttle': () => pThrottle({ limit: QUOTA / 10, interval: 100 })((u) => fetch(u)),
+  'limiter RateLimiter': () => {
+    const r = new RateLimiter({ tokensPerInterval: QUOTA, interval: 'second' });
+    return async (u) => {
+      await r.removeTokens(1);
+      return fetch(u);
+    };
+  },
+};
+
+const figures = { quota: QUOTA, jobs: JOBS, achieved: {}, overheadNs: {} };
+try {
+  await (await fetch(url)).arrayBuffer();
+  for (const [name, make] of Object.entries(contenders)) {
+    await new Promise((r) => setTimeout(r, 300)); // let the upstream's bucket refill
+    await stats();
+    const send = make();
+    const started = performance.now();
+    const responses = await Promise.all(Array.from({ length: JOBS }, () => send(url).then(async (r) => (await r.arrayBuffer(), r.status), () => 'error')));
+    const seconds = (performance.now() - started) / 1000;
+    const s = await stats();
+    const ok = responses.filter((r) => r === 200).length;
+    figures.achieved[name] = { shareOfQuota: ok / seconds / QUOTA, tooMany: s.tooMany, completed: ok, seconds };
+    progress(`${name.padEnd(24)} ${((100 * ok) / seconds / QUOTA).toFixed(1)}% of the quota, ${s.tooMany} 429s, ${ok}/${JOBS} done in ${seconds.toFixed(2)} s`);
+  }
+
+  // Scheduling overhead: 50,000 no-op jobs, limits far above what they can reach.
+  const N = 50_000;
+  const noop = async () => 1;
+  const overhead = {
+    'tollgate queue + acquire': () => {
+      const q = createQueue({ limits: [{ limiter: new Limiter({ policy: tokenBucket({ capacity: 1e9, refillPerSecond: 1e6 }) }) }] });
+      return () => q.add(noop);
+    },
+    'tollgate acquire': () => {
+      const l = new Limiter({ policy: tokenBucket({ capacity: 1e9, refillPerSecond: 1e6 }) });
+      return () => l.acquire('k').then(noop);
+    },
+    bottleneck: () => {
+      const b = new Bottleneck({ maxConcurrent: null });
+      return () => b.schedule(noop);
+    },
+    'p-throttle': () => pThrottle({ limit: 1e9, interval: 1000 })(noop),
+    'limiter RateLimiter': () => {
+      const r = new RateLimiter({ tokensPerInterval: 1e9, interval: 'second' });
+      return async () => {
+        await r.removeTokens(1);
+        return noop();
+      };
+    },
+  };
+  for (const [name, make] of Object.entries(overhead)) {
+    const run = make();
+    await Promise.all(Array.from({ length: 2000 }, run));
+    const started = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: N }, run));
+    const ns = Number(process.hrtime.bigint() - started) / N;
+    figures.overheadNs[name] = ns;
+    progress(`${name.padEnd(24)} ${ns.toFixed(0)} ns scheduling overhead per job`);
+  }
+} finally {
+  proc.kill();
+}
+report('client', figures);
