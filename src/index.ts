@@ -1,5 +1,5 @@
 // Public entry point of tollgate.
-export { Limiter, MAX_CAPACITY, type CallOptions, type LimiterOptions, type LimiterStats } from './limiter.js';
+export { Limiter, MAX_CAPACITY, type CallOptions, type LimiterOptions, type LimiterStats, type TopKey } from './limiter.js';
 export {
   fixedWindow,
   slidingWindow,
@@ -19,6 +19,7 @@ export { MAX_KEY_LENGTH } from './validate.js';
 export {
   sharedMemory,
   destroySharedMemory,
+  inspectSharedMemory,
   type SharedMemoryOptions,
   type SharedMemoryStore,
 } from './stores/shared-memory.js';
@@ -52,3 +53,5 @@ export { backoffDelay, retryPolicy, type RetryOptions } from './client/backoff.j
 export { parseUpstreamLimits, parseRetryAfter, parseDuration, type UpstreamLimits, type UpstreamQuota } from './client/upstream-headers.js';
 export { adaptToUpstream, correctCost, type AdaptableLimiter } from './client/adapt.js';
 export { limitedFetch, UpstreamError, type LimitedFetchOptions } from './client/fetch.js';
+export { toPrometheus, registerPrometheus, type PromClientLike, type PromRegistryLike } from './metrics/prometheus.js';
+export type { SharedTableReport } from './engine/table-engine.js';

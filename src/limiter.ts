@@ -38,6 +38,25 @@ export interface LimiterOptions {
   readonly shards?: number;
   /** A manual clock for tests; by default the host's monotonic clock. */
   readonly clock?: ManualClock;
+  /**
+   * Keep heavy hitters for topKeys(): true, or { periodMs } (default 60,000: counts halve this
+   * often, so they describe recent traffic). Off by default: it costs a few nanoseconds per call.
+   * On a shared-memory table every process must agree.
+   */
+  readonly topKeys?: boolean | { readonly periodMs?: number };
+  /** How metrics and the CLI label this limiter; default 'default'. */
+  readonly name?: string;
+}
+
+/** A heavy hitter: one of the keys with the most consuming decisions (or denials) lately. */
+export interface TopKey {
+  readonly key: string;
+  /** Decisions counted (halved every period); over-counts by at most `error`. */
+  readonly count: number;
+  readonly denied: number;
+  readonly error: number;
+  /** The native engine keeps a key's first 96 bytes: true when `key` was cut short. */
+  readonly truncated: boolean;
 }
 
 /** A per-call override: serve a tier (e.g. a paid API key) from the same limiter. */
@@ -59,6 +78,8 @@ export const MAX_CAPACITY = 2 ** 27;
 const DEFAULT_CAPACITY = 1_000_000;
 
 export class Limiter {
+  /** The label of this limiter's metrics. */
+  readonly name: string;
   /** Which engine decides: 'native' or 'js'. */
   readonly engine: EngineName;
   readonly policy: Policy;
@@ -76,6 +97,8 @@ export class Limiter {
     const o = checkObject(options, 'options');
     this.#params = policyParams(o.policy);
     this.policy = o.policy as Policy;
+    if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw invalidArgument('name', 'a non-empty string', o.name);
+    this.name = (o.name as string | undefined) ?? 'default';
     const store = o.store as SharedMemoryStore | undefined;
     if (store !== undefined && !isSharedMemoryStore(store)) throw invalidArgument('store', 'a store from sharedMemory()', store);
     let capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(o.capacity, 'capacity', 1, MAX_CAPACITY);
@@ -103,6 +126,12 @@ export class Limiter {
     if (store !== undefined && o.engine === 'js') {
       throw invalidArgument('engine', "'native' or 'auto' with a shared-memory store", o.engine);
     }
+    const topKeys = (() => {
+      if (o.topKeys === undefined || o.topKeys === false) return { on: false, periodMs: 60_000 };
+      if (o.topKeys === true) return { on: true, periodMs: 60_000 };
+      const t = checkObject(o.topKeys, 'topKeys');
+      return { on: true, periodMs: t.periodMs === undefined ? 60_000 : checkInteger(t.periodMs, 'topKeys.periodMs', 1, 2 ** 40) };
+    })();
     // A shared table exists only natively: without the addon, fail rather than count per process.
     this.engine = resolveEngine(store !== undefined ? 'native' : ((o.engine as EngineChoice | undefined) ?? 'auto'));
     this.store = store === undefined ? 'memory' : 'sharedMemory';
@@ -121,8 +150,11 @@ export class Limiter {
       clock: clock?.buffer,
       shared: store === undefined ? undefined : { name: store.name, mode: store.mode },
       testHooks: (o as { testHooks?: unknown }).testHooks === true,
+      topKeys: topKeys.on,
+      topKeysPeriodMs: topKeys.periodMs,
     });
     this.created = this.#table.created ?? true;
+    this.#topKeysOn = topKeys.on;
     this.#warnOnPolicyMismatch();
   }
 
@@ -256,6 +288,27 @@ export class Limiter {
   }
 
   #lines: WaitingLines | undefined;
+  #topKeysOn = false;
+
+  /**
+   * The `k` keys with the most consuming decisions lately (`by: 'denials'`: the most denied), from
+   * a bounded Space-Saving summary: native tables keep 16 per shard (any key with more than
+   * 1/16 of its shard's recent decisions is certain to appear), the TS engine 256 in all.
+   * Requires the topKeys option. On shared memory: host-wide.
+   */
+  topKeys(k = 10, by: 'requests' | 'denials' = 'requests'): TopKey[] {
+    const table = this.#live();
+    checkInteger(k, 'k', 1, 100_000);
+    if (by !== 'requests' && by !== 'denials') throw invalidArgument('by', "'requests' or 'denials'", by);
+    if (!this.#topKeysOn) throw invalidArgument('topKeys', 'a limiter created with the topKeys option', undefined);
+    const field = by === 'requests' ? 'count' : 'denied';
+    return table
+      .topKeys()
+      .filter((t) => t[field] > 0)
+      .sort((a, b) => b[field] - a[field] || b.count - a.count)
+      .slice(0, k)
+      .map((t) => ({ key: t.key, count: t.count, denied: t.denied, error: t.error, truncated: Buffer.byteLength(t.key) < t.length }));
+  }
 
   /**
    * Waits until `cost` can be spent for `key`, then spends it: resolves with the allowing

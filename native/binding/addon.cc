@@ -10,8 +10,10 @@ class TollgateAddon : public Napi::Addon<TollgateAddon> {
  public:
   TollgateAddon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {
-                             InstanceValue("abiVersion", Napi::Number::New(env, 2)),
+                             InstanceValue("abiVersion", Napi::Number::New(env, 3)),
                              InstanceMethod<&TollgateAddon::Create>("createTable"),
+                             InstanceValue("inspectSharedMemory",
+                                           Napi::Function::New(env, InspectSharedMemory, "inspectSharedMemory")),
                              InstanceValue("destroySharedMemory",
                                            Napi::Function::New(env, DestroySharedMemory, "destroySharedMemory")),
                              // A plain function, made the way each table's functions are made,

@@ -23,6 +23,7 @@ struct TableHandle {
   std::unique_ptr<Region> region;
   std::unique_ptr<Table> table;
   Policy policy{};
+  bool top_keys = false;
   double* detail = nullptr;       // kDetailSize doubles, kept alive by detail_ref
   const double* clock = nullptr;  // the test clock's one double, or null for the monotonic clock
   Napi::Reference<Napi::Float64Array> detail_ref;
@@ -140,9 +141,14 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     handle->clock_ref = Napi::Persistent(clock);
   }
 
-  const TableOptions options{uint64_t(capacity), uint32_t(shards), config.Get("evict").ToBoolean(), handle->policy};
+  TableOptions options{uint64_t(capacity), uint32_t(shards), config.Get("evict").ToBoolean(), handle->policy};
+  options.top_keys = config.Get("topKeys").ToBoolean();
+  if (options.top_keys) {
+    options.top_period_ms = int_option(config, "topKeysPeriodMs");
+    if (options.top_period_ms < 1) throw Napi::RangeError::New(env, "topKeysPeriodMs out of range");
+  }
   const bool populate = config.Get("preallocate").ToBoolean();
-  const size_t size = TableLayout::plan(options.capacity, options.shards).total_size;
+  const size_t size = TableLayout::plan(options.capacity, options.shards, options.top_keys).total_size;
   const auto prepare = [&options](void* base) { return Table::format(base, options, random_seed()); };
   bool created = true;
   const Napi::Value shared = config.Get("shared");
@@ -166,6 +172,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     if (!prepare(handle->region->base())) throw Napi::Error::New(env, "Could not initialise the table's locks");
   }
   handle->table = std::make_unique<Table>(handle->region->base());
+  handle->top_keys = options.top_keys;
 
   Napi::Object api = Napi::Object::New(env);
   define(api, "consume", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
@@ -174,7 +181,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     key_arg(info, 0, key);
     const Verdict v = table->consume(table->hash(key.data, key.length), h->policy,
                                      limit_arg(info, 2, h->policy), positive_arg(info, 1, "cost"),
-                                     h->now(), true);
+                                     h->now(), true, key.data, key.length);
     h->write(v);
     return Napi::Boolean::New(info.Env(), v.allowed);
   });
@@ -184,7 +191,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     key_arg(info, 0, key);
     const Verdict v = table->consume(table->hash(key.data, key.length), h->policy,
                                      limit_arg(info, 2, h->policy), positive_arg(info, 1, "cost"),
-                                     h->now(), true);
+                                     h->now(), true, key.data, key.length);
     return Napi::Boolean::New(info.Env(), v.allowed);
   });
   define(api, "peek", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
@@ -259,12 +266,38 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
       }
       for (uint32_t j = 0; j < n; ++j) table->prefetch_slot(hashes[j]);
       for (uint32_t j = 0; j < n; ++j) {
-        const bool ok = table->consume(hashes[j], h->policy, limit, cost, now, true).allowed;
+        bool ok;
+        if (h->top_keys) {
+          // The heavy-hitter summary needs the key's text: read it again (only when it is on).
+          napi_value item;
+          napi_get_element(env, keys, first + j, &item);
+          read_key(env, item, key);
+          ok = table->consume(hashes[j], h->policy, limit, cost, now, true, key.data, key.length).allowed;
+        } else {
+          ok = table->consume(hashes[j], h->policy, limit, cost, now, true).allowed;
+        }
         out[first + j] = ok ? 1 : 0;
         allowed += ok ? 1 : 0;
       }
     }
     return Napi::Number::New(env, allowed);
+  });
+  define(api, "topKeys", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+    // topKeys() -> [{ key, length, count, denied, error }], unsorted, every shard's summary.
+    const Napi::Env env = info.Env();
+    const std::vector<TopKey> top = live_table(info, h)->top_keys(h->now());
+    Napi::Array out = Napi::Array::New(env, top.size());
+    for (size_t i = 0; i < top.size(); ++i) {
+      const TopKey& k = top[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("key", Napi::String::New(env, k.key.data(), k.key.size()));
+      o.Set("length", double(k.length));
+      o.Set("count", double(k.count));
+      o.Set("denied", double(k.denied));
+      o.Set("error", double(k.error));
+      out.Set(uint32_t(i), o);
+    }
+    return out;
   });
   define(api, "sweep", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
     return Napi::Number::New(info.Env(), double(live_table(info, h)->sweep(h->now())));
@@ -280,6 +313,12 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     out.Set("swept", double(st.swept));
     out.Set("lockRecoveries", double(st.lock_recoveries));
     out.Set("memoryBytes", double(st.bytes));
+    out.Set("allowed", double(st.allowed));
+    out.Set("denied", double(st.denied));
+    out.Set("deniedBlocked", double(st.denied_blocked));
+    out.Set("nearLimit", double(st.near_limit));
+    out.Set("lockContended", double(st.contended));
+    out.Set("maxShardEntries", double(st.max_shard_entries));
     return out;
   });
   api.Set("created", Napi::Boolean::New(env, created));
@@ -321,6 +360,65 @@ Napi::Value DestroySharedMemory(const Napi::CallbackInfo& info) {
   const int removed = unlink_shared_region(name, error);
   if (removed < 0) throw coded_error(env, error, "TOLLGATE_SHARED_MEMORY");
   return Napi::Boolean::New(env, removed == 1);
+}
+
+}  // namespace tollgate
+
+namespace tollgate {
+
+Napi::Value InspectSharedMemory(const Napi::CallbackInfo& info) {
+  // inspectSharedMemory(name) -> { capacity, shards, evict, policy, topKeys, periodMs, stats, top }
+  const Napi::Env env = info.Env();
+  const std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
+  if (!shared_name_is_valid(name)) throw Napi::RangeError::New(env, "Invalid shared memory name");
+  SharedRegion opened = attach_shared_region(name);
+  if (!opened.region) throw coded_error(env, opened.error, "TOLLGATE_SHARED_MEMORY");
+  TableOptions options{};
+  const std::string problem = Table::describe(opened.region->base(), opened.region->size(), options);
+  if (!problem.empty()) throw coded_error(env, "Shared memory segment '" + name + "' " + problem, "TOLLGATE_STORE_MISMATCH");
+  Table table(opened.region->base());
+  const TableStats st = table.stats();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("capacity", double(options.capacity));
+  out.Set("shards", double(st.shards));
+  out.Set("evict", options.evict);
+  Napi::Object policy = Napi::Object::New(env);
+  policy.Set("kind", double(options.policy.kind));
+  policy.Set("limit", double(options.policy.limit));
+  policy.Set("windowMs", double(options.policy.window_ms));
+  policy.Set("rateTokens", double(options.policy.rate_tokens));
+  policy.Set("rateIntervalMs", double(options.policy.rate_interval_ms));
+  out.Set("policy", policy);
+  out.Set("topKeys", options.top_keys);
+  out.Set("topKeysPeriodMs", double(options.top_period_ms));
+  Napi::Object stats = Napi::Object::New(env);
+  stats.Set("entries", double(st.entries));
+  stats.Set("slots", double(st.capacity));
+  stats.Set("evictions", double(st.evictions));
+  stats.Set("refused", double(st.refused));
+  stats.Set("swept", double(st.swept));
+  stats.Set("lockRecoveries", double(st.lock_recoveries));
+  stats.Set("memoryBytes", double(st.bytes));
+  stats.Set("allowed", double(st.allowed));
+  stats.Set("denied", double(st.denied));
+  stats.Set("deniedBlocked", double(st.denied_blocked));
+  stats.Set("nearLimit", double(st.near_limit));
+  stats.Set("lockContended", double(st.contended));
+  stats.Set("maxShardEntries", double(st.max_shard_entries));
+  out.Set("stats", stats);
+  const std::vector<TopKey> top = table.top_keys(monotonic_ms());
+  Napi::Array list = Napi::Array::New(env, top.size());
+  for (size_t i = 0; i < top.size(); ++i) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("key", Napi::String::New(env, top[i].key.data(), top[i].key.size()));
+    o.Set("length", double(top[i].length));
+    o.Set("count", double(top[i].count));
+    o.Set("denied", double(top[i].denied));
+    o.Set("error", double(top[i].error));
+    list.Set(uint32_t(i), o);
+  }
+  out.Set("top", list);
+  return out;
 }
 
 }  // namespace tollgate

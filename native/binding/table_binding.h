@@ -11,6 +11,9 @@ namespace tollgate {
 // created or attached; the result then also says whether this call `created` it.
 Napi::Value CreateTable(const Napi::CallbackInfo& info);
 
+// inspectSharedMemory(name) -> a live shared table's options, stats and heavy hitters.
+Napi::Value InspectSharedMemory(const Napi::CallbackInfo& info);
+
 // destroySharedMemory(name) -> whether a segment was removed.
 Napi::Value DestroySharedMemory(const Napi::CallbackInfo& info);
 

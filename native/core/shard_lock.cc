@@ -30,6 +30,20 @@ void ShardLock::lock() noexcept {
 #endif
 }
 
+bool ShardLock::lock_noting_contention() noexcept {
+  const int rc = pthread_mutex_trylock(&mutex_);
+  if (rc == 0) return false;
+#if TOLLGATE_ROBUST_LOCKS
+  if (rc == EOWNERDEAD) {
+    pthread_mutex_consistent(&mutex_);
+    ++recoveries_;
+    return false;
+  }
+#endif
+  lock();
+  return true;
+}
+
 void ShardLock::unlock() noexcept { pthread_mutex_unlock(&mutex_); }
 
 }  // namespace tollgate

@@ -22,6 +22,8 @@ class ShardLock {
   // Blocks until held. A holder that died (EOWNERDEAD) is recovered from: the shard's slots are
   // always consistent between writes of whole fields, so the lock is marked consistent and kept.
   void lock() noexcept;
+  // lock(), first trying without waiting: returns true if it had to wait.
+  bool lock_noting_contention() noexcept;
   void unlock() noexcept;
   // Times the lock was taken over from a dead holder.
   uint64_t recoveries() const noexcept { return recoveries_; }
@@ -35,6 +37,10 @@ class ShardLock {
 class ShardGuard {
  public:
   explicit ShardGuard(ShardLock& lock) noexcept : lock_(lock) { lock_.lock(); }
+  // Also counts, in `contended` (guarded by the same lock), a wait for another holder.
+  ShardGuard(ShardLock& lock, uint64_t& contended) noexcept : lock_(lock) {
+    if (lock_.lock_noting_contention()) ++contended;
+  }
   ~ShardGuard() { lock_.unlock(); }
   ShardGuard(const ShardGuard&) = delete;
   ShardGuard& operator=(const ShardGuard&) = delete;

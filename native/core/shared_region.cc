@@ -60,6 +60,21 @@ bool shared_name_is_valid(const std::string& name) noexcept {
   return true;
 }
 
+SharedRegion attach_shared_region(const std::string& name) {
+#if defined(__linux__)
+  const int fd = open(path_of(name).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+#else
+  const int fd = shm_open(path_of(name).c_str(), O_RDWR, 0);
+#endif
+  if (fd < 0) {
+    if (errno == ENOENT) return SharedRegion{nullptr, false, "There is no shared memory segment named '" + name + "'"};
+    return SharedRegion{nullptr, false, describe_errno("Could not open", name)};
+  }
+  SharedRegion out = map_existing(fd, name);
+  close(fd);
+  return out;
+}
+
 #if defined(__linux__)
 
 SharedRegion open_shared_region(const std::string& name, size_t size, unsigned mode, bool populate,

@@ -27,6 +27,9 @@ bool shared_name_is_valid(const std::string& name) noexcept;
 SharedRegion open_shared_region(const std::string& name, size_t size, unsigned mode, bool populate,
                                 const std::function<bool(void*)>& prepare);
 
+// Attaches to an existing segment only (for inspection): never creates one.
+SharedRegion attach_shared_region(const std::string& name);
+
 // Removes the name; processes still attached keep their mapping until they close. Returns 1 if
 // removed, 0 if there was no such segment, -1 on error (with `error` set).
 int unlink_shared_region(const std::string& name, std::string& error);

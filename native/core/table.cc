@@ -26,6 +26,9 @@ struct Table::Header {
   uint32_t requested_shards;  // as asked for; 0 = chosen from the capacity
   uint64_t requested_capacity;
   Policy policy;  // the creator's; attached processes may differ in everything but the kind
+  uint32_t top_keys;
+  uint32_t reserved;
+  int64_t top_period_ms;
 };
 
 struct alignas(64) Table::Shard {
@@ -36,6 +39,13 @@ struct alignas(64) Table::Shard {
   uint64_t refused;
   uint64_t swept;
   uint32_t cursor;  // next slot the incremental reclaimer looks at
+  // Decisions that consumed (peeks are not counted): allowed, denied by the policy, denied by a
+  // block, and allowed with at most a fifth of the limit left.
+  uint64_t allowed;
+  uint64_t denied;
+  uint64_t denied_blocked;
+  uint64_t near_limit;
+  uint64_t contended;  // times a caller found the lock taken and had to wait
 };
 
 struct Table::Probe {
@@ -80,7 +90,7 @@ inline uint64_t match_window(const Tag* tags, Tag value) {
 constexpr uint64_t kHeadroomNum = 9;
 constexpr uint64_t kHeadroomDen = 8;
 
-TableLayout TableLayout::plan(uint64_t capacity, uint32_t shards) noexcept {
+TableLayout TableLayout::plan(uint64_t capacity, uint32_t shards, bool top_keys) noexcept {
   TableLayout l{};
   if (shards == 0) {
     shards = 1;
@@ -94,13 +104,17 @@ TableLayout TableLayout::plan(uint64_t capacity, uint32_t shards) noexcept {
   l.tags_offset = l.shards_offset + uint64_t{shards} * sizeof(Table::Shard);
   l.tag_stride = l.slots_per_shard;
   l.slots_offset = align_up(l.tags_offset + l.tag_stride * shards * sizeof(Tag), 64);
-  l.total_size = align_up(l.slots_offset + l.capacity * sizeof(Slot), 4096);
+  const uint64_t slots_end = l.slots_offset + l.capacity * sizeof(Slot);
+  l.top_offset = top_keys ? align_up(slots_end, 64) : 0;
+  l.total_size = align_up(top_keys ? l.top_offset + uint64_t{shards} * sizeof(TopSummary) : slots_end, 4096);
   return l;
 }
 
 bool Table::format(void* base, const TableOptions& options, HashSeed seed) noexcept {
-  const TableLayout layout = TableLayout::plan(options.capacity, options.shards);
+  const TableLayout layout = TableLayout::plan(options.capacity, options.shards, options.top_keys);
   auto* header = static_cast<Header*>(base);
+  header->top_keys = options.top_keys ? 1 : 0;
+  header->top_period_ms = options.top_period_ms;
   header->version = kVersion;
   header->slot_size = sizeof(Slot);
   header->layout = layout;
@@ -136,6 +150,7 @@ const char* kind_name(PolicyKind kind) {
 
 bool same_layout(const TableLayout& a, const TableLayout& b) {
   return a.capacity == b.capacity && a.shard_count == b.shard_count && a.slots_per_shard == b.slots_per_shard &&
+         a.top_offset == b.top_offset &&
          a.shards_offset == b.shards_offset && a.tags_offset == b.tags_offset && a.tag_stride == b.tag_stride &&
          a.slots_offset == b.slots_offset && a.total_size == b.total_size;
 }
@@ -166,10 +181,34 @@ std::string Table::check(const void* base, size_t size, const TableOptions& opti
   if ((header->evict != 0) != options.evict) {
     return std::string("was created with onFull '") + (header->evict != 0 ? "evict" : "refuse") + "'";
   }
+  if ((header->top_keys != 0) != options.top_keys || (options.top_keys && header->top_period_ms != options.top_period_ms)) {
+    return std::string("was created with topKeys ") +
+           (header->top_keys != 0 ? "on, period " + std::to_string(header->top_period_ms) + " ms" : "off");
+  }
   // Everything below was derived by us from the options just compared; a mismatch is damage.
-  const TableLayout expected = TableLayout::plan(options.capacity, options.shards);
+  const TableLayout expected = TableLayout::plan(options.capacity, options.shards, options.top_keys);
   if (!same_layout(header->layout, expected) || expected.total_size > size) return "is corrupt or truncated";
   return std::string();
+}
+
+std::string Table::describe(const void* base, size_t size, TableOptions& options) {
+  const auto* header = static_cast<const Header*>(base);
+  if (size < sizeof(Header) || __atomic_load_n(&header->magic, __ATOMIC_ACQUIRE) != kMagic) {
+    return "is not a tollgate table";
+  }
+  if (header->version != kVersion || header->slot_size != sizeof(Slot)) {
+    return "was made by an incompatible tollgate (layout version " + std::to_string(header->version) + ")";
+  }
+  options.capacity = header->requested_capacity;
+  options.shards = header->requested_shards;
+  options.evict = header->evict != 0;
+  options.policy = header->policy;
+  options.top_keys = header->top_keys != 0;
+  options.top_period_ms = header->top_period_ms;
+  if (options.capacity < 1 || options.capacity > kMaxCapacity || options.shards > 4096 || !policy_is_valid(options.policy)) {
+    return "is corrupt";
+  }
+  return check(base, size, options);
 }
 
 Policy Table::creator_policy() const noexcept { return header_->policy; }
@@ -180,6 +219,8 @@ Table::Table(void* base) noexcept
   shards_ = reinterpret_cast<Shard*>(base_ + l.shards_offset);
   tags_ = reinterpret_cast<Tag*>(base_ + l.tags_offset);
   slots_ = reinterpret_cast<Slot*>(base_ + l.slots_offset);
+  top_ = l.top_offset == 0 ? nullptr : reinterpret_cast<TopSummary*>(base_ + l.top_offset);
+  top_period_ms_ = header_->top_period_ms > 0 ? header_->top_period_ms : 60000;
   shard_count_ = l.shard_count;
   slots_per_shard_ = l.slots_per_shard;
   tag_stride_ = l.tag_stride;
@@ -305,9 +346,11 @@ int64_t Table::claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noex
 }
 
 Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost,
-                       int64_t now, bool commit) noexcept {
+                       int64_t now, bool commit, const char* key, size_t key_length) noexcept {
   const Probe p = probe_of(h);
-  ShardGuard guard(p.shard->lock);
+  Shard& shard = *p.shard;
+  ShardGuard guard(shard.lock, shard.contended);
+  TopSummary* top = commit && top_ != nullptr && key != nullptr ? &top_[p.shard - shards_] : nullptr;
   int64_t index = find(p);
   const bool live = index >= 0 && p.slots[index].expires_at > now;
   CounterState state = live ? p.slots[index].state : fresh_state(policy, limit, now);
@@ -319,17 +362,26 @@ Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, in
     v.remaining = 0;
     v.reset_ms = slot.expires_at - now;
     v.retry_ms = cost > limit ? kNever : std::max(v.retry_ms, slot.blocked_until - now);
+    if (commit) ++shard.denied_blocked;
+    if (top != nullptr) top_record(*top, h.lo, key, key_length, true, now, top_period_ms_);
     return v;
   }
 
   const Verdict v = decide(policy, limit, state, now, cost, commit);
-  if (!v.allowed || !commit) return v;
+  if (!commit) return v;
+  if (top != nullptr) top_record(*top, h.lo, key, key_length, !v.allowed, now, top_period_ms_);
+  if (!v.allowed) {
+    ++shard.denied;
+    return v;
+  }
   if (index < 0) {
     reclaim_step(p, now);
     int64_t earliest = kNever;
     index = claim(p, now, &earliest);
-    if (index < 0) return Verdict{false, limit, 0, 0, earliest - now};
+    if (index < 0) return Verdict{false, limit, 0, 0, earliest - now};  // counted as refused
   }
+  ++shard.allowed;
+  if (v.remaining * 5 <= v.limit) ++shard.near_limit;
   Slot& slot = p.slots[index];
   slot.state = state;
   slot.blocked_until = 0;
@@ -382,6 +434,16 @@ bool Table::reset(const Hash128& h, int64_t now) noexcept {
   return live;
 }
 
+std::vector<TopKey> Table::top_keys(int64_t now) {
+  std::vector<TopKey> out;
+  if (top_ == nullptr) return out;
+  for (uint32_t s = 0; s < shard_count_; ++s) {
+    ShardGuard guard(shards_[s].lock);
+    top_collect(top_[s], now, top_period_ms_, out);
+  }
+  return out;
+}
+
 void Table::debug_hold_lock(const Hash128& h) noexcept { probe_of(h).shard->lock.lock(); }
 
 uint64_t Table::sweep(int64_t now) noexcept {
@@ -415,6 +477,12 @@ TableStats Table::stats() const noexcept {
     st.refused += shard.refused;
     st.swept += shard.swept;
     st.lock_recoveries += shard.lock.recoveries();
+    st.allowed += shard.allowed;
+    st.denied += shard.denied;
+    st.denied_blocked += shard.denied_blocked;
+    st.near_limit += shard.near_limit;
+    st.contended += shard.contended;
+    st.max_shard_entries = std::max(st.max_shard_entries, shard.entries);
   }
   return st;
 }

@@ -12,6 +12,7 @@
 #include "algorithms.h"
 #include "shard_lock.h"
 #include "siphash.h"
+#include "top_keys.h"
 
 namespace tollgate {
 
@@ -38,11 +39,12 @@ struct TableLayout {
   uint64_t tags_offset;
   uint64_t tag_stride;  // tags per shard: one per slot
   uint64_t slots_offset;
+  uint64_t top_offset;  // one TopSummary per shard, or 0 when heavy hitters are off
   uint64_t total_size;
 
   // Slots for `capacity` keys plus headroom, in whole buckets of kWindow slots per shard;
   // shards == 0 picks a count.
-  static TableLayout plan(uint64_t capacity, uint32_t shards) noexcept;
+  static TableLayout plan(uint64_t capacity, uint32_t shards, bool top_keys = false) noexcept;
 };
 
 // What a table is made for; shared tables compare it on attach.
@@ -51,6 +53,8 @@ struct TableOptions {
   uint32_t shards;    // 0 = chosen from the capacity
   bool evict;         // when full: evict the entry nearest to expiry, or refuse the new key
   Policy policy;
+  bool top_keys = false;         // keep heavy-hitter summaries
+  int64_t top_period_ms = 60000;  // their counts halve this often
 };
 
 struct TableStats {
@@ -62,6 +66,12 @@ struct TableStats {
   uint64_t swept;      // expired entries reclaimed (by sweep, incrementally, or on reuse)
   uint64_t lock_recoveries;
   uint64_t bytes;      // size of the region
+  uint64_t allowed;    // consuming decisions allowed
+  uint64_t denied;     // ... denied by the policy
+  uint64_t denied_blocked;  // ... denied by block()
+  uint64_t near_limit;      // ... allowed with at most a fifth of the limit left
+  uint64_t contended;       // lock acquisitions that had to wait for another thread or process
+  uint64_t max_shard_entries;  // the fullest shard's entries (load is uneven by chance)
 };
 
 class Table {
@@ -70,7 +80,7 @@ class Table {
   static constexpr uint32_t kWindow = 64;
   static constexpr uint64_t kMaxCapacity = uint64_t{1} << 27;
   static constexpr uint64_t kMagic = 0x31657461676c6c74ULL;  // "tllgate1"
-  static constexpr uint32_t kVersion = 1;
+  static constexpr uint32_t kVersion = 2;
 
   // Writes an empty table into zeroed memory of plan(capacity, shards).total_size bytes; the magic
   // number goes last, so a reader that sees it sees a whole table. False if a lock failed.
@@ -79,6 +89,9 @@ class Table {
   // else what differs, phrased to follow "the table ...". The policy's kind must match; its
   // parameters may differ (each process decides with its own).
   static std::string check(const void* base, size_t size, const TableOptions& options);
+  // Reads the options a table was made with (for inspection); empty if it is a sound table,
+  // else what is wrong, as check() words it.
+  static std::string describe(const void* base, size_t size, TableOptions& options);
 
   // Attaches to memory that format() prepared (possibly in another process, at another address).
   explicit Table(void* base) noexcept;
@@ -95,8 +108,11 @@ class Table {
 
   // Decides a request; commits it when allowed and `commit` is set. A new key that finds no room
   // is denied with retry_ms until the earliest entry in its window expires (refuse mode only).
+  // `key` (optional) feeds the heavy-hitter summary of consuming decisions when it is on.
   Verdict consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now,
-                  bool commit) noexcept;
+                  bool commit, const char* key = nullptr, size_t key_length = 0) noexcept;
+  // The heavy hitters of every shard as of `now`, unsorted; empty when they are off.
+  std::vector<TopKey> top_keys(int64_t now);
   // Gives back up to `amount` to a live key; a missing key is left missing.
   void refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
               int64_t now) noexcept;
@@ -129,6 +145,8 @@ class Table {
   Shard* shards_;
   Tag* tags_;
   Slot* slots_;
+  TopSummary* top_;  // null when heavy hitters are off
+  int64_t top_period_ms_;
   uint32_t shard_count_;
   uint32_t slots_per_shard_;
   uint64_t tag_stride_;

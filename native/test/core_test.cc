@@ -211,6 +211,47 @@ void test_shared_region() {
   CHECK_EQ(unlink_shared_region(name, error), 0);
 }
 
+void test_top_keys() {
+  // 40 distinct keys through one summary of 16: the three heavy ones stay, counts within error.
+  TopSummary summary{};
+  std::vector<int64_t> truth(40, 0);
+  for (int i = 0; i < 20000; ++i) {
+    const int k = i % 10 < 6 ? i % 3 : 3 + (i * 7919) % 37;
+    ++truth[k];
+    const std::string key = "key:" + std::to_string(k) + std::string(k == 0 ? 200 : 0, 'x');
+    top_record(summary, uint64_t(k) * 0x9e3779b97f4a7c15ULL + 1, key.data(), key.size(), k == 1, 1000, 60000);
+  }
+  std::vector<TopKey> top;
+  top_collect(summary, 1000, 60000, top);
+  CHECK_EQ(top.size(), kTopEntries);
+  int heavy = 0;
+  for (const TopKey& t : top) {
+    const std::string key(t.key.begin(), t.key.end());
+    const int k = std::atoi(key.c_str() + 4);
+    CHECK(int64_t(t.count) >= truth[k]);
+    CHECK(int64_t(t.count - t.error) <= truth[k]);
+    if (k < 3) {
+      ++heavy;
+      CHECK_EQ(t.error, 0);
+      CHECK_EQ(t.count, truth[k]);
+    }
+    if (k == 0) {
+      CHECK_EQ(t.key.size(), kTopKeyBytes);  // cut short, with the full length kept
+      CHECK_EQ(t.length, 205);
+    }
+    if (k == 1) CHECK_EQ(t.denied, truth[1]);
+  }
+  CHECK_EQ(heavy, 3);
+  // Two periods later every count has been halved twice.
+  top.clear();
+  top_collect(summary, 1000 + 120000, 60000, top);
+  for (const TopKey& t : top) {
+    const std::string key(t.key.begin(), t.key.end());
+    const int k = std::atoi(key.c_str() + 4);
+    if (k < 3) CHECK_EQ(t.count, truth[k] / 4);
+  }
+}
+
 void run(const char* name, void (*test)()) {
   const int before = failures;
   test();
@@ -229,6 +270,7 @@ int main(int argc, char** argv) {
     run("token bucket: no drift over a year", test_token_bucket_no_drift_over_a_year);
     run("gcra matches rate", test_gcra_matches_rate);
     run("shared region: create, attach, check", test_shared_region);
+    run("top keys: space-saving bounds, truncation, decay", test_top_keys);
 #if !defined(__SANITIZE_THREAD__)
     run("robust lock recovery", test_lock_recovery);
 #endif

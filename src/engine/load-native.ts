@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { NativeAddon } from './table-engine.js';
 
-const EXPECTED_ABI = 2;
+const EXPECTED_ABI = 3;
 
 export interface NativeLoadResult {
   readonly addon: NativeAddon | undefined;

@@ -11,6 +11,18 @@ export interface TableStats {
   readonly swept: number;
   readonly lockRecoveries: number;
   readonly memoryBytes: number;
+  /** Consuming decisions (consume, tryConsume, consumeMany; not peek) allowed. */
+  readonly allowed: number;
+  /** ... denied by the policy's limit. */
+  readonly denied: number;
+  /** ... denied because the key was blocked. */
+  readonly deniedBlocked: number;
+  /** ... allowed with at most a fifth of the limit left (80% or more used). */
+  readonly nearLimit: number;
+  /** Lock acquisitions that waited for another thread or process (0 in the TS engine). */
+  readonly lockContended: number;
+  /** Entries in the fullest shard. */
+  readonly maxShardEntries: number;
 }
 
 /**
@@ -30,11 +42,25 @@ export interface TableEngine {
   consumeMany(keys: readonly string[], cost: number, limit: number, out: Uint8Array): number;
   sweep(): number;
   stats(): TableStats;
+  /** Every heavy-hitter entry, unsorted; empty when the table keeps none. */
+  topKeys(): RawTopKey[];
   close(): void;
   /** Shared tables: whether this process created the segment (false: attached). */
   readonly created?: boolean;
   /** Shared tables: the policy parameters of the process that created it. */
   readonly creatorPolicy?: PolicyRecord;
+}
+
+/** One heavy hitter as a table reports it. */
+export interface RawTopKey {
+  /** The key (its first 96 bytes in the native engine). */
+  readonly key: string;
+  /** The key's full length in UTF-8 bytes. */
+  readonly length: number;
+  readonly count: number;
+  readonly denied: number;
+  /** count over-counts by at most this much (Space-Saving). */
+  readonly error: number;
 }
 
 /** A policy as the native header records it. */
@@ -62,6 +88,9 @@ export interface TableConfig {
   readonly clock?: Float64Array | undefined;
   /** Put the table in this shared-memory segment (native only). */
   readonly shared?: { readonly name: string; readonly mode: number } | undefined;
+  /** Keep heavy-hitter summaries, halving every topKeysPeriodMs. */
+  readonly topKeys?: boolean;
+  readonly topKeysPeriodMs?: number;
   /** Adds test-only functions (holdShardLock). */
   readonly testHooks?: boolean;
 }
@@ -71,6 +100,7 @@ export interface NativeAddon {
   readonly abiVersion: number;
   createTable(config: TableConfig): TableEngine;
   destroySharedMemory(name: string): boolean;
+  inspectSharedMemory(name: string): SharedTableReport;
   /** The N-API floor for benchmarks: reads one string key and returns whether it was valid. */
   readKeyOnly(key: string): boolean;
 }
@@ -94,4 +124,16 @@ export function plannedCapacity(capacity: number, shards: number): { capacity: n
   const wanted = Math.ceil(Math.floor((capacity * 9) / 8) / count);
   const perShard = Math.max(1, Math.ceil(wanted / PROBE_WINDOW)) * PROBE_WINDOW;
   return { capacity: perShard * count, shards: count };
+}
+
+/** What inspecting a live shared table reports. */
+export interface SharedTableReport {
+  readonly capacity: number;
+  readonly shards: number;
+  readonly evict: boolean;
+  readonly policy: PolicyRecord;
+  readonly topKeys: boolean;
+  readonly topKeysPeriodMs: number;
+  readonly stats: Omit<TableStats, 'capacity' | 'shards'> & { readonly slots: number };
+  readonly top: RawTopKey[];
 }

@@ -2,6 +2,7 @@
 // every process (and worker thread) that opens a Limiter on the same name.
 import { invalidArgument, nativeUnavailable, outOfRange } from '../errors.js';
 import { loadNative } from '../engine/load-native.js';
+import type { SharedTableReport } from '../engine/table-engine.js';
 import { checkInteger, checkObject } from '../validate.js';
 
 /** Names are 1 to 200 of [A-Za-z0-9._-], not starting with '.': never a path. */
@@ -58,4 +59,15 @@ export function destroySharedMemory(name: string): boolean {
   const { addon, failures } = loadNative();
   if (addon === undefined) throw nativeUnavailable(failures.join('\n'));
   return addon.destroySharedMemory(name);
+}
+
+/**
+ * Options, counters and heavy hitters of the live table named `name`, without attaching a
+ * Limiter (no policy or capacity needed): what `npx tollgate inspect` prints.
+ */
+export function inspectSharedMemory(name: string): SharedTableReport {
+  checkName(name);
+  const { addon, failures } = loadNative();
+  if (addon === undefined) throw nativeUnavailable(failures.join('\n'));
+  return addon.inspectSharedMemory(name);
 }

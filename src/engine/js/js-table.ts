@@ -2,6 +2,8 @@
 import { monotonicMs } from '../../clock.js';
 import { Detail, PROBE_WINDOW, plannedCapacity, type TableConfig, type TableEngine, type TableStats } from '../table-engine.js';
 import { decide, freshState, refund, type CounterState, type PolicyView, type Verdict } from './algorithms.js';
+import { TopKeysSummary } from './top-keys.js';
+import type { RawTopKey } from '../table-engine.js';
 
 interface Entry extends CounterState {
   expiresAt: number;
@@ -28,6 +30,11 @@ export class JsTable implements TableEngine {
   #evictions = 0;
   #refused = 0;
   #swept = 0;
+  readonly #top: TopKeysSummary | undefined;
+  #allowed = 0;
+  #denied = 0;
+  #deniedBlocked = 0;
+  #nearLimit = 0;
 
   constructor(config: TableConfig) {
     this.#policy = {
@@ -38,6 +45,7 @@ export class JsTable implements TableEngine {
     };
     this.#capacity = plannedCapacity(config.capacity, config.shards).capacity;
     this.#limit = config.limit;
+    this.#top = config.topKeys === true ? new TopKeysSummary(256, config.topKeysPeriodMs ?? 60_000) : undefined;
     this.#evict = config.evict;
     this.#detail = config.detail;
     this.#clock = config.clock;
@@ -61,7 +69,9 @@ export class JsTable implements TableEngine {
     const entry = this.#map.get(key);
     const live = entry !== undefined && entry.expiresAt > now;
     const state = live ? entry : freshState(this.#policy, limit, now, this.#fresh);
+    if (commit) this.#top?.record(key, !this.#wouldAllow(entry, live, now, key, cost, limit), now);
     if (live && entry.blockedUntil > now) {
+      if (commit) this.#deniedBlocked++;
       const v = decide(this.#policy, limit, state, now, cost, false, this.#verdict);
       v.allowed = false;
       v.remaining = 0;
@@ -71,12 +81,18 @@ export class JsTable implements TableEngine {
     }
     // A new key is decided on the scratch state: a denial must not write anything.
     const v = decide(this.#policy, limit, state, now, cost, commit, this.#verdict);
-    if (!v.allowed || !commit) return v;
+    if (!commit) return v;
+    if (!v.allowed) {
+      this.#denied++;
+      return v;
+    }
     let target = entry;
     if (target === undefined) {
       target = this.#claim(key, now);
       if (target === undefined) return v; // #claim rewrote the verdict as refused
     }
+    this.#allowed++;
+    if (v.remaining * 5 <= v.limit) this.#nearLimit++;
     if (!live) {
       target.a = this.#fresh.a;
       target.b = this.#fresh.b;
@@ -85,6 +101,14 @@ export class JsTable implements TableEngine {
     target.blockedUntil = 0;
     target.expiresAt = now + v.resetMs;
     return v;
+  }
+
+  /** Whether a consume would pass, for the heavy-hitter summary (decided before the real decision). */
+  #wouldAllow(entry: Entry | undefined, live: boolean, now: number, key: string, cost: number, limit: number): boolean {
+    void key;
+    if (live && (entry as Entry).blockedUntil > now) return false;
+    const state = live ? { a: (entry as Entry).a, b: (entry as Entry).b, c: (entry as Entry).c } : freshState(this.#policy, limit, now, { a: 0, b: 0, c: 0 });
+    return decide(this.#policy, limit, state, now, cost, false, { allowed: false, limit: 0, remaining: 0, resetMs: 0, retryMs: 0 }).allowed;
   }
 
   /** Room for a new key: a free place, else an expired or the nearest-to-expiry sampled entry. */
@@ -227,7 +251,17 @@ export class JsTable implements TableEngine {
       swept: this.#swept,
       lockRecoveries: 0,
       memoryBytes: 0,
+      allowed: this.#allowed,
+      denied: this.#denied,
+      deniedBlocked: this.#deniedBlocked,
+      nearLimit: this.#nearLimit,
+      lockContended: 0,
+      maxShardEntries: this.#map.size,
     };
+  }
+
+  topKeys(): RawTopKey[] {
+    return this.#top?.collect(this.#now()) ?? [];
   }
 
   close(): void {

@@ -1,0 +1,126 @@
+// Prometheus metrics for limiters: the plain text exposition format, and a prom-client collector.
+import { invalidArgument } from '../errors.js';
+import { Limiter } from '../limiter.js';
+import { RedisLimiter } from '../stores/redis/redis-limiter.js';
+
+type AnyLimiter = Limiter | RedisLimiter;
+
+interface Sample {
+  readonly labels: Record<string, string>;
+  readonly value: number;
+}
+interface Family {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  readonly samples: Sample[];
+}
+
+function families(limiters: readonly AnyLimiter[]): Family[] {
+  const f = (name: string, type: Family['type'], help: string): Family => ({ name, help, type, samples: [] });
+  const decisions = f('tollgate_decisions_total', 'counter', 'Consuming decisions, by outcome.');
+  const nearLimit = f('tollgate_near_limit_total', 'counter', 'Allowed decisions that left at most a fifth of the limit.');
+  const entries = f('tollgate_table_entries', 'gauge', 'Occupied slots, expired ones not yet reclaimed included.');
+  const capacity = f('tollgate_table_capacity', 'gauge', 'Slots in the table.');
+  const load = f('tollgate_table_load_ratio', 'gauge', 'entries / capacity.');
+  const maxShard = f('tollgate_table_max_shard_load_ratio', 'gauge', 'The fullest shard: its entries / its slots.');
+  const evictions = f('tollgate_evictions_total', 'counter', 'Live entries dropped to make room for new keys.');
+  const swept = f('tollgate_swept_total', 'counter', 'Expired entries reclaimed.');
+  const contended = f('tollgate_lock_contended_total', 'counter', 'Shard lock acquisitions that waited.');
+  const recoveries = f('tollgate_lock_recoveries_total', 'counter', 'Shard locks taken over from a dead holder.');
+  const redisCalls = f('tollgate_redis_calls_total', 'counter', 'Scripts sent to Redis.');
+  const redisErrors = f('tollgate_redis_errors_total', 'counter', 'Redis calls that failed, by kind.');
+  const fallback = f('tollgate_redis_fallback_decisions_total', 'counter', 'Decisions made by onError, by mode.');
+  const denyCache = f('tollgate_deny_cache_hits_total', 'counter', 'Decisions the deny cache answered without Redis.');
+  for (const limiter of limiters) {
+    const base = { limiter: limiter.name };
+    if (limiter instanceof Limiter) {
+      if (limiter.closed) continue;
+      const s = limiter.stats();
+      const store = { ...base, store: s.store };
+      decisions.samples.push(
+        { labels: { ...store, outcome: 'allowed' }, value: s.allowed },
+        { labels: { ...store, outcome: 'denied_limit' }, value: s.denied },
+        { labels: { ...store, outcome: 'denied_block' }, value: s.deniedBlocked },
+        { labels: { ...store, outcome: 'denied_full' }, value: s.refused },
+      );
+      nearLimit.samples.push({ labels: store, value: s.nearLimit });
+      entries.samples.push({ labels: store, value: s.entries });
+      capacity.samples.push({ labels: store, value: s.capacity });
+      load.samples.push({ labels: store, value: s.capacity === 0 ? 0 : s.entries / s.capacity });
+      maxShard.samples.push({ labels: store, value: s.maxShardEntries / (s.capacity / s.shards) });
+      evictions.samples.push({ labels: store, value: s.evictions });
+      swept.samples.push({ labels: store, value: s.swept });
+      contended.samples.push({ labels: store, value: s.lockContended });
+      recoveries.samples.push({ labels: store, value: s.lockRecoveries });
+    } else if (limiter instanceof RedisLimiter) {
+      const s = limiter.stats();
+      const store = { ...base, store: 'redis' };
+      decisions.samples.push({ labels: { ...store, outcome: 'allowed' }, value: s.allowed }, { labels: { ...store, outcome: 'denied_limit' }, value: s.denied });
+      redisCalls.samples.push({ labels: base, value: s.redisCalls });
+      redisErrors.samples.push({ labels: { ...base, kind: 'error' }, value: s.errors }, { labels: { ...base, kind: 'timeout' }, value: s.timeouts });
+      fallback.samples.push(
+        { labels: { ...base, mode: 'allow' }, value: s.failedOpen },
+        { labels: { ...base, mode: 'deny' }, value: s.failedClosed },
+        { labels: { ...base, mode: 'limiter' }, value: s.fallbackDecisions },
+      );
+      denyCache.samples.push({ labels: base, value: s.denyCacheHits });
+    } else {
+      throw invalidArgument('limiters', 'Limiter or RedisLimiter instances', limiter);
+    }
+  }
+  return [decisions, nearLimit, entries, capacity, load, maxShard, evictions, swept, contended, recoveries, redisCalls, redisErrors, fallback, denyCache].filter(
+    (family) => family.samples.length > 0,
+  );
+}
+
+const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+
+/** The limiters' metrics in the Prometheus text exposition format (version 0.0.4). */
+export function toPrometheus(...limiters: AnyLimiter[]): string {
+  const lines: string[] = [];
+  for (const family of families(limiters)) {
+    lines.push(`# HELP ${family.name} ${family.help}`, `# TYPE ${family.name} ${family.type}`);
+    for (const sample of family.samples) {
+      const labels = Object.entries(sample.labels)
+        .map(([k, v]) => `${k}="${escape(v)}"`)
+        .join(',');
+      lines.push(`${family.name}{${labels}} ${Number.isFinite(sample.value) ? sample.value : 0}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The part of a prom-client Registry this needs. */
+export interface PromRegistryLike {
+  registerMetric(metric: unknown): void;
+}
+/** The prom-client module (import * as client from 'prom-client'). */
+export interface PromClientLike {
+  Gauge: new (config: { name: string; help: string; labelNames: string[]; registers: PromRegistryLike[]; collect: () => void }) => {
+    set(labels: Record<string, string>, value: number): void;
+    reset(): void;
+  };
+}
+
+/**
+ * Registers the limiters' metrics with a prom-client registry, read at each scrape. prom-client
+ * is an optional peer: pass its module. (Counters are exported as gauges holding the running
+ * total, which rate() and increase() treat the same; prom-client counters cannot be set.)
+ */
+export function registerPrometheus(client: PromClientLike, registry: PromRegistryLike, ...limiters: AnyLimiter[]): void {
+  for (const template of families(limiters)) {
+    const labelNames = [...new Set(template.samples.flatMap((s) => Object.keys(s.labels)))];
+    const gauge: { set(labels: Record<string, string>, value: number): void; reset(): void } = new client.Gauge({
+      name: template.name,
+      help: template.help,
+      labelNames,
+      registers: [registry],
+      collect: () => {
+        gauge.reset();
+        const current = families(limiters).find((f) => f.name === template.name);
+        for (const sample of current?.samples ?? []) gauge.set(sample.labels, sample.value);
+      },
+    });
+  }
+}
