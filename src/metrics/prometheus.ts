@@ -95,12 +95,15 @@ export function toPrometheus(...limiters: AnyLimiter[]): string {
 export interface PromRegistryLike {
   registerMetric(metric: unknown): void;
 }
-/** The prom-client module (import * as client from 'prom-client'). */
+interface GaugeLike {
+  set(labels: Record<string, string>, value: number): void;
+  reset(): void;
+}
+type GaugeConstructor = new (config: { name: string; help: string; labelNames: string[]; registers: PromRegistryLike[]; collect: () => void }) => GaugeLike;
+
+/** The prom-client module (import * as client from 'prom-client'); its own types are not needed here. */
 export interface PromClientLike {
-  Gauge: new (config: { name: string; help: string; labelNames: string[]; registers: PromRegistryLike[]; collect: () => void }) => {
-    set(labels: Record<string, string>, value: number): void;
-    reset(): void;
-  };
+  readonly Gauge: new (config: never) => GaugeLike;
 }
 
 /**
@@ -111,7 +114,8 @@ export interface PromClientLike {
 export function registerPrometheus(client: PromClientLike, registry: PromRegistryLike, ...limiters: AnyLimiter[]): void {
   for (const template of families(limiters)) {
     const labelNames = [...new Set(template.samples.flatMap((s) => Object.keys(s.labels)))];
-    const gauge: { set(labels: Record<string, string>, value: number): void; reset(): void } = new client.Gauge({
+    const Gauge = client.Gauge as unknown as GaugeConstructor;
+    const gauge: GaugeLike = new Gauge({
       name: template.name,
       help: template.help,
       labelNames,
