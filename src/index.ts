@@ -55,3 +55,4 @@ export { adaptToUpstream, correctCost, type AdaptableLimiter } from './client/ad
 export { limitedFetch, UpstreamError, type LimitedFetchOptions } from './client/fetch.js';
 export { toPrometheus, registerPrometheus, type PromClientLike, type PromRegistryLike } from './metrics/prometheus.js';
 export type { SharedTableReport } from './engine/table-engine.js';
+export { denialLogger, metricsHandler, type DenialRecord } from './metrics/denial-log.js';

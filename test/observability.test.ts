@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 import * as promClient from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import {
+  denialLogger,
+  metricsHandler,
+  rateLimit,
   destroySharedMemory,
   fixedWindow,
   inspectSharedMemory,
@@ -181,5 +184,45 @@ describe.runIf(engines().includes('native'))('shared tables: host-wide counters 
     } finally {
       destroySharedMemory(name);
     }
+  });
+});
+
+describe('denial logs and the metrics endpoint', () => {
+  it('passes at most maxPerSecond denials per second, counting the rest', () => {
+    const records: { key: string; suppressed: number }[] = [];
+    const clock = new ManualClock(0);
+    const log = denialLogger({ log: (r) => records.push({ key: r.key, suppressed: r.suppressed }), maxPerSecond: 3, clock });
+    const decision = { allowed: false, limit: 1, remaining: 0, resetMs: 10, retryAfterMs: 10 };
+    for (let i = 0; i < 1000; i++) log({ key: `k${i}`, decision });
+    expect(records).toEqual([
+      { key: 'k0', suppressed: 0 },
+      { key: 'k1', suppressed: 0 },
+      { key: 'k2', suppressed: 0 },
+    ]);
+    clock.set(999);
+    log({ key: 'still', decision });
+    expect(records).toHaveLength(3);
+    clock.set(1000);
+    log({ key: 'later', decision });
+    expect(records.at(-1)).toEqual({ key: 'later', suppressed: 998 });
+  });
+
+  it('serves /metrics from an express app', async () => {
+    const { default: express } = await import('express');
+    const limiter = new Limiter({ name: 'web', policy: fixedWindow({ limit: 1, windowMs: 60_000 }) });
+    const app = express();
+    app.get('/metrics', metricsHandler(limiter));
+    app.get('/', rateLimit({ limiter }), (_req: unknown, res: { send(b: string): void }) => res.send('ok'));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    await fetch(base);
+    await fetch(base);
+    const metrics = await fetch(`${base}/metrics`);
+    expect(metrics.headers.get('content-type')).toContain('text/plain; version=0.0.4');
+    const text = await metrics.text();
+    expect(text).toContain('tollgate_decisions_total{limiter="web",store="memory",outcome="allowed"} 1');
+    expect(text).toContain('tollgate_decisions_total{limiter="web",store="memory",outcome="denied_limit"} 1');
+    await new Promise((r) => server.close(r));
   });
 });
