@@ -74,6 +74,8 @@ if (results.hot) {
   rows.push(['hot key: N-API floor', ns(floor), '1.00x', '', '']);
   rows.push(['hot key: native tryConsume', ns(tc), `${x(tc / floor)} the floor`, '≤ 2x the floor', verdict(tc / floor <= 2)]);
   rows.push(['hot key: native consume', ns(c), `${x(c / floor)} the floor`, '≤ 3x the floor', verdict(c / floor <= 3)]);
+  const top = h['tollgate native tryConsume, topKeys on'];
+  rows.push(['hot key: native tryConsume with topKeys on', ns(top), `+${(top - tc).toFixed(0)} ns over tryConsume (counters are always on)`, '', '']);
   for (const peer of ['tollgate TS engine consume', 'Map fixed window (hand-written)', 'rate-limiter-flexible Memory (awaited)', 'limiter TokenBucket tryRemoveTokens']) {
     rows.push([`hot key: ${peer}`, ns(h[peer]), `${x(h[peer] / floor)} the floor`, '', '']);
   }
@@ -88,7 +90,7 @@ if (results.random) {
   rows.push(['1M random keys: Map fixed window', ns(map), `native ${x(map / c)} faster`, '≥ 4x', verdict(map / c >= 4)]);
   rows.push(['1M random keys: rate-limiter-flexible', ns(rlf), `native ${x(rlf / c)} faster`, '≥ 8x', verdict(rlf / c >= 8)]);
   rows.push(['1M random keys: native consumeMany, per key', ns(many), `${x(c / many)} single calls; ${x(map / many)} Map`, 'beats single calls', verdict(many < c)]);
-  for (const peer of ['tollgate native tryConsume', 'tollgate TS engine consume', 'limiter TokenBucket per key (Map)', 'key selection alone (subtracted from nothing)']) {
+  for (const peer of ['tollgate native tryConsume', 'tollgate native tryConsume, topKeys on', 'tollgate TS engine consume', 'limiter TokenBucket per key (Map)', 'key selection alone (subtracted from nothing)']) {
     rows.push([`1M random keys: ${peer}`, ns(r[peer]), '', '', '']);
   }
 }

@@ -57,8 +57,8 @@ try {
     progress(`${name.padEnd(24)} ${((100 * ok) / seconds / QUOTA).toFixed(1)}% of the quota, ${s.tooMany} 429s, ${ok}/${JOBS} done in ${seconds.toFixed(2)} s`);
   }
 
-  // Scheduling overhead: 50,000 no-op jobs, limits far above what they can reach.
-  const N = 50_000;
+  // Scheduling overhead: 20,000 no-op jobs, limits far above what they can reach.
+  const N = 20_000;
   const noop = async () => 1;
   const overhead = {
     'tollgate queue + acquire': () => {

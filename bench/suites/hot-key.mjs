@@ -15,6 +15,7 @@ const addon = loadNative().addon;
 if (addon === undefined) throw new Error('the native addon is not built: npm run build:native');
 const native = new Limiter({ policy, engine: 'native' });
 const js = new Limiter({ policy, engine: 'js' });
+const withTopKeys = new Limiter({ policy, engine: 'native', topKeys: true });
 const map = new MapFixedWindow(LIMIT, 1000);
 const rlf = new RateLimiterMemory({ points: LIMIT, duration: 1 });
 const bucket = new TokenBucket({ bucketSize: LIMIT, tokensPerInterval: LIMIT, interval: 'second' });
@@ -27,6 +28,9 @@ const figures = await measure(
     },
     'tollgate native tryConsume': () => {
       for (let i = 0; i < BATCH; i++) sink += native.tryConsume(key) ? 1 : 0;
+    },
+    'tollgate native tryConsume, topKeys on': () => {
+      for (let i = 0; i < BATCH; i++) sink += withTopKeys.tryConsume(key) ? 1 : 0;
     },
     'tollgate native consume': () => {
       for (let i = 0; i < BATCH; i++) sink += native.consume(key).remaining;

@@ -17,6 +17,7 @@ const next = () => keys[order[cursor++ & mask]];
 const policy = fixedWindow({ limit: LIMIT, windowMs: 600_000 });
 const native = new Limiter({ policy, engine: 'native', capacity: KEYS });
 const js = new Limiter({ policy, engine: 'js', capacity: KEYS });
+const withTopKeys = new Limiter({ policy, engine: 'native', capacity: KEYS, topKeys: true });
 const map = new MapFixedWindow(LIMIT, 600_000);
 const rlf = new RateLimiterMemory({ points: LIMIT, duration: 600 });
 const buckets = new Map();
@@ -32,6 +33,7 @@ const bucketFor = (key) => {
 progress(`loading ${KEYS.toLocaleString('en')} keys into each contender`);
 for (const key of keys) {
   native.tryConsume(key);
+  withTopKeys.tryConsume(key);
   js.tryConsume(key);
   map.consume(key);
   await rlf.consume(key);
@@ -48,6 +50,9 @@ const figures = await measure(
     },
     'tollgate native tryConsume': () => {
       for (let i = 0; i < BATCH; i++) sink += native.tryConsume(next()) ? 1 : 0;
+    },
+    'tollgate native tryConsume, topKeys on': () => {
+      for (let i = 0; i < BATCH; i++) sink += withTopKeys.tryConsume(next()) ? 1 : 0;
     },
     'tollgate native consumeMany (per key, 1000/batch)': () => {
       for (let i = 0; i < BATCH; i++) batchKeys[i] = next();

@@ -80,7 +80,7 @@ class Table {
   static constexpr uint32_t kWindow = 64;
   static constexpr uint64_t kMaxCapacity = uint64_t{1} << 27;
   static constexpr uint64_t kMagic = 0x31657461676c6c74ULL;  // "tllgate1"
-  static constexpr uint32_t kVersion = 2;
+  static constexpr uint32_t kVersion = 3;
 
   // Writes an empty table into zeroed memory of plan(capacity, shards).total_size bytes; the magic
   // number goes last, so a reader that sees it sees a whole table. False if a lock failed.
