@@ -48,6 +48,24 @@ int64_t int_arg(napi_env env, napi_value value) {
   return out;
 }
 
+// The counters both stats() and inspectSharedMemory() report.
+Napi::Object stats_object(Napi::Env env, const TableStats& st) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("entries", double(st.entries));
+  out.Set("evictions", double(st.evictions));
+  out.Set("refused", double(st.refused));
+  out.Set("swept", double(st.swept));
+  out.Set("lockRecoveries", double(st.lock_recoveries));
+  out.Set("memoryBytes", double(st.bytes));
+  out.Set("allowed", double(st.allowed));
+  out.Set("denied", double(st.denied));
+  out.Set("deniedBlocked", double(st.denied_blocked));
+  out.Set("nearLimit", double(st.near_limit));
+  out.Set("lockContended", double(st.contended));
+  out.Set("maxShardEntries", double(st.max_shard_entries));
+  return out;
+}
+
 Napi::Error coded_error(napi_env env, const std::string& message, const char* code) {
   Napi::Error error = Napi::Error::New(env, message);
   error.Set("code", Napi::String::New(env, code));
@@ -304,21 +322,9 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   });
   define(api, "stats", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
     const TableStats st = live_table(info, h)->stats();
-    Napi::Object out = Napi::Object::New(info.Env());
-    out.Set("entries", double(st.entries));
+    Napi::Object out = stats_object(info.Env(), st);
     out.Set("capacity", double(st.capacity));
     out.Set("shards", double(st.shards));
-    out.Set("evictions", double(st.evictions));
-    out.Set("refused", double(st.refused));
-    out.Set("swept", double(st.swept));
-    out.Set("lockRecoveries", double(st.lock_recoveries));
-    out.Set("memoryBytes", double(st.bytes));
-    out.Set("allowed", double(st.allowed));
-    out.Set("denied", double(st.denied));
-    out.Set("deniedBlocked", double(st.denied_blocked));
-    out.Set("nearLimit", double(st.near_limit));
-    out.Set("lockContended", double(st.contended));
-    out.Set("maxShardEntries", double(st.max_shard_entries));
     return out;
   });
   api.Set("created", Napi::Boolean::New(env, created));
@@ -391,20 +397,8 @@ Napi::Value InspectSharedMemory(const Napi::CallbackInfo& info) {
   out.Set("policy", policy);
   out.Set("topKeys", options.top_keys);
   out.Set("topKeysPeriodMs", double(options.top_period_ms));
-  Napi::Object stats = Napi::Object::New(env);
-  stats.Set("entries", double(st.entries));
+  Napi::Object stats = stats_object(env, st);
   stats.Set("slots", double(st.capacity));
-  stats.Set("evictions", double(st.evictions));
-  stats.Set("refused", double(st.refused));
-  stats.Set("swept", double(st.swept));
-  stats.Set("lockRecoveries", double(st.lock_recoveries));
-  stats.Set("memoryBytes", double(st.bytes));
-  stats.Set("allowed", double(st.allowed));
-  stats.Set("denied", double(st.denied));
-  stats.Set("deniedBlocked", double(st.denied_blocked));
-  stats.Set("nearLimit", double(st.near_limit));
-  stats.Set("lockContended", double(st.contended));
-  stats.Set("maxShardEntries", double(st.max_shard_entries));
   out.Set("stats", stats);
   const std::vector<TopKey> top = table.top_keys(monotonic_ms());
   Napi::Array list = Napi::Array::New(env, top.size());

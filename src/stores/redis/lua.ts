@@ -2,6 +2,16 @@
 // for line, over many requests in one call. Numbers are doubles in Redis' Lua; every product stays
 // below 2^50 (validated in TypeScript), so floor and ceil of quotients are exact, as in the TS engine.
 
+/** The decision time in ms: ARGV[1] when a test clock gave one, else Redis' own clock. */
+const NOW_LUA = `local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
 /**
  * KEYS, per request: its block key, then one state key per policy (all with one hash tag).
  * ARGV: now ('' = Redis TIME), policy count P, five numbers per policy (kind, limit, windowMs,
@@ -13,14 +23,7 @@
 export const DECIDE_LUA = `
 local floor, ceil, max = math.floor, math.ceil, math.max
 local NEVER = -1
-local now
-if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
-end
-local P = tonumber(ARGV[2])
+${NOW_LUA}local P = tonumber(ARGV[2])
 local policies = {}
 for i = 1, P do
   local o = 2 + (i - 1) * 5
@@ -247,14 +250,7 @@ return out
  */
 export const REFUND_LUA = `
 local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
-local now
-if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
-end
-local P = tonumber(ARGV[2])
+${NOW_LUA}local P = tonumber(ARGV[2])
 local base = 2 + P * 5
 local amount, override = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
 for i = 1, P do

@@ -289,22 +289,7 @@ export class RedisLimiter {
       this.#stats.redisCalls++;
       return this.#redis.eval(lua, keys.length, ...keys, ...args);
     });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(redisError(`Redis did not answer within ${this.#timeoutMs} ms`, 'TOLLGATE_REDIS_TIMEOUT'));
-      }, this.#timeoutMs);
-      timer.unref?.();
-      attempt.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(redisError(`Redis failed: ${(error as Error)?.message ?? String(error)}`, 'TOLLGATE_REDIS_ERROR', error));
-        },
-      );
-    });
+    return this.#bounded(attempt);
   }
 
   /** Gives back up to `amount` on every policy; a key Redis does not hold is left alone. */
@@ -335,6 +320,7 @@ export class RedisLimiter {
     return removed > 0;
   }
 
+  /** Settles within timeoutMs, with a TOLLGATE_REDIS_* error on failure; the late answer is dropped. */
   #bounded<T>(promise: Promise<T>): Promise<T> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(redisError(`Redis did not answer within ${this.#timeoutMs} ms`, 'TOLLGATE_REDIS_TIMEOUT')), this.#timeoutMs);
