@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -29,7 +30,27 @@ struct TableHandle {
   Napi::Reference<Napi::Float64Array> detail_ref;
   Napi::Reference<Napi::Float64Array> clock_ref;
 
-  int64_t now() const noexcept { return clock != nullptr ? int64_t(clock[0]) : monotonic_ms(); }
+  CoarseMonotonicClock host_clock;
+
+  int64_t now() noexcept { return clock != nullptr ? int64_t(clock[0]) : host_clock.now_ms(); }
+
+  // The last short key and its hash: a hot key (one global limit, one busy client) skips
+  // SipHash on repeats for the price of a short compare. A handle serves one JS thread.
+  static constexpr size_t kHashCacheBytes = 48;
+  char cached_key[kHashCacheBytes] = {};
+  size_t cached_length = 0;
+  Hash128 cached_hash{};
+
+  Hash128 hash(const KeyBytes& key) noexcept {
+    if (key.length == cached_length && std::memcmp(key.data, cached_key, key.length) == 0) return cached_hash;
+    const Hash128 h = table->hash(key.data, key.length);
+    if (key.length <= kHashCacheBytes) {
+      std::memcpy(cached_key, key.data, key.length);
+      cached_length = key.length;
+      cached_hash = h;
+    }
+    return h;
+  }
 
   void write(const Verdict& v) const noexcept {
     detail[kAllowed] = v.allowed ? 1 : 0;
@@ -41,6 +62,7 @@ struct TableHandle {
 };
 
 using Handle = std::shared_ptr<TableHandle>;
+
 
 int64_t int_arg(napi_env env, napi_value value) {
   int64_t out = 0;
@@ -197,7 +219,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     Table* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
-    const Verdict v = table->consume(table->hash(key.data, key.length), h->policy,
+    const Verdict v = table->consume(h->hash(key), h->policy,
                                      limit_arg(info, 2, h->policy), positive_arg(info, 1, "cost"),
                                      h->now(), true, key.data, key.length);
     h->write(v);
@@ -207,7 +229,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     Table* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
-    const Verdict v = table->consume(table->hash(key.data, key.length), h->policy,
+    const Verdict v = table->consume(h->hash(key), h->policy,
                                      limit_arg(info, 2, h->policy), positive_arg(info, 1, "cost"),
                                      h->now(), true, key.data, key.length);
     return Napi::Boolean::New(info.Env(), v.allowed);
@@ -216,7 +238,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     Table* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
-    const Verdict v = table->consume(table->hash(key.data, key.length), h->policy,
+    const Verdict v = table->consume(h->hash(key), h->policy,
                                      limit_arg(info, 2, h->policy), positive_arg(info, 1, "cost"),
                                      h->now(), false);
     h->write(v);
