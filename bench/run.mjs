@@ -194,7 +194,13 @@ if (args.has('--write')) {
     if (at < 0 || until < 0) throw new Error(`RESULTS.md lacks the ${start} … ${end} markers`);
     text = `${text.slice(0, at + start.length)}\n${body}\n${text.slice(until)}`;
   };
-  if (rows.length > 0) record('core', table);
+  // Each in-process suite has its own section, so one can be re-run and recorded alone.
+  const groups = { hot: 'hot key', random: '1M random keys', memory: 'M keys' };
+  for (const [section, marker] of Object.entries(groups)) {
+    const mine = rows.filter((r) => r[0].includes(marker));
+    if (mine.length === 0) continue;
+    record(section, [table.split('\n')[0], '', '| figure | value | ratio | target | |', '|---|---|---|---|---|', ...mine.map((r) => `| ${r.join(' | ')} |`)].join('\n'));
+  }
   if (shmTable !== '') record('shared', shmTable);
   if (redisTable !== '') record('redis', redisTable);
   if (httpTable !== '') record('http', httpTable);
