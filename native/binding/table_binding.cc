@@ -376,10 +376,6 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   return api;
 }
 
-}  // namespace tollgate
-
-namespace tollgate {
-
 Napi::Value DestroySharedMemory(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
@@ -389,10 +385,6 @@ Napi::Value DestroySharedMemory(const Napi::CallbackInfo& info) {
   if (removed < 0) throw coded_error(env, error, "TOLLGATE_SHARED_MEMORY");
   return Napi::Boolean::New(env, removed == 1);
 }
-
-}  // namespace tollgate
-
-namespace tollgate {
 
 Napi::Value InspectSharedMemory(const Napi::CallbackInfo& info) {
   // inspectSharedMemory(name) -> { capacity, shards, evict, policy, topKeys, periodMs, stats, top }

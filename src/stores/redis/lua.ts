@@ -15,8 +15,8 @@ end
 /**
  * KEYS, per request: its block key, then one state key per policy (all with one hash tag).
  * ARGV: now ('' = Redis TIME), policy count P, five numbers per policy (kind, limit, windowMs,
- * rateTokens, rateIntervalMs), then three per request: op (1 consume, 2 peek), cost, limit
- * override (0 = the policy's; only with P = 1).
+ * rateTokens, rateIntervalMs), then three per request: op (1 consume, 2 peek, 3 refund `cost`),
+ * cost, limit override (0 = the policy's; only with P = 1).
  * Returns per request: allowed (0/1), then per policy: allowed, limit, remaining, resetMs,
  * retryAfterMs (-1 = never). A request is all-or-nothing across its policies.
  */
@@ -38,14 +38,27 @@ local function fresh(p, limit)
   return { a = now, b = 0, c = 0 }
 end
 
-local function load(p, limit, key)
-  local v = redis.call('GET', key)
-  if not v then return fresh(p, limit) end
+local function store(key, s, reset)
+  if reset > 0 then
+    redis.call('SET', key, string.format('%d:%d:%d', s.a, s.b, s.c), 'PX', reset)
+  else
+    redis.call('DEL', key)
+  end
+end
+
+local function parse(v)
   local a, b, c = string.match(v, '^(-?%d+):(-?%d+):(-?%d+)$')
   return { a = tonumber(a), b = tonumber(b), c = tonumber(c) }
 end
 
-local function sliding(p, limit, s, cost, commit)
+local function load(p, limit, key)
+  local v = redis.call('GET', key)
+  if not v then return fresh(p, limit) end
+  return parse(v)
+end
+
+-- The current aligned window's start and count, the previous window's count, and time elapsed.
+local function sliding_view(p, s)
   local w = p.w
   local aligned = now - (now % w)
   local start, cur, prev = aligned, 0, 0
@@ -54,15 +67,22 @@ local function sliding(p, limit, s, cost, commit)
   elseif s.a == aligned - w then
     prev = s.b
   end
-  local elapsed = max(0, now - start)
+  return start, cur, prev, max(0, now - start)
+end
+
+local function sliding_reset(p, start, cur, prev, elapsed)
+  if cur > 0 then return start + 2 * p.w - now end
+  if prev > 0 and elapsed < p.w then return start + p.w - now end
+  return 0
+end
+
+local function sliding(p, limit, s, cost, commit)
+  local w = p.w
+  local start, cur, prev, elapsed = sliding_view(p, s)
   local weighted = 0
   if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
   local used = cur + weighted
-  local function reset()
-    if cur > 0 then return start + 2 * w - now end
-    if prev > 0 and elapsed < w then return start + w - now end
-    return 0
-  end
+  local function reset() return sliding_reset(p, start, cur, prev, elapsed) end
   if cost > limit or used + cost > limit then
     local retry = NEVER
     if cost <= limit then
@@ -180,14 +200,43 @@ local function decide(p, limit, key, cost, commit)
   else
     allowed, remaining, reset, retry = gcra(p, limit, s, cost, commit)
   end
-  if allowed and commit then
-    if reset > 0 then
-      redis.call('SET', key, string.format('%d:%d:%d', s.a, s.b, s.c), 'PX', reset)
-    else
-      redis.call('DEL', key)
-    end
-  end
+  if allowed and commit then store(key, s, reset) end
   return allowed, remaining, reset, retry
+end
+
+-- Gives back up to 'amount', as refund() in src/engine/js/algorithms.ts; a missing key stays missing.
+local function refund(p, limit, key, amount)
+  local back = math.min(amount, limit)
+  if p.kind == 1 then
+    local count = tonumber(redis.call('GET', key) or '0')
+    if count > 0 then
+      if back >= count then redis.call('SET', key, 0, 'KEEPTTL') else redis.call('DECRBY', key, back) end
+    end
+    return
+  end
+  local v = redis.call('GET', key)
+  if not v then return end
+  local s = parse(v)
+  local reset
+  if p.kind == 2 then
+    local start, cur, prev, elapsed = sliding_view(p, s)
+    cur = max(0, cur - back)
+    s.a, s.b, s.c = start, cur, prev
+    reset = sliding_reset(p, start, cur, prev, elapsed)
+  elseif p.kind == 3 then
+    refill(p, limit, s)
+    if back >= limit - s.a then s.a, s.c = limit, 0 else s.a = s.a + back end
+    reset = wait(p, s, limit)
+  else
+    local backlog = 0
+    if s.a >= now then backlog = (s.a - now) * p.t + s.b end
+    local nxt = 0
+    if back * p.i < backlog then nxt = backlog - back * p.i end
+    s.a = now + floor(nxt / p.t)
+    s.b = nxt % p.t
+    reset = ceil(nxt / p.t)
+  end
+  store(key, s, reset)
 end
 
 local out = {}
@@ -199,7 +248,15 @@ while r <= #ARGV do
   local blocked = redis.call('PTTL', blockKey)
   local results = {}
   local all = blocked <= 0
-  if all and op == 1 and P == 1 then
+  if op == 3 then
+    -- Refund 'cost' on every policy; the reply's fields are unused.
+    for i = 1, P do
+      local limit = policies[i].limit
+      if override > 0 then limit = override end
+      refund(policies[i], limit, KEYS[k + i], cost)
+      results[i] = { true, limit, 0, 0, 0 }
+    end
+  elseif all and op == 1 and P == 1 then
     -- One policy: decide and commit in one pass (a denial writes nothing).
     local limit = policies[1].limit
     if override > 0 then limit = override end
@@ -242,76 +299,6 @@ while r <= #ARGV do
   r = r + 3
 end
 return out
-`;
-
-/**
- * Refund: KEYS = block key, state keys; ARGV = now, P, policy numbers, amount, limit override.
- * Mirrors refund() in src/engine/js/algorithms.ts; a missing key is left missing.
- */
-export const REFUND_LUA = `
-local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
-${NOW_LUA}local P = tonumber(ARGV[2])
-local base = 2 + P * 5
-local amount, override = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
-for i = 1, P do
-  local o = 2 + (i - 1) * 5
-  local kind, limit, w, t, iv = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]),
-    tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
-  if override > 0 then limit = override end
-  local back = min(amount, limit)
-  local key = KEYS[i + 1]
-  if kind == 1 then
-    local count = tonumber(redis.call('GET', key) or '0')
-    if count > 0 then
-      if back >= count then redis.call('SET', key, 0, 'KEEPTTL') else redis.call('DECRBY', key, back) end
-    end
-  else
-    local v = redis.call('GET', key)
-    if v then
-      local a, b, c = string.match(v, '^(-?%d+):(-?%d+):(-?%d+)$')
-      local s = { a = tonumber(a), b = tonumber(b), c = tonumber(c) }
-      local reset
-      if kind == 2 then
-        local aligned = now - (now % w)
-        local start, cur, prev = aligned, 0, 0
-        if s.a >= aligned then start, cur, prev = s.a, s.b, s.c elseif s.a == aligned - w then prev = s.b end
-        local elapsed = max(0, now - start)
-        cur = max(0, cur - back)
-        s.a, s.b, s.c = start, cur, prev
-        if cur > 0 then reset = start + 2 * w - now elseif prev > 0 and elapsed < w then reset = start + w - now else reset = 0 end
-      elseif kind == 3 then
-        if s.a >= limit then
-          s.a, s.c = limit, 0
-        elseif now > s.b then
-          local elapsed = now - s.b
-          local need = (limit - s.a) * iv - s.c
-          if elapsed >= ceil(need / t) then s.a, s.c = limit, 0 else
-            local credit = s.c + elapsed * t
-            s.a = s.a + floor(credit / iv)
-            s.c = credit % iv
-          end
-        end
-        s.b = max(s.b, now)
-        if back >= limit - s.a then s.a, s.c = limit, 0 else s.a = s.a + back end
-        if s.a >= limit then reset = 0 else reset = ceil(((limit - s.a) * iv - s.c) / t) end
-      else
-        local backlog = 0
-        if s.a >= now then backlog = (s.a - now) * t + s.b end
-        local nxt = 0
-        if back * iv < backlog then nxt = backlog - back * iv end
-        s.a = now + floor(nxt / t)
-        s.b = nxt % t
-        reset = ceil(nxt / t)
-      end
-      if reset > 0 then
-        redis.call('SET', key, string.format('%d:%d:%d', s.a, s.b, s.c), 'PX', reset)
-      else
-        redis.call('DEL', key)
-      end
-    end
-  end
-end
-return 1
 `;
 
 /** Block: KEYS = block key; ARGV = duration ms. Only ever lengthens a block. */

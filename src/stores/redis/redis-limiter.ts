@@ -9,7 +9,7 @@ import { fixedWindow, policyParams, type Policy, type PolicyParams } from '../..
 import { checkInteger, checkKey, checkObject, checkPositiveInteger } from '../../validate.js';
 import type { SharedMemoryStore } from '../shared-memory.js';
 import { keySlot } from './key-slot.js';
-import { BLOCK_LUA, DECIDE_LUA, REFUND_LUA } from './lua.js';
+import { BLOCK_LUA, DECIDE_LUA } from './lua.js';
 import { createHash } from 'node:crypto';
 import { WaitingLines, type AcquireOptions } from '../../client/acquire.js';
 
@@ -86,7 +86,6 @@ interface Pending {
 
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 const DECIDE_SHA = sha1(DECIDE_LUA);
-const REFUND_SHA = sha1(REFUND_LUA);
 const BLOCK_SHA = sha1(BLOCK_LUA);
 const FAIL_CLOSED_RETRY_MS = 1000;
 
@@ -299,7 +298,7 @@ export class RedisLimiter {
     checkPositiveInteger(amount, 'amount');
     const override = this.#override(options);
     this.#denyCache?.reset(key);
-    await this.#call(REFUND_SHA, REFUND_LUA, this.#keys(key), [this.#now(), this.#params.length, ...this.#policyArgs, amount, override]);
+    await this.#call(DECIDE_SHA, DECIDE_LUA, this.#keys(key), [this.#now(), this.#params.length, ...this.#policyArgs, 3, amount, override]);
   }
 
   /** Denies the key everywhere for `durationMs` (a shorter block never cuts a longer one). */
