@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  allOf,
   backoffDelay,
   createQueue,
   destroySharedMemory,
@@ -98,6 +99,10 @@ describe('acquire (fake timers, manual clock)', () => {
     await expect(limiter.acquire('k', { cost: 3 })).rejects.toThrow(RangeError);
     await expect(limiter.acquire('k', { cost: 0 })).rejects.toThrow(/for cost/);
     await expect(limiter.acquire('', {})).rejects.toThrow(/for key/);
+    await expect(limiter.acquire('k', { timeoutMs: -1 })).rejects.toThrow(/for timeoutMs/);
+    await expect(limiter.acquire('k', { signal: {} as AbortSignal })).rejects.toThrow(/for signal/);
+    const both = allOf(limiter);
+    await expect(both.acquire('k', { cost: 0 })).rejects.toThrow(/for cost/);
   });
 
   it('throttle() wraps a function so calls keep the rate', async () => {

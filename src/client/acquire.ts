@@ -1,7 +1,7 @@
 // Waiting for capacity: one FIFO line per key, the head waiting exactly as long as the limiter
 // says (a timer, never polling), the others behind it, so no request is starved or woken in a herd.
 import type { Decision } from '../decision.js';
-import { outOfRange } from '../errors.js';
+import { invalidArgument, outOfRange } from '../errors.js';
 import { checkInteger, checkPositiveInteger } from '../validate.js';
 
 export interface AcquireOptions {
@@ -59,10 +59,16 @@ export class WaitingLines {
 
   /** Resolves with the allowing Decision once `cost` has been spent for `key`. */
   acquire(key: string, options: AcquireOptions = {}): Promise<Decision> {
-    const cost = options.cost === undefined ? 1 : checkPositiveInteger(options.cost, 'cost');
-    const timeoutMs = options.timeoutMs === undefined ? undefined : checkInteger(options.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
+    let cost: number;
+    let timeoutMs: number | undefined;
     const signal = options.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw outOfRange('signal', 'an AbortSignal', signal);
+    try {
+      cost = options.cost === undefined ? 1 : checkPositiveInteger(options.cost, 'cost');
+      timeoutMs = options.timeoutMs === undefined ? undefined : checkInteger(options.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
+      if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument('signal', 'an AbortSignal', signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (signal?.aborted) return Promise.reject(new AcquireError('The wait was aborted', 'TOLLGATE_ACQUIRE_ABORTED', signal.reason));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { cost, limit: options.limit, resolve, reject, settled: false, timeout: undefined, cleanup: undefined };
