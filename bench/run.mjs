@@ -146,6 +146,15 @@ if (results.http) {
     httpRows.push([`${framework} + tollgate (default headers: legacy and draft-8)`, rps(f.tollgate), `${pct(f.tollgate, f.none)} (${pct(f.tollgate, f.empty)} of the floor)`, '≥ 97%', verdict(f.tollgate / f.none >= 0.97)]);
     httpRows.push([`${framework} + tollgate (legacy headers, as the peer sends)`, rps(f['tollgate-legacy']), `${pct(f['tollgate-legacy'], f.none)} (${pct(f['tollgate-legacy'], f.empty)} of the floor)`, '≥ 97%', verdict(f['tollgate-legacy'] / f.none >= 0.97)]);
     httpRows.push([`${framework} + ${peer}`, rps(f.peer), pct(f.peer, f.none), '', '']);
+    // Server CPU per request: what the server could sustain if it, not the load generator, were the bottleneck.
+    const us = (v) => `${f.cpu[v].toFixed(2)} µs`;
+    httpRows.push([
+      `${framework}: server CPU per request`,
+      `none ${us('none')}, tollgate ${us('tollgate')} (legacy ${us('tollgate-legacy')}), ${peer} ${us('peer')}`,
+      `capacity kept: tollgate ${pct(f.cpu.none, f.cpu.tollgate)}, legacy ${pct(f.cpu.none, f.cpu['tollgate-legacy'])}, ${peer} ${pct(f.cpu.none, f.cpu.peer)}`,
+      '≥ 97%',
+      verdict(f.cpu.none / f.cpu.tollgate >= 0.97),
+    ]);
   }
 }
 

@@ -13,6 +13,15 @@ async function tollgateLimiter() {
 const headersOf = (v) => (v === 'tollgate-legacy' ? { headers: 'legacy' } : {});
 
 let server;
+
+// SIGUSR2 prints the CPU time this process has used (µs), so the benchmark can charge each
+// variant the server CPU it spent per request, whatever the load generator manages.
+function cpuOnSignal() {
+  process.on('SIGUSR2', () => {
+    const u = process.cpuUsage();
+    process.stdout.write(`cpu ${u.user + u.system}\n`);
+  });
+}
 if (framework === 'express') {
   const { default: express } = await import('express');
   const app = express();
@@ -27,6 +36,7 @@ if (framework === 'express') {
   }
   app.get('/', (_req, res) => res.send('hello'));
   server = app.listen(0, '127.0.0.1');
+  cpuOnSignal();
   await new Promise((r) => server.once('listening', r));
 } else {
   const { default: Fastify } = await import('fastify');
@@ -42,5 +52,6 @@ if (framework === 'express') {
   app.get('/', async () => 'hello');
   await app.listen({ port: 0, host: '127.0.0.1' });
   server = app.server;
+  cpuOnSignal();
 }
 process.stdout.write(`${server.address().port}\n`);

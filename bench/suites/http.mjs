@@ -26,14 +26,24 @@ function startServer(framework, variant) {
   });
 }
 
+/** The server process's CPU time so far, in µs (it answers SIGUSR2 on stdout). */
+function serverCpu(proc) {
+  return new Promise((resolve) => {
+    proc.stdout.once('data', (d) => resolve(Number(/cpu (\d+)/.exec(String(d))?.[1])));
+    proc.kill('SIGUSR2');
+  });
+}
+
 async function measure(framework, variant) {
   const { port, proc } = await startServer(framework, variant);
   try {
     // A short warm-up so every variant is measured with optimised code.
     await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 20, duration: 1 });
+    const cpuBefore = await serverCpu(proc);
     const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 20, duration: seconds });
+    const cpuAfter = await serverCpu(proc);
     if (result.non2xx > 0 || result.errors > 0) throw new Error(`${framework}/${variant}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-    return result.requests.average;
+    return { rps: result.requests.average, cpuUsPerRequest: (cpuAfter - cpuBefore) / result.requests.total };
   } finally {
     proc.removeAllListeners('exit');
     proc.kill();
@@ -45,14 +55,17 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const figures = {};
 for (const framework of ['express', 'fastify']) {
   const runs = { none: [], empty: [], tollgate: [], 'tollgate-legacy': [], peer: [] };
+  const cpu = { none: [], empty: [], tollgate: [], 'tollgate-legacy': [], peer: [] };
   for (let round = 0; round < rounds; round++) {
     for (const variant of Object.keys(runs)) {
-      const rps = await measure(framework, variant);
+      const { rps, cpuUsPerRequest } = await measure(framework, variant);
       runs[variant].push(rps);
-      progress(`${framework} ${variant.padEnd(15)} round ${round + 1}: ${Math.round(rps).toLocaleString('en')} req/s`);
+      cpu[variant].push(cpuUsPerRequest);
+      progress(`${framework} ${variant.padEnd(15)} round ${round + 1}: ${Math.round(rps).toLocaleString('en')} req/s, ${cpuUsPerRequest.toFixed(2)} µs server CPU per request`);
     }
   }
   figures[framework] = Object.fromEntries(Object.entries(runs).map(([v, xs]) => [v, median(xs)]));
   figures[framework].runs = runs;
+  figures[framework].cpu = Object.fromEntries(Object.entries(cpu).map(([v, xs]) => [v, median(xs)]));
 }
 report('http', figures);

@@ -11,7 +11,6 @@ interface FastifyRequestLike {
   readonly url: string;
 }
 interface FastifyReplyLike {
-  readonly raw: import('node:http').ServerResponse;
   header(name: string, value: string): unknown;
   code(status: number): FastifyReplyLike;
   send(payload?: unknown): unknown;
@@ -36,10 +35,9 @@ export interface FastifyRateLimitOptions extends Omit<RateLimitOptions<FastifyRe
 function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLimitOptions): Hook {
   const apply = (outcome: Outcome, request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => {
     const headers = outcome.headers;
-    // Straight onto the node response: fastify merges them when it writes the head, and skips
-    // its own per-header bookkeeping.
-    const raw = reply.raw;
-    for (let i = 0; i < headers.length; i++) raw.setHeader((headers[i] as [string, string])[0], (headers[i] as [string, string])[1]);
+    // Through fastify, not reply.raw.setHeader: headers already on the node response make
+    // fastify's writeHead merge them one by one, which measured several µs per request.
+    for (let i = 0; i < headers.length; i++) reply.header((headers[i] as [string, string])[0], (headers[i] as [string, string])[1]);
     if (outcome.action === 'pass') return done();
     if (outcome.action === 'reject') {
       reply.code(400).header('content-type', 'application/problem+json');
