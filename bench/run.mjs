@@ -174,23 +174,26 @@ if (results.client) {
 }
 
 const m = machine();
-const table = [
-  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${m.cpu}, ${m.platform}, Node ${m.node}; ${((Date.now() - started) / 1000).toFixed(0)} s.`,
-  '',
-  '| figure | value | ratio | target | |',
-  '|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.join(' | ')} |`),
-].join('\n');
-const header = ['', '| figure | value | ratio | target | |', '|---|---|---|---|---|'];
-const shmTable = shmRows.length === 0 ? '' : [`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${m.cpu}, ${m.platform}, Node ${m.node}; two processes.`, ...header, ...shmRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-if (rows.length > 0) console.log(`\n${table}\n`);
-if (shmTable !== '') console.log(`${shmTable}\n`);
-const redisTable = redisRows.length === 0 ? '' : [`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${m.cpu}, ${m.platform}, Node ${m.node}; redis-server ${'7'} on loopback.`, ...header, ...redisRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-if (redisTable !== '') console.log(`${redisTable}\n`);
-const httpTable = httpRows.length === 0 ? '' : [`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${m.cpu}, ${m.platform}, Node ${m.node}; autocannon, 20 connections, loopback.`, ...header, ...httpRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-if (httpTable !== '') console.log(`${httpTable}\n`);
-const clientTable = clientRows.length === 0 ? '' : [`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${m.cpu}, ${m.platform}, Node ${m.node}; mock upstream in its own process on loopback.`, ...header, ...clientRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-if (clientTable !== '') console.log(`${clientTable}\n`);
+const measured = (setting) =>
+  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${m.cpu}, ${m.platform}, Node ${m.node}; ${setting}.`;
+/** A caption and its rows as a markdown table; '' when there are no rows. */
+const markdown = (caption, tableRows) =>
+  tableRows.length === 0
+    ? ''
+    : [caption, '', '| figure | value | ratio | target | |', '|---|---|---|---|---|', ...tableRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+// The in-process suites share one caption; each suite keeps its own section in RESULTS.md.
+const coreCaption = measured(`${((Date.now() - started) / 1000).toFixed(0)} s`);
+const sections = {
+  hot: markdown(coreCaption, rows.filter((r) => r[0].includes('hot key'))),
+  random: markdown(coreCaption, rows.filter((r) => r[0].includes('1M random keys'))),
+  memory: markdown(coreCaption, rows.filter((r) => r[0].includes('M keys:'))),
+  shared: markdown(measured('two processes'), shmRows),
+  redis: markdown(measured('redis-server 7 on loopback'), redisRows),
+  http: markdown(measured('autocannon, 20 connections, loopback'), httpRows),
+  client: markdown(measured('mock upstream in its own process on loopback'), clientRows),
+};
+for (const body of Object.values(sections)) if (body !== '') console.log(`\n${body}\n`);
 
 if (args.has('--write')) {
   const file = here('./RESULTS.md');
@@ -203,17 +206,7 @@ if (args.has('--write')) {
     if (at < 0 || until < 0) throw new Error(`RESULTS.md lacks the ${start} … ${end} markers`);
     text = `${text.slice(0, at + start.length)}\n${body}\n${text.slice(until)}`;
   };
-  // Each in-process suite has its own section, so one can be re-run and recorded alone.
-  const groups = { hot: 'hot key', random: '1M random keys', memory: 'M keys' };
-  for (const [section, marker] of Object.entries(groups)) {
-    const mine = rows.filter((r) => r[0].includes(marker));
-    if (mine.length === 0) continue;
-    record(section, [table.split('\n')[0], '', '| figure | value | ratio | target | |', '|---|---|---|---|---|', ...mine.map((r) => `| ${r.join(' | ')} |`)].join('\n'));
-  }
-  if (shmTable !== '') record('shared', shmTable);
-  if (redisTable !== '') record('redis', redisTable);
-  if (httpTable !== '') record('http', httpTable);
-  if (clientTable !== '') record('client', clientTable);
+  for (const [section, body] of Object.entries(sections)) if (body !== '') record(section, body);
   writeFileSync(file, text);
   console.error(`recorded in ${file}`);
 }

@@ -70,6 +70,32 @@ int64_t int_arg(napi_env env, napi_value value) {
   return out;
 }
 
+// A policy as JavaScript sees it: { kind, limit, windowMs, rateTokens, rateIntervalMs }.
+Napi::Object policy_object(Napi::Env env, const Policy& p) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("kind", double(p.kind));
+  out.Set("limit", double(p.limit));
+  out.Set("windowMs", double(p.window_ms));
+  out.Set("rateTokens", double(p.rate_tokens));
+  out.Set("rateIntervalMs", double(p.rate_interval_ms));
+  return out;
+}
+
+// Heavy hitters as [{ key, length, count, denied, error }], unsorted.
+Napi::Array top_keys_array(Napi::Env env, const std::vector<TopKey>& top) {
+  Napi::Array out = Napi::Array::New(env, top.size());
+  for (size_t i = 0; i < top.size(); ++i) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("key", Napi::String::New(env, top[i].key.data(), top[i].key.size()));
+    o.Set("length", double(top[i].length));
+    o.Set("count", double(top[i].count));
+    o.Set("denied", double(top[i].denied));
+    o.Set("error", double(top[i].error));
+    out.Set(uint32_t(i), o);
+  }
+  return out;
+}
+
 // The counters both stats() and inspectSharedMemory() report.
 Napi::Object stats_object(Napi::Env env, const TableStats& st) {
   Napi::Object out = Napi::Object::New(env);
@@ -324,20 +350,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   });
   define(api, "topKeys", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
     // topKeys() -> [{ key, length, count, denied, error }], unsorted, every shard's summary.
-    const Napi::Env env = info.Env();
-    const std::vector<TopKey> top = live_table(info, h)->top_keys(h->now());
-    Napi::Array out = Napi::Array::New(env, top.size());
-    for (size_t i = 0; i < top.size(); ++i) {
-      const TopKey& k = top[i];
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("key", Napi::String::New(env, k.key.data(), k.key.size()));
-      o.Set("length", double(k.length));
-      o.Set("count", double(k.count));
-      o.Set("denied", double(k.denied));
-      o.Set("error", double(k.error));
-      out.Set(uint32_t(i), o);
-    }
-    return out;
+    return top_keys_array(info.Env(), live_table(info, h)->top_keys(h->now()));
   });
   define(api, "sweep", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
     return Napi::Number::New(info.Env(), double(live_table(info, h)->sweep(h->now())));
@@ -350,14 +363,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     return out;
   });
   api.Set("created", Napi::Boolean::New(env, created));
-  const Policy creator = handle->table->creator_policy();
-  Napi::Object creator_policy = Napi::Object::New(env);
-  creator_policy.Set("kind", double(creator.kind));
-  creator_policy.Set("limit", double(creator.limit));
-  creator_policy.Set("windowMs", double(creator.window_ms));
-  creator_policy.Set("rateTokens", double(creator.rate_tokens));
-  creator_policy.Set("rateIntervalMs", double(creator.rate_interval_ms));
-  api.Set("creatorPolicy", creator_policy);
+  api.Set("creatorPolicy", policy_object(env, handle->table->creator_policy()));
   if (config.Get("testHooks").ToBoolean()) {
     // NOTE: for crash tests only: takes the key's shard lock and never releases it.
     define(api, "holdShardLock", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
@@ -402,30 +408,13 @@ Napi::Value InspectSharedMemory(const Napi::CallbackInfo& info) {
   out.Set("capacity", double(options.capacity));
   out.Set("shards", double(st.shards));
   out.Set("evict", options.evict);
-  Napi::Object policy = Napi::Object::New(env);
-  policy.Set("kind", double(options.policy.kind));
-  policy.Set("limit", double(options.policy.limit));
-  policy.Set("windowMs", double(options.policy.window_ms));
-  policy.Set("rateTokens", double(options.policy.rate_tokens));
-  policy.Set("rateIntervalMs", double(options.policy.rate_interval_ms));
-  out.Set("policy", policy);
+  out.Set("policy", policy_object(env, options.policy));
   out.Set("topKeys", options.top_keys);
   out.Set("topKeysPeriodMs", double(options.top_period_ms));
   Napi::Object stats = stats_object(env, st);
   stats.Set("slots", double(st.capacity));
   out.Set("stats", stats);
-  const std::vector<TopKey> top = table.top_keys(monotonic_ms());
-  Napi::Array list = Napi::Array::New(env, top.size());
-  for (size_t i = 0; i < top.size(); ++i) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("key", Napi::String::New(env, top[i].key.data(), top[i].key.size()));
-    o.Set("length", double(top[i].length));
-    o.Set("count", double(top[i].count));
-    o.Set("denied", double(top[i].denied));
-    o.Set("error", double(top[i].error));
-    list.Set(uint32_t(i), o);
-  }
-  out.Set("top", list);
+  out.Set("top", top_keys_array(env, table.top_keys(monotonic_ms())));
   return out;
 }
 

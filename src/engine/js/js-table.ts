@@ -69,9 +69,11 @@ export class JsTable implements TableEngine {
     const entry = this.#map.get(key);
     const live = entry !== undefined && entry.expiresAt > now;
     const state = live ? entry : freshState(this.#policy, limit, now, this.#fresh);
-    if (commit) this.#top?.record(key, !this.#wouldAllow(entry, live, now, key, cost, limit), now);
     if (live && entry.blockedUntil > now) {
-      if (commit) this.#deniedBlocked++;
+      if (commit) {
+        this.#deniedBlocked++;
+        this.#top?.record(key, true, now);
+      }
       const v = decide(this.#policy, limit, state, now, cost, false, this.#verdict);
       v.allowed = false;
       v.remaining = 0;
@@ -82,6 +84,8 @@ export class JsTable implements TableEngine {
     // A new key is decided on the scratch state: a denial must not write anything.
     const v = decide(this.#policy, limit, state, now, cost, commit, this.#verdict);
     if (!commit) return v;
+    // As the native table: the policy's verdict, recorded before a full table may refuse the key.
+    this.#top?.record(key, !v.allowed, now);
     if (!v.allowed) {
       this.#denied++;
       return v;
@@ -101,14 +105,6 @@ export class JsTable implements TableEngine {
     target.blockedUntil = 0;
     target.expiresAt = now + v.resetMs;
     return v;
-  }
-
-  /** Whether a consume would pass, for the heavy-hitter summary (decided before the real decision). */
-  #wouldAllow(entry: Entry | undefined, live: boolean, now: number, key: string, cost: number, limit: number): boolean {
-    void key;
-    if (live && (entry as Entry).blockedUntil > now) return false;
-    const state = live ? { a: (entry as Entry).a, b: (entry as Entry).b, c: (entry as Entry).c } : freshState(this.#policy, limit, now, { a: 0, b: 0, c: 0 });
-    return decide(this.#policy, limit, state, now, cost, false, { allowed: false, limit: 0, remaining: 0, resetMs: 0, retryMs: 0 }).allowed;
   }
 
   /** Room for a new key: a free place, else an expired or the nearest-to-expiry sampled entry. */
