@@ -1,6 +1,10 @@
 // Time for the limiter: the host's monotonic clock, or a manual clock that tests set.
-import { outOfRange } from './errors.js';
+import { invalidArgument, outOfRange } from './errors.js';
 import { checkInteger } from './validate.js';
+
+/** The engines' view of a ManualClock's time; not exported from the package. */
+// eslint-disable-next-line prefer-const -- assigned once, by ManualClock's static block
+export let clockBuffer: (clock: ManualClock) => Float64Array;
 
 /**
  * A clock that moves only when told to. Both engines read its one Float64Array slot directly, so
@@ -8,27 +12,38 @@ import { checkInteger } from './validate.js';
  * NOTE: time never goes backwards; `set` to an earlier time throws a RangeError.
  */
 export class ManualClock {
-  /** Read by the engines; change it only through set/advance. */
-  readonly buffer = new Float64Array(1);
+  // Private, so that only set/advance (which validate) ever change it: the engines read it as is.
+  readonly #buffer = new Float64Array(1);
 
   constructor(startMs = 0) {
-    this.buffer[0] = checkInteger(startMs, 'startMs', 0, Number.MAX_SAFE_INTEGER);
+    this.#buffer[0] = checkInteger(startMs, 'startMs', 0, Number.MAX_SAFE_INTEGER);
   }
 
   now(): number {
-    return this.buffer[0] as number;
+    return this.#buffer[0] as number;
   }
 
   set(ms: number): void {
     checkInteger(ms, 'ms', 0, Number.MAX_SAFE_INTEGER);
     if (ms < this.now()) throw outOfRange('ms', `a time at or after ${this.now()}`, ms);
-    this.buffer[0] = ms;
+    this.#buffer[0] = ms;
   }
 
   advance(ms: number): void {
     checkInteger(ms, 'ms', 0, Number.MAX_SAFE_INTEGER - this.now());
-    this.buffer[0] = this.now() + ms;
+    this.#buffer[0] = this.now() + ms;
   }
+
+  static {
+    clockBuffer = (clock) => clock.#buffer;
+  }
+}
+
+/** The option `name` as a ManualClock, or undefined; anything else is refused. */
+export function checkClock(value: unknown, name = 'clock'): ManualClock | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof ManualClock)) throw invalidArgument(name, 'a ManualClock', value);
+  return value;
 }
 
 const hrtimeOriginMs = Number(process.hrtime.bigint() / 1_000_000n) - performance.now();

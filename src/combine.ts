@@ -1,9 +1,9 @@
 // Several limits on one request (say 10 per second and 1,000 per hour), decided all-or-nothing.
 import type { Decision } from './decision.js';
 import { combineDecisions } from './decisions.js';
-import { invalidArgument } from './errors.js';
+import { closedError, invalidArgument } from './errors.js';
 import { Limiter } from './limiter.js';
-import { WaitingLines, type AcquireOptions } from './client/acquire.js';
+import { WaitingLines, type AcquireOptions } from './waiting-lines.js';
 
 /** Anything that decides synchronously, as a Limiter or a CombinedLimiter does. */
 export interface SyncLimiter {
@@ -29,7 +29,14 @@ export class CombinedLimiter implements SyncLimiter {
     this.limiters = [...limiters];
   }
 
+  #closed = false;
+
+  #live(): void {
+    if (this.#closed) throw closedError();
+  }
+
   consume(key: string, cost = 1): Decision {
+    this.#live();
     const decisions: Decision[] = [];
     for (let i = 0; i < this.limiters.length; i++) {
       const d = (this.limiters[i] as Limiter).consume(key, cost);
@@ -47,19 +54,39 @@ export class CombinedLimiter implements SyncLimiter {
   }
 
   peek(key: string, cost = 1): Decision {
+    this.#live();
     return combineDecisions(this.limiters.map((l) => l.peek(key, cost)));
   }
 
   refund(key: string, amount = 1): void {
+    this.#live();
     for (const l of this.limiters) l.refund(key, amount);
   }
 
   #lines: WaitingLines | undefined;
 
-  /** Waits until every limit allows `cost` for `key`, then spends it; see Limiter.acquire. */
+  /**
+   * Waits until every limit allows `cost` for `key`, then spends it; see Limiter.acquire. When
+   * any of the limiters closes (or this one does), every waiter rejects at once with code
+   * TOLLGATE_CLOSED.
+   */
   acquire(key: string, options?: AcquireOptions): Promise<Decision> {
-    this.#lines ??= new WaitingLines({ consume: (k, cost) => this.consume(k, cost), refund: (k, amount) => this.refund(k, amount) });
+    if (this.#lines === undefined) {
+      const lines = new WaitingLines({ consume: (k, cost) => this.consume(k, cost), refund: (k, amount) => this.refund(k, amount) });
+      this.#lines = lines;
+      for (const limiter of this.limiters) limiter.onClose(() => lines.close(closedError()));
+    }
     return this.#lines.acquire(key, options);
+  }
+
+  /**
+   * Rejects this composite's acquire() waiters with code TOLLGATE_CLOSED. The limiters it
+   * combines stay open: they are yours to close.
+   */
+  close(): void {
+    this.#closed = true;
+    if (this.#lines === undefined) this.#lines = new WaitingLines({ consume: () => Promise.reject(closedError()), refund: () => {} });
+    this.#lines.close(closedError());
   }
 
   tryConsume(key: string, cost = 1): boolean {

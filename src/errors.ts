@@ -40,8 +40,8 @@ export function outOfRange(name: string, expected: string, value: unknown): Toll
   return Object.assign(error, { code: 'TOLLGATE_OUT_OF_RANGE' as const });
 }
 
-export function closedError(): TollgateTypeError {
-  const error = new TypeError('The limiter is closed; create a new one to make further decisions');
+export function closedError(what = 'limiter'): TollgateTypeError {
+  const error = new TypeError(`The ${what} is closed; create a new one to make further decisions`);
   return Object.assign(error, { code: 'TOLLGATE_CLOSED' as const });
 }
 

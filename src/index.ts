@@ -35,7 +35,7 @@ export { rateLimit, type NodeRateLimitOptions, type RateLimitMiddleware } from '
 export { fastifyRateLimit, type FastifyRateLimitOptions } from './http/fastify.js';
 export type { RateLimitOptions, RateLimitEvent } from './http/rule.js';
 export type { HeaderFormat } from './http/headers.js';
-export { AcquireError, type AcquireOptions, type AcquireErrorCode } from './client/acquire.js';
+export { AcquireError, type AcquireOptions, type AcquireErrorCode } from './waiting-lines.js';
 export {
   createQueue,
   Queue,
@@ -52,7 +52,7 @@ export {
 export { backoffDelay, retryPolicy, type RetryOptions } from './client/backoff.js';
 export { parseUpstreamLimits, parseRetryAfter, parseDuration, type UpstreamLimits, type UpstreamQuota } from './client/upstream-headers.js';
 export { adaptToUpstream, correctCost, type AdaptableLimiter } from './client/adapt.js';
-export { limitedFetch, UpstreamError, type LimitedFetchOptions } from './client/fetch.js';
+export { limitedFetch, UpstreamError, type LimitedFetch, type LimitedFetchOptions } from './client/fetch.js';
 export { toPrometheus, registerPrometheus, type PromClientLike, type PromRegistryLike } from './metrics/prometheus.js';
 export type { SharedTableReport } from './engine/table-engine.js';
 export { denialLogger, metricsHandler, type DenialRecord } from './metrics/denial-log.js';

@@ -1,14 +1,16 @@
 // The synchronous Limiter: validates in TypeScript, decides in the chosen engine, on a table in
 // this process or in shared memory.
-import type { ManualClock } from './clock.js';
+import { checkClock, clockBuffer } from './clock.js';
+import { MAX_BLOCK_MS, MAX_CAPACITY, MAX_SHARDS } from './constants.js';
 import type { Decision } from './decision.js';
 import { closedError, invalidArgument } from './errors.js';
 import { createTable, resolveEngine, type EngineChoice, type EngineName } from './engine/select-engine.js';
 import { Detail, type TableEngine, type TableStats } from './engine/table-engine.js';
 import { policyParams, type Policy, type PolicyParams } from './policies.js';
-import { checkInteger, checkKey, checkObject, checkPositiveInteger, isKey } from './validate.js';
+import { checkInteger, checkKey, checkObject, checkOptions, checkPositiveInteger, isKey } from './validate.js';
 import { destroySharedMemory, isSharedMemoryStore, type SharedMemoryStore } from './stores/shared-memory.js';
-import { WaitingLines, type AcquireOptions } from './client/acquire.js';
+import { WaitingLines, type AcquireOptions } from './waiting-lines.js';
+import type { ManualClock } from './clock.js';
 
 export interface LimiterOptions {
   readonly policy: Policy;
@@ -55,7 +57,7 @@ export interface TopKey {
   readonly count: number;
   readonly denied: number;
   readonly error: number;
-  /** The native engine keeps a key's first 96 bytes: true when `key` was cut short. */
+  /** The native engine keeps a key's first 96 bytes (48 to 96 characters): true when `key` was cut short. */
   readonly truncated: boolean;
 }
 
@@ -73,8 +75,7 @@ export interface LimiterStats extends TableStats {
   readonly store: 'memory' | 'sharedMemory';
 }
 
-/** Capacity past which a table is refused as a mistake (2^27 slots, 8 GiB). */
-export const MAX_CAPACITY = 2 ** 27;
+export { MAX_CAPACITY };
 const DEFAULT_CAPACITY = 1_000_000;
 
 export class Limiter {
@@ -102,7 +103,7 @@ export class Limiter {
     const store = o.store as SharedMemoryStore | undefined;
     if (store !== undefined && !isSharedMemoryStore(store)) throw invalidArgument('store', 'a store from sharedMemory()', store);
     let capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(o.capacity, 'capacity', 1, MAX_CAPACITY);
-    let shards = o.shards === undefined ? 0 : checkInteger(o.shards, 'shards', 1, 4096);
+    let shards = o.shards === undefined ? 0 : checkInteger(o.shards, 'shards', 1, MAX_SHARDS);
     if (store !== undefined) {
       if (o.capacity !== undefined || o.shards !== undefined) {
         throw invalidArgument('capacity', 'no capacity or shards beside a store (give them to sharedMemory())', o.capacity ?? o.shards);
@@ -119,10 +120,7 @@ export class Limiter {
     if (o.preallocate !== undefined && typeof o.preallocate !== 'boolean') {
       throw invalidArgument('preallocate', 'a boolean', o.preallocate);
     }
-    const clock = o.clock as ManualClock | undefined;
-    if (clock !== undefined && !(clock.buffer instanceof Float64Array)) {
-      throw invalidArgument('clock', 'a ManualClock', clock);
-    }
+    const clock: ManualClock | undefined = checkClock(o.clock);
     if (store !== undefined && o.engine === 'js') {
       throw invalidArgument('engine', "'native' or 'auto' with a shared-memory store", o.engine);
     }
@@ -147,8 +145,11 @@ export class Limiter {
       evict: o.onFull !== 'refuse',
       preallocate: o.preallocate !== false,
       detail: this.#detail,
-      clock: clock?.buffer,
-      shared: store === undefined ? undefined : { name: store.name, mode: store.mode },
+      clock: clock === undefined ? undefined : clockBuffer(clock),
+      shared:
+        store === undefined
+          ? undefined
+          : { name: store.name, mode: store.mode, lockTimeoutMs: store.lockTimeoutMs, onLockTimeout: store.onLockTimeout === 'allow' },
       testHooks: (o as { testHooks?: unknown }).testHooks === true,
       topKeys: topKeys.on,
       topKeysPeriodMs: topKeys.periodMs,
@@ -180,9 +181,9 @@ export class Limiter {
   }
 
   #limit(options: CallOptions | undefined): number {
-    if (options === undefined || options.limit === undefined) return this.#params.limit;
-    if (typeof options !== 'object') throw invalidArgument('options', 'an options object', options);
-    return checkInteger(options.limit, 'limit', 1, this.#params.maxLimit);
+    const o = checkOptions(options);
+    if (o === undefined || o.limit === undefined) return this.#params.limit;
+    return checkInteger(o.limit, 'limit', 1, this.#params.maxLimit);
   }
 
   #decision(): Decision {
@@ -253,30 +254,50 @@ export class Limiter {
     const table = this.#live();
     checkKey(key);
     checkPositiveInteger(durationMs, 'durationMs');
-    return table.block(key, durationMs, this.#params.limit);
+    return table.block(key, Math.min(durationMs, MAX_BLOCK_MS), this.#params.limit);
   }
 
   /**
    * consume() for many keys in one boundary crossing. Returns 1 (allowed) or 0 per key in `out`
-   * (reused between calls when not given: copy it if you keep it).
+   * (reused between calls when not given: copy it if you keep it). Every key is read once and
+   * checked before any is decided: a bad key rejects the whole call, spending nothing.
    */
   consumeMany(keys: readonly string[], cost = 1, out?: Uint8Array): Uint8Array {
-    const table = this.#live();
+    this.#live();
     if (!Array.isArray(keys)) throw invalidArgument('keys', 'an array of strings', keys);
     if (cost !== 1) checkPositiveInteger(cost, 'cost');
+    if (out !== undefined && !(out instanceof Uint8Array)) throw invalidArgument('out', 'a Uint8Array', out);
+    // Read each key exactly once (a getter or a Proxy runs here, and only here) into a plain array.
+    const count = keys.length;
+    const batch = this.#batchKeys;
+    batch.length = count;
+    for (let i = 0; i < count; i++) {
+      const key = keys[i];
+      if (!isKey(key)) {
+        batch.length = 0;
+        checkKey(key, `keys[${i}]`);
+      }
+      batch[i] = key;
+    }
+    // Whatever those reads ran may have closed this limiter or detached `out`: check after them.
+    const table = this.#live();
     let target = out;
     if (target === undefined) {
-      if (this.#batchOut.length < keys.length) this.#batchOut = new Uint8Array(Math.max(keys.length, 2 * this.#batchOut.length));
-      target = this.#batchOut.subarray(0, keys.length);
-    } else if (!(target instanceof Uint8Array) || target.length < keys.length) {
-      throw invalidArgument('out', `a Uint8Array of length at least ${keys.length}`, target);
+      if (this.#batchOut.length < count) this.#batchOut = new Uint8Array(Math.max(count, 2 * this.#batchOut.length));
+      target = this.#batchOut.subarray(0, count);
+    } else if (target.length < count) {
+      batch.length = 0;
+      throw invalidArgument('out', `a Uint8Array of length at least ${count}`, target);
     }
-    for (let i = 0; i < keys.length; i++) {
-      if (!isKey(keys[i])) checkKey(keys[i], `keys[${i}]`);
+    try {
+      table.consumeMany(batch, cost, this.#params.limit, target);
+    } finally {
+      batch.length = 0;
     }
-    table.consumeMany(keys, cost, this.#params.limit, target);
     return target;
   }
+
+  readonly #batchKeys: string[] = [];
 
   /** Reclaims every expired entry now; returns how many. Expired entries are also reclaimed as operations pass. */
   sweep(): number {
@@ -331,11 +352,29 @@ export class Limiter {
     }
   }
 
-  /** Releases the table. Further calls throw a TypeError with code TOLLGATE_CLOSED; close() again is a no-op. */
+  /**
+   * Releases the table. Waiters in acquire() reject at once with code TOLLGATE_CLOSED; further
+   * calls throw a TypeError with that code; close() again is a no-op.
+   */
   close(): void {
     if (this.#table === null) return;
     this.#table.close();
     this.#table = null;
+    this.#lines?.close(closedError());
+    for (const listener of this.#closeListeners) listener();
+    this.#closeListeners.clear();
+  }
+
+  readonly #closeListeners = new Set<() => void>();
+
+  /** @internal Runs `listener` once when this limiter closes (a composite's waiters go too); returns the removal. */
+  onClose(listener: () => void): () => void {
+    if (this.#table === null) {
+      listener();
+      return () => {};
+    }
+    this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
   }
 
   /**

@@ -1,8 +1,9 @@
 // Argument checks shared by every public entry point; they run before anything crosses into C++.
 import { invalidArgument, outOfRange } from './errors.js';
 
-/** Longest key accepted, in UTF-16 code units (at most 3,072 UTF-8 bytes). */
-export const MAX_KEY_LENGTH = 1024;
+import { MAX_KEY_LENGTH } from './constants.js';
+
+export { MAX_KEY_LENGTH };
 
 /**
  * Bound on limit * window and limit * refill interval: every intermediate product of the
@@ -36,6 +37,15 @@ export function checkInteger(value: unknown, name: string, min: number, max: num
 
 export function checkPositiveInteger(value: unknown, name: string): number {
   return checkInteger(value, name, 1, Number.MAX_SAFE_INTEGER);
+}
+
+/**
+ * Per-call options: undefined, or an object (its fields are checked by the caller). null, numbers,
+ * strings and arrays are refused rather than ignored.
+ */
+export function checkOptions(value: unknown, name = 'options'): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  return checkObject(value, name);
 }
 
 export function checkObject(value: unknown, name: string): Record<string, unknown> {

@@ -150,14 +150,14 @@ describe.runIf(engines().includes('native'))('shared tables: host-wide counters 
     const name = `obs-${process.pid}`;
     destroySharedMemory(name);
     const child = fileURLToPath(new URL('./fixtures/shm-child.mjs', import.meta.url));
-    const startAt = String(Date.now() + 600);
+    destroySharedMemory(`${name}-barrier`);
     try {
       const results = await Promise.all(
         Array.from(
           { length: 4 },
           () =>
             new Promise<number[]>((resolve, reject) => {
-              const proc = spawn(process.execPath, [child, 'hammer', name, 'perKey', '20', '2000', startAt], { stdio: ['ignore', 'pipe', 'inherit'] });
+              const proc = spawn(process.execPath, [child, 'hammer', name, 'perKey', '20', '2000', '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
               let out = '';
               proc.stdout.on('data', (d) => (out += d));
               proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out).counts as number[]) : reject(new Error(`exit ${code}`))));

@@ -1,7 +1,7 @@
 // One table for every process on the host: exactness across real processes, crashes, start-up
 // races, attach rules, lifecycle, and worker threads.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,8 +13,9 @@ const used: string[] = [];
 let counter = 0;
 const fresh = () => {
   const name = `test-${process.pid}-${++counter}`;
-  used.push(name);
+  used.push(name, `${name}-barrier`);
   destroySharedMemory(name);
+  destroySharedMemory(`${name}-barrier`);
   return name;
 };
 afterEach(() => {
@@ -44,22 +45,16 @@ describe.runIf(engines().includes('native'))('shared-memory tables', () => {
     ['token bucket of 1,000', 'bucket'],
   ])('%s: 8 processes × 10,000 consumes on one key allow exactly 1,000', async (_label, policy) => {
     const name = fresh();
-    const startAt = String(Date.now() + 800);
-    const results = await Promise.all(
-      Array.from({ length: 8 }, () => firstLine(['hammer', name, policy, '1', '10000', startAt])),
-    );
+    // Each child attaches, then waits at a barrier until all 8 are attached and live: exactness
+    // is asserted over 8 processes on one table, whichever of them the scheduler runs first.
+    const results = await Promise.all(Array.from({ length: 8 }, () => firstLine(['hammer', name, policy, '1', '10000', '8'])));
     const total = results.reduce((sum, r) => sum + (r.counts as number[])[0]!, 0);
     expect(total).toBe(1000);
-    // Every process got some: they really ran at once.
-    expect(results.filter((r) => (r.counts as number[])[0]! > 0).length).toBeGreaterThan(1);
   });
 
   it('8 processes on 200 keys: every key allows exactly its limit of 50', async () => {
     const name = fresh();
-    const startAt = String(Date.now() + 800);
-    const results = await Promise.all(
-      Array.from({ length: 8 }, () => firstLine(['hammer', name, 'perKey', '200', '5000', startAt])),
-    );
+    const results = await Promise.all(Array.from({ length: 8 }, () => firstLine(['hammer', name, 'perKey', '200', '5000', '8'])));
     const perKey = new Array(200).fill(0);
     for (const r of results) (r.counts as number[]).forEach((c, k) => (perKey[k] += c));
     expect(perKey).toEqual(new Array(200).fill(50));
@@ -87,13 +82,11 @@ describe.runIf(engines().includes('native'))('shared-memory tables', () => {
     expect((await holder.lines.next()).value).toEqual({ holding: true });
     const waiter = start(['wait', name, 'victim']);
     expect((await waiter.lines.next()).value).toEqual({ attached: true });
-    const killedAt = Date.now();
     holder.proc.kill('SIGKILL');
-    const done = (await waiter.lines.next()).value as { allowed: boolean; at: number; recoveries: number };
-    expect(done.allowed).toBe(true);
-    expect(done.recoveries).toBe(1);
-    // The kernel hands the robust lock over as the holder dies.
-    expect(done.at - killedAt).toBeLessThan(100);
+    // The kernel hands the robust lock over as the holder dies: the waiter (which waits without
+    // a bound here) proceeds, having recovered the lock, never having timed out.
+    const done = (await waiter.lines.next()).value as { allowed: boolean; recoveries: number; lockTimeouts: number };
+    expect(done).toEqual({ allowed: true, recoveries: 1, lockTimeouts: 0 });
     // Every other shard and key kept its state; the victim's shard works on.
     for (let k = 0; k < 100; k++) expect(limiter.peek(`other:${k}`).remaining).toBe(993);
     expect(limiter.consume('victim').remaining).toBe(998);
@@ -205,5 +198,98 @@ describe.runIf(engines().includes('native'))('shared-memory tables', () => {
     d.close();
     expect(destroySharedMemory(name)).toBe(true);
     expect(destroySharedMemory(name)).toBe(false);
+  });
+});
+
+describe.runIf(engines().includes('native'))('shared-memory tables: stuck holders, dead creators, damaged segments', () => {
+  const damage = fileURLToPath(new URL('./fixtures/damage-child.mjs', import.meta.url));
+  const runChild = (file: string, args: string[]) =>
+    new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolve) => {
+      const proc = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      proc.stdout.on('data', (d) => (out += d));
+      proc.stderr.on('data', (d) => (out += d));
+      proc.on('exit', (code, signal) => resolve({ code, signal, out }));
+    });
+
+  it.each([
+    ['allow', true],
+    ['deny', false],
+  ] as const)('a live process stuck holding a shard lock bounds the others’ wait (onLockTimeout %s)', async (onLockTimeout, allowed) => {
+    const name = fresh();
+    const holder = start(['hold', name, 'victim']);
+    expect((await holder.lines.next()).value).toEqual({ holding: true });
+    try {
+      const waiter = start(['wait', name, 'victim', '150', onLockTimeout]);
+      expect((await waiter.lines.next()).value).toEqual({ attached: true });
+      // The holder is alive (as a SIGSTOPped one would be): no recovery, a timeout instead.
+      expect((await waiter.lines.next()).value).toEqual({ allowed, recoveries: 0, lockTimeouts: 1 });
+    } finally {
+      holder.proc.kill('SIGKILL');
+    }
+  });
+
+  it('removes the temporary files of creators that died before publishing', async () => {
+    const name = fresh();
+    const ns = readlinkSync('/proc/self/ns/pid').replace(/\D/g, '');
+    // A creator that has exited (its pid is free) and one that lives (this process).
+    const dead = spawn(process.execPath, ['-e', '0']);
+    const deadPid = await new Promise<number>((resolve) => dead.on('exit', () => resolve(dead.pid!)));
+    const stale = `/dev/shm/tollgate.${name}.init-${ns}-${deadPid}-1`;
+    const live = `/dev/shm/tollgate.${name}.init-${ns}-${process.pid}-2`;
+    writeFileSync(stale, Buffer.alloc(4096));
+    writeFileSync(live, Buffer.alloc(4096));
+    const limiter = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 1000 }), store: sharedMemory({ name, capacity: 100 }) });
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    limiter.destroy();
+    rmSync(live);
+
+    // Real creators killed part way through a large table: whatever they left is gone after the
+    // next create, and destroy() cleans up too.
+    for (let i = 0; i < 3; i++) {
+      const creator = start(['create', name, '4000000']);
+      expect((await creator.lines.next()).value).toEqual({ creating: true });
+      await new Promise((r) => setTimeout(r, 20 * i));
+      creator.proc.kill('SIGKILL');
+      await new Promise((r) => creator.proc.on('exit', r));
+    }
+    destroySharedMemory(name);
+    expect(readdirSync('/dev/shm').filter((f) => f.startsWith(`tollgate.${name}.init-`))).toEqual([]);
+  });
+
+  it('refuses names that could pass for a temporary file', () => {
+    expect(() => sharedMemory({ name: 'a.init-1-2-3', capacity: 10 })).toThrow(RangeError);
+  });
+
+  it('bounds every cursor read from the segment: a damaged reclaim cursor crashes nothing', async () => {
+    const name = fresh();
+    const result = await runChild(damage, ['cursors', name]);
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.out) as { allowed: number; lockTimeouts: number };
+    expect(report).toMatchObject({ allowed: 2000, lockTimeouts: 0 });
+  });
+
+  it('random bytes over the shard locks: calls give up on them (no abort), and new attachers are refused', async () => {
+    const name = fresh();
+    const result = await runChild(damage, ['locks', name]);
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.out) as { allowed: number; lockTimeouts: number };
+    // onLockTimeout 'allow': every call on a damaged lock was let through and counted.
+    expect(report).toMatchObject({ allowed: 2000, lockTimeouts: 2000 });
+    expect(() => new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 3_600_000 }), store: sharedMemory({ name, capacity: 1000 }) })).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_STORE_MISMATCH', message: expect.stringMatching(/is corrupt/) }),
+    );
+  });
+
+  it('an empty or truncated segment is refused with a clear message', () => {
+    const name = fresh();
+    writeFileSync(`/dev/shm/tollgate.${name}`, '');
+    const open = () => new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }), store: sharedMemory({ name, capacity: 1000 }) });
+    expect(open).toThrow(expect.objectContaining({ code: 'TOLLGATE_SHARED_MEMORY', message: expect.stringMatching(/is empty or truncated \(0 bytes\)/) }));
+    writeFileSync(`/dev/shm/tollgate.${name}`, Buffer.alloc(8192));
+    expect(open).toThrow(expect.objectContaining({ code: 'TOLLGATE_STORE_MISMATCH' }));
   });
 });

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "../core/clock.h"
+#include "../core/constants.h"
 #include "../core/region.h"
 #include "../core/shared_region.h"
 #include "../core/table.h"
@@ -37,19 +38,33 @@ struct TableHandle {
   // The last short key and its hash: a hot key (one global limit, one busy client) skips
   // SipHash on repeats for the price of a short compare. A handle serves one JS thread.
   static constexpr size_t kHashCacheBytes = 48;
-  char cached_key[kHashCacheBytes] = {};
+  uint8_t cached_key[kHashCacheBytes] = {};
   size_t cached_length = 0;
+  bool cached_wide = false;
   Hash128 cached_hash{};
 
   Hash128 hash(const KeyBytes& key) noexcept {
-    if (key.length == cached_length && std::memcmp(key.data, cached_key, key.length) == 0) return cached_hash;
-    const Hash128 h = table->hash(key.data, key.length);
+    if (key.length == cached_length && key.wide == cached_wide && std::memcmp(key.data, cached_key, key.length) == 0) {
+      return cached_hash;
+    }
+    const Hash128 h = table->hash(key.data, key.length, key.wide);
     if (key.length <= kHashCacheBytes) {
       std::memcpy(cached_key, key.data, key.length);
       cached_length = key.length;
+      cached_wide = key.wide;
       cached_hash = h;
     }
     return h;
+  }
+
+  // Shared tables only: what a decision is when its shard lock was not had in time.
+  bool lock_fails_open = true;
+  int64_t lock_timeout_ms = -1;
+
+  Verdict settle(const Verdict& v, int64_t limit) const noexcept {
+    if (!v.lock_failed) return v;
+    if (lock_fails_open) return Verdict{true, limit, limit, 0, 0};
+    return Verdict{false, limit, 0, 0, std::max<int64_t>(1, lock_timeout_ms)};
   }
 
   void write(const Verdict& v) const noexcept {
@@ -81,12 +96,25 @@ Napi::Object policy_object(Napi::Env env, const Policy& p) {
   return out;
 }
 
-// Heavy hitters as [{ key, length, count, denied, error }], unsorted.
+// A stored key prefix back as a JS string: one byte per code unit (Latin-1) or UTF-16LE.
+Napi::String key_string(Napi::Env env, const TopKey& top) {
+  napi_value out;
+  if (!top.wide) {
+    napi_create_string_latin1(env, reinterpret_cast<const char*>(top.key.data()), top.key.size(), &out);
+  } else {
+    std::u16string units(top.key.size() / 2, u'\0');
+    for (size_t i = 0; i < units.size(); ++i) units[i] = char16_t(top.key[2 * i] | (top.key[2 * i + 1] << 8));
+    napi_create_string_utf16(env, units.data(), units.size(), &out);
+  }
+  return Napi::String(env, out);
+}
+
+// Heavy hitters as [{ key, length, count, denied, error }], unsorted; length in UTF-16 code units.
 Napi::Array top_keys_array(Napi::Env env, const std::vector<TopKey>& top) {
   Napi::Array out = Napi::Array::New(env, top.size());
   for (size_t i = 0; i < top.size(); ++i) {
     Napi::Object o = Napi::Object::New(env);
-    o.Set("key", Napi::String::New(env, top[i].key.data(), top[i].key.size()));
+    o.Set("key", key_string(env, top[i]));
     o.Set("length", double(top[i].length));
     o.Set("count", double(top[i].count));
     o.Set("denied", double(top[i].denied));
@@ -120,6 +148,19 @@ Napi::Error coded_error(napi_env env, const std::string& message, const char* co
   return error;
 }
 
+// The error kinds the TypeScript side throws, with the same codes, for direct calls to the addon.
+Napi::Error type_error(napi_env env, const std::string& message) {
+  Napi::Error error = Napi::TypeError::New(env, message);
+  error.Set("code", Napi::String::New(env, "TOLLGATE_INVALID_ARGUMENT"));
+  return error;
+}
+
+Napi::Error range_error(napi_env env, const std::string& message) {
+  Napi::Error error = Napi::RangeError::New(env, message);
+  error.Set("code", Napi::String::New(env, "TOLLGATE_OUT_OF_RANGE"));
+  return error;
+}
+
 // TypeScript validates every argument; these checks keep a direct call to the addon from ever
 // reaching arithmetic that the algorithms' bounds exclude.
 // A missing argument is the common case (cost 1, the policy's limit) and costs no conversion.
@@ -127,7 +168,7 @@ int64_t positive_arg(const Napi::CallbackInfo& info, size_t index, const char* n
   if (info.Length() <= index) return 1;
   const int64_t value = int_arg(info.Env(), info[index]);
   if (value < 1 || value > (int64_t{1} << 53)) {
-    throw Napi::RangeError::New(info.Env(), std::string("Expected a positive integer for ") + name);
+    throw range_error(info.Env(), std::string("Expected a positive integer for ") + name);
   }
   return value;
 }
@@ -135,20 +176,24 @@ int64_t positive_arg(const Napi::CallbackInfo& info, size_t index, const char* n
 int64_t limit_arg(const Napi::CallbackInfo& info, size_t index, const Policy& policy) {
   if (info.Length() <= index) return policy.limit;
   const int64_t value = int_arg(info.Env(), info[index]);
-  if (!limit_is_valid(policy, value)) throw Napi::RangeError::New(info.Env(), "Expected a valid limit for limit");
+  if (!limit_is_valid(policy, value)) throw range_error(info.Env(), "Expected a valid limit for limit");
   return value;
 }
 
 // The table behind a call, or a thrown error if it was closed (TypeScript checks first; this is
 // the invariant that keeps a stray call from touching unmapped memory).
 Table* live_table(const Napi::CallbackInfo& info, const Handle& handle) {
-  if (!handle->table) throw Napi::TypeError::New(info.Env(), "The limiter is closed");
+  if (!handle->table) {
+    Napi::Error error = Napi::TypeError::New(info.Env(), "The limiter is closed; create a new one to make further decisions");
+    error.Set("code", Napi::String::New(info.Env(), "TOLLGATE_CLOSED"));
+    throw error;
+  }
   return handle->table.get();
 }
 
 bool key_arg(const Napi::CallbackInfo& info, size_t index, KeyBytes& key) {
   if (!read_key(info.Env(), info[index], key)) {
-    throw Napi::TypeError::New(info.Env(), "Expected a non-empty string of at most 1024 characters for key");
+    throw type_error(info.Env(), "Expected a non-empty string of at most " + std::to_string(kMaxKeyUnits) + " characters for key");
   }
   return true;
 }
@@ -157,7 +202,7 @@ Napi::Float64Array float64_option(const Napi::Object& config, const char* name, 
   const Napi::Value value = config.Get(name);
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
       value.As<Napi::Float64Array>().ElementLength() < min_length) {
-    throw Napi::TypeError::New(config.Env(), std::string("Expected a Float64Array for ") + name);
+    throw type_error(config.Env(), std::string("Expected a Float64Array for ") + name);
   }
   return value.As<Napi::Float64Array>();
 }
@@ -165,7 +210,7 @@ Napi::Float64Array float64_option(const Napi::Object& config, const char* name, 
 int64_t int_option(const Napi::Object& config, const char* name) {
   const Napi::Value value = config.Get(name);
   if (!value.IsNumber()) {
-    throw Napi::TypeError::New(config.Env(), std::string("Expected a number for ") + name);
+    throw type_error(config.Env(), std::string("Expected a number for ") + name);
   }
   return value.As<Napi::Number>().Int64Value();
 }
@@ -182,7 +227,7 @@ void define(Napi::Object& target, const char* name, const Handle& handle, Body b
 
 Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Expected a config object");
+  if (!info[0].IsObject()) throw type_error(env, "Expected a config object");
   const Napi::Object config = info[0].As<Napi::Object>();
 
   auto handle = std::make_shared<TableHandle>();
@@ -191,11 +236,11 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   handle->policy.window_ms = int_option(config, "windowMs");
   handle->policy.rate_tokens = int_option(config, "rateTokens");
   handle->policy.rate_interval_ms = int_option(config, "rateIntervalMs");
-  if (!policy_is_valid(handle->policy)) throw Napi::RangeError::New(env, "Invalid policy parameters");
+  if (!policy_is_valid(handle->policy)) throw range_error(env, "Invalid policy parameters");
   const int64_t capacity = int_option(config, "capacity");
   const int64_t shards = int_option(config, "shards");
-  if (capacity < 1 || uint64_t(capacity) > Table::kMaxCapacity || shards < 0 || shards > 4096) {
-    throw Napi::RangeError::New(env, "capacity or shards out of range");
+  if (capacity < 1 || uint64_t(capacity) > Table::kMaxCapacity || shards < 0 || shards > int64_t{kMaxShards}) {
+    throw range_error(env, "capacity or shards out of range");
   }
 
   Napi::Float64Array detail = float64_option(config, "detail", kDetailSize);
@@ -211,7 +256,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   options.top_keys = config.Get("topKeys").ToBoolean();
   if (options.top_keys) {
     options.top_period_ms = int_option(config, "topKeysPeriodMs");
-    if (options.top_period_ms < 1) throw Napi::RangeError::New(env, "topKeysPeriodMs out of range");
+    if (options.top_period_ms < 1) throw range_error(env, "topKeysPeriodMs out of range");
   }
   const bool populate = config.Get("preallocate").ToBoolean();
   const size_t size = TableLayout::plan(options.capacity, options.shards, options.top_keys).total_size;
@@ -220,10 +265,14 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   const Napi::Value shared = config.Get("shared");
   if (shared.IsObject()) {
     const Napi::Object spec = shared.As<Napi::Object>();
-    const std::string name = spec.Get("name").ToString().Utf8Value();
+    const Napi::Value name_value = spec.Get("name");
+    const std::string name = name_value.IsString() ? name_value.As<Napi::String>().Utf8Value() : std::string();
     const int64_t mode = int_option(spec, "mode");
-    if (!shared_name_is_valid(name)) throw Napi::RangeError::New(env, "Invalid shared memory name");
-    if (mode < 0 || mode > 0777 || (mode & 0600) != 0600) throw Napi::RangeError::New(env, "Invalid mode");
+    if (!shared_name_is_valid(name)) throw range_error(env, "Invalid shared memory name");
+    if (mode < 0 || mode > 0777 || (mode & 0600) != 0600) throw range_error(env, "Invalid mode");
+    handle->lock_timeout_ms = int_option(spec, "lockTimeoutMs");
+    if (handle->lock_timeout_ms < -1 || handle->lock_timeout_ms > (int64_t{1} << 31)) throw range_error(env, "Invalid lockTimeoutMs");
+    handle->lock_fails_open = spec.Get("onLockTimeout").ToBoolean();
     SharedRegion opened = open_shared_region(name, size, unsigned(mode), populate, prepare);
     if (!opened.region) throw coded_error(env, opened.error, "TOLLGATE_SHARED_MEMORY");
     const std::string mismatch = Table::check(opened.region->base(), opened.region->size(), options);
@@ -234,39 +283,37 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     handle->region = std::move(opened.region);
   } else {
     handle->region = Region::anonymous(size, populate);
-    if (!handle->region) throw Napi::Error::New(env, "Could not map memory for the table");
-    if (!prepare(handle->region->base())) throw Napi::Error::New(env, "Could not initialise the table's locks");
+    if (!handle->region) throw coded_error(env, "Could not map memory for the table", "TOLLGATE_OUT_OF_MEMORY");
+    if (!prepare(handle->region->base())) throw coded_error(env, "Could not initialise the table's locks", "TOLLGATE_OUT_OF_MEMORY");
   }
   handle->table = std::make_unique<Table>(handle->region->base());
+  handle->table->set_lock_timeout(handle->lock_timeout_ms);
   handle->top_keys = options.top_keys;
 
   Napi::Object api = Napi::Object::New(env);
-  define(api, "consume", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    Table* table = live_table(info, h);
-    KeyBytes key;
-    key_arg(info, 0, key);
-    const Verdict v = table->consume(h->hash(key), h->policy,
-                                     limit_arg(info, 2, h->policy), positive_arg(info, 1, "cost"),
-                                     h->now(), true, key.data, key.length);
-    h->write(v);
-    return Napi::Boolean::New(info.Env(), v.allowed);
-  });
-  define(api, "tryConsume", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    Table* table = live_table(info, h);
-    KeyBytes key;
-    key_arg(info, 0, key);
-    const Verdict v = table->consume(h->hash(key), h->policy,
-                                     limit_arg(info, 2, h->policy), positive_arg(info, 1, "cost"),
-                                     h->now(), true, key.data, key.length);
-    return Napi::Boolean::New(info.Env(), v.allowed);
-  });
+  // consume(key, cost?, limit?) and tryConsume: one shape, differing in whether the detail is written.
+  const auto consuming = [](bool write_detail) {
+    return [write_detail](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+      Table* table = live_table(info, h);
+      KeyBytes key;
+      key_arg(info, 0, key);
+      const int64_t cost = positive_arg(info, 1, "cost");
+      const int64_t limit = limit_arg(info, 2, h->policy);
+      const KeyText text{key.data, key.length, uint32_t(key.units), key.wide};
+      const Verdict v = h->settle(table->consume(h->hash(key), h->policy, limit, cost, h->now(), true, &text), limit);
+      if (write_detail) h->write(v);
+      return Napi::Boolean::New(info.Env(), v.allowed);
+    };
+  };
+  define(api, "consume", handle, consuming(true));
+  define(api, "tryConsume", handle, consuming(false));
   define(api, "peek", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
     Table* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
-    const Verdict v = table->consume(h->hash(key), h->policy,
-                                     limit_arg(info, 2, h->policy), positive_arg(info, 1, "cost"),
-                                     h->now(), false);
+    const int64_t cost = positive_arg(info, 1, "cost");
+    const int64_t limit = limit_arg(info, 2, h->policy);
+    const Verdict v = h->settle(table->consume(h->hash(key), h->policy, limit, cost, h->now(), false), limit);
     h->write(v);
     return Napi::Boolean::New(info.Env(), v.allowed);
   });
@@ -274,46 +321,73 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     Table* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
-    table->refund(table->hash(key.data, key.length), h->policy, limit_arg(info, 2, h->policy),
-                  positive_arg(info, 1, "amount"), h->now());
+    const int64_t amount = positive_arg(info, 1, "amount");
+    const int64_t limit = limit_arg(info, 2, h->policy);
+    table->refund(h->hash(key), h->policy, limit, amount, h->now());
     return info.Env().Undefined();
   });
   define(api, "block", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
     Table* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
+    const int64_t duration = std::min(positive_arg(info, 1, "durationMs"), kMaxBlockMs);
+    const int64_t limit = limit_arg(info, 2, h->policy);
     const int64_t now = h->now();
-    const bool stored = table->block(table->hash(key.data, key.length), h->policy,
-                                     limit_arg(info, 2, h->policy), now + positive_arg(info, 1, "durationMs"), now);
-    return Napi::Boolean::New(info.Env(), stored);
+    return Napi::Boolean::New(info.Env(), table->block(h->hash(key), h->policy, limit, now + duration, now));
   });
   define(api, "reset", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
     Table* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
-    return Napi::Boolean::New(info.Env(), table->reset(table->hash(key.data, key.length), h->now()));
+    return Napi::Boolean::New(info.Env(), table->reset(h->hash(key), h->now()));
   });
   define(api, "consumeMany", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
     // consumeMany(keys, cost, limit, out: Uint8Array) -> allowed count; one boundary crossing.
-    Table* table = live_table(info, h);
+    // Two phases: every key is read (and validated) exactly once before anything is decided, and
+    // nothing that can run JavaScript (getters, proxies) runs after the table and `out` are
+    // taken, so a getter that closes the limiter or detaches `out` can do no harm.
     const napi_env env = info.Env();
+    live_table(info, h);
     const napi_value keys = info[0];
+    bool is_array = false;
     uint32_t count = 0;
-    if (napi_get_array_length(env, keys, &count) != napi_ok) {
-      throw Napi::TypeError::New(env, "Expected an array for keys");
+    if (napi_is_array(env, keys, &is_array) != napi_ok || !is_array || napi_get_array_length(env, keys, &count) != napi_ok) {
+      throw type_error(env, "Expected an array of strings for keys");
     }
-    const Napi::Value out_value = info[3];
-    if (!out_value.IsTypedArray() ||
-        out_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-        out_value.As<Napi::Uint8Array>().ElementLength() < count) {
-      throw Napi::TypeError::New(env, "Expected a Uint8Array as long as keys for out");
-    }
-    uint8_t* out = out_value.As<Napi::Uint8Array>().Data();
     const int64_t cost = positive_arg(info, 1, "cost");
     const int64_t limit = limit_arg(info, 2, h->policy);
+    thread_local std::vector<uint8_t> bytes;
+    thread_local std::vector<size_t> offsets;
+    thread_local std::vector<KeyText> texts;
+    bytes.clear();
+    offsets.clear();
+    texts.clear();
+    KeyBytes key;
+    for (uint32_t i = 0; i < count; ++i) {
+      napi_value item;
+      if (napi_get_element(env, keys, i, &item) != napi_ok || !read_key(env, item, key)) {
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        if (pending) throw Napi::Error::New(env);  // a getter threw: pass its error on
+        throw type_error(env, "Expected a non-empty string of at most " + std::to_string(kMaxKeyUnits) +
+                                  " characters for keys[" + std::to_string(i) + "]");
+      }
+      offsets.push_back(bytes.size());
+      texts.push_back(KeyText{nullptr, key.length, uint32_t(key.units), key.wide});
+      bytes.insert(bytes.end(), key.data, key.data + key.length);
+    }
+    // Pointers only now that `bytes` has stopped growing.
+    for (size_t i = 0; i < texts.size(); ++i) texts[i].data = bytes.data() + offsets[i];
+    // No JavaScript runs from here on.
+    Table* table = live_table(info, h);
+    const Napi::Value out_value = info[3];
+    if (!out_value.IsTypedArray() || out_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        out_value.As<Napi::Uint8Array>().ElementLength() < count) {
+      throw type_error(env, "Expected a Uint8Array as long as keys for out");
+    }
+    uint8_t* out = out_value.As<Napi::Uint8Array>().Data();
     const int64_t now = h->now();
     uint32_t allowed = 0;
-    KeyBytes key;
     // Keys go through in groups whose cache misses overlap: hash all and fetch their tags, then
     // locate and fetch their slots, then decide. A random key otherwise waits for each miss in turn.
     constexpr uint32_t kGroup = 16;
@@ -321,29 +395,15 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     for (uint32_t first = 0; first < count; first += kGroup) {
       const uint32_t n = std::min(kGroup, count - first);
       for (uint32_t j = 0; j < n; ++j) {
-        napi_value item;
-        napi_get_element(env, keys, first + j, &item);
-        if (!read_key(env, item, key)) {
-          throw Napi::TypeError::New(env, "Expected a non-empty string of at most 1024 characters for keys[" +
-                                              std::to_string(first + j) + "]");
-        }
-        hashes[j] = table->hash(key.data, key.length);
+        const KeyText& t = texts[first + j];
+        hashes[j] = table->hash(t.data, t.bytes, t.wide);
         table->prefetch(hashes[j]);
       }
       for (uint32_t j = 0; j < n; ++j) table->prefetch_slot(hashes[j]);
       for (uint32_t j = 0; j < n; ++j) {
-        bool ok;
-        if (h->top_keys) {
-          // The heavy-hitter summary needs the key's text: read it again (only when it is on).
-          napi_value item;
-          napi_get_element(env, keys, first + j, &item);
-          read_key(env, item, key);
-          ok = table->consume(hashes[j], h->policy, limit, cost, now, true, key.data, key.length).allowed;
-        } else {
-          ok = table->consume(hashes[j], h->policy, limit, cost, now, true).allowed;
-        }
-        out[first + j] = ok ? 1 : 0;
-        allowed += ok ? 1 : 0;
+        const Verdict v = h->settle(table->consume(hashes[j], h->policy, limit, cost, now, true, &texts[first + j]), limit);
+        out[first + j] = v.allowed ? 1 : 0;
+        allowed += v.allowed ? 1 : 0;
       }
     }
     return Napi::Number::New(env, allowed);
@@ -360,6 +420,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     Napi::Object out = stats_object(info.Env(), st);
     out.Set("capacity", double(st.capacity));
     out.Set("shards", double(st.shards));
+    out.Set("lockTimeouts", double(h->table->lock_failures()));
     return out;
   });
   api.Set("created", Napi::Boolean::New(env, created));
@@ -370,7 +431,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
       Table* table = live_table(info, h);
       KeyBytes key;
       key_arg(info, 0, key);
-      table->debug_hold_lock(table->hash(key.data, key.length));
+      table->debug_hold_lock(h->hash(key));
       return info.Env().Undefined();
     });
   }
@@ -385,7 +446,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
 Napi::Value DestroySharedMemory(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
-  if (!shared_name_is_valid(name)) throw Napi::RangeError::New(env, "Invalid shared memory name");
+  if (!shared_name_is_valid(name)) throw range_error(env, "Invalid shared memory name");
   std::string error;
   const int removed = unlink_shared_region(name, error);
   if (removed < 0) throw coded_error(env, error, "TOLLGATE_SHARED_MEMORY");
@@ -396,7 +457,7 @@ Napi::Value InspectSharedMemory(const Napi::CallbackInfo& info) {
   // inspectSharedMemory(name) -> { capacity, shards, evict, policy, topKeys, periodMs, stats, top }
   const Napi::Env env = info.Env();
   const std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
-  if (!shared_name_is_valid(name)) throw Napi::RangeError::New(env, "Invalid shared memory name");
+  if (!shared_name_is_valid(name)) throw range_error(env, "Invalid shared memory name");
   SharedRegion opened = attach_shared_region(name);
   if (!opened.region) throw coded_error(env, opened.error, "TOLLGATE_SHARED_MEMORY");
   TableOptions options{};

@@ -27,6 +27,7 @@ struct Verdict {
   int64_t remaining;
   int64_t reset_ms;  // from now until the state is indistinguishable from a fresh key
   int64_t retry_ms;  // 0 when allowed; exact wait for this cost when denied; kNever if impossible
+  bool lock_failed = false;  // the shard lock was not had in time: nothing was decided
 };
 
 }  // namespace tollgate

@@ -19,34 +19,50 @@ class ShardLock {
  public:
   // Returns false when the OS refuses the attributes.
   bool init() noexcept;
-  // Blocks until held. A holder that died (EOWNERDEAD) is recovered from: the shard's slots are
+  // Whether the mutex still looks like one init() made (glibc: its kind field). Random bytes over
+  // a segment would otherwise make glibc abort inside pthread_mutex_lock. Always true elsewhere.
+  bool looks_sound() const noexcept;
+  // Takes the lock. A holder that died (EOWNERDEAD) is recovered from: the shard's slots are
   // always consistent between writes of whole fields, so the lock is marked consistent and kept.
-  void lock() noexcept;
-  // lock(), first trying without waiting: returns true if it had to wait.
-  bool lock_noting_contention() noexcept;
+  // With timeout_ms >= 0, gives up after that long (a live holder stopped or stuck) and returns
+  // false; a negative timeout waits for ever. `contended` is set when it had to wait at all.
+  bool lock(int64_t timeout_ms, bool& contended) noexcept;
   void unlock() noexcept;
   // Times the lock was taken over from a dead holder.
   uint64_t recoveries() const noexcept { return recoveries_; }
 
  private:
+  static int expected_kind() noexcept;
+  bool acquired(int rc) noexcept;
+
   pthread_mutex_t mutex_;
   uint64_t recoveries_;  // guarded by mutex_
 };
 
-// Holds a shard lock for a scope: the only way table code takes one.
+// Holds a shard lock for a scope: the only way table code takes one. Check held() before use
+// when a timeout was given.
 class ShardGuard {
  public:
-  explicit ShardGuard(ShardLock& lock) noexcept : lock_(lock) { lock_.lock(); }
-  // Also counts, in `contended` (guarded by the same lock), a wait for another holder.
-  ShardGuard(ShardLock& lock, uint64_t& contended) noexcept : lock_(lock) {
-    if (lock_.lock_noting_contention()) ++contended;
+  explicit ShardGuard(ShardLock& lock, int64_t timeout_ms = -1) noexcept : lock_(lock) {
+    bool contended = false;
+    held_ = lock_.looks_sound() && lock_.lock(timeout_ms, contended);
   }
-  ~ShardGuard() { lock_.unlock(); }
+  // Also counts, in `contended` (guarded by the same lock), a wait for another holder.
+  ShardGuard(ShardLock& lock, uint64_t& contended, int64_t timeout_ms) noexcept : lock_(lock) {
+    bool waited = false;
+    held_ = lock_.looks_sound() && lock_.lock(timeout_ms, waited);
+    if (held_ && waited) ++contended;
+  }
+  ~ShardGuard() {
+    if (held_) lock_.unlock();
+  }
+  bool held() const noexcept { return held_; }
   ShardGuard(const ShardGuard&) = delete;
   ShardGuard& operator=(const ShardGuard&) = delete;
 
  private:
   ShardLock& lock_;
+  bool held_;
 };
 
 }  // namespace tollgate

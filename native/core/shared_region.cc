@@ -3,12 +3,15 @@
 // table's magic number, which format() writes last.
 #include "shared_region.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -33,6 +36,12 @@ SharedRegion map_existing(int fd, const std::string& name) {
     out.error = "Shared memory segment '" + name + "' is not a segment this user created; refusing to attach";
     return out;
   }
+  // An empty or short file has no table in it (and mapping it would fault on first use).
+  if (st.st_size < 4096) {
+    out.error = "Shared memory segment '" + name + "' is empty or truncated (" + std::to_string(st.st_size) +
+                " bytes); destroy it and retry";
+    return out;
+  }
   out.region = Region::map_shared(fd, size_t(st.st_size));
   if (!out.region) out.error = describe_errno("Could not map", name);
   return out;
@@ -40,7 +49,54 @@ SharedRegion map_existing(int fd, const std::string& name) {
 
 #if defined(__linux__)
 
-std::string path_of(const std::string& name) { return "/dev/shm/tollgate." + name; }
+constexpr const char* kShmDir = "/dev/shm";
+
+std::string path_of(const std::string& name) { return std::string(kShmDir) + "/tollgate." + name; }
+
+// This process's pid namespace, so that a temporary name's pid can be judged by whoever shares it.
+std::string pid_namespace() {
+  char link[64] = {};
+  const ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+  if (n <= 0) return "0";
+  std::string id;
+  for (ssize_t i = 0; i < n; ++i) {
+    if (link[i] >= '0' && link[i] <= '9') id += link[i];
+  }
+  return id.empty() ? "0" : id;
+}
+
+// Temporary names are "tollgate.<name>.init-<pid namespace>-<pid>-<nonce>".
+std::string temporary_prefix(const std::string& name) { return "tollgate." + name + ".init-"; }
+
+// Removes the temporary files of creators that died before publishing (a 4M-key table is
+// hundreds of MB of /dev/shm). A creator in this pid namespace is judged by whether its pid
+// lives; one in another namespace (another container sharing /dev/shm) only by age.
+void remove_stale_temporaries(const std::string& name) {
+  DIR* dir = opendir(kShmDir);
+  if (dir == nullptr) return;
+  const std::string prefix = temporary_prefix(name);
+  const std::string own_namespace = pid_namespace();
+  while (const dirent* entry = readdir(dir)) {
+    const std::string file = entry->d_name;
+    if (file.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string rest = file.substr(prefix.size());
+    const size_t dash1 = rest.find('-');
+    const size_t dash2 = dash1 == std::string::npos ? std::string::npos : rest.find('-', dash1 + 1);
+    if (dash2 == std::string::npos) continue;
+    const std::string ns = rest.substr(0, dash1);
+    const long pid = std::strtol(rest.substr(dash1 + 1, dash2 - dash1 - 1).c_str(), nullptr, 10);
+    const std::string path = std::string(kShmDir) + "/" + file;
+    bool stale;
+    if (ns == own_namespace && pid > 0) {
+      stale = kill(pid_t(pid), 0) != 0 && errno == ESRCH;
+    } else {
+      struct stat st {};
+      stale = lstat(path.c_str(), &st) == 0 && st.st_uid == geteuid() && time(nullptr) - st.st_mtime > 600;
+    }
+    if (stale) unlink(path.c_str());
+  }
+  closedir(dir);
+}
 
 #else
 
@@ -52,6 +108,8 @@ std::string path_of(const std::string& name) { return "/tollgate." + name; }
 
 bool shared_name_is_valid(const std::string& name) noexcept {
   if (name.empty() || name.size() > 200 || name[0] == '.') return false;
+  // Reserved for the temporary names of tables being created.
+  if (name.find(".init-") != std::string::npos) return false;
   for (const char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '.' || c == '_' || c == '-';
@@ -90,8 +148,10 @@ SharedRegion open_shared_region(const std::string& name, size_t size, unsigned m
     if (errno != ENOENT) return SharedRegion{nullptr, false, describe_errno("Could not open", name)};
 
     // Prepare the table under a name no one else uses, then publish it in one step.
+    remove_stale_temporaries(name);
     const HashSeed nonce = random_seed();
-    const std::string temporary = path + ".init-" + std::to_string(getpid()) + "-" + std::to_string(nonce.k0);
+    const std::string temporary = std::string(kShmDir) + "/" + temporary_prefix(name) + pid_namespace() + "-" +
+                                  std::to_string(getpid()) + "-" + std::to_string(nonce.k0);
     const int tfd = open(temporary.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (tfd < 0) return SharedRegion{nullptr, false, describe_errno("Could not create", name)};
     SharedRegion out;
@@ -128,6 +188,7 @@ SharedRegion open_shared_region(const std::string& name, size_t size, unsigned m
 }
 
 int unlink_shared_region(const std::string& name, std::string& error) {
+  remove_stale_temporaries(name);
   if (unlink(path_of(name).c_str()) == 0) return 1;
   if (errno == ENOENT) return 0;
   error = describe_errno("Could not destroy", name);

@@ -189,6 +189,10 @@ std::string Table::check(const void* base, size_t size, const TableOptions& opti
   // Everything below was derived by us from the options just compared; a mismatch is damage.
   const TableLayout expected = TableLayout::plan(options.capacity, options.shards, options.top_keys);
   if (!same_layout(header->layout, expected) || expected.total_size > size) return "is corrupt or truncated";
+  const auto* shards = reinterpret_cast<const Shard*>(static_cast<const char*>(base) + expected.shards_offset);
+  for (uint32_t s = 0; s < expected.shard_count; ++s) {
+    if (!shards[s].lock.looks_sound()) return "is corrupt (the lock of shard " + std::to_string(s) + " is damaged)";
+  }
   return std::string();
 }
 
@@ -226,11 +230,13 @@ Table::Table(void* base) noexcept
   slots_per_shard_ = l.slots_per_shard;
   tag_stride_ = l.tag_stride;
   seed_ = header_->seed;
+  // Any fixed change of the seed gives an independent hash function for the wide domain.
+  wide_seed_ = HashSeed{seed_.k0 ^ 0x5554462d31364c45ULL, seed_.k1 ^ 0x7769646520756e69ULL};
   evict_ = header_->evict != 0;
 }
 
-Hash128 Table::hash(const void* key, size_t len) const noexcept {
-  return siphash13_128(seed_, key, len);
+Hash128 Table::hash(const void* key, size_t len, bool wide) const noexcept {
+  return siphash13_128(wide ? wide_seed_ : seed_, key, len);
 }
 
 Table::Probe Table::probe_of(const Hash128& h) const noexcept {
@@ -271,7 +277,8 @@ void Table::prefetch_slot(const Hash128& h) noexcept {
   const Probe p = probe_of(h);
   int64_t index;
   {
-    ShardGuard guard(p.shard->lock);
+    ShardGuard guard(p.shard->lock, lock_timeout_ms_);
+    if (!guard.held()) return;
     index = find(p);
   }
   if (index >= 0) __builtin_prefetch(&p.slots[index]);
@@ -288,7 +295,8 @@ void Table::reclaim_step(const Probe& p, int64_t now) noexcept {
   // Two slots per insertion keep up with any insertion rate: a shard is swept once every S/2 inserts.
   Shard& shard = *p.shard;
   for (int k = 0; k < 2; ++k) {
-    const uint32_t index = shard.cursor;
+    // Bounded: in shared memory a damaged cursor must not send us outside the shard.
+    const uint32_t index = shard.cursor < slots_per_shard_ ? shard.cursor : 0;
     shard.cursor = index + 1 == slots_per_shard_ ? 0 : index + 1;
     if (p.tags[index] != 0 && p.slots[index].expires_at <= now) {
       release(shard, p.tags, index);
@@ -347,10 +355,16 @@ int64_t Table::claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noex
 }
 
 Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost,
-                       int64_t now, bool commit, const char* key, size_t key_length) noexcept {
+                       int64_t now, bool commit, const KeyText* key) noexcept {
   const Probe p = probe_of(h);
   Shard& shard = *p.shard;
-  ShardGuard guard(shard.lock, shard.contended);
+  ShardGuard guard(shard.lock, shard.contended, lock_timeout_ms_);
+  if (!guard.held()) {
+    ++lock_failures_;
+    Verdict failed{false, limit, 0, 0, 0};
+    failed.lock_failed = true;
+    return failed;
+  }
   TopSummary* top = commit && top_ != nullptr && key != nullptr ? &top_[p.shard - shards_] : nullptr;
   int64_t index = find(p);
   const bool live = index >= 0 && p.slots[index].expires_at > now;
@@ -364,13 +378,13 @@ Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, in
     v.reset_ms = slot.expires_at - now;
     v.retry_ms = cost > limit ? kNever : std::max(v.retry_ms, slot.blocked_until - now);
     if (commit) ++shard.denied_blocked;
-    if (top != nullptr) top_record(*top, h.lo, key, key_length, true, now, top_period_ms_);
+    if (top != nullptr) top_record(*top, h.lo, *key, true, now, top_period_ms_);
     return v;
   }
 
   const Verdict v = decide(policy, limit, state, now, cost, commit);
   if (!commit) return v;
-  if (top != nullptr) top_record(*top, h.lo, key, key_length, !v.allowed, now, top_period_ms_);
+  if (top != nullptr) top_record(*top, h.lo, *key, !v.allowed, now, top_period_ms_);
   if (!v.allowed) {
     ++shard.denied;
     return v;
@@ -390,21 +404,30 @@ Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, in
   return v;
 }
 
-void Table::refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
+bool Table::refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
                    int64_t now) noexcept {
   const Probe p = probe_of(h);
-  ShardGuard guard(p.shard->lock);
+  ShardGuard guard(p.shard->lock, lock_timeout_ms_);
+  if (!guard.held()) {
+    ++lock_failures_;
+    return false;
+  }
   const int64_t index = find(p);
-  if (index < 0 || p.slots[index].expires_at <= now) return;
+  if (index < 0 || p.slots[index].expires_at <= now) return true;
   Slot& slot = p.slots[index];
   const int64_t reset = tollgate::refund(policy, limit, slot.state, now, amount);
   slot.expires_at = std::max(now + reset, slot.blocked_until);
+  return true;
 }
 
 bool Table::block(const Hash128& h, const Policy& policy, int64_t limit, int64_t until,
                   int64_t now) noexcept {
   const Probe p = probe_of(h);
-  ShardGuard guard(p.shard->lock);
+  ShardGuard guard(p.shard->lock, lock_timeout_ms_);
+  if (!guard.held()) {
+    ++lock_failures_;
+    return false;
+  }
   int64_t index = find(p);
   if (index >= 0 && p.slots[index].expires_at > now) {
     Slot& slot = p.slots[index];
@@ -427,7 +450,11 @@ bool Table::block(const Hash128& h, const Policy& policy, int64_t limit, int64_t
 
 bool Table::reset(const Hash128& h, int64_t now) noexcept {
   const Probe p = probe_of(h);
-  ShardGuard guard(p.shard->lock);
+  ShardGuard guard(p.shard->lock, lock_timeout_ms_);
+  if (!guard.held()) {
+    ++lock_failures_;
+    return false;
+  }
   const int64_t index = find(p);
   if (index < 0) return false;
   const bool live = p.slots[index].expires_at > now;
@@ -439,13 +466,17 @@ std::vector<TopKey> Table::top_keys(int64_t now) {
   std::vector<TopKey> out;
   if (top_ == nullptr) return out;
   for (uint32_t s = 0; s < shard_count_; ++s) {
-    ShardGuard guard(shards_[s].lock);
+    ShardGuard guard(shards_[s].lock, lock_timeout_ms_);
+    if (!guard.held()) continue;
     top_collect(top_[s], now, top_period_ms_, out);
   }
   return out;
 }
 
-void Table::debug_hold_lock(const Hash128& h) noexcept { probe_of(h).shard->lock.lock(); }
+void Table::debug_hold_lock(const Hash128& h) noexcept {
+  bool contended = false;
+  probe_of(h).shard->lock.lock(-1, contended);
+}
 
 uint64_t Table::sweep(int64_t now) noexcept {
   uint64_t total = 0;
@@ -453,7 +484,8 @@ uint64_t Table::sweep(int64_t now) noexcept {
     Shard& shard = shards_[s];
     Tag* tags = tags_ + tag_stride_ * s;
     const Slot* slots = slots_ + uint64_t{slots_per_shard_} * s;
-    ShardGuard guard(shard.lock);
+    ShardGuard guard(shard.lock, lock_timeout_ms_);
+    if (!guard.held()) continue;
     for (uint32_t i = 0; i < slots_per_shard_; ++i) {
       if (tags[i] != 0 && slots[i].expires_at <= now) {
         release(shard, tags, i);
@@ -472,7 +504,8 @@ TableStats Table::stats() const noexcept {
   st.bytes = header_->layout.total_size;
   for (uint32_t s = 0; s < shard_count_; ++s) {
     Shard& shard = shards_[s];
-    ShardGuard guard(shard.lock);
+    ShardGuard guard(shard.lock, lock_timeout_ms_);
+    if (!guard.held()) continue;
     st.entries += shard.entries;
     st.evictions += shard.evictions;
     st.refused += shard.refused;

@@ -96,7 +96,14 @@ class Table {
   // Attaches to memory that format() prepared (possibly in another process, at another address).
   explicit Table(void* base) noexcept;
 
-  Hash128 hash(const void* key, size_t len) const noexcept;
+  // The key's fingerprint. `wide` keys (two bytes per UTF-16 unit) hash in their own domain, so no
+  // wide key can share a fingerprint with a one-byte key of the same bytes.
+  Hash128 hash(const void* key, size_t len, bool wide = false) const noexcept;
+  // How long an operation waits for a shard lock before giving up (a live holder stopped or
+  // stuck); negative waits for ever. Per attachment: each process chooses its own.
+  void set_lock_timeout(int64_t ms) noexcept { lock_timeout_ms_ = ms; }
+  // Operations this attachment gave up because a lock was not had in time, or looked damaged.
+  uint64_t lock_failures() const noexcept { return lock_failures_; }
   // The policy of the process that created the table.
   Policy creator_policy() const noexcept;
 
@@ -109,21 +116,25 @@ class Table {
   // Decides a request; commits it when allowed and `commit` is set. A new key that finds no room
   // is denied with retry_ms until the earliest entry in its window expires (refuse mode only).
   // `key` (optional) feeds the heavy-hitter summary of consuming decisions when it is on.
+  // When the shard lock is not had in time the verdict has lock_failed set and nothing changed.
   Verdict consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now,
-                  bool commit, const char* key = nullptr, size_t key_length = 0) noexcept;
+                  bool commit, const KeyText* key = nullptr) noexcept;
   // The heavy hitters of every shard as of `now`, unsorted; empty when they are off.
   std::vector<TopKey> top_keys(int64_t now);
-  // Gives back up to `amount` to a live key; a missing key is left missing.
-  void refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
+  // Gives back up to `amount` to a live key; a missing key is left missing. False only when the
+  // lock was not had in time.
+  bool refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
               int64_t now) noexcept;
-  // Denies every request for the key until `until`. False if the key found no room.
+  // Denies every request for the key until `until`. False if the key found no room (or the lock
+  // was not had in time).
   bool block(const Hash128& h, const Policy& policy, int64_t limit, int64_t until,
              int64_t now) noexcept;
   // Forgets the key, block included. True if it was live.
   bool reset(const Hash128& h, int64_t now) noexcept;
   // NOTE: for crash tests only: takes the shard lock of `h` and returns holding it.
   void debug_hold_lock(const Hash128& h) noexcept;
-  // Reclaims every expired entry now; returns how many.
+  // Reclaims every expired entry now; returns how many. Shards whose lock is not had in time are
+  // passed over (here and in stats()).
   uint64_t sweep(int64_t now) noexcept;
   TableStats stats() const noexcept;
 
@@ -151,7 +162,10 @@ class Table {
   uint32_t slots_per_shard_;
   uint64_t tag_stride_;
   HashSeed seed_;
+  HashSeed wide_seed_;
   bool evict_;
+  int64_t lock_timeout_ms_ = -1;
+  uint64_t lock_failures_ = 0;  // this attachment's; its thread only
 };
 
 }  // namespace tollgate

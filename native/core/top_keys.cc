@@ -23,7 +23,7 @@ void decay(TopSummary& s, int64_t now, int64_t period_ms) noexcept {
 
 }  // namespace
 
-void top_record(TopSummary& s, uint64_t fp, const char* key, size_t length, bool denied, int64_t now,
+void top_record(TopSummary& s, uint64_t fp, const KeyText& key, bool denied, int64_t now,
                 int64_t period_ms) noexcept {
   decay(s, now, period_ms);
   // The key's entry if present; else an unused entry; else the one with the smallest count.
@@ -46,8 +46,8 @@ void top_record(TopSummary& s, uint64_t fp, const char* key, size_t length, bool
   s.error[j] = inherited;
   s.count[j] = inherited + 1;
   s.denied[j] = denied ? 1 : 0;
-  s.length[j] = uint32_t(std::max<size_t>(1, length));
-  std::memcpy(s.key[j], key, std::min<size_t>(length, kTopKeyBytes));
+  s.length[j] = std::max<uint32_t>(1, key.units) | (key.wide ? kTopWideFlag : 0);
+  std::memcpy(s.key[j], key.data, std::min<size_t>(key.bytes, kTopKeyBytes));
 }
 
 void top_collect(TopSummary& s, int64_t now, int64_t period_ms, std::vector<TopKey>& out) {
@@ -55,8 +55,11 @@ void top_collect(TopSummary& s, int64_t now, int64_t period_ms, std::vector<TopK
   for (uint32_t i = 0; i < kTopEntries; ++i) {
     if (s.length[i] == 0) continue;
     TopKey k;
-    k.length = s.length[i];
-    k.key.assign(s.key[i], s.key[i] + std::min<uint32_t>(s.length[i], kTopKeyBytes));
+    // The segment may be shared with other writers: every length read from it is bounded here.
+    k.wide = (s.length[i] & kTopWideFlag) != 0;
+    k.length = std::min<uint32_t>(s.length[i] & ~kTopWideFlag, 1u << 20);
+    const uint64_t stored = std::min<uint64_t>(uint64_t{k.length} * (k.wide ? 2 : 1), kTopKeyBytes);
+    k.key.assign(s.key[i], s.key[i] + stored);
     k.count = s.count[i];
     k.denied = s.denied[i];
     k.error = s.error[i];

@@ -15,6 +15,15 @@ namespace tollgate {
 
 constexpr uint32_t kTopEntries = 16;
 constexpr uint32_t kTopKeyBytes = 96;  // longer keys are stored cut short (and say so)
+constexpr uint32_t kTopWideFlag = 0x80000000u;  // in `length`: the bytes are UTF-16LE code units
+
+// A key's text as the binding read it: one byte per code unit, or two (`wide`).
+struct KeyText {
+  const uint8_t* data;
+  size_t bytes;
+  uint32_t units;
+  bool wide;
+};
 
 // Lives in the region, one per shard, guarded by that shard's lock. Fields are arrays so a lookup
 // scans 128 bytes of fingerprints, not 16 whole entries.
@@ -24,20 +33,21 @@ struct alignas(64) TopSummary {
   uint64_t count[kTopEntries];
   uint64_t denied[kTopEntries];
   uint64_t error[kTopEntries];
-  uint32_t length[kTopEntries];  // the key's full length in bytes; 0 = unused entry
-  char key[kTopEntries][kTopKeyBytes];
+  uint32_t length[kTopEntries];  // the key's full length in code units | kTopWideFlag; 0 = unused
+  uint8_t key[kTopEntries][kTopKeyBytes];
 };
 
 struct TopKey {
-  std::vector<char> key;  // at most kTopKeyBytes
-  uint32_t length;        // the full key's length (more than key.size() if cut short)
+  std::vector<uint8_t> key;  // at most kTopKeyBytes: code units, one byte each or two (wide)
+  bool wide;
+  uint32_t length;  // the full key's length in code units (more than stored if cut short)
   uint64_t count;
   uint64_t denied;
   uint64_t error;
 };
 
 // Counts one decision for the key. Call with the shard's lock held.
-void top_record(TopSummary& s, uint64_t fp, const char* key, size_t length, bool denied, int64_t now,
+void top_record(TopSummary& s, uint64_t fp, const KeyText& key, bool denied, int64_t now,
                 int64_t period_ms) noexcept;
 
 // Appends the summary's live entries, as of `now` (decay applied), to `out`. Lock held.

@@ -45,7 +45,13 @@ export class UpstreamError extends Error {
 
 const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
 
-export function limitedFetch(options: LimitedFetchOptions = {}): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
+/** A fetch that waits for its limits; close() rejects every call still waiting (code TOLLGATE_CLOSED). */
+export interface LimitedFetch {
+  (input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  close(): void;
+}
+
+export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
   const o = checkObject(options, 'options');
   const fetchImpl = (o.fetch as typeof fetch | undefined) ?? globalThis.fetch;
   if (typeof fetchImpl !== 'function') throw invalidArgument('fetch', 'a fetch function', o.fetch);
@@ -61,8 +67,13 @@ export function limitedFetch(options: LimitedFetchOptions = {}): (input: Request
     ...(options.onDeadLetter === undefined ? {} : { onDeadLetter: options.onDeadLetter }),
   });
 
-  return (input, init) => {
-    const estimated = options.tokens?.estimate(input, init) ?? 1;
+  const call = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    let estimated: number;
+    try {
+      estimated = options.tokens?.estimate(input, init) ?? 1;
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return queue.add(
       async () => {
         const response = await fetchImpl(input, init);
@@ -90,4 +101,5 @@ export function limitedFetch(options: LimitedFetchOptions = {}): (input: Request
       { cost: estimated },
     );
   };
+  return Object.assign(call, { close: () => queue.close() });
 }

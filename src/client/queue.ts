@@ -1,9 +1,9 @@
 // A job queue for calling rate-limited APIs: several limits at once (requests and tokens per
 // minute), a concurrency cap, priorities, a bounded backlog, retries with backoff, dead letters.
 import type { Decision } from '../decision.js';
-import { invalidArgument, outOfRange } from '../errors.js';
-import { checkInteger, checkObject } from '../validate.js';
-import type { AcquireOptions } from './acquire.js';
+import { closedError, invalidArgument, outOfRange } from '../errors.js';
+import { checkInteger, checkObject, checkOptions } from '../validate.js';
+import type { AcquireOptions } from '../waiting-lines.js';
 import { backoffDelay, retryPolicy, type RetryOptions, type RetryPolicy } from './backoff.js';
 
 /** Anything that can wait for capacity: Limiter, allOf(...), RedisLimiter. */
@@ -50,7 +50,8 @@ export interface JobInfo {
 export interface DeadLetter {
   readonly job: JobInfo;
   readonly error: unknown;
-  readonly reason: 'attempts' | 'deadline' | 'not retryable';
+  /** 'closed': the queue or a limiter it waits on was closed (never retried). */
+  readonly reason: 'attempts' | 'deadline' | 'not retryable' | 'closed';
 }
 
 /**
@@ -90,6 +91,9 @@ export class Queue {
   #delayed = 0;
   #seq = 0;
   #idle: (() => void)[] = [];
+  #closed = false;
+  readonly #abort = new AbortController();
+  readonly #retries = new Map<ReturnType<typeof setTimeout>, Job<unknown>>();
 
   constructor(options: QueueOptions = {}) {
     const o = checkObject(options, 'options');
@@ -116,22 +120,58 @@ export class Queue {
   }
 
   /** Queues `task`; resolves with its result, or rejects with its last error once it has failed for good. */
-  add<T>(task: (info: JobInfo) => Promise<T>, options: JobOptions = {}): Promise<T> {
+  add<T>(task: (info: JobInfo) => Promise<T>, options?: JobOptions): Promise<T> {
     if (typeof task !== 'function') return Promise.reject(invalidArgument('task', 'a function returning a promise', task));
-    const priority = options.priority ?? 0;
-    if (typeof priority !== 'number' || !Number.isFinite(priority)) return Promise.reject(outOfRange('priority', 'a finite number', priority));
     let cost: number;
+    let priority: number;
     try {
-      cost = options.cost === undefined ? 1 : checkInteger(options.cost, 'cost', 1, Number.MAX_SAFE_INTEGER);
+      const o = checkOptions(options) ?? {};
+      priority = o.priority === undefined ? 0 : (o.priority as number);
+      if (typeof priority !== 'number' || !Number.isFinite(priority)) throw outOfRange('priority', 'a finite number', priority);
+      cost = o.cost === undefined ? 1 : checkInteger(o.cost, 'cost', 1, Number.MAX_SAFE_INTEGER);
     } catch (error) {
       return Promise.reject(error);
     }
+    if (this.#closed) return Promise.reject(closedError('queue'));
     if (this.#waiting.length >= this.#maxSize) return Promise.reject(new QueueFullError(this.#waiting.length));
     return new Promise<T>((resolve, reject) => {
       const seq = ++this.#seq;
       this.#enqueue({ id: seq, seq, priority, cost, attempt: 1, firstAt: Date.now(), task, resolve, reject } as Job<T> as Job<unknown>);
       this.#pump();
     });
+  }
+
+  /**
+   * Stops the queue: jobs waiting to start, waiting for a limit or waiting to retry reject at
+   * once with code TOLLGATE_CLOSED (dead letters with reason 'closed'); jobs already running
+   * finish; add() rejects from now on.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#abort.abort(closedError('queue'));
+    const error = closedError('queue');
+    for (const job of this.#waiting.splice(0)) this.#dead(job, error, 'closed');
+    for (const [timer, job] of this.#retries) {
+      clearTimeout(timer);
+      this.#delayed--;
+      this.#dead(job, error, 'closed');
+    }
+    this.#retries.clear();
+    this.#pump();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #dead(job: Job<unknown>, error: unknown, reason: DeadLetter['reason']): void {
+    const info: JobInfo = { id: job.id, priority: job.priority, cost: job.cost, attempt: job.attempt };
+    try {
+      this.#onDeadLetter?.({ job: info, error, reason });
+    } finally {
+      job.reject(error);
+    }
   }
 
   /** Resolves when nothing waits, runs or waits to retry. */
@@ -168,7 +208,7 @@ export class Queue {
     const info: JobInfo = { id: job.id, priority: job.priority, cost: job.cost, attempt: job.attempt };
     try {
       for (const limit of this.#limits) {
-        await limit.limiter.acquire(limit.key ?? 'default', { cost: limit.cost?.(info) ?? 1 });
+        await limit.limiter.acquire(limit.key ?? 'default', { cost: limit.cost?.(info) ?? 1, signal: this.#abort.signal });
       }
       job.resolve(await job.task(info));
     } catch (error) {
@@ -180,10 +220,14 @@ export class Queue {
   }
 
   #failed(job: Job<unknown>, info: JobInfo, error: unknown): void {
-    const hint = (typeof error === 'object' && error !== null ? error : {}) as RetryHint;
+    const hint = (typeof error === 'object' && error !== null ? error : {}) as RetryHint & { code?: unknown };
     const policy = this.#retry;
     let reason: DeadLetter['reason'] | undefined;
     let delay = 0;
+    if (this.#closed || hint.code === 'TOLLGATE_CLOSED') {
+      this.#dead(job, this.#closed ? closedError('queue') : error, 'closed');
+      return;
+    }
     if (policy === undefined || hint.retryable === false) reason = 'not retryable';
     else if (job.attempt >= policy.maxAttempts) reason = 'attempts';
     else {
@@ -197,11 +241,13 @@ export class Queue {
     }
     job.attempt++;
     this.#delayed++;
-    setTimeout(() => {
+    const timer = setTimeout(() => {
+      this.#retries.delete(timer);
       this.#delayed--;
       this.#enqueue(job);
       this.#pump();
     }, delay);
+    this.#retries.set(timer, job);
   }
 }
 

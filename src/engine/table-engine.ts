@@ -23,6 +23,11 @@ export interface TableStats {
   readonly lockContended: number;
   /** Entries in the fullest shard. */
   readonly maxShardEntries: number;
+  /**
+   * Shared memory: calls of this process that gave up waiting for a shard lock (another process
+   * stopped while holding it) and were decided by onLockTimeout. Always 0 in process.
+   */
+  readonly lockTimeouts: number;
 }
 
 /**
@@ -55,7 +60,7 @@ export interface TableEngine {
 export interface RawTopKey {
   /** The key (its first 96 bytes in the native engine). */
   readonly key: string;
-  /** The key's full length in UTF-8 bytes. */
+  /** The key's full length in UTF-16 code units (more than key.length when it was cut short). */
   readonly length: number;
   readonly count: number;
   readonly denied: number;
@@ -87,7 +92,16 @@ export interface TableConfig {
   readonly detail: Float64Array;
   readonly clock?: Float64Array | undefined;
   /** Put the table in this shared-memory segment (native only). */
-  readonly shared?: { readonly name: string; readonly mode: number } | undefined;
+  readonly shared?:
+    | {
+        readonly name: string;
+        readonly mode: number;
+        /** -1 waits for ever. */
+        readonly lockTimeoutMs: number;
+        /** true: a decision whose lock was not had in time allows; false: denies. */
+        readonly onLockTimeout: boolean;
+      }
+    | undefined;
   /** Keep heavy-hitter summaries, halving every topKeysPeriodMs. */
   readonly topKeys?: boolean;
   readonly topKeysPeriodMs?: number;

@@ -35,68 +35,12 @@ export function addressList(entries: readonly string[] | undefined | false, name
   return list;
 }
 
-/** '::ffff:1.2.3.4' is an IPv4 client. */
-export function normalizeAddress(address: string): string {
-  if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) return address.slice(7);
-  return address;
-}
+/** Which header carries the forwarding chain that trusted proxies append to. */
+export type ForwardedHeader = 'x-forwarded-for' | 'forwarded';
 
-function contains(list: BlockList, address: string): boolean {
-  return list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
-}
-
-/** Addresses from `for=` in a Forwarded header, nearest proxy last (as X-Forwarded-For). */
-function forwardedFor(header: string): string[] {
-  const out: string[] = [];
-  for (const element of header.split(',')) {
-    for (const pair of element.split(';')) {
-      const eq = pair.indexOf('=');
-      if (eq === -1 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
-      let value = pair.slice(eq + 1).trim();
-      if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-      if (value.startsWith('[')) value = value.slice(1, value.indexOf(']'));
-      else if (value.includes('.') && value.includes(':')) value = value.slice(0, value.lastIndexOf(':'));
-      out.push(value);
-    }
-  }
-  return out;
-}
-
-/**
- * The client's address: the socket peer, unless that peer is a trusted proxy, in which case the
- * forwarding chain is walked from the nearest hop while hops are trusted. A chain that runs out
- * or holds garbage yields the last trusted hop's claim only if it parses as an address.
- * Returns undefined when there is no usable address.
- */
-export function clientAddress(
-  remote: string | undefined,
-  headers: Record<string, string | string[] | undefined>,
-  trusted: BlockList | undefined,
-): string | undefined {
-  if (remote === undefined) return undefined;
-  let current = normalizeAddress(remote);
-  // The socket peer is an address by construction.
-  if (trusted === undefined || !contains(trusted, current)) return current;
-  const forwarded = headers.forwarded;
-  const xff = headers['x-forwarded-for'];
-  const chain =
-    typeof forwarded === 'string'
-      ? forwardedFor(forwarded)
-      : (Array.isArray(xff) ? xff.join(',') : (xff ?? '')).split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  for (let i = chain.length - 1; i >= 0; i--) {
-    const hop = normalizeAddress(chain[i] as string);
-    if (!isIPv4(hop) && !isIPv6(hop)) return undefined;
-    current = hop;
-    if (!contains(trusted, current)) return current;
-  }
-  return current;
-}
-
-/** Expands an IPv6 address into its eight 16-bit groups. */
+/** Expands a valid IPv6 address (no zone) into its eight 16-bit groups. */
 function ipv6Groups(address: string): number[] {
   let text = address;
-  const zone = text.indexOf('%');
-  if (zone !== -1) text = text.slice(0, zone);
   // A trailing dotted IPv4 fills the last two groups.
   const lastColon = text.lastIndexOf(':');
   const tail = text.slice(lastColon + 1);
@@ -116,12 +60,93 @@ function ipv6Groups(address: string): number[] {
 }
 
 /**
+ * One spelling per client: IPv4 as is; IPv6 without its zone, in lower case, and an IPv4-mapped
+ * IPv6 address (in any spelling: '::FFFF:1.2.3.4', '0:0:0:0:0:ffff:102:304') as its IPv4 address.
+ * Returns undefined for anything that is not an address.
+ */
+export function canonicalAddress(text: string): string | undefined {
+  if (isIPv4(text)) return text;
+  const zone = text.indexOf('%');
+  const address = (zone === -1 ? text : text.slice(0, zone)).toLowerCase();
+  if (!isIPv6(address)) return undefined;
+  const g = ipv6Groups(address);
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `${(g[6] as number) >> 8}.${(g[6] as number) & 0xff}.${(g[7] as number) >> 8}.${(g[7] as number) & 0xff}`;
+  }
+  return address;
+}
+
+/** '::ffff:1.2.3.4' is an IPv4 client; see canonicalAddress. Non-addresses are returned as they came. */
+export function normalizeAddress(address: string): string {
+  return canonicalAddress(address) ?? address;
+}
+
+function contains(list: BlockList, address: string): boolean {
+  return list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+}
+
+/** Values of `for=` in a Forwarded header, nearest proxy last (as X-Forwarded-For), ports and brackets removed. */
+function forwardedFor(header: string): string[] {
+  const out: string[] = [];
+  for (const element of header.split(',')) {
+    for (const pair of element.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq === -1 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
+      let value = pair.slice(eq + 1).trim();
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+      if (value.startsWith('[')) {
+        const close = value.indexOf(']');
+        // An unclosed bracket is not an address: keep it whole so that it fails to parse.
+        if (close !== -1) value = value.slice(1, close);
+      } else if (value.includes('.') && value.includes(':')) {
+        value = value.slice(0, value.lastIndexOf(':'));
+      }
+      out.push(value);
+    }
+  }
+  return out;
+}
+
+/**
+ * The client's address: the socket peer, unless that peer is a trusted proxy, in which case the
+ * chain in `header` (and only that header: a client can send the other one too) is walked from
+ * the nearest hop while hops are trusted. Each hop was appended by the trusted proxy after it, so
+ * the first untrusted hop is the client. A hop that is not an address ('unknown', an obfuscated
+ * name, garbage) stops the walk: the request counts against the trusted proxy that reported it,
+ * never against a shared or an unlimited key. Returns undefined only without a socket address.
+ */
+export function clientAddress(
+  remote: string | undefined,
+  headers: Record<string, string | string[] | undefined>,
+  trusted: BlockList | undefined,
+  header: ForwardedHeader = 'x-forwarded-for',
+): string | undefined {
+  if (remote === undefined) return undefined;
+  let current = canonicalAddress(remote);
+  if (current === undefined) return undefined;
+  if (trusted === undefined || !contains(trusted, current)) return current;
+  const value = headers[header];
+  const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+  const chain = header === 'forwarded' ? forwardedFor(text) : text.split(',').map((s) => s.trim());
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const raw = chain[i] as string;
+    if (raw.length === 0) continue;
+    const hop = canonicalAddress(raw);
+    if (hop === undefined) return current;
+    current = hop;
+    if (!contains(trusted, current)) return current;
+  }
+  return current;
+}
+
+/**
  * The rate-limit key of an address: IPv4 as is; IPv6 reduced to its /`subnet` network, since
  * one IPv6 client usually holds a whole /64 or more and could otherwise rotate addresses.
  */
 export function addressKey(address: string, subnet: number): string {
   if (isIPv4(address)) return address;
-  const groups = ipv6Groups(address);
+  const zone = address.indexOf('%');
+  const groups = ipv6Groups((zone === -1 ? address : address.slice(0, zone)).toLowerCase());
   let bits = subnet;
   const masked = groups.map((g) => {
     const keep = Math.max(0, Math.min(16, bits));

@@ -46,21 +46,31 @@ function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLi
     }
     const decision = outcome.decision as Decision;
     if (options.handler !== undefined) {
-      options.handler(request, reply, decision);
+      const result = options.handler(request, reply, decision);
+      if (typeof (result as { then?: unknown } | undefined)?.then === 'function') (result as Promise<unknown>).then(undefined, (e: unknown) => done(e as Error));
       return;
     }
     reply.code(429).header('content-type', 'application/problem+json');
     reply.send(problemBody(decision, request.url));
   };
   return function tollgateRateLimit(request, reply, done) {
+    // Every error (an option function, the limiter, a custom handler) goes to fastify's error
+    // handling through done(), never left as an unhandled rejection.
+    const finish = (o: Outcome) => {
+      try {
+        apply(o, request, reply, done);
+      } catch (error) {
+        done(error as Error);
+      }
+    };
     let outcome: Outcome | Promise<Outcome>;
     try {
       outcome = rule.run(request.raw, request);
     } catch (error) {
       return done(error as Error);
     }
-    if (outcome instanceof Promise) outcome.then((o) => apply(o, request, reply, done), (error: unknown) => done(error as Error));
-    else apply(outcome, request, reply, done);
+    if (outcome instanceof Promise) outcome.then(finish, (error: unknown) => done(error as Error));
+    else finish(outcome);
   };
 }
 

@@ -6,7 +6,7 @@ import { RateLimitRule, type Outcome, type RateLimitOptions } from './rule.js';
 
 export interface NodeRateLimitOptions extends RateLimitOptions<IncomingMessage> {
   /** Replaces the 429 answer; headers (including Retry-After) are already set. */
-  readonly handler?: (req: IncomingMessage, res: ServerResponse, decision: Decision) => void;
+  readonly handler?: (req: IncomingMessage, res: ServerResponse, decision: Decision) => void | Promise<void>;
 }
 
 export interface RateLimitMiddleware {
@@ -25,8 +25,14 @@ const MISSING_KEY_BODY = JSON.stringify({
   detail: 'The request carries no rate-limit key (for example, the API key header is missing).',
 });
 
-/** Writes the outcome; returns whether the request may go on. */
-function apply(outcome: Outcome, req: IncomingMessage, res: ServerResponse, options: NodeRateLimitOptions): boolean {
+/** Writes the outcome; returns whether the request may go on. An async handler's failure goes to `failed`. */
+function apply(
+  outcome: Outcome,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: NodeRateLimitOptions,
+  failed: (error: unknown) => void,
+): boolean {
   const headers = outcome.headers;
   for (let i = 0; i < headers.length; i++) res.setHeader((headers[i] as [string, string])[0], (headers[i] as [string, string])[1]);
   if (outcome.action === 'pass') return true;
@@ -38,7 +44,8 @@ function apply(outcome: Outcome, req: IncomingMessage, res: ServerResponse, opti
   }
   const decision = outcome.decision as Decision;
   if (options.handler !== undefined) {
-    options.handler(req, res, decision);
+    const done: unknown = options.handler(req, res, decision);
+    if (typeof (done as { then?: unknown } | undefined)?.then === 'function') (done as Promise<unknown>).then(undefined, failed);
     return false;
   }
   res.statusCode = 429;
@@ -54,31 +61,38 @@ function apply(outcome: Outcome, req: IncomingMessage, res: ServerResponse, opti
 export function rateLimit(options: NodeRateLimitOptions): RateLimitMiddleware {
   const rule = new RateLimitRule<IncomingMessage>(options);
   const middleware = ((req, res, next) => {
+    // Every error (an option function, the limiter, a custom handler) ends here: passed to
+    // express's error handling, or answered 500, never left as an unhandled rejection.
+    const failed = (error: unknown) => (next ? next(error) : fail(res, error));
+    const finish = (o: Outcome) => {
+      let go: boolean;
+      try {
+        go = apply(o, req, res, options, failed);
+      } catch (error) {
+        failed(error);
+        return;
+      }
+      if (go) next?.();
+    };
     let outcome: Outcome | Promise<Outcome>;
     try {
       outcome = rule.run(req, req);
     } catch (error) {
-      if (next) next(error);
-      else fail(res, error);
+      failed(error);
       return;
     }
-    if (outcome instanceof Promise) {
-      outcome.then(
-        (o) => {
-          if (apply(o, req, res, options)) next?.();
-        },
-        (error: unknown) => (next ? next(error) : fail(res, error)),
-      );
-    } else if (apply(outcome, req, res, options)) {
-      next?.();
-    }
+    if (outcome instanceof Promise) outcome.then(finish, failed);
+    else finish(outcome);
   }) as RateLimitMiddleware;
-  middleware.check = async (req, res) => apply(await rule.run(req, req), req, res, options);
+  middleware.check = async (req, res) => {
+    const outcome = await rule.run(req, req);
+    return apply(outcome, req, res, options, (error) => fail(res, error));
+  };
   return middleware;
 }
 
 function fail(res: ServerResponse, error: unknown): void {
-  res.statusCode = 500;
-  res.end();
+  if (!res.headersSent) res.statusCode = 500;
+  if (!res.writableEnded) res.end();
   process.emitWarning(`tollgate rateLimit failed: ${(error as Error)?.message ?? String(error)}`, { code: 'TOLLGATE_MIDDLEWARE_ERROR' });
 }

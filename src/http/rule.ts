@@ -9,7 +9,7 @@ import { Limiter } from '../limiter.js';
 import type { Policy } from '../policies.js';
 import { RedisLimiter } from '../stores/redis/redis-limiter.js';
 import { checkInteger, checkObject } from '../validate.js';
-import { addressKey, addressList, clientAddress, type TrustProxy } from './client-ip.js';
+import { addressKey, addressList, clientAddress, type ForwardedHeader, type TrustProxy } from './client-ip.js';
 import { HEADER_FORMATS, rateLimitHeaders, sfString, windowSeconds, type HeaderFormat } from './headers.js';
 
 type MaybePromise<T> = T | Promise<T>;
@@ -36,10 +36,16 @@ export interface RateLimitOptions<Req = IncomingMessage> {
   /** IPv6 clients are grouped by this prefix length; default 56. */
   readonly ipv6Subnet?: number;
   /**
-   * Proxies whose X-Forwarded-For / Forwarded headers are believed: addresses, CIDR ranges, or
-   * 'loopback' | 'private' | 'linklocal'. Default false: the socket peer is the client.
+   * Proxies whose forwarding header is believed: addresses, CIDR ranges, or 'loopback' |
+   * 'private' | 'linklocal'. Default false: the socket peer is the client.
    */
   readonly trustProxy?: TrustProxy;
+  /**
+   * The one header your trusted proxies append the client address to: 'x-forwarded-for' (the
+   * default: nginx, HAProxy, cloud load balancers) or 'forwarded' (RFC 7239). The other header is
+   * never read, since a client can send it itself.
+   */
+  readonly forwardedHeader?: ForwardedHeader;
   /**
    * A request with no usable key (no such header, the function returned nothing, no address):
    * 'reject' (the default) answers 400 with a problem body; 'allow' lets it through unlimited;
@@ -116,7 +122,11 @@ export class RateLimitRule<Req> {
 
     const subnet = o.ipv6Subnet === undefined ? 56 : checkInteger(o.ipv6Subnet, 'ipv6Subnet', 1, 128);
     const trusted = addressList(o.trustProxy, 'trustProxy');
-    this.#address = (raw) => clientAddress(raw.socket?.remoteAddress, raw.headers, trusted);
+    const forwardedHeader = o.forwardedHeader ?? 'x-forwarded-for';
+    if (forwardedHeader !== 'x-forwarded-for' && forwardedHeader !== 'forwarded') {
+      throw invalidArgument('forwardedHeader', "'x-forwarded-for' or 'forwarded'", forwardedHeader);
+    }
+    this.#address = (raw) => clientAddress(raw.socket?.remoteAddress, raw.headers, trusted, forwardedHeader);
     // Most requests come from addresses seen moments ago: remember their keys (bounded).
     const keys = new Map<string, string>();
     const ipKey = (raw: IncomingMessage) => {

@@ -4,9 +4,10 @@ import { invalidArgument, nativeUnavailable, outOfRange } from '../errors.js';
 import { loadNative } from '../engine/load-native.js';
 import type { SharedTableReport } from '../engine/table-engine.js';
 import { checkInteger, checkObject } from '../validate.js';
+import { MAX_CAPACITY, MAX_SHARDS } from '../constants.js';
 
-/** Names are 1 to 200 of [A-Za-z0-9._-], not starting with '.': never a path. */
-export const SHARED_MEMORY_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
+/** Names are 1 to 200 of [A-Za-z0-9._-], not starting with '.' (never a path) nor holding '.init-' (kept for tables being created). */
+export const SHARED_MEMORY_NAME = /^(?!.*\.init-)[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
 
 export interface SharedMemoryOptions {
   /** The segment's name; on Linux it is /dev/shm/tollgate.<name>. */
@@ -17,6 +18,15 @@ export interface SharedMemoryOptions {
   readonly mode?: number;
   /** Lock shards; default chosen from the capacity. Every process must give the same. */
   readonly shards?: number;
+  /**
+   * How long a call waits for a shard lock that another process holds, in ms; default 100. A
+   * lock is held for well under a microsecond, so only a stopped or stuck process (SIGSTOP, a
+   * debugger) makes a call wait this long. Then the call gives up, decides by onLockTimeout and
+   * counts it in stats().lockTimeouts. 0 gives up at once; Infinity waits for ever.
+   */
+  readonly lockTimeoutMs?: number;
+  /** What a decision is when the lock was not had in time: 'allow' (the default) or 'deny'. */
+  readonly onLockTimeout?: 'allow' | 'deny';
 }
 
 export interface SharedMemoryStore {
@@ -25,7 +35,13 @@ export interface SharedMemoryStore {
   readonly capacity: number;
   readonly mode: number;
   readonly shards: number | undefined;
+  /** -1 for no bound. */
+  readonly lockTimeoutMs: number;
+  readonly onLockTimeout: 'allow' | 'deny';
 }
+
+/** Stores made by sharedMemory(): a hand-made object is refused, so every store was validated. */
+const stores = new WeakSet<object>();
 
 function checkName(name: unknown): string {
   if (typeof name !== 'string') throw invalidArgument('name', 'a string', name);
@@ -39,15 +55,21 @@ function checkName(name: unknown): string {
 export function sharedMemory(options: SharedMemoryOptions): SharedMemoryStore {
   const o = checkObject(options, 'sharedMemory options');
   const name = checkName(o.name);
-  const capacity = checkInteger(o.capacity, 'capacity', 1, 2 ** 27);
+  const capacity = checkInteger(o.capacity, 'capacity', 1, MAX_CAPACITY);
   const mode = o.mode === undefined ? 0o600 : checkInteger(o.mode, 'mode', 0, 0o777);
   if ((mode & 0o600) !== 0o600) throw outOfRange('mode', 'permission bits that include 0o600 (owner read and write)', mode);
-  const shards = o.shards === undefined ? undefined : checkInteger(o.shards, 'shards', 1, 4096);
-  return Object.freeze({ kind: 'sharedMemory', name, capacity, mode, shards });
+  const shards = o.shards === undefined ? undefined : checkInteger(o.shards, 'shards', 1, MAX_SHARDS);
+  const lockTimeoutMs =
+    o.lockTimeoutMs === undefined ? 100 : o.lockTimeoutMs === Infinity ? -1 : checkInteger(o.lockTimeoutMs, 'lockTimeoutMs', 0, 2 ** 31);
+  const onLockTimeout = o.onLockTimeout ?? 'allow';
+  if (onLockTimeout !== 'allow' && onLockTimeout !== 'deny') throw invalidArgument('onLockTimeout', "'allow' or 'deny'", onLockTimeout);
+  const store: SharedMemoryStore = Object.freeze({ kind: 'sharedMemory', name, capacity, mode, shards, lockTimeoutMs, onLockTimeout });
+  stores.add(store);
+  return store;
 }
 
 export function isSharedMemoryStore(value: unknown): value is SharedMemoryStore {
-  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'sharedMemory';
+  return typeof value === 'object' && value !== null && stores.has(value);
 }
 
 /**

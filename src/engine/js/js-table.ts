@@ -253,6 +253,7 @@ export class JsTable implements TableEngine {
       nearLimit: this.#nearLimit,
       lockContended: 0,
       maxShardEntries: this.#map.size,
+      lockTimeouts: 0,
     };
   }
 

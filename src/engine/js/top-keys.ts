@@ -53,6 +53,6 @@ export class TopKeysSummary {
 
   collect(now: number): RawTopKey[] {
     this.#decay(now);
-    return [...this.#entries].map(([key, e]) => ({ key, length: Buffer.byteLength(key), count: e.count, denied: e.denied, error: e.error }));
+    return [...this.#entries].map(([key, e]) => ({ key, length: key.length, count: e.count, denied: e.denied, error: e.error }));
   }
 }

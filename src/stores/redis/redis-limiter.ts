@@ -6,12 +6,15 @@ import { combineDecisions } from '../../decisions.js';
 import { closedError, invalidArgument, outOfRange, redisError } from '../../errors.js';
 import { Limiter } from '../../limiter.js';
 import { fixedWindow, policyParams, type Policy, type PolicyParams } from '../../policies.js';
-import { checkInteger, checkKey, checkObject, checkPositiveInteger } from '../../validate.js';
+import { checkInteger, checkKey, checkObject, checkOptions, checkPositiveInteger } from '../../validate.js';
+import { checkClock } from '../../clock.js';
+import { MAX_BLOCK_MS, MAX_CAPACITY } from '../../constants.js';
+import { redisKeyText } from './key-text.js';
 import type { SharedMemoryStore } from '../shared-memory.js';
 import { keySlot } from './key-slot.js';
 import { BLOCK_LUA, DECIDE_LUA } from './lua.js';
 import { createHash } from 'node:crypto';
-import { WaitingLines, type AcquireOptions } from '../../client/acquire.js';
+import { WaitingLines, type AcquireOptions } from '../../waiting-lines.js';
 
 /** What tollgate needs of an ioredis `Redis` or `Cluster`. */
 export interface RedisClientLike {
@@ -82,6 +85,7 @@ interface Pending {
   readonly cost: number;
   readonly override: number;
   readonly resolve: (d: Decision) => void;
+  readonly reject: (error: unknown) => void;
 }
 
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
@@ -105,6 +109,8 @@ export class RedisLimiter {
   #queue: Pending[] = [];
   #scheduled = false;
   #closed = false;
+  /** Every call not yet settled (queued, in flight, refund/block/reset): close() rejects them at once. */
+  readonly #unsettled = new Set<(error: unknown) => void>();
   #stats = { allowed: 0, denied: 0, decisions: 0, denyCacheHits: 0, redisCalls: 0, errors: 0, timeouts: 0, failedOpen: 0, failedClosed: 0, fallbackDecisions: 0 };
 
   constructor(options: RedisLimiterOptions) {
@@ -132,7 +138,7 @@ export class RedisLimiter {
     }
     this.#onError = onError as 'allow' | 'deny' | FallbackLimiter;
     this.#maxBatch = o.maxBatch === undefined ? 32 : checkInteger(o.maxBatch, 'maxBatch', 1, 10_000);
-    this.#clock = o.clock as ManualClock | undefined;
+    this.#clock = checkClock(o.clock);
     this.#denyCache = this.#makeDenyCache(o.denyCache);
   }
 
@@ -143,19 +149,42 @@ export class RedisLimiter {
     const policy = fixedWindow({ limit: 2 ** 30, windowMs: 1000 });
     const clock = this.#clock === undefined ? {} : { clock: this.#clock };
     if (spec.store !== undefined) return new Limiter({ policy, store: spec.store as SharedMemoryStore, ...clock });
-    const capacity = spec.capacity === undefined ? 100_000 : checkInteger(spec.capacity, 'denyCache.capacity', 1, 2 ** 27);
+    const capacity = spec.capacity === undefined ? 100_000 : checkInteger(spec.capacity, 'denyCache.capacity', 1, MAX_CAPACITY);
     return new Limiter({ policy, capacity, ...clock });
   }
 
+  /** `prefix{key}`: the hash tag keeps every Redis key of one limiter key in one cluster slot. */
+  #base(key: string): string {
+    return `${this.#prefix}{${redisKeyText(key)}}`;
+  }
+
   #keys(key: string): string[] {
-    const base = `${this.#prefix}{${key}}`;
+    const base = this.#base(key);
     return [`${base}:b`, ...this.#params.map((_, i) => `${base}:${i}`)];
   }
 
   #override(options: { limit?: number } | undefined): number {
-    if (options === undefined || options.limit === undefined) return 0;
-    if (this.#params.length !== 1) throw invalidArgument('limit', 'no per-call limit with several policies', options.limit);
-    return checkInteger(options.limit, 'limit', 1, (this.#params[0] as PolicyParams).maxLimit);
+    const o = checkOptions(options);
+    if (o === undefined || o.limit === undefined) return 0;
+    if (this.#params.length !== 1) throw invalidArgument('limit', 'no per-call limit with several policies', o.limit);
+    return checkInteger(o.limit, 'limit', 1, (this.#params[0] as PolicyParams).maxLimit);
+  }
+
+  /** `promise`, or a TOLLGATE_CLOSED rejection as soon as close() is called, whichever comes first. */
+  #tracked<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#unsettled.add(reject);
+      promise.then(
+        (value) => {
+          this.#unsettled.delete(reject);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#unsettled.delete(reject);
+          reject(error);
+        },
+      );
+    });
   }
 
   #now(): string {
@@ -187,14 +216,31 @@ export class RedisLimiter {
       return Promise.reject(error);
     }
     this.#stats.decisions++;
-    const cached = this.#denyCache?.peek(key);
+    // The cache holds denials of calls under the policies' own limits; a call with a per-call
+    // limit (a tier) may be allowed where those were denied, so only Redis can answer it.
+    const cached = override === 0 ? this.#denyCache?.peek(key) : undefined;
     if (cached !== undefined && !cached.allowed) {
       this.#stats.denyCacheHits++;
-      const limit = override || (this.#params[0] as PolicyParams).limit;
+      const limit = (this.#params[0] as PolicyParams).limit;
       return Promise.resolve({ allowed: false, limit, remaining: 0, resetMs: cached.resetMs, retryAfterMs: cached.retryAfterMs });
     }
-    return new Promise((resolve) => {
-      this.#queue.push({ key, op, cost, override, resolve });
+    return new Promise((resolve, reject) => {
+      const pending: Pending = {
+        key,
+        op,
+        cost,
+        override,
+        resolve: (d) => {
+          this.#unsettled.delete(pending.reject);
+          resolve(d);
+        },
+        reject: (error) => {
+          this.#unsettled.delete(pending.reject);
+          reject(error);
+        },
+      };
+      this.#unsettled.add(pending.reject);
+      this.#queue.push(pending);
       if (this.#queue.length >= this.#maxBatch) this.#flush();
       else if (!this.#scheduled) {
         this.#scheduled = true;
@@ -215,7 +261,7 @@ export class RedisLimiter {
     }
     const bySlot = new Map<number, Pending[]>();
     for (const p of queue) {
-      const slot = keySlot(`${this.#prefix}{${p.key}}`);
+      const slot = keySlot(this.#base(p.key));
       const group = bySlot.get(slot);
       if (group === undefined) bySlot.set(slot, [p]);
       else group.push(p);
@@ -233,12 +279,22 @@ export class RedisLimiter {
     this.#call(DECIDE_SHA, DECIDE_LUA, keys, args).then(
       (reply) => this.#settle(batch, reply as number[]),
       (error: unknown) => {
-        for (const p of batch) p.resolve(this.#fallback(p, error));
+        // close() has rejected the batch already: nothing decides for it now.
+        if (this.#closed) return;
+        for (const p of batch) {
+          try {
+            p.resolve(this.#fallback(p, error));
+          } catch (fallbackError) {
+            p.reject(fallbackError);
+          }
+        }
       },
     );
   }
 
   #settle(batch: Pending[], reply: number[]): void {
+    // close() has rejected the batch already, and the deny cache is gone.
+    if (this.#closed) return;
     const width = 1 + 5 * this.#params.length;
     batch.forEach((p, r) => {
       const decisions: Decision[] = [];
@@ -256,7 +312,7 @@ export class RedisLimiter {
       // The script decided all-or-nothing, so every policy's own verdict already agrees with it.
       const decision = decisions.length === 1 ? (decisions[0] as Decision) : combineDecisions(decisions);
       // Only a cost-1 denial is cached: it implies every larger cost is denied at least as long.
-      if (!decision.allowed && p.cost === 1 && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
+      if (!decision.allowed && p.cost === 1 && p.override === 0 && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
         this.#denyCache?.block(p.key, decision.retryAfterMs);
       }
       p.resolve(decision);
@@ -298,7 +354,7 @@ export class RedisLimiter {
     checkPositiveInteger(amount, 'amount');
     const override = this.#override(options);
     this.#denyCache?.reset(key);
-    await this.#call(DECIDE_SHA, DECIDE_LUA, this.#keys(key), [this.#now(), this.#params.length, ...this.#policyArgs, 3, amount, override]);
+    await this.#tracked(this.#call(DECIDE_SHA, DECIDE_LUA, this.#keys(key), [this.#now(), this.#params.length, ...this.#policyArgs, 3, amount, override]));
   }
 
   /** Denies the key everywhere for `durationMs` (a shorter block never cuts a longer one). */
@@ -306,8 +362,9 @@ export class RedisLimiter {
     if (this.#closed) throw closedError();
     checkKey(key);
     checkPositiveInteger(durationMs, 'durationMs');
-    this.#denyCache?.block(key, durationMs);
-    await this.#call(BLOCK_SHA, BLOCK_LUA, [this.#keys(key)[0] as string], [durationMs]);
+    const duration = Math.min(durationMs, MAX_BLOCK_MS);
+    this.#denyCache?.block(key, duration);
+    await this.#tracked(this.#call(BLOCK_SHA, BLOCK_LUA, [this.#keys(key)[0] as string], [duration]));
   }
 
   /** Forgets the key on Redis (counters and block) and in the deny cache. Returns whether Redis held it. */
@@ -315,7 +372,7 @@ export class RedisLimiter {
     if (this.#closed) throw closedError();
     checkKey(key);
     this.#denyCache?.reset(key);
-    const removed = await this.#bounded(this.#redis.del(...this.#keys(key)));
+    const removed = await this.#tracked(this.#bounded(this.#redis.del(...this.#keys(key))));
     return removed > 0;
   }
 
@@ -345,6 +402,12 @@ export class RedisLimiter {
    * never spins on Redis. See Limiter.acquire.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Decision> {
+    try {
+      if (this.#closed) throw closedError();
+      checkKey(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.#lines ??= new WaitingLines({
       consume: (k, cost, limit) => this.consume(k, cost, limit === undefined ? undefined : { limit }),
       refund: (k, amount, limit) => this.refund(k, amount, limit === undefined ? undefined : { limit }),
@@ -356,11 +419,23 @@ export class RedisLimiter {
     return { ...this.#stats };
   }
 
-  /** Stops deciding and frees the deny cache; the Redis client is left to its owner. */
+  /**
+   * Stops deciding and frees the deny cache; the Redis client is left to its owner. Every call
+   * not yet settled (queued, in flight, or waiting in acquire()) rejects at once with code
+   * TOLLGATE_CLOSED; answers that arrive later are dropped.
+   */
   close(): void {
     if (this.#closed) return;
-    this.#flush();
     this.#closed = true;
+    this.#queue = [];
+    const error = closedError();
+    for (const reject of [...this.#unsettled]) reject(error);
+    this.#unsettled.clear();
+    this.#lines?.close(error);
     this.#denyCache?.close();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 }

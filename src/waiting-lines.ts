@@ -1,8 +1,8 @@
 // Waiting for capacity: one FIFO line per key, the head waiting exactly as long as the limiter
 // says (a timer, never polling), the others behind it, so no request is starved or woken in a herd.
-import type { Decision } from '../decision.js';
-import { invalidArgument, outOfRange } from '../errors.js';
-import { checkInteger, checkPositiveInteger } from '../validate.js';
+import type { Decision } from './decision.js';
+import { invalidArgument, outOfRange } from './errors.js';
+import { checkInteger, checkOptions, checkPositiveInteger } from './validate.js';
 
 export interface AcquireOptions {
   /** What to spend; default 1. */
@@ -48,30 +48,39 @@ interface Line {
   busy: boolean;
 }
 
-/** The waiting lines of one limiter. NOTE: fairness is per process; processes sharing a table each keep their own line. */
+/**
+ * The waiting lines of one limiter. NOTE: fairness is per process; processes sharing a table each
+ * keep their own line.
+ */
 export class WaitingLines {
   readonly #spender: Spender;
   readonly #lines = new Map<string, Line>();
+  #closed: unknown;
 
   constructor(spender: Spender) {
     this.#spender = spender;
   }
 
   /** Resolves with the allowing Decision once `cost` has been spent for `key`. */
-  acquire(key: string, options: AcquireOptions = {}): Promise<Decision> {
+  acquire(key: string, options?: AcquireOptions): Promise<Decision> {
     let cost: number;
     let timeoutMs: number | undefined;
-    const signal = options.signal;
+    let limit: number | undefined;
+    let signal: AbortSignal | undefined;
     try {
-      cost = options.cost === undefined ? 1 : checkPositiveInteger(options.cost, 'cost');
-      timeoutMs = options.timeoutMs === undefined ? undefined : checkInteger(options.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
-      if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument('signal', 'an AbortSignal', signal);
+      if (this.#closed !== undefined) throw this.#closed;
+      const o = checkOptions(options) ?? {};
+      cost = o.cost === undefined ? 1 : checkPositiveInteger(o.cost, 'cost');
+      timeoutMs = o.timeoutMs === undefined ? undefined : checkInteger(o.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
+      limit = o.limit === undefined ? undefined : checkPositiveInteger(o.limit, 'limit');
+      if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument('signal', 'an AbortSignal', o.signal);
+      signal = o.signal as AbortSignal | undefined;
     } catch (error) {
       return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(new AcquireError('The wait was aborted', 'TOLLGATE_ACQUIRE_ABORTED', signal.reason));
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { cost, limit: options.limit, resolve, reject, settled: false, timeout: undefined, cleanup: undefined };
+      const waiter: Waiter = { cost, limit, resolve, reject, settled: false, timeout: undefined, cleanup: undefined };
       const giveUp = (error: AcquireError) => {
         if (waiter.settled) return;
         this.#leave(key, waiter);
@@ -100,6 +109,26 @@ export class WaitingLines {
     return this.#lines.get(key)?.waiters.length ?? 0;
   }
 
+  /**
+   * Rejects every waiter with `error` at once and every later acquire() too; timers are cleared.
+   * A decision still in flight is ignored when it lands (its limiter is gone).
+   */
+  close(error: unknown): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = error;
+    for (const line of this.#lines.values()) {
+      if (line.retry !== undefined) clearTimeout(line.retry);
+      line.retry = undefined;
+      for (const waiter of line.waiters) {
+        if (waiter.settled) continue;
+        this.#settle(waiter);
+        waiter.reject(error);
+      }
+      line.waiters.length = 0;
+    }
+    this.#lines.clear();
+  }
+
   #settle(waiter: Waiter): void {
     waiter.settled = true;
     if (waiter.timeout !== undefined) clearTimeout(waiter.timeout);
@@ -122,6 +151,7 @@ export class WaitingLines {
   }
 
   #pump(key: string, line: Line): void {
+    if (this.#closed !== undefined) return;
     const head = line.waiters[0];
     if (head === undefined) {
       this.#lines.delete(key);
@@ -150,6 +180,16 @@ export class WaitingLines {
     }
   }
 
+  /** A refund that can neither throw nor leave a rejected promise behind (the limiter may be failing). */
+  #giveBack(key: string, head: Waiter): void {
+    try {
+      const done = this.#spender.refund(key, head.cost, head.limit);
+      if (done instanceof Promise) done.catch(() => {});
+    } catch {
+      // Nothing to give back to: the limiter closed or failed; the spend is lost with it.
+    }
+  }
+
   #fail(key: string, line: Line, head: Waiter, error: unknown): void {
     if (!head.settled) {
       this.#settle(head);
@@ -161,9 +201,10 @@ export class WaitingLines {
 
   #decided(key: string, line: Line, head: Waiter, d: Decision): void {
     line.busy = false;
+    if (this.#closed !== undefined) return;
     if (head.settled) {
       // Aborted while the decision was in flight: give back what was taken for nobody.
-      if (d.allowed) void this.#spender.refund(key, head.cost, head.limit);
+      if (d.allowed) this.#giveBack(key, head);
       if (line.waiters[0] === head) line.waiters.shift();
       this.#pump(key, line);
       return;

@@ -1,0 +1,25 @@
+// Before any test file runs: build what child processes and examples load (dist/ and the addon)
+// from the sources under test, so that no fixture can ever exercise a stale build, however the
+// suite is started (npm test, npm run test:js, or one file alone).
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const require = createRequire(import.meta.url);
+
+export default function setup(): void {
+  const run = (args: string[]) => execFileSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  // Incremental: a few hundred ms when nothing changed.
+  if (process.env.TOLLGATE_TEST_SKIP_NATIVE_BUILD !== '1') {
+    try {
+      run([require.resolve('cmake-js/bin/cmake-js'), 'compile']);
+    } catch (error) {
+      // Without a toolchain the tests run on the TypeScript engine; under CI that fails loudly elsewhere.
+      if (process.env.CI) throw error;
+      console.warn(`The native addon could not be rebuilt: ${(error as Error).message}`);
+    }
+  }
+  run([path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+}
