@@ -47,7 +47,7 @@ function render(name, report, top) {
     const byCount = [...report.top].sort((a, b) => b.count - a.count).slice(0, top);
     lines.push(`  top keys    (counts halve every ${report.topKeysPeriodMs / 1000} s; "±" is the most a count may be over)`);
     for (const t of byCount) {
-      lines.push(`    ${String(t.count).padStart(10)} ±${String(t.error).padEnd(8)} denied ${String(t.denied).padStart(10)}  ${t.key}${t.length > Buffer.byteLength(t.key) ? '…' : ''}`);
+      lines.push(`    ${String(t.count).padStart(10)} ±${String(t.error).padEnd(8)} denied ${String(t.denied).padStart(10)}  ${t.key}${t.length > t.key.length ? '…' : ''}`);
     }
   }
   return lines.join('\n');

@@ -328,7 +328,7 @@ export class Limiter {
       .filter((t) => t[field] > 0)
       .sort((a, b) => b[field] - a[field] || b.count - a.count)
       .slice(0, k)
-      .map((t) => ({ key: t.key, count: t.count, denied: t.denied, error: t.error, truncated: Buffer.byteLength(t.key) < t.length }));
+      .map((t) => ({ key: t.key, count: t.count, denied: t.denied, error: t.error, truncated: t.key.length < t.length }));
   }
 
   /**

@@ -1,6 +1,6 @@
 // Client addresses through proxies, and IPv6 subnet keys.
 import { describe, expect, it } from 'vitest';
-import { addressKey, addressList, clientAddress, normalizeAddress } from '../src/http/client-ip.js';
+import { addressKey, addressList, canonicalAddress, clientAddress, normalizeAddress } from '../src/http/client-ip.js';
 
 describe('client addresses', () => {
   const trusted = addressList(['loopback', '10.0.0.0/8'], 'trustProxy');
@@ -12,14 +12,37 @@ describe('client addresses', () => {
     expect(clientAddress('198.51.100.7', { 'x-forwarded-for': '203.0.113.9' }, trusted)).toBe('198.51.100.7');
     expect(clientAddress('127.0.0.1', { 'x-forwarded-for': '203.0.113.9' }, undefined)).toBe('127.0.0.1');
     expect(clientAddress('127.0.0.1', {}, trusted)).toBe('127.0.0.1');
-    expect(clientAddress('127.0.0.1', { 'x-forwarded-for': 'garbage' }, trusted)).toBeUndefined();
+    // A hop that is not an address stops the walk at the trusted proxy that reported it.
+    expect(clientAddress('127.0.0.1', { 'x-forwarded-for': 'garbage' }, trusted)).toBe('127.0.0.1');
+    expect(clientAddress('127.0.0.1', { 'x-forwarded-for': 'garbage, 10.1.2.3' }, trusted)).toBe('10.1.2.3');
     expect(clientAddress(undefined, {}, trusted)).toBeUndefined();
   });
 
-  it('reads RFC 7239 Forwarded, quoted IPv6 with ports included', () => {
-    expect(clientAddress('::1', { forwarded: 'for=192.0.2.60;proto=http;by=203.0.113.43' }, trusted)).toBe('192.0.2.60');
-    expect(clientAddress('::1', { forwarded: 'for="[2001:db8:cafe::17]:4711"' }, trusted)).toBe('2001:db8:cafe::17');
-    expect(clientAddress('::1', { forwarded: 'for=192.0.2.43, for=10.0.0.5' }, trusted)).toBe('192.0.2.43');
+  it('reads RFC 7239 Forwarded when told to, quoted IPv6 with ports included', () => {
+    expect(clientAddress('::1', { forwarded: 'for=192.0.2.60;proto=http;by=203.0.113.43' }, trusted, 'forwarded')).toBe('192.0.2.60');
+    expect(clientAddress('::1', { forwarded: 'for="[2001:db8:cafe::17]:4711"' }, trusted, 'forwarded')).toBe('2001:db8:cafe::17');
+    expect(clientAddress('::1', { forwarded: 'for=192.0.2.43, for=10.0.0.5' }, trusted, 'forwarded')).toBe('192.0.2.43');
+    expect(clientAddress('::1', { forwarded: 'for=unknown' }, trusted, 'forwarded')).toBe('::1');
+  });
+
+  it('never lets the header a proxy does not write override the one it does (regression: spoofed Forwarded)', () => {
+    // The proxy appends only X-Forwarded-For; the client adds its own Forwarded.
+    const headers = { 'x-forwarded-for': '203.0.113.9', forwarded: 'for=198.51.100.77' };
+    expect(clientAddress('127.0.0.1', headers, trusted)).toBe('203.0.113.9');
+    // And the reverse: a proxy that writes Forwarded, a client that adds X-Forwarded-For.
+    const reverse = { forwarded: 'for=203.0.113.9', 'x-forwarded-for': '198.51.100.77' };
+    expect(clientAddress('127.0.0.1', reverse, trusted, 'forwarded')).toBe('203.0.113.9');
+  });
+
+  it('spells every IPv4-mapped or malformed address one way, never as a shared all-zero key (regression)', () => {
+    for (const spelling of ['::FFFF:1.2.3.4', '0:0:0:0:0:ffff:1.2.3.4', '::ffff:102:304', '0:0:0:0:0:FFFF:0102:0304']) {
+      expect(canonicalAddress(spelling)).toBe('1.2.3.4');
+      expect(clientAddress('127.0.0.1', { 'x-forwarded-for': spelling }, trusted)).toBe('1.2.3.4');
+    }
+    expect(canonicalAddress('[::1')).toBeUndefined();
+    expect(clientAddress('::1', { forwarded: 'for="[::1"' }, trusted, 'forwarded')).toBe('::1');
+    expect(clientAddress('127.0.0.1', { 'x-forwarded-for': '2001:DB8::1' }, trusted)).toBe('2001:db8::1');
+    expect(addressKey(canonicalAddress('2001:DB8::1%eth0')!, 56)).toBe(addressKey('2001:db8::1', 56));
   });
 
   it('treats IPv4-mapped IPv6 as IPv4', () => {

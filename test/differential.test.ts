@@ -10,7 +10,7 @@ import {
   type Decision,
   type Policy,
 } from '../src/index.js';
-import { engines, seededRandom } from './helpers/engines.js';
+import { edgeKeys, engines, seededRandom } from './helpers/engines.js';
 
 // Per policy: four million in all.
 const OPERATIONS = 1_000_000;
@@ -42,6 +42,9 @@ describe.runIf(engines().includes('native'))('native engine against the TypeScri
     const native = new Limiter({ policy, engine: 'native', clock, capacity: 200_000 });
     const js = new Limiter({ policy, engine: 'js', clock, capacity: 200_000 });
     const keys = Array.from({ length: KEYS }, (_, i) => `user:${(i * 7919) % 1_000_003}`);
+    // Keys at the limits of the key space: maximum length in multi-byte, astral and one-byte
+    // characters, lone surrogates of both kinds, and near-twins that differ in one code unit.
+    keys.splice(16, 0, ...edgeKeys());
     const batch = ['', '', '', ''];
     let allowed = 0;
     for (let op = 0; op < operations; op++) {

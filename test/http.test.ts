@@ -139,9 +139,44 @@ describe.each(frameworks)('%s', (_name, start) => {
     expect((await from('2001:db8:1:2400::1')).status).toBe(200);
     expect((await from('203.0.113.7')).status).toBe(200);
     expect((await from('203.0.113.8')).status).toBe(200);
-    // RFC 7239 Forwarded is read too.
-    expect((await get(url, { forwarded: 'for="[2001:db8:9::1]:4711";proto=https' })).status).toBe(200);
-    expect((await get(url, { forwarded: 'for="[2001:db8:9::2]"' })).status).toBe(429);
+    // RFC 7239 Forwarded, when the proxies write that header instead.
+    const rfc = await start({ limiter: limiterOf(1), trustProxy: ['loopback'], forwardedHeader: 'forwarded' });
+    expect((await get(rfc, { forwarded: 'for="[2001:db8:9::1]:4711";proto=https' })).status).toBe(200);
+    expect((await get(rfc, { forwarded: 'for="[2001:db8:9::2]"' })).status).toBe(429);
+  });
+
+  it('a client’s own Forwarded header is not believed behind a proxy that appends X-Forwarded-For (regression)', async () => {
+    const url = await start({ limiter: limiterOf(2), trustProxy: ['loopback'] });
+    const statuses = [];
+    // This test's loopback peer is the trusted proxy; it appended no X-Forwarded-For hop, so each
+    // request is the proxy's own, whatever Forwarded claims.
+    for (let n = 1; n <= 10; n++) statuses.push((await get(url, { forwarded: `for=198.51.100.${n}` })).status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(2);
+    // Hops that are not addresses count against the proxy that reported them: limited, not unlimited.
+    const lenient = await start({ limiter: limiterOf(2), trustProxy: ['loopback'], forwardedHeader: 'forwarded', onMissingKey: 'allow' });
+    const unknown = [];
+    for (let n = 0; n < 5; n++) unknown.push((await get(lenient, { forwarded: 'for=unknown' })).status);
+    expect(unknown).toEqual([200, 200, 429, 429, 429]);
+  });
+
+  it('errors on the asynchronous path (key, cost, skip, handler) answer 500; nothing is left unhandled (regression)', async () => {
+    const boom = () => {
+      throw new Error('boom');
+    };
+    const cases: Partial<Options>[] = [
+      { limiter: limiterOf(1), key: async () => 'anon', handler: boom },
+      { limiter: limiterOf(1), key: async () => 'anon', handler: async () => boom() },
+      { limiter: limiterOf(1), key: async () => boom() },
+      { limiter: limiterOf(1), cost: async () => boom() },
+      { limiter: limiterOf(1), skip: async () => boom() },
+      { limiter: limiterOf(1), handler: boom },
+    ];
+    for (const options of cases) {
+      const url = await start(options);
+      const statuses = [(await get(url)).status, (await get(url)).status];
+      // The first request passes unless an option function failed; the denied one runs the handler.
+      expect(statuses[1]).toBe(500);
+    }
   });
 
   it('ignores X-Forwarded-For from a peer that is not a trusted proxy', async () => {

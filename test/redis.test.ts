@@ -16,7 +16,7 @@ import {
   type Decision,
   type Policy,
 } from '../src/index.js';
-import { seededRandom } from './helpers/engines.js';
+import { edgeKeys, seededRandom } from './helpers/engines.js';
 import { hasRedis, startCluster, startRedis } from './helpers/redis.js';
 
 type Server = Awaited<ReturnType<typeof startRedis>>;
@@ -157,6 +157,32 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     clock.advance(600);
     expect((await remote.consume('abuser')).allowed).toBe(true);
     expect(remote.stats().redisCalls).toBe(calls + 1);
+    remote.close();
+  });
+
+  it('the deny cache never answers a call with another per-call limit (regression)', async () => {
+    const clock = new ManualClock(1_000_000);
+    const remote = new RedisLimiter({ redis, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), clock, prefix: prefix() });
+    for (let i = 0; i < 5; i++) expect((await remote.consume('tiered')).allowed).toBe(true);
+    expect((await remote.consume('tiered')).allowed).toBe(false);
+    const calls = remote.stats().redisCalls;
+    // Denied at the policy's 5, cached; a paid-tier call at 100 must ask Redis, and is allowed.
+    expect(await remote.consume('tiered', 1, { limit: 100 })).toMatchObject({ allowed: true, limit: 100 });
+    expect(remote.stats().redisCalls).toBe(calls + 1);
+    expect((await remote.consume('tiered')).allowed).toBe(false);
+    expect(remote.stats().denyCacheHits).toBe(1);
+    remote.close();
+  });
+
+  it('keys that UTF-8 would fold together stay distinct on Redis, as in both engines (regression)', async () => {
+    const remote = new RedisLimiter({ redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
+    const local = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 60_000 }), engine: 'js' });
+    const keys = [...new Set(edgeKeys())];
+    const first = await Promise.all(keys.map((k) => remote.consume(k)));
+    expect(first.map((d) => d.allowed)).toEqual(keys.map((k) => local.consume(k).allowed));
+    expect(first.every((d) => d.allowed)).toBe(true);
+    const second = await Promise.all(keys.map((k) => remote.consume(k)));
+    expect(second.every((d) => !d.allowed)).toBe(true);
     remote.close();
   });
 

@@ -103,6 +103,87 @@ describe.each(engines())('%s engine', (engine) => {
   });
 });
 
+describe.each(engines())('%s engine: regressions from the attack on the landed build', (engine) => {
+  const make = () => new Limiter({ policy, engine, clock: new ManualClock(0), capacity: 1000 });
+  const coded = (name: 'TypeError' | 'RangeError', code: string) => expect.objectContaining({ name, code });
+
+  it('per-call options of the wrong type are refused with a coded TypeError, never ignored', () => {
+    const l = make();
+    for (const options of [null, 5, 'x', [1]]) {
+      expect(() => l.consume('k', 2, options as never)).toThrow(coded('TypeError', 'TOLLGATE_INVALID_ARGUMENT'));
+      expect(() => l.tryConsume('k', 1, options as never)).toThrow(coded('TypeError', 'TOLLGATE_INVALID_ARGUMENT'));
+      expect(() => l.peek('k', 1, options as never)).toThrow(coded('TypeError', 'TOLLGATE_INVALID_ARGUMENT'));
+      expect(() => l.refund('k', 1, options as never)).toThrow(coded('TypeError', 'TOLLGATE_INVALID_ARGUMENT'));
+    }
+    expect(l.peek('k').remaining).toBe(5);
+  });
+
+  it('consumeMany validates every key before deciding any: a bad key spends nothing', () => {
+    const l = make();
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    keys[17] = '' as string;
+    expect(() => l.consumeMany(keys)).toThrow(coded('RangeError', 'TOLLGATE_OUT_OF_RANGE'));
+    for (let i = 0; i < 40; i++) if (i !== 17) expect(l.peek(`k${i}`).remaining).toBe(5);
+  });
+
+  it('consumeMany reads each key once; a getter that closes the limiter is a clean TOLLGATE_CLOSED', () => {
+    const l = make();
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    let reads = 0;
+    Object.defineProperty(keys, 20, {
+      get() {
+        reads++;
+        l.close();
+        return 'k20';
+      },
+    });
+    expect(() => l.consumeMany(keys)).toThrow(coded('TypeError', 'TOLLGATE_CLOSED'));
+    expect(reads).toBe(1);
+  });
+
+  it('consumeMany: a getter that detaches `out` is refused before anything is written', () => {
+    const l = make();
+    const out = new Uint8Array(40);
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    Object.defineProperty(keys, 3, {
+      get() {
+        structuredClone(out.buffer, { transfer: [out.buffer] });
+        return 'k3';
+      },
+    });
+    expect(() => l.consumeMany(keys, 1, out)).toThrow(coded('TypeError', 'TOLLGATE_INVALID_ARGUMENT'));
+    expect(l.peek('k0').remaining).toBe(5);
+  });
+
+  it('consumeMany takes a Proxy array like any array, and a throwing getter spends nothing', () => {
+    const l = make();
+    const keys = new Proxy(['a', 'b', 'a'], {});
+    expect([...l.consumeMany(keys)]).toEqual([1, 1, 1]);
+    expect(l.peek('a').remaining).toBe(3);
+    const throwing = ['x', 'y'];
+    Object.defineProperty(throwing, 1, {
+      get() {
+        throw new Error('getter');
+      },
+    });
+    expect(() => l.consumeMany(throwing)).toThrow('getter');
+    expect(l.peek('x').remaining).toBe(5);
+  });
+
+  it('refuses a forged clock and hand-made stores', () => {
+    const forged = { buffer: new Float64Array([Number.NaN]), now: () => Number.NaN };
+    expect(() => new Limiter({ policy, engine, clock: forged as never })).toThrow(coded('TypeError', 'TOLLGATE_INVALID_ARGUMENT'));
+    const store = { kind: 'sharedMemory', name: '../x', capacity: 10, mode: 0o600, shards: undefined };
+    expect(() => new Limiter({ policy, store: store as never })).toThrow(coded('TypeError', 'TOLLGATE_INVALID_ARGUMENT'));
+  });
+
+  it('block() for the longest duration decides the same on both engines', () => {
+    const l = make();
+    expect(l.block('k', Number.MAX_SAFE_INTEGER)).toBe(true);
+    expect(l.peek('k')).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 2 ** 50, retryAfterMs: 2 ** 50 });
+  });
+});
+
 describe.runIf(engines().includes('native'))('the raw addon', () => {
   // The Limiter validates first; the addon must still never crash on what reaches it directly.
   const addon = loadNative().addon;
@@ -110,7 +191,8 @@ describe.runIf(engines().includes('native'))('the raw addon', () => {
   const base = { kind: 1, limit: 5, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity: 100, shards: 0, evict: true, preallocate: false, detail };
 
   it('refuses bad configurations with errors', () => {
-    expect(() => addon?.createTable(undefined as never)).toThrow(TypeError);
+    expect(() => addon?.createTable(undefined as never)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'TOLLGATE_INVALID_ARGUMENT' }));
+    expect(() => addon?.createTable({ ...base, kind: 9 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE' }));
     expect(() => addon?.createTable({ ...base, kind: 9 })).toThrow(RangeError);
     expect(() => addon?.createTable({ ...base, kind: 3 })).toThrow(RangeError);
     expect(() => addon?.createTable({ ...base, windowMs: 0 })).toThrow(RangeError);
@@ -124,7 +206,9 @@ describe.runIf(engines().includes('native'))('the raw addon', () => {
     expect(() => table.consume('k', 1, 0)).toThrow(RangeError);
     expect(() => table.consume('k', Number.NaN, 5)).toThrow(RangeError);
     expect(() => table.consume(7 as never, 1, 5)).toThrow(TypeError);
-    expect(() => table.block('k', 2 ** 60, 5)).toThrow(RangeError);
+    expect(() => table.block('k', 2 ** 60, 5)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'TOLLGATE_OUT_OF_RANGE' }));
+    expect(() => table.consume('k', 0, 5)).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE' }));
+    expect(() => table.consumeMany('k' as never, 1, 5, new Uint8Array(1))).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
     expect(() => table.consumeMany([1] as never, 1, 5, new Uint8Array(1))).toThrow(TypeError);
     expect(table.consume('k', 1, 5)).toBe(true);
     table.close();

@@ -96,25 +96,24 @@ Napi::Object policy_object(Napi::Env env, const Policy& p) {
   return out;
 }
 
-// A stored key prefix back as a JS string: one byte per code unit (Latin-1) or UTF-16LE.
-Napi::String key_string(Napi::Env env, const TopKey& top) {
-  napi_value out;
-  if (!top.wide) {
-    napi_create_string_latin1(env, reinterpret_cast<const char*>(top.key.data()), top.key.size(), &out);
-  } else {
-    std::u16string units(top.key.size() / 2, u'\0');
-    for (size_t i = 0; i < units.size(); ++i) units[i] = char16_t(top.key[2 * i] | (top.key[2 * i + 1] << 8));
-    napi_create_string_utf16(env, units.data(), units.size(), &out);
-  }
-  return Napi::String(env, out);
-}
-
 // Heavy hitters as [{ key, length, count, denied, error }], unsorted; length in UTF-16 code units.
 Napi::Array top_keys_array(Napi::Env env, const std::vector<TopKey>& top) {
   Napi::Array out = Napi::Array::New(env, top.size());
   for (size_t i = 0; i < top.size(); ++i) {
     Napi::Object o = Napi::Object::New(env);
-    o.Set("key", key_string(env, top[i]));
+    // One-byte keys come back as Latin-1 text; wide ones as their UTF-16 units, which the
+    // TypeScript side turns into a string (napi_create_string_utf16 was seen to replace lone
+    // surrogates with U+FFFD here, which would misreport such keys).
+    if (!top[i].wide) {
+      napi_value text;
+      napi_create_string_latin1(env, reinterpret_cast<const char*>(top[i].key.data()), top[i].key.size(), &text);
+      o.Set("key", Napi::Value(env, text));
+    } else {
+      Napi::Uint16Array units = Napi::Uint16Array::New(env, top[i].key.size() / 2);
+      for (size_t u = 0; u < units.ElementLength(); ++u) units[u] = uint16_t(top[i].key[2 * u] | (top[i].key[2 * u + 1] << 8));
+      o.Set("key", Napi::String::New(env, ""));
+      o.Set("units", units);
+    }
     o.Set("length", double(top[i].length));
     o.Set("count", double(top[i].count));
     o.Set("denied", double(top[i].denied));

@@ -175,12 +175,59 @@ void test_lock_recovery() {
   // A thread that dies holding a robust lock hands the next locker EOWNERDEAD, not a deadlock.
   ShardLock lock;
   CHECK(lock.init());
-  std::thread([&] { lock.lock(); }).join();
-  lock.lock();
+  bool contended = false;
+  std::thread([&] {
+    bool waited = false;
+    lock.lock(-1, waited);
+  }).join();
+  CHECK(lock.lock(-1, contended));
   lock.unlock();
   CHECK_EQ(lock.recoveries(), 1);
 }
+
+void test_lock_timeout() {
+  // A live holder that never lets go: a bounded wait gives up, an unbounded one would not.
+  ShardLock lock;
+  CHECK(lock.init());
+  CHECK(lock.looks_sound());
+  std::atomic<bool> held{false}, release{false};
+  std::thread holder([&] {
+    bool waited = false;
+    lock.lock(-1, waited);
+    held = true;
+    while (!release) std::this_thread::yield();
+    lock.unlock();
+  });
+  while (!held) std::this_thread::yield();
+  bool contended = false;
+  CHECK(!lock.lock(20, contended));
+  CHECK(contended);
+  release = true;
+  holder.join();
+  CHECK(lock.lock(20, contended));
+  lock.unlock();
+  CHECK_EQ(lock.recoveries(), 0);
+  // Random bytes over the mutex are noticed before glibc sees them.
+  std::memset(static_cast<void*>(&lock), 0x5a, sizeof(pthread_mutex_t));
+  CHECK(!lock.looks_sound());
+}
 #endif
+
+void test_hash_domains_and_damage() {
+  TestTable t(1000, 1, true);
+  // The same bytes as a one-byte key and as a wide key are different keys.
+  const char bytes[] = {0x41, 0x00};
+  const Hash128 narrow = t.table->hash(bytes, 2, false);
+  const Hash128 wide = t.table->hash(bytes, 2, true);
+  CHECK(narrow.lo != wide.lo || narrow.hi != wide.hi);
+  // A reclaim cursor far out of its shard (damage in a shared segment) is bounded, not followed.
+  const Policy fixed{PolicyKind::kFixedWindow, 5, 1000, 0, 0};
+  const uint64_t shards_offset = reinterpret_cast<const TableLayout*>(static_cast<char*>(t.region->base()) + 16)->shards_offset;
+  auto* cursor = reinterpret_cast<uint32_t*>(static_cast<char*>(t.region->base()) + shards_offset + 120);
+  *cursor = 0xfffffff0u;
+  for (int i = 0; i < 500; ++i) CHECK(t.table->consume(t.h("k" + std::to_string(i)), fixed, 5, 1, 100, true).allowed);
+  CHECK(*cursor < 2000);
+}
 
 void test_shared_region() {
   const std::string name = "coretest-" + std::to_string(getpid());
@@ -208,6 +255,7 @@ void test_shared_region() {
   CHECK(!shared_name_is_valid(".x"));
   CHECK(!shared_name_is_valid(""));
   CHECK(shared_name_is_valid("api-limits_v2.prod"));
+  CHECK(!shared_name_is_valid("x.init-1-2-3"));
   CHECK_EQ(unlink_shared_region(name, error), 1);
   CHECK_EQ(unlink_shared_region(name, error), 0);
 }
@@ -220,7 +268,8 @@ void test_top_keys() {
     const int k = i % 10 < 6 ? i % 3 : 3 + (i * 7919) % 37;
     ++truth[k];
     const std::string key = "key:" + std::to_string(k) + std::string(k == 0 ? 200 : 0, 'x');
-    top_record(summary, uint64_t(k) * 0x9e3779b97f4a7c15ULL + 1, key.data(), key.size(), k == 1, 1000, 60000);
+    const KeyText text{reinterpret_cast<const uint8_t*>(key.data()), key.size(), uint32_t(key.size()), false};
+    top_record(summary, uint64_t(k) * 0x9e3779b97f4a7c15ULL + 1, text, k == 1, 1000, 60000);
   }
   std::vector<TopKey> top;
   top_collect(summary, 1000, 60000, top);
@@ -291,8 +340,10 @@ int main(int argc, char** argv) {
     run("shared region: create, attach, check", test_shared_region);
     run("top keys: space-saving bounds, truncation, decay", test_top_keys);
     run("coarse clock agrees with CLOCK_MONOTONIC", test_coarse_clock);
+    run("hash domains; a damaged cursor is bounded", test_hash_domains_and_damage);
 #if !defined(__SANITIZE_THREAD__)
     run("robust lock recovery", test_lock_recovery);
+    run("timed lock gives up on a live holder; damage noticed", test_lock_timeout);
 #endif
   }
   run("threads hammer one key and many keys", test_threads);

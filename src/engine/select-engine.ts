@@ -2,7 +2,7 @@
 import { nativeUnavailable } from '../errors.js';
 import { JsTable } from './js/js-table.js';
 import { loadNative } from './load-native.js';
-import type { TableConfig, TableEngine } from './table-engine.js';
+import { topKeyText, type TableConfig, type TableEngine } from './table-engine.js';
 
 export type EngineChoice = 'native' | 'js' | 'auto';
 export type EngineName = 'native' | 'js';
@@ -31,7 +31,9 @@ export function createTable(engine: EngineName, config: TableConfig): TableEngin
   if (engine === 'js') return new JsTable(config);
   const { addon } = loadNative();
   if (addon === undefined) throw nativeUnavailable('loadNative() failed after it had succeeded');
-  return addon.createTable(config);
+  const table = addon.createTable(config);
+  const rawTopKeys = table.topKeys;
+  return Object.assign(table, { topKeys: () => rawTopKeys().map(topKeyText) });
 }
 
 /** Whether the native addon loads in this process; never warns. */

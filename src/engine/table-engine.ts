@@ -56,6 +56,17 @@ export interface TableEngine {
   readonly creatorPolicy?: PolicyRecord;
 }
 
+/**
+ * The key text of a heavy hitter as the addon reports it: `units` (UTF-16 code units) when the key
+ * had characters beyond Latin-1, else `key`.
+ */
+export function topKeyText(raw: RawTopKey & { readonly units?: Uint16Array }): RawTopKey {
+  if (raw.units === undefined) return raw;
+  let key = '';
+  for (let i = 0; i < raw.units.length; i += 4096) key += String.fromCharCode(...raw.units.subarray(i, i + 4096));
+  return { key, length: raw.length, count: raw.count, denied: raw.denied, error: raw.error };
+}
+
 /** One heavy hitter as a table reports it. */
 export interface RawTopKey {
   /** The key (its first 96 bytes in the native engine). */

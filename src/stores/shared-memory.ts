@@ -2,7 +2,7 @@
 // every process (and worker thread) that opens a Limiter on the same name.
 import { invalidArgument, nativeUnavailable, outOfRange } from '../errors.js';
 import { loadNative } from '../engine/load-native.js';
-import type { SharedTableReport } from '../engine/table-engine.js';
+import { topKeyText, type SharedTableReport } from '../engine/table-engine.js';
 import { checkInteger, checkObject } from '../validate.js';
 import { MAX_CAPACITY, MAX_SHARDS } from '../constants.js';
 
@@ -91,5 +91,6 @@ export function inspectSharedMemory(name: string): SharedTableReport {
   checkName(name);
   const { addon, failures } = loadNative();
   if (addon === undefined) throw nativeUnavailable(failures.join('\n'));
-  return addon.inspectSharedMemory(name);
+  const report = addon.inspectSharedMemory(name);
+  return { ...report, top: report.top.map(topKeyText) };
 }
