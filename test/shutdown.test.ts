@@ -80,7 +80,7 @@ describe.each(engines())('%s engine: closing with waiters', (engine) => {
     const second = running.add(async () => 'never');
     const limited = createQueue({ limits: [{ limiter, key: 'k' }] });
     const waitingForLimit = limited.add(async () => 'never');
-    const retrying = createQueue({ retry: { maxAttempts: 3, baseMs: 60_000, maxMs: 60_000 } });
+    const retrying = createQueue({ retry: { maxAttempts: 3, baseDelayMs: 60_000, maxDelayMs: 60_000, random: () => 0.5 } });
     const failing = retrying.add(async () => {
       throw new Error('transient');
     });
@@ -146,7 +146,7 @@ describe.runIf(hasRedis)('RedisLimiter: closing with calls in flight', () => {
     const maintenance = [limiter.refund('w'), limiter.block('b', 1000), limiter.reset('r')];
     const waiter = limiter.acquire('w', { timeoutMs: 10_000 });
     limiter.close();
-    for (const call of [queued, ...maintenance, waiter]) expect(await settledNow(call)).toEqual({ status: 'rejected', reason: closed });
+    for (const call of [queued, ...maintenance, waiter] as Promise<unknown>[]) expect(await settledNow(call)).toEqual({ status: 'rejected', reason: closed });
     await new Promise((r) => setTimeout(r, 100));
   });
 
