@@ -1,7 +1,6 @@
 // Every shutdown order with calls in flight: each pending call and waiter settles at once with a
 // coded error, and nothing throws (or rejects unhandled) afterwards.
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   allOf,
   createQueue,
@@ -13,7 +12,7 @@ import {
   tokenBucket,
 } from '../src/index.js';
 import { engines } from './helpers/engines.js';
-import { hasRedis, startRedis } from './helpers/redis.js';
+import { hasRedis, useRedisServer } from './helpers/redis.js';
 
 const closed = expect.objectContaining({ code: 'TOLLGATE_CLOSED' });
 /** Settles `promise` and reports how: a promise still pending after the microtasks run is a bug. */
@@ -113,21 +112,11 @@ describe.each(engines())('%s engine: closing with waiters', (engine) => {
 });
 
 describe.runIf(hasRedis)('RedisLimiter: closing with calls in flight', () => {
-  let server: Awaited<ReturnType<typeof startRedis>>;
-  let redis: Redis;
+  const local = useRedisServer();
   let n = 0;
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: 1 });
-    redis.on('error', () => undefined);
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await server?.stop();
-  });
 
   it('a denial in flight at close() rejects with TOLLGATE_CLOSED; the late answer crashes nothing (regression)', async () => {
-    const limiter = new RedisLimiter({ redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: `close${++n}:` });
+    const limiter = new RedisLimiter({ redis: local.redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: `close${++n}:` });
     await limiter.consume('k');
     // Several denials in flight (their answers will try to fill the deny cache), then close.
     const inFlight = [limiter.consume('k'), limiter.consume('k'), limiter.peek('k')];
@@ -140,7 +129,7 @@ describe.runIf(hasRedis)('RedisLimiter: closing with calls in flight', () => {
   });
 
   it('queued (unsent) calls, refund/block/reset in flight and acquire() waiters all reject at once', async () => {
-    const limiter = new RedisLimiter({ redis, policy: tokenBucket({ capacity: 1, refillPerSecond: 0.001 }), prefix: `close${++n}:` });
+    const limiter = new RedisLimiter({ redis: local.redis, policy: tokenBucket({ capacity: 1, refillPerSecond: 0.001 }), prefix: `close${++n}:` });
     await limiter.consume('w');
     const queued = limiter.consume('q');
     const maintenance = [limiter.refund('w'), limiter.block('b', 1000), limiter.reset('r')];
@@ -160,7 +149,7 @@ describe.runIf(hasRedis)('RedisLimiter: closing with calls in flight', () => {
   });
 
   it('bad arguments reject (never throw synchronously), with a code', async () => {
-    const limiter = new RedisLimiter({ redis, policy: fixedWindow({ limit: 5, windowMs: 1000 }), prefix: `close${++n}:` });
+    const limiter = new RedisLimiter({ redis: local.redis, policy: fixedWindow({ limit: 5, windowMs: 1000 }), prefix: `close${++n}:` });
     const calls = [
       () => limiter.consume('' as string),
       () => limiter.consume('k', 1, null as never),
