@@ -57,7 +57,7 @@ export interface TopKey {
   readonly count: number;
   readonly denied: number;
   readonly error: number;
-  /** The native engine keeps a key's first 96 bytes (48 to 96 characters): true when `key` was cut short. */
+  /** The native engine keeps a key's first 48 characters (UTF-16 code units): true when `key` was cut short. */
   readonly truncated: boolean;
 }
 

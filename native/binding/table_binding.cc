@@ -37,21 +37,18 @@ struct TableHandle {
 
   // The last short key and its hash: a hot key (one global limit, one busy client) skips
   // SipHash on repeats for the price of a short compare. A handle serves one JS thread.
-  static constexpr size_t kHashCacheBytes = 48;
+  static constexpr size_t kHashCacheBytes = 96;  // 48 code units
   uint8_t cached_key[kHashCacheBytes] = {};
   size_t cached_length = 0;
-  bool cached_wide = false;
   Hash128 cached_hash{};
 
   Hash128 hash(const KeyBytes& key) noexcept {
-    if (key.length == cached_length && key.wide == cached_wide && std::memcmp(key.data, cached_key, key.length) == 0) {
-      return cached_hash;
-    }
-    const Hash128 h = table->hash(key.data, key.length, key.wide);
-    if (key.length <= kHashCacheBytes) {
-      std::memcpy(cached_key, key.data, key.length);
-      cached_length = key.length;
-      cached_wide = key.wide;
+    const size_t length = key.bytes();
+    if (length == cached_length && std::memcmp(key.data(), cached_key, length) == 0) return cached_hash;
+    const Hash128 h = table->hash(key.data(), length);
+    if (length <= kHashCacheBytes) {
+      std::memcpy(cached_key, key.data(), length);
+      cached_length = length;
       cached_hash = h;
     }
     return h;
@@ -101,19 +98,12 @@ Napi::Array top_keys_array(Napi::Env env, const std::vector<TopKey>& top) {
   Napi::Array out = Napi::Array::New(env, top.size());
   for (size_t i = 0; i < top.size(); ++i) {
     Napi::Object o = Napi::Object::New(env);
-    // One-byte keys come back as Latin-1 text; wide ones as their UTF-16 units, which the
-    // TypeScript side turns into a string (napi_create_string_utf16 was seen to replace lone
-    // surrogates with U+FFFD here, which would misreport such keys).
-    if (!top[i].wide) {
-      napi_value text;
-      napi_create_string_latin1(env, reinterpret_cast<const char*>(top[i].key.data()), top[i].key.size(), &text);
-      o.Set("key", Napi::Value(env, text));
-    } else {
-      Napi::Uint16Array units = Napi::Uint16Array::New(env, top[i].key.size() / 2);
-      for (size_t u = 0; u < units.ElementLength(); ++u) units[u] = uint16_t(top[i].key[2 * u] | (top[i].key[2 * u + 1] << 8));
-      o.Set("key", Napi::String::New(env, ""));
-      o.Set("units", units);
-    }
+    // The stored UTF-16 units, which the TypeScript side turns into a string:
+    // napi_create_string_utf16 was seen to replace lone surrogates with U+FFFD here.
+    Napi::Uint16Array units = Napi::Uint16Array::New(env, top[i].key.size() / 2);
+    std::memcpy(units.Data(), top[i].key.data(), units.ElementLength() * 2);
+    o.Set("key", Napi::String::New(env, ""));
+    o.Set("units", units);
     o.Set("length", double(top[i].length));
     o.Set("count", double(top[i].count));
     o.Set("denied", double(top[i].denied));
@@ -298,7 +288,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
       key_arg(info, 0, key);
       const int64_t cost = positive_arg(info, 1, "cost");
       const int64_t limit = limit_arg(info, 2, h->policy);
-      const KeyText text{key.data, key.length, uint32_t(key.units), key.wide};
+      const KeyText text{key.data(), key.bytes(), uint32_t(key.count)};
       const Verdict v = h->settle(table->consume(h->hash(key), h->policy, limit, cost, h->now(), true, &text), limit);
       if (write_detail) h->write(v);
       return Napi::Boolean::New(info.Env(), v.allowed);
@@ -372,8 +362,8 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
                                   " characters for keys[" + std::to_string(i) + "]");
       }
       offsets.push_back(bytes.size());
-      texts.push_back(KeyText{nullptr, key.length, uint32_t(key.units), key.wide});
-      bytes.insert(bytes.end(), key.data, key.data + key.length);
+      texts.push_back(KeyText{nullptr, key.bytes(), uint32_t(key.count)});
+      bytes.insert(bytes.end(), key.data(), key.data() + key.bytes());
     }
     // Pointers only now that `bytes` has stopped growing.
     for (size_t i = 0; i < texts.size(); ++i) texts[i].data = bytes.data() + offsets[i];
@@ -395,7 +385,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
       const uint32_t n = std::min(kGroup, count - first);
       for (uint32_t j = 0; j < n; ++j) {
         const KeyText& t = texts[first + j];
-        hashes[j] = table->hash(t.data, t.bytes, t.wide);
+        hashes[j] = table->hash(t.data, t.bytes);
         table->prefetch(hashes[j]);
       }
       for (uint32_t j = 0; j < n; ++j) table->prefetch_slot(hashes[j]);

@@ -36,27 +36,18 @@ bool ShardLock::init() noexcept {
 
 int ShardLock::expected_kind() noexcept {
 #if defined(__GLIBC__)
-  // The kind glibc records for a mutex made with init()'s attributes, learnt once from a real one.
-  static const int kind = [] {
-    ShardLock probe;
-    if (!probe.init()) return -1;
-    const int k = probe.mutex_.__data.__kind;
-    pthread_mutex_destroy(&probe.mutex_);
-    return k;
-  }();
+  // The kind glibc records for a mutex made with init()'s attributes, learnt from a real one.
+  ShardLock probe;
+  if (!probe.init()) return -1;
+  const int kind = probe.mutex_.__data.__kind;
+  pthread_mutex_destroy(&probe.mutex_);
   return kind;
 #else
   return 0;
 #endif
 }
 
-bool ShardLock::looks_sound() const noexcept {
-#if defined(__GLIBC__)
-  return mutex_.__data.__kind == expected_kind();
-#else
-  return true;
-#endif
-}
+const int ShardLock::kExpectedKind = ShardLock::expected_kind();
 
 bool ShardLock::acquired(int rc) noexcept {
   if (rc == 0) return true;

@@ -21,7 +21,13 @@ class ShardLock {
   bool init() noexcept;
   // Whether the mutex still looks like one init() made (glibc: its kind field). Random bytes over
   // a segment would otherwise make glibc abort inside pthread_mutex_lock. Always true elsewhere.
-  bool looks_sound() const noexcept;
+  bool looks_sound() const noexcept {
+#if defined(__GLIBC__)
+    return mutex_.__data.__kind == kExpectedKind;
+#else
+    return true;
+#endif
+  }
   // Takes the lock. A holder that died (EOWNERDEAD) is recovered from: the shard's slots are
   // always consistent between writes of whole fields, so the lock is marked consistent and kept.
   // With timeout_ms >= 0, gives up after that long (a live holder stopped or stuck) and returns
@@ -33,6 +39,7 @@ class ShardLock {
 
  private:
   static int expected_kind() noexcept;
+  static const int kExpectedKind;  // expected_kind(), computed once when the library loads
   bool acquired(int rc) noexcept;
 
   pthread_mutex_t mutex_;

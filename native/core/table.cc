@@ -230,13 +230,11 @@ Table::Table(void* base) noexcept
   slots_per_shard_ = l.slots_per_shard;
   tag_stride_ = l.tag_stride;
   seed_ = header_->seed;
-  // Any fixed change of the seed gives an independent hash function for the wide domain.
-  wide_seed_ = HashSeed{seed_.k0 ^ 0x5554462d31364c45ULL, seed_.k1 ^ 0x7769646520756e69ULL};
   evict_ = header_->evict != 0;
 }
 
-Hash128 Table::hash(const void* key, size_t len, bool wide) const noexcept {
-  return siphash13_128(wide ? wide_seed_ : seed_, key, len);
+Hash128 Table::hash(const void* key, size_t len) const noexcept {
+  return siphash13_128(seed_, key, len);
 }
 
 Table::Probe Table::probe_of(const Hash128& h) const noexcept {

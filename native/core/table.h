@@ -96,9 +96,7 @@ class Table {
   // Attaches to memory that format() prepared (possibly in another process, at another address).
   explicit Table(void* base) noexcept;
 
-  // The key's fingerprint. `wide` keys (two bytes per UTF-16 unit) hash in their own domain, so no
-  // wide key can share a fingerprint with a one-byte key of the same bytes.
-  Hash128 hash(const void* key, size_t len, bool wide = false) const noexcept;
+  Hash128 hash(const void* key, size_t len) const noexcept;
   // How long an operation waits for a shard lock before giving up (a live holder stopped or
   // stuck); negative waits for ever. Per attachment: each process chooses its own.
   void set_lock_timeout(int64_t ms) noexcept { lock_timeout_ms_ = ms; }
@@ -162,7 +160,6 @@ class Table {
   uint32_t slots_per_shard_;
   uint64_t tag_stride_;
   HashSeed seed_;
-  HashSeed wide_seed_;
   bool evict_;
   int64_t lock_timeout_ms_ = -1;
   uint64_t lock_failures_ = 0;  // this attachment's; its thread only

@@ -46,7 +46,7 @@ void top_record(TopSummary& s, uint64_t fp, const KeyText& key, bool denied, int
   s.error[j] = inherited;
   s.count[j] = inherited + 1;
   s.denied[j] = denied ? 1 : 0;
-  s.length[j] = std::max<uint32_t>(1, key.units) | (key.wide ? kTopWideFlag : 0);
+  s.length[j] = std::max<uint32_t>(1, key.units);
   std::memcpy(s.key[j], key.data, std::min<size_t>(key.bytes, kTopKeyBytes));
 }
 
@@ -56,9 +56,8 @@ void top_collect(TopSummary& s, int64_t now, int64_t period_ms, std::vector<TopK
     if (s.length[i] == 0) continue;
     TopKey k;
     // The segment may be shared with other writers: every length read from it is bounded here.
-    k.wide = (s.length[i] & kTopWideFlag) != 0;
-    k.length = std::min<uint32_t>(s.length[i] & ~kTopWideFlag, 1u << 20);
-    const uint64_t stored = std::min<uint64_t>(uint64_t{k.length} * (k.wide ? 2 : 1), kTopKeyBytes);
+    k.length = std::min<uint32_t>(s.length[i], 1u << 20);
+    const uint64_t stored = std::min<uint64_t>(uint64_t{k.length} * 2, kTopKeyBytes);
     k.key.assign(s.key[i], s.key[i] + stored);
     k.count = s.count[i];
     k.denied = s.denied[i];

@@ -15,14 +15,12 @@ namespace tollgate {
 
 constexpr uint32_t kTopEntries = 16;
 constexpr uint32_t kTopKeyBytes = 96;  // longer keys are stored cut short (and say so)
-constexpr uint32_t kTopWideFlag = 0x80000000u;  // in `length`: the bytes are UTF-16LE code units
 
-// A key's text as the binding read it: one byte per code unit, or two (`wide`).
+// A key's text as the binding read it: its UTF-16 code units, two bytes each.
 struct KeyText {
   const uint8_t* data;
   size_t bytes;
   uint32_t units;
-  bool wide;
 };
 
 // Lives in the region, one per shard, guarded by that shard's lock. Fields are arrays so a lookup
@@ -33,13 +31,12 @@ struct alignas(64) TopSummary {
   uint64_t count[kTopEntries];
   uint64_t denied[kTopEntries];
   uint64_t error[kTopEntries];
-  uint32_t length[kTopEntries];  // the key's full length in code units | kTopWideFlag; 0 = unused
+  uint32_t length[kTopEntries];  // the key's full length in UTF-16 code units; 0 = unused entry
   uint8_t key[kTopEntries][kTopKeyBytes];
 };
 
 struct TopKey {
-  std::vector<uint8_t> key;  // at most kTopKeyBytes: code units, one byte each or two (wide)
-  bool wide;
+  std::vector<uint8_t> key;  // at most kTopKeyBytes: UTF-16 code units, two bytes each
   uint32_t length;  // the full key's length in code units (more than stored if cut short)
   uint64_t count;
   uint64_t denied;
