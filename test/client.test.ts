@@ -263,10 +263,11 @@ describe('limitedFetch against a mock upstream', () => {
     const upstream = new MockUpstream(400, 20);
     const url = await upstream.listen();
     try {
-      // 97% of the upstream's rate, no bursts of our own: the upstream's burst absorbs the jitter
-      // of requests that leave in one order and arrive in another.
+      // 97% of the upstream's rate and a burst of 1. The upstream's burst (20) covers what can be in
+      // flight (16) plus that burst, so however requests bunch up on a loaded machine, it never
+      // sees more than 17 + 388/s against its 20 + 400/s: zero 429s is a guarantee, not luck.
       const requests = new Limiter({ policy: tokenBucket({ capacity: 1, refillPerSecond: 388 }), engine: engines()[0] ?? 'js' });
-      const fetchLimited = limitedFetch({ requests, concurrency: 32 });
+      const fetchLimited = limitedFetch({ requests, concurrency: 16 });
       const responses = await Promise.all(Array.from({ length: 500 }, () => fetchLimited(url)));
       expect(responses.every((r) => r.status === 200)).toBe(true);
       expect(upstream.tooMany).toBe(0);

@@ -230,8 +230,9 @@ describe.runIf(hasRedis)('RedisLimiter when Redis fails', () => {
       own.process.kill('SIGKILL');
       const during = [...(await Promise.all(load)), ...(await Promise.all(Array.from({ length: 200 }, () => timed())))];
       expect(during.every((r) => r.d.allowed)).toBe(true);
-      // Bounded by timeoutMs (plus the event loop's own delay on a loaded machine).
-      expect(Math.max(...during.map((r) => r.ms))).toBeLessThan(100 + 400);
+      // Bounded by timeoutMs, not by a TCP or reconnect timeout (seconds to minutes); the slack is
+      // the event loop's own delay on a loaded machine.
+      expect(Math.max(...during.map((r) => r.ms))).toBeLessThan(100 + 2000);
       expect(remote.stats().fallbackDecisions).toBeGreaterThan(0);
       expect(fallback.peek('k').remaining).toBeLessThan(1_000_000);
 
