@@ -1,7 +1,9 @@
 // Several limits on one request (say 10 per second and 1,000 per hour), decided all-or-nothing.
-import type { Decision } from './decision.js';
+import type { CallOptions } from './limiter.js';
+import type { Decision, LimitOverride } from './decision.js';
 import { combineDecisions } from './decisions.js';
 import { closedError, invalidArgument } from './errors.js';
+import { splitLimits } from './validate.js';
 import { Limiter } from './limiter.js';
 import { WaitingLines, type AcquireOptions } from './waiting-lines.js';
 
@@ -10,6 +12,11 @@ export interface SyncLimiter {
   consume(key: string, cost?: number): Decision;
   peek(key: string, cost?: number): Decision;
   refund(key: string, amount?: number): void;
+}
+
+/** Per-call options of several limits: `limit` as one number (replaces the first limit's) or one per limit. */
+export interface MultiCallOptions {
+  readonly limit?: LimitOverride;
 }
 
 /**
@@ -35,17 +42,34 @@ export class CombinedLimiter implements SyncLimiter {
     if (this.#closed) throw closedError();
   }
 
-  consume(key: string, cost = 1): Decision {
+  /** The call options of each limiter, validated before anything is spent. */
+  #options(options: MultiCallOptions | undefined): (CallOptions | undefined)[] | undefined {
+    const limits = splitLimits(options, this.limiters.length);
+    if (limits === undefined) return undefined;
+    return this.limiters.map((l, i) => {
+      const limit = limits[i];
+      if (limit === undefined) return undefined;
+      l.checkLimit(limit);
+      return { limit };
+    });
+  }
+
+  /**
+   * Spends `cost` from every limit if all allow it. `options.limit` serves a tier: a number
+   * replaces the first limit's, an array gives one per limit.
+   */
+  consume(key: string, cost = 1, options?: MultiCallOptions): Decision {
     this.#live();
+    const perLimit = this.#options(options);
     const decisions: Decision[] = [];
     for (let i = 0; i < this.limiters.length; i++) {
-      const d = (this.limiters[i] as Limiter).consume(key, cost);
+      const d = (this.limiters[i] as Limiter).consume(key, cost, perLimit?.[i]);
       decisions.push(d);
       if (!d.allowed) {
-        for (let j = 0; j < i; j++) (this.limiters[j] as Limiter).refund(key, cost);
+        for (let j = 0; j < i; j++) (this.limiters[j] as Limiter).refund(key, cost, perLimit?.[j]);
         // Report the others as they stand now, nothing spent.
         for (let j = 0; j < this.limiters.length; j++) {
-          if (j !== i) decisions[j] = (this.limiters[j] as Limiter).peek(key, cost);
+          if (j !== i) decisions[j] = (this.limiters[j] as Limiter).peek(key, cost, perLimit?.[j]);
         }
         return combineDecisions(decisions);
       }
@@ -53,14 +77,16 @@ export class CombinedLimiter implements SyncLimiter {
     return combineDecisions(decisions);
   }
 
-  peek(key: string, cost = 1): Decision {
+  peek(key: string, cost = 1, options?: MultiCallOptions): Decision {
     this.#live();
-    return combineDecisions(this.limiters.map((l) => l.peek(key, cost)));
+    const perLimit = this.#options(options);
+    return combineDecisions(this.limiters.map((l, i) => l.peek(key, cost, perLimit?.[i])));
   }
 
-  refund(key: string, amount = 1): void {
+  refund(key: string, amount = 1, options?: MultiCallOptions): void {
     this.#live();
-    for (const l of this.limiters) l.refund(key, amount);
+    const perLimit = this.#options(options);
+    this.limiters.forEach((l, i) => l.refund(key, amount, perLimit?.[i]));
   }
 
   #lines: WaitingLines | undefined;
@@ -72,7 +98,10 @@ export class CombinedLimiter implements SyncLimiter {
    */
   acquire(key: string, options?: AcquireOptions): Promise<Decision> {
     if (this.#lines === undefined) {
-      const lines = new WaitingLines({ consume: (k, cost) => this.consume(k, cost), refund: (k, amount) => this.refund(k, amount) });
+      const lines = new WaitingLines({
+        consume: (k, cost, limit) => this.consume(k, cost, limit === undefined ? undefined : { limit }),
+        refund: (k, amount, limit) => this.refund(k, amount, limit === undefined ? undefined : { limit }),
+      });
       this.#lines = lines;
       for (const limiter of this.limiters) limiter.onClose(() => lines.close(closedError()));
     }
@@ -89,8 +118,8 @@ export class CombinedLimiter implements SyncLimiter {
     this.#lines.close(closedError());
   }
 
-  tryConsume(key: string, cost = 1): boolean {
-    return this.consume(key, cost).allowed;
+  tryConsume(key: string, cost = 1, options?: MultiCallOptions): boolean {
+    return this.consume(key, cost, options).allowed;
   }
 }
 

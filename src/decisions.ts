@@ -2,22 +2,25 @@
 import type { Decision } from './decision.js';
 
 /**
- * allowed only if every limit allowed; `limit` and `remaining` from the limit with the least
- * room left (the one that binds); `resetMs` the longest; when denied, `retryAfterMs` the longest
- * wait among the limits that denied (Infinity if any can never pass).
+ * allowed only if every limit allowed. Every other field comes from the limit that binds, so that
+ * they describe one limit consistently (a client reading limit, remaining and reset together
+ * must not mix a per-second limit with an hourly reset): when denied, the denying limit with the
+ * longest wait (Infinity first); when allowed, the one with the least remaining (the first on a
+ * tie). `policyIndex` names it.
  */
 export function combineDecisions(decisions: readonly Decision[]): Decision {
-  let binding = decisions[0] as Decision;
+  let binding = 0;
   let allowed = true;
-  let resetMs = 0;
-  let retryAfterMs = 0;
-  for (const d of decisions) {
-    if (d.remaining < binding.remaining) binding = d;
-    resetMs = Math.max(resetMs, d.resetMs);
+  for (let i = 0; i < decisions.length; i++) {
+    const d = decisions[i] as Decision;
+    const best = decisions[binding] as Decision;
     if (!d.allowed) {
+      if (allowed || d.retryAfterMs > best.retryAfterMs) binding = i;
       allowed = false;
-      retryAfterMs = Math.max(retryAfterMs, d.retryAfterMs);
+    } else if (allowed && d.remaining < best.remaining) {
+      binding = i;
     }
   }
-  return { allowed, limit: binding.limit, remaining: binding.remaining, resetMs, retryAfterMs };
+  const b = decisions[binding] as Decision;
+  return { allowed, limit: b.limit, remaining: b.remaining, resetMs: b.resetMs, retryAfterMs: allowed ? 0 : b.retryAfterMs, policyIndex: binding };
 }

@@ -180,6 +180,11 @@ export class Limiter {
     return this.#table;
   }
 
+  /** @internal Throws as consume() would for this per-call limit; used to check a tier before spending anywhere. */
+  checkLimit(limit: unknown): number {
+    return checkInteger(limit, 'limit', 1, this.#params.maxLimit);
+  }
+
   #limit(options: CallOptions | undefined): number {
     const o = checkOptions(options);
     if (o === undefined || o.limit === undefined) return this.#params.limit;

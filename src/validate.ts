@@ -54,3 +54,18 @@ export function checkObject(value: unknown, name: string): Record<string, unknow
   }
   return value as Record<string, unknown>;
 }
+
+/**
+ * The per-policy limits `options.limit` asks for, with `count` policies: a number applies to the
+ * first, an array to each in turn (undefined: that policy's own). undefined when none is asked.
+ */
+export function splitLimits(options: unknown, count: number): (number | undefined)[] | undefined {
+  const o = checkOptions(options);
+  if (o === undefined || o.limit === undefined) return undefined;
+  const limit = o.limit;
+  if (typeof limit === 'number') return [limit];
+  if (!Array.isArray(limit) || limit.length > count) {
+    throw invalidArgument('limit', `a number, or an array of at most ${count} limits (one per policy)`, limit);
+  }
+  return limit.map((l: unknown) => (l === undefined || l === null ? undefined : (l as number)));
+}

@@ -15,8 +15,8 @@ end
 /**
  * KEYS, per request: its block key, then one state key per policy (all with one hash tag).
  * ARGV: now ('' = Redis TIME), policy count P, five numbers per policy (kind, limit, windowMs,
- * rateTokens, rateIntervalMs), then three per request: op (1 consume, 2 peek, 3 refund `cost`),
- * cost, limit override (0 = the policy's; only with P = 1).
+ * rateTokens, rateIntervalMs), then 2 + P per request: op (1 consume, 2 peek, 3 refund `cost`),
+ * cost, and one limit override per policy (0 = the policy's own).
  * Returns per request: allowed (0/1), then per policy: allowed, limit, remaining, resetMs,
  * retryAfterMs (-1 = never). A request is all-or-nothing across its policies.
  */
@@ -239,11 +239,19 @@ local function refund(p, limit, key, amount)
   store(key, s, reset)
 end
 
+-- The limit of policy i for the request whose arguments start at r: the policy's own, or the
+-- request's override for it (0 = none).
+local function limitOf(r, i)
+  local override = tonumber(ARGV[r + 1 + i])
+  if override > 0 then return override end
+  return policies[i].limit
+end
+
 local out = {}
 local k = 1
 local r = base + 1
 while r <= #ARGV do
-  local op, cost, override = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), tonumber(ARGV[r + 2])
+  local op, cost = tonumber(ARGV[r]), tonumber(ARGV[r + 1])
   local blockKey = KEYS[k]
   local blocked = redis.call('PTTL', blockKey)
   local results = {}
@@ -251,15 +259,13 @@ while r <= #ARGV do
   if op == 3 then
     -- Refund 'cost' on every policy; the reply's fields are unused.
     for i = 1, P do
-      local limit = policies[i].limit
-      if override > 0 then limit = override end
+      local limit = limitOf(r, i)
       refund(policies[i], limit, KEYS[k + i], cost)
       results[i] = { true, limit, 0, 0, 0 }
     end
   elseif all and op == 1 and P == 1 then
     -- One policy: decide and commit in one pass (a denial writes nothing).
-    local limit = policies[1].limit
-    if override > 0 then limit = override end
+    local limit = limitOf(r, 1)
     local allowed, remaining, reset, retry = decide(policies[1], limit, KEYS[k + 1], cost, true)
     results[1] = { allowed, limit, remaining, reset, retry }
     all = allowed
@@ -267,8 +273,7 @@ while r <= #ARGV do
     -- First decide every policy without writing: a request denied by one spends nothing anywhere.
     for i = 1, P do
       local p = policies[i]
-      local limit = p.limit
-      if override > 0 then limit = override end
+      local limit = limitOf(r, i)
       local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i], cost, false)
       if blocked > 0 then
         allowed, remaining, reset = false, 0, max(reset, blocked)
@@ -296,7 +301,7 @@ while r <= #ARGV do
     out[#out + 1] = x[5]
   end
   k = k + P + 1
-  r = r + 3
+  r = r + 2 + P
 end
 return out
 `;

@@ -3,11 +3,12 @@
 import type { ManualClock } from '../../clock.js';
 import type { Decision } from '../../decision.js';
 import { combineDecisions } from '../../decisions.js';
+import type { MultiCallOptions } from '../../combine.js';
 import { closedError, invalidArgument, outOfRange, redisError } from '../../errors.js';
 import { Limiter } from '../../limiter.js';
 import { fixedWindow, policyParams, type Policy, type PolicyParams } from '../../policies.js';
-import { checkInteger, checkKey, checkObject, checkOptions, checkPositiveInteger } from '../../validate.js';
-import { checkClock } from '../../clock.js';
+import { checkInteger, checkKey, checkObject, checkPositiveInteger, splitLimits } from '../../validate.js';
+import { checkClock, monotonicMs } from '../../clock.js';
 import { MAX_BLOCK_MS, MAX_CAPACITY } from '../../constants.js';
 import { redisKeyText } from './key-text.js';
 import type { SharedMemoryStore } from '../shared-memory.js';
@@ -83,7 +84,8 @@ interface Pending {
   readonly key: string;
   readonly op: 1 | 2;
   readonly cost: number;
-  readonly override: number;
+  /** One per policy; 0 = the policy's own limit. */
+  readonly overrides: readonly number[];
   readonly resolve: (d: Decision) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -92,6 +94,7 @@ const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 const DECIDE_SHA = sha1(DECIDE_LUA);
 const BLOCK_SHA = sha1(BLOCK_LUA);
 const FAIL_CLOSED_RETRY_MS = 1000;
+const MAX_REMEMBERED_DENIALS = 10_000;
 
 export class RedisLimiter {
   readonly policies: readonly Policy[];
@@ -128,6 +131,7 @@ export class RedisLimiter {
     this.#params = policies.map((p) => policyParams(p));
     this.policies = Object.freeze([...policies]);
     this.#policyArgs = this.#params.flatMap((p) => [p.code, p.limit, p.windowMs, p.rateTokens, p.rateIntervalMs]);
+    this.#noOverrides = Object.freeze(this.#params.map(() => 0));
     const prefix = o.prefix === undefined ? 'tollgate:' : o.prefix;
     if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw invalidArgument('prefix', 'a string without braces', prefix);
     this.#prefix = prefix;
@@ -163,12 +167,17 @@ export class RedisLimiter {
     return [`${base}:b`, ...this.#params.map((_, i) => `${base}:${i}`)];
   }
 
-  #override(options: { limit?: number } | undefined): number {
-    const o = checkOptions(options);
-    if (o === undefined || o.limit === undefined) return 0;
-    if (this.#params.length !== 1) throw invalidArgument('limit', 'no per-call limit with several policies', o.limit);
-    return checkInteger(o.limit, 'limit', 1, (this.#params[0] as PolicyParams).maxLimit);
+  /** One limit per policy for this call (0 = the policy's own), validated. */
+  #overrides(options: MultiCallOptions | undefined): readonly number[] {
+    const limits = splitLimits(options, this.#params.length);
+    if (limits === undefined) return this.#noOverrides;
+    return this.#params.map((p, i) => {
+      const limit = limits[i];
+      return limit === undefined ? 0 : checkInteger(limit, 'limit', 1, p.maxLimit);
+    });
   }
+
+  readonly #noOverrides: readonly number[];
 
   /** `promise`, or a TOLLGATE_CLOSED rejection as soon as close() is called, whichever comes first. */
   #tracked<T>(promise: Promise<T>): Promise<T> {
@@ -191,8 +200,12 @@ export class RedisLimiter {
     return this.#clock === undefined ? '' : String(this.#clock.now());
   }
 
-  /** Spends `cost` if every policy allows it; one round trip at most, none when the deny cache answers. */
-  consume(key: string, cost = 1, options?: { limit?: number }): Promise<Decision> {
+  /**
+   * Spends `cost` if every policy allows it; one round trip at most, none when the deny cache
+   * answers. `options.limit` serves a tier: a number replaces the first policy's limit, an array
+   * gives one per policy.
+   */
+  consume(key: string, cost = 1, options?: MultiCallOptions): Promise<Decision> {
     return this.#decide(key, cost, options, 1).then((d) => {
       if (d.allowed) this.#stats.allowed++;
       else this.#stats.denied++;
@@ -201,35 +214,34 @@ export class RedisLimiter {
   }
 
   /** What consume would decide, spending nothing. */
-  peek(key: string, cost = 1, options?: { limit?: number }): Promise<Decision> {
+  peek(key: string, cost = 1, options?: MultiCallOptions): Promise<Decision> {
     return this.#decide(key, cost, options, 2);
   }
 
-  #decide(key: string, cost: number, options: { limit?: number } | undefined, op: 1 | 2): Promise<Decision> {
-    let override: number;
+  #decide(key: string, cost: number, options: MultiCallOptions | undefined, op: 1 | 2): Promise<Decision> {
+    let overrides: readonly number[];
     try {
       if (this.#closed) throw closedError();
       checkKey(key);
       if (cost !== 1) checkPositiveInteger(cost, 'cost');
-      override = this.#override(options);
+      overrides = this.#overrides(options);
     } catch (error) {
       return Promise.reject(error);
     }
     this.#stats.decisions++;
     // The cache holds denials of calls under the policies' own limits; a call with a per-call
     // limit (a tier) may be allowed where those were denied, so only Redis can answer it.
-    const cached = override === 0 ? this.#denyCache?.peek(key) : undefined;
+    const cached = overrides === this.#noOverrides ? this.#denyCache?.peek(key) : undefined;
     if (cached !== undefined && !cached.allowed) {
       this.#stats.denyCacheHits++;
-      const limit = (this.#params[0] as PolicyParams).limit;
-      return Promise.resolve({ allowed: false, limit, remaining: 0, resetMs: cached.resetMs, retryAfterMs: cached.retryAfterMs });
+      return Promise.resolve(this.#cachedDenial(key, cached.retryAfterMs));
     }
     return new Promise((resolve, reject) => {
       const pending: Pending = {
         key,
         op,
         cost,
-        override,
+        overrides,
         resolve: (d) => {
           this.#unsettled.delete(pending.reject);
           resolve(d);
@@ -274,7 +286,7 @@ export class RedisLimiter {
     const args: (string | number)[] = [this.#now(), this.#params.length, ...this.#policyArgs];
     for (const p of batch) {
       keys.push(...this.#keys(p.key));
-      args.push(p.op, p.cost, p.override);
+      args.push(p.op, p.cost, ...p.overrides);
     }
     this.#call(DECIDE_SHA, DECIDE_LUA, keys, args).then(
       (reply) => this.#settle(batch, reply as number[]),
@@ -312,15 +324,52 @@ export class RedisLimiter {
       // The script decided all-or-nothing, so every policy's own verdict already agrees with it.
       const decision = decisions.length === 1 ? (decisions[0] as Decision) : combineDecisions(decisions);
       // Only a cost-1 denial is cached: it implies every larger cost is denied at least as long.
-      if (!decision.allowed && p.cost === 1 && p.override === 0 && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
+      if (!decision.allowed && p.cost === 1 && p.overrides === this.#noOverrides && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
         this.#denyCache?.block(p.key, decision.retryAfterMs);
+        this.#rememberDenial(p.key, decision);
       }
       p.resolve(decision);
     });
   }
 
+  /**
+   * What Redis said when it denied `key`, so that a denial answered from the cache carries the
+   * same fields (limit, remaining, reset, which policy) as Redis' own, counted down since. Bounded
+   * (oldest forgotten first); a denial cached by another process through a shared deny cache is
+   * not here, and is answered with the first policy's limit and its retry time as the reset.
+   */
+  readonly #denials = new Map<string, { readonly decision: Decision; readonly at: number }>();
+
+  #clockNow(): number {
+    return this.#clock === undefined ? monotonicMs() : this.#clock.now();
+  }
+
+  #rememberDenial(key: string, decision: Decision): void {
+    if (this.#denials.size >= MAX_REMEMBERED_DENIALS) {
+      const oldest = this.#denials.keys().next();
+      if (!oldest.done) this.#denials.delete(oldest.value);
+    }
+    this.#denials.delete(key);
+    this.#denials.set(key, { decision, at: this.#clockNow() });
+  }
+
+  #cachedDenial(key: string, retryAfterMs: number): Decision {
+    const remembered = this.#denials.get(key);
+    if (remembered !== undefined) {
+      const elapsed = this.#clockNow() - remembered.at;
+      const d = remembered.decision;
+      // The same denial if the cache's retry time is the one Redis gave, counted down.
+      if (Math.abs(d.retryAfterMs - elapsed - retryAfterMs) <= 1) {
+        const out: Decision = { allowed: false, limit: d.limit, remaining: d.remaining, resetMs: Math.max(0, d.resetMs - elapsed), retryAfterMs };
+        return d.policyIndex === undefined ? out : { ...out, policyIndex: d.policyIndex };
+      }
+    }
+    const limit = (this.#params[0] as PolicyParams).limit;
+    return { allowed: false, limit, remaining: 0, resetMs: retryAfterMs, retryAfterMs };
+  }
+
   #fallback(p: Pending, error: unknown): Decision {
-    const limit = p.override || (this.#params[0] as PolicyParams).limit;
+    const limit = p.overrides[0] || (this.#params[0] as PolicyParams).limit;
     if ((error as { code?: string }).code === 'TOLLGATE_REDIS_TIMEOUT') this.#stats.timeouts++;
     else this.#stats.errors++;
     const onError = this.#onError;
@@ -348,13 +397,14 @@ export class RedisLimiter {
   }
 
   /** Gives back up to `amount` on every policy; a key Redis does not hold is left alone. */
-  async refund(key: string, amount = 1, options?: { limit?: number }): Promise<void> {
+  async refund(key: string, amount = 1, options?: MultiCallOptions): Promise<void> {
     if (this.#closed) throw closedError();
     checkKey(key);
     checkPositiveInteger(amount, 'amount');
-    const override = this.#override(options);
+    const overrides = this.#overrides(options);
     this.#denyCache?.reset(key);
-    await this.#tracked(this.#call(DECIDE_SHA, DECIDE_LUA, this.#keys(key), [this.#now(), this.#params.length, ...this.#policyArgs, 3, amount, override]));
+    this.#denials.delete(key);
+    await this.#tracked(this.#call(DECIDE_SHA, DECIDE_LUA, this.#keys(key), [this.#now(), this.#params.length, ...this.#policyArgs, 3, amount, ...overrides]));
   }
 
   /** Denies the key everywhere for `durationMs` (a shorter block never cuts a longer one). */
@@ -372,6 +422,7 @@ export class RedisLimiter {
     if (this.#closed) throw closedError();
     checkKey(key);
     this.#denyCache?.reset(key);
+    this.#denials.delete(key);
     const removed = await this.#tracked(this.#bounded(this.#redis.del(...this.#keys(key))));
     return removed > 0;
   }
