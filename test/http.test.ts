@@ -1,10 +1,12 @@
 // The HTTP middleware on real express and fastify servers on loopback, exercised with real fetch.
-import type { AddressInfo } from 'node:net';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket, type AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  allOf,
   fastifyRateLimit,
   fixedWindow,
   Limiter,
@@ -199,8 +201,52 @@ describe.each(frameworks)('%s', (_name, start) => {
     clock.set(1000);
     const next = await get(url);
     expect(next.status).toBe(200);
+    // The binding limit now is the hourly one (1 left of 5; the second has 2 of 3).
     expect(next.headers.get('x-ratelimit-remaining')).toBe('1');
     expect(next.headers.get('x-ratelimit-limit')).toBe('5');
+  });
+
+  it('with several limits the headers describe the one that binds, and draft-8 lists every policy (regression)', async () => {
+    const clock = new ManualClock(0);
+    const burst = limiterOf(10, 1000, clock);
+    const hourly = limiterOf(1000, 3_600_000, clock);
+    const url = await start({ limiter: [burst, hourly], name: ['burst', 'hourly'] });
+    let last = await get(url);
+    // Allowed: the limit with the least left is the burst (9 of 10).
+    expect(last.headers.get('x-ratelimit-limit')).toBe('10');
+    expect(last.headers.get('x-ratelimit-remaining')).toBe('9');
+    expect(last.headers.get('ratelimit-policy')).toBe('"burst";q=10;w=1, "hourly";q=1000;w=3600');
+    expect(last.headers.get('ratelimit')).toBe('"burst";r=9;t=1');
+    for (let i = 0; i < 10; i++) last = await get(url);
+    // The 11th in the second: denied by the burst, and every header says so, reset included.
+    expect(last.status).toBe(429);
+    expect(last.headers.get('retry-after')).toBe('1');
+    expect(last.headers.get('x-ratelimit-limit')).toBe('10');
+    expect(last.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect(Number(last.headers.get('x-ratelimit-reset')) - Math.ceil(Date.now() / 1000)).toBeLessThanOrEqual(2);
+    expect(last.headers.get('ratelimit')).toBe('"burst";r=0;t=1');
+    burst.close();
+    hourly.close();
+  });
+
+  it('tiers apply with several limits: a number replaces the first limit, an array gives each (regression)', async () => {
+    const clock = new ManualClock(0);
+    const perSecond = limiterOf(10, 1000, clock);
+    const perHour = limiterOf(1000, 3_600_000, clock);
+    const paid = (req: unknown) => (urlOf(req).includes('paid') ? 100 : undefined);
+    const url = await start({ limiter: [perSecond, perHour], limit: paid });
+    const statuses = [];
+    for (let i = 0; i < 12; i++) statuses.push((await get(`${url}/?paid`)).status);
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    const last = await get(`${url}/?paid`);
+    expect(last.headers.get('x-ratelimit-limit')).toBe('100');
+    expect(last.headers.get('ratelimit-policy')).toBe('"default-0";q=100;w=1, "default-1";q=1000;w=3600');
+    const both = await start({ limiter: allOf(limiterOf(2, 1000, clock), limiterOf(3, 3_600_000, clock)), limit: () => [undefined, 50] });
+    const s2 = [];
+    for (let i = 0; i < 4; i++) s2.push((await get(both)).status);
+    expect(s2).toEqual([200, 200, 429, 429]);
+    const tierHour = await get(both);
+    expect(tierHour.headers.get('ratelimit-policy')).toBe('"default-0";q=2;w=1, "default-1";q=50;w=3600');
   });
 
   it('dry run counts and reports but never blocks', async () => {
@@ -318,5 +364,51 @@ describe('node:http', () => {
     expect(() => rateLimit({ limiter: limiterOf(1), headers: 'draft-99' as never })).toThrow(/for headers/);
     expect(() => rateLimit({ limiter: limiterOf(1), ipv6Subnet: 0 })).toThrow(/for ipv6Subnet/);
     expect(() => rateLimit({ limiter: limiterOf(1), cost: 0 })).toThrow(/for cost/);
+    expect(() => rateLimit({ limiter: [limiterOf(1), limiterOf(2)], name: ['only-one'] })).toThrow(/for name/);
+  });
+
+  it('refuses header formats that would overwrite each other; every other pair is sent whole (regression)', async () => {
+    const formats = ['legacy', 'draft-6', 'draft-7', 'draft-8'] as const;
+    for (const a of formats) {
+      for (const b of formats) {
+        if (a === b) continue;
+        const make = () => rateLimit({ limiter: limiterOf(5), headers: [a, b] });
+        if (a !== 'legacy' && b !== 'legacy') {
+          expect(make, `${a} + ${b}`).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/for headers/) }));
+          continue;
+        }
+        const draft = a === 'legacy' ? b : a;
+        const res = new ServerResponse(new IncomingMessage(new Socket()));
+        const req = Object.assign(new IncomingMessage(new Socket()), { url: '/' });
+        Object.defineProperty(req.socket, 'remoteAddress', { value: '192.0.2.1' });
+        make()(req, res, () => {});
+        const names = res.getHeaderNames().sort();
+        const expected = ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'ratelimit-policy'];
+        if (draft === 'draft-6') expected.push('ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset');
+        else expected.push('ratelimit');
+        expect(names, `${a} + ${b}`).toEqual(expected.sort());
+      }
+    }
+  });
+
+  it('headers written without setHeader() read back exactly as setHeader() would leave them', () => {
+    const res = new ServerResponse(new IncomingMessage(new Socket()));
+    const req = Object.assign(new IncomingMessage(new Socket()), { url: '/' });
+    Object.defineProperty(req.socket, 'remoteAddress', { value: '192.0.2.1' });
+    res.setHeader('X-Before', 'kept');
+    rateLimit({ limiter: limiterOf(5), name: 'api' })(req, res, () => {});
+    expect(res.getHeaders()).toEqual({
+      'x-before': 'kept',
+      'x-ratelimit-limit': '5',
+      'x-ratelimit-remaining': '4',
+      'x-ratelimit-reset': expect.stringMatching(/^\d+$/),
+      'ratelimit-policy': '"api";q=5;w=60',
+      ratelimit: '"api";r=4;t=60',
+    });
+    expect(res.getHeader('X-RateLimit-Limit')).toBe('5');
+    expect(res.hasHeader('ratelimit')).toBe(true);
+    // And the raw header names keep their case on the wire.
+    res.writeHead(200);
+    expect((res as unknown as { _header: string })._header).toMatch(/\r\nX-RateLimit-Limit: 5\r\n/);
   });
 });

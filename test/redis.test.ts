@@ -174,6 +174,28 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     remote.close();
   });
 
+  it('several policies: per-policy tiers, the binding limit reported, and the deny cache answering with Redis’ own fields', async () => {
+    const clock = new ManualClock(1_000_000);
+    const policies = [slidingWindow({ limit: 2, windowMs: 1000 }), slidingWindow({ limit: 1000, windowMs: 3_600_000 })];
+    const remote = new RedisLimiter({ redis, policy: policies, clock, prefix: prefix() });
+    const local = allOf(new Limiter({ policy: policies[0]!, clock, engine: 'js' }), new Limiter({ policy: policies[1]!, clock, engine: 'js' }));
+    for (let i = 0; i < 2; i++) expect(await remote.consume('multi')).toEqual(local.consume('multi'));
+    const denied = await remote.consume('multi');
+    expect(denied).toEqual(local.consume('multi'));
+    expect(denied).toMatchObject({ allowed: false, limit: 2, policyIndex: 0 });
+    expect(remote.stats().denyCacheHits).toBe(0);
+    clock.advance(100);
+    // Answered by the deny cache: the same fields Redis gave, counted down.
+    const cached = await remote.consume('multi');
+    expect(remote.stats().denyCacheHits).toBe(1);
+    expect(cached).toEqual({ ...denied, resetMs: denied.resetMs - 100, retryAfterMs: denied.retryAfterMs - 100 });
+    // Tiers per policy reach Redis (and bypass the cache): a number replaces the first limit.
+    expect(await remote.consume('multi', 1, { limit: 10 })).toEqual(local.consume('multi', 1, { limit: 10 }));
+    expect(await remote.consume('multi', 1, { limit: [undefined, 3] })).toEqual(local.consume('multi', 1, { limit: [undefined, 3] }));
+    await expect(remote.consume('multi', 1, { limit: [1, 2, 3] })).rejects.toMatchObject({ code: 'TOLLGATE_INVALID_ARGUMENT' });
+    remote.close();
+  });
+
   it('keys that UTF-8 would fold together stay distinct on Redis, as in both engines (regression)', async () => {
     const remote = new RedisLimiter({ redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
     const local = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 60_000 }), engine: 'js' });

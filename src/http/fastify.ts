@@ -3,8 +3,8 @@
 // the little of it this plugin touches.
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../decision.js';
-import { problemBody } from './headers.js';
-import { RateLimitRule, type Outcome, type RateLimitOptions } from './rule.js';
+import { problemBody, RETRY_AFTER, type HeaderSink } from './headers.js';
+import { decisionOf, MISSING_KEY, RateLimitRule, tiersOf, type RateLimitOptions, type Verdict } from './rule.js';
 
 interface FastifyRequestLike {
   readonly raw: IncomingMessage;
@@ -32,19 +32,26 @@ export interface FastifyRateLimitOptions extends Omit<RateLimitOptions<FastifyRe
   readonly handler?: (request: FastifyRequestLike, reply: FastifyReplyLike, decision: Decision) => unknown;
 }
 
+const MISSING_KEY_BODY = JSON.stringify({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'The request carries no rate-limit key.' });
+
+// Through fastify, not reply.raw.setHeader: headers already on the node response make fastify's
+// writeHead merge them one by one, which measured several µs per request.
+const writeHeader: HeaderSink<FastifyReplyLike> = (reply, _name, lower, value) => {
+  reply.header(lower, value);
+};
+
 function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLimitOptions): Hook {
-  const apply = (outcome: Outcome, request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => {
-    const headers = outcome.headers;
-    // Through fastify, not reply.raw.setHeader: headers already on the node response make
-    // fastify's writeHead merge them one by one, which measured several µs per request.
-    for (let i = 0; i < headers.length; i++) reply.header((headers[i] as [string, string])[0], (headers[i] as [string, string])[1]);
-    if (outcome.action === 'pass') return done();
-    if (outcome.action === 'reject') {
+  const apply = (verdict: Verdict, request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => {
+    const decision = decisionOf(verdict);
+    if (decision === undefined) {
+      if (verdict !== MISSING_KEY) return done();
       reply.code(400).header('content-type', 'application/problem+json');
-      reply.send(JSON.stringify({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'The request carries no rate-limit key.' }));
+      reply.send(MISSING_KEY_BODY);
       return;
     }
-    const decision = outcome.decision as Decision;
+    rule.headers.write(reply, writeHeader, decision, tiersOf(verdict));
+    if (!rule.blocks(decision)) return done();
+    if (Number.isFinite(decision.retryAfterMs)) reply.header(RETRY_AFTER[1], String(Math.ceil(decision.retryAfterMs / 1000)));
     if (options.handler !== undefined) {
       const result = options.handler(request, reply, decision);
       if (typeof (result as { then?: unknown } | undefined)?.then === 'function') (result as Promise<unknown>).then(undefined, (e: unknown) => done(e as Error));
@@ -56,21 +63,21 @@ function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLi
   return function tollgateRateLimit(request, reply, done) {
     // Every error (an option function, the limiter, a custom handler) goes to fastify's error
     // handling through done(), never left as an unhandled rejection.
-    const finish = (o: Outcome) => {
+    const finish = (v: Verdict) => {
       try {
-        apply(o, request, reply, done);
+        apply(v, request, reply, done);
       } catch (error) {
         done(error as Error);
       }
     };
-    let outcome: Outcome | Promise<Outcome>;
+    let verdict: Verdict | Promise<Verdict>;
     try {
-      outcome = rule.run(request.raw, request);
+      verdict = rule.run(request.raw, request);
     } catch (error) {
       return done(error as Error);
     }
-    if (outcome instanceof Promise) outcome.then(finish, (error: unknown) => done(error as Error));
-    else finish(outcome);
+    if (verdict instanceof Promise) verdict.then(finish, (error: unknown) => done(error as Error));
+    else finish(verdict);
   };
 }
 

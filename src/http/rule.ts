@@ -3,14 +3,14 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { CombinedLimiter } from '../combine.js';
-import type { Decision } from '../decision.js';
-import { invalidArgument, outOfRange } from '../errors.js';
+import type { Decision, LimitOverride } from '../decision.js';
+import { invalidArgument } from '../errors.js';
 import { Limiter } from '../limiter.js';
 import type { Policy } from '../policies.js';
 import { RedisLimiter } from '../stores/redis/redis-limiter.js';
 import { checkInteger, checkObject } from '../validate.js';
-import { addressKey, addressList, clientAddress, type ForwardedHeader, type TrustProxy } from './client-ip.js';
-import { HEADER_FORMATS, rateLimitHeaders, sfString, windowSeconds, type HeaderFormat } from './headers.js';
+import { addressKey, addressList, canonicalAddress, clientAddress, type ForwardedHeader, type TrustProxy } from './client-ip.js';
+import { checkFormats, RateLimitHeaders, type HeaderFormat } from './headers.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -54,8 +54,12 @@ export interface RateLimitOptions<Req = IncomingMessage> {
   readonly onMissingKey?: 'reject' | 'allow' | 'ip';
   /** What a request costs: a number or a function (say, estimated LLM tokens); default 1. */
   readonly cost?: number | ((req: Req) => MaybePromise<number>);
-  /** The limit for this request (its tier, e.g. free vs paid key); undefined keeps the policy's. */
-  readonly limit?: (req: Req) => number | undefined;
+  /**
+   * The limit for this request (its tier, e.g. free vs paid key); undefined keeps the policy's.
+   * With several policies a number replaces the first policy's limit; return an array for one
+   * per policy (undefined entries keep that policy's).
+   */
+  readonly limit?: (req: Req) => LimitOverride | undefined;
   /** Requests for which this returns true are not limited at all. */
   readonly skip?: (req: Req) => MaybePromise<boolean>;
   /** Client addresses or CIDR ranges never limited (matched against the client address). */
@@ -64,23 +68,35 @@ export interface RateLimitOptions<Req = IncomingMessage> {
   readonly dryRun?: boolean;
   /** Header formats to send on every limited response; default ['legacy', 'draft-8']; false for none. */
   readonly headers?: HeaderFormat | readonly HeaderFormat[] | false;
-  /** The policy's name in draft-8 headers; default 'default'. */
-  readonly name?: string;
+  /**
+   * The policy's name in draft-8 headers; default 'default'. With several policies, one name per
+   * policy, or one string from which `<name>-0`, `<name>-1`... are made.
+   */
+  readonly name?: string | readonly string[];
   /** Called on allowed and on denied requests (also those let through by dryRun): for logs and metrics. */
   readonly onAllow?: (event: RateLimitEvent<Req>) => void;
   readonly onDeny?: (event: RateLimitEvent<Req>) => void;
 }
 
-/** What a rule concluded for one request. */
-export interface Outcome {
-  /** 'pass': go on; 'block': answer 429; 'reject': answer 400 (no usable key). */
-  readonly action: 'pass' | 'block' | 'reject';
-  readonly decision: Decision | undefined;
-  readonly headers: [string, string][];
+/** A request the rule does not limit (skip, allowList, or no key with onMissingKey 'allow'). */
+export const SKIPPED = Object.freeze({ skipped: true as const });
+/** A request with no usable key and onMissingKey 'reject': answer 400. */
+export const MISSING_KEY = Object.freeze({ missingKey: true as const });
+
+/** A decision made under per-request limits (a tier): the headers list those limits. */
+export class TieredDecision {
+  constructor(
+    readonly decision: Decision,
+    readonly tiers: readonly (number | undefined)[],
+  ) {}
 }
 
-const PASS: Outcome = Object.freeze({ action: 'pass', decision: undefined, headers: [] as [string, string][] });
-const REJECT: Outcome = Object.freeze({ action: 'reject', decision: undefined, headers: [] as [string, string][] });
+/**
+ * What a rule concluded for one request: a Decision (the common case, nothing else allocated), a
+ * TieredDecision, SKIPPED or MISSING_KEY.
+ */
+export type Verdict = Decision | TieredDecision | typeof SKIPPED | typeof MISSING_KEY;
+
 const MAX_RAW_KEY = 256;
 
 function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
@@ -89,36 +105,42 @@ function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
 
 /** A compiled rule: options validated once, then `run` per request. */
 export class RateLimitRule<Req> {
-  readonly #decide: (key: string, cost: number, limit: number | undefined) => MaybePromise<Decision>;
-  readonly #policies: readonly Policy[];
+  readonly #decide: (key: string, cost: number, limit: LimitOverride | undefined) => MaybePromise<Decision>;
+  readonly #policyCount: number;
   readonly #key: (raw: IncomingMessage, req: Req) => MaybePromise<string | undefined>;
   readonly #address: (raw: IncomingMessage) => string | undefined;
   readonly #onMissing: 'reject' | 'allow' | 'ip';
   readonly #cost: number | ((req: Req) => MaybePromise<number>);
-  readonly #limit: ((req: Req) => number | undefined) | undefined;
+  readonly #limit: ((req: Req) => LimitOverride | undefined) | undefined;
   readonly #skip: ((req: Req) => MaybePromise<boolean>) | undefined;
   readonly #allowList: ReturnType<typeof addressList>;
   readonly #dryRun: boolean;
-  readonly #formats: readonly HeaderFormat[];
-  readonly #name: string;
+  /** The response headers of this rule; empty when `headers: false`. */
+  readonly headers: RateLimitHeaders;
   readonly #onAllow: ((event: RateLimitEvent<Req>) => void) | undefined;
   readonly #onDeny: ((event: RateLimitEvent<Req>) => void) | undefined;
 
   constructor(options: RateLimitOptions<Req>) {
     const o = checkObject(options, 'options') as RateLimitOptions<Req> & Record<string, unknown>;
     const limiter = Array.isArray(o.limiter) ? new CombinedLimiter(o.limiter as Limiter[]) : o.limiter;
+    let policies: readonly Policy[];
     if (limiter instanceof Limiter) {
-      this.#decide = (key, cost, limit) => limiter.consume(key, cost, limit === undefined ? undefined : { limit });
-      this.#policies = [limiter.policy];
+      // One policy: a tier array's first entry is its limit.
+      this.#decide = (key, cost, limit) => {
+        const own = Array.isArray(limit) ? (limit[0] as number | undefined) : (limit as number | undefined);
+        return limiter.consume(key, cost, own === undefined ? undefined : { limit: own });
+      };
+      policies = [limiter.policy];
     } else if (limiter instanceof CombinedLimiter) {
-      this.#decide = (key, cost) => limiter.consume(key, cost);
-      this.#policies = limiter.limiters.map((l) => l.policy);
+      this.#decide = (key, cost, limit) => limiter.consume(key, cost, limit === undefined ? undefined : { limit });
+      policies = limiter.limiters.map((l) => l.policy);
     } else if (limiter instanceof RedisLimiter) {
       this.#decide = (key, cost, limit) => limiter.consume(key, cost, limit === undefined ? undefined : { limit });
-      this.#policies = limiter.policies;
+      policies = limiter.policies;
     } else {
       throw invalidArgument('limiter', 'a Limiter, an array of Limiters, allOf(...) or a RedisLimiter', o.limiter);
     }
+    this.#policyCount = policies.length;
 
     const subnet = o.ipv6Subnet === undefined ? 56 : checkInteger(o.ipv6Subnet, 'ipv6Subnet', 1, 128);
     const trusted = addressList(o.trustProxy, 'trustProxy');
@@ -127,11 +149,10 @@ export class RateLimitRule<Req> {
       throw invalidArgument('forwardedHeader', "'x-forwarded-for' or 'forwarded'", forwardedHeader);
     }
     this.#address = (raw) => clientAddress(raw.socket?.remoteAddress, raw.headers, trusted, forwardedHeader);
-    // Most requests come from addresses seen moments ago: remember their keys (bounded).
+    // Most requests come from addresses seen moments ago: remember their keys (bounded). Without
+    // trusted proxies the socket's own address is the whole input, so it is the cache key.
     const keys = new Map<string, string>();
-    const ipKey = (raw: IncomingMessage) => {
-      const address = this.#address(raw);
-      if (address === undefined) return undefined;
+    const keyOf = (address: string) => {
       let k = keys.get(address);
       if (k === undefined) {
         if (keys.size >= 10_000) keys.clear();
@@ -140,6 +161,23 @@ export class RateLimitRule<Req> {
       }
       return k;
     };
+    const ipKey =
+      trusted === undefined
+        ? (raw: IncomingMessage) => {
+            const remote = raw.socket?.remoteAddress;
+            if (remote === undefined) return undefined;
+            const known = keys.get(remote);
+            if (known !== undefined) return known;
+            const address = canonicalAddress(remote);
+            if (address === undefined) return undefined;
+            const k = keyOf(address);
+            keys.set(remote, k);
+            return k;
+          }
+        : (raw: IncomingMessage) => {
+            const address = this.#address(raw);
+            return address === undefined ? undefined : keyOf(address);
+          };
     const key = o.key ?? 'ip';
     if (key === 'ip') {
       this.#key = ipKey;
@@ -172,19 +210,22 @@ export class RateLimitRule<Req> {
     if (typeof cost !== 'function') checkInteger(cost, 'cost', 1, Number.MAX_SAFE_INTEGER);
     this.#cost = cost;
     if (o.limit !== undefined && typeof o.limit !== 'function') throw invalidArgument('limit', 'a function of the request', o.limit);
-    this.#limit = o.limit;
+    this.#limit = o.limit as ((req: Req) => LimitOverride | undefined) | undefined;
     if (o.skip !== undefined && typeof o.skip !== 'function') throw invalidArgument('skip', 'a function of the request', o.skip);
     this.#skip = o.skip;
     this.#allowList = addressList(o.allowList, 'allowList');
     this.#dryRun = o.dryRun === true;
-    const formats = o.headers === undefined ? ['legacy', 'draft-8'] : o.headers === false ? [] : Array.isArray(o.headers) ? o.headers : [o.headers];
-    for (const f of formats) {
-      if (!HEADER_FORMATS.includes(f as HeaderFormat)) throw outOfRange('headers', `formats among ${HEADER_FORMATS.join(', ')}`, f);
-    }
-    this.#formats = formats as HeaderFormat[];
     const name = o.name ?? 'default';
-    if (typeof name !== 'string' || name.length === 0) throw invalidArgument('name', 'a non-empty string', name);
-    this.#name = sfString(name);
+    const names =
+      typeof name === 'string' && name.length > 0
+        ? policies.length === 1
+          ? [name]
+          : policies.map((_, i) => `${name}-${i}`)
+        : name;
+    if (!Array.isArray(names) || names.length !== policies.length || !names.every((n) => typeof n === 'string' && n.length > 0)) {
+      throw invalidArgument('name', `a non-empty string, or ${policies.length} of them (one per policy)`, name);
+    }
+    this.headers = new RateLimitHeaders(checkFormats(o.headers), policies, names as string[]);
     for (const hook of ['onAllow', 'onDeny'] as const) {
       if (o[hook] !== undefined && typeof o[hook] !== 'function') throw invalidArgument(hook, 'a function', o[hook]);
     }
@@ -192,41 +233,33 @@ export class RateLimitRule<Req> {
     this.#onDeny = o.onDeny;
   }
 
-  #windows = new Map<number, number>();
-
-  /** Window seconds of the policy a decision's limit belongs to (per-call limits: the first policy's). */
-  #windowOf(limit: number): number {
-    let w = this.#windows.get(limit);
-    if (w === undefined) {
-      const policy = this.#policies.find((p) => policyLimit(p) === limit) ?? (this.#policies[0] as Policy);
-      w = windowSeconds(policy);
-      if (this.#windows.size < 1000) this.#windows.set(limit, w);
-    }
-    return w;
-  }
-
-  /** The outcome for one request; synchronous unless the limiter or an option function is asynchronous. */
-  run(raw: IncomingMessage, req: Req): MaybePromise<Outcome> {
+  /** The verdict for one request; synchronous unless the limiter or an option function is asynchronous. */
+  run(raw: IncomingMessage, req: Req): MaybePromise<Verdict> {
     if (this.#allowList !== undefined) {
       const address = this.#address(raw);
-      if (address !== undefined && this.#allowList.check(address, address.includes(':') ? 'ipv6' : 'ipv4')) return PASS;
+      if (address !== undefined && this.#allowList.check(address, address.includes(':') ? 'ipv6' : 'ipv4')) return SKIPPED;
     }
     if (this.#skip !== undefined) {
       const skip = this.#skip(req);
-      if (isPromise(skip)) return skip.then((s) => (s ? PASS : this.#keyed(raw, req)));
-      if (skip) return PASS;
+      if (isPromise(skip)) return skip.then((s) => (s ? SKIPPED : this.#keyed(raw, req)));
+      if (skip) return SKIPPED;
     }
     return this.#keyed(raw, req);
   }
 
-  #keyed(raw: IncomingMessage, req: Req): MaybePromise<Outcome> {
+  /** Whether a request with this decision must be answered 429 (denied, and not a dry run). */
+  blocks(decision: Decision): boolean {
+    return !decision.allowed && !this.#dryRun;
+  }
+
+  #keyed(raw: IncomingMessage, req: Req): MaybePromise<Verdict> {
     const key = this.#key(raw, req);
     if (isPromise(key)) return key.then((k) => this.#costed(k, req));
     return this.#costed(key, req);
   }
 
-  #costed(key: string | undefined, req: Req): MaybePromise<Outcome> {
-    if (key === undefined || key.length === 0) return this.#onMissing === 'allow' ? PASS : REJECT;
+  #costed(key: string | undefined, req: Req): MaybePromise<Verdict> {
+    if (key === undefined || key.length === 0) return this.#onMissing === 'allow' ? SKIPPED : MISSING_KEY;
     // Keys past the table's maximum (a long API key) are hashed, never truncated into each other.
     const k = key.length > MAX_RAW_KEY ? `sha256:${createHash('sha256').update(key).digest('base64url')}` : key;
     const cost = typeof this.#cost === 'number' ? this.#cost : this.#cost(req);
@@ -234,35 +267,30 @@ export class RateLimitRule<Req> {
     return this.#decided(k, cost, req);
   }
 
-  #decided(key: string, cost: number, req: Req): MaybePromise<Outcome> {
+  #decided(key: string, cost: number, req: Req): MaybePromise<Verdict> {
     const limit = this.#limit?.(req);
     const decision = this.#decide(key, cost, limit);
-    if (isPromise(decision)) return decision.then((d) => this.#outcome(key, d, req));
-    return this.#outcome(key, decision, req);
+    if (isPromise(decision)) return decision.then((d) => this.#verdict(key, d, req, limit));
+    return this.#verdict(key, decision, req, limit);
   }
 
-  #outcome(key: string, decision: Decision, req: Req): Outcome {
-    const headers: [string, string][] = [];
-    if (this.#formats.length > 0) rateLimitHeaders(headers, this.#formats, decision, this.#name, this.#windowOf(decision.limit), Date.now());
-    if (decision.allowed) {
-      this.#onAllow?.({ req, key, decision, dryRun: false });
-      return { action: 'pass', decision, headers };
-    }
-    this.#onDeny?.({ req, key, decision, dryRun: this.#dryRun });
-    if (this.#dryRun) return { action: 'pass', decision, headers };
-    if (Number.isFinite(decision.retryAfterMs)) headers.push(['Retry-After', String(Math.ceil(decision.retryAfterMs / 1000))]);
-    return { action: 'block', decision, headers };
+  #verdict(key: string, decision: Decision, req: Req, limit: LimitOverride | undefined): Verdict {
+    if (decision.allowed) this.#onAllow?.({ req, key, decision, dryRun: false });
+    else this.#onDeny?.({ req, key, decision, dryRun: this.#dryRun });
+    if (limit === undefined) return decision;
+    return new TieredDecision(decision, typeof limit === 'number' ? [limit] : limit.slice(0, this.#policyCount));
   }
 }
 
-function policyLimit(policy: Policy): number {
-  switch (policy.kind) {
-    case 'fixedWindow':
-    case 'slidingWindow':
-      return policy.limit;
-    case 'tokenBucket':
-      return policy.capacity;
-    case 'leakyBucket':
-      return policy.burst;
-  }
+/**
+ * Splits a verdict for an adapter: the decision and the per-request limits to write headers for,
+ * or undefined for SKIPPED and MISSING_KEY.
+ */
+export function decisionOf(verdict: Verdict): Decision | undefined {
+  if (verdict === SKIPPED || verdict === MISSING_KEY) return undefined;
+  return verdict instanceof TieredDecision ? verdict.decision : (verdict as Decision);
+}
+
+export function tiersOf(verdict: Verdict): readonly (number | undefined)[] | undefined {
+  return verdict instanceof TieredDecision ? verdict.tiers : undefined;
 }
