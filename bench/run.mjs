@@ -54,6 +54,8 @@ if (wanted('redis')) {
   results.redis = await runSuite('./suites/redis.mjs', [String(quick ? 1500 : 3000)]);
 }
 if (wanted('http')) {
+  console.error('\n[6/7] the middleware\'s own cost, in process (ns per request over a bare middleware/hook)');
+  results.httpCost = await runSuite('./suites/http-cost.mjs', quick ? ['15', '1000'] : ['60', '1000']);
   console.error('\n[6/7] HTTP hello-world under autocannon (requests per second, median of rounds)');
   results.http = await runSuite('./suites/http.mjs', quick ? ['2', '2'] : ['3', '4']);
 }
@@ -158,6 +160,30 @@ if (results.http) {
   }
 }
 
+const httpCostRows = [];
+if (results.httpCost) {
+  const c = results.httpCost;
+  const us = (f) => `${(f.overBareNs / 1000).toFixed(2)} µs`;
+  const e = c.express;
+  const erl = e['express-rate-limit (defaults)'].overBareNs;
+  const hit = e['hitlimit (defaults)'].overBareNs;
+  const dflt = e['tollgate (default: legacy + draft-8)'].overBareNs;
+  const legacy = e['tollgate (legacy)'].overBareNs;
+  httpCostRows.push(['express/node: tollgate, default headers (legacy + draft-8)', us(e['tollgate (default: legacy + draft-8)']), `${x(erl / dflt)} less than express-rate-limit; ${x(hit / dflt)} less than hitlimit`, '≤ 1.0 µs; ≤ 1/4 express-rate-limit; below hitlimit', verdict(dflt <= 1000 && dflt * 4 <= erl && dflt < hit)]);
+  httpCostRows.push(['express/node: tollgate, legacy headers', us(e['tollgate (legacy)']), '', '≤ 0.7 µs', verdict(legacy <= 700)]);
+  for (const v of ['tollgate (draft-8)', 'tollgate (no headers)', 'express-rate-limit (defaults)', 'hitlimit (defaults)']) {
+    httpCostRows.push([`express/node: ${v}`, us(e[v]), '', '', '']);
+  }
+  const f = c.fastify;
+  const peer = f['@fastify/rate-limit (defaults)'].overBareNs;
+  const fd = f['tollgate (default: legacy + draft-8)'].overBareNs;
+  httpCostRows.push(['fastify: tollgate, default headers (legacy + draft-8)', us(f['tollgate (default: legacy + draft-8)']), `${x(fd / peer)} @fastify/rate-limit's cost`, '≤ 1.0 µs; below @fastify/rate-limit', verdict(fd <= 1000 && fd < peer)]);
+  for (const v of ['tollgate (legacy)', 'tollgate (draft-8)', 'tollgate (no headers)', '@fastify/rate-limit (defaults)', 'hitlimit (defaults)']) {
+    httpCostRows.push([`fastify: ${v}`, us(f[v]), '', '', '']);
+  }
+  httpCostRows.push(['the bare request itself (subtracted)', `express/node ${(e.bare.ns / 1000).toFixed(2)} µs (making the request objects), fastify ${(f.bare.ns / 1000).toFixed(2)} µs (its whole request path)`, '', '', '']);
+}
+
 const clientRows = [];
 if (results.client) {
   const c = results.client;
@@ -190,6 +216,7 @@ const sections = {
   memory: markdown(coreCaption, rows.filter((r) => r[0].includes('M keys:'))),
   shared: markdown(measured('two processes'), shmRows),
   redis: markdown(measured('redis-server 7 on loopback'), redisRows),
+  httpCost: markdown(measured(`in process, median of ${results.httpCost?.rounds} alternating rounds of ${results.httpCost?.perRound} requests, paired against a bare middleware/hook`), httpCostRows),
   http: markdown(measured('autocannon, 20 connections, loopback'), httpRows),
   client: markdown(measured('mock upstream in its own process on loopback'), clientRows),
 };

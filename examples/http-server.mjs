@@ -14,7 +14,8 @@ const server = createServer((req, res) => {
   const d = limiter.consume(`ip:${req.socket.remoteAddress}`);
   res.setHeader('X-RateLimit-Limit', d.limit);
   res.setHeader('X-RateLimit-Remaining', d.remaining);
-  res.setHeader('X-RateLimit-Reset', Math.ceil(d.resetMs / 1000));
+  // Unix time in seconds, as GitHub and the rateLimit() middleware send it.
+  res.setHeader('X-RateLimit-Reset', Math.ceil((Date.now() + d.resetMs) / 1000));
   if (!d.allowed) {
     res.statusCode = 429;
     res.setHeader('Content-Type', 'application/json');
