@@ -1,10 +1,45 @@
 #!/usr/bin/env node
 // tollgate inspect <name> [--json] [--watch [seconds]] [--top N]: a live shared table's
 // configuration, counters and heavy hitters.
-import { inspectSharedMemory } from '../dist/index.js';
+// tollgate native: which native binary loads here (or why none does).
+// tollgate build-native: builds the addon from source in this installed package (cmake-js).
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { inspectSharedMemory, nativeInfo } from '../dist/index.js';
 
 const KINDS = { 1: 'fixedWindow', 2: 'slidingWindow', 3: 'tokenBucket', 4: 'leakyBucket' };
-const USAGE = 'usage: tollgate inspect <shared-table-name> [--json] [--watch [seconds]] [--top N]';
+const USAGE = [
+  'usage: tollgate inspect <shared-table-name> [--json] [--watch [seconds]] [--top N]',
+  '       tollgate native [--json]     which native binary loads here, or why none does',
+  '       tollgate build-native        build the addon from source (needs cmake and a C++17 compiler)',
+].join('\n');
+
+const command = process.argv[2];
+if (command === 'native') {
+  const info = nativeInfo();
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(info)}\n`);
+  else if (info.loaded) process.stdout.write(`native addon: ${info.source}, ${info.path}\n`);
+  else process.stdout.write(`native addon: not loaded; the TypeScript engine runs.\n${info.failures.map((f) => `  ${f}`).join('\n')}\n`);
+  process.exit(info.loaded ? 0 : 1);
+}
+if (command === 'build-native') {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  let cli;
+  try {
+    cli = createRequire(import.meta.url).resolve('cmake-js/bin/cmake-js');
+  } catch {
+    console.error('tollgate: cmake-js is not installed beside tollgate; reinstall tollgate');
+    process.exit(1);
+  }
+  const result = spawnSync(process.execPath, [cli, 'compile'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error('tollgate: the native build failed (it needs cmake and a C++17 compiler: apt install cmake g++, apk add cmake g++ make)');
+    process.exit(1);
+  }
+  console.log(`tollgate: built ${root}build/Release/tollgate.node; it is used where no prebuilt binary fits, or always with TOLLGATE_BUILD_FROM_SOURCE=1`);
+  process.exit(0);
+}
 
 function parse(argv) {
   const [command, name, ...rest] = argv;

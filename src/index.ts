@@ -14,7 +14,8 @@ export {
 export type { Decision } from './decision.js';
 export { ManualClock } from './clock.js';
 export type { TollgateErrorCode, TollgateRangeError, TollgateTypeError } from './errors.js';
-export { isNativeAvailable, type EngineChoice, type EngineName } from './engine/select-engine.js';
+export { isNativeAvailable, nativeInfo, type EngineChoice, type EngineName, type NativeInfo } from './engine/select-engine.js';
+export type { NativeSource } from './engine/load-native.js';
 export { MAX_KEY_LENGTH } from './validate.js';
 export {
   sharedMemory,

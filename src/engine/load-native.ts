@@ -1,48 +1,89 @@
 // Finds and loads the native addon, collecting every failure into one actionable message.
+import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { NativeAddon } from './table-engine.js';
 
 const EXPECTED_ABI = 3;
 
+/** Where the addon that loaded came from. */
+export type NativeSource = 'prebuilt' | 'built from source' | 'TOLLGATE_NATIVE_PATH';
+
 export interface NativeLoadResult {
   readonly addon: NativeAddon | undefined;
-  /** Why each place failed, in the order tried; empty when the addon loaded. */
+  /** The file that loaded, and what it is. */
+  readonly path: string | undefined;
+  readonly source: NativeSource | undefined;
+  /** Why each place failed, in the order tried; empty when the first one loaded. */
   readonly failures: readonly string[];
 }
 
 let cached: NativeLoadResult | undefined;
 
+/** 'glibc' or 'musl' on Linux (undefined elsewhere): which prebuilt binary can load here. */
+export function linuxLibc(): 'glibc' | 'musl' | undefined {
+  if (process.platform !== 'linux') return undefined;
+  // Node (and runtimes that copy its report) name the glibc it runs on; musl has none to name.
+  try {
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+    if (header !== undefined) return header.glibcVersionRuntime === undefined ? 'musl' : 'glibc';
+  } catch {
+    // no report in this runtime: look at the dynamic loader instead
+  }
+  try {
+    return readdirSync('/lib').some((f) => f.startsWith('ld-musl-')) && !readdirSync('/lib').some((f) => f.startsWith('ld-linux')) ? 'musl' : 'glibc';
+  } catch {
+    return 'glibc';
+  }
+}
+
+/** The command that builds the addon in a user's project (the CLI runs cmake-js in the package). */
+export const BUILD_COMMAND = 'npx tollgate build-native';
+
 /**
- * Tries TOLLGATE_NATIVE_PATH alone when it is set, else build/Release then build/Debug. The result is cached: the
- * addon is loaded once per process (and once per worker thread, each with its own instance).
+ * Tries, in order: TOLLGATE_NATIVE_PATH alone when it is set; else the prebuilt binary for this
+ * platform, architecture and libc (prebuilds/<platform>-<arch>/tollgate.<libc>.node), then a
+ * local build (build/Release, build/Debug). TOLLGATE_BUILD_FROM_SOURCE=1 skips the prebuilt
+ * binary. The result is cached: the addon is loaded once per process (and once per worker thread).
  */
 export function loadNative(): NativeLoadResult {
   if (cached !== undefined) return cached;
   const require = createRequire(import.meta.url);
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
   const override = process.env.TOLLGATE_NATIVE_PATH;
-  const candidates =
-    override !== undefined && override.length > 0
-      ? [override]
-      : [path.join(root, 'build', 'Release', 'tollgate.node'), path.join(root, 'build', 'Debug', 'tollgate.node')];
+  const candidates: [string, NativeSource][] = [];
+  if (override !== undefined && override.length > 0) {
+    candidates.push([override, 'TOLLGATE_NATIVE_PATH']);
+  } else {
+    const libc = linuxLibc();
+    if (process.env.TOLLGATE_BUILD_FROM_SOURCE !== '1' && libc !== undefined) {
+      candidates.push([path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, `tollgate.${libc}.node`), 'prebuilt']);
+    } else if (process.env.TOLLGATE_BUILD_FROM_SOURCE !== '1') {
+      candidates.push([path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'tollgate.node'), 'prebuilt']);
+    }
+    candidates.push([path.join(root, 'build', 'Release', 'tollgate.node'), 'built from source']);
+    candidates.push([path.join(root, 'build', 'Debug', 'tollgate.node'), 'built from source']);
+  }
   const failures: string[] = [];
-  for (const candidate of candidates) {
+  for (const [candidate, source] of candidates) {
     try {
       const addon = require(candidate) as NativeAddon;
       if (addon.abiVersion !== EXPECTED_ABI) {
-        failures.push(`${candidate}: built for ABI ${addon.abiVersion}, this code expects ${EXPECTED_ABI} (run npm run build:native)`);
+        failures.push(`${candidate}: built for ABI ${addon.abiVersion}, this code expects ${EXPECTED_ABI} (rebuild it: ${BUILD_COMMAND})`);
         continue;
       }
-      cached = { addon, failures: [] };
+      cached = { addon, path: candidate, source, failures };
       return cached;
     } catch (error) {
       const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
       failures.push(`${candidate}: ${message}`);
     }
   }
-  failures.push('Build it with `npm run build:native` (needs cmake and a C++17 compiler).');
-  cached = { addon: undefined, failures };
+  failures.push(
+    `No prebuilt binary fits ${process.platform}-${process.arch}${linuxLibc() === undefined ? '' : ` (${linuxLibc()})`} and there is no local build. ` +
+      `Build it in your project with \`${BUILD_COMMAND}\` (needs cmake and a C++17 compiler), or see "Troubleshooting the native addon" in the README.`,
+  );
+  cached = { addon: undefined, path: undefined, source: undefined, failures };
   return cached;
 }

@@ -1,7 +1,7 @@
 // Chooses the engine a limiter runs on: native when it loads, else the TypeScript one with one warning.
 import { nativeUnavailable } from '../errors.js';
 import { JsTable } from './js/js-table.js';
-import { loadNative } from './load-native.js';
+import { loadNative, type NativeSource } from './load-native.js';
 import { topKeyText, type TableConfig, type TableEngine } from './table-engine.js';
 
 export type EngineChoice = 'native' | 'js' | 'auto';
@@ -34,6 +34,22 @@ export function createTable(engine: EngineName, config: TableConfig): TableEngin
   const table = addon.createTable(config);
   const rawTopKeys = table.topKeys;
   return Object.assign(table, { topKeys: () => rawTopKeys().map(topKeyText) });
+}
+
+/** Which native binary loads in this process, from where, or why none does; never warns. */
+export interface NativeInfo {
+  readonly loaded: boolean;
+  /** The file that loaded. */
+  readonly path?: string;
+  /** 'prebuilt' (shipped in the package), 'built from source', or 'TOLLGATE_NATIVE_PATH'. */
+  readonly source?: NativeSource;
+  /** Every place tried that failed, and how to fix it. */
+  readonly failures: readonly string[];
+}
+
+export function nativeInfo(): NativeInfo {
+  const r = loadNative();
+  return r.addon === undefined ? { loaded: false, failures: r.failures } : { loaded: true, path: r.path as string, source: r.source as NativeSource, failures: r.failures };
 }
 
 /** Whether the native addon loads in this process; never warns. */

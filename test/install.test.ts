@@ -1,0 +1,143 @@
+// The package as a user installs it: `npm pack`, then `npm install <tarball>` into a fresh
+// project on a PATH with node and nothing else (no cmake, c++, g++ or make). The prebuilt binary
+// must load, decide, and share a table across processes; without it the TypeScript engine runs
+// with one warning that names the fix.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const npmCli = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
+
+let work: string;
+let project: string;
+let tarball: string;
+let packed: { path: string }[];
+let nodeOnly: string;
+
+/** The environment of a user's shell with node and nothing else on PATH. */
+function userEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { HOME: process.env.HOME, PATH: nodeOnly, npm_config_update_notifier: 'false' };
+  return env;
+}
+
+function runInProject(source: string): { status: number | null; stdout: string; stderr: string } {
+  const file = path.join(project, `check-${Math.random().toString(36).slice(2)}.mjs`);
+  writeFileSync(file, source);
+  const r = spawnSync(process.execPath, [file], { cwd: project, env: userEnv(), encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const CHECK = `
+import { Limiter, fixedWindow, nativeInfo, sharedMemory } from 'tollgate';
+const warnings = [];
+process.on('warning', (w) => warnings.push({ code: w.code, message: w.message }));
+const limiter = new Limiter({ policy: fixedWindow({ limit: 2, windowMs: 60_000 }) });
+const decisions = [limiter.consume('k').allowed, limiter.consume('k').allowed, limiter.consume('k').allowed];
+const again = new Limiter({ policy: fixedWindow({ limit: 2, windowMs: 60_000 }) });
+again.consume('k');
+await new Promise((r) => setImmediate(r));
+console.log(JSON.stringify({ info: nativeInfo(), engine: limiter.engine, decisions, warnings }));
+`;
+
+describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installing the packed package without a compiler', () => {
+  beforeAll(() => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'tollgate-install-'));
+    nodeOnly = path.join(work, 'bin');
+    mkdirSync(nodeOnly);
+    symlinkSync(process.execPath, path.join(nodeOnly, 'node'));
+    // prepack compiles dist/ and the prebuilt binaries from the sources under test.
+    const out = execFileSync(process.execPath, [npmCli, 'pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const report = JSON.parse(out)[0] as { filename: string; files: { path: string }[] };
+    tarball = path.join(work, report.filename);
+    packed = report.files;
+    project = path.join(work, 'app');
+    mkdirSync(project);
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    execFileSync(process.execPath, [npmCli, 'install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], { cwd: project, env: userEnv(), stdio: 'pipe' });
+  }, 600_000);
+  afterAll(() => {
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('the PATH really has no build tools', () => {
+    for (const tool of ['cmake', 'c++', 'g++', 'make', 'cc']) {
+      expect(spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { env: userEnv() }).status, tool).toBe(1);
+    }
+    // The same check finds node, so it would find the others if they were there.
+    expect(spawnSync('/bin/sh', ['-c', 'command -v node'], { env: userEnv() }).status).toBe(0);
+  });
+
+  it('holds what it needs and nothing else', () => {
+    const files = packed.map((f) => f.path);
+    for (const needed of [
+      'package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'bin/tollgate.mjs', 'CMakeLists.txt',
+      'prebuilds/linux-x64/tollgate.glibc.node', 'prebuilds/linux-x64/tollgate.musl.node',
+      'prebuilds/linux-arm64/tollgate.glibc.node', 'prebuilds/linux-arm64/tollgate.musl.node',
+      'native/core/table.cc', 'native/binding/addon.cc',
+    ]) {
+      expect(files).toContain(needed);
+    }
+    const allowed = /^(package\.json|README\.md|LICENSE|CMakeLists\.txt|bin\/tollgate\.mjs|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|prebuilds\/linux-(x64|arm64)\/tollgate\.(glibc|musl)\.node|native\/(core|binding)\/[a-z_]+\.(cc|h))$/;
+    expect(files.filter((f) => !allowed.test(f))).toEqual([]);
+    // And no install script: nothing is compiled (or asked to be allowed) at install time.
+    const manifest = JSON.parse(readFileSync(path.join(project, 'node_modules', 'tollgate', 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+    expect(manifest.scripts?.install).toBeUndefined();
+    expect(manifest.scripts?.postinstall).toBeUndefined();
+  });
+
+  it('loads the prebuilt native binary and decides', () => {
+    const r = runInProject(CHECK);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { info: { loaded: boolean; source: string; path: string }; engine: string; decisions: boolean[]; warnings: unknown[] };
+    expect(out.info).toMatchObject({ loaded: true, source: 'prebuilt' });
+    expect(out.info.path).toMatch(/node_modules\/tollgate\/prebuilds\/linux-x64\/tollgate\.glibc\.node$/);
+    expect(out.engine).toBe('native');
+    expect(out.decisions).toEqual([true, true, false]);
+    expect(out.warnings).toEqual([]);
+  });
+
+  it('shares one table across two processes', () => {
+    const name = `install-${process.pid}`;
+    const source = (n: number) => `
+      import { Limiter, fixedWindow, sharedMemory } from 'tollgate';
+      const l = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 60_000 }), store: sharedMemory({ name: '${name}', capacity: 100 }) });
+      let allowed = 0;
+      for (let i = 0; i < ${n}; i++) allowed += l.tryConsume('shared') ? 1 : 0;
+      console.log(allowed);
+      ${n === 10 ? 'l.destroy();' : 'l.close();'}`;
+    const first = runInProject(source(3));
+    const second = runInProject(source(10));
+    expect([first.stdout.trim(), second.stdout.trim()]).toEqual(['3', '2']);
+  });
+
+  it('the CLI says which binary loads', () => {
+    const r = spawnSync(process.execPath, [path.join(project, 'node_modules', 'tollgate', 'bin', 'tollgate.mjs'), 'native'], { cwd: project, env: userEnv(), encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/native addon: prebuilt, .*tollgate\.glibc\.node/);
+  });
+
+  it('without a binary that fits, the TypeScript engine runs with one warning naming the fix', () => {
+    rmSync(path.join(project, 'node_modules', 'tollgate', 'prebuilds', 'linux-x64'), { recursive: true });
+    expect(existsSync(path.join(project, 'node_modules', 'tollgate', 'build'))).toBe(false);
+    const r = runInProject(CHECK);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { info: { loaded: boolean; failures: string[] }; engine: string; decisions: boolean[]; warnings: { code: string; message: string }[] };
+    expect(out.info.loaded).toBe(false);
+    expect(out.engine).toBe('js');
+    expect(out.decisions).toEqual([true, true, false]);
+    expect(out.warnings.map((w) => w.code)).toEqual(['TOLLGATE_NATIVE_UNAVAILABLE']);
+    expect(out.warnings[0]?.message).toMatch(/npx tollgate build-native/);
+    const cli = spawnSync(process.execPath, [path.join(project, 'node_modules', 'tollgate', 'bin', 'tollgate.mjs'), 'native'], { cwd: project, env: userEnv(), encoding: 'utf8' });
+    expect(cli.status).toBe(1);
+    // Shared memory needs the addon: a clear error, not a silent per-process table.
+    const shm = runInProject(`
+      import { Limiter, fixedWindow, sharedMemory } from 'tollgate';
+      try { new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }), store: sharedMemory({ name: 'x', capacity: 10 }) }); console.log('opened'); }
+      catch (e) { console.log(e.code); }`);
+    expect(shm.stdout.trim()).toBe('TOLLGATE_NATIVE_UNAVAILABLE');
+  });
+});
