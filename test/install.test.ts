@@ -65,7 +65,7 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
 
   it('the PATH really has no build tools', () => {
     for (const tool of ['cmake', 'c++', 'g++', 'make', 'cc']) {
-      expect(spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { env: userEnv() }).status, tool).toBe(1);
+      expect(spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { env: userEnv() }).status, tool).not.toBe(0);
     }
     // The same check finds node, so it would find the others if they were there.
     expect(spawnSync('/bin/sh', ['-c', 'command -v node'], { env: userEnv() }).status).toBe(0);
