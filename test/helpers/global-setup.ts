@@ -10,6 +10,10 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const require = createRequire(import.meta.url);
 
 export default function setup(): void {
+  // The tests decide on the addon just built from these sources, never on a prebuilt binary left
+  // in prebuilds/ by an earlier `npm run prebuilds` (test/install.test.ts covers those, freshly
+  // packed). Workers and their child processes inherit this.
+  process.env.TOLLGATE_BUILD_FROM_SOURCE = '1';
   const run = (args: string[]) => execFileSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   // Incremental: a few hundred ms when nothing changed.
   if (process.env.TOLLGATE_TEST_SKIP_NATIVE_BUILD !== '1') {
