@@ -1,6 +1,7 @@
 // One hot key: how close a decision comes to the N-API floor (an empty call taking one string).
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { TokenBucket } from 'limiter';
+import { FastRateLimit } from 'fast-ratelimit';
 import { Limiter, fixedWindow } from '../../dist/index.js';
 import { loadNative } from '../../dist/engine/load-native.js';
 import { MapFixedWindow } from '../peers/map-fixed-window.mjs';
@@ -17,6 +18,7 @@ const native = new Limiter({ policy, engine: 'native' });
 const js = new Limiter({ policy, engine: 'js' });
 const withTopKeys = new Limiter({ policy, engine: 'native', topKeys: true });
 const map = new MapFixedWindow(LIMIT, 1000);
+const fast = new FastRateLimit({ threshold: LIMIT, ttl: 1 });
 const rlf = new RateLimiterMemory({ points: LIMIT, duration: 1 });
 const bucket = new TokenBucket({ bucketSize: LIMIT, tokensPerInterval: LIMIT, interval: 'second' });
 
@@ -25,6 +27,9 @@ const figures = await measure(
   {
     'N-API floor (empty call, one string)': () => {
       for (let i = 0; i < BATCH; i++) sink += addon.readKeyOnly(key) ? 1 : 0;
+    },
+    'fast-ratelimit consumeSync': () => {
+      for (let i = 0; i < BATCH; i++) sink += fast.consumeSync(key) ? 1 : 0;
     },
     'tollgate native tryConsume': () => {
       for (let i = 0; i < BATCH; i++) sink += native.tryConsume(key) ? 1 : 0;

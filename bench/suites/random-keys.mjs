@@ -1,7 +1,9 @@
 // A million keys visited at random: the cost of a decision once the working set leaves the caches.
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { TokenBucket } from 'limiter';
+import { FastRateLimit } from 'fast-ratelimit';
 import { Limiter, fixedWindow } from '../../dist/index.js';
+import { loadNative } from '../../dist/engine/load-native.js';
 import { MapFixedWindow } from '../peers/map-fixed-window.mjs';
 import { makeKeys, measure, progress, randomOrder, report } from '../common.mjs';
 
@@ -19,6 +21,11 @@ const native = new Limiter({ policy, engine: 'native', capacity: KEYS });
 const js = new Limiter({ policy, engine: 'js', capacity: KEYS });
 const withTopKeys = new Limiter({ policy, engine: 'native', capacity: KEYS, topKeys: true });
 const map = new MapFixedWindow(LIMIT, 600_000);
+const fast = new FastRateLimit({ threshold: LIMIT, ttl: 600 });
+// The physical floor: the N-API call reading a key from the same array (the key's own miss),
+// plus one random 64-byte read of a block the table's size (the one miss a lookup cannot avoid).
+const { addon } = loadNative();
+const missFloor = addon.createMissFloor(native.stats().memoryBytes);
 const rlf = new RateLimiterMemory({ points: LIMIT, duration: 600 });
 const buckets = new Map();
 const bucketFor = (key) => {
@@ -36,6 +43,7 @@ for (const key of keys) {
   withTopKeys.tryConsume(key);
   js.tryConsume(key);
   map.consume(key);
+  fast.consumeSync(key);
   await rlf.consume(key);
   bucketFor(key).tryRemoveTokens(1);
 }
@@ -60,6 +68,15 @@ const figures = await measure(
     },
     'tollgate TS engine consume': () => {
       for (let i = 0; i < BATCH; i++) sink += js.consume(next()).remaining;
+    },
+    'N-API floor, random key': () => {
+      for (let i = 0; i < BATCH; i++) sink += addon.readKeyOnly(next()) ? 1 : 0;
+    },
+    'N-API floor, random key + one random 64-byte read of a table-sized block': () => {
+      for (let i = 0; i < BATCH; i++) sink += missFloor(next());
+    },
+    'fast-ratelimit consumeSync': () => {
+      for (let i = 0; i < BATCH; i++) sink += fast.consumeSync(next()) ? 1 : 0;
     },
     'Map fixed window (hand-written)': () => {
       for (let i = 0; i < BATCH; i++) sink += map.consume(next()) ? 1 : 0;

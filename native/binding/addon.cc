@@ -20,6 +20,8 @@ class TollgateAddon : public Napi::Addon<TollgateAddon> {
                              // so the benchmark floor pays the same call mechanism.
                              InstanceValue("readKeyOnly",
                                            Napi::Function::New(env, ReadKeyOnly, "readKeyOnly")),
+                             InstanceValue("createMissFloor",
+                                           Napi::Function::New(env, CreateMissFloor, "createMissFloor")),
                          });
   }
 

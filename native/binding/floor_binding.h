@@ -6,5 +6,6 @@
 namespace tollgate {
 
 Napi::Value ReadKeyOnly(const Napi::CallbackInfo& info);
+Napi::Value CreateMissFloor(const Napi::CallbackInfo& info);
 
 }  // namespace tollgate

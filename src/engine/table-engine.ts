@@ -128,6 +128,8 @@ export interface NativeAddon {
   inspectSharedMemory(name: string): SharedTableReport;
   /** The N-API floor for benchmarks: reads one string key and returns whether it was valid. */
   readKeyOnly(key: string): boolean;
+  /** For benchmarks: a function that reads a key and one random 64-byte line of a `bytes` block. */
+  createMissFloor(bytes: number): (key: string) => number;
 }
 
 /** Index of each field in the detail array. */
