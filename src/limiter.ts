@@ -19,7 +19,7 @@ export interface LimiterOptions {
    * one table for every process on the host that opens the same name (native engine only).
    */
   readonly store?: SharedMemoryStore;
-  /** Keys the table can hold (rounded up to whole shards); fixed at creation. Default 1,000,000. */
+  /** Keys the table can hold, at most (it grows up to this in process). Default 1,000,000. */
   readonly capacity?: number;
   /**
    * When a new key finds its probe window full of live keys: 'evict' the entry nearest to expiry
@@ -30,10 +30,11 @@ export interface LimiterOptions {
   /** 'auto' (default): native when the addon loads, else TypeScript with one warning. */
   readonly engine?: EngineChoice;
   /**
-   * Commit the whole table's memory at creation (the default), so that no request ever waits on
-   * a page fault: resident memory is then the full table from the start. false commits pages as
-   * keys arrive: less memory for a table far below its capacity, but the first touch of each
-   * 2 MiB huge page can stall one call for milliseconds.
+   * In process, a table starts small (room for 1,024 keys, a few dozen KiB) and doubles as keys
+   * arrive, up to `capacity`, moving entries a few slots per call so that no call waits for a
+   * rehash (the default, false). true builds the whole table at creation and commits its memory
+   * (huge pages, no page fault ever): resident memory is then the full table from the start.
+   * A shared-memory table always has its whole capacity (its size is fixed when it is created).
    */
   readonly preallocate?: boolean;
   /** Lock shards; default chosen from the capacity (1 to 256). */
@@ -77,6 +78,7 @@ export interface LimiterStats extends TableStats {
 
 export { MAX_CAPACITY };
 const DEFAULT_CAPACITY = 1_000_000;
+const INITIAL_CAPACITY = 1024;
 
 export class Limiter {
   /** The label of this limiter's metrics. */
@@ -143,7 +145,10 @@ export class Limiter {
       capacity,
       shards,
       evict: o.onFull !== 'refuse',
-      preallocate: o.preallocate !== false,
+      // Shared segments are committed when created unless told otherwise (no page fault later).
+      preallocate: store !== undefined ? o.preallocate !== false : o.preallocate === true,
+      // A table that grows starts with room for 1,024 keys (a few dozen KiB); preallocated, whole.
+      initialCapacity: o.preallocate === true || store !== undefined ? capacity : Math.min(capacity, INITIAL_CAPACITY),
       detail: this.#detail,
       clock: clock === undefined ? undefined : clockBuffer(clock),
       shared:

@@ -89,14 +89,39 @@ describe.each(engines())('%s engine', (engine) => {
 });
 
 describe.runIf(engines().includes('native'))('native table', () => {
-  it('reports its shards and memory', () => {
-    const limiter = new Limiter({ policy, engine: 'native', capacity: 1_000_000 });
+  it('preallocated: reports its shards and its whole memory from the start', () => {
+    const limiter = new Limiter({ policy, engine: 'native', capacity: 1_000_000, preallocate: true });
     const stats = limiter.stats();
     expect(stats.shards).toBeGreaterThan(1);
     expect(stats.capacity).toBeGreaterThanOrEqual(1_000_000);
-    // 64-byte slots plus one tag byte each, plus shard headers.
-    expect(stats.memoryBytes).toBeGreaterThanOrEqual(stats.capacity * 65);
+    // 64-byte slots plus a two-byte tag each, plus shard headers.
+    expect(stats.memoryBytes).toBeGreaterThanOrEqual(stats.capacity * 66);
     expect(stats.memoryBytes).toBeLessThan(stats.capacity * 66 + 1_000_000);
+    limiter.close();
+  });
+
+  it('by default starts with room for 1,024 keys and grows to hold its capacity, keeping every key', () => {
+    const clock = new ManualClock(0);
+    const limiter = new Limiter({ policy: fixedWindow({ limit: 3, windowMs: 60_000 }), engine: 'native', capacity: 200_000, clock, topKeys: true });
+    const fresh = limiter.stats();
+    expect(fresh.memoryBytes).toBeLessThan(200_000);
+    expect(fresh.shards).toBe(1);
+    for (let i = 0; i < 200_000; i++) expect(limiter.tryConsume(`k${i}`)).toBe(true);
+    // A key consumed again while its generation is being moved keeps its count.
+    for (let i = 0; i < 200_000; i += 7) limiter.consume(`k${i}`);
+    const grown = limiter.stats();
+    expect(grown).toMatchObject({ entries: 200_000, evictions: 0, refused: 0, allowed: 200_000 + Math.ceil(200_000 / 7) });
+    expect(grown.shards).toBeGreaterThan(1);
+    for (let i = 0; i < 200_000; i++) expect(limiter.peek(`k${i}`).remaining).toBe(i % 7 === 0 ? 1 : 2);
+    // Heavy hitters survive the growth: the summary is kept across generations.
+    for (let n = 0; n < 500; n++) limiter.consume('hot');
+    const [top] = limiter.topKeys(1);
+    expect(top?.key).toBe('hot');
+    expect(top!.count).toBeGreaterThanOrEqual(500);
+    expect(top!.count - top!.error).toBeLessThanOrEqual(500);
+    // reset, block and refund reach keys wherever they are.
+    expect(limiter.reset('k1')).toBe(true);
+    expect(limiter.peek('k1').remaining).toBe(3);
     limiter.close();
   });
 });

@@ -10,6 +10,7 @@
 
 #include "../core/clock.h"
 #include "../core/constants.h"
+#include "../core/growable_table.h"
 #include "../core/region.h"
 #include "../core/shared_region.h"
 #include "../core/table.h"
@@ -22,8 +23,7 @@ namespace {
 enum Detail { kAllowed = 0, kLimit, kRemaining, kResetMs, kRetryAfterMs, kDetailSize };
 
 struct TableHandle {
-  std::unique_ptr<Region> region;
-  std::unique_ptr<Table> table;
+  std::unique_ptr<GrowableTable> table;
   Policy policy{};
   bool top_keys = false;
   double* detail = nullptr;       // kDetailSize doubles, kept alive by detail_ref
@@ -171,7 +171,7 @@ int64_t limit_arg(const Napi::CallbackInfo& info, size_t index, const Policy& po
 
 // The table behind a call, or a thrown error if it was closed (TypeScript checks first; this is
 // the invariant that keeps a stray call from touching unmapped memory).
-Table* live_table(const Napi::CallbackInfo& info, const Handle& handle) {
+GrowableTable* live_table(const Napi::CallbackInfo& info, const Handle& handle) {
   if (!handle->table) {
     Napi::Error error = Napi::TypeError::New(info.Env(), "The limiter is closed; create a new one to make further decisions");
     error.Set("code", Napi::String::New(info.Env(), "TOLLGATE_CLOSED"));
@@ -269,13 +269,15 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
       throw coded_error(env, "Shared memory segment '" + name + "' " + mismatch, "TOLLGATE_STORE_MISMATCH");
     }
     created = opened.created;
-    handle->region = std::move(opened.region);
+    handle->table = std::make_unique<GrowableTable>(std::move(opened.region));
   } else {
-    handle->region = Region::anonymous(size, populate);
-    if (!handle->region) throw coded_error(env, "Could not map memory for the table", "TOLLGATE_OUT_OF_MEMORY");
-    if (!prepare(handle->region->base())) throw coded_error(env, "Could not initialise the table's locks", "TOLLGATE_OUT_OF_MEMORY");
+    // In process: the table starts with room for `initialCapacity` keys and doubles as keys
+    // arrive, up to `capacity` (preallocate: the whole capacity now, committed).
+    const int64_t initial = config.Get("initialCapacity").IsUndefined() ? capacity : int_option(config, "initialCapacity");
+    if (initial < 1 || initial > capacity) throw range_error(env, "initialCapacity out of range");
+    handle->table = GrowableTable::in_process(options, uint64_t(initial), populate, random_seed());
+    if (!handle->table) throw coded_error(env, "Could not map memory for the table", "TOLLGATE_OUT_OF_MEMORY");
   }
-  handle->table = std::make_unique<Table>(handle->region->base());
   handle->table->set_lock_timeout(handle->lock_timeout_ms);
   handle->top_keys = options.top_keys;
 
@@ -283,7 +285,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   // consume(key, cost?, limit?) and tryConsume: one shape, differing in whether the detail is written.
   const auto consuming = [](bool write_detail) {
     return [write_detail](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-      Table* table = live_table(info, h);
+      GrowableTable* table = live_table(info, h);
       KeyBytes key;
       key_arg(info, 0, key);
       const int64_t cost = positive_arg(info, 1, "cost");
@@ -297,7 +299,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   define(api, "consume", handle, consuming(true));
   define(api, "tryConsume", handle, consuming(false));
   define(api, "peek", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    Table* table = live_table(info, h);
+    GrowableTable* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
     const int64_t cost = positive_arg(info, 1, "cost");
@@ -307,7 +309,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), v.allowed);
   });
   define(api, "refund", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    Table* table = live_table(info, h);
+    GrowableTable* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
     const int64_t amount = positive_arg(info, 1, "amount");
@@ -316,7 +318,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   });
   define(api, "block", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    Table* table = live_table(info, h);
+    GrowableTable* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
     const int64_t duration = std::min(positive_arg(info, 1, "durationMs"), kMaxBlockMs);
@@ -325,7 +327,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), table->block(h->hash(key), h->policy, limit, now + duration, now));
   });
   define(api, "reset", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    Table* table = live_table(info, h);
+    GrowableTable* table = live_table(info, h);
     KeyBytes key;
     key_arg(info, 0, key);
     return Napi::Boolean::New(info.Env(), table->reset(h->hash(key), h->now()));
@@ -368,7 +370,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     // Pointers only now that `bytes` has stopped growing.
     for (size_t i = 0; i < texts.size(); ++i) texts[i].data = bytes.data() + offsets[i];
     // No JavaScript runs from here on.
-    Table* table = live_table(info, h);
+    GrowableTable* table = live_table(info, h);
     const Napi::Value out_value = info[3];
     if (!out_value.IsTypedArray() || out_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
         out_value.As<Napi::Uint8Array>().ElementLength() < count) {
@@ -417,7 +419,7 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   if (config.Get("testHooks").ToBoolean()) {
     // NOTE: for crash tests only: takes the key's shard lock and never releases it.
     define(api, "holdShardLock", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-      Table* table = live_table(info, h);
+      GrowableTable* table = live_table(info, h);
       KeyBytes key;
       key_arg(info, 0, key);
       table->debug_hold_lock(h->hash(key));
@@ -426,7 +428,6 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   }
   define(api, "close", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
     h->table.reset();
-    h->region.reset();
     return info.Env().Undefined();
   });
   return api;

@@ -6,16 +6,17 @@
 
 namespace tollgate {
 
-std::unique_ptr<Region> Region::anonymous(size_t size, bool populate) noexcept {
+std::unique_ptr<Region> Region::anonymous(size_t size, bool populate, bool huge) noexcept {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS;
 #ifdef MAP_NORESERVE
   flags |= MAP_NORESERVE;
 #endif
   void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (base == MAP_FAILED) return nullptr;
-#ifdef MADV_HUGEPAGE
-  // Random keys touch random slots: huge pages keep a large table from thrashing the TLB.
-  madvise(base, size, MADV_HUGEPAGE);
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+  // Random keys touch random slots: huge pages keep a large table from thrashing the TLB. A table
+  // committed as keys arrive asks for small pages instead, so no first touch zeroes 2 MiB.
+  madvise(base, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 #endif
   if (populate) commit(base, size);
   return std::unique_ptr<Region>(new (std::nothrow) Region(base, size));

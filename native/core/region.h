@@ -11,8 +11,9 @@ namespace tollgate {
 class Region {
  public:
   // Private anonymous memory, zero-filled; committed now when `populate`, else page by page as it
-  // is touched. Returns nullptr when the OS refuses the mapping.
-  static std::unique_ptr<Region> anonymous(size_t size, bool populate) noexcept;
+  // is touched. `huge` asks for transparent huge pages (fewer TLB misses; but a first touch of a
+  // 2 MiB page, when not populated, zeroes it all at once). Returns nullptr when the OS refuses.
+  static std::unique_ptr<Region> anonymous(size_t size, bool populate, bool huge = true) noexcept;
   // Maps `size` bytes of an open shared-memory file descriptor, read-write and shared. The
   // descriptor may be closed afterwards. Returns nullptr when the OS refuses.
   static std::unique_ptr<Region> map_shared(int fd, size_t size) noexcept;

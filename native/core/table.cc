@@ -291,6 +291,7 @@ void Table::set_tag(Tag* tags, uint32_t index, Tag tag) const noexcept { tags[in
 void Table::release(Shard& shard, Tag* tags, uint32_t index) noexcept {
   set_tag(tags, index, 0);
   --shard.entries;
+  --own_entries_;
 }
 
 void Table::reclaim_step(const Probe& p, int64_t now) noexcept {
@@ -318,6 +319,7 @@ int64_t Table::claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noex
   if (empty != 0) {
     index = p.home[second ? 1 : 0] + uint32_t(__builtin_ctzll(empty));
     ++shard.entries;
+    ++own_entries_;
   } else {
     // Both windows full: reuse an expired entry, else evict the entry nearest to expiry, else refuse.
     int64_t victim = -1;
@@ -462,6 +464,48 @@ bool Table::reset(const Hash128& h, int64_t now) noexcept {
   const bool live = p.slots[index].expires_at > now;
   release(*p.shard, p.tags, uint32_t(index));
   return live;
+}
+
+bool Table::take(const Hash128& h, int64_t now, Slot& out) noexcept {
+  const Probe p = probe_of(h);
+  ShardGuard guard(p.shard->lock);
+  const int64_t index = find(p);
+  if (index < 0) return false;
+  out = p.slots[index];
+  release(*p.shard, p.tags, uint32_t(index));
+  return out.expires_at > now;
+}
+
+void Table::put(const Hash128& h, const Slot& entry, int64_t now) noexcept {
+  const Probe p = probe_of(h);
+  ShardGuard guard(p.shard->lock);
+  int64_t index = find(p);
+  if (index < 0) {
+    int64_t earliest = kNever;
+    index = claim(p, now, &earliest);
+    if (index < 0) return;  // refuse mode and no room: the entry is dropped, counted as refused
+  }
+  Slot& slot = p.slots[index];
+  slot.state = entry.state;
+  slot.blocked_until = entry.blocked_until;
+  slot.expires_at = entry.expires_at;
+}
+
+bool Table::migrate(uint64_t& cursor, uint32_t count, Table& into, int64_t now) noexcept {
+  const uint64_t total = slot_count();
+  for (uint32_t n = 0; n < count && cursor < total; ++n, ++cursor) {
+    const uint32_t s = uint32_t(cursor / slots_per_shard_);
+    const uint32_t i = uint32_t(cursor % slots_per_shard_);
+    Shard& shard = shards_[s];
+    Tag* tags = tags_ + tag_stride_ * s;
+    Slot* slots = slots_ + uint64_t{slots_per_shard_} * s;
+    ShardGuard guard(shard.lock);
+    if (tags[i] == 0) continue;
+    // The slot keeps the key's whole 128-bit hash: the entry moves without its key.
+    if (slots[i].expires_at > now) into.put(Hash128{slots[i].fp_lo, slots[i].fp_hi}, slots[i], now);
+    release(shard, tags, i);
+  }
+  return cursor < total;
 }
 
 std::vector<TopKey> Table::top_keys(int64_t now) {

@@ -131,6 +131,19 @@ class Table {
   bool reset(const Hash128& h, int64_t now) noexcept;
   // NOTE: for crash tests only: takes the shard lock of `h` and returns holding it.
   void debug_hold_lock(const Hash128& h) noexcept;
+  // Growth of in-process tables (GrowableTable): a key's whole entry taken out of this table
+  // (false if it held none, or only an expired one), put into another, and a step of moving every
+  // live entry over. NOTE: in-process only: these hold one shard lock of each table at a time.
+  bool take(const Hash128& h, int64_t now, Slot& out) noexcept;
+  void put(const Hash128& h, const Slot& entry, int64_t now) noexcept;
+  // Moves the live entries of up to `count` slots from `cursor` on into `into`; false once every
+  // slot has been visited.
+  bool migrate(uint64_t& cursor, uint32_t count, Table& into, int64_t now) noexcept;
+  // Entries this attachment has placed minus those it released: the table's entries when one
+  // process owns it (in process), meaningless in shared memory.
+  uint64_t own_entries() const noexcept { return own_entries_; }
+  uint64_t slot_count() const noexcept { return uint64_t{slots_per_shard_} * shard_count_; }
+
   // Reclaims every expired entry now; returns how many. Shards whose lock is not had in time are
   // passed over (here and in stats()).
   uint64_t sweep(int64_t now) noexcept;
@@ -162,6 +175,7 @@ class Table {
   HashSeed seed_;
   bool evict_;
   int64_t lock_timeout_ms_ = -1;
+  uint64_t own_entries_ = 0;  // see own_entries()
   uint64_t lock_failures_ = 0;  // this attachment's; its thread only
 };
 

@@ -1,0 +1,157 @@
+// Incremental doubling: see growable_table.h.
+#include "growable_table.h"
+
+#include <algorithm>
+#include <new>
+
+namespace tollgate {
+
+std::unique_ptr<GrowableTable> GrowableTable::in_process(const TableOptions& options, uint64_t initial, bool populate,
+                                                         HashSeed seed) {
+  std::unique_ptr<GrowableTable> t(new (std::nothrow) GrowableTable());
+  if (!t) return nullptr;
+  t->options_ = options;
+  t->seed_ = seed;
+  t->growable_ = true;
+  if (options.top_keys) {
+    t->top_shards_ = TableLayout::plan(options.capacity, options.shards, false).shard_count;
+    t->top_.resize(t->top_shards_);
+  }
+  const uint64_t first = std::max<uint64_t>(1, std::min(initial, options.capacity));
+  if (!t->make(t->current_, first, populate)) return nullptr;
+  return t;
+}
+
+GrowableTable::GrowableTable(std::unique_ptr<Region> region) noexcept {
+  current_.table = std::make_unique<Table>(region->base());
+  current_.region = std::move(region);
+}
+
+bool GrowableTable::make(Generation& g, uint64_t keys, bool populate) noexcept {
+  TableOptions o = options_;
+  o.capacity = keys;
+  o.top_keys = false;  // kept by this object for every generation (top_)
+  // Every generation hashes with the same seed, so an entry moves by its stored hash.
+  const size_t size = TableLayout::plan(o.capacity, o.shards, o.top_keys).total_size;
+  std::unique_ptr<Region> region = Region::anonymous(size, populate, populate);
+  if (!region || !Table::format(region->base(), o, seed_)) return false;
+  g.table = std::make_unique<Table>(region->base());
+  g.region = std::move(region);
+  g.keys = keys;
+  return true;
+}
+
+Table& GrowableTable::prepare(const Hash128& h, int64_t now) noexcept {
+  if (old_.table != nullptr) {
+    if (!old_.table->migrate(cursor_, kMigrateSlots, *current_.table, now)) {
+      retire_old();
+    } else {
+      Slot entry;
+      if (old_.table->take(h, now, entry)) current_.table->put(h, entry, now);
+    }
+  }
+  return *current_.table;
+}
+
+void GrowableTable::retire_old() noexcept {
+  const TableStats st = old_.table->stats();
+  retired_.evictions += st.evictions;
+  retired_.refused += st.refused;
+  retired_.swept += st.swept;
+  retired_.allowed += st.allowed;
+  retired_.denied += st.denied;
+  retired_.denied_blocked += st.denied_blocked;
+  retired_.near_limit += st.near_limit;
+  retired_.contended += st.contended;
+  old_.table.reset();
+  old_.region.reset();
+  old_.keys = 0;
+  cursor_ = 0;
+}
+
+void GrowableTable::grow_if_full(int64_t now) noexcept {
+  if (!growable_ || old_.table != nullptr) return;
+  if (current_.table->own_entries() < current_.keys || current_.keys >= options_.capacity) return;
+  Generation next;
+  if (!make(next, std::min(options_.capacity, current_.keys * 2), false)) return;  // no memory: stay
+  old_ = std::move(current_);
+  current_ = std::move(next);
+  cursor_ = 0;
+  // Start at once, so a table that grows under a burst of new keys is never two steps behind.
+  if (!old_.table->migrate(cursor_, kMigrateSlots, *current_.table, now)) retire_old();
+}
+
+Verdict GrowableTable::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now,
+                               bool commit, const KeyText* key) noexcept {
+  const Verdict v = prepare(h, now).consume(h, policy, limit, cost, now, commit, key);
+  if (commit && !top_.empty() && key != nullptr && !v.lock_failed) record_top(h, key, !v.allowed, now);
+  if (commit && v.allowed) grow_if_full(now);
+  return v;
+}
+
+void GrowableTable::record_top(const Hash128& h, const KeyText* key, bool denied, int64_t now) noexcept {
+  // The same shard choice as the table's, so a key always falls in one summary.
+  const uint32_t shard = uint32_t(((h.hi >> 32) * top_shards_) >> 32);
+  top_record(top_[shard], h.lo, *key, denied, now, options_.top_period_ms > 0 ? options_.top_period_ms : 60000);
+}
+
+bool GrowableTable::refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount, int64_t now) noexcept {
+  return prepare(h, now).refund(h, policy, limit, amount, now);
+}
+
+bool GrowableTable::block(const Hash128& h, const Policy& policy, int64_t limit, int64_t until, int64_t now) noexcept {
+  const bool stored = prepare(h, now).block(h, policy, limit, until, now);
+  grow_if_full(now);
+  return stored;
+}
+
+bool GrowableTable::reset(const Hash128& h, int64_t now) noexcept {
+  // prepare() has moved the key over if the old generation held it: one place to forget it.
+  return prepare(h, now).reset(h, now);
+}
+
+uint64_t GrowableTable::sweep(int64_t now) noexcept {
+  uint64_t total = current_.table->sweep(now);
+  if (old_.table != nullptr) total += old_.table->sweep(now);
+  return total;
+}
+
+std::vector<TopKey> GrowableTable::top_keys(int64_t now) {
+  if (!growable_) return current_.table->top_keys(now);
+  std::vector<TopKey> out;
+  for (TopSummary& summary : top_) top_collect(summary, now, options_.top_period_ms > 0 ? options_.top_period_ms : 60000, out);
+  return out;
+}
+
+TableStats GrowableTable::stats() const noexcept {
+  TableStats st = current_.table->stats();
+  if (old_.table != nullptr) {
+    const TableStats o = old_.table->stats();
+    st.entries += o.entries;
+    st.evictions += o.evictions;
+    st.refused += o.refused;
+    st.swept += o.swept;
+    st.allowed += o.allowed;
+    st.denied += o.denied;
+    st.denied_blocked += o.denied_blocked;
+    st.near_limit += o.near_limit;
+    st.contended += o.contended;
+    st.bytes += o.bytes;
+    st.max_shard_entries = std::max(st.max_shard_entries, o.max_shard_entries);
+  }
+  st.evictions += retired_.evictions;
+  st.refused += retired_.refused;
+  st.swept += retired_.swept;
+  st.allowed += retired_.allowed;
+  st.denied += retired_.denied;
+  st.denied_blocked += retired_.denied_blocked;
+  st.near_limit += retired_.near_limit;
+  st.contended += retired_.contended;
+  if (growable_) {
+    st.capacity = TableLayout::plan(options_.capacity, options_.shards, false).capacity;
+    st.bytes += top_.size() * sizeof(TopSummary);
+  }
+  return st;
+}
+
+}  // namespace tollgate

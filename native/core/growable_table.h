@@ -1,0 +1,83 @@
+// A table that starts small and doubles as keys arrive, up to its capacity, moving entries to the
+// larger table a few slots per call so that no call waits for a whole rehash. Shared-memory tables
+// use it with one fixed generation (a segment needs its size up front).
+//
+// Thread safety: in-process tables serve one JS thread (their handle's); a fixed generation is the
+// shared Table, safe from any thread or process as Table is.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "region.h"
+#include "table.h"
+
+namespace tollgate {
+
+class GrowableTable {
+ public:
+  // An in-process table for `options` (options.capacity is the ceiling), starting with room for
+  // `initial` keys. `populate` commits the first generation's memory now; later generations are
+  // committed as they fill (small pages: a first touch costs microseconds). Null if out of memory.
+  static std::unique_ptr<GrowableTable> in_process(const TableOptions& options, uint64_t initial, bool populate,
+                                                   HashSeed seed);
+  // A fixed table in memory prepared elsewhere (a shared-memory segment).
+  explicit GrowableTable(std::unique_ptr<Region> region) noexcept;
+
+  Hash128 hash(const void* key, size_t len) const noexcept { return current_.table->hash(key, len); }
+  Policy creator_policy() const noexcept { return current_.table->creator_policy(); }
+  void set_lock_timeout(int64_t ms) noexcept { current_.table->set_lock_timeout(ms); }
+  uint64_t lock_failures() const noexcept { return current_.table->lock_failures(); }
+
+  void prefetch(const Hash128& h) const noexcept { current_.table->prefetch(h); }
+  void prefetch_slot(const Hash128& h) noexcept { current_.table->prefetch_slot(h); }
+
+  Verdict consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now, bool commit,
+                  const KeyText* key = nullptr) noexcept;
+  bool refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount, int64_t now) noexcept;
+  bool block(const Hash128& h, const Policy& policy, int64_t limit, int64_t until, int64_t now) noexcept;
+  bool reset(const Hash128& h, int64_t now) noexcept;
+  void debug_hold_lock(const Hash128& h) noexcept { current_.table->debug_hold_lock(h); }
+  uint64_t sweep(int64_t now) noexcept;
+  std::vector<TopKey> top_keys(int64_t now);
+  // Counters over every generation; `capacity` is the ceiling's slots; `bytes` what is mapped now.
+  TableStats stats() const noexcept;
+  // Keys the current generation was sized for, and the ceiling (for tests and stats).
+  uint64_t current_capacity() const noexcept { return current_.keys; }
+  bool migrating() const noexcept { return old_.table != nullptr; }
+
+ private:
+  struct Generation {
+    std::unique_ptr<Region> region;
+    std::unique_ptr<Table> table;
+    uint64_t keys = 0;  // the capacity it was planned for
+  };
+  // Slots moved from the old generation per call: the new one (twice the size) cannot fill before
+  // the old one is empty, since each call inserts at most one key.
+  static constexpr uint32_t kMigrateSlots = 16;
+
+  GrowableTable() = default;
+  bool make(Generation& g, uint64_t keys, bool populate) noexcept;
+  // Before an operation on `h`: a migration step, and `h`'s entry moved over if the old
+  // generation still holds it. Returns the table to operate on.
+  Table& prepare(const Hash128& h, int64_t now) noexcept;
+  void grow_if_full(int64_t now) noexcept;
+  void retire_old() noexcept;
+
+  // In process, heavy hitters are kept here, not per generation, so that growth loses no counts:
+  // one summary per shard of the ceiling's layout, guarded by the one JS thread that uses it.
+  std::vector<TopSummary> top_;
+  uint32_t top_shards_ = 0;
+  void record_top(const Hash128& h, const KeyText* key, bool denied, int64_t now) noexcept;
+
+  TableOptions options_{};
+  HashSeed seed_{};
+  bool growable_ = false;
+  Generation current_;
+  Generation old_;
+  uint64_t cursor_ = 0;
+  TableStats retired_{};  // counters of generations already freed
+};
+
+}  // namespace tollgate
