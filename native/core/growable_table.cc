@@ -46,6 +46,7 @@ Table& GrowableTable::prepare(const Hash128& h, int64_t now) noexcept {
     if (!old_.table->migrate(cursor_, kMigrateSlots, *current_.table, now)) {
       retire_old();
     } else {
+      discard_moved();
       Slot entry;
       if (old_.table->take(h, now, entry)) current_.table->put(h, entry, now);
     }
@@ -53,7 +54,18 @@ Table& GrowableTable::prepare(const Hash128& h, int64_t now) noexcept {
   return *current_.table;
 }
 
+void GrowableTable::discard_moved() noexcept {
+  const TableLayout l = TableLayout::plan(old_.keys, options_.shards, false);
+  // Slots are one array in cursor order: everything before the cursor has been moved.
+  const uint64_t moved_end = l.slots_offset + cursor_ * sizeof(Slot);
+  if (discarded_ < l.slots_offset) discarded_ = l.slots_offset;
+  if (moved_end < discarded_ + kDiscardStep) return;
+  old_.region->discard(discarded_, moved_end - discarded_);
+  discarded_ = moved_end / 4096 * 4096;
+}
+
 void GrowableTable::retire_old() noexcept {
+  old_.region->discard(0, old_.region->size());
   const TableStats st = old_.table->stats();
   retired_.evictions += st.evictions;
   retired_.refused += st.refused;
@@ -67,6 +79,7 @@ void GrowableTable::retire_old() noexcept {
   old_.region.reset();
   old_.keys = 0;
   cursor_ = 0;
+  discarded_ = 0;
 }
 
 void GrowableTable::grow_if_full(int64_t now) noexcept {
@@ -77,6 +90,7 @@ void GrowableTable::grow_if_full(int64_t now) noexcept {
   old_ = std::move(current_);
   current_ = std::move(next);
   cursor_ = 0;
+  discarded_ = 0;
   // Start at once, so a table that grows under a burst of new keys is never two steps behind.
   if (!old_.table->migrate(cursor_, kMigrateSlots, *current_.table, now)) retire_old();
 }

@@ -77,6 +77,11 @@ class GrowableTable {
   Generation current_;
   Generation old_;
   uint64_t cursor_ = 0;
+  // The old generation's slot pages already moved are given back in steps of this size, so that
+  // freeing a large old generation never costs one call the whole munmap (tens of ms at GBs).
+  static constexpr uint64_t kDiscardStep = uint64_t{1} << 20;
+  uint64_t discarded_ = 0;  // bytes of the old region up to which pages were given back
+  void discard_moved() noexcept;
   TableStats retired_{};  // counters of generations already freed
 };
 

@@ -4,6 +4,8 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+
 namespace tollgate {
 
 std::unique_ptr<Region> Region::anonymous(size_t size, bool populate, bool huge) noexcept {
@@ -36,6 +38,13 @@ void Region::commit(void* base, size_t size) noexcept {
   // Older kernels: write to each page; the memory is zero already, so zero is what we write.
   auto* bytes = static_cast<volatile char*>(base);
   for (size_t offset = 0; offset < size; offset += 4096) bytes[offset] = 0;
+}
+
+void Region::discard(uint64_t offset, uint64_t length) noexcept {
+  constexpr uint64_t kPage = 4096;
+  const uint64_t begin = (offset + kPage - 1) / kPage * kPage;
+  const uint64_t end = std::min<uint64_t>(offset + length, size_) / kPage * kPage;
+  if (end > begin) madvise(static_cast<char*>(base_) + begin, end - begin, MADV_DONTNEED);
 }
 
 Region::~Region() { munmap(base_, size_); }

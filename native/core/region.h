@@ -20,6 +20,10 @@ class Region {
   // Backs [base, base + size) with memory now, so later accesses never fault.
   static void commit(void* base, size_t size) noexcept;
 
+  // Gives the pages of [offset, offset + length) back to the OS (they read as zeros afterwards);
+  // both ends are rounded inwards to whole pages. Private anonymous regions only.
+  void discard(uint64_t offset, uint64_t length) noexcept;
+
   ~Region();
   Region(const Region&) = delete;
   Region& operator=(const Region&) = delete;
