@@ -65,8 +65,9 @@ void GrowableTable::discard_moved() noexcept {
 }
 
 void GrowableTable::retire_old() noexcept {
-  old_.region->discard(0, old_.region->size());
   const TableStats st = old_.table->stats();
+  // Its counters are read: give the pages back before the unmap, which is then cheap.
+  old_.region->discard(0, old_.region->size());
   retired_.evictions += st.evictions;
   retired_.refused += st.refused;
   retired_.swept += st.swept;
