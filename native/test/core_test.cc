@@ -337,6 +337,8 @@ void test_growable_table() {
   const TableStats st = t->stats();
   CHECK_EQ(st.entries, 5000);
   CHECK_EQ(st.evictions, 0);
+  // Counters of retired generations are kept.
+  CHECK_EQ(st.allowed, 5000 + (5000 + 2) / 3);
   CHECK(t->current_capacity() == 5000);
   int64_t spent = 0;
   for (int i = 0; i < 5000; ++i) spent += 5 - t->consume(h(i), fixed, 5, 1, 10, false).remaining;
