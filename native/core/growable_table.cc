@@ -5,6 +5,21 @@
 #include <new>
 
 namespace tollgate {
+namespace {
+
+// Adds the decision and table counters of `from` (not sizes or entries) to `into`.
+void add_counters(TableStats& into, const TableStats& from) noexcept {
+  into.evictions += from.evictions;
+  into.refused += from.refused;
+  into.swept += from.swept;
+  into.allowed += from.allowed;
+  into.denied += from.denied;
+  into.denied_blocked += from.denied_blocked;
+  into.near_limit += from.near_limit;
+  into.contended += from.contended;
+}
+
+}  // namespace
 
 std::unique_ptr<GrowableTable> GrowableTable::in_process(const TableOptions& options, uint64_t initial, bool populate,
                                                          HashSeed seed) {
@@ -65,17 +80,9 @@ void GrowableTable::discard_moved() noexcept {
 }
 
 void GrowableTable::retire_old() noexcept {
-  const TableStats st = old_.table->stats();
+  add_counters(retired_, old_.table->stats());
   // Its counters are read: give the pages back before the unmap, which is then cheap.
   old_.region->discard(0, old_.region->size());
-  retired_.evictions += st.evictions;
-  retired_.refused += st.refused;
-  retired_.swept += st.swept;
-  retired_.allowed += st.allowed;
-  retired_.denied += st.denied;
-  retired_.denied_blocked += st.denied_blocked;
-  retired_.near_limit += st.near_limit;
-  retired_.contended += st.contended;
   old_.table.reset();
   old_.region.reset();
   old_.keys = 0;
@@ -142,26 +149,12 @@ TableStats GrowableTable::stats() const noexcept {
   TableStats st = current_.table->stats();
   if (old_.table != nullptr) {
     const TableStats o = old_.table->stats();
+    add_counters(st, o);
     st.entries += o.entries;
-    st.evictions += o.evictions;
-    st.refused += o.refused;
-    st.swept += o.swept;
-    st.allowed += o.allowed;
-    st.denied += o.denied;
-    st.denied_blocked += o.denied_blocked;
-    st.near_limit += o.near_limit;
-    st.contended += o.contended;
     st.bytes += o.bytes;
     st.max_shard_entries = std::max(st.max_shard_entries, o.max_shard_entries);
   }
-  st.evictions += retired_.evictions;
-  st.refused += retired_.refused;
-  st.swept += retired_.swept;
-  st.allowed += retired_.allowed;
-  st.denied += retired_.denied;
-  st.denied_blocked += retired_.denied_blocked;
-  st.near_limit += retired_.near_limit;
-  st.contended += retired_.contended;
+  add_counters(st, retired_);
   if (growable_) {
     st.capacity = TableLayout::plan(options_.capacity, options_.shards, false).capacity;
     st.bytes += top_.size() * sizeof(TopSummary);
