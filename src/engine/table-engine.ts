@@ -101,7 +101,7 @@ export interface TableConfig {
   /** Commit the table's memory at creation (native only). */
   readonly preallocate: boolean;
   /** In process: keys the table has room for at first; it doubles as keys arrive, up to capacity. */
-  readonly initialCapacity: number;
+  readonly initialCapacity?: number;
   readonly detail: Float64Array;
   readonly clock?: Float64Array | undefined;
   /** Put the table in this shared-memory segment (native only). */
