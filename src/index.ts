@@ -11,7 +11,7 @@ export {
   type TokenBucketPolicy,
   type LeakyBucketPolicy,
 } from './policies.js';
-export type { Decision } from './decision.js';
+export type { Decision, LimitOverride } from './decision.js';
 export { ManualClock } from './clock.js';
 export type { TollgateErrorCode, TollgateRangeError, TollgateTypeError } from './errors.js';
 export { isNativeAvailable, nativeInfo, type EngineChoice, type EngineName, type NativeInfo } from './engine/select-engine.js';
@@ -24,7 +24,7 @@ export {
   type SharedMemoryOptions,
   type SharedMemoryStore,
 } from './stores/shared-memory.js';
-export { allOf, CombinedLimiter, type SyncLimiter } from './combine.js';
+export { allOf, CombinedLimiter, type MultiCallOptions, type SyncLimiter } from './combine.js';
 export {
   RedisLimiter,
   type RedisLimiterOptions,
