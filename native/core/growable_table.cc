@@ -51,6 +51,7 @@ bool GrowableTable::make(Generation& g, uint64_t keys, bool populate) noexcept {
   std::unique_ptr<Region> region = Region::anonymous(size, populate, populate);
   if (!region || !Table::format(region->base(), o, seed_)) return false;
   g.table = std::make_unique<Table>(region->base());
+  g.table->count_own_entries();  // one JS thread owns an in-process table
   g.region = std::move(region);
   g.keys = keys;
   return true;

@@ -291,7 +291,7 @@ void Table::set_tag(Tag* tags, uint32_t index, Tag tag) const noexcept { tags[in
 void Table::release(Shard& shard, Tag* tags, uint32_t index) noexcept {
   set_tag(tags, index, 0);
   --shard.entries;
-  --own_entries_;
+  if (count_own_) --own_entries_;
 }
 
 void Table::reclaim_step(const Probe& p, int64_t now) noexcept {
@@ -319,7 +319,7 @@ int64_t Table::claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noex
   if (empty != 0) {
     index = p.home[second ? 1 : 0] + uint32_t(__builtin_ctzll(empty));
     ++shard.entries;
-    ++own_entries_;
+    if (count_own_) ++own_entries_;
   } else {
     // Both windows full: reuse an expired entry, else evict the entry nearest to expiry, else refuse.
     int64_t victim = -1;

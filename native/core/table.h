@@ -139,8 +139,10 @@ class Table {
   // Moves the live entries of up to `count` slots from `cursor` on into `into`; false once every
   // slot has been visited.
   bool migrate(uint64_t& cursor, uint32_t count, Table& into, int64_t now) noexcept;
-  // Entries this attachment has placed minus those it released: the table's entries when one
-  // process owns it (in process), meaningless in shared memory.
+  // Entries placed minus entries released through this object, counted only once
+  // count_own_entries() is called: the table's entries when one thread owns it (in process).
+  // NOTE: not counted by default, as threads and processes sharing a table would race on it.
+  void count_own_entries() noexcept { count_own_ = true; }
   uint64_t own_entries() const noexcept { return own_entries_; }
   uint64_t slot_count() const noexcept { return uint64_t{slots_per_shard_} * shard_count_; }
 
@@ -175,7 +177,8 @@ class Table {
   HashSeed seed_;
   bool evict_;
   int64_t lock_timeout_ms_ = -1;
-  uint64_t own_entries_ = 0;  // see own_entries()
+  uint64_t own_entries_ = 0;  // see own_entries(); only written when count_own_
+  bool count_own_ = false;
   uint64_t lock_failures_ = 0;  // this attachment's; its thread only
 };
 
