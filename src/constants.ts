@@ -1,5 +1,5 @@
-// Limits shared with the C++ core (native/core/constants.h) and the Lua scripts; test/constants.test.ts
-// checks that every copy agrees.
+// Limits shared with the C++ core (native/core/constants.h); test/package.test.ts checks that both
+// copies agree. The Lua scripts take theirs from here (src/stores/redis/lua.ts interpolates them).
 
 /** Longest key accepted, in UTF-16 code units (a string's length). */
 export const MAX_KEY_LENGTH = 1024;
@@ -12,3 +12,14 @@ export const MAX_SHARDS = 4096;
 
 /** Capacity past which a table is refused as a mistake (2^27 keys). */
 export const MAX_CAPACITY = 2 ** 27;
+
+/** Slots in a bucket of the native table; the TS engine samples as many eviction candidates. */
+export const BUCKET_SLOTS = 64;
+
+/** Slots planned per key asked for: an eighth of headroom. */
+export const HEADROOM_NUM = 9;
+export const HEADROOM_DEN = 8;
+
+/** Shards chosen when none are asked for: doubling while each keeps this many keys, up to the max. */
+export const KEYS_PER_AUTO_SHARD = 8192;
+export const MAX_AUTO_SHARDS = 256;

@@ -43,12 +43,38 @@ describe('what child processes load (regression: fixtures imported a stale dist/
     const cpp = (name: string) => {
       const m = new RegExp(`${name} = ([^;]+);`).exec(header);
       if (m === null) throw new Error(`${name} not in constants.h`);
-      const text = (m[1] as string).replace(/int64_t\{1\} << (\d+)/, (_s, bits: string) => String(2 ** Number(bits)));
+      const text = (m[1] as string).replace(/u?int64_t\{1\} << (\d+)/, (_s, bits: string) => String(2 ** Number(bits)));
       return Number(text);
     };
     const ts = await import('../src/constants.js');
     expect(cpp('kMaxKeyUnits')).toBe(ts.MAX_KEY_LENGTH);
     expect(cpp('kMaxBlockMs')).toBe(ts.MAX_BLOCK_MS);
     expect(cpp('kMaxShards')).toBe(ts.MAX_SHARDS);
+    expect(cpp('kMaxCapacity')).toBe(ts.MAX_CAPACITY);
+    expect(cpp('kBucketSlots')).toBe(ts.BUCKET_SLOTS);
+    expect(cpp('kHeadroomNum')).toBe(ts.HEADROOM_NUM);
+    expect(cpp('kHeadroomDen')).toBe(ts.HEADROOM_DEN);
+    expect(cpp('kKeysPerAutoShard')).toBe(ts.KEYS_PER_AUTO_SHARD);
+    expect(cpp('kMaxAutoShards')).toBe(ts.MAX_AUTO_SHARDS);
+    // Policy codes: the C++ enum, the TS codes (the Lua scripts interpolate these).
+    const policyHeader = readFileSync(path.join(root, 'native/core/policy.h'), 'utf8');
+    const { PolicyCode } = await import('../src/policies.js');
+    for (const [cppName, code] of [['kFixedWindow', PolicyCode.FixedWindow], ['kSlidingWindow', PolicyCode.SlidingWindow], ['kTokenBucket', PolicyCode.TokenBucket], ['kGcra', PolicyCode.Gcra]] as const) {
+      expect(Number(new RegExp(`${cppName} = (\\d+)`).exec(policyHeader)?.[1]), cppName).toBe(code);
+    }
+    // The native layout plan and the TS engine's copy of it give the same slots, for many sizes.
+    const { plannedCapacity } = await import('../src/engine/table-engine.js');
+    const { loadNative } = await import('../src/engine/load-native.js');
+    const addon = loadNative().addon;
+    if (addon !== undefined) {
+      for (const capacity of [1, 56, 1000, 8191, 8192, 100_000, 1_000_000, 5_000_000]) {
+        for (const shards of [0, 1, 3, 64]) {
+          const t = addon.createTable({ kind: 1, limit: 5, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity, shards, evict: true, preallocate: false, detail: new Float64Array(5) });
+          const st = t.stats();
+          expect({ capacity: st.capacity, shards: st.shards }, `${capacity}/${shards}`).toEqual(plannedCapacity(capacity, shards));
+          t.close();
+        }
+      }
+    }
   });
 });

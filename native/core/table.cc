@@ -1,4 +1,4 @@
-// Bucketed open addressing: a shard is an array of buckets of kWindow slots, and a key may live in
+// Bucketed open addressing: a shard is an array of buckets of kBucket slots, and a key may live in
 // either of two buckets chosen by its hash (a new key goes to the emptier). A 16-bit tag per slot
 // (15 hash bits) screens candidates, so a lookup almost never loads a slot that is not its own:
 // it costs the bucket's tags (both candidates' are fetched at once) and one slot line.
@@ -66,9 +66,9 @@ namespace {
 
 constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-// Bit j set where tags[j] == value, for the kWindow tags starting at `tags`.
+// Bit j set where tags[j] == value, for the kBucket tags starting at `tags`.
 inline uint64_t match_window(const Tag* tags, Tag value) {
-  static_assert(Table::kWindow == 64, "the mask is one 64-bit word");
+  static_assert(Table::kBucket == 64, "the mask is one 64-bit word");
 #if defined(__SSE2__)
   const __m128i needle = _mm_set1_epi16(static_cast<short>(value));
   uint64_t mask = 0;
@@ -92,18 +92,16 @@ inline uint64_t match_window(const Tag* tags, Tag value) {
 
 // An eighth more slots than asked for: with two-choice windows, a table holding exactly its capacity
 // evicts fewer than 1 in 100,000 inserts (shards fill unevenly; windows fill unevenly within them).
-constexpr uint64_t kHeadroomNum = 9;
-constexpr uint64_t kHeadroomDen = 8;
 
 TableLayout TableLayout::plan(uint64_t capacity, uint32_t shards, bool top_keys) noexcept {
   TableLayout l{};
   if (shards == 0) {
     shards = 1;
-    while (shards < 256 && uint64_t{shards} * 2 * 4096 <= capacity) shards *= 2;
+    while (shards < kMaxAutoShards && uint64_t{shards} * kKeysPerAutoShard <= capacity) shards *= 2;
   }
   l.shard_count = shards;
   const uint64_t wanted = (capacity * kHeadroomNum / kHeadroomDen + shards - 1) / shards;
-  l.slots_per_shard = uint32_t(std::max<uint64_t>(1, (wanted + Table::kWindow - 1) / Table::kWindow) * Table::kWindow);
+  l.slots_per_shard = uint32_t(std::max<uint64_t>(1, (wanted + Table::kBucket - 1) / Table::kBucket) * Table::kBucket);
   l.capacity = uint64_t{l.slots_per_shard} * shards;
   l.shards_offset = align_up(sizeof(Table::Header), 64);
   l.tags_offset = l.shards_offset + uint64_t{shards} * sizeof(Table::Shard);
@@ -244,13 +242,13 @@ Hash128 Table::hash(const void* key, size_t len) const noexcept {
 Table::Probe Table::probe_of(const Hash128& h) const noexcept {
   // Independent bits of the hash pick the shard, the two home slots and the tag.
   const uint32_t shard = uint32_t(((h.hi >> 32) * shard_count_) >> 32);
-  const uint32_t buckets = slots_per_shard_ / kWindow;
-  const uint32_t home0 = uint32_t(((h.lo & 0xffffffffULL) * buckets) >> 32) * kWindow;
-  const uint32_t home1 = uint32_t(((h.lo >> 32) * buckets) >> 32) * kWindow;
+  const uint32_t buckets = slots_per_shard_ / kBucket;
+  const uint32_t home0 = uint32_t(((h.lo & 0xffffffffULL) * buckets) >> 32) * kBucket;
+  const uint32_t home1 = uint32_t(((h.lo >> 32) * buckets) >> 32) * kBucket;
   Tag* tags = tags_ + tag_stride_ * shard;
   // Both candidates' tags are fetched together: a key in its second bucket costs no extra wait.
   __builtin_prefetch(tags + home1);
-  __builtin_prefetch(tags + home1 + kWindow / 2);
+  __builtin_prefetch(tags + home1 + kBucket / 2);
   return Probe{&shards_[shard], tags, slots_ + uint64_t{slots_per_shard_} * shard, {home0, home1},
                static_cast<Tag>(0x8000 | (h.hi & 0x7fff)), h};
 }
@@ -272,7 +270,7 @@ void Table::prefetch(const Hash128& h) const noexcept {
   const Probe p = probe_of(h);  // already fetches the second bucket's tags
   __builtin_prefetch(p.shard);
   __builtin_prefetch(p.tags + p.home[0]);
-  __builtin_prefetch(p.tags + p.home[0] + kWindow / 2);
+  __builtin_prefetch(p.tags + p.home[0] + kBucket / 2);
 }
 
 void Table::prefetch_slot(const Hash128& h) noexcept {
@@ -325,7 +323,7 @@ int64_t Table::claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noex
     int64_t victim = -1;
     int64_t victim_expiry = kNever;
     for (const uint32_t home : p.home) {
-      for (uint32_t j = 0; j < kWindow && victim_expiry > now; ++j) {
+      for (uint32_t j = 0; j < kBucket && victim_expiry > now; ++j) {
         const uint32_t candidate = home + j;
         const int64_t expiry = p.slots[candidate].expires_at;
         if (expiry < victim_expiry) {

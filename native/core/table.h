@@ -10,6 +10,7 @@
 #include <string>
 
 #include "algorithms.h"
+#include "constants.h"
 #include "shard_lock.h"
 #include "siphash.h"
 #include "top_keys.h"
@@ -42,7 +43,7 @@ struct TableLayout {
   uint64_t top_offset;  // one TopSummary per shard, or 0 when heavy hitters are off
   uint64_t total_size;
 
-  // Slots for `capacity` keys plus headroom, in whole buckets of kWindow slots per shard;
+  // Slots for `capacity` keys plus headroom, in whole buckets of kBucket slots per shard;
   // shards == 0 picks a count.
   static TableLayout plan(uint64_t capacity, uint32_t shards, bool top_keys = false) noexcept;
 };
@@ -77,8 +78,8 @@ struct TableStats {
 class Table {
  public:
   // Slots per bucket (a key may live in either of two buckets); also the minimum shard size.
-  static constexpr uint32_t kWindow = 64;
-  static constexpr uint64_t kMaxCapacity = uint64_t{1} << 27;
+  static constexpr uint32_t kBucket = kBucketSlots;
+  static constexpr uint64_t kMaxCapacity = tollgate::kMaxCapacity;
   static constexpr uint64_t kMagic = 0x31657461676c6c74ULL;  // "tllgate1"
   static constexpr uint32_t kVersion = 3;
 

@@ -1,4 +1,5 @@
 // The one interface both engines implement; also the typed shape of what the native addon exports.
+import { BUCKET_SLOTS, HEADROOM_DEN, HEADROOM_NUM, KEYS_PER_AUTO_SHARD, MAX_AUTO_SHARDS } from '../constants.js';
 
 /** Raw table statistics, as both engines report them. */
 export interface TableStats {
@@ -137,8 +138,8 @@ export interface NativeAddon {
 /** Index of each field in the detail array. */
 export const Detail = { Allowed: 0, Limit: 1, Remaining: 2, ResetMs: 3, RetryAfterMs: 4, Size: 5 } as const;
 
-/** Slots a key may occupy from its home slot; the JS engine samples as many candidates. */
-export const PROBE_WINDOW = 64;
+/** Slots in a bucket; the JS engine samples as many eviction candidates. */
+export const PROBE_WINDOW = BUCKET_SLOTS;
 
 /**
  * Total slots for a requested capacity, as the native layout plans them: an eighth of headroom,
@@ -148,9 +149,9 @@ export function plannedCapacity(capacity: number, shards: number): { capacity: n
   let count = shards;
   if (count === 0) {
     count = 1;
-    while (count < 256 && count * 2 * 4096 <= capacity) count *= 2;
+    while (count < MAX_AUTO_SHARDS && count * KEYS_PER_AUTO_SHARD <= capacity) count *= 2;
   }
-  const wanted = Math.ceil(Math.floor((capacity * 9) / 8) / count);
+  const wanted = Math.ceil(Math.floor((capacity * HEADROOM_NUM) / HEADROOM_DEN) / count);
   const perShard = Math.max(1, Math.ceil(wanted / PROBE_WINDOW)) * PROBE_WINDOW;
   return { capacity: perShard * count, shards: count };
 }

@@ -1,6 +1,7 @@
 // The Lua that decides on Redis: the same four algorithms as src/engine/js/algorithms.ts, line
 // for line, over many requests in one call. Numbers are doubles in Redis' Lua; every product stays
 // below 2^50 (validated in TypeScript), so floor and ceil of quotients are exact, as in the TS engine.
+import { PolicyCode } from '../../policies.js';
 
 /** The decision time in ms: ARGV[1] when a test clock gave one, else Redis' own clock. */
 const NOW_LUA = `local now
@@ -33,8 +34,8 @@ end
 local base = 2 + P * 5
 
 local function fresh(p, limit)
-  if p.kind == 2 then return { a = now - (now % p.w), b = 0, c = 0 } end
-  if p.kind == 3 then return { a = limit, b = now, c = 0 } end
+  if p.kind == ${PolicyCode.SlidingWindow} then return { a = now - (now % p.w), b = 0, c = 0 } end
+  if p.kind == ${PolicyCode.TokenBucket} then return { a = limit, b = now, c = 0 } end
   return { a = now, b = 0, c = 0 }
 end
 
@@ -160,7 +161,7 @@ end
 -- One policy on one key. Fixed windows are a plain counter: INCRBY, with PEXPIRE NX so a window
 -- is never extended; the others keep "a:b:c" with a PX expiry at their reset.
 local function decide(p, limit, key, cost, commit)
-  if p.kind == 1 and commit then
+  if p.kind == ${PolicyCode.FixedWindow} and commit then
     -- Spend first (one call on the common path), and take it back on a denial.
     local count = redis.call('INCRBY', key, cost)
     local reset
@@ -177,7 +178,7 @@ local function decide(p, limit, key, cost, commit)
     end
     return true, limit - count, reset, 0
   end
-  if p.kind == 1 then
+  if p.kind == ${PolicyCode.FixedWindow} then
     local count = tonumber(redis.call('GET', key) or '0')
     local reset = p.w
     if count > 0 then
@@ -193,9 +194,9 @@ local function decide(p, limit, key, cost, commit)
   end
   local s = load(p, limit, key)
   local allowed, remaining, reset, retry
-  if p.kind == 2 then
+  if p.kind == ${PolicyCode.SlidingWindow} then
     allowed, remaining, reset, retry = sliding(p, limit, s, cost, commit)
-  elseif p.kind == 3 then
+  elseif p.kind == ${PolicyCode.TokenBucket} then
     allowed, remaining, reset, retry = bucket(p, limit, s, cost, commit)
   else
     allowed, remaining, reset, retry = gcra(p, limit, s, cost, commit)
@@ -207,7 +208,7 @@ end
 -- Gives back up to 'amount', as refund() in src/engine/js/algorithms.ts; a missing key stays missing.
 local function refund(p, limit, key, amount)
   local back = math.min(amount, limit)
-  if p.kind == 1 then
+  if p.kind == ${PolicyCode.FixedWindow} then
     local count = tonumber(redis.call('GET', key) or '0')
     if count > 0 then
       if back >= count then redis.call('SET', key, 0, 'KEEPTTL') else redis.call('DECRBY', key, back) end
@@ -218,12 +219,12 @@ local function refund(p, limit, key, amount)
   if not v then return end
   local s = parse(v)
   local reset
-  if p.kind == 2 then
+  if p.kind == ${PolicyCode.SlidingWindow} then
     local start, cur, prev, elapsed = sliding_view(p, s)
     cur = max(0, cur - back)
     s.a, s.b, s.c = start, cur, prev
     reset = sliding_reset(p, start, cur, prev, elapsed)
-  elseif p.kind == 3 then
+  elseif p.kind == ${PolicyCode.TokenBucket} then
     refill(p, limit, s)
     if back >= limit - s.a then s.a, s.c = limit, 0 else s.a = s.a + back end
     reset = wait(p, s, limit)
