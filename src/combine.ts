@@ -97,6 +97,7 @@ export class CombinedLimiter implements SyncLimiter {
    * TOLLGATE_CLOSED.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Decision> {
+    if (this.#closed) return Promise.reject(closedError());
     if (this.#lines === undefined) {
       const lines = new WaitingLines({
         consume: (k, cost, limit) => this.consume(k, cost, limit === undefined ? undefined : { limit }),
@@ -114,8 +115,7 @@ export class CombinedLimiter implements SyncLimiter {
    */
   close(): void {
     this.#closed = true;
-    if (this.#lines === undefined) this.#lines = new WaitingLines({ consume: () => Promise.reject(closedError()), refund: () => {} });
-    this.#lines.close(closedError());
+    this.#lines?.close(closedError());
   }
 
   tryConsume(key: string, cost = 1, options?: MultiCallOptions): boolean {

@@ -1,6 +1,6 @@
 // Client addresses through proxies, and IPv6 subnet keys.
 import { describe, expect, it } from 'vitest';
-import { addressKey, addressList, canonicalAddress, clientAddress, normalizeAddress } from '../src/http/client-ip.js';
+import { addressKey, addressList, canonicalAddress, clientAddress } from '../src/http/client-ip.js';
 
 describe('client addresses', () => {
   const trusted = addressList(['loopback', '10.0.0.0/8'], 'trustProxy');
@@ -46,7 +46,7 @@ describe('client addresses', () => {
   });
 
   it('treats IPv4-mapped IPv6 as IPv4', () => {
-    expect(normalizeAddress('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(canonicalAddress('::ffff:192.0.2.1')).toBe('192.0.2.1');
     expect(clientAddress('::ffff:127.0.0.1', { 'x-forwarded-for': '192.0.2.1' }, trusted)).toBe('192.0.2.1');
   });
 

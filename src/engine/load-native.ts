@@ -53,10 +53,11 @@ export function loadNative(): NativeLoadResult {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
   const override = process.env.TOLLGATE_NATIVE_PATH;
   const candidates: [string, NativeSource][] = [];
+  // Asked once: the process report behind it takes milliseconds to make.
+  const libc = linuxLibc();
   if (override !== undefined && override.length > 0) {
     candidates.push([override, 'TOLLGATE_NATIVE_PATH']);
   } else {
-    const libc = linuxLibc();
     if (process.env.TOLLGATE_BUILD_FROM_SOURCE !== '1' && libc !== undefined) {
       candidates.push([path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, `tollgate.${libc}.node`), 'prebuilt']);
     } else if (process.env.TOLLGATE_BUILD_FROM_SOURCE !== '1') {
@@ -81,7 +82,7 @@ export function loadNative(): NativeLoadResult {
     }
   }
   failures.push(
-    `No prebuilt binary fits ${process.platform}-${process.arch}${linuxLibc() === undefined ? '' : ` (${linuxLibc()})`} and there is no local build. ` +
+    `No prebuilt binary fits ${process.platform}-${process.arch}${libc === undefined ? '' : ` (${libc})`} and there is no local build. ` +
       `Build it in your project with \`${BUILD_COMMAND}\` (needs cmake and a C++17 compiler), or see "Troubleshooting the native addon" in the README.`,
   );
   cached = { addon: undefined, path: undefined, source: undefined, failures };

@@ -76,11 +76,6 @@ export function canonicalAddress(text: string): string | undefined {
   return address;
 }
 
-/** '::ffff:1.2.3.4' is an IPv4 client; see canonicalAddress. Non-addresses are returned as they came. */
-export function normalizeAddress(address: string): string {
-  return canonicalAddress(address) ?? address;
-}
-
 function contains(list: BlockList, address: string): boolean {
   return list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
 }

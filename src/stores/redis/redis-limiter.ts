@@ -86,6 +86,8 @@ interface Pending {
   readonly cost: number;
   /** One per policy; 0 = the policy's own limit. */
   readonly overrides: readonly number[];
+  /** `prefix{key}`, made once: the batch's keys and, on a cluster, its slot come from it. */
+  readonly base: string;
   readonly resolve: (d: Decision) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -162,8 +164,7 @@ export class RedisLimiter {
     return `${this.#prefix}{${redisKeyText(key)}}`;
   }
 
-  #keys(key: string): string[] {
-    const base = this.#base(key);
+  #keys(key: string, base = this.#base(key)): string[] {
     return [`${base}:b`, ...this.#params.map((_, i) => `${base}:${i}`)];
   }
 
@@ -242,6 +243,7 @@ export class RedisLimiter {
         op,
         cost,
         overrides,
+        base: this.#base(key),
         resolve: (d) => {
           this.#unsettled.delete(pending.reject);
           resolve(d);
@@ -273,7 +275,7 @@ export class RedisLimiter {
     }
     const bySlot = new Map<number, Pending[]>();
     for (const p of queue) {
-      const slot = keySlot(this.#base(p.key));
+      const slot = keySlot(p.base);
       const group = bySlot.get(slot);
       if (group === undefined) bySlot.set(slot, [p]);
       else group.push(p);
@@ -285,7 +287,7 @@ export class RedisLimiter {
     const keys: string[] = [];
     const args: (string | number)[] = [this.#now(), this.#params.length, ...this.#policyArgs];
     for (const p of batch) {
-      keys.push(...this.#keys(p.key));
+      keys.push(...this.#keys(p.key, p.base));
       args.push(p.op, p.cost, ...p.overrides);
     }
     this.#call(DECIDE_SHA, DECIDE_LUA, keys, args).then(
