@@ -13,8 +13,8 @@ export const MAX_SHARDS = 4096;
 /** Capacity past which a table is refused as a mistake (2^27 keys). */
 export const MAX_CAPACITY = 2 ** 27;
 
-/** Slots in a bucket of the native table; the TS engine samples as many eviction candidates. */
-export const BUCKET_SLOTS = 64;
+/** Entries in a bucket of the native table (a key has two buckets); the TS engine samples twice as many eviction candidates. */
+export const BUCKET_SLOTS = 4;
 
 /** Slots planned per key asked for: an eighth of headroom. */
 export const HEADROOM_NUM = 9;

@@ -15,6 +15,7 @@
 #include "../core/shared_region.h"
 #include "../core/table.h"
 #include "key_bytes.h"
+#include "table_config.h"
 
 namespace tollgate {
 namespace {
@@ -131,25 +132,6 @@ Napi::Object stats_object(Napi::Env env, const TableStats& st) {
   return out;
 }
 
-Napi::Error coded_error(napi_env env, const std::string& message, const char* code) {
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("code", Napi::String::New(env, code));
-  return error;
-}
-
-// The error kinds the TypeScript side throws, with the same codes, for direct calls to the addon.
-Napi::Error type_error(napi_env env, const std::string& message) {
-  Napi::Error error = Napi::TypeError::New(env, message);
-  error.Set("code", Napi::String::New(env, "TOLLGATE_INVALID_ARGUMENT"));
-  return error;
-}
-
-Napi::Error range_error(napi_env env, const std::string& message) {
-  Napi::Error error = Napi::RangeError::New(env, message);
-  error.Set("code", Napi::String::New(env, "TOLLGATE_OUT_OF_RANGE"));
-  return error;
-}
-
 // TypeScript validates every argument; these checks keep a direct call to the addon from ever
 // reaching arithmetic that the algorithms' bounds exclude.
 // A missing argument is the common case (cost 1, the policy's limit) and costs no conversion.
@@ -187,23 +169,6 @@ bool key_arg(const Napi::CallbackInfo& info, size_t index, KeyBytes& key) {
   return true;
 }
 
-Napi::Float64Array float64_option(const Napi::Object& config, const char* name, size_t min_length) {
-  const Napi::Value value = config.Get(name);
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-      value.As<Napi::Float64Array>().ElementLength() < min_length) {
-    throw type_error(config.Env(), std::string("Expected a Float64Array for ") + name);
-  }
-  return value.As<Napi::Float64Array>();
-}
-
-int64_t int_option(const Napi::Object& config, const char* name) {
-  const Napi::Value value = config.Get(name);
-  if (!value.IsNumber()) {
-    throw type_error(config.Env(), std::string("Expected a number for ") + name);
-  }
-  return value.As<Napi::Number>().Int64Value();
-}
-
 template <class Body>
 void define(Napi::Object& target, const char* name, const Handle& handle, Body body) {
   target.Set(name, Napi::Function::New(
@@ -212,127 +177,161 @@ void define(Napi::Object& target, const char* name, const Handle& handle, Body b
                        name));
 }
 
+
+// One shape per kind of call: a decision on one key (consume, tryConsume, peek), a change to one
+// key (refund, block, reset), and whole-table calls; consumeMany has its own.
+
+// What a call on one key reads: its table, its hash, an optional positive amount (cost, amount or
+// duration; 1 when absent) and an optional limit override.
+struct KeyCall {
+  GrowableTable* table;
+  Hash128 hash;
+  const KeyBytes* key;
+  int64_t amount;
+  int64_t limit;
+  int64_t now;
+};
+
+KeyCall read_key_call(const Napi::CallbackInfo& info, const Handle& h, KeyBytes& key, const char* amount_name) {
+  GrowableTable* table = live_table(info, h);
+  key_arg(info, 0, key);
+  const int64_t amount = positive_arg(info, 1, amount_name);
+  const int64_t limit = limit_arg(info, 2, h->policy);
+  return KeyCall{table, h->hash(key), &key, amount, limit, h->now()};
+}
+
+// consume(key, cost?, limit?), tryConsume (no detail written) and peek (nothing committed).
+template <bool kCommit, bool kWriteDetail>
+Napi::Value decide_call(const Napi::CallbackInfo& info, const Handle& h) {
+  KeyBytes key;
+  const KeyCall c = read_key_call(info, h, key, "cost");
+  const KeyText text{key.data(), key.bytes(), uint32_t(key.count)};
+  const Verdict v = h->settle(c.table->consume(c.hash, h->policy, c.limit, c.amount, c.now, kCommit,
+                                               kCommit ? &text : nullptr),
+                              c.limit);
+  if (kWriteDetail) h->write(v);
+  return Napi::Boolean::New(info.Env(), v.allowed);
+}
+
+Napi::Value refund_call(const Napi::CallbackInfo& info, const Handle& h) {
+  KeyBytes key;
+  const KeyCall c = read_key_call(info, h, key, "amount");
+  c.table->refund(c.hash, h->policy, c.limit, c.amount, c.now);
+  return info.Env().Undefined();
+}
+
+Napi::Value block_call(const Napi::CallbackInfo& info, const Handle& h) {
+  KeyBytes key;
+  const KeyCall c = read_key_call(info, h, key, "durationMs");
+  return Napi::Boolean::New(info.Env(), c.table->block(c.hash, c.now + std::min(c.amount, kMaxBlockMs), c.now));
+}
+
+Napi::Value reset_call(const Napi::CallbackInfo& info, const Handle& h) {
+  KeyBytes key;
+  const KeyCall c = read_key_call(info, h, key, "amount");
+  return Napi::Boolean::New(info.Env(), c.table->reset(c.hash, c.now));
+}
+
+Napi::Value hold_lock_call(const Napi::CallbackInfo& info, const Handle& h) {
+  // NOTE: for crash tests only: takes the key's shard lock and never releases it.
+  KeyBytes key;
+  const KeyCall c = read_key_call(info, h, key, "amount");
+  c.table->debug_hold_lock(c.hash);
+  return info.Env().Undefined();
+}
+
+Napi::Value top_keys_call(const Napi::CallbackInfo& info, const Handle& h) {
+  // topKeys() -> [{ key, length, count, denied, error }], unsorted, every shard's summary.
+  return top_keys_array(info.Env(), live_table(info, h)->top_keys(h->now()));
+}
+
+Napi::Value sweep_call(const Napi::CallbackInfo& info, const Handle& h) {
+  return Napi::Number::New(info.Env(), double(live_table(info, h)->sweep(h->now())));
+}
+
+Napi::Value stats_call(const Napi::CallbackInfo& info, const Handle& h) {
+  const TableStats st = live_table(info, h)->stats();
+  Napi::Object out = stats_object(info.Env(), st);
+  out.Set("capacity", double(st.capacity));
+  out.Set("shards", double(st.shards));
+  out.Set("lockTimeouts", double(h->table->lock_failures()));
+  return out;
+}
+
+Napi::Value close_call(const Napi::CallbackInfo& info, const Handle& h) {
+  h->table.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value consume_many_call(const Napi::CallbackInfo& info, const Handle& h);
+
+// The table a config asks for: a shared segment created or attached, or an in-process table.
+std::unique_ptr<GrowableTable> open_table(napi_env env, const TableConfig& c, bool& created) {
+  const size_t size = TableLayout::plan(c.options.capacity, c.options.shards, c.options.top_keys).total_size;
+  if (!c.shared) {
+    // In process: the table starts with room for `initialCapacity` keys and doubles as keys
+    // arrive, up to `capacity` (preallocate: the whole first generation now, committed).
+    created = true;
+    auto table = GrowableTable::in_process(c.options, c.initial_capacity, c.preallocate, random_seed());
+    if (!table) throw coded_error(env, "Could not map memory for the table", "TOLLGATE_OUT_OF_MEMORY");
+    return table;
+  }
+  const TableOptions& options = c.options;
+  const auto prepare = [&options](void* base) { return Table::format(base, options, random_seed()); };
+  const SharedConfig& s = c.shared_config;
+  SharedRegion opened = open_shared_region(s.name, size, s.mode, c.preallocate, prepare);
+  if (!opened.region) throw coded_error(env, opened.error, "TOLLGATE_SHARED_MEMORY");
+  const std::string mismatch = Table::check(opened.region->base(), opened.region->size(), c.options);
+  if (!mismatch.empty()) {
+    throw coded_error(env, "Shared memory segment '" + s.name + "' " + mismatch, "TOLLGATE_STORE_MISMATCH");
+  }
+  created = opened.created;
+  return std::make_unique<GrowableTable>(std::move(opened.region));
+}
+
 }  // namespace
 
 Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw type_error(env, "Expected a config object");
-  const Napi::Object config = info[0].As<Napi::Object>();
-
+  const TableConfig config = read_table_config(info[0], kDetailSize);
   auto handle = std::make_shared<TableHandle>();
-  handle->policy.kind = static_cast<PolicyKind>(int_option(config, "kind"));
-  handle->policy.limit = int_option(config, "limit");
-  handle->policy.window_ms = int_option(config, "windowMs");
-  handle->policy.rate_tokens = int_option(config, "rateTokens");
-  handle->policy.rate_interval_ms = int_option(config, "rateIntervalMs");
-  if (!policy_is_valid(handle->policy)) throw range_error(env, "Invalid policy parameters");
-  const int64_t capacity = int_option(config, "capacity");
-  const int64_t shards = int_option(config, "shards");
-  if (capacity < 1 || uint64_t(capacity) > Table::kMaxCapacity || shards < 0 || shards > int64_t{kMaxShards}) {
-    throw range_error(env, "capacity or shards out of range");
+  handle->policy = config.options.policy;
+  handle->detail = config.detail.Data();
+  handle->detail_ref = Napi::Persistent(config.detail);
+  if (!config.clock.IsEmpty()) {
+    handle->clock = config.clock.Data();
+    handle->clock_ref = Napi::Persistent(config.clock);
   }
-
-  Napi::Float64Array detail = float64_option(config, "detail", kDetailSize);
-  handle->detail = detail.Data();
-  handle->detail_ref = Napi::Persistent(detail);
-  if (!config.Get("clock").IsUndefined()) {
-    Napi::Float64Array clock = float64_option(config, "clock", 1);
-    handle->clock = clock.Data();
-    handle->clock_ref = Napi::Persistent(clock);
+  if (config.shared) {
+    handle->lock_timeout_ms = config.shared_config.lock_timeout_ms;
+    handle->lock_fails_open = config.shared_config.lock_fails_open;
   }
-
-  TableOptions options{uint64_t(capacity), uint32_t(shards), config.Get("evict").ToBoolean(), handle->policy};
-  options.top_keys = config.Get("topKeys").ToBoolean();
-  if (options.top_keys) {
-    options.top_period_ms = int_option(config, "topKeysPeriodMs");
-    if (options.top_period_ms < 1) throw range_error(env, "topKeysPeriodMs out of range");
-  }
-  const bool populate = config.Get("preallocate").ToBoolean();
-  const size_t size = TableLayout::plan(options.capacity, options.shards, options.top_keys).total_size;
-  const auto prepare = [&options](void* base) { return Table::format(base, options, random_seed()); };
-  bool created = true;
-  const Napi::Value shared = config.Get("shared");
-  if (shared.IsObject()) {
-    const Napi::Object spec = shared.As<Napi::Object>();
-    const Napi::Value name_value = spec.Get("name");
-    const std::string name = name_value.IsString() ? name_value.As<Napi::String>().Utf8Value() : std::string();
-    const int64_t mode = int_option(spec, "mode");
-    if (!shared_name_is_valid(name)) throw range_error(env, "Invalid shared memory name");
-    if (mode < 0 || mode > 0777 || (mode & 0600) != 0600) throw range_error(env, "Invalid mode");
-    handle->lock_timeout_ms = int_option(spec, "lockTimeoutMs");
-    if (handle->lock_timeout_ms < -1 || handle->lock_timeout_ms > (int64_t{1} << 31)) throw range_error(env, "Invalid lockTimeoutMs");
-    handle->lock_fails_open = spec.Get("onLockTimeout").ToBoolean();
-    SharedRegion opened = open_shared_region(name, size, unsigned(mode), populate, prepare);
-    if (!opened.region) throw coded_error(env, opened.error, "TOLLGATE_SHARED_MEMORY");
-    const std::string mismatch = Table::check(opened.region->base(), opened.region->size(), options);
-    if (!mismatch.empty()) {
-      throw coded_error(env, "Shared memory segment '" + name + "' " + mismatch, "TOLLGATE_STORE_MISMATCH");
-    }
-    created = opened.created;
-    handle->table = std::make_unique<GrowableTable>(std::move(opened.region));
-  } else {
-    // In process: the table starts with room for `initialCapacity` keys and doubles as keys
-    // arrive, up to `capacity` (preallocate: the whole capacity now, committed).
-    const int64_t initial = config.Get("initialCapacity").IsUndefined() ? capacity : int_option(config, "initialCapacity");
-    if (initial < 1 || initial > capacity) throw range_error(env, "initialCapacity out of range");
-    handle->table = GrowableTable::in_process(options, uint64_t(initial), populate, random_seed());
-    if (!handle->table) throw coded_error(env, "Could not map memory for the table", "TOLLGATE_OUT_OF_MEMORY");
-  }
+  bool created = false;
+  handle->table = open_table(env, config, created);
   handle->table->set_lock_timeout(handle->lock_timeout_ms);
-  handle->top_keys = options.top_keys;
+  if (config.test_hooks) handle->table->debug_fingerprint_bits(config.fingerprint_bits);
 
   Napi::Object api = Napi::Object::New(env);
-  // consume(key, cost?, limit?) and tryConsume: one shape, differing in whether the detail is written.
-  const auto consuming = [](bool write_detail) {
-    return [write_detail](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-      GrowableTable* table = live_table(info, h);
-      KeyBytes key;
-      key_arg(info, 0, key);
-      const int64_t cost = positive_arg(info, 1, "cost");
-      const int64_t limit = limit_arg(info, 2, h->policy);
-      const KeyText text{key.data(), key.bytes(), uint32_t(key.count)};
-      const Verdict v = h->settle(table->consume(h->hash(key), h->policy, limit, cost, h->now(), true, &text), limit);
-      if (write_detail) h->write(v);
-      return Napi::Boolean::New(info.Env(), v.allowed);
-    };
-  };
-  define(api, "consume", handle, consuming(true));
-  define(api, "tryConsume", handle, consuming(false));
-  define(api, "peek", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    GrowableTable* table = live_table(info, h);
-    KeyBytes key;
-    key_arg(info, 0, key);
-    const int64_t cost = positive_arg(info, 1, "cost");
-    const int64_t limit = limit_arg(info, 2, h->policy);
-    const Verdict v = h->settle(table->consume(h->hash(key), h->policy, limit, cost, h->now(), false), limit);
-    h->write(v);
-    return Napi::Boolean::New(info.Env(), v.allowed);
-  });
-  define(api, "refund", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    GrowableTable* table = live_table(info, h);
-    KeyBytes key;
-    key_arg(info, 0, key);
-    const int64_t amount = positive_arg(info, 1, "amount");
-    const int64_t limit = limit_arg(info, 2, h->policy);
-    table->refund(h->hash(key), h->policy, limit, amount, h->now());
-    return info.Env().Undefined();
-  });
-  define(api, "block", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    GrowableTable* table = live_table(info, h);
-    KeyBytes key;
-    key_arg(info, 0, key);
-    const int64_t duration = std::min(positive_arg(info, 1, "durationMs"), kMaxBlockMs);
-    const int64_t limit = limit_arg(info, 2, h->policy);
-    const int64_t now = h->now();
-    return Napi::Boolean::New(info.Env(), table->block(h->hash(key), h->policy, limit, now + duration, now));
-  });
-  define(api, "reset", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    GrowableTable* table = live_table(info, h);
-    KeyBytes key;
-    key_arg(info, 0, key);
-    return Napi::Boolean::New(info.Env(), table->reset(h->hash(key), h->now()));
-  });
-  define(api, "consumeMany", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
+  define(api, "consume", handle, decide_call<true, true>);
+  define(api, "tryConsume", handle, decide_call<true, false>);
+  define(api, "peek", handle, decide_call<false, true>);
+  define(api, "refund", handle, refund_call);
+  define(api, "block", handle, block_call);
+  define(api, "reset", handle, reset_call);
+  define(api, "consumeMany", handle, consume_many_call);
+  define(api, "topKeys", handle, top_keys_call);
+  define(api, "sweep", handle, sweep_call);
+  define(api, "stats", handle, stats_call);
+  define(api, "close", handle, close_call);
+  if (config.test_hooks) define(api, "holdShardLock", handle, hold_lock_call);
+  api.Set("created", Napi::Boolean::New(env, created));
+  api.Set("creatorPolicy", policy_object(env, handle->table->creator_policy()));
+  return api;
+}
+
+namespace {
+
+Napi::Value consume_many_call(const Napi::CallbackInfo& info, const Handle& h) {
     // consumeMany(keys, cost, limit, out: Uint8Array) -> allowed count; one boundary crossing.
     // Two phases: every key is read (and validated) exactly once before anything is decided, and
     // nothing that can run JavaScript (getters, proxies) runs after the table and `out` are
@@ -379,8 +378,8 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
     uint8_t* out = out_value.As<Napi::Uint8Array>().Data();
     const int64_t now = h->now();
     uint32_t allowed = 0;
-    // Keys go through in groups whose cache misses overlap: hash all and fetch their tags, then
-    // locate and fetch their slots, then decide. A random key otherwise waits for each miss in turn.
+    // Keys go through in groups whose cache misses overlap: hash all and start fetching both
+    // buckets of each, then decide. A random key otherwise waits for its miss alone.
     constexpr uint32_t kGroup = 16;
     Hash128 hashes[kGroup];
     for (uint32_t first = 0; first < count; first += kGroup) {
@@ -390,7 +389,6 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
         hashes[j] = table->hash(t.data, t.bytes);
         table->prefetch(hashes[j]);
       }
-      for (uint32_t j = 0; j < n; ++j) table->prefetch_slot(hashes[j]);
       for (uint32_t j = 0; j < n; ++j) {
         const Verdict v = h->settle(table->consume(hashes[j], h->policy, limit, cost, now, true, &texts[first + j]), limit);
         out[first + j] = v.allowed ? 1 : 0;
@@ -398,40 +396,9 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
       }
     }
     return Napi::Number::New(env, allowed);
-  });
-  define(api, "topKeys", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    // topKeys() -> [{ key, length, count, denied, error }], unsorted, every shard's summary.
-    return top_keys_array(info.Env(), live_table(info, h)->top_keys(h->now()));
-  });
-  define(api, "sweep", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    return Napi::Number::New(info.Env(), double(live_table(info, h)->sweep(h->now())));
-  });
-  define(api, "stats", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    const TableStats st = live_table(info, h)->stats();
-    Napi::Object out = stats_object(info.Env(), st);
-    out.Set("capacity", double(st.capacity));
-    out.Set("shards", double(st.shards));
-    out.Set("lockTimeouts", double(h->table->lock_failures()));
-    return out;
-  });
-  api.Set("created", Napi::Boolean::New(env, created));
-  api.Set("creatorPolicy", policy_object(env, handle->table->creator_policy()));
-  if (config.Get("testHooks").ToBoolean()) {
-    // NOTE: for crash tests only: takes the key's shard lock and never releases it.
-    define(api, "holdShardLock", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-      GrowableTable* table = live_table(info, h);
-      KeyBytes key;
-      key_arg(info, 0, key);
-      table->debug_hold_lock(h->hash(key));
-      return info.Env().Undefined();
-    });
   }
-  define(api, "close", handle, [](const Napi::CallbackInfo& info, const Handle& h) -> Napi::Value {
-    h->table.reset();
-    return info.Env().Undefined();
-  });
-  return api;
-}
+
+}  // namespace
 
 Napi::Value DestroySharedMemory(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();

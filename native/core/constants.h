@@ -20,8 +20,8 @@ constexpr uint32_t kMaxShards = 4096;
 // Most keys a table may be made for (a mistake beyond: 8 GiB of slots).
 constexpr uint64_t kMaxCapacity = uint64_t{1} << 27;
 
-// Slots in a bucket: a key may live in either of two buckets of its shard.
-constexpr uint32_t kBucketSlots = 64;
+// Entries in a bucket (of two cache lines): a key may live in either of two buckets of its shard.
+constexpr uint32_t kBucketSlots = 4;
 
 // Slots planned per key asked for (9/8: an eighth of headroom, so a table holds its capacity).
 constexpr uint64_t kHeadroomNum = 9;

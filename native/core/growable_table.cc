@@ -16,6 +16,7 @@ void add_counters(TableStats& into, const TableStats& from) noexcept {
   into.denied += from.denied;
   into.denied_blocked += from.denied_blocked;
   into.near_limit += from.near_limit;
+  into.displaced += from.displaced;
   into.contended += from.contended;
 }
 
@@ -52,6 +53,7 @@ bool GrowableTable::make(Generation& g, uint64_t keys, bool populate) noexcept {
   if (!region || !Table::format(region->base(), o, seed_)) return false;
   g.table = std::make_unique<Table>(region->base());
   g.table->count_own_entries();  // one JS thread owns an in-process table
+  g.table->debug_fingerprint_bits(fingerprint_bits_);
   g.region = std::move(region);
   g.keys = keys;
   return true;
@@ -63,18 +65,16 @@ Table& GrowableTable::prepare(const Hash128& h, int64_t now) noexcept {
       retire_old();
     } else {
       discard_moved();
-      Slot entry;
-      if (old_.table->take(h, now, entry)) current_.table->put(h, entry, now);
+      old_.table->move_key(h, *current_.table, now);
     }
   }
   return *current_.table;
 }
 
 void GrowableTable::discard_moved() noexcept {
-  const TableLayout l = TableLayout::plan(old_.keys, options_.shards, false);
-  // Slots are one array in cursor order: everything before the cursor has been moved.
-  const uint64_t moved_end = l.slots_offset + cursor_ * sizeof(Slot);
-  if (discarded_ < l.slots_offset) discarded_ = l.slots_offset;
+  // Entries are one array in cursor order: everything before the cursor has been moved.
+  const uint64_t moved_end = old_.table->entry_offset(cursor_);
+  if (discarded_ < old_.table->entry_offset(0)) discarded_ = old_.table->entry_offset(0);
   if (moved_end < discarded_ + kDiscardStep) return;
   old_.region->discard(discarded_, moved_end - discarded_);
   discarded_ = moved_end / 4096 * 4096;
@@ -122,8 +122,8 @@ bool GrowableTable::refund(const Hash128& h, const Policy& policy, int64_t limit
   return prepare(h, now).refund(h, policy, limit, amount, now);
 }
 
-bool GrowableTable::block(const Hash128& h, const Policy& policy, int64_t limit, int64_t until, int64_t now) noexcept {
-  const bool stored = prepare(h, now).block(h, policy, limit, until, now);
+bool GrowableTable::block(const Hash128& h, int64_t until, int64_t now) noexcept {
+  const bool stored = prepare(h, now).block(h, until, now);
   grow_if_full(now);
   return stored;
 }
@@ -131,6 +131,12 @@ bool GrowableTable::block(const Hash128& h, const Policy& policy, int64_t limit,
 bool GrowableTable::reset(const Hash128& h, int64_t now) noexcept {
   // prepare() has moved the key over if the old generation held it: one place to forget it.
   return prepare(h, now).reset(h, now);
+}
+
+void GrowableTable::debug_fingerprint_bits(unsigned bits) noexcept {
+  fingerprint_bits_ = bits;
+  current_.table->debug_fingerprint_bits(bits);
+  if (old_.table != nullptr) old_.table->debug_fingerprint_bits(bits);
 }
 
 uint64_t GrowableTable::sweep(int64_t now) noexcept {

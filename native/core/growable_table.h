@@ -31,12 +31,12 @@ class GrowableTable {
   uint64_t lock_failures() const noexcept { return current_.table->lock_failures(); }
 
   void prefetch(const Hash128& h) const noexcept { current_.table->prefetch(h); }
-  void prefetch_slot(const Hash128& h) noexcept { current_.table->prefetch_slot(h); }
+  void debug_fingerprint_bits(unsigned bits) noexcept;
 
   Verdict consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now, bool commit,
                   const KeyText* key = nullptr) noexcept;
   bool refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount, int64_t now) noexcept;
-  bool block(const Hash128& h, const Policy& policy, int64_t limit, int64_t until, int64_t now) noexcept;
+  bool block(const Hash128& h, int64_t until, int64_t now) noexcept;
   bool reset(const Hash128& h, int64_t now) noexcept;
   void debug_hold_lock(const Hash128& h) noexcept { current_.table->debug_hold_lock(h); }
   uint64_t sweep(int64_t now) noexcept;
@@ -53,7 +53,7 @@ class GrowableTable {
     std::unique_ptr<Table> table;
     uint64_t keys = 0;  // the capacity it was planned for
   };
-  // Slots moved from the old generation per call: the new one (twice the size) cannot fill before
+  // Entries moved from the old generation per call: the new one (twice the size) cannot fill before
   // the old one is empty, since each call inserts at most one key.
   static constexpr uint32_t kMigrateSlots = 16;
 
@@ -83,6 +83,7 @@ class GrowableTable {
   uint64_t discarded_ = 0;  // bytes of the old region up to which pages were given back
   void discard_moved() noexcept;
   TableStats retired_{};  // counters of generations already freed
+  unsigned fingerprint_bits_ = 64;  // a test hook, applied to every generation
 };
 
 }  // namespace tollgate

@@ -1,7 +1,9 @@
-// Bucketed open addressing: a shard is an array of buckets of kBucket slots, and a key may live in
-// either of two buckets chosen by its hash (a new key goes to the emptier). A 16-bit tag per slot
-// (15 hash bits) screens candidates, so a lookup almost never loads a slot that is not its own:
-// it costs the bucket's tags (both candidates' are fetched at once) and one slot line.
+// Bucketed cuckoo hashing over packed entries. A shard is an array of buckets of four 32-byte
+// entries (two cache lines); a key may live in either of two buckets, both chosen from its 64-bit
+// fingerprint, so a lookup fetches the two buckets at once and compares the fingerprints stored in
+// the entries themselves: one round of memory access, nothing that waits on a first miss. A new
+// key whose two buckets are full moves an occupant to that occupant's other bucket (a short
+// breadth-first search), which keeps the table holding its capacity at ~89% load.
 #include "table.h"
 
 #include <algorithm>
@@ -9,9 +11,6 @@
 #include <cstring>
 #include <new>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 namespace tollgate {
 
@@ -19,7 +18,7 @@ namespace tollgate {
 struct Table::Header {
   uint64_t magic;  // written last, with release ordering: a table is usable once it is set
   uint32_t version;
-  uint32_t slot_size;
+  uint32_t entry_size;
   TableLayout layout;
   HashSeed seed;
   uint32_t evict;
@@ -33,7 +32,7 @@ struct Table::Header {
 
 struct alignas(64) Table::Shard {
   ShardLock lock;
-  // The fields below and this shard's tags and slots: only access them while holding `lock`.
+  // The fields below and this shard's entries: only access them while holding `lock`.
   // The two counters every decision writes share the lock's cache line (48 + 16 bytes), so a
   // decision dirties one shard line, not two, when processes take turns on a shard.
   uint64_t allowed;  // consuming decisions allowed
@@ -45,7 +44,8 @@ struct alignas(64) Table::Shard {
   uint64_t denied_blocked;  // ... denied by a block
   uint64_t near_limit;      // ... allowed with at most a fifth of the limit left
   uint64_t contended;       // times a caller found the lock taken and had to wait
-  uint32_t cursor;          // next slot the incremental reclaimer looks at
+  uint64_t displaced;       // entries moved to their other bucket to make room
+  uint32_t cursor;          // next entry the incremental reclaimer looks at
 };
 #if defined(__x86_64__) && defined(__GLIBC__)
 static_assert(sizeof(ShardLock) <= 48, "the lock and the per-decision counters share one cache line");
@@ -53,45 +53,30 @@ static_assert(sizeof(ShardLock) <= 48, "the lock and the per-decision counters s
 // NOTE: elsewhere the mutex may be larger (glibc on arm64: 48 bytes, so the lock is 56) and the
 // counters then spill into the shard's second line: correct, one more line per decision.
 
+// A key's two candidate buckets, as pointers to their first entries (equal when a shard has one
+// bucket, or by chance).
 struct Table::Probe {
   Shard* shard;
-  Tag* tags;
-  Slot* slots;
-  uint32_t home[2];  // first slot of each candidate bucket
-  Tag tag;  // high bit set: a zero tag marks an empty slot
-  Hash128 hash;
+  Entry* bucket[2];
 };
 
 namespace {
 
 constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-// Bit j set where tags[j] == value, for the kBucket tags starting at `tags`.
-inline uint64_t match_window(const Tag* tags, Tag value) {
-  static_assert(Table::kBucket == 64, "the mask is one 64-bit word");
-#if defined(__SSE2__)
-  const __m128i needle = _mm_set1_epi16(static_cast<short>(value));
-  uint64_t mask = 0;
-  for (int k = 0; k < 4; ++k) {
-    const auto* group = reinterpret_cast<const __m128i*>(tags + 16 * k);
-    const __m128i lo = _mm_cmpeq_epi16(_mm_load_si128(group), needle);
-    const __m128i hi = _mm_cmpeq_epi16(_mm_load_si128(group + 1), needle);
-    // Each 16-bit result is 0 or -1; packing keeps one byte per tag, in order.
-    const auto bits = static_cast<uint16_t>(_mm_movemask_epi8(_mm_packs_epi16(lo, hi)));
-    mask |= uint64_t{bits} << (16 * k);
-  }
-  return mask;
-#else
-  uint64_t mask = 0;
-  for (uint32_t j = 0; j < 64; ++j) mask |= uint64_t{tags[j] == value} << j;
-  return mask;
-#endif
+inline uint64_t mul_high(uint64_t a, uint64_t b) {
+  return uint64_t((static_cast<unsigned __int128>(a) * b) >> 64);
 }
+
+// Whether `e` holds the state (or, with kBlockBit, the block) of the key with fingerprint `fp`.
+inline bool holds(const Entry& e, uint64_t fp) { return e.fp == fp; }
+
+inline bool is_block(const Entry& e) { return (e.fp & kBlockBit) != 0; }
 
 }  // namespace
 
-// An eighth more slots than asked for: with two-choice windows, a table holding exactly its capacity
-// evicts fewer than 1 in 100,000 inserts (shards fill unevenly; windows fill unevenly within them).
+// An eighth more entries than asked for: with two buckets per key and displacement, a table
+// holding exactly its capacity (89% full) almost never has to evict or refuse.
 
 TableLayout TableLayout::plan(uint64_t capacity, uint32_t shards, bool top_keys) noexcept {
   TableLayout l{};
@@ -104,10 +89,8 @@ TableLayout TableLayout::plan(uint64_t capacity, uint32_t shards, bool top_keys)
   l.slots_per_shard = uint32_t(std::max<uint64_t>(1, (wanted + Table::kBucket - 1) / Table::kBucket) * Table::kBucket);
   l.capacity = uint64_t{l.slots_per_shard} * shards;
   l.shards_offset = align_up(sizeof(Table::Header), 64);
-  l.tags_offset = l.shards_offset + uint64_t{shards} * sizeof(Table::Shard);
-  l.tag_stride = l.slots_per_shard;
-  l.slots_offset = align_up(l.tags_offset + l.tag_stride * shards * sizeof(Tag), 64);
-  const uint64_t slots_end = l.slots_offset + l.capacity * sizeof(Slot);
+  l.slots_offset = align_up(l.shards_offset + uint64_t{shards} * sizeof(Table::Shard), 128);
+  const uint64_t slots_end = l.slots_offset + l.capacity * sizeof(Entry);
   l.top_offset = top_keys ? align_up(slots_end, 64) : 0;
   l.total_size = align_up(top_keys ? l.top_offset + uint64_t{shards} * sizeof(TopSummary) : slots_end, 4096);
   return l;
@@ -119,7 +102,7 @@ bool Table::format(void* base, const TableOptions& options, HashSeed seed) noexc
   header->top_keys = options.top_keys ? 1 : 0;
   header->top_period_ms = options.top_period_ms;
   header->version = kVersion;
-  header->slot_size = sizeof(Slot);
+  header->entry_size = sizeof(Entry);
   header->layout = layout;
   header->seed = seed;
   header->evict = options.evict ? 1 : 0;
@@ -153,22 +136,36 @@ const char* kind_name(PolicyKind kind) {
 
 bool same_layout(const TableLayout& a, const TableLayout& b) {
   return a.capacity == b.capacity && a.shard_count == b.shard_count && a.slots_per_shard == b.slots_per_shard &&
-         a.top_offset == b.top_offset &&
-         a.shards_offset == b.shards_offset && a.tags_offset == b.tags_offset && a.tag_stride == b.tag_stride &&
-         a.slots_offset == b.slots_offset && a.total_size == b.total_size;
+         a.top_offset == b.top_offset && a.shards_offset == b.shards_offset && a.slots_offset == b.slots_offset &&
+         a.total_size == b.total_size;
+}
+
+// The header fields every layout version keeps in place, so that any version can read them.
+struct VersionPrefix {
+  uint64_t magic;
+  uint32_t version;
+};
+
+std::string version_problem(const void* base, size_t size) {
+  const auto* prefix = static_cast<const VersionPrefix*>(base);
+  if (size < 4096 || __atomic_load_n(&prefix->magic, __ATOMIC_ACQUIRE) != Table::kMagic) {
+    return "is not a tollgate table (or its creator died before finishing it; destroy it and retry)";
+  }
+  if (prefix->version != Table::kVersion) {
+    return "was made by an incompatible version of tollgate (table layout " + std::to_string(prefix->version) +
+           "; this one reads layout " + std::to_string(Table::kVersion) +
+           "): stop the processes using it, or give this one another name";
+  }
+  return std::string();
 }
 
 }  // namespace
 
 std::string Table::check(const void* base, size_t size, const TableOptions& options) {
+  std::string problem = version_problem(base, size);
+  if (!problem.empty()) return problem;
   const auto* header = static_cast<const Header*>(base);
-  if (size < sizeof(Header) || __atomic_load_n(&header->magic, __ATOMIC_ACQUIRE) != kMagic) {
-    return "is not a tollgate table (or its creator died before finishing it; destroy it and retry)";
-  }
-  if (header->version != kVersion || header->slot_size != sizeof(Slot)) {
-    return "was made by an incompatible tollgate (layout version " + std::to_string(header->version) +
-           ", this one reads version " + std::to_string(kVersion) + ")";
-  }
+  if (header->entry_size != sizeof(Entry)) return "is corrupt (entry size " + std::to_string(header->entry_size) + ")";
   if (header->requested_capacity != options.capacity) {
     return "was created with capacity " + std::to_string(header->requested_capacity) + ", not " +
            std::to_string(options.capacity);
@@ -199,20 +196,17 @@ std::string Table::check(const void* base, size_t size, const TableOptions& opti
 }
 
 std::string Table::describe(const void* base, size_t size, TableOptions& options) {
+  std::string problem = version_problem(base, size);
+  if (!problem.empty()) return problem;
   const auto* header = static_cast<const Header*>(base);
-  if (size < sizeof(Header) || __atomic_load_n(&header->magic, __ATOMIC_ACQUIRE) != kMagic) {
-    return "is not a tollgate table";
-  }
-  if (header->version != kVersion || header->slot_size != sizeof(Slot)) {
-    return "was made by an incompatible tollgate (layout version " + std::to_string(header->version) + ")";
-  }
   options.capacity = header->requested_capacity;
   options.shards = header->requested_shards;
   options.evict = header->evict != 0;
   options.policy = header->policy;
   options.top_keys = header->top_keys != 0;
   options.top_period_ms = header->top_period_ms;
-  if (options.capacity < 1 || options.capacity > kMaxCapacity || options.shards > 4096 || !policy_is_valid(options.policy)) {
+  if (options.capacity < 1 || options.capacity > kMaxCapacity || options.shards > kMaxShards ||
+      !policy_is_valid(options.policy)) {
     return "is corrupt";
   }
   return check(base, size, options);
@@ -224,13 +218,12 @@ Table::Table(void* base) noexcept
     : base_(static_cast<char*>(base)), header_(static_cast<Header*>(base)) {
   const TableLayout& l = header_->layout;
   shards_ = reinterpret_cast<Shard*>(base_ + l.shards_offset);
-  tags_ = reinterpret_cast<Tag*>(base_ + l.tags_offset);
-  slots_ = reinterpret_cast<Slot*>(base_ + l.slots_offset);
+  entries_ = reinterpret_cast<Entry*>(base_ + l.slots_offset);
   top_ = l.top_offset == 0 ? nullptr : reinterpret_cast<TopSummary*>(base_ + l.top_offset);
   top_period_ms_ = header_->top_period_ms > 0 ? header_->top_period_ms : 60000;
   shard_count_ = l.shard_count;
   slots_per_shard_ = l.slots_per_shard;
-  tag_stride_ = l.tag_stride;
+  buckets_per_shard_ = l.slots_per_shard / kBucket;
   seed_ = header_->seed;
   evict_ = header_->evict != 0;
 }
@@ -239,126 +232,195 @@ Hash128 Table::hash(const void* key, size_t len) const noexcept {
   return siphash13_128(seed_, key, len);
 }
 
-Table::Probe Table::probe_of(const Hash128& h) const noexcept {
-  // Independent bits of the hash pick the shard, the two home slots and the tag.
-  const uint32_t shard = uint32_t(((h.hi >> 32) * shard_count_) >> 32);
-  const uint32_t buckets = slots_per_shard_ / kBucket;
-  const uint32_t home0 = uint32_t(((h.lo & 0xffffffffULL) * buckets) >> 32) * kBucket;
-  const uint32_t home1 = uint32_t(((h.lo >> 32) * buckets) >> 32) * kBucket;
-  Tag* tags = tags_ + tag_stride_ * shard;
-  // Both candidates' tags are fetched together: a key in its second bucket costs no extra wait.
-  __builtin_prefetch(tags + home1);
-  __builtin_prefetch(tags + home1 + kBucket / 2);
-  return Probe{&shards_[shard], tags, slots_ + uint64_t{slots_per_shard_} * shard, {home0, home1},
-               static_cast<Tag>(0x8000 | (h.hi & 0x7fff)), h};
+uint64_t Table::fingerprint(const Hash128& h) const noexcept {
+  // Bit 0 is the state/block marker; a key whose bits are all zero borrows bit 1, as 0 means empty.
+  const uint64_t fp = (h.lo & fp_mask_) & ~kBlockBit;
+  return fp != 0 ? fp : 2;
 }
 
-int64_t Table::find(const Probe& p) const noexcept {
-  for (const uint32_t home : p.home) {
-    uint64_t mask = match_window(p.tags + home, p.tag);
-    while (mask != 0) {
-      const uint32_t index = home + uint32_t(__builtin_ctzll(mask));
-      const Slot& slot = p.slots[index];
-      if (slot.fp_lo == p.hash.lo && slot.fp_hi == p.hash.hi) return index;
-      mask &= mask - 1;
+Table::Probe Table::probe_of(uint64_t fp) const noexcept {
+  // The shard from the high bits of fp × shards, the first bucket from the bits below them (the
+  // fraction that product leaves), the second from bits 1-32: independent parts of a uniform hash.
+  const unsigned __int128 product = static_cast<unsigned __int128>(fp) * shard_count_;
+  const uint32_t shard = uint32_t(product >> 64);
+  const uint32_t b0 = uint32_t(mul_high(uint64_t(product), buckets_per_shard_));
+  uint32_t b1 = b0;
+  if (buckets_per_shard_ > 1) {
+    // Any bucket but the first, so the two candidates never coincide.
+    const uint32_t offset = 1 + uint32_t((((fp >> 1) & 0xffffffffULL) * (buckets_per_shard_ - 1)) >> 32);
+    b1 = b0 + offset < buckets_per_shard_ ? b0 + offset : b0 + offset - buckets_per_shard_;
+  }
+  Entry* first = entries_ + uint64_t{slots_per_shard_} * shard;
+  return Probe{&shards_[shard], {first + uint64_t{b0} * kBucket, first + uint64_t{b1} * kBucket}};
+}
+
+void Table::find(const Probe& p, uint64_t fp, Entry*& state, Entry*& block) const noexcept {
+  state = nullptr;
+  block = nullptr;
+  const int buckets = p.bucket[0] == p.bucket[1] ? 1 : 2;
+  for (int b = 0; b < buckets; ++b) {
+    for (uint32_t j = 0; j < kBucket; ++j) {
+      Entry& e = p.bucket[b][j];
+      // One compare screens both of the key's entries: they differ in bit 0 only.
+      if ((e.fp | kBlockBit) == (fp | kBlockBit)) (is_block(e) ? block : state) = &e;
     }
   }
-  return -1;
 }
 
 void Table::prefetch(const Hash128& h) const noexcept {
-  const Probe p = probe_of(h);  // already fetches the second bucket's tags
+  const Probe p = probe_of(fingerprint(h));
   __builtin_prefetch(p.shard);
-  __builtin_prefetch(p.tags + p.home[0]);
-  __builtin_prefetch(p.tags + p.home[0] + kBucket / 2);
-}
-
-void Table::prefetch_slot(const Hash128& h) noexcept {
-  const Probe p = probe_of(h);
-  int64_t index;
-  {
-    ShardGuard guard(p.shard->lock, lock_timeout_ms_);
-    if (!guard.held()) return;
-    index = find(p);
+  for (Entry* bucket : p.bucket) {
+    __builtin_prefetch(bucket);
+    __builtin_prefetch(bucket + 2);
   }
-  if (index >= 0) __builtin_prefetch(&p.slots[index]);
 }
 
-void Table::set_tag(Tag* tags, uint32_t index, Tag tag) const noexcept { tags[index] = tag; }
+Entry* Table::shard_entries(const Shard& shard) const noexcept {
+  return entries_ + uint64_t{slots_per_shard_} * uint64_t(&shard - shards_);
+}
 
-void Table::release(Shard& shard, Tag* tags, uint32_t index) noexcept {
-  set_tag(tags, index, 0);
+uint64_t Table::entry_offset(uint64_t index) const noexcept {
+  return header_->layout.slots_offset + index * sizeof(Entry);
+}
+
+void Table::release(Shard& shard, Entry& entry) noexcept {
+  entry.fp = 0;
   --shard.entries;
   if (count_own_) --own_entries_;
 }
 
-void Table::reclaim_step(const Probe& p, int64_t now) noexcept {
-  // Two slots per insertion keep up with any insertion rate: a shard is swept once every S/2 inserts.
-  Shard& shard = *p.shard;
+void Table::reclaim_step(Shard& shard, int64_t now) noexcept {
+  // Two entries per insertion keep up with any insertion rate: a shard is swept once every S/2 inserts.
+  Entry* entries = shard_entries(shard);
   for (int k = 0; k < 2; ++k) {
     // Bounded: in shared memory a damaged cursor must not send us outside the shard.
     const uint32_t index = shard.cursor < slots_per_shard_ ? shard.cursor : 0;
     shard.cursor = index + 1 == slots_per_shard_ ? 0 : index + 1;
-    if (p.tags[index] != 0 && p.slots[index].expires_at <= now) {
-      release(shard, p.tags, index);
+    Entry& e = entries[index];
+    if (e.fp != 0 && expiry_of(e) <= now) {
+      release(shard, e);
       ++shard.swept;
     }
   }
 }
 
-int64_t Table::claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noexcept {
+Entry* Table::displace(const Probe& p, int64_t now) noexcept {
+  // Breadth-first over "the occupant of entry n could move to its other bucket", from the eight
+  // candidates: the first free or expired entry found ends a path, which is then walked back,
+  // each occupant moving one step into the hole its successor left. At ~89% load a free entry is
+  // almost always within two moves; the bound keeps a miss in a full shard to a few microseconds.
+  struct Node {
+    Entry* at;
+    int parent;
+  };
+  constexpr int kMaxNodes = 64;
+  Node nodes[kMaxNodes];
+  int count = 0;
+  const int buckets = p.bucket[0] == p.bucket[1] ? 1 : 2;
+  for (int b = 0; b < buckets; ++b) {
+    for (uint32_t j = 0; j < kBucket; ++j) nodes[count++] = Node{&p.bucket[b][j], -1};
+  }
+  Entry* const first = shard_entries(*p.shard);
+  for (int n = 0; n < count; ++n) {
+    const Entry& occupant = *nodes[n].at;
+    const Probe home = probe_of(occupant.fp & ~kBlockBit);
+    Entry* const bucket_start = first + uint64_t(nodes[n].at - first) / kBucket * kBucket;
+    Entry* const other = home.bucket[0] == bucket_start ? home.bucket[1] : home.bucket[0];
+    if (other == bucket_start) continue;  // a one-bucket shard: nowhere to go
+    for (uint32_t j = 0; j < kBucket; ++j) {
+      Entry& target = other[j];
+      if (target.fp != 0 && expiry_of(target) > now) continue;
+      // A path found: walk it back from the hole to the candidate it frees.
+      if (target.fp != 0) {
+        release(*p.shard, target);
+        ++p.shard->swept;
+      }
+      Entry* hole = &target;
+      for (int at = n; at >= 0; at = nodes[at].parent) {
+        *hole = *nodes[at].at;
+        hole = nodes[at].at;
+        ++p.shard->displaced;
+      }
+      hole->fp = 0;  // moved out: free for the caller, who counts it as a new entry
+      return hole;
+    }
+    for (uint32_t j = 0; j < kBucket && count < kMaxNodes; ++j) {
+      // Each entry enters the search once, so no path passes through an entry twice.
+      bool seen = false;
+      for (int k = 0; k < count && !seen; ++k) seen = nodes[k].at == &other[j];
+      if (!seen) nodes[count++] = Node{&other[j], n};
+    }
+  }
+  return nullptr;
+}
+
+Entry* Table::claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry) noexcept {
   Shard& shard = *p.shard;
-  // Two choices keep windows evenly filled, so a table holds its capacity without overflowing.
-  const uint64_t empty0 = match_window(p.tags + p.home[0], 0);
-  const uint64_t empty1 = match_window(p.tags + p.home[1], 0);
-  const bool second = __builtin_popcountll(empty1) > __builtin_popcountll(empty0);
-  const uint64_t empty = second ? empty1 : empty0;
-  uint32_t index;
-  if (empty != 0) {
-    index = p.home[second ? 1 : 0] + uint32_t(__builtin_ctzll(empty));
-    ++shard.entries;
-    if (count_own_) ++own_entries_;
-  } else {
-    // Both windows full: reuse an expired entry, else evict the entry nearest to expiry, else refuse.
-    int64_t victim = -1;
+  // The emptier of the two buckets keeps them evenly filled, so displacement is rarely needed.
+  Entry* free_entry = nullptr;
+  int best_free = 0;
+  const int buckets = p.bucket[0] == p.bucket[1] ? 1 : 2;
+  for (int b = 0; b < buckets; ++b) {
+    int free_count = 0;
+    Entry* first_free = nullptr;
+    for (uint32_t j = 0; j < kBucket; ++j) {
+      if (p.bucket[b][j].fp == 0) {
+        if (first_free == nullptr) first_free = &p.bucket[b][j];
+        ++free_count;
+      }
+    }
+    if (free_count > best_free) {
+      best_free = free_count;
+      free_entry = first_free;
+    }
+  }
+  if (free_entry == nullptr) {
+    // Both full: reuse an expired candidate, else move one aside, else evict the candidate nearest
+    // to expiry, else refuse.
+    Entry* victim = nullptr;
     int64_t victim_expiry = kNever;
-    for (const uint32_t home : p.home) {
-      for (uint32_t j = 0; j < kBucket && victim_expiry > now; ++j) {
-        const uint32_t candidate = home + j;
-        const int64_t expiry = p.slots[candidate].expires_at;
+    for (int b = 0; b < buckets; ++b) {
+      for (uint32_t j = 0; j < kBucket; ++j) {
+        const int64_t expiry = expiry_of(p.bucket[b][j]);
         if (expiry < victim_expiry) {
-          victim = candidate;
+          victim = &p.bucket[b][j];
           victim_expiry = expiry;
         }
       }
     }
     if (victim_expiry <= now) {
       ++shard.swept;
+      free_entry = victim;
+    } else if ((free_entry = displace(p, now)) != nullptr) {
+      // moved aside
     } else if (evict_) {
       ++shard.evictions;
+      free_entry = victim;
     } else {
       ++shard.refused;
       *earliest_expiry = victim_expiry;
-      return -1;
+      return nullptr;
     }
-    index = uint32_t(victim);
+    if (free_entry->fp != 0) {
+      release(shard, *free_entry);
+    }
   }
+  ++shard.entries;
+  if (count_own_) ++own_entries_;
   // Order matters only if this process dies before the caller writes the state (the lock then
   // passes on as recovered): an entry that reads as expired is indistinguishable from a fresh
   // one, so the new key never inherits a previous occupant's counters.
-  Slot& slot = p.slots[index];
-  slot.expires_at = 0;
-  slot.blocked_until = 0;
+  free_entry->bits[0] = 0;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  slot.fp_lo = p.hash.lo;
-  slot.fp_hi = p.hash.hi;
-  set_tag(p.tags, index, p.tag);
-  return index;
+  free_entry->fp = fp;
+  return free_entry;
 }
 
 Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost,
                        int64_t now, bool commit, const KeyText* key) noexcept {
-  const Probe p = probe_of(h);
+  const uint64_t fp = fingerprint(h);
+  const Probe p = probe_of(fp);
   Shard& shard = *p.shard;
   ShardGuard guard(shard.lock, shard.contended, lock_timeout_ms_);
   if (!guard.held()) {
@@ -368,17 +430,20 @@ Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, in
     return failed;
   }
   TopSummary* top = commit && top_ != nullptr && key != nullptr ? &top_[p.shard - shards_] : nullptr;
-  int64_t index = find(p);
-  const bool live = index >= 0 && p.slots[index].expires_at > now;
-  CounterState state = live ? p.slots[index].state : fresh_state(policy, limit, now);
+  Entry* entry;
+  Entry* block;
+  find(p, fp, entry, block);
+  const int64_t expiry = entry != nullptr ? expiry_of(*entry) : 0;
+  const bool live = expiry > now;
+  CounterState state = live ? load_state(*entry, policy.kind) : fresh_state(policy, limit, now);
 
-  if (live && p.slots[index].blocked_until > now) {
-    const Slot& slot = p.slots[index];
+  if (block != nullptr && expiry_of(*block) > now) {
+    const int64_t until = expiry_of(*block);
     Verdict v = decide(policy, limit, state, now, cost, false);
     v.allowed = false;
     v.remaining = 0;
-    v.reset_ms = slot.expires_at - now;
-    v.retry_ms = cost > limit ? kNever : std::max(v.retry_ms, slot.blocked_until - now);
+    v.reset_ms = std::max(live ? expiry : 0, until) - now;
+    v.retry_ms = cost > limit ? kNever : std::max(v.retry_ms, until - now);
     if (commit) ++shard.denied_blocked;
     if (top != nullptr) top_record(*top, h.lo, *key, true, now, top_period_ms_);
     return v;
@@ -391,117 +456,124 @@ Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, in
     ++shard.denied;
     return v;
   }
-  if (index < 0) {
-    reclaim_step(p, now);
+  if (entry == nullptr) {
+    reclaim_step(shard, now);
     int64_t earliest = kNever;
-    index = claim(p, now, &earliest);
-    if (index < 0) return Verdict{false, limit, 0, 0, earliest - now};  // counted as refused
+    entry = claim(p, fp, now, &earliest);
+    if (entry == nullptr) return Verdict{false, limit, 0, 0, earliest - now};  // counted as refused
   }
   ++shard.allowed;
   if (v.remaining * 5 <= v.limit) ++shard.near_limit;
-  Slot& slot = p.slots[index];
-  slot.state = state;
-  slot.blocked_until = 0;
-  slot.expires_at = now + v.reset_ms;
+  store_state(*entry, policy.kind, state, now + v.reset_ms);
   return v;
 }
 
 bool Table::refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
                    int64_t now) noexcept {
-  const Probe p = probe_of(h);
+  const uint64_t fp = fingerprint(h);
+  const Probe p = probe_of(fp);
   ShardGuard guard(p.shard->lock, lock_timeout_ms_);
   if (!guard.held()) {
     ++lock_failures_;
     return false;
   }
-  const int64_t index = find(p);
-  if (index < 0 || p.slots[index].expires_at <= now) return true;
-  Slot& slot = p.slots[index];
-  const int64_t reset = tollgate::refund(policy, limit, slot.state, now, amount);
-  slot.expires_at = std::max(now + reset, slot.blocked_until);
+  Entry* entry;
+  Entry* block;
+  find(p, fp, entry, block);
+  if (entry == nullptr || expiry_of(*entry) <= now) return true;
+  CounterState state = load_state(*entry, policy.kind);
+  const int64_t reset = tollgate::refund(policy, limit, state, now, amount);
+  store_state(*entry, policy.kind, state, now + reset);
   return true;
 }
 
-bool Table::block(const Hash128& h, const Policy& policy, int64_t limit, int64_t until,
-                  int64_t now) noexcept {
-  const Probe p = probe_of(h);
+bool Table::block(const Hash128& h, int64_t until, int64_t now) noexcept {
+  const uint64_t fp = fingerprint(h);
+  const Probe p = probe_of(fp);
   ShardGuard guard(p.shard->lock, lock_timeout_ms_);
   if (!guard.held()) {
     ++lock_failures_;
     return false;
   }
-  int64_t index = find(p);
-  if (index >= 0 && p.slots[index].expires_at > now) {
-    Slot& slot = p.slots[index];
-    slot.blocked_until = std::max(slot.blocked_until, until);
-    slot.expires_at = std::max(slot.expires_at, until);
+  Entry* entry;
+  Entry* block;
+  find(p, fp, entry, block);
+  if (block != nullptr) {
+    store_block(*block, std::max(until, expiry_of(*block)));
     return true;
   }
-  if (index < 0) {
-    reclaim_step(p, now);
-    int64_t earliest = kNever;
-    index = claim(p, now, &earliest);
-    if (index < 0) return false;
-  }
-  Slot& slot = p.slots[index];
-  slot.state = fresh_state(policy, limit, now);
-  slot.blocked_until = until;
-  slot.expires_at = until;
+  reclaim_step(*p.shard, now);
+  int64_t earliest = kNever;
+  block = claim(p, fp | kBlockBit, now, &earliest);
+  if (block == nullptr) return false;
+  store_block(*block, until);
   return true;
 }
 
 bool Table::reset(const Hash128& h, int64_t now) noexcept {
-  const Probe p = probe_of(h);
+  const uint64_t fp = fingerprint(h);
+  const Probe p = probe_of(fp);
   ShardGuard guard(p.shard->lock, lock_timeout_ms_);
   if (!guard.held()) {
     ++lock_failures_;
     return false;
   }
-  const int64_t index = find(p);
-  if (index < 0) return false;
-  const bool live = p.slots[index].expires_at > now;
-  release(*p.shard, p.tags, uint32_t(index));
+  Entry* entry;
+  Entry* block;
+  find(p, fp, entry, block);
+  bool live = false;
+  for (Entry* e : {entry, block}) {
+    if (e == nullptr) continue;
+    live = live || expiry_of(*e) > now;
+    release(*p.shard, *e);
+  }
   return live;
 }
 
-bool Table::take(const Hash128& h, int64_t now, Slot& out) noexcept {
-  const Probe p = probe_of(h);
+void Table::put(const Entry& moved, int64_t now) noexcept {
+  const Probe p = probe_of(moved.fp & ~kBlockBit);
   ShardGuard guard(p.shard->lock);
-  const int64_t index = find(p);
-  if (index < 0) return false;
-  out = p.slots[index];
-  release(*p.shard, p.tags, uint32_t(index));
-  return out.expires_at > now;
+  Entry* entry;
+  Entry* block;
+  find(p, moved.fp & ~kBlockBit, entry, block);
+  Entry* target = is_block(moved) ? block : entry;
+  if (target == nullptr) {
+    int64_t earliest = kNever;
+    target = claim(p, moved.fp, now, &earliest);
+    if (target == nullptr) return;  // refuse mode and no room: the entry is dropped, counted as refused
+  }
+  *target = moved;
 }
 
-void Table::put(const Hash128& h, const Slot& entry, int64_t now) noexcept {
-  const Probe p = probe_of(h);
-  ShardGuard guard(p.shard->lock);
-  int64_t index = find(p);
-  if (index < 0) {
-    int64_t earliest = kNever;
-    index = claim(p, now, &earliest);
-    if (index < 0) return;  // refuse mode and no room: the entry is dropped, counted as refused
+void Table::move_key(const Hash128& h, Table& into, int64_t now) noexcept {
+  const uint64_t fp = fingerprint(h);
+  const Probe p = probe_of(fp);
+  Entry moved[2];
+  int count = 0;
+  {
+    ShardGuard guard(p.shard->lock);
+    Entry* entry;
+    Entry* block;
+    find(p, fp, entry, block);
+    for (Entry* e : {entry, block}) {
+      if (e == nullptr) continue;
+      if (expiry_of(*e) > now) moved[count++] = *e;
+      release(*p.shard, *e);
+    }
   }
-  Slot& slot = p.slots[index];
-  slot.state = entry.state;
-  slot.blocked_until = entry.blocked_until;
-  slot.expires_at = entry.expires_at;
+  for (int i = 0; i < count; ++i) into.put(moved[i], now);
 }
 
 bool Table::migrate(uint64_t& cursor, uint32_t count, Table& into, int64_t now) noexcept {
   const uint64_t total = slot_count();
   for (uint32_t n = 0; n < count && cursor < total; ++n, ++cursor) {
-    const uint32_t s = uint32_t(cursor / slots_per_shard_);
-    const uint32_t i = uint32_t(cursor % slots_per_shard_);
-    Shard& shard = shards_[s];
-    Tag* tags = tags_ + tag_stride_ * s;
-    Slot* slots = slots_ + uint64_t{slots_per_shard_} * s;
+    Shard& shard = shards_[cursor / slots_per_shard_];
+    Entry& e = entries_[cursor];
     ShardGuard guard(shard.lock);
-    if (tags[i] == 0) continue;
-    // The slot keeps the key's whole 128-bit hash: the entry moves without its key.
-    if (slots[i].expires_at > now) into.put(Hash128{slots[i].fp_lo, slots[i].fp_hi}, slots[i], now);
-    release(shard, tags, i);
+    if (e.fp == 0) continue;
+    // The entry carries its fingerprint, which places it in the larger table too.
+    if (expiry_of(e) > now) into.put(e, now);
+    release(shard, e);
   }
   return cursor < total;
 }
@@ -519,20 +591,19 @@ std::vector<TopKey> Table::top_keys(int64_t now) {
 
 void Table::debug_hold_lock(const Hash128& h) noexcept {
   bool contended = false;
-  probe_of(h).shard->lock.lock(-1, contended);
+  probe_of(fingerprint(h)).shard->lock.lock(-1, contended);
 }
 
 uint64_t Table::sweep(int64_t now) noexcept {
   uint64_t total = 0;
   for (uint32_t s = 0; s < shard_count_; ++s) {
     Shard& shard = shards_[s];
-    Tag* tags = tags_ + tag_stride_ * s;
-    const Slot* slots = slots_ + uint64_t{slots_per_shard_} * s;
+    Entry* entries = shard_entries(shard);
     ShardGuard guard(shard.lock, lock_timeout_ms_);
     if (!guard.held()) continue;
     for (uint32_t i = 0; i < slots_per_shard_; ++i) {
-      if (tags[i] != 0 && slots[i].expires_at <= now) {
-        release(shard, tags, i);
+      if (entries[i].fp != 0 && expiry_of(entries[i]) <= now) {
+        release(shard, entries[i]);
         ++shard.swept;
         ++total;
       }
@@ -554,6 +625,7 @@ TableStats Table::stats() const noexcept {
     st.evictions += shard.evictions;
     st.refused += shard.refused;
     st.swept += shard.swept;
+    st.displaced += shard.displaced;
     st.lock_recoveries += shard.lock.recoveries();
     st.allowed += shard.allowed;
     st.denied += shard.denied;

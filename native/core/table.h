@@ -11,39 +11,28 @@
 
 #include "algorithms.h"
 #include "constants.h"
+#include "entry.h"
 #include "shard_lock.h"
 #include "siphash.h"
 #include "top_keys.h"
 
 namespace tollgate {
 
-// One cache line per key. The key itself is not stored: its 128-bit keyed fingerprint is (keys
-// of any length fit one fixed slot, and a false match needs a 2^-128 collision under a secret seed).
-struct Slot {
-  uint64_t fp_lo;
-  uint64_t fp_hi;
-  int64_t expires_at;     // ms; at or after it the key is indistinguishable from a fresh one
-  int64_t blocked_until;  // ms; every request is denied before it
-  CounterState state;
-};
-static_assert(sizeof(Slot) == 64, "a slot is one cache line");
-
-// Screens slots before their fingerprint is compared; 0 marks an empty slot.
-using Tag = uint16_t;
+// Entries per bucket: a bucket is two cache lines (the adjacent-line prefetcher fetches them as a
+// pair), and a key may live in either of two buckets of its shard.
+static_assert(kBucketSlots * sizeof(Entry) == 128, "a bucket is two cache lines");
 
 // Where everything sits inside the region, as offsets from its base.
 struct TableLayout {
-  uint64_t capacity;  // slots in all
+  uint64_t capacity;  // entries in all
   uint32_t shard_count;
-  uint32_t slots_per_shard;
+  uint32_t slots_per_shard;  // entries per shard, a whole number of buckets
   uint64_t shards_offset;
-  uint64_t tags_offset;
-  uint64_t tag_stride;  // tags per shard: one per slot
-  uint64_t slots_offset;
+  uint64_t slots_offset;  // the entries, shard after shard
   uint64_t top_offset;  // one TopSummary per shard, or 0 when heavy hitters are off
   uint64_t total_size;
 
-  // Slots for `capacity` keys plus headroom, in whole buckets of kBucket slots per shard;
+  // Entries for `capacity` keys plus headroom, in whole buckets per shard;
   // shards == 0 picks a count.
   static TableLayout plan(uint64_t capacity, uint32_t shards, bool top_keys = false) noexcept;
 };
@@ -59,11 +48,12 @@ struct TableOptions {
 };
 
 struct TableStats {
-  uint64_t entries;    // occupied slots, including expired ones not yet reclaimed
-  uint64_t capacity;   // slots in all
+  uint64_t entries;    // occupied entries (a blocked key has two), including expired ones not yet reclaimed
+  uint64_t capacity;   // entries in all
   uint64_t shards;
   uint64_t evictions;  // live entries dropped to make room for a new key
-  uint64_t refused;    // new keys turned away because their probe window was full
+  uint64_t refused;    // new keys turned away because both their buckets were full
+  uint64_t displaced;  // entries moved to their other bucket to make room for a new key
   uint64_t swept;      // expired entries reclaimed (by sweep, incrementally, or on reuse)
   uint64_t lock_recoveries;
   uint64_t bytes;      // size of the region
@@ -77,11 +67,13 @@ struct TableStats {
 
 class Table {
  public:
-  // Slots per bucket (a key may live in either of two buckets); also the minimum shard size.
+  // Entries per bucket; also the minimum shard size.
   static constexpr uint32_t kBucket = kBucketSlots;
   static constexpr uint64_t kMaxCapacity = tollgate::kMaxCapacity;
   static constexpr uint64_t kMagic = 0x31657461676c6c74ULL;  // "tllgate1"
-  static constexpr uint32_t kVersion = 3;
+  // 4: 32-byte packed entries in two-line buckets, blocks as entries of their own. The magic and
+  // the version keep their offsets in every layout, so each version refuses the others' segments.
+  static constexpr uint32_t kVersion = 4;
 
   // Writes an empty table into zeroed memory of plan(capacity, shards).total_size bytes; the magic
   // number goes last, so a reader that sees it sees a whole table. False if a lock failed.
@@ -105,15 +97,16 @@ class Table {
   uint64_t lock_failures() const noexcept { return lock_failures_; }
   // The policy of the process that created the table.
   Policy creator_policy() const noexcept;
+  // NOTE: for tests only: keeps only the low `bits` of every fingerprint this attachment computes,
+  // so that different keys share fingerprints (and, with few bits, buckets) on purpose.
+  void debug_fingerprint_bits(unsigned bits) noexcept { fp_mask_ = bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1; }
 
-  // Batch helpers: hints that start a key's cache misses early so that many overlap. Neither
-  // changes anything. prefetch() fetches the key's shard and tags; prefetch_slot(), once those are
-  // cached, finds the key's slot (briefly taking the shard lock) and fetches it.
+  // A hint for batches: starts fetching both of the key's buckets (and its shard), changing
+  // nothing, so that the misses of many keys overlap.
   void prefetch(const Hash128& h) const noexcept;
-  void prefetch_slot(const Hash128& h) noexcept;
 
   // Decides a request; commits it when allowed and `commit` is set. A new key that finds no room
-  // is denied with retry_ms until the earliest entry in its window expires (refuse mode only).
+  // is denied with retry_ms until the earliest entry in its buckets expires (refuse mode only).
   // `key` (optional) feeds the heavy-hitter summary of consuming decisions when it is on.
   // When the shard lock is not had in time the verdict has lock_failed set and nothing changed.
   Verdict consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now,
@@ -124,21 +117,19 @@ class Table {
   // lock was not had in time.
   bool refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
               int64_t now) noexcept;
-  // Denies every request for the key until `until`. False if the key found no room (or the lock
-  // was not had in time).
-  bool block(const Hash128& h, const Policy& policy, int64_t limit, int64_t until,
-             int64_t now) noexcept;
+  // Denies every request for the key until `until` (a block only ever lengthens). The key's
+  // counters are kept as they are. False if the block found no room (or the lock was not had).
+  bool block(const Hash128& h, int64_t until, int64_t now) noexcept;
   // Forgets the key, block included. True if it was live.
   bool reset(const Hash128& h, int64_t now) noexcept;
   // NOTE: for crash tests only: takes the shard lock of `h` and returns holding it.
   void debug_hold_lock(const Hash128& h) noexcept;
-  // Growth of in-process tables (GrowableTable): a key's whole entry taken out of this table
-  // (false if it held none, or only an expired one), put into another, and a step of moving every
-  // live entry over. NOTE: in-process only: these hold one shard lock of each table at a time.
-  bool take(const Hash128& h, int64_t now, Slot& out) noexcept;
-  void put(const Hash128& h, const Slot& entry, int64_t now) noexcept;
-  // Moves the live entries of up to `count` slots from `cursor` on into `into`; false once every
-  // slot has been visited.
+  // Growth of in-process tables (GrowableTable): moving the key's live entries (state and block)
+  // into another table, and a step of moving every live entry over.
+  // NOTE: in-process only: these hold one shard lock of each table at a time.
+  void move_key(const Hash128& h, Table& into, int64_t now) noexcept;
+  // Moves the live entries among up to `count` entries from `cursor` on into `into`; false once
+  // every entry has been visited.
   bool migrate(uint64_t& cursor, uint32_t count, Table& into, int64_t now) noexcept;
   // Entries placed minus entries released through this object, counted only once
   // count_own_entries() is called: the table's entries when one thread owns it (in process).
@@ -146,6 +137,8 @@ class Table {
   void count_own_entries() noexcept { count_own_ = true; }
   uint64_t own_entries() const noexcept { return own_entries_; }
   uint64_t slot_count() const noexcept { return uint64_t{slots_per_shard_} * shard_count_; }
+  // Byte offset of entry `index` (in migrate()'s cursor order) from the table's base.
+  uint64_t entry_offset(uint64_t index) const noexcept;
 
   // Reclaims every expired entry now; returns how many. Shards whose lock is not had in time are
   // passed over (here and in stats()).
@@ -158,25 +151,35 @@ class Table {
   struct Shard;
   struct Probe;
 
-  Probe probe_of(const Hash128& h) const noexcept;
-  int64_t find(const Probe& p) const noexcept;
-  int64_t claim(const Probe& p, int64_t now, int64_t* earliest_expiry) noexcept;
-  void release(Shard& shard, Tag* tags, uint32_t index) noexcept;
-  void set_tag(Tag* tags, uint32_t index, Tag tag) const noexcept;
-  void reclaim_step(const Probe& p, int64_t now) noexcept;
+  uint64_t fingerprint(const Hash128& h) const noexcept;
+  Probe probe_of(uint64_t fp) const noexcept;
+  // Finds the key's state and block entries (null where absent) in one pass over its buckets.
+  void find(const Probe& p, uint64_t fp, Entry*& state, Entry*& block) const noexcept;
+  // An entry for `fp` in its buckets (emptied, with `fp` set), moving others aside if need be; null
+  // when there is no room (refuse mode), with the earliest expiry among the candidates in
+  // `earliest_expiry`. Called with the shard lock held.
+  Entry* claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry) noexcept;
+  // Frees an entry of the probe's buckets by moving occupants along a path to a free (or expired)
+  // entry of their other buckets; null if no short path exists.
+  Entry* displace(const Probe& p, int64_t now) noexcept;
+  void release(Shard& shard, Entry& entry) noexcept;
+  void reclaim_step(Shard& shard, int64_t now) noexcept;
+  Entry* shard_entries(const Shard& shard) const noexcept;
+  // Puts a copy of a live entry (state or block) of another generation into this table.
+  void put(const Entry& entry, int64_t now) noexcept;
 
   char* base_;
   Header* header_;
   Shard* shards_;
-  Tag* tags_;
-  Slot* slots_;
+  Entry* entries_;
   TopSummary* top_;  // null when heavy hitters are off
   int64_t top_period_ms_;
   uint32_t shard_count_;
   uint32_t slots_per_shard_;
-  uint64_t tag_stride_;
+  uint32_t buckets_per_shard_;
   HashSeed seed_;
   bool evict_;
+  uint64_t fp_mask_ = ~uint64_t{0};
   int64_t lock_timeout_ms_ = -1;
   uint64_t own_entries_ = 0;  // see own_entries(); only written when count_own_
   bool count_own_ = false;

@@ -138,12 +138,12 @@ export interface NativeAddon {
 /** Index of each field in the detail array. */
 export const Detail = { Allowed: 0, Limit: 1, Remaining: 2, ResetMs: 3, RetryAfterMs: 4, Size: 5 } as const;
 
-/** Slots in a bucket; the JS engine samples as many eviction candidates. */
-export const PROBE_WINDOW = BUCKET_SLOTS;
+/** Entries in a new key's two buckets; the JS engine samples as many eviction candidates. */
+export const PROBE_WINDOW = 2 * BUCKET_SLOTS;
 
 /**
  * Total slots for a requested capacity, as the native layout plans them: an eighth of headroom,
- * in whole buckets of PROBE_WINDOW slots per shard.
+ * in whole buckets of BUCKET_SLOTS entries per shard.
  */
 export function plannedCapacity(capacity: number, shards: number): { capacity: number; shards: number } {
   let count = shards;
@@ -152,7 +152,7 @@ export function plannedCapacity(capacity: number, shards: number): { capacity: n
     while (count < MAX_AUTO_SHARDS && count * KEYS_PER_AUTO_SHARD <= capacity) count *= 2;
   }
   const wanted = Math.ceil(Math.floor((capacity * HEADROOM_NUM) / HEADROOM_DEN) / count);
-  const perShard = Math.max(1, Math.ceil(wanted / PROBE_WINDOW)) * PROBE_WINDOW;
+  const perShard = Math.max(1, Math.ceil(wanted / BUCKET_SLOTS)) * BUCKET_SLOTS;
   return { capacity: perShard * count, shards: count };
 }
 

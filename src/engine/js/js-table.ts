@@ -12,8 +12,9 @@ interface Entry extends CounterState {
 
 /**
  * NOTE: decisions match the native table exactly for every key it holds. What differs is which
- * entry a full table gives up: the native table looks at the 64 slots of the new key's probe
- * window, this one at the next 64 entries of a rotating cursor; both take an expired entry
+ * entry a full table gives up: the native table looks at the 8 entries of the new key's two
+ * buckets (after trying to move one of them aside), this one at the next 8 entries of a rotating
+ * cursor; both take an expired entry
  * first, then the one nearest to expiry.
  */
 export class JsTable implements TableEngine {
