@@ -264,7 +264,7 @@ export class Limiter {
     const table = this.#live();
     checkKey(key);
     checkPositiveInteger(durationMs, 'durationMs');
-    return table.block(key, Math.min(durationMs, MAX_BLOCK_MS), this.#params.limit);
+    return table.block(key, Math.min(durationMs, MAX_BLOCK_MS));
   }
 
   /**

@@ -293,7 +293,7 @@ std::unique_ptr<GrowableTable> open_table(napi_env env, const TableConfig& c, bo
 
 Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  const TableConfig config = read_table_config(info[0], kDetailSize);
+  TableConfig config = read_table_config(info[0], kDetailSize);
   auto handle = std::make_shared<TableHandle>();
   handle->policy = config.options.policy;
   handle->detail = config.detail.Data();

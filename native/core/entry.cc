@@ -18,6 +18,8 @@ namespace {
 constexpr uint64_t mask(unsigned width) { return width >= 64 ? ~uint64_t{0} : (uint64_t{1} << width) - 1; }
 
 // 192 bits written or read as a stream of fields, low bits first.
+constexpr unsigned kWords = 3;
+
 class BitStream {
  public:
   explicit BitStream(uint64_t* words) : words_(words) {}
@@ -26,14 +28,14 @@ class BitStream {
     const uint64_t v = std::min<uint64_t>(uint64_t(std::max<int64_t>(0, value)), mask(width));
     const unsigned word = pos_ / 64, shift = pos_ % 64;
     words_[word] |= v << shift;
-    if (shift + width > 64) words_[word + 1] |= v >> (64 - shift);
+    if (shift + width > 64 && word + 1 < kWords) words_[word + 1] |= v >> (64 - shift);
     pos_ += width;
   }
 
   int64_t get(unsigned width) noexcept {
     const unsigned word = pos_ / 64, shift = pos_ % 64;
     uint64_t v = words_[word] >> shift;
-    if (shift + width > 64) v |= words_[word + 1] << (64 - shift);
+    if (shift + width > 64 && word + 1 < kWords) v |= words_[word + 1] << (64 - shift);
     pos_ += width;
     return int64_t(v & mask(width));
   }

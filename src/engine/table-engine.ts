@@ -42,7 +42,7 @@ export interface TableEngine {
   tryConsume(key: string, cost?: number, limit?: number): boolean;
   peek(key: string, cost: number, limit: number): boolean;
   refund(key: string, amount: number, limit: number): void;
-  block(key: string, durationMs: number, limit: number): boolean;
+  block(key: string, durationMs: number): boolean;
   reset(key: string): boolean;
   /** Writes 1/0 per key into out; returns how many were allowed. */
   consumeMany(keys: readonly string[], cost: number, limit: number, out: Uint8Array): number;

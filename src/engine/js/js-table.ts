@@ -5,9 +5,15 @@ import { decide, freshState, refund, type CounterState, type PolicyView, type Ve
 import { TopKeysSummary } from './top-keys.js';
 import type { RawTopKey } from '../table-engine.js';
 
+/** A key's state, live until expiresAt, and its block, if any, in force until blockedUntil (as the native table's two entries). */
 interface Entry extends CounterState {
   expiresAt: number;
   blockedUntil: number;
+}
+
+/** When nothing of the entry is left: its state has expired and its block has ended. */
+function endOf(entry: Entry): number {
+  return Math.max(entry.expiresAt, entry.blockedUntil);
 }
 
 /**
@@ -70,7 +76,7 @@ export class JsTable implements TableEngine {
     const entry = this.#map.get(key);
     const live = entry !== undefined && entry.expiresAt > now;
     const state = live ? entry : freshState(this.#policy, limit, now, this.#fresh);
-    if (live && entry.blockedUntil > now) {
+    if (entry !== undefined && entry.blockedUntil > now) {
       if (commit) {
         this.#deniedBlocked++;
         this.#top?.record(key, true, now);
@@ -78,7 +84,7 @@ export class JsTable implements TableEngine {
       const v = decide(this.#policy, limit, state, now, cost, false, this.#verdict);
       v.allowed = false;
       v.remaining = 0;
-      v.resetMs = entry.expiresAt - now;
+      v.resetMs = Math.max(live ? entry.expiresAt : 0, entry.blockedUntil) - now;
       v.retryMs = cost > limit ? Infinity : Math.max(v.retryMs, entry.blockedUntil - now);
       return v;
     }
@@ -103,7 +109,6 @@ export class JsTable implements TableEngine {
       target.b = this.#fresh.b;
       target.c = this.#fresh.c;
     }
-    target.blockedUntil = 0;
     target.expiresAt = now + v.resetMs;
     return v;
   }
@@ -119,14 +124,15 @@ export class JsTable implements TableEngine {
         const next = this.#next();
         if (next === undefined) break;
         const [k, e] = next;
-        if (e.expiresAt <= now) {
+        const end = endOf(e);
+        if (end <= now) {
           victim = k;
-          victimExpiry = e.expiresAt;
+          victimExpiry = end;
           break;
         }
-        if (e.expiresAt < victimExpiry) {
+        if (end < victimExpiry) {
           victim = k;
-          victimExpiry = e.expiresAt;
+          victimExpiry = end;
         }
       }
       if (victimExpiry <= now) {
@@ -163,7 +169,7 @@ export class JsTable implements TableEngine {
     for (let k = 0; k < 2; k++) {
       const next = this.#next();
       if (next === undefined) return;
-      if (next[1].expiresAt <= now) {
+      if (endOf(next[1]) <= now) {
         this.#map.delete(next[0]);
         this.#swept++;
       }
@@ -186,24 +192,16 @@ export class JsTable implements TableEngine {
     const now = this.#now();
     const entry = this.#map.get(key);
     if (entry === undefined || entry.expiresAt <= now) return;
-    const reset = refund(this.#policy, limit, entry, now, amount);
-    entry.expiresAt = Math.max(now + reset, entry.blockedUntil);
+    entry.expiresAt = now + refund(this.#policy, limit, entry, now, amount);
   }
 
-  block(key: string, durationMs: number, limit: number): boolean {
+  block(key: string, durationMs: number): boolean {
     const now = this.#now();
     const until = now + durationMs;
-    let entry = this.#map.get(key);
-    if (entry !== undefined && entry.expiresAt > now) {
-      entry.blockedUntil = Math.max(entry.blockedUntil, until);
-      entry.expiresAt = Math.max(entry.expiresAt, until);
-      return true;
-    }
-    entry ??= this.#claim(key, now);
+    // The key's counters are left as they are: a block is kept beside them, never in them.
+    const entry = this.#map.get(key) ?? this.#claim(key, now);
     if (entry === undefined) return false;
-    freshState(this.#policy, limit, now, entry);
-    entry.blockedUntil = until;
-    entry.expiresAt = until;
+    entry.blockedUntil = Math.max(entry.blockedUntil, until);
     return true;
   }
 
@@ -211,7 +209,7 @@ export class JsTable implements TableEngine {
     const entry = this.#map.get(key);
     if (entry === undefined) return false;
     this.#map.delete(key);
-    return entry.expiresAt > this.#now();
+    return endOf(entry) > this.#now();
   }
 
   consumeMany(keys: readonly string[], cost: number, limit: number, out: Uint8Array): number {
@@ -229,7 +227,7 @@ export class JsTable implements TableEngine {
     const now = this.#now();
     let count = 0;
     for (const [key, entry] of this.#map) {
-      if (entry.expiresAt <= now) {
+      if (endOf(entry) <= now) {
         this.#map.delete(key);
         count++;
       }
