@@ -5,6 +5,7 @@ import { FastRateLimit } from 'fast-ratelimit';
 import { Limiter, fixedWindow } from '../../dist/index.js';
 import { loadNative } from '../../dist/engine/load-native.js';
 import { MapFixedWindow } from '../peers/map-fixed-window.mjs';
+import { createRequire } from 'node:module';
 import { makeKeys, measure, progress, randomOrder, report } from '../common.mjs';
 
 const KEYS = 1_000_000;
@@ -25,7 +26,16 @@ const fast = new FastRateLimit({ threshold: LIMIT, ttl: 600 });
 // The physical floor: the N-API call reading a key from the same array (the key's own miss),
 // plus one random 64-byte read of a block the table's size (the one miss a lookup cannot avoid).
 const { addon } = loadNative();
-const missFloor = addon.createMissFloor(native.stats().memoryBytes);
+let missFloor; // made once the table has grown to its full size
+// The same raw table from this addon and, when TOLLGATE_BENCH_BASELINE_ADDON names another build
+// (e.g. an earlier layout), from that one: the change measured side by side in one run.
+const rawConfig = () => ({
+  kind: 1, limit: LIMIT, windowMs: 600_000, rateTokens: 0, rateIntervalMs: 0,
+  capacity: KEYS, shards: 0, evict: true, detail: new Float64Array(5),
+});
+const raw = addon.createTable(rawConfig());
+const baselinePath = process.env.TOLLGATE_BENCH_BASELINE_ADDON;
+const baseline = baselinePath ? createRequire(import.meta.url)(baselinePath).createTable(rawConfig()) : undefined;
 const rlf = new RateLimiterMemory({ points: LIMIT, duration: 600 });
 const buckets = new Map();
 const bucketFor = (key) => {
@@ -40,6 +50,8 @@ const bucketFor = (key) => {
 progress(`loading ${KEYS.toLocaleString('en')} keys into each contender`);
 for (const key of keys) {
   native.tryConsume(key);
+  raw.tryConsume(key);
+  baseline?.tryConsume(key);
   withTopKeys.tryConsume(key);
   js.tryConsume(key);
   map.consume(key);
@@ -48,6 +60,7 @@ for (const key of keys) {
   bucketFor(key).tryRemoveTokens(1);
 }
 
+missFloor = addon.createMissFloor(native.stats().memoryBytes);
 let sink = 0;
 const batchKeys = new Array(BATCH);
 const batchOut = new Uint8Array(BATCH);
@@ -65,6 +78,22 @@ const figures = await measure(
     'tollgate native consumeMany (per key, 1000/batch)': () => {
       for (let i = 0; i < BATCH; i++) batchKeys[i] = next();
       sink += native.consumeMany(batchKeys, 1, batchOut)[0];
+    },
+    'raw addon tryConsume': () => {
+      for (let i = 0; i < BATCH; i++) sink += raw.tryConsume(next()) ? 1 : 0;
+    },
+    ...(baseline && {
+      'raw addon tryConsume, baseline build': () => {
+        for (let i = 0; i < BATCH; i++) sink += baseline.tryConsume(next()) ? 1 : 0;
+      },
+      'raw addon consumeMany, baseline build (per key)': () => {
+        for (let i = 0; i < BATCH; i++) batchKeys[i] = next();
+        sink += baseline.consumeMany(batchKeys, 1, LIMIT, batchOut);
+      },
+    }),
+    'raw addon consumeMany (per key)': () => {
+      for (let i = 0; i < BATCH; i++) batchKeys[i] = next();
+      sink += raw.consumeMany(batchKeys, 1, LIMIT, batchOut);
     },
     'tollgate TS engine consume': () => {
       for (let i = 0; i < BATCH; i++) sink += js.consume(next()).remaining;
