@@ -23,6 +23,21 @@ const policies: [string, Policy][] = [
   ['leaky bucket', leakyBucket({ burst: 20, tokens: 7, intervalMs: 300 })],
 ];
 
+// Policies at the bounds the packed native entries rely on (limit × window or interval near
+// 2^50), with costs, per-call limits and time steps scaled to match: sliding-window counts past
+// 2^41 and token-bucket credit past 2^31 take the entries' alternative field layouts.
+interface Scale {
+  cost: number;
+  time: number;
+  limit: number;
+}
+const atTheBounds: [string, Policy, Scale][] = [
+  ['fixed window, limit 2^49', fixedWindow({ limit: 2 ** 49, windowMs: 2 }), { cost: 2 ** 44, time: 1, limit: 2 ** 48 }],
+  ['sliding window, limit 2^46', slidingWindow({ limit: 2 ** 46, windowMs: 7 }), { cost: 2 ** 41, time: 1, limit: 2 ** 45 }],
+  ['token bucket, interval 2^40 ms', tokenBucket({ capacity: 50, tokens: 3, intervalMs: 2 ** 40 }), { cost: 1, time: 2 ** 31, limit: 60 }],
+  ['leaky bucket, burst 2^20', leakyBucket({ burst: 2 ** 20, tokens: 3, intervalMs: 2 ** 29 }), { cost: 2 ** 15, time: 2 ** 20, limit: 2 ** 19 }],
+];
+
 function same(a: Decision, b: Decision): boolean {
   return (
     a.allowed === b.allowed &&
@@ -34,10 +49,11 @@ function same(a: Decision, b: Decision): boolean {
 }
 
 describe.runIf(engines().includes('native'))('native engine against the TypeScript oracle', () => {
-  it.each(policies)(`%s: ${OPERATIONS.toLocaleString('en')} random operations decide identically`, (_name, policy) => {
-    const operations = OPERATIONS;
+  const run = (policy: Policy, operations: number, scale: Scale) => {
     const random = seededRandom(0x7011 + policy.kind.length);
     const clock = new ManualClock(1_000_000);
+    // Time steps stop short of the largest safe time (less the longest block and window).
+    const advance = (ms: number) => clock.advance(Math.max(0, Math.min(ms * scale.time, Number.MAX_SAFE_INTEGER - 2 ** 51 - clock.now())));
     // Capacity far above the key count: eviction choices differ by design, decisions must not.
     const native = new Limiter({ policy, engine: 'native', clock, capacity: 200_000 });
     const js = new Limiter({ policy, engine: 'js', clock, capacity: 200_000 });
@@ -51,8 +67,8 @@ describe.runIf(engines().includes('native'))('native engine against the TypeScri
       const r = random();
       // Hot keys get most traffic, as in production; the rest spread over all keys.
       const key = keys[random() < 0.5 ? Math.floor(random() * 16) : Math.floor(random() * KEYS)] as string;
-      const cost = random() < 0.8 ? 1 : 1 + Math.floor(random() * 25);
-      const options = random() < 0.1 ? { limit: 40 } : undefined;
+      const cost = (random() < 0.8 ? 1 : 1 + Math.floor(random() * 25)) * scale.cost;
+      const options = random() < 0.1 ? { limit: scale.limit } : undefined;
       const where = () => `op ${op} (${r.toFixed(4)}) on ${key}, cost ${cost}, t=${clock.now()}`;
       if (r < 0.4) {
         const a = native.consume(key, cost, options);
@@ -71,7 +87,7 @@ describe.runIf(engines().includes('native'))('native engine against the TypeScri
         native.refund(key, cost, options);
         js.refund(key, cost, options);
       } else if (r < 0.74) {
-        const ms = 1 + Math.floor(random() * 3000);
+        const ms = (1 + Math.floor(random() * 3000)) * scale.time;
         expect(native.block(key, ms)).toBe(js.block(key, ms));
       } else if (r < 0.76) {
         const a = native.reset(key);
@@ -83,12 +99,12 @@ describe.runIf(engines().includes('native'))('native engine against the TypeScri
         const b = [...js.consumeMany(batch, cost)];
         expect(a, where()).toEqual(b);
       } else if (r < 0.97) {
-        clock.advance(Math.floor(random() * 40));
+        advance(Math.floor(random() * 40));
       } else if (r < 0.995) {
-        clock.advance(Math.floor(random() * 2500));
+        advance(Math.floor(random() * 2500));
       } else {
         // Long idle spells: every key expires and is reborn fresh.
-        clock.advance(Math.floor(random() * 100_000));
+        advance(Math.floor(random() * 100_000));
       }
     }
     // The sequence exercised both outcomes.
@@ -96,5 +112,13 @@ describe.runIf(engines().includes('native'))('native engine against the TypeScri
     expect(native.stats().evictions).toBe(0);
     native.close();
     js.close();
+  };
+
+  it.each(policies)(`%s: ${OPERATIONS.toLocaleString('en')} random operations decide identically`, (_name, policy) => {
+    run(policy, OPERATIONS, { cost: 1, time: 1, limit: 40 });
+  });
+
+  it.each(atTheBounds)('%s: 200,000 random operations decide identically', (_name, policy, scale) => {
+    run(policy, 200_000, scale);
   });
 });

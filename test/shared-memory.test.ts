@@ -1,7 +1,7 @@
 // One table for every process on the host: exactness across real processes, crashes, start-up
 // races, attach rules, lifecycle, and worker threads.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -281,6 +281,26 @@ describe.runIf(engines().includes('native'))('shared-memory tables: stuck holder
     expect(report).toMatchObject({ allowed: 2000, lockTimeouts: 2000 });
     expect(() => new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 3_600_000 }), store: sharedMemory({ name, capacity: 1000 }) })).toThrow(
       expect.objectContaining({ code: 'TOLLGATE_STORE_MISMATCH', message: expect.stringMatching(/is corrupt/) }),
+    );
+  });
+
+  it('a segment of another table layout is refused, never read, whichever version made it', () => {
+    const name = fresh();
+    const options = () => ({ policy: fixedWindow({ limit: 5, windowMs: 1000 }), store: sharedMemory({ name, capacity: 1000 }) });
+    new Limiter(options()).close();
+    const file = `/dev/shm/tollgate.${name}`;
+    // Every layout keeps the magic at offset 0 and its version at offset 8, so any version reads
+    // the other's number there and refuses: layout 3 (0.1) readers expect 3 and see 4.
+    const header = readFileSync(file).subarray(0, 12);
+    expect(header.subarray(0, 8).toString('latin1')).toBe('tllgate1');
+    expect(header.readUInt32LE(8)).toBe(4);
+    const fd = openSync(file, 'r+');
+    const older = Buffer.alloc(4);
+    older.writeUInt32LE(3);
+    writeSync(fd, older, 0, 4, 8);
+    closeSync(fd);
+    expect(() => new Limiter(options())).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_STORE_MISMATCH', message: expect.stringMatching(/incompatible version of tollgate \(table layout 3; this one reads layout 4\)/) }),
     );
   });
 
