@@ -45,6 +45,7 @@ struct alignas(64) Table::Shard {
   uint64_t near_limit;      // ... allowed with at most a fifth of the limit left
   uint64_t contended;       // times a caller found the lock taken and had to wait
   uint64_t displaced;       // entries moved to their other bucket to make room
+  uint32_t blocks;          // block entries: while none, a lookup stops at the key's state entry
   uint32_t cursor;          // next entry the incremental reclaimer looks at
 };
 #if defined(__x86_64__) && defined(__GLIBC__)
@@ -257,12 +258,18 @@ Table::Probe Table::probe_of(uint64_t fp) const noexcept {
 void Table::find(const Probe& p, uint64_t fp, Entry*& state, Entry*& block) const noexcept {
   state = nullptr;
   block = nullptr;
+  // Blocks are rare: while the shard has none, the key's state entry ends the search.
+  const bool any_blocks = p.shard->blocks != 0;
   const int buckets = p.bucket[0] == p.bucket[1] ? 1 : 2;
   for (int b = 0; b < buckets; ++b) {
     for (uint32_t j = 0; j < kBucket; ++j) {
       Entry& e = p.bucket[b][j];
-      // One compare screens both of the key's entries: they differ in bit 0 only.
-      if ((e.fp | kBlockBit) == (fp | kBlockBit)) (is_block(e) ? block : state) = &e;
+      if (e.fp == fp) {
+        state = &e;
+        if (!any_blocks) return;
+      } else if (e.fp == (fp | kBlockBit)) {
+        block = &e;
+      }
     }
   }
 }
@@ -285,7 +292,10 @@ uint64_t Table::entry_offset(uint64_t index) const noexcept {
 }
 
 void Table::release(Shard& shard, Entry& entry) noexcept {
+  // The count errs high if this process dies in between (a lookup then only looks further).
+  const bool block = is_block(entry);
   entry.fp = 0;
+  if (block) --shard.blocks;
   --shard.entries;
   if (count_own_) --own_entries_;
 }
@@ -413,6 +423,7 @@ Entry* Table::claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_
   // one, so the new key never inherits a previous occupant's counters.
   free_entry->bits[0] = 0;
   std::atomic_signal_fence(std::memory_order_seq_cst);
+  if ((fp & kBlockBit) != 0) ++shard.blocks;  // before the entry appears: the count never errs low
   free_entry->fp = fp;
   return free_entry;
 }
