@@ -1,0 +1,14 @@
+// node bench/hot-loop.mjs <addon path> <n> [try|consume|floor]: n calls on one key through the raw addon,
+// for counting instructions per call: run under callgrind at two n and divide the difference.
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+const [path, n, mode = 'try'] = process.argv.slice(2);
+const addon = createRequire(import.meta.url)(resolve(path));
+const t = addon.createTable({ kind: 1, limit: 2 ** 40, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity: 1000, shards: 0, evict: true, preallocate: true, detail: new Float64Array(5) });
+const key = 'user:12345';
+let x = 0;
+const N = Number(n);
+if (mode === 'floor') for (let i = 0; i < N; i++) x += addon.readKeyOnly(key) ? 1 : 0;
+else if (mode === 'consume') for (let i = 0; i < N; i++) x += t.consume(key) ? 1 : 0;
+else for (let i = 0; i < N; i++) x += t.tryConsume(key) ? 1 : 0;
+console.log(x);
