@@ -198,6 +198,20 @@ describe.runIf(engines().includes('native'))('the raw addon', () => {
     expect(() => addon?.createTable({ ...base, windowMs: 0 })).toThrow(RangeError);
     expect(() => addon?.createTable({ ...base, capacity: 0 })).toThrow(RangeError);
     expect(() => addon?.createTable({ ...base, detail: new Float64Array(2) })).toThrow(TypeError);
+    // Every refusal carries a code and names the field.
+    const refusals: [Record<string, unknown>, string, RegExp][] = [
+      [{ capacity: 2 ** 40 }, 'TOLLGATE_OUT_OF_RANGE', /for capacity/],
+      [{ shards: -1 }, 'TOLLGATE_OUT_OF_RANGE', /for shards/],
+      [{ limit: 'five' }, 'TOLLGATE_INVALID_ARGUMENT', /for limit/],
+      [{ initialCapacity: 101 }, 'TOLLGATE_OUT_OF_RANGE', /for initialCapacity/],
+      [{ topKeys: true, topKeysPeriodMs: 0 }, 'TOLLGATE_OUT_OF_RANGE', /for topKeysPeriodMs/],
+      [{ clock: [0] }, 'TOLLGATE_INVALID_ARGUMENT', /for clock/],
+      [{ shared: { name: '../x', mode: 0o600, lockTimeoutMs: 1, onLockTimeout: true } }, 'TOLLGATE_OUT_OF_RANGE', /for shared\.name/],
+      [{ shared: { name: 'ok', mode: 0o400, lockTimeoutMs: 1, onLockTimeout: true } }, 'TOLLGATE_OUT_OF_RANGE', /for shared\.mode/],
+    ];
+    for (const [change, code, message] of refusals) {
+      expect(() => addon?.createTable({ ...base, ...change } as never)).toThrow(expect.objectContaining({ code, message: expect.stringMatching(message) }));
+    }
   });
 
   it('refuses bad call arguments, and closed tables', () => {
@@ -206,7 +220,7 @@ describe.runIf(engines().includes('native'))('the raw addon', () => {
     expect(() => table.consume('k', 1, 0)).toThrow(RangeError);
     expect(() => table.consume('k', Number.NaN, 5)).toThrow(RangeError);
     expect(() => table.consume(7 as never, 1, 5)).toThrow(TypeError);
-    expect(() => table.block('k', 2 ** 60, 5)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'TOLLGATE_OUT_OF_RANGE' }));
+    expect(() => table.block('k', 2 ** 60)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'TOLLGATE_OUT_OF_RANGE' }));
     expect(() => table.consume('k', 0, 5)).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE' }));
     expect(() => table.consumeMany('k' as never, 1, 5, new Uint8Array(1))).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
     expect(() => table.consumeMany([1] as never, 1, 5, new Uint8Array(1))).toThrow(TypeError);
