@@ -44,7 +44,7 @@ if (wanted('random-keys')) {
 if (wanted('memory')) {
   console.error(`\n[3/7] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
   results.memory = {};
-  for (const contender of ['none', 'tollgate', 'tollgate-preallocated', 'tollgate-js', 'map', 'fast-ratelimit', 'rate-limiter-flexible']) {
+  for (const contender of ['none', 'retain-keys', 'tollgate', 'tollgate-preallocated', 'tollgate-js', 'map', 'fast-ratelimit', 'rate-limiter-flexible']) {
     results.memory[contender] = await runSuite('./suites/memory.mjs', [contender, String(MEMORY_KEYS)], ['--expose-gc']);
   }
 }
@@ -81,7 +81,14 @@ if (results.hot) {
   rows.push(['hot key: native consume', ns(c), `${x(c / floor)} the floor`, '≤ 3x the floor', verdict(c / floor <= 3)]);
   const top = h['tollgate native tryConsume, topKeys on'];
   rows.push(['hot key: native tryConsume with topKeys on', ns(top), `+${(top - tc).toFixed(0)} ns over tryConsume (counters are always on)`, '', '']);
-  for (const peer of ['tollgate TS engine consume', 'Map fixed window (hand-written)', 'fast-ratelimit consumeSync', 'rate-limiter-flexible Memory (awaited)', 'limiter TokenBucket tryRemoveTokens']) {
+  // The TypeScript engine (the fallback) against the pure-JS limiters.
+  const tsC = h['tollgate TS engine consume'];
+  const tsT = h['tollgate TS engine tryConsume'];
+  const hm = h['Map fixed window (hand-written)'];
+  const hf = h['fast-ratelimit consumeSync'];
+  rows.push(['hot key: TS engine consume', ns(tsC), `${x(tsC / hm)} the Map limiter`, '≤ 1.2x the Map limiter', verdict(tsC / hm <= 1.2)]);
+  rows.push(['hot key: TS engine tryConsume', ns(tsT), `${x(tsT / hm)} the Map limiter; ${x(tsT / hf)} fast-ratelimit`, '≤ 1.0x Map, ≤ 1.2x fast-ratelimit', verdict(tsT / hm <= 1 && tsT / hf <= 1.2)]);
+  for (const peer of ['Map fixed window (hand-written)', 'fast-ratelimit consumeSync', 'rate-limiter-flexible Memory (awaited)', 'limiter TokenBucket tryRemoveTokens']) {
     rows.push([`hot key: ${peer}`, ns(h[peer]), `${x(h[peer] / floor)} the floor`, '', '']);
   }
 }
@@ -109,7 +116,9 @@ if (results.random) {
     rows.push(['1M random keys: raw tryConsume, this build vs the baseline build', `${ns(newSingle)} vs ${ns(oldSingle)}`, `${x(oldSingle / newSingle)} faster`, '', '']);
     rows.push(['1M random keys: raw consumeMany per key, this build vs the baseline build', `${ns(newMany)} vs ${ns(oldMany)}`, `${x(oldMany / newMany)} faster`, '', '']);
   }
-  for (const peer of ['tollgate native tryConsume', 'tollgate native tryConsume, topKeys on', 'tollgate TS engine consume', 'limiter TokenBucket per key (Map)', 'key selection alone (subtracted from nothing)']) {
+  const tsR = r['tollgate TS engine consume'];
+  rows.push(['1M random keys: TS engine consume', ns(tsR), `${x(tsR / map)} the Map limiter; ${x(tsR / fast)} fast-ratelimit`, '≤ 1.1x both', verdict(tsR / map <= 1.1 && tsR / fast <= 1.1)]);
+  for (const peer of ['tollgate native tryConsume', 'tollgate native tryConsume, topKeys on', 'tollgate TS engine tryConsume', 'limiter TokenBucket per key (Map)', 'key selection alone (subtracted from nothing)']) {
     rows.push([`1M random keys: ${peer}`, ns(r[peer]), '', '', '']);
   }
 }
@@ -119,6 +128,7 @@ if (results.memory) {
   // Net of the floor: what making the keys costs any contender (V8's heap grows under the garbage).
   const net = (c) => m[c].bytesPerKey - m.none.bytesPerKey;
   const others = (field, fmt) => ['map', 'fast-ratelimit', 'rate-limiter-flexible'].map((c) => `${c} ${fmt(c)}`).join(', ');
+  rows.push([`${K}: JS floor (every key kept alive in an array, nothing else): RSS per key, worst call`, `${net('retain-keys').toFixed(1)} B, ${m['retain-keys'].worstCallMs.toFixed(2)} ms (${m['retain-keys'].callsOver1ms} calls > 1 ms)`, 'V8 promoting retained strings: what any JS limiter pays', '', '']);
   rows.push([`${K}: floor (a call that does nothing): RSS per key, worst call`, `${m.none.bytesPerKey.toFixed(1)} B, ${m.none.worstCallMs.toFixed(2)} ms (${m.none.callsOver1ms} calls > 1 ms)`, 'the machine and the key making; subtracted below', '', '']);
   for (const [label, c] of [['tollgate, grown from the default', 'tollgate'], ['tollgate, preallocated', 'tollgate-preallocated'], ['tollgate TS engine', 'tollgate-js']]) {
     const t = m[c];

@@ -138,3 +138,25 @@ describe.runIf(engines().includes('native'))('native table', () => {
     limiter.close();
   });
 });
+
+describe('the TypeScript engine', () => {
+  it('reuses the slots of expired keys: turnover of keys does not grow its memory', () => {
+    const clock = new ManualClock(0);
+    const limiter = new Limiter({ policy, engine: 'js', clock, capacity: 300_000 });
+    for (let i = 0; i < 100_000; i++) limiter.tryConsume(`a:${i}`);
+    const first = limiter.stats();
+    expect(first.entries).toBe(100_000);
+    expect(first.memoryBytes).toBeGreaterThan(100_000 * 32);
+    clock.set(1000);
+    for (let i = 0; i < 100_000; i++) limiter.tryConsume(`b:${i}`);
+    const second = limiter.stats();
+    // Two expired slots are looked at per insert: every a-key's slot went back and was reused.
+    expect(second.entries).toBe(100_000);
+    expect(second.swept).toBe(100_000);
+    expect(second.memoryBytes).toBe(first.memoryBytes);
+    // The b-keys kept their counts, the a-keys come back fresh.
+    expect(limiter.peek('b:77').remaining).toBe(4);
+    expect(limiter.peek('a:77').remaining).toBe(5);
+    limiter.close();
+  });
+});

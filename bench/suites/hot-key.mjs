@@ -40,6 +40,9 @@ const figures = await measure(
     'tollgate native consume': () => {
       for (let i = 0; i < BATCH; i++) sink += native.consume(key).remaining;
     },
+    'tollgate TS engine tryConsume': () => {
+      for (let i = 0; i < BATCH; i++) sink += js.tryConsume(key) ? 1 : 0;
+    },
     'tollgate TS engine consume': () => {
       for (let i = 0; i < BATCH; i++) sink += js.consume(key).remaining;
     },

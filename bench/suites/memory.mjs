@@ -22,6 +22,20 @@ if (contender === 'none') {
   // costs (V8's heap grows under the garbage), its worst call the machine's own pauses.
   keep = {};
   consume = () => {};
+} else if (contender === 'retain-keys') {
+  // The floor for a JS limiter: every key kept alive (in chunks, so nothing is ever copied) and
+  // nothing else. Its pauses are V8 promoting the retained strings out of the young generation,
+  // which any limiter that stores the caller's keys pays.
+  const chunks = [];
+  let current = [];
+  keep = chunks;
+  consume = (key) => {
+    if (current.length === 4096) {
+      chunks.push(current);
+      current = [];
+    }
+    current.push(key);
+  };
 } else if (contender.startsWith('tollgate')) {
   // 'tollgate': the default table, grown from 1,024 keys; 'tollgate-preallocated': built at its
   // full capacity and committed; 'tollgate-js': the TypeScript engine.

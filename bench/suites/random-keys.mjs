@@ -95,6 +95,9 @@ const figures = await measure(
       for (let i = 0; i < BATCH; i++) batchKeys[i] = next();
       sink += raw.consumeMany(batchKeys, 1, LIMIT, batchOut);
     },
+    'tollgate TS engine tryConsume': () => {
+      for (let i = 0; i < BATCH; i++) sink += js.tryConsume(next()) ? 1 : 0;
+    },
     'tollgate TS engine consume': () => {
       for (let i = 0; i < BATCH; i++) sink += js.consume(next()).remaining;
     },

@@ -1,30 +1,27 @@
-// The pure-TypeScript table: a Map of per-key state with the native table's expiry and capacity rules.
+// The pure-TypeScript table: per-key state in typed arrays behind Maps, with the native table's
+// expiry and capacity rules.
 import { monotonicMs } from '../../clock.js';
 import { Detail, PROBE_WINDOW, plannedCapacity, type TableConfig, type TableEngine, type TableStats } from '../table-engine.js';
 import { decide, freshState, refund, type CounterState, type PolicyView, type Verdict } from './algorithms.js';
+import { KeyIndex } from './key-index.js';
+import { FIELD_EXPIRES, SlotStore } from './slot-store.js';
 import { TopKeysSummary } from './top-keys.js';
 import type { RawTopKey } from '../table-engine.js';
-
-/** A key's state, live until expiresAt, and its block, if any, in force until blockedUntil (as the native table's two entries). */
-interface Entry extends CounterState {
-  expiresAt: number;
-  blockedUntil: number;
-}
-
-/** When nothing of the entry is left: its state has expired and its block has ended. */
-function endOf(entry: Entry): number {
-  return Math.max(entry.expiresAt, entry.blockedUntil);
-}
 
 /**
  * NOTE: decisions match the native table exactly for every key it holds. What differs is which
  * entry a full table gives up: the native table looks at the 8 entries of the new key's two
- * buckets (after trying to move one of them aside), this one at the next 8 entries of a rotating
- * cursor; both take an expired entry
- * first, then the one nearest to expiry.
+ * buckets (after trying to move one of them aside), this one at the next 8 slots of a rotating
+ * cursor; both take an expired entry first, then the one nearest to expiry.
+ *
+ * Layout: a KeyIndex (many small Maps) from key to slot, the slot's state and expiry in a
+ * SlotStore's typed arrays, and blocks, which are rare, in a Map of their own (as the native table
+ * keeps a block in an entry beside the key's counters).
  */
 export class JsTable implements TableEngine {
-  readonly #map = new Map<string, Entry>();
+  readonly #index: KeyIndex;
+  readonly #slots: SlotStore;
+  readonly #blocks = new Map<string, number>();
   readonly #policy: PolicyView;
   readonly #capacity: number;
   readonly #limit: number;
@@ -32,8 +29,10 @@ export class JsTable implements TableEngine {
   readonly #detail: Float64Array;
   readonly #clock: Float64Array | undefined;
   readonly #verdict: Verdict = { allowed: false, limit: 0, remaining: 0, resetMs: 0, retryMs: 0 };
-  readonly #fresh: CounterState = { a: 0, b: 0, c: 0 };
-  #cursor: Iterator<[string, Entry]> | undefined;
+  // The state being decided on, copied out of (and back into) its slot.
+  readonly #state: CounterState = { a: 0, b: 0, c: 0 };
+  #cursor = 0;
+  #blockCursor: Iterator<[string, number]> | undefined;
   #evictions = 0;
   #refused = 0;
   #swept = 0;
@@ -51,6 +50,8 @@ export class JsTable implements TableEngine {
       rateIntervalMs: config.rateIntervalMs,
     };
     this.#capacity = plannedCapacity(config.capacity, config.shards).capacity;
+    this.#index = new KeyIndex(this.#capacity);
+    this.#slots = new SlotStore(this.#capacity);
     this.#limit = config.limit;
     this.#top = config.topKeys === true ? new TopKeysSummary(256, config.topKeysPeriodMs ?? 60_000) : undefined;
     this.#evict = config.evict;
@@ -72,23 +73,48 @@ export class JsTable implements TableEngine {
     return v.allowed;
   }
 
+  /** When the key's block ends, or 0 when it has none in force (an ended one is forgotten). */
+  #blockedUntil(key: string, now: number): number {
+    const until = this.#blocks.get(key);
+    if (until === undefined) return 0;
+    if (until > now) return until;
+    this.#blocks.delete(key);
+    return 0;
+  }
+
   #decide(key: string, cost: number, limit: number, now: number, commit: boolean): Verdict {
-    const entry = this.#map.get(key);
-    const live = entry !== undefined && entry.expiresAt > now;
-    const state = live ? entry : freshState(this.#policy, limit, now, this.#fresh);
-    if (entry !== undefined && entry.blockedUntil > now) {
-      if (commit) {
-        this.#deniedBlocked++;
-        this.#top?.record(key, true, now);
+    const map = this.#index.mapOf(key);
+    let slot = map.get(key);
+    const state = this.#state;
+    const slots = this.#slots;
+    let expires = 0;
+    if (slot !== undefined) {
+      const chunk = slots.chunk(slot);
+      const at = slots.offset(slot);
+      expires = chunk[at + FIELD_EXPIRES] as number;
+      if (expires > now) {
+        state.a = chunk[at] as number;
+        state.b = chunk[at + 1] as number;
+        state.c = chunk[at + 2] as number;
       }
-      const v = decide(this.#policy, limit, state, now, cost, false, this.#verdict);
-      v.allowed = false;
-      v.remaining = 0;
-      v.resetMs = Math.max(live ? entry.expiresAt : 0, entry.blockedUntil) - now;
-      v.retryMs = cost > limit ? Infinity : Math.max(v.retryMs, entry.blockedUntil - now);
-      return v;
     }
-    // A new key is decided on the scratch state: a denial must not write anything.
+    const live = expires > now;
+    if (!live) freshState(this.#policy, limit, now, state);
+    if (this.#blocks.size !== 0) {
+      const until = this.#blockedUntil(key, now);
+      if (until !== 0) {
+        if (commit) {
+          this.#deniedBlocked++;
+          this.#top?.record(key, true, now);
+        }
+        const v = decide(this.#policy, limit, state, now, cost, false, this.#verdict);
+        v.allowed = false;
+        v.remaining = 0;
+        v.resetMs = Math.max(live ? expires : 0, until) - now;
+        v.retryMs = cost > limit ? Infinity : Math.max(v.retryMs, until - now);
+        return v;
+      }
+    }
     const v = decide(this.#policy, limit, state, now, cost, commit, this.#verdict);
     if (!commit) return v;
     // As the native table: the policy's verdict, recorded before a full table may refuse the key.
@@ -97,80 +123,108 @@ export class JsTable implements TableEngine {
       this.#denied++;
       return v;
     }
-    let target = entry;
-    if (target === undefined) {
-      target = this.#claim(key, now);
-      if (target === undefined) return v; // #claim rewrote the verdict as refused
+    if (slot === undefined) {
+      slot = this.#claim(key, map, now);
+      if (slot < 0) return v; // #claim rewrote the verdict as refused
     }
     this.#allowed++;
     if (v.remaining * 5 <= v.limit) this.#nearLimit++;
-    if (!live) {
-      target.a = this.#fresh.a;
-      target.b = this.#fresh.b;
-      target.c = this.#fresh.c;
-    }
-    target.expiresAt = now + v.resetMs;
+    const chunk = slots.chunk(slot);
+    const at = slots.offset(slot);
+    chunk[at] = state.a;
+    chunk[at + 1] = state.b;
+    chunk[at + 2] = state.c;
+    chunk[at + FIELD_EXPIRES] = now + v.resetMs;
     return v;
   }
 
-  /** Room for a new key: a free place, else an expired or the nearest-to-expiry sampled entry. */
-  #claim(key: string, now: number): Entry | undefined {
+  /** A slot for a new key, entered in `map`; -1 (and the verdict rewritten) when refused. */
+  #claim(key: string, map: Map<string, number>, now: number): number {
+    if (!this.#makeRoom(now)) return -1;
+    const slot = this.#slots.take();
+    this.#slots.chunk(slot)[this.#slots.offset(slot) + FIELD_EXPIRES] = 0;
+    this.#slots.setKey(slot, key);
+    map.set(key, slot);
+    return slot;
+  }
+
+  /** Whether one more entry fits, after reclaiming (or, when full, evicting) as the table's rules say. */
+  #makeRoom(now: number): boolean {
     this.#reclaimStep(now);
-    const map = this.#map;
-    if (map.size >= this.#capacity) {
-      let victim: string | undefined;
-      let victimExpiry = Infinity;
-      for (let j = 0; j < PROBE_WINDOW; j++) {
-        const next = this.#next();
-        if (next === undefined) break;
-        const [k, e] = next;
-        const end = endOf(e);
-        if (end <= now) {
-          victim = k;
-          victimExpiry = end;
-          break;
-        }
-        if (end < victimExpiry) {
-          victim = k;
-          victimExpiry = end;
-        }
+    if (this.#slots.used + this.#blocks.size < this.#capacity) return true;
+    // Full: the first expired or else the nearest-to-expiry of the next 8 slots in use.
+    const slots = this.#slots;
+    let victim = -1;
+    let victimExpiry = Infinity;
+    for (let seen = 0, tries = 0; seen < PROBE_WINDOW && tries < slots.allocated; tries++) {
+      const slot = this.#advance();
+      if (slots.keyOf(slot) === undefined) continue;
+      seen++;
+      const expiry = slots.chunk(slot)[slots.offset(slot) + FIELD_EXPIRES] as number;
+      if (expiry < victimExpiry) {
+        victim = slot;
+        victimExpiry = expiry;
+        if (expiry <= now) break;
       }
-      if (victimExpiry <= now) {
-        this.#swept++;
-      } else if (this.#evict) {
-        this.#evictions++;
-      } else {
-        this.#refused++;
-        const v = this.#verdict;
-        v.allowed = false;
-        v.remaining = 0;
-        v.resetMs = 0;
-        v.retryMs = victimExpiry - now;
-        return undefined;
-      }
-      map.delete(victim as string);
     }
-    const entry: Entry = { a: 0, b: 0, c: 0, expiresAt: 0, blockedUntil: 0 };
-    map.set(key, entry);
-    return entry;
+    if (victim < 0) {
+      // Every place is taken by blocks: refuse (or evict one block).
+      if (!this.#evict || this.#blocks.size === 0) return this.#refuse(Infinity, now);
+      const first = this.#blocks.keys().next().value as string;
+      this.#blocks.delete(first);
+      this.#evictions++;
+      return true;
+    }
+    if (victimExpiry <= now) {
+      this.#swept++;
+    } else if (this.#evict) {
+      this.#evictions++;
+    } else {
+      return this.#refuse(victimExpiry, now);
+    }
+    this.#release(victim);
+    return true;
   }
 
-  #next(): [string, Entry] | undefined {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      this.#cursor ??= this.#map.entries();
-      const r = this.#cursor.next();
-      if (!r.done) return r.value;
-      this.#cursor = undefined;
-    }
-    return undefined;
+  #refuse(earliestExpiry: number, now: number): false {
+    this.#refused++;
+    const v = this.#verdict;
+    v.allowed = false;
+    v.remaining = 0;
+    v.resetMs = 0;
+    v.retryMs = earliestExpiry - now;
+    return false;
   }
 
+  /** The next slot number of the rotating cursor. */
+  #advance(): number {
+    const slot = this.#cursor;
+    this.#cursor = slot + 1 >= this.#slots.allocated ? 0 : slot + 1;
+    return slot;
+  }
+
+  #release(slot: number): void {
+    const key = this.#slots.keyOf(slot) as string;
+    this.#index.mapOf(key).delete(key);
+    this.#slots.give(slot);
+  }
+
+  /** Two slots (and one block) looked at per insert: expired ones are reclaimed without a timer. */
   #reclaimStep(now: number): void {
-    for (let k = 0; k < 2; k++) {
-      const next = this.#next();
-      if (next === undefined) return;
-      if (endOf(next[1]) <= now) {
-        this.#map.delete(next[0]);
+    const slots = this.#slots;
+    for (let k = 0; k < 2 && slots.allocated > 0; k++) {
+      const slot = this.#advance();
+      if (slots.keyOf(slot) !== undefined && (slots.chunk(slot)[slots.offset(slot) + FIELD_EXPIRES] as number) <= now) {
+        this.#release(slot);
+        this.#swept++;
+      }
+    }
+    if (this.#blocks.size !== 0) {
+      this.#blockCursor ??= this.#blocks.entries();
+      const next = this.#blockCursor.next();
+      if (next.done === true) this.#blockCursor = undefined;
+      else if (next.value[1] <= now) {
+        this.#blocks.delete(next.value[0]);
         this.#swept++;
       }
     }
@@ -190,26 +244,46 @@ export class JsTable implements TableEngine {
 
   refund(key: string, amount: number, limit: number): void {
     const now = this.#now();
-    const entry = this.#map.get(key);
-    if (entry === undefined || entry.expiresAt <= now) return;
-    entry.expiresAt = now + refund(this.#policy, limit, entry, now, amount);
+    const slot = this.#index.mapOf(key).get(key);
+    if (slot === undefined) return;
+    const chunk = this.#slots.chunk(slot);
+    const at = this.#slots.offset(slot);
+    if ((chunk[at + FIELD_EXPIRES] as number) <= now) return;
+    const state = this.#state;
+    state.a = chunk[at] as number;
+    state.b = chunk[at + 1] as number;
+    state.c = chunk[at + 2] as number;
+    chunk[at + FIELD_EXPIRES] = now + refund(this.#policy, limit, state, now, amount);
+    chunk[at] = state.a;
+    chunk[at + 1] = state.b;
+    chunk[at + 2] = state.c;
   }
 
   block(key: string, durationMs: number): boolean {
     const now = this.#now();
     const until = now + durationMs;
     // The key's counters are left as they are: a block is kept beside them, never in them.
-    const entry = this.#map.get(key) ?? this.#claim(key, now);
-    if (entry === undefined) return false;
-    entry.blockedUntil = Math.max(entry.blockedUntil, until);
+    const current = this.#blocks.get(key);
+    if (current === undefined && !this.#makeRoom(now)) return false;
+    this.#blocks.set(key, Math.max(current ?? 0, until));
     return true;
   }
 
   reset(key: string): boolean {
-    const entry = this.#map.get(key);
-    if (entry === undefined) return false;
-    this.#map.delete(key);
-    return endOf(entry) > this.#now();
+    const now = this.#now();
+    const map = this.#index.mapOf(key);
+    const slot = map.get(key);
+    let live = false;
+    if (slot !== undefined) {
+      live = (this.#slots.chunk(slot)[this.#slots.offset(slot) + FIELD_EXPIRES] as number) > now;
+      this.#release(slot);
+    }
+    const until = this.#blocks.get(key);
+    if (until !== undefined) {
+      live ||= until > now;
+      this.#blocks.delete(key);
+    }
+    return live;
   }
 
   consumeMany(keys: readonly string[], cost: number, limit: number, out: Uint8Array): number {
@@ -225,10 +299,17 @@ export class JsTable implements TableEngine {
 
   sweep(): number {
     const now = this.#now();
+    const slots = this.#slots;
     let count = 0;
-    for (const [key, entry] of this.#map) {
-      if (endOf(entry) <= now) {
-        this.#map.delete(key);
+    for (let slot = 0; slot < slots.allocated; slot++) {
+      if (slots.keyOf(slot) !== undefined && (slots.chunk(slot)[slots.offset(slot) + FIELD_EXPIRES] as number) <= now) {
+        this.#release(slot);
+        count++;
+      }
+    }
+    for (const [key, until] of this.#blocks) {
+      if (until <= now) {
+        this.#blocks.delete(key);
         count++;
       }
     }
@@ -237,21 +318,23 @@ export class JsTable implements TableEngine {
   }
 
   stats(): TableStats {
+    const entries = this.#slots.used + this.#blocks.size;
     return {
-      entries: this.#map.size,
+      entries,
       capacity: this.#capacity,
       shards: 1,
       evictions: this.#evictions,
       refused: this.#refused,
       swept: this.#swept,
       lockRecoveries: 0,
-      memoryBytes: 0,
+      // An estimate: the typed arrays exactly, plus about 40 bytes per entry for the Maps' own.
+      memoryBytes: this.#slots.bytes + entries * 40,
       allowed: this.#allowed,
       denied: this.#denied,
       deniedBlocked: this.#deniedBlocked,
       nearLimit: this.#nearLimit,
       lockContended: 0,
-      maxShardEntries: this.#map.size,
+      maxShardEntries: entries,
       lockTimeouts: 0,
     };
   }
@@ -261,7 +344,10 @@ export class JsTable implements TableEngine {
   }
 
   close(): void {
-    this.#map.clear();
-    this.#cursor = undefined;
+    this.#index.clear();
+    this.#slots.clear();
+    this.#blocks.clear();
+    this.#cursor = 0;
+    this.#blockCursor = undefined;
   }
 }

@@ -1,0 +1,85 @@
+// Per-key state of the TypeScript engine as numbers in typed arrays, one slot per key: no object per
+// key for the garbage collector to trace, and memory that only grows, chunk by chunk, never copied.
+
+/** Numbers per slot: the three state fields (as CounterState a, b, c) and the expiry. */
+export const SLOT_FIELDS = 4;
+export const FIELD_EXPIRES = 3;
+
+// 4,096 slots (128 KiB) per chunk: a new chunk costs one small allocation, never a copy of the rest.
+const CHUNK_BITS = 12;
+const CHUNK_SLOTS = 1 << CHUNK_BITS;
+const CHUNK_MASK = CHUNK_SLOTS - 1;
+
+/**
+ * Slots numbered from 0, allocated in chunks as the table fills, up to `limit`. Freed slots are
+ * reused first (most recently freed first, so their chunk is likely cached).
+ */
+export class SlotStore {
+  readonly #chunks: Float64Array[] = [];
+  readonly #keys: (string | undefined)[][] = [];
+  readonly #free: number[] = [];
+  readonly #limit: number;
+  #allocated = 0;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** The chunk holding `slot`; its fields start at offset(slot). */
+  chunk(slot: number): Float64Array {
+    return this.#chunks[slot >>> CHUNK_BITS] as Float64Array;
+  }
+
+  offset(slot: number): number {
+    return (slot & CHUNK_MASK) * SLOT_FIELDS;
+  }
+
+  /** A free slot, or -1 when all `limit` are in use. */
+  take(): number {
+    const reused = this.#free.pop();
+    if (reused !== undefined) return reused;
+    if (this.#allocated >= this.#limit) return -1;
+    const slot = this.#allocated++;
+    if ((slot & CHUNK_MASK) === 0) {
+      this.#chunks.push(new Float64Array(CHUNK_SLOTS * SLOT_FIELDS));
+      this.#keys.push(new Array<string | undefined>(CHUNK_SLOTS).fill(undefined));
+    }
+    return slot;
+  }
+
+  /** The key a slot in use belongs to (undefined when free). */
+  keyOf(slot: number): string | undefined {
+    return (this.#keys[slot >>> CHUNK_BITS] as (string | undefined)[])[slot & CHUNK_MASK];
+  }
+
+  setKey(slot: number, key: string | undefined): void {
+    (this.#keys[slot >>> CHUNK_BITS] as (string | undefined)[])[slot & CHUNK_MASK] = key;
+  }
+
+  give(slot: number): void {
+    this.setKey(slot, undefined);
+    this.#free.push(slot);
+  }
+
+  /** Slots ever handed out (in use or free): the range a cursor walks. */
+  get allocated(): number {
+    return this.#allocated;
+  }
+
+  /** Slots in use. */
+  get used(): number {
+    return this.#allocated - this.#free.length;
+  }
+
+  /** Bytes of typed arrays and free list. */
+  get bytes(): number {
+    return this.#chunks.length * CHUNK_SLOTS * (SLOT_FIELDS * 8 + 4) + this.#free.length * 8;
+  }
+
+  clear(): void {
+    this.#chunks.length = 0;
+    this.#keys.length = 0;
+    this.#free.length = 0;
+    this.#allocated = 0;
+  }
+}
