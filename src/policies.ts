@@ -1,6 +1,7 @@
 // Policy factories: validated, frozen descriptions of a limit, with rates kept as exact rationals.
 import { invalidArgument, outOfRange } from './errors.js';
 import { checkObject, checkPositiveInteger, MAX_PRODUCT } from './validate.js';
+import { MAX_RATE_INTERVAL_MS, rateFraction } from './rate-fraction.js';
 
 export interface FixedWindowPolicy {
   readonly kind: 'fixedWindow';
@@ -32,7 +33,7 @@ export interface LeakyBucketPolicy {
 
 export type Policy = FixedWindowPolicy | SlidingWindowPolicy | TokenBucketPolicy | LeakyBucketPolicy;
 
-/** A rate given either per second (multiples of 0.001) or as tokens per interval. */
+/** A rate given either per second (any positive number, made an exact fraction) or as tokens per interval. */
 export type RateOptions =
   | { readonly perSecond: number }
   | { readonly tokens: number; readonly intervalMs: number };
@@ -50,16 +51,14 @@ function rational(tokens: number, intervalMs: number): [number, number] {
 
 function perSecond(value: unknown, name: string): [number, number] {
   if (typeof value !== 'number') throw invalidArgument(name, 'a positive number', value);
-  const milli = Math.round(value * 1000);
-  if (!Number.isFinite(value) || value <= 0 || milli < 1 || Math.abs(milli - value * 1000) > 1e-6 * milli) {
-    throw outOfRange(
-      name,
-      'a positive multiple of 0.001 (for other rates give tokens and intervalMs)',
-      value,
-    );
+  if (!Number.isFinite(value) || value <= 0) throw outOfRange(name, 'a positive finite number', value);
+  // Any positive rate, as the exact fraction it denotes (1/3600 is 1 per 3,600,000 ms), or else
+  // the nearest fraction below it: a limiter may run slower than asked, never faster.
+  const [tokens, intervalMs] = rateFraction(value / 1000);
+  if (tokens === 0) {
+    throw outOfRange(name, `at least one token per ${MAX_RATE_INTERVAL_MS} ms (for slower rates give tokens and intervalMs)`, value);
   }
-  // r tokens per second is r * 1000 tokens per 1,000,000 ms.
-  return rational(milli, 1_000_000);
+  return [tokens, intervalMs];
 }
 
 function checkProduct(limitName: string, limit: number, per: number, perName: string): void {
