@@ -57,3 +57,4 @@ export { limitedFetch, UpstreamError, type LimitedFetch, type LimitedFetchOption
 export { toPrometheus, registerPrometheus, type PromClientLike, type PromRegistryLike } from './metrics/prometheus.js';
 export type { SharedTableReport } from './engine/table-engine.js';
 export { denialLogger, metricsHandler, type DenialRecord } from './metrics/denial-log.js';
+export { ExpressRateLimitStore, type ExpressRateLimitInfo, type ExpressRateLimitStoreOptions } from './adapters/express-rate-limit.js';
