@@ -58,3 +58,4 @@ export { toPrometheus, registerPrometheus, type PromClientLike, type PromRegistr
 export type { SharedTableReport } from './engine/table-engine.js';
 export { denialLogger, metricsHandler, type DenialRecord } from './metrics/denial-log.js';
 export { ExpressRateLimitStore, type ExpressRateLimitInfo, type ExpressRateLimitStoreOptions } from './adapters/express-rate-limit.js';
+export { FastifyRateLimitStore, type FastifyRateLimitCallback, type FastifyRateLimitCount, type FastifyRateLimitStoreOptions } from './adapters/fastify-rate-limit.js';

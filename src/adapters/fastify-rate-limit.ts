@@ -1,0 +1,152 @@
+// A @fastify/rate-limit `store` whose counting is tollgate's: in this process, or in shared memory
+// so every worker counts against one limit. @fastify/rate-limit keeps its own options, hooks,
+// headers and 429 body. Declared structurally: importing tollgate never needs the plugin installed.
+import type { ManualClock } from '../clock.js';
+import type { EngineChoice } from '../engine/select-engine.js';
+import { invalidArgument } from '../errors.js';
+import { Limiter } from '../limiter.js';
+import { fixedWindow } from '../policies.js';
+import type { SharedMemoryStore } from '../stores/shared-memory.js';
+import { checkOptions, MAX_PRODUCT } from '../validate.js';
+
+/** What @fastify/rate-limit's store callbacks receive. */
+export interface FastifyRateLimitCount {
+  current: number;
+  ttl: number;
+}
+
+export type FastifyRateLimitCallback = (error: Error | null, result?: FastifyRateLimitCount) => void;
+
+export interface FastifyRateLimitStoreOptions {
+  /** `sharedMemory({ name, capacity })`: one count for every process that opens the name. */
+  readonly store?: SharedMemoryStore;
+  /** Keys held at most (default 1,000,000); ignored with a shared store. */
+  readonly capacity?: number;
+  readonly engine?: EngineChoice;
+  /** For tests: decide at this clock's time. */
+  readonly clock?: ManualClock;
+}
+
+/** The plugin's settings (global or a route's) a store is made with: only two are looked at. */
+function checkPluginParams(params: unknown): void {
+  if (typeof params !== 'object' || params === null) return;
+  const p = params as Record<string, unknown>;
+  if (p.continueExceeding === true) throw invalidArgument('continueExceeding', 'false with FastifyRateLimitStore', true);
+  if (p.exponentialBackoff === true) throw invalidArgument('exponentialBackoff', 'false with FastifyRateLimitStore', true);
+}
+
+// The counters of one configured store and all its route children, one Limiter per time window.
+class Counters {
+  readonly #options: FastifyRateLimitStoreOptions;
+  readonly #byWindow = new Map<number, { limiter: Limiter; ceiling: number }>();
+  #children = 0;
+
+  constructor(options: FastifyRateLimitStoreOptions) {
+    this.#options = options;
+  }
+
+  /** A namespace for the next route store: the n-th child, the same in every process that registers its routes in the same order. */
+  nextNamespace(): number {
+    return ++this.#children;
+  }
+
+  for(windowMs: number): { limiter: Limiter; ceiling: number } {
+    let entry = this.#byWindow.get(windowMs);
+    if (entry === undefined) {
+      if (!Number.isInteger(windowMs) || windowMs < 1) throw invalidArgument('timeWindow', 'a positive integer of ms', windowMs);
+      // A window whose limit nobody reaches: hits are counted, never refused here.
+      const ceiling = Math.floor(MAX_PRODUCT / windowMs);
+      const { store, capacity, engine, clock } = this.#options;
+      const limiter = new Limiter({
+        policy: fixedWindow({ limit: ceiling, windowMs }),
+        ...(store !== undefined && { store }),
+        ...(capacity !== undefined && { capacity }),
+        ...(engine !== undefined && { engine }),
+        ...(clock !== undefined && { clock }),
+      });
+      entry = { limiter, ceiling };
+      this.#byWindow.set(windowMs, entry);
+    }
+    return entry;
+  }
+
+  close(): void {
+    for (const { limiter } of this.#byWindow.values()) limiter.close();
+    this.#byWindow.clear();
+  }
+}
+
+// Configured subclasses' counters, and the counters a child() being constructed joins.
+const configured = new WeakMap<object, Counters>();
+let joining: { counters: Counters; namespace: number } | undefined;
+
+/**
+ * Pass the class: `fastify.register(rateLimit, { max: 100, timeWindow: 60_000, store:
+ * FastifyRateLimitStore })`, or `FastifyRateLimitStore.with({ store: sharedMemory(...) })` for a
+ * configured one. As the plugin's own store, every hit is counted (the refused ones too), each
+ * client's window starts at its first hit, and a route with its own rateLimit config counts apart.
+ * NOTE: `continueExceeding` and `exponentialBackoff` are refused (TOLLGATE_INVALID_ARGUMENT).
+ */
+export class FastifyRateLimitStore {
+  readonly #counters: Counters;
+  readonly #namespace: string;
+
+  /** A store class counting with these options. */
+  static with(options: FastifyRateLimitStoreOptions): typeof FastifyRateLimitStore {
+    const o = (checkOptions(options) ?? {}) as FastifyRateLimitStoreOptions;
+    const Configured = class ConfiguredFastifyRateLimitStore extends FastifyRateLimitStore {};
+    configured.set(Configured, new Counters(o));
+    return Configured;
+  }
+
+  /** Called by @fastify/rate-limit with its settings. */
+  constructor(params?: unknown) {
+    checkPluginParams(params);
+    const join = joining;
+    joining = undefined;
+    this.#counters = join?.counters ?? configured.get(new.target) ?? new Counters({});
+    this.#namespace = `${join?.namespace ?? 0}:`;
+  }
+
+  incr(key: string, callback: FastifyRateLimitCallback, timeWindow: number): void {
+    let result: FastifyRateLimitCount;
+    try {
+      const { limiter, ceiling } = this.#counters.for(timeWindow);
+      const d = limiter.consume(this.#namespace + key);
+      result = { current: ceiling - d.remaining, ttl: d.resetMs };
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback(null, result);
+  }
+
+  /** The count without a hit (the plugin's `{ increment: false }`). */
+  read(key: string, callback: FastifyRateLimitCallback, timeWindow: number): void {
+    let result: FastifyRateLimitCount;
+    try {
+      const { limiter, ceiling } = this.#counters.for(timeWindow);
+      const d = limiter.peek(this.#namespace + key);
+      result = d.remaining === ceiling ? { current: 0, ttl: 0 } : { current: ceiling - d.remaining, ttl: d.resetMs };
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback(null, result);
+  }
+
+  /** A route's own store: the same table, counted apart. */
+  child(routeOptions?: unknown): FastifyRateLimitStore {
+    joining = { counters: this.#counters, namespace: this.#counters.nextNamespace() };
+    try {
+      return new FastifyRateLimitStore(routeOptions);
+    } finally {
+      joining = undefined;
+    }
+  }
+
+  /** Closes every table of this configured store (all its route stores). */
+  close(): void {
+    this.#counters.close();
+  }
+}
