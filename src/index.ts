@@ -59,3 +59,4 @@ export type { SharedTableReport } from './engine/table-engine.js';
 export { denialLogger, metricsHandler, type DenialRecord } from './metrics/denial-log.js';
 export { ExpressRateLimitStore, type ExpressRateLimitInfo, type ExpressRateLimitStoreOptions } from './adapters/express-rate-limit.js';
 export { FastifyRateLimitStore, type FastifyRateLimitCallback, type FastifyRateLimitCount, type FastifyRateLimitStoreOptions } from './adapters/fastify-rate-limit.js';
+export { RateLimiterTollgate, RateLimiterResult, type RateLimiterTollgateOptions } from './adapters/rate-limiter-flexible.js';

@@ -6,7 +6,7 @@ import express from 'express';
 import Fastify, { type FastifyPluginCallback } from 'fastify';
 import { rateLimit, type Options } from 'express-rate-limit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { destroySharedMemory, ExpressRateLimitStore, FastifyRateLimitStore, ManualClock, sharedMemory } from '../src/index.js';
+import { destroySharedMemory, ExpressRateLimitStore, FastifyRateLimitStore, ManualClock, RateLimiterTollgate, sharedMemory } from '../src/index.js';
 
 const servers: Server[] = [];
 const children: ChildProcess[] = [];
@@ -173,5 +173,108 @@ describe('@fastify/rate-limit with FastifyRateLimitStore', () => {
   it('refuses the plugin options it cannot honour, with a coded error', () => {
     expect(() => new FastifyRateLimitStore({ continueExceeding: true })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/continueExceeding/) }));
     expect(() => new FastifyRateLimitStore({ exponentialBackoff: true })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
+  });
+});
+
+describe('RateLimiterTollgate against rate-limiter-flexible’s RateLimiterMemory', () => {
+  type Res = { remainingPoints: number; consumedPoints: number; isFirstInDuration: boolean; msBeforeNext: number };
+  const outcome = async (p: Promise<Res | null>) => {
+    try {
+      const r = await p;
+      return { rejected: false, r };
+    } catch (e) {
+      if (e instanceof Error) throw e;
+      return { rejected: true, r: e as Res };
+    }
+  };
+  const fields = (o: { rejected: boolean; r: Res | null }) =>
+    o.r === null ? { rejected: o.rejected, r: null } : { rejected: o.rejected, remaining: o.r.remainingPoints, consumed: o.r.consumedPoints, first: o.r.isFirstInDuration };
+
+  it('resolves and rejects as it does, with the same points, over a random sequence', async () => {
+    const { RateLimiterMemory } = await import('rate-limiter-flexible');
+    const theirs = new RateLimiterMemory({ points: 7, duration: 600 });
+    const ours = new RateLimiterTollgate({ points: 7, duration: 600 });
+    let seed = 12345;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const consumed = new Map<string, number>();
+    for (let i = 0; i < 3000; i++) {
+      const key = `k${Math.floor(random() * 20)}`;
+      const n = 1 + Math.floor(random() * 3);
+      const r = random();
+      let a;
+      let b;
+      if (r < 0.6) {
+        [a, b] = [await outcome(theirs.consume(key, n)), await outcome(ours.consume(key, n))];
+        consumed.set(key, (consumed.get(key) ?? 0) + n);
+      } else if (r < 0.75) {
+        [a, b] = [await outcome(theirs.penalty(key, n)), await outcome(ours.penalty(key, n))];
+        consumed.set(key, (consumed.get(key) ?? 0) + n);
+      } else if (r < 0.85) {
+        // Only within what was consumed: below zero the two differ by design (see the README).
+        const back = Math.min(n, consumed.get(key) ?? 0);
+        if (back === 0) continue;
+        [a, b] = [await outcome(theirs.reward(key, back)), await outcome(ours.reward(key, back))];
+        consumed.set(key, (consumed.get(key) ?? 0) - back);
+        // rate-limiter-flexible reports isFirstInDuration only from consume/penalty creating a key.
+        expect(b.r?.isFirstInDuration).toBe(false);
+        a = { ...a, r: a.r === null ? null : { remainingPoints: a.r.remainingPoints, consumedPoints: a.r.consumedPoints, msBeforeNext: a.r.msBeforeNext, isFirstInDuration: false } };
+      } else if (r < 0.95) {
+        [a, b] = [await outcome(theirs.get(key)), await outcome(ours.get(key))];
+        if (a.r !== null && a.r.consumedPoints === 0) a = { rejected: false, r: null };
+      } else {
+        const [x, y] = [await theirs.delete(key), await ours.delete(key)];
+        expect(y).toBe(x);
+        consumed.delete(key);
+        continue;
+      }
+      expect(fields(b), `op ${i} on ${key}`).toEqual(fields(a));
+      if (b.r !== null) expect(Math.abs(b.r.msBeforeNext - (a.r as Res).msBeforeNext)).toBeLessThan(1000);
+    }
+    ours.close();
+  });
+
+  it('exactly `points` of many concurrent consumes resolve', async () => {
+    const ours = new RateLimiterTollgate({ points: 10, duration: 60 });
+    const results = await Promise.allSettled(Array.from({ length: 100 }, () => ours.consume('ip')));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+    const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(rejected.reason).not.toBeInstanceOf(Error);
+    expect(rejected.reason).toMatchObject({ remainingPoints: 0 });
+    ours.close();
+  });
+
+  it('blocks for blockDuration once over, then starts afresh; block() and delete() do as documented', async () => {
+    const clock = new ManualClock(0);
+    const ours = new RateLimiterTollgate({ points: 2, duration: 10, blockDuration: 60, clock });
+    await ours.consume('u', 2);
+    await expect(ours.consume('u')).rejects.toMatchObject({ remainingPoints: 0, msBeforeNext: 60_000, consumedPoints: 3 });
+    clock.advance(30_000);
+    await expect(ours.consume('u')).rejects.toMatchObject({ remainingPoints: 0, msBeforeNext: 30_000 });
+    clock.advance(30_000);
+    await expect(ours.consume('u')).resolves.toMatchObject({ remainingPoints: 1, consumedPoints: 1, isFirstInDuration: true });
+    await expect(ours.block('v', 5)).resolves.toMatchObject({ remainingPoints: 0, msBeforeNext: 5000, consumedPoints: 3 });
+    await expect(ours.consume('v')).rejects.toMatchObject({ msBeforeNext: 5000 });
+    await expect(ours.delete('v')).resolves.toBe(true);
+    await expect(ours.delete('v')).resolves.toBe(false);
+    await expect(ours.consume('v')).resolves.toMatchObject({ remainingPoints: 1 });
+    await expect(ours.set('w', 2)).resolves.toMatchObject({ consumedPoints: 2, remainingPoints: 0 });
+    await expect(ours.consume('w')).rejects.toMatchObject({ consumedPoints: 3 });
+    await expect(ours.set('w', 1, 99)).rejects.toMatchObject({ code: 'TOLLGATE_OUT_OF_RANGE' });
+    await expect(ours.consume('')).rejects.toMatchObject({ code: 'TOLLGATE_OUT_OF_RANGE' });
+    expect(() => new RateLimiterTollgate({ execEvenly: true } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
+    ours.close();
+    await expect(ours.consume('u')).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
+  });
+
+  it('with sharedMemory, two limiters on one name count together; keyPrefix keeps limiters apart', async () => {
+    const name = `rlf-${process.pid}`;
+    segments.push(name);
+    const a = new RateLimiterTollgate({ points: 5, duration: 60, store: sharedMemory({ name, capacity: 1000 }) });
+    const b = new RateLimiterTollgate({ points: 5, duration: 60, store: sharedMemory({ name, capacity: 1000 }) });
+    const other = new RateLimiterTollgate({ points: 5, duration: 60, keyPrefix: 'other', store: sharedMemory({ name, capacity: 1000 }) });
+    const settled = await Promise.allSettled([...Array.from({ length: 6 }, () => a.consume('ip')), ...Array.from({ length: 6 }, () => b.consume('ip'))]);
+    expect(settled.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+    await expect(other.consume('ip')).resolves.toMatchObject({ remainingPoints: 4 });
+    for (const l of [a, b, other]) l.close();
   });
 });
