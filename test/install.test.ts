@@ -3,7 +3,7 @@
 // must load, decide, and share a table across processes; without it the TypeScript engine runs
 // with one warning that names the fix.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,15 +32,19 @@ function runInProject(source: string): { status: number | null; stdout: string; 
 }
 
 const CHECK = `
-import { Limiter, fixedWindow, nativeInfo, sharedMemory } from 'tollgate';
+import { ExpressRateLimitStore, FastifyRateLimitStore, Limiter, RateLimiterTollgate, fixedWindow, nativeInfo, sharedMemory } from 'tollgate';
 const warnings = [];
+// The adapters work without their libraries installed (none is, here): they import nothing of them.
+const store = new ExpressRateLimitStore();
+store.init({ windowMs: 1000 });
+const adapters = [store.increment('a').totalHits, new FastifyRateLimitStore() instanceof FastifyRateLimitStore, (await new RateLimiterTollgate({ points: 1 }).consume('a')).remainingPoints];
 process.on('warning', (w) => warnings.push({ code: w.code, message: w.message }));
 const limiter = new Limiter({ policy: fixedWindow({ limit: 2, windowMs: 60_000 }) });
 const decisions = [limiter.consume('k').allowed, limiter.consume('k').allowed, limiter.consume('k').allowed];
 const again = new Limiter({ policy: fixedWindow({ limit: 2, windowMs: 60_000 }) });
 again.consume('k');
 await new Promise((r) => setImmediate(r));
-console.log(JSON.stringify({ info: nativeInfo(), engine: limiter.engine, decisions, warnings }));
+console.log(JSON.stringify({ info: nativeInfo(), engine: limiter.engine, decisions, warnings, adapters }));
 `;
 
 describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installing the packed package without a compiler', () => {
@@ -92,7 +96,9 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
   it('loads the prebuilt native binary and decides', () => {
     const r = runInProject(CHECK);
     expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { info: { loaded: boolean; source: string; path: string }; engine: string; decisions: boolean[]; warnings: unknown[] };
+    const out = JSON.parse(r.stdout) as { info: { loaded: boolean; source: string; path: string }; engine: string; decisions: boolean[]; warnings: unknown[]; adapters: unknown[] };
+    expect(readdirSync(path.join(project, 'node_modules')).filter((d) => /rate-limit|^@fastify$/.test(d))).toEqual([]);
+    expect(out.adapters).toEqual([1, true, 0]);
     expect(out.info).toMatchObject({ loaded: true, source: 'prebuilt' });
     expect(out.info.path).toMatch(/node_modules\/tollgate\/prebuilds\/linux-x64\/tollgate\.glibc\.node$/);
     expect(out.engine).toBe('native');
