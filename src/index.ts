@@ -60,3 +60,5 @@ export { denialLogger, metricsHandler, type DenialRecord } from './metrics/denia
 export { ExpressRateLimitStore, type ExpressRateLimitInfo, type ExpressRateLimitStoreOptions } from './adapters/express-rate-limit.js';
 export { FastifyRateLimitStore, type FastifyRateLimitCallback, type FastifyRateLimitCount, type FastifyRateLimitStoreOptions } from './adapters/fastify-rate-limit.js';
 export { RateLimiterTollgate, RateLimiterResult, type RateLimiterTollgateOptions } from './adapters/rate-limiter-flexible.js';
+export { koaRateLimit, type KoaContextLike, type KoaRateLimitOptions } from './adapters/koa.js';
+export { honoRateLimit, type HonoContextLike, type HonoRateLimitOptions } from './adapters/hono.js';

@@ -6,7 +6,7 @@ import express from 'express';
 import Fastify, { type FastifyPluginCallback } from 'fastify';
 import { rateLimit, type Options } from 'express-rate-limit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { destroySharedMemory, ExpressRateLimitStore, FastifyRateLimitStore, ManualClock, RateLimiterTollgate, sharedMemory } from '../src/index.js';
+import { destroySharedMemory, ExpressRateLimitStore, FastifyRateLimitStore, fixedWindow, honoRateLimit, koaRateLimit, Limiter, ManualClock, RateLimiterTollgate, sharedMemory } from '../src/index.js';
 
 const servers: Server[] = [];
 const children: ChildProcess[] = [];
@@ -277,4 +277,70 @@ describe('RateLimiterTollgate against rate-limiter-flexible’s RateLimiterMemor
     await expect(other.consume('ip')).resolves.toMatchObject({ remainingPoints: 4 });
     for (const l of [a, b, other]) l.close();
   });
+});
+
+describe('Koa and Hono middleware', () => {
+  const closers: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    await Promise.all(closers.splice(0).map((close) => close()));
+  });
+
+  async function koaServer(options: Parameters<typeof koaRateLimit>[0]): Promise<string> {
+    const { default: Koa } = await import('koa');
+    const app = new Koa();
+    app.silent = true;
+    app.use(koaRateLimit(options));
+    app.use((ctx) => {
+      ctx.body = 'ok';
+    });
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    closers.push(() => new Promise((resolve) => server.close(resolve)));
+    return `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  }
+
+  async function honoServer(options: Parameters<typeof honoRateLimit>[0]): Promise<string> {
+    const { Hono } = await import('hono');
+    const { serve } = await import('@hono/node-server');
+    const app = new Hono();
+    app.use(honoRateLimit(options) as never);
+    app.get('/', (c) => c.text('ok'));
+    app.onError((_error, c) => c.text('failed', 500));
+    return new Promise((resolve) => {
+      const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(`http://127.0.0.1:${info.port}/`));
+      closers.push(() => new Promise((done) => server.close(done)));
+    });
+  }
+
+  for (const [name, start] of [
+    ['koa', koaServer],
+    ['hono', honoServer],
+  ] as const) {
+    it(`${name}: exactly the limit of concurrent requests pass; refused ones get 429, Retry-After and the problem body`, async () => {
+      const url = await start({ limiter: new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 60_000 }) }) });
+      expect(await statuses(url, 8)).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+      const refused = await fetch(url);
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(refused.headers.get('ratelimit-policy')).toContain('5');
+      expect(await refused.json()).toMatchObject({ status: 429 });
+    });
+
+    it(`${name}: a header key counts per header value; a request without it is refused with 400`, async () => {
+      const url = await start({ limiter: new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 60_000 }) }), key: { header: 'x-api-key' } });
+      expect((await fetch(url, { headers: { 'x-api-key': 'a' } })).status).toBe(200);
+      expect((await fetch(url, { headers: { 'x-api-key': 'a' } })).status).toBe(429);
+      expect((await fetch(url, { headers: { 'x-api-key': 'b' } })).status).toBe(200);
+      expect((await fetch(url)).status).toBe(400);
+    });
+
+    it(`${name}: a limiter that fails goes to the framework's error handling (500), never unhandled`, async () => {
+      const limiter = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 60_000 }) });
+      const url = await start({ limiter });
+      limiter.close();
+      expect((await fetch(url)).status).toBe(500);
+    });
+  }
 });

@@ -1,0 +1,71 @@
+// Hono middleware with the options of rateLimit(): app.use(honoRateLimit({ limiter })). Hono itself
+// is not imported: the types below are the little of its context this middleware touches. It runs
+// wherever Hono does; the client address comes from `address` (by default node-server's socket).
+import type { IncomingMessage } from 'node:http';
+import type { Decision } from '../decision.js';
+import { invalidArgument } from '../errors.js';
+import { problemBody, RETRY_AFTER, type HeaderSink } from '../http/headers.js';
+import { decisionOf, MISSING_KEY, RateLimitRule, tiersOf, type RateLimitOptions } from '../http/rule.js';
+
+/** The parts of a Hono context the middleware reads and writes. */
+export interface HonoContextLike {
+  readonly req: { readonly url: string; header(name: string): string | undefined };
+  readonly env?: unknown;
+  header(name: string, value: string): void;
+  body(data: string, status: number, headers?: Record<string, string>): Response;
+}
+
+export interface HonoRateLimitOptions extends RateLimitOptions<HonoContextLike> {
+  /**
+   * The client's address, for `key: 'ip'` and `allowList`. By default the socket address under
+   * @hono/node-server; elsewhere give Hono's own accessor, e.g. `(c) => getConnInfo(c).remote.address`.
+   */
+  readonly address?: (c: HonoContextLike) => string | undefined;
+  /** Replaces the 429 answer; headers (including Retry-After) are already set. */
+  readonly handler?: (c: HonoContextLike, decision: Decision) => Response | Promise<Response>;
+}
+
+const MISSING_KEY_BODY = JSON.stringify({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'The request carries no rate-limit key.' });
+const PROBLEM = { 'content-type': 'application/problem+json' };
+
+const writeHeader: HeaderSink<HonoContextLike> = (c, name, _lower, value) => c.header(name, value);
+
+function nodeServerAddress(c: HonoContextLike): string | undefined {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return incoming?.socket?.remoteAddress;
+}
+
+/**
+ * Rate-limits every request that reaches it; a refused one gets 429 with the problem body (or the
+ * handler's response). Errors (an option function, the limiter, the handler) reject into Hono's
+ * error handling.
+ */
+export function honoRateLimit(options: HonoRateLimitOptions): (c: HonoContextLike, next: () => Promise<void>) => Promise<Response | undefined> {
+  const address = options.address ?? nodeServerAddress;
+  if (typeof address !== 'function') throw invalidArgument('address', 'a function of the context', address);
+  const rule = new RateLimitRule<HonoContextLike>(options);
+  return async function tollgateRateLimit(c, next) {
+    // The rule reads a node-style request: the address, and headers by lower-case name on demand.
+    const headers = new Proxy({} as Record<string, string | undefined>, {
+      get: (_target, name) => (typeof name === 'string' ? c.req.header(name) : undefined),
+    });
+    const raw = { socket: { remoteAddress: address(c) }, headers } as unknown as IncomingMessage;
+    const verdict = await rule.run(raw, c);
+    const decision = decisionOf(verdict);
+    if (decision === undefined) {
+      if (verdict !== MISSING_KEY) {
+        await next();
+        return undefined;
+      }
+      return c.body(MISSING_KEY_BODY, 400, PROBLEM);
+    }
+    rule.headers.write(c, writeHeader, decision, tiersOf(verdict));
+    if (!rule.blocks(decision)) {
+      await next();
+      return undefined;
+    }
+    if (Number.isFinite(decision.retryAfterMs)) c.header(RETRY_AFTER[0], String(Math.ceil(decision.retryAfterMs / 1000)));
+    if (options.handler !== undefined) return options.handler(c, decision);
+    return c.body(problemBody(decision, c.req.url), 429, PROBLEM);
+  };
+}
