@@ -62,3 +62,4 @@ export { FastifyRateLimitStore, type FastifyRateLimitCallback, type FastifyRateL
 export { RateLimiterTollgate, RateLimiterResult, type RateLimiterTollgateOptions } from './adapters/rate-limiter-flexible.js';
 export { koaRateLimit, type KoaContextLike, type KoaRateLimitOptions } from './adapters/koa.js';
 export { honoRateLimit, type HonoContextLike, type HonoRateLimitOptions } from './adapters/hono.js';
+export { NestThrottlerStorage, type NestThrottlerRecord, type NestThrottlerStorageOptions } from './adapters/nest-throttler.js';

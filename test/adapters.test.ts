@@ -6,7 +6,7 @@ import express from 'express';
 import Fastify, { type FastifyPluginCallback } from 'fastify';
 import { rateLimit, type Options } from 'express-rate-limit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { destroySharedMemory, ExpressRateLimitStore, FastifyRateLimitStore, fixedWindow, honoRateLimit, koaRateLimit, Limiter, ManualClock, RateLimiterTollgate, sharedMemory } from '../src/index.js';
+import { destroySharedMemory, ExpressRateLimitStore, FastifyRateLimitStore, fixedWindow, honoRateLimit, koaRateLimit, Limiter, ManualClock, NestThrottlerStorage, RateLimiterTollgate, sharedMemory } from '../src/index.js';
 
 const servers: Server[] = [];
 const children: ChildProcess[] = [];
@@ -343,4 +343,51 @@ describe('Koa and Hono middleware', () => {
       expect((await fetch(url)).status).toBe(500);
     });
   }
+});
+
+describe('@nestjs/throttler with NestThrottlerStorage', () => {
+  const closers: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    await Promise.all(closers.splice(0).map((close) => close()));
+  });
+  const nest = async (storage: NestThrottlerStorage, throttlers: Record<string, unknown>[]) => {
+    const { createNestServer } = (await import('./fixtures/nest-app.mjs' as string)) as {
+      createNestServer: (s: unknown, t: unknown) => Promise<{ url: string; close: () => Promise<unknown> }>;
+    };
+    const server = await createNestServer(storage, throttlers);
+    closers.push(server.close);
+    return server.url;
+  };
+
+  it('lets exactly `limit` of concurrent requests through, with the guard’s headers and 429', async () => {
+    const url = await nest(new NestThrottlerStorage(), [{ ttl: 60_000, limit: 5 }]);
+    expect(await statuses(url, 8)).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+    const refused = await fetch(url);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('blocks a key over its limit for blockDuration, then counts it afresh', async () => {
+    const clock = new ManualClock(0);
+    const url = await nest(new NestThrottlerStorage({ clock }), [{ ttl: 10_000, limit: 2, blockDuration: 30_000 }]);
+    expect(await statuses(url, 3)).toEqual([200, 200, 429]);
+    const blocked = await fetch(url);
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers.get('retry-after')).toBe('30');
+    clock.advance(20_000); // the window is over, the block is not
+    expect((await fetch(url)).status).toBe(429);
+    clock.advance(10_000);
+    expect(await statuses(url, 3)).toEqual([200, 200, 429]);
+  });
+
+  it('with sharedMemory, two storages on one name count together', async () => {
+    const name = `nest-${process.pid}`;
+    segments.push(name);
+    const a = new NestThrottlerStorage({ store: sharedMemory({ name, capacity: 1000 }) });
+    const b = new NestThrottlerStorage({ store: sharedMemory({ name, capacity: 1000 }) });
+    const records = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).increment('k', 60_000, 4, 0, 'default')));
+    expect(records.filter((r) => !r.isBlocked)).toHaveLength(4);
+    a.onApplicationShutdown();
+    b.onApplicationShutdown();
+  });
 });
