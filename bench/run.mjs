@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: runs every suite in a fresh process, prints progress as it goes, then the
 // comparison against the peers as ratios from this one run. `--write` records it in RESULTS.md.
-//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,http,client]
+//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,http,client,adapters]
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -34,37 +34,41 @@ const wanted = (name) => only === undefined || only.includes(name);
 const results = {};
 const started = Date.now();
 if (wanted('hot-key')) {
-  console.error('\n[1/7] one hot key (ns per operation, median of batches of 1,000)');
+  console.error('\n[1/8] one hot key (ns per operation, median of batches of 1,000)');
   results.hot = await runSuite('./suites/hot-key.mjs');
 }
 if (wanted('random-keys')) {
-  console.error('\n[2/7] 1,000,000 keys at random (ns per operation)');
+  console.error('\n[2/8] 1,000,000 keys at random (ns per operation)');
   results.random = await runSuite('./suites/random-keys.mjs');
 }
 if (wanted('memory')) {
-  console.error(`\n[3/7] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
+  console.error(`\n[3/8] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
   results.memory = {};
   for (const contender of ['none', 'retain-keys', 'tollgate', 'tollgate-preallocated', 'tollgate-js', 'map', 'fast-ratelimit', 'rate-limiter-flexible']) {
     results.memory[contender] = await runSuite('./suites/memory.mjs', [contender, String(MEMORY_KEYS)], ['--expose-gc']);
   }
 }
 if (wanted('multi-process')) {
-  console.error('\n[4/7] two processes, 10,000 keys at random (decisions per second, all processes together)');
+  console.error('\n[4/8] two processes, 10,000 keys at random (decisions per second, all processes together)');
   results.multi = await runSuite('./suites/multi-process.mjs', [String(quick ? 1500 : 3000)]);
 }
 if (wanted('redis')) {
-  console.error('\n[5/7] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
+  console.error('\n[5/8] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
   results.redis = await runSuite('./suites/redis.mjs', [String(quick ? 1500 : 3000)]);
 }
 if (wanted('http')) {
-  console.error('\n[6/7] the middleware\'s own cost, in process (ns per request over a bare middleware/hook)');
+  console.error('\n[6/8] the middleware\'s own cost, in process (ns per request over a bare middleware/hook)');
   results.httpCost = await runSuite('./suites/http-cost.mjs', quick ? ['15', '1000'] : ['60', '1000']);
-  console.error('\n[6/7] HTTP hello-world under autocannon (requests per second, median of rounds)');
+  console.error('\n[6/8] HTTP hello-world under autocannon (requests per second, median of rounds)');
   results.http = await runSuite('./suites/http.mjs', quick ? ['2', '2'] : ['3', '4']);
 }
 if (wanted('client')) {
-  console.error('\n[7/7] calling a rate-limited upstream (share of its quota, 429s, scheduling overhead)');
+  console.error('\n[7/8] calling a rate-limited upstream (share of its quota, 429s, scheduling overhead)');
   results.client = await runSuite('./suites/client.mjs', [quick ? '800' : '1600']);
+}
+if (wanted('adapters')) {
+  console.error('\n[8/8] the adapters against the libraries\' own stores, in process (ns per awaited call, 10,000 keys)');
+  results.adapters = await runSuite('./suites/adapters.mjs');
 }
 
 const x = (n) => `${n.toFixed(2)}x`;
@@ -205,6 +209,8 @@ if (results.httpCost) {
   const legacy = e['tollgate (legacy)'].overBareNs;
   httpCostRows.push(['express/node: tollgate, default headers (legacy + draft-8)', us(e['tollgate (default: legacy + draft-8)']), `${x(erl / dflt)} less than express-rate-limit; ${x(hit / dflt)} less than hitlimit`, '≤ 1.0 µs; ≤ 1/4 express-rate-limit; below hitlimit', verdict(dflt <= 1000 && dflt * 4 <= erl && dflt < hit)]);
   httpCostRows.push(['express/node: tollgate, legacy headers', us(e['tollgate (legacy)']), '', '≤ 0.7 µs', verdict(legacy <= 700)]);
+  const erlStore = e['express-rate-limit + ExpressRateLimitStore'].overBareNs;
+  httpCostRows.push(['express-rate-limit with tollgate\'s store', us(e['express-rate-limit + ExpressRateLimitStore']), `${x(erlStore / erl)} its MemoryStore's cost`, '', '']);
   for (const v of ['tollgate (draft-8)', 'tollgate (no headers)', 'express-rate-limit (defaults)', 'hitlimit (defaults)']) {
     httpCostRows.push([`express/node: ${v}`, us(e[v]), '', '', '']);
   }
@@ -212,6 +218,8 @@ if (results.httpCost) {
   const peer = f['@fastify/rate-limit (defaults)'].overBareNs;
   const fd = f['tollgate (default: legacy + draft-8)'].overBareNs;
   httpCostRows.push(['fastify: tollgate, default headers (legacy + draft-8)', us(f['tollgate (default: legacy + draft-8)']), `${x(fd / peer)} @fastify/rate-limit's cost`, '≤ 1.0 µs; below @fastify/rate-limit', verdict(fd <= 1000 && fd < peer)]);
+  const frlStore = f['@fastify/rate-limit + FastifyRateLimitStore'].overBareNs;
+  httpCostRows.push(['@fastify/rate-limit with tollgate\'s store', us(f['@fastify/rate-limit + FastifyRateLimitStore']), `${x(frlStore / peer)} its own store's cost`, '', '']);
   for (const v of ['tollgate (legacy)', 'tollgate (draft-8)', 'tollgate (no headers)', '@fastify/rate-limit (defaults)', 'hitlimit (defaults)']) {
     httpCostRows.push([`fastify: ${v}`, us(f[v]), '', '', '']);
   }
@@ -230,6 +238,18 @@ if (results.client) {
       target ? '≥ 97%, zero 429s' : '',
       target ? verdict(a.shareOfQuota >= 0.97 && a.tooMany === 0) : '',
     ]);
+  }
+}
+
+const adapterRows = [];
+if (results.adapters) {
+  const a = results.adapters;
+  const pairs = [
+    ['rate-limiter-flexible', 'RateLimiterTollgate consume', 'rate-limiter-flexible RateLimiterMemory consume'],
+    ['@nestjs/throttler', 'NestThrottlerStorage increment', '@nestjs/throttler ThrottlerStorageService increment'],
+  ];
+  for (const [library, ours, theirs] of pairs) {
+    adapterRows.push([`${library}: ${ours}`, ns(a[ours]), `${x(a[theirs] / a[ours])} faster than its own store (${ns(a[theirs])})`, '', '']);
   }
 }
 
@@ -253,6 +273,7 @@ const sections = {
   httpCost: markdown(measured(`in process, median of ${results.httpCost?.rounds} alternating rounds of ${results.httpCost?.perRound} requests, paired against a bare middleware/hook`), httpCostRows),
   http: markdown(measured('autocannon, 20 connections, loopback'), httpRows),
   client: markdown(measured('mock upstream in its own process on loopback'), clientRows),
+  adapters: markdown(measured('in process'), adapterRows),
 };
 for (const body of Object.values(sections)) if (body !== '') console.log(`\n${body}\n`);
 

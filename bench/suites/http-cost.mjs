@@ -50,6 +50,7 @@ async function nodeVariants() {
     'tollgate (draft-8)': rateLimit({ limiter: await tollgate(), headers: 'draft-8' }),
     'tollgate (no headers)': rateLimit({ limiter: await tollgate(), headers: false }),
     'express-rate-limit (defaults)': erl({ windowMs: 60_000, limit: LIMIT, validate: false }),
+    'express-rate-limit + ExpressRateLimitStore': erl({ windowMs: 60_000, limit: LIMIT, validate: false, store: new (await import('../../dist/index.js')).ExpressRateLimitStore() }),
     'hitlimit (defaults)': hitlimit({ limit: LIMIT, window: '1m' }),
   };
 }
@@ -94,6 +95,9 @@ async function fastifyVariants() {
     'tollgate (draft-8)': await make(async (app) => app.register(fastifyRateLimit, { limiter: await tollgate(), headers: 'draft-8' })),
     'tollgate (no headers)': await make(async (app) => app.register(fastifyRateLimit, { limiter: await tollgate(), headers: false })),
     '@fastify/rate-limit (defaults)': await make(async (app) => app.register(fastifyPeer, { max: LIMIT, timeWindow: 60_000 })),
+    '@fastify/rate-limit + FastifyRateLimitStore': await make(async (app) =>
+      app.register(fastifyPeer, { max: LIMIT, timeWindow: 60_000, store: (await import('../../dist/index.js')).FastifyRateLimitStore }),
+    ),
     'hitlimit (defaults)': await make(async (app) => app.register(hitlimit, { limit: LIMIT, window: '1m' })),
   };
 }

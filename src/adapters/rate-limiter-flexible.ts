@@ -70,6 +70,7 @@ export class RateLimiterTollgate {
   readonly blockDuration: number;
   readonly keyPrefix: string;
   readonly #limiter: Limiter;
+  readonly #prefix: string;
   readonly #ceiling: number;
   readonly #windowMs: number;
 
@@ -82,6 +83,7 @@ export class RateLimiterTollgate {
     this.duration = o.duration === undefined ? 1 : checkInteger(o.duration, 'duration', 0, 2 ** 30);
     this.blockDuration = o.blockDuration === undefined ? 0 : checkInteger(o.blockDuration, 'blockDuration', 0, 2 ** 30);
     this.keyPrefix = o.keyPrefix === undefined ? 'rlflx' : String(o.keyPrefix);
+    this.#prefix = this.keyPrefix.length > 0 ? `${this.keyPrefix}:` : '';
     this.#windowMs = this.duration === 0 ? FOREVER_MS : this.duration * 1000;
     // Every point is counted, past `points` too: the window's own limit is one nobody reaches.
     this.#ceiling = Math.floor(MAX_PRODUCT / this.#windowMs);
@@ -99,8 +101,8 @@ export class RateLimiterTollgate {
   /** The key as stored: `keyPrefix:key`, as rate-limiter-flexible's getKey(). */
   getKey(key: string | number): string {
     const text = typeof key === 'number' ? String(key) : key;
-    checkKey(text);
-    return this.keyPrefix.length > 0 ? `${this.keyPrefix}:${text}` : text;
+    if (typeof text !== 'string' || text.length === 0) checkKey(text);
+    return this.#prefix + text;
   }
 
   #ms(resetMs: number): number {
@@ -119,21 +121,24 @@ export class RateLimiterTollgate {
 
   /** Adds `points` to the key: resolves while within `points`, rejects (with the result) beyond. */
   consume(key: string | number, points = 1): Promise<RateLimiterResult> {
-    return this.#settle(() => {
-      const n = checkInteger(points, 'points', 1, this.points * 2);
+    // Written out, not through #settle: this is the call made per request.
+    try {
+      const n = points === 1 ? 1 : checkInteger(points, 'points', 1, this.points * 2);
       const stored = this.getKey(key);
       const d = this.#limiter.consume(stored, n);
-      if (!d.allowed) return { reject: true, result: new RateLimiterResult(0, d.retryAfterMs, this.points + 1, false) };
+      if (!d.allowed) return Promise.reject(new RateLimiterResult(0, d.retryAfterMs, this.points + 1, false));
       const consumed = this.#ceiling - d.remaining;
-      if (consumed <= this.points) return { reject: false, result: this.#result(consumed, d.resetMs, this.#started(consumed, n, d.resetMs)) };
+      if (consumed <= this.points) return Promise.resolve(this.#result(consumed, d.resetMs, this.#started(consumed, n, d.resetMs)));
       if (this.blockDuration > 0 && consumed - n <= this.points) {
         // Crossed the limit with this call: blocked for blockDuration, counted afresh afterwards.
         this.#limiter.reset(stored);
         this.#limiter.block(stored, this.blockDuration * 1000);
-        return { reject: true, result: new RateLimiterResult(0, this.blockDuration * 1000, consumed, false) };
+        return Promise.reject(new RateLimiterResult(0, this.blockDuration * 1000, consumed, false));
       }
-      return { reject: true, result: this.#result(consumed, d.resetMs, false) };
-    });
+      return Promise.reject(this.#result(consumed, d.resetMs, false));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Adds points without rejecting. */
