@@ -63,3 +63,4 @@ export { RateLimiterTollgate, RateLimiterResult, type RateLimiterTollgateOptions
 export { koaRateLimit, type KoaContextLike, type KoaRateLimitOptions } from './adapters/koa.js';
 export { honoRateLimit, type HonoContextLike, type HonoRateLimitOptions } from './adapters/hono.js';
 export { NestThrottlerStorage, type NestThrottlerRecord, type NestThrottlerStorageOptions } from './adapters/nest-throttler.js';
+export type { AdapterTableOptions } from './adapters/adapter-limiter.js';

@@ -2,12 +2,10 @@
 // memory so every worker of a cluster counts against one limit. express-rate-limit keeps its own
 // options, handler and headers. Its types are declared here structurally, so importing tollgate
 // never needs express-rate-limit installed.
-import type { ManualClock } from '../clock.js';
-import type { EngineChoice } from '../engine/select-engine.js';
 import { invalidArgument } from '../errors.js';
-import { Limiter } from '../limiter.js';
+import type { Limiter } from '../limiter.js';
+import { adapterLimiter, type AdapterTableOptions } from './adapter-limiter.js';
 import { fixedWindow } from '../policies.js';
-import type { SharedMemoryStore } from '../stores/shared-memory.js';
 import { checkOptions, MAX_PRODUCT } from '../validate.js';
 
 /** What express-rate-limit's `increment` and `get` return. */
@@ -16,15 +14,7 @@ export interface ExpressRateLimitInfo {
   resetTime: Date | undefined;
 }
 
-export interface ExpressRateLimitStoreOptions {
-  /** `sharedMemory({ name, capacity })`: one count for every process that opens the name. */
-  readonly store?: SharedMemoryStore;
-  /** Keys held at most (default 1,000,000); ignored with a shared store (it has its own). */
-  readonly capacity?: number;
-  readonly engine?: EngineChoice;
-  /** For tests: decide at this clock's time. resetTime is still reported on Date.now()'s clock. */
-  readonly clock?: ManualClock;
-}
+export type ExpressRateLimitStoreOptions = AdapterTableOptions;
 
 /**
  * `rateLimit({ windowMs, limit, store: new ExpressRateLimitStore() })`. As express-rate-limit's own
@@ -54,14 +44,7 @@ export class ExpressRateLimitStore {
     this.#limiter?.close();
     this.#windowMs = windowMs;
     this.#ceiling = Math.floor(MAX_PRODUCT / windowMs);
-    const { store, capacity, engine, clock } = this.#options;
-    this.#limiter = new Limiter({
-      policy: fixedWindow({ limit: this.#ceiling, windowMs }),
-      ...(store !== undefined && { store }),
-      ...(capacity !== undefined && { capacity }),
-      ...(engine !== undefined && { engine }),
-      ...(clock !== undefined && { clock }),
-    });
+    this.#limiter = adapterLimiter(this.#options, fixedWindow({ limit: this.#ceiling, windowMs }));
   }
 
   #live(): Limiter {

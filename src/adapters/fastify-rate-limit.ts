@@ -1,12 +1,10 @@
 // A @fastify/rate-limit `store` whose counting is tollgate's: in this process, or in shared memory
 // so every worker counts against one limit. @fastify/rate-limit keeps its own options, hooks,
 // headers and 429 body. Declared structurally: importing tollgate never needs the plugin installed.
-import type { ManualClock } from '../clock.js';
-import type { EngineChoice } from '../engine/select-engine.js';
 import { invalidArgument } from '../errors.js';
-import { Limiter } from '../limiter.js';
+import type { Limiter } from '../limiter.js';
+import { adapterLimiter, type AdapterTableOptions } from './adapter-limiter.js';
 import { fixedWindow } from '../policies.js';
-import type { SharedMemoryStore } from '../stores/shared-memory.js';
 import { checkOptions, MAX_PRODUCT } from '../validate.js';
 
 /** What @fastify/rate-limit's store callbacks receive. */
@@ -17,15 +15,7 @@ export interface FastifyRateLimitCount {
 
 export type FastifyRateLimitCallback = (error: Error | null, result?: FastifyRateLimitCount) => void;
 
-export interface FastifyRateLimitStoreOptions {
-  /** `sharedMemory({ name, capacity })`: one count for every process that opens the name. */
-  readonly store?: SharedMemoryStore;
-  /** Keys held at most (default 1,000,000); ignored with a shared store. */
-  readonly capacity?: number;
-  readonly engine?: EngineChoice;
-  /** For tests: decide at this clock's time. */
-  readonly clock?: ManualClock;
-}
+export type FastifyRateLimitStoreOptions = AdapterTableOptions;
 
 /** The plugin's settings (global or a route's) a store is made with: only two are looked at. */
 function checkPluginParams(params: unknown): void {
@@ -56,14 +46,7 @@ class Counters {
       if (!Number.isInteger(windowMs) || windowMs < 1) throw invalidArgument('timeWindow', 'a positive integer of ms', windowMs);
       // A window whose limit nobody reaches: hits are counted, never refused here.
       const ceiling = Math.floor(MAX_PRODUCT / windowMs);
-      const { store, capacity, engine, clock } = this.#options;
-      const limiter = new Limiter({
-        policy: fixedWindow({ limit: ceiling, windowMs }),
-        ...(store !== undefined && { store }),
-        ...(capacity !== undefined && { capacity }),
-        ...(engine !== undefined && { engine }),
-        ...(clock !== undefined && { clock }),
-      });
+      const limiter = adapterLimiter(this.#options, fixedWindow({ limit: ceiling, windowMs }));
       entry = { limiter, ceiling };
       this.#byWindow.set(windowMs, entry);
     }

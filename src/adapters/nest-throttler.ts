@@ -1,11 +1,9 @@
 // A @nestjs/throttler `ThrottlerStorage` whose counting is tollgate's: in this process, or in shared
 // memory so every worker of a Nest app counts against one limit. Declared structurally: importing
 // tollgate never needs @nestjs/throttler installed.
-import type { ManualClock } from '../clock.js';
-import type { EngineChoice } from '../engine/select-engine.js';
-import { Limiter } from '../limiter.js';
+import type { Limiter } from '../limiter.js';
+import { adapterLimiter, type AdapterTableOptions } from './adapter-limiter.js';
 import { fixedWindow } from '../policies.js';
-import type { SharedMemoryStore } from '../stores/shared-memory.js';
 import { checkOptions, MAX_PRODUCT } from '../validate.js';
 
 /** What @nestjs/throttler's storage returns (its ThrottlerStorageRecord). */
@@ -18,15 +16,7 @@ export interface NestThrottlerRecord {
   timeToBlockExpire: number;
 }
 
-export interface NestThrottlerStorageOptions {
-  /** `sharedMemory({ name, capacity })`: one count for every process that opens the name. */
-  readonly store?: SharedMemoryStore;
-  /** Keys held at most (default 1,000,000); ignored with a shared store. */
-  readonly capacity?: number;
-  readonly engine?: EngineChoice;
-  /** For tests: decide at this clock's time. */
-  readonly clock?: ManualClock;
-}
+export type NestThrottlerStorageOptions = AdapterTableOptions;
 
 /**
  * `ThrottlerModule.forRoot({ throttlers: [...], storage: new NestThrottlerStorage() })`. Each key
@@ -46,15 +36,8 @@ export class NestThrottlerStorage {
   #limiter(ttl: number): Limiter {
     let limiter = this.#byTtl.get(ttl);
     if (limiter === undefined) {
-      const { store, capacity, engine, clock } = this.#options;
-      limiter = new Limiter({
-        // Every call gives its throttler's limit; the policy's own is never used.
-        policy: fixedWindow({ limit: 1, windowMs: ttl }),
-        ...(store !== undefined && { store }),
-        ...(capacity !== undefined && { capacity }),
-        ...(engine !== undefined && { engine }),
-        ...(clock !== undefined && { clock }),
-      });
+      // Every call gives its throttler's limit; the policy's own is never used.
+      limiter = adapterLimiter(this.#options, fixedWindow({ limit: 1, windowMs: ttl }));
       this.#byTtl.set(ttl, limiter);
     }
     return limiter;

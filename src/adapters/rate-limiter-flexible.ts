@@ -1,12 +1,10 @@
 // rate-limiter-flexible's API (consume, penalty, reward, get, set, block, delete and its result
 // object) over a tollgate table, so its users change one import, and with sharedMemory every
 // process of a host counts together without RateLimiterCluster's IPC or Redis.
-import type { ManualClock } from '../clock.js';
-import type { EngineChoice } from '../engine/select-engine.js';
 import { invalidArgument, outOfRange } from '../errors.js';
-import { Limiter } from '../limiter.js';
+import type { Limiter } from '../limiter.js';
+import { adapterLimiter, type AdapterTableOptions } from './adapter-limiter.js';
 import { fixedWindow } from '../policies.js';
-import type { SharedMemoryStore } from '../stores/shared-memory.js';
 import { checkInteger, checkKey, checkObject, MAX_PRODUCT } from '../validate.js';
 
 /** What rate-limiter-flexible resolves and rejects with (its RateLimiterRes, field for field). */
@@ -36,7 +34,7 @@ export class RateLimiterResult {
   }
 }
 
-export interface RateLimiterTollgateOptions {
+export interface RateLimiterTollgateOptions extends AdapterTableOptions {
   /** Points per duration (default 4, as rate-limiter-flexible). */
   readonly points?: number;
   /** Seconds (default 1); 0: points never expire. */
@@ -45,13 +43,6 @@ export interface RateLimiterTollgateOptions {
   readonly blockDuration?: number;
   /** Prepended to keys (default 'rlflx'), so limiters on one table count apart. */
   readonly keyPrefix?: string;
-  /** `sharedMemory({ name, capacity })`: one count for every process that opens the name. */
-  readonly store?: SharedMemoryStore;
-  /** Keys held at most (default 1,000,000); ignored with a shared store. */
-  readonly capacity?: number;
-  readonly engine?: EngineChoice;
-  /** For tests: decide at this clock's time. */
-  readonly clock?: ManualClock;
 }
 
 // "Never expires": a window of about 35 years.
@@ -88,14 +79,7 @@ export class RateLimiterTollgate {
     // Every point is counted, past `points` too: the window's own limit is one nobody reaches.
     this.#ceiling = Math.floor(MAX_PRODUCT / this.#windowMs);
     if (this.#ceiling < 2 * this.points) throw outOfRange('points', `at most ${Math.floor(this.#ceiling / 2)} with this duration`, this.points);
-    const { store, capacity, engine, clock } = o as RateLimiterTollgateOptions;
-    this.#limiter = new Limiter({
-      policy: fixedWindow({ limit: this.#ceiling, windowMs: this.#windowMs }),
-      ...(store !== undefined && { store }),
-      ...(capacity !== undefined && { capacity }),
-      ...(engine !== undefined && { engine }),
-      ...(clock !== undefined && { clock }),
-    });
+    this.#limiter = adapterLimiter(o as RateLimiterTollgateOptions, fixedWindow({ limit: this.#ceiling, windowMs: this.#windowMs }));
   }
 
   /** The key as stored: `keyPrefix:key`, as rate-limiter-flexible's getKey(). */
