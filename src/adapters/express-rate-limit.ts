@@ -20,6 +20,7 @@ export type ExpressRateLimitStoreOptions = AdapterTableOptions;
  * `rateLimit({ windowMs, limit, store: new ExpressRateLimitStore() })`. As express-rate-limit's own
  * MemoryStore, each client's window of `windowMs` starts at its first hit, and every hit is counted,
  * the refused ones too (that is express-rate-limit's model: it compares the count to `limit`).
+ * NOTE: with a `clock` (tests), decisions follow it but `resetTime` stays on Date.now()'s clock.
  */
 export class ExpressRateLimitStore {
   /** Counts in shared memory are seen by other processes: express-rate-limit's double-count check must not assume otherwise. */
