@@ -93,10 +93,10 @@ export class RateLimiterTollgate {
     return this.duration === 0 ? -1 : resetMs;
   }
 
-  // Whether a call of n points started its key's duration: all it holds is these n points, and its
-  // whole window is still ahead (a key whose points were rewarded back to 0 is not new).
-  #started(consumed: number, n: number, resetMs: number): boolean {
-    return consumed === n && resetMs === this.#windowMs;
+  // Whether a call of n points started its key's duration: all the key holds is these n points.
+  // NOTE: a key rewarded back to 0 points counts as new here (rate-limiter-flexible keeps its record).
+  #started(consumed: number, n: number): boolean {
+    return consumed === n;
   }
 
   #result(consumed: number, resetMs: number, first: boolean): RateLimiterResult {
@@ -112,7 +112,7 @@ export class RateLimiterTollgate {
       const d = this.#limiter.consume(stored, n);
       if (!d.allowed) return Promise.reject(new RateLimiterResult(0, d.retryAfterMs, this.points + 1, false));
       const consumed = this.#ceiling - d.remaining;
-      if (consumed <= this.points) return Promise.resolve(this.#result(consumed, d.resetMs, this.#started(consumed, n, d.resetMs)));
+      if (consumed <= this.points) return Promise.resolve(this.#result(consumed, d.resetMs, this.#started(consumed, n)));
       if (this.blockDuration > 0 && consumed - n <= this.points) {
         // Crossed the limit with this call: blocked for blockDuration, counted afresh afterwards.
         this.#limiter.reset(stored);
@@ -131,7 +131,7 @@ export class RateLimiterTollgate {
       const n = checkInteger(points, 'points', 1, this.points * 2);
       const d = this.#limiter.consume(this.getKey(key), n);
       const consumed = d.allowed ? this.#ceiling - d.remaining : this.points + 1;
-      return { reject: false, result: this.#result(consumed, d.allowed ? d.resetMs : d.retryAfterMs, d.allowed && this.#started(consumed, n, d.resetMs)) };
+      return { reject: false, result: this.#result(consumed, d.allowed ? d.resetMs : d.retryAfterMs, d.allowed && this.#started(consumed, n)) };
     });
   }
 
