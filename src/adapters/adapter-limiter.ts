@@ -2,8 +2,9 @@
 import type { ManualClock } from '../clock.js';
 import type { EngineChoice } from '../engine/select-engine.js';
 import { Limiter } from '../limiter.js';
-import type { Policy } from '../policies.js';
+import { fixedWindow, type Policy } from '../policies.js';
 import type { SharedMemoryStore } from '../stores/shared-memory.js';
+import { MAX_PRODUCT } from '../validate.js';
 
 export interface AdapterTableOptions {
   /** `sharedMemory({ name, capacity })`: one count for every process that opens the name. */
@@ -25,4 +26,19 @@ export function adapterLimiter(options: AdapterTableOptions, policy: Policy): Li
     ...(engine !== undefined && { engine }),
     ...(clock !== undefined && { clock }),
   });
+}
+
+/**
+ * A table that counts hits in fixed windows of `windowMs` rather than limiting them: its limit
+ * (`ceiling`, the largest the window allows) is one no client reaches, so a key's hits so far in
+ * its window are `ceiling - remaining`. The stores whose libraries compare counts themselves use it.
+ */
+export interface HitCounter {
+  readonly limiter: Limiter;
+  readonly ceiling: number;
+}
+
+export function hitCounter(options: AdapterTableOptions, windowMs: number): HitCounter {
+  const ceiling = Math.floor(MAX_PRODUCT / windowMs);
+  return { limiter: adapterLimiter(options, fixedWindow({ limit: ceiling, windowMs })), ceiling };
 }

@@ -4,9 +4,8 @@
 // never needs express-rate-limit installed.
 import { invalidArgument } from '../errors.js';
 import type { Limiter } from '../limiter.js';
-import { adapterLimiter, type AdapterTableOptions } from './adapter-limiter.js';
-import { fixedWindow } from '../policies.js';
-import { checkOptions, MAX_PRODUCT } from '../validate.js';
+import { hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
+import { checkOptions } from '../validate.js';
 
 /** What express-rate-limit's `increment` and `get` return. */
 export interface ExpressRateLimitInfo {
@@ -29,8 +28,7 @@ export class ExpressRateLimitStore {
   readonly #options: ExpressRateLimitStoreOptions;
   #limiter: Limiter | undefined;
   #windowMs = 60_000;
-  // The count is a fixed window whose limit no client reaches: hits are counted, never refused here.
-  #ceiling = 0;
+  #ceiling = 0;  // see hitCounter
 
   constructor(options?: ExpressRateLimitStoreOptions) {
     const o = checkOptions(options) ?? {};
@@ -44,8 +42,7 @@ export class ExpressRateLimitStore {
     if (typeof windowMs !== 'number' || !Number.isInteger(windowMs) || windowMs < 1) throw invalidArgument('windowMs', 'a positive integer', windowMs);
     this.#limiter?.close();
     this.#windowMs = windowMs;
-    this.#ceiling = Math.floor(MAX_PRODUCT / windowMs);
-    this.#limiter = adapterLimiter(this.#options, fixedWindow({ limit: this.#ceiling, windowMs }));
+    ({ limiter: this.#limiter, ceiling: this.#ceiling } = hitCounter(this.#options, windowMs));
   }
 
   #live(): Limiter {

@@ -2,10 +2,8 @@
 // so every worker counts against one limit. @fastify/rate-limit keeps its own options, hooks,
 // headers and 429 body. Declared structurally: importing tollgate never needs the plugin installed.
 import { invalidArgument } from '../errors.js';
-import type { Limiter } from '../limiter.js';
-import { adapterLimiter, type AdapterTableOptions } from './adapter-limiter.js';
-import { fixedWindow } from '../policies.js';
-import { checkOptions, MAX_PRODUCT } from '../validate.js';
+import { hitCounter, type AdapterTableOptions, type HitCounter } from './adapter-limiter.js';
+import { checkOptions } from '../validate.js';
 
 /** What @fastify/rate-limit's store callbacks receive. */
 export interface FastifyRateLimitCount {
@@ -28,7 +26,7 @@ function checkPluginParams(params: unknown): void {
 // The counters of one configured store and all its route children, one Limiter per time window.
 class Counters {
   readonly #options: FastifyRateLimitStoreOptions;
-  readonly #byWindow = new Map<number, { limiter: Limiter; ceiling: number }>();
+  readonly #byWindow = new Map<number, HitCounter>();
   #children = 0;
 
   constructor(options: FastifyRateLimitStoreOptions) {
@@ -40,17 +38,14 @@ class Counters {
     return ++this.#children;
   }
 
-  for(windowMs: number): { limiter: Limiter; ceiling: number } {
-    let entry = this.#byWindow.get(windowMs);
-    if (entry === undefined) {
+  for(windowMs: number): HitCounter {
+    let counter = this.#byWindow.get(windowMs);
+    if (counter === undefined) {
       if (!Number.isInteger(windowMs) || windowMs < 1) throw invalidArgument('timeWindow', 'a positive integer of ms', windowMs);
-      // A window whose limit nobody reaches: hits are counted, never refused here.
-      const ceiling = Math.floor(MAX_PRODUCT / windowMs);
-      const limiter = adapterLimiter(this.#options, fixedWindow({ limit: ceiling, windowMs }));
-      entry = { limiter, ceiling };
-      this.#byWindow.set(windowMs, entry);
+      counter = hitCounter(this.#options, windowMs);
+      this.#byWindow.set(windowMs, counter);
     }
-    return entry;
+    return counter;
   }
 
   close(): void {

@@ -3,8 +3,7 @@
 // process of a host counts together without RateLimiterCluster's IPC or Redis.
 import { invalidArgument, outOfRange } from '../errors.js';
 import type { Limiter } from '../limiter.js';
-import { adapterLimiter, type AdapterTableOptions } from './adapter-limiter.js';
-import { fixedWindow } from '../policies.js';
+import { hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
 import { checkInteger, checkKey, checkObject, MAX_PRODUCT } from '../validate.js';
 
 /** What rate-limiter-flexible resolves and rejects with (its RateLimiterRes, field for field). */
@@ -76,10 +75,10 @@ export class RateLimiterTollgate {
     this.keyPrefix = o.keyPrefix === undefined ? 'rlflx' : String(o.keyPrefix);
     this.#prefix = this.keyPrefix.length > 0 ? `${this.keyPrefix}:` : '';
     this.#windowMs = this.duration === 0 ? FOREVER_MS : this.duration * 1000;
-    // Every point is counted, past `points` too: the window's own limit is one nobody reaches.
-    this.#ceiling = Math.floor(MAX_PRODUCT / this.#windowMs);
-    if (this.#ceiling < 2 * this.points) throw outOfRange('points', `at most ${Math.floor(this.#ceiling / 2)} with this duration`, this.points);
-    this.#limiter = adapterLimiter(o as RateLimiterTollgateOptions, fixedWindow({ limit: this.#ceiling, windowMs: this.#windowMs }));
+    // Every point is counted, past `points` too (see hitCounter).
+    const ceiling = Math.floor(MAX_PRODUCT / this.#windowMs);
+    if (ceiling < 2 * this.points) throw outOfRange('points', `at most ${Math.floor(ceiling / 2)} with this duration`, this.points);
+    ({ limiter: this.#limiter, ceiling: this.#ceiling } = hitCounter(o as RateLimiterTollgateOptions, this.#windowMs));
   }
 
   /** The key as stored: `keyPrefix:key`, as rate-limiter-flexible's getKey(). */
