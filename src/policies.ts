@@ -1,7 +1,7 @@
 // Policy factories: validated, frozen descriptions of a limit, with rates kept as exact rationals.
 import { invalidArgument, outOfRange } from './errors.js';
 import { checkObject, checkPositiveInteger, MAX_PRODUCT } from './validate.js';
-import { MAX_RATE_INTERVAL_MS, rateFraction } from './rate-fraction.js';
+import { lowestTerms, MAX_RATE_INTERVAL_MS, rateFraction } from './rate-fraction.js';
 
 export interface FixedWindowPolicy {
   readonly kind: 'fixedWindow';
@@ -37,17 +37,6 @@ export type Policy = FixedWindowPolicy | SlidingWindowPolicy | TokenBucketPolicy
 export type RateOptions =
   | { readonly perSecond: number }
   | { readonly tokens: number; readonly intervalMs: number };
-
-function gcd(a: number, b: number): number {
-  while (b !== 0) [a, b] = [b, a % b];
-  return a;
-}
-
-/** tokens per intervalMs, reduced to lowest terms. */
-function rational(tokens: number, intervalMs: number): [number, number] {
-  const d = gcd(tokens, intervalMs);
-  return [tokens / d, intervalMs / d];
-}
 
 function perSecond(value: unknown, name: string): [number, number] {
   if (typeof value !== 'number') throw invalidArgument(name, 'a positive number', value);
@@ -97,7 +86,7 @@ function rateOf(o: Record<string, unknown>, perSecondName: string): [number, num
   if (o.tokens === undefined && o.intervalMs === undefined) {
     throw invalidArgument(perSecondName, 'a positive number (or tokens and intervalMs)', undefined);
   }
-  return rational(checkPositiveInteger(o.tokens, 'tokens'), checkPositiveInteger(o.intervalMs, 'intervalMs'));
+  return lowestTerms(checkPositiveInteger(o.tokens, 'tokens'), checkPositiveInteger(o.intervalMs, 'intervalMs'));
 }
 
 /**

@@ -30,23 +30,24 @@ export function rateFraction(perMs: number): [tokens: number, intervalMs: number
       // The next convergent's interval is too long. The best fraction below perMs with an
       // allowed interval is a semiconvergent between the last convergent below and the last
       // one above: (below + t × above) for the largest t that keeps the interval allowed.
-      if (h1 / k1 <= perMs) return reduce(h1, k1);
+      if (h1 / k1 <= perMs) return lowestTerms(h1, k1);
       const t = Math.floor((MAX_RATE_INTERVAL_MS - below[1]) / k1);
       const candidate: [number, number] = [below[0] + t * h1, below[1] + t * k1];
-      return t >= 1 && candidate[0] / candidate[1] <= perMs ? reduce(...candidate) : reduce(...below);
+      return t >= 1 && candidate[0] / candidate[1] <= perMs ? lowestTerms(...candidate) : lowestTerms(...below);
     }
     [h0, k0, h1, k1] = [h1, k1, h2, k2];
     const value = h1 / k1;
-    if (Math.abs(value - perMs) <= perMs * SAME) return reduce(h1, k1);
+    if (Math.abs(value - perMs) <= perMs * SAME) return lowestTerms(h1, k1);
     if (value < perMs) below = [h1, k1];
     const fraction = rest - a;
-    if (fraction <= 0) return reduce(h1, k1);
+    if (fraction <= 0) return lowestTerms(h1, k1);
     rest = 1 / fraction;
   }
-  return reduce(...below);
+  return lowestTerms(...below);
 }
 
-function reduce(tokens: number, intervalMs: number): [number, number] {
+/** tokens per intervalMs in lowest terms ([0, 1] for no tokens). */
+export function lowestTerms(tokens: number, intervalMs: number): [number, number] {
   let a = tokens;
   let b = intervalMs;
   while (b !== 0) [a, b] = [b, a % b];

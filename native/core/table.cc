@@ -69,9 +69,7 @@ inline uint64_t mul_high(uint64_t a, uint64_t b) {
   return uint64_t((static_cast<unsigned __int128>(a) * b) >> 64);
 }
 
-// Whether `e` holds the state (or, with kBlockBit, the block) of the key with fingerprint `fp`.
-inline bool holds(const Entry& e, uint64_t fp) { return e.fp == fp; }
-
+// Whether `e` is a block entry (else a key's counters).
 inline bool is_block(const Entry& e) { return (e.fp & kBlockBit) != 0; }
 
 }  // namespace

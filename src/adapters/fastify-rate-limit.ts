@@ -87,25 +87,22 @@ export class FastifyRateLimitStore {
   }
 
   incr(key: string, callback: FastifyRateLimitCallback, timeWindow: number): void {
-    let result: FastifyRateLimitCount;
-    try {
-      const { limiter, ceiling } = this.#counters.for(timeWindow);
-      const d = limiter.consume(this.#namespace + key);
-      result = { current: ceiling - d.remaining, ttl: d.resetMs };
-    } catch (error) {
-      callback(error as Error);
-      return;
-    }
-    callback(null, result);
+    this.#answer(key, callback, timeWindow, true);
   }
 
   /** The count without a hit (the plugin's `{ increment: false }`). */
   read(key: string, callback: FastifyRateLimitCallback, timeWindow: number): void {
+    this.#answer(key, callback, timeWindow, false);
+  }
+
+  // The key's count after a hit (or without one), to the callback; errors too, never thrown.
+  #answer(key: string, callback: FastifyRateLimitCallback, timeWindow: number, hit: boolean): void {
     let result: FastifyRateLimitCount;
     try {
       const { limiter, ceiling } = this.#counters.for(timeWindow);
-      const d = limiter.peek(this.#namespace + key);
-      result = d.remaining === ceiling ? { current: 0, ttl: 0 } : { current: ceiling - d.remaining, ttl: d.resetMs };
+      const stored = this.#namespace + key;
+      const d = hit ? limiter.consume(stored) : limiter.peek(stored);
+      result = !hit && d.remaining === ceiling ? { current: 0, ttl: 0 } : { current: ceiling - d.remaining, ttl: d.resetMs };
     } catch (error) {
       callback(error as Error);
       return;

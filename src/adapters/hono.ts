@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../decision.js';
 import { invalidArgument } from '../errors.js';
-import { problemBody, RETRY_AFTER, type HeaderSink } from '../http/headers.js';
+import { MISSING_KEY_BODY, problemBody, RETRY_AFTER, type HeaderSink } from '../http/headers.js';
 import { decisionOf, MISSING_KEY, RateLimitRule, tiersOf, type RateLimitOptions } from '../http/rule.js';
 
 /** The parts of a Hono context the middleware reads and writes. */
@@ -25,7 +25,6 @@ export interface HonoRateLimitOptions extends RateLimitOptions<HonoContextLike> 
   readonly handler?: (c: HonoContextLike, decision: Decision) => Response | Promise<Response>;
 }
 
-const MISSING_KEY_BODY = JSON.stringify({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'The request carries no rate-limit key.' });
 const PROBLEM = { 'content-type': 'application/problem+json' };
 
 const writeHeader: HeaderSink<HonoContextLike> = (c, name, _lower, value) => c.header(name, value);

@@ -2,7 +2,7 @@
 // not imported: the types below are the little of its context this middleware touches.
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../decision.js';
-import { problemBody, RETRY_AFTER, type HeaderSink } from '../http/headers.js';
+import { MISSING_KEY_BODY, problemBody, RETRY_AFTER, type HeaderSink } from '../http/headers.js';
 import { decisionOf, MISSING_KEY, RateLimitRule, tiersOf, type RateLimitOptions } from '../http/rule.js';
 
 /** The parts of a Koa context the middleware reads and writes. */
@@ -20,7 +20,6 @@ export interface KoaRateLimitOptions extends RateLimitOptions<KoaContextLike> {
   readonly handler?: (ctx: KoaContextLike, decision: Decision) => unknown;
 }
 
-const MISSING_KEY_BODY = JSON.stringify({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'The request carries no rate-limit key.' });
 
 const writeHeader: HeaderSink<KoaContextLike> = (ctx, name, _lower, value) => ctx.set(name, value);
 

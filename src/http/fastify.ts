@@ -3,7 +3,7 @@
 // the little of it this plugin touches.
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../decision.js';
-import { problemBody, RETRY_AFTER, type HeaderSink } from './headers.js';
+import { MISSING_KEY_BODY, problemBody, RETRY_AFTER, type HeaderSink } from './headers.js';
 import { decisionOf, MISSING_KEY, RateLimitRule, tiersOf, type RateLimitOptions, type Verdict } from './rule.js';
 
 interface FastifyRequestLike {
@@ -32,7 +32,6 @@ export interface FastifyRateLimitOptions extends Omit<RateLimitOptions<FastifyRe
   readonly handler?: (request: FastifyRequestLike, reply: FastifyReplyLike, decision: Decision) => unknown;
 }
 
-const MISSING_KEY_BODY = JSON.stringify({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'The request carries no rate-limit key.' });
 
 // Through fastify, not reply.raw.setHeader: headers already on the node response make fastify's
 // writeHead merge them one by one, which measured several µs per request.

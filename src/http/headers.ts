@@ -178,6 +178,14 @@ export class RateLimitHeaders {
 export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
 
 /** An RFC 9457 problem details body for a denied request. */
+/** The 400 answer to a request that carries no rate-limit key (onMissingKey 'reject'), one for every framework. */
+export const MISSING_KEY_BODY = JSON.stringify({
+  type: 'about:blank',
+  title: 'Bad Request',
+  status: 400,
+  detail: 'The request carries no rate-limit key (for example, the API key header is missing).',
+});
+
 export function problemBody(decision: Decision, instance: string | undefined): string {
   const never = !Number.isFinite(decision.retryAfterMs);
   return JSON.stringify({

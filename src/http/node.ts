@@ -1,7 +1,7 @@
 // Middleware for express, connect and plain node:http servers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../decision.js';
-import { problemBody, RETRY_AFTER, type HeaderSink } from './headers.js';
+import { MISSING_KEY_BODY, problemBody, RETRY_AFTER, type HeaderSink } from './headers.js';
 import { decisionOf, MISSING_KEY, RateLimitRule, tiersOf, type RateLimitOptions, type Verdict } from './rule.js';
 
 export interface NodeRateLimitOptions extends RateLimitOptions<IncomingMessage> {
@@ -18,12 +18,6 @@ export interface RateLimitMiddleware {
   check(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
 }
 
-const MISSING_KEY_BODY = JSON.stringify({
-  type: 'about:blank',
-  title: 'Bad Request',
-  status: 400,
-  detail: 'The request carries no rate-limit key (for example, the API key header is missing).',
-});
 
 // node keeps a response's headers as { [lower-case name]: [name, value] } under an internal
 // symbol; setHeader() writes there after validating the name and the value with regular

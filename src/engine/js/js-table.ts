@@ -4,7 +4,7 @@ import { monotonicMs } from '../../clock.js';
 import { Detail, PROBE_WINDOW, plannedCapacity, type TableConfig, type TableEngine, type TableStats } from '../table-engine.js';
 import { decide, freshState, refund, type CounterState, type PolicyView, type Verdict } from './algorithms.js';
 import { KeyIndex } from './key-index.js';
-import { FIELD_EXPIRES, SlotStore } from './slot-store.js';
+import { SlotStore } from './slot-store.js';
 import { TopKeysSummary } from './top-keys.js';
 import type { RawTopKey } from '../table-engine.js';
 
@@ -89,14 +89,8 @@ export class JsTable implements TableEngine {
     const slots = this.#slots;
     let expires = 0;
     if (slot !== undefined) {
-      const chunk = slots.chunk(slot);
-      const at = slots.offset(slot);
-      expires = chunk[at + FIELD_EXPIRES] as number;
-      if (expires > now) {
-        state.a = chunk[at] as number;
-        state.b = chunk[at + 1] as number;
-        state.c = chunk[at + 2] as number;
-      }
+      expires = slots.expiry(slot);
+      if (expires > now) slots.load(slot, state);
     }
     const live = expires > now;
     if (!live) freshState(this.#policy, limit, now, state);
@@ -129,12 +123,7 @@ export class JsTable implements TableEngine {
     }
     this.#allowed++;
     if (v.remaining * 5 <= v.limit) this.#nearLimit++;
-    const chunk = slots.chunk(slot);
-    const at = slots.offset(slot);
-    chunk[at] = state.a;
-    chunk[at + 1] = state.b;
-    chunk[at + 2] = state.c;
-    chunk[at + FIELD_EXPIRES] = now + v.resetMs;
+    slots.store(slot, state, now + v.resetMs);
     return v;
   }
 
@@ -142,7 +131,7 @@ export class JsTable implements TableEngine {
   #claim(key: string, map: Map<string, number>, now: number): number {
     if (!this.#makeRoom(now)) return -1;
     const slot = this.#slots.take();
-    this.#slots.chunk(slot)[this.#slots.offset(slot) + FIELD_EXPIRES] = 0;
+    this.#slots.setExpiry(slot, 0);
     this.#slots.setKey(slot, key);
     map.set(key, slot);
     return slot;
@@ -160,7 +149,7 @@ export class JsTable implements TableEngine {
       const slot = this.#advance();
       if (slots.keyOf(slot) === undefined) continue;
       seen++;
-      const expiry = slots.chunk(slot)[slots.offset(slot) + FIELD_EXPIRES] as number;
+      const expiry = slots.expiry(slot);
       if (expiry < victimExpiry) {
         victim = slot;
         victimExpiry = expiry;
@@ -214,7 +203,7 @@ export class JsTable implements TableEngine {
     const slots = this.#slots;
     for (let k = 0; k < 2 && slots.allocated > 0; k++) {
       const slot = this.#advance();
-      if (slots.keyOf(slot) !== undefined && (slots.chunk(slot)[slots.offset(slot) + FIELD_EXPIRES] as number) <= now) {
+      if (slots.keyOf(slot) !== undefined && slots.expiry(slot) <= now) {
         this.#release(slot);
         this.#swept++;
       }
@@ -245,18 +234,11 @@ export class JsTable implements TableEngine {
   refund(key: string, amount: number, limit: number): void {
     const now = this.#now();
     const slot = this.#index.mapOf(key).get(key);
-    if (slot === undefined) return;
-    const chunk = this.#slots.chunk(slot);
-    const at = this.#slots.offset(slot);
-    if ((chunk[at + FIELD_EXPIRES] as number) <= now) return;
+    if (slot === undefined || this.#slots.expiry(slot) <= now) return;
     const state = this.#state;
-    state.a = chunk[at] as number;
-    state.b = chunk[at + 1] as number;
-    state.c = chunk[at + 2] as number;
-    chunk[at + FIELD_EXPIRES] = now + refund(this.#policy, limit, state, now, amount);
-    chunk[at] = state.a;
-    chunk[at + 1] = state.b;
-    chunk[at + 2] = state.c;
+    this.#slots.load(slot, state);
+    const reset = refund(this.#policy, limit, state, now, amount);
+    this.#slots.store(slot, state, now + reset);
   }
 
   block(key: string, durationMs: number): boolean {
@@ -275,7 +257,7 @@ export class JsTable implements TableEngine {
     const slot = map.get(key);
     let live = false;
     if (slot !== undefined) {
-      live = (this.#slots.chunk(slot)[this.#slots.offset(slot) + FIELD_EXPIRES] as number) > now;
+      live = this.#slots.expiry(slot) > now;
       this.#release(slot);
     }
     const until = this.#blocks.get(key);
@@ -302,7 +284,7 @@ export class JsTable implements TableEngine {
     const slots = this.#slots;
     let count = 0;
     for (let slot = 0; slot < slots.allocated; slot++) {
-      if (slots.keyOf(slot) !== undefined && (slots.chunk(slot)[slots.offset(slot) + FIELD_EXPIRES] as number) <= now) {
+      if (slots.keyOf(slot) !== undefined && slots.expiry(slot) <= now) {
         this.#release(slot);
         count++;
       }

@@ -1,9 +1,9 @@
 // Per-key state of the TypeScript engine as numbers in typed arrays, one slot per key: no object per
 // key for the garbage collector to trace, and memory that only grows, chunk by chunk, never copied.
 
-/** Numbers per slot: the three state fields (as CounterState a, b, c) and the expiry. */
-export const SLOT_FIELDS = 4;
-export const FIELD_EXPIRES = 3;
+// Numbers per slot: the three state fields (as CounterState a, b, c) and the expiry.
+const SLOT_FIELDS = 4;
+const FIELD_EXPIRES = 3;
 
 // 4,096 slots (128 KiB) per chunk: a new chunk costs one small allocation, never a copy of the rest.
 const CHUNK_BITS = 12;
@@ -25,13 +25,41 @@ export class SlotStore {
     this.#limit = limit;
   }
 
-  /** The chunk holding `slot`; its fields start at offset(slot). */
-  chunk(slot: number): Float64Array {
+  // The chunk holding `slot`; its fields start at #offset(slot).
+  #chunk(slot: number): Float64Array {
     return this.#chunks[slot >>> CHUNK_BITS] as Float64Array;
   }
 
-  offset(slot: number): number {
+  #offset(slot: number): number {
     return (slot & CHUNK_MASK) * SLOT_FIELDS;
+  }
+
+  /** When the state in `slot` expires. */
+  expiry(slot: number): number {
+    return this.#chunk(slot)[this.#offset(slot) + FIELD_EXPIRES] as number;
+  }
+
+  setExpiry(slot: number, expiresAt: number): void {
+    this.#chunk(slot)[this.#offset(slot) + FIELD_EXPIRES] = expiresAt;
+  }
+
+  /** Copies the slot's state fields into `state`. */
+  load(slot: number, state: { a: number; b: number; c: number }): void {
+    const chunk = this.#chunk(slot);
+    const at = this.#offset(slot);
+    state.a = chunk[at] as number;
+    state.b = chunk[at + 1] as number;
+    state.c = chunk[at + 2] as number;
+  }
+
+  /** Writes `state` and its expiry into the slot. */
+  store(slot: number, state: { readonly a: number; readonly b: number; readonly c: number }, expiresAt: number): void {
+    const chunk = this.#chunk(slot);
+    const at = this.#offset(slot);
+    chunk[at] = state.a;
+    chunk[at + 1] = state.b;
+    chunk[at + 2] = state.c;
+    chunk[at + FIELD_EXPIRES] = expiresAt;
   }
 
   /** A free slot, or -1 when all `limit` are in use. */
