@@ -1,23 +1,12 @@
 // Several limits on one request (say 10 per second and 1,000 per hour), decided all-or-nothing.
-import type { CallOptions } from './limiter.js';
-import type { Decision, LimitOverride } from './decision.js';
+import type { Decision } from './decision.js';
 import { combineDecisions } from './decisions.js';
 import { closedError, invalidArgument } from './errors.js';
 import { splitLimits } from './validate.js';
 import { Limiter } from './limiter.js';
-import { WaitingLines, type AcquireOptions } from './waiting-lines.js';
-
-/** Anything that decides synchronously, as a Limiter or a CombinedLimiter does. */
-export interface SyncLimiter {
-  consume(key: string, cost?: number): Decision;
-  peek(key: string, cost?: number): Decision;
-  refund(key: string, amount?: number): void;
-}
-
-/** Per-call options of several limits: `limit` as one number (replaces the first limit's) or one per limit. */
-export interface MultiCallOptions {
-  readonly limit?: LimitOverride;
-}
+import type { Policy } from './policies.js';
+import type { AcquireOptions, CallOptions, CombinedLimiterStats, RateLimiter } from './rate-limiter.js';
+import { WaitingLines } from './waiting-lines.js';
 
 /**
  * Limits checked together. A request denied by one limit spends nothing from the others: each
@@ -26,24 +15,35 @@ export interface MultiCallOptions {
  * the refunded amount as spent, so it may be denied where it would have passed; it is never
  * allowed where it should not be.
  */
-export class CombinedLimiter implements SyncLimiter {
+export class CombinedLimiter implements RateLimiter {
   readonly limiters: readonly Limiter[];
+  /** The limiters' policies, in order. */
+  readonly policies: readonly Policy[];
+  /** The limiters' names joined with '+'. */
+  readonly name: string;
 
   constructor(limiters: readonly Limiter[]) {
     if (!Array.isArray(limiters) || limiters.length === 0 || !limiters.every((l) => l instanceof Limiter)) {
       throw invalidArgument('limiters', 'a non-empty array of Limiter', limiters);
     }
-    this.limiters = [...limiters];
+    this.limiters = Object.freeze([...limiters]);
+    this.policies = Object.freeze(limiters.map((l) => l.policy));
+    this.name = limiters.map((l) => l.name).join('+');
   }
 
   #closed = false;
+
+  /** Closed by close(), or by closing any of its limiters (it cannot decide without them). */
+  get closed(): boolean {
+    return this.#closed || this.limiters.some((l) => l.closed);
+  }
 
   #live(): void {
     if (this.#closed) throw closedError();
   }
 
   /** The call options of each limiter, validated before anything is spent. */
-  #options(options: MultiCallOptions | undefined): (CallOptions | undefined)[] | undefined {
+  #options(options: CallOptions | undefined): (CallOptions | undefined)[] | undefined {
     const limits = splitLimits(options, this.limiters.length);
     if (limits === undefined) return undefined;
     return this.limiters.map((l, i) => {
@@ -58,7 +58,7 @@ export class CombinedLimiter implements SyncLimiter {
    * Spends `cost` from every limit if all allow it. `options.limit` serves a tier: a number
    * replaces the first limit's, an array gives one per limit.
    */
-  consume(key: string, cost = 1, options?: MultiCallOptions): Decision {
+  consume(key: string, cost = 1, options?: CallOptions): Decision {
     this.#live();
     const perLimit = this.#options(options);
     const decisions: Decision[] = [];
@@ -77,16 +77,36 @@ export class CombinedLimiter implements SyncLimiter {
     return combineDecisions(decisions);
   }
 
-  peek(key: string, cost = 1, options?: MultiCallOptions): Decision {
+  tryConsume(key: string, cost = 1, options?: CallOptions): boolean {
+    return this.consume(key, cost, options).allowed;
+  }
+
+  peek(key: string, cost = 1, options?: CallOptions): Decision {
     this.#live();
     const perLimit = this.#options(options);
     return combineDecisions(this.limiters.map((l, i) => l.peek(key, cost, perLimit?.[i])));
   }
 
-  refund(key: string, amount = 1, options?: MultiCallOptions): void {
+  refund(key: string, amount = 1, options?: CallOptions): void {
     this.#live();
     const perLimit = this.#options(options);
     this.limiters.forEach((l, i) => l.refund(key, amount, perLimit?.[i]));
+  }
+
+  /** Blocks the key in every limiter; false if any had no room (a full table in 'refuse' mode). */
+  block(key: string, durationMs: number): boolean {
+    this.#live();
+    let all = true;
+    for (const l of this.limiters) all = l.block(key, durationMs) && all;
+    return all;
+  }
+
+  /** Forgets the key in every limiter; whether any held it. */
+  reset(key: string): boolean {
+    this.#live();
+    let any = false;
+    for (const l of this.limiters) any = l.reset(key) || any;
+    return any;
   }
 
   #lines: WaitingLines | undefined;
@@ -97,16 +117,16 @@ export class CombinedLimiter implements SyncLimiter {
    * TOLLGATE_CLOSED.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Decision> {
-    if (this.#closed) return Promise.reject(closedError());
     if (this.#lines === undefined) {
-      const lines = new WaitingLines({
-        consume: (k, cost, limit) => this.consume(k, cost, limit === undefined ? undefined : { limit }),
-        refund: (k, amount, limit) => this.refund(k, amount, limit === undefined ? undefined : { limit }),
-      });
+      const lines = new WaitingLines(this);
       this.#lines = lines;
       for (const limiter of this.limiters) limiter.onClose(() => lines.close(closedError()));
     }
     return this.#lines.acquire(key, options);
+  }
+
+  stats(): CombinedLimiterStats {
+    return { name: this.name, store: 'combined', limiters: this.limiters.map((l) => l.stats()) };
   }
 
   /**
@@ -116,10 +136,6 @@ export class CombinedLimiter implements SyncLimiter {
   close(): void {
     this.#closed = true;
     this.#lines?.close(closedError());
-  }
-
-  tryConsume(key: string, cost = 1, options?: MultiCallOptions): boolean {
-    return this.consume(key, cost, options).allowed;
   }
 }
 

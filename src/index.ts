@@ -24,13 +24,19 @@ export {
   type SharedMemoryOptions,
   type SharedMemoryStore,
 } from './stores/shared-memory.js';
-export { allOf, CombinedLimiter, type MultiCallOptions, type SyncLimiter } from './combine.js';
+export { allOf, CombinedLimiter } from './combine.js';
+export {
+  isRateLimiter,
+  type RateLimiter,
+  type RateLimiterStats,
+  type CombinedLimiterStats,
+  type MaybePromise,
+} from './rate-limiter.js';
 export {
   RedisLimiter,
   type RedisLimiterOptions,
   type RedisLimiterStats,
   type RedisClientLike,
-  type FallbackLimiter,
 } from './stores/redis/redis-limiter.js';
 export { rateLimit, type NodeRateLimitOptions, type RateLimitMiddleware } from './http/node.js';
 export { fastifyRateLimit, type FastifyRateLimitOptions } from './http/fastify.js';
@@ -42,7 +48,6 @@ export {
   Queue,
   QueueFullError,
   throttle,
-  type Acquirer,
   type QueueOptions,
   type QueueLimit,
   type JobOptions,
@@ -52,7 +57,7 @@ export {
 } from './client/queue.js';
 export { backoffDelay, retryPolicy, type RetryOptions } from './client/backoff.js';
 export { parseUpstreamLimits, parseRetryAfter, parseDuration, type UpstreamLimits, type UpstreamQuota } from './client/upstream-headers.js';
-export { adaptToUpstream, correctCost, type AdaptableLimiter } from './client/adapt.js';
+export { adaptToUpstream, correctCost } from './client/adapt.js';
 export { limitedFetch, UpstreamError, type LimitedFetch, type LimitedFetchOptions } from './client/fetch.js';
 export { toPrometheus, registerPrometheus, type PromClientLike, type PromRegistryLike } from './metrics/prometheus.js';
 export type { SharedTableReport } from './engine/table-engine.js';

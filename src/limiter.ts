@@ -5,12 +5,15 @@ import { MAX_BLOCK_MS, MAX_CAPACITY, MAX_SHARDS } from './constants.js';
 import type { Decision } from './decision.js';
 import { closedError, invalidArgument } from './errors.js';
 import { createTable, resolveEngine, type EngineChoice, type EngineName } from './engine/select-engine.js';
-import { Detail, type TableEngine, type TableStats } from './engine/table-engine.js';
+import { Detail, type TableEngine } from './engine/table-engine.js';
 import { policyParams, type Policy, type PolicyParams } from './policies.js';
-import { checkInteger, checkKey, checkObject, checkOptions, checkPositiveInteger, isKey } from './validate.js';
+import { checkInteger, checkKey, checkObject, checkPositiveInteger, isKey, splitLimits } from './validate.js';
 import { destroySharedMemory, isSharedMemoryStore, type SharedMemoryStore } from './stores/shared-memory.js';
-import { WaitingLines, type AcquireOptions } from './waiting-lines.js';
+import { WaitingLines } from './waiting-lines.js';
 import type { ManualClock } from './clock.js';
+import type { AcquireOptions, CallOptions, LimiterStats, RateLimiter } from './rate-limiter.js';
+
+export type { CallOptions, LimiterStats };
 
 export interface LimiterOptions {
   readonly policy: Policy;
@@ -62,30 +65,18 @@ export interface TopKey {
   readonly truncated: boolean;
 }
 
-/** A per-call override: serve a tier (e.g. a paid API key) from the same limiter. */
-export interface CallOptions {
-  /**
-   * Replaces the policy's limit for this call: the window limit, the bucket capacity or the GCRA
-   * burst. Windows and rates stay the policy's.
-   */
-  readonly limit?: number;
-}
-
-export interface LimiterStats extends TableStats {
-  readonly engine: EngineName;
-  readonly store: 'memory' | 'sharedMemory';
-}
-
 export { MAX_CAPACITY };
 const DEFAULT_CAPACITY = 1_000_000;
 const INITIAL_CAPACITY = 1024;
 
-export class Limiter {
+export class Limiter implements RateLimiter {
   /** The label of this limiter's metrics. */
   readonly name: string;
   /** Which engine decides: 'native' or 'js'. */
   readonly engine: EngineName;
   readonly policy: Policy;
+  /** [policy], as every RateLimiter lists its policies. */
+  readonly policies: readonly Policy[];
   /** 'sharedMemory' when the table is shared by every process that opens its name. */
   readonly store: 'memory' | 'sharedMemory';
   /** Whether this limiter made its table (always true in memory; false when it attached to a segment). */
@@ -100,6 +91,7 @@ export class Limiter {
     const o = checkObject(options, 'options');
     this.#params = policyParams(o.policy);
     this.policy = o.policy as Policy;
+    this.policies = Object.freeze([this.policy]);
     if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw invalidArgument('name', 'a non-empty string', o.name);
     this.name = (o.name as string | undefined) ?? 'default';
     const store = o.store as SharedMemoryStore | undefined;
@@ -190,10 +182,10 @@ export class Limiter {
     return checkInteger(limit, 'limit', 1, this.#params.maxLimit);
   }
 
+  /** The call's limit: the policy's, or the tier asked for (an array's first entry: one policy here). */
   #limit(options: CallOptions | undefined): number {
-    const o = checkOptions(options);
-    if (o === undefined || o.limit === undefined) return this.#params.limit;
-    return checkInteger(o.limit, 'limit', 1, this.#params.maxLimit);
+    const limit = splitLimits(options, 1)?.[0];
+    return limit === undefined ? this.#params.limit : checkInteger(limit, 'limit', 1, this.#params.maxLimit);
   }
 
   #decision(): Decision {
@@ -315,7 +307,7 @@ export class Limiter {
   }
 
   stats(): LimiterStats {
-    return { engine: this.engine, store: this.store, ...this.#live().stats() };
+    return { name: this.name, engine: this.engine, store: this.store, ...this.#live().stats() };
   }
 
   #lines: WaitingLines | undefined;
@@ -349,17 +341,8 @@ export class Limiter {
    * RangeError when the cost can never fit.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Decision> {
-    try {
-      this.#live();
-      checkKey(key);
-      this.#lines ??= new WaitingLines({
-        consume: (k, cost, limit) => this.consume(k, cost, limit === undefined ? undefined : { limit }),
-        refund: (k, amount, limit) => this.refund(k, amount, limit === undefined ? undefined : { limit }),
-      });
-      return this.#lines.acquire(key, options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    this.#lines ??= new WaitingLines(this);
+    return this.#lines.acquire(key, options);
   }
 
   /**

@@ -1,19 +1,11 @@
 // Waiting for capacity: one FIFO line per key, the head waiting exactly as long as the limiter
 // says (a timer, never polling), the others behind it, so no request is starved or woken in a herd.
-import type { Decision } from './decision.js';
-import { invalidArgument, outOfRange } from './errors.js';
-import { checkInteger, checkOptions, checkPositiveInteger } from './validate.js';
+import type { Decision, LimitOverride } from './decision.js';
+import { closedError, invalidArgument, outOfRange } from './errors.js';
+import type { AcquireOptions, CallOptions, RateLimiter } from './rate-limiter.js';
+import { checkInteger, checkKey, checkOptions, checkPositiveInteger } from './validate.js';
 
-export interface AcquireOptions {
-  /** What to spend; default 1. */
-  readonly cost?: number;
-  /** Give up after this many ms (rejects with code TOLLGATE_ACQUIRE_TIMEOUT). */
-  readonly timeoutMs?: number;
-  /** Give up when aborted (rejects with code TOLLGATE_ACQUIRE_ABORTED, cause = the signal's reason). */
-  readonly signal?: AbortSignal;
-  /** A per-call limit (tier), as for consume(). */
-  readonly limit?: number;
-}
+export type { AcquireOptions };
 
 export type AcquireErrorCode = 'TOLLGATE_ACQUIRE_TIMEOUT' | 'TOLLGATE_ACQUIRE_ABORTED';
 
@@ -26,15 +18,13 @@ export class AcquireError extends Error {
   }
 }
 
-/** What a waiting line needs of a limiter. */
-export interface Spender {
-  consume(key: string, cost: number, limit: number | undefined): Decision | Promise<Decision>;
-  refund(key: string, amount: number, limit: number | undefined): void | Promise<void>;
-}
+/** What a waiting line needs of its limiter. */
+type Spender = Pick<RateLimiter, 'consume' | 'refund' | 'closed'>;
 
 interface Waiter {
   readonly cost: number;
-  readonly limit: number | undefined;
+  /** The call's options (its tier), passed to consume and refund as given. */
+  readonly options: CallOptions | undefined;
   readonly resolve: (d: Decision) => void;
   readonly reject: (e: unknown) => void;
   settled: boolean;
@@ -65,14 +55,22 @@ export class WaitingLines {
   acquire(key: string, options?: AcquireOptions): Promise<Decision> {
     let cost: number;
     let timeoutMs: number | undefined;
-    let limit: number | undefined;
+    let callOptions: CallOptions | undefined;
     let signal: AbortSignal | undefined;
     try {
+      if (this.#closed === undefined && this.#spender.closed) this.close(closedError());
       if (this.#closed !== undefined) throw this.#closed;
+      checkKey(key);
       const o = checkOptions(options) ?? {};
       cost = o.cost === undefined ? 1 : checkPositiveInteger(o.cost, 'cost');
       timeoutMs = o.timeoutMs === undefined ? undefined : checkInteger(o.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
-      limit = o.limit === undefined ? undefined : checkPositiveInteger(o.limit, 'limit');
+      if (o.limit !== undefined) {
+        // The limiter checks a tier against its policies when it decides; its shape is checked now.
+        for (const [i, l] of (Array.isArray(o.limit) ? o.limit : [o.limit]).entries()) {
+          if (l !== undefined) checkPositiveInteger(l, Array.isArray(o.limit) ? `limit[${i}]` : 'limit');
+        }
+        callOptions = { limit: o.limit as LimitOverride };
+      }
       if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument('signal', 'an AbortSignal', o.signal);
       signal = o.signal as AbortSignal | undefined;
     } catch (error) {
@@ -80,7 +78,7 @@ export class WaitingLines {
     }
     if (signal?.aborted) return Promise.reject(new AcquireError('The wait was aborted', 'TOLLGATE_ACQUIRE_ABORTED', signal.reason));
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { cost, limit, resolve, reject, settled: false, timeout: undefined, cleanup: undefined };
+      const waiter: Waiter = { cost, options: callOptions, resolve, reject, settled: false, timeout: undefined, cleanup: undefined };
       const giveUp = (error: AcquireError) => {
         if (waiter.settled) return;
         this.#leave(key, waiter);
@@ -161,7 +159,7 @@ export class WaitingLines {
     line.busy = true;
     let decision: Decision | Promise<Decision>;
     try {
-      decision = this.#spender.consume(key, head.cost, head.limit);
+      decision = this.#spender.consume(key, head.cost, head.options);
     } catch (error) {
       line.busy = false;
       this.#fail(key, line, head, error);
@@ -183,7 +181,7 @@ export class WaitingLines {
   /** A refund that can neither throw nor leave a rejected promise behind (the limiter may be failing). */
   #giveBack(key: string, head: Waiter): void {
     try {
-      const done = this.#spender.refund(key, head.cost, head.limit);
+      const done = this.#spender.refund(key, head.cost, head.options);
       if (done instanceof Promise) done.catch(() => {});
     } catch {
       // Nothing to give back to: the limiter closed or failed; the spend is lost with it.

@@ -1,22 +1,14 @@
 // Keeping the local limiter honest: follow what the upstream says is left, and settle a job's
 // estimated cost against what it really cost.
-import type { Decision } from '../decision.js';
+import type { RateLimiter } from '../rate-limiter.js';
 import type { UpstreamQuota } from './upstream-headers.js';
-
-/** What adapting needs of a limiter (Limiter, allOf(...) members, RedisLimiter). */
-export interface AdaptableLimiter {
-  peek(key: string, cost?: number): Decision | Promise<Decision>;
-  consume(key: string, cost?: number): Decision | Promise<Decision>;
-  refund(key: string, amount?: number): void | Promise<void>;
-  block(key: string, durationMs: number): unknown;
-}
 
 /**
  * When the upstream reports less left than the local limiter believes, spend the difference
  * locally; when it reports nothing left, block until its reset. Never gives capacity back on
  * the upstream's word: the local limit stays the ceiling.
  */
-export async function adaptToUpstream(limiter: AdaptableLimiter, key: string, quota: UpstreamQuota | undefined): Promise<void> {
+export async function adaptToUpstream(limiter: RateLimiter, key: string, quota: UpstreamQuota | undefined): Promise<void> {
   if (quota?.remaining === undefined) return;
   if (quota.remaining <= 0) {
     if (quota.resetMs !== undefined && quota.resetMs > 0) await limiter.block(key, quota.resetMs);
@@ -31,7 +23,7 @@ export async function adaptToUpstream(limiter: AdaptableLimiter, key: string, qu
  * the shortfall; a shortfall the limit cannot take now is paid by blocking the key for as long
  * as that capacity takes to come back.
  */
-export async function correctCost(limiter: AdaptableLimiter, key: string, estimated: number, actual: number): Promise<void> {
+export async function correctCost(limiter: RateLimiter, key: string, estimated: number, actual: number): Promise<void> {
   if (!Number.isInteger(actual) || actual < 0 || actual === estimated) return;
   if (actual < estimated) {
     await limiter.refund(key, estimated - actual);

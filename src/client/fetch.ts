@@ -3,21 +3,20 @@
 // and settles estimated token costs against the real ones.
 import { invalidArgument } from '../errors.js';
 import { checkObject } from '../validate.js';
-import { adaptToUpstream, correctCost, type AdaptableLimiter } from './adapt.js';
+import type { RateLimiter } from '../rate-limiter.js';
+import { adaptToUpstream, correctCost } from './adapt.js';
 import type { RetryOptions } from './backoff.js';
-import { createQueue, type Acquirer, type DeadLetter, type QueueLimit } from './queue.js';
+import { createQueue, type DeadLetter, type QueueLimit } from './queue.js';
 import { parseUpstreamLimits } from './upstream-headers.js';
-
-type Limiter = Acquirer & AdaptableLimiter;
 
 export interface LimitedFetchOptions {
   /** The fetch to call; default globalThis.fetch. */
   readonly fetch?: typeof fetch;
   /** Requests allowed by the upstream (e.g. requests per minute). */
-  readonly requests?: Limiter;
+  readonly requests?: RateLimiter;
   /** Tokens allowed by the upstream: estimated before a call, corrected after it. */
   readonly tokens?: {
-    readonly limiter: Limiter;
+    readonly limiter: RateLimiter;
     readonly estimate: (input: RequestInfo | URL, init?: RequestInit) => number;
     /** The real cost from the response (e.g. usage.total_tokens); undefined keeps the estimate. */
     readonly actual?: (response: Response) => number | undefined | Promise<number | undefined>;

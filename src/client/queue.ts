@@ -3,16 +3,11 @@
 import type { Decision } from '../decision.js';
 import { closedError, invalidArgument, outOfRange } from '../errors.js';
 import { checkInteger, checkObject, checkOptions } from '../validate.js';
-import type { AcquireOptions } from '../waiting-lines.js';
+import { isRateLimiter, type RateLimiter } from '../rate-limiter.js';
 import { backoffDelay, retryPolicy, type RetryOptions, type RetryPolicy } from './backoff.js';
 
-/** Anything that can wait for capacity: Limiter, allOf(...), RedisLimiter. */
-export interface Acquirer {
-  acquire(key: string, options?: AcquireOptions): Promise<Decision>;
-}
-
 export interface QueueLimit {
-  readonly limiter: Acquirer;
+  readonly limiter: RateLimiter;
   /** The key spent from; default 'default' (one quota for the whole upstream). */
   readonly key?: string;
   /** What a job costs here; default 1 per job. Use (job) => job.cost for a tokens limit. */
@@ -100,7 +95,7 @@ export class Queue {
     this.#concurrency = o.concurrency === undefined ? Infinity : checkInteger(o.concurrency, 'concurrency', 1, 1_000_000);
     this.#maxSize = o.maxSize === undefined ? 10_000 : checkInteger(o.maxSize, 'maxSize', 1, 100_000_000);
     const limits = (o.limits ?? []) as QueueLimit[];
-    if (!Array.isArray(limits) || !limits.every((l) => typeof l?.limiter?.acquire === 'function')) {
+    if (!Array.isArray(limits) || !limits.every((l) => isRateLimiter(l?.limiter))) {
       throw invalidArgument('limits', 'an array of { limiter, key?, cost? }', o.limits);
     }
     this.#limits = limits;
@@ -259,11 +254,11 @@ export function createQueue(options?: QueueOptions): Queue {
 /** Wraps an async function so each call first waits for `cost` from `limiter` under `key`. */
 export function throttle<A extends unknown[], R>(
   fn: (...args: A) => Promise<R>,
-  options: { readonly limiter: Acquirer; readonly key?: string; readonly cost?: (...args: A) => number },
+  options: { readonly limiter: RateLimiter; readonly key?: string; readonly cost?: (...args: A) => number },
 ): (...args: A) => Promise<R> {
   if (typeof fn !== 'function') throw invalidArgument('fn', 'a function', fn);
   const o = checkObject(options, 'options');
-  if (typeof (o.limiter as Acquirer | undefined)?.acquire !== 'function') throw invalidArgument('limiter', 'a Limiter, allOf(...) or RedisLimiter', o.limiter);
+  if (!isRateLimiter(o.limiter)) throw invalidArgument('limiter', 'a Limiter, allOf(...) or RedisLimiter', o.limiter);
   const key = options.key ?? 'default';
   return async (...args: A) => {
     await options.limiter.acquire(key, { cost: options.cost?.(...args) ?? 1 });

@@ -5,14 +5,11 @@ import type { IncomingMessage } from 'node:http';
 import { CombinedLimiter } from '../combine.js';
 import type { Decision, LimitOverride } from '../decision.js';
 import { invalidArgument } from '../errors.js';
-import { Limiter } from '../limiter.js';
-import type { Policy } from '../policies.js';
-import { RedisLimiter } from '../stores/redis/redis-limiter.js';
+import type { Limiter } from '../limiter.js';
+import { isRateLimiter, type MaybePromise, type RateLimiter } from '../rate-limiter.js';
 import { checkInteger, checkObject } from '../validate.js';
 import { addressKey, addressList, canonicalAddress, clientAddress, type ForwardedHeader, type TrustProxy } from './client-ip.js';
 import { checkFormats, RateLimitHeaders, type HeaderFormat } from './headers.js';
-
-type MaybePromise<T> = T | Promise<T>;
 
 export interface RateLimitEvent<Req> {
   readonly req: Req;
@@ -24,10 +21,10 @@ export interface RateLimitEvent<Req> {
 
 export interface RateLimitOptions<Req = IncomingMessage> {
   /**
-   * What decides: a Limiter (in-process or shared memory), several (all must allow: an array or
-   * allOf(...)), or a RedisLimiter.
+   * What decides: any RateLimiter — a Limiter (in-process or shared memory), allOf(...) (or an
+   * array of Limiters: all must allow), or a RedisLimiter.
    */
-  readonly limiter: Limiter | CombinedLimiter | RedisLimiter | readonly Limiter[];
+  readonly limiter: RateLimiter | readonly Limiter[];
   /**
    * Whose limit a request counts against: 'ip' (the default: the client address, IPv6 grouped
    * by ipv6Subnet), { header: 'x-api-key' }, or a function of the request (say, the user id).
@@ -105,7 +102,7 @@ function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
 
 /** A compiled rule: options validated once, then `run` per request. */
 export class RateLimitRule<Req> {
-  readonly #decide: (key: string, cost: number, limit: LimitOverride | undefined) => MaybePromise<Decision>;
+  readonly #limiter: RateLimiter;
   readonly #policyCount: number;
   readonly #key: (raw: IncomingMessage, req: Req) => MaybePromise<string | undefined>;
   readonly #address: (raw: IncomingMessage) => string | undefined;
@@ -123,23 +120,11 @@ export class RateLimitRule<Req> {
   constructor(options: RateLimitOptions<Req>) {
     const o = checkObject(options, 'options') as RateLimitOptions<Req> & Record<string, unknown>;
     const limiter = Array.isArray(o.limiter) ? new CombinedLimiter(o.limiter as Limiter[]) : o.limiter;
-    let policies: readonly Policy[];
-    if (limiter instanceof Limiter) {
-      // One policy: a tier array's first entry is its limit.
-      this.#decide = (key, cost, limit) => {
-        const own = Array.isArray(limit) ? (limit[0] as number | undefined) : (limit as number | undefined);
-        return limiter.consume(key, cost, own === undefined ? undefined : { limit: own });
-      };
-      policies = [limiter.policy];
-    } else if (limiter instanceof CombinedLimiter) {
-      this.#decide = (key, cost, limit) => limiter.consume(key, cost, limit === undefined ? undefined : { limit });
-      policies = limiter.limiters.map((l) => l.policy);
-    } else if (limiter instanceof RedisLimiter) {
-      this.#decide = (key, cost, limit) => limiter.consume(key, cost, limit === undefined ? undefined : { limit });
-      policies = limiter.policies;
-    } else {
+    if (!isRateLimiter(limiter)) {
       throw invalidArgument('limiter', 'a Limiter, an array of Limiters, allOf(...) or a RedisLimiter', o.limiter);
     }
+    this.#limiter = limiter;
+    const policies = limiter.policies;
     this.#policyCount = policies.length;
 
     const subnet = o.ipv6Subnet === undefined ? 56 : checkInteger(o.ipv6Subnet, 'ipv6Subnet', 1, 128);
@@ -269,7 +254,7 @@ export class RateLimitRule<Req> {
 
   #decided(key: string, cost: number, req: Req): MaybePromise<Verdict> {
     const limit = this.#limit?.(req);
-    const decision = this.#decide(key, cost, limit);
+    const decision = this.#limiter.consume(key, cost, limit === undefined ? undefined : { limit });
     if (isPromise(decision)) return decision.then((d) => this.#verdict(key, d, req, limit));
     return this.#verdict(key, decision, req, limit);
   }

@@ -5,8 +5,7 @@ import { invalidArgument } from '../errors.js';
 import { Limiter } from '../limiter.js';
 import { fixedWindow } from '../policies.js';
 import { checkInteger } from '../validate.js';
-import type { Limiter as LimiterType } from '../limiter.js';
-import type { RedisLimiter } from '../stores/redis/redis-limiter.js';
+import type { RateLimiter } from '../rate-limiter.js';
 import { toPrometheus } from './prometheus.js';
 
 export interface DenialRecord {
@@ -42,7 +41,7 @@ export function denialLogger(options: {
 }
 
 /** A node:http / express handler serving the limiters' metrics for Prometheus to scrape. */
-export function metricsHandler(...limiters: (LimiterType | RedisLimiter)[]) {
+export function metricsHandler(...limiters: RateLimiter[]) {
   return (_req: unknown, res: { setHeader(name: string, value: string): unknown; end(body: string): unknown }): void => {
     res.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
     res.end(toPrometheus(...limiters));

@@ -1,9 +1,6 @@
 // Prometheus metrics for limiters: the plain text exposition format, and a prom-client collector.
 import { invalidArgument } from '../errors.js';
-import { Limiter } from '../limiter.js';
-import { RedisLimiter } from '../stores/redis/redis-limiter.js';
-
-type AnyLimiter = Limiter | RedisLimiter;
+import { isRateLimiter, type LimiterStats, type RateLimiter, type RedisLimiterStats } from '../rate-limiter.js';
 
 interface Sample {
   readonly labels: Record<string, string>;
@@ -16,7 +13,7 @@ interface Family {
   readonly samples: Sample[];
 }
 
-function families(limiters: readonly AnyLimiter[]): Family[] {
+function families(limiters: readonly RateLimiter[]): Family[] {
   const f = (name: string, type: Family['type'], help: string): Family => ({ name, help, type, samples: [] });
   const decisions = f('tollgate_decisions_total', 'counter', 'Consuming decisions, by outcome.');
   const nearLimit = f('tollgate_near_limit_total', 'counter', 'Allowed decisions that left at most a fifth of the limit.');
@@ -32,42 +29,50 @@ function families(limiters: readonly AnyLimiter[]): Family[] {
   const redisErrors = f('tollgate_redis_errors_total', 'counter', 'Redis calls that failed, by kind.');
   const fallback = f('tollgate_redis_fallback_decisions_total', 'counter', 'Decisions made by onError, by mode.');
   const denyCache = f('tollgate_deny_cache_hits_total', 'counter', 'Decisions the deny cache answered without Redis.');
+  // A table reported twice (given alone and inside allOf(...)) would repeat its series, which a
+  // scrape refuses: each limiter name and store is reported once.
+  const seen = new Set<string>();
+  const table = (s: LimiterStats) => {
+    if (seen.has(`${s.name}\0${s.store}`)) return;
+    seen.add(`${s.name}\0${s.store}`);
+    const store = { limiter: s.name, store: s.store };
+    decisions.samples.push(
+      { labels: { ...store, outcome: 'allowed' }, value: s.allowed },
+      { labels: { ...store, outcome: 'denied_limit' }, value: s.denied },
+      { labels: { ...store, outcome: 'denied_block' }, value: s.deniedBlocked },
+      { labels: { ...store, outcome: 'denied_full' }, value: s.refused },
+    );
+    nearLimit.samples.push({ labels: store, value: s.nearLimit });
+    entries.samples.push({ labels: store, value: s.entries });
+    capacity.samples.push({ labels: store, value: s.capacity });
+    load.samples.push({ labels: store, value: s.capacity === 0 ? 0 : s.entries / s.capacity });
+    maxShard.samples.push({ labels: store, value: s.maxShardEntries / (s.capacity / s.shards) });
+    evictions.samples.push({ labels: store, value: s.evictions });
+    swept.samples.push({ labels: store, value: s.swept });
+    contended.samples.push({ labels: store, value: s.lockContended });
+    recoveries.samples.push({ labels: store, value: s.lockRecoveries });
+  };
+  const redis = (s: RedisLimiterStats) => {
+    const base = { limiter: s.name };
+    const store = { ...base, store: 'redis' };
+    decisions.samples.push({ labels: { ...store, outcome: 'allowed' }, value: s.allowed }, { labels: { ...store, outcome: 'denied_limit' }, value: s.denied });
+    redisCalls.samples.push({ labels: base, value: s.redisCalls });
+    redisErrors.samples.push({ labels: { ...base, kind: 'error' }, value: s.errors }, { labels: { ...base, kind: 'timeout' }, value: s.timeouts });
+    fallback.samples.push(
+      { labels: { ...base, mode: 'allow' }, value: s.failedOpen },
+      { labels: { ...base, mode: 'deny' }, value: s.failedClosed },
+      { labels: { ...base, mode: 'limiter' }, value: s.fallbackDecisions },
+    );
+    denyCache.samples.push({ labels: base, value: s.denyCacheHits });
+  };
   for (const limiter of limiters) {
-    const base = { limiter: limiter.name };
-    if (limiter instanceof Limiter) {
-      if (limiter.closed) continue;
-      const s = limiter.stats();
-      const store = { ...base, store: s.store };
-      decisions.samples.push(
-        { labels: { ...store, outcome: 'allowed' }, value: s.allowed },
-        { labels: { ...store, outcome: 'denied_limit' }, value: s.denied },
-        { labels: { ...store, outcome: 'denied_block' }, value: s.deniedBlocked },
-        { labels: { ...store, outcome: 'denied_full' }, value: s.refused },
-      );
-      nearLimit.samples.push({ labels: store, value: s.nearLimit });
-      entries.samples.push({ labels: store, value: s.entries });
-      capacity.samples.push({ labels: store, value: s.capacity });
-      load.samples.push({ labels: store, value: s.capacity === 0 ? 0 : s.entries / s.capacity });
-      maxShard.samples.push({ labels: store, value: s.maxShardEntries / (s.capacity / s.shards) });
-      evictions.samples.push({ labels: store, value: s.evictions });
-      swept.samples.push({ labels: store, value: s.swept });
-      contended.samples.push({ labels: store, value: s.lockContended });
-      recoveries.samples.push({ labels: store, value: s.lockRecoveries });
-    } else if (limiter instanceof RedisLimiter) {
-      const s = limiter.stats();
-      const store = { ...base, store: 'redis' };
-      decisions.samples.push({ labels: { ...store, outcome: 'allowed' }, value: s.allowed }, { labels: { ...store, outcome: 'denied_limit' }, value: s.denied });
-      redisCalls.samples.push({ labels: base, value: s.redisCalls });
-      redisErrors.samples.push({ labels: { ...base, kind: 'error' }, value: s.errors }, { labels: { ...base, kind: 'timeout' }, value: s.timeouts });
-      fallback.samples.push(
-        { labels: { ...base, mode: 'allow' }, value: s.failedOpen },
-        { labels: { ...base, mode: 'deny' }, value: s.failedClosed },
-        { labels: { ...base, mode: 'limiter' }, value: s.fallbackDecisions },
-      );
-      denyCache.samples.push({ labels: base, value: s.denyCacheHits });
-    } else {
-      throw invalidArgument('limiters', 'Limiter or RedisLimiter instances', limiter);
-    }
+    if (!isRateLimiter(limiter)) throw invalidArgument('limiters', 'limiters (Limiter, allOf(...), RedisLimiter)', limiter);
+    // A closed table has nothing to report (its counters went with it).
+    if (limiter.closed) continue;
+    const s = limiter.stats();
+    if (s.store === 'redis') redis(s);
+    else if (s.store === 'combined') s.limiters.forEach(table);
+    else table(s);
   }
   return [decisions, nearLimit, entries, capacity, load, maxShard, evictions, swept, contended, recoveries, redisCalls, redisErrors, fallback, denyCache].filter(
     (family) => family.samples.length > 0,
@@ -77,7 +82,7 @@ function families(limiters: readonly AnyLimiter[]): Family[] {
 const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
 /** The limiters' metrics in the Prometheus text exposition format (version 0.0.4). */
-export function toPrometheus(...limiters: AnyLimiter[]): string {
+export function toPrometheus(...limiters: RateLimiter[]): string {
   const lines: string[] = [];
   for (const family of families(limiters)) {
     lines.push(`# HELP ${family.name} ${family.help}`, `# TYPE ${family.name} ${family.type}`);
@@ -111,7 +116,7 @@ export interface PromClientLike {
  * is an optional peer: pass its module. (Counters are exported as gauges holding the running
  * total, which rate() and increase() treat the same; prom-client counters cannot be set.)
  */
-export function registerPrometheus(client: PromClientLike, registry: PromRegistryLike, ...limiters: AnyLimiter[]): void {
+export function registerPrometheus(client: PromClientLike, registry: PromRegistryLike, ...limiters: RateLimiter[]): void {
   for (const template of families(limiters)) {
     const labelNames = [...new Set(template.samples.flatMap((s) => Object.keys(s.labels)))];
     const Gauge = client.Gauge as unknown as GaugeConstructor;

@@ -3,7 +3,6 @@
 import type { ManualClock } from '../../clock.js';
 import type { Decision } from '../../decision.js';
 import { combineDecisions } from '../../decisions.js';
-import type { MultiCallOptions } from '../../combine.js';
 import { closedError, invalidArgument, outOfRange, redisError } from '../../errors.js';
 import { Limiter } from '../../limiter.js';
 import { fixedWindow, policyParams, type Policy, type PolicyParams } from '../../policies.js';
@@ -15,19 +14,16 @@ import type { SharedMemoryStore } from '../shared-memory.js';
 import { keySlot } from './key-slot.js';
 import { BLOCK_LUA, DECIDE_LUA } from './lua.js';
 import { createHash } from 'node:crypto';
-import { WaitingLines, type AcquireOptions } from '../../waiting-lines.js';
+import { WaitingLines } from '../../waiting-lines.js';
+import { isRateLimiter, type AcquireOptions, type CallOptions, type MaybePromise, type RateLimiter, type RedisLimiterStats } from '../../rate-limiter.js';
+
+export type { RedisLimiterStats };
 
 /** What tollgate needs of an ioredis `Redis` or `Cluster`. */
 export interface RedisClientLike {
   evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   del(...keys: string[]): Promise<number>;
-}
-
-/** Decides when Redis fails or times out. */
-export interface FallbackLimiter {
-  consume(key: string, cost?: number): Decision;
-  peek(key: string, cost?: number): Decision;
 }
 
 export interface RedisLimiterOptions {
@@ -40,10 +36,10 @@ export interface RedisLimiterOptions {
   /** Bound on every Redis call, in ms; default 250. */
   readonly timeoutMs?: number;
   /**
-   * When Redis errs or times out: 'allow' (fail open, the default), 'deny', or a local limiter
-   * (an in-process or shared-memory Limiter, or allOf(...)) that decides instead.
+   * When Redis errs or times out: 'allow' (fail open, the default), 'deny', or another limiter
+   * that decides instead (typically an in-process or shared-memory Limiter, or allOf(...)).
    */
-  readonly onError?: 'allow' | 'deny' | FallbackLimiter;
+  readonly onError?: 'allow' | 'deny' | RateLimiter;
   /**
    * Remember denials locally until their retry time, answering repeat requests from the same key
    * without a round trip. true (the default) keeps up to 100,000 keys in this process; give
@@ -62,24 +58,6 @@ export interface RedisLimiterOptions {
   readonly clock?: ManualClock;
 }
 
-export interface RedisLimiterStats {
-  /** Decisions returned (consume and peek). */
-  readonly decisions: number;
-  /** consume() decisions allowed and denied (from Redis, the deny cache or onError). */
-  readonly allowed: number;
-  readonly denied: number;
-  /** Decisions answered by the deny cache, with no round trip. */
-  readonly denyCacheHits: number;
-  /** EVALSHA/EVAL calls sent (a NOSCRIPT recovery counts twice). */
-  readonly redisCalls: number;
-  readonly errors: number;
-  readonly timeouts: number;
-  /** Decisions made by onError: allowed blindly, denied blindly, or by the fallback limiter. */
-  readonly failedOpen: number;
-  readonly failedClosed: number;
-  readonly fallbackDecisions: number;
-}
-
 interface Pending {
   readonly key: string;
   readonly op: 1 | 2;
@@ -88,7 +66,7 @@ interface Pending {
   readonly overrides: readonly number[];
   /** `prefix{key}`, made once: the batch's keys and, on a cluster, its slot come from it. */
   readonly base: string;
-  readonly resolve: (d: Decision) => void;
+  readonly resolve: (d: MaybePromise<Decision>) => void;
   readonly reject: (error: unknown) => void;
 }
 
@@ -98,7 +76,7 @@ const BLOCK_SHA = sha1(BLOCK_LUA);
 const FAIL_CLOSED_RETRY_MS = 1000;
 const MAX_REMEMBERED_DENIALS = 10_000;
 
-export class RedisLimiter {
+export class RedisLimiter implements RateLimiter {
   readonly policies: readonly Policy[];
   readonly name: string;
   readonly #redis: RedisClientLike;
@@ -106,7 +84,7 @@ export class RedisLimiter {
   readonly #policyArgs: readonly number[];
   readonly #prefix: string;
   readonly #timeoutMs: number;
-  readonly #onError: 'allow' | 'deny' | FallbackLimiter;
+  readonly #onError: 'allow' | 'deny' | RateLimiter;
   readonly #denyCache: Limiter | undefined;
   readonly #maxBatch: number;
   readonly #clock: ManualClock | undefined;
@@ -139,10 +117,10 @@ export class RedisLimiter {
     this.#prefix = prefix;
     this.#timeoutMs = o.timeoutMs === undefined ? 250 : checkInteger(o.timeoutMs, 'timeoutMs', 1, 600_000);
     const onError = o.onError ?? 'allow';
-    if (onError !== 'allow' && onError !== 'deny' && (typeof onError !== 'object' || typeof (onError as FallbackLimiter).consume !== 'function')) {
-      throw invalidArgument('onError', "'allow', 'deny' or a Limiter", onError);
+    if (onError !== 'allow' && onError !== 'deny' && !isRateLimiter(onError)) {
+      throw invalidArgument('onError', "'allow', 'deny' or a limiter (Limiter, allOf(...))", onError);
     }
-    this.#onError = onError as 'allow' | 'deny' | FallbackLimiter;
+    this.#onError = onError as 'allow' | 'deny' | RateLimiter;
     this.#maxBatch = o.maxBatch === undefined ? 32 : checkInteger(o.maxBatch, 'maxBatch', 1, 10_000);
     this.#clock = checkClock(o.clock);
     this.#denyCache = this.#makeDenyCache(o.denyCache);
@@ -169,7 +147,7 @@ export class RedisLimiter {
   }
 
   /** One limit per policy for this call (0 = the policy's own), validated. */
-  #overrides(options: MultiCallOptions | undefined): readonly number[] {
+  #overrides(options: CallOptions | undefined): readonly number[] {
     const limits = splitLimits(options, this.#params.length);
     if (limits === undefined) return this.#noOverrides;
     return this.#params.map((p, i) => {
@@ -206,7 +184,7 @@ export class RedisLimiter {
    * answers. `options.limit` serves a tier: a number replaces the first policy's limit, an array
    * gives one per policy.
    */
-  consume(key: string, cost = 1, options?: MultiCallOptions): Promise<Decision> {
+  consume(key: string, cost = 1, options?: CallOptions): Promise<Decision> {
     return this.#decide(key, cost, options, 1).then((d) => {
       if (d.allowed) this.#stats.allowed++;
       else this.#stats.denied++;
@@ -215,11 +193,11 @@ export class RedisLimiter {
   }
 
   /** What consume would decide, spending nothing. */
-  peek(key: string, cost = 1, options?: MultiCallOptions): Promise<Decision> {
+  peek(key: string, cost = 1, options?: CallOptions): Promise<Decision> {
     return this.#decide(key, cost, options, 2);
   }
 
-  #decide(key: string, cost: number, options: MultiCallOptions | undefined, op: 1 | 2): Promise<Decision> {
+  #decide(key: string, cost: number, options: CallOptions | undefined, op: 1 | 2): Promise<Decision> {
     let overrides: readonly number[];
     try {
       if (this.#closed) throw closedError();
@@ -370,7 +348,7 @@ export class RedisLimiter {
     return { allowed: false, limit, remaining: 0, resetMs: retryAfterMs, retryAfterMs };
   }
 
-  #fallback(p: Pending, error: unknown): Decision {
+  #fallback(p: Pending, error: unknown): MaybePromise<Decision> {
     const limit = p.overrides[0] || (this.#params[0] as PolicyParams).limit;
     if ((error as { code?: string }).code === 'TOLLGATE_REDIS_TIMEOUT') this.#stats.timeouts++;
     else this.#stats.errors++;
@@ -399,7 +377,7 @@ export class RedisLimiter {
   }
 
   /** Gives back up to `amount` on every policy; a key Redis does not hold is left alone. */
-  async refund(key: string, amount = 1, options?: MultiCallOptions): Promise<void> {
+  async refund(key: string, amount = 1, options?: CallOptions): Promise<void> {
     if (this.#closed) throw closedError();
     checkKey(key);
     checkPositiveInteger(amount, 'amount');
@@ -409,14 +387,15 @@ export class RedisLimiter {
     await this.#tracked(this.#call(DECIDE_SHA, DECIDE_LUA, this.#keys(key), [this.#now(), this.#params.length, ...this.#policyArgs, 3, amount, ...overrides]));
   }
 
-  /** Denies the key everywhere for `durationMs` (a shorter block never cuts a longer one). */
-  async block(key: string, durationMs: number): Promise<void> {
+  /** Denies the key everywhere for `durationMs` (a shorter block never cuts a longer one). Resolves with true. */
+  async block(key: string, durationMs: number): Promise<boolean> {
     if (this.#closed) throw closedError();
     checkKey(key);
     checkPositiveInteger(durationMs, 'durationMs');
     const duration = Math.min(durationMs, MAX_BLOCK_MS);
     this.#denyCache?.block(key, duration);
     await this.#tracked(this.#call(BLOCK_SHA, BLOCK_LUA, [this.#keys(key)[0] as string], [duration]));
+    return true;
   }
 
   /** Forgets the key on Redis (counters and block) and in the deny cache. Returns whether Redis held it. */
@@ -455,21 +434,12 @@ export class RedisLimiter {
    * never spins on Redis. See Limiter.acquire.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Decision> {
-    try {
-      if (this.#closed) throw closedError();
-      checkKey(key);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    this.#lines ??= new WaitingLines({
-      consume: (k, cost, limit) => this.consume(k, cost, limit === undefined ? undefined : { limit }),
-      refund: (k, amount, limit) => this.refund(k, amount, limit === undefined ? undefined : { limit }),
-    });
+    this.#lines ??= new WaitingLines(this);
     return this.#lines.acquire(key, options);
   }
 
   stats(): RedisLimiterStats {
-    return { ...this.#stats };
+    return { name: this.name, store: 'redis', ...this.#stats };
   }
 
   /**

@@ -1,0 +1,105 @@
+// The one interface every limiter implements — Limiter, allOf(...) and RedisLimiter — and that
+// everything taking a limiter accepts: the HTTP middleware, the adapters, the queue, limitedFetch,
+// the metrics, RedisLimiter's fallback.
+import type { Decision, LimitOverride } from './decision.js';
+import type { EngineName } from './engine/select-engine.js';
+import type { TableStats } from './engine/table-engine.js';
+import type { Policy } from './policies.js';
+
+/** A value now (in-process limiters) or later (Redis). */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Per-call options of every limiter. */
+export interface CallOptions {
+  /**
+   * This call's limit (its tier, e.g. a paid API key), replacing the policy's limit (the window
+   * limit, the bucket capacity or the GCRA burst; windows and rates stay the policy's). A number
+   * replaces the first policy's; an array gives one per policy (undefined keeps that policy's).
+   */
+  readonly limit?: LimitOverride;
+}
+
+export interface AcquireOptions extends CallOptions {
+  /** What to spend; default 1. */
+  readonly cost?: number;
+  /** Give up after this many ms (rejects with code TOLLGATE_ACQUIRE_TIMEOUT). */
+  readonly timeoutMs?: number;
+  /** Give up when aborted (rejects with code TOLLGATE_ACQUIRE_ABORTED, cause = the signal's reason). */
+  readonly signal?: AbortSignal;
+}
+
+/** A table's counters (Limiter.stats()). */
+export interface LimiterStats extends TableStats {
+  readonly name: string;
+  readonly engine: EngineName;
+  readonly store: 'memory' | 'sharedMemory';
+}
+
+/** A RedisLimiter's counters, for this process. */
+export interface RedisLimiterStats {
+  readonly name: string;
+  readonly store: 'redis';
+  /** Decisions returned (consume and peek). */
+  readonly decisions: number;
+  /** consume() decisions allowed and denied (from Redis, the deny cache or onError). */
+  readonly allowed: number;
+  readonly denied: number;
+  /** Decisions answered by the deny cache, with no round trip. */
+  readonly denyCacheHits: number;
+  /** EVALSHA/EVAL calls sent (a NOSCRIPT recovery counts twice). */
+  readonly redisCalls: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  /** Decisions made by onError: allowed blindly, denied blindly, or by the fallback limiter. */
+  readonly failedOpen: number;
+  readonly failedClosed: number;
+  readonly fallbackDecisions: number;
+}
+
+/** allOf(...)'s counters: those of the limiters it combines, each under its own name. */
+export interface CombinedLimiterStats {
+  readonly name: string;
+  readonly store: 'combined';
+  readonly limiters: readonly LimiterStats[];
+}
+
+/** What stats() returns; `store` tells which. */
+export type RateLimiterStats = LimiterStats | RedisLimiterStats | CombinedLimiterStats;
+
+/**
+ * A rate limiter. `Limiter` and `allOf(...)` answer synchronously (their methods return values,
+ * and their own types say so); `RedisLimiter` answers with promises. Code that takes any limiter
+ * awaits what it gets.
+ */
+export interface RateLimiter {
+  /** How metrics, logs and headers label this limiter. */
+  readonly name: string;
+  /** The policies decided, all-or-nothing, in order (one for a Limiter). */
+  readonly policies: readonly Policy[];
+  /** True once close() was called (or, for allOf(...), once any limiter it combines closed). */
+  readonly closed: boolean;
+  /** Spends `cost` (default 1) from the key if every policy allows it, and says what happened. */
+  consume(key: string, cost?: number, options?: CallOptions): MaybePromise<Decision>;
+  /** What consume() would decide, spending nothing. */
+  peek(key: string, cost?: number, options?: CallOptions): MaybePromise<Decision>;
+  /** Gives `amount` back (never beyond a fresh key's allowance); a key not held is left alone. */
+  refund(key: string, amount?: number, options?: CallOptions): MaybePromise<void>;
+  /** Denies the key for `durationMs` (a shorter block never cuts a longer one); false if there was no room. */
+  block(key: string, durationMs: number): MaybePromise<boolean>;
+  /** Forgets the key (counters and block); whether it was held. */
+  reset(key: string): MaybePromise<boolean>;
+  /** Waits until `cost` can be spent, then spends it (first come, first served per key). */
+  acquire(key: string, options?: AcquireOptions): Promise<Decision>;
+  stats(): RateLimiterStats;
+  /** Stops deciding; pending waiters reject at once with code TOLLGATE_CLOSED. */
+  close(): void;
+}
+
+const METHODS = ['consume', 'peek', 'refund', 'block', 'reset', 'acquire', 'stats', 'close'] as const;
+
+/** Whether `value` has the shape of a RateLimiter (checked once, where a limiter is given). */
+export function isRateLimiter(value: unknown): value is RateLimiter {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return METHODS.every((m) => typeof v[m] === 'function') && Array.isArray(v.policies) && typeof v.name === 'string';
+}
