@@ -4,8 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../decision.js';
 import { invalidArgument } from '../errors.js';
-import { MISSING_KEY_BODY, problemBody, RETRY_AFTER, type HeaderSink } from '../http/headers.js';
-import { decisionOf, MISSING_KEY, RateLimitRule, tiersOf, type RateLimitOptions } from '../http/rule.js';
+import { MISSING_KEY_BODY, problemBody, type HeaderSink } from '../http/headers.js';
+import { RateLimitRule, type RateLimitOptions } from '../http/rule.js';
 
 /** The parts of a Hono context the middleware reads and writes. */
 export interface HonoContextLike {
@@ -50,21 +50,13 @@ export function honoRateLimit(options: HonoRateLimitOptions): (c: HonoContextLik
     });
     const raw = { socket: { remoteAddress: address(c) }, headers } as unknown as IncomingMessage;
     const verdict = await rule.run(raw, c);
-    const decision = decisionOf(verdict);
-    if (decision === undefined) {
-      if (verdict !== MISSING_KEY) {
-        await next();
-        return undefined;
-      }
-      return c.body(MISSING_KEY_BODY, 400, PROBLEM);
-    }
-    rule.headers.write(c, writeHeader, decision, tiersOf(verdict));
-    if (!rule.blocks(decision)) {
+    const response = rule.respond(verdict, c, writeHeader);
+    if (response === 'pass') {
       await next();
       return undefined;
     }
-    if (Number.isFinite(decision.retryAfterMs)) c.header(RETRY_AFTER[0], String(Math.ceil(decision.retryAfterMs / 1000)));
-    if (options.handler !== undefined) return options.handler(c, decision);
-    return c.body(problemBody(decision, c.req.url), 429, PROBLEM);
+    if (response === 'missing-key') return c.body(MISSING_KEY_BODY, 400, PROBLEM);
+    if (options.handler !== undefined) return options.handler(c, response.refused);
+    return c.body(problemBody(response.refused, c.req.url), 429, PROBLEM);
   };
 }

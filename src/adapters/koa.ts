@@ -2,8 +2,8 @@
 // not imported: the types below are the little of its context this middleware touches.
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../decision.js';
-import { MISSING_KEY_BODY, problemBody, RETRY_AFTER, type HeaderSink } from '../http/headers.js';
-import { decisionOf, MISSING_KEY, RateLimitRule, tiersOf, type RateLimitOptions } from '../http/rule.js';
+import { MISSING_KEY_BODY, problemBody, type HeaderSink } from '../http/headers.js';
+import { RateLimitRule, type RateLimitOptions } from '../http/rule.js';
 
 /** The parts of a Koa context the middleware reads and writes. */
 export interface KoaContextLike {
@@ -33,21 +33,12 @@ export function koaRateLimit(options: KoaRateLimitOptions): (ctx: KoaContextLike
   const rule = new RateLimitRule<KoaContextLike>(options);
   return async function tollgateRateLimit(ctx, next) {
     const verdict = await rule.run(ctx.req, ctx);
-    const decision = decisionOf(verdict);
-    if (decision === undefined) {
-      if (verdict !== MISSING_KEY) return next();
-      ctx.status = 400;
-      ctx.type = 'application/problem+json';
-      ctx.body = MISSING_KEY_BODY;
-      return undefined;
-    }
-    rule.headers.write(ctx, writeHeader, decision, tiersOf(verdict));
-    if (!rule.blocks(decision)) return next();
-    if (Number.isFinite(decision.retryAfterMs)) ctx.set(RETRY_AFTER[0], String(Math.ceil(decision.retryAfterMs / 1000)));
-    if (options.handler !== undefined) return options.handler(ctx, decision);
-    ctx.status = 429;
+    const response = rule.respond(verdict, ctx, writeHeader);
+    if (response === 'pass') return next();
+    if (response !== 'missing-key' && options.handler !== undefined) return options.handler(ctx, response.refused);
+    ctx.status = response === 'missing-key' ? 400 : 429;
     ctx.type = 'application/problem+json';
-    ctx.body = problemBody(decision, ctx.url);
+    ctx.body = response === 'missing-key' ? MISSING_KEY_BODY : problemBody(response.refused, ctx.url);
     return undefined;
   };
 }

@@ -3,8 +3,8 @@
 // the little of it this plugin touches.
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../decision.js';
-import { MISSING_KEY_BODY, problemBody, RETRY_AFTER, type HeaderSink } from './headers.js';
-import { decisionOf, MISSING_KEY, RateLimitRule, tiersOf, type RateLimitOptions, type Verdict } from './rule.js';
+import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
+import { RateLimitRule, type RateLimitOptions, type Verdict } from './rule.js';
 
 interface FastifyRequestLike {
   readonly raw: IncomingMessage;
@@ -41,23 +41,20 @@ const writeHeader: HeaderSink<FastifyReplyLike> = (reply, _name, lower, value) =
 
 function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLimitOptions): Hook {
   const apply = (verdict: Verdict, request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => {
-    const decision = decisionOf(verdict);
-    if (decision === undefined) {
-      if (verdict !== MISSING_KEY) return done();
+    const response = rule.respond(verdict, reply, writeHeader);
+    if (response === 'pass') return done();
+    if (response === 'missing-key') {
       reply.code(400).header('content-type', 'application/problem+json');
       reply.send(MISSING_KEY_BODY);
       return;
     }
-    rule.headers.write(reply, writeHeader, decision, tiersOf(verdict));
-    if (!rule.blocks(decision)) return done();
-    if (Number.isFinite(decision.retryAfterMs)) reply.header(RETRY_AFTER[1], String(Math.ceil(decision.retryAfterMs / 1000)));
     if (options.handler !== undefined) {
-      const result = options.handler(request, reply, decision);
+      const result = options.handler(request, reply, response.refused);
       if (typeof (result as { then?: unknown } | undefined)?.then === 'function') (result as Promise<unknown>).then(undefined, (e: unknown) => done(e as Error));
       return;
     }
     reply.code(429).header('content-type', 'application/problem+json');
-    reply.send(problemBody(decision, request.url));
+    reply.send(problemBody(response.refused, request.url));
   };
   return function tollgateRateLimit(request, reply, done) {
     // Every error (an option function, the limiter, a custom handler) goes to fastify's error

@@ -1,8 +1,8 @@
 // Middleware for express, connect and plain node:http servers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../decision.js';
-import { MISSING_KEY_BODY, problemBody, RETRY_AFTER, type HeaderSink } from './headers.js';
-import { decisionOf, MISSING_KEY, RateLimitRule, tiersOf, type RateLimitOptions, type Verdict } from './rule.js';
+import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
+import { RateLimitRule, type RateLimitOptions, type Verdict } from './rule.js';
 
 export interface NodeRateLimitOptions extends RateLimitOptions<IncomingMessage> {
   /** Replaces the 429 answer; headers (including Retry-After) are already set. */
@@ -59,26 +59,25 @@ function apply(
   options: NodeRateLimitOptions,
   failed: (error: unknown) => void,
 ): boolean {
-  const decision = decisionOf(verdict);
-  if (decision === undefined) {
-    if (verdict !== MISSING_KEY) return true;
-    res.statusCode = 400;
-    res.setHeader('Content-Type', 'application/problem+json');
-    res.end(MISSING_KEY_BODY);
+  const response = rule.respond(verdict, res, writeHeader);
+  if (response === 'pass') return true;
+  if (response === 'missing-key') {
+    problem(res, 400, MISSING_KEY_BODY);
     return false;
   }
-  rule.headers.write(res, writeHeader, decision, tiersOf(verdict));
-  if (!rule.blocks(decision)) return true;
-  if (Number.isFinite(decision.retryAfterMs)) res.setHeader(RETRY_AFTER[0], String(Math.ceil(decision.retryAfterMs / 1000)));
   if (options.handler !== undefined) {
-    const done: unknown = options.handler(req, res, decision);
+    const done: unknown = options.handler(req, res, response.refused);
     if (typeof (done as { then?: unknown } | undefined)?.then === 'function') (done as Promise<unknown>).then(undefined, failed);
     return false;
   }
-  res.statusCode = 429;
-  res.setHeader('Content-Type', 'application/problem+json');
-  res.end(problemBody(decision, req.url));
+  problem(res, 429, problemBody(response.refused, req.url));
   return false;
+}
+
+function problem(res: ServerResponse, status: number, body: string): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/problem+json');
+  res.end(body);
 }
 
 /**

@@ -9,7 +9,7 @@ import type { Limiter } from '../limiter.js';
 import { isRateLimiter, type MaybePromise, type RateLimiter } from '../rate-limiter.js';
 import { checkInteger, checkObject } from '../validate.js';
 import { addressKey, addressList, canonicalAddress, clientAddress, type ForwardedHeader, type TrustProxy } from './client-ip.js';
-import { checkFormats, RateLimitHeaders, type HeaderFormat } from './headers.js';
+import { checkFormats, RateLimitHeaders, RETRY_AFTER, type HeaderFormat, type HeaderSink } from './headers.js';
 
 export interface RateLimitEvent<Req> {
   readonly req: Req;
@@ -100,7 +100,14 @@ function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown })?.then === 'function';
 }
 
-/** A compiled rule: options validated once, then `run` per request. */
+/** What is left for a framework to do once the rule has answered: let the request go on, answer 400, or refuse it (429 or the handler). */
+export type RuleResponse = 'pass' | 'missing-key' | Refusal;
+/** A refused request: its headers, Retry-After included, are written; answer 429 or call the handler. */
+export interface Refusal {
+  readonly refused: Decision;
+}
+
+/** A compiled rule: options validated once, then `run` per request, then `respond`. */
 export class RateLimitRule<Req> {
   readonly #limiter: RateLimiter;
   readonly #policyCount: number;
@@ -232,9 +239,17 @@ export class RateLimitRule<Req> {
     return this.#keyed(raw, req);
   }
 
-  /** Whether a request with this decision must be answered 429 (denied, and not a dry run). */
-  blocks(decision: Decision): boolean {
-    return !decision.allowed && !this.#dryRun;
+  /**
+   * The steps every framework takes with a verdict, through its own way of setting a header: the
+   * rate-limit headers for a decided request, Retry-After for a refused one. Says what is left.
+   */
+  respond<T>(verdict: Verdict, target: T, sink: HeaderSink<T>): RuleResponse {
+    const decision = decisionOf(verdict);
+    if (decision === undefined) return verdict === MISSING_KEY ? 'missing-key' : 'pass';
+    this.headers.write(target, sink, decision, tiersOf(verdict));
+    if (decision.allowed || this.#dryRun) return 'pass';
+    if (Number.isFinite(decision.retryAfterMs)) sink(target, RETRY_AFTER[0], RETRY_AFTER[1], String(Math.ceil(decision.retryAfterMs / 1000)));
+    return { refused: decision };
   }
 
   #keyed(raw: IncomingMessage, req: Req): MaybePromise<Verdict> {
@@ -271,11 +286,11 @@ export class RateLimitRule<Req> {
  * Splits a verdict for an adapter: the decision and the per-request limits to write headers for,
  * or undefined for SKIPPED and MISSING_KEY.
  */
-export function decisionOf(verdict: Verdict): Decision | undefined {
+function decisionOf(verdict: Verdict): Decision | undefined {
   if (verdict === SKIPPED || verdict === MISSING_KEY) return undefined;
   return verdict instanceof TieredDecision ? verdict.decision : (verdict as Decision);
 }
 
-export function tiersOf(verdict: Verdict): readonly (number | undefined)[] | undefined {
+function tiersOf(verdict: Verdict): readonly (number | undefined)[] | undefined {
   return verdict instanceof TieredDecision ? verdict.tiers : undefined;
 }
