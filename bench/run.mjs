@@ -223,7 +223,26 @@ if (results.httpCost) {
   for (const v of ['tollgate (legacy)', 'tollgate (draft-8)', 'tollgate (no headers)', '@fastify/rate-limit (defaults)', 'hitlimit (defaults)']) {
     httpCostRows.push([`fastify: ${v}`, us(f[v]), '', '', '']);
   }
-  httpCostRows.push(['the bare request itself (subtracted)', `express/node ${(e.bare.ns / 1000).toFixed(2)} µs (making the request objects), fastify ${(f.bare.ns / 1000).toFixed(2)} µs (its whole request path)`, '', '', '']);
+  // Koa and Hono: the middleware against the framework's usual limiter, with the floor beside it
+  // (the same five headers set by a middleware that limits nothing: what the framework charges).
+  const FLOOR = 'floor: the same five headers set, no limiter';
+  for (const [framework, ours, theirs] of [
+    ['koa', 'tollgate koaRateLimit (default: legacy + draft-8)', 'koa-ratelimit (memory driver)'],
+    ['hono', 'tollgate honoRateLimit (default: legacy + draft-8)', 'hono-rate-limiter (defaults)'],
+  ]) {
+    const v = c[framework];
+    if (v === undefined) continue;
+    httpCostRows.push([`${framework}: ${ours}`, us(v[ours]), `${x(v[ours].overBareNs / v[theirs].overBareNs)} ${theirs}'s cost; setting the same headers alone costs ${us(v[FLOOR])}`, '', '']);
+    httpCostRows.push([`${framework}: ${theirs}`, us(v[theirs]), '', '', '']);
+  }
+  httpCostRows.push([
+    'the bare request itself (subtracted)',
+    `express/node ${(e.bare.ns / 1000).toFixed(2)} µs (making the request objects), fastify ${(f.bare.ns / 1000).toFixed(2)} µs (its whole request path)` +
+      (c.koa && c.hono ? `, koa ${(c.koa.bare.ns / 1000).toFixed(2)} µs, hono ${(c.hono.bare.ns / 1000).toFixed(2)} µs (their whole request paths)` : ''),
+    '',
+    '',
+    '',
+  ]);
 }
 
 const clientRows = [];

@@ -338,6 +338,18 @@ describe('Koa and Hono middleware', () => {
       expect((await fetch(url)).status).toBe(400);
     });
 
+    it(`${name}: behind a trusted proxy, each forwarded client has its own limit; an untrusted header is ignored`, async () => {
+      const policy = fixedWindow({ limit: 1, windowMs: 60_000 });
+      const trusting = await start({ limiter: new Limiter({ policy }), trustProxy: ['loopback'] });
+      const from = (address: string) => ({ headers: { 'x-forwarded-for': address } });
+      expect((await fetch(trusting, from('198.51.100.1'))).status).toBe(200);
+      expect((await fetch(trusting, from('198.51.100.1'))).status).toBe(429);
+      expect((await fetch(trusting, from('198.51.100.2'))).status).toBe(200);
+      const untrusting = await start({ limiter: new Limiter({ policy }) });
+      expect((await fetch(untrusting, from('198.51.100.1'))).status).toBe(200);
+      expect((await fetch(untrusting, from('198.51.100.2'))).status).toBe(429);
+    });
+
     it(`${name}: a limiter that fails goes to the framework's error handling (500), never unhandled`, async () => {
       const limiter = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 60_000 }) });
       const url = await start({ limiter });

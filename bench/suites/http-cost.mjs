@@ -4,6 +4,8 @@
 //   express/node: the middleware function is called directly; cost over a bare `next()`.
 //   fastify: the whole fastify request path (app.routing: routing, hooks, handler, reply, headers
 //   written) with the limiter, over the same app with an empty onRequest hook.
+//   koa, hono (through @hono/node-server): the whole app with the limiter, over the same app with
+//   a pass-through middleware.
 // Variants alternate within every round; the figure is the median over rounds of the paired
 // difference (variant − bare in the same round), so slow phases of the machine cancel out.
 //   node bench/suites/http-cost.mjs [rounds] [requestsPerRound]
@@ -102,18 +104,76 @@ async function fastifyVariants() {
   };
 }
 
-/** Runs `count` requests through fastify; resolves when every response has ended. */
-function runFastify(app, count) {
+/** What tollgate's default headers look like: setting these alone is the framework's floor. */
+const SAMPLE_HEADERS = [
+  ['X-RateLimit-Limit', '1000000000'],
+  ['X-RateLimit-Remaining', '999999999'],
+  ['X-RateLimit-Reset', '60'],
+  ['RateLimit-Policy', '"default";q=1000000000;w=60'],
+  ['RateLimit', '"default";r=999999999;t=60'],
+];
+
+/** Koa apps, one per variant, driven through app.callback()(req, res). */
+async function koaVariants() {
+  const { default: Koa } = await import('koa');
+  const { koaRateLimit } = await import('../../dist/index.js');
+  const { default: koaRatelimit } = await import('koa-ratelimit');
+  const make = (middleware) => {
+    const app = new Koa();
+    app.use(middleware);
+    app.use((ctx) => {
+      ctx.body = 'hello';
+    });
+    return app.callback();
+  };
+  return {
+    bare: make((_ctx, next) => next()),
+    'floor: the same five headers set, no limiter': make((ctx, next) => {
+      for (const [name, value] of SAMPLE_HEADERS) ctx.set(name, value);
+      return next();
+    }),
+    'tollgate koaRateLimit (default: legacy + draft-8)': make(koaRateLimit({ limiter: await tollgate() })),
+    'koa-ratelimit (memory driver)': make(koaRatelimit({ driver: 'memory', db: new Map(), duration: 60_000, max: LIMIT, id: (ctx) => ctx.ip })),
+  };
+}
+
+/** Hono apps, one per variant, driven through @hono/node-server's request listener. */
+async function honoVariants() {
+  const { Hono } = await import('hono');
+  const { getRequestListener } = await import('@hono/node-server');
+  const { honoRateLimit } = await import('../../dist/index.js');
+  const { rateLimiter } = await import('hono-rate-limiter');
+  const make = (middleware) => {
+    const app = new Hono();
+    app.use(middleware);
+    app.get('/', (c) => c.text('hello'));
+    return getRequestListener(app.fetch);
+  };
+  return {
+    bare: make((_c, next) => next()),
+    'floor: the same five headers set, no limiter': make((c, next) => {
+      for (const [name, value] of SAMPLE_HEADERS) c.header(name, value);
+      return next();
+    }),
+    'tollgate honoRateLimit (default: legacy + draft-8)': make(honoRateLimit({ limiter: await tollgate() })),
+    'hono-rate-limiter (defaults)': make(rateLimiter({ windowMs: 60_000, limit: LIMIT, keyGenerator: (c) => c.env.incoming.socket.remoteAddress })),
+  };
+}
+
+/** Runs `count` requests through a node (req, res) handler; resolves when every response has ended. */
+function runHandler(handle, count) {
   let done = 0;
   return new Promise((resolve, reject) => {
     for (let i = 0; i < count; i++) {
       const { req, res } = pair();
-      res.end = function end() {
+      const end = res.end;
+      res.end = function ended(...args) {
         if (this.statusCode !== 200) reject(new Error(`status ${this.statusCode}`));
         done++;
-        return this;
+        // Let the framework finish its own bookkeeping (a socketless response writes nowhere).
+        return end.apply(this, args);
       };
-      app.routing(req, res);
+      handle(req, res);
     }
     const wait = () => (done === count ? resolve() : setImmediate(wait));
     wait();
@@ -149,6 +209,8 @@ const figures = {
   rounds,
   perRound,
   express: await compare('express/node', await nodeVariants(), runNode),
-  fastify: await compare('fastify', await fastifyVariants(), runFastify),
+  fastify: await compare('fastify', Object.fromEntries(Object.entries(await fastifyVariants()).map(([n, app]) => [n, (req, res) => app.routing(req, res)])), runHandler),
+  koa: await compare('koa', await koaVariants(), runHandler),
+  hono: await compare('hono', await honoVariants(), runHandler),
 };
 report('http-cost', figures);

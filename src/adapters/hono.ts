@@ -43,11 +43,11 @@ export function honoRateLimit(options: HonoRateLimitOptions): (c: HonoContextLik
   const address = options.address ?? nodeServerAddress;
   if (typeof address !== 'function') throw invalidArgument('address', 'a function of the context', address);
   const rule = new RateLimitRule<HonoContextLike>(options);
+  const requestHeaders = rule.requestHeaders;
   return async function tollgateRateLimit(c, next) {
-    // The rule reads a node-style request: the address, and headers by lower-case name on demand.
-    const headers = new Proxy({} as Record<string, string | undefined>, {
-      get: (_target, name) => (typeof name === 'string' ? c.req.header(name) : undefined),
-    });
+    // The rule reads a node-style request: the address, and the few headers it names.
+    const headers: Record<string, string | undefined> = {};
+    for (const name of requestHeaders) headers[name] = c.req.header(name);
     const raw = { socket: { remoteAddress: address(c) }, headers } as unknown as IncomingMessage;
     const verdict = await rule.run(raw, c);
     const response = rule.respond(verdict, c, writeHeader);

@@ -1,13 +1,15 @@
 // Koa middleware with the options of rateLimit(): app.use(koaRateLimit({ limiter })). Koa itself is
 // not imported: the types below are the little of its context this middleware touches.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../decision.js';
 import { MISSING_KEY_BODY, problemBody, type HeaderSink } from '../http/headers.js';
+import { writeHeader as writeNodeHeader } from '../http/node-response.js';
 import { RateLimitRule, type RateLimitOptions } from '../http/rule.js';
 
 /** The parts of a Koa context the middleware reads and writes. */
 export interface KoaContextLike {
   readonly req: IncomingMessage;
+  readonly res: ServerResponse;
   readonly url: string;
   status: number;
   body: unknown;
@@ -21,7 +23,9 @@ export interface KoaRateLimitOptions extends RateLimitOptions<KoaContextLike> {
 }
 
 
-const writeHeader: HeaderSink<KoaContextLike> = (ctx, name, _lower, value) => ctx.set(name, value);
+// On node's response, as ctx.set() would (Koa keeps no headers of its own), without re-validating
+// names and values tollgate made.
+const writeHeader: HeaderSink<KoaContextLike> = (ctx, name, lower, value) => writeNodeHeader(ctx.res, name, lower, value);
 
 /**
  * Rate-limits every request that reaches it. `key: 'ip'` reads the socket's address (and, with

@@ -121,6 +121,12 @@ export class RateLimitRule<Req> {
   readonly #dryRun: boolean;
   /** The response headers of this rule; empty when `headers: false`. */
   readonly headers: RateLimitHeaders;
+  /**
+   * The request headers (lower-case) this rule reads from `raw.headers`: the forwarding header
+   * when proxies are trusted, the key's header. A framework without node's headers object copies
+   * just these.
+   */
+  readonly requestHeaders: readonly string[];
   readonly #onAllow: ((event: RateLimitEvent<Req>) => void) | undefined;
   readonly #onDeny: ((event: RateLimitEvent<Req>) => void) | undefined;
 
@@ -185,6 +191,10 @@ export class RateLimitRule<Req> {
     } else {
       throw invalidArgument('key', "'ip', { header } or a function of the request", key);
     }
+    const read = new Set<string>();
+    if (trusted !== undefined) read.add(forwardedHeader);
+    if (typeof key === 'object') read.add(key.header.toLowerCase());
+    this.requestHeaders = Object.freeze([...read]);
     const onMissing = o.onMissingKey ?? 'reject';
     if (onMissing !== 'reject' && onMissing !== 'allow' && onMissing !== 'ip') {
       throw invalidArgument('onMissingKey', "'reject', 'allow' or 'ip'", onMissing);
