@@ -85,6 +85,7 @@ export class Limiter implements RateLimiter {
   #table: TableEngine | null;
   readonly #params: PolicyParams;
   readonly #detail = new Float64Array(Detail.Size);
+  #capacity: number;
   #batchOut = new Uint8Array(0);
 
   constructor(options: LimiterOptions) {
@@ -152,6 +153,7 @@ export class Limiter implements RateLimiter {
       topKeysPeriodMs: topKeys.periodMs,
     });
     this.created = this.#table.created ?? true;
+    this.#capacity = capacity;
     this.#topKeysOn = topKeys.on;
     this.#warnOnPolicyMismatch();
   }
@@ -307,7 +309,7 @@ export class Limiter implements RateLimiter {
   }
 
   stats(): LimiterStats {
-    return { name: this.name, engine: this.engine, store: this.store, ...this.#live().stats() };
+    return { name: this.name, engine: this.engine, store: this.store, capacity: this.#capacity, ...this.#live().stats() };
   }
 
   #lines: WaitingLines | undefined;

@@ -31,6 +31,8 @@ export interface AcquireOptions extends CallOptions {
 /** A table's counters (Limiter.stats()). */
 export interface LimiterStats extends TableStats {
   readonly name: string;
+  /** Live keys the table holds at most: the `capacity` option (or the shared table's). */
+  readonly capacity: number;
   readonly engine: EngineName;
   readonly store: 'memory' | 'sharedMemory';
 }

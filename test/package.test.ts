@@ -71,7 +71,7 @@ describe('what child processes load (regression: fixtures imported a stale dist/
         for (const shards of [0, 1, 3, 64]) {
           const t = addon.createTable({ kind: 1, limit: 5, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity, shards, evict: true, preallocate: false, detail: new Float64Array(5) });
           const st = t.stats();
-          expect({ capacity: st.capacity, shards: st.shards }, `${capacity}/${shards}`).toEqual(plannedCapacity(capacity, shards));
+          expect({ capacity: st.slots, shards: st.shards }, `${capacity}/${shards}`).toEqual(plannedCapacity(capacity, shards));
           t.close();
         }
       }

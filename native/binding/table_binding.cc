@@ -252,7 +252,7 @@ Napi::Value sweep_call(const Napi::CallbackInfo& info, const Handle& h) {
 Napi::Value stats_call(const Napi::CallbackInfo& info, const Handle& h) {
   const TableStats st = live_table(info, h)->stats();
   Napi::Object out = stats_object(info.Env(), st);
-  out.Set("capacity", double(st.capacity));
+  out.Set("slots", double(st.capacity));
   out.Set("shards", double(st.shards));
   out.Set("lockTimeouts", double(h->table->lock_failures()));
   return out;

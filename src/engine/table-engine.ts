@@ -3,9 +3,14 @@ import { BUCKET_SLOTS, HEADROOM_DEN, HEADROOM_NUM, KEYS_PER_AUTO_SHARD, MAX_AUTO
 
 /** Raw table statistics, as both engines report them. */
 export interface TableStats {
-  /** Occupied slots, including expired entries not yet reclaimed. */
+  /** Occupied entries (keys, and blocks), including expired ones not yet reclaimed. */
   readonly entries: number;
-  readonly capacity: number;
+  /**
+   * Entries the table has room for now: an eighth more than the keys it holds at most, in whole
+   * buckets. A native table in process grows its slots up to that as keys arrive; the TS engine
+   * plans the same slots and grows its arrays instead (memoryBytes says what is used).
+   */
+  readonly slots: number;
   readonly shards: number;
   readonly evictions: number;
   readonly refused: number;
@@ -164,6 +169,6 @@ export interface SharedTableReport {
   readonly policy: PolicyRecord;
   readonly topKeys: boolean;
   readonly topKeysPeriodMs: number;
-  readonly stats: Omit<TableStats, 'capacity' | 'shards'> & { readonly slots: number };
+  readonly stats: Omit<TableStats, 'shards'>;
   readonly top: RawTopKey[];
 }

@@ -18,8 +18,9 @@ function families(limiters: readonly RateLimiter[]): Family[] {
   const decisions = f('tollgate_decisions_total', 'counter', 'Consuming decisions, by outcome.');
   const nearLimit = f('tollgate_near_limit_total', 'counter', 'Allowed decisions that left at most a fifth of the limit.');
   const entries = f('tollgate_table_entries', 'gauge', 'Occupied slots, expired ones not yet reclaimed included.');
-  const capacity = f('tollgate_table_capacity', 'gauge', 'Slots in the table.');
-  const load = f('tollgate_table_load_ratio', 'gauge', 'entries / capacity.');
+  const capacity = f('tollgate_table_capacity', 'gauge', 'Live keys the table holds at most (its capacity option).');
+  const slots = f('tollgate_table_slots', 'gauge', 'Entries the table has room for now (capacity plus headroom, once grown).');
+  const load = f('tollgate_table_load_ratio', 'gauge', 'entries / slots.');
   const maxShard = f('tollgate_table_max_shard_load_ratio', 'gauge', 'The fullest shard: its entries / its slots.');
   const evictions = f('tollgate_evictions_total', 'counter', 'Live entries dropped to make room for new keys.');
   const swept = f('tollgate_swept_total', 'counter', 'Expired entries reclaimed.');
@@ -45,8 +46,9 @@ function families(limiters: readonly RateLimiter[]): Family[] {
     nearLimit.samples.push({ labels: store, value: s.nearLimit });
     entries.samples.push({ labels: store, value: s.entries });
     capacity.samples.push({ labels: store, value: s.capacity });
-    load.samples.push({ labels: store, value: s.capacity === 0 ? 0 : s.entries / s.capacity });
-    maxShard.samples.push({ labels: store, value: s.maxShardEntries / (s.capacity / s.shards) });
+    slots.samples.push({ labels: store, value: s.slots });
+    load.samples.push({ labels: store, value: s.slots === 0 ? 0 : s.entries / s.slots });
+    maxShard.samples.push({ labels: store, value: s.maxShardEntries / (s.slots / s.shards) });
     evictions.samples.push({ labels: store, value: s.evictions });
     swept.samples.push({ labels: store, value: s.swept });
     contended.samples.push({ labels: store, value: s.lockContended });
@@ -74,7 +76,7 @@ function families(limiters: readonly RateLimiter[]): Family[] {
     else if (s.store === 'combined') s.limiters.forEach(table);
     else table(s);
   }
-  return [decisions, nearLimit, entries, capacity, load, maxShard, evictions, swept, contended, recoveries, redisCalls, redisErrors, fallback, denyCache].filter(
+  return [decisions, nearLimit, entries, capacity, slots, load, maxShard, evictions, swept, contended, recoveries, redisCalls, redisErrors, fallback, denyCache].filter(
     (family) => family.samples.length > 0,
   );
 }

@@ -303,7 +303,7 @@ export class JsTable implements TableEngine {
     const entries = this.#slots.used + this.#blocks.size;
     return {
       entries,
-      capacity: this.#capacity,
+      slots: this.#capacity,
       shards: 1,
       evictions: this.#evictions,
       refused: this.#refused,
