@@ -1,66 +1,84 @@
 #!/usr/bin/env node
-// tollgate inspect <name> [--json] [--watch [seconds]] [--top N]: a live shared table's
-// configuration, counters and heavy hitters.
-// tollgate native: which native binary loads here (or why none does).
-// tollgate build-native: builds the addon from source in this installed package (cmake-js).
+// The tollgate command: inspect a live shared table, say which native binary loads, build one.
+// Exit codes: 0 done, 1 failed (no such table, no native addon, the build failed), 2 usage error.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { inspectSharedMemory, nativeInfo } from '../dist/index.js';
 
-const KINDS = { 1: 'fixedWindow', 2: 'slidingWindow', 3: 'tokenBucket', 4: 'leakyBucket' };
-const USAGE = [
-  'usage: tollgate inspect <shared-table-name> [--json] [--watch [seconds]] [--top N]',
-  '       tollgate native [--json]     which native binary loads here, or why none does',
-  '       tollgate build-native        build the addon from source (needs cmake and a C++17 compiler)',
-].join('\n');
+const HELP = `tollgate: inspect tollgate's shared-memory tables and its native addon
 
-const command = process.argv[2];
-if (command === 'native') {
-  const info = nativeInfo();
-  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(info)}\n`);
-  else if (info.loaded) process.stdout.write(`native addon: ${info.source}, ${info.path}\n`);
-  else process.stdout.write(`native addon: not loaded; the TypeScript engine runs.\n${info.failures.map((f) => `  ${f}`).join('\n')}\n`);
-  process.exit(info.loaded ? 0 : 1);
-}
-if (command === 'build-native') {
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  let cli;
-  try {
-    cli = createRequire(import.meta.url).resolve('cmake-js/bin/cmake-js');
-  } catch {
-    console.error('tollgate: cmake-js is not installed beside tollgate; reinstall tollgate');
-    process.exit(1);
-  }
-  const result = spawnSync(process.execPath, [cli, 'compile'], { cwd: root, stdio: 'inherit' });
-  if (result.status !== 0) {
-    console.error('tollgate: the native build failed (it needs cmake and a C++17 compiler: apt install cmake g++, apk add cmake g++ make)');
-    process.exit(1);
-  }
-  console.log(`tollgate: built ${root}build/Release/tollgate.node; it is used where no prebuilt binary fits, or always with TOLLGATE_BUILD_FROM_SOURCE=1`);
-  process.exit(0);
-}
+usage: tollgate <command> [options]
 
+commands:
+  inspect <name>     a live shared table: its policy, capacity, counters and heavy hitters
+      --json             the report as JSON, one object per line
+      --watch [seconds]  report again every few seconds (default 2) until interrupted
+      --top <n>          heavy hitters to show (default 10)
+  native             which native binary loads here, or why none does
+      --json             the same, as JSON
+  build-native       build the addon from source in this installed package
+                     (needs cmake and a C++17 compiler)
+
+options:
+  -h, --help         this help
+  -v, --version      tollgate's version
+
+exit codes: 0 done, 1 failed (no such table, no native addon, the build failed), 2 usage error
+`;
+
+class UsageError extends Error {}
+
+/** Reads argv into { command, name?, json, watch, top }; throws UsageError saying what was wrong. */
 function parse(argv) {
-  const [command, name, ...rest] = argv;
-  if (command !== 'inspect' || name === undefined || name.startsWith('-')) return undefined;
-  const options = { name, json: false, watch: 0, top: 10 };
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i];
-    if (arg === '--json') options.json = true;
+  const options = { command: undefined, name: undefined, json: false, watch: 0, top: 10, help: false, version: false };
+  const positional = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '-h' || arg === '--help') options.help = true;
+    else if (arg === '-v' || arg === '--version') options.version = true;
+    else if (arg === '--json') options.json = true;
     else if (arg === '--watch') {
-      const next = Number(rest[i + 1]);
-      options.watch = Number.isFinite(next) && next > 0 ? (i++, next) : 2;
-    } else if (arg === '--top') options.top = Number(rest[++i]);
-    else return undefined;
+      const next = argv[i + 1];
+      if (next !== undefined && /^\d+(\.\d+)?$/.test(next)) {
+        options.watch = Number(next);
+        i++;
+        if (!(options.watch > 0)) throw new UsageError(`--watch needs a number of seconds above 0, got '${next}'`);
+      } else options.watch = 2;
+    } else if (arg === '--top') {
+      const next = argv[++i];
+      if (next === undefined || !/^\d+$/.test(next) || Number(next) < 1) throw new UsageError(`--top needs a whole number of keys (1 or more), got ${next === undefined ? 'nothing' : `'${next}'`}`);
+      options.top = Number(next);
+    } else if (arg.startsWith('-')) throw new UsageError(`unknown option '${arg}'`);
+    else positional.push(arg);
   }
-  return Number.isInteger(options.top) && options.top > 0 ? options : undefined;
+  if (options.help || options.version) return options;
+  const [command, ...rest] = positional;
+  if (command === undefined) throw new UsageError('no command given');
+  options.command = command;
+  const allowed = { inspect: ['--json', '--watch', '--top'], native: ['--json'], 'build-native': [] }[command];
+  if (allowed === undefined) throw new UsageError(`unknown command '${command}'`);
+  for (const [flag, used] of [['--json', options.json], ['--watch', options.watch > 0], ['--top', argv.includes('--top')]]) {
+    if (used && !allowed.includes(flag)) throw new UsageError(`'${command}' takes no ${flag}`);
+  }
+  if (command === 'inspect') {
+    if (rest.length === 0) throw new UsageError('inspect needs the name of a shared table (as given to sharedMemory({ name }))');
+    options.name = rest.shift();
+  }
+  if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
+  return options;
 }
 
 function describePolicy(p) {
-  const kind = KINDS[p.kind] ?? `kind ${p.kind}`;
-  if (p.kind === 1 || p.kind === 2) return `${kind} ${p.limit} per ${p.windowMs} ms`;
-  return `${kind} ${p.kind === 3 ? 'capacity' : 'burst'} ${p.limit}, ${p.rateTokens} per ${p.rateIntervalMs} ms`;
+  switch (p.kind) {
+    case 'fixedWindow':
+    case 'slidingWindow':
+      return `${p.kind} ${p.limit} per ${p.windowMs} ms`;
+    case 'tokenBucket':
+      return `tokenBucket capacity ${p.capacity}, ${p.refillTokens} per ${p.refillIntervalMs} ms`;
+    default:
+      return `leakyBucket burst ${p.burst}, ${p.rateTokens} per ${p.rateIntervalMs} ms`;
+  }
 }
 
 function render(name, report, top) {
@@ -70,7 +88,7 @@ function render(name, report, top) {
   const lines = [
     `tollgate table '${name}'  (${new Date().toISOString()})`,
     `  policy      ${describePolicy(report.policy)}  (of the creating process)`,
-    `  capacity    ${report.capacity.toLocaleString('en')} keys, ${s.slots.toLocaleString('en')} slots in ${report.shards} shards, onFull ${report.evict ? 'evict' : 'refuse'}`,
+    `  capacity    ${report.capacity.toLocaleString('en')} keys, ${s.slots.toLocaleString('en')} slots in ${report.shards} shard${report.shards === 1 ? '' : 's'}, onFull ${report.evict ? 'evict' : 'refuse'}`,
     `  entries     ${s.entries.toLocaleString('en')} (load ${((100 * s.entries) / s.slots).toFixed(1)}%, fullest shard ${((100 * s.maxShardEntries) / (s.slots / report.shards)).toFixed(1)}%)`,
     `  decisions   ${decisions.toLocaleString('en')}: allowed ${pct(s.allowed)}, denied by limit ${pct(s.denied)}, by block ${pct(s.deniedBlocked)}, table full ${pct(s.refused)}`,
     `  near limit  ${s.nearLimit.toLocaleString('en')} allowed with a fifth or less left`,
@@ -88,20 +106,76 @@ function render(name, report, top) {
   return lines.join('\n');
 }
 
-const options = parse(process.argv.slice(2));
-if (options === undefined) {
-  console.error(USAGE);
+function fail(message) {
+  process.stderr.write(`tollgate: ${message}\n`);
+  process.exit(1);
+}
+
+let options;
+try {
+  options = parse(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  process.stderr.write(`tollgate: ${error.message}\nRun 'tollgate --help' for usage.\n`);
   process.exit(2);
 }
+
+if (options.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+if (options.version) {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${manifest.version}\n`);
+  process.exit(0);
+}
+
+// Loaded only now: --help, --version and usage errors answer even where dist/ cannot load.
+const { inspectSharedMemory, nativeInfo } = await import('../dist/index.js');
+
+if (options.command === 'native') {
+  const info = nativeInfo();
+  if (options.json) process.stdout.write(`${JSON.stringify(info)}\n`);
+  else if (info.loaded) process.stdout.write(`native addon: ${info.source}, ${info.path}\n`);
+  else process.stdout.write(`native addon: not loaded; the TypeScript engine runs.\n${info.failures.map((f) => `  ${f}`).join('\n')}\n`);
+  process.exit(info.loaded ? 0 : 1);
+}
+
+if (options.command === 'build-native') {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  let cli;
+  try {
+    cli = createRequire(import.meta.url).resolve('cmake-js/bin/cmake-js');
+  } catch {
+    fail('cmake-js is not installed beside tollgate; reinstall tollgate');
+  }
+  const result = spawnSync(process.execPath, [cli, 'compile'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) fail('the native build failed (it needs cmake and a C++17 compiler: apt install cmake g++, apk add cmake g++ make)');
+  process.stdout.write(`tollgate: built ${root}build/Release/tollgate.node; it is used where no prebuilt binary fits, or always with TOLLGATE_BUILD_FROM_SOURCE=1\n`);
+  process.exit(0);
+}
+
+// inspect. Escape codes (clear the screen) only for a terminal; piped, reports follow each other.
+const terminal = process.stdout.isTTY === true;
+let shown = 0;
 const show = () => {
   const report = inspectSharedMemory(options.name);
   if (options.json) process.stdout.write(`${JSON.stringify({ name: options.name, ...report })}\n`);
-  else process.stdout.write(`${options.watch > 0 ? '\x1b[2J\x1b[H' : ''}${render(options.name, report, options.top)}\n`);
+  else if (options.watch > 0 && terminal) process.stdout.write(`\x1b[2J\x1b[H${render(options.name, report, options.top)}\n`);
+  else process.stdout.write(`${shown++ > 0 ? '\n' : ''}${render(options.name, report, options.top)}\n`);
 };
 try {
   show();
-  if (options.watch > 0) setInterval(show, options.watch * 1000);
+  if (options.watch > 0) {
+    const timer = setInterval(() => {
+      try {
+        show();
+      } catch (error) {
+        clearInterval(timer);
+        fail(error.message);
+      }
+    }, options.watch * 1000);
+  }
 } catch (error) {
-  console.error(`tollgate: ${error.message}`);
-  process.exit(1);
+  fail(error.message);
 }

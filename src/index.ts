@@ -23,6 +23,7 @@ export {
   inspectSharedMemory,
   type SharedMemoryOptions,
   type SharedMemoryStore,
+  type SharedTableReport,
 } from './stores/shared-memory.js';
 export { allOf, CombinedLimiter } from './combine.js';
 export {
@@ -60,7 +61,6 @@ export { parseUpstreamLimits, parseRetryAfter, parseDuration, type UpstreamLimit
 export { adaptToUpstream, correctCost } from './client/adapt.js';
 export { limitedFetch, UpstreamError, type LimitedFetch, type LimitedFetchOptions } from './client/fetch.js';
 export { toPrometheus, registerPrometheus, type PromClientLike, type PromRegistryLike } from './metrics/prometheus.js';
-export type { SharedTableReport } from './engine/table-engine.js';
 export { denialLogger, metricsHandler, type DenialRecord } from './metrics/denial-log.js';
 export { ExpressRateLimitStore, type ExpressRateLimitInfo, type ExpressRateLimitStoreOptions } from './adapters/express-rate-limit.js';
 export { FastifyRateLimitStore, type FastifyRateLimitCallback, type FastifyRateLimitCount, type FastifyRateLimitStoreOptions } from './adapters/fastify-rate-limit.js';

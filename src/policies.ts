@@ -187,3 +187,22 @@ export function policyParams(policy: unknown): PolicyParams {
       );
   }
 }
+
+/**
+ * The policy a table records (its code and integer parameters), as the factories make it: what a
+ * shared table's creator decided with, in the names users write.
+ */
+export function policyFromRecord(record: { readonly kind: number; readonly limit: number; readonly windowMs: number; readonly rateTokens: number; readonly rateIntervalMs: number }): Policy {
+  switch (record.kind) {
+    case PolicyCode.FixedWindow:
+      return Object.freeze({ kind: 'fixedWindow', limit: record.limit, windowMs: record.windowMs });
+    case PolicyCode.SlidingWindow:
+      return Object.freeze({ kind: 'slidingWindow', limit: record.limit, windowMs: record.windowMs });
+    case PolicyCode.TokenBucket:
+      return Object.freeze({ kind: 'tokenBucket', capacity: record.limit, refillTokens: record.rateTokens, refillIntervalMs: record.rateIntervalMs });
+    case PolicyCode.Gcra:
+      return Object.freeze({ kind: 'leakyBucket', burst: record.limit, rateTokens: record.rateTokens, rateIntervalMs: record.rateIntervalMs });
+    default:
+      throw outOfRange('policy', 'a recorded policy kind from 1 to 4', record.kind);
+  }
+}

@@ -173,14 +173,16 @@ describe.runIf(engines().includes('native'))('shared tables: host-wide counters 
 
       const cli = fileURLToPath(new URL('../bin/tollgate.mjs', import.meta.url));
       const json = JSON.parse(execFileSync(process.execPath, [cli, 'inspect', name, '--json'], { encoding: 'utf8' }));
-      expect(json).toMatchObject({ name, capacity: 10_000, evict: true, policy: { kind: 1, limit: 50 }, stats: { allowed, entries: 20 } });
+      expect(json).toMatchObject({ name, capacity: 10_000, evict: true, policy: { kind: 'fixedWindow', limit: 50, windowMs: 3_600_000 }, stats: { allowed, entries: 20 } });
+      expect(json.stats.slots).toBeGreaterThanOrEqual(10_000);
+      expect(report.policy).toEqual(fixedWindow({ limit: 50, windowMs: 3_600_000 }));
       const text = execFileSync(process.execPath, [cli, 'inspect', name], { encoding: 'utf8' });
       expect(text).toContain(`tollgate table '${name}'`);
       expect(text).toContain('fixedWindow 50 per 3600000 ms');
       expect(text).toContain('decisions   8,000');
       limiter.close();
       expect(() => execFileSync(process.execPath, [cli, 'inspect', 'missing-table'], { stdio: 'pipe' })).toThrow(/no shared memory segment/);
-      expect(() => execFileSync(process.execPath, [cli, 'bogus'], { stdio: 'pipe' })).toThrow(/usage/);
+      expect(() => execFileSync(process.execPath, [cli, 'bogus'], { stdio: 'pipe' })).toThrow(/unknown command 'bogus'/);
     } finally {
       destroySharedMemory(name);
     }

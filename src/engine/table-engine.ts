@@ -133,7 +133,7 @@ export interface NativeAddon {
   readonly abiVersion: number;
   createTable(config: TableConfig): TableEngine;
   destroySharedMemory(name: string): boolean;
-  inspectSharedMemory(name: string): SharedTableReport;
+  inspectSharedMemory(name: string): RawSharedTableReport;
   /** The N-API floor for benchmarks: reads one string key and returns whether it was valid. */
   readKeyOnly(key: string): boolean;
   /** For benchmarks: a function that reads a key and one random 64-byte line of a `bytes` block. */
@@ -162,7 +162,8 @@ export function plannedCapacity(capacity: number, shards: number): { capacity: n
 }
 
 /** What inspecting a live shared table reports. */
-export interface SharedTableReport {
+/** inspectSharedMemory as the addon answers it (the policy as recorded: a code and integers). */
+export interface RawSharedTableReport {
   readonly capacity: number;
   readonly shards: number;
   readonly evict: boolean;

@@ -2,7 +2,14 @@
 // every process (and worker thread) that opens a Limiter on the same name.
 import { invalidArgument, nativeUnavailable, outOfRange } from '../errors.js';
 import { loadNative } from '../engine/load-native.js';
-import { topKeyText, type SharedTableReport } from '../engine/table-engine.js';
+import { topKeyText, type RawSharedTableReport } from '../engine/table-engine.js';
+import { policyFromRecord, type Policy } from '../policies.js';
+
+/** What inspectSharedMemory reports of a live shared table. */
+export interface SharedTableReport extends Omit<RawSharedTableReport, 'policy'> {
+  /** The policy of the process that created the table (each process decides with its own). */
+  readonly policy: Policy;
+}
 import { checkInteger, checkObject } from '../validate.js';
 import { MAX_CAPACITY, MAX_SHARDS } from '../constants.js';
 
@@ -92,5 +99,5 @@ export function inspectSharedMemory(name: string): SharedTableReport {
   const { addon, failures } = loadNative();
   if (addon === undefined) throw nativeUnavailable(failures.join('\n'));
   const report = addon.inspectSharedMemory(name);
-  return { ...report, top: report.top.map(topKeyText) };
+  return { ...report, policy: policyFromRecord(report.policy), top: report.top.map(topKeyText) };
 }

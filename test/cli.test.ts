@@ -1,0 +1,105 @@
+// The tollgate command as a user meets it: help and version, what a usage error says and its exit
+// code (2), failures (1), policy names in --json, and no escape codes when stdout is not a terminal.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { destroySharedMemory, fixedWindow, Limiter, sharedMemory, tokenBucket } from '../src/index.js';
+import { engines } from './helpers/engines.js';
+
+const cli = fileURLToPath(new URL('../bin/tollgate.mjs', import.meta.url));
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('tollgate (the CLI)', () => {
+  it.each([['--help'], ['-h'], ['inspect', '--help']])('%s prints the help to stdout and exits 0', (...args) => {
+    const r = run(...args);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^usage: tollgate <command> \[options\]$/m);
+    for (const command of ['inspect <name>', 'native', 'build-native', '--version', 'exit codes']) expect(r.stdout).toContain(command);
+  });
+
+  it.each([['--version'], ['-v']])('%s prints the version and exits 0', (flag) => {
+    expect(run(flag)).toEqual({ status: 0, stdout: `${version}\n`, stderr: '' });
+  });
+
+  it.each([
+    [['frobnicate'], "unknown command 'frobnicate'"],
+    [[], 'no command given'],
+    [['inspect'], 'inspect needs the name of a shared table (as given to sharedMemory({ name }))'],
+    [['inspect', 'api', '--bogus'], "unknown option '--bogus'"],
+    [['inspect', 'api', '--top', 'abc'], "--top needs a whole number of keys (1 or more), got 'abc'"],
+    [['inspect', 'api', '--top'], '--top needs a whole number of keys (1 or more), got nothing'],
+    [['inspect', 'api', 'extra'], "unexpected argument 'extra'"],
+    [['native', '--top', '3'], "'native' takes no --top"],
+    [['build-native', '--json'], "'build-native' takes no --json"],
+  ])('%j is a usage error: it says what was wrong and exits 2', (args, message) => {
+    const r = run(...args);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`tollgate: ${message}\nRun 'tollgate --help' for usage.\n`);
+  });
+
+  it('a table that does not exist is a failure: exit 1, with the reason', () => {
+    const r = run('inspect', `no-such-table-${process.pid}`);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^tollgate: /);
+    expect(r.stderr).toMatch(engines().includes('native') ? /no shared memory segment/ : /native/i);
+  });
+
+  it('native --json describes the binary that loads', () => {
+    const r = run('native', '--json');
+    const info = JSON.parse(r.stdout) as { loaded: boolean };
+    expect(r.status).toBe(info.loaded ? 0 : 1);
+  });
+});
+
+describe.runIf(engines().includes('native'))('tollgate inspect on a live table', () => {
+  it('--json names the policy as the factories do', () => {
+    const name = `cli-json-${process.pid}`;
+    const policy = tokenBucket({ capacity: 20, refillPerSecond: 5 / 3 });
+    const limiter = new Limiter({ policy, store: sharedMemory({ name, capacity: 100 }) });
+    try {
+      limiter.consume('k');
+      const r = run('inspect', name, '--json');
+      expect(r.status).toBe(0);
+      const report = JSON.parse(r.stdout) as { policy: unknown; capacity: number; stats: { slots: number; allowed: number } };
+      expect(report.policy).toEqual({ kind: 'tokenBucket', capacity: 20, refillTokens: 1, refillIntervalMs: 600 });
+      expect(report).toMatchObject({ capacity: 100, stats: { allowed: 1 } });
+      expect(run('inspect', name).stdout).toContain('tokenBucket capacity 20, 1 per 600 ms');
+    } finally {
+      limiter.destroy();
+    }
+  });
+
+  it('--watch into a pipe writes reports one after another, with no escape codes', async () => {
+    const name = `cli-watch-${process.pid}`;
+    const limiter = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 60_000 }), store: sharedMemory({ name, capacity: 100 }) });
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, [cli, 'inspect', name, '--watch', '0.05'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let text = '';
+        child.stdout.on('data', (d: Buffer) => {
+          text += d.toString();
+          // Three reports seen: enough to know how they follow each other.
+          if (text.split("tollgate table '").length > 3) child.kill();
+        });
+        child.on('error', reject);
+        child.on('exit', () => resolve(text));
+      });
+      expect(out).not.toContain('\x1b');
+      const reports = out.split('\n\n');
+      expect(reports.length).toBeGreaterThanOrEqual(3);
+      for (const report of reports.slice(0, 3)) expect(report).toMatch(/^tollgate table 'cli-watch-\d+'/);
+    } finally {
+      limiter.destroy();
+      destroySharedMemory(name);
+    }
+  });
+});
