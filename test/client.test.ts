@@ -199,6 +199,25 @@ describe('the queue', () => {
     await Promise.all(jobs);
   });
 
+  it('many jobs waiting on a limit raise no listener-leak warning, and close() rejects them all', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const limiter = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 3_600_000 }), clock: new ManualClock(0) });
+    const queue = createQueue({ limits: [{ limiter }], retry: false });
+    const jobs = Array.from({ length: 30 }, (_, i) => queue.add(async () => i));
+    await expect(jobs[0]).resolves.toBe(0);
+    // The other 29 wait on the limit, each listening to the queue's abort signal.
+    await new Promise((r) => setImmediate(r));
+    queue.close();
+    const settled = await Promise.allSettled(jobs.slice(1));
+    expect(settled.every((s) => s.status === 'rejected')).toBe(true);
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    expect(warnings.map((w) => w.name)).toEqual([]);
+    limiter.close();
+  });
+
   it('retries failures, then sends them to the dead-letter callback with the reason', async () => {
     const letters: DeadLetter[] = [];
     const queue = createQueue({ retry: { maxAttempts: 3, baseDelayMs: 1 }, onDeadLetter: (l) => letters.push(l) });

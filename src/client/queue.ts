@@ -1,6 +1,6 @@
 // A job queue for calling rate-limited APIs: several limits at once (requests and tokens per
 // minute), a concurrency cap, priorities, a bounded backlog, retries with backoff, dead letters.
-import type { Decision } from '../decision.js';
+import { setMaxListeners } from 'node:events';
 import { closedError, invalidArgument, outOfRange } from '../errors.js';
 import { checkInteger, checkObject, checkOptions } from '../validate.js';
 import { isRateLimiter, type RateLimiter } from '../rate-limiter.js';
@@ -75,6 +75,20 @@ interface Job<T> extends JobInfo {
   readonly reject: (error: unknown) => void;
 }
 
+/**
+ * The queue's own abort signal: every job waiting for a limit listens to it (close() aborts them
+ * all), so its listener count is the jobs waiting, by design: no leak warning past ten.
+ */
+function queueAbort(): AbortController {
+  const controller = new AbortController();
+  try {
+    setMaxListeners(0, controller.signal);
+  } catch {
+    // A runtime whose AbortSignal takes no such setting has no such warning either.
+  }
+  return controller;
+}
+
 export class Queue {
   readonly #concurrency: number;
   readonly #maxSize: number;
@@ -87,7 +101,7 @@ export class Queue {
   #seq = 0;
   #idle: (() => void)[] = [];
   #closed = false;
-  readonly #abort = new AbortController();
+  readonly #abort = queueAbort();
   readonly #retries = new Map<ReturnType<typeof setTimeout>, Job<unknown>>();
 
   constructor(options: QueueOptions = {}) {
