@@ -1,4 +1,5 @@
 // Public entry point of tollgate.
+/// <reference types="node" preserve="true" />
 export { Limiter, MAX_CAPACITY, type CallOptions, type LimiterOptions, type LimiterStats, type TopKey } from './limiter.js';
 export {
   fixedWindow,

@@ -87,6 +87,9 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
     }
     const allowed = /^(package\.json|README\.md|LICENSE|CMakeLists\.txt|bin\/tollgate\.mjs|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|prebuilds\/linux-(x64|arm64)\/tollgate\.(glibc|musl)\.node|native\/(core|binding)\/[a-z_]+\.(cc|h))$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
+    // Every compiled module comes from a source that exists: no stale module of a renamed one.
+    const orphans = files.filter((f) => f.startsWith('dist/') && !existsSync(path.join(root, 'src', f.slice(5).replace(/\.(d\.ts\.map|d\.ts|js\.map|js)$/, '.ts'))));
+    expect(orphans).toEqual([]);
     // And no install script: nothing is compiled (or asked to be allowed) at install time.
     const manifest = JSON.parse(readFileSync(path.join(project, 'node_modules', 'tollgate', 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
     expect(manifest.scripts?.install).toBeUndefined();
@@ -124,6 +127,77 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
     const r = spawnSync(process.execPath, [path.join(project, 'node_modules', 'tollgate', 'bin', 'tollgate.mjs'), 'native'], { cwd: project, env: userEnv(), encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/native addon: prebuilt, .*tollgate\.glibc\.node/);
+  });
+
+  it('its source maps carry their sources (src/ is not shipped)', () => {
+    const dist = path.join(project, 'node_modules', 'tollgate', 'dist');
+    const maps = packed.map((f) => f.path).filter((f) => f.endsWith('.js.map'));
+    expect(maps.length).toBeGreaterThan(10);
+    for (const file of maps) {
+      const map = JSON.parse(readFileSync(path.join(project, 'node_modules', 'tollgate', file), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
+      expect(map.sourcesContent?.length, file).toBe(map.sources.length);
+      expect(map.sourcesContent?.every((text) => typeof text === 'string' && text.length > 0), file).toBe(true);
+    }
+    expect(existsSync(path.join(dist, '..', 'src'))).toBe(false);
+  });
+
+  // A consumer's TypeScript project, strict and checking our declarations (skipLibCheck: false),
+  // with TypeScript's defaults for `types` (none): the declarations must bring Node's types in
+  // themselves. One file uses every public entry point's types.
+  const CONSUMER = `
+import {
+  allOf, createQueue, ExpressRateLimitStore, fastifyRateLimit, FastifyRateLimitStore, fixedWindow, honoRateLimit, koaRateLimit,
+  Limiter, limitedFetch, NestThrottlerStorage, RateLimiterTollgate, rateLimit, RedisLimiter, tokenBucket, toPrometheus,
+  type Decision, type RateLimiter, type RateLimiterStats,
+} from 'tollgate';
+const one = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }) });
+const both = allOf(one, new Limiter({ policy: tokenBucket({ capacity: 10, refillPerSecond: 1 / 3600 }) }));
+const limiters: RateLimiter[] = [one, both];
+const decision: Decision = one.consume('k');
+const stats: RateLimiterStats = both.stats();
+export const checks = [
+  limiters, decision, stats, rateLimit({ limiter: one, key: { header: 'x-api-key' } }), fastifyRateLimit, koaRateLimit({ limiter: both }),
+  honoRateLimit({ limiter: one }), createQueue({ limits: [{ limiter: one }] }), limitedFetch({ requests: one }), toPrometheus(one, both),
+  new ExpressRateLimitStore(), FastifyRateLimitStore, new RateLimiterTollgate({ points: 5 }), new NestThrottlerStorage(),
+  typeof RedisLimiter,
+];
+`;
+  const typescript = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+
+  function compile(dir: string, module: string, moduleResolution: string, source: string, packageType: 'module' | 'commonjs') {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: path.basename(dir), private: true, type: packageType }));
+    writeFileSync(path.join(dir, 'index.ts'), source);
+    const compilerOptions = { strict: true, skipLibCheck: false, types: [], module, moduleResolution, target: 'es2022', noEmit: true, rootDir: '.' };
+    writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['index.ts'] }));
+    return spawnSync(process.execPath, [typescript, '-p', dir], { cwd: dir, env: userEnv(), encoding: 'utf8' });
+  }
+
+  it.each([
+    ['node16', 'node16'],
+    ['nodenext', 'nodenext'],
+    ['esnext', 'bundler'],
+    ['preserve', 'bundler'],
+  ])('types resolve for a strict ESM consumer (module %s, moduleResolution %s)', (module, resolution) => {
+    const r = compile(path.join(project, `types-${module}-${resolution}`), module, resolution, CONSUMER, 'module');
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('a CommonJS consumer: import under nodenext; under node16, import() (as the README says)', () => {
+    const required = compile(path.join(project, 'types-cjs-nodenext'), 'nodenext', 'nodenext', CONSUMER, 'commonjs');
+    expect(required.stdout + required.stderr).toBe('');
+    const dynamic = compile(
+      path.join(project, 'types-cjs-node16'),
+      'node16',
+      'node16',
+      `export async function make() {\n  const { Limiter, fixedWindow } = await import('tollgate');\n  return new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 1000 }) }).consume('k').allowed;\n}\n`,
+      'commonjs',
+    );
+    expect(dynamic.stdout + dynamic.stderr).toBe('');
+    // What node16 says to a static import, which the README's TypeScript section explains.
+    const refused = compile(path.join(project, 'types-cjs-node16-static'), 'node16', 'node16', CONSUMER, 'commonjs');
+    expect(refused.stdout).toContain('TS1479');
   });
 
   it('without a binary that fits, the TypeScript engine runs with one warning naming the fix', () => {

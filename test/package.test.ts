@@ -12,6 +12,26 @@ describe('the tollgate package', () => {
     expect(viaImport.trim()).toBe('function');
     expect(viaRequire.trim()).toBe('function function');
   });
+
+  it('its lockfile agrees with package.json, so `npm install` leaves it unchanged', () => {
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
+    const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { name: string; version: string; lockfileVersion: number; packages: Record<string, Record<string, unknown>> };
+    expect(lock).toMatchObject({ name: manifest.name, version: manifest.version, lockfileVersion: 3 });
+    const rootEntry = lock.packages[''] ?? {};
+    for (const field of ['name', 'version', 'license', 'dependencies', 'devDependencies', 'peerDependencies', 'peerDependenciesMeta', 'engines', 'bin']) {
+      expect(rootEntry[field], field).toEqual(manifest[field]);
+    }
+    // Every dependency the manifest names is locked at a version.
+    for (const field of ['dependencies', 'devDependencies'] as const) {
+      for (const name of Object.keys((manifest[field] ?? {}) as object)) {
+        expect(lock.packages[`node_modules/${name}`]?.version, name).toBeTypeOf('string');
+      }
+    }
+    expect(existsSync(path.join(root, 'LICENSE'))).toBe(true);
+    expect(readFileSync(path.join(root, 'LICENSE'), 'utf8')).toMatch(/MIT License/);
+    expect(manifest.license).toBe('MIT');
+  });
 });
 
 describe('what child processes load (regression: fixtures imported a stale dist/)', () => {
