@@ -78,14 +78,14 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
   it('holds what it needs and nothing else', () => {
     const files = packed.map((f) => f.path);
     for (const needed of [
-      'package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'bin/tollgate.mjs', 'CMakeLists.txt',
+      'package.json', 'README.md', 'LICENSE', 'docs/api.md', 'dist/index.js', 'dist/index.d.ts', 'bin/tollgate.mjs', 'CMakeLists.txt',
       'prebuilds/linux-x64/tollgate.glibc.node', 'prebuilds/linux-x64/tollgate.musl.node',
       'prebuilds/linux-arm64/tollgate.glibc.node', 'prebuilds/linux-arm64/tollgate.musl.node',
       'native/core/table.cc', 'native/binding/addon.cc',
     ]) {
       expect(files).toContain(needed);
     }
-    const allowed = /^(package\.json|README\.md|LICENSE|CMakeLists\.txt|bin\/tollgate\.mjs|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|prebuilds\/linux-(x64|arm64)\/tollgate\.(glibc|musl)\.node|native\/(core|binding)\/[a-z_]+\.(cc|h))$/;
+    const allowed = /^(package\.json|README\.md|LICENSE|docs\/[a-z-]+\.md|CMakeLists\.txt|bin\/tollgate\.mjs|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|prebuilds\/linux-(x64|arm64)\/tollgate\.(glibc|musl)\.node|native\/(core|binding)\/[a-z_]+\.(cc|h))$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     // Every compiled module comes from a source that exists: no stale module of a renamed one.
     const orphans = files.filter((f) => f.startsWith('dist/') && !existsSync(path.join(root, 'src', f.slice(5).replace(/\.(d\.ts\.map|d\.ts|js\.map|js)$/, '.ts'))));

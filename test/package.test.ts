@@ -32,6 +32,32 @@ describe('the tollgate package', () => {
     expect(readFileSync(path.join(root, 'LICENSE'), 'utf8')).toMatch(/MIT License/);
     expect(manifest.license).toBe('MIT');
   });
+
+  it('the README and the guides link only to files and headings that exist', () => {
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const pages = ['README.md', ...readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    // GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens.
+    const anchors = (file: string) =>
+      new Set(
+        readFileSync(path.join(root, file), 'utf8')
+          .split('\n')
+          .filter((l) => /^#{1,6} /.test(l))
+          .map((l) => l.replace(/^#+ /, '').toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-')),
+      );
+    const broken: string[] = [];
+    for (const page of pages) {
+      const text = readFileSync(path.join(root, page), 'utf8').replace(/```[\s\S]*?```/g, '');
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target as string)) continue;
+        const [file, anchor] = (target as string).split('#') as [string, string | undefined];
+        const resolved = file === '' ? page : path.join(path.dirname(page), file);
+        if (!existsSync(path.join(root, resolved))) broken.push(`${page}: ${target}`);
+        else if (anchor !== undefined && resolved.endsWith('.md') && !anchors(resolved).has(anchor)) broken.push(`${page}: ${target} (no such heading)`);
+      }
+    }
+    expect(broken).toEqual([]);
+    expect(pages.length).toBeGreaterThan(5);
+  });
 });
 
 describe('what child processes load (regression: fixtures imported a stale dist/)', () => {
