@@ -85,7 +85,7 @@ export class Limiter implements RateLimiter {
   #table: TableEngine | null;
   readonly #params: PolicyParams;
   readonly #detail = new Float64Array(Detail.Size);
-  #capacity: number;
+  readonly #capacity: number;
   #batchOut = new Uint8Array(0);
 
   constructor(options: LimiterOptions) {
