@@ -85,7 +85,7 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
     ]) {
       expect(files).toContain(needed);
     }
-    const allowed = /^(package\.json|README\.md|LICENSE|docs\/[a-z-]+\.md|CMakeLists\.txt|bin\/tollgate\.mjs|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|prebuilds\/linux-(x64|arm64)\/tollgate\.(glibc|musl)\.node|native\/(core|binding)\/[a-z_]+\.(cc|h))$/;
+    const allowed = /^(package\.json|README\.md|LICENSE|docs\/[A-Za-z-]+\.md|CMakeLists\.txt|bin\/tollgate\.mjs|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|prebuilds\/linux-(x64|arm64)\/tollgate\.(glibc|musl)\.node|native\/(core|binding)\/[a-z_]+\.(cc|h))$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     // Every compiled module comes from a source that exists: no stale module of a renamed one.
     const orphans = files.filter((f) => f.startsWith('dist/') && !existsSync(path.join(root, 'src', f.slice(5).replace(/\.(d\.ts\.map|d\.ts|js\.map|js)$/, '.ts'))));
