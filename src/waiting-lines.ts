@@ -3,7 +3,7 @@
 import type { Decision, LimitOverride } from './decision.js';
 import { closedError, invalidArgument, outOfRange } from './errors.js';
 import type { AcquireOptions, CallOptions, RateLimiter } from './rate-limiter.js';
-import { checkInteger, checkKey, checkOptions, checkPositiveInteger } from './validate.js';
+import { checkInteger, checkKey, checkOptions, checkPositiveInteger, splitLimits } from './validate.js';
 
 export type { AcquireOptions };
 
@@ -64,11 +64,10 @@ export class WaitingLines {
       const o = checkOptions(options) ?? {};
       cost = o.cost === undefined ? 1 : checkPositiveInteger(o.cost, 'cost');
       timeoutMs = o.timeoutMs === undefined ? undefined : checkInteger(o.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
-      if (o.limit !== undefined) {
-        // The limiter checks a tier against its policies when it decides; its shape is checked now.
-        for (const [i, l] of (Array.isArray(o.limit) ? o.limit : [o.limit]).entries()) {
-          if (l !== undefined) checkPositiveInteger(l, Array.isArray(o.limit) ? `limit[${i}]` : 'limit');
-        }
+      // The limiter checks a tier against its policies when it decides; its shape is checked now.
+      const limits = splitLimits(o, Array.isArray(o.limit) ? o.limit.length : 1);
+      if (limits !== undefined) {
+        limits.forEach((l, i) => l !== undefined && checkPositiveInteger(l, Array.isArray(o.limit) ? `limit[${i}]` : 'limit'));
         callOptions = { limit: o.limit as LimitOverride };
       }
       if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument('signal', 'an AbortSignal', o.signal);

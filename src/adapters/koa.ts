@@ -27,6 +27,13 @@ export interface KoaRateLimitOptions extends RateLimitOptions<KoaContextLike> {
 // names and values tollgate made.
 const writeHeader: HeaderSink<KoaContextLike> = (ctx, name, lower, value) => writeNodeHeader(ctx.res, name, lower, value);
 
+function problem(ctx: KoaContextLike, status: number, body: string): undefined {
+  ctx.status = status;
+  ctx.type = 'application/problem+json';
+  ctx.body = body;
+  return undefined;
+}
+
 /**
  * Rate-limits every request that reaches it. `key: 'ip'` reads the socket's address (and, with
  * `trustProxy`, the forwarding header, as rateLimit() does); to follow Koa's own `app.proxy`
@@ -39,10 +46,8 @@ export function koaRateLimit(options: KoaRateLimitOptions): (ctx: KoaContextLike
     const verdict = await rule.run(ctx.req, ctx);
     const response = rule.respond(verdict, ctx, writeHeader);
     if (response === 'pass') return next();
-    if (response !== 'missing-key' && options.handler !== undefined) return options.handler(ctx, response.refused);
-    ctx.status = response === 'missing-key' ? 400 : 429;
-    ctx.type = 'application/problem+json';
-    ctx.body = response === 'missing-key' ? MISSING_KEY_BODY : problemBody(response.refused, ctx.url);
-    return undefined;
+    if (response === 'missing-key') return problem(ctx, 400, MISSING_KEY_BODY);
+    if (options.handler !== undefined) return options.handler(ctx, response.refused);
+    return problem(ctx, 429, problemBody(response.refused, ctx.url));
   };
 }

@@ -34,8 +34,9 @@ function families(limiters: readonly RateLimiter[]): Family[] {
   // scrape refuses: each limiter name and store is reported once.
   const seen = new Set<string>();
   const table = (s: LimiterStats) => {
-    if (seen.has(`${s.name}\0${s.store}`)) return;
-    seen.add(`${s.name}\0${s.store}`);
+    const id = `${s.name}\0${s.store}`;
+    if (seen.has(id)) return;
+    seen.add(id);
     const store = { limiter: s.name, store: s.store };
     decisions.samples.push(
       { labels: { ...store, outcome: 'allowed' }, value: s.allowed },
