@@ -3,7 +3,7 @@
 // implementation of it, a user's own included.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   allOf,
   createQueue,
@@ -195,6 +195,21 @@ describe('anything that takes a limiter takes any RateLimiter', () => {
     expect(() => toPrometheus({} as RateLimiter)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
     a.close();
     b.close();
+  });
+});
+
+describe('RedisLimiter with a limiter as its fallback', () => {
+  const broken = { evalsha: () => Promise.reject(new Error('down')), eval: () => Promise.reject(new Error('down')), del: () => Promise.resolve(0) };
+
+  it('a fallback that never answers does not outlive close(): the call rejects at once', async () => {
+    const silent = new CountingLimiter(1);
+    silent.consume = () => new Promise<Decision>(() => {});
+    const limiter = new RedisLimiter({ redis: broken, policy, onError: silent, denyCache: false });
+    const pending = limiter.consume('k');
+    // The batch goes out, fails, and reaches the fallback, which never answers.
+    await vi.waitFor(() => expect(limiter.stats().fallbackDecisions).toBe(1), { timeout: 10_000 });
+    limiter.close();
+    await expect(pending).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
   });
 });
 

@@ -275,7 +275,10 @@ export class RedisLimiter implements RateLimiter {
         if (this.#closed) return;
         for (const p of batch) {
           try {
-            p.resolve(this.#fallback(p, error));
+            // An asynchronous fallback (another RedisLimiter, a user's limiter) is a pending call
+            // too: close() must reject it at once.
+            const decided = this.#fallback(p, error);
+            p.resolve(decided instanceof Promise ? this.#tracked(decided) : decided);
           } catch (fallbackError) {
             p.reject(fallbackError);
           }
