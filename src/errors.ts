@@ -8,7 +8,11 @@ export type TollgateErrorCode =
   | 'TOLLGATE_STORE_MISMATCH'
   | 'TOLLGATE_SHARED_MEMORY'
   | 'TOLLGATE_REDIS_TIMEOUT'
-  | 'TOLLGATE_REDIS_ERROR';
+  | 'TOLLGATE_REDIS_ERROR'
+  | 'TOLLGATE_REDIS_UNAVAILABLE'
+  | 'TOLLGATE_REDIS_LATE'
+  | 'TOLLGATE_REDIS_STATE_MISMATCH'
+  | 'TOLLGATE_OUT_OF_MEMORY';
 
 export interface TollgateTypeError extends TypeError {
   readonly code: TollgateErrorCode;
@@ -50,8 +54,14 @@ export function nativeUnavailable(detail: string): Error & { code: TollgateError
   return Object.assign(error, { code: 'TOLLGATE_NATIVE_UNAVAILABLE' as const });
 }
 
-/** A Redis call that failed or outlived its timeout; `cause` holds the client's error, if any. */
-export function redisError(message: string, code: 'TOLLGATE_REDIS_TIMEOUT' | 'TOLLGATE_REDIS_ERROR', cause?: unknown): Error & { code: TollgateErrorCode } {
+/** The codes of RedisLimiter's failures. */
+export type RedisErrorCode = 'TOLLGATE_REDIS_TIMEOUT' | 'TOLLGATE_REDIS_ERROR' | 'TOLLGATE_REDIS_UNAVAILABLE' | 'TOLLGATE_REDIS_LATE' | 'TOLLGATE_REDIS_STATE_MISMATCH';
+
+/**
+ * A Redis call that failed, outlived its timeout, was not sent (the node's breaker is open), was
+ * refused by Redis as late, or met state of another shape; `cause` holds the client's error, if any.
+ */
+export function redisError(message: string, code: RedisErrorCode, cause?: unknown): Error & { code: RedisErrorCode } {
   const error = new Error(message, cause === undefined ? undefined : { cause });
   return Object.assign(error, { code });
 }

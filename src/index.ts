@@ -39,6 +39,14 @@ export {
   type RedisLimiterOptions,
   type RedisLimiterStats,
   type RedisClientLike,
+  type RedisClient,
+  type IoRedisClient,
+  type NodeRedisClient,
+  type NodeRedisCluster,
+  type RedisCommandSender,
+  type RedisLimiterEvent,
+  type BreakerOptions,
+  type BreakerState,
 } from './stores/redis/redis-limiter.js';
 export { rateLimit, type NodeRateLimitOptions, type RateLimitMiddleware } from './http/node.js';
 export { fastifyRateLimit, type FastifyRateLimitOptions } from './http/fastify.js';

@@ -56,6 +56,20 @@ export interface RedisLimiterStats {
   readonly failedOpen: number;
   readonly failedClosed: number;
   readonly fallbackDecisions: number;
+  /** Decisions sent to onError without trying Redis, because their node's breaker was open. */
+  readonly shortCircuited: number;
+  /** Calls that met a Redis key of another shape (rejected with TOLLGATE_REDIS_STATE_MISMATCH). */
+  readonly stateMismatches: number;
+  /** Calls Redis refused to act on because they reached it after their deadline. */
+  readonly lateRefused: number;
+  /** Calls Redis acted on in time whose reply came after the caller's timeout (counted there, decided by onError here). */
+  readonly lateExecuted: number;
+  /** Breaker transitions, summed over the nodes: to open, to half-open (a trial call), back to closed. */
+  readonly breakerOpened: number;
+  readonly breakerHalfOpened: number;
+  readonly breakerClosed: number;
+  /** Nodes whose breaker is open or half-open now. */
+  readonly openNodes: number;
 }
 
 /** allOf(...)'s counters: those of the limiters it combines, each under its own name. */

@@ -324,8 +324,8 @@ describe.each(frameworks)('%s', (_name, start) => {
   it('follows a Redis limiter’s onError when Redis is down, and never hangs', async () => {
     const client = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
     client.on('error', () => undefined);
-    const deny = new RedisLimiter({ redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError: 'deny' });
-    const allow = new RedisLimiter({ redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError: 'allow' });
+    const deny = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError: 'deny' });
+    const allow = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError: 'allow' });
     expect((await get(await start({ limiter: deny }))).status).toBe(429);
     expect((await get(await start({ limiter: allow }))).status).toBe(200);
     deny.close();

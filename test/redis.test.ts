@@ -44,7 +44,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it.each(timedPolicies)('%s: 3,000 random operations decide exactly as the local engine', async (_label, policy) => {
     const clock = new ManualClock(1_000_000);
-    const remote = new RedisLimiter({ redis, policy, clock, prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis, policy, clock, prefix: prefix(), denyCache: false });
     const local = new Limiter({ policy, clock, engine: 'js' });
     const random = seededRandom(42 + policy.kind.length);
     const keys = ['a', 'b', 'c', 'user:é'];
@@ -73,7 +73,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   it('fixed window: INCRBY under a TTL that is never extended; counts like the local engine', async () => {
     const policy = fixedWindow({ limit: 10, windowMs: 60_000 });
     const p = prefix();
-    const remote = new RedisLimiter({ redis, policy, prefix: p, denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis, policy, prefix: p, denyCache: false });
     const local = new Limiter({ policy, engine: 'js', clock: new ManualClock(0) });
     const random = seededRandom(7);
     for (let i = 0; i < 200; i++) {
@@ -86,15 +86,15 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
         retryAfterMs: b.retryAfterMs === Infinity ? -1 : b.retryAfterMs > 0 ? 1 : 0,
       });
     }
-    expect(await redis.get(`${p}{k0}:0`)).toBe('10');
-    const ttl = await redis.pttl(`${p}{k0}:0`);
+    expect(await redis.get(`${p}t{k0}:fw60000`)).toBe('10');
+    const ttl = await redis.pttl(`${p}t{k0}:fw60000`);
     const d = await remote.peek('k0');
     expect(ttl).toBeGreaterThan(50_000);
     expect(d.resetMs).toBeLessThanOrEqual(ttl);
     expect(d.resetMs).toBeGreaterThan(ttl - 1000);
     // The window ends when Redis expires the key; the next request starts a fresh one.
-    await redis.pexpire(`${p}{k0}:0`, 1);
-    while ((await redis.exists(`${p}{k0}:0`)) === 1) await new Promise((r) => setTimeout(r, 2));
+    await redis.pexpire(`${p}t{k0}:fw60000`, 1);
+    while ((await redis.exists(`${p}t{k0}:fw60000`)) === 1) await new Promise((r) => setTimeout(r, 2));
     expect(await remote.consume('k0')).toMatchObject({ allowed: true, remaining: 9, resetMs: 60_000 });
     remote.close();
   });
@@ -102,7 +102,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   it('several policies are all-or-nothing, exactly like allOf() locally', async () => {
     const clock = new ManualClock(5_000_000);
     const policies = [tokenBucket({ capacity: 5, tokens: 1, intervalMs: 100 }), leakyBucket({ burst: 20, tokens: 1, intervalMs: 40 })];
-    const remote = new RedisLimiter({ redis, policy: policies, clock, prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis, policy: policies, clock, prefix: prefix(), denyCache: false });
     const local = allOf(...policies.map((policy) => new Limiter({ policy, clock, engine: 'js' })));
     const random = seededRandom(99);
     let denied = 0;
@@ -132,7 +132,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('recovers from SCRIPT FLUSH (NOSCRIPT) without failing a request', async () => {
-    const remote = new RedisLimiter({ redis, policy: fixedWindow({ limit: 100, windowMs: 60_000 }), prefix: prefix(), onError: 'deny' });
+    const remote = new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 100, windowMs: 60_000 }), prefix: prefix(), onError: 'deny' });
     expect((await remote.consume('k')).allowed).toBe(true);
     await redis.script('FLUSH');
     const before = remote.stats().redisCalls;
@@ -145,7 +145,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it('the deny cache answers a denied key locally until its retry time', async () => {
     const clock = new ManualClock(9_000_000);
-    const remote = new RedisLimiter({ redis, policy: tokenBucket({ capacity: 2, tokens: 1, intervalMs: 1000 }), clock, prefix: prefix() });
+    const remote = new RedisLimiter({ name: "t", redis, policy: tokenBucket({ capacity: 2, tokens: 1, intervalMs: 1000 }), clock, prefix: prefix() });
     await remote.consume('abuser', 2);
     const denied = await remote.consume('abuser');
     expect(denied).toMatchObject({ allowed: false, retryAfterMs: 1000 });
@@ -162,7 +162,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it('the deny cache never answers a call with another per-call limit (regression)', async () => {
     const clock = new ManualClock(1_000_000);
-    const remote = new RedisLimiter({ redis, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), clock, prefix: prefix() });
+    const remote = new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), clock, prefix: prefix() });
     for (let i = 0; i < 5; i++) expect((await remote.consume('tiered')).allowed).toBe(true);
     expect((await remote.consume('tiered')).allowed).toBe(false);
     const calls = remote.stats().redisCalls;
@@ -177,7 +177,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   it('several policies: per-policy tiers, the binding limit reported, and the deny cache answering with Redis’ own fields', async () => {
     const clock = new ManualClock(1_000_000);
     const policies = [slidingWindow({ limit: 2, windowMs: 1000 }), slidingWindow({ limit: 1000, windowMs: 3_600_000 })];
-    const remote = new RedisLimiter({ redis, policy: policies, clock, prefix: prefix() });
+    const remote = new RedisLimiter({ name: "t", redis, policy: policies, clock, prefix: prefix() });
     const local = allOf(new Limiter({ policy: policies[0]!, clock, engine: 'js' }), new Limiter({ policy: policies[1]!, clock, engine: 'js' }));
     for (let i = 0; i < 2; i++) expect(await remote.consume('multi')).toEqual(local.consume('multi'));
     const denied = await remote.consume('multi');
@@ -197,7 +197,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('keys that UTF-8 would fold together stay distinct on Redis, as in both engines (regression)', async () => {
-    const remote = new RedisLimiter({ redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
     const local = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 60_000 }), engine: 'js' });
     const keys = [...new Set(edgeKeys())];
     const first = await Promise.all(keys.map((k) => remote.consume(k)));
@@ -209,7 +209,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('block and reset reach Redis; refund gives back', async () => {
-    const remote = new RedisLimiter({ redis, policy: fixedWindow({ limit: 3, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 3, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
     await remote.block('k', 30_000);
     const d = await remote.consume('k');
     expect(d.allowed).toBe(false);
@@ -222,10 +222,10 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('rejects bad input with the argument named', async () => {
-    expect(() => new RedisLimiter({ redis: {} as never, policy: fixedWindow({ limit: 1, windowMs: 10 }) })).toThrow(/for redis/);
-    expect(() => new RedisLimiter({ redis, policy: fixedWindow({ limit: 1, windowMs: 10 }), prefix: 'a{b' })).toThrow(/for prefix/);
-    expect(() => new RedisLimiter({ redis, policy: [], prefix: 'x' })).toThrow(RangeError);
-    const remote = new RedisLimiter({ redis, policy: fixedWindow({ limit: 1, windowMs: 10 }) });
+    expect(() => new RedisLimiter({ name: "t", redis: {} as never, policy: fixedWindow({ limit: 1, windowMs: 10 }) })).toThrow(/for redis/);
+    expect(() => new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 1, windowMs: 10 }), prefix: 'a{b' })).toThrow(/for prefix/);
+    expect(() => new RedisLimiter({ name: "t", redis, policy: [], prefix: 'x' })).toThrow(RangeError);
+    const remote = new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 1, windowMs: 10 }) });
     await expect(remote.consume('')).rejects.toThrow(RangeError);
     await expect(remote.consume('k', 0)).rejects.toThrow(/for cost/);
     remote.close();
@@ -240,7 +240,7 @@ describe.runIf(hasRedis)('RedisLimiter when Redis fails', () => {
     // Connection errors are expected here: the limiter's onError is what must handle them.
     client.on('error', () => undefined);
     const fallback = new Limiter({ policy: fixedWindow({ limit: 1_000_000, windowMs: 60_000 }) });
-    const remote = new RedisLimiter({ redis: client, policy: fixedWindow({ limit: 1_000_000, windowMs: 60_000 }), timeoutMs: 100, onError: fallback });
+    const remote = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: 1_000_000, windowMs: 60_000 }), timeoutMs: 100, onError: fallback });
     const timed = async () => {
       const started = performance.now();
       const d: Decision = await remote.consume('k');
@@ -270,7 +270,7 @@ describe.runIf(hasRedis)('RedisLimiter when Redis fails', () => {
           if (Date.now() > deadline) throw new Error('did not recover');
           await new Promise((r) => setTimeout(r, 50));
         }
-        expect(Number(await client.get('tollgate:{k}:0'))).toBeGreaterThan(0);
+        expect(Number(await client.get('tollgate:t{k}:fw60000'))).toBeGreaterThan(0);
       } finally {
         await again.stop();
       }
@@ -287,7 +287,7 @@ describe.runIf(hasRedis)('RedisLimiter when Redis fails', () => {
   ] as const)("onError '%s' with no server at all: decides at once, no unhandled rejection", async (onError, allowed) => {
     const client = new Redis({ host: '127.0.0.1', port: 1, maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
     client.on('error', () => undefined);
-    const remote = new RedisLimiter({ redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError });
+    const remote = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError });
     const decisions = await Promise.all(Array.from({ length: 20 }, () => remote.consume('k')));
     expect(decisions.every((d) => d.allowed === allowed)).toBe(true);
     expect(remote.stats()).toMatchObject(onError === 'allow' ? { failedOpen: 20 } : { failedClosed: 20 });
@@ -312,7 +312,7 @@ describe.runIf(hasRedis)('RedisLimiter on a 3-master Redis Cluster', () => {
 
   it('keeps each request in one slot (no CROSSSLOT) and batches across slots', async () => {
     const policies = [fixedWindow({ limit: 3, windowMs: 60_000 }), tokenBucket({ capacity: 5, refillPerSecond: 1 })];
-    const remote = new RedisLimiter({ redis: client, policy: policies, timeoutMs: 2000, onError: 'deny', denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis: client, policy: policies, timeoutMs: 2000, onError: 'deny', denyCache: false });
     const keys = Array.from({ length: 50 }, (_, i) => `user:${i}`);
     const first = await Promise.all(keys.map((k) => remote.consume(k)));
     expect(first.every((d) => d.allowed)).toBe(true);
@@ -320,10 +320,10 @@ describe.runIf(hasRedis)('RedisLimiter on a 3-master Redis Cluster', () => {
     // Per key: 2 more pass (fixed window of 3), the third is denied by the window.
     expect(more.filter((d) => d.allowed)).toHaveLength(100);
     expect(remote.stats()).toMatchObject({ errors: 0, failedClosed: 0 });
-    const slots = await Promise.all(['tollgate:{user:7}:b', 'tollgate:{user:7}:0', 'tollgate:{user:7}:1'].map((k) => client.cluster('KEYSLOT', k)));
+    const slots = await Promise.all(['tollgate:t{user:7}:b', 'tollgate:t{user:7}:fw60000', 'tollgate:t{user:7}:tb1/1000'].map((k) => client.cluster('KEYSLOT', k)));
     expect(new Set(slots).size).toBe(1);
     // Keys spread over the masters: the batch really crossed nodes.
-    const owners = new Set(await Promise.all(keys.map((k) => client.cluster('KEYSLOT', `tollgate:{${k}}:0`).then((s) => Math.floor(Number(s) / 5462)))));
+    const owners = new Set(await Promise.all(keys.map((k) => client.cluster('KEYSLOT', `tollgate:t{${k}}:fw60000`).then((s) => Math.floor(Number(s) / 5462)))));
     expect(owners.size).toBe(3);
     remote.close();
   });

@@ -62,7 +62,7 @@ try {
   const LIMIT = 1e9;
   {
     const client = countingClient(server.port);
-    const limiter = new RedisLimiter({ redis: client, policy: fixedWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:' });
+    const limiter = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:' });
     figures.tollgate = await run('tollgate RedisLimiter', async (k) => (await limiter.consume(k)).allowed, client);
     limiter.close();
     client.disconnect();
@@ -87,7 +87,7 @@ try {
     // 90% of requests from 1,000 abusive keys already over a limit of 5 per 10 minutes; 10% from
     // 9,000 ordinary keys that stay under it.
     const client = countingClient(server.port);
-    const limiter = new RedisLimiter({ redis: client, policy: fixedWindow({ limit: 5, windowMs: 600_000 }), prefix: 'abuse:' });
+    const limiter = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: 5, windowMs: 600_000 }), prefix: 'abuse:' });
     for (let k = 0; k < 1000; k++) for (let i = 0; i < 5; i++) await limiter.consume(keys[k]);
     const mix = randomOrder(1 << 16, 1000, 777);
     const pick = randomOrder(1 << 16, 100, 778);

@@ -30,6 +30,8 @@ function families(limiters: readonly RateLimiter[]): Family[] {
   const redisErrors = f('tollgate_redis_errors_total', 'counter', 'Redis calls that failed, by kind.');
   const fallback = f('tollgate_redis_fallback_decisions_total', 'counter', 'Decisions made by onError, by mode.');
   const denyCache = f('tollgate_deny_cache_hits_total', 'counter', 'Decisions the deny cache answered without Redis.');
+  const breaker = f('tollgate_redis_breaker_transitions_total', 'counter', 'Breaker transitions of the Redis nodes, by the state entered.');
+  const openNodes = f('tollgate_redis_open_nodes', 'gauge', 'Redis nodes whose breaker is open or half-open.');
   // A table reported twice (given alone and inside allOf(...)) would repeat its series, which a
   // scrape refuses: each limiter name and store is reported once.
   const seen = new Set<string>();
@@ -60,7 +62,19 @@ function families(limiters: readonly RateLimiter[]): Family[] {
     const store = { ...base, store: 'redis' };
     decisions.samples.push({ labels: { ...store, outcome: 'allowed' }, value: s.allowed }, { labels: { ...store, outcome: 'denied_limit' }, value: s.denied });
     redisCalls.samples.push({ labels: base, value: s.redisCalls });
-    redisErrors.samples.push({ labels: { ...base, kind: 'error' }, value: s.errors }, { labels: { ...base, kind: 'timeout' }, value: s.timeouts });
+    redisErrors.samples.push(
+      { labels: { ...base, kind: 'error' }, value: s.errors },
+      { labels: { ...base, kind: 'timeout' }, value: s.timeouts },
+      { labels: { ...base, kind: 'late' }, value: s.lateRefused },
+      { labels: { ...base, kind: 'state_mismatch' }, value: s.stateMismatches },
+      { labels: { ...base, kind: 'breaker_open' }, value: s.shortCircuited },
+    );
+    breaker.samples.push(
+      { labels: { ...base, state: 'open' }, value: s.breakerOpened },
+      { labels: { ...base, state: 'half_open' }, value: s.breakerHalfOpened },
+      { labels: { ...base, state: 'closed' }, value: s.breakerClosed },
+    );
+    openNodes.samples.push({ labels: base, value: s.openNodes });
     fallback.samples.push(
       { labels: { ...base, mode: 'allow' }, value: s.failedOpen },
       { labels: { ...base, mode: 'deny' }, value: s.failedClosed },
@@ -77,7 +91,7 @@ function families(limiters: readonly RateLimiter[]): Family[] {
     else if (s.store === 'combined') s.limiters.forEach(table);
     else table(s);
   }
-  return [decisions, nearLimit, entries, capacity, slots, load, maxShard, evictions, swept, contended, recoveries, redisCalls, redisErrors, fallback, denyCache].filter(
+  return [decisions, nearLimit, entries, capacity, slots, load, maxShard, evictions, swept, contended, recoveries, redisCalls, redisErrors, fallback, denyCache, breaker, openNodes].filter(
     (family) => family.samples.length > 0,
   );
 }

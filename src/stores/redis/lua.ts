@@ -3,35 +3,69 @@
 // below 2^50 (validated in TypeScript), so floor and ceil of quotients are exact, as in the TS engine.
 import { PolicyCode } from '../../policies.js';
 
-/** The decision time in ms: ARGV[1] when a test clock gave one, else Redis' own clock. */
-const NOW_LUA = `local now
-if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+/**
+ * Every script starts here: Redis' own clock, and the call's deadline (ARGV[1], in Redis ms; 0 =
+ * none). A call that reaches Redis after its deadline, when the client has already answered
+ * without it (a timeout, a paused server, a queue replayed after a reconnect), does nothing and
+ * replies {0, clock}; otherwise the reply starts {1, clock, ...}. The clock lets the client keep
+ * its estimate of Redis' time, from which it makes the deadlines (see server-clock.ts).
+ */
+const DEADLINE_LUA = `local floor = math.floor
+local t = redis.call('TIME')
+local clock = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
+local deadline = tonumber(ARGV[1])
+if deadline > 0 and clock > deadline then return { 0, clock } end
+`;
+
+/** The decision time in ms: ARGV[2] when a test clock gave one, else Redis' own clock. */
+const NOW_LUA = `local now = clock
+if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
 `;
 
 /**
  * KEYS, per request: its block key, then one state key per policy (all with one hash tag).
- * ARGV: now ('' = Redis TIME), policy count P, five numbers per policy (kind, limit, windowMs,
- * rateTokens, rateIntervalMs), then 2 + P per request: op (1 consume, 2 peek, 3 refund `cost`),
- * cost, and one limit override per policy (0 = the policy's own).
- * Returns per request: allowed (0/1), then per policy: allowed, limit, remaining, resetMs,
- * retryAfterMs (-1 = never). A request is all-or-nothing across its policies.
+ * ARGV: deadline, now ('' = Redis TIME), policy count P, five numbers per policy (kind, limit,
+ * windowMs, rateTokens, rateIntervalMs), then 2 + P per request: op (1 consume, 2 peek, 3 refund
+ * `cost`), cost, and one limit override per policy (0 = the policy's own).
+ * Returns {1, clock} (or {0, clock} when late), then per request: a status (0 denied, 1 allowed,
+ * 2 a state key holds something no tollgate policy of this shape wrote: nothing was changed, and
+ * the next number is that policy's 1-based index), then per policy: allowed, limit, remaining,
+ * resetMs, retryAfterMs (-1 = never). A request is all-or-nothing across its policies.
  */
 export const DECIDE_LUA = `
-local floor, ceil, max = math.floor, math.ceil, math.max
+${DEADLINE_LUA}local ceil, max = math.ceil, math.max
 local NEVER = -1
-${NOW_LUA}local P = tonumber(ARGV[2])
+${NOW_LUA}local P = tonumber(ARGV[3])
 local policies = {}
 for i = 1, P do
-  local o = 2 + (i - 1) * 5
-  policies[i] = { kind = tonumber(ARGV[o + 1]), limit = tonumber(ARGV[o + 2]), w = tonumber(ARGV[o + 3]),
+  local o = 3 + (i - 1) * 5
+  policies[i] = { n = i, kind = tonumber(ARGV[o + 1]), limit = tonumber(ARGV[o + 2]), w = tonumber(ARGV[o + 3]),
                   t = tonumber(ARGV[o + 4]), i = tonumber(ARGV[o + 5]) }
 end
-local base = 2 + P * 5
+local base = 3 + P * 5
+
+-- State of another shape (another program's value, a hash, a list): the request stops before
+-- it writes anything and reports which policy's key it was.
+local MISMATCH = {}
+local mismatched = 0
+local function foreign(p)
+  mismatched = p.n
+  error(MISMATCH)
+end
+
+-- A key's value, or false when it does not exist; a key of another type is foreign.
+local function get(p, key)
+  local v = redis.pcall('GET', key)
+  if type(v) == 'table' then foreign(p) end
+  return v
+end
+
+-- A fixed window's count; anything but an integer is foreign.
+local function count_of(p, key)
+  local count = tonumber(get(p, key) or '0')
+  if count == nil or count ~= floor(count) then foreign(p) end
+  return count
+end
 
 local function fresh(p, limit)
   if p.kind == ${PolicyCode.SlidingWindow} then return { a = now - (now % p.w), b = 0, c = 0 } end
@@ -47,15 +81,16 @@ local function store(key, s, reset)
   end
 end
 
-local function parse(v)
+local function parse(p, v)
   local a, b, c = string.match(v, '^(-?%d+):(-?%d+):(-?%d+)$')
+  if a == nil then foreign(p) end
   return { a = tonumber(a), b = tonumber(b), c = tonumber(c) }
 end
 
 local function load(p, limit, key)
-  local v = redis.call('GET', key)
+  local v = get(p, key)
   if not v then return fresh(p, limit) end
-  return parse(v)
+  return parse(p, v)
 end
 
 -- The current aligned window's start and count, the previous window's count, and time elapsed.
@@ -163,7 +198,8 @@ end
 local function decide(p, limit, key, cost, commit)
   if p.kind == ${PolicyCode.FixedWindow} and commit then
     -- Spend first (one call on the common path), and take it back on a denial.
-    local count = redis.call('INCRBY', key, cost)
+    local count = redis.pcall('INCRBY', key, cost)
+    if type(count) == 'table' then foreign(p) end
     local reset
     if count == cost and redis.call('PEXPIRE', key, p.w, 'NX') == 1 then
       reset = p.w
@@ -179,7 +215,7 @@ local function decide(p, limit, key, cost, commit)
     return true, limit - count, reset, 0
   end
   if p.kind == ${PolicyCode.FixedWindow} then
-    local count = tonumber(redis.call('GET', key) or '0')
+    local count = count_of(p, key)
     local reset = p.w
     if count > 0 then
       reset = redis.call('PTTL', key)
@@ -209,15 +245,15 @@ end
 local function refund(p, limit, key, amount)
   local back = math.min(amount, limit)
   if p.kind == ${PolicyCode.FixedWindow} then
-    local count = tonumber(redis.call('GET', key) or '0')
+    local count = count_of(p, key)
     if count > 0 then
       if back >= count then redis.call('SET', key, 0, 'KEEPTTL') else redis.call('DECRBY', key, back) end
     end
     return
   end
-  local v = redis.call('GET', key)
+  local v = get(p, key)
   if not v then return end
-  local s = parse(v)
+  local s = parse(p, v)
   local reset
   if p.kind == ${PolicyCode.SlidingWindow} then
     local start, cur, prev, elapsed = sliding_view(p, s)
@@ -240,6 +276,13 @@ local function refund(p, limit, key, amount)
   store(key, s, reset)
 end
 
+-- Reads a key as its policy stores it, only to find foreign state before anything is written.
+local function count_or_parse(p, key)
+  if p.kind == ${PolicyCode.FixedWindow} then return count_of(p, key) end
+  local v = get(p, key)
+  if v then parse(p, v) end
+end
+
 -- The limit of policy i for the request whose arguments start at r: the policy's own, or the
 -- request's override for it (0 = none).
 local function limitOf(r, i)
@@ -248,17 +291,15 @@ local function limitOf(r, i)
   return policies[i].limit
 end
 
-local out = {}
-local k = 1
-local r = base + 1
-while r <= #ARGV do
-  local op, cost = tonumber(ARGV[r]), tonumber(ARGV[r + 1])
-  local blockKey = KEYS[k]
-  local blocked = redis.call('PTTL', blockKey)
+-- One request: its per-policy results and whether it passed. Every read that can find foreign
+-- state comes before the first write.
+local function run(r, k, op, cost)
+  local blocked = redis.call('PTTL', KEYS[k])
   local results = {}
   local all = blocked <= 0
   if op == 3 then
-    -- Refund 'cost' on every policy; the reply's fields are unused.
+    -- Refund 'cost' on every policy (all read first); the reply's fields are unused.
+    for i = 1, P do count_or_parse(policies[i], KEYS[k + i]) end
     for i = 1, P do
       local limit = limitOf(r, i)
       refund(policies[i], limit, KEYS[k + i], cost)
@@ -292,14 +333,31 @@ while r <= #ARGV do
       end
     end
   end
-  out[#out + 1] = all and 1 or 0
-  for i = 1, P do
-    local x = results[i]
-    out[#out + 1] = x[1] and 1 or 0
-    out[#out + 1] = x[2]
-    out[#out + 1] = x[3]
-    out[#out + 1] = x[4]
-    out[#out + 1] = x[5]
+  return results, all
+end
+
+local out = { 1, clock }
+local k = 1
+local r = base + 1
+while r <= #ARGV do
+  local op, cost = tonumber(ARGV[r]), tonumber(ARGV[r + 1])
+  local ok, results, all = pcall(run, r, k, op, cost)
+  if ok then
+    out[#out + 1] = all and 1 or 0
+    for i = 1, P do
+      local x = results[i]
+      out[#out + 1] = x[1] and 1 or 0
+      out[#out + 1] = x[2]
+      out[#out + 1] = x[3]
+      out[#out + 1] = x[4]
+      out[#out + 1] = x[5]
+    end
+  elseif results == MISMATCH then
+    out[#out + 1] = 2
+    out[#out + 1] = mismatched
+    for i = 2, 5 * P do out[#out + 1] = 0 end
+  else
+    error(results, 0)
   end
   k = k + P + 1
   r = r + 2 + P
@@ -307,9 +365,19 @@ end
 return out
 `;
 
-/** Block: KEYS = block key; ARGV = duration ms. Only ever lengthens a block. */
+/** Block: KEYS = block key; ARGV = deadline, duration ms. Only ever lengthens a block. Returns {1, clock}. */
 export const BLOCK_LUA = `
-local ms = tonumber(ARGV[1])
+${DEADLINE_LUA}local ms = tonumber(ARGV[2])
 if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], 1, 'PX', ms) end
-return 1
+return { 1, clock }
+`;
+
+/** Reset: KEYS = every key of one limiter key; ARGV = deadline. Returns {1, clock, keys deleted}. */
+export const RESET_LUA = `
+${DEADLINE_LUA}return { 1, clock, redis.call('DEL', unpack(KEYS)) }
+`;
+
+/** Reads Redis' clock on the node that holds KEYS[1] (no key is touched). Returns {1, clock}. */
+export const CLOCK_LUA = `
+${DEADLINE_LUA}return { 1, clock }
 `;

@@ -1,45 +1,72 @@
 // Limits that hold across machines: decisions in Lua on Redis (or Redis Cluster), batched so that
-// many decisions share one round trip, with a local deny cache and a policy for Redis failing.
+// many decisions share one round trip, each limiter in its own namespace, every call bounded by a
+// deadline Redis itself enforces, a breaker per node, a local deny cache, and a policy for Redis
+// failing.
 import type { ManualClock } from '../../clock.js';
 import type { Decision } from '../../decision.js';
 import { combineDecisions } from '../../decisions.js';
-import { closedError, invalidArgument, outOfRange, redisError } from '../../errors.js';
+import { closedError, invalidArgument, outOfRange, redisError, type RedisErrorCode } from '../../errors.js';
 import { Limiter } from '../../limiter.js';
 import { fixedWindow, policyParams, type Policy, type PolicyParams } from '../../policies.js';
 import { checkInteger, checkKey, checkObject, checkPositiveInteger, splitLimits } from '../../validate.js';
 import { checkClock, monotonicMs } from '../../clock.js';
 import { MAX_BLOCK_MS, MAX_CAPACITY } from '../../constants.js';
-import { redisKeyText } from './key-text.js';
 import type { SharedMemoryStore } from '../shared-memory.js';
 import { keySlot } from './key-slot.js';
-import { BLOCK_LUA, DECIDE_LUA } from './lua.js';
+import { BLOCK_LUA, CLOCK_LUA, DECIDE_LUA, RESET_LUA } from './lua.js';
 import { createHash } from 'node:crypto';
 import { WaitingLines } from '../../waiting-lines.js';
 import { isRateLimiter, type AcquireOptions, type CallOptions, type MaybePromise, type RateLimiter, type RedisLimiterStats } from '../../rate-limiter.js';
+import { BLOCK_SUFFIX, keyBase, limiterNamespace, policySuffixes } from './redis-keys.js';
+import { redisTransport, type RedisClient, type RedisTransport } from './redis-client.js';
+import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransitions } from './breaker.js';
+import { ServerClock } from './server-clock.js';
 
 export type { RedisLimiterStats };
+export type { RedisClient, IoRedisClient, NodeRedisClient, NodeRedisCluster, RedisCommandSender } from './redis-client.js';
+export type { BreakerOptions, BreakerState } from './breaker.js';
 
-/** What tollgate needs of an ioredis `Redis` or `Cluster`. */
-export interface RedisClientLike {
-  evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
-  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
-  del(...keys: string[]): Promise<number>;
-}
+/** @deprecated The name of 0.1; RedisClient is what `redis` takes. */
+export type RedisClientLike = RedisClient;
+
+/** What RedisLimiter reports to `onEvent`: a failed call, or a node's breaker changing state. */
+export type RedisLimiterEvent =
+  | { readonly type: 'error'; readonly error: Error & { readonly code: RedisErrorCode }; readonly node: string }
+  | { readonly type: 'breaker'; readonly state: BreakerState; readonly node: string };
 
 export interface RedisLimiterOptions {
-  /** An ioredis `Redis` or `Cluster` (anything with evalsha/eval/del). Its lifecycle stays yours. */
-  readonly redis: RedisClientLike;
+  /**
+   * ioredis 5/6 or iovalkey (`Redis` or `Cluster`), node-redis 4+ (`createClient()` or
+   * `createCluster()`), or a RedisCommandSender for any other client. Its lifecycle stays yours.
+   */
+  readonly redis: RedisClient;
+  /**
+   * Required: the limiter's namespace on Redis. Limiters with different names never share counters;
+   * the processes that must share a limit use the same name and policy.
+   */
+  readonly name: string;
   /** One policy, or several decided all-or-nothing (e.g. 10 per second and 1,000 per hour). */
   readonly policy: Policy | readonly Policy[];
   /** Prepended to every Redis key; default 'tollgate:'. No braces (they would break hash tags). */
   readonly prefix?: string;
-  /** Bound on every Redis call, in ms; default 250. */
+  /** Whether `redis` is a Redis Cluster client; detected for ioredis, iovalkey and node-redis. */
+  readonly cluster?: boolean;
+  /** Bound on every Redis call, in ms; default 250. Redis refuses to act on a call past it. */
   readonly timeoutMs?: number;
   /**
-   * When Redis errs or times out: 'allow' (fail open, the default), 'deny', or another limiter
-   * that decides instead (typically an in-process or shared-memory Limiter, or allOf(...)).
+   * When Redis errs, times out or is known down: 'allow' (fail open, the default), 'deny', or
+   * another limiter that decides instead (typically an in-process or shared-memory Limiter, or
+   * allOf(...)), given the same key, cost and per-call limit.
    */
   readonly onError?: 'allow' | 'deny' | RateLimiter;
+  /**
+   * After `afterFailures` failed calls to a node (default 1), calls to it go straight to onError
+   * without waiting; one trial call after `retryMs` (default 100, doubling up to `maxRetryMs`,
+   * default 2000) finds when it answers again. false sends every call (each then waits its timeout).
+   */
+  readonly breaker?: false | Partial<BreakerOptions>;
+  /** Told of every failed call and every breaker transition (for logs); what it throws is reported as a warning. */
+  readonly onEvent?: (event: RedisLimiterEvent) => void;
   /**
    * Remember denials locally until their retry time, answering repeat requests from the same key
    * without a round trip. true (the default) keeps up to 100,000 keys in this process; give
@@ -52,11 +79,11 @@ export interface RedisLimiterOptions {
    * (measured here: 32 beats both 16 and 256 by about 25%).
    */
   readonly maxBatch?: number;
-  /** How metrics label this limiter; default 'default'. */
-  readonly name?: string;
-  /** For tests: decide at this clock's time instead of Redis TIME (fixed windows still expire on Redis' clock). */
+  /** For tests: decide at this clock's time instead of Redis TIME (fixed windows still expire on Redis' clock; deadlines stay on real time). */
   readonly clock?: ManualClock;
 }
+
+const OPTION_KEYS = new Set(['redis', 'name', 'policy', 'prefix', 'cluster', 'timeoutMs', 'onError', 'breaker', 'onEvent', 'denyCache', 'maxBatch', 'clock']);
 
 interface Pending {
   readonly key: string;
@@ -64,66 +91,124 @@ interface Pending {
   readonly cost: number;
   /** One per policy; 0 = the policy's own limit. */
   readonly overrides: readonly number[];
-  /** `prefix{key}`, made once: the batch's keys and, on a cluster, its slot come from it. */
+  /** What the caller gave, for the fallback limiter. */
+  readonly options: CallOptions | undefined;
+  /** `<namespace>{key}`, made once: the batch's keys and, on a cluster, its slot come from it. */
   readonly base: string;
   readonly resolve: (d: MaybePromise<Decision>) => void;
   readonly reject: (error: unknown) => void;
 }
 
-const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
-const DECIDE_SHA = sha1(DECIDE_LUA);
-const BLOCK_SHA = sha1(BLOCK_LUA);
+/** One node (or the single server): its breaker and its clock. */
+interface Node {
+  readonly name: string;
+  readonly breaker: Breaker | undefined;
+  readonly clock: ServerClock;
+  /** The clock sample under way, shared by the calls that wait for it. */
+  sampling: Promise<void> | undefined;
+}
+
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
+const DECIDE = script(DECIDE_LUA);
+const BLOCK = script(BLOCK_LUA);
+const RESET = script(RESET_LUA);
+const CLOCK = script(CLOCK_LUA);
 const FAIL_CLOSED_RETRY_MS = 1000;
 const MAX_REMEMBERED_DENIALS = 10_000;
+const DEFAULT_BREAKER: BreakerOptions = { afterFailures: 1, retryMs: 100, maxRetryMs: 2000 };
+/** Local time for deadlines and the breaker: real and monotonic, whatever clock decides. */
+const realNow = () => performance.now();
 
 export class RedisLimiter implements RateLimiter {
   readonly policies: readonly Policy[];
   readonly name: string;
-  readonly #redis: RedisClientLike;
+  readonly #redis: RedisTransport;
   readonly #params: readonly PolicyParams[];
-  readonly #policyArgs: readonly number[];
-  readonly #prefix: string;
+  readonly #policyArgs: readonly string[];
+  readonly #namespace: string;
+  readonly #suffixes: readonly string[];
   readonly #timeoutMs: number;
   readonly #onError: 'allow' | 'deny' | RateLimiter;
+  readonly #onEvent: ((event: RedisLimiterEvent) => void) | undefined;
+  readonly #breaker: BreakerOptions | undefined;
   readonly #denyCache: Limiter | undefined;
   readonly #maxBatch: number;
   readonly #clock: ManualClock | undefined;
-  readonly #cluster: boolean;
+  readonly #nodes = new Map<string, Node>();
   #queue: Pending[] = [];
   #scheduled = false;
   #closed = false;
   /** Every call not yet settled (queued, in flight, refund/block/reset): close() rejects them at once. */
   readonly #unsettled = new Set<(error: unknown) => void>();
-  #stats = { allowed: 0, denied: 0, decisions: 0, denyCacheHits: 0, redisCalls: 0, errors: 0, timeouts: 0, failedOpen: 0, failedClosed: 0, fallbackDecisions: 0 };
+  readonly #transitions: BreakerTransitions = { opened: 0, halfOpened: 0, closed: 0 };
+  #stats = {
+    allowed: 0,
+    denied: 0,
+    decisions: 0,
+    denyCacheHits: 0,
+    redisCalls: 0,
+    errors: 0,
+    timeouts: 0,
+    failedOpen: 0,
+    failedClosed: 0,
+    fallbackDecisions: 0,
+    shortCircuited: 0,
+    stateMismatches: 0,
+    lateRefused: 0,
+    lateExecuted: 0,
+  };
 
   constructor(options: RedisLimiterOptions) {
     const o = checkObject(options, 'options');
-    const redis = o.redis as RedisClientLike | undefined;
-    if (typeof redis !== 'object' || redis === null || typeof redis.evalsha !== 'function' || typeof redis.eval !== 'function') {
-      throw invalidArgument('redis', 'an ioredis Redis or Cluster', redis);
+    for (const key of Object.keys(o)) {
+      if (!OPTION_KEYS.has(key)) throw invalidArgument(`options.${key}`, `one of RedisLimiter's options (${[...OPTION_KEYS].join(', ')})`, o[key]);
     }
-    this.#redis = redis;
-    if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw invalidArgument('name', 'a non-empty string', o.name);
-    this.name = (o.name as string | undefined) ?? 'default';
-    this.#cluster = typeof (redis as { nodes?: unknown }).nodes === 'function';
+    if (o.cluster !== undefined && typeof o.cluster !== 'boolean') throw invalidArgument('cluster', 'a boolean', o.cluster);
+    this.#redis = redisTransport(o.redis, o.cluster as boolean | undefined);
+    if (typeof o.name !== 'string' || o.name.length === 0 || o.name.length > 256) {
+      throw invalidArgument('name', "a string of 1 to 256 characters naming the limiter on Redis (limiters share counters only under one name), e.g. 'login'", o.name);
+    }
+    this.name = o.name;
     const policies = Array.isArray(o.policy) ? (o.policy as Policy[]) : [o.policy as Policy];
     if (policies.length === 0 || policies.length > 8) throw outOfRange('policy', 'one policy or an array of 1 to 8', o.policy);
     this.#params = policies.map((p) => policyParams(p));
     this.policies = Object.freeze([...policies]);
-    this.#policyArgs = this.#params.flatMap((p) => [p.code, p.limit, p.windowMs, p.rateTokens, p.rateIntervalMs]);
+    this.#policyArgs = this.#params.flatMap((p) => [p.code, p.limit, p.windowMs, p.rateTokens, p.rateIntervalMs].map(String));
     this.#noOverrides = Object.freeze(this.#params.map(() => 0));
     const prefix = o.prefix === undefined ? 'tollgate:' : o.prefix;
     if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw invalidArgument('prefix', 'a string without braces', prefix);
-    this.#prefix = prefix;
+    this.#namespace = limiterNamespace(prefix, this.name);
+    this.#suffixes = [BLOCK_SUFFIX, ...policySuffixes(this.#params)];
     this.#timeoutMs = o.timeoutMs === undefined ? 250 : checkInteger(o.timeoutMs, 'timeoutMs', 1, 600_000);
     const onError = o.onError ?? 'allow';
     if (onError !== 'allow' && onError !== 'deny' && !isRateLimiter(onError)) {
       throw invalidArgument('onError', "'allow', 'deny' or a limiter (Limiter, allOf(...))", onError);
     }
     this.#onError = onError as 'allow' | 'deny' | RateLimiter;
+    if (o.onEvent !== undefined && typeof o.onEvent !== 'function') throw invalidArgument('onEvent', 'a function', o.onEvent);
+    this.#onEvent = o.onEvent as ((event: RedisLimiterEvent) => void) | undefined;
+    this.#breaker = this.#breakerOptions(o.breaker);
     this.#maxBatch = o.maxBatch === undefined ? 32 : checkInteger(o.maxBatch, 'maxBatch', 1, 10_000);
     this.#clock = checkClock(o.clock);
     this.#denyCache = this.#makeDenyCache(o.denyCache);
+  }
+
+  #breakerOptions(option: unknown): BreakerOptions | undefined {
+    if (option === false) return undefined;
+    if (option === undefined || option === true) return DEFAULT_BREAKER;
+    const spec = checkObject(option, 'breaker');
+    for (const key of Object.keys(spec)) {
+      if (!(key in DEFAULT_BREAKER)) throw invalidArgument(`breaker.${key}`, 'one of afterFailures, retryMs, maxRetryMs', spec[key]);
+    }
+    const afterFailures = spec.afterFailures === undefined ? DEFAULT_BREAKER.afterFailures : checkInteger(spec.afterFailures, 'breaker.afterFailures', 1, 1_000_000);
+    const retryMs = spec.retryMs === undefined ? DEFAULT_BREAKER.retryMs : checkInteger(spec.retryMs, 'breaker.retryMs', 1, 3_600_000);
+    const maxRetryMs = spec.maxRetryMs === undefined ? Math.max(retryMs, DEFAULT_BREAKER.maxRetryMs) : checkInteger(spec.maxRetryMs, 'breaker.maxRetryMs', retryMs, 3_600_000);
+    return { afterFailures, retryMs, maxRetryMs };
   }
 
   #makeDenyCache(option: unknown): Limiter | undefined {
@@ -137,13 +222,26 @@ export class RedisLimiter implements RateLimiter {
     return new Limiter({ policy, capacity, ...clock });
   }
 
-  /** `prefix{key}`: the hash tag keeps every Redis key of one limiter key in one cluster slot. */
+  /** `<namespace>{key}`: the hash tag keeps every Redis key of one limiter key in one cluster slot. */
   #base(key: string): string {
-    return `${this.#prefix}{${redisKeyText(key)}}`;
+    return keyBase(this.#namespace, key);
   }
 
-  #keys(key: string, base = this.#base(key)): string[] {
-    return [`${base}:b`, ...this.#params.map((_, i) => `${base}:${i}`)];
+  /** The block key, then one state key per policy. */
+  #keys(base: string): string[] {
+    return this.#suffixes.map((suffix) => base + suffix);
+  }
+
+  /** The node that serves `base`'s slot, with its breaker and clock. */
+  #node(base: string): Node {
+    const name = this.#redis.cluster ? this.#redis.nodeOf(keySlot(base)) : '';
+    let node = this.#nodes.get(name);
+    if (node === undefined) {
+      const breaker = this.#breaker === undefined ? undefined : new Breaker(this.#breaker, this.#transitions);
+      node = { name, breaker, clock: new ServerClock(), sampling: undefined };
+      this.#nodes.set(name, node);
+    }
+    return node;
   }
 
   /** One limit per policy for this call (0 = the policy's own), validated. */
@@ -177,6 +275,15 @@ export class RedisLimiter implements RateLimiter {
 
   #now(): string {
     return this.#clock === undefined ? '' : String(this.#clock.now());
+  }
+
+  #emit(event: RedisLimiterEvent): void {
+    if (this.#onEvent === undefined) return;
+    try {
+      this.#onEvent(event);
+    } catch (error) {
+      process.emitWarning(`tollgate RedisLimiter '${this.name}': onEvent threw: ${(error as Error)?.message ?? String(error)}`, { code: 'TOLLGATE_CALLBACK_ERROR' });
+    }
   }
 
   /**
@@ -221,6 +328,7 @@ export class RedisLimiter implements RateLimiter {
         op,
         cost,
         overrides,
+        options,
         base: this.#base(key),
         resolve: (d) => {
           this.#unsettled.delete(pending.reject);
@@ -247,8 +355,8 @@ export class RedisLimiter implements RateLimiter {
     const queue = this.#queue;
     if (queue.length === 0) return;
     this.#queue = [];
-    if (!this.#cluster) {
-      this.#send(queue);
+    if (!this.#redis.cluster) {
+      this.#dispatch(this.#node(''), queue);
       return;
     }
     const bySlot = new Map<number, Pending[]>();
@@ -258,40 +366,63 @@ export class RedisLimiter implements RateLimiter {
       if (group === undefined) bySlot.set(slot, [p]);
       else group.push(p);
     }
-    for (const group of bySlot.values()) this.#send(group);
+    for (const group of bySlot.values()) this.#dispatch(this.#node((group[0] as Pending).base), group);
   }
 
-  #send(batch: Pending[]): void {
-    const keys: string[] = [];
-    const args: (string | number)[] = [this.#now(), this.#params.length, ...this.#policyArgs];
-    for (const p of batch) {
-      keys.push(...this.#keys(p.key, p.base));
-      args.push(p.op, p.cost, ...p.overrides);
+  /** Sends a batch to its node, unless the node's breaker says it is down: then onError decides at once. */
+  #dispatch(node: Node, batch: Pending[]): void {
+    if (node.breaker?.admit(realNow()) === 'skip') {
+      const error = redisError(`Redis ${node.name || 'server'} is down (its breaker is open); decided by onError`, 'TOLLGATE_REDIS_UNAVAILABLE');
+      this.#stats.shortCircuited += batch.length;
+      for (const p of batch) this.#fallBack(p, error);
+      return;
     }
-    this.#call(DECIDE_SHA, DECIDE_LUA, keys, args).then(
-      (reply) => this.#settle(batch, reply as number[]),
+    const keys: string[] = [];
+    const args: string[] = [this.#now(), String(this.#params.length), ...this.#policyArgs];
+    for (const p of batch) {
+      for (const suffix of this.#suffixes) keys.push(p.base + suffix);
+      args.push(String(p.op), String(p.cost));
+      for (const limit of p.overrides) args.push(String(limit));
+    }
+    this.#run(node, DECIDE, keys, args).then(
+      (reply) => this.#settle(batch, reply),
       (error: unknown) => {
         // close() has rejected the batch already: nothing decides for it now.
         if (this.#closed) return;
-        for (const p of batch) {
-          try {
-            // An asynchronous fallback (another RedisLimiter, a user's limiter) is a pending call
-            // too: close() must reject it at once.
-            const decided = this.#fallback(p, error);
-            p.resolve(decided instanceof Promise ? this.#tracked(decided) : decided);
-          } catch (fallbackError) {
-            p.reject(fallbackError);
-          }
-        }
+        for (const p of batch) this.#fallBack(p, error);
       },
     );
   }
 
-  #settle(batch: Pending[], reply: number[]): void {
+  #fallBack(p: Pending, error: unknown): void {
+    try {
+      // An asynchronous fallback (another RedisLimiter, a user's limiter) is a pending call
+      // too: close() must reject it at once.
+      const decided = this.#fallback(p, error);
+      p.resolve(decided instanceof Promise ? this.#tracked(decided) : decided);
+    } catch (fallbackError) {
+      p.reject(fallbackError);
+    }
+  }
+
+  #settle(batch: Pending[], reply: readonly unknown[]): void {
     // close() has rejected the batch already, and the deny cache is gone.
     if (this.#closed) return;
     const width = 1 + 5 * this.#params.length;
     batch.forEach((p, r) => {
+      const status = Number(reply[r * width]);
+      if (status === 2) {
+        const index = Number(reply[r * width + 1]) - 1;
+        const stateKey = p.base + (this.#suffixes[index + 1] ?? '');
+        this.#stats.stateMismatches++;
+        const error = redisError(
+          `Redis key '${stateKey}' holds a value RedisLimiter '${this.name}' did not write (another program, or a tollgate limiter of another policy under this name and prefix); nothing was counted. Delete the key, or give this limiter another name or prefix.`,
+          'TOLLGATE_REDIS_STATE_MISMATCH',
+        );
+        this.#emit({ type: 'error', error, node: '' });
+        p.reject(error);
+        return;
+      }
       const decisions: Decision[] = [];
       for (let i = 0; i < this.#params.length; i++) {
         const at = r * width + 1 + i * 5;
@@ -353,8 +484,6 @@ export class RedisLimiter implements RateLimiter {
 
   #fallback(p: Pending, error: unknown): MaybePromise<Decision> {
     const limit = p.overrides[0] || (this.#params[0] as PolicyParams).limit;
-    if ((error as { code?: string }).code === 'TOLLGATE_REDIS_TIMEOUT') this.#stats.timeouts++;
-    else this.#stats.errors++;
     const onError = this.#onError;
     if (onError === 'allow') {
       this.#stats.failedOpen++;
@@ -365,18 +494,97 @@ export class RedisLimiter implements RateLimiter {
       return { allowed: false, limit, remaining: 0, resetMs: 0, retryAfterMs: FAIL_CLOSED_RETRY_MS };
     }
     this.#stats.fallbackDecisions++;
-    return p.op === 1 ? onError.consume(p.key, p.cost) : onError.peek(p.key, p.cost);
+    // The same call as the caller made, per-call limits (tiers) included.
+    return p.op === 1 ? onError.consume(p.key, p.cost, p.options) : onError.peek(p.key, p.cost, p.options);
   }
 
-  /** EVALSHA, loading the script on NOSCRIPT (after a restart or SCRIPT FLUSH); bounded by timeoutMs. */
-  #call(sha: string, lua: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+  /** A call failed: counted, reported, and the node's breaker told. */
+  #failed(node: Node, error: Error & { code: RedisErrorCode }): void {
+    if (error.code === 'TOLLGATE_REDIS_TIMEOUT') this.#stats.timeouts++;
+    else this.#stats.errors++;
+    this.#emit({ type: 'error', error, node: node.name });
+    const before = node.breaker?.state;
+    node.breaker?.failure(realNow());
+    this.#breakerMoved(node, before);
+  }
+
+  #breakerMoved(node: Node, before: BreakerState | undefined): void {
+    const after = node.breaker?.state;
+    if (after !== undefined && after !== before) this.#emit({ type: 'breaker', state: after, node: node.name });
+  }
+
+  /**
+   * Runs `script` on the node with the call's deadline in front of `args`; resolves with the reply
+   * after its {status, clock} head. Settles within timeoutMs of `startedAt` (a first call to a node
+   * reads its clock first, within the same budget). Redis refuses to act once the deadline has
+   * passed by its own clock; a reply that comes after the timeout is dropped (and counted).
+   */
+  async #run(node: Node, s: Script, keys: string[], args: string[], startedAt = realNow()): Promise<readonly unknown[]> {
+    try {
+      if (!node.clock.known) await this.#sampleClock(node, keys[0] as string, startedAt);
+      const now = realNow();
+      // The reply must be back before the timeout: Redis stops acting a round trip's worth early.
+      const margin = Math.min(this.#timeoutMs / 4, 2 * node.clock.roundTripMs + 1);
+      const deadline = node.clock.deadline(startedAt + this.#timeoutMs - margin, now);
+      const giveUpAt = startedAt + this.#timeoutMs;
+      const reply = await this.#bounded(this.#eval(s, keys, [String(deadline), ...args], node, giveUpAt), giveUpAt - now);
+      if (Number(reply[0]) === 0) {
+        this.#stats.lateRefused++;
+        throw redisError(`Redis refused the call as late (past its deadline by Redis' clock)`, 'TOLLGATE_REDIS_LATE');
+      }
+      const before = node.breaker?.state;
+      node.breaker?.success();
+      this.#breakerMoved(node, before);
+      return reply.slice(2);
+    } catch (error) {
+      const coded = error as Error & { code: RedisErrorCode };
+      // A late refusal is an answer: the node is up.
+      if (coded.code === 'TOLLGATE_REDIS_LATE') {
+        this.#emit({ type: 'error', error: coded, node: node.name });
+        throw error;
+      }
+      this.#failed(node, coded);
+      throw error;
+    }
+  }
+
+  /** Reads the node's clock once (shared by the calls that arrive meanwhile), within the budget from `startedAt`. */
+  #sampleClock(node: Node, key: string, startedAt: number): Promise<void> {
+    node.sampling ??= (async () => {
+      try {
+        const giveUpAt = startedAt + this.#timeoutMs;
+        await this.#bounded(this.#eval(CLOCK, [key], ['0'], node, giveUpAt), giveUpAt - realNow());
+      } finally {
+        node.sampling = undefined;
+      }
+    })();
+    return node.sampling;
+  }
+
+  /**
+   * EVALSHA, sending the script itself on NOSCRIPT (after a restart, a failover or SCRIPT FLUSH).
+   * A reply seen (whenever it comes) feeds the node's clock; one that says Redis acted, or refused
+   * as late, after the caller gave up is counted.
+   */
+  #eval(s: Script, keys: readonly string[], args: readonly string[], node: Node, giveUpAt: number): Promise<readonly unknown[]> {
     this.#stats.redisCalls++;
-    const attempt = this.#redis.evalsha(sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+    const sentAt = realNow();
+    const attempt = this.#redis.evalsha(s.sha, keys, args).catch((error: unknown) => {
       if (!String((error as Error)?.message).includes('NOSCRIPT')) throw error;
       this.#stats.redisCalls++;
-      return this.#redis.eval(lua, keys.length, ...keys, ...args);
+      return this.#redis.eval(s.lua, keys, args);
     });
-    return this.#bounded(attempt);
+    return attempt.then((raw) => {
+      const reply = raw as readonly unknown[];
+      if (!Array.isArray(reply)) throw new Error(`unexpected reply ${String(raw)}`);
+      const receivedAt = realNow();
+      node.clock.observe(Number(reply[1]), sentAt, receivedAt);
+      if (receivedAt > giveUpAt) {
+        if (Number(reply[0]) === 0) this.#stats.lateRefused++;
+        else if (s !== CLOCK) this.#stats.lateExecuted++;
+      }
+      return reply;
+    });
   }
 
   /** Gives back up to `amount` on every policy; a key Redis does not hold is left alone. */
@@ -387,7 +595,12 @@ export class RedisLimiter implements RateLimiter {
     const overrides = this.#overrides(options);
     this.#denyCache?.reset(key);
     this.#denials.delete(key);
-    await this.#tracked(this.#call(DECIDE_SHA, DECIDE_LUA, this.#keys(key), [this.#now(), this.#params.length, ...this.#policyArgs, 3, amount, ...overrides]));
+    const base = this.#base(key);
+    const reply = await this.#tracked(this.#direct(base, DECIDE, this.#keys(base), [this.#now(), String(this.#params.length), ...this.#policyArgs, '3', String(amount), ...overrides.map(String)]));
+    if (Number(reply[0]) === 2) {
+      this.#stats.stateMismatches++;
+      throw redisError(`Redis key under '${base}' holds a value RedisLimiter '${this.name}' did not write; nothing was refunded`, 'TOLLGATE_REDIS_STATE_MISMATCH');
+    }
   }
 
   /** Denies the key everywhere for `durationMs` (a shorter block never cuts a longer one). Resolves with true. */
@@ -397,7 +610,8 @@ export class RedisLimiter implements RateLimiter {
     checkPositiveInteger(durationMs, 'durationMs');
     const duration = Math.min(durationMs, MAX_BLOCK_MS);
     this.#denyCache?.block(key, duration);
-    await this.#tracked(this.#call(BLOCK_SHA, BLOCK_LUA, [this.#keys(key)[0] as string], [duration]));
+    const base = this.#base(key);
+    await this.#tracked(this.#direct(base, BLOCK, [base + BLOCK_SUFFIX], [String(duration)]));
     return true;
   }
 
@@ -407,14 +621,25 @@ export class RedisLimiter implements RateLimiter {
     checkKey(key);
     this.#denyCache?.reset(key);
     this.#denials.delete(key);
-    const removed = await this.#tracked(this.#bounded(this.#redis.del(...this.#keys(key))));
-    return removed > 0;
+    const base = this.#base(key);
+    const reply = await this.#tracked(this.#direct(base, RESET, this.#keys(base), []));
+    return Number(reply[0]) > 0;
   }
 
-  /** Settles within timeoutMs, with a TOLLGATE_REDIS_* error on failure; the late answer is dropped. */
-  #bounded<T>(promise: Promise<T>): Promise<T> {
+  /** One call outside the batches (refund, block, reset): refused at once while the node's breaker is open. */
+  #direct(base: string, s: Script, keys: string[], args: string[]): Promise<readonly unknown[]> {
+    const node = this.#node(base);
+    if (node.breaker?.admit(realNow()) === 'skip') {
+      this.#stats.shortCircuited++;
+      return Promise.reject(redisError(`Redis ${node.name || 'server'} is down (its breaker is open)`, 'TOLLGATE_REDIS_UNAVAILABLE'));
+    }
+    return this.#run(node, s, keys, args);
+  }
+
+  /** Settles within `ms`, with a TOLLGATE_REDIS_* error on failure; the late answer is dropped. */
+  #bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(redisError(`Redis did not answer within ${this.#timeoutMs} ms`, 'TOLLGATE_REDIS_TIMEOUT')), this.#timeoutMs);
+      const timer = setTimeout(() => reject(redisError(`Redis did not answer within ${this.#timeoutMs} ms`, 'TOLLGATE_REDIS_TIMEOUT')), Math.max(0, ms));
       timer.unref?.();
       promise.then(
         (v) => {
@@ -423,7 +648,8 @@ export class RedisLimiter implements RateLimiter {
         },
         (e: unknown) => {
           clearTimeout(timer);
-          reject(redisError(`Redis failed: ${(e as Error)?.message ?? String(e)}`, 'TOLLGATE_REDIS_ERROR', e));
+          const code = (e as { code?: string })?.code;
+          reject(code?.startsWith('TOLLGATE_REDIS_') ? e : redisError(`Redis failed: ${(e as Error)?.message ?? String(e)}`, 'TOLLGATE_REDIS_ERROR', e));
         },
       );
     });
@@ -442,7 +668,17 @@ export class RedisLimiter implements RateLimiter {
   }
 
   stats(): RedisLimiterStats {
-    return { name: this.name, store: 'redis', ...this.#stats };
+    let openNodes = 0;
+    for (const node of this.#nodes.values()) if (node.breaker !== undefined && node.breaker.state !== 'closed') openNodes++;
+    return {
+      name: this.name,
+      store: 'redis',
+      ...this.#stats,
+      breakerOpened: this.#transitions.opened,
+      breakerHalfOpened: this.#transitions.halfOpened,
+      breakerClosed: this.#transitions.closed,
+      openNodes,
+    };
   }
 
   /**

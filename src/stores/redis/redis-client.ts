@@ -1,0 +1,117 @@
+// Every Redis client tollgate accepts, reduced to the three things it needs: run a script by SHA,
+// run it by text, and say which node serves a slot (for the breaker and the server clock).
+import { invalidArgument } from '../../errors.js';
+
+/** ioredis 5/6 and iovalkey: `Redis` or `Cluster` (told apart by their `isCluster`). */
+export interface IoRedisClient {
+  evalsha(sha: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
+}
+
+/** node-redis 4+ (`createClient()`): commands go through `sendCommand`. */
+export interface NodeRedisClient {
+  sendCommand(args: string[]): Promise<unknown>;
+  evalSha: unknown;
+}
+
+/** node-redis 4+ (`createCluster()`): routed by a key of the command. */
+export interface NodeRedisCluster {
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  evalSha: unknown;
+  getSlotMaster: unknown;
+}
+
+/**
+ * Any other client, in a few lines: send one command (`['EVALSHA', sha, '3', ...]`) and resolve
+ * with Redis' reply (integers as numbers, arrays as arrays). On a Redis Cluster, send it to the
+ * node that serves `key` (every key of one command shares its slot), set `cluster: true`, and
+ * give `nodeOf` if you can, so that one dead node does not stop the others (see docs/redis.md).
+ */
+export interface RedisCommandSender {
+  sendCommand(command: string[], key: string): Promise<unknown>;
+  /** Whether the commands go to a Redis Cluster (batches are then split by slot). Default false. */
+  readonly cluster?: boolean;
+  /** Which node serves a slot now (any stable name, e.g. "host:port"). */
+  nodeOf?(slot: number): string;
+}
+
+/** What RedisLimiter's `redis` option takes. */
+export type RedisClient = IoRedisClient | NodeRedisClient | NodeRedisCluster | RedisCommandSender;
+
+/** A client reduced to what tollgate uses. */
+export interface RedisTransport {
+  /** Which client this is, for errors and stats. */
+  readonly kind: 'ioredis' | 'node-redis' | 'sender';
+  readonly cluster: boolean;
+  /** EVALSHA, rejecting with the client's error (NOSCRIPT included). */
+  evalsha(sha: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** EVAL of the script's text. */
+  eval(script: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** The node serving `slot` as the client knows it now ('' on a single server). */
+  nodeOf(slot: number): string;
+}
+
+type Loose = Record<string, unknown> & { [key: string]: unknown };
+
+const fn = (o: Loose, name: string) => typeof o[name] === 'function';
+
+function ioredis(c: IoRedisClient & Loose, cluster: boolean): RedisTransport {
+  return {
+    kind: 'ioredis',
+    cluster,
+    evalsha: (sha, keys, args) => c.evalsha(sha, keys.length, ...keys, ...args),
+    eval: (script, keys, args) => c.eval(script, keys.length, ...keys, ...args),
+    // ioredis keeps, per slot, the nodes serving it ("host:port"), master first.
+    nodeOf: cluster ? (slot) => String((c.slots as string[][] | undefined)?.[slot]?.[0] ?? '') : () => '',
+  };
+}
+
+function nodeRedis(c: Loose, cluster: boolean): RedisTransport {
+  const command = (name: string, head: string, keys: readonly string[], args: readonly string[]) => [name, head, String(keys.length), ...keys, ...args];
+  const send = cluster
+    ? (args: string[], key: string | undefined) => (c as unknown as NodeRedisCluster).sendCommand(key, false, args)
+    : (args: string[]) => (c as unknown as NodeRedisClient).sendCommand(args);
+  const nodeOf = (slot: number): string => {
+    // node-redis 5+: `slots[slot].master.address`; 4: getSlotMaster(slot) with host and port.
+    const shard = (c.slots as { master?: { address?: string } }[] | undefined)?.[slot];
+    if (shard?.master?.address !== undefined) return shard.master.address;
+    if (fn(c, 'getSlotMaster')) {
+      const master = (c.getSlotMaster as (s: number) => { host?: string; port?: number } | undefined)(slot);
+      if (master !== undefined) return `${master.host}:${master.port}`;
+    }
+    return '';
+  };
+  return {
+    kind: 'node-redis',
+    cluster,
+    evalsha: (sha, keys, args) => send(command('EVALSHA', sha, keys, args), keys[0]),
+    eval: (script, keys, args) => send(command('EVAL', script, keys, args), keys[0]),
+    nodeOf: cluster ? nodeOf : () => '',
+  };
+}
+
+function sender(c: RedisCommandSender, cluster: boolean): RedisTransport {
+  const command = (name: string, head: string, keys: readonly string[], args: readonly string[]) => [name, head, String(keys.length), ...keys, ...args];
+  return {
+    kind: 'sender',
+    cluster,
+    evalsha: (sha, keys, args) => c.sendCommand(command('EVALSHA', sha, keys, args), keys[0] as string),
+    eval: (script, keys, args) => c.sendCommand(command('EVAL', script, keys, args), keys[0] as string),
+    // Without the client's word on nodes, each slot is its own: a dead node's slots stop alone.
+    nodeOf: !cluster ? () => '' : typeof c.nodeOf === 'function' ? (slot) => String(c.nodeOf?.(slot) ?? '') : (slot) => `slot ${slot}`,
+  };
+}
+
+/**
+ * Tells the clients apart by what they have: ioredis and iovalkey have `evalsha`; node-redis has
+ * `sendCommand` and `evalSha` (a cluster also `getSlotMaster`); anything else with `sendCommand`
+ * is a RedisCommandSender. `cluster`, when given, overrides what is detected.
+ */
+export function redisTransport(client: unknown, cluster: boolean | undefined): RedisTransport {
+  if (typeof client !== 'object' || client === null) throw invalidArgument('redis', 'an ioredis, iovalkey or node-redis client, or a { sendCommand } object', client);
+  const c = client as Loose;
+  if (fn(c, 'evalsha') && fn(c, 'eval')) return ioredis(c as IoRedisClient & Loose, cluster ?? c.isCluster === true);
+  if (fn(c, 'sendCommand') && (fn(c, 'evalSha') || fn(c, 'EVALSHA'))) return nodeRedis(c, cluster ?? (fn(c, 'getSlotMaster') || 'masters' in c));
+  if (fn(c, 'sendCommand')) return sender(c as unknown as RedisCommandSender, cluster ?? c.cluster === true);
+  throw invalidArgument('redis', 'an ioredis, iovalkey or node-redis client, or a { sendCommand } object', client);
+}

@@ -1,0 +1,53 @@
+// How a limiter's keys are named on Redis: `<prefix><name>{<key>}:<shape>` per policy and
+// `<prefix><name>{<key>}:b` for a block. The name keeps limiters apart, the shape (the policy's
+// kind and time scale, never its limit) keeps policies apart, and the braces are always the hash
+// tag tollgate chose, whatever the user's key holds, so every key of one request shares a slot.
+import { PolicyCode, type PolicyParams } from '../../policies.js';
+import { redisKeyText } from './key-text.js';
+
+/**
+ * `text` with `%`, `{` and `}` written as `%25`, `%7B` and `%7D`: no brace of the user's can open
+ * or close a hash tag (`}evil` would otherwise make the tag empty, and the key escape its slot),
+ * and distinct texts stay distinct.
+ */
+export function escapeTagText(text: string): string {
+  if (!/[%{}]/.test(text)) return text;
+  return text.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D'));
+}
+
+/** The part of every Redis key of this limiter before the hash tag. */
+export function limiterNamespace(prefix: string, name: string): string {
+  return prefix + escapeTagText(name);
+}
+
+/** `<namespace>{<key>}`: the user's key made into a hash tag that no byte of it can break. */
+export function keyBase(namespace: string, key: string): string {
+  return `${namespace}{${escapeTagText(redisKeyText(key))}}`;
+}
+
+/** The suffix of the block key. */
+export const BLOCK_SUFFIX = ':b';
+
+const SHAPE_LETTERS: Record<PolicyCode, string> = {
+  [PolicyCode.FixedWindow]: 'fw',
+  [PolicyCode.SlidingWindow]: 'sw',
+  [PolicyCode.TokenBucket]: 'tb',
+  [PolicyCode.Gcra]: 'lb',
+};
+
+/**
+ * One suffix per policy, from its kind and time scale: `:fw60000` (a fixed window of 60 s),
+ * `:sw1000`, `:tb10/1000` (10 tokens per 1000 ms), `:lb1/200`. The limit is not part of it, so a
+ * per-call tier or a changed limit keeps its counter; two policies of one shape in one limiter
+ * get `#2`, `#3`... so they never count in one key.
+ */
+export function policySuffixes(params: readonly PolicyParams[]): string[] {
+  const seen = new Map<string, number>();
+  return params.map((p) => {
+    const letters = SHAPE_LETTERS[p.code];
+    const shape = p.code === PolicyCode.FixedWindow || p.code === PolicyCode.SlidingWindow ? `${letters}${p.windowMs}` : `${letters}${p.rateTokens}/${p.rateIntervalMs}`;
+    const n = (seen.get(shape) ?? 0) + 1;
+    seen.set(shape, n);
+    return n === 1 ? `:${shape}` : `:${shape}#${n}`;
+  });
+}
