@@ -9,9 +9,11 @@ export interface LocalRedis {
 }
 export interface LocalCluster {
   readonly nodes: readonly { host: string; port: number }[];
+  /** The node processes, in the order of `nodes`. */
+  readonly servers: readonly LocalRedis[];
   stop(): Promise<void>;
 }
 export function redisAvailable(): { available: boolean; reason?: string; version?: string };
 export function freePort(): Promise<number>;
 export function startRedis(extraArgs?: string[], port?: number): Promise<LocalRedis>;
-export function startCluster(): Promise<LocalCluster>;
+export function startCluster(options?: { replicas?: number; nodeTimeoutMs?: number }): Promise<LocalCluster>;

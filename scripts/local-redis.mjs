@@ -68,26 +68,41 @@ export async function startRedis(extraArgs = [], port = undefined) {
   };
 }
 
-/** Three masters on loopback joined with redis-cli --cluster create; resolves when the cluster is ok. */
-export async function startCluster() {
+/**
+ * A Redis Cluster on loopback joined with redis-cli --cluster create: three masters, each with
+ * `replicas` replicas (default 0). Resolves when every node reports the cluster ok and every
+ * replica is in sync. `servers` are the processes, for tests that kill one.
+ */
+export async function startCluster({ replicas = 0, nodeTimeoutMs = 2000 } = {}) {
   const nodes = [];
+  const count = 3 * (1 + replicas);
   try {
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < count; i++) {
       // The bus port defaults to port + 10000, which may not exist: give it a free one.
       const bus = await freePort();
-      nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-port', String(bus)]));
+      nodes.push(
+        await startRedis([
+          '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs),
+          '--cluster-port', String(bus), '--cluster-announce-ip', '127.0.0.1',
+        ]),
+      );
     }
     const create = spawnSync(
       'redis-cli',
-      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
-      { encoding: 'utf8', timeout: 30_000 },
+      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
+      { encoding: 'utf8', timeout: 60_000 },
     );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.stdout}\n${create.stderr}`);
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 60_000;
     for (;;) {
-      const states = nodes.map((n) => spawnSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8' }).stdout);
-      if (states.every((s) => s.includes('cluster_state:ok'))) break;
-      if (Date.now() > deadline) throw new Error(`the cluster did not become ok:\n${states.join('\n')}`);
+      const info = (n, section) => spawnSync('redis-cli', ['-p', String(n.port), ...section], { encoding: 'utf8' }).stdout;
+      const ok = nodes.every((n) => info(n, ['cluster', 'info']).includes('cluster_state:ok'));
+      const synced = nodes.every((n) => {
+        const replication = info(n, ['info', 'replication']);
+        return replication.includes('role:master') || replication.includes('master_link_status:up');
+      });
+      if (ok && synced) break;
+      if (Date.now() > deadline) throw new Error(`the cluster did not become ok:\n${nodes.map((n) => info(n, ['cluster', 'info'])).join('\n')}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   } catch (error) {
@@ -96,6 +111,7 @@ export async function startCluster() {
   }
   return {
     nodes: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    servers: nodes,
     async stop() {
       await Promise.all(nodes.map((n) => n.stop()));
     },

@@ -5,6 +5,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { redisAvailable, startRedis } from '../../scripts/local-redis.mjs';
 
 export { startCluster, startRedis, freePort } from '../../scripts/local-redis.mjs';
+export type { LocalCluster, LocalRedis } from '../../scripts/local-redis.mjs';
 
 const probe = redisAvailable();
 if (!probe.available) {

@@ -412,15 +412,7 @@ export class RedisLimiter implements RateLimiter {
     batch.forEach((p, r) => {
       const status = Number(reply[r * width]);
       if (status === 2) {
-        const index = Number(reply[r * width + 1]) - 1;
-        const stateKey = p.base + (this.#suffixes[index + 1] ?? '');
-        this.#stats.stateMismatches++;
-        const error = redisError(
-          `Redis key '${stateKey}' holds a value RedisLimiter '${this.name}' did not write (another program, or a tollgate limiter of another policy under this name and prefix); nothing was counted. Delete the key, or give this limiter another name or prefix.`,
-          'TOLLGATE_REDIS_STATE_MISMATCH',
-        );
-        this.#emit({ type: 'error', error, node: '' });
-        p.reject(error);
+        p.reject(this.#mismatch(p.base, Number(reply[r * width + 1]), 'counted'));
         return;
       }
       const decisions: Decision[] = [];
@@ -480,6 +472,18 @@ export class RedisLimiter implements RateLimiter {
     }
     const limit = (this.#params[0] as PolicyParams).limit;
     return { allowed: false, limit, remaining: 0, resetMs: retryAfterMs, retryAfterMs };
+  }
+
+  /** State of another shape under policy `index` (1-based) of `base`: counted, reported, and the error to reject with. */
+  #mismatch(base: string, index: number, what: 'counted' | 'refunded'): Error & { code: RedisErrorCode } {
+    const stateKey = base + (this.#suffixes[index] ?? '');
+    this.#stats.stateMismatches++;
+    const error = redisError(
+      `Redis key '${stateKey}' holds a value RedisLimiter '${this.name}' did not write (another program's, or one from another tool under this prefix); nothing was ${what}. Delete the key, or give this limiter another name or prefix.`,
+      'TOLLGATE_REDIS_STATE_MISMATCH',
+    );
+    this.#emit({ type: 'error', error, node: this.#node(base).name });
+    return error;
   }
 
   #fallback(p: Pending, error: unknown): MaybePromise<Decision> {
@@ -597,10 +601,7 @@ export class RedisLimiter implements RateLimiter {
     this.#denials.delete(key);
     const base = this.#base(key);
     const reply = await this.#tracked(this.#direct(base, DECIDE, this.#keys(base), [this.#now(), String(this.#params.length), ...this.#policyArgs, '3', String(amount), ...overrides.map(String)]));
-    if (Number(reply[0]) === 2) {
-      this.#stats.stateMismatches++;
-      throw redisError(`Redis key under '${base}' holds a value RedisLimiter '${this.name}' did not write; nothing was refunded`, 'TOLLGATE_REDIS_STATE_MISMATCH');
-    }
+    if (Number(reply[0]) === 2) throw this.#mismatch(base, Number(reply[1]), 'refunded');
   }
 
   /** Denies the key everywhere for `durationMs` (a shorter block never cuts a longer one). Resolves with true. */

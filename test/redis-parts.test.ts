@@ -1,0 +1,151 @@
+// The Redis tier's parts that need no server: the breaker's states, the server clock's bound, and
+// key naming (hash tags no user key can break, shapes that keep policies apart).
+import { describe, expect, it } from 'vitest';
+import { Breaker, type BreakerTransitions } from '../src/stores/redis/breaker.js';
+import { ServerClock } from '../src/stores/redis/server-clock.js';
+import { escapeTagText, keyBase, limiterNamespace, policySuffixes } from '../src/stores/redis/redis-keys.js';
+import { keySlot } from '../src/stores/redis/key-slot.js';
+import { fixedWindow, leakyBucket, slidingWindow, tokenBucket } from '../src/index.js';
+import { policyParams } from '../src/policies.js';
+import { edgeKeys } from './helpers/engines.js';
+
+describe('Breaker', () => {
+  const options = { afterFailures: 2, retryMs: 100, maxRetryMs: 350 };
+  const fresh = () => {
+    const transitions: BreakerTransitions = { opened: 0, halfOpened: 0, closed: 0 };
+    // Jitter pinned to its middle (factor 1.0).
+    return { breaker: new Breaker(options, transitions, () => 0.5), transitions };
+  };
+
+  it('opens after the configured consecutive failures; a success in between starts the count again', () => {
+    const { breaker, transitions } = fresh();
+    breaker.failure(0);
+    breaker.success();
+    breaker.failure(0);
+    expect(breaker.state).toBe('closed');
+    expect(breaker.admit(0)).toBe('send');
+    breaker.failure(0);
+    expect(breaker.state).toBe('open');
+    expect(transitions).toEqual({ opened: 1, halfOpened: 0, closed: 0 });
+  });
+
+  it('skips while open, lets exactly one trial through after the wait, and closes on its success', () => {
+    const { breaker, transitions } = fresh();
+    breaker.failure(1000);
+    breaker.failure(1000);
+    expect(breaker.admit(1099)).toBe('skip');
+    expect(breaker.admit(1100)).toBe('trial');
+    expect(breaker.state).toBe('half-open');
+    expect(breaker.admit(1100)).toBe('skip');
+    expect(breaker.admit(5000)).toBe('skip');
+    breaker.success();
+    expect(breaker.state).toBe('closed');
+    expect(breaker.admit(5000)).toBe('send');
+    expect(transitions).toEqual({ opened: 1, halfOpened: 1, closed: 1 });
+  });
+
+  it('doubles the wait after each failed trial, up to the maximum, and starts again after recovering', () => {
+    const { breaker } = fresh();
+    breaker.failure(0);
+    breaker.failure(0);
+    const waits: number[] = [];
+    let now = 0;
+    for (let i = 0; i < 4; i++) {
+      let t = now;
+      while (breaker.admit(t) === 'skip') t++;
+      waits.push(t - now);
+      now = t;
+      breaker.failure(now);
+    }
+    expect(waits).toEqual([100, 200, 350, 350]);
+    while (breaker.admit(now) === 'skip') now++;
+    breaker.success();
+    breaker.failure(now);
+    breaker.failure(now);
+    let t = now;
+    while (breaker.admit(t) === 'skip') t++;
+    expect(t - now).toBe(100);
+  });
+
+  it('failures while already open neither extend the wait nor count twice', () => {
+    const { breaker, transitions } = fresh();
+    breaker.failure(0);
+    breaker.failure(0);
+    breaker.failure(90);
+    expect(breaker.admit(100)).toBe('trial');
+    expect(transitions.opened).toBe(1);
+  });
+});
+
+describe('ServerClock', () => {
+  it('knows nothing before a reply, and gives no deadline then', () => {
+    const clock = new ServerClock();
+    expect(clock.known).toBe(false);
+    expect(clock.deadline(1000, 0)).toBe(0);
+  });
+
+  it('never puts a deadline after the true one, whatever the round trips', () => {
+    // The server's clock runs 5,000,000 ms ahead of ours; each reply is read a random time after
+    // the server read its clock.
+    const offset = 5_000_000;
+    const clock = new ServerClock();
+    let now = 0;
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let i = 0; i < 2000; i++) {
+      const sent = now;
+      const readAt = sent + random() * 5;
+      const received = readAt + random() * 20;
+      clock.observe(Math.floor(readAt + offset), sent, received);
+      now = received + random() * 30;
+      const d = clock.deadline(now + 250, now);
+      expect(d).toBeLessThanOrEqual(now + 250 + offset);
+    }
+    // And tight: within the shortest way back seen recently, not the longest.
+    expect(now + 250 + offset - clock.deadline(now + 250, now)).toBeLessThan(5);
+    expect(clock.roundTripMs).toBeGreaterThan(0);
+  });
+
+  it('forgets a high sample within a second, so a server clock stepped back is followed', () => {
+    const clock = new ServerClock();
+    clock.observe(10_000, 0, 1);
+    // The server's clock steps back by 500 ms.
+    for (let t = 2; t < 1700; t += 50) clock.observe(t + 9_500, t - 1, t);
+    expect(clock.deadline(2000, 1700)).toBeLessThanOrEqual(2000 + 9_500);
+  });
+});
+
+describe('Redis key names', () => {
+  it('a user key never opens or closes the hash tag: the slot is always that of the whole key', () => {
+    const forms = ['}', '}evil', '{', '{}', '{a}', 'a{b}c', '}{', '{{}}', 'x}y{z', '%7D', '%', '%25', 'ü{}'];
+    for (const key of [...forms, ...edgeKeys()]) {
+      const base = keyBase('tollgate:api', key);
+      // Exactly one '{' and one '}', so Redis hashes exactly the escaped key.
+      expect(base.split('{').length - 1, key).toBe(1);
+      expect(base.split('}').length - 1, key).toBe(1);
+      expect(keySlot(base + ':b')).toBe(keySlot(base + ':fw1000'));
+    }
+    const escaped = new Set([...forms, ...edgeKeys()].map((k) => keyBase('p:', k)));
+    expect(escaped.size).toBe(new Set([...forms, ...edgeKeys()]).size);
+  });
+
+  it('names are escaped too, and distinct names make distinct namespaces', () => {
+    expect(limiterNamespace('tollgate:', 'a{b}')).toBe('tollgate:a%7Bb%7D');
+    expect(escapeTagText('100%')).toBe('100%25');
+    expect(limiterNamespace('x:', 'login')).not.toBe(limiterNamespace('x:', 'api'));
+  });
+
+  it('shapes name the kind and time scale, never the limit; two policies of one shape stay apart', () => {
+    const suffixes = policySuffixes(
+      [
+        fixedWindow({ limit: 5, windowMs: 60_000 }),
+        fixedWindow({ limit: 500, windowMs: 60_000 }),
+        slidingWindow({ limit: 9, windowMs: 1000 }),
+        tokenBucket({ capacity: 20, refillPerSecond: 10 }),
+        leakyBucket({ burst: 3, ratePerSecond: 5 }),
+      ].map((p) => policyParams(p)),
+    );
+    expect(suffixes).toEqual([':fw60000', ':fw60000#2', ':sw1000', ':tb1/100', ':lb1/200']);
+    expect(policySuffixes([policyParams(fixedWindow({ limit: 1, windowMs: 60_000 }))])).toEqual(policySuffixes([policyParams(fixedWindow({ limit: 99, windowMs: 60_000 }))]));
+  });
+});

@@ -1,0 +1,263 @@
+// The Redis tier safe by default, on a real redis-server: limiters never share counters by
+// accident, foreign state is an error and never a silent pass, a call that timed out never counts
+// later, a dead Redis is known (a breaker) instead of costing a timeout per call, and the fallback
+// decides the call the caller made.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { fixedWindow, Limiter, RedisLimiter, tokenBucket, type RedisCommandSender, type RedisLimiterEvent } from '../src/index.js';
+import { hasRedis, startRedis, type LocalRedis } from './helpers/redis.js';
+
+let names = 0;
+const unique = (label: string) => `${label}${++names}`;
+const waitFor = async (what: string, done: () => boolean | Promise<boolean>, ms = 20_000) => {
+  const deadline = Date.now() + ms;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe.runIf(hasRedis)('RedisLimiter keeps limiters apart', () => {
+  let server: LocalRedis;
+  let redis: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis({ host: server.host, port: server.port });
+    redis.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  it('a login limiter and an API limiter on one IP each keep their own limit', async () => {
+    const prefix = unique('apart') + ':';
+    const login = new RedisLimiter({ redis, name: 'login', prefix, policy: fixedWindow({ limit: 5, windowMs: 60_000 }) });
+    const api = new RedisLimiter({ redis, name: 'api', prefix, policy: fixedWindow({ limit: 100, windowMs: 60_000 }) });
+    for (let i = 0; i < 10; i++) expect((await api.consume('10.0.0.1')).allowed).toBe(true);
+    const logins = [];
+    for (let i = 0; i < 6; i++) logins.push((await login.consume('10.0.0.1')).allowed);
+    expect(logins).toEqual([true, true, true, true, true, false]);
+    expect(await api.peek('10.0.0.1')).toMatchObject({ allowed: true, remaining: 90 });
+    expect(await redis.get(`${prefix}login{10.0.0.1}:fw60000`)).toBe('5');
+    expect(await redis.get(`${prefix}api{10.0.0.1}:fw60000`)).toBe('10');
+    login.close();
+    api.close();
+  });
+
+  it('limiters of different kinds under one name and key count apart, and never fail', async () => {
+    const prefix = unique('kinds') + ':';
+    const events: RedisLimiterEvent[] = [];
+    const window = new RedisLimiter({ redis, name: 'same', prefix, policy: fixedWindow({ limit: 3, windowMs: 60_000 }), onEvent: (e) => events.push(e) });
+    const bucket = new RedisLimiter({ redis, name: 'same', prefix, policy: tokenBucket({ capacity: 2, refillPerSecond: 0.001 }), onEvent: (e) => events.push(e) });
+    const allowed = { window: 0, bucket: 0 };
+    for (let i = 0; i < 5; i++) {
+      if ((await window.consume('k')).allowed) allowed.window++;
+      if ((await bucket.consume('k')).allowed) allowed.bucket++;
+    }
+    expect(allowed).toEqual({ window: 3, bucket: 2 });
+    expect(events).toEqual([]);
+    expect(window.stats()).toMatchObject({ errors: 0, failedOpen: 0, stateMismatches: 0 });
+    window.close();
+    bucket.close();
+  });
+
+  it('a changed limit and a per-call tier keep the counter (the key names the shape, not the limit)', async () => {
+    const prefix = unique('limit') + ':';
+    const before = new RedisLimiter({ redis, name: 'api', prefix, policy: fixedWindow({ limit: 5, windowMs: 60_000 }) });
+    await before.consume('k', 4);
+    const after = new RedisLimiter({ redis, name: 'api', prefix, policy: fixedWindow({ limit: 10, windowMs: 60_000 }) });
+    expect(await after.consume('k')).toMatchObject({ allowed: true, remaining: 5 });
+    expect(await after.consume('k', 1, { limit: 6 })).toMatchObject({ allowed: true, remaining: 0 });
+    before.close();
+    after.close();
+  });
+
+  it.each([
+    ['a string', (k: string) => redis.set(k, 'not a counter')],
+    ['a hash', (k: string) => redis.hset(k, 'f', '1')],
+    ['a list', (k: string) => redis.rpush(k, 'x')],
+  ])('state of another shape (%s) rejects the call, counted and reported, never failing open, and changes nothing', async (_label, plant) => {
+    const prefix = unique('foreign') + ':';
+    const events: RedisLimiterEvent[] = [];
+    const policies = [fixedWindow({ limit: 5, windowMs: 60_000 }), tokenBucket({ capacity: 5, refillPerSecond: 1 })];
+    for (const [i, suffix] of [':fw60000', ':tb1/1000'].entries()) {
+      const limiter = new RedisLimiter({ redis, name: 'x', prefix, policy: policies, onError: 'allow', onEvent: (e) => events.push(e), denyCache: false });
+      const key = `key${i}`;
+      await plant(`${prefix}x{${key}}${suffix}`);
+      await expect(limiter.consume(key)).rejects.toMatchObject({ code: 'TOLLGATE_REDIS_STATE_MISMATCH', message: expect.stringContaining(`${prefix}x{${key}}${suffix}`) });
+      await expect(limiter.refund(key)).rejects.toMatchObject({ code: 'TOLLGATE_REDIS_STATE_MISMATCH' });
+      expect(limiter.stats()).toMatchObject({ stateMismatches: 2, failedOpen: 0, allowed: 0 });
+      // The other policy's key was not written: the request stopped before any write.
+      const other = `${prefix}x{${key}}${i === 0 ? ':tb1/1000' : ':fw60000'}`;
+      expect(await redis.exists(other)).toBe(0);
+      // Other keys of the same limiter decide as usual in the same batch.
+      const [bad, good] = await Promise.allSettled([limiter.consume(key), limiter.consume('fine')]);
+      expect(bad.status).toBe('rejected');
+      expect(good).toMatchObject({ status: 'fulfilled', value: { allowed: true } });
+      limiter.close();
+    }
+    expect(events.filter((e) => e.type === 'error' && e.error.code === 'TOLLGATE_REDIS_STATE_MISMATCH')).toHaveLength(6);
+  });
+
+  it('a name is required, and unknown options are refused by name', () => {
+    const policy = fixedWindow({ limit: 1, windowMs: 1000 });
+    expect(() => new RedisLimiter({ redis, policy } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for name/) }));
+    expect(() => new RedisLimiter({ redis, name: '', policy })).toThrow(/for name/);
+    expect(() => new RedisLimiter({ redis, name: 'a', policy, keyPrefix: 'x' } as never)).toThrow(/options\.keyPrefix/);
+    expect(() => new RedisLimiter({ redis, name: 'a', policy, breaker: { retries: 3 } } as never)).toThrow(/breaker\.retries/);
+    expect(() => new RedisLimiter({ redis, name: 'a', policy, breaker: { retryMs: 500, maxRetryMs: 100 } })).toThrow(RangeError);
+    expect(() => new RedisLimiter({ redis, name: 'a', policy, cluster: 'yes' } as never)).toThrow(/for cluster/);
+    expect(() => new RedisLimiter({ redis, name: 'a', policy, onEvent: 'log' } as never)).toThrow(/for onEvent/);
+  });
+});
+
+describe.runIf(hasRedis)('RedisLimiter never counts a call after it timed out', () => {
+  it('calls held by CLIENT PAUSE fail open at their timeout, and Redis refuses them when it resumes', async () => {
+    const server = await startRedis();
+    const redis = new Redis({ host: server.host, port: server.port });
+    const admin = new Redis({ host: server.host, port: server.port });
+    const limiter = new RedisLimiter({ redis, name: 'paused', policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), timeoutMs: 100, breaker: false, denyCache: false });
+    try {
+      // The first call reads Redis' clock; later calls carry deadlines in it.
+      expect((await limiter.consume('warm')).allowed).toBe(true);
+      await admin.client('PAUSE', 1500, 'ALL');
+      const keys = Array.from({ length: 100 }, (_, i) => `k${i}`);
+      const decisions = await Promise.all(keys.map((k) => limiter.consume(k)));
+      expect(decisions.every((d) => d.allowed)).toBe(true);
+      expect(limiter.stats()).toMatchObject({ timeouts: 4, failedOpen: 100 });
+      // When the pause ends the four batches run, see that they are late, and do nothing.
+      await waitFor('the paused batches to be refused', () => limiter.stats().lateRefused === 4);
+      expect(await redis.keys('tollgate:paused{k*')).toEqual([]);
+      expect(limiter.stats().lateExecuted).toBe(0);
+      expect(await limiter.consume('k1')).toMatchObject({ allowed: true, remaining: 999 });
+    } finally {
+      limiter.close();
+      redis.disconnect();
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+
+  it("calls queued by ioredis while Redis was down, replayed after it restarts, never count", async () => {
+    const server = await startRedis();
+    // ioredis' defaults: the offline queue holds commands while disconnected and sends them on reconnect.
+    const redis = new Redis({ host: server.host, port: server.port, retryStrategy: () => 20 });
+    redis.on('error', () => undefined);
+    const limiter = new RedisLimiter({ redis, name: 'replayed', policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), timeoutMs: 100, breaker: false, denyCache: false });
+    let again: LocalRedis | undefined;
+    try {
+      expect((await limiter.consume('warm')).allowed).toBe(true);
+      server.process.kill('SIGKILL');
+      await waitFor('ioredis to see the server gone', () => redis.status !== 'ready');
+      const decisions = await Promise.all(Array.from({ length: 50 }, (_, i) => limiter.consume(`k${i}`)));
+      expect(decisions.every((d) => d.allowed)).toBe(true);
+      expect(limiter.stats().failedOpen).toBe(50);
+      again = await startRedis([], server.port);
+      // The replayed script meets NOSCRIPT on the new server, is sent again in full, and is refused as late.
+      await waitFor('the replayed batches to be refused', () => limiter.stats().lateRefused === 2);
+      expect(await redis.keys('tollgate:replayed{k*')).toEqual([]);
+      expect(limiter.stats().lateExecuted).toBe(0);
+    } finally {
+      limiter.close();
+      redis.disconnect();
+      await again?.stop();
+      await server.stop();
+    }
+  });
+});
+
+describe.runIf(hasRedis)('RedisLimiter knows when Redis is down', () => {
+  it('after the first failure calls go to onError without a round trip; one trial at a time finds Redis back', async () => {
+    const server = await startRedis();
+    const redis = new Redis({ host: server.host, port: server.port, retryStrategy: () => 20 });
+    redis.on('error', () => undefined);
+    const fallback = new Limiter({ policy: fixedWindow({ limit: 1_000_000, windowMs: 60_000 }), engine: 'js' });
+    const events: RedisLimiterEvent[] = [];
+    const limiter = new RedisLimiter({
+      redis,
+      name: 'breaker',
+      policy: fixedWindow({ limit: 1_000_000, windowMs: 60_000 }),
+      timeoutMs: 100,
+      onError: fallback,
+      breaker: { retryMs: 50, maxRetryMs: 200 },
+      onEvent: (e) => events.push(e),
+    });
+    let again: LocalRedis | undefined;
+    try {
+      expect((await limiter.consume('k')).allowed).toBe(true);
+      server.process.kill('SIGKILL');
+      await waitFor('ioredis to see the server gone', () => redis.status !== 'ready');
+      const callsBefore = limiter.stats().redisCalls;
+      let decided = 0;
+      const until = Date.now() + 1000;
+      while (Date.now() < until) {
+        const batch = await Promise.all(Array.from({ length: 20 }, () => limiter.consume('k')));
+        decided += batch.filter((d) => d.allowed).length;
+      }
+      const s = limiter.stats();
+      expect(s.breakerOpened).toBeGreaterThanOrEqual(1);
+      expect(s.shortCircuited).toBeGreaterThan(0);
+      // Every call sent during the outage was the first batch or a trial (one call each).
+      expect(s.redisCalls - callsBefore).toBeLessThanOrEqual(1 + s.breakerHalfOpened);
+      expect(s.fallbackDecisions).toBe(decided);
+      expect(fallback.peek('k').remaining).toBe(1_000_000 - decided);
+      // Refund, block and reset are refused at once while the node is known down.
+      await expect(limiter.block('k', 1000)).rejects.toMatchObject({ code: expect.stringMatching(/TOLLGATE_REDIS_(UNAVAILABLE|TIMEOUT|ERROR)/) });
+
+      again = await startRedis([], server.port);
+      await waitFor('decisions to come back from Redis', async () => {
+        await limiter.consume('after');
+        return (await redis.get('tollgate:breaker{after}:fw60000').catch(() => null)) !== null;
+      });
+      expect(limiter.stats().breakerClosed).toBeGreaterThanOrEqual(1);
+      expect(limiter.stats().openNodes).toBe(0);
+      const states = events.filter((e) => e.type === 'breaker').map((e) => (e.type === 'breaker' ? e.state : ''));
+      expect(states[0]).toBe('open');
+      expect(states.at(-1)).toBe('closed');
+    } finally {
+      limiter.close();
+      redis.disconnect();
+      await again?.stop();
+      await server.stop();
+    }
+  });
+
+  it('the fallback limiter decides the call the caller made: its per-call limit included', async () => {
+    const broken: RedisCommandSender = { sendCommand: () => Promise.reject(new Error('connection refused')) };
+    const fallback = new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 60_000 }), engine: 'js' });
+    const limiter = new RedisLimiter({ redis: broken, name: 'tiers', policy: fixedWindow({ limit: 100, windowMs: 60_000 }), onError: fallback });
+    const decisions = [];
+    for (let i = 0; i < 3; i++) decisions.push(await limiter.consume('free-user', 1, { limit: 2 }));
+    expect(decisions.map((d) => [d.allowed, d.limit])).toEqual([
+      [true, 2],
+      [true, 2],
+      [false, 2],
+    ]);
+    expect(await limiter.peek('free-user', 1, { limit: 3 })).toMatchObject({ allowed: true, limit: 3, remaining: 1 });
+    limiter.close();
+  });
+
+  it('an onEvent that throws is reported as a warning and changes nothing', async () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const broken: RedisCommandSender = { sendCommand: () => Promise.reject(new Error('down')) };
+      const limiter = new RedisLimiter({
+        redis: broken,
+        name: 'throws',
+        policy: fixedWindow({ limit: 1, windowMs: 1000 }),
+        onError: 'deny',
+        onEvent: () => {
+          throw new Error('logger broke');
+        },
+      });
+      expect(await limiter.consume('k')).toMatchObject({ allowed: false });
+      expect(await limiter.consume('k')).toMatchObject({ allowed: false });
+      expect(limiter.stats()).toMatchObject({ failedClosed: 2, errors: 1, shortCircuited: 1 });
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('logger broke'), expect.objectContaining({ code: 'TOLLGATE_CALLBACK_ERROR' }));
+      limiter.close();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
