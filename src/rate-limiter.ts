@@ -68,7 +68,7 @@ export interface RedisLimiterStats {
   readonly breakerOpened: number;
   readonly breakerHalfOpened: number;
   readonly breakerClosed: number;
-  /** Nodes whose breaker is open or half-open now. */
+  /** Nodes whose breaker is open or half-open now, among those routed to in the last 5 s (a failed master replaced by its replica drops out). */
   readonly openNodes: number;
 }
 

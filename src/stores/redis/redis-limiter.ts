@@ -106,7 +106,12 @@ interface Node {
   readonly clock: ServerClock;
   /** The clock sample under way, shared by the calls that wait for it. */
   sampling: Promise<void> | undefined;
+  /** When a call was last routed here (a node that no longer serves a slot stops being asked). */
+  lastUsed: number;
 }
+
+/** A node not routed to for this long no longer counts in stats().openNodes, and is forgotten soon after. */
+const NODE_IDLE_MS = 5000;
 
 interface Script {
   readonly lua: string;
@@ -235,12 +240,16 @@ export class RedisLimiter implements RateLimiter {
   /** The node that serves `base`'s slot, with its breaker and clock. */
   #node(base: string): Node {
     const name = this.#redis.cluster ? this.#redis.nodeOf(keySlot(base)) : '';
+    const now = realNow();
     let node = this.#nodes.get(name);
     if (node === undefined) {
+      // A new node (a promoted replica, a resharding): forget those long unused (a failed master).
+      for (const [other, state] of this.#nodes) if (now - state.lastUsed > 12 * NODE_IDLE_MS) this.#nodes.delete(other);
       const breaker = this.#breaker === undefined ? undefined : new Breaker(this.#breaker, this.#transitions);
-      node = { name, breaker, clock: new ServerClock(), sampling: undefined };
+      node = { name, breaker, clock: new ServerClock(), sampling: undefined, lastUsed: now };
       this.#nodes.set(name, node);
     }
+    node.lastUsed = now;
     return node;
   }
 
@@ -670,7 +679,10 @@ export class RedisLimiter implements RateLimiter {
 
   stats(): RedisLimiterStats {
     let openNodes = 0;
-    for (const node of this.#nodes.values()) if (node.breaker !== undefined && node.breaker.state !== 'closed') openNodes++;
+    const now = realNow();
+    for (const node of this.#nodes.values()) {
+      if (node.breaker !== undefined && node.breaker.state !== 'closed' && now - node.lastUsed <= NODE_IDLE_MS) openNodes++;
+    }
     return {
       name: this.name,
       store: 'redis',
