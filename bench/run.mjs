@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: runs every suite in a fresh process, prints progress as it goes, then the
 // comparison against the peers as ratios from this one run. `--write` records it in RESULTS.md.
-//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,http,client,adapters]
+//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,redis-failure,http,client,adapters]
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -34,40 +34,44 @@ const wanted = (name) => only === undefined || only.includes(name);
 const results = {};
 const started = Date.now();
 if (wanted('hot-key')) {
-  console.error('\n[1/8] one hot key (ns per operation, median of batches of 1,000)');
+  console.error('\n[1/9] one hot key (ns per operation, median of batches of 1,000)');
   results.hot = await runSuite('./suites/hot-key.mjs');
 }
 if (wanted('random-keys')) {
-  console.error('\n[2/8] 1,000,000 keys at random (ns per operation)');
+  console.error('\n[2/9] 1,000,000 keys at random (ns per operation)');
   results.random = await runSuite('./suites/random-keys.mjs');
 }
 if (wanted('memory')) {
-  console.error(`\n[3/8] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
+  console.error(`\n[3/9] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
   results.memory = {};
   for (const contender of ['none', 'retain-keys', 'tollgate', 'tollgate-preallocated', 'tollgate-js', 'map', 'fast-ratelimit', 'rate-limiter-flexible']) {
     results.memory[contender] = await runSuite('./suites/memory.mjs', [contender, String(MEMORY_KEYS)], ['--expose-gc']);
   }
 }
 if (wanted('multi-process')) {
-  console.error('\n[4/8] two processes, 10,000 keys at random (decisions per second, all processes together)');
+  console.error('\n[4/9] two processes, 10,000 keys at random (decisions per second, all processes together)');
   results.multi = await runSuite('./suites/multi-process.mjs', [String(quick ? 1500 : 3000)]);
 }
 if (wanted('redis')) {
-  console.error('\n[5/8] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
+  console.error('\n[5/9] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
   results.redis = await runSuite('./suites/redis.mjs', [String(quick ? 1500 : 3000)]);
 }
+if (wanted('redis-failure')) {
+  console.error(`\n[9/9] Redis failing: a dead server (each call's wait, breaker on and off), a Cluster master killed under load (timeline)`);
+  results.redisFailure = await runSuite('./suites/redis-failure.mjs', [String(quick ? 1000 : 2000)]);
+}
 if (wanted('http')) {
-  console.error('\n[6/8] the middleware\'s own cost, in process (ns per request over a bare middleware/hook)');
+  console.error('\n[6/9] the middleware\'s own cost, in process (ns per request over a bare middleware/hook)');
   results.httpCost = await runSuite('./suites/http-cost.mjs', quick ? ['15', '1000'] : ['60', '1000']);
-  console.error('\n[6/8] HTTP hello-world under autocannon (requests per second, median of rounds)');
+  console.error('\n[6/9] HTTP hello-world under autocannon (requests per second, median of rounds)');
   results.http = await runSuite('./suites/http.mjs', quick ? ['2', '2'] : ['3', '4']);
 }
 if (wanted('client')) {
-  console.error('\n[7/8] calling a rate-limited upstream (share of its quota, 429s, scheduling overhead)');
+  console.error('\n[7/9] calling a rate-limited upstream (share of its quota, 429s, scheduling overhead)');
   results.client = await runSuite('./suites/client.mjs', [quick ? '800' : '1600']);
 }
 if (wanted('adapters')) {
-  console.error('\n[8/8] the adapters against the libraries\' own stores, in process (ns per awaited call, 10,000 keys)');
+  console.error('\n[8/9] the adapters against the libraries\' own stores, in process (ns per awaited call, 10,000 keys)');
   results.adapters = await runSuite('./suites/adapters.mjs');
 }
 
@@ -172,6 +176,33 @@ if (results.redis?.skipped) {
   redisRows.push(['rate-limiter-flexible RateLimiterRedis', `${rate(r.rlf.perSecond)}, ${cmds(r.rlf)}`, '', '', '']);
   redisRows.push(['express-rate-limit + rate-limit-redis', `${rate(r.rateLimitRedis.perSecond)}, ${cmds(r.rateLimitRedis)}`, `tollgate ${x(r.tollgate.perSecond / r.rateLimitRedis.perSecond)} faster`, '', '']);
   redisRows.push(['tollgate, 90% of traffic over its limit', `${rate(r.abusive.perSecond)}, ${cmds(r.abusive)}`, `${(100 * r.abusive.denyCacheHits / (r.abusive.perSecond * (quick ? 1.5 : 3))).toFixed(0)}% answered by the deny cache`, '≤ 0.15 commands/decision', verdict(r.abusive.commandsPerDecision <= 0.15)]);
+}
+
+const failureRows = [];
+let failureTimeline = '';
+if (results.redisFailure?.skipped) {
+  failureRows.push(['Redis failure suite', `skipped: ${results.redisFailure.skipped}`, '', '', 'not measured']);
+} else if (results.redisFailure) {
+  const f = results.redisFailure;
+  const ms = (v) => `${v < 1 ? v.toFixed(3) : v.toFixed(1)} ms`;
+  const dead = (d) => `p50 ${ms(d.p50Ms)}, p99 ${ms(d.p99Ms)}, max ${ms(d.maxMs)}; ${d.redisCallsPerSecond.toFixed(1)} Redis calls/s`;
+  failureRows.push(['dead redis-server, breaker on (default): wait per call', dead(f.deadWithBreaker), `p99 ${x(f.deadWithoutBreaker.p99Ms / f.deadWithBreaker.p99Ms)} shorter than without`, 'p99 < 1 ms', verdict(f.deadWithBreaker.p99Ms < 1)]);
+  failureRows.push(['dead redis-server, breaker: false: wait per call', dead(f.deadWithoutBreaker), `every call waits timeoutMs (${f.timeoutMs} ms)`, '', '']);
+  const o = f.failover;
+  failureRows.push([
+    'Cluster master killed: back to Redis after',
+    o.recoveredAfterMs === null ? 'not within 40 s' : `${o.recoveredAfterMs} ms`,
+    `${o.timeouts} timeouts, ${o.shortCircuited.toLocaleString('en')} short-circuited, ${o.lateRefused} refused late, ${o.lateExecuted} executed late`,
+    '',
+    '',
+  ]);
+  failureTimeline = [
+    `Cluster failover timeline (ioredis Cluster, cluster-node-timeout 1000 ms, ${f.timeoutMs} ms timeout, 16 calls in flight; t = 0 at the kill):`,
+    '',
+    '| t (ms) | decisions/s | decided by Redis | slowest call | open nodes |',
+    '|---|---|---|---|---|',
+    ...o.timeline.map((t) => `| ${t.atMs} | ${Math.round(t.decisionsPerSecond).toLocaleString('en')} | ${(100 * t.redisShare).toFixed(0)}% | ${ms(t.slowestMs)} | ${t.openNodes} |`),
+  ].join('\n');
 }
 
 const httpRows = [];
@@ -289,6 +320,7 @@ const sections = {
   memory: markdown(coreCaption, rows.filter((r) => r[0].includes('M keys:'))),
   shared: markdown(measured('two processes'), shmRows),
   redis: markdown(measured('redis-server 7 on loopback'), redisRows),
+  redisFailure: failureRows.length === 0 ? '' : `${markdown(measured('redis-server 7 on loopback, in process'), failureRows)}\n\n${failureTimeline}`,
   httpCost: markdown(measured(`in process, median of ${results.httpCost?.rounds} alternating rounds of ${results.httpCost?.perRound} requests, paired against a bare middleware/hook`), httpCostRows),
   http: markdown(measured('autocannon, 20 connections, loopback'), httpRows),
   client: markdown(measured('mock upstream in its own process on loopback'), clientRows),
