@@ -4,7 +4,7 @@
 // decides the call the caller made.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { fixedWindow, Limiter, RedisLimiter, tokenBucket, type RedisCommandSender, type RedisLimiterEvent } from '../src/index.js';
+import { fixedWindow, Limiter, RedisLimiter, tokenBucket, toPrometheus, type RedisCommandSender, type RedisLimiterEvent } from '../src/index.js';
 import { hasRedis, startRedis, type LocalRedis } from './helpers/redis.js';
 
 let names = 0;
@@ -212,6 +212,10 @@ describe.runIf(hasRedis)('RedisLimiter knows when Redis is down', () => {
       });
       expect(limiter.stats().breakerClosed).toBeGreaterThanOrEqual(1);
       expect(limiter.stats().openNodes).toBe(0);
+      const metrics = toPrometheus(limiter);
+      expect(metrics).toMatch(/tollgate_redis_breaker_transitions_total\{limiter="breaker",state="open"\} [1-9]/);
+      expect(metrics).toMatch(/tollgate_redis_errors_total\{limiter="breaker",kind="breaker_open"\} [1-9]/);
+      expect(metrics).toContain('tollgate_redis_open_nodes{limiter="breaker"} 0');
       const states = events.filter((e) => e.type === 'breaker').map((e) => (e.type === 'breaker' ? e.state : ''));
       expect(states[0]).toBe('open');
       expect(states.at(-1)).toBe('closed');
