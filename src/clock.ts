@@ -1,6 +1,7 @@
 // Time for the limiter: the host's monotonic clock, or a manual clock that tests set.
 import { invalidArgument, outOfRange } from './errors.js';
 import { checkInteger } from './validate.js';
+import { MAX_CLOCK_MS } from './constants.js';
 
 /** The engines' view of a ManualClock's time; not exported from the package. */
 // eslint-disable-next-line prefer-const -- assigned once, by ManualClock's static block
@@ -9,14 +10,15 @@ export let clockBuffer: (clock: ManualClock) => Float64Array;
 /**
  * A clock that moves only when told to. Both engines read its one Float64Array slot directly, so
  * setting it costs no boundary crossing and an unused manual clock costs nothing.
- * NOTE: time never goes backwards; `set` to an earlier time throws a RangeError.
+ * NOTE: time never goes backwards; `set` to an earlier time throws a RangeError, and so does a
+ * time past MAX_CLOCK_MS (2^52 ms), where the engines could no longer agree exactly.
  */
 export class ManualClock {
   // Private, so that only set/advance (which validate) ever change it: the engines read it as is.
   readonly #buffer = new Float64Array(1);
 
   constructor(startMs = 0) {
-    this.#buffer[0] = checkInteger(startMs, 'startMs', 0, Number.MAX_SAFE_INTEGER);
+    this.#buffer[0] = checkInteger(startMs, 'startMs', 0, MAX_CLOCK_MS);
   }
 
   now(): number {
@@ -24,13 +26,13 @@ export class ManualClock {
   }
 
   set(ms: number): void {
-    checkInteger(ms, 'ms', 0, Number.MAX_SAFE_INTEGER);
+    checkInteger(ms, 'ms', 0, MAX_CLOCK_MS);
     if (ms < this.now()) throw outOfRange('ms', `a time at or after ${this.now()}`, ms);
     this.#buffer[0] = ms;
   }
 
   advance(ms: number): void {
-    checkInteger(ms, 'ms', 0, Number.MAX_SAFE_INTEGER - this.now());
+    checkInteger(ms, 'ms', 0, MAX_CLOCK_MS - this.now());
     this.#buffer[0] = this.now() + ms;
   }
 

@@ -23,3 +23,10 @@ export const HEADROOM_DEN = 8;
 /** Shards chosen when none are asked for: doubling while each keeps this many keys, up to the max. */
 export const KEYS_PER_AUTO_SHARD = 8192;
 export const MAX_AUTO_SHARDS = 256;
+
+/**
+ * The latest time, in ms, a ManualClock may show: 2^52 ms (over 140,000 years). Beyond 2^53 - 2^51
+ * the TypeScript engine's doubles stop holding a time plus a product exactly, and the engines
+ * would disagree; real clocks are far below it.
+ */
+export const MAX_CLOCK_MS = 2 ** 52;

@@ -47,6 +47,7 @@ function perSecond(value: unknown, name: string): [number, number] {
   if (tokens === 0) {
     throw outOfRange(name, `at least one token per ${MAX_RATE_INTERVAL_MS} ms (for slower rates give tokens and intervalMs)`, value);
   }
+  if (tokens * intervalMs > MAX_PRODUCT) throw outOfRange(name, `a rate whose tokens times interval is at most 2^50 (${tokens} per ${intervalMs} ms is not)`, value);
   return [tokens, intervalMs];
 }
 
@@ -86,7 +87,10 @@ function rateOf(o: Record<string, unknown>, perSecondName: string): [number, num
   if (o.tokens === undefined && o.intervalMs === undefined) {
     throw invalidArgument(perSecondName, 'a positive number (or tokens and intervalMs)', undefined);
   }
-  return lowestTerms(checkPositiveInteger(o.tokens, 'tokens'), checkPositiveInteger(o.intervalMs, 'intervalMs'));
+  const [tokens, intervalMs] = lowestTerms(checkPositiveInteger(o.tokens, 'tokens'), checkPositiveInteger(o.intervalMs, 'intervalMs'));
+  // The engines multiply the rate's two terms too (the native one refuses a policy past this).
+  checkProduct('tokens', tokens, intervalMs, 'the reduced interval');
+  return [tokens, intervalMs];
 }
 
 /**

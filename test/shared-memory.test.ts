@@ -235,6 +235,35 @@ describe.runIf(engines().includes('native'))('shared-memory tables: stuck holder
     }
   });
 
+  it('consumeMany waits lockTimeoutMs once per batch, not once per key of a held shard (regression)', async () => {
+    const name = fresh();
+    const holder = start(['hold', name, 'victim']);
+    expect((await holder.lines.next()).value).toEqual({ holding: true });
+    try {
+      const limiter = new Limiter({
+        policy: fixedWindow({ limit: 1000, windowMs: 3_600_000 }),
+        store: sharedMemory({ name, capacity: 10_000, lockTimeoutMs: 100, onLockTimeout: 'deny' }),
+      });
+      const keys = Array.from({ length: 200 }, (_, i) => `batch:${i}`);
+      const started = performance.now();
+      const out = limiter.consumeMany(keys);
+      const elapsed = performance.now() - started;
+      // The keys of the held shard are denied (onLockTimeout), the others allowed; a lock that
+      // was waited for once per key would have cost about 100 ms times the held shard's keys.
+      const denied = out.filter((v) => v === 0).length;
+      expect(denied).toBeGreaterThan(20);
+      expect(denied).toBeLessThan(200);
+      expect(limiter.stats().lockTimeouts).toBe(denied);
+      expect(elapsed).toBeLessThan(100 * 10);
+      // The limiter's own timeout is back for single calls: a held shard still gets its full wait.
+      expect(limiter.tryConsume('victim')).toBe(false);
+      expect(limiter.stats().lockTimeouts).toBe(denied + 1);
+      limiter.close();
+    } finally {
+      holder.proc.kill('SIGKILL');
+    }
+  });
+
   it('removes the temporary files of creators that died before publishing', async () => {
     const name = fresh();
     const ns = readlinkSync('/proc/self/ns/pid').replace(/\D/g, '');

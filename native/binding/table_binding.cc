@@ -378,6 +378,12 @@ Napi::Value consume_many_call(const Napi::CallbackInfo& info, const Handle& h) {
     uint8_t* out = out_value.As<Napi::Uint8Array>().Data();
     const int64_t now = h->now();
     uint32_t allowed = 0;
+    // A whole batch waits for held shards at most lockTimeoutMs in all, not once per key: each
+    // key gets what is left of the budget, and once it is spent a held shard is not waited for
+    // (its keys are decided by onLockTimeout) while the other shards' keys go on as usual.
+    const bool bounded = h->lock_timeout_ms >= 0;
+    const int64_t started_ns = bounded ? monotonic_ns() : 0;
+    int64_t budget_left = h->lock_timeout_ms;
     // Keys go through in groups whose cache misses overlap: hash all and start fetching both
     // buckets of each, then decide. A random key otherwise waits for its miss alone.
     constexpr uint32_t kGroup = 16;
@@ -390,11 +396,17 @@ Napi::Value consume_many_call(const Napi::CallbackInfo& info, const Handle& h) {
         table->prefetch(hashes[j]);
       }
       for (uint32_t j = 0; j < n; ++j) {
+        if (bounded) {
+          const int64_t spent_ms = (monotonic_ns() - started_ns + 999999) / 1000000;
+          const int64_t left = std::max<int64_t>(0, h->lock_timeout_ms - spent_ms);
+          if (left != budget_left) table->set_lock_timeout(budget_left = left);
+        }
         const Verdict v = h->settle(table->consume(hashes[j], h->policy, limit, cost, now, true, &texts[first + j]), limit);
         out[first + j] = v.allowed ? 1 : 0;
         allowed += v.allowed ? 1 : 0;
       }
     }
+    if (bounded) table->set_lock_timeout(h->lock_timeout_ms);
     return Napi::Number::New(env, allowed);
   }
 

@@ -43,9 +43,20 @@ GrowableTable::GrowableTable(std::unique_ptr<Region> region) noexcept {
   current_.region = std::move(region);
 }
 
+uint32_t GrowableTable::generation_shards(uint64_t keys) const noexcept {
+  const uint32_t ceiling = TableLayout::plan(options_.capacity, options_.shards, false).shard_count;
+  if (keys >= options_.capacity) return ceiling;
+  // A generation smaller than the ceiling gets the shards the automatic rule gives its own size,
+  // never more than the ceiling has: with the ceiling's count (an explicit `shards: 256`), the
+  // first generations' shards were a bucket or two each, and a shard that small overflows by
+  // chance long before the table is full.
+  return std::min(ceiling, TableLayout::plan(keys, 0, false).shard_count);
+}
+
 bool GrowableTable::make(Generation& g, uint64_t keys, bool populate) noexcept {
   TableOptions o = options_;
   o.capacity = keys;
+  o.shards = growable_ ? generation_shards(keys) : options_.shards;
   o.top_keys = false;  // kept by this object for every generation (top_)
   // Every generation hashes with the same seed, so an entry moves by its stored hash.
   const size_t size = TableLayout::plan(o.capacity, o.shards, o.top_keys).total_size;

@@ -59,6 +59,8 @@ class GrowableTable {
 
   GrowableTable() = default;
   bool make(Generation& g, uint64_t keys, bool populate) noexcept;
+  // Lock shards of a generation sized for `keys`: the ceiling's count at the ceiling, fewer below.
+  uint32_t generation_shards(uint64_t keys) const noexcept;
   // Before an operation on `h`: a migration step, and `h`'s entry moved over if the old
   // generation still holds it. Returns the table to operate on.
   Table& prepare(const Hash128& h, int64_t now) noexcept;

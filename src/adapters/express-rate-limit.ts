@@ -6,6 +6,7 @@ import { invalidArgument } from '../errors.js';
 import type { Limiter } from '../limiter.js';
 import { hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
 import { checkOptions } from '../validate.js';
+import { libraryKey } from '../keys.js';
 
 /** What express-rate-limit's `increment` and `get` return. */
 export interface ExpressRateLimitInfo {
@@ -55,20 +56,20 @@ export class ExpressRateLimitStore {
   }
 
   increment(key: string): ExpressRateLimitInfo {
-    const d = this.#live().consume(key);
+    const d = this.#live().consume(libraryKey(key));
     return this.#info(d.remaining, d.resetMs);
   }
 
   decrement(key: string): void {
-    this.#live().refund(key, 1);
+    this.#live().refund(libraryKey(key), 1);
   }
 
   resetKey(key: string): void {
-    this.#live().reset(key);
+    this.#live().reset(libraryKey(key));
   }
 
   get(key: string): ExpressRateLimitInfo | undefined {
-    const d = this.#live().peek(key);
+    const d = this.#live().peek(libraryKey(key));
     return d.remaining === this.#ceiling ? undefined : this.#info(d.remaining, d.resetMs);
   }
 

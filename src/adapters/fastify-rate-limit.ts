@@ -4,6 +4,7 @@
 import { invalidArgument } from '../errors.js';
 import { hitCounter, type AdapterTableOptions, type HitCounter } from './adapter-limiter.js';
 import { checkOptions } from '../validate.js';
+import { keyText, storedKey } from '../keys.js';
 
 /** What @fastify/rate-limit's store callbacks receive. */
 export interface FastifyRateLimitCount {
@@ -100,7 +101,7 @@ export class FastifyRateLimitStore {
     let result: FastifyRateLimitCount;
     try {
       const { limiter, ceiling } = this.#counters.for(timeWindow);
-      const stored = this.#namespace + key;
+      const stored = storedKey(this.#namespace + keyText(key));
       const d = hit ? limiter.consume(stored) : limiter.peek(stored);
       result = !hit && d.remaining === ceiling ? { current: 0, ttl: 0 } : { current: ceiling - d.remaining, ttl: d.resetMs };
     } catch (error) {

@@ -5,6 +5,8 @@ import type { Limiter } from '../limiter.js';
 import { adapterLimiter, type AdapterTableOptions } from './adapter-limiter.js';
 import { fixedWindow } from '../policies.js';
 import { checkOptions, MAX_PRODUCT } from '../validate.js';
+import { keyText, storedKey } from '../keys.js';
+import { monotonicMs } from '../clock.js';
 
 /** What @nestjs/throttler's storage returns (its ThrottlerStorageRecord). */
 export interface NestThrottlerRecord {
@@ -18,6 +20,10 @@ export interface NestThrottlerRecord {
 
 export type NestThrottlerStorageOptions = AdapterTableOptions;
 
+/** Tables of distinct ttls kept at most at once. */
+const MAX_TTL_TABLES = 256;
+const SWEEP_EVERY_MS = 1000;
+
 /**
  * `ThrottlerModule.forRoot({ throttlers: [...], storage: new NestThrottlerStorage() })`. Each key
  * gets a fixed window of `ttl` from its first request, and refused requests are not counted (as
@@ -27,26 +33,70 @@ export type NestThrottlerStorageOptions = AdapterTableOptions;
  */
 export class NestThrottlerStorage {
   readonly #options: NestThrottlerStorageOptions;
-  readonly #byTtl = new Map<number, Limiter>();
+  /**
+   * One table per ttl, each kept while a window or block it holds may still be running
+   * (`keepUntil`): a table nobody has used for longer than its ttl and blocks holds only expired
+   * state, so closing it loses nothing. Bounded besides, so ttls that change per request cannot
+   * grow memory without end.
+   */
+  readonly #byTtl = new Map<number, { readonly limiter: Limiter; keepUntil: number }>();
+  #nextSweep = 0;
 
   constructor(options?: NestThrottlerStorageOptions) {
     this.#options = (checkOptions(options) ?? {}) as NestThrottlerStorageOptions;
   }
 
-  #limiter(ttl: number): Limiter {
-    let limiter = this.#byTtl.get(ttl);
-    if (limiter === undefined) {
-      // Every call gives its throttler's limit; the policy's own is never used.
-      limiter = adapterLimiter(this.#options, fixedWindow({ limit: 1, windowMs: ttl }));
-      this.#byTtl.set(ttl, limiter);
+  /** How many ttl tables are open now (for monitoring; tables of ttls unused past their windows are closed). */
+  get tables(): number {
+    return this.#byTtl.size;
+  }
+
+  #now(): number {
+    return this.#options.clock?.now() ?? monotonicMs();
+  }
+
+  #limiter(ttl: number, now: number): { readonly limiter: Limiter; keepUntil: number } {
+    if (now >= this.#nextSweep) {
+      this.#nextSweep = now + SWEEP_EVERY_MS;
+      for (const [t, table] of this.#byTtl) {
+        if (table.keepUntil < now) {
+          table.limiter.close();
+          this.#byTtl.delete(t);
+        }
+      }
     }
-    return limiter;
+    let table = this.#byTtl.get(ttl);
+    if (table === undefined) {
+      if (this.#byTtl.size >= MAX_TTL_TABLES) this.#dropOldest();
+      // Every call gives its throttler's limit; the policy's own is never used.
+      table = { limiter: adapterLimiter(this.#options, fixedWindow({ limit: 1, windowMs: ttl })), keepUntil: now + ttl };
+      this.#byTtl.set(ttl, table);
+    }
+    return table;
+  }
+
+  /** At the bound: the table whose state runs out first goes (its remaining counts with it). */
+  #dropOldest(): void {
+    let oldest: number | undefined;
+    let until = Infinity;
+    for (const [t, table] of this.#byTtl) {
+      if (table.keepUntil < until) {
+        until = table.keepUntil;
+        oldest = t;
+      }
+    }
+    if (oldest === undefined) return;
+    this.#byTtl.get(oldest)?.limiter.close();
+    this.#byTtl.delete(oldest);
   }
 
   /** Called by ThrottlerGuard once per request and throttler; ttl and blockDuration in ms. */
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<NestThrottlerRecord> {
-    const limiter = this.#limiter(ttl);
-    const stored = `${throttlerName}:${key}`;
+    const now = this.#now();
+    const table = this.#limiter(ttl, now);
+    table.keepUntil = Math.max(table.keepUntil, now + ttl, now + blockDuration);
+    const limiter = table.limiter;
+    const stored = storedKey(`${throttlerName}:${keyText(key)}`);
     const d = limiter.consume(stored, 1, { limit });
     if (d.allowed) {
       return { totalHits: limit - d.remaining, timeToExpire: Math.ceil(d.resetMs / 1000), isBlocked: false, timeToBlockExpire: 0 };
@@ -66,7 +116,7 @@ export class NestThrottlerStorage {
 
   /** Closes every table (Nest calls it on shutdown when registered as a provider). */
   onApplicationShutdown(): void {
-    for (const limiter of this.#byTtl.values()) limiter.close();
+    for (const table of this.#byTtl.values()) table.limiter.close();
     this.#byTtl.clear();
   }
 }

@@ -4,7 +4,8 @@
 import { invalidArgument, outOfRange } from '../errors.js';
 import type { Limiter } from '../limiter.js';
 import { hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
-import { checkInteger, checkKey, checkObject, MAX_PRODUCT } from '../validate.js';
+import { checkInteger, checkObject, MAX_PRODUCT } from '../validate.js';
+import { storedKey } from '../keys.js';
 
 /** What rate-limiter-flexible resolves and rejects with (its RateLimiterRes, field for field). */
 export class RateLimiterResult {
@@ -81,11 +82,9 @@ export class RateLimiterTollgate {
     ({ limiter: this.#limiter, ceiling: this.#ceiling } = hitCounter(o as RateLimiterTollgateOptions, this.#windowMs));
   }
 
-  /** The key as stored: `keyPrefix:key`, as rate-limiter-flexible's getKey(). */
+  /** The key as stored: `keyPrefix:key`, as rate-limiter-flexible's getKey() (hashed past 256 characters). */
   getKey(key: string | number): string {
-    const text = typeof key === 'number' ? String(key) : key;
-    if (typeof text !== 'string' || text.length === 0) checkKey(text);
-    return this.#prefix + text;
+    return storedKey(this.#prefix + String(key));
   }
 
   #ms(resetMs: number): number {

@@ -174,12 +174,14 @@ export class Queue {
     return this.#closed;
   }
 
+  /** Rejects the job and tells onDeadLetter; what the callback throws is reported as a warning and changes nothing. */
   #dead(job: Job<unknown>, error: unknown, reason: DeadLetter['reason']): void {
     const info: JobInfo = { id: job.id, priority: job.priority, cost: job.cost, attempt: job.attempt };
+    job.reject(error);
     try {
       this.#onDeadLetter?.({ job: info, error, reason });
-    } finally {
-      job.reject(error);
+    } catch (thrown) {
+      process.emitWarning(`tollgate queue: onDeadLetter threw: ${(thrown as Error)?.message ?? String(thrown)}`, { code: 'TOLLGATE_CALLBACK_ERROR' });
     }
   }
 
@@ -244,8 +246,7 @@ export class Queue {
       if (Date.now() + delay - job.firstAt > policy.deadlineMs) reason = 'deadline';
     }
     if (reason !== undefined) {
-      this.#onDeadLetter?.({ job: info, error, reason });
-      job.reject(error);
+      this.#dead(job, error, reason);
       return;
     }
     job.attempt++;

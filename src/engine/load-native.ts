@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import type { NativeAddon } from './table-engine.js';
 
 const EXPECTED_ABI = 3;
+/** What every tollgate addon exports (an object with only the ABI number is refused). */
+const ADDON_FUNCTIONS = ['createTable', 'destroySharedMemory', 'inspectSharedMemory'] as const;
 
 /** Where the addon that loaded came from. */
 export type NativeSource = 'prebuilt' | 'built from source' | 'TOLLGATE_NATIVE_PATH';
@@ -55,8 +57,10 @@ export function loadNative(): NativeLoadResult {
   const candidates: [string, NativeSource][] = [];
   // Asked once: the process report behind it takes milliseconds to make.
   const libc = linuxLibc();
-  if (override !== undefined && override.length > 0) {
-    candidates.push([override, 'TOLLGATE_NATIVE_PATH']);
+  const overridden = override !== undefined && override.length > 0;
+  if (overridden) {
+    // Relative to the working directory, as a user typing it in a shell means it.
+    candidates.push([path.resolve(process.cwd(), override), 'TOLLGATE_NATIVE_PATH']);
   } else {
     if (process.env.TOLLGATE_BUILD_FROM_SOURCE !== '1' && libc !== undefined) {
       candidates.push([path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, `tollgate.${libc}.node`), 'prebuilt']);
@@ -70,8 +74,13 @@ export function loadNative(): NativeLoadResult {
   for (const [candidate, source] of candidates) {
     try {
       const addon = require(candidate) as NativeAddon;
-      if (addon.abiVersion !== EXPECTED_ABI) {
-        failures.push(`${candidate}: built for ABI ${addon.abiVersion}, this code expects ${EXPECTED_ABI} (rebuild it: ${BUILD_COMMAND})`);
+      if (addon?.abiVersion !== EXPECTED_ABI) {
+        failures.push(`${candidate}: built for ABI ${addon?.abiVersion}, this code expects ${EXPECTED_ABI} (rebuild it: ${BUILD_COMMAND})`);
+        continue;
+      }
+      const missing = ADDON_FUNCTIONS.filter((name) => typeof (addon as unknown as Record<string, unknown>)[name] !== 'function');
+      if (missing.length > 0) {
+        failures.push(`${candidate}: not a tollgate addon (it lacks ${missing.join(', ')})`);
         continue;
       }
       cached = { addon, path: candidate, source, failures };
@@ -81,10 +90,17 @@ export function loadNative(): NativeLoadResult {
       failures.push(`${candidate}: ${message}`);
     }
   }
-  failures.push(
-    `No prebuilt binary fits ${process.platform}-${process.arch}${libc === undefined ? '' : ` (${libc})`} and there is no local build. ` +
-      `Build it in your project with \`${BUILD_COMMAND}\` (needs cmake and a C++17 compiler), or see "Troubleshooting the native addon" in the README.`,
-  );
+  if (overridden) {
+    failures.push(
+      `TOLLGATE_NATIVE_PATH is set, so only that file was tried (not the prebuilt binary or a local build): ` +
+        `point it at a tollgate.node built for this tollgate, or unset it.`,
+    );
+  } else {
+    failures.push(
+      `No prebuilt binary fits ${process.platform}-${process.arch}${libc === undefined ? '' : ` (${libc})`} and there is no local build. ` +
+        `Build it in your project with \`${BUILD_COMMAND}\` (needs cmake and a C++17 compiler), or see "Troubleshooting the native addon" in the README.`,
+    );
+  }
   cached = { addon: undefined, path: undefined, source: undefined, failures };
   return cached;
 }

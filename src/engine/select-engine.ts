@@ -8,10 +8,15 @@ export type EngineChoice = 'native' | 'js' | 'auto';
 export type EngineName = 'native' | 'js';
 
 let warned = false;
+let warnedEnv = false;
 
-/** The engine `auto` resolves to here, honouring TOLLGATE_ENGINE=js|native. */
+/** The engine `auto` resolves to here, honouring TOLLGATE_ENGINE=js|native (any other value is ignored, with one warning). */
 export function resolveEngine(choice: EngineChoice): EngineName {
   const forced = process.env.TOLLGATE_ENGINE;
+  if (forced !== undefined && forced !== '' && forced !== 'js' && forced !== 'native' && forced !== 'auto' && !warnedEnv) {
+    warnedEnv = true;
+    process.emitWarning(`TOLLGATE_ENGINE=${JSON.stringify(forced)} is not one of js, native or auto; it is ignored`, { code: 'TOLLGATE_INVALID_ENV' });
+  }
   const wanted = choice !== 'auto' ? choice : forced === 'js' || forced === 'native' ? forced : 'auto';
   if (wanted === 'js') return 'js';
   const { addon, failures } = loadNative();

@@ -1,6 +1,5 @@
 // One rate-limit rule for HTTP requests, framework-free: which key, what cost, which limiter,
 // and what the response must carry. The express/node and fastify adapters apply its outcome.
-import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { CombinedLimiter } from '../combine.js';
 import type { Decision, LimitOverride } from '../decision.js';
@@ -8,6 +7,7 @@ import { invalidArgument } from '../errors.js';
 import type { Limiter } from '../limiter.js';
 import { isRateLimiter, type MaybePromise, type RateLimiter } from '../rate-limiter.js';
 import { checkInteger, checkObject } from '../validate.js';
+import { storedKey } from '../keys.js';
 import { addressKey, addressList, canonicalAddress, clientAddress, type ForwardedHeader, type TrustProxy } from './client-ip.js';
 import { checkFormats, RateLimitHeaders, RETRY_AFTER, type HeaderFormat, type HeaderSink } from './headers.js';
 
@@ -93,8 +93,6 @@ export class TieredDecision {
  * TieredDecision, SKIPPED or MISSING_KEY.
  */
 export type Verdict = Decision | TieredDecision | typeof SKIPPED | typeof MISSING_KEY;
-
-const MAX_RAW_KEY = 256;
 
 function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown })?.then === 'function';
@@ -270,8 +268,8 @@ export class RateLimitRule<Req> {
 
   #costed(key: string | undefined, req: Req): MaybePromise<Verdict> {
     if (key === undefined || key.length === 0) return this.#onMissing === 'allow' ? SKIPPED : MISSING_KEY;
-    // Keys past the table's maximum (a long API key) are hashed, never truncated into each other.
-    const k = key.length > MAX_RAW_KEY ? `sha256:${createHash('sha256').update(key).digest('base64url')}` : key;
+    // Keys past MAX_RAW_KEY (a long API key) are hashed, never truncated into each other.
+    const k = storedKey(key);
     const cost = typeof this.#cost === 'number' ? this.#cost : this.#cost(req);
     if (isPromise(cost)) return cost.then((c) => this.#decided(k, c, req));
     return this.#decided(k, cost, req);
