@@ -1,6 +1,8 @@
 // Incremental doubling: see growable_table.h.
 #include "growable_table.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <new>
 
@@ -41,6 +43,56 @@ std::unique_ptr<GrowableTable> GrowableTable::in_process(const TableOptions& opt
 GrowableTable::GrowableTable(std::unique_ptr<Region> region) noexcept {
   current_.table = std::make_unique<Table>(region->base());
   current_.region = std::move(region);
+}
+
+GrowableTable::~GrowableTable() {
+  finish_prefault();
+  if (release_thread_.joinable()) release_thread_.join();
+}
+
+void GrowableTable::release_in_background(std::unique_ptr<Region> region) noexcept {
+  if (release_thread_.joinable()) release_thread_.join();  // long done: a whole migration ago
+  if (region->size() < kBackgroundBytes) return;  // small: unmapped here, at once (the unique_ptr)
+  Region* const raw = region.release();
+  try {
+    release_thread_ = std::thread([raw] {
+      raw->unmap_gradually();
+      delete raw;
+    });
+  } catch (...) {
+    delete raw;  // no thread to be had: free it here, as before
+  }
+}
+
+void GrowableTable::start_prefault(const Region& region) noexcept {
+  finish_prefault();
+  if (region.size() < kBackgroundBytes) return;  // a few hundred faults at most: not worth a thread
+  prefault_stop_.store(false, std::memory_order_relaxed);
+  char* const base = static_cast<char*>(region.base());
+  const size_t size = region.size();
+  std::atomic<bool>* const stop = &prefault_stop_;
+  try {
+    prefault_thread_ = std::thread([base, size, stop] {
+      // In small steps with a pause between: each step holds the process's memory-map lock (as
+      // a reader) while it faults pages in, and a thread that needs it as a writer (V8 mapping
+      // or protecting its own pages, on the JS thread) waits for the step to end. 256 KiB is
+      // about a quarter of a millisecond here. A stop request is honoured within one step.
+      constexpr size_t kStep = size_t{256} << 10;
+      for (size_t offset = 0; offset < size && !stop->load(std::memory_order_relaxed); offset += kStep) {
+        if (!Region::prefault(base + offset, std::min(kStep, size - offset))) return;  // unsupported here
+        const timespec pause{0, 50000};
+        nanosleep(&pause, nullptr);
+      }
+    });
+  } catch (...) {
+    // No thread to be had: the pages fault in as they are touched, as without this.
+  }
+}
+
+void GrowableTable::finish_prefault() noexcept {
+  if (!prefault_thread_.joinable()) return;
+  prefault_stop_.store(true, std::memory_order_relaxed);
+  prefault_thread_.join();
 }
 
 uint32_t GrowableTable::generation_shards(uint64_t keys) const noexcept {
@@ -93,22 +145,35 @@ void GrowableTable::discard_moved() noexcept {
 
 void GrowableTable::retire_old() noexcept {
   add_counters(retired_, old_.table->stats());
-  // Its counters are read: give the pages back before the unmap, which is then cheap.
-  old_.region->discard(0, old_.region->size());
+  // Its counters are read and nothing points into it any more: the memory goes back off this thread.
   old_.table.reset();
-  old_.region.reset();
+  release_in_background(std::move(old_.region));
   old_.keys = 0;
   cursor_ = 0;
   discarded_ = 0;
 }
 
 void GrowableTable::grow_if_full(int64_t now) noexcept {
-  if (!growable_ || old_.table != nullptr) return;
-  if (current_.table->own_entries() < current_.keys || current_.keys >= options_.capacity) return;
-  Generation next;
-  if (!make(next, std::min(options_.capacity, current_.keys * 2), false)) return;  // no memory: stay
+  if (!growable_ || old_.table != nullptr || current_.keys >= options_.capacity) return;
+  const uint64_t entries = current_.table->own_entries();
+  // Half full: map the next generation now and let a background thread fault its pages in, so
+  // that by the doubling every page the migration and new keys write to is already there.
+  if (next_.table == nullptr && entries >= current_.keys / 2 && !next_failed_) {
+    if (make(next_, std::min(options_.capacity, current_.keys * 2), false)) {
+      start_prefault(*next_.region);
+    } else {
+      next_failed_ = true;  // no memory now: try again at the doubling
+    }
+  }
+  if (entries < current_.keys) return;
+  if (next_.table == nullptr && !make(next_, std::min(options_.capacity, current_.keys * 2), false)) return;  // no memory: stay
+  next_failed_ = false;
+  // Stops the prefault if it is somehow still running (bounded by one of its steps): the
+  // generation about to become the old one must not be touched by it once it is freed.
+  finish_prefault();
   old_ = std::move(current_);
-  current_ = std::move(next);
+  current_ = std::move(next_);
+  next_ = Generation{};
   cursor_ = 0;
   discarded_ = 0;
   // Start at once, so a table that grows under a burst of new keys is never two steps behind.
@@ -148,6 +213,7 @@ void GrowableTable::debug_fingerprint_bits(unsigned bits) noexcept {
   fingerprint_bits_ = bits;
   current_.table->debug_fingerprint_bits(bits);
   if (old_.table != nullptr) old_.table->debug_fingerprint_bits(bits);
+  if (next_.table != nullptr) next_.table->debug_fingerprint_bits(bits);
 }
 
 uint64_t GrowableTable::sweep(int64_t now) noexcept {
@@ -172,6 +238,7 @@ TableStats GrowableTable::stats() const noexcept {
     st.bytes += o.bytes;
     st.max_shard_entries = std::max(st.max_shard_entries, o.max_shard_entries);
   }
+  if (next_.region != nullptr) st.bytes += next_.region->size();
   add_counters(st, retired_);
   if (growable_) {
     st.capacity = TableLayout::plan(options_.capacity, options_.shards, false).capacity;

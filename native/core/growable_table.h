@@ -6,8 +6,10 @@
 // shared Table, safe from any thread or process as Table is.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "region.h"
@@ -24,6 +26,10 @@ class GrowableTable {
                                                    HashSeed seed);
   // A fixed table in memory prepared elsewhere (a shared-memory segment).
   explicit GrowableTable(std::unique_ptr<Region> region) noexcept;
+  // Stops and joins the background work on its generations.
+  ~GrowableTable();
+  GrowableTable(const GrowableTable&) = delete;
+  GrowableTable& operator=(const GrowableTable&) = delete;
 
   Hash128 hash(const void* key, size_t len) const noexcept { return current_.table->hash(key, len); }
   Policy creator_policy() const noexcept { return current_.table->creator_policy(); }
@@ -78,6 +84,9 @@ class GrowableTable {
   bool growable_ = false;
   Generation current_;
   Generation old_;
+  // The generation after current_, mapped (and being faulted in) from when current_ is half full.
+  Generation next_;
+  bool next_failed_ = false;  // mapping it early failed: wait for the doubling to try again
   uint64_t cursor_ = 0;
   // The old generation's slot pages already moved are given back in steps of this size, so that
   // freeing a large old generation never costs one call the whole munmap (tens of ms at GBs).
@@ -85,6 +94,24 @@ class GrowableTable {
   uint64_t discarded_ = 0;  // bytes of the old region up to which pages were given back
   void discard_moved() noexcept;
   TableStats retired_{};  // counters of generations already freed
+
+  // The next generation's pages are faulted in by a background thread (MADV_POPULATE_WRITE,
+  // which writes nothing, so it is safe beside the JS thread's writes) while the current one
+  // fills its second half, so that the calls after a doubling pay no page faults for the entries
+  // they move and insert (a first touch costs microseconds, and on a VM sometimes milliseconds).
+  // The thread only touches next_'s region: it is stopped and joined before that generation
+  // changes hands, and in the destructor.
+  std::thread prefault_thread_;
+  std::atomic<bool> prefault_stop_{false};
+  void start_prefault(const Region& region) noexcept;
+  void finish_prefault() noexcept;
+  // A retired generation's memory is given back by a background thread too: unmapping a region
+  // of a hundred MiB or more cost the call that finished a migration 1.5-3 ms. The thread owns
+  // the region it frees; it is joined before the next retirement and in the destructor.
+  std::thread release_thread_;
+  void release_in_background(std::unique_ptr<Region> region) noexcept;
+  // Regions smaller than this are faulted in and unmapped on the calling thread, as they are cheap.
+  static constexpr size_t kBackgroundBytes = size_t{4} << 20;
   unsigned fingerprint_bits_ = 64;  // a test hook, applied to every generation
 };
 

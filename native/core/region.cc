@@ -3,6 +3,7 @@
 #include "region.h"
 
 #include <sys/mman.h>
+#include <time.h>
 
 #include <algorithm>
 
@@ -40,6 +41,19 @@ void Region::commit(void* base, size_t size) noexcept {
   for (size_t offset = 0; offset < size; offset += 4096) bytes[offset] = 0;
 }
 
+bool Region::prefault(void* base, size_t size) noexcept {
+#if defined(MADV_POPULATE_WRITE)
+  return madvise(base, size, MADV_POPULATE_WRITE) == 0;
+#elif defined(__linux__)
+  // Older headers: the kernel may still know it (value 23 since Linux 5.14).
+  return madvise(base, size, 23) == 0;
+#else
+  (void)base;
+  (void)size;
+  return false;
+#endif
+}
+
 void Region::discard(uint64_t offset, uint64_t length) noexcept {
   constexpr uint64_t kPage = 4096;
   const uint64_t begin = (offset + kPage - 1) / kPage * kPage;
@@ -47,6 +61,20 @@ void Region::discard(uint64_t offset, uint64_t length) noexcept {
   if (end > begin) madvise(static_cast<char*>(base_) + begin, end - begin, MADV_DONTNEED);
 }
 
-Region::~Region() { munmap(base_, size_); }
+void Region::unmap_gradually() noexcept {
+  constexpr size_t kStep = size_t{256} << 10;
+  auto* bytes = static_cast<char*>(base_);
+  for (size_t offset = 0; offset < size_; offset += kStep) {
+    munmap(bytes + offset, std::min(kStep, size_ - offset));
+    const timespec pause{0, 50000};
+    nanosleep(&pause, nullptr);
+  }
+  base_ = nullptr;
+  size_ = 0;
+}
+
+Region::~Region() {
+  if (base_ != nullptr) munmap(base_, size_);
+}
 
 }  // namespace tollgate

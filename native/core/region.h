@@ -19,10 +19,19 @@ class Region {
   static std::unique_ptr<Region> map_shared(int fd, size_t size) noexcept;
   // Backs [base, base + size) with memory now, so later accesses never fault.
   static void commit(void* base, size_t size) noexcept;
+  // Backs [base, base + size) with memory without writing to it, so it is safe while another
+  // thread writes there. False where the OS cannot (no MADV_POPULATE_WRITE: Linux before 5.14,
+  // other systems); the pages then fault in as they are first touched.
+  static bool prefault(void* base, size_t size) noexcept;
 
   // Gives the pages of [offset, offset + length) back to the OS (they read as zeros afterwards);
   // both ends are rounded inwards to whole pages. Private anonymous regions only.
   void discard(uint64_t offset, uint64_t length) noexcept;
+
+  // Unmaps the whole region a step at a time (a pause between steps), leaving it empty. Unmapping
+  // a large region at once holds the process's memory-map lock for milliseconds, and every page
+  // fault of other threads (the JS thread's, V8's) waits for it. For a background thread.
+  void unmap_gradually() noexcept;
 
   ~Region();
   Region(const Region&) = delete;
