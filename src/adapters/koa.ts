@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../decision.js';
 import { MISSING_KEY_BODY, problemBody, type HeaderSink } from '../http/headers.js';
 import { writeHeader as writeNodeHeader } from '../http/node-response.js';
-import { RateLimitRule, type RateLimitOptions } from '../http/rule.js';
+import { RateLimitRule, type FrameworkAddress, type RateLimitOptions } from '../http/rule.js';
 
 /** The parts of a Koa context the middleware reads and writes. */
 export interface KoaContextLike {
@@ -15,6 +15,9 @@ export interface KoaContextLike {
   body: unknown;
   type: string;
   set(name: string, value: string): void;
+  /** Koa's client address (from X-Forwarded-For when app.proxy is set). */
+  readonly ip?: string;
+  readonly app?: { readonly proxy?: boolean };
 }
 
 export interface KoaRateLimitOptions extends RateLimitOptions<KoaContextLike> {
@@ -34,14 +37,17 @@ function problem(ctx: KoaContextLike, status: number, body: string): undefined {
   return undefined;
 }
 
+/** Koa's own proxy setting: `ctx.ip` when `app.proxy` is set, else undefined (the socket's peer). */
+const koaAddress: FrameworkAddress<KoaContextLike> = (_raw, ctx) => (ctx.app?.proxy === true ? ctx.ip : undefined);
+
 /**
- * Rate-limits every request that reaches it. `key: 'ip'` reads the socket's address (and, with
- * `trustProxy`, the forwarding header, as rateLimit() does); to follow Koa's own `app.proxy`
- * settings instead, give `key: (ctx) => ctx.ip`. Errors (an option function, the limiter, the
- * handler) reject into Koa's error handling.
+ * Rate-limits every request that reaches it. `key: 'ip'` follows Koa's `app.proxy` (then
+ * `ctx.ip`, from X-Forwarded-For) unless `trustProxy` is given, which then decides as in
+ * rateLimit(). Errors (an option function, the limiter, the handler) reject into Koa's error
+ * handling.
  */
 export function koaRateLimit(options: KoaRateLimitOptions): (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<unknown> {
-  const rule = new RateLimitRule<KoaContextLike>(options);
+  const rule = new RateLimitRule<KoaContextLike>(options, koaAddress);
   return async function tollgateRateLimit(ctx, next) {
     const verdict = await rule.run(ctx.req, ctx);
     const response = rule.respond(verdict, ctx, writeHeader);

@@ -4,11 +4,24 @@
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../decision.js';
 import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
-import { RateLimitRule, type RateLimitOptions, type Verdict } from './rule.js';
+import { RateLimitRule, type FrameworkAddress, type RateLimitOptions, type Verdict } from './rule.js';
+
+/**
+ * fastify's own trustProxy: `request.ip` when it differs from the socket's peer (fastify took it
+ * from the forwarding header), else undefined (the peer is the client).
+ */
+const fastifyAddress: FrameworkAddress<FastifyRequestLike> = (raw, request) => {
+  const ip = request.ip;
+  return ip !== undefined && ip !== raw.socket?.remoteAddress ? ip : undefined;
+};
 
 interface FastifyRequestLike {
   readonly raw: IncomingMessage;
   readonly url: string;
+  /** fastify's client address (from X-Forwarded-For when its trustProxy option is set). */
+  readonly ip?: string;
+  /** The route's options: its `config.rateLimit` says how this plugin treats it. */
+  readonly routeOptions?: { readonly config?: { readonly rateLimit?: Partial<FastifyRateLimitOptions> | false } };
 }
 interface FastifyReplyLike {
   header(name: string, value: string): unknown;
@@ -17,12 +30,8 @@ interface FastifyReplyLike {
 }
 type Done = (error?: Error) => void;
 type Hook = (request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => void;
-interface RouteOptionsLike {
-  config?: { rateLimit?: Partial<FastifyRateLimitOptions> | false };
-  onRequest?: Hook | Hook[];
-}
 interface FastifyInstanceLike {
-  addHook(name: 'onRoute', hook: (route: RouteOptionsLike) => void): unknown;
+  addHook(name: 'onRequest', hook: Hook): unknown;
 }
 
 export interface FastifyRateLimitOptions extends Omit<RateLimitOptions<FastifyRequestLike>, 'limiter'> {
@@ -80,21 +89,32 @@ function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLi
 // `instance` is typed unknown so that fastify's own (overloaded) instance type is accepted as is.
 async function plugin(instance: unknown, options: FastifyRateLimitOptions): Promise<void> {
   const fastify = instance as FastifyInstanceLike;
-  const global = options.limiter === undefined ? undefined : new RateLimitRule<FastifyRequestLike>(options as RateLimitOptions<FastifyRequestLike>);
-  fastify.addHook('onRoute', (route) => {
-    const config = route.config?.rateLimit;
-    if (config === false) return;
-    const rule = config === undefined ? global : new RateLimitRule<FastifyRequestLike>({ ...options, ...config } as RateLimitOptions<FastifyRequestLike>);
-    if (rule === undefined) return;
-    const hook = hookFor(rule, { ...options, ...(config ?? {}) });
-    const existing = route.onRequest;
-    route.onRequest = existing === undefined ? [hook] : Array.isArray(existing) ? [hook, ...existing] : [hook, existing];
+  const global = options.limiter === undefined ? undefined : hookFor(new RateLimitRule<FastifyRequestLike>(options as RateLimitOptions<FastifyRequestLike>, fastifyAddress), options);
+  // One rule per route config, made at its first request (a route's config object lives as long as the route).
+  const byConfig = new WeakMap<object, Hook | null>();
+  const routeHook = (config: Partial<FastifyRateLimitOptions>): Hook | null => {
+    let hook = byConfig.get(config);
+    if (hook === undefined) {
+      const merged = { ...options, ...config };
+      hook = merged.limiter === undefined ? null : hookFor(new RateLimitRule<FastifyRequestLike>(merged as RateLimitOptions<FastifyRequestLike>, fastifyAddress), merged);
+      byConfig.set(config, hook);
+    }
+    return hook;
+  };
+  // A hook on every request, not on each route as it is declared: it limits routes declared
+  // before this plugin ran too, so registration works whether or not the app awaits it.
+  fastify.addHook('onRequest', function tollgateRateLimit(request, reply, done) {
+    const config = request.routeOptions?.config?.rateLimit;
+    const hook = config === undefined ? global : config === false ? null : routeHook(config);
+    if (hook == null) return done();
+    hook(request, reply, done);
   });
 }
 
 /**
- * The fastify plugin. Register it before the routes it should limit; it is not encapsulated
- * (like fastify-plugin), so it sees routes declared anywhere after it.
+ * The fastify plugin: `app.register(fastifyRateLimit, { limiter })`, awaited or not, before or
+ * after the routes. It is not encapsulated (like fastify-plugin): every route of the app is
+ * limited unless its `config.rateLimit` is false or gives options of its own.
  */
 export const fastifyRateLimit = Object.assign(plugin, {
   [Symbol.for('skip-override')]: true,

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../decision.js';
 import { MISSING_KEY_BODY, problemBody } from './headers.js';
 import { writeHeader } from './node-response.js';
-import { RateLimitRule, type RateLimitOptions, type Verdict } from './rule.js';
+import { RateLimitRule, type FrameworkAddress, type RateLimitOptions, type Verdict } from './rule.js';
 
 export interface NodeRateLimitOptions extends RateLimitOptions<IncomingMessage> {
   /** Replaces the 429 answer; headers (including Retry-After) are already set. */
@@ -51,11 +51,22 @@ function problem(res: ServerResponse, status: number, body: string): void {
 }
 
 /**
+ * Inside express, the app's own `trust proxy` setting: when it is set, express's `req.ip` (the
+ * address it derives from X-Forwarded-For by that setting), else undefined. Read per request, so a
+ * setting made after the middleware was created counts.
+ */
+const expressAddress: FrameworkAddress<IncomingMessage> = (raw) => {
+  const app = (raw as { app?: { settings?: Record<string, unknown> } }).app;
+  if (!app?.settings?.['trust proxy']) return undefined;
+  return (raw as { ip?: string }).ip;
+};
+
+/**
  * Rate-limits requests: `app.use(rateLimit({ limiter }))` in express or connect, or
  * `if (!(await limit.check(req, res))) return;` in a node:http handler.
  */
 export function rateLimit(options: NodeRateLimitOptions): RateLimitMiddleware {
-  const rule = new RateLimitRule<IncomingMessage>(options);
+  const rule = new RateLimitRule<IncomingMessage>(options, expressAddress);
   const middleware = ((req, res, next) => {
     // Every error (an option function, the limiter, a custom handler) ends here: passed to
     // express's error handling, or answered 500, never left as an unhandled rejection.

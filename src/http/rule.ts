@@ -105,12 +105,20 @@ export interface Refusal {
   readonly refused: Decision;
 }
 
+/**
+ * How a framework names the client when the app told it to read proxy headers (express's
+ * `trust proxy`, Koa's `app.proxy`, fastify's `trustProxy`): that address, or undefined when the
+ * app did not (the socket's peer is the client then). Used when the rule has no `trustProxy`.
+ */
+export type FrameworkAddress<Req> = (raw: IncomingMessage, req: Req) => string | undefined;
+
 /** A compiled rule: options validated once, then `run` per request, then `respond`. */
 export class RateLimitRule<Req> {
   readonly #limiter: RateLimiter;
   readonly #policyCount: number;
   readonly #key: (raw: IncomingMessage, req: Req) => MaybePromise<string | undefined>;
-  readonly #address: (raw: IncomingMessage) => string | undefined;
+  readonly #address: (raw: IncomingMessage, req: Req) => string | undefined;
+  #warnedForwarded = false;
   readonly #onMissing: 'reject' | 'allow' | 'ip';
   readonly #cost: number | ((req: Req) => MaybePromise<number>);
   readonly #limit: ((req: Req) => LimitOverride | undefined) | undefined;
@@ -128,7 +136,7 @@ export class RateLimitRule<Req> {
   readonly #onAllow: ((event: RateLimitEvent<Req>) => void) | undefined;
   readonly #onDeny: ((event: RateLimitEvent<Req>) => void) | undefined;
 
-  constructor(options: RateLimitOptions<Req>) {
+  constructor(options: RateLimitOptions<Req>, frameworkAddress?: FrameworkAddress<Req>) {
     const o = checkObject(options, 'options') as RateLimitOptions<Req> & Record<string, unknown>;
     const limiter = Array.isArray(o.limiter) ? new CombinedLimiter(o.limiter as Limiter[]) : o.limiter;
     if (!isRateLimiter(limiter)) {
@@ -144,7 +152,13 @@ export class RateLimitRule<Req> {
     if (forwardedHeader !== 'x-forwarded-for' && forwardedHeader !== 'forwarded') {
       throw invalidArgument('forwardedHeader', "'x-forwarded-for' or 'forwarded'", forwardedHeader);
     }
-    this.#address = (raw) => clientAddress(raw.socket?.remoteAddress, raw.headers, trusted, forwardedHeader);
+    // trustProxy, when given, decides; else the framework's own setting, when the app made one.
+    const fromFramework = trusted === undefined ? frameworkAddress : undefined;
+    this.#address = (raw, req) => {
+      const framed = fromFramework?.(raw, req);
+      if (framed !== undefined) return canonicalAddress(framed);
+      return clientAddress(raw.socket?.remoteAddress, raw.headers, trusted, forwardedHeader);
+    };
     // Most requests come from addresses seen moments ago: remember their keys (bounded). Without
     // trusted proxies the socket's own address is the whole input, so it is the cache key.
     const keys = new Map<string, string>();
@@ -159,7 +173,15 @@ export class RateLimitRule<Req> {
     };
     const ipKey =
       trusted === undefined
-        ? (raw: IncomingMessage) => {
+        ? (raw: IncomingMessage, req: Req) => {
+            if (fromFramework !== undefined) {
+              const framed = fromFramework(raw, req);
+              if (framed !== undefined) {
+                const address = canonicalAddress(framed);
+                return address === undefined ? undefined : keyOf(address);
+              }
+            }
+            if (!this.#warnedForwarded) this.#checkForwarded(raw);
             const remote = raw.socket?.remoteAddress;
             if (remote === undefined) return undefined;
             const known = keys.get(remote);
@@ -170,8 +192,8 @@ export class RateLimitRule<Req> {
             keys.set(remote, k);
             return k;
           }
-        : (raw: IncomingMessage) => {
-            const address = this.#address(raw);
+        : (raw: IncomingMessage, req: Req) => {
+            const address = this.#address(raw, req);
             return address === undefined ? undefined : keyOf(address);
           };
     const key = o.key ?? 'ip';
@@ -202,7 +224,7 @@ export class RateLimitRule<Req> {
       const primary = this.#key;
       this.#key = (raw, req) => {
         const k = primary(raw, req);
-        return isPromise(k) ? k.then((v) => v ?? ipKey(raw)) : (k ?? ipKey(raw));
+        return isPromise(k) ? k.then((v) => v ?? ipKey(raw, req)) : (k ?? ipKey(raw, req));
       };
     }
 
@@ -236,7 +258,7 @@ export class RateLimitRule<Req> {
   /** The verdict for one request; synchronous unless the limiter or an option function is asynchronous. */
   run(raw: IncomingMessage, req: Req): MaybePromise<Verdict> {
     if (this.#allowList !== undefined) {
-      const address = this.#address(raw);
+      const address = this.#address(raw, req);
       if (address !== undefined && this.#allowList.check(address, address.includes(':') ? 'ipv6' : 'ipv4')) return SKIPPED;
     }
     if (this.#skip !== undefined) {
@@ -258,6 +280,24 @@ export class RateLimitRule<Req> {
     if (decision.allowed || this.#dryRun) return 'pass';
     if (Number.isFinite(decision.retryAfterMs)) sink(target, RETRY_AFTER[0], RETRY_AFTER[1], String(Math.ceil(decision.retryAfterMs / 1000)));
     return { refused: decision };
+  }
+
+  /**
+   * Once per rule: a request whose forwarding header is ignored (its peer is trusted neither by
+   * trustProxy nor by the app's own proxy setting) means, when that peer is a proxy, that every
+   * client behind it shares one limit. Said once, as a warning, with the fix.
+   */
+  #checkForwarded(raw: IncomingMessage): void {
+    const headers = raw.headers;
+    const name = headers['x-forwarded-for'] !== undefined ? 'X-Forwarded-For' : headers.forwarded !== undefined ? 'Forwarded' : undefined;
+    if (name === undefined) return;
+    this.#warnedForwarded = true;
+    process.emitWarning(
+      `tollgate rateLimit: a request from ${raw.socket?.remoteAddress} carried ${name}, which was ignored, so the peer itself is the client. ` +
+        `If that peer is your proxy, every client behind it now shares one limit: trust it in your app (express: app.set('trust proxy', ...); ` +
+        `Koa: app.proxy = true; fastify: the trustProxy option) or give rateLimit trustProxy (e.g. ['loopback']).`,
+      { code: 'TOLLGATE_UNTRUSTED_FORWARDED_HEADER' },
+    );
   }
 
   #keyed(raw: IncomingMessage, req: Req): MaybePromise<Verdict> {
