@@ -2,7 +2,7 @@
 // The tollgate command: inspect a live shared table, say which native binary loads, build one.
 // Exit codes: 0 done, 1 failed (no such table, no native addon, the build failed), 2 usage error.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -11,10 +11,13 @@ const HELP = `tollgate: inspect tollgate's shared-memory tables and its native a
 usage: tollgate <command> [options]
 
 commands:
+  list               the shared tables on this host: name, policy, capacity, entries
+      --json             one object per line
   inspect <name>     a live shared table: its policy, capacity, counters and heavy hitters
       --json             the report as JSON, one object per line
       --watch [seconds]  report again every few seconds (default 2) until interrupted
       --top <n>          heavy hitters to show (default 10)
+  destroy <name>     remove a shared table (processes attached keep theirs until they close it)
   native             which native binary loads here, or why none does
       --json             the same, as JSON
   build-native       build the addon from source in this installed package
@@ -56,13 +59,13 @@ function parse(argv) {
   const [command, ...rest] = positional;
   if (command === undefined) throw new UsageError('no command given');
   options.command = command;
-  const allowed = { inspect: ['--json', '--watch', '--top'], native: ['--json'], 'build-native': [] }[command];
+  const allowed = { inspect: ['--json', '--watch', '--top'], list: ['--json'], destroy: [], native: ['--json'], 'build-native': [] }[command];
   if (allowed === undefined) throw new UsageError(`unknown command '${command}'`);
   for (const [flag, used] of [['--json', options.json], ['--watch', options.watch > 0], ['--top', argv.includes('--top')]]) {
     if (used && !allowed.includes(flag)) throw new UsageError(`'${command}' takes no ${flag}`);
   }
-  if (command === 'inspect') {
-    if (rest.length === 0) throw new UsageError('inspect needs the name of a shared table (as given to sharedMemory({ name }))');
+  if (command === 'inspect' || command === 'destroy') {
+    if (rest.length === 0) throw new UsageError(`${command} needs the name of a shared table (as given to sharedMemory({ name }))`);
     options.name = rest.shift();
   }
   if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
@@ -131,7 +134,44 @@ if (options.version) {
 }
 
 // Loaded only now: --help, --version and usage errors answer even where dist/ cannot load.
-const { inspectSharedMemory, nativeInfo } = await import('../dist/index.js');
+const { destroySharedMemory, inspectSharedMemory, nativeInfo } = await import('../dist/index.js');
+
+if (options.command === 'list') {
+  // Linux keeps POSIX shared memory in /dev/shm: tollgate's are tollgate.<name> (and, while a
+  // creator is publishing one, tollgate.<name>.init-...).
+  let files;
+  try {
+    files = readdirSync('/dev/shm');
+  } catch {
+    fail('listing needs /dev/shm (Linux); on this system inspect a table by its name');
+  }
+  const names = files.filter((f) => f.startsWith('tollgate.') && !f.includes('.init-')).map((f) => f.slice('tollgate.'.length)).sort();
+  if (names.length === 0 && !options.json) process.stdout.write('no shared tables on this host\n');
+  for (const name of names) {
+    let report;
+    try {
+      report = inspectSharedMemory(name);
+    } catch (error) {
+      if (options.json) process.stdout.write(`${JSON.stringify({ name, error: error.message })}\n`);
+      else process.stdout.write(`${name}  (unreadable: ${error.message})\n`);
+      continue;
+    }
+    if (options.json) process.stdout.write(`${JSON.stringify({ name, policy: report.policy, capacity: report.capacity, entries: report.stats.entries })}\n`);
+    else process.stdout.write(`${name}  ${describePolicy(report.policy)}  capacity ${report.capacity.toLocaleString('en')}  entries ${report.stats.entries.toLocaleString('en')}\n`);
+  }
+  process.exit(0);
+}
+
+if (options.command === 'destroy') {
+  try {
+    const removed = destroySharedMemory(options.name);
+    if (!removed) fail(`no shared table named '${options.name}'`);
+    process.stdout.write(`removed shared table '${options.name}'\n`);
+    process.exit(0);
+  } catch (error) {
+    fail(error.message);
+  }
+}
 
 if (options.command === 'native') {
   const info = nativeInfo();

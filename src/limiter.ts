@@ -12,6 +12,7 @@ import { destroySharedMemory, isSharedMemoryStore, type SharedMemoryStore } from
 import { WaitingLines } from './waiting-lines.js';
 import type { ManualClock } from './clock.js';
 import type { AcquireOptions, CallOptions, LimiterStats, RateLimiter } from './rate-limiter.js';
+import { checkKnownKeys } from './option-keys.js';
 
 export type { CallOptions, LimiterStats };
 
@@ -69,6 +70,9 @@ export { MAX_CAPACITY };
 const DEFAULT_CAPACITY = 1_000_000;
 const INITIAL_CAPACITY = 1024;
 
+// testHooks: the crash tests' own switch, not documented.
+const LIMITER_OPTIONS = ['policy', 'store', 'capacity', 'onFull', 'engine', 'preallocate', 'shards', 'clock', 'topKeys', 'name', 'testHooks'];
+
 export class Limiter implements RateLimiter {
   /** The label of this limiter's metrics. */
   readonly name: string;
@@ -90,6 +94,7 @@ export class Limiter implements RateLimiter {
 
   constructor(options: LimiterOptions) {
     const o = checkObject(options, 'options');
+    checkKnownKeys(o, LIMITER_OPTIONS, 'Limiter options');
     this.#params = policyParams(o.policy);
     this.policy = o.policy as Policy;
     this.policies = Object.freeze([this.policy]);
@@ -123,6 +128,7 @@ export class Limiter implements RateLimiter {
       if (o.topKeys === undefined || o.topKeys === false) return { on: false, periodMs: 60_000 };
       if (o.topKeys === true) return { on: true, periodMs: 60_000 };
       const t = checkObject(o.topKeys, 'topKeys');
+      checkKnownKeys(t, ['periodMs'], 'topKeys');
       return { on: true, periodMs: t.periodMs === undefined ? 60_000 : checkInteger(t.periodMs, 'topKeys.periodMs', 1, 2 ** 40) };
     })();
     // A shared table exists only natively: without the addon, fail rather than count per process.

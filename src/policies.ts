@@ -2,6 +2,7 @@
 import { invalidArgument, outOfRange } from './errors.js';
 import { checkObject, checkPositiveInteger, MAX_PRODUCT } from './validate.js';
 import { lowestTerms, MAX_RATE_INTERVAL_MS, rateFraction } from './rate-fraction.js';
+import { checkKnownKeys } from './option-keys.js';
 
 export interface FixedWindowPolicy {
   readonly kind: 'fixedWindow';
@@ -63,6 +64,7 @@ function checkProduct(limitName: string, limit: number, per: number, perName: st
 
 function windowPolicy<K extends 'fixedWindow' | 'slidingWindow'>(kind: K, options: unknown) {
   const o = checkObject(options, `${kind} options`);
+  checkKnownKeys(o, ['limit', 'windowMs'], kind);
   const limit = checkPositiveInteger(o.limit, 'limit');
   const windowMs = checkPositiveInteger(o.windowMs, 'windowMs');
   checkProduct('limit', limit, windowMs, 'windowMs');
@@ -103,6 +105,7 @@ export function tokenBucket(
     | { capacity: number; tokens: number; intervalMs: number },
 ): TokenBucketPolicy {
   const o = checkObject(options, 'tokenBucket options');
+  checkKnownKeys(o, ['capacity', 'refillPerSecond', 'tokens', 'intervalMs'], 'tokenBucket');
   const capacity = checkPositiveInteger(o.capacity, 'capacity');
   const [refillTokens, refillIntervalMs] = rateOf(o, 'refillPerSecond');
   checkProduct('capacity', capacity, refillIntervalMs, 'the reduced refill interval');
@@ -119,6 +122,7 @@ export function leakyBucket(
     | { tokens: number; intervalMs: number; burst: number },
 ): LeakyBucketPolicy {
   const o = checkObject(options, 'leakyBucket options');
+  checkKnownKeys(o, ['burst', 'ratePerSecond', 'tokens', 'intervalMs'], 'leakyBucket');
   const burst = checkPositiveInteger(o.burst, 'burst');
   const [rateTokens, rateIntervalMs] = rateOf(o, 'ratePerSecond');
   checkProduct('burst', burst, rateIntervalMs, 'the reduced rate interval');
@@ -151,7 +155,7 @@ export function policyParams(policy: unknown): PolicyParams {
   switch (p.kind) {
     case 'fixedWindow':
     case 'slidingWindow': {
-      const checked = windowPolicy(p.kind, p);
+      const checked = windowPolicy(p.kind, { limit: p.limit, windowMs: p.windowMs });
       return {
         code: p.kind === 'fixedWindow' ? PolicyCode.FixedWindow : PolicyCode.SlidingWindow,
         limit: checked.limit,

@@ -4,6 +4,7 @@ import type { Decision, LimitOverride } from './decision.js';
 import { closedError, invalidArgument, outOfRange } from './errors.js';
 import type { AcquireOptions, CallOptions, RateLimiter } from './rate-limiter.js';
 import { checkInteger, checkKey, checkOptions, checkPositiveInteger, splitLimits } from './validate.js';
+import { checkKnownKeys } from './option-keys.js';
 
 export type { AcquireOptions };
 
@@ -62,6 +63,7 @@ export class WaitingLines {
       if (this.#closed !== undefined) throw this.#closed;
       checkKey(key);
       const o = checkOptions(options) ?? {};
+      checkKnownKeys(o, ['cost', 'limit', 'timeoutMs', 'signal'], 'acquire options');
       cost = o.cost === undefined ? 1 : checkPositiveInteger(o.cost, 'cost');
       timeoutMs = o.timeoutMs === undefined ? undefined : checkInteger(o.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
       // The limiter checks a tier against its policies when it decides; its shape is checked now.

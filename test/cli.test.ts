@@ -103,3 +103,38 @@ describe.runIf(engines().includes('native'))('tollgate inspect on a live table',
     }
   });
 });
+
+describe.runIf(engines().includes('native'))('tollgate list and destroy, and the way out of a name clash', () => {
+  it("a second app's policy on a used name is refused with the ways out, which work", () => {
+    const name = `clash-${process.pid}`;
+    destroySharedMemory(name);
+    const first = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }), store: sharedMemory({ name, capacity: 100 }) });
+    let error: (Error & { code?: string }) | undefined;
+    try {
+      new Limiter({ policy: tokenBucket({ capacity: 5, refillPerSecond: 1 }), store: sharedMemory({ name, capacity: 100 }) });
+    } catch (e) {
+      error = e as Error & { code?: string };
+    }
+    expect(error?.code).toBe('TOLLGATE_STORE_MISMATCH');
+    for (const way of [`destroySharedMemory('${name}')`, `npx tollgate destroy ${name}`, 'npx tollgate list', `npx tollgate inspect ${name}`, 'another name']) {
+      expect(error?.message).toContain(way);
+    }
+    // list shows it, with its policy; destroy removes it; then the second app starts.
+    const listed = run('list');
+    expect(listed.status).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`^${name}  fixedWindow 5 per 1000 ms  capacity 100  entries 0$`, 'm'));
+    const json = run('list', '--json').stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; policy: { kind: string } });
+    expect(json.find((t) => t.name === name)?.policy.kind).toBe('fixedWindow');
+    first.close();
+    expect(run('destroy', name)).toMatchObject({ status: 0, stdout: `removed shared table '${name}'\n` });
+    expect(run('destroy', name)).toMatchObject({ status: 1, stderr: `tollgate: no shared table named '${name}'\n` });
+    expect(run('list').stdout).not.toContain(`${name} `);
+    const second = new Limiter({ policy: tokenBucket({ capacity: 5, refillPerSecond: 1 }), store: sharedMemory({ name, capacity: 100 }) });
+    expect(second.created).toBe(true);
+    second.destroy();
+  });
+
+  it('destroy needs a name', () => {
+    expect(run('destroy')).toMatchObject({ status: 2, stderr: expect.stringContaining('destroy needs the name of a shared table') });
+  });
+});

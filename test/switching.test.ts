@@ -6,7 +6,19 @@ import express from 'express';
 import Fastify from 'fastify';
 import Koa from 'koa';
 import { describe, expect, it, vi } from 'vitest';
-import { fastifyRateLimit, fixedWindow, koaRateLimit, Limiter, rateLimit } from '../src/index.js';
+import {
+  createQueue,
+  ExpressRateLimitStore,
+  fastifyRateLimit,
+  fixedWindow,
+  koaRateLimit,
+  Limiter,
+  limitedFetch,
+  rateLimit,
+  RateLimiterTollgate,
+  sharedMemory,
+  tokenBucket,
+} from '../src/index.js';
 import { closeAfter, listen } from './helpers/listen.js';
 
 const limiterOf = (limit: number) => new Limiter({ policy: fixedWindow({ limit, windowMs: 60_000 }), capacity: 1000 });
@@ -99,5 +111,44 @@ describe('fastify registration', () => {
     for (let i = 0; i < 5; i++) statuses.push((await app.inject('/')).statusCode);
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
     expect((await app.inject('/')).headers['x-ratelimit-limit']).toBe('3');
+  });
+});
+
+describe('unknown options are refused by name', () => {
+  const limiter = limiterOf(5);
+  const refused = (make: () => unknown, ...fragments: string[]) => {
+    let error: (Error & { code?: string }) | undefined;
+    try {
+      make();
+    } catch (e) {
+      error = e as Error & { code?: string };
+    }
+    expect(error, 'it threw').toBeInstanceOf(TypeError);
+    expect(error?.code).toBe('TOLLGATE_INVALID_ARGUMENT');
+    for (const fragment of fragments) expect(error?.message).toContain(fragment);
+  };
+
+  it("another library's name says what to write instead", () => {
+    refused(() => rateLimit({ limiter, keyGenerator: () => 'k' } as never), 'keyGenerator', 'key: (req) => string');
+    refused(() => rateLimit({ limiter, max: 5 } as never), 'max', "the policy's limit");
+    refused(() => rateLimit({ limiter, standardHeaders: true } as never), 'standardHeaders', "headers: 'draft-7'");
+    refused(() => koaRateLimit({ limiter, windowMs: 1000 } as never), 'windowMs');
+    refused(() => new RateLimiterTollgate({ points: 5, storeClient: {} } as never), 'storeClient');
+  });
+
+  it('a near miss of a known option is named', () => {
+    refused(() => new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 1000 }), capcity: 10 } as never), 'Limiter options.capcity', 'did you mean capacity?');
+    refused(() => fixedWindow({ limit: 1, windowMS: 1000 } as never), 'windowMS', 'did you mean windowMs?');
+    refused(() => sharedMemory({ name: 'x', capacity: 10, lockTimeout: 5 } as never), 'lockTimeout', 'did you mean lockTimeoutMs?');
+    refused(() => createQueue({ concurency: 2 } as never), 'concurency', 'did you mean concurrency?');
+    refused(() => limitedFetch({ request: limiter } as never), 'request', 'did you mean requests?');
+    refused(() => new ExpressRateLimitStore({ capacityy: 5 } as never), 'capacityy');
+    refused(() => tokenBucket({ capacity: 1, refillPerSec: 1 } as never), 'refillPerSec');
+  });
+
+  it('fastify: a misspelt option fails the registration', async () => {
+    const app = Fastify();
+    app.register(fastifyRateLimit, { limiter, keyGenerator: () => 'k' } as never);
+    await expect(app.ready()).rejects.toMatchObject({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringContaining('keyGenerator') });
   });
 });

@@ -283,7 +283,14 @@ std::unique_ptr<GrowableTable> open_table(napi_env env, const TableConfig& c, bo
   if (!opened.region) throw coded_error(env, opened.error, "TOLLGATE_SHARED_MEMORY");
   const std::string mismatch = Table::check(opened.region->base(), opened.region->size(), c.options);
   if (!mismatch.empty()) {
-    throw coded_error(env, "Shared memory segment '" + s.name + "' " + mismatch, "TOLLGATE_STORE_MISMATCH");
+    // Say how to get out: the segment is someone else's (another app, an older deploy) or stale.
+    throw coded_error(env,
+                      "Shared memory segment '" + s.name + "' " + mismatch +
+                          ". Another program (or an earlier deploy) uses this name: give this limiter another name in "
+                          "sharedMemory({ name }), or, once no process uses it, remove it with destroySharedMemory('" +
+                          s.name + "') or `npx tollgate destroy " + s.name + "`. `npx tollgate list` shows the tables "
+                          "that exist, `npx tollgate inspect " + s.name + "` what this one holds.",
+                      "TOLLGATE_STORE_MISMATCH");
   }
   created = opened.created;
   return std::make_unique<GrowableTable>(std::move(opened.region));

@@ -6,6 +6,9 @@ import { fixedWindow, type Policy } from '../policies.js';
 import type { SharedMemoryStore } from '../stores/shared-memory.js';
 import { MAX_PRODUCT } from '../validate.js';
 
+/** The keys of AdapterTableOptions, for the adapters' unknown-option checks. */
+export const ADAPTER_TABLE_KEYS = ['store', 'capacity', 'engine', 'clock'] as const;
+
 export interface AdapterTableOptions {
   /** `sharedMemory({ name, capacity })`: one count for every process that opens the name. */
   readonly store?: SharedMemoryStore;

@@ -4,7 +4,8 @@
 // never needs express-rate-limit installed.
 import { invalidArgument } from '../errors.js';
 import type { Limiter } from '../limiter.js';
-import { hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
+import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
+import { checkKnownKeys } from '../option-keys.js';
 import { checkOptions } from '../validate.js';
 import { libraryKey } from '../keys.js';
 
@@ -33,6 +34,7 @@ export class ExpressRateLimitStore {
 
   constructor(options?: ExpressRateLimitStoreOptions) {
     const o = checkOptions(options) ?? {};
+    checkKnownKeys(o, ADAPTER_TABLE_KEYS, 'ExpressRateLimitStore options');
     this.#options = o as ExpressRateLimitStoreOptions;
     this.localKeys = o.store === undefined;
   }

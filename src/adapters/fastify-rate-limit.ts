@@ -2,7 +2,8 @@
 // so every worker counts against one limit. @fastify/rate-limit keeps its own options, hooks,
 // headers and 429 body. Declared structurally: importing tollgate never needs the plugin installed.
 import { invalidArgument } from '../errors.js';
-import { hitCounter, type AdapterTableOptions, type HitCounter } from './adapter-limiter.js';
+import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions, type HitCounter } from './adapter-limiter.js';
+import { checkKnownKeys } from '../option-keys.js';
 import { checkOptions } from '../validate.js';
 import { keyText, storedKey } from '../keys.js';
 
@@ -73,6 +74,7 @@ export class FastifyRateLimitStore {
   /** A store class counting with these options. */
   static with(options: FastifyRateLimitStoreOptions): typeof FastifyRateLimitStore {
     const o = (checkOptions(options) ?? {}) as FastifyRateLimitStoreOptions;
+    checkKnownKeys(o, ADAPTER_TABLE_KEYS, 'FastifyRateLimitStore.with options');
     const Configured = class ConfiguredFastifyRateLimitStore extends FastifyRateLimitStore {};
     configured.set(Configured, new Counters(o));
     return Configured;

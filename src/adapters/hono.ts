@@ -42,7 +42,7 @@ function nodeServerAddress(c: HonoContextLike): string | undefined {
 export function honoRateLimit(options: HonoRateLimitOptions): (c: HonoContextLike, next: () => Promise<void>) => Promise<Response | undefined> {
   const address = options.address ?? nodeServerAddress;
   if (typeof address !== 'function') throw invalidArgument('address', 'a function of the context', address);
-  const rule = new RateLimitRule<HonoContextLike>(options);
+  const rule = new RateLimitRule<HonoContextLike>(options, undefined, ['handler', 'address']);
   const requestHeaders = rule.requestHeaders;
   return async function tollgateRateLimit(c, next) {
     // The rule reads a node-style request: the address, and the few headers it names.

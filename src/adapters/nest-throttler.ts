@@ -2,7 +2,8 @@
 // memory so every worker of a Nest app counts against one limit. Declared structurally: importing
 // tollgate never needs @nestjs/throttler installed.
 import type { Limiter } from '../limiter.js';
-import { adapterLimiter, type AdapterTableOptions } from './adapter-limiter.js';
+import { ADAPTER_TABLE_KEYS, adapterLimiter, type AdapterTableOptions } from './adapter-limiter.js';
+import { checkKnownKeys } from '../option-keys.js';
 import { fixedWindow } from '../policies.js';
 import { checkOptions, MAX_PRODUCT } from '../validate.js';
 import { keyText, storedKey } from '../keys.js';
@@ -43,7 +44,9 @@ export class NestThrottlerStorage {
   #nextSweep = 0;
 
   constructor(options?: NestThrottlerStorageOptions) {
-    this.#options = (checkOptions(options) ?? {}) as NestThrottlerStorageOptions;
+    const o = checkOptions(options) ?? {};
+    checkKnownKeys(o, ADAPTER_TABLE_KEYS, 'NestThrottlerStorage options');
+    this.#options = o as NestThrottlerStorageOptions;
   }
 
   /** How many ttl tables are open now (for monitoring; tables of ttls unused past their windows are closed). */

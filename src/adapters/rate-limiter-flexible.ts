@@ -3,7 +3,8 @@
 // process of a host counts together without RateLimiterCluster's IPC or Redis.
 import { invalidArgument, outOfRange } from '../errors.js';
 import type { Limiter } from '../limiter.js';
-import { hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
+import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
+import { checkKnownKeys } from '../option-keys.js';
 import { checkInteger, checkObject, MAX_PRODUCT } from '../validate.js';
 import { storedKey } from '../keys.js';
 
@@ -70,6 +71,7 @@ export class RateLimiterTollgate {
     for (const unsupported of ['execEvenly', 'storeClient', 'insuranceLimiter', 'inMemoryBlockOnConsumed']) {
       if (o[unsupported] !== undefined && o[unsupported] !== false) throw invalidArgument(unsupported, 'not set with RateLimiterTollgate', o[unsupported]);
     }
+    checkKnownKeys(o, ['points', 'duration', 'blockDuration', 'keyPrefix', ...ADAPTER_TABLE_KEYS], 'RateLimiterTollgate options');
     this.points = o.points === undefined ? 4 : checkInteger(o.points, 'points', 1, 2 ** 40);
     this.duration = o.duration === undefined ? 1 : checkInteger(o.duration, 'duration', 0, 2 ** 30);
     this.blockDuration = o.blockDuration === undefined ? 0 : checkInteger(o.blockDuration, 'blockDuration', 0, 2 ** 30);

@@ -1,6 +1,7 @@
 // Retrying politely: exponential backoff with full jitter, never sooner than the upstream asked.
 import { checkInteger, checkObject } from '../validate.js';
 import { invalidArgument } from '../errors.js';
+import { checkKnownKeys } from '../option-keys.js';
 
 export interface RetryOptions {
   /** Attempts in all, the first included; default 5. */
@@ -25,6 +26,7 @@ export interface RetryPolicy {
 
 export function retryPolicy(options: RetryOptions | undefined): RetryPolicy {
   const o = options === undefined ? {} : checkObject(options, 'retry');
+  checkKnownKeys(o, ['maxAttempts', 'baseDelayMs', 'maxDelayMs', 'deadlineMs', 'random'], 'retry');
   if (o.random !== undefined && typeof o.random !== 'function') throw invalidArgument('retry.random', 'a function', o.random);
   return {
     maxAttempts: o.maxAttempts === undefined ? 5 : checkInteger(o.maxAttempts, 'retry.maxAttempts', 1, 1000),

@@ -8,6 +8,7 @@ import { adaptToUpstream, correctCost } from './adapt.js';
 import type { RetryOptions } from './backoff.js';
 import { createQueue, type DeadLetter, type QueueLimit } from './queue.js';
 import { parseUpstreamLimits } from './upstream-headers.js';
+import { checkKnownKeys } from '../option-keys.js';
 
 export interface LimitedFetchOptions {
   /** The fetch to call; default globalThis.fetch. */
@@ -52,6 +53,7 @@ export interface LimitedFetch {
 
 export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
   const o = checkObject(options, 'options');
+  checkKnownKeys(o, ['fetch', 'requests', 'tokens', 'key', 'concurrency', 'maxSize', 'retry', 'onDeadLetter'], 'limitedFetch');
   const fetchImpl = (o.fetch as typeof fetch | undefined) ?? globalThis.fetch;
   if (typeof fetchImpl !== 'function') throw invalidArgument('fetch', 'a fetch function', o.fetch);
   const key = options.key ?? 'default';

@@ -5,6 +5,7 @@ import { closedError, invalidArgument, outOfRange } from '../errors.js';
 import { checkInteger, checkObject, checkOptions } from '../validate.js';
 import { isRateLimiter, type RateLimiter } from '../rate-limiter.js';
 import { backoffDelay, retryPolicy, type RetryOptions, type RetryPolicy } from './backoff.js';
+import { checkKnownKeys } from '../option-keys.js';
 
 export interface QueueLimit {
   readonly limiter: RateLimiter;
@@ -106,12 +107,14 @@ export class Queue {
 
   constructor(options: QueueOptions = {}) {
     const o = checkObject(options, 'options');
+    checkKnownKeys(o, ['concurrency', 'maxSize', 'limits', 'retry', 'onDeadLetter'], 'createQueue');
     this.#concurrency = o.concurrency === undefined ? Infinity : checkInteger(o.concurrency, 'concurrency', 1, 1_000_000);
     this.#maxSize = o.maxSize === undefined ? 10_000 : checkInteger(o.maxSize, 'maxSize', 1, 100_000_000);
     const limits = (o.limits ?? []) as QueueLimit[];
     if (!Array.isArray(limits) || !limits.every((l) => isRateLimiter(l?.limiter))) {
       throw invalidArgument('limits', 'an array of { limiter, key?, cost? }', o.limits);
     }
+    limits.forEach((l, i) => checkKnownKeys(l, ['limiter', 'key', 'cost'], `limits[${i}]`));
     this.#limits = limits;
     this.#retry = o.retry === false ? undefined : retryPolicy(o.retry as RetryOptions | undefined);
     if (o.onDeadLetter !== undefined && typeof o.onDeadLetter !== 'function') throw invalidArgument('onDeadLetter', 'a function', o.onDeadLetter);
@@ -135,6 +138,7 @@ export class Queue {
     let priority: number;
     try {
       const o = checkOptions(options) ?? {};
+      checkKnownKeys(o, ['priority', 'cost'], 'add options');
       priority = o.priority === undefined ? 0 : (o.priority as number);
       if (typeof priority !== 'number' || !Number.isFinite(priority)) throw outOfRange('priority', 'a finite number', priority);
       cost = o.cost === undefined ? 1 : checkInteger(o.cost, 'cost', 1, Number.MAX_SAFE_INTEGER);
@@ -273,6 +277,7 @@ export function throttle<A extends unknown[], R>(
 ): (...args: A) => Promise<R> {
   if (typeof fn !== 'function') throw invalidArgument('fn', 'a function', fn);
   const o = checkObject(options, 'options');
+  checkKnownKeys(o, ['limiter', 'key', 'cost'], 'throttle');
   if (!isRateLimiter(o.limiter)) throw invalidArgument('limiter', 'a Limiter, allOf(...) or RedisLimiter', o.limiter);
   const key = options.key ?? 'default';
   return async (...args: A) => {

@@ -4,7 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../decision.js';
 import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
-import { RateLimitRule, type FrameworkAddress, type RateLimitOptions, type Verdict } from './rule.js';
+import { RateLimitRule, RULE_OPTIONS, type FrameworkAddress, type RateLimitOptions, type Verdict } from './rule.js';
+import { checkKnownKeys } from '../option-keys.js';
 
 /**
  * fastify's own trustProxy: `request.ip` when it differs from the socket's peer (fastify took it
@@ -86,17 +87,21 @@ function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLi
   };
 }
 
+/** Besides the rule's options: the handler, and what fastify's register() puts in every plugin's options. */
+const FASTIFY_KEYS = ['handler', 'prefix', 'logLevel', 'logSerializers'];
+
 // `instance` is typed unknown so that fastify's own (overloaded) instance type is accepted as is.
 async function plugin(instance: unknown, options: FastifyRateLimitOptions): Promise<void> {
   const fastify = instance as FastifyInstanceLike;
-  const global = options.limiter === undefined ? undefined : hookFor(new RateLimitRule<FastifyRequestLike>(options as RateLimitOptions<FastifyRequestLike>, fastifyAddress), options);
+  checkKnownKeys(options ?? {}, [...RULE_OPTIONS, ...FASTIFY_KEYS], 'fastifyRateLimit options');
+  const global = options.limiter === undefined ? undefined : hookFor(new RateLimitRule<FastifyRequestLike>(options as RateLimitOptions<FastifyRequestLike>, fastifyAddress, FASTIFY_KEYS), options);
   // One rule per route config, made at its first request (a route's config object lives as long as the route).
   const byConfig = new WeakMap<object, Hook | null>();
   const routeHook = (config: Partial<FastifyRateLimitOptions>): Hook | null => {
     let hook = byConfig.get(config);
     if (hook === undefined) {
       const merged = { ...options, ...config };
-      hook = merged.limiter === undefined ? null : hookFor(new RateLimitRule<FastifyRequestLike>(merged as RateLimitOptions<FastifyRequestLike>, fastifyAddress), merged);
+      hook = merged.limiter === undefined ? null : hookFor(new RateLimitRule<FastifyRequestLike>(merged as RateLimitOptions<FastifyRequestLike>, fastifyAddress, FASTIFY_KEYS), merged);
       byConfig.set(config, hook);
     }
     return hook;

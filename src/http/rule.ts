@@ -8,6 +8,7 @@ import type { Limiter } from '../limiter.js';
 import { isRateLimiter, type MaybePromise, type RateLimiter } from '../rate-limiter.js';
 import { checkInteger, checkObject } from '../validate.js';
 import { storedKey } from '../keys.js';
+import { checkKnownKeys } from '../option-keys.js';
 import { addressKey, addressList, canonicalAddress, clientAddress, type ForwardedHeader, type TrustProxy } from './client-ip.js';
 import { checkFormats, RateLimitHeaders, RETRY_AFTER, type HeaderFormat, type HeaderSink } from './headers.js';
 
@@ -112,6 +113,12 @@ export interface Refusal {
  */
 export type FrameworkAddress<Req> = (raw: IncomingMessage, req: Req) => string | undefined;
 
+/** The options every framework's middleware takes (each adds its own, such as handler). */
+export const RULE_OPTIONS = [
+  'limiter', 'key', 'ipv6Subnet', 'trustProxy', 'forwardedHeader', 'onMissingKey', 'cost', 'limit', 'skip', 'allowList', 'dryRun',
+  'headers', 'name', 'onAllow', 'onDeny',
+];
+
 /** A compiled rule: options validated once, then `run` per request, then `respond`. */
 export class RateLimitRule<Req> {
   readonly #limiter: RateLimiter;
@@ -136,8 +143,13 @@ export class RateLimitRule<Req> {
   readonly #onAllow: ((event: RateLimitEvent<Req>) => void) | undefined;
   readonly #onDeny: ((event: RateLimitEvent<Req>) => void) | undefined;
 
-  constructor(options: RateLimitOptions<Req>, frameworkAddress?: FrameworkAddress<Req>) {
+  /**
+   * `frameworkKeys`: the options a framework's middleware takes besides the rule's own (its
+   * `handler`...); any other key is refused by name.
+   */
+  constructor(options: RateLimitOptions<Req>, frameworkAddress?: FrameworkAddress<Req>, frameworkKeys: readonly string[] = ['handler']) {
     const o = checkObject(options, 'options') as RateLimitOptions<Req> & Record<string, unknown>;
+    checkKnownKeys(o, [...RULE_OPTIONS, ...frameworkKeys], 'rate limit options');
     const limiter = Array.isArray(o.limiter) ? new CombinedLimiter(o.limiter as Limiter[]) : o.limiter;
     if (!isRateLimiter(limiter)) {
       throw invalidArgument('limiter', 'a Limiter, an array of Limiters, allOf(...) or a RedisLimiter', o.limiter);

@@ -12,6 +12,7 @@ export interface SharedTableReport extends Omit<RawSharedTableReport, 'policy'> 
 }
 import { checkInteger, checkObject } from '../validate.js';
 import { MAX_CAPACITY, MAX_SHARDS } from '../constants.js';
+import { checkKnownKeys } from '../option-keys.js';
 
 /** Names are 1 to 200 of [A-Za-z0-9._-], not starting with '.' (never a path) nor holding '.init-' (kept for tables being created). */
 export const SHARED_MEMORY_NAME = /^(?!.*\.init-)[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
@@ -61,6 +62,7 @@ function checkName(name: unknown): string {
 /** Describes a shared-memory table for `new Limiter({ policy, store })`. */
 export function sharedMemory(options: SharedMemoryOptions): SharedMemoryStore {
   const o = checkObject(options, 'sharedMemory options');
+  checkKnownKeys(o, ['name', 'capacity', 'mode', 'shards', 'lockTimeoutMs', 'onLockTimeout'], 'sharedMemory');
   const name = checkName(o.name);
   const capacity = checkInteger(o.capacity, 'capacity', 1, MAX_CAPACITY);
   const mode = o.mode === undefined ? 0o600 : checkInteger(o.mode, 'mode', 0, 0o777);

@@ -21,6 +21,7 @@ import { BLOCK_SUFFIX, keyBase, limiterNamespace, policySuffixes } from './redis
 import { redisTransport, type RedisClient, type RedisTransport } from './redis-client.js';
 import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransitions } from './breaker.js';
 import { ServerClock } from './server-clock.js';
+import { checkKnownKeys } from '../../option-keys.js';
 
 export type { RedisLimiterStats };
 export type { RedisClient, IoRedisClient, NodeRedisClient, NodeRedisCluster, RedisCommandSender } from './redis-client.js';
@@ -83,7 +84,7 @@ export interface RedisLimiterOptions {
   readonly clock?: ManualClock;
 }
 
-const OPTION_KEYS = new Set(['redis', 'name', 'policy', 'prefix', 'cluster', 'timeoutMs', 'onError', 'breaker', 'onEvent', 'denyCache', 'maxBatch', 'clock']);
+const OPTION_KEYS = ['redis', 'name', 'policy', 'prefix', 'cluster', 'timeoutMs', 'onError', 'breaker', 'onEvent', 'denyCache', 'maxBatch', 'clock'];
 
 interface Pending {
   readonly key: string;
@@ -170,9 +171,7 @@ export class RedisLimiter implements RateLimiter {
 
   constructor(options: RedisLimiterOptions) {
     const o = checkObject(options, 'options');
-    for (const key of Object.keys(o)) {
-      if (!OPTION_KEYS.has(key)) throw invalidArgument(`options.${key}`, `one of RedisLimiter's options (${[...OPTION_KEYS].join(', ')})`, o[key]);
-    }
+    checkKnownKeys(o, OPTION_KEYS, 'RedisLimiter options');
     if (o.cluster !== undefined && typeof o.cluster !== 'boolean') throw invalidArgument('cluster', 'a boolean', o.cluster);
     this.#redis = redisTransport(o.redis, o.cluster as boolean | undefined);
     if (typeof o.name !== 'string' || o.name.length === 0 || o.name.length > 256) {
@@ -207,9 +206,7 @@ export class RedisLimiter implements RateLimiter {
     if (option === false) return undefined;
     if (option === undefined || option === true) return DEFAULT_BREAKER;
     const spec = checkObject(option, 'breaker');
-    for (const key of Object.keys(spec)) {
-      if (!(key in DEFAULT_BREAKER)) throw invalidArgument(`breaker.${key}`, 'one of afterFailures, retryMs, maxRetryMs', spec[key]);
-    }
+    checkKnownKeys(spec, ['afterFailures', 'retryMs', 'maxRetryMs'], 'breaker');
     const afterFailures = spec.afterFailures === undefined ? DEFAULT_BREAKER.afterFailures : checkInteger(spec.afterFailures, 'breaker.afterFailures', 1, 1_000_000);
     const retryMs = spec.retryMs === undefined ? DEFAULT_BREAKER.retryMs : checkInteger(spec.retryMs, 'breaker.retryMs', 1, 3_600_000);
     const maxRetryMs = spec.maxRetryMs === undefined ? Math.max(retryMs, DEFAULT_BREAKER.maxRetryMs) : checkInteger(spec.maxRetryMs, 'breaker.maxRetryMs', retryMs, 3_600_000);
@@ -219,6 +216,7 @@ export class RedisLimiter implements RateLimiter {
   #makeDenyCache(option: unknown): Limiter | undefined {
     if (option === false) return undefined;
     const spec = option === undefined || option === true ? {} : checkObject(option, 'denyCache');
+    checkKnownKeys(spec, ['capacity', 'store'], 'denyCache');
     // A limit no request reaches: the cache only ever answers through block().
     const policy = fixedWindow({ limit: 2 ** 30, windowMs: 1000 });
     const clock = this.#clock === undefined ? {} : { clock: this.#clock };
