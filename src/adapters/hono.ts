@@ -15,14 +15,15 @@ export interface HonoContextLike {
   body(data: string, status: number, headers?: Record<string, string>): Response;
 }
 
-export interface HonoRateLimitOptions extends RateLimitOptions<HonoContextLike> {
+/** `C` is your Hono context type (inferred from an annotated callback, or given). */
+export interface HonoRateLimitOptions<C extends HonoContextLike = HonoContextLike> extends RateLimitOptions<C> {
   /**
    * The client's address, for `key: 'ip'` and `allowList`. By default the socket address under
    * @hono/node-server; elsewhere give Hono's own accessor, e.g. `(c) => getConnInfo(c).remote.address`.
    */
-  readonly address?: (c: HonoContextLike) => string | undefined;
+  readonly address?: (c: C) => string | undefined;
   /** Replaces the 429 answer; headers (including Retry-After) are already set. */
-  readonly handler?: (c: HonoContextLike, decision: Decision) => Response | Promise<Response>;
+  readonly handler?: (c: C, decision: Decision) => Response | Promise<Response>;
 }
 
 const PROBLEM = { 'content-type': 'application/problem+json' };
@@ -39,10 +40,10 @@ function nodeServerAddress(c: HonoContextLike): string | undefined {
  * handler's response). Errors (an option function, the limiter, the handler) reject into Hono's
  * error handling.
  */
-export function honoRateLimit(options: HonoRateLimitOptions): (c: HonoContextLike, next: () => Promise<void>) => Promise<Response | undefined> {
-  const address = options.address ?? nodeServerAddress;
+export function honoRateLimit<C extends HonoContextLike = HonoContextLike>(options: HonoRateLimitOptions<C>): (c: C, next: () => Promise<void>) => Promise<Response | undefined> {
+  const address: (c: C) => string | undefined = options.address ?? nodeServerAddress;
   if (typeof address !== 'function') throw invalidArgument('address', 'a function of the context', address);
-  const rule = new RateLimitRule<HonoContextLike>(options, undefined, ['handler', 'address']);
+  const rule = new RateLimitRule<C>(options, undefined, ['handler', 'address']);
   const requestHeaders = rule.requestHeaders;
   return async function tollgateRateLimit(c, next) {
     // The rule reads a node-style request: the address, and the few headers it names.

@@ -20,9 +20,10 @@ export interface KoaContextLike {
   readonly app?: { readonly proxy?: boolean };
 }
 
-export interface KoaRateLimitOptions extends RateLimitOptions<KoaContextLike> {
+/** `Ctx` is your Koa context type (Koa's `Context` by inference from an annotated callback, or given). */
+export interface KoaRateLimitOptions<Ctx extends KoaContextLike = KoaContextLike> extends RateLimitOptions<Ctx> {
   /** Replaces the 429 answer; headers (including Retry-After) are already set. */
-  readonly handler?: (ctx: KoaContextLike, decision: Decision) => unknown;
+  readonly handler?: (ctx: Ctx, decision: Decision) => unknown;
 }
 
 
@@ -46,8 +47,8 @@ const koaAddress: FrameworkAddress<KoaContextLike> = (_raw, ctx) => (ctx.app?.pr
  * rateLimit(). Errors (an option function, the limiter, the handler) reject into Koa's error
  * handling.
  */
-export function koaRateLimit(options: KoaRateLimitOptions): (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<unknown> {
-  const rule = new RateLimitRule<KoaContextLike>(options, koaAddress);
+export function koaRateLimit<Ctx extends KoaContextLike = KoaContextLike>(options: KoaRateLimitOptions<Ctx>): (ctx: Ctx, next: () => Promise<unknown>) => Promise<unknown> {
+  const rule = new RateLimitRule<Ctx>(options, koaAddress);
   return async function tollgateRateLimit(ctx, next) {
     const verdict = await rule.run(ctx.req, ctx);
     const response = rule.respond(verdict, ctx, writeHeader);

@@ -5,28 +5,34 @@ import { MISSING_KEY_BODY, problemBody } from './headers.js';
 import { writeHeader } from './node-response.js';
 import { RateLimitRule, type FrameworkAddress, type RateLimitOptions, type Verdict } from './rule.js';
 
-export interface NodeRateLimitOptions extends RateLimitOptions<IncomingMessage> {
+/**
+ * `Req` and `Res` are your framework's request and response (express's `Request` and `Response`,
+ * by default node's): `rateLimit<Request, Response>({ key: (req) => req.user?.id })`, or annotate
+ * a callback's parameter and they are inferred.
+ */
+export interface NodeRateLimitOptions<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>
+  extends RateLimitOptions<Req> {
   /** Replaces the 429 answer; headers (including Retry-After) are already set. */
-  readonly handler?: (req: IncomingMessage, res: ServerResponse, decision: Decision) => void | Promise<void>;
+  readonly handler?: (req: Req, res: Res, decision: Decision) => unknown;
 }
 
-export interface RateLimitMiddleware {
-  (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void;
+export interface RateLimitMiddleware<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> {
+  (req: Req, res: Res, next?: (error?: unknown) => void): void;
   /**
    * For node:http handlers: sets the headers, answers 429 or 400 itself when the request must
    * stop, and resolves whether the request may go on.
    */
-  check(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  check(req: Req, res: Res): Promise<boolean>;
 }
 
 
 /** Writes the verdict; returns whether the request may go on. An async handler's failure goes to `failed`. */
-function apply(
-  rule: RateLimitRule<IncomingMessage>,
+function apply<Req extends IncomingMessage, Res extends ServerResponse>(
+  rule: RateLimitRule<Req>,
   verdict: Verdict,
-  req: IncomingMessage,
-  res: ServerResponse,
-  options: NodeRateLimitOptions,
+  req: Req,
+  res: Res,
+  options: NodeRateLimitOptions<Req, Res>,
   failed: (error: unknown) => void,
 ): boolean {
   const response = rule.respond(verdict, res, writeHeader);
@@ -65,8 +71,10 @@ const expressAddress: FrameworkAddress<IncomingMessage> = (raw) => {
  * Rate-limits requests: `app.use(rateLimit({ limiter }))` in express or connect, or
  * `if (!(await limit.check(req, res))) return;` in a node:http handler.
  */
-export function rateLimit(options: NodeRateLimitOptions): RateLimitMiddleware {
-  const rule = new RateLimitRule<IncomingMessage>(options, expressAddress);
+export function rateLimit<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
+  options: NodeRateLimitOptions<Req, Res>,
+): RateLimitMiddleware<Req, Res> {
+  const rule = new RateLimitRule<Req>(options, expressAddress);
   const middleware = ((req, res, next) => {
     // Every error (an option function, the limiter, a custom handler) ends here: passed to
     // express's error handling, or answered 500, never left as an unhandled rejection.
@@ -83,7 +91,7 @@ export function rateLimit(options: NodeRateLimitOptions): RateLimitMiddleware {
     } else {
       finish(rule, verdict, req, res, options, next, failed);
     }
-  }) as RateLimitMiddleware;
+  }) as RateLimitMiddleware<Req, Res>;
   middleware.check = async (req, res) => {
     const verdict = await rule.run(req, req);
     return apply(rule, verdict, req, res, options, (error) => fail(res, error));
@@ -91,12 +99,12 @@ export function rateLimit(options: NodeRateLimitOptions): RateLimitMiddleware {
   return middleware;
 }
 
-function finish(
-  rule: RateLimitRule<IncomingMessage>,
+function finish<Req extends IncomingMessage, Res extends ServerResponse>(
+  rule: RateLimitRule<Req>,
   verdict: Verdict,
-  req: IncomingMessage,
-  res: ServerResponse,
-  options: NodeRateLimitOptions,
+  req: Req,
+  res: Res,
+  options: NodeRateLimitOptions<Req, Res>,
   next: ((error?: unknown) => void) | undefined,
   failed: (error: unknown) => void,
 ): void {
