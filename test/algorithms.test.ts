@@ -57,8 +57,8 @@ describe.each(engines())('%s engine', (engine) => {
     it('weighs the previous aligned window by the share still covered, rounding the count up', () => {
       const { clock, limiter } = make(engine, policy, new ManualClock(500));
       for (let i = 0; i < 10; i++) expect(limiter.consume('k').allowed).toBe(true);
-      // Window [0,1000) ends with 10; the next one starts empty.
-      expect(limiter.consume('k')).toEqual({ allowed: false, limit: 10, remaining: 0, resetMs: 1500, retryAfterMs: 600 });
+      // Window [0,1000) ends with 10; the next one starts empty. The reset shown is this window's end.
+      expect(limiter.consume('k')).toEqual({ allowed: false, limit: 10, remaining: 0, resetMs: 500, retryAfterMs: 600 });
       clock.set(1000);
       // The whole previous window still counts: 10 used; 1 fits once 100 ms of it has slid out.
       expect(limiter.consume('k')).toEqual({ allowed: false, limit: 10, remaining: 0, resetMs: 1000, retryAfterMs: 100 });
@@ -66,7 +66,7 @@ describe.each(engines())('%s engine', (engine) => {
       expect(limiter.consume('k')).toMatchObject({ allowed: false, retryAfterMs: 1 });
       clock.set(1100);
       // ceil(10 * 900/1000) = 9 carried + 1 now.
-      expect(limiter.consume('k')).toEqual({ allowed: true, limit: 10, remaining: 0, resetMs: 1900, retryAfterMs: 0 });
+      expect(limiter.consume('k')).toEqual({ allowed: true, limit: 10, remaining: 0, resetMs: 900, retryAfterMs: 0 });
       expect(limiter.consume('k')).toMatchObject({ allowed: false, retryAfterMs: 100 });
       clock.set(1150);
       // ceil(10 * 850/1000) = 9 carried + 1: still full.
@@ -79,7 +79,22 @@ describe.each(engines())('%s engine', (engine) => {
       const { clock, limiter } = make(engine, policy);
       limiter.consume('k', 10);
       clock.set(2000);
-      expect(limiter.consume('k')).toEqual({ allowed: true, limit: 10, remaining: 9, resetMs: 2000, retryAfterMs: 0 });
+      expect(limiter.consume('k')).toEqual({ allowed: true, limit: 10, remaining: 9, resetMs: 1000, retryAfterMs: 0 });
+    });
+
+    it('reports a reset no later than one window away, while its count still weighs on the next window (regression: 80 s and 110 s for a 60 s window)', () => {
+      const { clock, limiter } = make(engine, slidingWindow({ limit: 100, windowMs: 60_000 }), new ManualClock(40_000));
+      expect(limiter.consume('k').resetMs).toBe(20_000);
+      for (let i = 0; i < 99; i++) expect(limiter.consume('k').resetMs).toBeLessThanOrEqual(60_000);
+      const denied = limiter.consume('k');
+      expect(denied).toMatchObject({ allowed: false, resetMs: 20_000 });
+      // Past the reset the window's 100 requests roll off gradually: the state was kept.
+      clock.set(60_000);
+      expect(limiter.peek('k')).toMatchObject({ allowed: false, remaining: 0, resetMs: 60_000 });
+      clock.set(90_000);
+      expect(limiter.peek('k')).toMatchObject({ allowed: true, remaining: 50, resetMs: 30_000 });
+      clock.set(120_000);
+      expect(limiter.peek('k')).toMatchObject({ allowed: true, remaining: 100, resetMs: 0 });
     });
 
     it('a cost above the limit is denied forever; costs count in full', () => {

@@ -67,9 +67,17 @@ int64_t weighted_prev(const Policy& p, const SlidingView& v) {
   return ceil_div(int64_t(v.prev) * (w - v.elapsed), w);
 }
 
-int64_t sliding_reset(const Policy& p, const SlidingView& v, int64_t now) {
+// Until the state is that of a fresh key: this window's count weighs into the next one.
+int64_t sliding_expiry(const Policy& p, const SlidingView& v, int64_t now) {
   if (v.cur > 0) return v.start + 2 * p.window_ms - now;
   if (v.prev > 0 && v.elapsed < p.window_ms) return v.start + p.window_ms - now;
+  return 0;
+}
+
+// What a caller is told: until the current window ends (at most one window), when its requests
+// start rolling off; 0 for a key with nothing counted.
+int64_t sliding_reset(const Policy& p, const SlidingView& v, int64_t now) {
+  if (v.cur > 0 || (v.prev > 0 && v.elapsed < p.window_ms)) return v.start + p.window_ms - now;
   return 0;
 }
 
@@ -89,18 +97,20 @@ Verdict sliding_window(const Policy& p, int64_t limit, CounterState& s, int64_t 
                        bool commit) {
   SlidingView v = sliding_view(p, s, now);
   const int64_t used = v.cur + weighted_prev(p, v);
+  Verdict out;
   if (cost > limit || used + cost > limit) {
-    return Verdict{false, limit, std::max<int64_t>(0, limit - used), sliding_reset(p, v, now),
-                   sliding_retry(p, limit, v, cost)};
-  }
-  if (commit) {
+    out = Verdict{false, limit, std::max<int64_t>(0, limit - used), sliding_reset(p, v, now), sliding_retry(p, limit, v, cost)};
+  } else if (commit) {
     v.cur += cost;
     s.a = v.start;
     s.b = v.cur;
     s.c = v.prev;
-    return Verdict{true, limit, limit - used - cost, sliding_reset(p, v, now), 0};
+    out = Verdict{true, limit, limit - used - cost, sliding_reset(p, v, now), 0};
+  } else {
+    out = Verdict{true, limit, limit - used, sliding_reset(p, v, now), 0};
   }
-  return Verdict{true, limit, limit - used, sliding_reset(p, v, now), 0};
+  out.expires_ms = sliding_expiry(p, v, now);
+  return out;
 }
 
 // ---- token bucket: integer tokens plus a fractional credit, refilled lazily ----
@@ -191,17 +201,23 @@ CounterState fresh_state(const Policy& policy, int64_t limit, int64_t now) noexc
 
 Verdict decide(const Policy& policy, int64_t limit, CounterState& state, int64_t now, int64_t cost,
                bool commit) noexcept {
+  Verdict v{false, limit, 0, 0, kNever};
   switch (policy.kind) {
     case PolicyKind::kFixedWindow:
-      return fixed_window(policy, limit, state, now, cost, commit);
+      v = fixed_window(policy, limit, state, now, cost, commit);
+      break;
     case PolicyKind::kSlidingWindow:
-      return sliding_window(policy, limit, state, now, cost, commit);
+      v = sliding_window(policy, limit, state, now, cost, commit);
+      break;
     case PolicyKind::kTokenBucket:
-      return token_bucket(policy, limit, state, now, cost, commit);
+      v = token_bucket(policy, limit, state, now, cost, commit);
+      break;
     case PolicyKind::kGcra:
-      return gcra(policy, limit, state, now, cost, commit);
+      v = gcra(policy, limit, state, now, cost, commit);
+      break;
   }
-  return Verdict{false, limit, 0, 0, kNever};
+  if (v.expires_ms < 0) v.expires_ms = v.reset_ms;
+  return v;
 }
 
 int64_t refund(const Policy& policy, int64_t limit, CounterState& state, int64_t now,
@@ -217,7 +233,7 @@ int64_t refund(const Policy& policy, int64_t limit, CounterState& state, int64_t
       SlidingView v = sliding_view(policy, state, now);
       v.cur = std::max<int64_t>(0, v.cur - amount);
       state = CounterState{v.start, v.cur, v.prev, 0};
-      return sliding_reset(policy, v, now);
+      return sliding_expiry(policy, v, now);
     }
     case PolicyKind::kTokenBucket: {
       refill_tokens(policy, limit, state, now);

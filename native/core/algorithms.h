@@ -14,7 +14,8 @@ CounterState fresh_state(const Policy& policy, int64_t limit, int64_t now) noexc
 Verdict decide(const Policy& policy, int64_t limit, CounterState& state, int64_t now, int64_t cost,
                bool commit) noexcept;
 
-// Gives `amount` back (never beyond a fresh key's allowance) and returns the new reset time in ms.
+// Gives `amount` back (never beyond a fresh key's allowance) and returns, in ms from now, when the
+// state will be indistinguishable from a fresh key (the entry's new expiry).
 int64_t refund(const Policy& policy, int64_t limit, CounterState& state, int64_t now,
                int64_t amount) noexcept;
 

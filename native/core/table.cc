@@ -451,7 +451,10 @@ Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, in
     Verdict v = decide(policy, limit, state, now, cost, false);
     v.allowed = false;
     v.remaining = 0;
-    v.reset_ms = std::max(live ? expiry : 0, until) - now;
+    // The later of the block's end and the reset the state itself shows (a sliding window's is
+    // its current window's end, not the entry's expiry).
+    const int64_t shown = !live ? 0 : policy.kind == PolicyKind::kSlidingWindow ? now + v.reset_ms : expiry;
+    v.reset_ms = std::max(shown, until) - now;
     v.retry_ms = cost > limit ? kNever : std::max(v.retry_ms, until - now);
     if (commit) ++shard.denied_blocked;
     if (top != nullptr) top_record(*top, h.lo, *key, true, now, top_period_ms_);
@@ -473,7 +476,7 @@ Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, in
   }
   ++shard.allowed;
   if (v.remaining * 5 <= v.limit) ++shard.near_limit;
-  store_state(*entry, policy.kind, state, now + v.reset_ms);
+  store_state(*entry, policy.kind, state, now + v.expires_ms);
   return v;
 }
 

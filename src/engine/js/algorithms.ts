@@ -21,8 +21,11 @@ export interface Verdict {
   allowed: boolean;
   limit: number;
   remaining: number;
+  /** What the caller is told: until the key is fresh, or for a sliding window until its current window ends. */
   resetMs: number;
   retryMs: number;
+  /** Until the state is that of a fresh key (the slot's expiry): resetMs, except for a sliding window. */
+  expiresMs: number;
 }
 
 const floorDiv = (a: number, b: number): number => Math.floor(a / b);
@@ -34,6 +37,7 @@ function set(v: Verdict, allowed: boolean, limit: number, remaining: number, res
   v.remaining = remaining;
   v.resetMs = resetMs;
   v.retryMs = retryMs;
+  v.expiresMs = resetMs;
   return v;
 }
 
@@ -92,9 +96,16 @@ function weightedPrev(p: PolicyView, v: SlidingView): number {
   return ceilDiv(v.prev * (w - v.elapsed), w);
 }
 
-function slidingReset(p: PolicyView, v: SlidingView, now: number): number {
+/** Until the state is that of a fresh key: this window's count weighs into the next one. */
+function slidingExpiry(p: PolicyView, v: SlidingView, now: number): number {
   if (v.cur > 0) return v.start + 2 * p.windowMs - now;
   if (v.prev > 0 && v.elapsed < p.windowMs) return v.start + p.windowMs - now;
+  return 0;
+}
+
+/** What a caller is told: until the current window ends (at most one window); 0 with nothing counted. */
+function slidingReset(p: PolicyView, v: SlidingView, now: number): number {
+  if (v.cur > 0 || (v.prev > 0 && v.elapsed < p.windowMs)) return v.start + p.windowMs - now;
   return 0;
 }
 
@@ -110,16 +121,18 @@ function slidingWindow(p: PolicyView, limit: number, s: CounterState, now: numbe
   const v = slidingView(p, s, now);
   const used = v.cur + weightedPrev(p, v);
   if (cost > limit || used + cost > limit) {
-    return set(out, false, limit, Math.max(0, limit - used), slidingReset(p, v, now), slidingRetry(p, limit, v, cost));
-  }
-  if (commit) {
+    set(out, false, limit, Math.max(0, limit - used), slidingReset(p, v, now), slidingRetry(p, limit, v, cost));
+  } else if (commit) {
     v.cur += cost;
     s.a = v.start;
     s.b = v.cur;
     s.c = v.prev;
-    return set(out, true, limit, limit - used - cost, slidingReset(p, v, now), 0);
+    set(out, true, limit, limit - used - cost, slidingReset(p, v, now), 0);
+  } else {
+    set(out, true, limit, limit - used, slidingReset(p, v, now), 0);
   }
-  return set(out, true, limit, limit - used, slidingReset(p, v, now), 0);
+  out.expiresMs = slidingExpiry(p, v, now);
+  return out;
 }
 
 // ---- token bucket ----
@@ -228,7 +241,7 @@ export function decide(p: PolicyView, limit: number, s: CounterState, now: numbe
   }
 }
 
-/** Gives back up to `amount`; returns the new reset time in ms. */
+/** Gives back up to `amount`; returns, in ms from now, when the state will be that of a fresh key (the slot's new expiry). */
 export function refund(p: PolicyView, limit: number, s: CounterState, now: number, amount: number): number {
   amount = Math.min(amount, limit);
   switch (p.code) {
@@ -242,7 +255,7 @@ export function refund(p: PolicyView, limit: number, s: CounterState, now: numbe
       s.a = v.start;
       s.b = v.cur;
       s.c = v.prev;
-      return slidingReset(p, v, now);
+      return slidingExpiry(p, v, now);
     }
     case 3:
       refillTokens(p, limit, s, now);

@@ -28,7 +28,7 @@ export class JsTable implements TableEngine {
   readonly #evict: boolean;
   readonly #detail: Float64Array;
   readonly #clock: Float64Array | undefined;
-  readonly #verdict: Verdict = { allowed: false, limit: 0, remaining: 0, resetMs: 0, retryMs: 0 };
+  readonly #verdict: Verdict = { allowed: false, limit: 0, remaining: 0, resetMs: 0, retryMs: 0, expiresMs: 0 };
   // The state being decided on, copied out of (and back into) its slot.
   readonly #state: CounterState = { a: 0, b: 0, c: 0 };
   #cursor = 0;
@@ -104,7 +104,9 @@ export class JsTable implements TableEngine {
         const v = decide(this.#policy, limit, state, now, cost, false, this.#verdict);
         v.allowed = false;
         v.remaining = 0;
-        v.resetMs = Math.max(live ? expires : 0, until) - now;
+        // As the native table: the later of the block's end and the reset the state shows.
+        const shown = !live ? 0 : this.#policy.code === 2 ? now + v.resetMs : expires;
+        v.resetMs = Math.max(shown, until) - now;
         v.retryMs = cost > limit ? Infinity : Math.max(v.retryMs, until - now);
         return v;
       }
@@ -123,7 +125,7 @@ export class JsTable implements TableEngine {
     }
     this.#allowed++;
     if (v.remaining * 5 <= v.limit) this.#nearLimit++;
-    slots.store(slot, state, now + v.resetMs);
+    slots.store(slot, state, now + v.expiresMs);
     return v;
   }
 

@@ -106,9 +106,16 @@ local function sliding_view(p, s)
   return start, cur, prev, max(0, now - start)
 end
 
-local function sliding_reset(p, start, cur, prev, elapsed)
+-- Until the state is that of a fresh key (the key's TTL): this window's count weighs into the next.
+local function sliding_expiry(p, start, cur, prev, elapsed)
   if cur > 0 then return start + 2 * p.w - now end
   if prev > 0 and elapsed < p.w then return start + p.w - now end
+  return 0
+end
+
+-- What a caller is told: until the current window ends (at most one window).
+local function sliding_reset(p, start, cur, prev, elapsed)
+  if cur > 0 or (prev > 0 and elapsed < p.w) then return start + p.w - now end
   return 0
 end
 
@@ -134,7 +141,7 @@ local function sliding(p, limit, s, cost, commit)
   if commit then
     cur = cur + cost
     s.a, s.b, s.c = start, cur, prev
-    return true, limit - used - cost, reset(), 0
+    return true, limit - used - cost, reset(), 0, sliding_expiry(p, start, cur, prev, elapsed)
   end
   return true, limit - used, reset(), 0
 end
@@ -229,15 +236,16 @@ local function decide(p, limit, key, cost, commit)
     return true, limit - count, reset, 0
   end
   local s = load(p, limit, key)
-  local allowed, remaining, reset, retry
+  local allowed, remaining, reset, retry, keep
   if p.kind == ${PolicyCode.SlidingWindow} then
-    allowed, remaining, reset, retry = sliding(p, limit, s, cost, commit)
+    allowed, remaining, reset, retry, keep = sliding(p, limit, s, cost, commit)
   elseif p.kind == ${PolicyCode.TokenBucket} then
     allowed, remaining, reset, retry = bucket(p, limit, s, cost, commit)
   else
     allowed, remaining, reset, retry = gcra(p, limit, s, cost, commit)
   end
-  if allowed and commit then store(key, s, reset) end
+  -- A sliding window's state lives longer than the reset it shows (see sliding_expiry).
+  if allowed and commit then store(key, s, keep or reset) end
   return allowed, remaining, reset, retry
 end
 
@@ -259,7 +267,7 @@ local function refund(p, limit, key, amount)
     local start, cur, prev, elapsed = sliding_view(p, s)
     cur = max(0, cur - back)
     s.a, s.b, s.c = start, cur, prev
-    reset = sliding_reset(p, start, cur, prev, elapsed)
+    reset = sliding_expiry(p, start, cur, prev, elapsed)
   elseif p.kind == ${PolicyCode.TokenBucket} then
     refill(p, limit, s)
     if back >= limit - s.a then s.a, s.c = limit, 0 else s.a = s.a + back end
