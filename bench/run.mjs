@@ -301,6 +301,16 @@ if (results.client) {
       target ? verdict(a.shareOfQuota >= 0.97 && a.tooMany === 0) : '',
     ]);
   }
+  for (const [name, a] of Object.entries(c.jitter ?? {})) {
+    const target = name.includes('upstream:');
+    clientRows.push([
+      `${name}: ${a.calls} calls to an upstream of 5 per 1,000 ms (counted on arrival), 0-40 ms of delay each way`,
+      `${(100 * a.shareOfQuota).toFixed(1)}% of the quota, ${a.tooMany} 429s, ${a.completed} succeeded`,
+      '',
+      target ? '≥ 85%, zero 429s' : '',
+      target ? verdict(a.shareOfQuota >= 0.85 && a.tooMany === 0) : '',
+    ]);
+  }
 }
 
 const adapterRows = [];

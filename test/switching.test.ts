@@ -152,3 +152,57 @@ describe('unknown options are refused by name', () => {
     await expect(app.ready()).rejects.toMatchObject({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringContaining('keyGenerator') });
   });
 });
+
+describe("a client held to an upstream's published limit", () => {
+  /** An upstream that allows `limit` requests in any `windowMs`, counted on arrival (a sliding log). */
+  async function strictUpstream(limit: number, windowMs: number) {
+    const arrivals: number[] = [];
+    const refused = { count: 0 };
+    const server = createServer((_req, res) => {
+      const now = performance.now();
+      while (arrivals.length > 0 && (arrivals[0] as number) <= now - windowMs) arrivals.shift();
+      if (arrivals.length >= limit) {
+        refused.count++;
+        res.writeHead(429, { 'retry-after': '1' }).end();
+        return;
+      }
+      arrivals.push(now);
+      res.end('ok');
+    });
+    return { url: await listen(server), refused };
+  }
+
+  /** fetch with 0-40 ms of network delay each way, seeded so a run is repeatable. */
+  function jitteryFetch(seed: number): typeof fetch {
+    let x = seed;
+    const delay = () => {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      return new Promise((r) => setTimeout(r, (x / 2 ** 31) * 40));
+    };
+    return async (input, init) => {
+      await delay();
+      const response = await fetch(input, init);
+      const body = await response.arrayBuffer();
+      await delay();
+      return new Response(body, { status: response.status, headers: response.headers });
+    };
+  }
+
+  it('upstream: { limit: 5, windowMs: 1000 }: no 429 at an upstream that counts arrivals, whatever the jitter (regression: 6-7 of 40)', async () => {
+    const { url, refused } = await strictUpstream(5, 1000);
+    const upstreamFetch = limitedFetch({ upstream: { limit: 5, windowMs: 1000 }, fetch: jitteryFetch(7), retry: false });
+    const statuses = await Promise.all(Array.from({ length: 25 }, () => upstreamFetch(url).then((r) => r.status)));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    expect(refused.count).toBe(0);
+    upstreamFetch.close();
+  }, 60_000);
+
+  it('close() rejects the calls still waiting for a place, at once', async () => {
+    const { url } = await strictUpstream(100, 60_000);
+    const upstreamFetch = limitedFetch({ upstream: { limit: 1, windowMs: 60_000 }, retry: false });
+    expect((await upstreamFetch(url)).status).toBe(200);
+    const waiting = upstreamFetch(url);
+    upstreamFetch.close();
+    await expect(waiting).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
+  });
+});

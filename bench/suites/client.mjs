@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import Bottleneck from 'bottleneck';
 import pThrottle from 'p-throttle';
 import { RateLimiter } from 'limiter';
-import { Limiter, createQueue, limitedFetch, tokenBucket } from '../../dist/index.js';
+import { createServer } from 'node:http';
+import { Limiter, createQueue, leakyBucket, limitedFetch, tokenBucket } from '../../dist/index.js';
 import { progress, report } from '../common.mjs';
 
 const QUOTA = 400;
@@ -55,6 +56,62 @@ try {
     const ok = responses.filter((r) => r === 200).length;
     figures.achieved[name] = { shareOfQuota: ok / seconds / QUOTA, tooMany: s.tooMany, completed: ok, seconds };
     progress(`${name.padEnd(24)} ${((100 * ok) / seconds / QUOTA).toFixed(1)}% of the quota, ${s.tooMany} 429s, ${ok}/${JOBS} done in ${seconds.toFixed(2)} s`);
+  }
+
+  // A strict upstream (5 requests in any 1,000 ms, counted on arrival) behind 0-40 ms of network
+  // delay each way (seeded): a client that sends on time still has its arrivals bunched.
+  figures.jitter = {};
+  {
+    const arrivals = [];
+    let refused = 0;
+    const server = createServer((_req, res) => {
+      const now = performance.now();
+      while (arrivals.length > 0 && arrivals[0] <= now - 1000) arrivals.shift();
+      if (arrivals.length >= 5) {
+        refused++;
+        res.writeHead(429, { 'retry-after': '1' }).end();
+        return;
+      }
+      arrivals.push(now);
+      res.end('ok');
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const jitterUrl = `http://127.0.0.1:${server.address().port}/`;
+    let x = 12345;
+    const delay = () => {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      return new Promise((r) => setTimeout(r, (x / 2 ** 31) * 40));
+    };
+    const jittery = async (input, init) => {
+      await delay();
+      const response = await fetch(input, init);
+      const body = await response.arrayBuffer();
+      await delay();
+      return new Response(body, { status: response.status, headers: response.headers });
+    };
+    const CALLS = 60;
+    const jitterContenders = {
+      'tollgate limitedFetch, upstream: { limit: 5, windowMs: 1000 }': () => limitedFetch({ upstream: { limit: 5, windowMs: 1000 }, fetch: jittery }),
+      'tollgate limitedFetch, leakyBucket({ burst: 1, ratePerSecond: 5 })': () =>
+        limitedFetch({ requests: new Limiter({ policy: leakyBucket({ burst: 1, ratePerSecond: 5 }) }), fetch: jittery }),
+      'bottleneck, minTime 200 ms': () => {
+        const b = new Bottleneck({ minTime: 200, maxConcurrent: 5 });
+        return (u) => b.schedule(() => jittery(u));
+      },
+    };
+    for (const [name, make] of Object.entries(jitterContenders)) {
+      await new Promise((r) => setTimeout(r, 1100)); // the upstream's window empties
+      refused = 0;
+      const send = make();
+      const started = performance.now();
+      const responses = await Promise.all(Array.from({ length: CALLS }, () => send(jitterUrl).then((r) => r.status, () => 'error')));
+      const seconds = (performance.now() - started) / 1000;
+      const ok = responses.filter((r) => r === 200).length;
+      figures.jitter[name] = { shareOfQuota: ok / seconds / 5, tooMany: refused, completed: ok, calls: CALLS, seconds };
+      progress(`${name.padEnd(66)} ${((100 * ok) / seconds / 5).toFixed(1)}% of the quota, ${refused} 429s, ${ok}/${CALLS} in ${seconds.toFixed(1)} s`);
+      send.close?.();
+    }
+    server.close();
   }
 
   // Scheduling overhead: 20,000 no-op jobs, limits far above what they can reach.

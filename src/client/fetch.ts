@@ -2,7 +2,8 @@
 // 429s and 5xx with backoff that honours Retry-After, adapts to the upstream's rate headers,
 // and settles estimated token costs against the real ones.
 import { invalidArgument } from '../errors.js';
-import { checkObject } from '../validate.js';
+import { checkInteger, checkObject } from '../validate.js';
+import { UpstreamWindow } from './upstream-window.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import { adaptToUpstream, correctCost } from './adapt.js';
 import type { RetryOptions } from './backoff.js';
@@ -22,6 +23,14 @@ export interface LimitedFetchOptions {
     /** The real cost from the response (e.g. usage.total_tokens); undefined keeps the estimate. */
     readonly actual?: (response: Response) => number | undefined | Promise<number | undefined>;
   };
+  /**
+   * The upstream's published limit, as it counts it: at most `limit` requests arriving in any
+   * `windowMs`. Each request holds one of `limit` places from its send until `windowMs` after its
+   * response, so the limit holds at the upstream whatever the network's delay or the upstream's
+   * window alignment (a plain rate limiter here sends on time, and jitter bunches arrivals).
+   * In this process; processes sharing a quota each take a share of it.
+   */
+  readonly upstream?: { readonly limit: number; readonly windowMs: number };
   /** The key both limiters spend from; default 'default'. Use one per upstream account. */
   readonly key?: string;
   readonly concurrency?: number;
@@ -53,7 +62,13 @@ export interface LimitedFetch {
 
 export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
   const o = checkObject(options, 'options');
-  checkKnownKeys(o, ['fetch', 'requests', 'tokens', 'key', 'concurrency', 'maxSize', 'retry', 'onDeadLetter'], 'limitedFetch');
+  checkKnownKeys(o, ['fetch', 'requests', 'tokens', 'upstream', 'key', 'concurrency', 'maxSize', 'retry', 'onDeadLetter'], 'limitedFetch');
+  let window: UpstreamWindow | undefined;
+  if (o.upstream !== undefined) {
+    const u = checkObject(o.upstream, 'upstream');
+    checkKnownKeys(u, ['limit', 'windowMs'], 'upstream');
+    window = new UpstreamWindow(checkInteger(u.limit, 'upstream.limit', 1, 1_000_000), checkInteger(u.windowMs, 'upstream.windowMs', 1, 2 ** 31 - 1));
+  }
   const fetchImpl = (o.fetch as typeof fetch | undefined) ?? globalThis.fetch;
   if (typeof fetchImpl !== 'function') throw invalidArgument('fetch', 'a fetch function', o.fetch);
   const key = options.key ?? 'default';
@@ -77,7 +92,14 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
     }
     return queue.add(
       async () => {
-        const response = await fetchImpl(input, init);
+        // Held from the send until windowMs after the answer, a failed one too (it may have arrived).
+        const release = window === undefined ? undefined : await window.acquire();
+        let response: Response;
+        try {
+          response = await fetchImpl(input, init);
+        } finally {
+          release?.();
+        }
         const upstream = parseUpstreamLimits(response.headers);
         if (options.requests !== undefined) await adaptToUpstream(options.requests, key, upstream.requests);
         if (options.tokens !== undefined) await adaptToUpstream(options.tokens.limiter, key, upstream.tokens);
@@ -102,5 +124,10 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
       { cost: estimated },
     );
   };
-  return Object.assign(call, { close: () => queue.close() });
+  return Object.assign(call, {
+    close: () => {
+      queue.close();
+      window?.close();
+    },
+  });
 }
