@@ -73,7 +73,7 @@ export { toPrometheus, registerPrometheus, type PromClientLike, type PromRegistr
 export { denialLogger, metricsHandler, type DenialRecord } from './metrics/denial-log.js';
 export { ExpressRateLimitStore, type ExpressRateLimitInfo, type ExpressRateLimitStoreOptions } from './adapters/express-rate-limit.js';
 export { FastifyRateLimitStore, type FastifyRateLimitCallback, type FastifyRateLimitCount, type FastifyRateLimitStoreOptions } from './adapters/fastify-rate-limit.js';
-export { RateLimiterTollgate, RateLimiterResult, type RateLimiterTollgateOptions } from './adapters/rate-limiter-flexible.js';
+export { RateLimiterTollgate, RateLimiterRes, RateLimiterResult, type RateLimiterTollgateOptions, type RateLimiterFlexibleLike } from './adapters/rate-limiter-flexible.js';
 export { koaRateLimit, type KoaContextLike, type KoaRateLimitOptions } from './adapters/koa.js';
 export { honoRateLimit, type HonoContextLike, type HonoRateLimitOptions } from './adapters/hono.js';
 export { NestThrottlerStorage, type NestThrottlerRecord, type NestThrottlerStorageOptions } from './adapters/nest-throttler.js';

@@ -261,10 +261,12 @@ describe('RateLimiterTollgate against rate-limiter-flexible’s RateLimiterMemor
     await expect(ours.consume('v')).resolves.toMatchObject({ remainingPoints: 1 });
     await expect(ours.set('w', 2)).resolves.toMatchObject({ consumedPoints: 2, remainingPoints: 0 });
     await expect(ours.consume('w')).rejects.toMatchObject({ consumedPoints: 3 });
-    await expect(ours.set('w', 1, 99)).rejects.toMatchObject({ code: 'TOLLGATE_OUT_OF_RANGE' });
+    // set() takes any duration, as rate-limiter-flexible's does.
+    await expect(ours.set('w', 1, 99)).resolves.toMatchObject({ consumedPoints: 1, msBeforeNext: 99_000 });
+    await expect(ours.get('w')).resolves.toMatchObject({ consumedPoints: 1, msBeforeNext: 99_000 });
     // An empty key is a key to rate-limiter-flexible ('rlflx:'), and so it is here.
     expect(await ours.consume('')).toMatchObject({ consumedPoints: 1 });
-    expect(() => new RateLimiterTollgate({ execEvenly: true } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
+    expect(() => new RateLimiterTollgate({ execEvenly: 'yes' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
     ours.close();
     await expect(ours.consume('u')).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
   });

@@ -133,7 +133,8 @@ describe('unknown options are refused by name', () => {
     refused(() => rateLimit({ limiter, max: 5 } as never), 'max', "the policy's limit");
     refused(() => rateLimit({ limiter, standardHeaders: true } as never), 'standardHeaders', "headers: 'draft-7'");
     refused(() => koaRateLimit({ limiter, windowMs: 1000 } as never), 'windowMs');
-    refused(() => new RateLimiterTollgate({ points: 5, storeClient: {} } as never), 'storeClient');
+    refused(() => new RateLimiterTollgate({ points: 5, storeType: 'redis' } as never), 'storeType');
+    refused(() => new RateLimiterTollgate({ points: 5, storeClient: {} } as never), 'redis');
   });
 
   it('a near miss of a known option is named', () => {

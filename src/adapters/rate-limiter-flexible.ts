@@ -1,24 +1,30 @@
-// rate-limiter-flexible's API (consume, penalty, reward, get, set, block, delete and its result
-// object) over a tollgate table, so its users change one import, and with sharedMemory every
-// process of a host counts together without RateLimiterCluster's IPC or Redis.
-import { invalidArgument, outOfRange } from '../errors.js';
-import type { Limiter } from '../limiter.js';
-import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
-import { checkKnownKeys } from '../option-keys.js';
+// rate-limiter-flexible's API (consume, penalty, reward, get, set, block, delete, its RateLimiterRes,
+// execEvenly, customDuration, forever, insurance and in-memory blocks) over tollgate tables, so its
+// users change one import; with sharedMemory every process of a host counts together without
+// RateLimiterCluster's IPC, and with storeClient the count lives on Redis.
+import { closedError, invalidArgument, outOfRange } from '../errors.js';
+import { fixedWindow } from '../policies.js';
+import { RedisLimiter } from '../stores/redis/redis-limiter.js';
+import { redisTransport, type RedisClient } from '../stores/redis/redis-client.js';
+import type { MaybePromise, RateLimiter } from '../rate-limiter.js';
+import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions, type HitCounter } from './adapter-limiter.js';
 import { checkInteger, checkObject, MAX_PRODUCT } from '../validate.js';
+import { checkKnownKeys } from '../option-keys.js';
 import { storedKey } from '../keys.js';
+import { monotonicMs } from '../clock.js';
+import { sharedMemory } from '../stores/shared-memory.js';
 
-/** What rate-limiter-flexible resolves and rejects with (its RateLimiterRes, field for field). */
-export class RateLimiterResult {
+/** What rate-limiter-flexible resolves and rejects with: its RateLimiterRes, field for field. */
+export class RateLimiterRes {
   constructor(
     /** Points left in the current duration. */
-    readonly remainingPoints: number,
+    public remainingPoints = 0,
     /** ms until the duration (or a block) ends; -1 for never. */
-    readonly msBeforeNext: number,
+    public msBeforeNext = 0,
     /** Points consumed in the current duration. */
-    readonly consumedPoints: number,
+    public consumedPoints = 0,
     /** Whether this call started the duration. */
-    readonly isFirstInDuration: boolean,
+    public isFirstInDuration = false,
   ) {}
 
   toJSON(): { remainingPoints: number; msBeforeNext: number; consumedPoints: number; isFirstInDuration: boolean } {
@@ -35,8 +41,24 @@ export class RateLimiterResult {
   }
 }
 
+/** @deprecated The name of 0.1; RateLimiterRes is rate-limiter-flexible's. */
+export const RateLimiterResult = RateLimiterRes;
+/** @deprecated The name of 0.1. */
+export type RateLimiterResult = RateLimiterRes;
+
+/** Anything with rate-limiter-flexible's methods: another RateLimiterTollgate, or one of its own limiters. */
+export interface RateLimiterFlexibleLike {
+  consume(key: string | number, points?: number, options?: { customDuration?: number }): Promise<unknown>;
+  penalty(key: string | number, points?: number, options?: { customDuration?: number }): Promise<unknown>;
+  reward(key: string | number, points?: number, options?: { customDuration?: number }): Promise<unknown>;
+  get(key: string | number): Promise<unknown>;
+  set(key: string | number, points: number, secDuration?: number): Promise<unknown>;
+  block(key: string | number, secDuration: number): Promise<unknown>;
+  delete(key: string | number): Promise<boolean>;
+}
+
 export interface RateLimiterTollgateOptions extends AdapterTableOptions {
-  /** Points per duration (default 4, as rate-limiter-flexible). */
+  /** Points per duration (default 4, as rate-limiter-flexible); 0 refuses every consume. */
   readonly points?: number;
   /** Seconds (default 1); 0: points never expire. */
   readonly duration?: number;
@@ -44,44 +66,294 @@ export interface RateLimiterTollgateOptions extends AdapterTableOptions {
   readonly blockDuration?: number;
   /** Prepended to keys (default 'rlflx'), so limiters on one table count apart. */
   readonly keyPrefix?: string;
+  /** Delay each allowed consume so that points spread over the duration (rate-limiter-flexible's formula). */
+  readonly execEvenly?: boolean;
+  /** The least execEvenly delay, ms (default duration / points). */
+  readonly execEvenlyMinDelayMs?: number;
+  /** Count on Redis instead (any client RedisLimiter takes); `store` and `capacity` are then not used. */
+  readonly storeClient?: RedisClient;
+  /** When storeClient fails: this limiter answers instead (rate-limiter-flexible's insurance). */
+  readonly insuranceLimiter?: RateLimiterFlexibleLike;
+  /** A key that reaches this many points is refused in this process, without the store, until its duration ends. */
+  readonly inMemoryBlockOnConsumed?: number;
+  /** Seconds of that in-process block (default 0: until the key's duration ends). */
+  readonly inMemoryBlockDuration?: number;
 }
 
-// "Never expires": a window of about 35 years.
-const FOREVER_MS = 2 ** 40;
+interface Hit {
+  /** Points the key holds (0 while blocked: see `blocked`). */
+  readonly consumed: number;
+  /** ms until its record (or block) ends; -1 for never. */
+  readonly ms: number;
+  /** Whether this call made the record. */
+  readonly created: boolean;
+  /** The key is blocked (block(), blockDuration): refused without counting, by every process sharing the table. */
+  readonly blocked?: boolean;
+}
+
+/** Where the points are counted: per-key records of a duration, as rate-limiter-flexible's storage. */
+interface HitStore {
+  incr(key: string, points: number, durationMs: number): MaybePromise<Hit>;
+  get(key: string): MaybePromise<Hit | null>;
+  set(key: string, points: number, durationMs: number): MaybePromise<Hit>;
+  delete(key: string): MaybePromise<boolean>;
+  /** Refuses the key for `ms` (0: for ever) in the limiter's own table, which every process sharing it sees. */
+  block(key: string, ms: number): MaybePromise<unknown>;
+  close(): void;
+}
+
+/** "Never expires": a record of about two years (a fixed window's limit times its length stays within 2^50). */
+const FOREVER_MS = 2 ** 36;
+/** A block "for ever": as long as a table keeps one (2^50 ms); reported as -1. */
+const FOREVER_BLOCK_MS = 2 ** 50;
+/** Keys given another duration than the limiter's own (customDuration, set) remembered at most. */
+const MAX_OTHER_DURATIONS = 100_000;
 
 /**
- * `new RateLimiterTollgate({ points: 10, duration: 1 })` in place of `new RateLimiterMemory(...)`.
- * Each key's duration starts at its first point, as rate-limiter-flexible's. Differences: during a
- * block, rejections report `consumedPoints` of points + 1 (rate-limiter-flexible keeps adding);
- * `set()` takes the limiter's own duration only; `execEvenly`, `storeClient` and insurance
- * limiters are not supported (refused with TOLLGATE_INVALID_ARGUMENT).
+ * A counter per duration (a fixed window whose limit nobody reaches: see hitCounter), and which
+ * duration each key given another one lives under. `table(duration)` makes them.
+ */
+interface CountDecision {
+  readonly allowed: boolean;
+  readonly remaining: number;
+  readonly resetMs: number;
+  readonly retryAfterMs: number;
+}
+
+class CountingStore<T extends { consume(key: string, cost: number): MaybePromise<CountDecision>; block(key: string, ms: number): MaybePromise<unknown> }>
+  implements HitStore
+{
+  readonly #defaultMs: number;
+  readonly #tables = new Map<number, { readonly counter: T; readonly ceiling: number }>();
+  readonly #otherDuration = new Map<string, number>();
+  readonly #make: (windowMs: number) => { counter: T; ceiling: number };
+  readonly #peek: (counter: T, key: string) => MaybePromise<CountDecision>;
+  readonly #reset: (counter: T, key: string) => MaybePromise<boolean>;
+  readonly #close: (counter: T) => void;
+
+  constructor(
+    defaultMs: number,
+    make: (windowMs: number) => { counter: T; ceiling: number },
+    peek: (counter: T, key: string) => MaybePromise<CountDecision>,
+    reset: (counter: T, key: string) => MaybePromise<boolean>,
+    close: (counter: T) => void,
+  ) {
+    this.#defaultMs = defaultMs;
+    this.#make = make;
+    this.#peek = peek;
+    this.#reset = reset;
+    this.#close = close;
+  }
+
+  #table(durationMs: number) {
+    const windowMs = durationMs === 0 ? FOREVER_MS : durationMs;
+    let table = this.#tables.get(windowMs);
+    if (table === undefined) {
+      table = this.#make(windowMs);
+      this.#tables.set(windowMs, table);
+    }
+    return table;
+  }
+
+  #hit(table: { ceiling: number }, d: CountDecision, durationMs: number, created: boolean): Hit {
+    // Refused by a table whose limit nobody reaches: only a block does that.
+    if (!d.allowed) return { consumed: 0, ms: d.retryAfterMs >= FOREVER_BLOCK_MS / 2 ? -1 : d.retryAfterMs, created: false, blocked: true };
+    return { consumed: table.ceiling - d.remaining, ms: durationMs === 0 ? -1 : d.resetMs, created };
+  }
+
+  #durationOf(key: string): number {
+    return this.#otherDuration.get(key) ?? this.#defaultMs;
+  }
+
+  #remember(key: string, durationMs: number): void {
+    if (durationMs === this.#defaultMs) {
+      this.#otherDuration.delete(key);
+      return;
+    }
+    if (this.#otherDuration.size >= MAX_OTHER_DURATIONS) {
+      const oldest = this.#otherDuration.keys().next();
+      if (!oldest.done) this.#otherDuration.delete(oldest.value);
+    }
+    this.#otherDuration.set(key, durationMs);
+  }
+
+  incr(key: string, points: number, durationMs: number): MaybePromise<Hit> {
+    const current = this.#durationOf(key);
+    // The common case: the limiter's own duration for a key never given another.
+    if (current === durationMs && current === this.#defaultMs) {
+      const table = this.#table(current);
+      return then(table.counter.consume(key, points), (d) => this.#hit(table, d, current, table.ceiling - d.remaining === points));
+    }
+    // A record of another duration: added to while it lives; else a new one of `durationMs`.
+    const held = this.#table(current);
+    return then(this.#peek(held.counter, key), (p) => {
+      if (!p.allowed) return this.#hit(held, p, current, false);
+      const live = held.ceiling - p.remaining > 0;
+      const target = live ? current : durationMs;
+      if (!live) this.#remember(key, durationMs);
+      const table = this.#table(target);
+      return then(table.counter.consume(key, points), (d) => this.#hit(table, d, target, !live));
+    });
+  }
+
+  get(key: string): MaybePromise<Hit | null> {
+    const duration = this.#durationOf(key);
+    const table = this.#table(duration);
+    return then(this.#peek(table.counter, key), (d) => (d.allowed && table.ceiling - d.remaining === 0 ? null : this.#hit(table, d, duration, false)));
+  }
+
+  block(key: string, ms: number): MaybePromise<unknown> {
+    return then(this.delete(key), () => this.#table(this.#defaultMs).counter.block(key, ms === 0 ? FOREVER_BLOCK_MS : ms));
+  }
+
+  set(key: string, points: number, durationMs: number): MaybePromise<Hit> {
+    return then(this.delete(key), () => {
+      this.#remember(key, durationMs);
+      const table = this.#table(durationMs);
+      if (points === 0) return { consumed: 0, ms: durationMs === 0 ? -1 : durationMs, created: true };
+      return then(table.counter.consume(key, points), (d) => this.#hit(table, d, durationMs, true));
+    });
+  }
+
+  delete(key: string): MaybePromise<boolean> {
+    const table = this.#table(this.#durationOf(key));
+    this.#otherDuration.delete(key);
+    return this.#reset(table.counter, key);
+  }
+
+  close(): void {
+    for (const { counter } of this.#tables.values()) this.#close(counter);
+    this.#tables.clear();
+  }
+}
+
+function then<T, U>(value: MaybePromise<T>, next: (v: T) => MaybePromise<U>): MaybePromise<U> {
+  return value instanceof Promise ? value.then(next) : next(value);
+}
+
+/** A RateLimiter whose answer is the Redis failure it is given: the insurance limiter (or the caller) then decides. */
+function failing(name: string): RateLimiter {
+  const fail = (): never => {
+    throw Object.assign(new Error(`Redis is unavailable for RateLimiterTollgate '${name}'`), { code: 'TOLLGATE_REDIS_UNAVAILABLE' });
+  };
+  return {
+    name,
+    policies: [],
+    closed: false,
+    consume: fail,
+    peek: fail,
+    refund: fail,
+    block: fail,
+    reset: fail,
+    acquire: fail,
+    stats: fail,
+    close: () => undefined,
+  } as unknown as RateLimiter;
+}
+
+const OPTIONS = [
+  'points', 'duration', 'blockDuration', 'keyPrefix', 'execEvenly', 'execEvenlyMinDelayMs', 'storeClient', 'insuranceLimiter',
+  'inMemoryBlockOnConsumed', 'inMemoryBlockDuration', ...ADAPTER_TABLE_KEYS,
+];
+
+/**
+ * `new RateLimiterTollgate({ points: 10, duration: 1 })` in place of `new RateLimiterMemory(...)`
+ * (or, with `storeClient`, of `RateLimiterRedis`). Each key's duration starts at its first point, as
+ * rate-limiter-flexible's. What differs is in docs/switching.md.
  */
 export class RateLimiterTollgate {
   readonly points: number;
   readonly duration: number;
   readonly blockDuration: number;
   readonly keyPrefix: string;
-  readonly #limiter: Limiter;
+  readonly execEvenly: boolean;
+  readonly execEvenlyMinDelayMs: number;
+  readonly inMemoryBlockOnConsumed: number;
+  readonly inMemoryBlockDuration: number;
+  readonly #store: HitStore;
   readonly #prefix: string;
-  readonly #ceiling: number;
-  readonly #windowMs: number;
+  readonly #durationMs: number;
+  readonly #insurance: RateLimiterFlexibleLike | undefined;
+  /** Keys refused in this process until a time (inMemoryBlockOnConsumed), oldest first. */
+  readonly #inMemoryBlocks = new Map<string, number>();
+  readonly #now: () => number;
+  #closed = false;
 
   constructor(options: RateLimiterTollgateOptions = {}) {
     const o = checkObject(options, 'options');
-    for (const unsupported of ['execEvenly', 'storeClient', 'insuranceLimiter', 'inMemoryBlockOnConsumed']) {
-      if (o[unsupported] !== undefined && o[unsupported] !== false) throw invalidArgument(unsupported, 'not set with RateLimiterTollgate', o[unsupported]);
-    }
-    checkKnownKeys(o, ['points', 'duration', 'blockDuration', 'keyPrefix', ...ADAPTER_TABLE_KEYS], 'RateLimiterTollgate options');
-    this.points = o.points === undefined ? 4 : checkInteger(o.points, 'points', 1, 2 ** 40);
+    checkKnownKeys(o, OPTIONS, 'RateLimiterTollgate options');
+    this.points = o.points === undefined ? 4 : checkInteger(o.points, 'points', 0, 2 ** 40);
     this.duration = o.duration === undefined ? 1 : checkInteger(o.duration, 'duration', 0, 2 ** 30);
     this.blockDuration = o.blockDuration === undefined ? 0 : checkInteger(o.blockDuration, 'blockDuration', 0, 2 ** 30);
     this.keyPrefix = o.keyPrefix === undefined ? 'rlflx' : String(o.keyPrefix);
     this.#prefix = this.keyPrefix.length > 0 ? `${this.keyPrefix}:` : '';
-    this.#windowMs = this.duration === 0 ? FOREVER_MS : this.duration * 1000;
-    // Every point is counted, past `points` too (see hitCounter).
-    const ceiling = Math.floor(MAX_PRODUCT / this.#windowMs);
-    if (ceiling < 2 * this.points) throw outOfRange('points', `at most ${Math.floor(ceiling / 2)} with this duration`, this.points);
-    ({ limiter: this.#limiter, ceiling: this.#ceiling } = hitCounter(o as RateLimiterTollgateOptions, this.#windowMs));
+    this.#durationMs = this.duration * 1000;
+    if (o.execEvenly !== undefined && typeof o.execEvenly !== 'boolean') throw invalidArgument('execEvenly', 'a boolean', o.execEvenly);
+    this.execEvenly = o.execEvenly === true;
+    this.execEvenlyMinDelayMs =
+      o.execEvenlyMinDelayMs === undefined ? Math.ceil(this.#durationMs / Math.max(1, this.points)) : checkInteger(o.execEvenlyMinDelayMs, 'execEvenlyMinDelayMs', 0, 2 ** 31);
+    this.inMemoryBlockOnConsumed = o.inMemoryBlockOnConsumed === undefined ? 0 : checkInteger(o.inMemoryBlockOnConsumed, 'inMemoryBlockOnConsumed', 0, 2 ** 40);
+    this.inMemoryBlockDuration = o.inMemoryBlockDuration === undefined ? 0 : checkInteger(o.inMemoryBlockDuration, 'inMemoryBlockDuration', 0, 2 ** 30);
+    if (this.inMemoryBlockOnConsumed > 0 && this.inMemoryBlockOnConsumed < this.points) {
+      throw outOfRange('inMemoryBlockOnConsumed', `at least points (${this.points}), or 0`, this.inMemoryBlockOnConsumed);
+    }
+    const insurance = o.insuranceLimiter as RateLimiterFlexibleLike | undefined;
+    if (insurance !== undefined && (typeof insurance !== 'object' || insurance === null || typeof insurance.consume !== 'function')) {
+      throw invalidArgument('insuranceLimiter', 'a rate-limiter-flexible limiter (or a RateLimiterTollgate)', insurance);
+    }
+    this.#insurance = insurance;
+    const clock = (o as RateLimiterTollgateOptions).clock;
+    this.#now = clock === undefined ? monotonicMs : () => clock.now();
+    // Every point is counted, past `points` too (see hitCounter); the longest window bounds the count.
+    const longest = Math.max(this.#durationMs, FOREVER_MS);
+    if (2 * this.points > Math.floor(MAX_PRODUCT / longest)) throw outOfRange('points', `at most ${Math.floor(MAX_PRODUCT / longest / 2)}`, this.points);
+    const defaultMs = this.#durationMs;
+    if (o.storeClient !== undefined) {
+      const redis = o.storeClient as RedisClient;
+      redisTransport(redis, undefined); // refuses what no RedisLimiter could use, now rather than at the first call
+      this.#store = new CountingStore<RedisLimiter>(
+        defaultMs,
+        (windowMs) => {
+          const ceiling = Math.floor(MAX_PRODUCT / windowMs);
+          const name = `rlf:${this.keyPrefix}:${windowMs}`;
+          return {
+            counter: new RedisLimiter({ redis, name, policy: fixedWindow({ limit: ceiling, windowMs }), denyCache: false, onError: failing(name) }),
+            ceiling,
+          };
+        },
+        (counter, key) => counter.peek(key),
+        (counter, key) => counter.reset(key),
+        (counter) => counter.close(),
+      );
+    } else {
+      const tableOptions = o as RateLimiterTollgateOptions;
+      const shared = tableOptions.store;
+      this.#store = new CountingStore<HitCounter['limiter']>(
+        defaultMs,
+        (windowMs) => {
+          // A shared table holds one window: other durations get segments of their own.
+          const own =
+            shared === undefined || windowMs === (defaultMs === 0 ? FOREVER_MS : defaultMs)
+              ? tableOptions
+              : {
+                  ...tableOptions,
+                  store: sharedMemory({
+                    name: `${shared.name}.${windowMs}ms`,
+                    capacity: shared.capacity,
+                    mode: shared.mode,
+                    lockTimeoutMs: shared.lockTimeoutMs < 0 ? Infinity : shared.lockTimeoutMs,
+                    onLockTimeout: shared.onLockTimeout,
+                    ...(shared.shards === undefined ? {} : { shards: shared.shards }),
+                  }),
+                };
+          const { limiter, ceiling } = hitCounter(own, windowMs);
+          return { counter: limiter, ceiling };
+        },
+        (counter, key) => counter.peek(key),
+        (counter, key) => counter.reset(key),
+        (counter) => counter.close(),
+      );
+    }
   }
 
   /** The key as stored: `keyPrefix:key`, as rate-limiter-flexible's getKey() (hashed past 256 characters). */
@@ -89,113 +361,183 @@ export class RateLimiterTollgate {
     return storedKey(this.#prefix + String(key));
   }
 
-  #ms(resetMs: number): number {
-    return this.duration === 0 ? -1 : resetMs;
+  /** The key as given, from a stored one (rate-limiter-flexible's parseKey); a hashed long key stays hashed. */
+  parseKey(stored: string): string {
+    return this.#prefix.length > 0 && stored.startsWith(this.#prefix) ? stored.slice(this.#prefix.length) : stored;
   }
 
-  // Whether a call of n points started its key's duration: all the key holds is these n points.
-  // NOTE: a key rewarded back to 0 points counts as new here (rate-limiter-flexible keeps its record).
-  #started(consumed: number, n: number): boolean {
-    return consumed === n;
+  #secDuration(options: unknown): number {
+    const custom = (options as { customDuration?: unknown } | undefined)?.customDuration;
+    if (custom === undefined || custom === null || (typeof custom === 'number' && custom < 0)) return this.duration;
+    return checkInteger(custom, 'customDuration', 0, 2 ** 30);
   }
 
-  #result(consumed: number, resetMs: number, first: boolean): RateLimiterResult {
-    return new RateLimiterResult(Math.max(this.points - consumed, 0), this.#ms(resetMs), consumed, first);
+  #res(hit: Hit): RateLimiterRes {
+    // During a block the key reports points + 1, as block() sets it (see docs/switching.md).
+    if (hit.blocked === true) return new RateLimiterRes(0, hit.ms, this.points + 1, false);
+    return new RateLimiterRes(Math.max(this.points - hit.consumed, 0), hit.ms, hit.consumed, hit.created);
   }
 
-  /** Adds `points` to the key: resolves while within `points`, rejects (with the result) beyond. */
-  consume(key: string | number, points = 1): Promise<RateLimiterResult> {
-    // Written out, not through #settle: this is the call made per request.
+  /** Runs `call` on the store; when the store (Redis) fails and an insurance limiter is set, it answers instead. */
+  #insured<T>(call: () => MaybePromise<T>, insured: (limiter: RateLimiterFlexibleLike) => Promise<unknown>): Promise<T> {
+    if (this.#closed) return Promise.reject(closedError('RateLimiterTollgate'));
+    let result: MaybePromise<T>;
     try {
-      const n = points === 1 ? 1 : checkInteger(points, 'points', 1, this.points * 2);
-      const stored = this.getKey(key);
-      const d = this.#limiter.consume(stored, n);
-      if (!d.allowed) return Promise.reject(new RateLimiterResult(0, d.retryAfterMs, this.points + 1, false));
-      const consumed = this.#ceiling - d.remaining;
-      if (consumed <= this.points) return Promise.resolve(this.#result(consumed, d.resetMs, this.#started(consumed, n)));
-      if (this.blockDuration > 0 && consumed - n <= this.points) {
-        // Crossed the limit with this call: blocked for blockDuration, counted afresh afterwards.
-        this.#limiter.reset(stored);
-        this.#limiter.block(stored, this.blockDuration * 1000);
-        return Promise.reject(new RateLimiterResult(0, this.blockDuration * 1000, consumed, false));
-      }
-      return Promise.reject(this.#result(consumed, d.resetMs, false));
+      result = call();
     } catch (error) {
       return Promise.reject(error);
     }
+    const promise = Promise.resolve(result);
+    if (this.#insurance === undefined) return promise;
+    const insurance = this.#insurance;
+    return promise.catch((error: unknown) => {
+      const code = (error as { code?: string })?.code;
+      if (typeof code !== 'string' || !code.startsWith('TOLLGATE_REDIS_')) throw error;
+      return insured(insurance) as Promise<T>;
+    });
+  }
+
+  /** Adds `points` to the key: resolves while within `points`, rejects with the RateLimiterRes beyond. */
+  consume(key: string | number, points = 1, options?: { customDuration?: number }): Promise<RateLimiterRes> {
+    let n: number;
+    let stored: string;
+    let seconds: number;
+    try {
+      n = points === 1 ? 1 : checkInteger(points, 'points', 1, 2 ** 40);
+      stored = this.getKey(key);
+      seconds = this.#secDuration(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const blockedUntil = this.inMemoryBlockOnConsumed > 0 ? this.#inMemoryBlock(stored) : 0;
+    if (blockedUntil > 0) return Promise.reject(new RateLimiterRes(0, blockedUntil - this.#now(), this.inMemoryBlockOnConsumed, false));
+    return this.#insured(
+      () => then(this.#store.incr(stored, n, seconds * 1000), (hit) => this.#decide(stored, hit, n)),
+      (insurance) => insurance.consume(key, points, options),
+    ) as Promise<RateLimiterRes>;
+  }
+
+  #decide(stored: string, hit: Hit, n: number): MaybePromise<RateLimiterRes> {
+    if (hit.blocked === true) throw this.#res(hit);
+    const res = this.#res(hit);
+    if (this.inMemoryBlockOnConsumed > 0 && hit.consumed >= this.inMemoryBlockOnConsumed) {
+      const ms = this.inMemoryBlockDuration > 0 ? this.inMemoryBlockDuration * 1000 : hit.ms;
+      if (ms > 0) this.#blockInMemory(stored, this.#now() + ms);
+    }
+    if (hit.consumed > this.points) {
+      // Blocked only when this call crossed the limit (not again while over it).
+      if (this.blockDuration > 0 && hit.consumed <= this.points + n) {
+        // Blocked for blockDuration in the table (every process sharing it sees it), then counted afresh.
+        return then(this.#store.block(stored, this.blockDuration * 1000), () => {
+          throw new RateLimiterRes(0, this.blockDuration * 1000, hit.consumed, false);
+        });
+      }
+      throw res;
+    }
+    if (this.execEvenly && res.msBeforeNext > 0 && !res.isFirstInDuration) {
+      // rate-limiter-flexible's formula: the time left shared among the points left (+2, so
+      // neither the start nor the end of the duration is delayed), at least the minimum delay.
+      let delay = Math.ceil(res.msBeforeNext / (res.remainingPoints + 2));
+      if (delay < this.execEvenlyMinDelayMs) delay = res.consumedPoints * this.execEvenlyMinDelayMs;
+      res.msBeforeNext = Math.max(res.msBeforeNext - delay, 0);
+      return new Promise((resolve) => setTimeout(resolve, delay, res));
+    }
+    return res;
+  }
+
+  #inMemoryBlock(stored: string): number {
+    const until = this.#inMemoryBlocks.get(stored);
+    if (until === undefined) return 0;
+    if (until > this.#now()) return until;
+    this.#inMemoryBlocks.delete(stored);
+    return 0;
+  }
+
+  #blockInMemory(stored: string, until: number): void {
+    if (this.#inMemoryBlocks.size >= MAX_OTHER_DURATIONS) {
+      const oldest = this.#inMemoryBlocks.keys().next();
+      if (!oldest.done) this.#inMemoryBlocks.delete(oldest.value);
+    }
+    this.#inMemoryBlocks.set(stored, until);
   }
 
   /** Adds points without rejecting. */
-  penalty(key: string | number, points = 1): Promise<RateLimiterResult> {
-    return this.#settle(() => {
-      const n = checkInteger(points, 'points', 1, this.points * 2);
-      const d = this.#limiter.consume(this.getKey(key), n);
-      const consumed = d.allowed ? this.#ceiling - d.remaining : this.points + 1;
-      return { reject: false, result: this.#result(consumed, d.allowed ? d.resetMs : d.retryAfterMs, d.allowed && this.#started(consumed, n)) };
-    });
+  penalty(key: string | number, points = 1, options?: { customDuration?: number }): Promise<RateLimiterRes> {
+    return this.#insured(
+      () => {
+        const n = checkInteger(points, 'points', 1, 2 ** 40);
+        return then(this.#store.incr(this.getKey(key), n, this.#secDuration(options) * 1000), (hit) => this.#res(hit));
+      },
+      (insurance) => insurance.penalty(key, points, options),
+    ) as Promise<RateLimiterRes>;
   }
 
-  /** Takes points back (never below zero). */
-  reward(key: string | number, points = 1): Promise<RateLimiterResult> {
-    return this.#settle(() => {
-      const n = checkInteger(points, 'points', 1, 2 ** 40);
-      const stored = this.getKey(key);
-      this.#limiter.refund(stored, n);
-      const d = this.#limiter.peek(stored);
-      return { reject: false, result: this.#result(this.#ceiling - d.remaining, d.resetMs, false) };
-    });
+  /** Takes points back (never below zero here: see docs/switching.md). */
+  reward(key: string | number, points = 1, options?: { customDuration?: number }): Promise<RateLimiterRes> {
+    return this.#insured(
+      () => {
+        const n = checkInteger(points, 'points', 1, 2 ** 40);
+        const stored = this.getKey(key);
+        this.#inMemoryBlocks.delete(stored);
+        const seconds = this.#secDuration(options);
+        return then(this.#store.get(stored), (hit) => {
+          if (hit === null) return new RateLimiterRes(this.points, seconds === 0 ? -1 : 0, 0, false);
+          if (hit.blocked === true) return this.#res(hit);
+          const left = Math.max(0, hit.consumed - n);
+          return then(this.#store.set(stored, left, hit.ms < 0 ? 0 : hit.ms), (after) => this.#res({ ...after, created: false }));
+        });
+      },
+      (insurance) => insurance.reward(key, points, options),
+    ) as Promise<RateLimiterRes>;
   }
 
-  /** The key's result, or null when it has consumed nothing in the current duration. */
-  get(key: string | number): Promise<RateLimiterResult | null> {
-    return this.#settle(() => {
-      const d = this.#limiter.peek(this.getKey(key));
-      if (!d.allowed) return { reject: false, result: new RateLimiterResult(0, d.retryAfterMs, this.points + 1, false) };
-      const consumed = this.#ceiling - d.remaining;
-      return { reject: false, result: consumed === 0 ? null : this.#result(consumed, d.resetMs, false) };
-    });
+  /** The key's RateLimiterRes, or null when it holds no points. */
+  get(key: string | number): Promise<RateLimiterRes | null> {
+    return this.#insured(
+      () => then(this.#store.get(this.getKey(key)), (hit) => (hit === null ? null : this.#res(hit))),
+      (insurance) => insurance.get(key),
+    ) as Promise<RateLimiterRes | null>;
   }
 
-  /** Sets the key's consumed points (secDuration: the limiter's duration; other values are refused). */
-  set(key: string | number, points: number, secDuration = this.duration): Promise<RateLimiterResult> {
-    return this.#settle(() => {
-      if (secDuration !== this.duration) throw outOfRange('secDuration', `the limiter's duration (${this.duration})`, secDuration);
-      const n = checkInteger(points, 'points', 0, this.#ceiling);
-      const stored = this.getKey(key);
-      this.#limiter.reset(stored);
-      if (n > 0) this.#limiter.consume(stored, n);
-      return { reject: false, result: new RateLimiterResult(Math.max(this.points - n, 0), this.#ms(this.#windowMs), n, false) };
-    });
+  /** Sets the key's points for secDuration seconds (default: the limiter's duration; 0: forever). */
+  set(key: string | number, points: number, secDuration?: number): Promise<RateLimiterRes> {
+    return this.#insured(
+      () => {
+        const n = checkInteger(points, 'points', 0, 2 ** 40);
+        const seconds = secDuration === undefined || secDuration < 0 ? this.duration : checkInteger(secDuration, 'secDuration', 0, 2 ** 30);
+        return then(this.#store.set(this.getKey(key), n, seconds * 1000), (hit) => new RateLimiterRes(0, hit.ms, n, false));
+      },
+      (insurance) => insurance.set(key, points, secDuration),
+    ) as Promise<RateLimiterRes>;
   }
 
-  /** Blocks the key for secDuration seconds; afterwards it starts afresh. */
-  block(key: string | number, secDuration: number): Promise<RateLimiterResult> {
-    return this.#settle(() => {
-      const seconds = checkInteger(secDuration, 'secDuration', 1, 2 ** 40);
-      const stored = this.getKey(key);
-      this.#limiter.reset(stored);
-      this.#limiter.block(stored, seconds * 1000);
-      return { reject: false, result: new RateLimiterResult(0, seconds * 1000, this.points + 1, false) };
-    });
+  /** Blocks the key for secDuration seconds (0: forever): it holds points + 1 until then, and starts afresh afterwards. */
+  block(key: string | number, secDuration: number): Promise<RateLimiterRes> {
+    return this.#insured(
+      () => {
+        const seconds = checkInteger(secDuration, 'secDuration', 0, 2 ** 30);
+        return then(this.#store.block(this.getKey(key), seconds * 1000), () => new RateLimiterRes(0, seconds === 0 ? -1 : seconds * 1000, this.points + 1, false));
+      },
+      (insurance) => insurance.block(key, secDuration),
+    ) as Promise<RateLimiterRes>;
   }
 
   /** Forgets the key; true if it held anything. */
   delete(key: string | number): Promise<boolean> {
-    return this.#settle(() => ({ reject: false, result: this.#limiter.reset(this.getKey(key)) }));
+    return this.#insured(
+      () => {
+        const stored = this.getKey(key);
+        this.#inMemoryBlocks.delete(stored);
+        return this.#store.delete(stored);
+      },
+      (insurance) => insurance.delete(key),
+    );
   }
 
-  /** Closes the table (pending calls have all settled: every call settles synchronously). */
+  /** Closes its tables (or Redis limiters; the client stays yours); later calls reject with TOLLGATE_CLOSED. */
   close(): void {
-    this.#limiter.close();
-  }
-
-  // Every outcome as a settled promise, errors included (bad arguments, a closed limiter): nothing throws synchronously.
-  #settle<T>(run: () => { reject: boolean; result: T }): Promise<T> {
-    try {
-      const { reject, result } = run();
-      return reject ? Promise.reject(result) : Promise.resolve(result);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#store.close();
   }
 }

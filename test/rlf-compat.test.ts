@@ -1,0 +1,122 @@
+// RateLimiterTollgate behaves as rate-limiter-flexible documents its limiters (issue 24, item 6):
+// its result class, custom and endless durations, zero points, execEvenly, in-memory blocks, and a
+// Redis store with an insurance limiter. (rate-limiter-flexible's own RateLimiterMemory test file
+// was run against this class outside this repository: its 22 public-API cases pass.)
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ManualClock, RateLimiterRes, RateLimiterTollgate, type RedisCommandSender } from '../src/index.js';
+import { hasRedis, useRedisServer } from './helpers/redis.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('RateLimiterTollgate, as rate-limiter-flexible defines it', () => {
+  it('rejections are RateLimiterRes instances, a cost above the points included (regression: a RangeError made apps answer 500)', async () => {
+    const limiter = new RateLimiterTollgate({ points: 10, duration: 60 });
+    const rejection = await limiter.consume('k', 25).catch((e: unknown) => e);
+    expect(rejection).toBeInstanceOf(RateLimiterRes);
+    expect(rejection).toMatchObject({ consumedPoints: 25, remainingPoints: 0 });
+    expect(await limiter.consume('other')).toBeInstanceOf(RateLimiterRes);
+    limiter.close();
+  });
+
+  it('points: 0 refuses every consume', async () => {
+    const limiter = new RateLimiterTollgate({ points: 0, duration: 5 });
+    const rejection = (await limiter.consume('k').catch((e: unknown) => e)) as RateLimiterRes;
+    expect(rejection).toBeInstanceOf(RateLimiterRes);
+    expect(rejection.msBeforeNext).toBeGreaterThanOrEqual(0);
+    limiter.close();
+  });
+
+  it('customDuration starts a new key with its own duration (0: for ever); a live key keeps the one it has', async () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiterTollgate({ points: 5, duration: 60, clock });
+    expect(await limiter.consume('short', 1, { customDuration: 2 })).toMatchObject({ msBeforeNext: 2000, isFirstInDuration: true });
+    expect(await limiter.consume('short', 1, { customDuration: 30 })).toMatchObject({ consumedPoints: 2, msBeforeNext: 2000, isFirstInDuration: false });
+    expect(await limiter.consume('endless', 1, { customDuration: 0 })).toMatchObject({ msBeforeNext: -1 });
+    expect(await limiter.penalty('fined', 2, { customDuration: 10 })).toMatchObject({ consumedPoints: 2, msBeforeNext: 10_000 });
+    clock.advance(2000);
+    expect(await limiter.get('short')).toBeNull();
+    expect(await limiter.get('endless')).toMatchObject({ consumedPoints: 1, msBeforeNext: -1 });
+    expect(await limiter.get('fined')).toMatchObject({ consumedPoints: 2, msBeforeNext: 8000 });
+    limiter.close();
+  });
+
+  it('duration 0, block(k, 0) and set(k, p, 0) last for ever', async () => {
+    const clock = new ManualClock(0);
+    const endless = new RateLimiterTollgate({ points: 2, duration: 0, clock });
+    await endless.consume('k');
+    clock.advance(365 * 24 * 3600_000);
+    expect(await endless.consume('k')).toMatchObject({ consumedPoints: 2, msBeforeNext: -1 });
+    const limiter = new RateLimiterTollgate({ points: 1, duration: 1, clock });
+    expect(await limiter.block('blocked', 0)).toMatchObject({ consumedPoints: 2, msBeforeNext: -1 });
+    expect(await limiter.set('set', 12, 0)).toMatchObject({ consumedPoints: 12, msBeforeNext: -1 });
+    clock.advance(10 * 24 * 3600_000);
+    expect(await limiter.get('blocked')).toMatchObject({ consumedPoints: 2, msBeforeNext: -1 });
+    expect(await limiter.get('set')).toMatchObject({ consumedPoints: 12, remainingPoints: 0, msBeforeNext: -1 });
+    await expect(limiter.consume('blocked')).rejects.toBeInstanceOf(RateLimiterRes);
+    endless.close();
+    limiter.close();
+  });
+
+  it('execEvenly spreads allowed consumes over the duration, by rate-limiter-flexible\'s formula', async () => {
+    vi.useFakeTimers();
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiterTollgate({ points: 2, duration: 5, execEvenly: true, execEvenlyMinDelayMs: 1, clock });
+    expect(await limiter.consume('k')).toMatchObject({ msBeforeNext: 5000 });
+    let settled: RateLimiterRes | undefined;
+    void limiter.consume('k').then((r) => (settled = r));
+    // 5,000 ms left, no point left: the delay is ceil(5000 / (0 + 2)) = 2,500 ms.
+    await vi.advanceTimersByTimeAsync(2499);
+    expect(settled).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(settled).toMatchObject({ consumedPoints: 2, msBeforeNext: 2500 });
+    limiter.close();
+  });
+
+  it('inMemoryBlockOnConsumed refuses a key in this process once it reaches that many points, without counting', async () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiterTollgate({ points: 3, duration: 10, inMemoryBlockOnConsumed: 4, clock });
+    for (let i = 0; i < 3; i++) await limiter.consume('k');
+    await expect(limiter.consume('k')).rejects.toMatchObject({ consumedPoints: 4 });
+    for (let i = 0; i < 5; i++) await expect(limiter.consume('k')).rejects.toMatchObject({ consumedPoints: 4, remainingPoints: 0 });
+    expect(await limiter.get('k')).toMatchObject({ consumedPoints: 4 });
+    clock.advance(10_000);
+    expect(await limiter.consume('k')).toMatchObject({ consumedPoints: 1 });
+    limiter.close();
+  });
+
+  it('insuranceLimiter answers when storeClient fails', async () => {
+    const dead: RedisCommandSender = { sendCommand: () => Promise.reject(new Error('connection refused')) };
+    const insurance = new RateLimiterTollgate({ points: 2, duration: 60 });
+    const limiter = new RateLimiterTollgate({ points: 2, duration: 60, storeClient: dead, insuranceLimiter: insurance });
+    expect(await limiter.consume('k')).toMatchObject({ consumedPoints: 1 });
+    expect(await limiter.consume('k')).toMatchObject({ consumedPoints: 2 });
+    await expect(limiter.consume('k')).rejects.toMatchObject({ consumedPoints: 3 });
+    expect(await insurance.get('k')).toMatchObject({ consumedPoints: 3 });
+    const uninsured = new RateLimiterTollgate({ points: 2, duration: 60, storeClient: dead });
+    await expect(uninsured.consume('k')).rejects.toMatchObject({ code: expect.stringMatching(/^TOLLGATE_REDIS_/) });
+    limiter.close();
+    uninsured.close();
+    insurance.close();
+  });
+});
+
+describe.runIf(hasRedis)('RateLimiterTollgate with storeClient on a redis-server', () => {
+  const state = useRedisServer();
+  it('two limiters on one Redis count together; blocks and keyPrefix as in memory', async () => {
+    const a = new RateLimiterTollgate({ points: 5, duration: 60, blockDuration: 30, keyPrefix: 'shared', storeClient: state.redis });
+    const b = new RateLimiterTollgate({ points: 5, duration: 60, blockDuration: 30, keyPrefix: 'shared', storeClient: state.redis });
+    const other = new RateLimiterTollgate({ points: 5, duration: 60, keyPrefix: 'other', storeClient: state.redis });
+    const settled = await Promise.allSettled([...Array.from({ length: 4 }, () => a.consume('ip')), ...Array.from({ length: 4 }, () => b.consume('ip'))]);
+    expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(5);
+    await expect(a.consume('ip')).rejects.toMatchObject({ remainingPoints: 0 });
+    expect(await other.consume('ip')).toMatchObject({ consumedPoints: 1 });
+    expect(await b.delete('ip')).toBe(true);
+    expect(await a.consume('ip')).toMatchObject({ consumedPoints: 1 });
+    a.close();
+    b.close();
+    other.close();
+  });
+});
