@@ -70,6 +70,18 @@ export { MAX_CAPACITY };
 const DEFAULT_CAPACITY = 1_000_000;
 const INITIAL_CAPACITY = 1024;
 
+/**
+ * Internal: tables whose processes use other windows on purpose (the adapters' hit counters, one
+ * window per route or duration, their keys apart) do not warn about it. A symbol, so no user
+ * option can name it.
+ */
+export const QUIET_POLICY_MISMATCH = Symbol('tollgate.quietPolicyMismatch');
+
+/** A policy as a person reads it: "fixedWindow 5 per 60000 ms". */
+function describeRecord(r: { readonly limit: number; readonly windowMs: number; readonly rateTokens: number; readonly rateIntervalMs: number }): string {
+  return r.windowMs > 0 ? `a window of ${r.limit} per ${r.windowMs} ms` : `a bucket of ${r.limit}, ${r.rateTokens} per ${r.rateIntervalMs} ms`;
+}
+
 // testHooks: the crash tests' own switch, not documented.
 const LIMITER_OPTIONS = ['policy', 'store', 'capacity', 'onFull', 'engine', 'preallocate', 'shards', 'clock', 'topKeys', 'name', 'testHooks'];
 
@@ -92,9 +104,12 @@ export class Limiter implements RateLimiter {
   readonly #capacity: number;
   #batchOut = new Uint8Array(0);
 
+  readonly #quietPolicyMismatch: boolean;
+
   constructor(options: LimiterOptions) {
     const o = checkObject(options, 'options');
     checkKnownKeys(o, LIMITER_OPTIONS, 'Limiter options');
+    this.#quietPolicyMismatch = (o as { [QUIET_POLICY_MISMATCH]?: boolean })[QUIET_POLICY_MISMATCH] === true;
     this.#params = policyParams(o.policy);
     this.policy = o.policy as Policy;
     this.policies = Object.freeze([this.policy]);
@@ -169,13 +184,11 @@ export class Limiter implements RateLimiter {
     const creator = this.#table?.creatorPolicy;
     if (creator === undefined || this.created) return;
     const p = this.#params;
-    const differences = (['limit', 'windowMs', 'rateTokens', 'rateIntervalMs'] as const)
-      .filter((field) => creator[field] !== p[field])
-      .map((field) => `${field} ${creator[field]} there, ${p[field]} here`);
-    if (differences.length === 0) return;
+    const differs = (['limit', 'windowMs', 'rateTokens', 'rateIntervalMs'] as const).some((field) => creator[field] !== p[field]);
+    if (!differs || this.#quietPolicyMismatch) return;
     process.emitWarning(
-      `Shared memory segment '${this.#sharedName}' was created with other policy parameters (${differences.join('; ')}). ` +
-        'Each process decides with its own parameters on the shared state.',
+      `Shared memory segment '${this.#sharedName}' was created for ${describeRecord(creator)}; this process uses ${describeRecord(p)}. ` +
+        'Each process decides with its own parameters on the shared state: give this limiter another segment name if that is not meant.',
       { code: 'TOLLGATE_POLICY_MISMATCH' },
     );
   }

@@ -5,7 +5,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSyn
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { destroySharedMemory, fixedWindow, Limiter, sharedMemory, slidingWindow, tokenBucket } from '../src/index.js';
+import { destroySharedMemory, FastifyRateLimitStore, fixedWindow, Limiter, sharedMemory, slidingWindow, tokenBucket } from '../src/index.js';
 import { engines } from './helpers/engines.js';
 
 const child = fileURLToPath(new URL('./fixtures/shm-child.mjs', import.meta.url));
@@ -134,6 +134,22 @@ describe.runIf(engines().includes('native'))('shared-memory tables', () => {
     first.close();
   });
 
+  it('adapters counting several windows in one segment (per-route fastify configs) do not warn (regression)', () => {
+    const name = fresh();
+    const emitted = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const Store = FastifyRateLimitStore.with({ store: sharedMemory({ name, capacity: 100 }) });
+      const store = new Store({ timeWindow: 1000, max: 5 });
+      const incr = (windowMs: number) => store.incr('k', () => undefined, windowMs);
+      incr(1000);
+      incr(60_000);
+      expect(emitted.mock.calls.filter((c) => (c[1] as { code?: string } | undefined)?.code === 'TOLLGATE_POLICY_MISMATCH')).toEqual([]);
+      store.close();
+    } finally {
+      emitted.mockRestore();
+    }
+  });
+
   it('a different limit is used, with a warning, and never corrupts the shared state', async () => {
     const name = fresh();
     const a = new Limiter({ policy: fixedWindow({ limit: 3, windowMs: 60_000 }), store: sharedMemory({ name, capacity: 100 }) });
@@ -150,7 +166,9 @@ describe.runIf(engines().includes('native'))('shared-memory tables', () => {
     expect(calls).toHaveLength(1);
     const [message, options] = calls[0] as [string, { code: string }];
     expect(options.code).toBe('TOLLGATE_POLICY_MISMATCH');
-    expect(message).toContain('limit 3 there, 5 here');
+    // In a person's terms (regression: packed numbers), with the way out.
+    expect(message).toContain('created for a window of 3 per 60000 ms; this process uses a window of 5 per 60000 ms');
+    expect(message).toContain('another segment name');
     a.consume('k', 3);
     expect(a.tryConsume('k')).toBe(false);
     expect(b.consume('k')).toMatchObject({ allowed: true, limit: 5, remaining: 1 });

@@ -1,7 +1,7 @@
 // What every store adapter takes to make its tables, and the one place that makes them.
 import type { ManualClock } from '../clock.js';
 import type { EngineChoice } from '../engine/select-engine.js';
-import { Limiter } from '../limiter.js';
+import { Limiter, QUIET_POLICY_MISMATCH } from '../limiter.js';
 import { fixedWindow, type Policy } from '../policies.js';
 import type { SharedMemoryStore } from '../stores/shared-memory.js';
 import { MAX_PRODUCT } from '../validate.js';
@@ -20,9 +20,11 @@ export interface AdapterTableOptions {
 }
 
 /** A Limiter for `policy` on the table the adapter's options describe. */
-export function adapterLimiter(options: AdapterTableOptions, policy: Policy): Limiter {
+export function adapterLimiter(options: AdapterTableOptions, policy: Policy, otherWindowsMeant = false): Limiter {
   const { store, capacity, engine, clock } = options;
   return new Limiter({
+    // A hit counter's limit follows its window, and each route or duration has its own keys.
+    ...(otherWindowsMeant && { [QUIET_POLICY_MISMATCH]: true }),
     policy,
     ...(store !== undefined && { store }),
     ...(capacity !== undefined && { capacity }),
@@ -43,5 +45,5 @@ export interface HitCounter {
 
 export function hitCounter(options: AdapterTableOptions, windowMs: number): HitCounter {
   const ceiling = Math.floor(MAX_PRODUCT / windowMs);
-  return { limiter: adapterLimiter(options, fixedWindow({ limit: ceiling, windowMs })), ceiling };
+  return { limiter: adapterLimiter(options, fixedWindow({ limit: ceiling, windowMs }), true), ceiling };
 }

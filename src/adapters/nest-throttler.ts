@@ -72,7 +72,7 @@ export class NestThrottlerStorage {
     if (table === undefined) {
       if (this.#byTtl.size >= MAX_TTL_TABLES) this.#dropOldest();
       // Every call gives its throttler's limit; the policy's own is never used.
-      table = { limiter: adapterLimiter(this.#options, fixedWindow({ limit: 1, windowMs: ttl })), keepUntil: now + ttl };
+      table = { limiter: adapterLimiter(this.#options, fixedWindow({ limit: 1, windowMs: ttl }), true), keepUntil: now + ttl };
       this.#byTtl.set(ttl, table);
     }
     return table;
