@@ -14,6 +14,8 @@ async function ready(client: Cluster): Promise<Cluster> {
   return client;
 }
 
+const LANES = 16;
+
 describe.runIf(hasRedis)('RedisLimiter through a Redis Cluster failover', () => {
   let cluster: LocalCluster;
   let admin: Cluster;
@@ -64,7 +66,7 @@ describe.runIf(hasRedis)('RedisLimiter through a Redis Cluster failover', () => 
         calls.set(key, (calls.get(key) ?? 0) + 1);
       }
     };
-    const lanes = Array.from({ length: 16 }, lane);
+    const lanes = Array.from({ length: LANES }, lane);
     const fallbackCount = (k: string) => 1_000_000_000 - fallback.peek(k).remaining;
     try {
       await new Promise((r) => setTimeout(r, 500));
@@ -83,7 +85,10 @@ describe.runIf(hasRedis)('RedisLimiter through a Redis Cluster failover', () => 
         if (now !== before || s.breakerClosed === 0 || s.openNodes > 0) quietSince = Date.now();
         before = now;
         if (Date.now() - quietSince >= 1000 && s.fallbackDecisions > 0) break;
-        if (Date.now() > deadline) throw new Error(`no recovery within 60 s: ${JSON.stringify(s)}`);
+        if (Date.now() > deadline) {
+          const serving = client.slots[keySlot(redisKey(victimKeys[0] as string))];
+          throw new Error(`no recovery within 60 s: ${JSON.stringify(s)}; the client routes the dead shard to ${JSON.stringify(serving)} (killed: ${victimPort})`);
+        }
       }
     } finally {
       stop = true;
@@ -111,9 +116,11 @@ describe.runIf(hasRedis)('RedisLimiter through a Redis Cluster failover', () => 
     expect(other.onRedis).toBeGreaterThanOrEqual(other.answeredByRedis);
     expect(other.onRedis - other.answeredByRedis).toBeLessThanOrEqual(s.lateExecuted);
     // The dead shard: the promoted replica may lack the last writes the master acknowledged
-    // (replication is asynchronous), but holds nothing a timed-out call added later.
+    // (replication is asynchronous), and holds nothing a timed-out call added later. A call in
+    // flight when the master was killed may have run (and reached the replica) with its reply
+    // lost, and then also been decided by the fallback: at most one such call per lane.
     const dead = await sums(victimKeys);
-    expect(dead.onRedis).toBeLessThanOrEqual(dead.answeredByRedis + s.lateExecuted);
+    expect(dead.onRedis).toBeLessThanOrEqual(dead.answeredByRedis + s.lateExecuted + LANES);
     expect(dead.onRedis).toBeGreaterThan(0);
 
     // Decisions for the dead shard's keys come from the promoted replica now.

@@ -49,6 +49,8 @@ export interface RedisTransport {
   eval(script: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
   /** The node serving `slot` as the client knows it now ('' on a single server). */
   nodeOf(slot: number): string;
+  /** Asks the client to read the cluster's slot map again (a node stopped answering: a replica may have taken over). */
+  refresh(): void;
 }
 
 type Loose = Record<string, unknown> & { [key: string]: unknown };
@@ -63,6 +65,10 @@ function ioredis(c: IoRedisClient & Loose, cluster: boolean): RedisTransport {
     eval: (script, keys, args) => c.eval(script, keys.length, ...keys, ...args),
     // ioredis keeps, per slot, the nodes serving it ("host:port"), master first.
     nodeOf: cluster ? (slot) => String((c.slots as string[][] | undefined)?.[slot]?.[0] ?? '') : () => '',
+    // ioredis refreshes on MOVED and every slotsRefreshInterval; a dead master answers neither.
+    refresh: () => {
+      if (cluster && fn(c, 'refreshSlotsCache')) (c.refreshSlotsCache as () => void)();
+    },
   };
 }
 
@@ -87,6 +93,7 @@ function nodeRedis(c: Loose, cluster: boolean): RedisTransport {
     evalsha: (sha, keys, args) => send(command('EVALSHA', sha, keys, args), keys[0]),
     eval: (script, keys, args) => send(command('EVAL', script, keys, args), keys[0]),
     nodeOf: cluster ? nodeOf : () => '',
+    refresh: () => undefined, // node-redis rediscovers on MOVED and on a node's connection failing
   };
 }
 
@@ -99,6 +106,7 @@ function sender(c: RedisCommandSender, cluster: boolean): RedisTransport {
     eval: (script, keys, args) => c.sendCommand(command('EVAL', script, keys, args), keys[0] as string),
     // Without the client's word on nodes, each slot is its own: a dead node's slots stop alone.
     nodeOf: !cluster ? () => '' : typeof c.nodeOf === 'function' ? (slot) => String(c.nodeOf?.(slot) ?? '') : (slot) => `slot ${slot}`,
+    refresh: () => undefined,
   };
 }
 

@@ -521,8 +521,21 @@ export class RedisLimiter implements RateLimiter {
 
   #breakerMoved(node: Node, before: BreakerState | undefined): void {
     const after = node.breaker?.state;
-    if (after !== undefined && after !== before) this.#emit({ type: 'breaker', state: after, node: node.name });
+    if (after === undefined || after === before) return;
+    this.#emit({ type: 'breaker', state: after, node: node.name });
+    // A cluster node that stopped answering may have been replaced: have the client look again
+    // (at most once a second), so calls move to the promoted replica without waiting for it.
+    if (after === 'open' && this.#redis.cluster && realNow() - this.#lastRefresh >= 1000) {
+      this.#lastRefresh = realNow();
+      try {
+        this.#redis.refresh();
+      } catch {
+        // The client's own refresh failing changes nothing here: its periodic refresh goes on.
+      }
+    }
   }
+
+  #lastRefresh = -Infinity;
 
   /**
    * Runs `script` on the node with the call's deadline in front of `args`; resolves with the reply
