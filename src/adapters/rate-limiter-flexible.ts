@@ -162,7 +162,8 @@ class CountingStore<T extends { consume(key: string, cost: number): MaybePromise
   }
 
   #durationOf(key: string): number {
-    return this.#otherDuration.get(key) ?? this.#defaultMs;
+    // Most limiters never give a key another duration: no lookup then.
+    return this.#otherDuration.size === 0 ? this.#defaultMs : (this.#otherDuration.get(key) ?? this.#defaultMs);
   }
 
   #remember(key: string, durationMs: number): void {
@@ -304,9 +305,11 @@ export class RateLimiterTollgate {
     this.#insurance = insurance;
     const clock = (o as RateLimiterTollgateOptions).clock;
     this.#now = clock === undefined ? monotonicMs : () => clock.now();
-    // Every point is counted, past `points` too (see hitCounter); the longest window bounds the count.
-    const longest = Math.max(this.#durationMs, FOREVER_MS);
-    if (2 * this.points > Math.floor(MAX_PRODUCT / longest)) throw outOfRange('points', `at most ${Math.floor(MAX_PRODUCT / longest / 2)}`, this.points);
+    // Every point is counted, past `points` too (see hitCounter): a window's count is bounded by
+    // 2^50 / its length. (Records of other durations share the bound of theirs: a record "for ever"
+    // counts up to 16,384 points.)
+    const windowMs = this.#durationMs === 0 ? FOREVER_MS : this.#durationMs;
+    if (2 * this.points > Math.floor(MAX_PRODUCT / windowMs)) throw outOfRange('points', `at most ${Math.floor(MAX_PRODUCT / windowMs / 2)} with this duration`, this.points);
     const defaultMs = this.#durationMs;
     if (o.storeClient !== undefined) {
       const redis = o.storeClient as RedisClient;
@@ -411,6 +414,17 @@ export class RateLimiterTollgate {
     }
     const blockedUntil = this.inMemoryBlockOnConsumed > 0 ? this.#inMemoryBlock(stored) : 0;
     if (blockedUntil > 0) return Promise.reject(new RateLimiterRes(0, blockedUntil - this.#now(), this.inMemoryBlockOnConsumed, false));
+    if (this.#insurance === undefined) {
+      // The call made per request: no closures beyond the store's own answer.
+      if (this.#closed) return Promise.reject(closedError('RateLimiterTollgate'));
+      try {
+        const hit = this.#store.incr(stored, n, seconds * 1000);
+        const result = hit instanceof Promise ? hit.then((h) => this.#decide(stored, h, n)) : this.#decide(stored, hit, n);
+        return result instanceof Promise ? result : Promise.resolve(result);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     return this.#insured(
       () => then(this.#store.incr(stored, n, seconds * 1000), (hit) => this.#decide(stored, hit, n)),
       (insurance) => insurance.consume(key, points, options),
