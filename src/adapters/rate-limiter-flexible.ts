@@ -7,7 +7,8 @@ import { fixedWindow } from '../policies.js';
 import { RedisLimiter } from '../stores/redis/redis-limiter.js';
 import { redisTransport, type RedisClient } from '../stores/redis/redis-client.js';
 import type { MaybePromise, RateLimiter } from '../rate-limiter.js';
-import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions, type HitCounter } from './adapter-limiter.js';
+import type { Decision } from '../decision.js';
+import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
 import { checkInteger, checkObject, MAX_PRODUCT } from '../validate.js';
 import { checkKnownKeys } from '../option-keys.js';
 import { storedKey } from '../keys.js';
@@ -96,6 +97,8 @@ interface HitStore {
   incr(key: string, points: number, durationMs: number): MaybePromise<Hit>;
   get(key: string): MaybePromise<Hit | null>;
   set(key: string, points: number, durationMs: number): MaybePromise<Hit>;
+  /** Takes points back from the key's record, keeping its duration (never below zero); null when it holds none. */
+  decr(key: string, points: number): MaybePromise<Hit | null>;
   delete(key: string): MaybePromise<boolean>;
   /** Refuses the key for `ms` (0: for ever) in the limiter's own table, which every process sharing it sees. */
   block(key: string, ms: number): MaybePromise<unknown>;
@@ -109,40 +112,25 @@ const FOREVER_BLOCK_MS = 2 ** 50;
 /** Keys given another duration than the limiter's own (customDuration, set) remembered at most. */
 const MAX_OTHER_DURATIONS = 100_000;
 
-/**
- * A counter per duration (a fixed window whose limit nobody reaches: see hitCounter), and which
- * duration each key given another one lives under. `table(duration)` makes them.
- */
-interface CountDecision {
-  readonly allowed: boolean;
-  readonly remaining: number;
-  readonly resetMs: number;
-  readonly retryAfterMs: number;
+/** A counter for one duration: a hit-counting limiter (in process, shared memory or Redis) and its limit nobody reaches. */
+interface Counter {
+  readonly counter: RateLimiter;
+  readonly ceiling: number;
 }
 
-class CountingStore<T extends { consume(key: string, cost: number): MaybePromise<CountDecision>; block(key: string, ms: number): MaybePromise<unknown> }>
-  implements HitStore
-{
+/**
+ * A counter per duration (a fixed window whose limit nobody reaches: see hitCounter), and which
+ * duration each key given another one lives under. `make(windowMs)` makes the counters.
+ */
+class CountingStore implements HitStore {
   readonly #defaultMs: number;
-  readonly #tables = new Map<number, { readonly counter: T; readonly ceiling: number }>();
+  readonly #tables = new Map<number, Counter>();
   readonly #otherDuration = new Map<string, number>();
-  readonly #make: (windowMs: number) => { counter: T; ceiling: number };
-  readonly #peek: (counter: T, key: string) => MaybePromise<CountDecision>;
-  readonly #reset: (counter: T, key: string) => MaybePromise<boolean>;
-  readonly #close: (counter: T) => void;
+  readonly #make: (windowMs: number) => Counter;
 
-  constructor(
-    defaultMs: number,
-    make: (windowMs: number) => { counter: T; ceiling: number },
-    peek: (counter: T, key: string) => MaybePromise<CountDecision>,
-    reset: (counter: T, key: string) => MaybePromise<boolean>,
-    close: (counter: T) => void,
-  ) {
+  constructor(defaultMs: number, make: (windowMs: number) => Counter) {
     this.#defaultMs = defaultMs;
     this.#make = make;
-    this.#peek = peek;
-    this.#reset = reset;
-    this.#close = close;
   }
 
   #table(durationMs: number) {
@@ -155,7 +143,7 @@ class CountingStore<T extends { consume(key: string, cost: number): MaybePromise
     return table;
   }
 
-  #hit(table: { ceiling: number }, d: CountDecision, durationMs: number, created: boolean): Hit {
+  #hit(table: Counter, d: Decision, durationMs: number, created: boolean): Hit {
     // Refused by a table whose limit nobody reaches: only a block does that.
     if (!d.allowed) return { consumed: 0, ms: d.retryAfterMs >= FOREVER_BLOCK_MS / 2 ? -1 : d.retryAfterMs, created: false, blocked: true };
     return { consumed: table.ceiling - d.remaining, ms: durationMs === 0 ? -1 : d.resetMs, created };
@@ -187,7 +175,7 @@ class CountingStore<T extends { consume(key: string, cost: number): MaybePromise
     }
     // A record of another duration: added to while it lives; else a new one of `durationMs`.
     const held = this.#table(current);
-    return then(this.#peek(held.counter, key), (p) => {
+    return then(held.counter.peek(key), (p) => {
       if (!p.allowed) return this.#hit(held, p, current, false);
       const live = held.ceiling - p.remaining > 0;
       const target = live ? current : durationMs;
@@ -200,7 +188,16 @@ class CountingStore<T extends { consume(key: string, cost: number): MaybePromise
   get(key: string): MaybePromise<Hit | null> {
     const duration = this.#durationOf(key);
     const table = this.#table(duration);
-    return then(this.#peek(table.counter, key), (d) => (d.allowed && table.ceiling - d.remaining === 0 ? null : this.#hit(table, d, duration, false)));
+    return then(table.counter.peek(key), (d) => (d.allowed && table.ceiling - d.remaining === 0 ? null : this.#hit(table, d, duration, false)));
+  }
+
+  decr(key: string, points: number): MaybePromise<Hit | null> {
+    const duration = this.#durationOf(key);
+    const table = this.#table(duration);
+    // The counter's own refund: the record keeps its window (and a block stays).
+    return then(table.counter.refund(key, points), () =>
+      then(table.counter.peek(key), (d) => (d.allowed && table.ceiling - d.remaining === 0 ? null : this.#hit(table, d, duration, false))),
+    );
   }
 
   block(key: string, ms: number): MaybePromise<unknown> {
@@ -219,11 +216,11 @@ class CountingStore<T extends { consume(key: string, cost: number): MaybePromise
   delete(key: string): MaybePromise<boolean> {
     const table = this.#table(this.#durationOf(key));
     this.#otherDuration.delete(key);
-    return this.#reset(table.counter, key);
+    return table.counter.reset(key);
   }
 
   close(): void {
-    for (const { counter } of this.#tables.values()) this.#close(counter);
+    for (const { counter } of this.#tables.values()) counter.close();
     this.#tables.clear();
   }
 }
@@ -314,48 +311,36 @@ export class RateLimiterTollgate {
     if (o.storeClient !== undefined) {
       const redis = o.storeClient as RedisClient;
       redisTransport(redis, undefined); // refuses what no RedisLimiter could use, now rather than at the first call
-      this.#store = new CountingStore<RedisLimiter>(
-        defaultMs,
-        (windowMs) => {
-          const ceiling = Math.floor(MAX_PRODUCT / windowMs);
-          const name = `rlf:${this.keyPrefix}:${windowMs}`;
-          return {
-            counter: new RedisLimiter({ redis, name, policy: fixedWindow({ limit: ceiling, windowMs }), denyCache: false, onError: failing(name) }),
-            ceiling,
-          };
-        },
-        (counter, key) => counter.peek(key),
-        (counter, key) => counter.reset(key),
-        (counter) => counter.close(),
-      );
+      this.#store = new CountingStore(defaultMs, (windowMs) => {
+        const ceiling = Math.floor(MAX_PRODUCT / windowMs);
+        const name = `rlf:${this.keyPrefix}:${windowMs}`;
+        return {
+          counter: new RedisLimiter({ redis, name, policy: fixedWindow({ limit: ceiling, windowMs }), denyCache: false, onError: failing(name) }),
+          ceiling,
+        };
+      });
     } else {
       const tableOptions = o as RateLimiterTollgateOptions;
       const shared = tableOptions.store;
-      this.#store = new CountingStore<HitCounter['limiter']>(
-        defaultMs,
-        (windowMs) => {
-          // A shared table holds one window: other durations get segments of their own.
-          const own =
-            shared === undefined || windowMs === (defaultMs === 0 ? FOREVER_MS : defaultMs)
-              ? tableOptions
-              : {
-                  ...tableOptions,
-                  store: sharedMemory({
-                    name: `${shared.name}.${windowMs}ms`,
-                    capacity: shared.capacity,
-                    mode: shared.mode,
-                    lockTimeoutMs: shared.lockTimeoutMs < 0 ? Infinity : shared.lockTimeoutMs,
-                    onLockTimeout: shared.onLockTimeout,
-                    ...(shared.shards === undefined ? {} : { shards: shared.shards }),
-                  }),
-                };
-          const { limiter, ceiling } = hitCounter(own, windowMs);
-          return { counter: limiter, ceiling };
-        },
-        (counter, key) => counter.peek(key),
-        (counter, key) => counter.reset(key),
-        (counter) => counter.close(),
-      );
+      this.#store = new CountingStore(defaultMs, (windowMs) => {
+        // A shared table holds one window: other durations get segments of their own.
+        const own =
+          shared === undefined || windowMs === (defaultMs === 0 ? FOREVER_MS : defaultMs)
+            ? tableOptions
+            : {
+                ...tableOptions,
+                store: sharedMemory({
+                  name: `${shared.name}.${windowMs}ms`,
+                  capacity: shared.capacity,
+                  mode: shared.mode,
+                  lockTimeoutMs: shared.lockTimeoutMs < 0 ? Infinity : shared.lockTimeoutMs,
+                  onLockTimeout: shared.onLockTimeout,
+                  ...(shared.shards === undefined ? {} : { shards: shared.shards }),
+                }),
+              };
+        const { limiter, ceiling } = hitCounter(own, windowMs);
+        return { counter: limiter, ceiling };
+      });
     }
   }
 
@@ -494,12 +479,7 @@ export class RateLimiterTollgate {
         const stored = this.getKey(key);
         this.#inMemoryBlocks.delete(stored);
         const seconds = this.#secDuration(options);
-        return then(this.#store.get(stored), (hit) => {
-          if (hit === null) return new RateLimiterRes(this.points, seconds === 0 ? -1 : 0, 0, false);
-          if (hit.blocked === true) return this.#res(hit);
-          const left = Math.max(0, hit.consumed - n);
-          return then(this.#store.set(stored, left, hit.ms < 0 ? 0 : hit.ms), (after) => this.#res({ ...after, created: false }));
-        });
+        return then(this.#store.decr(stored, n), (hit) => (hit === null ? new RateLimiterRes(this.points, seconds === 0 ? -1 : 0, 0, false) : this.#res(hit)));
       },
       (insurance) => insurance.reward(key, points, options),
     ) as Promise<RateLimiterRes>;
