@@ -55,6 +55,9 @@ export interface RedisTransport {
 
 type Loose = Record<string, unknown> & { [key: string]: unknown };
 
+/** `EVALSHA sha n key... arg...` (or EVAL) as one command, for the clients that take a command. */
+const evalCommand = (name: 'EVAL' | 'EVALSHA', head: string, keys: readonly string[], args: readonly string[]) => [name, head, String(keys.length), ...keys, ...args];
+
 const fn = (o: Loose, name: string) => typeof o[name] === 'function';
 
 function ioredis(c: IoRedisClient & Loose, cluster: boolean): RedisTransport {
@@ -73,7 +76,6 @@ function ioredis(c: IoRedisClient & Loose, cluster: boolean): RedisTransport {
 }
 
 function nodeRedis(c: Loose, cluster: boolean): RedisTransport {
-  const command = (name: string, head: string, keys: readonly string[], args: readonly string[]) => [name, head, String(keys.length), ...keys, ...args];
   const send = cluster
     ? (args: string[], key: string | undefined) => (c as unknown as NodeRedisCluster).sendCommand(key, false, args)
     : (args: string[]) => (c as unknown as NodeRedisClient).sendCommand(args);
@@ -90,20 +92,19 @@ function nodeRedis(c: Loose, cluster: boolean): RedisTransport {
   return {
     kind: 'node-redis',
     cluster,
-    evalsha: (sha, keys, args) => send(command('EVALSHA', sha, keys, args), keys[0]),
-    eval: (script, keys, args) => send(command('EVAL', script, keys, args), keys[0]),
+    evalsha: (sha, keys, args) => send(evalCommand('EVALSHA', sha, keys, args), keys[0]),
+    eval: (script, keys, args) => send(evalCommand('EVAL', script, keys, args), keys[0]),
     nodeOf: cluster ? nodeOf : () => '',
     refresh: () => undefined, // node-redis rediscovers on MOVED and on a node's connection failing
   };
 }
 
 function sender(c: RedisCommandSender, cluster: boolean): RedisTransport {
-  const command = (name: string, head: string, keys: readonly string[], args: readonly string[]) => [name, head, String(keys.length), ...keys, ...args];
   return {
     kind: 'sender',
     cluster,
-    evalsha: (sha, keys, args) => c.sendCommand(command('EVALSHA', sha, keys, args), keys[0] as string),
-    eval: (script, keys, args) => c.sendCommand(command('EVAL', script, keys, args), keys[0] as string),
+    evalsha: (sha, keys, args) => c.sendCommand(evalCommand('EVALSHA', sha, keys, args), keys[0] as string),
+    eval: (script, keys, args) => c.sendCommand(evalCommand('EVAL', script, keys, args), keys[0] as string),
     // Without the client's word on nodes, each slot is its own: a dead node's slots stop alone.
     nodeOf: !cluster ? () => '' : typeof c.nodeOf === 'function' ? (slot) => String(c.nodeOf?.(slot) ?? '') : (slot) => `slot ${slot}`,
     refresh: () => undefined,

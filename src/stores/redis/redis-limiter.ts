@@ -381,7 +381,7 @@ export class RedisLimiter implements RateLimiter {
     if (node.breaker?.admit(realNow()) === 'skip') {
       const error = redisError(`Redis ${node.name || 'server'} is down (its breaker is open); decided by onError`, 'TOLLGATE_REDIS_UNAVAILABLE');
       this.#stats.shortCircuited += batch.length;
-      for (const p of batch) this.#fallBack(p, error);
+      for (const p of batch) this.#fallBack(p);
       return;
     }
     const keys: string[] = [];
@@ -393,19 +393,21 @@ export class RedisLimiter implements RateLimiter {
     }
     this.#run(node, DECIDE, keys, args).then(
       (reply) => this.#settle(batch, reply),
-      (error: unknown) => {
-        // close() has rejected the batch already: nothing decides for it now.
+      () => {
+        // close() has rejected the batch already: nothing decides for it now (the failure itself
+        // was counted and reported by #run).
         if (this.#closed) return;
-        for (const p of batch) this.#fallBack(p, error);
+        for (const p of batch) this.#fallBack(p);
       },
     );
   }
 
-  #fallBack(p: Pending, error: unknown): void {
+  /** Settles a call Redis did not decide, by onError. */
+  #fallBack(p: Pending): void {
     try {
       // An asynchronous fallback (another RedisLimiter, a user's limiter) is a pending call
       // too: close() must reject it at once.
-      const decided = this.#fallback(p, error);
+      const decided = this.#fallback(p);
       p.resolve(decided instanceof Promise ? this.#tracked(decided) : decided);
     } catch (fallbackError) {
       p.reject(fallbackError);
@@ -493,7 +495,7 @@ export class RedisLimiter implements RateLimiter {
     return error;
   }
 
-  #fallback(p: Pending, error: unknown): MaybePromise<Decision> {
+  #fallback(p: Pending): MaybePromise<Decision> {
     const limit = p.overrides[0] || (this.#params[0] as PolicyParams).limit;
     const onError = this.#onError;
     if (onError === 'allow') {
