@@ -183,26 +183,24 @@ export class RateLimitRule<Req> {
       }
       return k;
     };
+    // The key of an address as given (the socket's or the framework's), cached by that spelling.
+    const keyOfText = (text: string) => {
+      const known = keys.get(text);
+      if (known !== undefined) return known;
+      const address = canonicalAddress(text);
+      if (address === undefined) return undefined;
+      const k = keyOf(address);
+      keys.set(text, k);
+      return k;
+    };
     const ipKey =
       trusted === undefined
         ? (raw: IncomingMessage, req: Req) => {
-            if (fromFramework !== undefined) {
-              const framed = fromFramework(raw, req);
-              if (framed !== undefined) {
-                const address = canonicalAddress(framed);
-                return address === undefined ? undefined : keyOf(address);
-              }
-            }
+            const framed = fromFramework?.(raw, req);
+            if (framed !== undefined) return keyOfText(framed);
             if (!this.#warnedForwarded) this.#checkForwarded(raw);
             const remote = raw.socket?.remoteAddress;
-            if (remote === undefined) return undefined;
-            const known = keys.get(remote);
-            if (known !== undefined) return known;
-            const address = canonicalAddress(remote);
-            if (address === undefined) return undefined;
-            const k = keyOf(address);
-            keys.set(remote, k);
-            return k;
+            return remote === undefined ? undefined : keyOfText(remote);
           }
         : (raw: IncomingMessage, req: Req) => {
             const address = this.#address(raw, req);
