@@ -15,5 +15,5 @@ export interface LocalCluster {
 }
 export function redisAvailable(): { available: boolean; reason?: string; version?: string };
 export function freePort(): Promise<number>;
-export function startRedis(extraArgs?: string[], port?: number): Promise<LocalRedis>;
+export function startRedis(extraArgs?: string[], port?: number, options?: { clusterBus?: boolean }): Promise<LocalRedis>;
 export function startCluster(options?: { replicas?: number; nodeTimeoutMs?: number }): Promise<LocalCluster>;

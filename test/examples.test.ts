@@ -1,8 +1,8 @@
 // The examples run as a user would run them, against real sockets on loopback.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../scripts/local-redis.mjs';
 
 const children: ReturnType<typeof spawn>[] = [];
 afterAll(() => {
@@ -23,15 +23,6 @@ function start(example: string, env: Record<string, string> = {}, listeners = 1)
       for (const match of chunk.toString().matchAll(/listening on (\S+)/g)) {
         if (++seen === listeners) resolve(match[1] as string);
       }
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
     });
   });
 }
