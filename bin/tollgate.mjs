@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 // The tollgate command: inspect a live shared table, say which native binary loads, build one.
 // Exit codes: 0 done, 1 failed (no such table, no native addon, the build failed), 2 usage error.
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const HELP = `tollgate: inspect tollgate's shared-memory tables and its native addon
@@ -21,7 +19,10 @@ commands:
   native             which native binary loads here, or why none does
       --json             the same, as JSON
   build-native       build the addon from source in this installed package
-                     (needs cmake and a C++17 compiler)
+                     (needs cmake and a C++17 compiler); installs its build tools,
+                     cmake-js and node-addon-api, into the package's build-tools/
+                     folder first if they do not resolve, printing the npm command
+      --no-install       do not install them: say what to install and exit 1
 
 options:
   -h, --help         this help
@@ -34,13 +35,14 @@ class UsageError extends Error {}
 
 /** Reads argv into { command, name?, json, watch, top }; throws UsageError saying what was wrong. */
 function parse(argv) {
-  const options = { command: undefined, name: undefined, json: false, watch: 0, top: 10, help: false, version: false };
+  const options = { command: undefined, name: undefined, json: false, watch: 0, top: 10, install: true, help: false, version: false };
   const positional = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '-h' || arg === '--help') options.help = true;
     else if (arg === '-v' || arg === '--version') options.version = true;
     else if (arg === '--json') options.json = true;
+    else if (arg === '--no-install') options.install = false;
     else if (arg === '--watch') {
       const next = argv[i + 1];
       if (next !== undefined && /^\d+(\.\d+)?$/.test(next)) {
@@ -59,9 +61,9 @@ function parse(argv) {
   const [command, ...rest] = positional;
   if (command === undefined) throw new UsageError('no command given');
   options.command = command;
-  const allowed = { inspect: ['--json', '--watch', '--top'], list: ['--json'], destroy: [], native: ['--json'], 'build-native': [] }[command];
+  const allowed = { inspect: ['--json', '--watch', '--top'], list: ['--json'], destroy: [], native: ['--json'], 'build-native': ['--no-install'] }[command];
   if (allowed === undefined) throw new UsageError(`unknown command '${command}'`);
-  for (const [flag, used] of [['--json', options.json], ['--watch', options.watch > 0], ['--top', argv.includes('--top')]]) {
+  for (const [flag, used] of [['--json', options.json], ['--watch', options.watch > 0], ['--top', argv.includes('--top')], ['--no-install', !options.install]]) {
     if (used && !allowed.includes(flag)) throw new UsageError(`'${command}' takes no ${flag}`);
   }
   if (command === 'inspect' || command === 'destroy') {
@@ -182,16 +184,10 @@ if (options.command === 'native') {
 }
 
 if (options.command === 'build-native') {
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  let cli;
-  try {
-    cli = createRequire(import.meta.url).resolve('cmake-js/bin/cmake-js');
-  } catch {
-    fail('cmake-js is not installed beside tollgate; reinstall tollgate');
-  }
-  const result = spawnSync(process.execPath, [cli, 'compile'], { cwd: root, stdio: 'inherit' });
-  if (result.status !== 0) fail('the native build failed (it needs cmake and a C++17 compiler: apt install cmake g++, apk add cmake g++ make)');
-  process.stdout.write(`tollgate: built ${root}build/Release/tollgate.node; it is used where no prebuilt binary fits, or always with TOLLGATE_BUILD_FROM_SOURCE=1\n`);
+  const { buildNative } = await import('./build-native.mjs');
+  const result = buildNative(fileURLToPath(new URL('..', import.meta.url)), { install: options.install });
+  if (!result.ok) fail(result.message);
+  process.stdout.write(`tollgate: built ${result.binary}; it is used where no prebuilt binary fits, or always with TOLLGATE_BUILD_FROM_SOURCE=1\n`);
   process.exit(0);
 }
 

@@ -17,6 +17,7 @@ let project: string;
 let tarball: string;
 let packed: { path: string }[];
 let nodeOnly: string;
+let installOutput: string;
 
 /** The environment of a user's shell with node and nothing else on PATH. */
 function userEnv(): NodeJS.ProcessEnv {
@@ -68,7 +69,9 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
     project = path.join(work, 'app');
     mkdirSync(project);
     writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    execFileSync(process.execPath, [npmCli, 'install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], { cwd: project, env: userEnv(), stdio: 'pipe' });
+    const install = spawnSync(process.execPath, [npmCli, 'install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], { cwd: project, env: userEnv(), encoding: 'utf8' });
+    if (install.status !== 0) throw new Error(`npm install failed:\n${install.stdout}\n${install.stderr}`);
+    installOutput = install.stdout + install.stderr;
   }, 600_000);
   afterAll(() => {
     if (work !== undefined) rmSync(work, { recursive: true, force: true });
@@ -85,7 +88,7 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
   it('holds what it needs and nothing else', () => {
     const files = packed.map((f) => f.path);
     for (const needed of [
-      'package.json', 'README.md', 'LICENSE', 'docs/api.md', 'dist/index.js', 'dist/index.d.ts', 'bin/tollgate.mjs', 'CMakeLists.txt',
+      'package.json', 'README.md', 'LICENSE', 'docs/api.md', 'dist/index.js', 'dist/index.d.ts', 'bin/tollgate.mjs', 'bin/build-native.mjs', 'CMakeLists.txt',
       'prebuilds/linux-x64/tollgate.glibc.node',
       'native/core/table.cc', 'native/binding/addon.cc',
     ]) {
@@ -93,15 +96,27 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
     }
     // Only the binary built now: none left from an earlier build of other sources.
     expect(files.filter((f) => f.startsWith('prebuilds/'))).toEqual(['prebuilds/linux-x64/tollgate.glibc.node']);
-    const allowed = /^(package\.json|README\.md|LICENSE|docs\/[A-Za-z-]+\.md|CMakeLists\.txt|bin\/tollgate\.mjs|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|prebuilds\/linux-(x64|arm64)\/tollgate\.(glibc|musl)\.node|native\/(core|binding)\/[a-z_]+\.(cc|h))$/;
+    const allowed = /^(package\.json|README\.md|LICENSE|docs\/[A-Za-z-]+\.md|CMakeLists\.txt|bin\/(tollgate|build-native)\.mjs|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|prebuilds\/linux-(x64|arm64)\/tollgate\.(glibc|musl)\.node|native\/(core|binding)\/[a-z_]+\.(cc|h))$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     // Every compiled module comes from a source that exists: no stale module of a renamed one.
     const orphans = files.filter((f) => f.startsWith('dist/') && !existsSync(path.join(root, 'src', f.slice(5).replace(/\.(d\.ts\.map|d\.ts|js\.map|js)$/, '.ts'))));
     expect(orphans).toEqual([]);
-    // And no install script: nothing is compiled (or asked to be allowed) at install time.
-    const manifest = JSON.parse(readFileSync(path.join(project, 'node_modules', 'tollgate', 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
-    expect(manifest.scripts?.install).toBeUndefined();
-    expect(manifest.scripts?.postinstall).toBeUndefined();
+  });
+
+  it('installs no build tool and runs no script: tollgate, @types/node and undici-types, and no warning', () => {
+    // What npm put in the project, from its own record of the tree.
+    const tree = JSON.parse(readFileSync(path.join(project, 'node_modules', '.package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
+    const installed = Object.keys(tree.packages).map((p) => p.replace(/^.*node_modules\//, '')).sort();
+    expect(installed).toEqual(['@types/node', 'tollgate', 'undici-types']);
+    // No lifecycle script a package manager would run or ask to allow at install time.
+    const manifest = JSON.parse(readFileSync(path.join(project, 'node_modules', 'tollgate', 'package.json'), 'utf8')) as {
+      scripts?: Record<string, string>;
+      dependencies?: Record<string, string>;
+    };
+    for (const script of ['preinstall', 'install', 'postinstall', 'prepare', 'preprepare', 'postprepare']) expect(manifest.scripts?.[script], script).toBeUndefined();
+    expect(Object.keys(manifest.dependencies ?? {})).toEqual(['@types/node']);
+    expect(installOutput).not.toMatch(/install-scripts|allowScripts|prepare/i);
+    expect(installOutput).toMatch(/added 3 packages/);
   });
 
   it('loads the prebuilt native binary and decides', () => {
@@ -228,4 +243,34 @@ export const checks = [
       catch (e) { console.log(e.code); }`);
     expect(shm.stdout.trim()).toBe('TOLLGATE_NATIVE_UNAVAILABLE');
   });
+  // Last: it runs after the prebuilt binary was removed above, so the one it builds is what loads.
+  it('build-native installs its build tools on demand (saying the npm command), builds, and the binary it built loads', () => {
+    const tollgate = path.join(project, 'node_modules', 'tollgate');
+    const cli = path.join(tollgate, 'bin', 'tollgate.mjs');
+    // With cmake and g++ on PATH; npm from its cache, as the tests' own install.
+    const env = { ...process.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false', npm_execpath: npmCli };
+    const refused = spawnSync(process.execPath, [cli, 'build-native', '--no-install'], { cwd: project, env, encoding: 'utf8' });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`npm install --prefix ${path.join(tollgate, 'build-tools')} --no-save`);
+    expect(refused.stderr).toMatch(/'cmake-js@\^\d[^']*' 'node-addon-api@\^\d[^']*'/);
+    expect(existsSync(path.join(tollgate, 'build-tools'))).toBe(false);
+
+    const before = readdirSync(path.join(project, 'node_modules'), { recursive: true }).sort();
+    const built = spawnSync(process.execPath, [cli, 'build-native'], { cwd: project, env, encoding: 'utf8' });
+    expect(built.status, built.stdout + built.stderr).toBe(0);
+    expect(built.stdout).toContain(`running:\n  npm install --prefix ${path.join(tollgate, 'build-tools')}`);
+    expect(built.stdout).toContain(`built ${path.join(tollgate, 'build', 'Release', 'tollgate.node')}`);
+    // The tools stayed inside tollgate's folder: the project's tree is what it was.
+    const after = readdirSync(path.join(project, 'node_modules'), { recursive: true }).filter((f) => !/^tollgate\/(build|build-tools)(\/|$)/.test(String(f)));
+    expect(after.sort()).toEqual(before);
+
+    const r = runInProject(CHECK);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { info: { loaded: boolean; source: string; path: string }; engine: string; decisions: boolean[]; warnings: unknown[] };
+    expect(out.info).toMatchObject({ loaded: true, source: 'built from source' });
+    expect(out.info.path).toBe(path.join(tollgate, 'build', 'Release', 'tollgate.node'));
+    expect(out.engine).toBe('native');
+    expect(out.decisions).toEqual([true, true, false]);
+    expect(out.warnings).toEqual([]);
+  }, 300_000);
 });
