@@ -34,6 +34,9 @@ struct Verdict {
   // From now until the state is indistinguishable from a fresh key (the entry's expiry); set by
   // decide() for every kind (reset_ms except for a sliding window).
   int64_t expires_ms = -1;
+  // A table that signals when full (a growing table's generation below its capacity) had no room
+  // for this new key: nothing was written or counted, and the caller grows and asks again.
+  bool no_room = false;
 };
 
 }  // namespace tollgate

@@ -116,6 +116,8 @@ bool GrowableTable::make(Generation& g, uint64_t keys, bool populate) noexcept {
   if (!region || !Table::format(region->base(), o, seed_)) return false;
   g.table = std::make_unique<Table>(region->base());
   g.table->count_own_entries();  // one JS thread owns an in-process table
+  // Below the ceiling a generation grows rather than evict or refuse a key; at it, onFull rules.
+  g.table->signal_when_full(growable_ && keys < options_.capacity);
   g.table->debug_fingerprint_bits(fingerprint_bits_);
   g.region = std::move(region);
   g.keys = keys;
@@ -166,7 +168,11 @@ void GrowableTable::grow_if_full(int64_t now) noexcept {
     }
   }
   if (entries < current_.keys) return;
-  if (next_.table == nullptr && !make(next_, std::min(options_.capacity, current_.keys * 2), false)) return;  // no memory: stay
+  double_now(now);  // no memory: stay
+}
+
+bool GrowableTable::double_now(int64_t now) noexcept {
+  if (next_.table == nullptr && !make(next_, std::min(options_.capacity, current_.keys * 2), false)) return false;
   next_failed_ = false;
   // Stops the prefault if it is somehow still running (bounded by one of its steps): the
   // generation about to become the old one must not be touched by it once it is freed.
@@ -178,11 +184,27 @@ void GrowableTable::grow_if_full(int64_t now) noexcept {
   discarded_ = 0;
   // Start at once, so a table that grows under a burst of new keys is never two steps behind.
   if (!old_.table->migrate(cursor_, kMigrateSlots, *current_.table, now)) retire_old();
+  return true;
+}
+
+void GrowableTable::make_room(int64_t now) noexcept {
+  // Rare (a probe window full below the doubling point): a migration still under way is finished
+  // in this call, a pause proportional to the old generation, which is half the current one.
+  if (old_.table != nullptr) {
+    while (old_.table->migrate(cursor_, 1u << 16, *current_.table, now)) {
+    }
+    retire_old();
+  }
+  if (!double_now(now)) current_.table->signal_when_full(false);
 }
 
 Verdict GrowableTable::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now,
                                bool commit, const KeyText* key) noexcept {
-  const Verdict v = prepare(h, now).consume(h, policy, limit, cost, now, commit, key);
+  Verdict v = prepare(h, now).consume(h, policy, limit, cost, now, commit, key);
+  while (v.no_room) {
+    make_room(now);
+    v = prepare(h, now).consume(h, policy, limit, cost, now, commit, key);
+  }
   if (commit && !top_.empty() && key != nullptr && !v.lock_failed) record_top(h, key, !v.allowed, now);
   if (commit && v.allowed) grow_if_full(now);
   return v;
@@ -199,7 +221,12 @@ bool GrowableTable::refund(const Hash128& h, const Policy& policy, int64_t limit
 }
 
 bool GrowableTable::block(const Hash128& h, int64_t until, int64_t now) noexcept {
-  const bool stored = prepare(h, now).block(h, until, now);
+  bool stored = prepare(h, now).block(h, until, now);
+  // In process no lock times out: false from a signalling generation means no room.
+  while (!stored && current_.table->signals_when_full()) {
+    make_room(now);
+    stored = prepare(h, now).block(h, until, now);
+  }
   grow_if_full(now);
   return stored;
 }

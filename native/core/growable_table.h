@@ -51,7 +51,6 @@ class GrowableTable {
   TableStats stats() const noexcept;
   // Keys the current generation was sized for, and the ceiling (for tests and stats).
   uint64_t current_capacity() const noexcept { return current_.keys; }
-  bool migrating() const noexcept { return old_.table != nullptr; }
 
  private:
   struct Generation {
@@ -71,6 +70,13 @@ class GrowableTable {
   // generation still holds it. Returns the table to operate on.
   Table& prepare(const Hash128& h, int64_t now) noexcept;
   void grow_if_full(int64_t now) noexcept;
+  // current_ becomes the old generation and the next one (twice the size) the current; false
+  // when there is no memory for it.
+  bool double_now(int64_t now) noexcept;
+  // A new key found no room in a generation below capacity (it signals instead of evicting):
+  // finish any migration at once and double, so the key is placed without losing another. With
+  // no memory to grow, the generation stops signalling and onFull applies as at capacity.
+  void make_room(int64_t now) noexcept;
   void retire_old() noexcept;
 
   // In process, heavy hitters are kept here, not per generation, so that growth loses no counts:

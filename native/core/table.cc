@@ -363,7 +363,7 @@ Entry* Table::displace(const Probe& p, int64_t now) noexcept {
   return nullptr;
 }
 
-Entry* Table::claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry) noexcept {
+Entry* Table::claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry, bool moving) noexcept {
   Shard& shard = *p.shard;
   // The emptier of the two buckets keeps them evenly filled, so displacement is rarely needed.
   Entry* free_entry = nullptr;
@@ -402,6 +402,9 @@ Entry* Table::claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_
       free_entry = victim;
     } else if ((free_entry = displace(p, now)) != nullptr) {
       // moved aside
+    } else if (signal_full_ && !moving) {
+      *earliest_expiry = victim_expiry;
+      return nullptr;
     } else if (evict_) {
       ++shard.evictions;
       free_entry = victim;
@@ -472,7 +475,14 @@ Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, in
     reclaim_step(shard, now);
     int64_t earliest = kNever;
     entry = claim(p, fp, now, &earliest);
-    if (entry == nullptr) return Verdict{false, limit, 0, 0, earliest - now};  // counted as refused
+    if (entry == nullptr) {
+      if (signal_full_) {
+        Verdict none{false, limit, 0, 0, 0};
+        none.no_room = true;
+        return none;
+      }
+      return Verdict{false, limit, 0, 0, earliest - now};  // counted as refused
+    }
   }
   ++shard.allowed;
   if (v.remaining * 5 <= v.limit) ++shard.near_limit;
@@ -551,7 +561,7 @@ void Table::put(const Entry& moved, int64_t now) noexcept {
   Entry* target = is_block(moved) ? block : entry;
   if (target == nullptr) {
     int64_t earliest = kNever;
-    target = claim(p, moved.fp, now, &earliest);
+    target = claim(p, moved.fp, now, &earliest, true);
     if (target == nullptr) return;  // refuse mode and no room: the entry is dropped, counted as refused
   }
   *target = moved;

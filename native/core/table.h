@@ -135,6 +135,11 @@ class Table {
   // count_own_entries() is called: the table's entries when one thread owns it (in process).
   // NOTE: not counted by default, as threads and processes sharing a table would race on it.
   void count_own_entries() noexcept { count_own_ = true; }
+  // A new key that finds no room is neither evicted for nor refused, and nothing is counted:
+  // consume() says no_room and block() false. For a growing table's generations below its
+  // capacity, which grow instead of losing a key (see GrowableTable::consume).
+  void signal_when_full(bool on) noexcept { signal_full_ = on; }
+  bool signals_when_full() const noexcept { return signal_full_; }
   uint64_t own_entries() const noexcept { return own_entries_; }
   uint64_t slot_count() const noexcept { return uint64_t{slots_per_shard_} * shard_count_; }
   // Byte offset of entry `index` (in migrate()'s cursor order) from the table's base.
@@ -156,9 +161,10 @@ class Table {
   // Finds the key's state and block entries (null where absent) in one pass over its buckets.
   void find(const Probe& p, uint64_t fp, Entry*& state, Entry*& block) const noexcept;
   // An entry for `fp` in its buckets (emptied, with `fp` set), moving others aside if need be; null
-  // when there is no room (refuse mode), with the earliest expiry among the candidates in
+  // when there is no room (refuse mode, or signal_when_full() unless `moving`: an entry moved in by
+  // a migration is placed as onFull says), with the earliest expiry among the candidates in
   // `earliest_expiry`. Called with the shard lock held.
-  Entry* claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry) noexcept;
+  Entry* claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry, bool moving = false) noexcept;
   // Frees an entry of the probe's buckets by moving occupants along a path to a free (or expired)
   // entry of their other buckets; null if no short path exists.
   Entry* displace(const Probe& p, int64_t now) noexcept;
@@ -183,6 +189,7 @@ class Table {
   int64_t lock_timeout_ms_ = -1;
   uint64_t own_entries_ = 0;  // see own_entries(); only written when count_own_
   bool count_own_ = false;
+  bool signal_full_ = false;
   uint64_t lock_failures_ = 0;  // this attachment's; its thread only
 };
 
