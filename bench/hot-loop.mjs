@@ -1,4 +1,5 @@
-// node bench/hot-loop.mjs <addon path> <n> [try|consume|floor]: n calls on one key through the raw addon,
+// node bench/hot-loop.mjs <addon path> <n> [try|consume|floor]: n calls on one key through the raw addon
+// (floor: through build/Release/tollgate_floor.node),
 // for counting instructions per call: run under callgrind at two n and divide the difference.
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
@@ -8,7 +9,10 @@ const t = addon.createTable({ kind: 1, limit: 2 ** 40, windowMs: 1000, rateToken
 const key = 'user:12345';
 let x = 0;
 const N = Number(n);
-if (mode === 'floor') for (let i = 0; i < N; i++) x += addon.readKeyOnly(key) ? 1 : 0;
+if (mode === 'floor') {
+  const floor = createRequire(import.meta.url)(resolve(path, '..', 'tollgate_floor.node'));
+  for (let i = 0; i < N; i++) x += floor.readKeyOnly(key) ? 1 : 0;
+}
 else if (mode === 'consume') for (let i = 0; i < N; i++) x += t.consume(key) ? 1 : 0;
 else for (let i = 0; i < N; i++) x += t.tryConsume(key) ? 1 : 0;
 console.log(x);

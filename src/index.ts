@@ -1,6 +1,6 @@
 // Public entry point of tollgate.
 /// <reference types="node" preserve="true" />
-export { Limiter, MAX_CAPACITY, type CallOptions, type LimiterOptions, type LimiterStats, type TopKey } from './limiter.js';
+export { Limiter, MAX_CAPACITY, type CallOptions, type LimiterOptions, type LimiterStats, type TopKey } from './limiters/limiter.js';
 export {
   fixedWindow,
   slidingWindow,
@@ -11,13 +11,13 @@ export {
   type SlidingWindowPolicy,
   type TokenBucketPolicy,
   type LeakyBucketPolicy,
-} from './policies.js';
-export type { Decision, LimitOverride } from './decision.js';
-export { ManualClock } from './clock.js';
-export type { TollgateErrorCode, TollgateRangeError, TollgateTypeError } from './errors.js';
+} from './common/policies.js';
+export type { Decision, LimitOverride } from './common/decision.js';
+export { ManualClock } from './common/clock.js';
+export type { TollgateErrorCode, TollgateRangeError, TollgateTypeError } from './common/errors.js';
 export { isNativeAvailable, nativeInfo, type EngineChoice, type EngineName, type NativeInfo } from './engine/select-engine.js';
 export type { NativeSource } from './engine/load-native.js';
-export { MAX_KEY_LENGTH } from './validate.js';
+export { MAX_KEY_LENGTH } from './common/validate.js';
 export {
   sharedMemory,
   destroySharedMemory,
@@ -25,15 +25,15 @@ export {
   type SharedMemoryOptions,
   type SharedMemoryStore,
   type SharedTableReport,
-} from './stores/shared-memory.js';
-export { allOf, CombinedLimiter } from './combine.js';
+} from './engine/shared-memory.js';
+export { allOf, CombinedLimiter } from './limiters/combined-limiter.js';
 export {
   isRateLimiter,
   type RateLimiter,
   type RateLimiterStats,
   type CombinedLimiterStats,
   type MaybePromise,
-} from './rate-limiter.js';
+} from './limiters/rate-limiter.js';
 export {
   RedisLimiter,
   type RedisLimiterOptions,
@@ -47,12 +47,12 @@ export {
   type RedisLimiterEvent,
   type BreakerOptions,
   type BreakerState,
-} from './stores/redis/redis-limiter.js';
+} from './limiters/redis-limiter.js';
 export { rateLimit, type NodeRateLimitOptions, type RateLimitMiddleware } from './http/node.js';
 export { fastifyRateLimit, type FastifyRateLimitOptions } from './http/fastify.js';
 export type { RateLimitOptions, RateLimitEvent } from './http/rule.js';
 export type { HeaderFormat } from './http/headers.js';
-export { AcquireError, type AcquireOptions, type AcquireErrorCode } from './waiting-lines.js';
+export { AcquireError, type AcquireOptions, type AcquireErrorCode } from './limiters/waiting-lines.js';
 export {
   createQueue,
   Queue,
@@ -69,12 +69,12 @@ export { backoffDelay, retryPolicy, type RetryOptions } from './client/backoff.j
 export { parseUpstreamLimits, parseRetryAfter, parseDuration, type UpstreamLimits, type UpstreamQuota } from './client/upstream-headers.js';
 export { adaptToUpstream, correctCost } from './client/adapt.js';
 export { limitedFetch, UpstreamError, type LimitedFetch, type LimitedFetchOptions } from './client/fetch.js';
-export { toPrometheus, registerPrometheus, type PromClientLike, type PromRegistryLike } from './metrics/prometheus.js';
-export { denialLogger, metricsHandler, type DenialRecord } from './metrics/denial-log.js';
+export { toPrometheus, registerPrometheus, metricsHandler, type PromClientLike, type PromRegistryLike } from './metrics/prometheus.js';
+export { denialLogger, type DenialRecord } from './metrics/denial-log.js';
 export { ExpressRateLimitStore, type ExpressRateLimitInfo, type ExpressRateLimitStoreOptions } from './adapters/express-rate-limit.js';
 export { FastifyRateLimitStore, type FastifyRateLimitCallback, type FastifyRateLimitCount, type FastifyRateLimitStoreOptions } from './adapters/fastify-rate-limit.js';
 export { RateLimiterTollgate, RateLimiterRes, RateLimiterResult, type RateLimiterTollgateOptions, type RateLimiterFlexibleLike } from './adapters/rate-limiter-flexible.js';
-export { koaRateLimit, type KoaContextLike, type KoaRateLimitOptions } from './adapters/koa.js';
-export { honoRateLimit, type HonoContextLike, type HonoRateLimitOptions } from './adapters/hono.js';
+export { koaRateLimit, type KoaContextLike, type KoaRateLimitOptions } from './http/koa.js';
+export { honoRateLimit, type HonoContextLike, type HonoRateLimitOptions } from './http/hono.js';
 export { NestThrottlerStorage, type NestThrottlerRecord, type NestThrottlerStorageOptions } from './adapters/nest-throttler.js';
 export type { AdapterTableOptions } from './adapters/adapter-limiter.js';

@@ -1,6 +1,6 @@
 // The TypeScript engine is the oracle: random operation sequences must get identical decisions from both engines.
 import { describe, expect, it } from 'vitest';
-import { MAX_CLOCK_MS } from '../src/constants.js';
+import { MAX_CLOCK_MS } from '../src/common/constants.js';
 import {
   fixedWindow,
   leakyBucket,

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ABI_VERSION } from '../src/common/constants.js';
 import { describe, expect, it } from 'vitest';
 import { engines } from './helpers/engines.js';
 
@@ -56,7 +57,7 @@ describe('engine selection', () => {
   it('a file with the right ABI number but no addon inside is refused, and the message names the override (regression)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tollgate-fake-'));
     const fake = path.join(dir, 'fake.cjs');
-    writeFileSync(fake, 'module.exports = { abiVersion: 3 };\n');
+    writeFileSync(fake, `module.exports = { abiVersion: ${ABI_VERSION} };\n`);
     const report = run('engine-report.mjs', { TOLLGATE_NATIVE_PATH: fake }) as { engines: string[]; decisions: boolean[]; warnings: { code: string; message: string }[] };
     expect(report.engines).toEqual(['js', 'js']);
     expect(report.decisions).toEqual([true, true, false]);

@@ -100,10 +100,16 @@ describe('RateLimiter', () => {
   });
 
   it('acquire refuses a malformed tier before waiting, naming the entry', async () => {
-    const limiter = new Limiter({ policy, clock: new ManualClock(0) });
-    await expect(limiter.acquire('k', { limit: [2, 0] })).rejects.toThrow(/limit\[1\]/);
+    const clock = new ManualClock(0);
+    const limiter = new Limiter({ policy, clock });
+    const both = allOf(limiter, new Limiter({ policy, clock }));
+    await expect(both.acquire('k', { limit: [2, 0] })).rejects.toThrow(/limit\[1\]/);
+    await expect(limiter.acquire('k', { limit: [0] })).rejects.toThrow(/limit\[0\]/);
+    await expect(limiter.acquire('k', { limit: [2, 2] })).rejects.toThrow(/at most 1 limits/);
     await expect(limiter.acquire('k', { limit: -1 })).rejects.toMatchObject({ code: 'TOLLGATE_OUT_OF_RANGE' });
-    limiter.close();
+    // A tier above what the policy's arithmetic allows is refused before waiting too.
+    await expect(limiter.acquire('k', { limit: 2 ** 52 })).rejects.toMatchObject({ code: 'TOLLGATE_OUT_OF_RANGE' });
+    for (const l of both.limiters) l.close();
   });
 
   it('isRateLimiter tells a limiter from look-alikes', () => {

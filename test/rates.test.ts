@@ -1,7 +1,7 @@
 // Rates written as numbers per second become exact fractions of tokens per interval, never faster.
 import { describe, expect, it } from 'vitest';
 import { leakyBucket, tokenBucket } from '../src/index.js';
-import { MAX_RATE_INTERVAL_MS, rateFraction } from '../src/rate-fraction.js';
+import { MAX_RATE_INTERVAL_MS, rateFraction } from '../src/common/rate-fraction.js';
 
 describe('rates per second', () => {
   it.each([

@@ -4,7 +4,7 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedWindow, Limiter, RedisLimiter } from '../src/index.js';
-import { keySlot } from '../src/stores/redis/key-slot.js';
+import { keySlot } from '../src/redis/key-slot.js';
 import { hasRedis, startCluster, type LocalCluster } from './helpers/redis.js';
 
 /** A Cluster client once it has its slot map (commands sent before may meet a seed connection it is closing). */

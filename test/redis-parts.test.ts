@@ -1,12 +1,12 @@
 // The Redis tier's parts that need no server: the breaker's states, the server clock's bound, and
 // key naming (hash tags no user key can break, shapes that keep policies apart).
 import { describe, expect, it } from 'vitest';
-import { Breaker, type BreakerTransitions } from '../src/stores/redis/breaker.js';
-import { ServerClock } from '../src/stores/redis/server-clock.js';
-import { escapeTagText, keyBase, limiterNamespace, policySuffixes } from '../src/stores/redis/redis-keys.js';
-import { keySlot } from '../src/stores/redis/key-slot.js';
+import { Breaker, type BreakerTransitions } from '../src/redis/breaker.js';
+import { ServerClock } from '../src/redis/server-clock.js';
+import { escapeTagText, keyBase, limiterNamespace, policySuffixes } from '../src/redis/redis-keys.js';
+import { keySlot } from '../src/redis/key-slot.js';
 import { fixedWindow, leakyBucket, slidingWindow, tokenBucket } from '../src/index.js';
-import { policyParams } from '../src/policies.js';
+import { policyParams } from '../src/common/policies.js';
 import { edgeKeys } from './helpers/engines.js';
 
 describe('Breaker', () => {

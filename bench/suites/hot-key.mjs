@@ -3,7 +3,7 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { TokenBucket } from 'limiter';
 import { FastRateLimit } from 'fast-ratelimit';
 import { Limiter, fixedWindow } from '../../dist/index.js';
-import { loadNative } from '../../dist/engine/load-native.js';
+import { loadFloor } from '../floor.mjs';
 import { MapFixedWindow } from '../peers/map-fixed-window.mjs';
 import { measure, report } from '../common.mjs';
 
@@ -12,8 +12,7 @@ const key = 'user:123456';
 // Limits high enough never to deny: every contender runs its allow path.
 const LIMIT = 1e9;
 const policy = fixedWindow({ limit: LIMIT, windowMs: 1000 });
-const addon = loadNative().addon;
-if (addon === undefined) throw new Error('the native addon is not built: npm run build:native');
+const addon = loadFloor();
 const native = new Limiter({ policy, engine: 'native' });
 const js = new Limiter({ policy, engine: 'js' });
 const withTopKeys = new Limiter({ policy, engine: 'native', topKeys: true });

@@ -4,6 +4,7 @@ import { TokenBucket } from 'limiter';
 import { FastRateLimit } from 'fast-ratelimit';
 import { Limiter, fixedWindow } from '../../dist/index.js';
 import { loadNative } from '../../dist/engine/load-native.js';
+import { loadFloor } from '../floor.mjs';
 import { MapFixedWindow } from '../peers/map-fixed-window.mjs';
 import { createRequire } from 'node:module';
 import { makeKeys, measure, progress, randomOrder, report } from '../common.mjs';
@@ -26,6 +27,7 @@ const fast = new FastRateLimit({ threshold: LIMIT, ttl: 600 });
 // The physical floor: the N-API call reading a key from the same array (the key's own miss),
 // plus one random 64-byte read of a block the table's size (the one miss a lookup cannot avoid).
 const { addon } = loadNative();
+const floor = loadFloor();
 let missFloor; // made once the table has grown to its full size
 // The same raw table from this addon and, when TOLLGATE_BENCH_BASELINE_ADDON names another build
 // (e.g. an earlier layout), from that one: the change measured side by side in one run.
@@ -60,7 +62,7 @@ for (const key of keys) {
   bucketFor(key).tryRemoveTokens(1);
 }
 
-missFloor = addon.createMissFloor(native.stats().memoryBytes);
+missFloor = floor.createMissFloor(native.stats().memoryBytes);
 let sink = 0;
 const batchKeys = new Array(BATCH);
 const batchOut = new Uint8Array(BATCH);
@@ -102,7 +104,7 @@ const figures = await measure(
       for (let i = 0; i < BATCH; i++) sink += js.consume(next()).remaining;
     },
     'N-API floor, random key': () => {
-      for (let i = 0; i < BATCH; i++) sink += addon.readKeyOnly(next()) ? 1 : 0;
+      for (let i = 0; i < BATCH; i++) sink += floor.readKeyOnly(next()) ? 1 : 0;
     },
     'N-API floor, random key + one random 64-byte read of a table-sized block': () => {
       for (let i = 0; i < BATCH; i++) sink += missFloor(next());

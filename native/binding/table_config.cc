@@ -5,24 +5,6 @@
 
 namespace tollgate {
 
-Napi::Error coded_error(napi_env env, const std::string& message, const char* code) {
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("code", Napi::String::New(env, code));
-  return error;
-}
-
-Napi::Error type_error(napi_env env, const std::string& message) {
-  Napi::Error error = Napi::TypeError::New(env, message);
-  error.Set("code", Napi::String::New(env, "TOLLGATE_INVALID_ARGUMENT"));
-  return error;
-}
-
-Napi::Error range_error(napi_env env, const std::string& message) {
-  Napi::Error error = Napi::RangeError::New(env, message);
-  error.Set("code", Napi::String::New(env, "TOLLGATE_OUT_OF_RANGE"));
-  return error;
-}
-
 namespace {
 
 // Typed field readers in the manner of "Expected <what> for <name>".

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "../core/table.h"
+#include "errors.h"
 
 namespace tollgate {
 
@@ -32,10 +33,5 @@ struct TableConfig {
 
 // Reads and checks `value`; throws a coded TypeError or RangeError naming the field.
 TableConfig read_table_config(const Napi::Value& value, size_t detail_size);
-
-// The error kinds the TypeScript side throws, with the same codes, for direct calls to the addon.
-Napi::Error type_error(napi_env env, const std::string& message);
-Napi::Error range_error(napi_env env, const std::string& message);
-Napi::Error coded_error(napi_env env, const std::string& message, const char* code);
 
 }  // namespace tollgate

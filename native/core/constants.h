@@ -1,5 +1,6 @@
 // Limits the C++ core shares with the TypeScript engine and the Lua scripts. The TypeScript side
-// declares the same values in src/constants.ts; test/package.test.ts checks that they agree.
+// declares the same values in src/common/constants.ts; the addon exports these (its `constants`),
+// and test/package.test.ts compares the two by value.
 #pragma once
 
 #include <cstddef>
@@ -31,5 +32,24 @@ constexpr uint64_t kHeadroomDen = 8;
 // the most chosen automatically.
 constexpr uint64_t kKeysPerAutoShard = 8192;
 constexpr uint32_t kMaxAutoShards = 256;
+
+// Bound on limit * window and limit * refill interval: every intermediate product of the
+// algorithms stays below it, so both engines compute exactly (in int64 and in doubles).
+constexpr int64_t kMaxProduct = int64_t{1} << 50;
+
+// How often heavy-hitter counts halve when no period is given, in ms.
+constexpr int64_t kDefaultTopPeriodMs = 60000;
+
+// The version of the addon's interface to JavaScript; the loader refuses a binary of another.
+constexpr int kAbiVersion = 4;
+
+// Indices into the Float64Array the TypeScript side reads a decision from.
+enum Detail : uint32_t { kDetailAllowed = 0, kDetailLimit, kDetailRemaining, kDetailResetMs, kDetailRetryAfterMs, kDetailSize };
+
+// What a call on a closed table says (TypeScript checks first, with the same words).
+constexpr const char* kClosedMessage = "The limiter is closed; create a new one to make further decisions";
+
+static_assert(kHeadroomNum > kHeadroomDen, "a table needs headroom beyond its capacity");
+static_assert(kMaxBlockMs <= kMaxProduct, "now plus a block stays exact in a double");
 
 }  // namespace tollgate

@@ -213,7 +213,7 @@ Verdict GrowableTable::consume(const Hash128& h, const Policy& policy, int64_t l
 void GrowableTable::record_top(const Hash128& h, const KeyText* key, bool denied, int64_t now) noexcept {
   // The same shard choice as the table's, so a key always falls in one summary.
   const uint32_t shard = uint32_t(((h.hi >> 32) * top_shards_) >> 32);
-  top_record(top_[shard], h.lo, *key, denied, now, options_.top_period_ms > 0 ? options_.top_period_ms : 60000);
+  top_record(top_[shard], h.lo, *key, denied, now, top_period_ms());
 }
 
 bool GrowableTable::refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount, int64_t now) noexcept {
@@ -252,7 +252,7 @@ uint64_t GrowableTable::sweep(int64_t now) noexcept {
 std::vector<TopKey> GrowableTable::top_keys(int64_t now) {
   if (!growable_) return current_.table->top_keys(now);
   std::vector<TopKey> out;
-  for (TopSummary& summary : top_) top_collect(summary, now, options_.top_period_ms > 0 ? options_.top_period_ms : 60000, out);
+  for (TopSummary& summary : top_) top_collect(summary, now, top_period_ms(), out);
   return out;
 }
 

@@ -84,6 +84,7 @@ class GrowableTable {
   std::vector<TopSummary> top_;
   uint32_t top_shards_ = 0;
   void record_top(const Hash128& h, const KeyText* key, bool denied, int64_t now) noexcept;
+  int64_t top_period_ms() const noexcept { return options_.top_period_ms > 0 ? options_.top_period_ms : kDefaultTopPeriodMs; }
 
   TableOptions options_{};
   HashSeed seed_{};

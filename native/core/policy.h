@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "constants.h"
+
 namespace tollgate {
 
 enum class PolicyKind : uint32_t {
@@ -23,8 +25,6 @@ struct Policy {
   int64_t rate_tokens;       // token bucket and GCRA only
   int64_t rate_interval_ms;  // token bucket and GCRA only
 };
-
-constexpr int64_t kMaxProduct = int64_t{1} << 50;
 
 // Whether `limit` (the policy's or a per-call override) keeps every product within kMaxProduct.
 inline bool limit_is_valid(const Policy& p, int64_t limit) noexcept {

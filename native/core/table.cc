@@ -219,7 +219,7 @@ Table::Table(void* base) noexcept
   shards_ = reinterpret_cast<Shard*>(base_ + l.shards_offset);
   entries_ = reinterpret_cast<Entry*>(base_ + l.slots_offset);
   top_ = l.top_offset == 0 ? nullptr : reinterpret_cast<TopSummary*>(base_ + l.top_offset);
-  top_period_ms_ = header_->top_period_ms > 0 ? header_->top_period_ms : 60000;
+  top_period_ms_ = header_->top_period_ms > 0 ? header_->top_period_ms : kDefaultTopPeriodMs;
   shard_count_ = l.shard_count;
   slots_per_shard_ = l.slots_per_shard;
   buckets_per_shard_ = l.slots_per_shard / kBucket;

@@ -44,7 +44,7 @@ struct TableOptions {
   bool evict;         // when full: evict the entry nearest to expiry, or refuse the new key
   Policy policy;
   bool top_keys = false;         // keep heavy-hitter summaries
-  int64_t top_period_ms = 60000;  // their counts halve this often
+  int64_t top_period_ms = kDefaultTopPeriodMs;  // their counts halve this often
 };
 
 struct TableStats {

@@ -1,10 +1,9 @@
 // What every store adapter takes to make its tables, and the one place that makes them.
-import type { ManualClock } from '../clock.js';
+import type { ManualClock } from '../common/clock.js';
 import type { EngineChoice } from '../engine/select-engine.js';
-import { Limiter, QUIET_POLICY_MISMATCH } from '../limiter.js';
-import { fixedWindow, type Policy } from '../policies.js';
-import type { SharedMemoryStore } from '../stores/shared-memory.js';
-import { MAX_PRODUCT } from '../validate.js';
+import { Limiter, QUIET_POLICY_MISMATCH } from '../limiters/limiter.js';
+import { fixedWindow, maxLimitFor, type Policy } from '../common/policies.js';
+import type { SharedMemoryStore } from '../engine/shared-memory.js';
 
 /** The keys of AdapterTableOptions, for the adapters' unknown-option checks. */
 export const ADAPTER_TABLE_KEYS = ['store', 'capacity', 'engine', 'clock'] as const;
@@ -44,6 +43,6 @@ export interface HitCounter {
 }
 
 export function hitCounter(options: AdapterTableOptions, windowMs: number): HitCounter {
-  const ceiling = Math.floor(MAX_PRODUCT / windowMs);
+  const ceiling = maxLimitFor(windowMs);
   return { limiter: adapterLimiter(options, fixedWindow({ limit: ceiling, windowMs }), true), ceiling };
 }

@@ -2,12 +2,12 @@
 // memory so every worker of a cluster counts against one limit. express-rate-limit keeps its own
 // options, handler and headers. Its types are declared here structurally, so importing tollgate
 // never needs express-rate-limit installed.
-import { invalidArgument } from '../errors.js';
-import type { Limiter } from '../limiter.js';
+import { invalidArgument } from '../common/errors.js';
+import type { Limiter } from '../limiters/limiter.js';
 import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
-import { checkKnownKeys } from '../option-keys.js';
-import { checkOptions } from '../validate.js';
-import { libraryKey } from '../keys.js';
+import { checkKnownKeys } from '../common/option-keys.js';
+import { checkOptions } from '../common/validate.js';
+import { libraryKey } from '../common/keys.js';
 
 /** What express-rate-limit's `increment` and `get` return. */
 export interface ExpressRateLimitInfo {

@@ -1,11 +1,11 @@
 // A @fastify/rate-limit `store` whose counting is tollgate's: in this process, or in shared memory
 // so every worker counts against one limit. @fastify/rate-limit keeps its own options, hooks,
 // headers and 429 body. Declared structurally: importing tollgate never needs the plugin installed.
-import { invalidArgument } from '../errors.js';
+import { invalidArgument } from '../common/errors.js';
 import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions, type HitCounter } from './adapter-limiter.js';
-import { checkKnownKeys } from '../option-keys.js';
-import { checkOptions } from '../validate.js';
-import { keyText, storedKey } from '../keys.js';
+import { checkKnownKeys } from '../common/option-keys.js';
+import { checkOptions } from '../common/validate.js';
+import { keyText, storedKey } from '../common/keys.js';
 
 /** What @fastify/rate-limit's store callbacks receive. */
 export interface FastifyRateLimitCount {

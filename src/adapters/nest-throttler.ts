@@ -1,13 +1,13 @@
 // A @nestjs/throttler `ThrottlerStorage` whose counting is tollgate's: in this process, or in shared
 // memory so every worker of a Nest app counts against one limit. Declared structurally: importing
 // tollgate never needs @nestjs/throttler installed.
-import type { Limiter } from '../limiter.js';
+import type { Limiter } from '../limiters/limiter.js';
 import { ADAPTER_TABLE_KEYS, adapterLimiter, type AdapterTableOptions } from './adapter-limiter.js';
-import { checkKnownKeys } from '../option-keys.js';
-import { fixedWindow } from '../policies.js';
-import { checkOptions, MAX_PRODUCT } from '../validate.js';
-import { keyText, storedKey } from '../keys.js';
-import { monotonicMs } from '../clock.js';
+import { checkKnownKeys } from '../common/option-keys.js';
+import { fixedWindow, maxLimitFor } from '../common/policies.js';
+import { checkOptions } from '../common/validate.js';
+import { keyText, storedKey } from '../common/keys.js';
+import { monotonicMs } from '../common/clock.js';
 
 /** What @nestjs/throttler's storage returns (its ThrottlerStorageRecord). */
 export interface NestThrottlerRecord {
@@ -106,7 +106,7 @@ export class NestThrottlerStorage {
     }
     // Refused by the limit, or by a block already in force? A block refuses even a limit nobody
     // reaches, which the policy never does (and peek counts nothing).
-    if (blockDuration > 0 && limiter.peek(stored, 1, { limit: Math.floor(MAX_PRODUCT / ttl) }).allowed) {
+    if (blockDuration > 0 && limiter.peek(stored, 1, { limit: maxLimitFor(ttl) }).allowed) {
       // Over the limit, not blocked yet: blocked for blockDuration, then counted afresh.
       limiter.reset(stored);
       limiter.block(stored, blockDuration);

@@ -2,18 +2,18 @@
 // execEvenly, customDuration, forever, insurance and in-memory blocks) over tollgate tables, so its
 // users change one import; with sharedMemory every process of a host counts together without
 // RateLimiterCluster's IPC, and with storeClient the count lives on Redis.
-import { closedError, invalidArgument, outOfRange } from '../errors.js';
-import { fixedWindow } from '../policies.js';
-import { RedisLimiter } from '../stores/redis/redis-limiter.js';
-import { redisTransport, type RedisClient } from '../stores/redis/redis-client.js';
-import type { MaybePromise, RateLimiter } from '../rate-limiter.js';
-import type { Decision } from '../decision.js';
+import { closedError, invalidArgument, outOfRange } from '../common/errors.js';
+import { fixedWindow, maxLimitFor } from '../common/policies.js';
+import { RedisLimiter } from '../limiters/redis-limiter.js';
+import { redisTransport, type RedisClient } from '../redis/redis-client.js';
+import type { MaybePromise, RateLimiter } from '../limiters/rate-limiter.js';
+import type { Decision } from '../common/decision.js';
 import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
-import { checkInteger, checkObject, MAX_PRODUCT } from '../validate.js';
-import { checkKnownKeys } from '../option-keys.js';
-import { storedKey } from '../keys.js';
-import { monotonicMs } from '../clock.js';
-import { sharedMemory } from '../stores/shared-memory.js';
+import { checkInteger, checkObject } from '../common/validate.js';
+import { checkKnownKeys } from '../common/option-keys.js';
+import { storedKey } from '../common/keys.js';
+import { monotonicMs } from '../common/clock.js';
+import { sharedMemory } from '../engine/shared-memory.js';
 
 /** What rate-limiter-flexible resolves and rejects with: its RateLimiterRes, field for field. */
 export class RateLimiterRes {
@@ -306,13 +306,13 @@ export class RateLimiterTollgate {
     // 2^50 / its length. (Records of other durations share the bound of theirs: a record "for ever"
     // counts up to 16,384 points.)
     const windowMs = this.#durationMs === 0 ? FOREVER_MS : this.#durationMs;
-    if (2 * this.points > Math.floor(MAX_PRODUCT / windowMs)) throw outOfRange('points', `at most ${Math.floor(MAX_PRODUCT / windowMs / 2)} with this duration`, this.points);
+    if (2 * this.points > maxLimitFor(windowMs)) throw outOfRange('points', `at most ${Math.floor(maxLimitFor(windowMs) / 2)} with this duration`, this.points);
     const defaultMs = this.#durationMs;
     if (o.storeClient !== undefined) {
       const redis = o.storeClient as RedisClient;
       redisTransport(redis, undefined); // refuses what no RedisLimiter could use, now rather than at the first call
       this.#store = new CountingStore(defaultMs, (windowMs) => {
-        const ceiling = Math.floor(MAX_PRODUCT / windowMs);
+        const ceiling = maxLimitFor(windowMs);
         const name = `rlf:${this.keyPrefix}:${windowMs}`;
         return {
           counter: new RedisLimiter({ redis, name, policy: fixedWindow({ limit: ceiling, windowMs }), denyCache: false, onError: failing(name) }),

@@ -1,6 +1,6 @@
 // Keeping the local limiter honest: follow what the upstream says is left, and settle a job's
 // estimated cost against what it really cost.
-import type { RateLimiter } from '../rate-limiter.js';
+import type { RateLimiter } from '../limiters/rate-limiter.js';
 import type { UpstreamQuota } from './upstream-headers.js';
 
 /**

@@ -1,7 +1,7 @@
 // Retrying politely: exponential backoff with full jitter, never sooner than the upstream asked.
-import { checkInteger, checkObject } from '../validate.js';
-import { invalidArgument } from '../errors.js';
-import { checkKnownKeys } from '../option-keys.js';
+import { checkInteger, checkObject } from '../common/validate.js';
+import { invalidArgument } from '../common/errors.js';
+import { checkKnownKeys } from '../common/option-keys.js';
 
 export interface RetryOptions {
   /** Attempts in all, the first included; default 5. */

@@ -1,15 +1,15 @@
 // fetch for one rate-limited upstream: waits for local capacity (requests and tokens), retries
 // 429s and 5xx with backoff that honours Retry-After, adapts to the upstream's rate headers,
 // and settles estimated token costs against the real ones.
-import { invalidArgument } from '../errors.js';
-import { checkInteger, checkObject } from '../validate.js';
+import { invalidArgument } from '../common/errors.js';
+import { checkInteger, checkObject } from '../common/validate.js';
 import { UpstreamWindow } from './upstream-window.js';
-import type { RateLimiter } from '../rate-limiter.js';
+import type { RateLimiter } from '../limiters/rate-limiter.js';
 import { adaptToUpstream, correctCost } from './adapt.js';
 import type { RetryOptions } from './backoff.js';
 import { createQueue, type DeadLetter, type QueueLimit } from './queue.js';
 import { parseUpstreamLimits } from './upstream-headers.js';
-import { checkKnownKeys } from '../option-keys.js';
+import { checkKnownKeys } from '../common/option-keys.js';
 
 export interface LimitedFetchOptions {
   /** The fetch to call; default globalThis.fetch. */

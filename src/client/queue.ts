@@ -1,11 +1,11 @@
 // A job queue for calling rate-limited APIs: several limits at once (requests and tokens per
 // minute), a concurrency cap, priorities, a bounded backlog, retries with backoff, dead letters.
 import { setMaxListeners } from 'node:events';
-import { closedError, invalidArgument, outOfRange } from '../errors.js';
-import { checkInteger, checkObject, checkOptions } from '../validate.js';
-import { isRateLimiter, type RateLimiter } from '../rate-limiter.js';
+import { closedError, invalidArgument, outOfRange } from '../common/errors.js';
+import { checkInteger, checkObject, checkOptions } from '../common/validate.js';
+import { isRateLimiter, type RateLimiter } from '../limiters/rate-limiter.js';
 import { backoffDelay, retryPolicy, type RetryOptions, type RetryPolicy } from './backoff.js';
-import { checkKnownKeys } from '../option-keys.js';
+import { checkKnownKeys } from '../common/option-keys.js';
 
 export interface QueueLimit {
   readonly limiter: RateLimiter;

@@ -1,7 +1,7 @@
 // An upstream's published limit (at most `limit` requests arriving in any `windowMs`), kept
 // whatever the network's delay: a request holds one of `limit` places from its send until
 // `windowMs` after its response.
-import { closedError } from '../errors.js';
+import { closedError } from '../common/errors.js';
 
 interface Waiter {
   readonly resolve: (release: () => void) => void;

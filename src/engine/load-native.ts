@@ -3,9 +3,9 @@ import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ABI_VERSION } from '../common/constants.js';
 import type { NativeAddon } from './table-engine.js';
 
-const EXPECTED_ABI = 3;
 /** What every tollgate addon exports (an object with only the ABI number is refused). */
 const ADDON_FUNCTIONS = ['createTable', 'destroySharedMemory', 'inspectSharedMemory'] as const;
 
@@ -74,8 +74,8 @@ export function loadNative(): NativeLoadResult {
   for (const [candidate, source] of candidates) {
     try {
       const addon = require(candidate) as NativeAddon;
-      if (addon?.abiVersion !== EXPECTED_ABI) {
-        failures.push(`${candidate}: built for ABI ${addon?.abiVersion}, this code expects ${EXPECTED_ABI} (rebuild it: ${BUILD_COMMAND})`);
+      if (addon?.abiVersion !== ABI_VERSION) {
+        failures.push(`${candidate}: built for ABI ${addon?.abiVersion}, this code expects ${ABI_VERSION} (rebuild it: ${BUILD_COMMAND})`);
         continue;
       }
       const missing = ADDON_FUNCTIONS.filter((name) => typeof (addon as unknown as Record<string, unknown>)[name] !== 'function');

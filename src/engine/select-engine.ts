@@ -1,5 +1,5 @@
 // Chooses the engine a limiter runs on: native when it loads, else the TypeScript one with one warning.
-import { nativeUnavailable } from '../errors.js';
+import { nativeUnavailable } from '../common/errors.js';
 import { JsTable } from './js/js-table.js';
 import { loadNative, type NativeSource } from './load-native.js';
 import { topKeyText, type TableConfig, type TableEngine } from './table-engine.js';

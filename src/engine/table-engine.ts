@@ -1,5 +1,5 @@
 // The one interface both engines implement; also the typed shape of what the native addon exports.
-import { BUCKET_SLOTS, HEADROOM_DEN, HEADROOM_NUM, KEYS_PER_AUTO_SHARD, MAX_AUTO_SHARDS } from '../constants.js';
+import { BUCKET_SLOTS, Detail, HEADROOM_DEN, HEADROOM_NUM, KEYS_PER_AUTO_SHARD, MAX_AUTO_SHARDS } from '../common/constants.js';
 
 /** Raw table statistics, as both engines report them. */
 export interface TableStats {
@@ -134,14 +134,11 @@ export interface NativeAddon {
   createTable(config: TableConfig): TableEngine;
   destroySharedMemory(name: string): boolean;
   inspectSharedMemory(name: string): RawSharedTableReport;
-  /** The N-API floor for benchmarks: reads one string key and returns whether it was valid. */
-  readKeyOnly(key: string): boolean;
-  /** For benchmarks: a function that reads a key and one random 64-byte line of a `bytes` block. */
-  createMissFloor(bytes: number): (key: string) => number;
+  /** The values the core shares with this code (src/common/constants.ts), for the test that compares them. */
+  readonly constants: Readonly<Record<string, unknown>>;
 }
 
-/** Index of each field in the detail array. */
-export const Detail = { Allowed: 0, Limit: 1, Remaining: 2, ResetMs: 3, RetryAfterMs: 4, Size: 5 } as const;
+export { Detail };
 
 /** Entries in a new key's two buckets; the JS engine samples as many eviction candidates. */
 export const PROBE_WINDOW = 2 * BUCKET_SLOTS;

@@ -1,6 +1,6 @@
 // Who is asking: the client address (through trusted proxies only), grouped into an IPv6 subnet.
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import { invalidArgument, outOfRange } from '../errors.js';
+import { invalidArgument, outOfRange } from '../common/errors.js';
 
 /** Addresses or CIDR ranges ('10.0.0.0/8', '::1', 'loopback') whose forwarding headers are believed. */
 export type TrustProxy = false | readonly string[];

@@ -2,10 +2,10 @@
 // `config: { rateLimit: { ... } | false }`. Fastify itself is not imported: the types below are
 // the little of it this plugin touches.
 import type { IncomingMessage } from 'node:http';
-import type { Decision } from '../decision.js';
+import type { Decision } from '../common/decision.js';
 import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
 import { RateLimitRule, RULE_OPTIONS, type FrameworkAddress, type RateLimitOptions, type Verdict } from './rule.js';
-import { checkKnownKeys } from '../option-keys.js';
+import { checkKnownKeys } from '../common/option-keys.js';
 
 /**
  * fastify's own trustProxy: `request.ip` when it differs from the socket's peer (fastify took it

@@ -1,8 +1,8 @@
 // Rate-limit response headers in each format clients look for, written from one Decision. What
 // does not change between requests (names, the policy list, the limit) is built once per rule.
-import type { Decision } from '../decision.js';
-import { outOfRange } from '../errors.js';
-import type { Policy } from '../policies.js';
+import type { Decision } from '../common/decision.js';
+import { outOfRange } from '../common/errors.js';
+import type { Policy } from '../common/policies.js';
 
 /**
  * - 'legacy': X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset (Unix time, seconds).

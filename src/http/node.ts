@@ -1,6 +1,6 @@
 // Middleware for express, connect and plain node:http servers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Decision } from '../decision.js';
+import type { Decision } from '../common/decision.js';
 import { MISSING_KEY_BODY, problemBody } from './headers.js';
 import { writeHeader } from './node-response.js';
 import { RateLimitRule, type FrameworkAddress, type RateLimitOptions, type Verdict } from './rule.js';

@@ -1,14 +1,14 @@
 // One rate-limit rule for HTTP requests, framework-free: which key, what cost, which limiter,
 // and what the response must carry. The express/node and fastify adapters apply its outcome.
 import type { IncomingMessage } from 'node:http';
-import { CombinedLimiter } from '../combine.js';
-import type { Decision, LimitOverride } from '../decision.js';
-import { invalidArgument } from '../errors.js';
-import type { Limiter } from '../limiter.js';
-import { isRateLimiter, type MaybePromise, type RateLimiter } from '../rate-limiter.js';
-import { checkInteger, checkObject } from '../validate.js';
-import { storedKey } from '../keys.js';
-import { checkKnownKeys } from '../option-keys.js';
+import { CombinedLimiter } from '../limiters/combined-limiter.js';
+import type { Decision, LimitOverride } from '../common/decision.js';
+import { invalidArgument } from '../common/errors.js';
+import type { Limiter } from '../limiters/limiter.js';
+import { isRateLimiter, type MaybePromise, type RateLimiter } from '../limiters/rate-limiter.js';
+import { checkInteger, checkObject } from '../common/validate.js';
+import { storedKey } from '../common/keys.js';
+import { checkKnownKeys } from '../common/option-keys.js';
 import { addressKey, addressList, canonicalAddress, clientAddress, type ForwardedHeader, type TrustProxy } from './client-ip.js';
 import { checkFormats, RateLimitHeaders, RETRY_AFTER, type HeaderFormat, type HeaderSink } from './headers.js';
 

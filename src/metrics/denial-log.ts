@@ -1,12 +1,11 @@
 // Structured logging of denials that a flood cannot turn into a flood of log lines.
-import type { ManualClock } from '../clock.js';
-import type { Decision } from '../decision.js';
-import { invalidArgument } from '../errors.js';
-import { Limiter } from '../limiter.js';
-import { fixedWindow } from '../policies.js';
-import { checkInteger } from '../validate.js';
-import type { RateLimiter } from '../rate-limiter.js';
-import { toPrometheus } from './prometheus.js';
+import type { ManualClock } from '../common/clock.js';
+import type { Decision } from '../common/decision.js';
+import { invalidArgument } from '../common/errors.js';
+import { Limiter } from '../limiters/limiter.js';
+import { fixedWindow } from '../common/policies.js';
+import { checkInteger, checkObject } from '../common/validate.js';
+import { checkKnownKeys } from '../common/option-keys.js';
 
 export interface DenialRecord {
   readonly key: string;
@@ -26,7 +25,8 @@ export function denialLogger(options: {
   /** For tests. */
   readonly clock?: ManualClock;
 }): (event: { readonly key: string; readonly decision: Decision }) => void {
-  if (typeof options?.log !== 'function') throw invalidArgument('log', 'a function', options?.log);
+  checkKnownKeys(checkObject(options, 'options'), ['log', 'maxPerSecond', 'clock'], 'denialLogger options');
+  if (typeof options.log !== 'function') throw invalidArgument('log', 'a function', options.log);
   const max = options.maxPerSecond === undefined ? 10 : checkInteger(options.maxPerSecond, 'maxPerSecond', 1, 1_000_000);
   const gate = new Limiter({ policy: fixedWindow({ limit: max, windowMs: 1000 }), capacity: 64, engine: 'js', ...(options.clock ? { clock: options.clock } : {}) });
   let suppressed = 0;
@@ -37,13 +37,5 @@ export function denialLogger(options: {
     }
     options.log({ key: event.key, decision: event.decision, suppressed });
     suppressed = 0;
-  };
-}
-
-/** A node:http / express handler serving the limiters' metrics for Prometheus to scrape. */
-export function metricsHandler(...limiters: RateLimiter[]) {
-  return (_req: unknown, res: { setHeader(name: string, value: string): unknown; end(body: string): unknown }): void => {
-    res.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
-    res.end(toPrometheus(...limiters));
   };
 }

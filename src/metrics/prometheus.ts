@@ -1,6 +1,6 @@
-// Prometheus metrics for limiters: the plain text exposition format, and a prom-client collector.
-import { invalidArgument } from '../errors.js';
-import { isRateLimiter, type LimiterStats, type RateLimiter, type RedisLimiterStats } from '../rate-limiter.js';
+// Prometheus metrics for limiters: the plain text exposition format, a handler that serves it, and a prom-client collector.
+import { invalidArgument } from '../common/errors.js';
+import { isRateLimiter, type LimiterStats, type RateLimiter, type RedisLimiterStats } from '../limiters/rate-limiter.js';
 
 interface Sample {
   readonly labels: Record<string, string>;
@@ -149,4 +149,12 @@ export function registerPrometheus(client: PromClientLike, registry: PromRegistr
       },
     });
   }
+}
+
+/** A node:http / express handler serving the limiters' metrics for Prometheus to scrape. */
+export function metricsHandler(...limiters: RateLimiter[]) {
+  return (_req: unknown, res: { setHeader(name: string, value: string): unknown; end(body: string): unknown }): void => {
+    res.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
+    res.end(toPrometheus(...limiters));
+  };
 }

@@ -1,6 +1,7 @@
 // The pure-TypeScript table: per-key state in typed arrays behind Maps, with the native table's
 // expiry and capacity rules.
-import { monotonicMs } from '../../clock.js';
+import { monotonicMs } from '../../common/clock.js';
+import { DEFAULT_TOP_KEYS_PERIOD_MS } from '../../common/constants.js';
 import { Detail, PROBE_WINDOW, plannedCapacity, type TableConfig, type TableEngine, type TableStats } from '../table-engine.js';
 import { decide, freshState, refund, type CounterState, type PolicyView, type Verdict } from './algorithms.js';
 import { KeyIndex } from './key-index.js';
@@ -53,7 +54,7 @@ export class JsTable implements TableEngine {
     this.#index = new KeyIndex(this.#capacity);
     this.#slots = new SlotStore(this.#capacity);
     this.#limit = config.limit;
-    this.#top = config.topKeys === true ? new TopKeysSummary(256, config.topKeysPeriodMs ?? 60_000) : undefined;
+    this.#top = config.topKeys === true ? new TopKeysSummary(256, config.topKeysPeriodMs ?? DEFAULT_TOP_KEYS_PERIOD_MS) : undefined;
     this.#evict = config.evict;
     this.#detail = config.detail;
     this.#clock = config.clock;

@@ -1,5 +1,7 @@
 // Errors with stable `code` strings, and the wording every argument check uses.
 
+import { CLOSED_MESSAGE } from './constants.js';
+
 export type TollgateErrorCode =
   | 'TOLLGATE_INVALID_ARGUMENT'
   | 'TOLLGATE_OUT_OF_RANGE'
@@ -44,8 +46,8 @@ export function outOfRange(name: string, expected: string, value: unknown): Toll
   return Object.assign(error, { code: 'TOLLGATE_OUT_OF_RANGE' as const });
 }
 
-export function closedError(what = 'limiter'): TollgateTypeError {
-  const error = new TypeError(`The ${what} is closed; create a new one to make further decisions`);
+export function closedError(what?: string): TollgateTypeError {
+  const error = new TypeError(what === undefined ? CLOSED_MESSAGE : CLOSED_MESSAGE.replace('limiter', what));
   return Object.assign(error, { code: 'TOLLGATE_CLOSED' as const });
 }
 

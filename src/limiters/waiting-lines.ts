@@ -1,10 +1,10 @@
 // Waiting for capacity: one FIFO line per key, the head waiting exactly as long as the limiter
 // says (a timer, never polling), the others behind it, so no request is starved or woken in a herd.
-import type { Decision, LimitOverride } from './decision.js';
-import { closedError, invalidArgument, outOfRange } from './errors.js';
+import type { Decision, LimitOverride } from '../common/decision.js';
+import { closedError, invalidArgument, outOfRange } from '../common/errors.js';
 import type { AcquireOptions, CallOptions, RateLimiter } from './rate-limiter.js';
-import { checkInteger, checkKey, checkOptions, checkPositiveInteger, splitLimits } from './validate.js';
-import { checkKnownKeys } from './option-keys.js';
+import { checkInteger, checkKey, checkOptions, checkPositiveInteger } from '../common/validate.js';
+import { checkKnownKeys } from '../common/option-keys.js';
 
 export type { AcquireOptions };
 
@@ -45,11 +45,14 @@ interface Line {
  */
 export class WaitingLines {
   readonly #spender: Spender;
+  readonly #checkLimits: (options: CallOptions) => unknown;
   readonly #lines = new Map<string, Line>();
   #closed: unknown;
 
-  constructor(spender: Spender) {
+  /** `checkLimits` throws as the limiter would for a call's per-policy limits (checked before waiting). */
+  constructor(spender: Spender, checkLimits: (options: CallOptions) => unknown) {
     this.#spender = spender;
+    this.#checkLimits = checkLimits;
   }
 
   /** Resolves with the allowing Decision once `cost` has been spent for `key`. */
@@ -66,11 +69,10 @@ export class WaitingLines {
       checkKnownKeys(o, ['cost', 'limit', 'timeoutMs', 'signal'], 'acquire options');
       cost = o.cost === undefined ? 1 : checkPositiveInteger(o.cost, 'cost');
       timeoutMs = o.timeoutMs === undefined ? undefined : checkInteger(o.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
-      // The limiter checks a tier against its policies when it decides; its shape is checked now.
-      const limits = splitLimits(o, Array.isArray(o.limit) ? o.limit.length : 1);
-      if (limits !== undefined) {
-        limits.forEach((l, i) => l !== undefined && checkPositiveInteger(l, Array.isArray(o.limit) ? `limit[${i}]` : 'limit'));
+      // A tier is checked against the limiter's policies now, before any wait.
+      if (o.limit !== undefined) {
         callOptions = { limit: o.limit as LimitOverride };
+        this.#checkLimits(callOptions);
       }
       if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument('signal', 'an AbortSignal', o.signal);
       signal = o.signal as AbortSignal | undefined;
@@ -101,11 +103,6 @@ export class WaitingLines {
       line.waiters.push(waiter);
       if (line.waiters.length === 1) this.#pump(key, line);
     });
-  }
-
-  /** Waiters in line for `key`. */
-  waiting(key: string): number {
-    return this.#lines.get(key)?.waiters.length ?? 0;
   }
 
   /**

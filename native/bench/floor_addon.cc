@@ -1,15 +1,18 @@
-// The physical floors the benchmarks compare against: the cheapest call that reads its key the way
-// every table call does, and that call plus one random cache-line read of a table-sized block.
-#include "floor_binding.h"
+// A separate addon for the benchmarks (never shipped): the physical floors they compare against,
+// the cheapest call that reads its key the way every table call does, and that call plus one
+// random cache-line read of a table-sized block. Its functions are made as each table's are, so
+// the floor pays the same call mechanism.
+#include <napi.h>
 
 #include <cstdint>
 #include <cstring>
 #include <memory>
 
 #include "../core/region.h"
-#include "key_bytes.h"
+#include "../binding/key_bytes.h"
 
 namespace tollgate {
+namespace {
 
 Napi::Value ReadKeyOnly(const Napi::CallbackInfo& info) {
   KeyBytes key;
@@ -41,4 +44,13 @@ Napi::Value CreateMissFloor(const Napi::CallbackInfo& info) {
       "missFloor");
 }
 
+}  // namespace
 }  // namespace tollgate
+
+static Napi::Object InitFloor(Napi::Env env, Napi::Object exports) {
+  exports.Set("readKeyOnly", Napi::Function::New(env, tollgate::ReadKeyOnly, "readKeyOnly"));
+  exports.Set("createMissFloor", Napi::Function::New(env, tollgate::CreateMissFloor, "createMissFloor"));
+  return exports;
+}
+
+NODE_API_MODULE(tollgate_floor, InitFloor)

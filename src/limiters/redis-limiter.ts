@@ -2,89 +2,32 @@
 // many decisions share one round trip, each limiter in its own namespace, every call bounded by a
 // deadline Redis itself enforces, a breaker per node, a local deny cache, and a policy for Redis
 // failing.
-import type { ManualClock } from '../../clock.js';
-import type { Decision } from '../../decision.js';
-import { combineDecisions } from '../../decisions.js';
-import { closedError, invalidArgument, outOfRange, redisError, type RedisErrorCode } from '../../errors.js';
-import { Limiter } from '../../limiter.js';
-import { fixedWindow, policyParams, type Policy, type PolicyParams } from '../../policies.js';
-import { checkInteger, checkKey, checkObject, checkPositiveInteger, splitLimits } from '../../validate.js';
-import { checkClock, monotonicMs } from '../../clock.js';
-import { MAX_BLOCK_MS, MAX_CAPACITY } from '../../constants.js';
-import type { SharedMemoryStore } from '../shared-memory.js';
-import { keySlot } from './key-slot.js';
-import { BLOCK_LUA, CLOCK_LUA, DECIDE_LUA, RESET_LUA } from './lua.js';
+import { monotonicMs, type ManualClock } from '../common/clock.js';
+import { MAX_BLOCK_MS } from '../common/constants.js';
+import { combineDecisions, type Decision } from '../common/decision.js';
+import { closedError, redisError, type RedisErrorCode } from '../common/errors.js';
+import type { PolicyParams } from '../common/policies.js';
+import { checkKey, checkPositiveInteger } from '../common/validate.js';
+import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransitions } from '../redis/breaker.js';
+import { keySlot } from '../redis/key-slot.js';
+import { BLOCK_LUA, CLOCK_LUA, DECIDE_LUA, RESET_LUA } from '../redis/lua.js';
+import type { RedisClient, RedisTransport } from '../redis/redis-client.js';
+import { BLOCK_SUFFIX, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
+import { ServerClock } from '../redis/server-clock.js';
 import { createHash } from 'node:crypto';
-import { WaitingLines } from '../../waiting-lines.js';
-import { isRateLimiter, type AcquireOptions, type CallOptions, type MaybePromise, type RateLimiter, type RedisLimiterStats } from '../../rate-limiter.js';
-import { BLOCK_SUFFIX, keyBase, limiterNamespace, policySuffixes } from './redis-keys.js';
-import { redisTransport, type RedisClient, type RedisTransport } from './redis-client.js';
-import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransitions } from './breaker.js';
-import { ServerClock } from './server-clock.js';
-import { checkKnownKeys } from '../../option-keys.js';
+import { DenyCache } from './deny-cache.js';
+import { Fallback } from './fallback.js';
+import { LimiterBase } from './limiter-base.js';
+import { parseRedisLimiterOptions, type RedisLimiterEvent, type RedisLimiterOptions } from './redis-limiter-options.js';
+import type { CallOptions, MaybePromise, RedisLimiterStats } from './rate-limiter.js';
 
 export type { RedisLimiterStats };
-export type { RedisClient, IoRedisClient, NodeRedisClient, NodeRedisCluster, RedisCommandSender } from './redis-client.js';
-export type { BreakerOptions, BreakerState } from './breaker.js';
+export type { RedisLimiterEvent, RedisLimiterOptions } from './redis-limiter-options.js';
+export type { RedisClient, IoRedisClient, NodeRedisClient, NodeRedisCluster, RedisCommandSender } from '../redis/redis-client.js';
+export type { BreakerOptions, BreakerState } from '../redis/breaker.js';
 
 /** @deprecated The name of 0.1; RedisClient is what `redis` takes. */
 export type RedisClientLike = RedisClient;
-
-/** What RedisLimiter reports to `onEvent`: a failed call, or a node's breaker changing state. */
-export type RedisLimiterEvent =
-  | { readonly type: 'error'; readonly error: Error & { readonly code: RedisErrorCode }; readonly node: string }
-  | { readonly type: 'breaker'; readonly state: BreakerState; readonly node: string };
-
-export interface RedisLimiterOptions {
-  /**
-   * ioredis 5/6 or iovalkey (`Redis` or `Cluster`), node-redis 4+ (`createClient()` or
-   * `createCluster()`), or a RedisCommandSender for any other client. Its lifecycle stays yours.
-   */
-  readonly redis: RedisClient;
-  /**
-   * Required: the limiter's namespace on Redis. Limiters with different names never share counters;
-   * the processes that must share a limit use the same name and policy.
-   */
-  readonly name: string;
-  /** One policy, or several decided all-or-nothing (e.g. 10 per second and 1,000 per hour). */
-  readonly policy: Policy | readonly Policy[];
-  /** Prepended to every Redis key; default 'tollgate:'. No braces (they would break hash tags). */
-  readonly prefix?: string;
-  /** Whether `redis` is a Redis Cluster client; detected for ioredis, iovalkey and node-redis. */
-  readonly cluster?: boolean;
-  /** Bound on every Redis call, in ms; default 250. Redis refuses to act on a call past it. */
-  readonly timeoutMs?: number;
-  /**
-   * When Redis errs, times out or is known down: 'allow' (fail open, the default), 'deny', or
-   * another limiter that decides instead (typically an in-process or shared-memory Limiter, or
-   * allOf(...)), given the same key, cost and per-call limit.
-   */
-  readonly onError?: 'allow' | 'deny' | RateLimiter;
-  /**
-   * After `afterFailures` failed calls to a node (default 1), calls to it go straight to onError
-   * without waiting; one trial call after `retryMs` (default 100, doubling up to `maxRetryMs`,
-   * default 2000) finds when it answers again. false sends every call (each then waits its timeout).
-   */
-  readonly breaker?: false | Partial<BreakerOptions>;
-  /** Told of every failed call and every breaker transition (for logs); what it throws is reported as a warning. */
-  readonly onEvent?: (event: RedisLimiterEvent) => void;
-  /**
-   * Remember denials locally until their retry time, answering repeat requests from the same key
-   * without a round trip. true (the default) keeps up to 100,000 keys in this process; give
-   * { capacity, store } for another size or a shared-memory cache used by every process.
-   */
-  readonly denyCache?: boolean | { readonly capacity?: number; readonly store?: SharedMemoryStore };
-  /**
-   * Most decisions sent in one call; default 32. Decisions asked for together share calls of up
-   * to this many, and several calls stay in flight, so Redis and this process work in parallel
-   * (measured here: 32 beats both 16 and 256 by about 25%).
-   */
-  readonly maxBatch?: number;
-  /** For tests: decide at this clock's time instead of Redis TIME (fixed windows still expire on Redis' clock; deadlines stay on real time). */
-  readonly clock?: ManualClock;
-}
-
-const OPTION_KEYS = ['redis', 'name', 'policy', 'prefix', 'cluster', 'timeoutMs', 'onError', 'breaker', 'onEvent', 'denyCache', 'maxBatch', 'clock'];
 
 interface Pending {
   readonly key: string;
@@ -124,31 +67,27 @@ const DECIDE = script(DECIDE_LUA);
 const BLOCK = script(BLOCK_LUA);
 const RESET = script(RESET_LUA);
 const CLOCK = script(CLOCK_LUA);
-const FAIL_CLOSED_RETRY_MS = 1000;
-const MAX_REMEMBERED_DENIALS = 10_000;
-const DEFAULT_BREAKER: BreakerOptions = { afterFailures: 1, retryMs: 100, maxRetryMs: 2000 };
 /** Local time for deadlines and the breaker: real and monotonic, whatever clock decides. */
 const realNow = () => performance.now();
 
-export class RedisLimiter implements RateLimiter {
-  readonly policies: readonly Policy[];
-  readonly name: string;
+export class RedisLimiter extends LimiterBase {
   readonly #redis: RedisTransport;
   readonly #params: readonly PolicyParams[];
   readonly #policyArgs: readonly string[];
   readonly #namespace: string;
   readonly #suffixes: readonly string[];
   readonly #timeoutMs: number;
-  readonly #onError: 'allow' | 'deny' | RateLimiter;
+  readonly #fallbackDecider: Fallback;
   readonly #onEvent: ((event: RedisLimiterEvent) => void) | undefined;
   readonly #breaker: BreakerOptions | undefined;
-  readonly #denyCache: Limiter | undefined;
+  readonly #denyCache: DenyCache | undefined;
   readonly #maxBatch: number;
   readonly #clock: ManualClock | undefined;
   readonly #nodes = new Map<string, Node>();
+  /** 0 for every policy: the policies' own limits (the identity marks a call without a tier). */
+  readonly #noOverrides: readonly number[];
   #queue: Pending[] = [];
   #scheduled = false;
-  #closed = false;
   /** Every call not yet settled (queued, in flight, refund/block/reset): close() rejects them at once. */
   readonly #unsettled = new Set<(error: unknown) => void>();
   readonly #transitions: BreakerTransitions = { opened: 0, halfOpened: 0, closed: 0 };
@@ -160,9 +99,6 @@ export class RedisLimiter implements RateLimiter {
     redisCalls: 0,
     errors: 0,
     timeouts: 0,
-    failedOpen: 0,
-    failedClosed: 0,
-    fallbackDecisions: 0,
     shortCircuited: 0,
     stateMismatches: 0,
     lateRefused: 0,
@@ -170,59 +106,21 @@ export class RedisLimiter implements RateLimiter {
   };
 
   constructor(options: RedisLimiterOptions) {
-    const o = checkObject(options, 'options');
-    checkKnownKeys(o, OPTION_KEYS, 'RedisLimiter options');
-    if (o.cluster !== undefined && typeof o.cluster !== 'boolean') throw invalidArgument('cluster', 'a boolean', o.cluster);
-    this.#redis = redisTransport(o.redis, o.cluster as boolean | undefined);
-    if (typeof o.name !== 'string' || o.name.length === 0 || o.name.length > 256) {
-      throw invalidArgument('name', "a string of 1 to 256 characters naming the limiter on Redis (limiters share counters only under one name), e.g. 'login'", o.name);
-    }
-    this.name = o.name;
-    const policies = Array.isArray(o.policy) ? (o.policy as Policy[]) : [o.policy as Policy];
-    if (policies.length === 0 || policies.length > 8) throw outOfRange('policy', 'one policy or an array of 1 to 8', o.policy);
-    this.#params = policies.map((p) => policyParams(p));
-    this.policies = Object.freeze([...policies]);
-    this.#policyArgs = this.#params.flatMap((p) => [p.code, p.limit, p.windowMs, p.rateTokens, p.rateIntervalMs].map(String));
-    this.#noOverrides = Object.freeze(this.#params.map(() => 0));
-    const prefix = o.prefix === undefined ? 'tollgate:' : o.prefix;
-    if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw invalidArgument('prefix', 'a string without braces', prefix);
-    this.#namespace = limiterNamespace(prefix, this.name);
-    this.#suffixes = [BLOCK_SUFFIX, ...policySuffixes(this.#params)];
-    this.#timeoutMs = o.timeoutMs === undefined ? 250 : checkInteger(o.timeoutMs, 'timeoutMs', 1, 600_000);
-    const onError = o.onError ?? 'allow';
-    if (onError !== 'allow' && onError !== 'deny' && !isRateLimiter(onError)) {
-      throw invalidArgument('onError', "'allow', 'deny' or a limiter (Limiter, allOf(...))", onError);
-    }
-    this.#onError = onError as 'allow' | 'deny' | RateLimiter;
-    if (o.onEvent !== undefined && typeof o.onEvent !== 'function') throw invalidArgument('onEvent', 'a function', o.onEvent);
-    this.#onEvent = o.onEvent as ((event: RedisLimiterEvent) => void) | undefined;
-    this.#breaker = this.#breakerOptions(o.breaker);
-    this.#maxBatch = o.maxBatch === undefined ? 32 : checkInteger(o.maxBatch, 'maxBatch', 1, 10_000);
-    this.#clock = checkClock(o.clock);
-    this.#denyCache = this.#makeDenyCache(o.denyCache);
-  }
-
-  #breakerOptions(option: unknown): BreakerOptions | undefined {
-    if (option === false) return undefined;
-    if (option === undefined || option === true) return DEFAULT_BREAKER;
-    const spec = checkObject(option, 'breaker');
-    checkKnownKeys(spec, ['afterFailures', 'retryMs', 'maxRetryMs'], 'breaker');
-    const afterFailures = spec.afterFailures === undefined ? DEFAULT_BREAKER.afterFailures : checkInteger(spec.afterFailures, 'breaker.afterFailures', 1, 1_000_000);
-    const retryMs = spec.retryMs === undefined ? DEFAULT_BREAKER.retryMs : checkInteger(spec.retryMs, 'breaker.retryMs', 1, 3_600_000);
-    const maxRetryMs = spec.maxRetryMs === undefined ? Math.max(retryMs, DEFAULT_BREAKER.maxRetryMs) : checkInteger(spec.maxRetryMs, 'breaker.maxRetryMs', retryMs, 3_600_000);
-    return { afterFailures, retryMs, maxRetryMs };
-  }
-
-  #makeDenyCache(option: unknown): Limiter | undefined {
-    if (option === false) return undefined;
-    const spec = option === undefined || option === true ? {} : checkObject(option, 'denyCache');
-    checkKnownKeys(spec, ['capacity', 'store'], 'denyCache');
-    // A limit no request reaches: the cache only ever answers through block().
-    const policy = fixedWindow({ limit: 2 ** 30, windowMs: 1000 });
-    const clock = this.#clock === undefined ? {} : { clock: this.#clock };
-    if (spec.store !== undefined) return new Limiter({ policy, store: spec.store as SharedMemoryStore, ...clock });
-    const capacity = spec.capacity === undefined ? 100_000 : checkInteger(spec.capacity, 'denyCache.capacity', 1, MAX_CAPACITY);
-    return new Limiter({ policy, capacity, ...clock });
+    const c = parseRedisLimiterOptions(options);
+    super(c.name, c.policies);
+    this.#redis = c.redis;
+    this.#params = c.params;
+    this.#policyArgs = c.params.flatMap((p) => [p.code, p.limit, p.windowMs, p.rateTokens, p.rateIntervalMs].map(String));
+    this.#noOverrides = Object.freeze(c.params.map(() => 0));
+    this.#namespace = limiterNamespace(c.prefix, c.name);
+    this.#suffixes = [BLOCK_SUFFIX, ...policySuffixes(c.params)];
+    this.#timeoutMs = c.timeoutMs;
+    this.#fallbackDecider = new Fallback(c.onError);
+    this.#onEvent = c.onEvent;
+    this.#breaker = c.breaker;
+    this.#maxBatch = c.maxBatch;
+    this.#clock = c.clock;
+    this.#denyCache = c.denyCache === undefined ? undefined : new DenyCache(c.denyCache, (c.params[0] as PolicyParams).limit, c.clock);
   }
 
   /** `<namespace>{key}`: the hash tag keeps every Redis key of one limiter key in one cluster slot. */
@@ -253,15 +151,9 @@ export class RedisLimiter implements RateLimiter {
 
   /** One limit per policy for this call (0 = the policy's own), validated. */
   #overrides(options: CallOptions | undefined): readonly number[] {
-    const limits = splitLimits(options, this.#params.length);
-    if (limits === undefined) return this.#noOverrides;
-    return this.#params.map((p, i) => {
-      const limit = limits[i];
-      return limit === undefined ? 0 : checkInteger(limit, 'limit', 1, p.maxLimit);
-    });
+    const limits = this.callLimits(options);
+    return limits === undefined ? this.#noOverrides : this.#params.map((_, i) => limits[i] ?? 0);
   }
-
-  readonly #noOverrides: readonly number[];
 
   /** `promise`, or a TOLLGATE_CLOSED rejection as soon as close() is called, whichever comes first. */
   #tracked<T>(promise: Promise<T>): Promise<T> {
@@ -314,7 +206,7 @@ export class RedisLimiter implements RateLimiter {
   #decide(key: string, cost: number, options: CallOptions | undefined, op: 1 | 2): Promise<Decision> {
     let overrides: readonly number[];
     try {
-      if (this.#closed) throw closedError();
+      this.live();
       checkKey(key);
       if (cost !== 1) checkPositiveInteger(cost, 'cost');
       overrides = this.#overrides(options);
@@ -324,10 +216,10 @@ export class RedisLimiter implements RateLimiter {
     this.#stats.decisions++;
     // The cache holds denials of calls under the policies' own limits; a call with a per-call
     // limit (a tier) may be allowed where those were denied, so only Redis can answer it.
-    const cached = overrides === this.#noOverrides ? this.#denyCache?.peek(key) : undefined;
-    if (cached !== undefined && !cached.allowed) {
+    const cached = overrides === this.#noOverrides ? this.#denyCache?.answer(key) : undefined;
+    if (cached !== undefined) {
       this.#stats.denyCacheHits++;
-      return Promise.resolve(this.#cachedDenial(key, cached.retryAfterMs));
+      return Promise.resolve(cached);
     }
     return new Promise((resolve, reject) => {
       const pending: Pending = {
@@ -396,7 +288,7 @@ export class RedisLimiter implements RateLimiter {
       () => {
         // close() has rejected the batch already: nothing decides for it now (the failure itself
         // was counted and reported by #run).
-        if (this.#closed) return;
+        if (this.closed) return;
         for (const p of batch) this.#fallBack(p);
       },
     );
@@ -416,7 +308,7 @@ export class RedisLimiter implements RateLimiter {
 
   #settle(batch: Pending[], reply: readonly unknown[]): void {
     // close() has rejected the batch already, and the deny cache is gone.
-    if (this.#closed) return;
+    if (this.closed) return;
     const width = 1 + 5 * this.#params.length;
     batch.forEach((p, r) => {
       const status = Number(reply[r * width]);
@@ -440,47 +332,10 @@ export class RedisLimiter implements RateLimiter {
       const decision = decisions.length === 1 ? (decisions[0] as Decision) : combineDecisions(decisions);
       // Only a cost-1 denial is cached: it implies every larger cost is denied at least as long.
       if (!decision.allowed && p.cost === 1 && p.overrides === this.#noOverrides && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
-        this.#denyCache?.block(p.key, decision.retryAfterMs);
-        this.#rememberDenial(p.key, decision);
+        this.#denyCache?.remember(p.key, decision);
       }
       p.resolve(decision);
     });
-  }
-
-  /**
-   * What Redis said when it denied `key`, so that a denial answered from the cache carries the
-   * same fields (limit, remaining, reset, which policy) as Redis' own, counted down since. Bounded
-   * (oldest forgotten first); a denial cached by another process through a shared deny cache is
-   * not here, and is answered with the first policy's limit and its retry time as the reset.
-   */
-  readonly #denials = new Map<string, { readonly decision: Decision; readonly at: number }>();
-
-  #clockNow(): number {
-    return this.#clock === undefined ? monotonicMs() : this.#clock.now();
-  }
-
-  #rememberDenial(key: string, decision: Decision): void {
-    if (this.#denials.size >= MAX_REMEMBERED_DENIALS) {
-      const oldest = this.#denials.keys().next();
-      if (!oldest.done) this.#denials.delete(oldest.value);
-    }
-    this.#denials.delete(key);
-    this.#denials.set(key, { decision, at: this.#clockNow() });
-  }
-
-  #cachedDenial(key: string, retryAfterMs: number): Decision {
-    const remembered = this.#denials.get(key);
-    if (remembered !== undefined) {
-      const elapsed = this.#clockNow() - remembered.at;
-      const d = remembered.decision;
-      // The same denial if the cache's retry time is the one Redis gave, counted down.
-      if (Math.abs(d.retryAfterMs - elapsed - retryAfterMs) <= 1) {
-        const out: Decision = { allowed: false, limit: d.limit, remaining: d.remaining, resetMs: Math.max(0, d.resetMs - elapsed), retryAfterMs };
-        return d.policyIndex === undefined ? out : { ...out, policyIndex: d.policyIndex };
-      }
-    }
-    const limit = (this.#params[0] as PolicyParams).limit;
-    return { allowed: false, limit, remaining: 0, resetMs: retryAfterMs, retryAfterMs };
   }
 
   /** State of another shape under policy `index` (1-based) of `base`: counted, reported, and the error to reject with. */
@@ -497,18 +352,7 @@ export class RedisLimiter implements RateLimiter {
 
   #fallback(p: Pending): MaybePromise<Decision> {
     const limit = p.overrides[0] || (this.#params[0] as PolicyParams).limit;
-    const onError = this.#onError;
-    if (onError === 'allow') {
-      this.#stats.failedOpen++;
-      return { allowed: true, limit, remaining: limit, resetMs: 0, retryAfterMs: 0 };
-    }
-    if (onError === 'deny') {
-      this.#stats.failedClosed++;
-      return { allowed: false, limit, remaining: 0, resetMs: 0, retryAfterMs: FAIL_CLOSED_RETRY_MS };
-    }
-    this.#stats.fallbackDecisions++;
-    // The same call as the caller made, per-call limits (tiers) included.
-    return p.op === 1 ? onError.consume(p.key, p.cost, p.options) : onError.peek(p.key, p.cost, p.options);
+    return this.#fallbackDecider.decide(p.op === 1 ? 'consume' : 'peek', p.key, p.cost, p.options, limit);
   }
 
   /** A call failed: counted, reported, and the node's breaker told. */
@@ -615,12 +459,11 @@ export class RedisLimiter implements RateLimiter {
 
   /** Gives back up to `amount` on every policy; a key Redis does not hold is left alone. */
   async refund(key: string, amount = 1, options?: CallOptions): Promise<void> {
-    if (this.#closed) throw closedError();
+    this.live();
     checkKey(key);
     checkPositiveInteger(amount, 'amount');
     const overrides = this.#overrides(options);
-    this.#denyCache?.reset(key);
-    this.#denials.delete(key);
+    this.#denyCache?.forget(key);
     const base = this.#base(key);
     const reply = await this.#tracked(this.#direct(base, DECIDE, this.#keys(base), [this.#now(), String(this.#params.length), ...this.#policyArgs, '3', String(amount), ...overrides.map(String)]));
     if (Number(reply[0]) === 2) throw this.#mismatch(base, Number(reply[1]), 'refunded');
@@ -628,7 +471,7 @@ export class RedisLimiter implements RateLimiter {
 
   /** Denies the key everywhere for `durationMs` (a shorter block never cuts a longer one). Resolves with true. */
   async block(key: string, durationMs: number): Promise<boolean> {
-    if (this.#closed) throw closedError();
+    this.live();
     checkKey(key);
     checkPositiveInteger(durationMs, 'durationMs');
     const duration = Math.min(durationMs, MAX_BLOCK_MS);
@@ -640,10 +483,9 @@ export class RedisLimiter implements RateLimiter {
 
   /** Forgets the key on Redis (counters and block) and in the deny cache. Returns whether Redis held it. */
   async reset(key: string): Promise<boolean> {
-    if (this.#closed) throw closedError();
+    this.live();
     checkKey(key);
-    this.#denyCache?.reset(key);
-    this.#denials.delete(key);
+    this.#denyCache?.forget(key);
     const base = this.#base(key);
     const reply = await this.#tracked(this.#direct(base, RESET, this.#keys(base), []));
     return Number(reply[0]) > 0;
@@ -678,18 +520,6 @@ export class RedisLimiter implements RateLimiter {
     });
   }
 
-  #lines: WaitingLines | undefined;
-
-  /**
-   * Waits until every policy allows `cost` for `key`, then spends it. Between attempts it sleeps
-   * for the retry time Redis reported (and the deny cache answers in the meantime), so waiting
-   * never spins on Redis. See Limiter.acquire.
-   */
-  acquire(key: string, options?: AcquireOptions): Promise<Decision> {
-    this.#lines ??= new WaitingLines(this);
-    return this.#lines.acquire(key, options);
-  }
-
   stats(): RedisLimiterStats {
     let openNodes = 0;
     const now = realNow();
@@ -700,6 +530,9 @@ export class RedisLimiter implements RateLimiter {
       name: this.name,
       store: 'redis',
       ...this.#stats,
+      failedOpen: this.#fallbackDecider.failedOpen,
+      failedClosed: this.#fallbackDecider.failedClosed,
+      fallbackDecisions: this.#fallbackDecider.decisions,
       breakerOpened: this.#transitions.opened,
       breakerHalfOpened: this.#transitions.halfOpened,
       breakerClosed: this.#transitions.closed,
@@ -708,22 +541,15 @@ export class RedisLimiter implements RateLimiter {
   }
 
   /**
-   * Stops deciding and frees the deny cache; the Redis client is left to its owner. Every call
-   * not yet settled (queued, in flight, or waiting in acquire()) rejects at once with code
-   * TOLLGATE_CLOSED; answers that arrive later are dropped.
+   * Frees the deny cache; the Redis client is left to its owner. Every call not yet settled
+   * (queued, in flight, or waiting in acquire()) rejects at once with code TOLLGATE_CLOSED; answers
+   * that arrive later are dropped.
    */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  protected release(): void {
     this.#queue = [];
     const error = closedError();
     for (const reject of [...this.#unsettled]) reject(error);
     this.#unsettled.clear();
-    this.#lines?.close(error);
     this.#denyCache?.close();
-  }
-
-  get closed(): boolean {
-    return this.#closed;
   }
 }

@@ -1,10 +1,10 @@
 // The one interface every limiter implements — Limiter, allOf(...) and RedisLimiter — and that
 // everything taking a limiter accepts: the HTTP middleware, the adapters, the queue, limitedFetch,
 // the metrics, RedisLimiter's fallback.
-import type { Decision, LimitOverride } from './decision.js';
-import type { EngineName } from './engine/select-engine.js';
-import type { TableStats } from './engine/table-engine.js';
-import type { Policy } from './policies.js';
+import type { Decision, LimitOverride } from '../common/decision.js';
+import type { EngineName } from '../engine/select-engine.js';
+import type { TableStats } from '../engine/table-engine.js';
+import type { Policy } from '../common/policies.js';
 
 /** A value now (in-process limiters) or later (Redis). */
 export type MaybePromise<T> = T | Promise<T>;

@@ -1,18 +1,18 @@
 // Shared-memory stores: a table in a named POSIX shared-memory segment, one per host, used by
 // every process (and worker thread) that opens a Limiter on the same name.
-import { invalidArgument, nativeUnavailable, outOfRange } from '../errors.js';
-import { loadNative } from '../engine/load-native.js';
-import { topKeyText, type RawSharedTableReport } from '../engine/table-engine.js';
-import { policyFromRecord, type Policy } from '../policies.js';
+import { invalidArgument, nativeUnavailable, outOfRange } from '../common/errors.js';
+import { loadNative } from './load-native.js';
+import { topKeyText, type RawSharedTableReport } from './table-engine.js';
+import { policyFromRecord, type Policy } from '../common/policies.js';
 
 /** What inspectSharedMemory reports of a live shared table. */
 export interface SharedTableReport extends Omit<RawSharedTableReport, 'policy'> {
   /** The policy of the process that created the table (each process decides with its own). */
   readonly policy: Policy;
 }
-import { checkInteger, checkObject } from '../validate.js';
-import { MAX_CAPACITY, MAX_SHARDS } from '../constants.js';
-import { checkKnownKeys } from '../option-keys.js';
+import { checkInteger, checkObject } from '../common/validate.js';
+import { MAX_CAPACITY, MAX_SHARDS } from '../common/constants.js';
+import { checkKnownKeys } from '../common/option-keys.js';
 
 /** Names are 1 to 200 of [A-Za-z0-9._-], not starting with '.' (never a path) nor holding '.init-' (kept for tables being created). */
 export const SHARED_MEMORY_NAME = /^(?!.*\.init-)[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;

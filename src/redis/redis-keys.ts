@@ -2,7 +2,7 @@
 // `<prefix><name>{<key>}:b` for a block. The name keeps limiters apart, the shape (the policy's
 // kind and time scale, never its limit) keeps policies apart, and the braces are always the hash
 // tag tollgate chose, whatever the user's key holds, so every key of one request shares a slot.
-import { PolicyCode, type PolicyParams } from '../../policies.js';
+import { PolicyCode, type PolicyParams } from '../common/policies.js';
 import { redisKeyText } from './key-text.js';
 
 /**

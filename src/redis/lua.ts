@@ -1,7 +1,7 @@
 // The Lua that decides on Redis: the same four algorithms as src/engine/js/algorithms.ts, line
 // for line, over many requests in one call. Numbers are doubles in Redis' Lua; every product stays
 // below 2^50 (validated in TypeScript), so floor and ceil of quotients are exact, as in the TS engine.
-import { PolicyCode } from '../../policies.js';
+import { PolicyCode } from '../common/policies.js';
 
 /**
  * Every script starts here: Redis' own clock, and the call's deadline (ARGV[1], in Redis ms; 0 =

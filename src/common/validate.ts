@@ -5,12 +5,6 @@ import { MAX_KEY_LENGTH } from './constants.js';
 
 export { MAX_KEY_LENGTH };
 
-/**
- * Bound on limit * window and limit * refill interval: every intermediate product of the
- * algorithms stays below it, so both engines compute exactly (in int64 and in doubles).
- */
-export const MAX_PRODUCT = 2 ** 50;
-
 export function checkKey(key: unknown, name = 'key'): asserts key is string {
   if (typeof key !== 'string') throw invalidArgument(name, 'a non-empty string', key);
   if (key.length === 0 || key.length > MAX_KEY_LENGTH) {

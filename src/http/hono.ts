@@ -2,10 +2,10 @@
 // is not imported: the types below are the little of its context this middleware touches. It runs
 // wherever Hono does; the client address comes from `address` (by default node-server's socket).
 import type { IncomingMessage } from 'node:http';
-import type { Decision } from '../decision.js';
-import { invalidArgument } from '../errors.js';
-import { MISSING_KEY_BODY, problemBody, type HeaderSink } from '../http/headers.js';
-import { RateLimitRule, type RateLimitOptions } from '../http/rule.js';
+import type { Decision } from '../common/decision.js';
+import { invalidArgument } from '../common/errors.js';
+import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
+import { RateLimitRule, type RateLimitOptions } from './rule.js';
 
 /** The parts of a Hono context the middleware reads and writes. */
 export interface HonoContextLike {

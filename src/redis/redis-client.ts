@@ -1,6 +1,6 @@
 // Every Redis client tollgate accepts, reduced to the three things it needs: run a script by SHA,
 // run it by text, and say which node serves a slot (for the breaker and the server clock).
-import { invalidArgument } from '../../errors.js';
+import { invalidArgument } from '../common/errors.js';
 
 /** ioredis 5/6 and iovalkey: `Redis` or `Cluster` (told apart by their `isCluster`). */
 export interface IoRedisClient {

@@ -1,12 +1,9 @@
 // Several limits on one request (say 10 per second and 1,000 per hour), decided all-or-nothing.
-import type { Decision } from './decision.js';
-import { combineDecisions } from './decisions.js';
-import { closedError, invalidArgument } from './errors.js';
-import { splitLimits } from './validate.js';
+import { combineDecisions, type Decision } from '../common/decision.js';
+import { invalidArgument } from '../common/errors.js';
+import { LimiterBase } from './limiter-base.js';
 import { Limiter } from './limiter.js';
-import type { Policy } from './policies.js';
-import type { AcquireOptions, CallOptions, CombinedLimiterStats, RateLimiter } from './rate-limiter.js';
-import { WaitingLines } from './waiting-lines.js';
+import type { CallOptions, CombinedLimiterStats } from './rate-limiter.js';
 
 /**
  * Limits checked together. A request denied by one limit spends nothing from the others: each
@@ -15,43 +12,26 @@ import { WaitingLines } from './waiting-lines.js';
  * the refunded amount as spent, so it may be denied where it would have passed; it is never
  * allowed where it should not be.
  */
-export class CombinedLimiter implements RateLimiter {
+export class CombinedLimiter extends LimiterBase {
   readonly limiters: readonly Limiter[];
-  /** The limiters' policies, in order. */
-  readonly policies: readonly Policy[];
-  /** The limiters' names joined with '+'. */
-  readonly name: string;
 
+  /** Named after its limiters, joined with '+'. */
   constructor(limiters: readonly Limiter[]) {
     if (!Array.isArray(limiters) || limiters.length === 0 || !limiters.every((l) => l instanceof Limiter)) {
       throw invalidArgument('limiters', 'a non-empty array of Limiter', limiters);
     }
+    super(limiters.map((l) => l.name).join('+'), limiters.map((l) => l.policy));
     this.limiters = Object.freeze([...limiters]);
-    this.policies = Object.freeze(limiters.map((l) => l.policy));
-    this.name = limiters.map((l) => l.name).join('+');
   }
-
-  #closed = false;
 
   /** Closed by close(), or by closing any of its limiters (it cannot decide without them). */
-  get closed(): boolean {
-    return this.#closed || this.limiters.some((l) => l.closed);
-  }
-
-  #live(): void {
-    if (this.#closed) throw closedError();
+  override get closed(): boolean {
+    return super.closed || this.limiters.some((l) => l.closed);
   }
 
   /** The call options of each limiter, validated before anything is spent. */
   #options(options: CallOptions | undefined): (CallOptions | undefined)[] | undefined {
-    const limits = splitLimits(options, this.limiters.length);
-    if (limits === undefined) return undefined;
-    return this.limiters.map((l, i) => {
-      const limit = limits[i];
-      if (limit === undefined) return undefined;
-      l.checkLimit(limit);
-      return { limit };
-    });
+    return this.callLimits(options)?.map((limit) => (limit === undefined ? undefined : { limit }));
   }
 
   /**
@@ -59,7 +39,7 @@ export class CombinedLimiter implements RateLimiter {
    * replaces the first limit's, an array gives one per limit.
    */
   consume(key: string, cost = 1, options?: CallOptions): Decision {
-    this.#live();
+    this.live();
     const perLimit = this.#options(options);
     const decisions: Decision[] = [];
     for (let i = 0; i < this.limiters.length; i++) {
@@ -82,20 +62,20 @@ export class CombinedLimiter implements RateLimiter {
   }
 
   peek(key: string, cost = 1, options?: CallOptions): Decision {
-    this.#live();
+    this.live();
     const perLimit = this.#options(options);
     return combineDecisions(this.limiters.map((l, i) => l.peek(key, cost, perLimit?.[i])));
   }
 
   refund(key: string, amount = 1, options?: CallOptions): void {
-    this.#live();
+    this.live();
     const perLimit = this.#options(options);
     this.limiters.forEach((l, i) => l.refund(key, amount, perLimit?.[i]));
   }
 
   /** Blocks the key in every limiter; false if any had no room (a full table in 'refuse' mode). */
   block(key: string, durationMs: number): boolean {
-    this.#live();
+    this.live();
     let all = true;
     for (const l of this.limiters) all = l.block(key, durationMs) && all;
     return all;
@@ -103,40 +83,23 @@ export class CombinedLimiter implements RateLimiter {
 
   /** Forgets the key in every limiter; whether any held it. */
   reset(key: string): boolean {
-    this.#live();
+    this.live();
     let any = false;
     for (const l of this.limiters) any = l.reset(key) || any;
     return any;
   }
 
-  #lines: WaitingLines | undefined;
-
-  /**
-   * Waits until every limit allows `cost` for `key`, then spends it; see Limiter.acquire. When
-   * any of the limiters closes (or this one does), every waiter rejects at once with code
-   * TOLLGATE_CLOSED.
-   */
-  acquire(key: string, options?: AcquireOptions): Promise<Decision> {
-    if (this.#lines === undefined) {
-      const lines = new WaitingLines(this);
-      this.#lines = lines;
-      for (const limiter of this.limiters) limiter.onClose(() => lines.close(closedError()));
-    }
-    return this.#lines.acquire(key, options);
+  /** Once someone waits, closing any of the limiters closes this composite, rejecting its waiters at once. */
+  protected override waitingStarted(): void {
+    for (const limiter of this.limiters) limiter.onClose(() => this.close());
   }
 
   stats(): CombinedLimiterStats {
     return { name: this.name, store: 'combined', limiters: this.limiters.map((l) => l.stats()) };
   }
 
-  /**
-   * Rejects this composite's acquire() waiters with code TOLLGATE_CLOSED. The limiters it
-   * combines stay open: they are yours to close.
-   */
-  close(): void {
-    this.#closed = true;
-    this.#lines?.close(closedError());
-  }
+  /** Nothing of its own to free: the limiters it combines stay open (they are yours to close). */
+  protected release(): void {}
 }
 
 /** All of these limits must allow a request; see CombinedLimiter. */

@@ -1,6 +1,7 @@
 // Policy factories: validated, frozen descriptions of a limit, with rates kept as exact rationals.
 import { invalidArgument, outOfRange } from './errors.js';
-import { checkObject, checkPositiveInteger, MAX_PRODUCT } from './validate.js';
+import { checkObject, checkPositiveInteger } from './validate.js';
+import { MAX_PRODUCT } from './constants.js';
 import { lowestTerms, MAX_RATE_INTERVAL_MS, rateFraction } from './rate-fraction.js';
 import { checkKnownKeys } from './option-keys.js';
 
@@ -149,9 +150,16 @@ export interface PolicyParams {
   readonly maxLimit: number;
 }
 
+/**
+ * The largest limit (a policy's, or a per-call one) that keeps the arithmetic exact with a window
+ * or refill interval of `perMs`.
+ */
+export function maxLimitFor(perMs: number): number {
+  return Math.floor(MAX_PRODUCT / perMs);
+}
+
 export function policyParams(policy: unknown): PolicyParams {
   const p = checkObject(policy, 'policy') as Partial<Policy> & Record<string, unknown>;
-  const maxFor = (per: number) => Math.floor(MAX_PRODUCT / per);
   switch (p.kind) {
     case 'fixedWindow':
     case 'slidingWindow': {
@@ -162,7 +170,7 @@ export function policyParams(policy: unknown): PolicyParams {
         windowMs: checked.windowMs,
         rateTokens: 0,
         rateIntervalMs: 0,
-        maxLimit: maxFor(checked.windowMs),
+        maxLimit: maxLimitFor(checked.windowMs),
       };
     }
     case 'tokenBucket': {
@@ -173,7 +181,7 @@ export function policyParams(policy: unknown): PolicyParams {
         windowMs: 0,
         rateTokens: c.refillTokens,
         rateIntervalMs: c.refillIntervalMs,
-        maxLimit: maxFor(c.refillIntervalMs),
+        maxLimit: maxLimitFor(c.refillIntervalMs),
       };
     }
     case 'leakyBucket': {
@@ -184,7 +192,7 @@ export function policyParams(policy: unknown): PolicyParams {
         windowMs: 0,
         rateTokens: c.rateTokens,
         rateIntervalMs: c.rateIntervalMs,
-        maxLimit: maxFor(c.rateIntervalMs),
+        maxLimit: maxLimitFor(c.rateIntervalMs),
       };
     }
     default:

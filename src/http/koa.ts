@@ -1,10 +1,10 @@
 // Koa middleware with the options of rateLimit(): app.use(koaRateLimit({ limiter })). Koa itself is
 // not imported: the types below are the little of its context this middleware touches.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Decision } from '../decision.js';
-import { MISSING_KEY_BODY, problemBody, type HeaderSink } from '../http/headers.js';
-import { writeHeader as writeNodeHeader } from '../http/node-response.js';
-import { RateLimitRule, type FrameworkAddress, type RateLimitOptions } from '../http/rule.js';
+import type { Decision } from '../common/decision.js';
+import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
+import { writeHeader as writeNodeHeader } from './node-response.js';
+import { RateLimitRule, type FrameworkAddress, type RateLimitOptions } from './rule.js';
 
 /** The parts of a Koa context the middleware reads and writes. */
 export interface KoaContextLike {

@@ -1,5 +1,6 @@
-// Limits shared with the C++ core (native/core/constants.h); test/package.test.ts checks that both
-// copies agree. The Lua scripts take theirs from here (src/stores/redis/lua.ts interpolates them).
+// Values shared with the C++ core (native/core/constants.h). The addon exports its own
+// (`constants`) and test/package.test.ts compares them with these by value; the Lua scripts take
+// theirs from here (src/redis/lua.ts interpolates them).
 
 /** Longest key accepted, in UTF-16 code units (a string's length). */
 export const MAX_KEY_LENGTH = 1024;
@@ -30,3 +31,21 @@ export const MAX_AUTO_SHARDS = 256;
  * would disagree; real clocks are far below it.
  */
 export const MAX_CLOCK_MS = 2 ** 52;
+
+/**
+ * Bound on limit * window and limit * refill interval: every intermediate product of the
+ * algorithms stays below it, so both engines compute exactly (in int64 and in doubles).
+ */
+export const MAX_PRODUCT = 2 ** 50;
+
+/** How often heavy-hitter counts halve when no period is given, in ms. */
+export const DEFAULT_TOP_KEYS_PERIOD_MS = 60_000;
+
+/** The version of the addon's interface to JavaScript; a binary of another is refused. */
+export const ABI_VERSION = 4;
+
+/** Index of each field of a decision in the Float64Array the engines write it into. */
+export const Detail = { Allowed: 0, Limit: 1, Remaining: 2, ResetMs: 3, RetryAfterMs: 4, Size: 5 } as const;
+
+/** What a call on a closed limiter says (the addon, which TypeScript checks before, too). */
+export const CLOSED_MESSAGE = 'The limiter is closed; create a new one to make further decisions';

@@ -1,0 +1,140 @@
+// RedisLimiter's options, read once into the configuration its constructor builds from: every
+// check, default and unknown key in one place, so the class holds none.
+import type { ManualClock } from '../common/clock.js';
+import { checkClock } from '../common/clock.js';
+import { MAX_CAPACITY } from '../common/constants.js';
+import { invalidArgument, outOfRange, type RedisErrorCode } from '../common/errors.js';
+import { checkKnownKeys } from '../common/option-keys.js';
+import { policyParams, type Policy, type PolicyParams } from '../common/policies.js';
+import { checkInteger, checkObject } from '../common/validate.js';
+import type { SharedMemoryStore } from '../engine/shared-memory.js';
+import type { BreakerOptions, BreakerState } from '../redis/breaker.js';
+import { redisTransport, type RedisClient, type RedisTransport } from '../redis/redis-client.js';
+import type { DenyCacheConfig } from './deny-cache.js';
+import { checkOnError, type OnError } from './fallback.js';
+import { checkLimiterName } from './limiter-base.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+/** What RedisLimiter reports to `onEvent`: a failed call, or a node's breaker changing state. */
+export type RedisLimiterEvent =
+  | { readonly type: 'error'; readonly error: Error & { readonly code: RedisErrorCode }; readonly node: string }
+  | { readonly type: 'breaker'; readonly state: BreakerState; readonly node: string };
+
+export interface RedisLimiterOptions {
+  /**
+   * ioredis 5/6 or iovalkey (`Redis` or `Cluster`), node-redis 4+ (`createClient()` or
+   * `createCluster()`), or a RedisCommandSender for any other client. Its lifecycle stays yours.
+   */
+  readonly redis: RedisClient;
+  /**
+   * Required: the limiter's namespace on Redis. Limiters with different names never share counters;
+   * the processes that must share a limit use the same name and policy.
+   */
+  readonly name: string;
+  /** One policy, or several decided all-or-nothing (e.g. 10 per second and 1,000 per hour). */
+  readonly policy: Policy | readonly Policy[];
+  /** Prepended to every Redis key; default 'tollgate:'. No braces (they would break hash tags). */
+  readonly prefix?: string;
+  /** Whether `redis` is a Redis Cluster client; detected for ioredis, iovalkey and node-redis. */
+  readonly cluster?: boolean;
+  /** Bound on every Redis call, in ms; default 250. Redis refuses to act on a call past it. */
+  readonly timeoutMs?: number;
+  /**
+   * When Redis errs, times out or is known down: 'allow' (fail open, the default), 'deny', or
+   * another limiter that decides instead (typically an in-process or shared-memory Limiter, or
+   * allOf(...)), given the same key, cost and per-call limit.
+   */
+  readonly onError?: 'allow' | 'deny' | RateLimiter;
+  /**
+   * After `afterFailures` failed calls to a node (default 1), calls to it go straight to onError
+   * without waiting; one trial call after `retryMs` (default 100, doubling up to `maxRetryMs`,
+   * default 2000) finds when it answers again. false sends every call (each then waits its timeout).
+   */
+  readonly breaker?: false | Partial<BreakerOptions>;
+  /** Told of every failed call and every breaker transition (for logs); what it throws is reported as a warning. */
+  readonly onEvent?: (event: RedisLimiterEvent) => void;
+  /**
+   * Remember denials locally until their retry time, answering repeat requests from the same key
+   * without a round trip. true (the default) keeps up to 100,000 keys in this process; give
+   * { capacity, store } for another size or a shared-memory cache used by every process.
+   */
+  readonly denyCache?: boolean | { readonly capacity?: number; readonly store?: SharedMemoryStore };
+  /**
+   * Most decisions sent in one call; default 32. Decisions asked for together share calls of up
+   * to this many, and several calls stay in flight, so Redis and this process work in parallel
+   * (measured here: 32 beats both 16 and 256 by about 25%).
+   */
+  readonly maxBatch?: number;
+  /** For tests: decide at this clock's time instead of Redis TIME (fixed windows still expire on Redis' clock; deadlines stay on real time). */
+  readonly clock?: ManualClock;
+}
+
+const OPTION_KEYS = ['redis', 'name', 'policy', 'prefix', 'cluster', 'timeoutMs', 'onError', 'breaker', 'onEvent', 'denyCache', 'maxBatch', 'clock'];
+const DEFAULT_BREAKER: BreakerOptions = { afterFailures: 1, retryMs: 100, maxRetryMs: 2000 };
+
+/** What a RedisLimiter is built from. */
+export interface RedisLimiterConfig {
+  readonly redis: RedisTransport;
+  readonly name: string;
+  readonly policies: readonly Policy[];
+  readonly params: readonly PolicyParams[];
+  readonly prefix: string;
+  readonly timeoutMs: number;
+  readonly onError: OnError;
+  readonly onEvent: ((event: RedisLimiterEvent) => void) | undefined;
+  /** undefined: no breaker (every call is sent). */
+  readonly breaker: BreakerOptions | undefined;
+  /** undefined: no deny cache. */
+  readonly denyCache: DenyCacheConfig | undefined;
+  readonly maxBatch: number;
+  readonly clock: ManualClock | undefined;
+}
+
+export function parseRedisLimiterOptions(options: unknown): RedisLimiterConfig {
+  const o = checkObject(options, 'options');
+  checkKnownKeys(o, OPTION_KEYS, 'RedisLimiter options');
+  if (o.cluster !== undefined && typeof o.cluster !== 'boolean') throw invalidArgument('cluster', 'a boolean', o.cluster);
+  const redis = redisTransport(o.redis, o.cluster as boolean | undefined);
+  const name = checkLimiterName(o.name, undefined, " naming the limiter on Redis (limiters share counters only under one name), e.g. 'login'");
+  const policies = Array.isArray(o.policy) ? (o.policy as Policy[]) : [o.policy as Policy];
+  if (policies.length === 0 || policies.length > 8) throw outOfRange('policy', 'one policy or an array of 1 to 8', o.policy);
+  const params = policies.map((p) => policyParams(p));
+  const prefix = o.prefix === undefined ? 'tollgate:' : o.prefix;
+  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw invalidArgument('prefix', 'a string without braces', prefix);
+  const timeoutMs = o.timeoutMs === undefined ? 250 : checkInteger(o.timeoutMs, 'timeoutMs', 1, 600_000);
+  const onError = checkOnError(o.onError);
+  if (o.onEvent !== undefined && typeof o.onEvent !== 'function') throw invalidArgument('onEvent', 'a function', o.onEvent);
+  return {
+    redis,
+    name,
+    policies,
+    params,
+    prefix,
+    timeoutMs,
+    onError,
+    onEvent: o.onEvent as ((event: RedisLimiterEvent) => void) | undefined,
+    breaker: parseBreaker(o.breaker),
+    maxBatch: o.maxBatch === undefined ? 32 : checkInteger(o.maxBatch, 'maxBatch', 1, 10_000),
+    clock: checkClock(o.clock),
+    denyCache: parseDenyCache(o.denyCache),
+  };
+}
+
+function parseBreaker(option: unknown): BreakerOptions | undefined {
+  if (option === false) return undefined;
+  if (option === undefined || option === true) return DEFAULT_BREAKER;
+  const spec = checkObject(option, 'breaker');
+  checkKnownKeys(spec, ['afterFailures', 'retryMs', 'maxRetryMs'], 'breaker');
+  const afterFailures = spec.afterFailures === undefined ? DEFAULT_BREAKER.afterFailures : checkInteger(spec.afterFailures, 'breaker.afterFailures', 1, 1_000_000);
+  const retryMs = spec.retryMs === undefined ? DEFAULT_BREAKER.retryMs : checkInteger(spec.retryMs, 'breaker.retryMs', 1, 3_600_000);
+  const maxRetryMs = spec.maxRetryMs === undefined ? Math.max(retryMs, DEFAULT_BREAKER.maxRetryMs) : checkInteger(spec.maxRetryMs, 'breaker.maxRetryMs', retryMs, 3_600_000);
+  return { afterFailures, retryMs, maxRetryMs };
+}
+
+function parseDenyCache(option: unknown): DenyCacheConfig | undefined {
+  if (option === false) return undefined;
+  const spec = option === undefined || option === true ? {} : checkObject(option, 'denyCache');
+  checkKnownKeys(spec, ['capacity', 'store'], 'denyCache');
+  if (spec.store !== undefined) return { store: spec.store as SharedMemoryStore };
+  return { capacity: spec.capacity === undefined ? 100_000 : checkInteger(spec.capacity, 'denyCache.capacity', 1, MAX_CAPACITY) };
+}
