@@ -1,19 +1,18 @@
 // The adapters inside the real libraries: express-rate-limit with tollgate's store, on loopback.
 import { fork, type ChildProcess } from 'node:child_process';
-import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import Fastify, { type FastifyPluginCallback } from 'fastify';
 import { rateLimit, type Options } from 'express-rate-limit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { closeAfter, listen } from './helpers/listen.js';
 import { destroySharedMemory, ExpressRateLimitStore, FastifyRateLimitStore, fixedWindow, honoRateLimit, koaRateLimit, Limiter, ManualClock, NestThrottlerStorage, RateLimiterTollgate, sharedMemory } from '../src/index.js';
 
-const servers: Server[] = [];
 const children: ChildProcess[] = [];
 const segments: string[] = [];
 
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
   for (const child of children.splice(0)) child.kill();
   for (const name of segments.splice(0)) destroySharedMemory(name);
 });
@@ -25,13 +24,7 @@ async function serve(options: Partial<Options>, status = 200): Promise<{ url: st
   app.get('/', (_req, res) => {
     res.status(status).send('ok');
   });
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  servers.push(server);
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return { url: `http://127.0.0.1:${address.port}/`, limiter };
+  return { url: `${await listen(createServer(app))}/`, limiter };
 }
 
 async function startChild(fixture: string, args: string[]): Promise<string> {
@@ -285,10 +278,6 @@ describe('RateLimiterTollgate against rate-limiter-flexible’s RateLimiterMemor
 });
 
 describe('Koa and Hono middleware', () => {
-  const closers: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    await Promise.all(closers.splice(0).map((close) => close()));
-  });
 
   async function koaServer(options: Parameters<typeof koaRateLimit>[0]): Promise<string> {
     const { default: Koa } = await import('koa');
@@ -298,11 +287,7 @@ describe('Koa and Hono middleware', () => {
     app.use((ctx) => {
       ctx.body = 'ok';
     });
-    const server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
-    closers.push(() => new Promise((resolve) => server.close(resolve)));
-    return `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    return `${await listen(createServer(app.callback()))}/`;
   }
 
   async function honoServer(options: Parameters<typeof honoRateLimit>[0]): Promise<string> {
@@ -314,7 +299,7 @@ describe('Koa and Hono middleware', () => {
     app.onError((_error, c) => c.text('failed', 500));
     return new Promise((resolve) => {
       const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(`http://127.0.0.1:${info.port}/`));
-      closers.push(() => new Promise((done) => server.close(done)));
+      closeAfter(() => new Promise((done) => server.close(done)));
     });
   }
 
@@ -363,16 +348,12 @@ describe('Koa and Hono middleware', () => {
 });
 
 describe('@nestjs/throttler with NestThrottlerStorage', () => {
-  const closers: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    await Promise.all(closers.splice(0).map((close) => close()));
-  });
   const nest = async (storage: NestThrottlerStorage, throttlers: Record<string, unknown>[]) => {
     const { createNestServer } = (await import('./fixtures/nest-app.mjs' as string)) as {
       createNestServer: (s: unknown, t: unknown) => Promise<{ url: string; close: () => Promise<unknown> }>;
     };
     const server = await createNestServer(storage, throttlers);
-    closers.push(server.close);
+    closeAfter(server.close);
     return server.url;
   };
 

@@ -1,10 +1,11 @@
 // The HTTP middleware on real express and fastify servers on loopback, exercised with real fetch.
-import { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { Socket, type AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { closeAfter, listen } from './helpers/listen.js';
 import {
   allOf,
   fastifyRateLimit,
@@ -24,10 +25,6 @@ interface Route {
   path: string;
   config?: Partial<Options> | false;
 }
-const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0)) await close();
-});
 
 async function startExpress(options: Partial<Options>, routes: Route[] = [{ path: '/' }]): Promise<string> {
   const app = express();
@@ -41,10 +38,7 @@ async function startExpress(options: Partial<Options>, routes: Route[] = [{ path
       res.send('ok');
     });
   }
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  closers.push(() => new Promise((r) => server.close(r)));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listen(createServer(app));
 }
 
 async function startFastify(options: Partial<Options>, routes: Route[] = [{ path: '/' }]): Promise<string> {
@@ -54,7 +48,7 @@ async function startFastify(options: Partial<Options>, routes: Route[] = [{ path
     app.get(route.path, { config: route.config === undefined ? {} : { rateLimit: route.config } }, async () => 'ok');
   }
   await app.listen({ port: 0, host: '127.0.0.1' });
-  closers.push(() => app.close());
+  closeAfter(() => app.close());
   return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 }
 
@@ -349,10 +343,8 @@ describe('node:http', () => {
     const server = createServer(async (req, res) => {
       if (!(await limit.check(req, res))) return;
       res.end('ok');
-    }).listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    closers.push(() => new Promise((r) => server.close(r)));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    const url = await listen(server);
     expect((await get(url)).body).toBe('ok');
     expect((await get(url)).status).toBe(429);
   });

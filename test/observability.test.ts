@@ -1,5 +1,6 @@
 // Counters, heavy hitters, Prometheus output and the CLI, against real tables and processes.
 import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import * as promClient from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import {
   toPrometheus,
 } from '../src/index.js';
 import { engines, seededRandom } from './helpers/engines.js';
+import { listen } from './helpers/listen.js';
 
 describe.each(engines())('%s engine: counters', (engine) => {
   it('count exactly the decisions made: allowed, denied by limit and by block, near the limit', () => {
@@ -215,9 +217,7 @@ describe('denial logs and the metrics endpoint', () => {
     const app = express();
     app.get('/metrics', metricsHandler(limiter));
     app.get('/', rateLimit({ limiter }), (_req: unknown, res: { send(b: string): void }) => res.send('ok'));
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const base = await listen(createServer(app));
     await fetch(base);
     await fetch(base);
     const metrics = await fetch(`${base}/metrics`);
@@ -225,6 +225,5 @@ describe('denial logs and the metrics endpoint', () => {
     const text = await metrics.text();
     expect(text).toContain('tollgate_decisions_total{limiter="web",store="memory",outcome="allowed"} 1');
     expect(text).toContain('tollgate_decisions_total{limiter="web",store="memory",outcome="denied_limit"} 1');
-    await new Promise((r) => server.close(r));
   });
 });

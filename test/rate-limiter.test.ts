@@ -1,9 +1,8 @@
 // One limiter interface: Limiter, allOf(...) and RedisLimiter behave the same through RateLimiter,
 // and everything that takes a limiter (middleware, queue, metrics, Redis' fallback) takes any
 // implementation of it, a user's own included.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { createServer } from 'node:http';
+import { describe, expect, it, vi } from 'vitest';
 import {
   allOf,
   createQueue,
@@ -19,6 +18,7 @@ import {
   type RateLimiterStats,
 } from '../src/index.js';
 import { hasRedis, useRedisServer } from './helpers/redis.js';
+import { listen } from './helpers/listen.js';
 
 const policy = fixedWindow({ limit: 3, windowMs: 60_000 });
 
@@ -162,16 +162,12 @@ class CountingLimiter implements RateLimiter {
 }
 
 describe('anything that takes a limiter takes any RateLimiter', () => {
-  const servers: Server[] = [];
-  afterAll(() => servers.forEach((s) => s.close()));
 
   it('the middleware answers from a user-written limiter: exactly its limit passes, then 429', async () => {
     const limiter = new CountingLimiter(4);
     const limit = rateLimit({ limiter, key: { header: 'x-user' } });
     const server = createServer((req, res) => limit(req, res, () => res.end('ok')));
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const url = `${await listen(server)}/`;
     const statuses = await Promise.all(Array.from({ length: 10 }, () => fetch(url, { headers: { 'x-user': 'u' } }).then((r) => r.status)));
     expect(statuses.filter((s) => s === 200)).toHaveLength(4);
     expect(statuses.filter((s) => s === 429)).toHaveLength(6);

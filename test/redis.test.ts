@@ -17,24 +17,13 @@ import {
   type Policy,
 } from '../src/index.js';
 import { edgeKeys, seededRandom } from './helpers/engines.js';
-import { hasRedis, startCluster, startRedis } from './helpers/redis.js';
+import { hasRedis, startCluster, startRedis, useRedisServer } from './helpers/redis.js';
 
-type Server = Awaited<ReturnType<typeof startRedis>>;
-let server: Server;
-let redis: Redis;
 let prefixCounter = 0;
 const prefix = () => `t${++prefixCounter}:`;
 
 describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: 1 });
-    redis.on('error', () => undefined);
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await server?.stop();
-  });
+  const shared = useRedisServer();
 
   const timedPolicies: [string, Policy][] = [
     ['sliding window', slidingWindow({ limit: 20, windowMs: 997 })],
@@ -44,7 +33,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it.each(timedPolicies)('%s: 3,000 random operations decide exactly as the local engine', async (_label, policy) => {
     const clock = new ManualClock(1_000_000);
-    const remote = new RedisLimiter({ name: "t", redis, policy, clock, prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy, clock, prefix: prefix(), denyCache: false });
     const local = new Limiter({ policy, clock, engine: 'js' });
     const random = seededRandom(42 + policy.kind.length);
     const keys = ['a', 'b', 'c', 'user:é'];
@@ -73,7 +62,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   it('fixed window: INCRBY under a TTL that is never extended; counts like the local engine', async () => {
     const policy = fixedWindow({ limit: 10, windowMs: 60_000 });
     const p = prefix();
-    const remote = new RedisLimiter({ name: "t", redis, policy, prefix: p, denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy, prefix: p, denyCache: false });
     const local = new Limiter({ policy, engine: 'js', clock: new ManualClock(0) });
     const random = seededRandom(7);
     for (let i = 0; i < 200; i++) {
@@ -86,15 +75,15 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
         retryAfterMs: b.retryAfterMs === Infinity ? -1 : b.retryAfterMs > 0 ? 1 : 0,
       });
     }
-    expect(await redis.get(`${p}t{k0}:fw60000`)).toBe('10');
-    const ttl = await redis.pttl(`${p}t{k0}:fw60000`);
+    expect(await shared.redis.get(`${p}t{k0}:fw60000`)).toBe('10');
+    const ttl = await shared.redis.pttl(`${p}t{k0}:fw60000`);
     const d = await remote.peek('k0');
     expect(ttl).toBeGreaterThan(50_000);
     expect(d.resetMs).toBeLessThanOrEqual(ttl);
     expect(d.resetMs).toBeGreaterThan(ttl - 1000);
     // The window ends when Redis expires the key; the next request starts a fresh one.
-    await redis.pexpire(`${p}t{k0}:fw60000`, 1);
-    while ((await redis.exists(`${p}t{k0}:fw60000`)) === 1) await new Promise((r) => setTimeout(r, 2));
+    await shared.redis.pexpire(`${p}t{k0}:fw60000`, 1);
+    while ((await shared.redis.exists(`${p}t{k0}:fw60000`)) === 1) await new Promise((r) => setTimeout(r, 2));
     expect(await remote.consume('k0')).toMatchObject({ allowed: true, remaining: 9, resetMs: 60_000 });
     remote.close();
   });
@@ -102,7 +91,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   it('several policies are all-or-nothing, exactly like allOf() locally', async () => {
     const clock = new ManualClock(5_000_000);
     const policies = [tokenBucket({ capacity: 5, tokens: 1, intervalMs: 100 }), leakyBucket({ burst: 20, tokens: 1, intervalMs: 40 })];
-    const remote = new RedisLimiter({ name: "t", redis, policy: policies, clock, prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: policies, clock, prefix: prefix(), denyCache: false });
     const local = allOf(...policies.map((policy) => new Limiter({ policy, clock, engine: 'js' })));
     const random = seededRandom(99);
     let denied = 0;
@@ -122,7 +111,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     const child = fileURLToPath(new URL('./fixtures/redis-child.mjs', import.meta.url));
     const run = () =>
       new Promise<number>((resolve, reject) => {
-        const proc = spawn(process.execPath, [child, String(server.port), p, '500'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const proc = spawn(process.execPath, [child, String(shared.server.port), p, '500'], { stdio: ['ignore', 'pipe', 'inherit'] });
         let out = '';
         proc.stdout.on('data', (d) => (out += d));
         proc.on('exit', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`child exited ${code}`))));
@@ -132,9 +121,9 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('recovers from SCRIPT FLUSH (NOSCRIPT) without failing a request', async () => {
-    const remote = new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 100, windowMs: 60_000 }), prefix: prefix(), onError: 'deny' });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 100, windowMs: 60_000 }), prefix: prefix(), onError: 'deny' });
     expect((await remote.consume('k')).allowed).toBe(true);
-    await redis.script('FLUSH');
+    await shared.redis.script('FLUSH');
     const before = remote.stats().redisCalls;
     expect(await remote.consume('k')).toMatchObject({ allowed: true, remaining: 98 });
     expect(remote.stats()).toMatchObject({ errors: 0, failedClosed: 0, redisCalls: before + 2 });
@@ -145,7 +134,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it('the deny cache answers a denied key locally until its retry time', async () => {
     const clock = new ManualClock(9_000_000);
-    const remote = new RedisLimiter({ name: "t", redis, policy: tokenBucket({ capacity: 2, tokens: 1, intervalMs: 1000 }), clock, prefix: prefix() });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: tokenBucket({ capacity: 2, tokens: 1, intervalMs: 1000 }), clock, prefix: prefix() });
     await remote.consume('abuser', 2);
     const denied = await remote.consume('abuser');
     expect(denied).toMatchObject({ allowed: false, retryAfterMs: 1000 });
@@ -162,7 +151,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it('the deny cache never answers a call with another per-call limit (regression)', async () => {
     const clock = new ManualClock(1_000_000);
-    const remote = new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), clock, prefix: prefix() });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), clock, prefix: prefix() });
     for (let i = 0; i < 5; i++) expect((await remote.consume('tiered')).allowed).toBe(true);
     expect((await remote.consume('tiered')).allowed).toBe(false);
     const calls = remote.stats().redisCalls;
@@ -177,7 +166,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   it('several policies: per-policy tiers, the binding limit reported, and the deny cache answering with Redis’ own fields', async () => {
     const clock = new ManualClock(1_000_000);
     const policies = [slidingWindow({ limit: 2, windowMs: 1000 }), slidingWindow({ limit: 1000, windowMs: 3_600_000 })];
-    const remote = new RedisLimiter({ name: "t", redis, policy: policies, clock, prefix: prefix() });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: policies, clock, prefix: prefix() });
     const local = allOf(new Limiter({ policy: policies[0]!, clock, engine: 'js' }), new Limiter({ policy: policies[1]!, clock, engine: 'js' }));
     for (let i = 0; i < 2; i++) expect(await remote.consume('multi')).toEqual(local.consume('multi'));
     const denied = await remote.consume('multi');
@@ -197,7 +186,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('keys that UTF-8 would fold together stay distinct on Redis, as in both engines (regression)', async () => {
-    const remote = new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
     const local = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 60_000 }), engine: 'js' });
     const keys = [...new Set(edgeKeys())];
     const first = await Promise.all(keys.map((k) => remote.consume(k)));
@@ -209,7 +198,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('block and reset reach Redis; refund gives back', async () => {
-    const remote = new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 3, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 3, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
     await remote.block('k', 30_000);
     const d = await remote.consume('k');
     expect(d.allowed).toBe(false);
@@ -223,9 +212,9 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it('rejects bad input with the argument named', async () => {
     expect(() => new RedisLimiter({ name: "t", redis: {} as never, policy: fixedWindow({ limit: 1, windowMs: 10 }) })).toThrow(/for redis/);
-    expect(() => new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 1, windowMs: 10 }), prefix: 'a{b' })).toThrow(/for prefix/);
-    expect(() => new RedisLimiter({ name: "t", redis, policy: [], prefix: 'x' })).toThrow(RangeError);
-    const remote = new RedisLimiter({ name: "t", redis, policy: fixedWindow({ limit: 1, windowMs: 10 }) });
+    expect(() => new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 1, windowMs: 10 }), prefix: 'a{b' })).toThrow(/for prefix/);
+    expect(() => new RedisLimiter({ name: "t", redis: shared.redis, policy: [], prefix: 'x' })).toThrow(RangeError);
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 1, windowMs: 10 }) });
     await expect(remote.consume('')).rejects.toThrow(RangeError);
     await expect(remote.consume('k', 0)).rejects.toThrow(/for cost/);
     remote.close();

@@ -75,15 +75,29 @@ describe.each(engines())('%s engine: closing with waiters', (engine) => {
     const limiter = spent(1, 3_600_000, engine);
     let release = () => {};
     const running = createQueue({ concurrency: 1 });
-    const first = running.add(() => new Promise<string>((r) => (release = () => r('done'))));
+    let started = () => {};
+    const firstStarted = new Promise<void>((r) => (started = r));
+    const first = running.add(
+      () =>
+        new Promise<string>((r) => {
+          release = () => r('done');
+          started();
+        }),
+    );
     const second = running.add(async () => 'never');
     const limited = createQueue({ limits: [{ limiter, key: 'k' }] });
     const waitingForLimit = limited.add(async () => 'never');
     const retrying = createQueue({ retry: { maxAttempts: 3, baseDelayMs: 60_000, maxDelayMs: 60_000, random: () => 0.5 } });
+    let attempted = () => {};
+    const failedOnce = new Promise<void>((r) => (attempted = r));
     const failing = retrying.add(async () => {
+      attempted();
       throw new Error('transient');
     });
-    await new Promise((r) => setTimeout(r, 10));
+    // The first job running and the failing one failed once; its retry (60 s out) is scheduled in
+    // the microtasks after the failure, which have run by the next turn.
+    await Promise.all([firstStarted, failedOnce]);
+    await new Promise((r) => setImmediate(r));
     running.close();
     limited.close();
     retrying.close();

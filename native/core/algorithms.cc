@@ -188,15 +188,15 @@ Verdict gcra(const Policy& p, int64_t burst, CounterState& s, int64_t now, int64
 CounterState fresh_state(const Policy& policy, int64_t limit, int64_t now) noexcept {
   switch (policy.kind) {
     case PolicyKind::kFixedWindow:
-      return CounterState{now, 0, 0, 0};
+      return CounterState{now, 0, 0};
     case PolicyKind::kSlidingWindow:
-      return CounterState{now - now % policy.window_ms, 0, 0, 0};
+      return CounterState{now - now % policy.window_ms, 0, 0};
     case PolicyKind::kTokenBucket:
-      return CounterState{limit, now, 0, 0};
+      return CounterState{limit, now, 0};
     case PolicyKind::kGcra:
-      return CounterState{now, 0, 0, 0};
+      return CounterState{now, 0, 0};
   }
-  return CounterState{0, 0, 0, 0};
+  return CounterState{0, 0, 0};
 }
 
 Verdict decide(const Policy& policy, int64_t limit, CounterState& state, int64_t now, int64_t cost,
@@ -232,7 +232,7 @@ int64_t refund(const Policy& policy, int64_t limit, CounterState& state, int64_t
     case PolicyKind::kSlidingWindow: {
       SlidingView v = sliding_view(policy, state, now);
       v.cur = std::max<int64_t>(0, v.cur - amount);
-      state = CounterState{v.start, v.cur, v.prev, 0};
+      state = CounterState{v.start, v.cur, v.prev};
       return sliding_expiry(policy, v, now);
     }
     case PolicyKind::kTokenBucket: {

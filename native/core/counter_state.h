@@ -6,7 +6,7 @@
 
 namespace tollgate {
 
-// Four integers whose meaning depends on the policy kind:
+// Three integers whose meaning depends on the policy kind:
 //   fixed window:   a = window start (ms), b = count
 //   sliding window: a = current window start (aligned to window_ms), b = current count, c = previous count
 //   token bucket:   a = tokens, b = time of last refill (ms), c = fractional credit in 1/interval units
@@ -15,7 +15,6 @@ struct CounterState {
   int64_t a;
   int64_t b;
   int64_t c;
-  int64_t d;
 };
 
 // Marks "never": a cost above the limit can never pass.

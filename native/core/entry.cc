@@ -94,7 +94,7 @@ CounterState load_state(const Entry& e, PolicyKind kind) noexcept {
   uint64_t words[3] = {e.bits[0], e.bits[1], e.bits[2]};
   BitStream in(words);
   const int64_t expires_at = in.get(kTimeBits);
-  CounterState s{0, 0, 0, 0};
+  CounterState s{0, 0, 0};
   switch (kind) {
     case PolicyKind::kFixedWindow:
     case PolicyKind::kGcra:

@@ -211,7 +211,8 @@ Verdict GrowableTable::consume(const Hash128& h, const Policy& policy, int64_t l
 }
 
 void GrowableTable::record_top(const Hash128& h, const KeyText* key, bool denied, int64_t now) noexcept {
-  // The same shard choice as the table's, so a key always falls in one summary.
+  // From the hash's high half (the table places keys by the low half): fixed per key, so a key
+  // always falls in one summary.
   const uint32_t shard = uint32_t(((h.hi >> 32) * top_shards_) >> 32);
   top_record(top_[shard], h.lo, *key, denied, now, top_period_ms());
 }

@@ -40,11 +40,6 @@ class Region {
   void* base() const noexcept { return base_; }
   size_t size() const noexcept { return size_; }
 
-  template <class T>
-  T* at(uint64_t offset) const noexcept {
-    return reinterpret_cast<T*>(static_cast<char*>(base_) + offset);
-  }
-
  private:
   Region(void* base, size_t size) noexcept : base_(base), size_(size) {}
   void* base_;

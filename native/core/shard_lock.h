@@ -54,11 +54,13 @@ class ShardGuard {
     bool contended = false;
     held_ = lock_.looks_sound() && lock_.lock(timeout_ms, contended);
   }
-  // Also counts, in `contended` (guarded by the same lock), a wait for another holder.
-  ShardGuard(ShardLock& lock, uint64_t& contended, int64_t timeout_ms) noexcept : lock_(lock) {
+  // Also counts, in `contended` (guarded by the same lock), a wait for another holder, and in
+  // `failures` (the caller's own) a lock not had in time.
+  ShardGuard(ShardLock& lock, uint64_t& contended, int64_t timeout_ms, uint64_t& failures) noexcept : lock_(lock) {
     bool waited = false;
     held_ = lock_.looks_sound() && lock_.lock(timeout_ms, waited);
     if (held_ && waited) ++contended;
+    if (!held_) ++failures;
   }
   ~ShardGuard() {
     if (held_) lock_.unlock();

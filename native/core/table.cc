@@ -429,14 +429,17 @@ Entry* Table::claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_
   return free_entry;
 }
 
+ShardGuard Table::lock_key(const Probe& p) noexcept {
+  return ShardGuard(p.shard->lock, p.shard->contended, lock_timeout_ms_, lock_failures_);
+}
+
 Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost,
                        int64_t now, bool commit, const KeyText* key) noexcept {
   const uint64_t fp = fingerprint(h);
   const Probe p = probe_of(fp);
   Shard& shard = *p.shard;
-  ShardGuard guard(shard.lock, shard.contended, lock_timeout_ms_);
+  const ShardGuard guard = lock_key(p);
   if (!guard.held()) {
-    ++lock_failures_;
     Verdict failed{false, limit, 0, 0, 0};
     failed.lock_failed = true;
     return failed;
@@ -494,11 +497,8 @@ bool Table::refund(const Hash128& h, const Policy& policy, int64_t limit, int64_
                    int64_t now) noexcept {
   const uint64_t fp = fingerprint(h);
   const Probe p = probe_of(fp);
-  ShardGuard guard(p.shard->lock, lock_timeout_ms_);
-  if (!guard.held()) {
-    ++lock_failures_;
-    return false;
-  }
+  const ShardGuard guard = lock_key(p);
+  if (!guard.held()) return false;
   Entry* entry;
   Entry* block;
   find(p, fp, entry, block);
@@ -512,11 +512,8 @@ bool Table::refund(const Hash128& h, const Policy& policy, int64_t limit, int64_
 bool Table::block(const Hash128& h, int64_t until, int64_t now) noexcept {
   const uint64_t fp = fingerprint(h);
   const Probe p = probe_of(fp);
-  ShardGuard guard(p.shard->lock, lock_timeout_ms_);
-  if (!guard.held()) {
-    ++lock_failures_;
-    return false;
-  }
+  const ShardGuard guard = lock_key(p);
+  if (!guard.held()) return false;
   Entry* entry;
   Entry* block;
   find(p, fp, entry, block);
@@ -535,11 +532,8 @@ bool Table::block(const Hash128& h, int64_t until, int64_t now) noexcept {
 bool Table::reset(const Hash128& h, int64_t now) noexcept {
   const uint64_t fp = fingerprint(h);
   const Probe p = probe_of(fp);
-  ShardGuard guard(p.shard->lock, lock_timeout_ms_);
-  if (!guard.held()) {
-    ++lock_failures_;
-    return false;
-  }
+  const ShardGuard guard = lock_key(p);
+  if (!guard.held()) return false;
   Entry* entry;
   Entry* block;
   find(p, fp, entry, block);

@@ -164,6 +164,9 @@ class Table {
   // when there is no room (refuse mode, or signal_when_full() unless `moving`: an entry moved in by
   // a migration is placed as onFull says), with the earliest expiry among the candidates in
   // `earliest_expiry`. Called with the shard lock held.
+  // The lock every operation on one key takes first: its shard's, waited for at most the lock
+  // timeout, a wait counted in the shard's `contended`, a failure in lock_failures_.
+  ShardGuard lock_key(const Probe& p) noexcept;
   Entry* claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry, bool moving = false) noexcept;
   // Frees an entry of the probe's buckets by moving occupants along a path to a free (or expired)
   // entry of their other buckets; null if no short path exists.

@@ -465,11 +465,11 @@ void test_entry_packing_is_exact() {
     const int64_t w = per;
     const int64_t start = now - now % w;
     const Case cases[] = {
-        {PolicyKind::kFixedWindow, {now, count, 0, 0}, now + w},
-        {PolicyKind::kGcra, {now + below(w) * 0 + std::min<int64_t>(limit * per, int64_t{1} << 50), below(per), 0, 0}, now + (int64_t{1} << 50)},
-        {PolicyKind::kTokenBucket, {count, now, below(per), 0}, now + (int64_t{1} << 50)},
-        {PolicyKind::kSlidingWindow, {start, count, round % 5 == 0 ? limit : below(limit + 1), 0}, start + 2 * w},
-        {PolicyKind::kSlidingWindow, {start, 0, count, 0}, start + w},
+        {PolicyKind::kFixedWindow, {now, count, 0}, now + w},
+        {PolicyKind::kGcra, {now + below(w) * 0 + std::min<int64_t>(limit * per, int64_t{1} << 50), below(per), 0}, now + (int64_t{1} << 50)},
+        {PolicyKind::kTokenBucket, {count, now, below(per)}, now + (int64_t{1} << 50)},
+        {PolicyKind::kSlidingWindow, {start, count, round % 5 == 0 ? limit : below(limit + 1)}, start + 2 * w},
+        {PolicyKind::kSlidingWindow, {start, 0, count}, start + w},
     };
     for (const Case& c : cases) {
       store_state(e, c.kind, c.s, c.expires_at);

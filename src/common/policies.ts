@@ -35,11 +35,6 @@ export interface LeakyBucketPolicy {
 
 export type Policy = FixedWindowPolicy | SlidingWindowPolicy | TokenBucketPolicy | LeakyBucketPolicy;
 
-/** A rate given either per second (any positive number, made an exact fraction) or as tokens per interval. */
-export type RateOptions =
-  | { readonly perSecond: number }
-  | { readonly tokens: number; readonly intervalMs: number };
-
 function perSecond(value: unknown, name: string): [number, number] {
   if (typeof value !== 'number') throw invalidArgument(name, 'a positive number', value);
   if (!Number.isFinite(value) || value <= 0) throw outOfRange(name, 'a positive finite number', value);

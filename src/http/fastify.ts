@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../common/decision.js';
 import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
-import { RateLimitRule, RULE_OPTIONS, type FrameworkAddress, type RateLimitOptions, type Verdict } from './rule.js';
+import { RateLimitRule, RULE_OPTIONS, type FrameworkAddress, type RateLimitOptions, type RuleOutcome } from './rule.js';
 import { checkKnownKeys } from '../common/option-keys.js';
 
 /**
@@ -50,7 +50,7 @@ const writeHeader: HeaderSink<FastifyReplyLike> = (reply, _name, lower, value) =
 };
 
 function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLimitOptions): Hook {
-  const apply = (verdict: Verdict, request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => {
+  const apply = (verdict: RuleOutcome, request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => {
     const response = rule.respond(verdict, reply, writeHeader);
     if (response === 'pass') return done();
     if (response === 'missing-key') {
@@ -69,14 +69,14 @@ function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLi
   return function tollgateRateLimit(request, reply, done) {
     // Every error (an option function, the limiter, a custom handler) goes to fastify's error
     // handling through done(), never left as an unhandled rejection.
-    const finish = (v: Verdict) => {
+    const finish = (v: RuleOutcome) => {
       try {
         apply(v, request, reply, done);
       } catch (error) {
         done(error as Error);
       }
     };
-    let verdict: Verdict | Promise<Verdict>;
+    let verdict: RuleOutcome | Promise<RuleOutcome>;
     try {
       verdict = rule.run(request.raw, request);
     } catch (error) {

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../common/decision.js';
 import { MISSING_KEY_BODY, problemBody } from './headers.js';
 import { writeHeader } from './node-response.js';
-import { RateLimitRule, type FrameworkAddress, type RateLimitOptions, type Verdict } from './rule.js';
+import { RateLimitRule, type FrameworkAddress, type RateLimitOptions, type RuleOutcome } from './rule.js';
 
 /**
  * `Req` and `Res` are your framework's request and response (express's `Request` and `Response`,
@@ -29,7 +29,7 @@ export interface RateLimitMiddleware<Req extends IncomingMessage = IncomingMessa
 /** Writes the verdict; returns whether the request may go on. An async handler's failure goes to `failed`. */
 function apply<Req extends IncomingMessage, Res extends ServerResponse>(
   rule: RateLimitRule<Req>,
-  verdict: Verdict,
+  verdict: RuleOutcome,
   req: Req,
   res: Res,
   options: NodeRateLimitOptions<Req, Res>,
@@ -79,7 +79,7 @@ export function rateLimit<Req extends IncomingMessage = IncomingMessage, Res ext
     // Every error (an option function, the limiter, a custom handler) ends here: passed to
     // express's error handling, or answered 500, never left as an unhandled rejection.
     const failed = (error: unknown) => (next ? next(error) : fail(res, error));
-    let verdict: Verdict | Promise<Verdict>;
+    let verdict: RuleOutcome | Promise<RuleOutcome>;
     try {
       verdict = rule.run(req, req);
     } catch (error) {
@@ -101,7 +101,7 @@ export function rateLimit<Req extends IncomingMessage = IncomingMessage, Res ext
 
 function finish<Req extends IncomingMessage, Res extends ServerResponse>(
   rule: RateLimitRule<Req>,
-  verdict: Verdict,
+  verdict: RuleOutcome,
   req: Req,
   res: Res,
   options: NodeRateLimitOptions<Req, Res>,

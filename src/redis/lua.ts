@@ -1,5 +1,6 @@
-// The Lua that decides on Redis: the same four algorithms as src/engine/js/algorithms.ts, line
-// for line, over many requests in one call. Numbers are doubles in Redis' Lua; every product stays
+// The Lua that decides on Redis: the same four algorithms as src/engine/js/algorithms.ts (the same
+// steps, in Lua's terms; the differential tests hold them to the same decisions), over many
+// requests in one call. Numbers are doubles in Redis' Lua; every product stays
 // below 2^50 (validated in TypeScript), so floor and ceil of quotients are exact, as in the TS engine.
 import { PolicyCode } from '../common/policies.js';
 

@@ -38,11 +38,4 @@ export class KeyIndex {
   clear(): void {
     for (const map of this.#maps) map.clear();
   }
-
-  /** Entries in all Maps. */
-  get size(): number {
-    let total = 0;
-    for (const map of this.#maps) total += map.size;
-    return total;
-  }
 }
