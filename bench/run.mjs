@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { machine } from './common.mjs';
+import { CONTENDER } from './labels.mjs';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -83,52 +84,52 @@ const verdict = (ok) => (ok ? 'met' : '**missed**');
 const rows = [];
 if (results.hot) {
   const h = results.hot;
-  const floor = h['N-API floor (empty call, one string)'];
-  const tc = h['tollgate native tryConsume'];
-  const c = h['tollgate native consume'];
+  const floor = h[CONTENDER.floor];
+  const tc = h[CONTENDER.nativeTryConsume];
+  const c = h[CONTENDER.nativeConsume];
   rows.push(['hot key: N-API floor', ns(floor), '1.00x', '', '']);
   rows.push(['hot key: native tryConsume', ns(tc), `${x(tc / floor)} the floor`, '≤ 2x the floor', verdict(tc / floor <= 2)]);
   rows.push(['hot key: native consume', ns(c), `${x(c / floor)} the floor`, '≤ 3x the floor', verdict(c / floor <= 3)]);
-  const top = h['tollgate native tryConsume, topKeys on'];
+  const top = h[CONTENDER.nativeTopKeys];
   rows.push(['hot key: native tryConsume with topKeys on', ns(top), `+${(top - tc).toFixed(0)} ns over tryConsume (counters are always on)`, '', '']);
   // The TypeScript engine (the fallback) against the pure-JS limiters.
-  const tsC = h['tollgate TS engine consume'];
-  const tsT = h['tollgate TS engine tryConsume'];
-  const hm = h['Map fixed window (hand-written)'];
-  const hf = h['fast-ratelimit consumeSync'];
+  const tsC = h[CONTENDER.tsConsume];
+  const tsT = h[CONTENDER.tsTryConsume];
+  const hm = h[CONTENDER.map];
+  const hf = h[CONTENDER.fastRatelimit];
   rows.push(['hot key: TS engine consume', ns(tsC), `${x(tsC / hm)} the Map limiter`, '≤ 1.2x the Map limiter', verdict(tsC / hm <= 1.2)]);
   rows.push(['hot key: TS engine tryConsume', ns(tsT), `${x(tsT / hm)} the Map limiter; ${x(tsT / hf)} fast-ratelimit`, '≤ 1.0x Map, ≤ 1.2x fast-ratelimit', verdict(tsT / hm <= 1 && tsT / hf <= 1.2)]);
-  for (const peer of ['Map fixed window (hand-written)', 'fast-ratelimit consumeSync', 'rate-limiter-flexible Memory (awaited)', 'limiter TokenBucket tryRemoveTokens']) {
+  for (const peer of [CONTENDER.map, CONTENDER.fastRatelimit, CONTENDER.rlfMemory, CONTENDER.limiterBucket]) {
     rows.push([`hot key: ${peer}`, ns(h[peer]), `${x(h[peer] / floor)} the floor`, '', '']);
   }
 }
 if (results.random) {
   const r = results.random;
-  const c = r['tollgate native consume'];
-  const map = r['Map fixed window (hand-written)'];
-  const fast = r['fast-ratelimit consumeSync'];
-  const rlf = r['rate-limiter-flexible Memory (awaited)'];
-  const many = r['tollgate native consumeMany (per key, 1000/batch)'];
-  const floor = r['N-API floor, random key + one random 64-byte read of a table-sized block'];
-  rows.push(['1M random keys: N-API floor, random key', ns(r['N-API floor, random key']), '', '', '']);
+  const c = r[CONTENDER.nativeConsume];
+  const map = r[CONTENDER.map];
+  const fast = r[CONTENDER.fastRatelimit];
+  const rlf = r[CONTENDER.rlfMemory];
+  const many = r[CONTENDER.nativeConsumeMany];
+  const floor = r[CONTENDER.floorRandomMiss];
+  rows.push(['1M random keys: N-API floor, random key', ns(r[CONTENDER.floorRandom]), '', '', '']);
   rows.push(['1M random keys: floor + one random 64-byte read of a table-sized block', ns(floor), '1.00x (the physical floor)', '', '']);
   rows.push(['1M random keys: native consume', ns(c), `${x(c / floor)} the floor`, 'within 1.5x of the floor', verdict(c / floor <= 1.5)]);
   rows.push(['1M random keys: Map fixed window', ns(map), `native ${x(map / c)} faster`, '≥ 2x', verdict(map / c >= 2)]);
   rows.push(['1M random keys: fast-ratelimit consumeSync', ns(fast), `native ${x(fast / c)} faster`, '≥ 2x', verdict(fast / c >= 2)]);
   rows.push(['1M random keys: rate-limiter-flexible', ns(rlf), `native ${x(rlf / c)} faster`, '', '']);
   rows.push(['1M random keys: native consumeMany, per key', ns(many), `${x(c / many)} single calls; ${x(map / many)} Map; ${x(fast / many)} fast-ratelimit`, '≥ 4x Map and fast-ratelimit', verdict(map / many >= 4 && fast / many >= 4)]);
-  const oldSingle = r['raw addon tryConsume, baseline build'];
+  const oldSingle = r[CONTENDER.rawTryConsumeBaseline];
   if (oldSingle !== undefined) {
     // Set when TOLLGATE_BENCH_BASELINE_ADDON named an earlier build: the same raw calls on both.
-    const newSingle = r['raw addon tryConsume'];
-    const oldMany = r['raw addon consumeMany, baseline build (per key)'];
-    const newMany = r['raw addon consumeMany (per key)'];
+    const newSingle = r[CONTENDER.rawTryConsume];
+    const oldMany = r[CONTENDER.rawConsumeManyBaseline];
+    const newMany = r[CONTENDER.rawConsumeMany];
     rows.push(['1M random keys: raw tryConsume, this build vs the baseline build', `${ns(newSingle)} vs ${ns(oldSingle)}`, `${x(oldSingle / newSingle)} faster`, '', '']);
     rows.push(['1M random keys: raw consumeMany per key, this build vs the baseline build', `${ns(newMany)} vs ${ns(oldMany)}`, `${x(oldMany / newMany)} faster`, '', '']);
   }
-  const tsR = r['tollgate TS engine consume'];
+  const tsR = r[CONTENDER.tsConsume];
   rows.push(['1M random keys: TS engine consume', ns(tsR), `${x(tsR / map)} the Map limiter; ${x(tsR / fast)} fast-ratelimit`, '≤ 1.1x both', verdict(tsR / map <= 1.1 && tsR / fast <= 1.1)]);
-  for (const peer of ['tollgate native tryConsume', 'tollgate native tryConsume, topKeys on', 'tollgate TS engine tryConsume', 'limiter TokenBucket per key (Map)', 'key selection alone (subtracted from nothing)']) {
+  for (const peer of [CONTENDER.nativeTryConsume, CONTENDER.nativeTopKeys, CONTENDER.tsTryConsume, CONTENDER.limiterBucketPerKey, CONTENDER.keySelection]) {
     rows.push([`1M random keys: ${peer}`, ns(r[peer]), '', '', '']);
   }
 }

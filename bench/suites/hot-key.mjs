@@ -6,6 +6,7 @@ import { Limiter, fixedWindow } from '../../dist/index.js';
 import { loadFloor } from '../floor.mjs';
 import { MapFixedWindow } from '../peers/map-fixed-window.mjs';
 import { measure, report } from '../common.mjs';
+import { CONTENDER } from '../labels.mjs';
 
 const BATCH = 1000;
 const key = 'user:123456';
@@ -24,34 +25,34 @@ const bucket = new TokenBucket({ bucketSize: LIMIT, tokensPerInterval: LIMIT, in
 let sink = 0;
 const figures = await measure(
   {
-    'N-API floor (empty call, one string)': () => {
+    [CONTENDER.floor]: () => {
       for (let i = 0; i < BATCH; i++) sink += addon.readKeyOnly(key) ? 1 : 0;
     },
-    'fast-ratelimit consumeSync': () => {
+    [CONTENDER.fastRatelimit]: () => {
       for (let i = 0; i < BATCH; i++) sink += fast.consumeSync(key) ? 1 : 0;
     },
-    'tollgate native tryConsume': () => {
+    [CONTENDER.nativeTryConsume]: () => {
       for (let i = 0; i < BATCH; i++) sink += native.tryConsume(key) ? 1 : 0;
     },
-    'tollgate native tryConsume, topKeys on': () => {
+    [CONTENDER.nativeTopKeys]: () => {
       for (let i = 0; i < BATCH; i++) sink += withTopKeys.tryConsume(key) ? 1 : 0;
     },
-    'tollgate native consume': () => {
+    [CONTENDER.nativeConsume]: () => {
       for (let i = 0; i < BATCH; i++) sink += native.consume(key).remaining;
     },
-    'tollgate TS engine tryConsume': () => {
+    [CONTENDER.tsTryConsume]: () => {
       for (let i = 0; i < BATCH; i++) sink += js.tryConsume(key) ? 1 : 0;
     },
-    'tollgate TS engine consume': () => {
+    [CONTENDER.tsConsume]: () => {
       for (let i = 0; i < BATCH; i++) sink += js.consume(key).remaining;
     },
-    'Map fixed window (hand-written)': () => {
+    [CONTENDER.map]: () => {
       for (let i = 0; i < BATCH; i++) sink += map.consume(key) ? 1 : 0;
     },
-    'rate-limiter-flexible Memory (awaited)': async () => {
+    [CONTENDER.rlfMemory]: async () => {
       for (let i = 0; i < BATCH; i++) sink += (await rlf.consume(key)).remainingPoints;
     },
-    'limiter TokenBucket tryRemoveTokens': () => {
+    [CONTENDER.limiterBucket]: () => {
       for (let i = 0; i < BATCH; i++) sink += bucket.tryRemoveTokens(1) ? 1 : 0;
     },
   },

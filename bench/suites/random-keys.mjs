@@ -8,6 +8,7 @@ import { loadFloor } from '../floor.mjs';
 import { MapFixedWindow } from '../peers/map-fixed-window.mjs';
 import { createRequire } from 'node:module';
 import { makeKeys, measure, progress, randomOrder, report } from '../common.mjs';
+import { CONTENDER } from '../labels.mjs';
 
 const KEYS = 1_000_000;
 const BATCH = 1000;
@@ -68,60 +69,60 @@ const batchKeys = new Array(BATCH);
 const batchOut = new Uint8Array(BATCH);
 const figures = await measure(
   {
-    'tollgate native consume': () => {
+    [CONTENDER.nativeConsume]: () => {
       for (let i = 0; i < BATCH; i++) sink += native.consume(next()).remaining;
     },
-    'tollgate native tryConsume': () => {
+    [CONTENDER.nativeTryConsume]: () => {
       for (let i = 0; i < BATCH; i++) sink += native.tryConsume(next()) ? 1 : 0;
     },
-    'tollgate native tryConsume, topKeys on': () => {
+    [CONTENDER.nativeTopKeys]: () => {
       for (let i = 0; i < BATCH; i++) sink += withTopKeys.tryConsume(next()) ? 1 : 0;
     },
-    'tollgate native consumeMany (per key, 1000/batch)': () => {
+    [CONTENDER.nativeConsumeMany]: () => {
       for (let i = 0; i < BATCH; i++) batchKeys[i] = next();
       sink += native.consumeMany(batchKeys, 1, batchOut)[0];
     },
-    'raw addon tryConsume': () => {
+    [CONTENDER.rawTryConsume]: () => {
       for (let i = 0; i < BATCH; i++) sink += raw.tryConsume(next()) ? 1 : 0;
     },
     ...(baseline && {
-      'raw addon tryConsume, baseline build': () => {
+      [CONTENDER.rawTryConsumeBaseline]: () => {
         for (let i = 0; i < BATCH; i++) sink += baseline.tryConsume(next()) ? 1 : 0;
       },
-      'raw addon consumeMany, baseline build (per key)': () => {
+      [CONTENDER.rawConsumeManyBaseline]: () => {
         for (let i = 0; i < BATCH; i++) batchKeys[i] = next();
         sink += baseline.consumeMany(batchKeys, 1, LIMIT, batchOut);
       },
     }),
-    'raw addon consumeMany (per key)': () => {
+    [CONTENDER.rawConsumeMany]: () => {
       for (let i = 0; i < BATCH; i++) batchKeys[i] = next();
       sink += raw.consumeMany(batchKeys, 1, LIMIT, batchOut);
     },
-    'tollgate TS engine tryConsume': () => {
+    [CONTENDER.tsTryConsume]: () => {
       for (let i = 0; i < BATCH; i++) sink += js.tryConsume(next()) ? 1 : 0;
     },
-    'tollgate TS engine consume': () => {
+    [CONTENDER.tsConsume]: () => {
       for (let i = 0; i < BATCH; i++) sink += js.consume(next()).remaining;
     },
-    'N-API floor, random key': () => {
+    [CONTENDER.floorRandom]: () => {
       for (let i = 0; i < BATCH; i++) sink += floor.readKeyOnly(next()) ? 1 : 0;
     },
-    'N-API floor, random key + one random 64-byte read of a table-sized block': () => {
+    [CONTENDER.floorRandomMiss]: () => {
       for (let i = 0; i < BATCH; i++) sink += missFloor(next());
     },
-    'fast-ratelimit consumeSync': () => {
+    [CONTENDER.fastRatelimit]: () => {
       for (let i = 0; i < BATCH; i++) sink += fast.consumeSync(next()) ? 1 : 0;
     },
-    'Map fixed window (hand-written)': () => {
+    [CONTENDER.map]: () => {
       for (let i = 0; i < BATCH; i++) sink += map.consume(next()) ? 1 : 0;
     },
-    'rate-limiter-flexible Memory (awaited)': async () => {
+    [CONTENDER.rlfMemory]: async () => {
       for (let i = 0; i < BATCH; i++) sink += (await rlf.consume(next())).remainingPoints;
     },
-    'limiter TokenBucket per key (Map)': () => {
+    [CONTENDER.limiterBucketPerKey]: () => {
       for (let i = 0; i < BATCH; i++) sink += bucketFor(next()).tryRemoveTokens(1) ? 1 : 0;
     },
-    'key selection alone (subtracted from nothing)': () => {
+    [CONTENDER.keySelection]: () => {
       for (let i = 0; i < BATCH; i++) sink += next().length;
     },
   },
