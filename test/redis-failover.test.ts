@@ -5,6 +5,7 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedWindow, Limiter, RedisLimiter } from '../src/index.js';
 import { keySlot } from '../src/redis/key-slot.js';
+import { groupedKeyBase } from '../src/redis/redis-keys.js';
 import { hasRedis, startCluster, type LocalCluster } from './helpers/redis.js';
 
 /** A Cluster client once it has its slot map (commands sent before may meet a seed connection it is closing). */
@@ -35,7 +36,7 @@ describe.runIf(hasRedis)('RedisLimiter through a Redis Cluster failover', () => 
     const fallback = new Limiter({ policy, engine: 'js' });
     const limiter = new RedisLimiter({ redis: client, name: 'failover', policy, timeoutMs, onError: fallback, breaker: { retryMs: 50, maxRetryMs: 500 } });
     const keys = Array.from({ length: 60 }, (_, i) => `user:${i}`);
-    const redisKey = (k: string) => `tollgate:failover{${k}}:fw600000`;
+    const redisKey = (k: string) => `${groupedKeyBase('tollgate:', 'failover', k, 16)}:fw600000`;
 
     // Which master serves each key now, and the victim: the master of the first key.
     const nodes = (await admin.cluster('SLOTS')) as unknown as [number, number, [string, number, string]][];

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Breaker, type BreakerTransitions } from '../src/redis/breaker.js';
 import { ServerClock } from '../src/redis/server-clock.js';
-import { escapeTagText, keyBase, limiterNamespace, policySuffixes } from '../src/redis/redis-keys.js';
+import { escapeTagText, groupedKeyBase, keyBase, keyGroup, limiterNamespace, policySuffixes } from '../src/redis/redis-keys.js';
 import { keySlot } from '../src/redis/key-slot.js';
 import { fixedWindow, leakyBucket, slidingWindow, tokenBucket } from '../src/index.js';
 import { policyParams } from '../src/common/policies.js';
@@ -127,6 +127,27 @@ describe('Redis key names', () => {
     }
     const escaped = new Set([...forms, ...edgeKeys()].map((k) => keyBase('p:', k)));
     expect(escaped.size).toBe(new Set([...forms, ...edgeKeys()]).size);
+  });
+
+  it('on a Cluster a limiter\'s keys fall in its slot groups, each key in one slot, every key distinct', () => {
+    const forms = ['}', '}evil', '{', '{}', '{a}', 'a{b}c', '}{', '{{}}', 'x}y{z', '%7D', '%', '%25', 'ü{}', 'a:b', 'a}:b'];
+    const keys = [...forms, ...edgeKeys(), ...Array.from({ length: 2000 }, (_, i) => `user:${i}`)];
+    const slots = new Set<number>();
+    const bases = new Set<string>();
+    for (const key of keys) {
+      const base = groupedKeyBase('tollgate:', 'api{x}', key, 16);
+      // The tag is the escaped name and the group; the key's braces are escaped and its own pair closes it.
+      expect(base, key).toMatch(/^tollgate:\{api%7Bx%7D~\d+\}\{[^{}]*\}$/);
+      expect(keySlot(base + ':b')).toBe(keySlot(base + ':fw1000'));
+      slots.add(keySlot(base));
+      bases.add(base);
+    }
+    // 2,000 keys spread over the 16 groups, and no two keys share a base.
+    expect(slots.size).toBe(16);
+    expect(bases.size).toBe(new Set(keys).size);
+    // Another limiter's groups are other slots (the name is in the tag).
+    expect(keySlot(groupedKeyBase('tollgate:', 'login', 'user:1', 16))).not.toBe(keySlot(groupedKeyBase('tollgate:', 'api', 'user:1', 16)));
+    expect(new Set(keys.map((k) => keyGroup(k, 1)))).toEqual(new Set([0]));
   });
 
   it('names are escaped too, and distinct names make distinct namespaces', () => {

@@ -1,13 +1,17 @@
-// Redis on loopback, 256 decisions in flight from one process: decisions per second and Redis
-// commands sent per decision, for tollgate's RedisLimiter, rate-limiter-flexible's
-// RateLimiterRedis and express-rate-limit's rate-limit-redis store; then tollgate with 90% of
-// the traffic from over-limit keys (the deny cache's case). Skipped, saying why, without redis-server.
+// Redis on loopback, 256 decisions in flight from one process: decisions per second, Redis
+// commands sent and Node CPU per decision, for tollgate's RedisLimiter (fixed window and token
+// bucket), rate-limiter-flexible's RateLimiterRedis and express-rate-limit's rate-limit-redis store;
+// tollgate with 90% of the traffic from over-limit keys (the deny cache's case); the server's own
+// ceilings measured by redis-benchmark in the same run (pipelined INCR, and EVALSHA of a one-INCR
+// script); then tollgate and rate-limiter-flexible on a local 3-master Cluster. Skipped, saying
+// why, without redis-server.
 //   node bench/suites/redis.mjs [durationMs]
-import { Redis } from 'ioredis';
+import { spawnSync } from 'node:child_process';
+import { Cluster, Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { RedisStore } from 'rate-limit-redis';
-import { RedisLimiter, fixedWindow } from '../../dist/index.js';
-import { redisAvailable, startRedis } from '../../scripts/local-redis.mjs';
+import { RedisLimiter, fixedWindow, tokenBucket } from '../../dist/index.js';
+import { redisAvailable, startCluster, startRedis } from '../../scripts/local-redis.mjs';
 import { progress, randomOrder, report } from '../common.mjs';
 
 const durationMs = Number(process.argv[2] ?? 3000);
@@ -25,7 +29,10 @@ if (!probe.available) {
 
 /** A client that counts every command it sends (the round-trip-level calls, not those inside scripts). */
 function countingClient(port) {
-  const client = new Redis({ host: '127.0.0.1', port });
+  return counting(new Redis({ host: '127.0.0.1', port }));
+}
+
+function counting(client) {
   client.sent = 0;
   const send = client.sendCommand.bind(client);
   client.sendCommand = (command, stream) => {
@@ -47,13 +54,16 @@ async function run(name, decide, client) {
   // Warm up: connect and load scripts.
   await decide('warmup');
   const sentBefore = client.sent;
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   const perSecond = count / seconds;
   const perDecision = (client.sent - sentBefore) / count;
-  progress(`${name.padEnd(44)} ${Math.round(perSecond).toLocaleString('en').padStart(10)} decisions/s, ${perDecision.toFixed(3)} commands/decision`);
-  return { perSecond, commandsPerDecision: perDecision, allowedShare: allowed / count };
+  const nodeCpuUs = (cpu.user + cpu.system) / count;
+  progress(`${name.padEnd(44)} ${Math.round(perSecond).toLocaleString('en').padStart(10)} decisions/s, ${perDecision.toFixed(3)} commands/decision, ${nodeCpuUs.toFixed(1)} µs Node CPU/decision`);
+  return { perSecond, commandsPerDecision: perDecision, nodeCpuUs, allowedShare: allowed / count };
 }
 
 const server = await startRedis();
@@ -64,6 +74,13 @@ try {
     const client = countingClient(server.port);
     const limiter = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:' });
     figures.tollgate = await run('tollgate RedisLimiter', async (k) => (await limiter.consume(k)).allowed, client);
+    limiter.close();
+    client.disconnect();
+  }
+  {
+    const client = countingClient(server.port);
+    const limiter = new RedisLimiter({ name: 'tb', redis: client, policy: tokenBucket({ capacity: LIMIT, refillPerSecond: 1000 }), prefix: 'tg:' });
+    figures.tollgateTokenBucket = await run('tollgate RedisLimiter, token bucket', async (k) => (await limiter.consume(k)).allowed, client);
     limiter.close();
     client.disconnect();
   }
@@ -106,7 +123,49 @@ try {
     limiter.close();
     client.disconnect();
   }
+  figures.ceilings = ceilings(server.port);
+  progress(`server ceilings (redis-benchmark -P 16, random keys): INCR ${Math.round(figures.ceilings.incr).toLocaleString('en')}/s, EVALSHA of a one-INCR script ${Math.round(figures.ceilings.evalsha).toLocaleString('en')}/s`);
 } finally {
   await server.stop();
+}
+
+// The same two libraries on a local 3-master Cluster (ioredis Cluster clients).
+const cluster = await startCluster();
+try {
+  const LIMIT = 1e9;
+  const clusterClient = async () => {
+    const client = counting(new Cluster([...cluster.nodes]));
+    await new Promise((resolve) => client.once('ready', resolve));
+    return client;
+  };
+  {
+    const client = await clusterClient();
+    const limiter = new RedisLimiter({ name: 't', redis: client, policy: fixedWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:' });
+    figures.clusterTollgate = await run('Cluster: tollgate RedisLimiter', async (k) => (await limiter.consume(k)).allowed, client);
+    limiter.close();
+    client.disconnect();
+  }
+  {
+    const client = await clusterClient();
+    const limiter = new RateLimiterRedis({ storeClient: client, keyPrefix: 'rlf', points: LIMIT, duration: 600 });
+    figures.clusterRlf = await run('Cluster: rate-limiter-flexible RateLimiterRedis', async (k) => {
+      await limiter.consume(k);
+      return true;
+    }, client);
+    client.disconnect();
+  }
+} finally {
+  await cluster.stop();
+}
+
+/** What the server does alone: redis-benchmark, pipelined 16 deep, over 100,000 random keys. */
+function ceilings(port) {
+  const bench = (...command) => {
+    const r = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-P', '16', '-n', '400000', '-r', '100000', '-c', '32', '--csv', ...command], { encoding: 'utf8' });
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    return Number(line.split(',')[1]?.replaceAll('"', ''));
+  };
+  const load = spawnSync('redis-cli', ['-p', String(port), 'SCRIPT', 'LOAD', "return redis.call('INCR', KEYS[1])"], { encoding: 'utf8' });
+  return { incr: bench('INCR', 'ceil:__rand_int__'), evalsha: bench('EVALSHA', load.stdout.trim(), '1', 'ceil:__rand_int__') };
 }
 report('redis', figures);

@@ -65,11 +65,18 @@ export interface RedisLimiterOptions {
    * (measured here: 32 beats both 16 and 256 by about 25%).
    */
   readonly maxBatch?: number;
+  /**
+   * On a Redis Cluster: how many slots one limiter's keys are spread over; default 16. A batch of
+   * decisions costs one call per group its keys fall in, so fewer groups mean fewer calls (16 keeps
+   * ~0.06 calls per decision at 256 decisions in flight); more spread one limiter's keys, and its
+   * load, over more nodes. Each key always stays in one slot. Ignored on a single server.
+   */
+  readonly slotGroups?: number;
   /** For tests: decide at this clock's time instead of Redis TIME (fixed windows still expire on Redis' clock; deadlines stay on real time). */
   readonly clock?: ManualClock;
 }
 
-const OPTION_KEYS = ['redis', 'name', 'policy', 'prefix', 'cluster', 'timeoutMs', 'onError', 'breaker', 'onEvent', 'denyCache', 'maxBatch', 'clock'];
+const OPTION_KEYS = ['redis', 'name', 'policy', 'prefix', 'cluster', 'timeoutMs', 'onError', 'breaker', 'onEvent', 'denyCache', 'maxBatch', 'slotGroups', 'clock'];
 const DEFAULT_BREAKER: BreakerOptions = { afterFailures: 1, retryMs: 100, maxRetryMs: 2000 };
 
 /** What a RedisLimiter is built from. */
@@ -87,6 +94,8 @@ export interface RedisLimiterConfig {
   /** undefined: no deny cache. */
   readonly denyCache: DenyCacheConfig | undefined;
   readonly maxBatch: number;
+  /** Slots one limiter's keys spread over on a Cluster. */
+  readonly slotGroups: number;
   readonly clock: ManualClock | undefined;
 }
 
@@ -115,6 +124,7 @@ export function parseRedisLimiterOptions(options: unknown): RedisLimiterConfig {
     onEvent: o.onEvent as ((event: RedisLimiterEvent) => void) | undefined,
     breaker: parseBreaker(o.breaker),
     maxBatch: o.maxBatch === undefined ? 32 : checkInteger(o.maxBatch, 'maxBatch', 1, 10_000),
+    slotGroups: o.slotGroups === undefined ? 16 : checkInteger(o.slotGroups, 'slotGroups', 1, 16_384),
     clock: checkClock(o.clock),
     denyCache: parseDenyCache(o.denyCache),
   };

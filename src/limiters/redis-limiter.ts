@@ -12,7 +12,7 @@ import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransition
 import { keySlot } from '../redis/key-slot.js';
 import { BLOCK_LUA, CLOCK_LUA, DECIDE_LUA, RESET_LUA } from '../redis/lua.js';
 import type { RedisClient, RedisTransport } from '../redis/redis-client.js';
-import { BLOCK_SUFFIX, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
+import { BLOCK_SUFFIX, groupedKeyBase, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
 import { ServerClock } from '../redis/server-clock.js';
 import { createHash } from 'node:crypto';
 import { DenyCache } from './deny-cache.js';
@@ -39,7 +39,7 @@ interface Pending {
   readonly options: CallOptions | undefined;
   /** `<namespace>{key}`, made once: the batch's keys and, on a cluster, its slot come from it. */
   readonly base: string;
-  readonly resolve: (d: MaybePromise<Decision>) => void;
+  readonly resolve: (d: Decision) => void;
   readonly reject: (error: unknown) => void;
 }
 
@@ -74,7 +74,8 @@ export class RedisLimiter extends LimiterBase {
   readonly #redis: RedisTransport;
   readonly #params: readonly PolicyParams[];
   readonly #policyArgs: readonly string[];
-  readonly #namespace: string;
+  /** The Redis key base of a limiter key: `<namespace>{<key>}`, or on a Cluster the slot-grouped form. */
+  readonly #base: (key: string) => string;
   readonly #suffixes: readonly string[];
   readonly #timeoutMs: number;
   readonly #fallbackDecider: Fallback;
@@ -86,9 +87,12 @@ export class RedisLimiter extends LimiterBase {
   readonly #nodes = new Map<string, Node>();
   /** 0 for every policy: the policies' own limits (the identity marks a call without a tier). */
   readonly #noOverrides: readonly number[];
-  #queue: Pending[] = [];
+  /** Requests waiting for their call, per slot (one queue, under slot 0, on a single server). */
+  readonly #queues = new Map<number, Pending[]>();
   #scheduled = false;
-  /** Every call not yet settled (queued, in flight, refund/block/reset): close() rejects them at once. */
+  /** Batches sent and not yet answered: close() rejects their requests at once. */
+  readonly #inFlight = new Set<Pending[]>();
+  /** Other calls not yet settled (refund, block, reset, an asynchronous fallback): close() rejects them at once. */
   readonly #unsettled = new Set<(error: unknown) => void>();
   readonly #transitions: BreakerTransitions = { opened: 0, halfOpened: 0, closed: 0 };
   #stats = {
@@ -112,7 +116,8 @@ export class RedisLimiter extends LimiterBase {
     this.#params = c.params;
     this.#policyArgs = c.params.flatMap((p) => [p.code, p.limit, p.windowMs, p.rateTokens, p.rateIntervalMs].map(String));
     this.#noOverrides = Object.freeze(c.params.map(() => 0));
-    this.#namespace = limiterNamespace(c.prefix, c.name);
+    const namespace = limiterNamespace(c.prefix, c.name);
+    this.#base = c.redis.cluster ? (key) => groupedKeyBase(c.prefix, c.name, key, c.slotGroups) : (key) => keyBase(namespace, key);
     this.#suffixes = [BLOCK_SUFFIX, ...policySuffixes(c.params)];
     this.#timeoutMs = c.timeoutMs;
     this.#fallbackDecider = new Fallback(c.onError);
@@ -121,11 +126,6 @@ export class RedisLimiter extends LimiterBase {
     this.#maxBatch = c.maxBatch;
     this.#clock = c.clock;
     this.#denyCache = c.denyCache === undefined ? undefined : new DenyCache(c.denyCache, (c.params[0] as PolicyParams).limit, c.clock);
-  }
-
-  /** `<namespace>{key}`: the hash tag keeps every Redis key of one limiter key in one cluster slot. */
-  #base(key: string): string {
-    return keyBase(this.#namespace, key);
   }
 
   /** The block key, then one state key per policy. */
@@ -191,11 +191,7 @@ export class RedisLimiter extends LimiterBase {
    * gives one per policy.
    */
   consume(key: string, cost = 1, options?: CallOptions): Promise<Decision> {
-    return this.#decide(key, cost, options, 1).then((d) => {
-      if (d.allowed) this.#stats.allowed++;
-      else this.#stats.denied++;
-      return d;
-    });
+    return this.#decide(key, cost, options, 1);
   }
 
   /** What consume would decide, spending nothing. */
@@ -219,29 +215,25 @@ export class RedisLimiter extends LimiterBase {
     const cached = overrides === this.#noOverrides ? this.#denyCache?.answer(key) : undefined;
     if (cached !== undefined) {
       this.#stats.denyCacheHits++;
+      if (op === 1) this.#stats.denied++;
       return Promise.resolve(cached);
     }
     return new Promise((resolve, reject) => {
-      const pending: Pending = {
-        key,
-        op,
-        cost,
-        overrides,
-        options,
-        base: this.#base(key),
-        resolve: (d) => {
-          this.#unsettled.delete(pending.reject);
-          resolve(d);
-        },
-        reject: (error) => {
-          this.#unsettled.delete(pending.reject);
-          reject(error);
-        },
-      };
-      this.#unsettled.add(pending.reject);
-      this.#queue.push(pending);
-      if (this.#queue.length >= this.#maxBatch) this.#flush();
-      else if (!this.#scheduled) {
+      // No closure of its own and no registry entry per request: close() finds it in its queue
+      // or its batch in flight.
+      const pending: Pending = { key, op, cost, overrides, options, base: this.#base(key), resolve, reject };
+      // On a Cluster a call holds the keys of one slot: requests wait per slot, a full batch goes at once.
+      const slot = this.#redis.cluster ? keySlot(pending.base) : 0;
+      let queue = this.#queues.get(slot);
+      if (queue === undefined) {
+        queue = [];
+        this.#queues.set(slot, queue);
+      }
+      queue.push(pending);
+      if (queue.length >= this.#maxBatch) {
+        this.#queues.delete(slot);
+        this.#dispatch(this.#node(pending.base), queue);
+      } else if (!this.#scheduled) {
         this.#scheduled = true;
         // After this turn's microtasks: everything asked for in the meantime shares the call.
         setImmediate(() => this.#flush());
@@ -249,23 +241,11 @@ export class RedisLimiter extends LimiterBase {
     });
   }
 
+  /** Sends every waiting request: a call per slot that has some. */
   #flush(): void {
     this.#scheduled = false;
-    const queue = this.#queue;
-    if (queue.length === 0) return;
-    this.#queue = [];
-    if (!this.#redis.cluster) {
-      this.#dispatch(this.#node(''), queue);
-      return;
-    }
-    const bySlot = new Map<number, Pending[]>();
-    for (const p of queue) {
-      const slot = keySlot(p.base);
-      const group = bySlot.get(slot);
-      if (group === undefined) bySlot.set(slot, [p]);
-      else group.push(p);
-    }
-    for (const group of bySlot.values()) this.#dispatch(this.#node((group[0] as Pending).base), group);
+    for (const queue of this.#queues.values()) this.#dispatch(this.#node((queue[0] as Pending).base), queue);
+    this.#queues.clear();
   }
 
   /** Sends a batch to its node, unless the node's breaker says it is down: then onError decides at once. */
@@ -283,9 +263,14 @@ export class RedisLimiter extends LimiterBase {
       args.push(String(p.op), String(p.cost));
       for (const limit of p.overrides) args.push(String(limit));
     }
+    this.#inFlight.add(batch);
     this.#run(node, DECIDE, keys, args).then(
-      (reply) => this.#settle(batch, reply),
+      (reply) => {
+        this.#inFlight.delete(batch);
+        this.#settle(batch, reply);
+      },
       () => {
+        this.#inFlight.delete(batch);
         // close() has rejected the batch already: nothing decides for it now (the failure itself
         // was counted and reported by #run).
         if (this.closed) return;
@@ -294,13 +279,27 @@ export class RedisLimiter extends LimiterBase {
     );
   }
 
+  /** Settles a request with its decision, counting a consume's outcome. */
+  #answer(p: Pending, d: Decision): void {
+    if (p.op === 1) {
+      if (d.allowed) this.#stats.allowed++;
+      else this.#stats.denied++;
+    }
+    p.resolve(d);
+  }
+
   /** Settles a call Redis did not decide, by onError. */
   #fallBack(p: Pending): void {
     try {
       // An asynchronous fallback (another RedisLimiter, a user's limiter) is a pending call
       // too: close() must reject it at once.
       const decided = this.#fallback(p);
-      p.resolve(decided instanceof Promise ? this.#tracked(decided) : decided);
+      if (decided instanceof Promise) {
+        this.#tracked(decided).then(
+          (d) => this.#answer(p, d),
+          (error: unknown) => p.reject(error),
+        );
+      } else this.#answer(p, decided);
     } catch (fallbackError) {
       p.reject(fallbackError);
     }
@@ -334,7 +333,7 @@ export class RedisLimiter extends LimiterBase {
       if (!decision.allowed && p.cost === 1 && p.overrides === this.#noOverrides && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
         this.#denyCache?.remember(p.key, decision);
       }
-      p.resolve(decision);
+      this.#answer(p, decision);
     });
   }
 
@@ -546,8 +545,11 @@ export class RedisLimiter extends LimiterBase {
    * that arrive later are dropped.
    */
   protected release(): void {
-    this.#queue = [];
     const error = closedError();
+    for (const queue of this.#queues.values()) for (const p of queue) p.reject(error);
+    this.#queues.clear();
+    for (const batch of this.#inFlight) for (const p of batch) p.reject(error);
+    this.#inFlight.clear();
     for (const reject of [...this.#unsettled]) reject(error);
     this.#unsettled.clear();
     this.#denyCache?.close();

@@ -345,11 +345,37 @@ local function run(r, k, op, cost)
   return results, all
 end
 
+-- The common request, a consume under one policy on a key with no block, straight to decide():
+-- no per-request tables. Anything else (a block, several policies, peek, refund) goes through run().
+local function single(r, k, cost)
+  if redis.call('PTTL', KEYS[k]) > 0 then return false end
+  local limit = limitOf(r, 1)
+  local allowed, remaining, reset, retry = decide(policies[1], limit, KEYS[k + 1], cost, true)
+  return true, allowed, limit, remaining, reset, retry
+end
+
 local out = { 1, clock }
+local n = 2
 local k = 1
 local r = base + 1
 while r <= #ARGV do
   local op, cost = tonumber(ARGV[r]), tonumber(ARGV[r + 1])
+  local done = false
+  if P == 1 and op == 1 then
+    local ok, fast, allowed, limit, remaining, reset, retry = pcall(single, r, k, cost)
+    if ok and fast then
+      local a = allowed and 1 or 0
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5], out[n + 6] = a, a, limit, remaining, reset, retry
+      n = n + 6
+      done = true
+    elseif not ok then
+      if fast ~= MISMATCH then error(fast, 0) end
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5], out[n + 6] = 2, mismatched, 0, 0, 0, 0
+      n = n + 6
+      done = true
+    end
+  end
+  if not done then
   local ok, results, all = pcall(run, r, k, op, cost)
   if ok then
     out[#out + 1] = all and 1 or 0
@@ -367,6 +393,8 @@ while r <= #ARGV do
     for i = 2, 5 * P do out[#out + 1] = 0 end
   else
     error(results, 0)
+  end
+  n = #out
   end
   k = k + P + 1
   r = r + 2 + P

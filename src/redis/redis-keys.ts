@@ -2,6 +2,9 @@
 // `<prefix><name>{<key>}:b` for a block. The name keeps limiters apart, the shape (the policy's
 // kind and time scale, never its limit) keeps policies apart, and the braces are always the hash
 // tag tollgate chose, whatever the user's key holds, so every key of one request shares a slot.
+// On a Cluster the tag is the limiter's name and one of a few slot groups instead,
+// `<prefix>{<name>~<group>}{<key>}:<shape>`: the keys of one limiter then fall in that many slots,
+// so a batch of decisions needs a call per group, not a call per key.
 import { PolicyCode, type PolicyParams } from '../common/policies.js';
 import { redisKeyText } from './key-text.js';
 
@@ -23,6 +26,24 @@ export function limiterNamespace(prefix: string, name: string): string {
 /** `<namespace>{<key>}`: the user's key made into a hash tag that no byte of it can break. */
 export function keyBase(namespace: string, key: string): string {
   return `${namespace}{${escapeTagText(redisKeyText(key))}}`;
+}
+
+/**
+ * `<prefix>{<name>~<group>}{<key>}` (name and key escaped): the key's group, one of `groups`, from
+ * a hash of its text, so every key of one limiter lands in one of `groups` slots. Redis hashes only
+ * the first braces' content (escaped texts hold no brace), and the second pair keeps the key apart
+ * from the suffix, so distinct names, groups and keys give distinct keys.
+ */
+export function groupedKeyBase(prefix: string, name: string, key: string, groups: number): string {
+  const text = escapeTagText(redisKeyText(key));
+  return `${prefix}{${escapeTagText(name)}~${keyGroup(text, groups)}}{${text}}`;
+}
+
+/** FNV-1a over the text's UTF-16 code units, reduced to [0, groups). */
+export function keyGroup(text: string, groups: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % groups;
 }
 
 /** The suffix of the block key. */
