@@ -154,7 +154,7 @@ class CountingLimiter implements RateLimiter {
     return d;
   }
   stats(): RateLimiterStats {
-    return { name: this.name, store: 'redis', decisions: 0, allowed: 0, denied: 0, denyCacheHits: 0, redisCalls: 0, errors: 0, timeouts: 0, failedOpen: 0, failedClosed: 0, fallbackDecisions: 0, shortCircuited: 0, stateMismatches: 0, lateRefused: 0, lateExecuted: 0, breakerOpened: 0, breakerHalfOpened: 0, breakerClosed: 0, openNodes: 0 };
+    return { name: this.name, store: 'redis', decisions: 0, allowed: 0, denied: 0, denyCacheHits: 0, redisCalls: 0, errors: 0, timeouts: 0, failedOpen: 0, failedClosed: 0, fallbackDecisions: 0, shortCircuited: 0, stateMismatches: 0, lateRefused: 0, lateExecuted: 0, leasedDecisions: 0, leaseCalls: 0, breakerOpened: 0, breakerHalfOpened: 0, breakerClosed: 0, openNodes: 0 };
   }
   close(): void {
     this.closed = true;

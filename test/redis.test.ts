@@ -222,6 +222,94 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 });
 
+describe.runIf(hasRedis)('RedisLimiter leases (hot keys decided in process)', () => {
+  const shared = useRedisServer();
+
+  it('4 processes on one hot key: exactly the limit is allowed, some of it decided in process', async () => {
+    const p = prefix();
+    const child = fileURLToPath(new URL('./fixtures/redis-lease-child.mjs', import.meta.url));
+    const run = () =>
+      new Promise<{ allowed: number; leased: number; leaseCalls: number }>((resolve, reject) => {
+        const proc = spawn(process.execPath, [child, String(shared.server.port), p, '3000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        proc.stdout.on('data', (d) => (out += d));
+        proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited ${code}`))));
+      });
+    const results = await Promise.all([run(), run(), run(), run()]);
+    // Every process ran until Redis denied it, so no leased unit was left unspent: the total is the limit.
+    expect(results.reduce((sum, r) => sum + r.allowed, 0)).toBe(3000);
+    expect(Number(await shared.redis.get(`${p}lease{hot}:fw60000`))).toBe(3000);
+    // How much is local depends on how the processes overlap (the benchmark measures it); that some is, does not.
+    expect(results.reduce((sum, r) => sum + r.leased, 0)).toBeGreaterThan(0);
+  });
+
+  it('a hot key spends its leases in process; the global count stays within the limit; reset and block let them go', async () => {
+    const clock = new ManualClock(1_000);
+    const p = prefix();
+    const limiter = new RedisLimiter({ name: 'l', redis: shared.redis, prefix: p, policy: fixedWindow({ limit: 100_000, windowMs: 60_000 }), clock, leases: { share: 0.01 }, denyCache: false });
+    let allowed = 0;
+    for (let i = 0; i < 2000; i++) if ((await limiter.consume('hot')).allowed) allowed++;
+    const stats = limiter.stats();
+    expect(allowed).toBe(2000);
+    // All but the first few calls (the key growing hot) and one call per lease are local.
+    expect(stats.leasedDecisions + stats.leaseCalls + 3).toBe(2000);
+    expect(stats.leasedDecisions / allowed).toBeGreaterThan(0.9);
+    // Redis counted every spent unit and what the current lease holds: never less than was allowed.
+    const counted = Number(await shared.redis.get(`${p}l{hot}:fw60000`));
+    expect(counted).toBeGreaterThanOrEqual(2000);
+    expect(counted).toBeLessThanOrEqual(100_000);
+    // A per-call limit (a tier) and peek go to Redis.
+    const before = limiter.stats().redisCalls;
+    await limiter.consume('hot', 1, { limit: 200_000 });
+    await limiter.peek('hot');
+    expect(limiter.stats().redisCalls).toBe(before + 2);
+    // reset() forgets the key everywhere, and the local lease with it.
+    await limiter.reset('hot');
+    expect(await shared.redis.exists(`${p}l{hot}:fw60000`)).toBe(0);
+    const after = await limiter.consume('hot');
+    expect(after.allowed).toBe(true);
+    // block() denies at once, lease or not.
+    for (let i = 0; i < 20; i++) await limiter.consume('hot');
+    await limiter.block('hot', 5_000);
+    const blocked = await limiter.consume('hot');
+    expect(blocked).toMatchObject({ allowed: false, remaining: 0 });
+    expect(blocked.retryAfterMs).toBeGreaterThan(4_000);
+    limiter.close();
+  });
+
+  it('a small limit shared by leases is never passed, and a lease ends with its window', async () => {
+    const clock = new ManualClock(1_000);
+    const p = prefix();
+    const limiter = new RedisLimiter({ name: 's', redis: shared.redis, prefix: p, policy: fixedWindow({ limit: 50, windowMs: 60_000 }), clock, leases: { hotAfter: 1, share: 1 }, denyCache: false });
+    const decisions = await Promise.all(Array.from({ length: 120 }, () => limiter.consume('k')));
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(50);
+    const denied = decisions.find((d) => !d.allowed);
+    expect(denied).toMatchObject({ limit: 50, remaining: 0 });
+    expect(denied?.retryAfterMs).toBeGreaterThan(50_000);
+    // Past the window's end on this clock, units still held are not spent: the call asks Redis.
+    const other = new RedisLimiter({ name: 's2', redis: shared.redis, prefix: p, policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), clock, leases: { hotAfter: 1, share: 1 }, denyCache: false });
+    await other.consume('k');
+    const calls = other.stats().leaseCalls;
+    await other.consume('k');
+    expect(other.stats().leaseCalls).toBe(calls);
+    clock.advance(61_000);
+    await other.consume('k');
+    expect(other.stats().leaseCalls).toBe(calls + 1);
+    limiter.close();
+    other.close();
+  });
+
+  it('leases are refused where a lease cannot split the state, with the reason', () => {
+    expect(() => new RedisLimiter({ name: 'x', redis: shared.redis, policy: tokenBucket({ capacity: 10, tokens: 1, intervalMs: 100 }), leases: true })).toThrow(/one fixedWindow policy/);
+    expect(() => new RedisLimiter({ name: 'x', redis: shared.redis, policy: [fixedWindow({ limit: 1, windowMs: 10 }), fixedWindow({ limit: 5, windowMs: 100 })], leases: true })).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }),
+    );
+    expect(() => new RedisLimiter({ name: 'x', redis: shared.redis, policy: fixedWindow({ limit: 1, windowMs: 10 }), leases: { share: 0 } })).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE' }),
+    );
+  });
+});
+
 describe.runIf(hasRedis)('RedisLimiter when Redis fails', () => {
   it('Redis killed mid-load: every call resolves within the timeout through the fallback; then it recovers', async () => {
     const own = await startRedis();

@@ -6,7 +6,7 @@
 // script); then tollgate and rate-limiter-flexible on a local 3-master Cluster. Skipped, saying
 // why, without redis-server.
 //   node bench/suites/redis.mjs [durationMs]
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { Cluster, Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { RedisStore } from 'rate-limit-redis';
@@ -122,6 +122,35 @@ try {
     figures.abusive.denyCacheHits = limiter.stats().denyCacheHits;
     limiter.close();
     client.disconnect();
+  }
+  {
+    // One hot key, without and with leases (one process, 256 in flight).
+    const hot = Array(KEYS).fill('hot');
+    for (const leases of [false, true]) {
+      const client = countingClient(server.port);
+      const limiter = new RedisLimiter({ name: leases ? 'hot-leased' : 'hot', redis: client, policy: fixedWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:', denyCache: false, leases });
+      const f = await run(`tollgate, one hot key${leases ? ', leases' : ''}`, async (k) => (await limiter.consume(hot[0] ?? k)).allowed, client);
+      f.leasedShare = limiter.stats().leasedDecisions / Math.max(1, limiter.stats().allowed);
+      figures[leases ? 'hotLeased' : 'hot'] = f;
+      limiter.close();
+      client.disconnect();
+    }
+    // 4 processes on one hot key with leases until its limit of 200,000 is spent: the total allowed, and how much was local.
+    const worker = new URL('./redis-lease-worker.mjs', import.meta.url).pathname;
+    const runs = await Promise.all(
+      Array.from({ length: 4 }, () => new Promise((resolve, reject) => {
+        const proc = spawn(process.execPath, [worker, String(server.port), 'lease4:', '200000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        proc.stdout.on('data', (d) => (out += d));
+        proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`lease worker exited ${code}`))));
+      })),
+    );
+    const allowed = runs.reduce((sum, r) => sum + r.allowed, 0);
+    const leased = runs.reduce((sum, r) => sum + r.leased, 0);
+    const decisions = runs.reduce((sum, r) => sum + r.decisions, 0);
+    const seconds = Math.max(...runs.map((r) => r.seconds));
+    figures.leases4 = { allowed, limit: 200_000, leasedShare: leased / allowed, perSecond: decisions / seconds, redisCalls: runs.reduce((sum, r) => sum + r.redisCalls, 0) };
+    progress(`4 processes, one hot key, leases: ${allowed.toLocaleString('en')} allowed of a 200,000 limit, ${(100 * leased / allowed).toFixed(1)}% decided in process, ${Math.round(decisions / seconds).toLocaleString('en')} decisions/s`);
   }
   figures.ceilings = ceilings(server.port);
   progress(`server ceilings (redis-benchmark -P 16, random keys): INCR ${Math.round(figures.ceilings.incr).toLocaleString('en')}/s, EVALSHA of a one-INCR script ${Math.round(figures.ceilings.evalsha).toLocaleString('en')}/s`);

@@ -68,6 +68,9 @@ export interface RedisLimiterStats {
   readonly breakerOpened: number;
   readonly breakerHalfOpened: number;
   readonly breakerClosed: number;
+  /** consume() decisions made in this process from a lease (the `leases` option), and the Redis calls that took leases. */
+  readonly leasedDecisions: number;
+  readonly leaseCalls: number;
   /** Nodes whose breaker is open or half-open now, among those routed to in the last 5 s (a failed master replaced by its replica drops out). */
   readonly openNodes: number;
 }

@@ -7,16 +7,17 @@ import { MAX_BLOCK_MS } from '../common/constants.js';
 import { combineDecisions, type Decision } from '../common/decision.js';
 import { closedError, redisError, type RedisErrorCode } from '../common/errors.js';
 import type { PolicyParams } from '../common/policies.js';
-import { checkKey, checkPositiveInteger } from '../common/validate.js';
+import { checkKey, checkPositiveInteger, isKey } from '../common/validate.js';
 import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransitions } from '../redis/breaker.js';
 import { keySlot } from '../redis/key-slot.js';
-import { BLOCK_LUA, CLOCK_LUA, DECIDE_LUA, RESET_LUA } from '../redis/lua.js';
+import { BLOCK_LUA, CLOCK_LUA, DECIDE_LUA, LEASE_LUA, RESET_LUA } from '../redis/lua.js';
 import type { RedisClient, RedisTransport } from '../redis/redis-client.js';
 import { BLOCK_SUFFIX, groupedKeyBase, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
 import { ServerClock } from '../redis/server-clock.js';
 import { createHash } from 'node:crypto';
 import { DenyCache } from './deny-cache.js';
 import { Fallback } from './fallback.js';
+import { LeaseBook } from './leases.js';
 import { LimiterBase } from './limiter-base.js';
 import { parseRedisLimiterOptions, type RedisLimiterEvent, type RedisLimiterOptions } from './redis-limiter-options.js';
 import type { CallOptions, MaybePromise, RedisLimiterStats } from './rate-limiter.js';
@@ -67,6 +68,7 @@ const DECIDE = script(DECIDE_LUA);
 const BLOCK = script(BLOCK_LUA);
 const RESET = script(RESET_LUA);
 const CLOCK = script(CLOCK_LUA);
+const LEASE = script(LEASE_LUA);
 /** Local time for deadlines and the breaker: real and monotonic, whatever clock decides. */
 const realNow = () => performance.now();
 
@@ -82,6 +84,9 @@ export class RedisLimiter extends LimiterBase {
   readonly #onEvent: ((event: RedisLimiterEvent) => void) | undefined;
   readonly #breaker: BreakerOptions | undefined;
   readonly #denyCache: DenyCache | undefined;
+  readonly #leases: LeaseBook | undefined;
+  /** Lease calls under way, per key: the consumes that arrive meanwhile wait for it. */
+  readonly #leasing = new Map<string, Promise<unknown>>();
   readonly #maxBatch: number;
   readonly #clock: ManualClock | undefined;
   readonly #nodes = new Map<string, Node>();
@@ -107,6 +112,7 @@ export class RedisLimiter extends LimiterBase {
     stateMismatches: 0,
     lateRefused: 0,
     lateExecuted: 0,
+    leaseCalls: 0,
   };
 
   constructor(options: RedisLimiterOptions) {
@@ -126,6 +132,7 @@ export class RedisLimiter extends LimiterBase {
     this.#maxBatch = c.maxBatch;
     this.#clock = c.clock;
     this.#denyCache = c.denyCache === undefined ? undefined : new DenyCache(c.denyCache, (c.params[0] as PolicyParams).limit, c.clock);
+    this.#leases = c.leases === undefined ? undefined : new LeaseBook(c.leases, () => this.#clockNow());
   }
 
   /** The block key, then one state key per policy. */
@@ -172,6 +179,11 @@ export class RedisLimiter extends LimiterBase {
     });
   }
 
+  /** Local time for leases: the test clock's, else the monotonic clock. */
+  #clockNow(): number {
+    return this.#clock === undefined ? monotonicMs() : this.#clock.now();
+  }
+
   #now(): string {
     return this.#clock === undefined ? '' : String(this.#clock.now());
   }
@@ -191,7 +203,72 @@ export class RedisLimiter extends LimiterBase {
    * gives one per policy.
    */
   consume(key: string, cost = 1, options?: CallOptions): Promise<Decision> {
+    // With leases, a call under the policy's own limit on a valid key may be answered here.
+    if (this.#leases !== undefined && options === undefined && !this.closed && isKey(key) && Number.isSafeInteger(cost) && cost >= 1) {
+      const local = this.#leases.spend(key, cost);
+      if (local !== undefined) {
+        this.#stats.decisions++;
+        this.#stats.allowed++;
+        return Promise.resolve(local);
+      }
+      const waiting = this.#leasing.get(key);
+      if (waiting !== undefined) return waiting.then(() => this.consume(key, cost));
+      const want = this.#leases.want(key, cost);
+      if (want > 0) return this.#lease(this.#leases, key, cost, want);
+    }
     return this.#decide(key, cost, options, 1);
+  }
+
+  /**
+   * A consume on a hot key: takes a lease of up to `want` units from Redis, spends `cost` of it and
+   * keeps the rest; denied as Redis would deny it when not even `cost` is left.
+   */
+  #lease(leases: LeaseBook, key: string, cost: number, want: number): Promise<Decision> {
+    this.#stats.decisions++;
+    const cached = this.#denyCache?.answer(key);
+    if (cached !== undefined) {
+      this.#stats.denyCacheHits++;
+      this.#stats.denied++;
+      return Promise.resolve(cached);
+    }
+    this.#stats.leaseCalls++;
+    const params = this.#params[0] as PolicyParams;
+    const base = this.#base(key);
+    const keys = [base + BLOCK_SUFFIX, base + (this.#suffixes[1] as string)];
+    const args = [String(want), String(params.limit), String(params.windowMs), String(leases.share), String(cost)];
+    const decided = this.#tracked(this.#direct(base, LEASE, keys, args)).then(
+      (reply) => this.#leased(leases, key, base, cost, params.limit, reply),
+      (error: unknown) => {
+        if (this.closed) throw error;
+        // Redis could not lease: onError decides, as for any consume it could not decide.
+        return new Promise<Decision>((resolve, reject) => {
+          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, base, resolve, reject });
+        });
+      },
+    );
+    const done = () => this.#leasing.delete(key);
+    this.#leasing.set(key, decided);
+    decided.then(done, done);
+    return decided;
+  }
+
+  #leased(leases: LeaseBook, key: string, base: string, cost: number, limit: number, reply: readonly unknown[]): Decision {
+    const granted = Number(reply[0]);
+    if (granted < 0) throw this.#mismatch(base, 1, 'counted');
+    const count = Number(reply[1]);
+    const reset = Number(reply[2]);
+    if (granted >= cost) {
+      leases.keep(key, granted - cost, limit, limit - count, reset);
+      this.#stats.allowed++;
+      return { allowed: true, limit, remaining: granted - cost + (limit - count), resetMs: reset, retryAfterMs: 0 };
+    }
+    // Blocked (count -1: the reset is the block's), or not even `cost` left in this window.
+    const blocked = count < 0;
+    const retryAfterMs = blocked || cost <= limit ? reset : Infinity;
+    const decision: Decision = { allowed: false, limit, remaining: blocked ? 0 : Math.max(0, limit - count), resetMs: reset, retryAfterMs };
+    if (cost === 1 && Number.isFinite(retryAfterMs) && retryAfterMs > 0) this.#denyCache?.remember(key, decision);
+    this.#stats.denied++;
+    return decision;
   }
 
   /** What consume would decide, spending nothing. */
@@ -474,6 +551,7 @@ export class RedisLimiter extends LimiterBase {
     checkKey(key);
     checkPositiveInteger(durationMs, 'durationMs');
     const duration = Math.min(durationMs, MAX_BLOCK_MS);
+    this.#leases?.drop(key);
     this.#denyCache?.block(key, duration);
     const base = this.#base(key);
     await this.#tracked(this.#direct(base, BLOCK, [base + BLOCK_SUFFIX], [String(duration)]));
@@ -484,6 +562,7 @@ export class RedisLimiter extends LimiterBase {
   async reset(key: string): Promise<boolean> {
     this.live();
     checkKey(key);
+    this.#leases?.drop(key);
     this.#denyCache?.forget(key);
     const base = this.#base(key);
     const reply = await this.#tracked(this.#direct(base, RESET, this.#keys(base), []));
@@ -529,6 +608,7 @@ export class RedisLimiter extends LimiterBase {
       name: this.name,
       store: 'redis',
       ...this.#stats,
+      leasedDecisions: this.#leases?.spent ?? 0,
       failedOpen: this.#fallbackDecider.failedOpen,
       failedClosed: this.#fallbackDecider.failedClosed,
       fallbackDecisions: this.#fallbackDecider.decisions,
@@ -553,5 +633,6 @@ export class RedisLimiter extends LimiterBase {
     for (const reject of [...this.#unsettled]) reject(error);
     this.#unsettled.clear();
     this.#denyCache?.close();
+    this.#leases?.clear();
   }
 }

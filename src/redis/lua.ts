@@ -402,6 +402,35 @@ end
 return out
 `;
 
+/**
+ * Lease, for a fixed window: KEYS = block key, window key; ARGV = deadline, want, limit, windowMs,
+ * share, cost. Takes up to `want` of the window's remaining quota, at most `share` of it (at least
+ * `cost` when that much is left), as one INCRBY, so every lease and every other decision together
+ * stay within the limit. Returns {1, clock, granted, count after, reset ms}; granted 0 when blocked
+ * (the reset is then the block's) or when not even `cost` is left; {1, clock, -1} when the window
+ * key holds something else.
+ */
+export const LEASE_LUA = `
+${DEADLINE_LUA}local want, limit, w, share, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local blocked = redis.call('PTTL', KEYS[1])
+if blocked > 0 then return { 1, clock, 0, -1, blocked } end
+local v = redis.pcall('GET', KEYS[2])
+if type(v) == 'table' then return { 1, clock, -1 } end
+local count = tonumber(v or '0')
+if count == nil or count ~= floor(count) then return { 1, clock, -1 } end
+local left = limit - count
+local grant = math.min(want, left, math.max(cost, floor(left * share)))
+if grant < cost then
+  local reset = w
+  if count > 0 then reset = redis.call('PTTL', KEYS[2]) end
+  return { 1, clock, 0, count, reset }
+end
+count = redis.call('INCRBY', KEYS[2], grant)
+local reset
+if count == grant and redis.call('PEXPIRE', KEYS[2], w, 'NX') == 1 then reset = w else reset = redis.call('PTTL', KEYS[2]) end
+return { 1, clock, grant, count, reset }
+`;
+
 /** Block: KEYS = block key; ARGV = deadline, duration ms. Only ever lengthens a block. Returns {1, clock}. */
 export const BLOCK_LUA = `
 ${DEADLINE_LUA}local ms = tonumber(ARGV[2])

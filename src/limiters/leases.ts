@@ -1,0 +1,107 @@
+// Hot keys decided in process within a global limit: a process that consumes one key often takes
+// a share of that key's remaining quota from the store in one call (the store counts it at once),
+// then spends it here with no round trip until it runs out or the window ends. Every unit spent
+// was counted globally first, so the global count never passes the limit; what a lease holds
+// unspent when its window ends is never admitted (the under-admission the design accepts, bounded
+// by the outstanding leases, which follow each key's rate and shrink as its quota runs out).
+import type { Decision } from '../common/decision.js';
+
+export interface LeaseOptions {
+  /** Units one key consumes in this process within `periodMs` before it leases; default 4. */
+  readonly hotAfter: number;
+  /** The largest share of a key's remaining quota one lease takes; default 0.2. */
+  readonly share: number;
+  /** Keys this process holds leases (and rates) for at once; default 10,000. */
+  readonly keys: number;
+}
+
+/** How long a key's local rate is counted over, and so about how long a lease is sized to last. */
+export const HEAT_PERIOD_MS = 100;
+
+interface Lease {
+  /** Units taken and not yet spent here. */
+  units: number;
+  readonly limit: number;
+  /** What the store had left for everyone else when the lease was taken. */
+  readonly othersLeft: number;
+  /** When the window the units were counted in ends, on this process' clock. */
+  readonly endsAt: number;
+}
+
+interface Heat {
+  units: number;
+  since: number;
+}
+
+export class LeaseBook {
+  readonly #options: LeaseOptions;
+  readonly #now: () => number;
+  readonly #leases = new Map<string, Lease>();
+  readonly #heat = new Map<string, Heat>();
+  /** Decisions made here from a lease. */
+  spent = 0;
+
+  constructor(options: LeaseOptions, now: () => number) {
+    this.#options = options;
+    this.#now = now;
+  }
+
+  get share(): number {
+    return this.#options.share;
+  }
+
+  /**
+   * Spends `cost` from the key's lease and returns the allowing Decision, or undefined when the key
+   * holds no lease that covers it (an expired or short one is let go: its units were counted, and
+   * are not admitted). `remaining` is an estimate: this lease's units plus what the store had left
+   * for others when it was taken.
+   */
+  spend(key: string, cost: number): Decision | undefined {
+    const lease = this.#leases.get(key);
+    if (lease === undefined) return undefined;
+    const now = this.#now();
+    if (now >= lease.endsAt || lease.units < cost) {
+      this.#leases.delete(key);
+      return undefined;
+    }
+    lease.units -= cost;
+    this.spent++;
+    return { allowed: true, limit: lease.limit, remaining: lease.units + lease.othersLeft, resetMs: lease.endsAt - now, retryAfterMs: 0 };
+  }
+
+  /**
+   * Counts a consume of `cost` that goes to the store; when the key has grown hot, the units to ask
+   * a lease for (twice what it consumed this period, so a lease lasts about two periods), else 0.
+   */
+  want(key: string, cost: number): number {
+    const now = this.#now();
+    let heat = this.#heat.get(key);
+    if (heat === undefined || now - heat.since >= HEAT_PERIOD_MS) {
+      if (heat === undefined && this.#heat.size >= this.#options.keys) this.#heat.clear();
+      heat = { units: 0, since: now };
+      this.#heat.set(key, heat);
+    }
+    heat.units += cost;
+    return heat.units >= this.#options.hotAfter ? Math.max(cost, 2 * heat.units) : 0;
+  }
+
+  /** Keeps `units` granted for the key, spendable until the window ends `resetMs` from now. */
+  keep(key: string, units: number, limit: number, othersLeft: number, resetMs: number): void {
+    if (units <= 0) return;
+    if (!this.#leases.has(key) && this.#leases.size >= this.#options.keys) {
+      const oldest = this.#leases.keys().next();
+      if (!oldest.done) this.#leases.delete(oldest.value);
+    }
+    this.#leases.set(key, { units, limit, othersLeft, endsAt: this.#now() + resetMs });
+  }
+
+  /** Lets the key's lease go (reset, block): its units stay counted and are not admitted. */
+  drop(key: string): void {
+    this.#leases.delete(key);
+  }
+
+  clear(): void {
+    this.#leases.clear();
+    this.#heat.clear();
+  }
+}
