@@ -184,11 +184,22 @@ if (results.redis?.skipped) {
   const r = results.redis;
   const rate = (n) => `${Math.round(n).toLocaleString('en')}/s`;
   const cmds = (f) => `${f.commandsPerDecision.toFixed(3)} commands/decision`;
-  redisRows.push(['tollgate RedisLimiter', `${rate(r.tollgate.perSecond)}, ${cmds(r.tollgate)}`, `${x(r.tollgate.perSecond / r.rlf.perSecond)} rate-limiter-flexible`, '≥ 2x', verdict(r.tollgate.perSecond / r.rlf.perSecond >= 2)]);
+  const cpu = (f) => `${f.nodeCpuUs.toFixed(1)} µs Node CPU/decision`;
+  const c = r.ceilings;
+  redisRows.push(['server ceiling: pipelined INCR (redis-benchmark -P 16)', rate(c.incr), '1.00x', '', '']);
+  redisRows.push(['server ceiling: EVALSHA of a one-INCR script (-P 16)', rate(c.evalsha), `${x(c.evalsha / c.incr)} INCR`, '', '']);
+  redisRows.push(['tollgate RedisLimiter, fixed window', `${rate(r.tollgate.perSecond)}, ${cmds(r.tollgate)}, ${cpu(r.tollgate)}`, `${x(r.tollgate.perSecond / c.incr)} the INCR ceiling; ${x(r.tollgate.perSecond / r.rlf.perSecond)} rate-limiter-flexible`, '≥ 0.5x INCR; ≥ 2x rlf', verdict(r.tollgate.perSecond / c.incr >= 0.5 && r.tollgate.perSecond / r.rlf.perSecond >= 2)]);
+  redisRows.push(['tollgate RedisLimiter, token bucket', `${rate(r.tollgateTokenBucket.perSecond)}, ${cpu(r.tollgateTokenBucket)}`, `${x(r.tollgateTokenBucket.perSecond / c.evalsha)} the EVALSHA ceiling`, '≥ 0.8x', verdict(r.tollgateTokenBucket.perSecond / c.evalsha >= 0.8)]);
   redisRows.push(['tollgate: round trips per allowed decision', cmds(r.tollgate), 'decisions share calls', '≤ 1', verdict(r.tollgate.commandsPerDecision <= 1)]);
-  redisRows.push(['rate-limiter-flexible RateLimiterRedis', `${rate(r.rlf.perSecond)}, ${cmds(r.rlf)}`, '', '', '']);
+  redisRows.push(['rate-limiter-flexible RateLimiterRedis', `${rate(r.rlf.perSecond)}, ${cmds(r.rlf)}, ${cpu(r.rlf)}`, `tollgate's Node CPU per decision ${x(r.rlf.nodeCpuUs / r.tollgate.nodeCpuUs)} less`, '', '']);
   redisRows.push(['express-rate-limit + rate-limit-redis', `${rate(r.rateLimitRedis.perSecond)}, ${cmds(r.rateLimitRedis)}`, `tollgate ${x(r.tollgate.perSecond / r.rateLimitRedis.perSecond)} faster`, '', '']);
   redisRows.push(['tollgate, 90% of traffic over its limit', `${rate(r.abusive.perSecond)}, ${cmds(r.abusive)}`, `${(100 * r.abusive.denyCacheHits / (r.abusive.perSecond * (quick ? 1.5 : 3))).toFixed(0)}% answered by the deny cache`, '≤ 0.15 commands/decision', verdict(r.abusive.commandsPerDecision <= 0.15)]);
+  redisRows.push(['tollgate, one hot key: without leases', `${rate(r.hot.perSecond)}, ${cpu(r.hot)}`, '', '', '']);
+  redisRows.push(['tollgate, one hot key: leases', `${rate(r.hotLeased.perSecond)}, ${cpu(r.hotLeased)}`, `${x(r.hotLeased.perSecond / r.hot.perSecond)} without; ${(100 * r.hotLeased.leasedShare).toFixed(1)}% decided in process`, '', '']);
+  const l4 = r.leases4;
+  redisRows.push(['4 processes, one hot key, leases, limit 200,000', `${l4.allowed.toLocaleString('en')} allowed, ${rate(l4.perSecond)}`, `${(100 * l4.leasedShare).toFixed(1)}% decided in process`, 'exact total; ≥ 90% local', verdict(l4.allowed === l4.limit && l4.leasedShare >= 0.9)]);
+  redisRows.push(['3-master Cluster: tollgate RedisLimiter', `${rate(r.clusterTollgate.perSecond)}, ${cmds(r.clusterTollgate)}, ${cpu(r.clusterTollgate)}`, `${x(r.clusterTollgate.perSecond / r.clusterRlf.perSecond)} rate-limiter-flexible`, '≥ 2x', verdict(r.clusterTollgate.perSecond / r.clusterRlf.perSecond >= 2)]);
+  redisRows.push(['3-master Cluster: rate-limiter-flexible', `${rate(r.clusterRlf.perSecond)}, ${cmds(r.clusterRlf)}, ${cpu(r.clusterRlf)}`, '', '', '']);
 }
 
 const failureRows = [];

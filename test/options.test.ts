@@ -86,9 +86,13 @@ describe('parseRedisLimiterOptions', () => {
       breaker: { afterFailures: 1, retryMs: 100, maxRetryMs: 2000 },
       denyCache: { capacity: 100_000 },
       maxBatch: 32,
+      slotGroups: 16,
+      leases: undefined,
       clock: undefined,
     });
     expect(c.redis.cluster).toBe(false);
+    expect(parseRedisLimiterOptions({ redis: sender, name: 'a', policy, leases: true }).leases).toEqual({ hotAfter: 4, share: 0.2, keys: 10_000 });
+    expect(parseRedisLimiterOptions({ redis: sender, name: 'a', policy, leases: { hotAfter: 1, share: 1, keys: 5 }, slotGroups: 4 })).toMatchObject({ leases: { hotAfter: 1, share: 1, keys: 5 }, slotGroups: 4 });
   });
 
   it('reads every option', () => {
@@ -133,6 +137,10 @@ describe('parseRedisLimiterOptions', () => {
     [{ redis: sender, name: 'a', policy, denyCache: { size: 1 } }, /denyCache\.size/, 'TOLLGATE_INVALID_ARGUMENT'],
     [{ redis: sender, name: 'a', policy, maxBatch: 0 }, /for maxBatch/, 'TOLLGATE_OUT_OF_RANGE'],
     [{ redis: sender, name: 'a', policy, keyPrefix: 'x' }, /write prefix/, 'TOLLGATE_INVALID_ARGUMENT'],
+    [{ redis: sender, name: 'a', policy, slotGroups: 0 }, /for slotGroups/, 'TOLLGATE_OUT_OF_RANGE'],
+    [{ redis: sender, name: 'a', policy, leases: { share: 1.5 } }, /for leases\.share/, 'TOLLGATE_OUT_OF_RANGE'],
+    [{ redis: sender, name: 'a', policy, leases: { size: 1 } }, /leases\.size/, 'TOLLGATE_INVALID_ARGUMENT'],
+    [{ redis: sender, name: 'a', policy: slidingWindow({ limit: 5, windowMs: 1000 }), leases: true }, /one fixedWindow policy/, 'TOLLGATE_INVALID_ARGUMENT'],
   ])('refuses %j', (options, message, code) => {
     expect(() => parseRedisLimiterOptions(options)).toThrow(expect.objectContaining({ code, message: expect.stringMatching(message) }));
   });
