@@ -41,9 +41,8 @@ export class DenyCache {
 
   /** The cached denial of `key`, or undefined when the key is not known to be denied now. */
   answer(key: string): Decision | undefined {
-    const cached = this.#table.peek(key);
-    if (cached.allowed) return undefined;
-    const retryAfterMs = cached.retryAfterMs;
+    const retryAfterMs = this.#table.waitFor(key);
+    if (retryAfterMs === 0) return undefined;
     const remembered = this.#denials.get(key);
     if (remembered !== undefined) {
       const elapsed = this.#now() - remembered.at;

@@ -155,6 +155,17 @@ export class Limiter extends LimiterBase {
   }
 
   /**
+   * @internal peek(key) reduced to its wait: 0 when a request of cost 1 would pass now, else its
+   * retryAfterMs. Allocates nothing (a deny cache asks this of every request).
+   */
+  waitFor(key: string): number {
+    const table = this.#live();
+    checkKey(key);
+    table.peek(key, 1, this.#params.limit);
+    return this.#detail[Detail.Allowed] === 1 ? 0 : (this.#detail[Detail.RetryAfterMs] as number);
+  }
+
+  /**
    * Gives `amount` back to a key (e.g. the upstream call failed), never beyond a fresh key's
    * allowance. A key the table does not hold is left alone.
    */

@@ -40,6 +40,8 @@ interface Pending {
   readonly options: CallOptions | undefined;
   /** `<namespace>{key}`, made once: the batch's keys and, on a cluster, its slot come from it. */
   readonly base: string;
+  /** Its Redis keys: the block key, then one per policy. */
+  readonly keys: readonly string[];
   readonly resolve: (d: Decision) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -54,6 +56,9 @@ interface Node {
   /** When a call was last routed here (a node that no longer serves a slot stops being asked). */
   lastUsed: number;
 }
+
+/** Keys whose Redis names are remembered, at most (the cache starts over past it). */
+const MAX_CACHED_NAMES = 10_000;
 
 /** A node not routed to for this long no longer counts in stats().openNodes, and is forgotten soon after. */
 const NODE_IDLE_MS = 5000;
@@ -134,6 +139,23 @@ export class RedisLimiter extends LimiterBase {
     this.#denyCache = c.denyCache === undefined ? undefined : new DenyCache(c.denyCache, (c.params[0] as PolicyParams).limit, c.clock);
     this.#leases = c.leases === undefined ? undefined : new LeaseBook(c.leases, () => this.#clockNow());
   }
+
+  /**
+   * A key's Redis base and keys, remembered for the keys seen lately (most requests repeat a key
+   * seen moments ago): no escaping, hashing or concatenation per request.
+   */
+  #names(key: string): { readonly base: string; readonly keys: readonly string[] } {
+    let names = this.#nameCache.get(key);
+    if (names === undefined) {
+      if (this.#nameCache.size >= MAX_CACHED_NAMES) this.#nameCache.clear();
+      const base = this.#base(key);
+      names = { base, keys: this.#keys(base) };
+      this.#nameCache.set(key, names);
+    }
+    return names;
+  }
+
+  readonly #nameCache = new Map<string, { readonly base: string; readonly keys: readonly string[] }>();
 
   /** The block key, then one state key per policy. */
   #keys(base: string): string[] {
@@ -242,7 +264,7 @@ export class RedisLimiter extends LimiterBase {
         if (this.closed) throw error;
         // Redis could not lease: onError decides, as for any consume it could not decide.
         return new Promise<Decision>((resolve, reject) => {
-          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, base, resolve, reject });
+          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, base, keys, resolve, reject });
         });
       },
     );
@@ -298,7 +320,8 @@ export class RedisLimiter extends LimiterBase {
     return new Promise((resolve, reject) => {
       // No closure of its own and no registry entry per request: close() finds it in its queue
       // or its batch in flight.
-      const pending: Pending = { key, op, cost, overrides, options, base: this.#base(key), resolve, reject };
+      const names = this.#names(key);
+      const pending: Pending = { key, op, cost, overrides, options, base: names.base, keys: names.keys, resolve, reject };
       // On a Cluster a call holds the keys of one slot: requests wait per slot, a full batch goes at once.
       const slot = this.#redis.cluster ? keySlot(pending.base) : 0;
       let queue = this.#queues.get(slot);
@@ -334,11 +357,19 @@ export class RedisLimiter extends LimiterBase {
       return;
     }
     const keys: string[] = [];
-    const args: string[] = [this.#now(), String(this.#params.length), ...this.#policyArgs];
+    const args: string[] = [this.#now(), String(this.#params.length), ...this.#policyArgs, 'c'];
+    let plain = true;
     for (const p of batch) {
-      for (const suffix of this.#suffixes) keys.push(p.base + suffix);
-      args.push(String(p.op), String(p.cost));
-      for (const limit of p.overrides) args.push(String(limit));
+      for (const name of p.keys) keys.push(name);
+      if (p.op !== 1 || p.cost !== 1 || p.overrides !== this.#noOverrides) plain = false;
+    }
+    // A batch of plain consumes (the common case) sends nothing per request; any other, all of it.
+    if (!plain) {
+      args[args.length - 1] = 'x';
+      for (const p of batch) {
+        args.push(String(p.op), String(p.cost));
+        for (const limit of p.overrides) args.push(String(limit));
+      }
     }
     this.#inFlight.add(batch);
     this.#run(node, DECIDE, keys, args).then(
@@ -385,11 +416,25 @@ export class RedisLimiter extends LimiterBase {
   #settle(batch: Pending[], reply: readonly unknown[]): void {
     // close() has rejected the batch already, and the deny cache is gone.
     if (this.closed) return;
-    const width = 1 + 5 * this.#params.length;
+    const single = this.#params.length === 1;
+    const width = single ? 4 : 1 + 5 * this.#params.length;
     batch.forEach((p, r) => {
       const status = Number(reply[r * width]);
       if (status === 2) {
         p.reject(this.#mismatch(p.base, Number(reply[r * width + 1]), 'counted'));
+        return;
+      }
+      if (single) {
+        // status (allowed), remaining, reset, retry; the limit is the call's own or the policy's.
+        const at = r * width;
+        const retry = Number(reply[at + 3]);
+        this.#decided(p, {
+          allowed: status === 1,
+          limit: p.overrides[0] || (this.#params[0] as PolicyParams).limit,
+          remaining: Number(reply[at + 1]),
+          resetMs: Number(reply[at + 2]),
+          retryAfterMs: retry < 0 ? Infinity : retry,
+        });
         return;
       }
       const decisions: Decision[] = [];
@@ -405,13 +450,17 @@ export class RedisLimiter extends LimiterBase {
         });
       }
       // The script decided all-or-nothing, so every policy's own verdict already agrees with it.
-      const decision = decisions.length === 1 ? (decisions[0] as Decision) : combineDecisions(decisions);
-      // Only a cost-1 denial is cached: it implies every larger cost is denied at least as long.
-      if (!decision.allowed && p.cost === 1 && p.overrides === this.#noOverrides && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
-        this.#denyCache?.remember(p.key, decision);
-      }
-      this.#answer(p, decision);
+      this.#decided(p, combineDecisions(decisions));
     });
+  }
+
+  /** A request Redis decided: a denial remembered by the deny cache, then the answer. */
+  #decided(p: Pending, decision: Decision): void {
+    // Only a cost-1 denial is cached: it implies every larger cost is denied at least as long.
+    if (!decision.allowed && p.cost === 1 && p.overrides === this.#noOverrides && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
+      this.#denyCache?.remember(p.key, decision);
+    }
+    this.#answer(p, decision);
   }
 
   /** State of another shape under policy `index` (1-based) of `base`: counted, reported, and the error to reject with. */
@@ -541,7 +590,7 @@ export class RedisLimiter extends LimiterBase {
     const overrides = this.#overrides(options);
     this.#denyCache?.forget(key);
     const base = this.#base(key);
-    const reply = await this.#tracked(this.#direct(base, DECIDE, this.#keys(base), [this.#now(), String(this.#params.length), ...this.#policyArgs, '3', String(amount), ...overrides.map(String)]));
+    const reply = await this.#tracked(this.#direct(base, DECIDE, this.#keys(base), [this.#now(), String(this.#params.length), ...this.#policyArgs, 'x', '3', String(amount), ...overrides.map(String)]));
     if (Number(reply[0]) === 2) throw this.#mismatch(base, Number(reply[1]), 'refunded');
   }
 

@@ -26,12 +26,14 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
 /**
  * KEYS, per request: its block key, then one state key per policy (all with one hash tag).
  * ARGV: deadline, now ('' = Redis TIME), policy count P, five numbers per policy (kind, limit,
- * windowMs, rateTokens, rateIntervalMs), then 2 + P per request: op (1 consume, 2 peek, 3 refund
+ * windowMs, rateTokens, rateIntervalMs), then 'c' when every request is a plain consume (cost 1,
+ * the policies' own limits), else 'x' and 2 + P per request: op (1 consume, 2 peek, 3 refund
  * `cost`), cost, and one limit override per policy (0 = the policy's own).
  * Returns {1, clock} (or {0, clock} when late), then per request: a status (0 denied, 1 allowed,
  * 2 a state key holds something no tollgate policy of this shape wrote: nothing was changed, and
- * the next number is that policy's 1-based index), then per policy: allowed, limit, remaining,
- * resetMs, retryAfterMs (-1 = never). A request is all-or-nothing across its policies.
+ * the next number is that policy's 1-based index), then with one policy: remaining, resetMs,
+ * retryAfterMs (-1 = never); with several, per policy: allowed, limit, remaining, resetMs,
+ * retryAfterMs. A request is all-or-nothing across its policies.
  */
 export const DECIDE_LUA = `
 ${DEADLINE_LUA}local ceil, max = math.ceil, math.max
@@ -293,8 +295,9 @@ local function count_or_parse(p, key)
 end
 
 -- The limit of policy i for the request whose arguments start at r: the policy's own, or the
--- request's override for it (0 = none).
+-- request's override for it (0 = none). r is nil in a batch of plain consumes (no arguments).
 local function limitOf(r, i)
+  if r == nil then return policies[i].limit end
   local override = tonumber(ARGV[r + 1 + i])
   if override > 0 then return override end
   return policies[i].limit
@@ -354,50 +357,69 @@ local function single(r, k, cost)
   return true, allowed, limit, remaining, reset, retry
 end
 
+-- After the policies: 'c' when every request is a plain consume (cost 1, the policies' own
+-- limits: nothing more is sent per request), else 'x' and, per request, op, cost and one limit
+-- override per policy. With one policy a request's reply is 4 numbers: status, remaining,
+-- resetMs, retryAfterMs (allowed is the status, the limit the caller knows); with several, the
+-- status and 5 per policy as described above.
+local plain = ARGV[base + 1] == 'c'
 local out = { 1, clock }
 local n = 2
 local k = 1
-local r = base + 1
-while r <= #ARGV do
-  local op, cost = tonumber(ARGV[r]), tonumber(ARGV[r + 1])
+local r = base + 2
+
+local function put(a, b, c, d)
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = a, b, c, d
+  n = n + 4
+end
+
+while k <= #KEYS do
+  local op, cost, at = 1, 1, nil
+  if not plain then op, cost, at = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), r end
   local done = false
   if P == 1 and op == 1 then
-    local ok, fast, allowed, limit, remaining, reset, retry = pcall(single, r, k, cost)
+    local ok, fast, allowed, _, remaining, reset, retry = pcall(single, at, k, cost)
     if ok and fast then
-      local a = allowed and 1 or 0
-      out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5], out[n + 6] = a, a, limit, remaining, reset, retry
-      n = n + 6
+      put(allowed and 1 or 0, remaining, reset, retry)
       done = true
     elseif not ok then
       if fast ~= MISMATCH then error(fast, 0) end
-      out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5], out[n + 6] = 2, mismatched, 0, 0, 0, 0
-      n = n + 6
+      put(2, 1, 0, 0)
       done = true
     end
   end
   if not done then
-  local ok, results, all = pcall(run, r, k, op, cost)
-  if ok then
-    out[#out + 1] = all and 1 or 0
-    for i = 1, P do
-      local x = results[i]
-      out[#out + 1] = x[1] and 1 or 0
-      out[#out + 1] = x[2]
-      out[#out + 1] = x[3]
-      out[#out + 1] = x[4]
-      out[#out + 1] = x[5]
+    local ok, results, all = pcall(run, at, k, op, cost)
+    if ok then
+      if P == 1 then
+        local x = results[1]
+        put(all and 1 or 0, x[3], x[4], x[5])
+      else
+        out[n + 1] = all and 1 or 0
+        n = n + 1
+        for i = 1, P do
+          local x = results[i]
+          out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = x[1] and 1 or 0, x[2], x[3], x[4], x[5]
+          n = n + 5
+        end
+      end
+    elseif results == MISMATCH then
+      if P == 1 then
+        put(2, 1, 0, 0)
+      else
+        out[n + 1], out[n + 2] = 2, mismatched
+        n = n + 2
+        for i = 2, 5 * P do
+          n = n + 1
+          out[n] = 0
+        end
+      end
+    else
+      error(results, 0)
     end
-  elseif results == MISMATCH then
-    out[#out + 1] = 2
-    out[#out + 1] = mismatched
-    for i = 2, 5 * P do out[#out + 1] = 0 end
-  else
-    error(results, 0)
-  end
-  n = #out
   end
   k = k + P + 1
-  r = r + 2 + P
+  if not plain then r = r + 2 + P end
 end
 return out
 `;
