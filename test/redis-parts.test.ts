@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Breaker, type BreakerTransitions } from '../src/redis/breaker.js';
 import { ServerClock } from '../src/redis/server-clock.js';
-import { escapeTagText, groupedKeyBase, keyBase, keyGroup, limiterNamespace, policySuffixes } from '../src/redis/redis-keys.js';
+import { blockMarker, escapeTagText, groupedKeyBase, keyBase, keyGroup, limiterNamespace, policySuffixes } from '../src/redis/redis-keys.js';
 import { keySlot } from '../src/redis/key-slot.js';
 import { fixedWindow, leakyBucket, slidingWindow, tokenBucket } from '../src/index.js';
 import { policyParams } from '../src/common/policies.js';
@@ -148,6 +148,16 @@ describe('Redis key names', () => {
     // Another limiter's groups are other slots (the name is in the tag).
     expect(keySlot(groupedKeyBase('tollgate:', 'login', 'user:1', 16))).not.toBe(keySlot(groupedKeyBase('tollgate:', 'api', 'user:1', 16)));
     expect(new Set(keys.map((k) => keyGroup(k, 1)))).toEqual(new Set([0]));
+  });
+
+  it('the blocks marker shares the slot of its batch and never names a user key', () => {
+    const grouped = groupedKeyBase('tollgate:', 'api', 'user:1', 16);
+    expect(blockMarker(grouped, true)).toMatch(/^tollgate:\{api~\d+\}:blocks$/);
+    expect(keySlot(blockMarker(grouped, true))).toBe(keySlot(`${grouped}:fw1000`));
+    const single = keyBase(limiterNamespace('tollgate:', 'a{b'), 'user:1');
+    expect(blockMarker(single, false)).toBe('tollgate:a%7Bb:blocks');
+    // A user key's names always hold a brace; the marker's never does.
+    expect(blockMarker(single, false)).not.toContain('{');
   });
 
   it('names are escaped too, and distinct names make distinct namespaces', () => {

@@ -18,6 +18,7 @@ import {
 } from '../src/index.js';
 import { edgeKeys, seededRandom } from './helpers/engines.js';
 import { hasRedis, startCluster, startRedis, useRedisServer } from './helpers/redis.js';
+import { groupedKeyBase } from '../src/redis/redis-keys.js';
 
 let prefixCounter = 0;
 const prefix = () => `t${++prefixCounter}:`;
@@ -195,6 +196,24 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     const second = await Promise.all(keys.map((k) => remote.consume(k)));
     expect(second.every((d) => !d.allowed)).toBe(true);
     remote.close();
+  });
+
+  it('a block made by one process is seen by another in its batches, and only its key is denied', async () => {
+    const p = prefix();
+    const policy = fixedWindow({ limit: 100, windowMs: 60_000 });
+    const a = new RedisLimiter({ name: 'blk', redis: shared.redis, policy, prefix: p, denyCache: false });
+    const b = new RedisLimiter({ name: 'blk', redis: shared.redis, policy, prefix: p, denyCache: false });
+    const keys = Array.from({ length: 40 }, (_, i) => `user:${i}`);
+    expect((await Promise.all(keys.map((k) => b.consume(k)))).every((d) => d.allowed)).toBe(true);
+    // Before any block, decisions read no block key; the block sets the marker that makes them.
+    expect(await shared.redis.exists(`${p}blk:blocks`)).toBe(0);
+    await a.block('user:5', 30_000);
+    expect(await shared.redis.pttl(`${p}blk:blocks`)).toBeGreaterThan(29_000);
+    const after = await Promise.all(keys.map((k) => b.consume(k)));
+    expect(after.map((d, i) => (d.allowed ? -1 : i)).filter((i) => i >= 0)).toEqual([5]);
+    expect(after[5]?.retryAfterMs).toBeGreaterThan(29_000);
+    a.close();
+    b.close();
   });
 
   it('block and reset reach Redis; refund gives back', async () => {
@@ -397,11 +416,30 @@ describe.runIf(hasRedis)('RedisLimiter on a 3-master Redis Cluster', () => {
     // Per key: 2 more pass (fixed window of 3), the third is denied by the window.
     expect(more.filter((d) => d.allowed)).toHaveLength(100);
     expect(remote.stats()).toMatchObject({ errors: 0, failedClosed: 0 });
-    const slots = await Promise.all(['tollgate:t{user:7}:b', 'tollgate:t{user:7}:fw60000', 'tollgate:t{user:7}:tb1/1000'].map((k) => client.cluster('KEYSLOT', k)));
+    // A key's names, as written: one slot for all of them, and there on the cluster.
+    const base = groupedKeyBase('tollgate:', 't', 'user:7', 16);
+    expect(await client.get(`${base}:fw60000`)).toBe('3');
+    const slots = await Promise.all([`${base}:b`, `${base}:fw60000`, `${base}:tb1/1000`].map((k) => client.cluster('KEYSLOT', k)));
     expect(new Set(slots).size).toBe(1);
-    // Keys spread over the masters: the batch really crossed nodes.
-    const owners = new Set(await Promise.all(keys.map((k) => client.cluster('KEYSLOT', `tollgate:t{${k}}:fw60000`).then((s) => Math.floor(Number(s) / 5462)))));
+    // Keys spread over the masters: the batches really crossed nodes.
+    const owners = new Set(await Promise.all(keys.map((k) => client.cluster('KEYSLOT', `${groupedKeyBase('tollgate:', 't', k, 16)}:fw60000`).then((s) => Math.floor(Number(s) / 5462)))));
     expect(owners.size).toBe(3);
+    // 50 keys in at most 16 groups: far fewer calls than keys.
+    expect(remote.stats().redisCalls).toBeLessThan(4 * 17 + 3);
     remote.close();
+  });
+
+  it('a block made by one process is seen by another in its batches', async () => {
+    const policy = fixedWindow({ limit: 100, windowMs: 60_000 });
+    const a = new RedisLimiter({ name: 'blk', redis: client, policy, timeoutMs: 2000, onError: 'deny', denyCache: false });
+    const b = new RedisLimiter({ name: 'blk', redis: client, policy, timeoutMs: 2000, onError: 'deny', denyCache: false });
+    const keys = Array.from({ length: 40 }, (_, i) => `user:${i}`);
+    expect((await Promise.all(keys.map((k) => b.consume(k)))).every((d) => d.allowed)).toBe(true);
+    await a.block('user:5', 30_000);
+    const after = await Promise.all(keys.map((k) => b.consume(k)));
+    expect(after.filter((d) => !d.allowed).map((d) => d.retryAfterMs > 29_000)).toEqual([true]);
+    expect(after[5]?.allowed).toBe(false);
+    a.close();
+    b.close();
   });
 });

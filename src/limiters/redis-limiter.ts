@@ -12,7 +12,7 @@ import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransition
 import { keySlot } from '../redis/key-slot.js';
 import { BLOCK_LUA, CLOCK_LUA, DECIDE_LUA, LEASE_LUA, RESET_LUA } from '../redis/lua.js';
 import type { RedisClient, RedisTransport } from '../redis/redis-client.js';
-import { BLOCK_SUFFIX, groupedKeyBase, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
+import { BLOCK_SUFFIX, blockMarker, groupedKeyBase, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
 import { ServerClock } from '../redis/server-clock.js';
 import { createHash } from 'node:crypto';
 import { DenyCache } from './deny-cache.js';
@@ -356,7 +356,8 @@ export class RedisLimiter extends LimiterBase {
       for (const p of batch) this.#fallBack(p);
       return;
     }
-    const keys: string[] = [];
+    // Every request of a batch shares its slot group (its limiter, on a single server): one marker.
+    const keys: string[] = [blockMarker((batch[0] as Pending).base, this.#redis.cluster)];
     const args: string[] = [this.#now(), String(this.#params.length), ...this.#policyArgs, 'c'];
     let plain = true;
     for (const p of batch) {
@@ -590,7 +591,7 @@ export class RedisLimiter extends LimiterBase {
     const overrides = this.#overrides(options);
     this.#denyCache?.forget(key);
     const base = this.#base(key);
-    const reply = await this.#tracked(this.#direct(base, DECIDE, this.#keys(base), [this.#now(), String(this.#params.length), ...this.#policyArgs, 'x', '3', String(amount), ...overrides.map(String)]));
+    const reply = await this.#tracked(this.#direct(base, DECIDE, [blockMarker(base, this.#redis.cluster), ...this.#keys(base)], [this.#now(), String(this.#params.length), ...this.#policyArgs, 'x', '3', String(amount), ...overrides.map(String)]));
     if (Number(reply[0]) === 2) throw this.#mismatch(base, Number(reply[1]), 'refunded');
   }
 
@@ -603,7 +604,7 @@ export class RedisLimiter extends LimiterBase {
     this.#leases?.drop(key);
     this.#denyCache?.block(key, duration);
     const base = this.#base(key);
-    await this.#tracked(this.#direct(base, BLOCK, [base + BLOCK_SUFFIX], [String(duration)]));
+    await this.#tracked(this.#direct(base, BLOCK, [base + BLOCK_SUFFIX, blockMarker(base, this.#redis.cluster)], [String(duration)]));
     return true;
   }
 

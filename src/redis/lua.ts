@@ -24,7 +24,8 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
 `;
 
 /**
- * KEYS, per request: its block key, then one state key per policy (all with one hash tag).
+ * KEYS: the blocks marker (see blockMarker in redis-keys.ts), then per request its block key and
+ * one state key per policy (all with one hash tag).
  * ARGV: deadline, now ('' = Redis TIME), policy count P, five numbers per policy (kind, limit,
  * windowMs, rateTokens, rateIntervalMs), then 'c' when every request is a plain consume (cost 1,
  * the policies' own limits), else 'x' and 2 + P per request: op (1 consume, 2 peek, 3 refund
@@ -303,10 +304,20 @@ local function limitOf(r, i)
   return policies[i].limit
 end
 
+-- KEYS[1] exists while any key of this batch's slot group (of the limiter, on a single server) may
+-- be blocked (block() sets it, at least as long as the block): without it, no block key is read.
+local blocks = redis.call('EXISTS', KEYS[1]) == 1
+
+-- How long the request's block key has left (0 when none, or when no block can exist).
+local function blockedFor(key)
+  if not blocks then return 0 end
+  return redis.call('PTTL', key)
+end
+
 -- One request: its per-policy results and whether it passed. Every read that can find foreign
 -- state comes before the first write.
 local function run(r, k, op, cost)
-  local blocked = redis.call('PTTL', KEYS[k])
+  local blocked = blockedFor(KEYS[k])
   local results = {}
   local all = blocked <= 0
   if op == 3 then
@@ -351,7 +362,7 @@ end
 -- The common request, a consume under one policy on a key with no block, straight to decide():
 -- no per-request tables. Anything else (a block, several policies, peek, refund) goes through run().
 local function single(r, k, cost)
-  if redis.call('PTTL', KEYS[k]) > 0 then return false end
+  if blockedFor(KEYS[k]) > 0 then return false end
   local limit = limitOf(r, 1)
   local allowed, remaining, reset, retry = decide(policies[1], limit, KEYS[k + 1], cost, true)
   return true, allowed, limit, remaining, reset, retry
@@ -365,7 +376,7 @@ end
 local plain = ARGV[base + 1] == 'c'
 local out = { 1, clock }
 local n = 2
-local k = 1
+local k = 2
 local r = base + 2
 
 local function put(a, b, c, d)
@@ -453,10 +464,14 @@ if count == grant and redis.call('PEXPIRE', KEYS[2], w, 'NX') == 1 then reset = 
 return { 1, clock, grant, count, reset }
 `;
 
-/** Block: KEYS = block key; ARGV = deadline, duration ms. Only ever lengthens a block. Returns {1, clock}. */
+/**
+ * Block: KEYS = block key, blocks marker; ARGV = deadline, duration ms. Only ever lengthens a block,
+ * and keeps the marker at least as long, so decisions know to read block keys. Returns {1, clock}.
+ */
 export const BLOCK_LUA = `
 ${DEADLINE_LUA}local ms = tonumber(ARGV[2])
 if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], 1, 'PX', ms) end
+if redis.call('PTTL', KEYS[2]) < ms then redis.call('SET', KEYS[2], 1, 'PX', ms) end
 return { 1, clock }
 `;
 

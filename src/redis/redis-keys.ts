@@ -46,6 +46,16 @@ export function keyGroup(text: string, groups: number): number {
   return (h >>> 0) % groups;
 }
 
+/**
+ * The blocks marker of a key's batch: a key that exists while a key of the same slot group (on a
+ * Cluster: `<prefix>{<name>~<group>}:blocks`, in the group's slot) or of the limiter (on a single
+ * server: `<namespace>:blocks`) may be blocked, so that decisions read block keys only then.
+ * `base` is the key's base (keyBase or groupedKeyBase), `grouped` which of the two.
+ */
+export function blockMarker(base: string, grouped: boolean): string {
+  return grouped ? `${base.slice(0, base.indexOf('}') + 1)}:blocks` : `${base.slice(0, base.indexOf('{'))}:blocks`;
+}
+
 /** The suffix of the block key. */
 export const BLOCK_SUFFIX = ':b';
 
