@@ -14,23 +14,37 @@ export type DenyCacheConfig = { readonly capacity: number; readonly store?: unde
 /** Denials whose full Decision is kept (oldest forgotten first); the table itself holds more. */
 const MAX_REMEMBERED_DENIALS = 10_000;
 
+interface Denial {
+  /** When the denial ends, on the cache's clock. */
+  readonly until: number;
+  /** What the store said, and when, for answers with its fields; undefined after a block(). */
+  readonly decision: Decision | undefined;
+  readonly at: number;
+}
+
 export class DenyCache {
-  /** A limit no request reaches: the table only ever answers through block(). */
-  readonly #table: Limiter;
+  /**
+   * Shared between processes: a tollgate table in shared memory, at a limit no request reaches, so
+   * it only ever answers through block(). In process there is none: the Map below is the cache
+   * (a Map lookup per request is cheaper than a table's).
+   */
+  readonly #table: Limiter | undefined;
+  readonly #capacity: number;
   readonly #clock: ManualClock | undefined;
   /**
-   * What the store said when it denied a key, so that an answer from the cache carries the same
-   * fields (limit, remaining, reset, which policy). A denial cached by another process through a
-   * shared table is not here: it is answered with `fallbackLimit` and its retry time as the reset.
+   * This process' denials, oldest first: in process, the cache itself (bounded by its capacity);
+   * with a shared table, what the store said when it denied a key, so that an answer carries the
+   * same fields (limit, remaining, reset, which policy). A denial cached by another process
+   * through a shared table is not here: it is answered with `fallbackLimit` and its retry time as
+   * the reset.
    */
-  readonly #denials = new Map<string, { readonly decision: Decision; readonly at: number }>();
+  readonly #denials = new Map<string, Denial>();
   readonly #fallbackLimit: number;
 
   constructor(config: DenyCacheConfig, fallbackLimit: number, clock: ManualClock | undefined) {
     const policy = fixedWindow({ limit: 2 ** 30, windowMs: 1000 });
-    const clockOption = clock === undefined ? {} : { clock };
-    this.#table =
-      config.store !== undefined ? new Limiter({ policy, store: config.store, ...clockOption }) : new Limiter({ policy, capacity: config.capacity, ...clockOption });
+    this.#table = config.store === undefined ? undefined : new Limiter({ policy, store: config.store, ...(clock === undefined ? {} : { clock }) });
+    this.#capacity = config.store === undefined ? config.capacity : MAX_REMEMBERED_DENIALS;
     this.#clock = clock;
     this.#fallbackLimit = fallbackLimit;
   }
@@ -41,12 +55,23 @@ export class DenyCache {
 
   /** The cached denial of `key`, or undefined when the key is not known to be denied now. */
   answer(key: string): Decision | undefined {
-    const retryAfterMs = this.#table.waitFor(key);
-    if (retryAfterMs === 0) return undefined;
-    const remembered = this.#denials.get(key);
-    if (remembered !== undefined) {
-      const elapsed = this.#now() - remembered.at;
-      const d = remembered.decision;
+    const now = this.#now();
+    let retryAfterMs: number;
+    const own = this.#denials.get(key);
+    if (this.#table === undefined) {
+      if (own === undefined) return undefined;
+      if (own.until <= now) {
+        this.#denials.delete(key);
+        return undefined;
+      }
+      retryAfterMs = own.until - now;
+    } else {
+      retryAfterMs = this.#table.waitFor(key);
+      if (retryAfterMs === 0) return undefined;
+    }
+    const d = own?.decision;
+    if (own !== undefined && d !== undefined) {
+      const elapsed = now - own.at;
       // The same denial if the cache's retry time is the one the store gave, counted down.
       if (Math.abs(d.retryAfterMs - elapsed - retryAfterMs) <= 1) {
         const out: Decision = { allowed: false, limit: d.limit, remaining: d.remaining, resetMs: Math.max(0, d.resetMs - elapsed), retryAfterMs };
@@ -56,30 +81,40 @@ export class DenyCache {
     return { allowed: false, limit: this.#fallbackLimit, remaining: 0, resetMs: retryAfterMs, retryAfterMs };
   }
 
-  /** Remembers a denial (of cost 1 under the policies' own limits) until its retry time. */
-  remember(key: string, decision: Decision): void {
-    this.#table.block(key, decision.retryAfterMs);
-    if (this.#denials.size >= MAX_REMEMBERED_DENIALS) {
+  #set(key: string, denial: Denial): void {
+    this.#denials.delete(key);
+    if (this.#denials.size >= this.#capacity) {
       const oldest = this.#denials.keys().next();
       if (!oldest.done) this.#denials.delete(oldest.value);
     }
-    this.#denials.delete(key);
-    this.#denials.set(key, { decision, at: this.#now() });
+    this.#denials.set(key, denial);
   }
 
-  /** Denies `key` for `durationMs` (the limiter's own block()). */
+  /** Remembers a denial (of cost 1 under the policies' own limits) until its retry time. */
+  remember(key: string, decision: Decision): void {
+    const now = this.#now();
+    this.#table?.block(key, decision.retryAfterMs);
+    const until = Math.max(now + decision.retryAfterMs, this.#denials.get(key)?.until ?? 0);
+    this.#set(key, { until, decision, at: now });
+  }
+
+  /** Denies `key` for `durationMs` (the limiter's own block()); a shorter block never cuts a longer one. */
   block(key: string, durationMs: number): void {
-    this.#table.block(key, durationMs);
+    const now = this.#now();
+    this.#table?.block(key, durationMs);
+    const previous = this.#denials.get(key);
+    const until = Math.max(now + durationMs, previous?.until ?? 0);
+    this.#set(key, { until, decision: previous?.decision, at: previous?.at ?? now });
   }
 
   /** Forgets `key` (after a refund or a reset). */
   forget(key: string): void {
-    this.#table.reset(key);
+    this.#table?.reset(key);
     this.#denials.delete(key);
   }
 
   close(): void {
-    this.#table.close();
+    this.#table?.close();
     this.#denials.clear();
   }
 }

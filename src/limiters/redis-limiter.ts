@@ -58,7 +58,7 @@ interface Node {
 }
 
 /** Keys whose Redis names are remembered, at most (the cache starts over past it). */
-const MAX_CACHED_NAMES = 10_000;
+const MAX_CACHED_NAMES = 16_384;
 
 /** A node not routed to for this long no longer counts in stats().openNodes, and is forgotten soon after. */
 const NODE_IDLE_MS = 5000;
