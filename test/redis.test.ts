@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  destroySharedMemory,
+  sharedMemory,
   allOf,
   fixedWindow,
   leakyBucket,
@@ -196,6 +198,31 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     const second = await Promise.all(keys.map((k) => remote.consume(k)));
     expect(second.every((d) => !d.allowed)).toBe(true);
     remote.close();
+  });
+
+  it('a shared-memory deny cache answers one limiter with another\'s denial, with no round trip', async () => {
+    const p = prefix();
+    const name = `deny-${process.pid}-${prefixCounter}`;
+    const policy = fixedWindow({ limit: 2, windowMs: 60_000 });
+    const a = new RedisLimiter({ name: 'dc', redis: shared.redis, policy, prefix: p, denyCache: { store: sharedMemory({ name, capacity: 1000 }) } });
+    const b = new RedisLimiter({ name: 'dc', redis: shared.redis, policy, prefix: p, denyCache: { store: sharedMemory({ name, capacity: 1000 }) } });
+    try {
+      await a.consume('k');
+      await a.consume('k');
+      const denied = await a.consume('k');
+      expect(denied).toMatchObject({ allowed: false, limit: 2, remaining: 0 });
+      const calls = b.stats().redisCalls;
+      const fromCache = await b.consume('k');
+      expect(fromCache.allowed).toBe(false);
+      expect(fromCache.retryAfterMs).toBeGreaterThan(50_000);
+      expect(b.stats()).toMatchObject({ redisCalls: calls, denyCacheHits: 1 });
+      // Its own key is still Redis' to decide.
+      expect(await b.consume('other')).toMatchObject({ allowed: true });
+    } finally {
+      a.close();
+      b.close();
+      destroySharedMemory(name);
+    }
   });
 
   it('a block made by one process is seen by another in its batches, and only its key is denied', async () => {
