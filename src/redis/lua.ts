@@ -77,18 +77,25 @@ local function fresh(p, limit)
   return { a = now, b = 0, c = 0 }
 end
 
+-- The state of a sliding window, token bucket or GCRA: 'T1' and its three numbers as
+-- little-endian doubles (every one an integer below 2^53, so exact), unpacked by struct in C
+-- rather than parsed from text. Any other value under the key is foreign.
+local STATE_TAG = 'T1'
+local STATE_BYTES = 26
+
 local function store(key, s, reset)
   if reset > 0 then
-    redis.call('SET', key, string.format('%d:%d:%d', s.a, s.b, s.c), 'PX', reset)
+    redis.call('SET', key, struct.pack('<c2ddd', STATE_TAG, s.a, s.b, s.c), 'PX', reset)
   else
     redis.call('DEL', key)
   end
 end
 
 local function parse(p, v)
-  local a, b, c = string.match(v, '^(-?%d+):(-?%d+):(-?%d+)$')
-  if a == nil then foreign(p) end
-  return { a = tonumber(a), b = tonumber(b), c = tonumber(c) }
+  if #v ~= STATE_BYTES then foreign(p) end
+  local tag, a, b, c = struct.unpack('<c2ddd', v)
+  if tag ~= STATE_TAG then foreign(p) end
+  return { a = a, b = b, c = c }
 end
 
 local function load(p, limit, key)
@@ -205,7 +212,7 @@ local function gcra(p, burst, s, cost, commit)
 end
 
 -- One policy on one key. Fixed windows are a plain counter: INCRBY, with PEXPIRE NX so a window
--- is never extended; the others keep "a:b:c" with a PX expiry at their reset.
+-- is never extended; the others keep their packed state (see store) with a PX expiry at their reset.
 local function decide(p, limit, key, cost, commit)
   if p.kind == ${PolicyCode.FixedWindow} and commit then
     -- Spend first (one call on the common path), and take it back on a denial.
