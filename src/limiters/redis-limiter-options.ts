@@ -82,7 +82,11 @@ export interface RedisLimiterOptions {
    * are not admitted, so a limit may under-admit by what is leased and unspent. Off by default.
    */
   readonly leases?: boolean | { readonly hotAfter?: number; readonly share?: number; readonly keys?: number };
-  /** For tests: decide at this clock's time instead of Redis TIME (fixed windows still expire on Redis' clock; deadlines stay on real time). */
+  /**
+   * For tests: decide at this clock's time instead of Redis TIME (fixed windows still expire on
+   * Redis' clock; the other kinds' state is kept an hour of Redis time past its reset, as Redis
+   * cannot expire it on this clock; deadlines stay on real time).
+   */
   readonly clock?: ManualClock;
 }
 
