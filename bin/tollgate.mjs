@@ -74,18 +74,6 @@ function parse(argv) {
   return options;
 }
 
-function describePolicy(p) {
-  switch (p.kind) {
-    case 'fixedWindow':
-    case 'slidingWindow':
-      return `${p.kind} ${p.limit} per ${p.windowMs} ms`;
-    case 'tokenBucket':
-      return `tokenBucket capacity ${p.capacity}, ${p.refillTokens} per ${p.refillIntervalMs} ms`;
-    default:
-      return `leakyBucket burst ${p.burst}, ${p.rateTokens} per ${p.rateIntervalMs} ms`;
-  }
-}
-
 function render(name, report, top) {
   const s = report.stats;
   const decisions = s.allowed + s.denied + s.deniedBlocked + s.refused;
@@ -136,7 +124,7 @@ if (options.version) {
 }
 
 // Loaded only now: --help, --version and usage errors answer even where dist/ cannot load.
-const { destroySharedMemory, inspectSharedMemory, nativeInfo } = await import('../dist/index.js');
+const { describePolicy, destroySharedMemory, inspectSharedMemory, nativeInfo } = await import('../dist/index.js');
 
 if (options.command === 'list') {
   // Linux keeps POSIX shared memory in /dev/shm: tollgate's are tollgate.<name> (and, while a

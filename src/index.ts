@@ -6,6 +6,7 @@ export {
   slidingWindow,
   tokenBucket,
   leakyBucket,
+  describePolicy,
   type Policy,
   type FixedWindowPolicy,
   type SlidingWindowPolicy,

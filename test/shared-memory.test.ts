@@ -167,7 +167,7 @@ describe.runIf(engines().includes('native'))('shared-memory tables', () => {
     const [message, options] = calls[0] as [string, { code: string }];
     expect(options.code).toBe('TOLLGATE_POLICY_MISMATCH');
     // In a person's terms (regression: packed numbers), with the way out.
-    expect(message).toContain('created for a window of 3 per 60000 ms; this process uses a window of 5 per 60000 ms');
+    expect(message).toContain('created for fixedWindow 3 per 60000 ms; this process uses fixedWindow 5 per 60000 ms');
     expect(message).toContain('another segment name');
     a.consume('k', 3);
     expect(a.tryConsume('k')).toBe(false);

@@ -217,3 +217,16 @@ export function policyFromRecord(record: { readonly kind: number; readonly limit
       throw outOfRange('policy', 'a recorded policy kind from 1 to 4', record.kind);
   }
 }
+
+/** A policy as a person reads it, in logs, warnings and the CLI: `fixedWindow 5 per 60000 ms`. */
+export function describePolicy(p: Policy): string {
+  switch (p.kind) {
+    case 'fixedWindow':
+    case 'slidingWindow':
+      return `${p.kind} ${p.limit} per ${p.windowMs} ms`;
+    case 'tokenBucket':
+      return `tokenBucket capacity ${p.capacity}, ${p.refillTokens} per ${p.refillIntervalMs} ms`;
+    default:
+      return `leakyBucket burst ${p.burst}, ${p.rateTokens} per ${p.rateIntervalMs} ms`;
+  }
+}

@@ -4,7 +4,7 @@ import { clockBuffer } from '../common/clock.js';
 import { MAX_BLOCK_MS, MAX_CAPACITY } from '../common/constants.js';
 import type { Decision } from '../common/decision.js';
 import { closedError, invalidArgument } from '../common/errors.js';
-import type { Policy, PolicyParams } from '../common/policies.js';
+import { describePolicy, policyFromRecord, type Policy, type PolicyParams } from '../common/policies.js';
 import { checkInteger, checkKey, checkPositiveInteger, isKey } from '../common/validate.js';
 import { createTable, resolveEngine, type EngineName } from '../engine/select-engine.js';
 import { destroySharedMemory } from '../engine/shared-memory.js';
@@ -28,11 +28,6 @@ export interface TopKey {
 }
 
 export { MAX_CAPACITY };
-
-/** A policy as a person reads it: "fixedWindow 5 per 60000 ms". */
-function describeRecord(r: { readonly limit: number; readonly windowMs: number; readonly rateTokens: number; readonly rateIntervalMs: number }): string {
-  return r.windowMs > 0 ? `a window of ${r.limit} per ${r.windowMs} ms` : `a bucket of ${r.limit}, ${r.rateTokens} per ${r.rateIntervalMs} ms`;
-}
 
 export class Limiter extends LimiterBase {
   /** Which engine decides: 'native' or 'js'. */
@@ -96,7 +91,7 @@ export class Limiter extends LimiterBase {
     const differs = (['limit', 'windowMs', 'rateTokens', 'rateIntervalMs'] as const).some((field) => creator[field] !== p[field]);
     if (!differs || this.#quietPolicyMismatch) return;
     process.emitWarning(
-      `Shared memory segment '${this.#sharedName}' was created for ${describeRecord(creator)}; this process uses ${describeRecord(p)}. ` +
+      `Shared memory segment '${this.#sharedName}' was created for ${describePolicy(policyFromRecord(creator))}; this process uses ${describePolicy(this.policy)}. ` +
         'Each process decides with its own parameters on the shared state: give this limiter another segment name if that is not meant.',
       { code: 'TOLLGATE_POLICY_MISMATCH' },
     );
