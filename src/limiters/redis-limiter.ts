@@ -39,11 +39,22 @@ interface Pending {
   /** What the caller gave, for the fallback limiter. */
   readonly options: CallOptions | undefined;
   /** `<namespace>{key}`, made once: the batch's keys and, on a cluster, its slot come from it. */
-  readonly base: string;
-  /** Its Redis keys: the block key, then one per policy. */
-  readonly keys: readonly string[];
+  /** Its Redis names. */
+  readonly names: Names;
   readonly resolve: (d: Decision) => void;
   readonly reject: (error: unknown) => void;
+}
+
+/** What Redis calls a limiter key: made once per key (see #names). */
+interface Names {
+  /** `<namespace>{<key>}`, or on a Cluster the slot-grouped form: every other name starts with it. */
+  readonly base: string;
+  /** The block key, then one state key per policy. */
+  readonly keys: readonly string[];
+  /** Its slot on a Cluster (0 on a single server), which picks its node and its batch. */
+  readonly slot: number;
+  /** The blocks marker of its batch (see blockMarker). */
+  readonly marker: string;
 }
 
 /** One node (or the single server): its breaker and its clock. */
@@ -141,30 +152,26 @@ export class RedisLimiter extends LimiterBase {
   }
 
   /**
-   * A key's Redis base and keys, remembered for the keys seen lately (most requests repeat a key
-   * seen moments ago): no escaping, hashing or concatenation per request.
+   * A key's Redis names, remembered for the keys seen lately (most requests repeat a key seen
+   * moments ago): no escaping, slot hashing or concatenation per request.
    */
-  #names(key: string): { readonly base: string; readonly keys: readonly string[] } {
+  #names(key: string): Names {
     let names = this.#nameCache.get(key);
     if (names === undefined) {
       if (this.#nameCache.size >= MAX_CACHED_NAMES) this.#nameCache.clear();
       const base = this.#base(key);
-      names = { base, keys: this.#keys(base) };
+      const cluster = this.#redis.cluster;
+      names = { base, keys: this.#suffixes.map((suffix) => base + suffix), slot: cluster ? keySlot(base) : 0, marker: blockMarker(base, cluster) };
       this.#nameCache.set(key, names);
     }
     return names;
   }
 
-  readonly #nameCache = new Map<string, { readonly base: string; readonly keys: readonly string[] }>();
+  readonly #nameCache = new Map<string, Names>();
 
-  /** The block key, then one state key per policy. */
-  #keys(base: string): string[] {
-    return this.#suffixes.map((suffix) => base + suffix);
-  }
-
-  /** The node that serves `base`'s slot, with its breaker and clock. */
-  #node(base: string): Node {
-    const name = this.#redis.cluster ? this.#redis.nodeOf(keySlot(base)) : '';
+  /** The node that serves `slot` (the single server: any), with its breaker and clock. */
+  #node(slot: number): Node {
+    const name = this.#redis.cluster ? this.#redis.nodeOf(slot) : '';
     const now = realNow();
     let node = this.#nodes.get(name);
     if (node === undefined) {
@@ -255,16 +262,16 @@ export class RedisLimiter extends LimiterBase {
     }
     this.#stats.leaseCalls++;
     const params = this.#params[0] as PolicyParams;
-    const base = this.#base(key);
-    const keys = [base + BLOCK_SUFFIX, base + (this.#suffixes[1] as string)];
+    const names = this.#names(key);
     const args = [String(want), String(params.limit), String(params.windowMs), String(leases.share), String(cost)];
-    const decided = this.#tracked(this.#direct(base, LEASE, keys, args)).then(
-      (reply) => this.#leased(leases, key, base, cost, params.limit, reply),
+    // One policy: the keys are the block key and the window's.
+    const decided = this.#tracked(this.#direct(names, LEASE, names.keys, args)).then(
+      (reply) => this.#leased(leases, key, names, cost, params.limit, reply),
       (error: unknown) => {
         if (this.closed) throw error;
         // Redis could not lease: onError decides, as for any consume it could not decide.
         return new Promise<Decision>((resolve, reject) => {
-          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, base, keys, resolve, reject });
+          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, names, resolve, reject });
         });
       },
     );
@@ -274,9 +281,9 @@ export class RedisLimiter extends LimiterBase {
     return decided;
   }
 
-  #leased(leases: LeaseBook, key: string, base: string, cost: number, limit: number, reply: readonly unknown[]): Decision {
+  #leased(leases: LeaseBook, key: string, names: Names, cost: number, limit: number, reply: readonly unknown[]): Decision {
     const granted = Number(reply[0]);
-    if (granted < 0) throw this.#mismatch(base, 1, 'counted');
+    if (granted < 0) throw this.#mismatch(names, 1, 'counted');
     const count = Number(reply[1]);
     const reset = Number(reply[2]);
     if (granted >= cost) {
@@ -321,9 +328,9 @@ export class RedisLimiter extends LimiterBase {
       // No closure of its own and no registry entry per request: close() finds it in its queue
       // or its batch in flight.
       const names = this.#names(key);
-      const pending: Pending = { key, op, cost, overrides, options, base: names.base, keys: names.keys, resolve, reject };
+      const pending: Pending = { key, op, cost, overrides, options, names, resolve, reject };
       // On a Cluster a call holds the keys of one slot: requests wait per slot, a full batch goes at once.
-      const slot = this.#redis.cluster ? keySlot(pending.base) : 0;
+      const slot = names.slot;
       let queue = this.#queues.get(slot);
       if (queue === undefined) {
         queue = [];
@@ -332,7 +339,7 @@ export class RedisLimiter extends LimiterBase {
       queue.push(pending);
       if (queue.length >= this.#maxBatch) {
         this.#queues.delete(slot);
-        this.#dispatch(this.#node(pending.base), queue);
+        this.#dispatch(this.#node(slot), queue);
       } else if (!this.#scheduled) {
         this.#scheduled = true;
         // After this turn's microtasks: everything asked for in the meantime shares the call.
@@ -344,7 +351,7 @@ export class RedisLimiter extends LimiterBase {
   /** Sends every waiting request: a call per slot that has some. */
   #flush(): void {
     this.#scheduled = false;
-    for (const queue of this.#queues.values()) this.#dispatch(this.#node((queue[0] as Pending).base), queue);
+    for (const [slot, queue] of this.#queues) this.#dispatch(this.#node(slot), queue);
     this.#queues.clear();
   }
 
@@ -357,11 +364,11 @@ export class RedisLimiter extends LimiterBase {
       return;
     }
     // Every request of a batch shares its slot group (its limiter, on a single server): one marker.
-    const keys: string[] = [blockMarker((batch[0] as Pending).base, this.#redis.cluster)];
+    const keys: string[] = [(batch[0] as Pending).names.marker];
     const args: string[] = [this.#now(), String(this.#params.length), ...this.#policyArgs, 'c'];
     let plain = true;
     for (const p of batch) {
-      for (const name of p.keys) keys.push(name);
+      for (const name of p.names.keys) keys.push(name);
       if (p.op !== 1 || p.cost !== 1 || p.overrides !== this.#noOverrides) plain = false;
     }
     // A batch of plain consumes (the common case) sends nothing per request; any other, all of it.
@@ -422,7 +429,7 @@ export class RedisLimiter extends LimiterBase {
     batch.forEach((p, r) => {
       const status = Number(reply[r * width]);
       if (status === 2) {
-        p.reject(this.#mismatch(p.base, Number(reply[r * width + 1]), 'counted'));
+        p.reject(this.#mismatch(p.names, Number(reply[r * width + 1]), 'counted'));
         return;
       }
       if (single) {
@@ -464,15 +471,15 @@ export class RedisLimiter extends LimiterBase {
     this.#answer(p, decision);
   }
 
-  /** State of another shape under policy `index` (1-based) of `base`: counted, reported, and the error to reject with. */
-  #mismatch(base: string, index: number, what: 'counted' | 'refunded'): Error & { code: RedisErrorCode } {
-    const stateKey = base + (this.#suffixes[index] ?? '');
+  /** State of another shape under policy `index` (1-based) of a key: counted, reported, and the error to reject with. */
+  #mismatch(names: Names, index: number, what: 'counted' | 'refunded'): Error & { code: RedisErrorCode } {
+    const stateKey = names.keys[index] ?? names.base;
     this.#stats.stateMismatches++;
     const error = redisError(
       `Redis key '${stateKey}' holds a value RedisLimiter '${this.name}' did not write (another program's, or one from another tool under this prefix); nothing was ${what}. Delete the key, or give this limiter another name or prefix.`,
       'TOLLGATE_REDIS_STATE_MISMATCH',
     );
-    this.#emit({ type: 'error', error, node: this.#node(base).name });
+    this.#emit({ type: 'error', error, node: this.#node(names.slot).name });
     return error;
   }
 
@@ -515,7 +522,7 @@ export class RedisLimiter extends LimiterBase {
    * reads its clock first, within the same budget). Redis refuses to act once the deadline has
    * passed by its own clock; a reply that comes after the timeout is dropped (and counted).
    */
-  async #run(node: Node, s: Script, keys: string[], args: string[], startedAt = realNow()): Promise<readonly unknown[]> {
+  async #run(node: Node, s: Script, keys: readonly string[], args: string[], startedAt = realNow()): Promise<readonly unknown[]> {
     try {
       if (!node.clock.known) await this.#sampleClock(node, keys[0] as string, startedAt);
       const now = realNow();
@@ -590,9 +597,9 @@ export class RedisLimiter extends LimiterBase {
     checkPositiveInteger(amount, 'amount');
     const overrides = this.#overrides(options);
     this.#denyCache?.forget(key);
-    const base = this.#base(key);
-    const reply = await this.#tracked(this.#direct(base, DECIDE, [blockMarker(base, this.#redis.cluster), ...this.#keys(base)], [this.#now(), String(this.#params.length), ...this.#policyArgs, 'x', '3', String(amount), ...overrides.map(String)]));
-    if (Number(reply[0]) === 2) throw this.#mismatch(base, Number(reply[1]), 'refunded');
+    const names = this.#names(key);
+    const reply = await this.#tracked(this.#direct(names, DECIDE, [names.marker, ...names.keys], [this.#now(), String(this.#params.length), ...this.#policyArgs, 'x', '3', String(amount), ...overrides.map(String)]));
+    if (Number(reply[0]) === 2) throw this.#mismatch(names, Number(reply[1]), 'refunded');
   }
 
   /** Denies the key everywhere for `durationMs` (a shorter block never cuts a longer one). Resolves with true. */
@@ -603,8 +610,8 @@ export class RedisLimiter extends LimiterBase {
     const duration = Math.min(durationMs, MAX_BLOCK_MS);
     this.#leases?.drop(key);
     this.#denyCache?.block(key, duration);
-    const base = this.#base(key);
-    await this.#tracked(this.#direct(base, BLOCK, [base + BLOCK_SUFFIX, blockMarker(base, this.#redis.cluster)], [String(duration)]));
+    const names = this.#names(key);
+    await this.#tracked(this.#direct(names, BLOCK, [names.keys[0] as string, names.marker], [String(duration)]));
     return true;
   }
 
@@ -614,14 +621,14 @@ export class RedisLimiter extends LimiterBase {
     checkKey(key);
     this.#leases?.drop(key);
     this.#denyCache?.forget(key);
-    const base = this.#base(key);
-    const reply = await this.#tracked(this.#direct(base, RESET, this.#keys(base), []));
+    const names = this.#names(key);
+    const reply = await this.#tracked(this.#direct(names, RESET, names.keys, []));
     return Number(reply[0]) > 0;
   }
 
   /** One call outside the batches (refund, block, reset): refused at once while the node's breaker is open. */
-  #direct(base: string, s: Script, keys: string[], args: string[]): Promise<readonly unknown[]> {
-    const node = this.#node(base);
+  #direct(names: Names, s: Script, keys: readonly string[], args: string[]): Promise<readonly unknown[]> {
+    const node = this.#node(names.slot);
     if (node.breaker?.admit(realNow()) === 'skip') {
       this.#stats.shortCircuited++;
       return Promise.reject(redisError(`Redis ${node.name || 'server'} is down (its breaker is open)`, 'TOLLGATE_REDIS_UNAVAILABLE'));

@@ -341,12 +341,6 @@ local function run(r, k, op, cost)
       refund(policies[i], limit, KEYS[k + i], cost)
       results[i] = { true, limit, 0, 0, 0 }
     end
-  elseif all and op == 1 and P == 1 then
-    -- One policy: decide and commit in one pass (a denial writes nothing).
-    local limit = limitOf(r, 1)
-    local allowed, remaining, reset, retry = decide(policies[1], limit, KEYS[k + 1], cost, true)
-    results[1] = { allowed, limit, remaining, reset, retry }
-    all = allowed
   else
     -- First decide every policy without writing: a request denied by one spends nothing anywhere.
     for i = 1, P do
