@@ -6,6 +6,7 @@ import type { Decision } from '../common/decision.js';
 import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
 import { RateLimitRule, RULE_OPTIONS, type FrameworkAddress, type RateLimitOptions, type RuleOutcome } from './rule.js';
 import { checkKnownKeys } from '../common/option-keys.js';
+import { isPromise } from '../limiters/rate-limiter.js';
 
 /**
  * fastify's own trustProxy: `request.ip` when it differs from the socket's peer (fastify took it
@@ -59,8 +60,8 @@ function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLi
       return;
     }
     if (options.handler !== undefined) {
-      const result = options.handler(request, reply, response.refused);
-      if (typeof (result as { then?: unknown } | undefined)?.then === 'function') (result as Promise<unknown>).then(undefined, (e: unknown) => done(e as Error));
+      const result: unknown = options.handler(request, reply, response.refused);
+      if (isPromise(result)) result.then(undefined, (e: unknown) => done(e as Error));
       return;
     }
     reply.code(429).header('content-type', 'application/problem+json');

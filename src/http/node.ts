@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../common/decision.js';
 import { MISSING_KEY_BODY, problemBody } from './headers.js';
+import { isPromise } from '../limiters/rate-limiter.js';
 import { writeHeader } from './node-response.js';
 import { RateLimitRule, type FrameworkAddress, type RateLimitOptions, type RuleOutcome } from './rule.js';
 
@@ -43,7 +44,7 @@ function apply<Req extends IncomingMessage, Res extends ServerResponse>(
   }
   if (options.handler !== undefined) {
     const done: unknown = options.handler(req, res, response.refused);
-    if (typeof (done as { then?: unknown } | undefined)?.then === 'function') (done as Promise<unknown>).then(undefined, failed);
+    if (isPromise(done)) done.then(undefined, failed);
     return false;
   }
   problem(res, 429, problemBody(response.refused, req.url));

@@ -2,7 +2,7 @@
 // trusted proxies' forwarding header, or the socket), a header, or the app's function; with
 // addresses' keys cached by their spelling, as most requests come from addresses seen moments ago.
 import type { IncomingMessage } from 'node:http';
-import type { MaybePromise } from '../limiters/rate-limiter.js';
+import { isPromise, type MaybePromise } from '../limiters/rate-limiter.js';
 import { addressKey, canonicalAddress, clientAddress } from './client-ip.js';
 import type { FrameworkAddress, RuleConfig } from './rule-options.js';
 
@@ -21,9 +21,6 @@ export interface RequestKeys<Req> {
 /** Most address keys remembered; the cache starts over past it. */
 const MAX_CACHED_ADDRESSES = 10_000;
 
-function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown })?.then === 'function';
-}
 
 export function requestKeys<Req>(config: RuleConfig<Req>, frameworkAddress?: FrameworkAddress<Req>): RequestKeys<Req> {
   const { trustProxy: trusted, forwardedHeader, ipv6Subnet: subnet } = config;

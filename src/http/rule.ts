@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Decision, LimitOverride } from '../common/decision.js';
 import { storedKey } from '../common/keys.js';
-import type { MaybePromise, RateLimiter } from '../limiters/rate-limiter.js';
+import { isPromise, type MaybePromise, type RateLimiter } from '../limiters/rate-limiter.js';
 import { RateLimitHeaders, RETRY_AFTER, type HeaderSink } from './headers.js';
 import { requestKeys, type RequestKeys } from './request-key.js';
 import { parseRateLimitOptions, type FrameworkAddress, type RateLimitEvent, type RateLimitOptions, type RuleConfig } from './rule-options.js';
@@ -29,9 +29,6 @@ export class TieredDecision {
  */
 export type RuleOutcome = Decision | TieredDecision | typeof SKIPPED | typeof MISSING_KEY;
 
-function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown })?.then === 'function';
-}
 
 /** What is left for a framework to do once the rule has answered: let the request go on, answer 400, or refuse it (429 or the handler). */
 export type RuleResponse = 'pass' | 'missing-key' | Refusal;

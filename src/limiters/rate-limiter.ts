@@ -9,6 +9,11 @@ import type { Policy } from '../common/policies.js';
 /** A value now (in-process limiters) or later (Redis). */
 export type MaybePromise<T> = T | Promise<T>;
 
+/** Whether a MaybePromise is the later kind (any thenable). */
+export function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown })?.then === 'function';
+}
+
 /** Per-call options of every limiter. */
 export interface CallOptions {
   /**
