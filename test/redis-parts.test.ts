@@ -152,10 +152,10 @@ describe('Redis key names', () => {
 
   it('the blocks marker shares the slot of its batch and never names a user key', () => {
     const grouped = groupedKeyBase('tollgate:', 'api', 'user:1', 16);
-    expect(blockMarker(grouped, true)).toMatch(/^tollgate:\{api~\d+\}:blocks$/);
+    expect(blockMarker(grouped, true)).toMatch(/^tollgate:\{api~\d+\}:blocked$/);
     expect(keySlot(blockMarker(grouped, true))).toBe(keySlot(`${grouped}:fw1000`));
     const single = keyBase(limiterNamespace('tollgate:', 'a{b'), 'user:1');
-    expect(blockMarker(single, false)).toBe('tollgate:a%7Bb:blocks');
+    expect(blockMarker(single, false)).toBe('tollgate:a%7Bb:blocked');
     // A user key's names always hold a brace; the marker's never does.
     expect(blockMarker(single, false)).not.toContain('{');
   });

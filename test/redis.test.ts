@@ -232,15 +232,39 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     const b = new RedisLimiter({ name: 'blk', redis: shared.redis, policy, prefix: p, denyCache: false });
     const keys = Array.from({ length: 40 }, (_, i) => `user:${i}`);
     expect((await Promise.all(keys.map((k) => b.consume(k)))).every((d) => d.allowed)).toBe(true);
-    // Before any block, decisions read no block key; the block sets the marker that makes them.
-    expect(await shared.redis.exists(`${p}blk:blocks`)).toBe(0);
+    // Before any block there is no marker, and decisions look up nothing; the block makes it: a
+    // hash of the blocked keys' bases to their blocks' ends, living at least as long as the block.
+    expect(await shared.redis.exists(`${p}blk:blocked`)).toBe(0);
     await a.block('user:5', 30_000);
-    expect(await shared.redis.pttl(`${p}blk:blocks`)).toBeGreaterThan(29_000);
+    expect(await shared.redis.pttl(`${p}blk:blocked`)).toBeGreaterThan(29_000);
+    expect(await shared.redis.hkeys(`${p}blk:blocked`)).toEqual([`${p}blk{user:5}`]);
     const after = await Promise.all(keys.map((k) => b.consume(k)));
     expect(after.map((d, i) => (d.allowed ? -1 : i)).filter((i) => i >= 0)).toEqual([5]);
     expect(after[5]?.retryAfterMs).toBeGreaterThan(29_000);
     a.close();
     b.close();
+  });
+
+  it('an ended block is forgotten: by the decision that finds it, and a few at random by each block()', async () => {
+    const p = prefix();
+    const limiter = new RedisLimiter({ name: 'end', redis: shared.redis, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), prefix: p, denyCache: false });
+    const marker = `${p}end:blocked`;
+    await limiter.block('live', 60_000);
+    // Blocks that ended a second ago by Redis' clock, as block() would have left them.
+    const [seconds] = (await shared.redis.time()) as [string, string];
+    const ended = Number(seconds) * 1000 - 1000;
+    for (let i = 0; i < 20; i++) await shared.redis.hset(marker, `${p}end{old:${i}}`, ended);
+    expect(await limiter.consume('old:0')).toMatchObject({ allowed: true, remaining: 4 });
+    expect(await shared.redis.hexists(marker, `${p}end{old:0}`)).toBe(0);
+    // Each block() drops the ended blocks among 8 distinct fields it samples: 19 are gone in 3.
+    for (let i = 0; i < 3; i++) await limiter.block('live', 60_000);
+    expect(await shared.redis.hkeys(marker)).toEqual([`${p}end{live}`]);
+    expect(await limiter.consume('live')).toMatchObject({ allowed: false });
+    // reset() lifts the block with the counters, and says the key was held.
+    expect(await limiter.reset('live')).toBe(true);
+    expect(await limiter.consume('live')).toMatchObject({ allowed: true });
+    expect(await limiter.reset('never-seen')).toBe(false);
+    limiter.close();
   });
 
   it('block and reset reach Redis; refund gives back', async () => {

@@ -12,7 +12,7 @@ import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransition
 import { keySlot } from '../redis/key-slot.js';
 import { BLOCK_LUA, CLOCK_LUA, DECIDE_LUA, LEASE_LUA, RESET_LUA } from '../redis/lua.js';
 import type { RedisClient, RedisTransport } from '../redis/redis-client.js';
-import { BLOCK_SUFFIX, blockMarker, groupedKeyBase, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
+import { blockMarker, groupedKeyBase, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
 import { ServerClock } from '../redis/server-clock.js';
 import { createHash } from 'node:crypto';
 import { DenyCache } from './deny-cache.js';
@@ -38,7 +38,6 @@ interface Pending {
   readonly overrides: readonly number[];
   /** What the caller gave, for the fallback limiter. */
   readonly options: CallOptions | undefined;
-  /** `<namespace>{key}`, made once: the batch's keys and, on a cluster, its slot come from it. */
   /** Its Redis names. */
   readonly names: Names;
   readonly resolve: (d: Decision) => void;
@@ -49,11 +48,11 @@ interface Pending {
 interface Names {
   /** `<namespace>{<key>}`, or on a Cluster the slot-grouped form: every other name starts with it. */
   readonly base: string;
-  /** The block key, then one state key per policy. */
+  /** One state key per policy (base + the policy's suffix). */
   readonly keys: readonly string[];
   /** Its slot on a Cluster (0 on a single server), which picks its node and its batch. */
   readonly slot: number;
-  /** The blocks marker of its batch (see blockMarker). */
+  /** The blocks marker of its batch (see blockMarker): a block on the key is its field `base` there. */
   readonly marker: string;
 }
 
@@ -95,6 +94,8 @@ export class RedisLimiter extends LimiterBase {
   /** The Redis key base of a limiter key: `<namespace>{<key>}`, or on a Cluster the slot-grouped form. */
   readonly #base: (key: string) => string;
   readonly #suffixes: readonly string[];
+  /** What every script that decides is told first: the policy count, the length of policy 1's suffix, the policies. */
+  readonly #decideArgs: readonly string[];
   readonly #timeoutMs: number;
   readonly #fallbackDecider: Fallback;
   readonly #onEvent: ((event: RedisLimiterEvent) => void) | undefined;
@@ -140,7 +141,9 @@ export class RedisLimiter extends LimiterBase {
     this.#noOverrides = Object.freeze(c.params.map(() => 0));
     const namespace = limiterNamespace(c.prefix, c.name);
     this.#base = c.redis.cluster ? (key) => groupedKeyBase(c.prefix, c.name, key, c.slotGroups) : (key) => keyBase(namespace, key);
-    this.#suffixes = [BLOCK_SUFFIX, ...policySuffixes(c.params)];
+    this.#suffixes = policySuffixes(c.params);
+    // The script finds a request's base (its field in the blocks marker) by cutting policy 1's suffix off its first key.
+    this.#decideArgs = [String(c.params.length), String((this.#suffixes[0] as string).length), ...this.#policyArgs];
     this.#timeoutMs = c.timeoutMs;
     this.#fallbackDecider = new Fallback(c.onError);
     this.#onEvent = c.onEvent;
@@ -263,9 +266,9 @@ export class RedisLimiter extends LimiterBase {
     this.#stats.leaseCalls++;
     const params = this.#params[0] as PolicyParams;
     const names = this.#names(key);
-    const args = [String(want), String(params.limit), String(params.windowMs), String(leases.share), String(cost)];
-    // One policy: the keys are the block key and the window's.
-    const decided = this.#tracked(this.#direct(names, LEASE, names.keys, args)).then(
+    const args = [String(want), String(params.limit), String(params.windowMs), String(leases.share), String(cost), names.base];
+    // One policy: the keys are the blocks marker and the window's.
+    const decided = this.#tracked(this.#direct(names, LEASE, [names.marker, names.keys[0] as string], args)).then(
       (reply) => this.#leased(leases, key, names, cost, params.limit, reply),
       (error: unknown) => {
         if (this.closed) throw error;
@@ -365,7 +368,7 @@ export class RedisLimiter extends LimiterBase {
     }
     // Every request of a batch shares its slot group (its limiter, on a single server): one marker.
     const keys: string[] = [(batch[0] as Pending).names.marker];
-    const args: string[] = [this.#now(), String(this.#params.length), ...this.#policyArgs, 'c'];
+    const args: string[] = [this.#now(), ...this.#decideArgs, 'c'];
     let plain = true;
     for (const p of batch) {
       for (const name of p.names.keys) keys.push(name);
@@ -473,7 +476,7 @@ export class RedisLimiter extends LimiterBase {
 
   /** State of another shape under policy `index` (1-based) of a key: counted, reported, and the error to reject with. */
   #mismatch(names: Names, index: number, what: 'counted' | 'refunded'): Error & { code: RedisErrorCode } {
-    const stateKey = names.keys[index] ?? names.base;
+    const stateKey = names.keys[index - 1] ?? names.base;
     this.#stats.stateMismatches++;
     const error = redisError(
       `Redis key '${stateKey}' holds a value RedisLimiter '${this.name}' did not write (another program's, or one from another tool under this prefix); nothing was ${what}. Delete the key, or give this limiter another name or prefix.`,
@@ -598,7 +601,7 @@ export class RedisLimiter extends LimiterBase {
     const overrides = this.#overrides(options);
     this.#denyCache?.forget(key);
     const names = this.#names(key);
-    const reply = await this.#tracked(this.#direct(names, DECIDE, [names.marker, ...names.keys], [this.#now(), String(this.#params.length), ...this.#policyArgs, 'x', '3', String(amount), ...overrides.map(String)]));
+    const reply = await this.#tracked(this.#direct(names, DECIDE, [names.marker, ...names.keys], [this.#now(), ...this.#decideArgs, 'x', '3', String(amount), ...overrides.map(String)]));
     if (Number(reply[0]) === 2) throw this.#mismatch(names, Number(reply[1]), 'refunded');
   }
 
@@ -611,7 +614,7 @@ export class RedisLimiter extends LimiterBase {
     this.#leases?.drop(key);
     this.#denyCache?.block(key, duration);
     const names = this.#names(key);
-    await this.#tracked(this.#direct(names, BLOCK, [names.keys[0] as string, names.marker], [String(duration)]));
+    await this.#tracked(this.#direct(names, BLOCK, [names.marker], [String(duration), names.base]));
     return true;
   }
 
@@ -622,7 +625,7 @@ export class RedisLimiter extends LimiterBase {
     this.#leases?.drop(key);
     this.#denyCache?.forget(key);
     const names = this.#names(key);
-    const reply = await this.#tracked(this.#direct(names, RESET, names.keys, []));
+    const reply = await this.#tracked(this.#direct(names, RESET, [names.marker, ...names.keys], [names.base]));
     return Number(reply[0]) > 0;
   }
 

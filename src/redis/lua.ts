@@ -24,12 +24,13 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
 `;
 
 /**
- * KEYS: the blocks marker (see blockMarker in redis-keys.ts), then per request its block key and
- * one state key per policy (all with one hash tag).
- * ARGV: deadline, now ('' = Redis TIME), policy count P, five numbers per policy (kind, limit,
- * windowMs, rateTokens, rateIntervalMs), then 'c' when every request is a plain consume (cost 1,
- * the policies' own limits), else 'x' and 2 + P per request: op (1 consume, 2 peek, 3 refund
- * `cost`), cost, and one limit override per policy (0 = the policy's own).
+ * KEYS: the blocks marker of the batch (see blockMarker in redis-keys.ts: a hash, per blocked key
+ * its block's end in Redis ms), then per request one state key per policy (all with one hash tag).
+ * ARGV: deadline, now ('' = Redis TIME), policy count P, the length of policy 1's key suffix (a
+ * state key without it is the key's base, its field in the marker), five numbers per policy (kind,
+ * limit, windowMs, rateTokens, rateIntervalMs), then 'c' when every request is a plain consume
+ * (cost 1, the policies' own limits), else 'x' and 2 + P per request: op (1 consume, 2 peek, 3
+ * refund `cost`), cost, and one limit override per policy (0 = the policy's own).
  * Returns {1, clock} (or {0, clock} when late), then per request: a status (0 denied, 1 allowed,
  * 2 a state key holds something no tollgate policy of this shape wrote: nothing was changed, and
  * the next number is that policy's 1-based index), then with one policy: remaining, resetMs,
@@ -40,13 +41,14 @@ export const DECIDE_LUA = `
 ${DEADLINE_LUA}local ceil, max = math.ceil, math.max
 local NEVER = -1
 ${NOW_LUA}local P = tonumber(ARGV[3])
+local cut = tonumber(ARGV[4])
 local policies = {}
 for i = 1, P do
-  local o = 3 + (i - 1) * 5
+  local o = 4 + (i - 1) * 5
   policies[i] = { n = i, kind = tonumber(ARGV[o + 1]), limit = tonumber(ARGV[o + 2]), w = tonumber(ARGV[o + 3]),
                   t = tonumber(ARGV[o + 4]), i = tonumber(ARGV[o + 5]) }
 end
-local base = 3 + P * 5
+local base = 4 + P * 5
 
 -- State of another shape (another program's value, a hash, a list): the request stops before
 -- it writes anything and reports which policy's key it was.
@@ -317,28 +319,38 @@ local function limitOf(r, i)
   return policies[i].limit
 end
 
--- KEYS[1] exists while any key of this batch's slot group (of the limiter, on a single server) may
--- be blocked (block() sets it, at least as long as the block): without it, no block key is read.
-local blocks = redis.call('EXISTS', KEYS[1]) == 1
+-- The blocks marker (KEYS[1]) exists while a key of this batch's slot group (of the limiter, on a
+-- single server) may be blocked: without it, nothing about blocks is read. Its fields are key
+-- bases, its values their blocks' ends by Redis' clock; a field read after its end goes.
+local marker = KEYS[1]
+local blocks = redis.call('EXISTS', marker) == 1
 
--- How long the request's block key has left (0 when none, or when no block can exist).
-local function blockedFor(key)
+-- How long the request whose first state key is KEYS[k] stays blocked (0 when it is not).
+local function blockedFor(k)
   if not blocks then return 0 end
-  return redis.call('PTTL', key)
+  local key = KEYS[k]
+  local field = string.sub(key, 1, #key - cut)
+  local ends = tonumber(redis.pcall('HGET', marker, field))
+  if ends == nil then return 0 end
+  if ends <= clock then
+    redis.call('HDEL', marker, field)
+    return 0
+  end
+  return ends - clock
 end
 
--- One request: its per-policy results and whether it passed. Every read that can find foreign
--- state comes before the first write.
+-- One request, its state keys from KEYS[k]: its per-policy results and whether it passed. Every
+-- read that can find foreign state comes before the first write.
 local function run(r, k, op, cost)
-  local blocked = blockedFor(KEYS[k])
+  local blocked = blockedFor(k)
   local results = {}
   local all = blocked <= 0
   if op == 3 then
     -- Refund 'cost' on every policy (all read first); the reply's fields are unused.
-    for i = 1, P do count_or_parse(policies[i], KEYS[k + i]) end
+    for i = 1, P do count_or_parse(policies[i], KEYS[k + i - 1]) end
     for i = 1, P do
       local limit = limitOf(r, i)
-      refund(policies[i], limit, KEYS[k + i], cost)
+      refund(policies[i], limit, KEYS[k + i - 1], cost)
       results[i] = { true, limit, 0, 0, 0 }
     end
   else
@@ -346,7 +358,7 @@ local function run(r, k, op, cost)
     for i = 1, P do
       local p = policies[i]
       local limit = limitOf(r, i)
-      local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i], cost, false)
+      local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i - 1], cost, false)
       if blocked > 0 then
         allowed, remaining, reset = false, 0, max(reset, blocked)
         if retry ~= NEVER then retry = max(retry, blocked) end
@@ -358,21 +370,12 @@ local function run(r, k, op, cost)
       for i = 1, P do
         local p = policies[i]
         local limit = results[i][2]
-        local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i], cost, true)
+        local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i - 1], cost, true)
         results[i] = { allowed, limit, remaining, reset, retry }
       end
     end
   end
   return results, all
-end
-
--- The common request, a consume under one policy on a key with no block, straight to decide():
--- no per-request tables. Anything else (a block, several policies, peek, refund) goes through run().
-local function single(r, k, cost)
-  if blockedFor(KEYS[k]) > 0 then return false end
-  local limit = limitOf(r, 1)
-  local allowed, remaining, reset, retry = decide(policies[1], limit, KEYS[k + 1], cost, true)
-  return true, allowed, limit, remaining, reset, retry
 end
 
 -- After the policies: 'c' when every request is a plain consume (cost 1, the policies' own
@@ -383,77 +386,129 @@ end
 local plain = ARGV[base + 1] == 'c'
 local out = { 1, clock }
 local n = 2
-local k = 2
-local r = base + 2
 
 local function put(a, b, c, d)
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = a, b, c, d
   n = n + 4
 end
 
-while k <= #KEYS do
-  local op, cost, at = 1, 1, nil
-  if not plain then op, cost, at = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), r end
-  local done = false
-  if P == 1 and op == 1 then
-    local ok, fast, allowed, _, remaining, reset, retry = pcall(single, at, k, cost)
-    if ok and fast then
-      put(allowed and 1 or 0, remaining, reset, retry)
-      done = true
-    elseif not ok then
-      if fast ~= MISMATCH then error(fast, 0) end
-      put(2, 1, 0, 0)
-      done = true
-    end
-  end
-  if not done then
-    local ok, results, all = pcall(run, at, k, op, cost)
-    if ok then
-      if P == 1 then
-        local x = results[1]
-        put(all and 1 or 0, x[3], x[4], x[5])
-      else
-        out[n + 1] = all and 1 or 0
-        n = n + 1
-        for i = 1, P do
-          local x = results[i]
-          out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = x[1] and 1 or 0, x[2], x[3], x[4], x[5]
-          n = n + 5
-        end
+-- Any request through run(): a block, several policies, peek, refund, per-call limits.
+local function general(at, k, op, cost)
+  local ok, results, all = pcall(run, at, k, op, cost)
+  if ok then
+    if P == 1 then
+      local x = results[1]
+      put(all and 1 or 0, x[3], x[4], x[5])
+    else
+      out[n + 1] = all and 1 or 0
+      n = n + 1
+      for i = 1, P do
+        local x = results[i]
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = x[1] and 1 or 0, x[2], x[3], x[4], x[5]
+        n = n + 5
       end
-    elseif results == MISMATCH then
-      if P == 1 then
+    end
+  elseif results == MISMATCH then
+    if P == 1 then
+      put(2, 1, 0, 0)
+    else
+      out[n + 1], out[n + 2] = 2, mismatched
+      n = n + 2
+      for i = 2, 5 * P do
+        n = n + 1
+        out[n] = 0
+      end
+    end
+  else
+    error(results, 0)
+  end
+end
+
+-- The common batch, plain consumes under one fixed window: the decide() steps inline, per request
+-- INCR and PEXPIRE NX (a new window) or PTTL, and nothing else unless it is denied or blocked.
+local function plain_fixed_windows()
+  local p = policies[1]
+  local limit, w = p.limit, p.w
+  for k = 2, #KEYS do
+    if blockedFor(k) > 0 then
+      general(nil, k, 1, 1)
+    else
+      local key = KEYS[k]
+      local count = redis.pcall('INCR', key)
+      if type(count) == 'table' then
         put(2, 1, 0, 0)
       else
-        out[n + 1], out[n + 2] = 2, mismatched
-        n = n + 2
-        for i = 2, 5 * P do
-          n = n + 1
-          out[n] = 0
+        local reset
+        if count == 1 and redis.call('PEXPIRE', key, w, 'NX') == 1 then reset = w else reset = redis.call('PTTL', key) end
+        if count > limit then
+          redis.call('DECR', key)
+          put(0, max(0, limit - count + 1), reset, reset)
+        else
+          put(1, limit - count, reset, 0)
         end
       end
-    else
-      error(results, 0)
     end
   end
-  k = k + P + 1
-  if not plain then r = r + 2 + P end
+end
+
+-- Plain consumes under one policy of another kind: straight to decide(), no per-request tables.
+local function plain_single()
+  local p = policies[1]
+  local limit = p.limit
+  for k = 2, #KEYS do
+    if blockedFor(k) > 0 then
+      general(nil, k, 1, 1)
+    else
+      local ok, allowed, remaining, reset, retry = pcall(decide, p, limit, KEYS[k], 1, true)
+      if ok then
+        put(allowed and 1 or 0, remaining, reset, retry)
+      elseif allowed == MISMATCH then
+        put(2, 1, 0, 0)
+      else
+        error(allowed, 0)
+      end
+    end
+  end
+end
+
+if plain and P == 1 then
+  if policies[1].kind == ${PolicyCode.FixedWindow} then plain_fixed_windows() else plain_single() end
+else
+  local r = base + 2
+  for k = 2, #KEYS, P do
+    local op, cost, at = 1, 1, nil
+    if not plain then op, cost, at = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), r end
+    general(at, k, op, cost)
+    if not plain then r = r + 2 + P end
+  end
 end
 return out
 `;
 
 /**
- * Lease, for a fixed window: KEYS = block key, window key; ARGV = deadline, want, limit, windowMs,
- * share, cost. Takes up to `want` of the window's remaining quota, at most `share` of it (at least
- * `cost` when that much is left), as one INCRBY, so every lease and every other decision together
- * stay within the limit. Returns {1, clock, granted, count after, reset ms}; granted 0 when blocked
- * (the reset is then the block's) or when not even `cost` is left; {1, clock, -1} when the window
- * key holds something else.
+ * How long the key whose marker field is ARGV[i] stays blocked (0 when it is not), as blockedFor in
+ * DECIDE_LUA; KEYS[1] is the blocks marker.
+ */
+const BLOCKED_LUA = (field: string) => `local function blocked()
+  if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+  local ends = tonumber(redis.pcall('HGET', KEYS[1], ${field}))
+  if ends == nil or ends <= clock then return 0 end
+  return ends - clock
+end
+`;
+
+/**
+ * Lease, for a fixed window: KEYS = blocks marker, window key; ARGV = deadline, want, limit,
+ * windowMs, share, cost, the key's base (its field in the marker). Takes up to `want` of the
+ * window's remaining quota, at most `share` of it (at least `cost` when that much is left), as one
+ * INCRBY, so every lease and every other decision together stay within the limit. Returns {1,
+ * clock, granted, count after, reset ms}; granted 0 when blocked (count -1, the reset is then the
+ * block's) or when not even `cost` is left; {1, clock, -1} when the window key holds something else.
  */
 export const LEASE_LUA = `
-${DEADLINE_LUA}local want, limit, w, share, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local blocked = redis.call('PTTL', KEYS[1])
-if blocked > 0 then return { 1, clock, 0, -1, blocked } end
+${DEADLINE_LUA}${BLOCKED_LUA('ARGV[7]')}local want, limit, w, share, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local held = blocked()
+if held > 0 then return { 1, clock, 0, -1, held } end
 local v = redis.pcall('GET', KEYS[2])
 if type(v) == 'table' then return { 1, clock, -1 } end
 local count = tonumber(v or '0')
@@ -472,19 +527,35 @@ return { 1, clock, grant, count, reset }
 `;
 
 /**
- * Block: KEYS = block key, blocks marker; ARGV = deadline, duration ms. Only ever lengthens a block,
- * and keeps the marker at least as long, so decisions know to read block keys. Returns {1, clock}.
+ * Block: KEYS = blocks marker; ARGV = deadline, duration ms, the key's base (its field). Only ever
+ * lengthens a block, and keeps the marker at least as long, so decisions know to look. Each call
+ * also drops a few ended blocks at random, so a marker that new blocks keep alive does not keep
+ * every old one. Returns {1, clock}.
  */
 export const BLOCK_LUA = `
-${DEADLINE_LUA}local ms = tonumber(ARGV[2])
-if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], 1, 'PX', ms) end
-if redis.call('PTTL', KEYS[2]) < ms then redis.call('SET', KEYS[2], 1, 'PX', ms) end
+${DEADLINE_LUA}local ms, field = tonumber(ARGV[2]), ARGV[3]
+local marker = KEYS[1]
+if redis.call('TYPE', marker).ok ~= 'hash' then redis.call('DEL', marker) end
+local ends = clock + ms
+local before = tonumber(redis.call('HGET', marker, field))
+if before == nil or before < ends then redis.call('HSET', marker, field, ends) end
+if redis.call('PTTL', marker) < ms then redis.call('PEXPIRE', marker, ms) end
+local sample = redis.call('HRANDFIELD', marker, 8, 'WITHVALUES')
+for i = 1, #sample, 2 do
+  if tonumber(sample[i + 1]) <= clock then redis.call('HDEL', marker, sample[i]) end
+end
 return { 1, clock }
 `;
 
-/** Reset: KEYS = every key of one limiter key; ARGV = deadline. Returns {1, clock, keys deleted}. */
+/**
+ * Reset: KEYS = blocks marker, then every state key of one limiter key; ARGV = deadline, the key's
+ * base (its field). Returns {1, clock, how many of its state keys and its block there were}.
+ */
 export const RESET_LUA = `
-${DEADLINE_LUA}return { 1, clock, redis.call('DEL', unpack(KEYS)) }
+${DEADLINE_LUA}${BLOCKED_LUA('ARGV[2]')}local held = redis.call('DEL', unpack(KEYS, 2))
+if blocked() > 0 then held = held + 1 end
+redis.pcall('HDEL', KEYS[1], ARGV[2])
+return { 1, clock, held }
 `;
 
 /** Reads Redis' clock on the node that holds KEYS[1] (no key is touched). Returns {1, clock}. */

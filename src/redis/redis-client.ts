@@ -61,11 +61,16 @@ const evalCommand = (name: 'EVAL' | 'EVALSHA', head: string, keys: readonly stri
 const fn = (o: Loose, name: string) => typeof o[name] === 'function';
 
 function ioredis(c: IoRedisClient & Loose, cluster: boolean): RedisTransport {
+  // The *Buffer forms skip ioredis' walk over the reply converting bulk strings: tollgate's
+  // scripts reply with integers only, so the two forms answer alike, the second without the walk.
+  type Run = (head: string, n: number, ...args: string[]) => Promise<unknown>;
+  const evalsha = (fn(c, 'evalshaBuffer') ? c.evalshaBuffer : c.evalsha) as Run;
+  const evalText = (fn(c, 'evalBuffer') ? c.evalBuffer : c.eval) as Run;
   return {
     kind: 'ioredis',
     cluster,
-    evalsha: (sha, keys, args) => c.evalsha(sha, keys.length, ...keys, ...args),
-    eval: (script, keys, args) => c.eval(script, keys.length, ...keys, ...args),
+    evalsha: (sha, keys, args) => evalsha.call(c, sha, keys.length, ...keys, ...args),
+    eval: (script, keys, args) => evalText.call(c, script, keys.length, ...keys, ...args),
     // ioredis keeps, per slot, the nodes serving it ("host:port"), master first.
     nodeOf: cluster ? (slot) => String((c.slots as string[][] | undefined)?.[slot]?.[0] ?? '') : () => '',
     // ioredis refreshes on MOVED and every slotsRefreshInterval; a dead master answers neither.

@@ -1,5 +1,5 @@
-// How a limiter's keys are named on Redis: `<prefix><name>{<key>}:<shape>` per policy and
-// `<prefix><name>{<key>}:b` for a block. The name keeps limiters apart, the shape (the policy's
+// How a limiter's keys are named on Redis: `<prefix><name>{<key>}:<shape>` per policy, and blocks
+// in one hash per limiter (per slot group on a Cluster), `<prefix><name>:blocked`. The name keeps limiters apart, the shape (the policy's
 // kind and time scale, never its limit) keeps policies apart, and the braces are always the hash
 // tag tollgate chose, whatever the user's key holds, so every key of one request shares a slot.
 // On a Cluster the tag is the limiter's name and one of a few slot groups instead,
@@ -47,17 +47,16 @@ export function keyGroup(text: string, groups: number): number {
 }
 
 /**
- * The blocks marker of a key's batch: a key that exists while a key of the same slot group (on a
- * Cluster: `<prefix>{<name>~<group>}:blocks`, in the group's slot) or of the limiter (on a single
- * server: `<namespace>:blocks`) may be blocked, so that decisions read block keys only then.
- * `base` is the key's base (keyBase or groupedKeyBase), `grouped` which of the two.
+ * The blocks marker of a key's batch: a hash of the blocked keys of a slot group (on a Cluster:
+ * `<prefix>{<name>~<group>}:blocked`, in the group's slot) or of the limiter (on a single server:
+ * `<namespace>:blocked`), each key's base to its block's end by Redis' clock. It exists only while
+ * a block may last, so a decision looks up blocks only then, and never with a key of its own: every
+ * key a script touches is one it was given. `base` is the key's base (keyBase or groupedKeyBase),
+ * `grouped` which of the two.
  */
 export function blockMarker(base: string, grouped: boolean): string {
-  return grouped ? `${base.slice(0, base.indexOf('}') + 1)}:blocks` : `${base.slice(0, base.indexOf('{'))}:blocks`;
+  return grouped ? `${base.slice(0, base.indexOf('}') + 1)}:blocked` : `${base.slice(0, base.indexOf('{'))}:blocked`;
 }
-
-/** The suffix of the block key. */
-export const BLOCK_SUFFIX = ':b';
 
 const SHAPE_LETTERS: Record<PolicyCode, string> = {
   [PolicyCode.FixedWindow]: 'fw',
