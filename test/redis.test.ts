@@ -251,7 +251,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     const marker = `${p}end:blocked`;
     await limiter.block('live', 60_000);
     // Blocks that ended a second ago by Redis' clock, as block() would have left them.
-    const [seconds] = (await shared.redis.time()) as [string, string];
+    const [seconds] = await shared.redis.time();
     const ended = Number(seconds) * 1000 - 1000;
     for (let i = 0; i < 20; i++) await shared.redis.hset(marker, `${p}end{old:${i}}`, ended);
     expect(await limiter.consume('old:0')).toMatchObject({ allowed: true, remaining: 4 });
