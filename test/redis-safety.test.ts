@@ -4,7 +4,7 @@
 // decides the call the caller made.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { fixedWindow, Limiter, RedisLimiter, tokenBucket, toPrometheus, type RedisCommandSender, type RedisLimiterEvent } from '../src/index.js';
+import { fixedWindow, leakyBucket, Limiter, ManualClock, RedisLimiter, slidingWindow, tokenBucket, toPrometheus, type RedisCommandSender, type RedisLimiterEvent } from '../src/index.js';
 import { hasRedis, startRedis, type LocalRedis } from './helpers/redis.js';
 
 let names = 0;
@@ -98,6 +98,45 @@ describe.runIf(hasRedis)('RedisLimiter keeps limiters apart', () => {
       limiter.close();
     }
     expect(events.filter((e) => e.type === 'error' && e.error.code === 'TOLLGATE_REDIS_STATE_MISMATCH')).toHaveLength(6);
+  });
+
+  it.each([
+    ['fixed window', fixedWindow({ limit: 5, windowMs: 60_000 }), ':fw60000'],
+    ['sliding window', slidingWindow({ limit: 5, windowMs: 60_000 }), ':sw60000'],
+    ['token bucket', tokenBucket({ capacity: 5, refillPerSecond: 1 }), ':tb1/1000'],
+    ['leaky bucket', leakyBucket({ burst: 5, tokens: 1, intervalMs: 1000 }), ':lb1/1000'],
+  ])('%s: a foreign key inside a batch of plain consumes fails alone; the requests around it are decided', async (_label, policy, suffix) => {
+    const prefix = unique('batch') + ':';
+    const limiter = new RedisLimiter({ redis, name: 'x', prefix, policy, onError: 'allow', denyCache: false });
+    await redis.set(`${prefix}x{c}${suffix}`, 'not a state');
+    const keys = ['a', 'b', 'c', 'd', 'e', 'c', 'a'];
+    const settled = await Promise.allSettled(keys.map((k) => limiter.consume(k)));
+    expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const remaining = settled.map((r) => (r.status === 'fulfilled' ? r.value.remaining : null));
+    expect(remaining).toEqual([4, 4, null, 4, 4, null, 3]);
+    expect(await redis.get(`${prefix}x{c}${suffix}`)).toBe('not a state');
+    expect(limiter.stats()).toMatchObject({ stateMismatches: 2, failedOpen: 0, redisCalls: 2 });
+    limiter.close();
+  });
+
+  it('state written by tollgate 0.1 (T1: three doubles, no expiry) still decides, and is rewritten in the current form', async () => {
+    const prefix = unique('t1') + ':';
+    const clock = new ManualClock(1_000_000);
+    const limiter = new RedisLimiter({ redis, name: 'x', prefix, policy: tokenBucket({ capacity: 5, refillPerSecond: 1 }), clock, denyCache: false });
+    const key = `${prefix}x{k}:tb1/1000`;
+    // 3 tokens counted at the clock's time, no credit.
+    const t1 = Buffer.alloc(26);
+    t1.write('T1', 0, 'latin1');
+    t1.writeDoubleLE(3, 2);
+    t1.writeDoubleLE(1_000_000, 10);
+    t1.writeDoubleLE(0, 18);
+    await redis.set(key, t1, 'PX', 60_000);
+    expect(await limiter.consume('k')).toMatchObject({ allowed: true, remaining: 2 });
+    const stored = await redis.getBuffer(key);
+    expect(stored?.subarray(0, 2).toString('latin1')).toBe('T2');
+    expect(stored?.readDoubleLE(2)).toBe(2);
+    expect(await limiter.consume('k', 3)).toMatchObject({ allowed: false, remaining: 2 });
+    limiter.close();
   });
 
   it('a name is required, and unknown options are refused by name', () => {

@@ -73,17 +73,21 @@ local function count_of(p, key)
   return count
 end
 
+-- A state is three numbers (a, b, c), passed and returned as values rather than in a table: no
+-- allocation per request. Sliding window: window start, its count, the previous window's count.
+-- Token bucket: tokens, when they were counted, credit toward the next token. GCRA: the time its
+-- backlog drains to whole intervals, and the remainder.
 local function fresh(p, limit)
-  if p.kind == ${PolicyCode.SlidingWindow} then return { a = now - (now % p.w), b = 0, c = 0 } end
-  if p.kind == ${PolicyCode.TokenBucket} then return { a = limit, b = now, c = 0 } end
-  return { a = now, b = 0, c = 0 }
+  if p.kind == ${PolicyCode.SlidingWindow} then return now - (now % p.w), 0, 0 end
+  if p.kind == ${PolicyCode.TokenBucket} then return limit, now, 0 end
+  return now, 0, 0
 end
 
--- The state of a sliding window, token bucket or GCRA: 'T1' and its three numbers as
--- little-endian doubles (every one an integer below 2^53, so exact), unpacked by struct in C
--- rather than parsed from text. Any other value under the key is foreign.
-local STATE_TAG = 'T1'
-local STATE_BYTES = 26
+-- The state of a sliding window, token bucket or GCRA: 'T2', its three numbers and when the key
+-- expires by Redis' clock, as little-endian doubles (every one an integer below 2^53, so exact),
+-- unpacked by struct in C rather than parsed from text. 'T1' (the same without the expiry, from
+-- tollgate 0.1) still reads. Any other value under the key is foreign.
+local STATE_TAG = 'T2'
 
 -- Under a test clock (ARGV[2]) the state outlives its reset by an hour of Redis' own time: Redis
 -- expires keys on its clock, not the test's, and a state read after its reset decides exactly as
@@ -91,19 +95,33 @@ local STATE_BYTES = 26
 local keep_extra = 0
 if ARGV[2] ~= '' then keep_extra = 3600000 end
 
-local function store(key, s, reset)
-  if reset > 0 then
-    redis.call('SET', key, struct.pack('<c2ddd', STATE_TAG, s.a, s.b, s.c), 'PX', reset + keep_extra)
-  else
+-- Writes a state that must live 'reset' ms more. A SET that keeps the key's TTL costs Redis far
+-- less than one that sets it (a relative expiry is rewritten for replication), so a TTL is set
+-- with slack, up to a minute, and kept by every write that it still covers; the slack only keeps
+-- a state that decides exactly as a fresh key (see above) that much longer.
+local function store(key, a, b, c, reset, expires)
+  if reset <= 0 then
     redis.call('DEL', key)
+    return
+  end
+  if expires ~= nil and clock + reset + keep_extra <= expires then
+    redis.call('SET', key, struct.pack('<c2dddd', STATE_TAG, a, b, c, expires), 'KEEPTTL')
+  else
+    local ttl = reset + keep_extra + math.min(max(reset, 1000), 60000)
+    redis.call('SET', key, struct.pack('<c2dddd', STATE_TAG, a, b, c, clock + ttl), 'PX', ttl)
   end
 end
 
 local function parse(p, v)
-  if #v ~= STATE_BYTES then foreign(p) end
-  local tag, a, b, c = struct.unpack('<c2ddd', v)
-  if tag ~= STATE_TAG then foreign(p) end
-  return { a = a, b = b, c = c }
+  local size = #v
+  if size == 34 then
+    local tag, a, b, c, expires = struct.unpack('<c2dddd', v)
+    if tag == STATE_TAG then return a, b, c, expires end
+  elseif size == 26 then
+    local tag, a, b, c = struct.unpack('<c2ddd', v)
+    if tag == 'T1' then return a, b, c, nil end
+  end
+  foreign(p)
 end
 
 local function load(p, limit, key)
@@ -113,14 +131,14 @@ local function load(p, limit, key)
 end
 
 -- The current aligned window's start and count, the previous window's count, and time elapsed.
-local function sliding_view(p, s)
+local function sliding_view(p, a, b, c)
   local w = p.w
   local aligned = now - (now % w)
   local start, cur, prev = aligned, 0, 0
-  if s.a >= aligned then
-    start, cur, prev = s.a, s.b, s.c
-  elseif s.a == aligned - w then
-    prev = s.b
+  if a >= aligned then
+    start, cur, prev = a, b, c
+  elseif a == aligned - w then
+    prev = b
   end
   return start, cur, prev, max(0, now - start)
 end
@@ -138,13 +156,14 @@ local function sliding_reset(p, start, cur, prev, elapsed)
   return 0
 end
 
-local function sliding(p, limit, s, cost, commit)
+-- Each algorithm returns allowed, remaining, resetMs, retryAfterMs, and when it spent (commit and
+-- allowed) the new state's three numbers and how long to keep it.
+local function sliding(p, limit, a, b, c, cost, commit)
   local w = p.w
-  local start, cur, prev, elapsed = sliding_view(p, s)
+  local start, cur, prev, elapsed = sliding_view(p, a, b, c)
   local weighted = 0
   if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
   local used = cur + weighted
-  local function reset() return sliding_reset(p, start, cur, prev, elapsed) end
   if cost > limit or used + cost > limit then
     local retry = NEVER
     if cost <= limit then
@@ -155,74 +174,72 @@ local function sliding(p, limit, s, cost, commit)
         retry = w - elapsed + w - floor((limit - cost) * w / cur)
       end
     end
-    return false, max(0, limit - used), reset(), retry
+    return false, max(0, limit - used), sliding_reset(p, start, cur, prev, elapsed), retry
   end
   if commit then
     cur = cur + cost
-    s.a, s.b, s.c = start, cur, prev
-    return true, limit - used - cost, reset(), 0, sliding_expiry(p, start, cur, prev, elapsed)
+    return true, limit - used - cost, sliding_reset(p, start, cur, prev, elapsed), 0, start, cur, prev, sliding_expiry(p, start, cur, prev, elapsed)
   end
-  return true, limit - used, reset(), 0
+  return true, limit - used, sliding_reset(p, start, cur, prev, elapsed), 0
 end
 
-local function refill(p, cap, s)
-  if s.a >= cap then
-    s.a, s.c = cap, 0
-  elseif now > s.b then
-    local elapsed = now - s.b
-    local need = (cap - s.a) * p.i - s.c
-    if elapsed >= ceil(need / p.t) then
-      s.a, s.c = cap, 0
-    else
-      local credit = s.c + elapsed * p.t
-      s.a = s.a + floor(credit / p.i)
-      s.c = credit % p.i
-    end
+-- Tokens refilled up to now (the state's time never goes back).
+local function refill(p, cap, a, b, c)
+  if a >= cap then return cap, max(b, now), 0 end
+  if now > b then
+    local elapsed = now - b
+    if elapsed >= ceil(((cap - a) * p.i - c) / p.t) then return cap, now, 0 end
+    local credit = c + elapsed * p.t
+    return a + floor(credit / p.i), now, credit % p.i
   end
-  s.b = max(s.b, now)
+  return a, b, c
 end
 
-local function wait(p, s, target)
-  if s.a >= target then return 0 end
-  return ceil(((target - s.a) * p.i - s.c) / p.t)
+-- Until 'target' tokens are there.
+local function wait(p, a, c, target)
+  if a >= target then return 0 end
+  return ceil(((target - a) * p.i - c) / p.t)
 end
 
-local function bucket(p, cap, s, cost, commit)
-  local x = { a = s.a, b = s.b, c = s.c }
-  refill(p, cap, x)
-  if cost > cap or cost > x.a then
+local function bucket(p, cap, a, b, c, cost, commit)
+  a, b, c = refill(p, cap, a, b, c)
+  if cost > cap or cost > a then
     local retry = NEVER
-    if cost <= cap then retry = wait(p, x, cost) end
-    return false, x.a, wait(p, x, cap), retry
+    if cost <= cap then retry = wait(p, a, c, cost) end
+    return false, a, wait(p, a, c, cap), retry
   end
-  if not commit then return true, x.a, wait(p, x, cap), 0 end
-  x.a = x.a - cost
-  s.a, s.b, s.c = x.a, x.b, x.c
-  return true, x.a, wait(p, x, cap), 0
+  if not commit then return true, a, wait(p, a, c, cap), 0 end
+  a = a - cost
+  local reset = wait(p, a, c, cap)
+  return true, a, reset, 0, a, b, c, reset
 end
 
-local function gcra(p, burst, s, cost, commit)
+-- Whole intervals left in a GCRA's tolerance above 'backlog'.
+local function gcra_remaining(tol, i, backlog)
+  return max(0, floor(max(0, tol - backlog) / i))
+end
+
+local function gcra(p, burst, a, b, c, cost, commit)
   local t, i = p.t, p.i
   local backlog = 0
-  if s.a >= now then backlog = (s.a - now) * t + s.b end
+  if a >= now then backlog = (a - now) * t + b end
   local tol = burst * i
-  local function remaining(b) return max(0, floor(max(0, tol - b) / i)) end
   if cost > burst or backlog > tol - cost * i then
     local retry = NEVER
     if cost <= burst then retry = ceil((backlog - (tol - cost * i)) / t) end
-    return false, remaining(backlog), ceil(backlog / t), retry
+    return false, gcra_remaining(tol, i, backlog), ceil(backlog / t), retry
   end
-  if not commit then return true, remaining(backlog), ceil(backlog / t), 0 end
+  if not commit then return true, gcra_remaining(tol, i, backlog), ceil(backlog / t), 0 end
   local nxt = backlog + cost * i
-  s.a = now + floor(nxt / t)
-  s.b = nxt % t
-  return true, remaining(nxt), ceil(nxt / t), 0
+  local reset = ceil(nxt / t)
+  return true, gcra_remaining(tol, i, nxt), reset, 0, now + floor(nxt / t), nxt % t, 0, reset
 end
 
 -- One policy on one key. Fixed windows are a plain counter: INCRBY, with PEXPIRE NX so a window
--- is never extended; the others keep their packed state (see store) with a PX expiry at their reset.
+-- is never extended; the others keep their packed state (see store) with a PX expiry.
 local function decide(p, limit, key, cost, commit)
-  if p.kind == ${PolicyCode.FixedWindow} and commit then
+  local kind = p.kind
+  if kind == ${PolicyCode.FixedWindow} and commit then
     -- Spend first (one call on the common path), and take it back on a denial.
     local count = redis.pcall('INCRBY', key, cost)
     if type(count) == 'table' then foreign(p) end
@@ -240,7 +257,7 @@ local function decide(p, limit, key, cost, commit)
     end
     return true, limit - count, reset, 0
   end
-  if p.kind == ${PolicyCode.FixedWindow} then
+  if kind == ${PolicyCode.FixedWindow} then
     local count = count_of(p, key)
     local reset = p.w
     if count > 0 then
@@ -254,17 +271,17 @@ local function decide(p, limit, key, cost, commit)
     end
     return true, limit - count, reset, 0
   end
-  local s = load(p, limit, key)
-  local allowed, remaining, reset, retry, keep
-  if p.kind == ${PolicyCode.SlidingWindow} then
-    allowed, remaining, reset, retry, keep = sliding(p, limit, s, cost, commit)
-  elseif p.kind == ${PolicyCode.TokenBucket} then
-    allowed, remaining, reset, retry = bucket(p, limit, s, cost, commit)
+  local a, b, c, expires = load(p, limit, key)
+  local allowed, remaining, reset, retry, na, nb, nc, keep
+  if kind == ${PolicyCode.SlidingWindow} then
+    allowed, remaining, reset, retry, na, nb, nc, keep = sliding(p, limit, a, b, c, cost, commit)
+  elseif kind == ${PolicyCode.TokenBucket} then
+    allowed, remaining, reset, retry, na, nb, nc, keep = bucket(p, limit, a, b, c, cost, commit)
   else
-    allowed, remaining, reset, retry = gcra(p, limit, s, cost, commit)
+    allowed, remaining, reset, retry, na, nb, nc, keep = gcra(p, limit, a, b, c, cost, commit)
   end
   -- A sliding window's state lives longer than the reset it shows (see sliding_expiry).
-  if allowed and commit then store(key, s, keep or reset) end
+  if na ~= nil then store(key, na, nb, nc, keep, expires) end
   return allowed, remaining, reset, retry
 end
 
@@ -280,27 +297,22 @@ local function refund(p, limit, key, amount)
   end
   local v = get(p, key)
   if not v then return end
-  local s = parse(p, v)
-  local reset
+  local a, b, c, expires = parse(p, v)
   if p.kind == ${PolicyCode.SlidingWindow} then
-    local start, cur, prev, elapsed = sliding_view(p, s)
+    local start, cur, prev, elapsed = sliding_view(p, a, b, c)
     cur = max(0, cur - back)
-    s.a, s.b, s.c = start, cur, prev
-    reset = sliding_expiry(p, start, cur, prev, elapsed)
+    store(key, start, cur, prev, sliding_expiry(p, start, cur, prev, elapsed), expires)
   elseif p.kind == ${PolicyCode.TokenBucket} then
-    refill(p, limit, s)
-    if back >= limit - s.a then s.a, s.c = limit, 0 else s.a = s.a + back end
-    reset = wait(p, s, limit)
+    a, b, c = refill(p, limit, a, b, c)
+    if back >= limit - a then a, c = limit, 0 else a = a + back end
+    store(key, a, b, c, wait(p, a, c, limit), expires)
   else
     local backlog = 0
-    if s.a >= now then backlog = (s.a - now) * p.t + s.b end
+    if a >= now then backlog = (a - now) * p.t + b end
     local nxt = 0
     if back * p.i < backlog then nxt = backlog - back * p.i end
-    s.a = now + floor(nxt / p.t)
-    s.b = nxt % p.t
-    reset = ceil(nxt / p.t)
+    store(key, now + floor(nxt / p.t), nxt % p.t, 0, ceil(nxt / p.t), expires)
   end
-  store(key, s, reset)
 end
 
 -- Reads a key as its policy stores it, only to find foreign state before anything is written.
@@ -451,22 +463,32 @@ local function plain_fixed_windows()
   end
 end
 
--- Plain consumes under one policy of another kind: straight to decide(), no per-request tables.
-local function plain_single()
+-- Plain consumes under one policy of another kind: straight to decide(), no per-request tables,
+-- and one pcall for the run of requests rather than one each: a request whose state is foreign
+-- stops the run before it writes anything, is answered, and the run goes on after it.
+local next_k = 2
+local function plain_run()
   local p = policies[1]
   local limit = p.limit
-  for k = 2, #KEYS do
+  while next_k <= #KEYS do
+    local k = next_k
     if blockedFor(k) > 0 then
       general(nil, k, 1, 1)
     else
-      local ok, allowed, remaining, reset, retry = pcall(decide, p, limit, KEYS[k], 1, true)
-      if ok then
-        put(allowed and 1 or 0, remaining, reset, retry)
-      elseif allowed == MISMATCH then
-        put(2, 1, 0, 0)
-      else
-        error(allowed, 0)
-      end
+      local allowed, remaining, reset, retry = decide(p, limit, KEYS[k], 1, true)
+      put(allowed and 1 or 0, remaining, reset, retry)
+    end
+    next_k = k + 1
+  end
+end
+
+local function plain_single()
+  while next_k <= #KEYS do
+    local ok, err = pcall(plain_run)
+    if not ok then
+      if err ~= MISMATCH then error(err, 0) end
+      put(2, 1, 0, 0)
+      next_k = next_k + 1
     end
   end
 end
