@@ -76,8 +76,11 @@ describe.runIf(hasRedis)('RedisLimiter through a Redis Cluster failover', () => 
       expect(limiter.stats().fallbackDecisions).toBe(0);
       victim!.process.kill('SIGKILL');
 
-      // Recovered: the breaker has opened and closed again, and for a whole second no key of the
-      // dead shard was decided by the fallback while traffic ran.
+      // Recovered: for a whole second no key of the dead shard was decided by the fallback while
+      // traffic ran, and no node in use has its breaker open. Either the dead node's breaker
+      // closed again (a trial call reached the promoted replica under the old name) or the client
+      // moved the slots to the replica's name, a node with a breaker of its own: which one comes
+      // first is the scheduler's, so neither is required.
       const deadline = Date.now() + 60_000;
       let quietSince = 0;
       let before = victimKeys.map(fallbackCount).join();
@@ -85,7 +88,7 @@ describe.runIf(hasRedis)('RedisLimiter through a Redis Cluster failover', () => 
         await new Promise((r) => setTimeout(r, 100));
         const now = victimKeys.map(fallbackCount).join();
         const s = limiter.stats();
-        if (now !== before || s.breakerClosed === 0 || s.openNodes > 0) quietSince = Date.now();
+        if (now !== before || s.openNodes > 0) quietSince = Date.now();
         before = now;
         if (Date.now() - quietSince >= 1000 && s.fallbackDecisions > 0) break;
         if (Date.now() > deadline) {
@@ -99,7 +102,6 @@ describe.runIf(hasRedis)('RedisLimiter through a Redis Cluster failover', () => 
     }
     const s = limiter.stats();
     expect(s.breakerOpened).toBeGreaterThanOrEqual(1);
-    expect(s.breakerClosed).toBeGreaterThanOrEqual(1);
 
     // Every call settled within its timeout (or at once); the slack is a loaded machine's event loop.
     expect(slowest).toBeLessThan(timeoutMs + 2000);
