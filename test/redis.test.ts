@@ -91,6 +91,41 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     remote.close();
   });
 
+  it('fixed window: a window end the process has seen is not read again, and still answers the TTL Redis keeps', async () => {
+    const policy = fixedWindow({ limit: 10, windowMs: 60_000 });
+    const p = prefix();
+    const key = `${p}t{k}:fw60000`;
+    const a = new RedisLimiter({ name: 't', redis: shared.redis, policy, prefix: p, denyCache: false });
+    const b = new RedisLimiter({ name: 't', redis: shared.redis, policy, prefix: p, denyCache: false });
+    expect(await a.consume('k')).toMatchObject({ allowed: true, remaining: 9, resetMs: 60_000 });
+    const pttlCalls = async () => Number(/cmdstat_pttl:calls=(\d+)/.exec(await shared.redis.info('commandstats'))?.[1] ?? 0);
+    const pttlBefore = await pttlCalls();
+    for (let i = 0; i < 3; i++) {
+      const before = await shared.redis.pttl(key);
+      const d = await a.consume('k');
+      const after = await shared.redis.pttl(key);
+      // Between the TTLs read before and after it (a millisecond either way for rounding).
+      expect(d.resetMs).toBeLessThanOrEqual(before + 1);
+      expect(d.resetMs).toBeGreaterThanOrEqual(after - 2);
+      expect(d.remaining).toBe(8 - i);
+    }
+    // Only the test's own six PTTLs ran: the script read no TTL for these consumes.
+    expect((await pttlCalls()) - pttlBefore).toBe(6);
+    // Another process resets the key: the next consume here starts a new window and learns it.
+    expect(await b.reset('k')).toBe(true);
+    expect(await a.consume('k')).toMatchObject({ allowed: true, remaining: 9, resetMs: 60_000 });
+    // Denials answer the known end too, as resetMs and retryAfterMs.
+    await b.consume('k', 9);
+    const denied = await a.consume('k');
+    expect(denied).toMatchObject({ allowed: false, remaining: 0 });
+    expect(denied.retryAfterMs).toBe(denied.resetMs);
+    expect(denied.resetMs).toBeLessThanOrEqual(60_000);
+    expect(denied.resetMs).toBeGreaterThanOrEqual((await shared.redis.pttl(key)) - 2);
+    expect(await shared.redis.get(key)).toBe('10');
+    a.close();
+    b.close();
+  });
+
   it('several policies are all-or-nothing, exactly like allOf() locally', async () => {
     const clock = new ManualClock(5_000_000);
     const policies = [tokenBucket({ capacity: 5, tokens: 1, intervalMs: 100 }), leakyBucket({ burst: 20, tokens: 1, intervalMs: 40 })];

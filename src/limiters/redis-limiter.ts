@@ -6,7 +6,7 @@ import { monotonicMs, type ManualClock } from '../common/clock.js';
 import { MAX_BLOCK_MS } from '../common/constants.js';
 import { combineDecisions, type Decision } from '../common/decision.js';
 import { closedError, redisError, type RedisErrorCode } from '../common/errors.js';
-import type { PolicyParams } from '../common/policies.js';
+import { PolicyCode, type PolicyParams } from '../common/policies.js';
 import { checkKey, checkPositiveInteger, isKey } from '../common/validate.js';
 import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransitions } from '../redis/breaker.js';
 import { keySlot } from '../redis/key-slot.js';
@@ -54,6 +54,12 @@ interface Names {
   readonly slot: number;
   /** The blocks marker of its batch (see blockMarker): a block on the key is its field `base` there. */
   readonly marker: string;
+  /**
+   * Under one fixed window: when its current window ends by Redis' clock, as a reply last showed
+   * (0 = unknown). While that is surely after a call's deadline, the script is told it need not
+   * read the window's TTL (see #knownEnds).
+   */
+  windowEnds: number;
 }
 
 /** One node (or the single server): its breaker and its clock. */
@@ -105,6 +111,8 @@ export class RedisLimiter extends LimiterBase {
   /** Lease calls under way, per key: the consumes that arrive meanwhile wait for it. */
   readonly #leasing = new Map<string, Promise<unknown>>();
   readonly #maxBatch: number;
+  /** One fixedWindow policy: plain batches tell the script which windows' ends they know. */
+  readonly #oneFixedWindow: boolean;
   readonly #clock: ManualClock | undefined;
   readonly #nodes = new Map<string, Node>();
   /** 0 for every policy: the policies' own limits (the identity marks a call without a tier). */
@@ -149,6 +157,7 @@ export class RedisLimiter extends LimiterBase {
     this.#onEvent = c.onEvent;
     this.#breaker = c.breaker;
     this.#maxBatch = c.maxBatch;
+    this.#oneFixedWindow = c.params.length === 1 && (c.params[0] as PolicyParams).code === PolicyCode.FixedWindow;
     this.#clock = c.clock;
     this.#denyCache = c.denyCache === undefined ? undefined : new DenyCache(c.denyCache, (c.params[0] as PolicyParams).limit, c.clock);
     this.#leases = c.leases === undefined ? undefined : new LeaseBook(c.leases, () => this.#clockNow());
@@ -164,7 +173,7 @@ export class RedisLimiter extends LimiterBase {
       if (this.#nameCache.size >= MAX_CACHED_NAMES) this.#nameCache.clear();
       const base = this.#base(key);
       const cluster = this.#redis.cluster;
-      names = { base, keys: this.#suffixes.map((suffix) => base + suffix), slot: cluster ? keySlot(base) : 0, marker: blockMarker(base, cluster) };
+      names = { base, keys: this.#suffixes.map((suffix) => base + suffix), slot: cluster ? keySlot(base) : 0, marker: blockMarker(base, cluster), windowEnds: 0 };
       this.#nameCache.set(key, names);
     }
     return names;
@@ -285,10 +294,10 @@ export class RedisLimiter extends LimiterBase {
   }
 
   #leased(leases: LeaseBook, key: string, names: Names, cost: number, limit: number, reply: readonly unknown[]): Decision {
-    const granted = Number(reply[0]);
+    const granted = Number(reply[2]);
     if (granted < 0) throw this.#mismatch(names, 1, 'counted');
-    const count = Number(reply[1]);
-    const reset = Number(reply[2]);
+    const count = Number(reply[3]);
+    const reset = Number(reply[4]);
     if (granted >= cost) {
       leases.keep(key, granted - cost, limit, limit - count, reset);
       this.#stats.allowed++;
@@ -374,8 +383,11 @@ export class RedisLimiter extends LimiterBase {
       for (const name of p.names.keys) keys.push(name);
       if (p.op !== 1 || p.cost !== 1 || p.overrides !== this.#noOverrides) plain = false;
     }
-    // A batch of plain consumes (the common case) sends nothing per request; any other, all of it.
-    if (!plain) {
+    // A batch of plain consumes (the common case) sends nothing per request but, under one fixed
+    // window, which windows' ends it knows; any other batch sends all of it.
+    if (plain) {
+      if (this.#oneFixedWindow) args.push(this.#knownEnds(node, batch));
+    } else {
       args[args.length - 1] = 'x';
       for (const p of batch) {
         args.push(String(p.op), String(p.cost));
@@ -424,33 +436,59 @@ export class RedisLimiter extends LimiterBase {
     }
   }
 
+  /**
+   * One character per request of a plain batch under one fixed window: '1' where the key's window
+   * surely outlasts the call (it ends after the latest time by Redis' clock at which the script may
+   * run, the call's deadline), so the script need not read its TTL and answers -2 for "the end you
+   * know"; '0' elsewhere. A window restarted since (a reset() elsewhere, an eviction) with a count
+   * above 1 would show the old end until then: the decision is Redis' own either way.
+   */
+  #knownEnds(node: Node, batch: Pending[]): string {
+    const now = realNow();
+    // At or after the deadline #run gives this call (the same clock, a later start, less a margin).
+    const latest = node.clock.deadline(now + this.#timeoutMs, now);
+    if (latest === 0) return '';
+    let known = '';
+    for (const p of batch) known += p.names.windowEnds > latest ? '1' : '0';
+    return known;
+  }
+
   #settle(batch: Pending[], reply: readonly unknown[]): void {
     // close() has rejected the batch already, and the deny cache is gone.
     if (this.closed) return;
     const single = this.#params.length === 1;
     const width = single ? 4 : 1 + 5 * this.#params.length;
+    const clock = Number(reply[1]);
     batch.forEach((p, r) => {
-      const status = Number(reply[r * width]);
+      const status = Number(reply[2 + r * width]);
       if (status === 2) {
-        p.reject(this.#mismatch(p.names, Number(reply[r * width + 1]), 'counted'));
+        p.reject(this.#mismatch(p.names, Number(reply[2 + r * width + 1]), 'counted'));
         return;
       }
       if (single) {
         // status (allowed), remaining, reset, retry; the limit is the call's own or the policy's.
-        const at = r * width;
-        const retry = Number(reply[at + 3]);
+        const at = 2 + r * width;
+        let reset = Number(reply[at + 2]);
+        let retry = Number(reply[at + 3]);
+        if (this.#oneFixedWindow) {
+          // -2: the window's end this process knows (see #knownEnds); else learn it.
+          if (reset === -2) {
+            reset = p.names.windowEnds - clock;
+            if (retry === -2) retry = reset;
+          } else if (reset > 0) p.names.windowEnds = clock + reset;
+        }
         this.#decided(p, {
           allowed: status === 1,
           limit: p.overrides[0] || (this.#params[0] as PolicyParams).limit,
           remaining: Number(reply[at + 1]),
-          resetMs: Number(reply[at + 2]),
+          resetMs: reset,
           retryAfterMs: retry < 0 ? Infinity : retry,
         });
         return;
       }
       const decisions: Decision[] = [];
       for (let i = 0; i < this.#params.length; i++) {
-        const at = r * width + 1 + i * 5;
+        const at = 2 + r * width + 1 + i * 5;
         const retry = Number(reply[at + 4]);
         decisions.push({
           allowed: Number(reply[at]) === 1,
@@ -520,8 +558,8 @@ export class RedisLimiter extends LimiterBase {
   #lastRefresh = -Infinity;
 
   /**
-   * Runs `script` on the node with the call's deadline in front of `args`; resolves with the reply
-   * after its {status, clock} head. Settles within timeoutMs of `startedAt` (a first call to a node
+   * Runs `script` on the node with the call's deadline in front of `args`; resolves with the whole
+   * reply, its {status, clock} head included. Settles within timeoutMs of `startedAt` (a first call to a node
    * reads its clock first, within the same budget). Redis refuses to act once the deadline has
    * passed by its own clock; a reply that comes after the timeout is dropped (and counted).
    */
@@ -541,7 +579,7 @@ export class RedisLimiter extends LimiterBase {
       const before = node.breaker?.state;
       node.breaker?.success();
       this.#breakerMoved(node, before);
-      return reply.slice(2);
+      return reply;
     } catch (error) {
       const coded = error as Error & { code: RedisErrorCode };
       // A late refusal is an answer: the node is up.
@@ -602,7 +640,7 @@ export class RedisLimiter extends LimiterBase {
     this.#denyCache?.forget(key);
     const names = this.#names(key);
     const reply = await this.#tracked(this.#direct(names, DECIDE, [names.marker, ...names.keys], [this.#now(), ...this.#decideArgs, 'x', '3', String(amount), ...overrides.map(String)]));
-    if (Number(reply[0]) === 2) throw this.#mismatch(names, Number(reply[1]), 'refunded');
+    if (Number(reply[2]) === 2) throw this.#mismatch(names, Number(reply[3]), 'refunded');
   }
 
   /** Denies the key everywhere for `durationMs` (a shorter block never cuts a longer one). Resolves with true. */
@@ -625,8 +663,9 @@ export class RedisLimiter extends LimiterBase {
     this.#leases?.drop(key);
     this.#denyCache?.forget(key);
     const names = this.#names(key);
+    names.windowEnds = 0;
     const reply = await this.#tracked(this.#direct(names, RESET, [names.marker, ...names.keys], [names.base]));
-    return Number(reply[0]) > 0;
+    return Number(reply[2]) > 0;
   }
 
   /** One call outside the batches (refund, block, reset): refused at once while the node's breaker is open. */

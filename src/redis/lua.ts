@@ -30,7 +30,8 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
  * state key without it is the key's base, its field in the marker), five numbers per policy (kind,
  * limit, windowMs, rateTokens, rateIntervalMs), then 'c' when every request is a plain consume
  * (cost 1, the policies' own limits), else 'x' and 2 + P per request: op (1 consume, 2 peek, 3
- * refund `cost`), cost, and one limit override per policy (0 = the policy's own).
+ * refund `cost`), cost, and one limit override per policy (0 = the policy's own). After 'c' under
+ * one fixed window: which requests' window ends the caller knows (see plain_fixed_windows).
  * Returns {1, clock} (or {0, clock} when late), then per request: a status (0 denied, 1 allowed,
  * 2 a state key holds something no tollgate policy of this shape wrote: nothing was changed, and
  * the next number is that policy's 1-based index), then with one policy: remaining, resetMs,
@@ -437,10 +438,14 @@ local function general(at, k, op, cost)
 end
 
 -- The common batch, plain consumes under one fixed window: the decide() steps inline, per request
--- INCR and PEXPIRE NX (a new window) or PTTL, and nothing else unless it is denied or blocked.
+-- INCR, and PEXPIRE NX (a new window) or PTTL, unless the caller knows when the window ends:
+-- ARGV[base + 2] has a '1' for each such request (it ends after this call's deadline), whose reset
+-- is then answered as -2, "the end you know". Nothing else unless it is denied or blocked.
 local function plain_fixed_windows()
   local p = policies[1]
   local limit, w = p.limit, p.w
+  local known = ARGV[base + 2] or ''
+  local byte = string.byte
   for k = 2, #KEYS do
     if blockedFor(k) > 0 then
       general(nil, k, 1, 1)
@@ -451,7 +456,13 @@ local function plain_fixed_windows()
         put(2, 1, 0, 0)
       else
         local reset
-        if count == 1 and redis.call('PEXPIRE', key, w, 'NX') == 1 then reset = w else reset = redis.call('PTTL', key) end
+        if count == 1 and redis.call('PEXPIRE', key, w, 'NX') == 1 then
+          reset = w
+        elseif byte(known, k - 1) == 49 then
+          reset = -2
+        else
+          reset = redis.call('PTTL', key)
+        end
         if count > limit then
           redis.call('DECR', key)
           put(0, max(0, limit - count + 1), reset, reset)
