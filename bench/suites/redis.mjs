@@ -42,7 +42,14 @@ function counting(client) {
   return client;
 }
 
-async function run(name, decide, client) {
+/** CPU seconds redis-server's main thread has used (INFO cpu), read through `client`. */
+async function redisCpuSeconds(client) {
+  const info = await client.info('cpu');
+  const field = (name) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+  return field('used_cpu_user_main_thread') + field('used_cpu_sys_main_thread');
+}
+
+async function run(name, decide, client, { redisCpu = false } = {}) {
   let count = 0;
   let allowed = 0;
   const end = performance.now() + durationMs;
@@ -53,6 +60,7 @@ async function run(name, decide, client) {
   };
   // Warm up: connect and load scripts.
   await decide('warmup');
+  const redisBefore = redisCpu ? await redisCpuSeconds(client) : 0;
   const sentBefore = client.sent;
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
@@ -62,25 +70,29 @@ async function run(name, decide, client) {
   const perSecond = count / seconds;
   const perDecision = (client.sent - sentBefore) / count;
   const nodeCpuUs = (cpu.user + cpu.system) / count;
-  progress(`${name.padEnd(44)} ${Math.round(perSecond).toLocaleString('en').padStart(10)} decisions/s, ${perDecision.toFixed(3)} commands/decision, ${nodeCpuUs.toFixed(1)} µs Node CPU/decision`);
-  return { perSecond, commandsPerDecision: perDecision, nodeCpuUs, allowedShare: allowed / count };
+  const redisCpuUs = redisCpu ? ((await redisCpuSeconds(client)) - redisBefore) * 1e6 / count : undefined;
+  const redisPart = redisCpuUs === undefined ? '' : `, ${redisCpuUs.toFixed(1)} µs Redis CPU/decision`;
+  progress(`${name.padEnd(44)} ${Math.round(perSecond).toLocaleString('en').padStart(10)} decisions/s, ${perDecision.toFixed(3)} commands/decision, ${nodeCpuUs.toFixed(1)} µs Node CPU/decision${redisPart}`);
+  return { perSecond, commandsPerDecision: perDecision, nodeCpuUs, redisCpuUs, allowedShare: allowed / count };
 }
 
 const server = await startRedis();
 const figures = {};
 try {
   const LIMIT = 1e9;
+  // The floor of Node CPU per decision: this loop with a decision that costs nothing.
+  figures.loopFloor = await run('the benchmark loop alone (no limiter)', async (k) => k.length > 0, { sent: 0 });
   {
     const client = countingClient(server.port);
     const limiter = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:' });
-    figures.tollgate = await run('tollgate RedisLimiter', async (k) => (await limiter.consume(k)).allowed, client);
+    figures.tollgate = await run('tollgate RedisLimiter', async (k) => (await limiter.consume(k)).allowed, client, { redisCpu: true });
     limiter.close();
     client.disconnect();
   }
   {
     const client = countingClient(server.port);
     const limiter = new RedisLimiter({ name: 'tb', redis: client, policy: tokenBucket({ capacity: LIMIT, refillPerSecond: 1000 }), prefix: 'tg:' });
-    figures.tollgateTokenBucket = await run('tollgate RedisLimiter, token bucket', async (k) => (await limiter.consume(k)).allowed, client);
+    figures.tollgateTokenBucket = await run('tollgate RedisLimiter, token bucket', async (k) => (await limiter.consume(k)).allowed, client, { redisCpu: true });
     limiter.close();
     client.disconnect();
   }
@@ -90,7 +102,7 @@ try {
     figures.rlf = await run('rate-limiter-flexible RateLimiterRedis', async (k) => {
       await limiter.consume(k);
       return true;
-    }, client);
+    }, client, { redisCpu: true });
     client.disconnect();
   }
   {
