@@ -126,6 +126,24 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     b.close();
   });
 
+  it('fixed window: a block\'s end is never taken for the window\'s (regression)', async () => {
+    const policy = fixedWindow({ limit: 10, windowMs: 60_000 });
+    const p = prefix();
+    const a = new RedisLimiter({ name: 't', redis: shared.redis, policy, prefix: p, denyCache: false });
+    const b = new RedisLimiter({ name: 't', redis: shared.redis, policy, prefix: p, denyCache: false });
+    await a.consume('k');
+    await b.block('k', 120_000);
+    // Denied for the block: the reset shown is the block's, past the window's end.
+    expect((await a.consume('k')).resetMs).toBeGreaterThan(60_000);
+    await b.reset('k');
+    await b.consume('k');
+    const d = await a.consume('k');
+    expect(d).toMatchObject({ allowed: true, remaining: 8 });
+    expect(d.resetMs).toBeLessThanOrEqual(60_000);
+    a.close();
+    b.close();
+  });
+
   it('several policies are all-or-nothing, exactly like allOf() locally', async () => {
     const clock = new ManualClock(5_000_000);
     const policies = [tokenBucket({ capacity: 5, tokens: 1, intervalMs: 100 }), leakyBucket({ burst: 20, tokens: 1, intervalMs: 40 })];

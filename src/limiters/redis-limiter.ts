@@ -471,11 +471,13 @@ export class RedisLimiter extends LimiterBase {
         let reset = Number(reply[at + 2]);
         let retry = Number(reply[at + 3]);
         if (this.#oneFixedWindow) {
-          // -2: the window's end this process knows (see #knownEnds); else learn it.
+          // -2: the window's end this process knows (see #knownEnds). Else learn it from a consume
+          // Redis allowed: the key then holds a window with that TTL (a peek or a denial may show
+          // a window that does not exist, or a block's end).
           if (reset === -2) {
             reset = p.names.windowEnds - clock;
             if (retry === -2) retry = reset;
-          } else if (reset > 0) p.names.windowEnds = clock + reset;
+          } else if (reset > 0 && status === 1 && p.op === 1) p.names.windowEnds = clock + reset;
         }
         this.#decided(p, {
           allowed: status === 1,
