@@ -85,7 +85,7 @@ describe('parseRedisLimiterOptions', () => {
       onEvent: undefined,
       breaker: { afterFailures: 1, retryMs: 100, maxRetryMs: 2000 },
       denyCache: { capacity: 100_000 },
-      maxBatch: 32,
+      maxBatch: 64,
       slotGroups: 16,
       leases: undefined,
       clock: undefined,

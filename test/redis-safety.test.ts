@@ -156,7 +156,8 @@ describe.runIf(hasRedis)('RedisLimiter never counts a call after it timed out', 
     const server = await startRedis();
     const redis = new Redis({ host: server.host, port: server.port });
     const admin = new Redis({ host: server.host, port: server.port });
-    const limiter = new RedisLimiter({ redis, name: 'paused', policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), timeoutMs: 100, breaker: false, denyCache: false });
+    // 32 per call: the 100 requests below make four batches.
+    const limiter = new RedisLimiter({ redis, name: 'paused', policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), timeoutMs: 100, breaker: false, denyCache: false, maxBatch: 32 });
     try {
       // The first call reads Redis' clock; later calls carry deadlines in it.
       expect((await limiter.consume('warm')).allowed).toBe(true);
@@ -183,7 +184,8 @@ describe.runIf(hasRedis)('RedisLimiter never counts a call after it timed out', 
     // ioredis' defaults: the offline queue holds commands while disconnected and sends them on reconnect.
     const redis = new Redis({ host: server.host, port: server.port, retryStrategy: () => 20 });
     redis.on('error', () => undefined);
-    const limiter = new RedisLimiter({ redis, name: 'replayed', policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), timeoutMs: 100, breaker: false, denyCache: false });
+    // 32 per call: the 50 requests below make two batches.
+    const limiter = new RedisLimiter({ redis, name: 'replayed', policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), timeoutMs: 100, breaker: false, denyCache: false, maxBatch: 32 });
     let again: LocalRedis | undefined;
     try {
       expect((await limiter.consume('warm')).allowed).toBe(true);
