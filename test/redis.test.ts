@@ -21,6 +21,7 @@ import {
 import { edgeKeys, seededRandom } from './helpers/engines.js';
 import { hasRedis, startCluster, startRedis, useRedisServer } from './helpers/redis.js';
 import { groupedKeyBase } from '../src/redis/redis-keys.js';
+import { GIVE_BACK_LUA } from '../src/redis/lua.js';
 
 let prefixCounter = 0;
 const prefix = () => `t${++prefixCounter}:`;
@@ -420,6 +421,40 @@ describe.runIf(hasRedis)('RedisLimiter leases (hot keys decided in process)', ()
     expect(other.stats().leaseCalls).toBe(calls + 1);
     limiter.close();
     other.close();
+  });
+
+  it('a closing process hands its unspent lease back to the same window, never to a later one', async () => {
+    const p = prefix();
+    const policy = fixedWindow({ limit: 100, windowMs: 60_000 });
+    const key = `${p}g{k}:fw60000`;
+    const counted = async () => Number(await shared.redis.get(key));
+    // A clock that stands still: every consume falls in one heat period, so the leases grow alike on any machine.
+    const leasing = () => new RedisLimiter({ name: 'g', redis: shared.redis, prefix: p, policy, leases: { hotAfter: 1, share: 0.5 }, denyCache: false, clock: new ManualClock(1_000) });
+    // Loaded before, so a give-back is one EVALSHA: a PING behind it on the connection answers after it ran.
+    await shared.redis.script('LOAD', GIVE_BACK_LUA);
+    const a = leasing();
+    for (let i = 0; i < 10; i++) expect((await a.consume('k')).allowed).toBe(true);
+    const held = (await counted()) - 10;
+    expect(held).toBeGreaterThan(0);
+    a.close();
+    await shared.redis.ping();
+    expect(await counted()).toBe(10);
+    // Everything else of the limit is there for the others, and no more.
+    const b = new RedisLimiter({ name: 'g', redis: shared.redis, prefix: p, policy, denyCache: false });
+    const rest = await Promise.all(Array.from({ length: 150 }, () => b.consume('k')));
+    expect(rest.filter((d) => d.allowed)).toHaveLength(90);
+
+    // A lease taken in a window that was reset since is not given to the new window.
+    const c = leasing();
+    await b.reset('k');
+    for (let i = 0; i < 10; i++) await c.consume('k');
+    expect((await counted()) - 10).toBeGreaterThan(0);
+    await b.reset('k');
+    for (let i = 0; i < 3; i++) await b.consume('k');
+    c.close();
+    await shared.redis.ping();
+    expect(await counted()).toBe(3);
+    b.close();
   });
 
   it('leases are refused where a lease cannot split the state, with the reason', () => {

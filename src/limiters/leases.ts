@@ -3,7 +3,9 @@
 // then spends it here with no round trip until it runs out or the window ends. Every unit spent
 // was counted globally first, so the global count never passes the limit; what a lease holds
 // unspent when its window ends is never admitted (the under-admission the design accepts, bounded
-// by the outstanding leases, which follow each key's rate and shrink as its quota runs out).
+// by the outstanding leases, which follow each key's rate and shrink as its quota runs out). A
+// lease let go before its window ends (the process closes, the lease is too short for a request,
+// replaced or pushed out) hands its unspent units back to that same window.
 import type { Decision } from '../common/decision.js';
 
 export interface LeaseOptions {
@@ -26,7 +28,12 @@ interface Lease {
   readonly othersLeft: number;
   /** When the window the units were counted in ends, on this process' clock. */
   readonly endsAt: number;
+  /** That window's expiry as the store gave it (for handing units back to that window only). */
+  readonly window: number;
 }
+
+/** Hands `units` of a lease let go unspent back to the store's window `window`. */
+export type GiveBack = (key: string, units: number, window: number) => void;
 
 interface Heat {
   units: number;
@@ -41,9 +48,17 @@ export class LeaseBook {
   /** Decisions made here from a lease. */
   spent = 0;
 
-  constructor(options: LeaseOptions, now: () => number) {
+  readonly #giveBack: GiveBack;
+
+  constructor(options: LeaseOptions, now: () => number, giveBack: GiveBack) {
     this.#options = options;
     this.#now = now;
+    this.#giveBack = giveBack;
+  }
+
+  /** A lease let go before its window ends: its unspent units go back to that window. */
+  #letGo(key: string, lease: Lease, now: number): void {
+    if (lease.units > 0 && now < lease.endsAt) this.#giveBack(key, lease.units, lease.window);
   }
 
   get share(): number {
@@ -62,6 +77,7 @@ export class LeaseBook {
     const now = this.#now();
     if (now >= lease.endsAt || lease.units < cost) {
       this.#leases.delete(key);
+      this.#letGo(key, lease, now);
       return undefined;
     }
     lease.units -= cost;
@@ -85,14 +101,23 @@ export class LeaseBook {
     return heat.units >= this.#options.hotAfter ? Math.max(cost, 2 * heat.units) : 0;
   }
 
-  /** Keeps `units` granted for the key, spendable until the window ends `resetMs` from now. */
-  keep(key: string, units: number, limit: number, othersLeft: number, resetMs: number): void {
+  /**
+   * Keeps `units` granted for the key, spendable until the window ends `resetMs` from now; `window`
+   * names that window to the store (see GiveBack).
+   */
+  keep(key: string, units: number, limit: number, othersLeft: number, resetMs: number, window: number): void {
     if (units <= 0) return;
-    if (!this.#leases.has(key) && this.#leases.size >= this.#options.keys) {
-      const oldest = this.#leases.keys().next();
-      if (!oldest.done) this.#leases.delete(oldest.value);
+    const now = this.#now();
+    const before = this.#leases.get(key);
+    if (before !== undefined) this.#letGo(key, before, now);
+    else if (this.#leases.size >= this.#options.keys) {
+      const oldest = this.#leases.entries().next();
+      if (!oldest.done) {
+        this.#leases.delete(oldest.value[0]);
+        this.#letGo(oldest.value[0], oldest.value[1], now);
+      }
     }
-    this.#leases.set(key, { units, limit, othersLeft, endsAt: this.#now() + resetMs });
+    this.#leases.set(key, { units, limit, othersLeft, endsAt: now + resetMs, window });
   }
 
   /** Lets the key's lease go (reset, block): its units stay counted and are not admitted. */
@@ -100,7 +125,10 @@ export class LeaseBook {
     this.#leases.delete(key);
   }
 
+  /** Lets every lease go, handing their unspent units back (close). */
   clear(): void {
+    const now = this.#now();
+    for (const [key, lease] of this.#leases) this.#letGo(key, lease, now);
     this.#leases.clear();
     this.#heat.clear();
   }

@@ -10,7 +10,7 @@ import { PolicyCode, type PolicyParams } from '../common/policies.js';
 import { checkKey, checkPositiveInteger, isKey } from '../common/validate.js';
 import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransitions } from '../redis/breaker.js';
 import { keySlot } from '../redis/key-slot.js';
-import { BLOCK_LUA, CLOCK_LUA, DECIDE_LUA, LEASE_LUA, RESET_LUA } from '../redis/lua.js';
+import { BLOCK_LUA, CLOCK_LUA, DECIDE_LUA, GIVE_BACK_LUA, LEASE_LUA, RESET_LUA } from '../redis/lua.js';
 import type { RedisClient, RedisTransport } from '../redis/redis-client.js';
 import { blockMarker, groupedKeyBase, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
 import { ServerClock } from '../redis/server-clock.js';
@@ -90,6 +90,7 @@ const BLOCK = script(BLOCK_LUA);
 const RESET = script(RESET_LUA);
 const CLOCK = script(CLOCK_LUA);
 const LEASE = script(LEASE_LUA);
+const GIVE_BACK = script(GIVE_BACK_LUA);
 /** Local time for deadlines and the breaker: real and monotonic, whatever clock decides. */
 const realNow = () => performance.now();
 
@@ -160,7 +161,7 @@ export class RedisLimiter extends LimiterBase {
     this.#oneFixedWindow = c.params.length === 1 && (c.params[0] as PolicyParams).code === PolicyCode.FixedWindow;
     this.#clock = c.clock;
     this.#denyCache = c.denyCache === undefined ? undefined : new DenyCache(c.denyCache, (c.params[0] as PolicyParams).limit, c.clock);
-    this.#leases = c.leases === undefined ? undefined : new LeaseBook(c.leases, () => this.#clockNow());
+    this.#leases = c.leases === undefined ? undefined : new LeaseBook(c.leases, () => this.#clockNow(), (key, units, window) => this.#giveBack(key, units, window));
   }
 
   /**
@@ -299,7 +300,7 @@ export class RedisLimiter extends LimiterBase {
     const count = Number(reply[3]);
     const reset = Number(reply[4]);
     if (granted >= cost) {
-      leases.keep(key, granted - cost, limit, limit - count, reset);
+      leases.keep(key, granted - cost, limit, limit - count, reset, Number(reply[5]));
       this.#stats.allowed++;
       return { allowed: true, limit, remaining: granted - cost + (limit - count), resetMs: reset, retryAfterMs: 0 };
     }
@@ -310,6 +311,16 @@ export class RedisLimiter extends LimiterBase {
     if (cost === 1 && Number.isFinite(retryAfterMs) && retryAfterMs > 0) this.#denyCache?.remember(key, decision);
     this.#stats.denied++;
     return decision;
+  }
+
+  /**
+   * Hands a lease's unspent units back to the window they were taken from (see GIVE_BACK_LUA),
+   * also after close(): nobody waits for it, and a failure leaves them counted, as a lease that
+   * runs out its window would.
+   */
+  #giveBack(key: string, units: number, window: number): void {
+    const names = this.#names(key);
+    this.#direct(names, GIVE_BACK, [names.keys[0] as string], [String(units), String(window)]).catch(() => undefined);
   }
 
   /** What consume would decide, spending nothing. */

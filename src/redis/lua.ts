@@ -535,7 +535,7 @@ end
  * windowMs, share, cost, the key's base (its field in the marker). Takes up to `want` of the
  * window's remaining quota, at most `share` of it (at least `cost` when that much is left), as one
  * INCRBY, so every lease and every other decision together stay within the limit. Returns {1,
- * clock, granted, count after, reset ms}; granted 0 when blocked (count -1, the reset is then the
+ * clock, granted, count after, reset ms, the window's expiry (PEXPIRETIME)}; granted 0 when blocked (count -1, the reset is then the
  * block's) or when not even `cost` is left; {1, clock, -1} when the window key holds something else.
  */
 export const LEASE_LUA = `
@@ -556,7 +556,22 @@ end
 count = redis.call('INCRBY', KEYS[2], grant)
 local reset
 if count == grant and redis.call('PEXPIRE', KEYS[2], w, 'NX') == 1 then reset = w else reset = redis.call('PTTL', KEYS[2]) end
-return { 1, clock, grant, count, reset }
+return { 1, clock, grant, count, reset, redis.call('PEXPIRETIME', KEYS[2]) }
+`;
+
+/**
+ * Gives back lease units a process let go unspent: KEYS = the window key; ARGV = deadline, units,
+ * the window's expiry (PEXPIRETIME, Unix ms) when they were leased. Only to that same window: a
+ * key reset and counting again since expires at another millisecond, and is left alone. Returns
+ * {1, clock, units given back}.
+ */
+export const GIVE_BACK_LUA = `
+${DEADLINE_LUA}if redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[3]) then return { 1, clock, 0 } end
+local count = tonumber(redis.call('GET', KEYS[1]))
+if count == nil or count ~= floor(count) or count <= 0 then return { 1, clock, 0 } end
+local back = math.min(tonumber(ARGV[2]), count)
+redis.call('DECRBY', KEYS[1], back)
+return { 1, clock, back }
 `;
 
 /**
