@@ -198,6 +198,9 @@ if (results.redis?.skipped) {
     redisRows.push(['Node CPU per decision, fixed window (the loop alone beside it)', `${cpu(r.tollgate)}${redisCpu(r.tollgate)}; the loop alone ${r.loopFloor.nodeCpuUs.toFixed(1)} µs`, `${x(10.7 / r.tollgate.nodeCpuUs)} less than at issue 27 (10.7 µs)`, '≤ 5.4 µs (halved)', verdict(r.tollgate.nodeCpuUs <= 5.35)]);
   }
   redisRows.push(['tollgate RedisLimiter, token bucket', `${rate(r.tollgateTokenBucket.perSecond)}, ${cpu(r.tollgateTokenBucket)}${redisCpu(r.tollgateTokenBucket)}`, `${x(r.tollgateTokenBucket.perSecond / c.evalsha)} the EVALSHA ceiling${spread(r.roundRatios?.evalsha)}`, '≥ 0.8x', verdict(r.tollgateTokenBucket.perSecond / c.evalsha >= 0.8)]);
+  for (const [label, f, ratios] of [['sliding window', r.tollgateSlidingWindow, r.roundRatios?.evalshaSliding], ['leaky bucket (GCRA)', r.tollgateGcra, r.roundRatios?.evalshaGcra]]) {
+    if (f !== undefined) redisRows.push([`tollgate RedisLimiter, ${label}`, `${rate(f.perSecond)}, ${cpu(f)}${redisCpu(f)}`, `${x(f.perSecond / c.evalsha)} the EVALSHA ceiling${spread(ratios)}`, '≥ 0.8x', verdict(f.perSecond / c.evalsha >= 0.8)]);
+  }
   redisRows.push(['tollgate: round trips per allowed decision', cmds(r.tollgate), 'decisions share calls', '≤ 1', verdict(r.tollgate.commandsPerDecision <= 1)]);
   redisRows.push(['rate-limiter-flexible RateLimiterRedis', `${rate(r.rlf.perSecond)}, ${cmds(r.rlf)}, ${cpu(r.rlf)}${redisCpu(r.rlf)}`, `tollgate's Node CPU per decision ${x(r.rlf.nodeCpuUs / r.tollgate.nodeCpuUs)} less`, '', '']);
   redisRows.push(['express-rate-limit + rate-limit-redis', `${rate(r.rateLimitRedis.perSecond)}, ${cmds(r.rateLimitRedis)}`, `tollgate ${x(r.tollgate.perSecond / r.rateLimitRedis.perSecond)} faster`, '', '']);

@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { Cluster, Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { RedisStore } from 'rate-limit-redis';
-import { RedisLimiter, fixedWindow, tokenBucket } from '../../dist/index.js';
+import { RedisLimiter, fixedWindow, leakyBucket, slidingWindow, tokenBucket } from '../../dist/index.js';
 import { redisAvailable, startCluster, startRedis } from '../../scripts/local-redis.mjs';
 import { progress, randomOrder, report } from '../common.mjs';
 
@@ -96,12 +96,20 @@ try {
       const limiter = new RedisLimiter({ name: 'tb', redis: client, policy: tokenBucket({ capacity: LIMIT, refillPerSecond: 1000 }), prefix: 'tg:' });
       return { decide: async (k) => (await limiter.consume(k)).allowed, close: () => limiter.close() };
     }],
+    ['tollgateSlidingWindow', 'tollgate RedisLimiter, sliding window', (client) => {
+      const limiter = new RedisLimiter({ name: 'sw', redis: client, policy: slidingWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:' });
+      return { decide: async (k) => (await limiter.consume(k)).allowed, close: () => limiter.close() };
+    }],
+    ['tollgateGcra', 'tollgate RedisLimiter, leaky bucket (GCRA)', (client) => {
+      const limiter = new RedisLimiter({ name: 'lb', redis: client, policy: leakyBucket({ burst: LIMIT, tokens: 1000, intervalMs: 1000 }), prefix: 'tg:' });
+      return { decide: async (k) => (await limiter.consume(k)).allowed, close: () => limiter.close() };
+    }],
     ['rlf', 'rate-limiter-flexible RateLimiterRedis', (client) => {
       const limiter = new RateLimiterRedis({ storeClient: client, keyPrefix: 'rlf', points: LIMIT, duration: 600 });
       return { decide: async (k) => { await limiter.consume(k); return true; }, close: () => undefined };
     }],
   ];
-  const rounds = { tollgate: [], tollgateTokenBucket: [], rlf: [], incr: [], evalsha: [] };
+  const rounds = { tollgate: [], tollgateTokenBucket: [], tollgateSlidingWindow: [], tollgateGcra: [], rlf: [], incr: [], evalsha: [] };
   for (let round = 0; round <= ROUNDS; round++) {
     const counted = round > 0;
     progress(counted ? `round ${round} of ${ROUNDS}` : 'warm-up round (not counted)');
@@ -122,12 +130,16 @@ try {
   }
   figures.tollgate = medianRun(rounds.tollgate);
   figures.tollgateTokenBucket = medianRun(rounds.tollgateTokenBucket);
+  figures.tollgateSlidingWindow = medianRun(rounds.tollgateSlidingWindow);
+  figures.tollgateGcra = medianRun(rounds.tollgateGcra);
   figures.rlf = medianRun(rounds.rlf);
   figures.ceilings = { incr: median(rounds.incr), evalsha: median(rounds.evalsha) };
   // Each round's own ratios, for the spread beside the medians.
   figures.roundRatios = {
     incr: rounds.tollgate.map((t, i) => t.perSecond / rounds.incr[i]),
     evalsha: rounds.tollgateTokenBucket.map((t, i) => t.perSecond / rounds.evalsha[i]),
+    evalshaSliding: rounds.tollgateSlidingWindow.map((t, i) => t.perSecond / rounds.evalsha[i]),
+    evalshaGcra: rounds.tollgateGcra.map((t, i) => t.perSecond / rounds.evalsha[i]),
     rlf: rounds.tollgate.map((t, i) => t.perSecond / rounds.rlf[i].perSecond),
   };
   {
