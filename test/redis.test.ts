@@ -145,6 +145,24 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     b.close();
   });
 
+  it('sliding window: the state outlives the next window on Redis\' clock, so its count weighs into it', async () => {
+    const p = prefix();
+    const w = 600_000;
+    const limiter = new RedisLimiter({ name: 't', redis: shared.redis, policy: slidingWindow({ limit: 10, windowMs: w }), prefix: p, denyCache: false });
+    const [seconds, micros] = await shared.redis.time();
+    const t0 = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    // A plain consume (the written-out path) and one of cost 2 (through decide()).
+    await limiter.consume('plain');
+    await limiter.consume('costly', 2);
+    for (const key of ['plain', 'costly']) {
+      // Read at or after t0, so the key expires at t0 + ttl or later: at least at the end of the
+      // window after the one counted (windows are aligned to Redis' clock).
+      const ttl = await shared.redis.pttl(`${p}t{${key}}:sw${w}`);
+      expect(t0 + ttl).toBeGreaterThanOrEqual(t0 - (t0 % w) + 2 * w);
+    }
+    limiter.close();
+  });
+
   it('several policies are all-or-nothing, exactly like allOf() locally', async () => {
     const clock = new ManualClock(5_000_000);
     const policies = [tokenBucket({ capacity: 5, tokens: 1, intervalMs: 100 }), leakyBucket({ burst: 20, tokens: 1, intervalMs: 40 })];

@@ -594,10 +594,68 @@ local function plain_gcra_run()
   end
 end
 
+-- Plain consumes under one sliding window, sliding() for a cost of 1 written out, as for the
+-- buckets above; the differential tests hold both paths to the TypeScript engine.
+local function plain_sliding_run()
+  local p = policies[1]
+  local limit, w = p.limit, p.w
+  local aligned = now - (now % w)
+  local unpack = struct.unpack
+  while next_k <= #KEYS do
+    local k = next_k
+    if blocks and blockedFor(k) > 0 then
+      general(nil, k, 1, 1)
+    else
+      local key = KEYS[k]
+      local v = redis.pcall('GET', key)
+      local a, b, c, expires = aligned, 0, 0, nil
+      if v then
+        if type(v) == 'table' then foreign(p) end
+        if #v == 34 then
+          local tag
+          tag, a, b, c, expires = unpack('<c2dddd', v)
+          if tag ~= STATE_TAG then foreign(p) end
+        else
+          a, b, c, expires = parse(p, v)
+        end
+      end
+      -- sliding_view()
+      local start, cur, prev = aligned, 0, 0
+      if a >= aligned then
+        start, cur, prev = a, b, c
+      elseif a == aligned - w then
+        prev = b
+      end
+      local elapsed = max(0, now - start)
+      local weighted = 0
+      if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
+      local used = cur + weighted
+      if used + 1 > limit then
+        -- Denied (a cost of 1 is never above the limit): sliding()'s retry and sliding_reset().
+        local room, retry = limit - cur - 1, 0
+        if room >= 0 then
+          retry = w - floor(room * w / prev) - elapsed
+        else
+          retry = w - elapsed + w - floor((limit - 1) * w / cur)
+        end
+        local reset = 0
+        if cur > 0 or (prev > 0 and elapsed < w) then reset = start + w - now end
+        put(0, max(0, limit - used), reset, retry)
+      else
+        -- This window's count weighs into the next: the state lives until then (sliding_expiry()).
+        store(key, start, cur + 1, prev, start + 2 * w - now, expires)
+        put(1, limit - used - 1, start + w - now, 0)
+      end
+    end
+    next_k = k + 1
+  end
+end
+
 local function plain_single()
   local run_of = plain_run
   if policies[1].kind == ${PolicyCode.TokenBucket} then run_of = plain_bucket_run end
   if policies[1].kind == ${PolicyCode.Gcra} then run_of = plain_gcra_run end
+  if policies[1].kind == ${PolicyCode.SlidingWindow} then run_of = plain_sliding_run end
   while next_k <= #KEYS do
     local ok, err = pcall(run_of)
     if not ok then
