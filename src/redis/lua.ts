@@ -127,9 +127,12 @@ local function parse(p, v)
   foreign(p)
 end
 
+-- The state under a key (fresh when missing), its expiry (nil when unknown); foreign raises.
+-- Every path that decides reads state through here, the hot ones included: one call per request.
 local function load(p, limit, key)
-  local v = get(p, key)
+  local v = redis.pcall('GET', key)
   if not v then return fresh(p, limit) end
+  if type(v) == 'table' then foreign(p) end
   return parse(p, v)
 end
 
@@ -476,52 +479,25 @@ local function plain_fixed_windows()
   end
 end
 
--- Plain consumes under one policy of another kind: straight to decide(), no per-request tables,
--- and one pcall for the run of requests rather than one each: a request whose state is foreign
--- stops the run before it writes anything, is answered, and the run goes on after it.
+-- Plain consumes under one policy of the other kinds: one pcall for the run of requests rather
+-- than one each: a request whose state is foreign stops the run before it writes anything, is
+-- answered, and the run goes on after it (see plain_single).
 local next_k = 2
-local function plain_run()
-  local p = policies[1]
-  local limit = p.limit
-  while next_k <= #KEYS do
-    local k = next_k
-    if blocks and blockedFor(k) > 0 then
-      general(nil, k, 1, 1)
-    else
-      local allowed, remaining, reset, retry = decide(p, limit, KEYS[k], 1, true)
-      put(allowed and 1 or 0, remaining, reset, retry)
-    end
-    next_k = k + 1
-  end
-end
 
--- Plain consumes under one token bucket, the hot path of bucket() for a cost of 1 written out:
--- in Redis' Lua every function call counts (measured: ~15% less Redis time per decision than
--- through decide()). The same steps as refill() and bucket(); the differential tests hold both
--- paths to the TypeScript engine's decisions.
+-- Plain consumes under one token bucket, the hot path of bucket() for a cost of 1 written out
+-- (state read and written through load() and store()): in Redis' Lua every function call counts
+-- (see bench/RESULTS.md, issue 27). The same steps as refill() and bucket(); the differential
+-- tests hold both paths to the TypeScript engine's decisions.
 local function plain_bucket_run()
   local p = policies[1]
   local cap, t, i = p.limit, p.t, p.i
-  local pack, unpack = struct.pack, struct.unpack
   while next_k <= #KEYS do
     local k = next_k
     if blocks and blockedFor(k) > 0 then
       general(nil, k, 1, 1)
     else
       local key = KEYS[k]
-      local v = redis.pcall('GET', key)
-      local a, b, c, expires
-      if not v then
-        a, b, c = cap, now, 0
-      elseif type(v) == 'table' then
-        foreign(p)
-      elseif #v == 34 then
-        local tag
-        tag, a, b, c, expires = unpack('<c2dddd', v)
-        if tag ~= STATE_TAG then foreign(p) end
-      else
-        a, b, c, expires = parse(p, v)
-      end
+      local a, b, c, expires = load(p, cap, key)
       -- refill()
       if a >= cap then
         a, b, c = cap, max(b, now), 0
@@ -538,13 +514,7 @@ local function plain_bucket_run()
       if a >= 1 then
         a = a - 1
         local reset = ceil(((cap - a) * i - c) / t)
-        -- store() (the reset is above 0 here)
-        if expires ~= nil and clock + reset + keep_extra <= expires then
-          redis.call('SET', key, pack('<c2dddd', STATE_TAG, a, b, c, expires), 'KEEPTTL')
-        else
-          local ttl = reset + keep_extra + math.min(max(reset, SLACK_MIN_MS), SLACK_MAX_MS)
-          redis.call('SET', key, pack('<c2dddd', STATE_TAG, a, b, c, clock + ttl), 'PX', ttl)
-        end
+        store(key, a, b, c, reset, expires)
         put(1, a, reset, 0)
       else
         put(0, a, ceil(((cap - a) * i - c) / t), ceil(((1 - a) * i - c) / t))
@@ -560,25 +530,13 @@ local function plain_gcra_run()
   local p = policies[1]
   local burst, t, i = p.limit, p.t, p.i
   local tol = burst * i
-  local unpack = struct.unpack
   while next_k <= #KEYS do
     local k = next_k
     if blocks and blockedFor(k) > 0 then
       general(nil, k, 1, 1)
     else
       local key = KEYS[k]
-      local v = redis.pcall('GET', key)
-      local a, b, c, expires = now, 0, 0, nil
-      if v then
-        if type(v) == 'table' then foreign(p) end
-        if #v == 34 then
-          local tag
-          tag, a, b, c, expires = unpack('<c2dddd', v)
-          if tag ~= STATE_TAG then foreign(p) end
-        else
-          a, b, c, expires = parse(p, v)
-        end
-      end
+      local a, b, c, expires = load(p, burst, key)
       local backlog = 0
       if a >= now then backlog = (a - now) * t + b end
       if backlog > tol - i then
@@ -600,25 +558,13 @@ local function plain_sliding_run()
   local p = policies[1]
   local limit, w = p.limit, p.w
   local aligned = now - (now % w)
-  local unpack = struct.unpack
   while next_k <= #KEYS do
     local k = next_k
     if blocks and blockedFor(k) > 0 then
       general(nil, k, 1, 1)
     else
       local key = KEYS[k]
-      local v = redis.pcall('GET', key)
-      local a, b, c, expires = aligned, 0, 0, nil
-      if v then
-        if type(v) == 'table' then foreign(p) end
-        if #v == 34 then
-          local tag
-          tag, a, b, c, expires = unpack('<c2dddd', v)
-          if tag ~= STATE_TAG then foreign(p) end
-        else
-          a, b, c, expires = parse(p, v)
-        end
-      end
+      local a, b, c, expires = load(p, limit, key)
       -- sliding_view()
       local start, cur, prev = aligned, 0, 0
       if a >= aligned then
@@ -652,10 +598,9 @@ local function plain_sliding_run()
 end
 
 local function plain_single()
-  local run_of = plain_run
+  local run_of = plain_sliding_run
   if policies[1].kind == ${PolicyCode.TokenBucket} then run_of = plain_bucket_run end
   if policies[1].kind == ${PolicyCode.Gcra} then run_of = plain_gcra_run end
-  if policies[1].kind == ${PolicyCode.SlidingWindow} then run_of = plain_sliding_run end
   while next_k <= #KEYS do
     local ok, err = pcall(run_of)
     if not ok then
