@@ -14,6 +14,11 @@ export type TollgateErrorCode =
   | 'TOLLGATE_REDIS_UNAVAILABLE'
   | 'TOLLGATE_REDIS_LATE'
   | 'TOLLGATE_REDIS_STATE_MISMATCH'
+  | 'TOLLGATE_REDIS_OUT_OF_MEMORY'
+  | 'TOLLGATE_REDIS_READONLY'
+  | 'TOLLGATE_REDIS_NO_PERMISSION'
+  | 'TOLLGATE_REDIS_MOVING'
+  | 'TOLLGATE_REDIS_UNSUPPORTED'
   | 'TOLLGATE_OUT_OF_MEMORY';
 
 export interface TollgateTypeError extends TypeError {
@@ -57,13 +62,23 @@ export function nativeUnavailable(detail: string): Error & { code: TollgateError
 }
 
 /** The codes of RedisLimiter's failures. */
-export type RedisErrorCode = 'TOLLGATE_REDIS_TIMEOUT' | 'TOLLGATE_REDIS_ERROR' | 'TOLLGATE_REDIS_UNAVAILABLE' | 'TOLLGATE_REDIS_LATE' | 'TOLLGATE_REDIS_STATE_MISMATCH';
+export type RedisErrorCode =
+  | 'TOLLGATE_REDIS_TIMEOUT'
+  | 'TOLLGATE_REDIS_ERROR'
+  | 'TOLLGATE_REDIS_UNAVAILABLE'
+  | 'TOLLGATE_REDIS_LATE'
+  | 'TOLLGATE_REDIS_STATE_MISMATCH'
+  | 'TOLLGATE_REDIS_OUT_OF_MEMORY'
+  | 'TOLLGATE_REDIS_READONLY'
+  | 'TOLLGATE_REDIS_NO_PERMISSION'
+  | 'TOLLGATE_REDIS_MOVING'
+  | 'TOLLGATE_REDIS_UNSUPPORTED';
 
 /**
  * A Redis call that failed, outlived its timeout, was not sent (the node's breaker is open), was
  * refused by Redis as late, or met state of another shape; `cause` holds the client's error, if any.
  */
-export function redisError(message: string, code: RedisErrorCode, cause?: unknown): Error & { code: RedisErrorCode } {
+export function redisError(message: string, code: RedisErrorCode, cause?: unknown, reply?: string): Error & { code: RedisErrorCode; reply?: string } {
   const error = new Error(message, cause === undefined ? undefined : { cause });
-  return Object.assign(error, { code });
+  return Object.assign(error, reply === undefined ? { code } : { code, reply });
 }

@@ -15,6 +15,12 @@ export interface LeaseOptions {
   readonly share: number;
   /** Keys this process holds leases (and rates) for at once; default 10,000. */
   readonly keys: number;
+  /**
+   * The longest a lease is spent from, in ms; default 1000. Then its unspent units go back and the
+   * next consume asks the store again, which is how another process' block() or reset() of the
+   * key reaches this one: within this bound.
+   */
+  readonly maxAgeMs: number;
 }
 
 /** How long a key's local rate is counted over, and so about how long a lease is sized to last. */
@@ -26,8 +32,13 @@ interface Lease {
   readonly limit: number;
   /** What the store had left for everyone else when the lease was taken. */
   readonly othersLeft: number;
-  /** When the window the units were counted in ends, on this process' clock. */
+  /** When it stops being spent from: its window's end or its age limit, whichever comes first. */
   readonly endsAt: number;
+  /**
+   * When the window the units were counted in ends at the latest, on this process' clock: counted
+   * from when the lease call was sent, so however late its reply came, never after Redis' window.
+   */
+  readonly windowEndsAt: number;
   /** That window's expiry as the store gave it (for handing units back to that window only). */
   readonly window: number;
 }
@@ -58,7 +69,7 @@ export class LeaseBook {
 
   /** A lease let go before its window ends: its unspent units go back to that window. */
   #letGo(key: string, lease: Lease, now: number): void {
-    if (lease.units > 0 && now < lease.endsAt) this.#giveBack(key, lease.units, lease.window);
+    if (lease.units > 0 && now < lease.windowEndsAt) this.#giveBack(key, lease.units, lease.window);
   }
 
   get share(): number {
@@ -82,7 +93,7 @@ export class LeaseBook {
     }
     lease.units -= cost;
     this.spent++;
-    return { allowed: true, limit: lease.limit, remaining: lease.units + lease.othersLeft, resetMs: lease.endsAt - now, retryAfterMs: 0 };
+    return { allowed: true, limit: lease.limit, remaining: lease.units + lease.othersLeft, resetMs: lease.windowEndsAt - now, retryAfterMs: 0 };
   }
 
   /**
@@ -102,12 +113,16 @@ export class LeaseBook {
   }
 
   /**
-   * Keeps `units` granted for the key, spendable until the window ends `resetMs` from now; `window`
-   * names that window to the store (see GiveBack).
+   * Keeps `units` granted for the key by a lease call sent at `sentAt` (this process' clock), whose
+   * window the store said ends `resetMs` after it ran; `window` names that window to the store (see
+   * GiveBack). The store ran the call after it was sent, so the window surely ends by `sentAt +
+   * resetMs` here (less a millisecond for the store's rounding).
    */
-  keep(key: string, units: number, limit: number, othersLeft: number, resetMs: number, window: number): void {
+  keep(key: string, units: number, limit: number, othersLeft: number, resetMs: number, window: number, sentAt: number): void {
     if (units <= 0) return;
     const now = this.#now();
+    const windowEndsAt = sentAt + resetMs - 1;
+    if (windowEndsAt <= now) return;
     const before = this.#leases.get(key);
     if (before !== undefined) this.#letGo(key, before, now);
     else if (this.#leases.size >= this.#options.keys) {
@@ -117,7 +132,7 @@ export class LeaseBook {
         this.#letGo(oldest.value[0], oldest.value[1], now);
       }
     }
-    this.#leases.set(key, { units, limit, othersLeft, endsAt: now + resetMs, window });
+    this.#leases.set(key, { units, limit, othersLeft, endsAt: Math.min(windowEndsAt, sentAt + this.#options.maxAgeMs), windowEndsAt, window });
   }
 
   /** Lets the key's lease go (reset, block): its units stay counted and are not admitted. */

@@ -78,13 +78,16 @@ export interface RedisLimiterOptions {
    * remaining quota from Redis in one call (at most `share` of it, default 0.2, and about twice what
    * it used in the last 100 ms) and spends it here with no round trip. Redis counts a lease when it
    * is taken, so the global count never passes the limit; units a lease holds when its window ends
-   * are not admitted, so a limit may under-admit by what is leased and unspent. Off by default.
+   * are not admitted, so a limit may under-admit by what is leased and unspent. A lease is spent
+   * from for at most `maxAgeMs` (default 1000), so another process' block() or reset() reaches it
+   * within that; and never past its Redis window, however late its reply came. Needs
+   * PEXPIRETIME (Redis 7): on an older server leases stay off, with a warning. Off by default.
    */
-  readonly leases?: boolean | { readonly hotAfter?: number; readonly share?: number; readonly keys?: number };
+  readonly leases?: boolean | { readonly hotAfter?: number; readonly share?: number; readonly keys?: number; readonly maxAgeMs?: number };
   /**
-   * For tests: decide at this clock's time instead of Redis TIME (fixed windows still expire on
-   * Redis' clock; the other kinds' state is kept an hour of Redis time past its reset, as Redis
-   * cannot expire it on this clock; deadlines stay on real time).
+   * For tests: decide at this clock's time instead of Redis TIME. Keys still expire on Redis' own
+   * clock, a reset's worth (plus slack) of real time after their last write, so a test clock must
+   * not run slower than real time by more than that; deadlines stay on real time.
    */
   readonly clock?: ManualClock;
 }
@@ -157,7 +160,7 @@ export function parseRedisLimiterOptions(options: unknown): RedisLimiterConfig {
 function parseLeases(option: unknown, params: readonly PolicyParams[]): LeaseOptions | undefined {
   if (option === undefined || option === false) return undefined;
   const spec = option === true ? {} : checkObject(option, 'leases');
-  checkKnownKeys(spec, ['hotAfter', 'share', 'keys'], 'leases');
+  checkKnownKeys(spec, ['hotAfter', 'share', 'keys', 'maxAgeMs'], 'leases');
   if (params.length !== 1 || params[0]?.code !== PolicyCode.FixedWindow) {
     throw invalidArgument('leases', 'leases on a limiter of one fixedWindow policy (the others keep state a lease cannot split)', option);
   }
@@ -167,6 +170,7 @@ function parseLeases(option: unknown, params: readonly PolicyParams[]): LeaseOpt
     hotAfter: spec.hotAfter === undefined ? 4 : checkInteger(spec.hotAfter, 'leases.hotAfter', 1, 1_000_000),
     share,
     keys: spec.keys === undefined ? 10_000 : checkInteger(spec.keys, 'leases.keys', 1, 1_000_000),
+    maxAgeMs: spec.maxAgeMs === undefined ? 1000 : checkInteger(spec.maxAgeMs, 'leases.maxAgeMs', 1, 3_600_000),
   };
 }
 

@@ -10,7 +10,9 @@ import { PolicyCode, type PolicyParams } from '../common/policies.js';
 import { checkKey, checkPositiveInteger, isKey } from '../common/validate.js';
 import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransitions } from '../redis/breaker.js';
 import { keySlot } from '../redis/key-slot.js';
-import { BLOCK_LUA, CLOCK_LUA, DECIDE_LUA, GIVE_BACK_LUA, LEASE_LUA, RESET_LUA } from '../redis/lua.js';
+import { BLOCK_LUA, DECIDE_LUA, GIVE_BACK_LUA, LEASE_LUA, PROBE_LUA, RESET_LUA } from '../redis/lua.js';
+import { asRedisError, countsTowardBreaker } from '../redis/redis-errors.js';
+import { noScriptsError, PROBED_COMMANDS, readProbe, unsupportedError, warnEviction, warnLeasesOff, type ServerProfile } from '../redis/server-probe.js';
 import type { RedisClient, RedisTransport } from '../redis/redis-client.js';
 import { blockMarker, groupedKeyBase, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
 import { ServerClock } from '../redis/server-clock.js';
@@ -40,6 +42,8 @@ interface Pending {
   readonly options: CallOptions | undefined;
   /** Its Redis names. */
   readonly names: Names;
+  /** When its timeoutMs began, by realNow(); 0 = when its batch is sent (a call that waited for a lease began earlier). */
+  readonly startedAt: number;
   readonly resolve: (d: Decision) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -62,16 +66,32 @@ interface Names {
   windowEnds: number;
 }
 
-/** One node (or the single server): its breaker and its clock. */
+/** One node (or the single server): its breaker, its clock and what it can do. */
 interface Node {
   readonly name: string;
   readonly breaker: Breaker | undefined;
   readonly clock: ServerClock;
-  /** The clock sample under way, shared by the calls that wait for it. */
-  sampling: Promise<void> | undefined;
+  /** The probe under way (first contact, or a recheck), shared by the calls that wait for it. */
+  probing: Promise<void> | undefined;
+  /** What the last probe found (undefined before one answered). */
+  profile: ServerProfile | undefined;
+  /** While the node lacks what tollgate needs: the error every call rejects with. */
+  unsupported: (Error & { code: RedisErrorCode }) | undefined;
+  /** When to probe again (Infinity once nothing is missing). */
+  probeAt: number;
   /** When a call was last routed here (a node that no longer serves a slot stops being asked). */
   lastUsed: number;
+  /** On a Cluster: the slots routed here lately, with when. */
+  readonly slots: Map<number, number>;
+  /** Slots whose last call here timed out, since a call of theirs last answered. */
+  readonly failingSlots: Set<number>;
 }
+
+/** How often a node that lacks a command is probed again (an operator may fix its ACL meanwhile). */
+const PROBE_AGAIN_MS = 10_000;
+
+/** Thrown by #run to the lease path when the node cannot serve leases: the consume goes to Redis as a plain one. */
+const LEASES_OFF = Symbol('leases off');
 
 /** Keys whose Redis names are remembered, at most (the cache starts over past it). */
 const MAX_CACHED_NAMES = 16_384;
@@ -88,7 +108,7 @@ const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(l
 const DECIDE = script(DECIDE_LUA);
 const BLOCK = script(BLOCK_LUA);
 const RESET = script(RESET_LUA);
-const CLOCK = script(CLOCK_LUA);
+const PROBE = script(PROBE_LUA);
 const LEASE = script(LEASE_LUA);
 const GIVE_BACK = script(GIVE_BACK_LUA);
 /** Local time for deadlines and the breaker: real and monotonic, whatever clock decides. */
@@ -108,7 +128,8 @@ export class RedisLimiter extends LimiterBase {
   readonly #onEvent: ((event: RedisLimiterEvent) => void) | undefined;
   readonly #breaker: BreakerOptions | undefined;
   readonly #denyCache: DenyCache | undefined;
-  readonly #leases: LeaseBook | undefined;
+  /** Hot keys' leases; switched off (undefined) when a node cannot serve them. */
+  #leases: LeaseBook | undefined;
   /** Lease calls under way, per key: the consumes that arrive meanwhile wait for it. */
   readonly #leasing = new Map<string, Promise<unknown>>();
   readonly #maxBatch: number;
@@ -191,10 +212,11 @@ export class RedisLimiter extends LimiterBase {
       // A new node (a promoted replica, a resharding): forget those long unused (a failed master).
       for (const [other, state] of this.#nodes) if (now - state.lastUsed > 12 * NODE_IDLE_MS) this.#nodes.delete(other);
       const breaker = this.#breaker === undefined ? undefined : new Breaker(this.#breaker, this.#transitions);
-      node = { name, breaker, clock: new ServerClock(), sampling: undefined, lastUsed: now };
+      node = { name, breaker, clock: new ServerClock(), probing: undefined, profile: undefined, unsupported: undefined, probeAt: 0, lastUsed: now, slots: new Map(), failingSlots: new Set() };
       this.#nodes.set(name, node);
     }
     node.lastUsed = now;
+    if (this.#redis.cluster) node.slots.set(slot, now);
     return node;
   }
 
@@ -254,11 +276,49 @@ export class RedisLimiter extends LimiterBase {
         return Promise.resolve(local);
       }
       const waiting = this.#leasing.get(key);
-      if (waiting !== undefined) return waiting.then(() => this.consume(key, cost));
+      if (waiting !== undefined) {
+        // The waiting demand sizes the next lease too.
+        this.#leases.want(key, cost);
+        return this.#afterLease(waiting, key, cost);
+      }
       const want = this.#leases.want(key, cost);
       if (want > 0) return this.#lease(this.#leases, key, cost, want);
     }
     return this.#decide(key, cost, options, 1);
+  }
+
+  /**
+   * A consume that arrived while the key's lease call was out: spent from the new lease when it
+   * covers it, else decided by Redis with the others the lease could not serve (one batch, not one
+   * call each), all within timeoutMs of its arrival; past that, onError decides, as for a timeout.
+   */
+  #afterLease(waiting: Promise<unknown>, key: string, cost: number): Promise<Decision> {
+    const arrivedAt = realNow();
+    return this.#tracked(
+      new Promise<Decision>((resolve, reject) => {
+        let settled = false;
+        const timer = setTimeout(() => {
+          if (settled || this.closed) return;
+          settled = true;
+          this.#stats.decisions++;
+          this.#stats.timeouts++;
+          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, names: this.#names(key), startedAt: arrivedAt, resolve, reject });
+        }, this.#timeoutMs);
+        timer.unref?.();
+        const next = () => {
+          if (settled || this.closed) return;
+          settled = true;
+          clearTimeout(timer);
+          const local = this.#leases?.spend(key, cost);
+          if (local !== undefined) {
+            this.#stats.decisions++;
+            this.#stats.allowed++;
+            resolve(local);
+          } else this.#decide(key, cost, undefined, 1, arrivedAt).then(resolve, reject);
+        };
+        waiting.then(next, next);
+      }),
+    );
   }
 
   /**
@@ -277,14 +337,22 @@ export class RedisLimiter extends LimiterBase {
     const params = this.#params[0] as PolicyParams;
     const names = this.#names(key);
     const args = [String(want), String(params.limit), String(params.windowMs), String(leases.share), String(cost), names.base];
+    // The lease's window is counted from here: Redis ran the call after this.
+    const sentAt = this.#clockNow();
     // One policy: the keys are the blocks marker and the window's.
     const decided = this.#tracked(this.#direct(names, LEASE, [names.marker, names.keys[0] as string], args)).then(
-      (reply) => this.#leased(leases, key, names, cost, params.limit, reply),
+      (reply) => this.#leased(leases, key, names, cost, params.limit, reply, sentAt),
       (error: unknown) => {
         if (this.closed) throw error;
+        if (error === LEASES_OFF) {
+          // Counted again by #decide.
+          this.#stats.decisions--;
+          return this.#decide(key, cost, undefined, 1);
+        }
+        if ((error as { code?: string }).code === 'TOLLGATE_REDIS_UNSUPPORTED') throw error;
         // Redis could not lease: onError decides, as for any consume it could not decide.
         return new Promise<Decision>((resolve, reject) => {
-          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, names, resolve, reject });
+          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, names, startedAt: 0, resolve, reject });
         });
       },
     );
@@ -294,13 +362,14 @@ export class RedisLimiter extends LimiterBase {
     return decided;
   }
 
-  #leased(leases: LeaseBook, key: string, names: Names, cost: number, limit: number, reply: readonly unknown[]): Decision {
+  #leased(leases: LeaseBook, key: string, names: Names, cost: number, limit: number, reply: readonly unknown[], sentAt: number): Decision {
     const granted = Number(reply[2]);
     if (granted < 0) throw this.#mismatch(names, 1, 'counted');
     const count = Number(reply[3]);
-    const reset = Number(reply[4]);
+    // What Redis measured when it ran, less the time since the call was sent (a slow reply path).
+    const reset = Math.max(0, Number(reply[4]) - (this.#clockNow() - sentAt));
     if (granted >= cost) {
-      leases.keep(key, granted - cost, limit, limit - count, reset, Number(reply[5]));
+      leases.keep(key, granted - cost, limit, limit - count, Number(reply[4]), Number(reply[5]), sentAt);
       this.#stats.allowed++;
       return { allowed: true, limit, remaining: granted - cost + (limit - count), resetMs: reset, retryAfterMs: 0 };
     }
@@ -328,7 +397,7 @@ export class RedisLimiter extends LimiterBase {
     return this.#decide(key, cost, options, 2);
   }
 
-  #decide(key: string, cost: number, options: CallOptions | undefined, op: 1 | 2): Promise<Decision> {
+  #decide(key: string, cost: number, options: CallOptions | undefined, op: 1 | 2, startedAt = 0): Promise<Decision> {
     let overrides: readonly number[];
     try {
       this.live();
@@ -351,7 +420,7 @@ export class RedisLimiter extends LimiterBase {
       // No closure of its own and no registry entry per request: close() finds it in its queue
       // or its batch in flight.
       const names = this.#names(key);
-      const pending: Pending = { key, op, cost, overrides, options, names, resolve, reject };
+      const pending: Pending = { key, op, cost, overrides, options, names, startedAt, resolve, reject };
       // On a Cluster a call holds the keys of one slot: requests wait per slot, a full batch goes at once.
       const slot = names.slot;
       let queue = this.#queues.get(slot);
@@ -405,18 +474,23 @@ export class RedisLimiter extends LimiterBase {
         for (const limit of p.overrides) args.push(String(limit));
       }
     }
+    // The batch's timeoutMs began with its earliest request (one that waited for a lease), else now.
+    let startedAt = realNow();
+    for (const p of batch) if (p.startedAt !== 0 && p.startedAt < startedAt) startedAt = p.startedAt;
     this.#inFlight.add(batch);
-    this.#run(node, DECIDE, keys, args).then(
+    this.#run(node, DECIDE, keys, args, (batch[0] as Pending).names.slot, startedAt).then(
       (reply) => {
         this.#inFlight.delete(batch);
         this.#settle(batch, reply);
       },
-      () => {
+      (error: unknown) => {
         this.#inFlight.delete(batch);
         // close() has rejected the batch already: nothing decides for it now (the failure itself
         // was counted and reported by #run).
         if (this.closed) return;
-        for (const p of batch) this.#fallBack(p);
+        // A node that lacks what tollgate needs is an error to fix, not a failure to decide around.
+        if ((error as { code?: string }).code === 'TOLLGATE_REDIS_UNSUPPORTED') for (const p of batch) p.reject(error);
+        else for (const p of batch) this.#fallBack(p);
       },
     );
   }
@@ -542,14 +616,32 @@ export class RedisLimiter extends LimiterBase {
     return this.#fallbackDecider.decide(p.op === 1 ? 'consume' : 'peek', p.key, p.cost, p.options, limit);
   }
 
-  /** A call failed: counted, reported, and the node's breaker told. */
-  #failed(node: Node, error: Error & { code: RedisErrorCode }): void {
+  /** A call for `slot` failed: counted, reported, and the node's breaker told when the failure is the node's. */
+  #failed(node: Node, error: Error & { code: RedisErrorCode }, slot: number): void {
     if (error.code === 'TOLLGATE_REDIS_TIMEOUT') this.#stats.timeouts++;
     else this.#stats.errors++;
     this.#emit({ type: 'error', error, node: node.name });
+    if (!countsTowardBreaker(error.code) || !this.#nodeFailing(node, error.code, slot)) return;
     const before = node.breaker?.state;
     node.breaker?.failure(realNow());
     this.#breakerMoved(node, before);
+  }
+
+  /**
+   * Whether a failure of `slot` speaks for its whole node. On a Cluster, a slot that times out
+   * while the node's other slots answer is being migrated (its client retrying TRYAGAIN until the
+   * move ends), not dead: a timeout counts once calls of two slots of the node are timing out, or
+   * when the node served no other slot lately.
+   */
+  #nodeFailing(node: Node, code: RedisErrorCode, slot: number): boolean {
+    if (!this.#redis.cluster || code !== 'TOLLGATE_REDIS_TIMEOUT') return true;
+    node.failingSlots.add(slot);
+    if (node.failingSlots.size >= 2) return true;
+    const now = realNow();
+    for (const [other, usedAt] of node.slots) {
+      if (other !== slot && now - usedAt <= NODE_IDLE_MS) return false;
+    }
+    return true;
   }
 
   #breakerMoved(node: Node, before: BreakerState | undefined): void {
@@ -576,9 +668,12 @@ export class RedisLimiter extends LimiterBase {
    * reads its clock first, within the same budget). Redis refuses to act once the deadline has
    * passed by its own clock; a reply that comes after the timeout is dropped (and counted).
    */
-  async #run(node: Node, s: Script, keys: readonly string[], args: string[], startedAt = realNow()): Promise<readonly unknown[]> {
+  async #run(node: Node, s: Script, keys: readonly string[], args: string[], slot: number, startedAt = realNow()): Promise<readonly unknown[]> {
+    if (!node.clock.known || startedAt >= node.probeAt) await this.#probe(node, keys[0] as string, slot, startedAt);
+    // Found on the probe (which reported it): every call rejects with it until a probe finds it fixed.
+    if (node.unsupported !== undefined) throw node.unsupported;
+    if (s === LEASE && node.profile?.leases === false) this.#leasesOff(node);
     try {
-      if (!node.clock.known) await this.#sampleClock(node, keys[0] as string, startedAt);
       const now = realNow();
       // The reply must be back before the timeout: Redis stops acting a round trip's worth early.
       const margin = Math.min(this.#timeoutMs / 4, 2 * node.clock.roundTripMs + 1);
@@ -589,6 +684,7 @@ export class RedisLimiter extends LimiterBase {
         this.#stats.lateRefused++;
         throw redisError(`Redis refused the call as late (past its deadline by Redis' clock)`, 'TOLLGATE_REDIS_LATE');
       }
+      node.failingSlots.delete(slot);
       const before = node.breaker?.state;
       node.breaker?.success();
       this.#breakerMoved(node, before);
@@ -600,22 +696,53 @@ export class RedisLimiter extends LimiterBase {
         this.#emit({ type: 'error', error: coded, node: node.name });
         throw error;
       }
-      this.#failed(node, coded);
+      this.#failed(node, coded, slot);
       throw error;
     }
   }
 
-  /** Reads the node's clock once (shared by the calls that arrive meanwhile), within the budget from `startedAt`. */
-  #sampleClock(node: Node, key: string, startedAt: number): Promise<void> {
-    node.sampling ??= (async () => {
+  /**
+   * Reads the node's clock and what it can do (see server-probe.ts), once on first contact and
+   * again while something is missing; shared by the calls that arrive meanwhile, within the budget
+   * from `startedAt`. A failure to probe is the node's failure, as any call's.
+   */
+  #probe(node: Node, key: string, slot: number, startedAt: number): Promise<void> {
+    node.probing ??= (async () => {
       try {
         const giveUpAt = startedAt + this.#timeoutMs;
-        await this.#bounded(this.#eval(CLOCK, [key], ['0'], node, giveUpAt), giveUpAt - realNow());
+        const reply = await this.#bounded(this.#eval(PROBE, [key], ['0', ...PROBED_COMMANDS], node, giveUpAt), giveUpAt - realNow());
+        const profile = readProbe(reply);
+        node.profile = profile;
+        node.unsupported = profile.missing.length > 0 ? unsupportedError(node.name, profile.missing) : undefined;
+        node.probeAt = node.unsupported === undefined ? Infinity : realNow() + PROBE_AGAIN_MS;
+        if (node.unsupported !== undefined) this.#emit({ type: 'error', error: node.unsupported, node: node.name });
+        if (profile.evicting !== undefined) warnEviction(node.name, profile.evicting);
+      } catch (error) {
+        const coded = error as Error & { code: RedisErrorCode; reply?: string };
+        if (coded.code === 'TOLLGATE_REDIS_NO_PERMISSION') {
+          // Not even the scripts may run: the same as a missing command.
+          node.unsupported = noScriptsError(node.name, coded.reply ?? coded.message);
+          node.probeAt = realNow() + PROBE_AGAIN_MS;
+          this.#emit({ type: 'error', error: node.unsupported, node: node.name });
+          return;
+        }
+        this.#failed(node, coded, slot);
+        throw error;
       } finally {
-        node.sampling = undefined;
+        node.probing = undefined;
       }
     })();
-    return node.sampling;
+    return node.probing;
+  }
+
+  /** A node cannot serve leases (see server-probe.ts): they stop for this limiter, with one warning. */
+  #leasesOff(node: Node): never {
+    if (this.#leases !== undefined) {
+      this.#leases.clear();
+      this.#leases = undefined;
+      warnLeasesOff(this.name, node.name, node.profile?.version ?? 0);
+    }
+    throw LEASES_OFF;
   }
 
   /**
@@ -638,7 +765,7 @@ export class RedisLimiter extends LimiterBase {
       node.clock.observe(Number(reply[1]), sentAt, receivedAt);
       if (receivedAt > giveUpAt) {
         if (Number(reply[0]) === 0) this.#stats.lateRefused++;
-        else if (s !== CLOCK) this.#stats.lateExecuted++;
+        else if (s !== PROBE) this.#stats.lateExecuted++;
       }
       return reply;
     });
@@ -688,7 +815,7 @@ export class RedisLimiter extends LimiterBase {
       this.#stats.shortCircuited++;
       return Promise.reject(redisError(`Redis ${node.name || 'server'} is down (its breaker is open)`, 'TOLLGATE_REDIS_UNAVAILABLE'));
     }
-    return this.#run(node, s, keys, args);
+    return this.#run(node, s, keys, args, names.slot);
   }
 
   /** Settles within `ms`, with a TOLLGATE_REDIS_* error on failure; the late answer is dropped. */
@@ -703,8 +830,7 @@ export class RedisLimiter extends LimiterBase {
         },
         (e: unknown) => {
           clearTimeout(timer);
-          const code = (e as { code?: string })?.code;
-          reject(code?.startsWith('TOLLGATE_REDIS_') ? e : redisError(`Redis failed: ${(e as Error)?.message ?? String(e)}`, 'TOLLGATE_REDIS_ERROR', e));
+          reject(asRedisError(e));
         },
       );
     });

@@ -18,6 +18,37 @@ local deadline = tonumber(ARGV[1])
 if deadline > 0 and clock > deadline then return { 0, clock } end
 `;
 
+/**
+ * What a reply error that a pcall caught means: state of another shape under the key (WRONGTYPE,
+ * or a counter that is not an integer) is the caller's to report; any other (OOM, READONLY, an ACL
+ * refusal, ...) is a failure of Redis, raised again with Redis' own words for the client to sort.
+ */
+const REPLY_ERRORS_LUA = `local function is_foreign(e)
+  local text = e.err or ''
+  return string.find(text, '^WRONGTYPE') ~= nil or string.find(text, 'not an integer', 1, true) ~= nil
+end
+`;
+
+/**
+ * A counter just incremented by 'added' must end with its window, 'w' ms from its first unit: its
+ * TTL read, and set when it has none (a new window, or a counter an older deployment or an
+ * interrupted call left without one, repaired here). No PEXPIRE NX (Redis 7 only): the TTL read
+ * does what NX did inside the script. When the expiry cannot be set (an ACL without PEXPIRE), the
+ * increment is undone before the error goes up, so no failure leaves a counter that never ends.
+ * Returns the ms left in the window and whether this call started it.
+ */
+const WINDOW_EXPIRY_LUA = `local function window_expiry(key, w, count, added)
+  local reset = redis.call('PTTL', key)
+  if reset >= 0 then return reset, false end
+  local set = redis.pcall('PEXPIRE', key, w)
+  if type(set) == 'table' then
+    if count == added then redis.pcall('DEL', key) else redis.pcall('DECRBY', key, added) end
+    error(set)
+  end
+  return w, count == added
+end
+`;
+
 /** The decision time in ms: ARGV[2] when a test clock gave one, else Redis' own clock. */
 const NOW_LUA = `local now = clock
 if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
@@ -39,7 +70,7 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
  * retryAfterMs. A request is all-or-nothing across its policies.
  */
 export const DECIDE_LUA = `
-${DEADLINE_LUA}local ceil, max = math.ceil, math.max
+${DEADLINE_LUA}${REPLY_ERRORS_LUA}${WINDOW_EXPIRY_LUA}local ceil, max = math.ceil, math.max
 local NEVER = -1
 ${NOW_LUA}local P = tonumber(ARGV[3])
 local cut = tonumber(ARGV[4])
@@ -60,10 +91,16 @@ local function foreign(p)
   error(MISMATCH)
 end
 
+-- A reply error a pcall caught: foreign state (see is_foreign), else Redis' failure raised again.
+local function failed(p, e)
+  if is_foreign(e) then foreign(p) end
+  error(e)
+end
+
 -- A key's value, or false when it does not exist; a key of another type is foreign.
 local function get(p, key)
   local v = redis.pcall('GET', key)
-  if type(v) == 'table' then foreign(p) end
+  if type(v) == 'table' then failed(p, v) end
   return v
 end
 
@@ -90,16 +127,10 @@ end
 -- tollgate 0.1) still reads. Any other value under the key is foreign.
 local STATE_TAG = 'T2'
 
--- Under a test clock (ARGV[2]) the state outlives its reset by an hour of Redis' own time: Redis
--- expires keys on its clock, not the test's, and a state read after its reset decides exactly as
--- a fresh key does, so only keeping it, never losing it early, keeps decisions on the test's time.
-local keep_extra = 0
-if ARGV[2] ~= '' then keep_extra = 3600000 end
-
 -- Writes a state that must live 'reset' ms more. A SET that keeps the key's TTL costs Redis far
 -- less than one that sets it (a relative expiry is rewritten for replication), so a TTL is set
 -- with slack, up to a minute, and kept by every write that it still covers; the slack only keeps
--- a state that decides exactly as a fresh key (see above) that much longer.
+-- a state that, read after its reset, decides exactly as a fresh key that much longer.
 local SLACK_MIN_MS, SLACK_MAX_MS = 1000, 60000
 
 local function store(key, a, b, c, reset, expires)
@@ -107,10 +138,10 @@ local function store(key, a, b, c, reset, expires)
     redis.call('DEL', key)
     return
   end
-  if expires ~= nil and clock + reset + keep_extra <= expires then
+  if expires ~= nil and clock + reset <= expires then
     redis.call('SET', key, struct.pack('<c2dddd', STATE_TAG, a, b, c, expires), 'KEEPTTL')
   else
-    local ttl = reset + keep_extra + math.min(max(reset, SLACK_MIN_MS), SLACK_MAX_MS)
+    local ttl = reset + math.min(max(reset, SLACK_MIN_MS), SLACK_MAX_MS)
     redis.call('SET', key, struct.pack('<c2dddd', STATE_TAG, a, b, c, clock + ttl), 'PX', ttl)
   end
 end
@@ -132,7 +163,7 @@ end
 local function load(p, limit, key)
   local v = redis.pcall('GET', key)
   if not v then return fresh(p, limit) end
-  if type(v) == 'table' then foreign(p) end
+  if type(v) == 'table' then failed(p, v) end
   return parse(p, v)
 end
 
@@ -248,15 +279,10 @@ local function decide(p, limit, key, cost, commit)
   if kind == ${PolicyCode.FixedWindow} and commit then
     -- Spend first (one call on the common path), and take it back on a denial.
     local count = redis.pcall('INCRBY', key, cost)
-    if type(count) == 'table' then foreign(p) end
-    local reset
-    if count == cost and redis.call('PEXPIRE', key, p.w, 'NX') == 1 then
-      reset = p.w
-    else
-      reset = redis.call('PTTL', key)
-    end
+    if type(count) == 'table' then failed(p, count) end
+    local reset, started = window_expiry(key, p.w, count, cost)
     if count > limit then
-      if count == cost and reset == p.w then redis.call('DEL', key) else redis.call('DECRBY', key, cost) end
+      if started then redis.call('DEL', key) else redis.call('DECRBY', key, cost) end
       local retry = NEVER
       if cost <= limit then retry = reset end
       return false, max(0, limit - (count - cost)), reset, retry
@@ -443,7 +469,7 @@ local function general(at, k, op, cost)
 end
 
 -- The common batch, plain consumes under one fixed window: the decide() steps inline, per request
--- INCR, and PEXPIRE NX (a new window) or PTTL, unless the caller knows when the window ends:
+-- INCR, and PTTL (with PEXPIRE for a new window), unless the caller knows when the window ends:
 -- ARGV[base + 2] has a '1' for each such request (it ends after this call's deadline), whose reset
 -- is then answered as -2, "the end you know". Nothing else unless it is denied or blocked.
 local function plain_fixed_windows()
@@ -458,15 +484,15 @@ local function plain_fixed_windows()
       local key = KEYS[k]
       local count = redis.pcall('INCR', key)
       if type(count) == 'table' then
+        if not is_foreign(count) then error(count) end
         put(2, 1, 0, 0)
       else
         local reset
-        if count == 1 and redis.call('PEXPIRE', key, w, 'NX') == 1 then
-          reset = w
-        elseif byte(known, k - 1) == 49 then
+        -- A count of 1 is a window this call may have started, whatever the caller knew.
+        if count ~= 1 and byte(known, k - 1) == 49 then
           reset = -2
         else
-          reset = redis.call('PTTL', key)
+          reset = window_expiry(key, w, count, 1)
         end
         if count > limit then
           redis.call('DECR', key)
@@ -646,23 +672,25 @@ end
  * block's) or when not even `cost` is left; {1, clock, -1} when the window key holds something else.
  */
 export const LEASE_LUA = `
-${DEADLINE_LUA}${BLOCKED_LUA('ARGV[7]')}local want, limit, w, share, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+${DEADLINE_LUA}${REPLY_ERRORS_LUA}${WINDOW_EXPIRY_LUA}${BLOCKED_LUA('ARGV[7]')}local want, limit, w, share, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local held = blocked()
 if held > 0 then return { 1, clock, 0, -1, held } end
 local v = redis.pcall('GET', KEYS[2])
-if type(v) == 'table' then return { 1, clock, -1 } end
+if type(v) == 'table' then
+  if not is_foreign(v) then error(v) end
+  return { 1, clock, -1 }
+end
 local count = tonumber(v or '0')
 if count == nil or count ~= floor(count) then return { 1, clock, -1 } end
 local left = limit - count
 local grant = math.min(want, left, math.max(cost, floor(left * share)))
 if grant < cost then
   local reset = w
-  if count > 0 then reset = redis.call('PTTL', KEYS[2]) end
+  if count > 0 then reset = window_expiry(KEYS[2], w, count, 0) end
   return { 1, clock, 0, count, reset }
 end
 count = redis.call('INCRBY', KEYS[2], grant)
-local reset
-if count == grant and redis.call('PEXPIRE', KEYS[2], w, 'NX') == 1 then reset = w else reset = redis.call('PTTL', KEYS[2]) end
+local reset = window_expiry(KEYS[2], w, count, grant)
 return { 1, clock, grant, count, reset, redis.call('PEXPIRETIME', KEYS[2]) }
 `;
 
@@ -694,7 +722,15 @@ if redis.call('TYPE', marker).ok ~= 'hash' then redis.call('DEL', marker) end
 local ends = clock + ms
 local before = tonumber(redis.call('HGET', marker, field))
 if before == nil or before < ends then redis.call('HSET', marker, field, ends) end
-if redis.call('PTTL', marker) < ms then redis.call('PEXPIRE', marker, ms) end
+-- A marker without a TTL (PTTL -1: an interrupted call) gets one here too. When none can be set,
+-- the field is put back as it was before the error goes up: a block never outlives its end.
+if redis.call('PTTL', marker) < ms then
+  local set = redis.pcall('PEXPIRE', marker, ms)
+  if type(set) == 'table' then
+    if before == nil then redis.pcall('HDEL', marker, field) else redis.pcall('HSET', marker, field, before) end
+    error(set)
+  end
+end
 local sample = redis.call('HRANDFIELD', marker, 8, 'WITHVALUES')
 for i = 1, #sample, 2 do
   if tonumber(sample[i + 1]) <= clock then redis.call('HDEL', marker, sample[i]) end
@@ -713,7 +749,25 @@ redis.pcall('HDEL', KEYS[1], ARGV[2])
 return { 1, clock, held }
 `;
 
-/** Reads Redis' clock on the node that holds KEYS[1] (no key is touched). Returns {1, clock}. */
-export const CLOCK_LUA = `
-${DEADLINE_LUA}return { 1, clock }
+/**
+ * What a node is, read on first contact (with its clock, on the node that holds KEYS[1]; no key is
+ * touched): ARGV = deadline, then the commands tollgate may run. Returns {1, clock, the version as
+ * a number (0 before Redis 7, which has no redis.REDIS_VERSION_NUM), maxmemory-policy ('' when
+ * INFO is refused), maxmemory, then each of the commands that the script's user may not run on
+ * KEYS[1] or that the server does not know (Redis 7+; nothing is listed before)}.
+ */
+export const PROBE_LUA = `
+${DEADLINE_LUA}local out = { 1, clock, redis.REDIS_VERSION_NUM or 0, '', 0 }
+local read, info = pcall(redis.call, 'INFO', 'memory')
+if read and type(info) == 'string' then
+  out[4] = string.match(info, 'maxmemory_policy:(%S+)') or ''
+  out[5] = tonumber(string.match(info, 'maxmemory:(%d+)')) or 0
+end
+if redis.acl_check_cmd then
+  for i = 2, #ARGV do
+    local ok, allowed = pcall(redis.acl_check_cmd, ARGV[i], KEYS[1])
+    if not ok or not allowed then out[#out + 1] = ARGV[i] end
+  end
+end
+return out
 `;
