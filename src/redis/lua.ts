@@ -675,6 +675,8 @@ export const LEASE_LUA = `
 ${DEADLINE_LUA}${REPLY_ERRORS_LUA}${WINDOW_EXPIRY_LUA}${BLOCKED_LUA('ARGV[7]')}local want, limit, w, share, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local held = blocked()
 if held > 0 then return { 1, clock, 0, -1, held } end
+-- Read before anything is written: a server without PEXPIRETIME fails here, with nothing counted.
+redis.call('PEXPIRETIME', KEYS[2])
 local v = redis.pcall('GET', KEYS[2])
 if type(v) == 'table' then
   if not is_foreign(v) then error(v) end
