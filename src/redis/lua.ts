@@ -30,22 +30,20 @@ end
 `;
 
 /**
- * A counter just incremented by 'added' must end with its window, 'w' ms from its first unit: its
- * TTL read, and set when it has none (a new window, or a counter an older deployment or an
- * interrupted call left without one, repaired here). No PEXPIRE NX (Redis 7 only): the TTL read
- * does what NX did inside the script. When the expiry cannot be set (an ACL without PEXPIRE), the
- * increment is undone before the error goes up, so no failure leaves a counter that never ends.
- * Returns the ms left in the window and whether this call started it.
+ * A counter just incremented by 'added' must end with its window, 'w' ms from its first unit. The
+ * caller reads its TTL (PTTL) and, when it has none (-1: a new window, or a counter an older
+ * deployment or an interrupted call left without one, repaired here), calls this to set it. No
+ * PEXPIRE NX (Redis 7 only): the TTL read does what NX did, inside the script. When the expiry
+ * cannot be set (an ACL without PEXPIRE), the increment is undone before the error goes up, so no
+ * failure leaves a counter that never ends. Returns the window's length.
  */
-const WINDOW_EXPIRY_LUA = `local function window_expiry(key, w, count, added)
-  local reset = redis.call('PTTL', key)
-  if reset >= 0 then return reset, false end
+const START_WINDOW_LUA = `local function start_window(key, w, count, added)
   local set = redis.pcall('PEXPIRE', key, w)
   if type(set) == 'table' then
     if count == added then redis.pcall('DEL', key) else redis.pcall('DECRBY', key, added) end
     error(set)
   end
-  return w, count == added
+  return w
 end
 `;
 
@@ -70,7 +68,7 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
  * retryAfterMs. A request is all-or-nothing across its policies.
  */
 export const DECIDE_LUA = `
-${DEADLINE_LUA}${REPLY_ERRORS_LUA}${WINDOW_EXPIRY_LUA}local ceil, max = math.ceil, math.max
+${DEADLINE_LUA}${REPLY_ERRORS_LUA}${START_WINDOW_LUA}local ceil, max = math.ceil, math.max
 local NEVER = -1
 ${NOW_LUA}local P = tonumber(ARGV[3])
 local cut = tonumber(ARGV[4])
@@ -280,7 +278,12 @@ local function decide(p, limit, key, cost, commit)
     -- Spend first (one call on the common path), and take it back on a denial.
     local count = redis.pcall('INCRBY', key, cost)
     if type(count) == 'table' then failed(p, count) end
-    local reset, started = window_expiry(key, p.w, count, cost)
+    local reset = redis.call('PTTL', key)
+    local started = false
+    if reset < 0 then
+      reset = start_window(key, p.w, count, cost)
+      started = count == cost
+    end
     if count > limit then
       if started then redis.call('DEL', key) else redis.call('DECRBY', key, cost) end
       local retry = NEVER
@@ -492,7 +495,8 @@ local function plain_fixed_windows()
         if count ~= 1 and byte(known, k - 1) == 49 then
           reset = -2
         else
-          reset = window_expiry(key, w, count, 1)
+          reset = redis.call('PTTL', key)
+          if reset < 0 then reset = start_window(key, w, count, 1) end
         end
         if count > limit then
           redis.call('DECR', key)
@@ -672,7 +676,7 @@ end
  * block's) or when not even `cost` is left; {1, clock, -1} when the window key holds something else.
  */
 export const LEASE_LUA = `
-${DEADLINE_LUA}${REPLY_ERRORS_LUA}${WINDOW_EXPIRY_LUA}${BLOCKED_LUA('ARGV[7]')}local want, limit, w, share, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+${DEADLINE_LUA}${REPLY_ERRORS_LUA}${START_WINDOW_LUA}${BLOCKED_LUA('ARGV[7]')}local want, limit, w, share, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local held = blocked()
 if held > 0 then return { 1, clock, 0, -1, held } end
 -- Read before anything is written: a server without PEXPIRETIME fails here, with nothing counted.
@@ -688,11 +692,15 @@ local left = limit - count
 local grant = math.min(want, left, math.max(cost, floor(left * share)))
 if grant < cost then
   local reset = w
-  if count > 0 then reset = window_expiry(KEYS[2], w, count, 0) end
+  if count > 0 then
+    reset = redis.call('PTTL', KEYS[2])
+    if reset < 0 then reset = start_window(KEYS[2], w, count, 0) end
+  end
   return { 1, clock, 0, count, reset }
 end
 count = redis.call('INCRBY', KEYS[2], grant)
-local reset = window_expiry(KEYS[2], w, count, grant)
+local reset = redis.call('PTTL', KEYS[2])
+if reset < 0 then reset = start_window(KEYS[2], w, count, grant) end
 return { 1, clock, grant, count, reset, redis.call('PEXPIRETIME', KEYS[2]) }
 `;
 
