@@ -18,7 +18,7 @@ import type { RateLimiter } from './rate-limiter.js';
 
 /** What RedisLimiter reports to `onEvent`: a failed call, or a node's breaker changing state. */
 export type RedisLimiterEvent =
-  | { readonly type: 'error'; readonly error: Error & { readonly code: RedisErrorCode }; readonly node: string }
+  | { readonly type: 'error'; readonly error: Error & { readonly code: RedisErrorCode; readonly reply?: string }; readonly node: string }
   | { readonly type: 'breaker'; readonly state: BreakerState; readonly node: string };
 
 export interface RedisLimiterOptions {
