@@ -621,6 +621,9 @@ export class RedisLimiter extends LimiterBase {
     if (error.code === 'TOLLGATE_REDIS_TIMEOUT') this.#stats.timeouts++;
     else this.#stats.errors++;
     this.#emit({ type: 'error', error, node: node.name });
+    // A command refused during a call (an ACL changed since the probe): probe again at the next
+    // call, which then rejects with the command's name rather than deciding around it for ever.
+    if (error.code === 'TOLLGATE_REDIS_NO_PERMISSION') node.probeAt = 0;
     if (!countsTowardBreaker(error.code) || !this.#nodeFailing(node, error.code, slot)) return;
     const before = node.breaker?.state;
     node.breaker?.failure(realNow());
@@ -716,7 +719,7 @@ export class RedisLimiter extends LimiterBase {
         node.unsupported = profile.missing.length > 0 ? unsupportedError(node.name, profile.missing) : undefined;
         node.probeAt = node.unsupported === undefined ? Infinity : realNow() + PROBE_AGAIN_MS;
         if (node.unsupported !== undefined) this.#emit({ type: 'error', error: node.unsupported, node: node.name });
-        if (profile.evicting !== undefined) warnEviction(node.name, profile.evicting);
+        if (profile.evicting !== undefined) warnEviction(node.name, { ...profile, evicting: profile.evicting });
       } catch (error) {
         const coded = error as Error & { code: RedisErrorCode; reply?: string };
         if (coded.code === 'TOLLGATE_REDIS_NO_PERMISSION') {

@@ -763,16 +763,18 @@ return { 1, clock, held }
  * What a node is, read on first contact (with its clock, on the node that holds KEYS[1]; no key is
  * touched): ARGV = deadline, then the commands tollgate may run. Returns {1, clock, the version as
  * a number (0 before Redis 7, which has no redis.REDIS_VERSION_NUM), maxmemory-policy ('' when
- * INFO is refused), maxmemory, then each of the commands that the script's user may not run on
+ * INFO is refused), maxmemory, the server's run_id (''), then each of the commands that the script's user may not run on
  * KEYS[1] or that the server does not know (Redis 7+; nothing is listed before)}.
  */
 export const PROBE_LUA = `
-${DEADLINE_LUA}local out = { 1, clock, redis.REDIS_VERSION_NUM or 0, '', 0 }
+${DEADLINE_LUA}local out = { 1, clock, redis.REDIS_VERSION_NUM or 0, '', 0, '' }
 local read, info = pcall(redis.call, 'INFO', 'memory')
 if read and type(info) == 'string' then
   out[4] = string.match(info, 'maxmemory_policy:(%S+)') or ''
   out[5] = tonumber(string.match(info, 'maxmemory:(%d+)')) or 0
 end
+read, info = pcall(redis.call, 'INFO', 'server')
+if read and type(info) == 'string' then out[6] = string.match(info, 'run_id:(%x+)') or '' end
 if redis.acl_check_cmd then
   for i = 2, #ARGV do
     local ok, allowed = pcall(redis.acl_check_cmd, ARGV[i], KEYS[1])

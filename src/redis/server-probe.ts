@@ -24,6 +24,8 @@ export interface ServerProfile {
   readonly leases: boolean;
   /** The maxmemory-policy when it may evict tollgate's keys (every one has a TTL), else undefined. */
   readonly evicting: string | undefined;
+  /** The server process' run_id ('' when INFO is refused): which server it is, whatever the client calls it. */
+  readonly runId: string;
 }
 
 /** Reads PROBE_LUA's reply (after its {status, clock} head). */
@@ -31,13 +33,14 @@ export function readProbe(reply: readonly unknown[]): ServerProfile {
   const version = Number(reply[2]) || 0;
   const policy = String(reply[3] ?? '');
   const maxmemory = Number(reply[4]) || 0;
-  const refused = new Set(reply.slice(5).map((name) => String(name).toUpperCase()));
+  const runId = String(reply[5] ?? '');
+  const refused = new Set(reply.slice(6).map((name) => String(name).toUpperCase()));
   const missing = CORE_COMMANDS.filter((name) => refused.has(name));
   // Before Redis 7 no script can ask about ACLs, and no server has PEXPIRETIME.
   const leases = version >= REDIS_7 && LEASE_COMMANDS.every((name) => !refused.has(name));
   // With maxmemory 0 nothing is evicted; under noeviction a full server refuses writes (OOM) instead.
   const evicting = maxmemory > 0 && policy !== '' && policy !== 'noeviction' ? policy : undefined;
-  return { version, missing, leases, evicting };
+  return { version, missing, leases, evicting, runId };
 }
 
 /** The error every call to a node that lacks core commands rejects with. */
@@ -61,12 +64,13 @@ export function noScriptsError(node: string, reply: string): Error & { code: Red
   );
 }
 
-/** Nodes (with their policy) already warned about, once per process. */
+/** Servers (by run_id, else the node's name) with their policy already warned about, once per process. */
 const warnedEviction = new Set<string>();
 
-/** One process warning per node and policy that may evict tollgate's keys. */
-export function warnEviction(node: string, policy: string): void {
-  const id = `${node}\n${policy}`;
+/** One process warning per server and policy that may evict tollgate's keys. */
+export function warnEviction(node: string, profile: ServerProfile & { evicting: string }): void {
+  const policy = profile.evicting;
+  const id = `${profile.runId || node}\n${policy}`;
   if (warnedEviction.has(id)) return;
   warnedEviction.add(id);
   process.emitWarning(
