@@ -454,6 +454,27 @@ describe.runIf(hasRedis)('an ACL user without a command tollgate needs: a coded 
       user.disconnect();
     }
   });
+
+  it('a refusal the probe cannot name (keys outside the user\'s patterns): one call decided by onError, then UNSUPPORTED in the server\'s words', async () => {
+    const prefix = unique('keys') + ':';
+    // The user may touch the limiter's blocks marker (what the probe checks) but not its counters.
+    await admin.call('ACL', 'SETUSER', 'narrow', 'on', '>pw', `~${prefix}w:blocked`, '+@all');
+    const user = client(server, { username: 'narrow', password: 'pw' });
+    const events: RedisLimiterEvent[] = [];
+    const limiter = new RedisLimiter({ redis: user, name: 'w', prefix, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), onError: 'allow', denyCache: false, timeoutMs: TIMEOUT_MS, breaker: false, onEvent: (e) => events.push(e) });
+    try {
+      expect((await limiter.consume('a')).allowed).toBe(true);
+      expect(limiter.stats().failedOpen).toBe(1);
+      expect(codesOf(events)).toContain(NO_PERMISSION);
+      for (let i = 0; i < 3; i++) {
+        await expect(limiter.consume('a')).rejects.toMatchObject({ code: UNSUPPORTED, message: expect.stringMatching(/access|keys/) });
+      }
+      expect(limiter.stats().failedOpen).toBe(1);
+    } finally {
+      limiter.close();
+      user.disconnect();
+    }
+  });
 });
 
 describe.runIf(hasRedis)('a counter found without an expiry is repaired on its next consume', () => {

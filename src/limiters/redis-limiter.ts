@@ -79,6 +79,8 @@ interface Node {
   unsupported: (Error & { code: RedisErrorCode }) | undefined;
   /** When to probe again (Infinity once nothing is missing). */
   probeAt: number;
+  /** The server's words when a call was refused a command since the last probe. */
+  refused: string | undefined;
   /** When a call was last routed here (a node that no longer serves a slot stops being asked). */
   lastUsed: number;
   /** On a Cluster: the slots routed here lately, with when. */
@@ -212,7 +214,7 @@ export class RedisLimiter extends LimiterBase {
       // A new node (a promoted replica, a resharding): forget those long unused (a failed master).
       for (const [other, state] of this.#nodes) if (now - state.lastUsed > 12 * NODE_IDLE_MS) this.#nodes.delete(other);
       const breaker = this.#breaker === undefined ? undefined : new Breaker(this.#breaker, this.#transitions);
-      node = { name, breaker, clock: new ServerClock(), probing: undefined, profile: undefined, unsupported: undefined, probeAt: 0, lastUsed: now, slots: new Map(), failingSlots: new Set() };
+      node = { name, breaker, clock: new ServerClock(), probing: undefined, profile: undefined, unsupported: undefined, probeAt: 0, refused: undefined, lastUsed: now, slots: new Map(), failingSlots: new Set() };
       this.#nodes.set(name, node);
     }
     node.lastUsed = now;
@@ -623,7 +625,10 @@ export class RedisLimiter extends LimiterBase {
     this.#emit({ type: 'error', error, node: node.name });
     // A command refused during a call (an ACL changed since the probe): probe again at the next
     // call, which then rejects with the command's name rather than deciding around it for ever.
-    if (error.code === 'TOLLGATE_REDIS_NO_PERMISSION') node.probeAt = 0;
+    if (error.code === 'TOLLGATE_REDIS_NO_PERMISSION') {
+      node.probeAt = 0;
+      node.refused = (error as { reply?: string }).reply ?? error.message;
+    }
     if (!countsTowardBreaker(error.code) || !this.#nodeFailing(node, error.code, slot)) return;
     const before = node.breaker?.state;
     node.breaker?.failure(realNow());
@@ -716,7 +721,12 @@ export class RedisLimiter extends LimiterBase {
         const reply = await this.#bounded(this.#eval(PROBE, [key], ['0', ...PROBED_COMMANDS], node, giveUpAt), giveUpAt - realNow());
         const profile = readProbe(reply);
         node.profile = profile;
-        node.unsupported = profile.missing.length > 0 ? unsupportedError(node.name, profile.missing) : undefined;
+        // A refusal the probe cannot name (Redis 6 has no ACL check for scripts; a key outside
+        // the user's patterns) is reported in the server's words.
+        const refused = node.refused;
+        node.refused = undefined;
+        if (profile.missing.length > 0) node.unsupported = unsupportedError(node.name, profile.missing);
+        else node.unsupported = refused === undefined ? undefined : noScriptsError(node.name, refused);
         node.probeAt = node.unsupported === undefined ? Infinity : realNow() + PROBE_AGAIN_MS;
         if (node.unsupported !== undefined) this.#emit({ type: 'error', error: node.unsupported, node: node.name });
         if (profile.evicting !== undefined) warnEviction(node.name, { ...profile, evicting: profile.evicting });

@@ -53,11 +53,11 @@ export function unsupportedError(node: string, missing: readonly string[]): Erro
   );
 }
 
-/** The error when the script user may not even run EVALSHA/EVAL. */
+/** The error when the script user may not run a script, or a command the probe could not name. */
 export function noScriptsError(node: string, reply: string): Error & { code: RedisErrorCode } {
   const where = node === '' ? 'The Redis server' : `Redis node ${node}`;
   return redisError(
-    `${where} refused to run tollgate's scripts (${reply}); RedisLimiter needs EVALSHA and EVAL. Grant with ACL SETUSER <user> +evalsha +eval. Checked again every 10 s.`,
+    `${where} refused what tollgate's scripts run (${reply}); RedisLimiter needs EVALSHA and EVAL, and the commands and keys listed under "Operations" in docs/redis.md. Checked again every 10 s.`,
     'TOLLGATE_REDIS_UNSUPPORTED',
     undefined,
     reply,
