@@ -29,14 +29,20 @@ const prefix = () => `t${++prefixCounter}:`;
 describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   const shared = useRedisServer();
 
+  // Redis expires a key on its own clock (its TTL is the state's reset in the test clock's ms, plus
+  // slack), so every time here is scaled by T: windows, intervals and clock steps are whole
+  // multiples of T, which makes every state the Lua keeps live at least ceil(T / 7) ms (71 s) of
+  // Redis' time however slowly the test runs. T is prime to 7, so the leaky bucket's division by
+  // its 7 tokens still rounds.
+  const T = 500_000;
   const timedPolicies: [string, Policy][] = [
-    ['sliding window', slidingWindow({ limit: 20, windowMs: 997 })],
-    ['token bucket', tokenBucket({ capacity: 20, tokens: 10, intervalMs: 1300 })],
-    ['leaky bucket', leakyBucket({ burst: 20, tokens: 7, intervalMs: 300 })],
+    ['sliding window', slidingWindow({ limit: 20, windowMs: 997 * T })],
+    ['token bucket', tokenBucket({ capacity: 20, tokens: 10, intervalMs: 1300 * T })],
+    ['leaky bucket', leakyBucket({ burst: 20, tokens: 7, intervalMs: 300 * T })],
   ];
 
   it.each(timedPolicies)('%s: 3,000 random operations decide exactly as the local engine', async (_label, policy) => {
-    const clock = new ManualClock(1_000_000);
+    const clock = new ManualClock(1_000_000 * T);
     const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy, clock, prefix: prefix(), denyCache: false });
     const local = new Limiter({ policy, clock, engine: 'js' });
     const random = seededRandom(42 + policy.kind.length);
@@ -54,7 +60,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
         await remote.refund(key, cost);
         local.refund(key, cost);
       } else {
-        clock.advance(Math.floor(random() * (random() < 0.9 ? 60 : 3000)));
+        clock.advance(Math.floor(random() * (random() < 0.9 ? 60 : 3000)) * T);
       }
     }
     // Concurrent calls share round trips and still decide like one at a time.
@@ -164,8 +170,10 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('several policies are all-or-nothing, exactly like allOf() locally', async () => {
-    const clock = new ManualClock(5_000_000);
-    const policies = [tokenBucket({ capacity: 5, tokens: 1, intervalMs: 100 }), leakyBucket({ burst: 20, tokens: 1, intervalMs: 40 })];
+    // Times in minutes (T ms each), so the states outlive the test on Redis' clock (see above).
+    const T = 60_000;
+    const clock = new ManualClock(5_000_000 * T);
+    const policies = [tokenBucket({ capacity: 5, tokens: 1, intervalMs: 100 * T }), leakyBucket({ burst: 20, tokens: 1, intervalMs: 40 * T })];
     const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: policies, clock, prefix: prefix(), denyCache: false });
     const local = allOf(...policies.map((policy) => new Limiter({ policy, clock, engine: 'js' })));
     const random = seededRandom(99);
@@ -175,7 +183,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
       const a = await remote.consume('k', cost);
       expect(a, `request ${i}`).toEqual(local.consume('k', cost));
       if (!a.allowed) denied++;
-      clock.advance(Math.floor(random() * 30));
+      clock.advance(Math.floor(random() * 30) * T);
     }
     expect(denied).toBeGreaterThan(100);
     remote.close();
@@ -209,16 +217,17 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it('the deny cache answers a denied key locally until its retry time', async () => {
     const clock = new ManualClock(9_000_000);
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: tokenBucket({ capacity: 2, tokens: 1, intervalMs: 1000 }), clock, prefix: prefix() });
+    // A token a minute: the emptied bucket lives minutes on Redis' clock, however slow the test.
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: tokenBucket({ capacity: 2, tokens: 1, intervalMs: 60_000 }), clock, prefix: prefix() });
     await remote.consume('abuser', 2);
     const denied = await remote.consume('abuser');
-    expect(denied).toMatchObject({ allowed: false, retryAfterMs: 1000 });
+    expect(denied).toMatchObject({ allowed: false, retryAfterMs: 60_000 });
     const calls = remote.stats().redisCalls;
-    for (let i = 0; i < 100; i++) expect(await remote.consume('abuser')).toMatchObject({ allowed: false, retryAfterMs: 1000 });
-    clock.advance(400);
-    expect(await remote.consume('abuser')).toMatchObject({ allowed: false, retryAfterMs: 600 });
+    for (let i = 0; i < 100; i++) expect(await remote.consume('abuser')).toMatchObject({ allowed: false, retryAfterMs: 60_000 });
+    clock.advance(24_000);
+    expect(await remote.consume('abuser')).toMatchObject({ allowed: false, retryAfterMs: 36_000 });
     expect(remote.stats()).toMatchObject({ redisCalls: calls, denyCacheHits: 101 });
-    clock.advance(600);
+    clock.advance(36_000);
     expect((await remote.consume('abuser')).allowed).toBe(true);
     expect(remote.stats().redisCalls).toBe(calls + 1);
     remote.close();
@@ -240,7 +249,8 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it('several policies: per-policy tiers, the binding limit reported, and the deny cache answering with Redis’ own fields', async () => {
     const clock = new ManualClock(1_000_000);
-    const policies = [slidingWindow({ limit: 2, windowMs: 1000 }), slidingWindow({ limit: 1000, windowMs: 3_600_000 })];
+    // Windows long in Redis' time too: the state must not expire on Redis' clock mid-test.
+    const policies = [slidingWindow({ limit: 2, windowMs: 100_000 }), slidingWindow({ limit: 1000, windowMs: 3_600_000 })];
     const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: policies, clock, prefix: prefix() });
     const local = allOf(new Limiter({ policy: policies[0]!, clock, engine: 'js' }), new Limiter({ policy: policies[1]!, clock, engine: 'js' }));
     for (let i = 0; i < 2; i++) expect(await remote.consume('multi')).toEqual(local.consume('multi'));
@@ -462,13 +472,17 @@ describe.runIf(hasRedis)('RedisLimiter leases (hot keys decided in process)', ()
     const rest = await Promise.all(Array.from({ length: 150 }, () => b.consume('k')));
     expect(rest.filter((d) => d.allowed)).toHaveLength(90);
 
-    // A lease taken in a window that was reset since is not given to the new window.
+    // A lease taken in a window that was reset since is not given to the new window, even one
+    // that started in the same millisecond (so expires at the same one): made so here, as Redis'
+    // clock cannot be held still.
     const c = leasing();
     await b.reset('k');
     for (let i = 0; i < 10; i++) await c.consume('k');
     expect((await counted()) - 10).toBeGreaterThan(0);
+    const leasedWindowEnds = Number(await shared.redis.call('PEXPIRETIME', key));
     await b.reset('k');
     for (let i = 0; i < 3; i++) await b.consume('k');
+    await shared.redis.pexpireat(key, leasedWindowEnds);
     c.close();
     await shared.redis.ping();
     expect(await counted()).toBe(3);

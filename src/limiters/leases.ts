@@ -39,12 +39,23 @@ interface Lease {
    * from when the lease call was sent, so however late its reply came, never after Redis' window.
    */
   readonly windowEndsAt: number;
-  /** That window's expiry as the store gave it (for handing units back to that window only). */
-  readonly window: number;
+  /** Which window the units were counted in, as the store gave it (for handing units back to that window only). */
+  readonly window: LeaseWindow;
+}
+
+/**
+ * A store's window, as a lease names it: when it expires (PEXPIRETIME), and its count just after
+ * the lease was taken. A window reset since and started again in the same millisecond has the
+ * same expiry, but not yet that count (the count of one window only falls below it when units
+ * are given back or refunded, and then a give-back is refused: the units stay counted).
+ */
+export interface LeaseWindow {
+  readonly expiresAt: number;
+  readonly countAfter: number;
 }
 
 /** Hands `units` of a lease let go unspent back to the store's window `window`. */
-export type GiveBack = (key: string, units: number, window: number) => void;
+export type GiveBack = (key: string, units: number, window: LeaseWindow) => void;
 
 interface Heat {
   units: number;
@@ -118,7 +129,7 @@ export class LeaseBook {
    * GiveBack). The store ran the call after it was sent, so the window surely ends by `sentAt +
    * resetMs` here (less a millisecond for the store's rounding).
    */
-  keep(key: string, units: number, limit: number, othersLeft: number, resetMs: number, window: number, sentAt: number): void {
+  keep(key: string, units: number, limit: number, othersLeft: number, resetMs: number, window: LeaseWindow, sentAt: number): void {
     if (units <= 0) return;
     const now = this.#now();
     const windowEndsAt = sentAt + resetMs - 1;

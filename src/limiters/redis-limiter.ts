@@ -19,7 +19,7 @@ import { ServerClock } from '../redis/server-clock.js';
 import { createHash } from 'node:crypto';
 import { DenyCache } from './deny-cache.js';
 import { Fallback } from './fallback.js';
-import { LeaseBook } from './leases.js';
+import { LeaseBook, type LeaseWindow } from './leases.js';
 import { LimiterBase } from './limiter-base.js';
 import { parseRedisLimiterOptions, type RedisLimiterEvent, type RedisLimiterOptions } from './redis-limiter-options.js';
 import type { CallOptions, MaybePromise, RedisLimiterStats } from './rate-limiter.js';
@@ -371,7 +371,7 @@ export class RedisLimiter extends LimiterBase {
     // What Redis measured when it ran, less the time since the call was sent (a slow reply path).
     const reset = Math.max(0, Number(reply[4]) - (this.#clockNow() - sentAt));
     if (granted >= cost) {
-      leases.keep(key, granted - cost, limit, limit - count, Number(reply[4]), Number(reply[5]), sentAt);
+      leases.keep(key, granted - cost, limit, limit - count, Number(reply[4]), { expiresAt: Number(reply[5]), countAfter: count }, sentAt);
       this.#stats.allowed++;
       return { allowed: true, limit, remaining: granted - cost + (limit - count), resetMs: reset, retryAfterMs: 0 };
     }
@@ -389,9 +389,9 @@ export class RedisLimiter extends LimiterBase {
    * also after close(): nobody waits for it, and a failure leaves them counted, as a lease that
    * runs out its window would.
    */
-  #giveBack(key: string, units: number, window: number): void {
+  #giveBack(key: string, units: number, window: LeaseWindow): void {
     const names = this.#names(key);
-    this.#direct(names, GIVE_BACK, [names.keys[0] as string], [String(units), String(window)]).catch(() => undefined);
+    this.#direct(names, GIVE_BACK, [names.keys[0] as string], [String(units), String(window.expiresAt), String(window.countAfter)]).catch(() => undefined);
   }
 
   /** What consume would decide, spending nothing. */

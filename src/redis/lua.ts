@@ -706,14 +706,15 @@ return { 1, clock, grant, count, reset, redis.call('PEXPIRETIME', KEYS[2]) }
 
 /**
  * Gives back lease units a process let go unspent: KEYS = the window key; ARGV = deadline, units,
- * the window's expiry (PEXPIRETIME, Unix ms) when they were leased. Only to that same window: a
- * key reset and counting again since expires at another millisecond, and is left alone. Returns
- * {1, clock, units given back}.
+ * the window's expiry (PEXPIRETIME, Unix ms) and its count just after the lease was taken. Only to
+ * that same window: a key reset and counting again since expires at another millisecond, or, when
+ * it started again in the same one, has not reached that count; it is left alone (see LeaseWindow
+ * in leases.ts). Returns {1, clock, units given back}.
  */
 export const GIVE_BACK_LUA = `
 ${DEADLINE_LUA}if redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[3]) then return { 1, clock, 0 } end
 local count = tonumber(redis.call('GET', KEYS[1]))
-if count == nil or count ~= floor(count) or count <= 0 then return { 1, clock, 0 } end
+if count == nil or count ~= floor(count) or count <= 0 or count < tonumber(ARGV[4]) then return { 1, clock, 0 } end
 local back = math.min(tonumber(ARGV[2]), count)
 redis.call('DECRBY', KEYS[1], back)
 return { 1, clock, back }
