@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: runs every suite in a fresh process, prints progress as it goes, then the
 // comparison against the peers as ratios from this one run. `--write` records it in RESULTS.md.
-//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,redis-failure,http,client,adapters]
+//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,redis-failure,redis-operations,http,client,adapters]
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -35,15 +35,15 @@ const wanted = (name) => only === undefined || only.includes(name);
 const results = {};
 const started = Date.now();
 if (wanted('hot-key')) {
-  console.error('\n[1/9] one hot key (ns per operation, median of batches of 1,000)');
+  console.error('\n[1/10] one hot key (ns per operation, median of batches of 1,000)');
   results.hot = await runSuite('./suites/hot-key.mjs');
 }
 if (wanted('random-keys')) {
-  console.error('\n[2/9] 1,000,000 keys at random (ns per operation)');
+  console.error('\n[2/10] 1,000,000 keys at random (ns per operation)');
   results.random = await runSuite('./suites/random-keys.mjs');
 }
 if (wanted('memory')) {
-  console.error(`\n[3/9] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
+  console.error(`\n[3/10] inserting ${MEMORY_KEYS.toLocaleString('en')} keys: resident bytes per key, worst single call`);
   results.memory = {};
   for (const contender of ['none', 'retain-keys', 'tollgate', 'tollgate-preallocated', 'tollgate-js', 'map', 'fast-ratelimit', 'rate-limiter-flexible']) {
     results.memory[contender] = await runSuite('./suites/memory.mjs', [contender, String(MEMORY_KEYS)], ['--expose-gc']);
@@ -52,29 +52,33 @@ if (wanted('memory')) {
   results.memory['none-timed'] = await runSuite('./suites/memory.mjs', ['none', String(MEMORY_KEYS), String(Math.ceil(results.memory.tollgate.insertSeconds))], ['--expose-gc']);
 }
 if (wanted('multi-process')) {
-  console.error('\n[4/9] two processes, 10,000 keys at random (decisions per second, all processes together)');
+  console.error('\n[4/10] two processes, 10,000 keys at random (decisions per second, all processes together)');
   results.multi = await runSuite('./suites/multi-process.mjs', [String(quick ? 1500 : 3000)]);
 }
 if (wanted('redis')) {
-  console.error('\n[5/9] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
+  console.error('\n[5/10] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
   results.redis = await runSuite('./suites/redis.mjs', [String(quick ? 1500 : 3000)]);
 }
 if (wanted('redis-failure')) {
-  console.error(`\n[9/9] Redis failing: a dead server (each call's wait, breaker on and off), a Cluster master killed under load (timeline)`);
+  console.error(`\n[9/10] Redis failing: a dead server (each call's wait, breaker on and off), a Cluster master killed under load (timeline)`);
   results.redisFailure = await runSuite('./suites/redis-failure.mjs', [String(quick ? 1000 : 2000)]);
 }
+if (wanted('redis-operations')) {
+  console.error('\n[10/10] Redis as operated: a populated slot group migrated under traffic, leases behind replies 150 ms late, a hot key behind 10 ms');
+  results.redisOperations = await runSuite('./suites/redis-operations.mjs', [String(quick ? 20_000 : 60_000)]);
+}
 if (wanted('http')) {
-  console.error('\n[6/9] the middleware\'s own cost, in process (ns per request over a bare middleware/hook)');
+  console.error('\n[6/10] the middleware\'s own cost, in process (ns per request over a bare middleware/hook)');
   results.httpCost = await runSuite('./suites/http-cost.mjs', quick ? ['15', '1000'] : ['60', '1000']);
-  console.error('\n[6/9] HTTP hello-world under autocannon (requests per second, median of rounds)');
+  console.error('\n[6/10] HTTP hello-world under autocannon (requests per second, median of rounds)');
   results.http = await runSuite('./suites/http.mjs', quick ? ['2', '2'] : ['3', '4']);
 }
 if (wanted('client')) {
-  console.error('\n[7/9] calling a rate-limited upstream (share of its quota, 429s, scheduling overhead)');
+  console.error('\n[7/10] calling a rate-limited upstream (share of its quota, 429s, scheduling overhead)');
   results.client = await runSuite('./suites/client.mjs', [quick ? '800' : '1600']);
 }
 if (wanted('adapters')) {
-  console.error('\n[8/9] the adapters against the libraries\' own stores, in process (ns per awaited call, 10,000 keys)');
+  console.error('\n[8/10] the adapters against the libraries\' own stores, in process (ns per awaited call, 10,000 keys)');
   results.adapters = await runSuite('./suites/adapters.mjs');
 }
 
@@ -240,6 +244,52 @@ if (results.redisFailure?.skipped) {
   ].join('\n');
 }
 
+const operationsRows = [];
+if (results.redisOperations?.skipped) {
+  operationsRows.push(['Redis operations suite', `skipped: ${results.redisOperations.skipped}`, '', '', 'not measured']);
+} else if (results.redisOperations) {
+  const o = results.redisOperations;
+  const pct = (v) => `${(100 * v).toFixed(2)}%`;
+  // JSON has no Infinity: a call still pending when the suite gave up on it arrives as null.
+  const ms = (v) => (v === null ? 'pending' : `${v < 1 ? v.toFixed(3) : v.toFixed(1)} ms`);
+  const m = o.migration;
+  operationsRows.push([
+    `migrating a group slot of ${m.keysMoved.toLocaleString('en')} keys under traffic: decisions to onError`,
+    `${pct(m.fallbackShare)} of ${m.decisions.toLocaleString('en')}; the migrating group was ${pct(m.groupShare)} of the traffic`,
+    `breaker opened ${m.breakerOpened} times; ${m.migrateCalls.toLocaleString('en')} MIGRATE calls in ${(m.migrationMs / 1000).toFixed(2)} s; ${m.timeouts} timeouts`,
+    "≤ the group's share; no breaker opened",
+    verdict(m.fallbackShare <= m.groupShare && m.breakerOpened === 0),
+  ]);
+  const on = o.windowLeasesOn;
+  const off = o.windowLeasesOff;
+  operationsRows.push([
+    `replies 150 ms late, leases on: most admitted in one Redis window (limit ${on.limit.toLocaleString('en')})`,
+    `${on.maxAdmitted.toLocaleString('en')} (per window: ${on.perWindow.join(', ')}); ${on.outside} between windows`,
+    `leases off: ${off.maxAdmitted.toLocaleString('en')} (${off.perWindow.join(', ')}); counted by Redis' clock, ${on.ambiguous} and ${off.ambiguous} too near an edge to place`,
+    '≤ the limit',
+    verdict(on.maxAdmitted <= on.limit && on.outside === 0),
+  ]);
+  operationsRows.push([
+    "replies 150 ms late, leases on: decisions whose resetMs passes their window's end",
+    `${on.resetOver} of ${on.resetChecked} lease decisions`,
+    `leases off (decided by Redis, the reset it read): ${off.resetOver} of ${off.resetChecked}`,
+    '0',
+    verdict(on.resetOver === 0),
+  ]);
+  const hOn = o.hotLeasesOn;
+  const hOff = o.hotLeasesOff;
+  const wait = (h) => `p50 ${ms(h.p50Ms)}, p99 ${ms(h.p99Ms)}, max ${ms(h.maxMs)}; ${h.beyondTimeout} of ${h.calls.toLocaleString('en')} settled past ${o.timeoutMs} ms, ${h.pendingAfter1s} pending 1 s after`;
+  const ratio = hOn.p99Ms === null || hOff.p99Ms === null ? 'p99 pending' : `p99 ${x(hOn.p99Ms / hOff.p99Ms)} leases off's; ${(100 * hOn.leasedShare).toFixed(0)}% decided from leases`;
+  operationsRows.push([
+    'hot key at ~4,600 calls/s, replies 10 ms late, leases on: wait per call',
+    wait(hOn),
+    ratio,
+    `every call within timeoutMs (${o.timeoutMs} ms); p99 ≤ 2x leases off`,
+    verdict(hOn.beyondTimeout === 0 && hOn.pendingAfter1s === 0 && hOn.p99Ms !== null && hOff.p99Ms !== null && hOn.p99Ms <= 2 * hOff.p99Ms),
+  ]);
+  operationsRows.push(['hot key at ~4,600 calls/s, replies 10 ms late, leases off: wait per call', wait(hOff), '', '', '']);
+}
+
 const httpRows = [];
 if (results.http) {
   const pct = (a, b) => `${((100 * a) / b).toFixed(1)}%`;
@@ -366,6 +416,7 @@ const sections = {
   shared: markdown(measured('two processes'), shmRows),
   redis: markdown(measured('redis-server 7 on loopback'), redisRows),
   redisFailure: failureRows.length === 0 ? '' : `${markdown(measured('redis-server 7 on loopback, in process'), failureRows)}\n\n${failureTimeline}`,
+  redisOperations: markdown(measured('redis-server 7 on loopback (a 3-master Cluster for the migration; a delay proxy on the reply path), in process'), operationsRows),
   httpCost: markdown(measured(`in process, median of ${results.httpCost?.rounds} alternating rounds of ${results.httpCost?.perRound} requests, paired against a bare middleware/hook`), httpCostRows),
   http: markdown(measured('autocannon, 20 connections, loopback'), httpRows),
   client: markdown(measured('mock upstream in its own process on loopback'), clientRows),

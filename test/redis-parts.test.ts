@@ -1,11 +1,12 @@
 // The Redis tier's parts that need no server: the breaker's states, the server clock's bound, and
-// key naming (hash tags no user key can break, shapes that keep policies apart).
+// key naming (hash tags no user key can break, shapes that keep policies apart), and the limiter's
+// breaker handling over a scripted command sender.
 import { describe, expect, it } from 'vitest';
 import { Breaker, type BreakerTransitions } from '../src/redis/breaker.js';
 import { ServerClock } from '../src/redis/server-clock.js';
 import { blockMarker, escapeTagText, groupedKeyBase, keyBase, keyGroup, limiterNamespace, policySuffixes } from '../src/redis/redis-keys.js';
 import { keySlot } from '../src/redis/key-slot.js';
-import { fixedWindow, leakyBucket, slidingWindow, tokenBucket } from '../src/index.js';
+import { fixedWindow, leakyBucket, RedisLimiter, slidingWindow, tokenBucket, type RedisCommandSender } from '../src/index.js';
 import { policyParams } from '../src/common/policies.js';
 import { edgeKeys } from './helpers/engines.js';
 
@@ -178,5 +179,51 @@ describe('Redis key names', () => {
     );
     expect(suffixes).toEqual([':fw60000', ':fw60000#2', ':sw1000', ':tb1/100', ':lb1/200']);
     expect(policySuffixes([policyParams(fixedWindow({ limit: 1, windowMs: 60_000 }))])).toEqual(policySuffixes([policyParams(fixedWindow({ limit: 99, windowMs: 60_000 }))]));
+  });
+});
+
+describe('RedisLimiter over a scripted server (a RedisCommandSender that answers as told)', () => {
+  it('a trial call that Redis refuses as late fails the trial: the breaker tries again later instead of staying half-open', async () => {
+    let mode: 'answer' | 'fail' | 'late' = 'answer';
+    let trials = 0;
+    const sender: RedisCommandSender = {
+      sendCommand: async (command) => {
+        // The probe (it names the commands it checks): a Redis 7 that lacks nothing.
+        if (command.includes('PEXPIRETIME')) return [1, Date.now(), 0x07_00_00, 'noeviction', 0, 'scripted'];
+        if (mode === 'fail') throw new Error('ERR scripted failure');
+        if (mode === 'late') {
+          trials++;
+          mode = 'answer';
+          return [0, Date.now()];
+        }
+        // One plain fixed-window consume, allowed: status, remaining, resetMs, retryAfterMs.
+        return [1, Date.now(), 1, 9, 60_000, 0];
+      },
+    };
+    const limiter = new RedisLimiter({ redis: sender, name: 'scripted', policy: fixedWindow({ limit: 10, windowMs: 60_000 }), breaker: { afterFailures: 1, retryMs: 10, maxRetryMs: 20 }, onError: 'deny', denyCache: false });
+    try {
+      expect((await limiter.consume('k')).allowed).toBe(true);
+      mode = 'fail';
+      expect((await limiter.consume('k')).allowed).toBe(false);
+      expect(limiter.stats().breakerOpened).toBe(1);
+      // The next trial is refused as late; every call until then is decided by onError (denied).
+      mode = 'late';
+      for (let i = 0; i < 2000 && trials === 0; i++) {
+        await limiter.consume('k');
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      expect(trials).toBe(1);
+      expect(limiter.stats().lateRefused).toBe(1);
+      // A later trial is made, answers, and the breaker closes: Redis decides again.
+      let decided = false;
+      for (let i = 0; i < 2000 && !decided; i++) {
+        decided = (await limiter.consume('k')).allowed;
+        if (!decided) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      expect(decided).toBe(true);
+      expect(limiter.stats().breakerClosed).toBe(1);
+    } finally {
+      limiter.close();
+    }
   });
 });

@@ -83,6 +83,8 @@ interface Node {
   refused: string | undefined;
   /** When a call was last routed here (a node that no longer serves a slot stops being asked). */
   lastUsed: number;
+  /** The scripts this node has run for this limiter (later calls send their SHA). */
+  readonly scripts: Set<Script>;
   /** On a Cluster: the slots routed here lately, with when. */
   readonly slots: Map<number, number>;
   /** Slots whose last call here timed out, since a call of theirs last answered. */
@@ -214,7 +216,7 @@ export class RedisLimiter extends LimiterBase {
       // A new node (a promoted replica, a resharding): forget those long unused (a failed master).
       for (const [other, state] of this.#nodes) if (now - state.lastUsed > 12 * NODE_IDLE_MS) this.#nodes.delete(other);
       const breaker = this.#breaker === undefined ? undefined : new Breaker(this.#breaker, this.#transitions);
-      node = { name, breaker, clock: new ServerClock(), probing: undefined, profile: undefined, unsupported: undefined, probeAt: 0, refused: undefined, lastUsed: now, slots: new Map(), failingSlots: new Set() };
+      node = { name, breaker, clock: new ServerClock(), probing: undefined, profile: undefined, unsupported: undefined, probeAt: 0, refused: undefined, lastUsed: now, scripts: new Set(), slots: new Map(), failingSlots: new Set() };
       this.#nodes.set(name, node);
     }
     node.lastUsed = now;
@@ -699,9 +701,15 @@ export class RedisLimiter extends LimiterBase {
       return reply;
     } catch (error) {
       const coded = error as Error & { code: RedisErrorCode };
-      // A late refusal is an answer: the node is up.
+      // A late refusal is an answer: the node is up, but too slow for this call. It does not
+      // count toward the breaker, except as the outcome of a trial, which must have one (else the
+      // breaker would wait half-open for ever): the trial failed, and the next comes later.
       if (coded.code === 'TOLLGATE_REDIS_LATE') {
         this.#emit({ type: 'error', error: coded, node: node.name });
+        if (node.breaker?.state === 'half-open') {
+          node.breaker.failure(realNow());
+          this.#breakerMoved(node, 'half-open');
+        }
         throw error;
       }
       this.#failed(node, coded, slot);
@@ -766,15 +774,21 @@ export class RedisLimiter extends LimiterBase {
   #eval(s: Script, keys: readonly string[], args: readonly string[], node: Node, giveUpAt: number): Promise<readonly unknown[]> {
     this.#stats.redisCalls++;
     const sentAt = realNow();
-    const attempt = this.#redis.evalsha(s.sha, keys, args).catch((error: unknown) => {
-      if (!String((error as Error)?.message).includes('NOSCRIPT')) throw error;
-      this.#stats.redisCalls++;
-      return this.#redis.eval(s.lua, keys, args);
-    });
+    // A script's first call to a node sends its text (which loads it there): one round trip, where
+    // EVALSHA would first meet NOSCRIPT on a node that never ran it. The probe runs once a node.
+    const first = s === PROBE || !node.scripts.has(s);
+    const attempt = first
+      ? this.#redis.eval(s.lua, keys, args)
+      : this.#redis.evalsha(s.sha, keys, args).catch((error: unknown) => {
+          if (!String((error as Error)?.message).includes('NOSCRIPT')) throw error;
+          this.#stats.redisCalls++;
+          return this.#redis.eval(s.lua, keys, args);
+        });
     return attempt.then((raw) => {
       const reply = raw as readonly unknown[];
       if (!Array.isArray(reply)) throw new Error(`unexpected reply ${String(raw)}`);
       const receivedAt = realNow();
+      if (first) node.scripts.add(s);
       node.clock.observe(Number(reply[1]), sentAt, receivedAt);
       if (receivedAt > giveUpAt) {
         if (Number(reply[0]) === 0) this.#stats.lateRefused++;
