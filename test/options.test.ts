@@ -91,8 +91,8 @@ describe('parseRedisLimiterOptions', () => {
       clock: undefined,
     });
     expect(c.redis.cluster).toBe(false);
-    expect(parseRedisLimiterOptions({ redis: sender, name: 'a', policy, leases: true }).leases).toEqual({ hotAfter: 4, share: 0.2, keys: 10_000 });
-    expect(parseRedisLimiterOptions({ redis: sender, name: 'a', policy, leases: { hotAfter: 1, share: 1, keys: 5 }, slotGroups: 4 })).toMatchObject({ leases: { hotAfter: 1, share: 1, keys: 5 }, slotGroups: 4 });
+    expect(parseRedisLimiterOptions({ redis: sender, name: 'a', policy, leases: true }).leases).toEqual({ hotAfter: 4, share: 0.2, keys: 10_000, maxAgeMs: 1000 });
+    expect(parseRedisLimiterOptions({ redis: sender, name: 'a', policy, leases: { hotAfter: 1, share: 1, keys: 5, maxAgeMs: 250 }, slotGroups: 4 })).toMatchObject({ leases: { hotAfter: 1, share: 1, keys: 5, maxAgeMs: 250 }, slotGroups: 4 });
   });
 
   it('reads every option', () => {
@@ -140,6 +140,7 @@ describe('parseRedisLimiterOptions', () => {
     [{ redis: sender, name: 'a', policy, slotGroups: 0 }, /for slotGroups/, 'TOLLGATE_OUT_OF_RANGE'],
     [{ redis: sender, name: 'a', policy, leases: { share: 1.5 } }, /for leases\.share/, 'TOLLGATE_OUT_OF_RANGE'],
     [{ redis: sender, name: 'a', policy, leases: { size: 1 } }, /leases\.size/, 'TOLLGATE_INVALID_ARGUMENT'],
+    [{ redis: sender, name: 'a', policy, leases: { maxAgeMs: 0 } }, /for leases\.maxAgeMs/, 'TOLLGATE_OUT_OF_RANGE'],
     [{ redis: sender, name: 'a', policy: slidingWindow({ limit: 5, windowMs: 1000 }), leases: true }, /one fixedWindow policy/, 'TOLLGATE_INVALID_ARGUMENT'],
   ])('refuses %j', (options, message, code) => {
     expect(() => parseRedisLimiterOptions(options)).toThrow(expect.objectContaining({ code, message: expect.stringMatching(message) }));
