@@ -30,20 +30,33 @@ end
 `;
 
 /**
- * A counter just incremented by 'added' must end with its window, 'w' ms from its first unit. The
- * caller reads its TTL (PTTL) and, when it has none (-1: a new window, or a counter an older
- * deployment or an interrupted call left without one, repaired here), calls this to set it. No
- * PEXPIRE NX (Redis 7 only): the TTL read does what NX did, inside the script. When the expiry
- * cannot be set (an ACL without PEXPIRE), the increment is undone before the error goes up, so no
- * failure leaves a counter that never ends. Returns the window's length.
+ * A counter just incremented by 'added' to 'count' must end with its window, 'w' ms from its first
+ * unit: window_end() gives the ms left and whether this call started the window. A count of
+ * 'added' may be a new key: PEXPIRE NX sets its TTL in one call on Redis 7 (before 7, a TTL read
+ * first does what NX does, inside the script). Any other reads its TTL, and one found without (an
+ * older deployment's, an interrupted call's) is repaired here. When the expiry cannot be set (an
+ * ACL without PEXPIRE), the increment is undone before the error goes up, so no failure leaves a
+ * counter that never ends.
  */
-const START_WINDOW_LUA = `local function start_window(key, w, count, added)
-  local set = redis.pcall('PEXPIRE', key, w)
+const WINDOW_END_LUA = `local HAS_NX = (redis.REDIS_VERSION_NUM or 0) >= ${0x07_00_00}
+local function start_window(key, w, count, added, nx)
+  local set
+  if nx then set = redis.pcall('PEXPIRE', key, w, 'NX') else set = redis.pcall('PEXPIRE', key, w) end
   if type(set) == 'table' then
     if count == added then redis.pcall('DEL', key) else redis.pcall('DECRBY', key, added) end
     error(set)
   end
-  return w
+  return set
+end
+local function window_end(key, w, count, added)
+  if count == added and HAS_NX then
+    if start_window(key, w, count, added, true) == 1 then return w, true end
+    return redis.call('PTTL', key), false
+  end
+  local reset = redis.call('PTTL', key)
+  if reset >= 0 then return reset, false end
+  start_window(key, w, count, added, false)
+  return w, count == added
 end
 `;
 
@@ -68,7 +81,7 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
  * retryAfterMs. A request is all-or-nothing across its policies.
  */
 export const DECIDE_LUA = `
-${DEADLINE_LUA}${REPLY_ERRORS_LUA}${START_WINDOW_LUA}local ceil, max = math.ceil, math.max
+${DEADLINE_LUA}${REPLY_ERRORS_LUA}${WINDOW_END_LUA}local ceil, max = math.ceil, math.max
 local NEVER = -1
 ${NOW_LUA}local P = tonumber(ARGV[3])
 local cut = tonumber(ARGV[4])
@@ -278,12 +291,7 @@ local function decide(p, limit, key, cost, commit)
     -- Spend first (one call on the common path), and take it back on a denial.
     local count = redis.pcall('INCRBY', key, cost)
     if type(count) == 'table' then failed(p, count) end
-    local reset = redis.call('PTTL', key)
-    local started = false
-    if reset < 0 then
-      reset = start_window(key, p.w, count, cost)
-      started = count == cost
-    end
+    local reset, started = window_end(key, p.w, count, cost)
     if count > limit then
       if started then redis.call('DEL', key) else redis.call('DECRBY', key, cost) end
       local retry = NEVER
@@ -494,9 +502,16 @@ local function plain_fixed_windows()
         -- A count of 1 is a window this call may have started, whatever the caller knew.
         if count ~= 1 and byte(known, k - 1) == 49 then
           reset = -2
+        elseif count == 1 and HAS_NX then
+          -- A new window (the common case at many keys): one call, written out.
+          local set = redis.pcall('PEXPIRE', key, w, 'NX')
+          if set == 1 then reset = w else reset = window_end(key, w, count, 1) end
         else
           reset = redis.call('PTTL', key)
-          if reset < 0 then reset = start_window(key, w, count, 1) end
+          if reset < 0 then
+            start_window(key, w, count, 1, false)
+            reset = w
+          end
         end
         if count > limit then
           redis.call('DECR', key)
@@ -676,7 +691,7 @@ end
  * block's) or when not even `cost` is left; {1, clock, -1} when the window key holds something else.
  */
 export const LEASE_LUA = `
-${DEADLINE_LUA}${REPLY_ERRORS_LUA}${START_WINDOW_LUA}${BLOCKED_LUA('ARGV[7]')}local want, limit, w, share, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+${DEADLINE_LUA}${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${BLOCKED_LUA('ARGV[7]')}local want, limit, w, share, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local held = blocked()
 if held > 0 then return { 1, clock, 0, -1, held } end
 -- Read before anything is written: a server without PEXPIRETIME fails here, with nothing counted.
@@ -692,15 +707,11 @@ local left = limit - count
 local grant = math.min(want, left, math.max(cost, floor(left * share)))
 if grant < cost then
   local reset = w
-  if count > 0 then
-    reset = redis.call('PTTL', KEYS[2])
-    if reset < 0 then reset = start_window(KEYS[2], w, count, 0) end
-  end
+  if count > 0 then reset = window_end(KEYS[2], w, count, 0) end
   return { 1, clock, 0, count, reset }
 end
 count = redis.call('INCRBY', KEYS[2], grant)
-local reset = redis.call('PTTL', KEYS[2])
-if reset < 0 then reset = start_window(KEYS[2], w, count, grant) end
+local reset = window_end(KEYS[2], w, count, grant)
 return { 1, clock, grant, count, reset, redis.call('PEXPIRETIME', KEYS[2]) }
 `;
 
