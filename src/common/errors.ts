@@ -2,13 +2,8 @@
 
 import { CLOSED_MESSAGE } from './constants.js';
 
-export type TollgateErrorCode =
-  | 'TOLLGATE_INVALID_ARGUMENT'
-  | 'TOLLGATE_OUT_OF_RANGE'
-  | 'TOLLGATE_CLOSED'
-  | 'TOLLGATE_NATIVE_UNAVAILABLE'
-  | 'TOLLGATE_STORE_MISMATCH'
-  | 'TOLLGATE_SHARED_MEMORY'
+/** The codes of RedisLimiter's failures. */
+export type RedisErrorCode =
   | 'TOLLGATE_REDIS_TIMEOUT'
   | 'TOLLGATE_REDIS_ERROR'
   | 'TOLLGATE_REDIS_UNAVAILABLE'
@@ -18,8 +13,17 @@ export type TollgateErrorCode =
   | 'TOLLGATE_REDIS_READONLY'
   | 'TOLLGATE_REDIS_NO_PERMISSION'
   | 'TOLLGATE_REDIS_MOVING'
-  | 'TOLLGATE_REDIS_UNSUPPORTED'
-  | 'TOLLGATE_OUT_OF_MEMORY';
+  | 'TOLLGATE_REDIS_UNSUPPORTED';
+
+export type TollgateErrorCode =
+  | 'TOLLGATE_INVALID_ARGUMENT'
+  | 'TOLLGATE_OUT_OF_RANGE'
+  | 'TOLLGATE_CLOSED'
+  | 'TOLLGATE_NATIVE_UNAVAILABLE'
+  | 'TOLLGATE_STORE_MISMATCH'
+  | 'TOLLGATE_SHARED_MEMORY'
+  | 'TOLLGATE_OUT_OF_MEMORY'
+  | RedisErrorCode;
 
 export interface TollgateTypeError extends TypeError {
   readonly code: TollgateErrorCode;
@@ -61,18 +65,7 @@ export function nativeUnavailable(detail: string): Error & { code: TollgateError
   return Object.assign(error, { code: 'TOLLGATE_NATIVE_UNAVAILABLE' as const });
 }
 
-/** The codes of RedisLimiter's failures. */
-export type RedisErrorCode =
-  | 'TOLLGATE_REDIS_TIMEOUT'
-  | 'TOLLGATE_REDIS_ERROR'
-  | 'TOLLGATE_REDIS_UNAVAILABLE'
-  | 'TOLLGATE_REDIS_LATE'
-  | 'TOLLGATE_REDIS_STATE_MISMATCH'
-  | 'TOLLGATE_REDIS_OUT_OF_MEMORY'
-  | 'TOLLGATE_REDIS_READONLY'
-  | 'TOLLGATE_REDIS_NO_PERMISSION'
-  | 'TOLLGATE_REDIS_MOVING'
-  | 'TOLLGATE_REDIS_UNSUPPORTED';
+
 
 /**
  * A Redis call that failed, outlived its timeout, was not sent (the node's breaker is open), was
