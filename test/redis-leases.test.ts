@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedWindow, RedisLimiter, type Decision } from '../src/index.js';
 import { startDelayProxy, type DelayProxy } from '../scripts/delay-proxy.mjs';
-import { startWindowAudit, type WindowAuditReport } from '../scripts/window-audit.mjs';
+import { hotKeyBehindSlowReplies, leasesBehindSlowReplies, type LeasesBehindSlowReplies } from '../scripts/redis-scenarios.mjs';
 import { hasRedis, startRedis, type LocalRedis } from './helpers/redis.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -14,21 +14,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let prefixCounter = 0;
 const prefix = () => `lease${++prefixCounter}:`;
 
-/**
- * Open-loop load, as independent clients make it: `perSecond` calls for `ms`, fired on schedule
- * whether earlier ones settled or not (a slow limiter piles calls up, as it would in production).
- */
-async function offer(perSecond: number, ms: number, fire: () => void, on: () => boolean = () => true): Promise<void> {
-  const started = performance.now();
-  let due = 0;
-  for (let elapsed = 0; elapsed < ms; elapsed = performance.now() - started) {
-    const target = Math.floor((perSecond * elapsed) / 1000);
-    // A load that is off skips its calls rather than firing them late in a burst.
-    if (on()) for (; due < target; due++) fire();
-    else due = target;
-    await sleep(2);
-  }
-}
+const tollgate = { RedisLimiter, fixedWindow };
 
 describe.runIf(hasRedis)('RedisLimiter leases behind a distant Redis', () => {
   let server: LocalRedis;
@@ -50,95 +36,24 @@ describe.runIf(hasRedis)('RedisLimiter leases behind a distant Redis', () => {
     await server?.stop();
   });
 
-  // Item 5: processes on one key, one of them with leases behind replies 150 ms late. The
-  // windows are Redis' (a key's life), so the audit polls the key on a direct connection and
-  // places each admission by Redis' clock (scripts/window-audit.mjs: an admission is counted in a
-  // window only when the whole span from its call to its settling lies inside it).
+  // Item 5: processes on one key, one of them with leases behind replies 150 ms late (the traffic:
+  // scripts/redis-scenarios.mjs). The windows are Redis' (a key's life), so the audit polls the
+  // key on a direct connection and places each admission by Redis' clock
+  // (scripts/window-audit.mjs: an admission is counted in a window only when the whole span from
+  // its call to its settling lies inside it).
   describe('replies 150 ms late: a lease never outlives its Redis window', () => {
-    const LIMIT = 1000;
-    const WINDOW_MS = 1000;
-    let run: Promise<{ report: WindowAuditReport; leased: number; deniedByRedis: number }> | undefined;
+    let run: Promise<LeasesBehindSlowReplies> | undefined;
     // One run of traffic for both tests below (6 s): memoized, started by whichever runs first.
-    const scenario = () => (run ??= traffic());
-
-    async function traffic() {
-      proxy.setDelay({ toClient: 150, toServer: 0 });
-      const p = prefix();
-      const policy = fixedWindow({ limit: LIMIT, windowMs: WINDOW_MS });
-      // onError 'deny': a call Redis did not decide admits nothing, so every admission is Redis' or a
-      // lease's. timeoutMs 1000: a first contact through this path (probe, scripts loaded) takes 4
-      // round trips; a first call timing out would open the breaker and test nothing.
-      const common = { name: 'w', prefix: p, policy, onError: 'deny' as const, denyCache: false, timeoutMs: 1000 };
-      // hotAfter 1: every consume of a leasing process is a lease's (a grant, or spent from one).
-      const leases = { hotAfter: 1, share: 1 };
-      const leasing = new RedisLimiter({ ...common, redis: client(proxy.port), leases });
-      // Callers that make one call at a time, each its own process: none waits for another's lease
-      // call, so every answer it gets is a lease's (its grant, or spent from it).
-      const far = client(proxy.port);
-      const singles = [1, 2].map(() => new RedisLimiter({ ...common, redis: far, leases }));
-      const direct = new RedisLimiter({ ...common, redis: client(server.port) });
-      await Promise.all([leasing, direct, ...singles].map((limiter) => limiter.peek('warm-up')));
-      const audit = startWindowAudit(client(server.port), `${p}w{k}:fw${WINDOW_MS}`, { windowMs: WINDOW_MS });
-      const settled: Promise<void>[] = [];
-      let deniedByRedis = 0;
-      const fire = (limiter: RedisLimiter, who: string) => () => {
-        const calledAt = performance.now();
-        settled.push(
-          limiter.consume('k').then(
-            (d: Decision) => {
-              audit.record(calledAt, performance.now(), d, who);
-              if (who === 'direct' && !d.allowed) deniedByRedis++;
-            },
-            // Rejected by close() below (a call still pending then): it admitted nothing.
-            () => undefined,
-          ),
-        );
-      };
-      // The direct process comes every other window, from its start, at 3,000/s, and fills it.
-      // The leasing ones are steady and fill no window alone; and shortly before each window the
-      // direct one will fill ends, each single caller takes a large lease (a consume of 100 on a
-      // key this hot leases 200). What it holds when that window ends is issue 31's case: a unit
-      // spent from it after the end is one admission too many in a window already full.
-      const windowIndex = () => {
-        const { ends, redisNow } = audit.live();
-        const last = ends.at(-1);
-        const index = last === undefined ? 0 : redisNow < last ? ends.length - 1 : ends.length;
-        return { index, leftMs: last === undefined || redisNow >= last ? Infinity : last - redisNow };
-      };
-      const ms = 5 * WINDOW_MS;
-      const started = performance.now();
-      const oneAtATime = async (single: RedisLimiter) => {
-        let bigFor = -1;
-        while (performance.now() - started < ms) {
-          const { index, leftMs } = windowIndex();
-          const cost = index % 2 === 0 && leftMs < 200 && bigFor !== index ? 100 : 1;
-          if (cost > 1) bigFor = index;
-          const calledAt = performance.now();
-          const d = await single.consume('k', cost).catch(() => undefined);
-          if (d === undefined) return;
-          audit.record(calledAt, performance.now(), d, 'single', cost);
-          await sleep(2);
-        }
-      };
-      const lanes = singles.map(oneAtATime);
-      await Promise.all([offer(300, ms, fire(leasing, 'leasing')), offer(3000, ms, fire(direct, 'direct'), () => windowIndex().index % 2 === 1)]);
-      // Bounded: calls still pending 3 s after the traffic (item 6's failure) are closed, not awaited.
-      await Promise.race([Promise.all([...settled, ...lanes]), sleep(3000)]);
-      const leased = [leasing, ...singles].reduce((sum, limiter) => sum + limiter.stats().leasedDecisions, 0);
-      for (const limiter of [leasing, direct, ...singles]) limiter.close();
-      await Promise.all([...settled, ...lanes]);
-      await audit.stop();
-      return { report: audit.report({ resetOf: 'single' }), leased, deniedByRedis };
-    }
+    const scenario = () => (run ??= leasesBehindSlowReplies(tollgate, { proxy, serverPort: server.port, connect: client, prefix: prefix() }));
 
     it('no Redis window admits more than its limit (all processes together), and nothing is admitted between windows', async () => {
-      const { report, leased, deniedByRedis } = await scenario();
+      const { limit, report, leased, deniedByRedis } = await scenario();
       const summary = report.windows.map((w) => `${w.admitted} ${JSON.stringify(w.byWho)}`).join(', ');
       // The case happened: leases were spent, and windows filled (Redis denied the direct process).
       expect(leased).toBeGreaterThan(0);
       expect(deniedByRedis).toBeGreaterThan(0);
       expect(report.windows.length).toBeGreaterThanOrEqual(4);
-      expect(report.maxAdmitted, `admitted per window: ${summary}; ${report.ambiguous} too near an edge to place`).toBeLessThanOrEqual(LIMIT);
+      expect(report.maxAdmitted, `admitted per window: ${summary}; ${report.ambiguous} too near an edge to place`).toBeLessThanOrEqual(limit);
       expect(report.outside).toBe(0);
     });
 
@@ -152,39 +67,12 @@ describe.runIf(hasRedis)('RedisLimiter leases behind a distant Redis', () => {
   // Item 6: one hot key at ~4,500 calls/s behind replies 10 ms late. Calls that arrive while the
   // key's lease call is out wait for it; that wait is part of the call and bounded by timeoutMs.
   it('a hot key behind a 10 ms reply path: every call settles within timeoutMs (+ timer slack), none left pending', async () => {
-    proxy.setDelay({ toClient: 10, toServer: 0 });
     const timeoutMs = 250;
     // A guarantee, not a timing figure: the slack covers timers and a loaded machine, not a queue.
     const slackMs = 250;
-    const limiter = new RedisLimiter({ name: 'hot', prefix: prefix(), redis: client(proxy.port), policy: fixedWindow({ limit: 1e9, windowMs: 600_000 }), timeoutMs, leases: true });
-    await limiter.peek('warm-up');
-    let made = 0;
-    let settled = 0;
-    let late = 0;
-    let rejected = 0;
-    let slowestMs = 0;
-    await offer(4500, 1500, () => {
-      made++;
-      const calledAt = performance.now();
-      limiter.consume('hot').then(
-        () => {
-          settled++;
-          const took = performance.now() - calledAt;
-          slowestMs = Math.max(slowestMs, took);
-          if (took > timeoutMs + slackMs) late++;
-        },
-        () => {
-          settled++;
-          rejected++;
-        },
-      );
-    });
-    // Traffic has stopped: a second later nothing may be pending (polled, so a pass takes no longer than needed).
-    const stoppedAt = performance.now();
-    while (settled < made && performance.now() - stoppedAt < 1000) await sleep(20);
-    const pending = made - settled;
-    const stats = limiter.stats();
-    limiter.close();
+    const { made, waits, rejected, pending, stats } = await hotKeyBehindSlowReplies(tollgate, { proxy, redis: client(proxy.port), prefix: prefix(), leases: true, perSecond: 4500, ms: 1500, timeoutMs });
+    const late = waits.filter((took) => took > timeoutMs + slackMs).length;
+    const slowestMs = waits.reduce((most, took) => Math.max(most, took), 0);
     expect(made).toBeGreaterThan(4000);
     expect(stats.leaseCalls).toBeGreaterThan(0);
     expect(pending, `${pending} of ${made} calls pending 1 s after the traffic stopped`).toBe(0);

@@ -475,6 +475,83 @@ describe.runIf(hasRedis)('an ACL user without a command tollgate needs: a coded 
       user.disconnect();
     }
   });
+
+  it('without EVALSHA (the probe itself runs as EVAL): every call rejects with UNSUPPORTED naming EVALSHA, none decided by onError', async () => {
+    await admin.call('ACL', 'SETUSER', 'nosha', 'on', '>pw', '~*', '+@all', '-evalsha');
+    const user = client(server, { username: 'nosha', password: 'pw' });
+    const limiter = new RedisLimiter({ redis: user, name: 'w', prefix: unique('nosha') + ':', policy: fixedWindow({ limit: 5, windowMs: 60_000 }), onError: 'allow', denyCache: false, timeoutMs: TIMEOUT_MS });
+    try {
+      for (let i = 0; i < 3; i++) await expect(limiter.consume('k')).rejects.toMatchObject({ code: UNSUPPORTED, message: expect.stringMatching(/EVALSHA/) });
+      expect(limiter.stats()).toMatchObject({ failedOpen: 0, allowed: 0 });
+    } finally {
+      limiter.close();
+      user.disconnect();
+    }
+  });
+
+  it('INCR revoked while the breaker is open: its trial meets the refusal, the breaker closes (the node answered), calls reject with UNSUPPORTED, and work again once granted', async () => {
+    await admin.call('ACL', 'SETUSER', 'flip', 'on', '>pw', '~*', '+@all');
+    const user = client(server, { username: 'flip', password: 'pw' });
+    const pauser = client(server);
+    const prefix = unique('flip') + ':';
+    const limiter = new RedisLimiter({ redis: user, name: 'w', prefix, policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), onError: 'allow', denyCache: false, timeoutMs: 300, breaker: QUICK_BREAKER });
+    try {
+      await until('Redis to decide a first call', async () => ((await limiter.consume('k')) && (await admin.exists(`${prefix}w{k}:fw60000`)) === 1 ? true : undefined));
+      await admin.call('ACL', 'SETUSER', 'flip', '-incr');
+      // A call held past its timeout by a pause opens the breaker (a timeout counts).
+      await pauser.client('PAUSE', 800, 'ALL');
+      await limiter.consume('k');
+      expect(limiter.stats().breakerOpened).toBeGreaterThanOrEqual(1);
+      // After the pause a trial goes out, meets the refusal, and the node is probed again: a coded rejection, not onError for ever.
+      const rejected = await until('a call rejected with UNSUPPORTED', async () => {
+        try {
+          await limiter.consume('k');
+          await sleep(5);
+          return undefined;
+        } catch (error) {
+          expect(codeOf(error)).toBe(UNSUPPORTED);
+          return error;
+        }
+      });
+      expect(messageOf(rejected)).toMatch(/INCR/);
+      await admin.call('ACL', 'SETUSER', 'flip', '+incr');
+      // Redis itself counts again (onError's decisions count nowhere).
+      const counted = async () => Number(await admin.get(`${prefix}w{k}:fw60000`));
+      const before = await counted();
+      await until('Redis to decide again', async () => {
+        await limiter.consume('k').catch(() => undefined);
+        return (await counted()) > before ? true : undefined;
+      });
+    } finally {
+      limiter.close();
+      user.disconnect();
+      pauser.disconnect();
+    }
+  });
+
+  it('PEXPIRETIME revoked while leases run: leases switch off (one warning) and Redis decides every call, exactly; nothing rejects', async () => {
+    await admin.call('ACL', 'SETUSER', 'lessee', 'on', '>pw', '~*', '+@all');
+    const user = client(server, { username: 'lessee', password: 'pw' });
+    const prefix = unique('lessee') + ':';
+    const warnings = listenForWarnings();
+    const limiter = new RedisLimiter({ redis: user, name: 'w', prefix, policy: fixedWindow({ limit: 50, windowMs: 60_000 }), onError: 'allow', denyCache: false, timeoutMs: TIMEOUT_MS, breaker: false, leases: { hotAfter: 1 } });
+    try {
+      for (let i = 0; i < 5; i++) expect((await limiter.consume('k')).allowed).toBe(true);
+      expect(limiter.stats().leaseCalls).toBeGreaterThan(0);
+      await admin.call('ACL', 'SETUSER', 'lessee', '-pexpiretime');
+      const decided = [];
+      for (let i = 0; i < 100; i++) decided.push(await limiter.consume('k'));
+      // The one lease call that met the refusal was decided by onError; every other by Redis (or a lease held before).
+      expect(limiter.stats().failedOpen).toBeLessThanOrEqual(1);
+      expect(await user.get(`${prefix}w{k}:fw60000`)).toBe('50');
+      expect(decided.filter((d) => d.allowed).length + 5).toBeLessThanOrEqual(50 + limiter.stats().failedOpen);
+      expect(warnings.of(LEASES_OFF)).toHaveLength(1);
+    } finally {
+      warnings.stop();
+      limiter.close();
+      user.disconnect();
+    }
+  });
 });
 
 describe.runIf(hasRedis)('a counter found without an expiry is repaired on its next consume', () => {
@@ -649,7 +726,7 @@ describe.runIf(hasRedis)('PEXPIRETIME renamed away (as on Redis 6.x): leases swi
 
 describe.runIf(hasRedis)('an eviction policy that can drop counters gets one coded warning', () => {
   // One server per setting: each limiter meets its node for the first time.
-  async function withServer(config: readonly [string, string][], body: (redis: Redis) => Promise<void>) {
+  async function withServer(config: readonly (readonly [string, string])[], body: (redis: Redis) => Promise<void>) {
     const server = await startRedis();
     const redis = client(server);
     try {
@@ -671,82 +748,38 @@ describe.runIf(hasRedis)('an eviction policy that can drop counters gets one cod
     return limiter;
   }
 
-  it('maxmemory 0 (no limit): no warning', async () => {
+  const EVICTING = [
+    ['maxmemory', '100mb'],
+    ['maxmemory-policy', 'allkeys-lru'],
+  ] as const;
+
+  // A setting and the warnings it must get. calls: one new limiter per entry, each making that
+  // many consumes, in order. warning: the policy the one EVICTION warning names (awaited after the
+  // first limiter; no second may follow, however many calls and limiters), or none at all.
+  it.each([
+    ['maxmemory 0 (no limit): no warning', [['maxmemory-policy', 'allkeys-lru']], [50], undefined],
+    ['maxmemory 100mb with noeviction: no warning', [['maxmemory', '100mb'], ['maxmemory-policy', 'noeviction']], [50], undefined],
+    ['maxmemory 100mb with allkeys-lru: one warning naming the policy, however many calls and limiters', EVICTING, [10, 100, 50], 'allkeys-lru'],
+    ['another server with an evicting policy (allkeys-lru too) gets its own warning: one per node', EVICTING, [10], 'allkeys-lru'],
+  ] as const)('%s', async (_label, config, calls, warning) => {
     const warnings = listenForWarnings();
     try {
-      await withServer([['maxmemory-policy', 'allkeys-lru']], async (redis) => {
-        const limiter = await use(redis, 50);
-        await sleep(100);
-        expect(warnings.of(EVICTION)).toEqual([]);
-        limiter.close();
+      await withServer(config, async (redis) => {
+        const limiters: RedisLimiter[] = [];
+        try {
+          for (const n of calls) {
+            limiters.push(await use(redis, n));
+            if (warning !== undefined && limiters.length === 1) {
+              const seen = await until('the EVICTION warning', () => (warnings.of(EVICTION).length > 0 ? warnings.of(EVICTION) : undefined), 5000);
+              expect(seen[0]?.message).toContain(warning);
+            }
+          }
+          await sleep(100);
+          expect(warnings.of(EVICTION)).toHaveLength(warning === undefined ? 0 : 1);
+        } finally {
+          for (const limiter of limiters) limiter.close();
+        }
       });
-    } finally {
-      warnings.stop();
-    }
-  });
-
-  it('maxmemory 100mb with noeviction: no warning', async () => {
-    const warnings = listenForWarnings();
-    try {
-      await withServer(
-        [
-          ['maxmemory', '100mb'],
-          ['maxmemory-policy', 'noeviction'],
-        ],
-        async (redis) => {
-          const limiter = await use(redis, 50);
-          await sleep(100);
-          expect(warnings.of(EVICTION)).toEqual([]);
-          limiter.close();
-        },
-      );
-    } finally {
-      warnings.stop();
-    }
-  });
-
-  it('maxmemory 100mb with allkeys-lru: one warning naming the policy, however many calls and limiters', async () => {
-    const warnings = listenForWarnings();
-    try {
-      await withServer(
-        [
-          ['maxmemory', '100mb'],
-          ['maxmemory-policy', 'allkeys-lru'],
-        ],
-        async (redis) => {
-          const first = await use(redis, 10);
-          const seen = await until('the EVICTION warning', () => (warnings.of(EVICTION).length > 0 ? warnings.of(EVICTION) : undefined), 5000);
-          expect(seen[0]?.message).toContain('allkeys-lru');
-          await use(redis, 100).then((l) => l.close());
-          const second = await use(redis, 50);
-          await sleep(100);
-          expect(warnings.of(EVICTION)).toHaveLength(1);
-          first.close();
-          second.close();
-        },
-      );
-    } finally {
-      warnings.stop();
-    }
-  });
-
-  it('another server with an evicting policy (allkeys-lru too) gets its own warning: one per node', async () => {
-    const warnings = listenForWarnings();
-    try {
-      await withServer(
-        [
-          ['maxmemory', '100mb'],
-          ['maxmemory-policy', 'allkeys-lru'],
-        ],
-        async (redis) => {
-          const limiter = await use(redis, 10);
-          const seen = await until('the EVICTION warning', () => (warnings.of(EVICTION).length > 0 ? warnings.of(EVICTION) : undefined), 5000);
-          expect(seen[0]?.message).toContain('allkeys-lru');
-          await sleep(100);
-          expect(warnings.of(EVICTION)).toHaveLength(1);
-          limiter.close();
-        },
-      );
     } finally {
       warnings.stop();
     }
@@ -769,6 +802,8 @@ describe.runIf(hasRedis)('foreign state under a fixed-window key is still a stat
     ['a hash', (redis: Redis, key: string) => redis.hset(key, 'f', '1').then(() => undefined), 'hash'],
     ['a non-integer string', (redis: Redis, key: string) => redis.set(key, 'abc').then(() => undefined), 'abc'],
     ['a decimal string', (redis: Redis, key: string) => redis.set(key, '1.5').then(() => undefined), '1.5'],
+    // An integer no tollgate limit reaches, at which INCR fails ('would overflow'): another program's.
+    ['a counter at the 64-bit maximum', (redis: Redis, key: string) => redis.set(key, '9223372036854775807').then(() => undefined), '9223372036854775807'],
   ])('%s: plain, general and lease consumes reject with STATE_MISMATCH (onError allow admits nothing), and the value is left alone', async (_label, plant, value) => {
     const prefix = unique('foreign') + ':';
     const events: RedisLimiterEvent[] = [];
@@ -782,7 +817,7 @@ describe.runIf(hasRedis)('foreign state under a fixed-window key is still a stat
       settled.push(...(await Promise.allSettled([limiter.consume('k', 2)])));
       settled.push(...(await Promise.allSettled([leased.consume('k')])));
       expect(settled.map((r) => (r.status === 'rejected' ? codeOf(r.reason) : r.value.allowed))).toEqual([STATE_MISMATCH, true, STATE_MISMATCH, STATE_MISMATCH]);
-      expect(limiter.stats()).toMatchObject({ stateMismatches: 2, failedOpen: 0 });
+      expect(limiter.stats()).toMatchObject({ stateMismatches: 2, failedOpen: 0, breakerOpened: 0 });
       expect(leased.stats()).toMatchObject({ stateMismatches: 1, failedOpen: 0, allowed: 0 });
       expect(codesOf(events).filter((c) => c === STATE_MISMATCH)).toHaveLength(2);
       if (value === 'hash') expect(await admin.hgetall(key)).toEqual({ f: '1' });

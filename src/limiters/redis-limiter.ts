@@ -631,9 +631,15 @@ export class RedisLimiter extends LimiterBase {
       node.probeAt = 0;
       node.refused = (error as { reply?: string }).reply ?? error.message;
     }
-    if (!countsTowardBreaker(error.code) || !this.#nodeFailing(node, error.code, slot)) return;
     const before = node.breaker?.state;
-    node.breaker?.failure(realNow());
+    if (countsTowardBreaker(error.code)) {
+      // A trial's failure always counts; another only when it speaks for the whole node.
+      if (before === 'half-open' || this.#nodeFailing(node, error.code, slot)) node.breaker?.failure(realNow());
+    } else if (before === 'half-open') {
+      // An answer that says nothing against the node (a refused command, a slot on the move): the
+      // trial found it up. Without an outcome the breaker would wait half-open for ever.
+      node.breaker?.success();
+    }
     this.#breakerMoved(node, before);
   }
 
@@ -680,9 +686,18 @@ export class RedisLimiter extends LimiterBase {
    */
   async #run(node: Node, s: Script, keys: readonly string[], args: string[], slot: number, startedAt = realNow()): Promise<readonly unknown[]> {
     if (!node.clock.known || startedAt >= node.probeAt) await this.#probe(node, keys[0] as string, slot, startedAt);
-    // Found on the probe (which reported it): every call rejects with it until a probe finds it fixed.
-    if (node.unsupported !== undefined) throw node.unsupported;
-    if (s === LEASE && node.profile?.leases === false) this.#leasesOff(node);
+    const unsupported = node.unsupported;
+    if (unsupported !== undefined || (s === LEASE && node.profile?.leases === false)) {
+      // Nothing is sent; the node answered its probe, so it is up. A breaker trial that ends here
+      // still reports that (else the breaker would wait half-open for ever, every call on onError).
+      if (node.breaker?.state === 'half-open') {
+        node.breaker.success();
+        this.#breakerMoved(node, 'half-open');
+      }
+      // Found on the probe (which reported it): every call rejects with it until a probe finds it fixed.
+      if (unsupported !== undefined) throw unsupported;
+      this.#leasesOff(node);
+    }
     try {
       const now = realNow();
       // The reply must be back before the timeout: Redis stops acting a round trip's worth early.
@@ -730,11 +745,13 @@ export class RedisLimiter extends LimiterBase {
         const profile = readProbe(reply);
         node.profile = profile;
         // A refusal the probe cannot name (Redis 6 has no ACL check for scripts; a key outside
-        // the user's patterns) is reported in the server's words.
+        // the user's patterns) is reported in the server's words; one that leases explain (their
+        // command refused since) only switches them off, at the next lease call.
         const refused = node.refused;
         node.refused = undefined;
+        const leasesExplain = !profile.leases && this.#leases !== undefined;
         if (profile.missing.length > 0) node.unsupported = unsupportedError(node.name, profile.missing);
-        else node.unsupported = refused === undefined ? undefined : noScriptsError(node.name, refused);
+        else node.unsupported = refused === undefined || leasesExplain ? undefined : noScriptsError(node.name, refused);
         node.probeAt = node.unsupported === undefined ? Infinity : realNow() + PROBE_AGAIN_MS;
         if (node.unsupported !== undefined) this.#emit({ type: 'error', error: node.unsupported, node: node.name });
         if (profile.evicting !== undefined) warnEviction(node.name, { ...profile, evicting: profile.evicting });

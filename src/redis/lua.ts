@@ -20,12 +20,13 @@ if deadline > 0 and clock > deadline then return { 0, clock } end
 
 /**
  * What a reply error that a pcall caught means: state of another shape under the key (WRONGTYPE,
- * or a counter that is not an integer) is the caller's to report; any other (OOM, READONLY, an ACL
- * refusal, ...) is a failure of Redis, raised again with Redis' own words for the client to sort.
+ * a counter that is not an integer, or one no tollgate limit reaches, at the 64-bit maximum) is
+ * the caller's to report; any other (OOM, READONLY, an ACL refusal, ...) is a failure of Redis,
+ * raised again with Redis' own words for the client to sort.
  */
 const REPLY_ERRORS_LUA = `local function is_foreign(e)
   local text = e.err or ''
-  return string.find(text, '^WRONGTYPE') ~= nil or string.find(text, 'not an integer', 1, true) ~= nil
+  return string.find(text, '^WRONGTYPE') ~= nil or string.find(text, 'not an integer', 1, true) ~= nil or string.find(text, 'would overflow', 1, true) ~= nil
 end
 `;
 
@@ -116,9 +117,10 @@ local function get(p, key)
 end
 
 -- A fixed window's count; anything but an integer is foreign.
+-- (2^53 and above: no tollgate limit reaches it, and a double no longer counts it exactly.)
 local function count_of(p, key)
   local count = tonumber(get(p, key) or '0')
-  if count == nil or count ~= floor(count) then foreign(p) end
+  if count == nil or count ~= floor(count) or count >= 9007199254740992 then foreign(p) end
   return count
 end
 
@@ -702,7 +704,7 @@ if type(v) == 'table' then
   return { 1, clock, -1 }
 end
 local count = tonumber(v or '0')
-if count == nil or count ~= floor(count) then return { 1, clock, -1 } end
+if count == nil or count ~= floor(count) or count >= 9007199254740992 then return { 1, clock, -1 } end
 local left = limit - count
 local grant = math.min(want, left, math.max(cost, floor(left * share)))
 if grant < cost then
@@ -789,7 +791,13 @@ read, info = pcall(redis.call, 'INFO', 'server')
 if read and type(info) == 'string' then out[6] = string.match(info, 'run_id:(%x+)') or '' end
 if redis.acl_check_cmd then
   for i = 2, #ARGV do
-    local ok, allowed = pcall(redis.acl_check_cmd, ARGV[i], KEYS[1])
+    local ok, allowed
+    -- The probe itself runs as EVAL: EVALSHA is asked about in its own shape (sha, numkeys, key).
+    if ARGV[i] == 'EVALSHA' then
+      ok, allowed = pcall(redis.acl_check_cmd, 'EVALSHA', string.rep('0', 40), '1', KEYS[1])
+    else
+      ok, allowed = pcall(redis.acl_check_cmd, ARGV[i], KEYS[1])
+    end
     if not ok or not allowed then out[#out + 1] = ARGV[i] end
   end
 end
