@@ -1,6 +1,6 @@
 // Bad input is rejected with a TypeError or RangeError naming the argument; nothing else is disturbed.
 import { describe, expect, it } from 'vitest';
-import { fixedWindow, leakyBucket, Limiter, ManualClock, slidingWindow, tokenBucket } from '../src/index.js';
+import { allOf, fixedWindow, leakyBucket, Limiter, ManualClock, RedisLimiter, slidingWindow, tokenBucket } from '../src/index.js';
 import { loadNative } from '../src/engine/load-native.js';
 import { engines } from './helpers/engines.js';
 
@@ -118,6 +118,22 @@ describe.each(engines())('%s engine: regressions from the attack on the landed b
       expect(() => l.refund('k', 1, options as never)).toThrow(coded('TypeError', 'TOLLGATE_INVALID_ARGUMENT'));
     }
     expect(l.peek('k').remaining).toBe(5);
+  });
+
+  it('an unknown per-call option (a misspelt `limits`) is refused by name, never read as the policy\'s own limit', async () => {
+    const l = make();
+    const misspelt = { limits: 50 } as never;
+    const unknown = expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/options\.limits \(did you mean limit\?\)/) });
+    expect(() => l.consume('k', 1, misspelt)).toThrow(unknown);
+    expect(() => l.tryConsume('k', 1, misspelt)).toThrow(unknown);
+    expect(() => l.peek('k', 1, misspelt)).toThrow(unknown);
+    expect(() => l.refund('k', 1, misspelt)).toThrow(unknown);
+    expect(() => allOf(l, make()).consume('k', 1, misspelt)).toThrow(unknown);
+    expect(l.peek('k').remaining).toBe(5);
+    // The same on Redis (a rejection; nothing is sent).
+    const redis = new RedisLimiter({ name: 'v', redis: { sendCommand: () => Promise.reject(new Error('not sent')) }, policy });
+    await expect(redis.consume('k', 1, misspelt)).rejects.toEqual(unknown);
+    redis.close();
   });
 
   it('consumeMany validates every key before deciding any: a bad key spends nothing', () => {

@@ -1,4 +1,5 @@
 // Argument checks shared by every public entry point; they run before anything crosses into C++.
+import { checkKnownKeys } from './option-keys.js';
 import { invalidArgument, outOfRange } from './errors.js';
 
 import { MAX_KEY_LENGTH } from './constants.js';
@@ -55,7 +56,10 @@ export function checkObject(value: unknown, name: string): Record<string, unknow
  */
 export function splitLimits(options: unknown, count: number): (number | undefined)[] | undefined {
   const o = checkOptions(options);
-  if (o === undefined || o.limit === undefined) return undefined;
+  if (o === undefined) return undefined;
+  // A misspelt option (`limits`) would silently mean the policies' own limits: refused, by name.
+  for (const key in o) if (key !== 'limit') checkKnownKeys(o, ['limit'], 'options');
+  if (o.limit === undefined) return undefined;
   const limit = o.limit;
   if (typeof limit === 'number') return [limit];
   if (!Array.isArray(limit) || limit.length > count) {
