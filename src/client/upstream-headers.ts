@@ -1,5 +1,6 @@
 // What an upstream API says about its limits: Retry-After, the IETF RateLimit fields, the
 // X-RateLimit-* family, and the x-ratelimit-*-requests / -tokens style of AI providers.
+import { invalidArgument } from '../common/errors.js';
 
 /** What is left of one upstream quota, as the last response said. */
 export interface UpstreamQuota {
@@ -27,19 +28,29 @@ function header(headers: HeaderSource, name: string): string | undefined {
 
 const finite = (n: number) => (Number.isFinite(n) ? n : undefined);
 
-/** Retry-After as ms: delta-seconds or an HTTP-date. */
-export function parseRetryAfter(value: string | undefined, nowMs = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
+/**
+ * A header's text, or undefined when absent: null is what Headers.get() returns for a missing
+ * header, so it means "no value" here too.
+ */
+function headerText(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw invalidArgument('value', 'a string, null or undefined', value);
+  return value.trim();
+}
+
+/** Retry-After as ms: delta-seconds or an HTTP-date; undefined when absent (null too) or garbled. */
+export function parseRetryAfter(value: string | null | undefined, nowMs = Date.now()): number | undefined {
+  const text = headerText(value);
+  if (text === undefined) return undefined;
   if (/^\d+(\.\d+)?$/.test(text)) return Math.ceil(Number(text) * 1000);
   const date = Date.parse(text);
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
 
-/** Durations as AI APIs write them: '1s', '6m0s', '20ms', '1h2m3.5s', or bare seconds. */
-export function parseDuration(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
+/** Durations as AI APIs write them: '1s', '6m0s', '20ms', '1h2m3.5s', or bare seconds; undefined when absent. */
+export function parseDuration(value: string | null | undefined): number | undefined {
+  const text = headerText(value);
+  if (text === undefined) return undefined;
   if (/^\d+(\.\d+)?$/.test(text)) return Math.ceil(Number(text) * 1000);
   const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
   let total = 0;
