@@ -13,3 +13,21 @@ describe('absent values', () => {
     expect(() => parseRetryAfter(7 as unknown as string)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for value/) }));
   });
 });
+
+describe('the most restrictive of several IETF RateLimit items applies', () => {
+  it('a spent daily quota after a minute quota with room: the daily one', () => {
+    const headers = new Headers({ ratelimit: '"minute";r=50;t=30, "day";r=0;t=36000', 'ratelimit-policy': '"minute";q=100;w=60, "day";q=1000;w=86400' });
+    expect(parseUpstreamLimits(headers)).toEqual({ requests: { limit: 1000, remaining: 0, resetMs: 36_000_000 } });
+  });
+
+  it('the least remaining wins, whatever the order; equal remaining: the longest wait', () => {
+    expect(parseUpstreamLimits({ ratelimit: '"day";r=7;t=500, "minute";r=3;t=20' })).toEqual({ requests: { remaining: 3, resetMs: 20_000 } });
+    expect(parseUpstreamLimits({ ratelimit: '"a";r=0;t=5, "b";r=0;t=90, "c";r=0;t=10' })).toEqual({ requests: { remaining: 0, resetMs: 90_000 } });
+  });
+
+  it('a negative Retry-After is refused, not read as 0', () => {
+    expect(parseRetryAfter('-5', now)).toBeUndefined();
+    expect(parseRetryAfter('-0.5', now)).toBeUndefined();
+    expect(parseUpstreamLimits({ 'retry-after': '-30' }, now)).toEqual({});
+  });
+});

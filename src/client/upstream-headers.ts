@@ -1,6 +1,7 @@
 // What an upstream API says about its limits: Retry-After, the IETF RateLimit fields, the
 // X-RateLimit-* family, and the x-ratelimit-*-requests / -tokens style of AI providers.
 import { invalidArgument } from '../common/errors.js';
+import { parseFieldItems, type FieldItem } from './ratelimit-field.js';
 
 /** What is left of one upstream quota, as the last response said. */
 export interface UpstreamQuota {
@@ -38,11 +39,18 @@ function headerText(value: unknown): string | undefined {
   return value.trim();
 }
 
-/** Retry-After as ms: delta-seconds or an HTTP-date; undefined when absent (null too) or garbled. */
+/** An HTTP-date in any of its three forms starts with the day's name (so '-5' is not a date). */
+const HTTP_DATE = /^(mon|tue|wed|thu|fri|sat|sun)/i;
+
+/**
+ * Retry-After as ms: delta-seconds or an HTTP-date; undefined when absent (null too), garbled or
+ * negative (a wait cannot be negative: such a value is refused, not read as "now").
+ */
 export function parseRetryAfter(value: string | null | undefined, nowMs = Date.now()): number | undefined {
   const text = headerText(value);
   if (text === undefined) return undefined;
   if (/^\d+(\.\d+)?$/.test(text)) return Math.ceil(Number(text) * 1000);
+  if (!HTTP_DATE.test(text)) return undefined;
   const date = Date.parse(text);
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
@@ -89,14 +97,16 @@ export function parseUpstreamLimits(headers: HeaderSource, nowMs = Date.now()): 
   }
   if (out.requests !== undefined) return out;
 
-  // IETF structured fields (drafts 08+): RateLimit: "name";r=42;t=17.
+  // IETF structured fields (drafts 08+): RateLimit: "name";r=42;t=17, one item per quota.
   const structured = header(headers, 'ratelimit');
   if (structured !== undefined && /;\s*r=/.test(structured)) {
-    const r = /;\s*r=(\d+)/.exec(structured)?.[1];
-    const t = /;\s*t=(\d+)/.exec(structured)?.[1];
-    const q = /;\s*q=(\d+)/.exec(header(headers, 'ratelimit-policy') ?? '')?.[1];
-    out.requests = clean({ limit: num(q), remaining: num(r), resetMs: t === undefined ? undefined : Number(t) * 1000 });
-    return out;
+    const item = mostRestrictive(parseFieldItems(structured));
+    if (item !== undefined) {
+      const t = num(item.params.get('t'));
+      const q = policyFor(item, parseFieldItems(header(headers, 'ratelimit-policy') ?? ''))?.params.get('q');
+      out.requests = clean({ limit: num(q), remaining: num(item.params.get('r')), resetMs: t === undefined ? undefined : t * 1000 });
+      return out;
+    }
   }
   // Draft 7: RateLimit: limit=100, remaining=42, reset=17.
   if (structured !== undefined && /remaining=/.test(structured)) {
@@ -117,6 +127,32 @@ export function parseUpstreamLimits(headers: HeaderSource, nowMs = Date.now()): 
     return out;
   }
   return out;
+}
+
+/**
+ * The item that binds: the least remaining, and of those the longest wait. Every quota must
+ * allow a request, so a spent daily quota rules whatever the minute's quota says.
+ */
+function mostRestrictive(items: readonly FieldItem[]): FieldItem | undefined {
+  let best: FieldItem | undefined;
+  let bestR = Infinity;
+  let bestT = -1;
+  for (const item of items) {
+    const r = num(item.params.get('r'));
+    if (r === undefined) continue;
+    const t = num(item.params.get('t')) ?? 0;
+    if (r < bestR || (r === bestR && t > bestT)) {
+      best = item;
+      bestR = r;
+      bestT = t;
+    }
+  }
+  return best;
+}
+
+/** The policy item of the same name; a lone policy beside a lone item is that item's. */
+function policyFor(item: FieldItem, policies: readonly FieldItem[]): FieldItem | undefined {
+  return policies.find((p) => p.name === item.name) ?? (policies.length === 1 ? policies[0] : undefined);
 }
 
 function num(value: string | undefined): number | undefined {
