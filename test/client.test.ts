@@ -105,6 +105,57 @@ describe('acquire (fake timers, manual clock)', () => {
     await expect(both.acquire('k', { cost: 0 })).rejects.toThrow(/for cost/);
   });
 
+  it('a wait beyond 2^31-1 ms (a 40-day block) is one timer re-armed in steps, not a busy poll', async () => {
+    const { clock, limiter } = setup(1, 1000);
+    const day = 86_400_000;
+    limiter.block('k', 40 * day);
+    const consume = vi.spyOn(limiter, 'consume');
+    const armed: number[] = [];
+    const realSetTimeout = globalThis.setTimeout;
+    const spy = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      armed.push(ms ?? 0);
+      return realSetTimeout(fn, ms);
+    }) as typeof setTimeout);
+    const served = limiter.acquire('k');
+    // A simulated second, then a day, an hour at a time: the waiter asks the limiter once, then sleeps.
+    clock.advance(1000);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(consume.mock.calls.length).toBeLessThanOrEqual(2);
+    for (let h = 0; h < 24; h++) {
+      clock.advance(3_600_000);
+      await vi.advanceTimersByTimeAsync(3_600_000);
+    }
+    expect(consume.mock.calls.length).toBeLessThanOrEqual(3);
+    expect(armed.every((ms) => ms <= 2 ** 31 - 1)).toBe(true);
+    // Still served when the block ends.
+    for (let h = 24; h <= 40 * 24; h += 24) {
+      clock.advance(day);
+      await vi.advanceTimersByTimeAsync(day);
+    }
+    await expect(served).resolves.toMatchObject({ allowed: true });
+    expect(consume.mock.calls.length).toBeLessThanOrEqual(4);
+    spy.mockRestore();
+  });
+
+  it('a waiter on a 40-day block raises no TimeoutOverflowWarning and close() settles it at once', async () => {
+    vi.useRealTimers();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const limiter = new Limiter({ policy: tokenBucket({ capacity: 1, tokens: 1, intervalMs: 1000 }), clock: new ManualClock(0), engine: 'js' });
+    limiter.block('k', 40 * 86_400_000);
+    const consume = vi.spyOn(limiter, 'consume');
+    const waiting = limiter.acquire('k');
+    // Some real time passes: a busy poll would ask again every millisecond.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(consume.mock.calls.length).toBe(1);
+    limiter.close();
+    await expect(waiting).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    expect(warnings.map((w) => w.name)).toEqual([]);
+  });
+
   it('throttle() wraps a function so calls keep the rate', async () => {
     const { limiter, advance } = setup(1, 50);
     const calls: number[] = [];

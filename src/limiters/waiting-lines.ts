@@ -5,6 +5,7 @@ import { closedError, invalidArgument, outOfRange } from '../common/errors.js';
 import type { AcquireOptions, CallOptions, RateLimiter } from './rate-limiter.js';
 import { checkInteger, checkKey, checkOptions, checkPositiveInteger } from '../common/validate.js';
 import { checkKnownKeys } from '../common/option-keys.js';
+import { setLongTimeout, type LongTimer } from '../common/long-timer.js';
 
 export type { AcquireOptions };
 
@@ -35,7 +36,8 @@ interface Waiter {
 
 interface Line {
   readonly waiters: Waiter[];
-  retry: ReturnType<typeof setTimeout> | undefined;
+  /** The head's wait for capacity: one timer, in steps when longer than setTimeout holds. */
+  retry: LongTimer | undefined;
   busy: boolean;
 }
 
@@ -113,7 +115,7 @@ export class WaitingLines {
     if (this.#closed !== undefined) return;
     this.#closed = error;
     for (const line of this.#lines.values()) {
-      if (line.retry !== undefined) clearTimeout(line.retry);
+      line.retry?.clear();
       line.retry = undefined;
       for (const waiter of line.waiters) {
         if (waiter.settled) continue;
@@ -140,7 +142,7 @@ export class WaitingLines {
     line.waiters.splice(at, 1);
     if (at === 0 && !line.busy) {
       // The head left: its timer was for its cost; the next waiter asks afresh.
-      if (line.retry !== undefined) clearTimeout(line.retry);
+      line.retry?.clear();
       line.retry = undefined;
       this.#pump(key, line);
     }
@@ -213,7 +215,7 @@ export class WaitingLines {
       this.#pump(key, line);
       return;
     }
-    line.retry = setTimeout(() => {
+    line.retry = setLongTimeout(() => {
       line.retry = undefined;
       this.#pump(key, line);
     }, Math.max(1, d.retryAfterMs));
