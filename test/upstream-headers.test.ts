@@ -31,3 +31,29 @@ describe('the most restrictive of several IETF RateLimit items applies', () => {
     expect(parseUpstreamLimits({ 'retry-after': '-30' }, now)).toEqual({});
   });
 });
+
+describe('reset times: epochs told from delta seconds by magnitude', () => {
+  const in12s = now + 12_000;
+  it('X-RateLimit-Reset in epoch milliseconds, epoch seconds, or delta seconds', () => {
+    for (const reset of [String(in12s), String(in12s / 1000), '12']) {
+      expect(parseUpstreamLimits({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset }, now)).toEqual({ requests: { remaining: 0, resetMs: 12_000 } });
+    }
+  });
+
+  it("draft 7's reset and draft 8's t in epoch seconds or milliseconds", () => {
+    for (const reset of [String(in12s / 1000), String(in12s), '12']) {
+      expect(parseUpstreamLimits({ ratelimit: `limit=100, remaining=0, reset=${reset}` }, now)).toEqual({ requests: { limit: 100, remaining: 0, resetMs: 12_000 } });
+      expect(parseUpstreamLimits({ ratelimit: `"default";r=0;t=${reset}` }, now)).toEqual({ requests: { remaining: 0, resetMs: 12_000 } });
+    }
+  });
+
+  it('an epoch already past is a wait of 0', () => {
+    expect(parseUpstreamLimits({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(now - 5000) }, now)).toEqual({ requests: { remaining: 0, resetMs: 0 } });
+  });
+
+  it('an all-digit Retry-After too long for a number is a finite, safe wait, never Infinity', () => {
+    const huge = parseRetryAfter('9'.repeat(400), now);
+    expect(huge).toBe(Number.MAX_SAFE_INTEGER);
+    expect(parseUpstreamLimits({ 'retry-after': '1'.repeat(30) }, now).retryAfterMs).toBe(Number.MAX_SAFE_INTEGER);
+  });
+});

@@ -49,7 +49,7 @@ const HTTP_DATE = /^(mon|tue|wed|thu|fri|sat|sun)/i;
 export function parseRetryAfter(value: string | null | undefined, nowMs = Date.now()): number | undefined {
   const text = headerText(value);
   if (text === undefined) return undefined;
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.ceil(Number(text) * 1000);
+  if (/^\d+(\.\d+)?$/.test(text)) return secondsToMs(Number(text));
   if (!HTTP_DATE.test(text)) return undefined;
   const date = Date.parse(text);
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
@@ -59,7 +59,7 @@ export function parseRetryAfter(value: string | null | undefined, nowMs = Date.n
 export function parseDuration(value: string | null | undefined): number | undefined {
   const text = headerText(value);
   if (text === undefined) return undefined;
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.ceil(Number(text) * 1000);
+  if (/^\d+(\.\d+)?$/.test(text)) return secondsToMs(Number(text));
   const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
   let total = 0;
   let rest = text;
@@ -69,15 +69,33 @@ export function parseDuration(value: string | null | undefined): number | undefi
     total += Number(match[1]) * (units[match[2] as string] as number);
     rest = rest.slice(match[0].length);
   }
-  return Math.ceil(total);
+  return Math.min(Math.ceil(total), Number.MAX_SAFE_INTEGER);
 }
 
-/** Reset values that are Unix times (seconds) rather than durations. */
+/**
+ * Seconds as whole ms, at most Number.MAX_SAFE_INTEGER: an all-digit value too long for a number
+ * (Infinity) is a very long wait, for the caller to cap, never Infinity or a RangeError later.
+ */
+function secondsToMs(seconds: number): number {
+  return Math.min(Math.ceil(seconds * 1000), Number.MAX_SAFE_INTEGER);
+}
+
+/** From 1e12 a bare reset is Unix time in ms (since 2001); from 1e9, in seconds (as a delta, 31 years). */
+const EPOCH_MS_FROM = 1e12;
+const EPOCH_S_FROM = 1e9;
+
+/**
+ * A reset as ms from now. Upstreams write delta seconds, Unix seconds or Unix milliseconds under the
+ * same names; no real wait is 31 years, so the magnitude tells them apart. Units ('6m0s') are durations.
+ */
 function resetToMs(value: string | undefined, nowMs: number): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (Number.isFinite(n) && n > 1_000_000_000) return Math.max(0, n * 1000 - nowMs);
-  return parseDuration(value);
+  const trimmed = value.trim();
+  if (!/^\d+(\.\d+)?$/.test(trimmed)) return parseDuration(trimmed);
+  const n = Number(trimmed);
+  if (n >= EPOCH_MS_FROM) return Math.max(0, Math.ceil(n - nowMs));
+  if (n >= EPOCH_S_FROM) return Math.max(0, Math.ceil(n * 1000 - nowMs));
+  return secondsToMs(n);
 }
 
 /** Parses every rate-limit header it knows. Missing or garbled fields are left out. */
@@ -92,7 +110,7 @@ export function parseUpstreamLimits(headers: HeaderSource, nowMs = Date.now()): 
     const remaining = header(headers, `x-ratelimit-remaining-${dimension}`);
     const reset = header(headers, `x-ratelimit-reset-${dimension}`);
     if (limit !== undefined || remaining !== undefined || reset !== undefined) {
-      out[dimension] = clean({ limit: num(limit), remaining: num(remaining), resetMs: parseDuration(reset) });
+      out[dimension] = clean({ limit: num(limit), remaining: num(remaining), resetMs: resetToMs(reset, nowMs) });
     }
   }
   if (out.requests !== undefined) return out;
@@ -100,19 +118,17 @@ export function parseUpstreamLimits(headers: HeaderSource, nowMs = Date.now()): 
   // IETF structured fields (drafts 08+): RateLimit: "name";r=42;t=17, one item per quota.
   const structured = header(headers, 'ratelimit');
   if (structured !== undefined && /;\s*r=/.test(structured)) {
-    const item = mostRestrictive(parseFieldItems(structured));
+    const item = mostRestrictive(parseFieldItems(structured), nowMs);
     if (item !== undefined) {
-      const t = num(item.params.get('t'));
       const q = policyFor(item, parseFieldItems(header(headers, 'ratelimit-policy') ?? ''))?.params.get('q');
-      out.requests = clean({ limit: num(q), remaining: num(item.params.get('r')), resetMs: t === undefined ? undefined : t * 1000 });
+      out.requests = clean({ limit: num(q), remaining: num(item.params.get('r')), resetMs: resetToMs(item.params.get('t'), nowMs) });
       return out;
     }
   }
   // Draft 7: RateLimit: limit=100, remaining=42, reset=17.
   if (structured !== undefined && /remaining=/.test(structured)) {
     const field = (name: string) => new RegExp(`${name}=(\\d+)`).exec(structured)?.[1];
-    const reset = field('reset');
-    out.requests = clean({ limit: num(field('limit')), remaining: num(field('remaining')), resetMs: reset === undefined ? undefined : Number(reset) * 1000 });
+    out.requests = clean({ limit: num(field('limit')), remaining: num(field('remaining')), resetMs: resetToMs(field('reset'), nowMs) });
     return out;
   }
   // Draft 6 and the legacy family.
@@ -133,14 +149,14 @@ export function parseUpstreamLimits(headers: HeaderSource, nowMs = Date.now()): 
  * The item that binds: the least remaining, and of those the longest wait. Every quota must
  * allow a request, so a spent daily quota rules whatever the minute's quota says.
  */
-function mostRestrictive(items: readonly FieldItem[]): FieldItem | undefined {
+function mostRestrictive(items: readonly FieldItem[], nowMs: number): FieldItem | undefined {
   let best: FieldItem | undefined;
   let bestR = Infinity;
   let bestT = -1;
   for (const item of items) {
     const r = num(item.params.get('r'));
     if (r === undefined) continue;
-    const t = num(item.params.get('t')) ?? 0;
+    const t = resetToMs(item.params.get('t'), nowMs) ?? 0;
     if (r < bestR || (r === bestR && t > bestT)) {
       best = item;
       bestR = r;
