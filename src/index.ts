@@ -70,6 +70,8 @@ export { backoffDelay, retryPolicy, type RetryOptions } from './client/backoff.j
 export { parseUpstreamLimits, parseRetryAfter, parseDuration, type UpstreamLimits, type UpstreamQuota } from './client/upstream-headers.js';
 export { adaptToUpstream, correctCost } from './client/adapt.js';
 export { limitedFetch, UpstreamError, type LimitedFetch, type LimitedFetchOptions } from './client/fetch.js';
+export type { LimitedFetchEvent } from './client/fetch-options.js';
+export type { LimitedFetchStats } from './client/fetch-report.js';
 export { toPrometheus, registerPrometheus, metricsHandler, type PromClientLike, type PromRegistryLike } from './metrics/prometheus.js';
 export { denialLogger, type DenialRecord } from './metrics/denial-log.js';
 export { ExpressRateLimitStore, type ExpressRateLimitInfo, type ExpressRateLimitStoreOptions } from './adapters/express-rate-limit.js';

@@ -10,6 +10,8 @@ import type { RetryOptions } from './backoff.js';
 import { createQueue, type DeadLetter, type QueueLimit } from './queue.js';
 import { parseUpstreamLimits } from './upstream-headers.js';
 import { checkKnownKeys } from '../common/option-keys.js';
+import { fetchConfig, type LimitedFetchEvent } from './fetch-options.js';
+import { FetchReport, type LimitedFetchStats } from './fetch-report.js';
 
 export interface LimitedFetchOptions {
   /** The fetch to call; default globalThis.fetch. */
@@ -37,6 +39,14 @@ export interface LimitedFetchOptions {
   readonly maxSize?: number;
   readonly retry?: RetryOptions | false;
   readonly onDeadLetter?: (letter: DeadLetter) => void;
+  /**
+   * The longest wait an upstream may impose (Retry-After, a reset with nothing left): longer ones
+   * are cut to it, counted in stats().waitsCapped and told to onEvent. Default retry.deadlineMs
+   * (120 s): past it no retry would be sent anyway, and a key blocked that long is asked again then.
+   */
+  readonly maxUpstreamWaitMs?: number;
+  /** Told of waits capped; what it throws is a warning. */
+  readonly onEvent?: (event: LimitedFetchEvent) => void;
 }
 
 /** An upstream answer worth retrying: 429, 408 or 5xx. */
@@ -58,11 +68,13 @@ const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
 export interface LimitedFetch {
   (input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   close(): void;
+  stats(): LimitedFetchStats;
 }
 
 export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
   const o = checkObject(options, 'options');
-  checkKnownKeys(o, ['fetch', 'requests', 'tokens', 'upstream', 'key', 'concurrency', 'maxSize', 'retry', 'onDeadLetter'], 'limitedFetch');
+  const config = fetchConfig(o);
+  const report = new FetchReport(config.onEvent, config.maxUpstreamWaitMs);
   let window: UpstreamWindow | undefined;
   if (o.upstream !== undefined) {
     const u = checkObject(o.upstream, 'upstream');
@@ -79,7 +91,7 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
     limits,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.maxSize === undefined ? {} : { maxSize: options.maxSize }),
-    ...(options.retry === undefined ? {} : { retry: options.retry }),
+    ...(config.retry === undefined ? {} : { retry: config.retry }),
     ...(options.onDeadLetter === undefined ? {} : { onDeadLetter: options.onDeadLetter }),
   });
 
@@ -100,7 +112,7 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
         } finally {
           release?.();
         }
-        const upstream = parseUpstreamLimits(response.headers);
+        const upstream = report.capWaits(parseUpstreamLimits(response.headers));
         if (options.requests !== undefined) await adaptToUpstream(options.requests, key, upstream.requests);
         if (options.tokens !== undefined) await adaptToUpstream(options.tokens.limiter, key, upstream.tokens);
         if (RETRYABLE.has(response.status)) {
@@ -129,5 +141,6 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
       queue.close();
       window?.close();
     },
+    stats: () => report.stats(),
   });
 }
