@@ -287,6 +287,19 @@ describe('the queue', () => {
       ['not retryable', 1, 'bad request'],
     ]);
   });
+  it('a job added with retryable: false runs once whatever the retry options', async () => {
+    const letters: DeadLetter[] = [];
+    const queue = createQueue({ retry: { maxAttempts: 3, baseDelayMs: 1 }, onDeadLetter: (l) => letters.push(l) });
+    let attempts = 0;
+    const once = async () => {
+      attempts++;
+      throw new Error('flaky');
+    };
+    await expect(queue.add(once, { retryable: false })).rejects.toThrow('flaky');
+    expect(attempts).toBe(1);
+    expect(letters.map((l) => l.reason)).toEqual(['not retryable']);
+    await expect(queue.add(once, { retryable: 'no' as unknown as boolean })).rejects.toThrow(/for retryable/);
+  });
 });
 
 /** A real upstream on loopback that enforces its own token bucket and says so in its headers. */

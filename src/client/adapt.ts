@@ -9,13 +9,16 @@ import type { UpstreamQuota } from './upstream-headers.js';
  * the upstream's word: the local limit stays the ceiling.
  */
 export async function adaptToUpstream(limiter: RateLimiter, key: string, quota: UpstreamQuota | undefined): Promise<void> {
-  if (quota?.remaining === undefined) return;
-  if (quota.remaining <= 0) {
-    if (quota.resetMs !== undefined && quota.resetMs > 0) await limiter.block(key, quota.resetMs);
+  // A quota built by hand may hold fractions or NaN: whole units, or nothing, reach the limiter.
+  if (quota?.remaining === undefined || Number.isNaN(quota.remaining)) return;
+  const remaining = Math.floor(quota.remaining);
+  if (remaining <= 0) {
+    const resetMs = quota.resetMs === undefined ? NaN : Math.ceil(Math.min(quota.resetMs, Number.MAX_SAFE_INTEGER));
+    if (resetMs > 0) await limiter.block(key, resetMs);
     return;
   }
   const local = await limiter.peek(key);
-  if (local.remaining > quota.remaining) await limiter.consume(key, local.remaining - quota.remaining);
+  if (local.remaining > remaining) await limiter.consume(key, local.remaining - remaining);
 }
 
 /**

@@ -1,4 +1,5 @@
-// What limitedFetch counts and tells: upstream waits it cut short, in stats() and to onEvent.
+// What limitedFetch counts and tells: upstream waits it cut short, and responses it could not adapt
+// to, in stats() and to onEvent (or, for the latter, one process warning when nobody listens).
 import type { LimitedFetchEvent } from './fetch-options.js';
 import type { UpstreamLimits, UpstreamQuota } from './upstream-headers.js';
 
@@ -6,12 +7,15 @@ import type { UpstreamLimits, UpstreamQuota } from './upstream-headers.js';
 export interface LimitedFetchStats {
   /** Upstream-announced waits (Retry-After, resets) longer than maxUpstreamWaitMs, cut to it. */
   readonly waitsCapped: number;
+  /** Responses returned although adapting the local limiters to their headers failed. */
+  readonly adaptFailures: number;
 }
 
 export class FetchReport {
   readonly #onEvent: ((event: LimitedFetchEvent) => void) | undefined;
   readonly #maxWaitMs: number;
   #waitsCapped = 0;
+  #adaptFailures = 0;
 
   constructor(onEvent: ((event: LimitedFetchEvent) => void) | undefined, maxWaitMs: number) {
     this.#onEvent = onEvent;
@@ -19,7 +23,21 @@ export class FetchReport {
   }
 
   stats(): LimitedFetchStats {
-    return { waitsCapped: this.#waitsCapped };
+    return { waitsCapped: this.#waitsCapped, adaptFailures: this.#adaptFailures };
+  }
+
+  /**
+   * A response arrived but adapting to it failed (a limiter that rejects: Redis unreachable, its
+   * breaker open). Told to onEvent each time; without onEvent, one warning per limitedFetch, so a
+   * Redis outage does not print one line per request.
+   */
+  adaptFailed(status: number, error: unknown): void {
+    if (this.#adaptFailures++ === 0 && this.#onEvent === undefined) {
+      process.emitWarning(`tollgate limitedFetch: adapting to the upstream's rate headers failed (the response was returned; later failures are counted in stats().adaptFailures): ${(error as Error)?.message ?? String(error)}`, {
+        code: 'TOLLGATE_UPSTREAM_ADAPT_FAILED',
+      });
+    }
+    this.emit({ type: 'adapt-failed', status, error });
   }
 
   /**

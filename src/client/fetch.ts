@@ -6,11 +6,10 @@ import { checkInteger, checkObject } from '../common/validate.js';
 import { UpstreamWindow } from './upstream-window.js';
 import type { RateLimiter } from '../limiters/rate-limiter.js';
 import { adaptToUpstream, correctCost } from './adapt.js';
-import type { RetryOptions } from './backoff.js';
 import { createQueue, type DeadLetter, type QueueLimit } from './queue.js';
 import { parseUpstreamLimits } from './upstream-headers.js';
 import { checkKnownKeys } from '../common/option-keys.js';
-import { fetchConfig, type LimitedFetchEvent } from './fetch-options.js';
+import { fetchConfig, type FetchRetryOptions, type LimitedFetchEvent } from './fetch-options.js';
 import { FetchReport, type LimitedFetchStats } from './fetch-report.js';
 
 export interface LimitedFetchOptions {
@@ -37,7 +36,8 @@ export interface LimitedFetchOptions {
   readonly key?: string;
   readonly concurrency?: number;
   readonly maxSize?: number;
-  readonly retry?: RetryOptions | false;
+  /** Retries; `methods` (default the idempotent ones) says which methods may be sent again. */
+  readonly retry?: FetchRetryOptions | false;
   readonly onDeadLetter?: (letter: DeadLetter) => void;
   /**
    * The longest wait an upstream may impose (Retry-After, a reset with nothing left): longer ones
@@ -45,7 +45,7 @@ export interface LimitedFetchOptions {
    * (120 s): past it no retry would be sent anyway, and a key blocked that long is asked again then.
    */
   readonly maxUpstreamWaitMs?: number;
-  /** Told of waits capped; what it throws is a warning. */
+  /** Told of waits capped and of responses whose headers could not be adapted to; what it throws is a warning. */
   readonly onEvent?: (event: LimitedFetchEvent) => void;
 }
 
@@ -69,6 +69,14 @@ export interface LimitedFetch {
   (input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   close(): void;
   stats(): LimitedFetchStats;
+}
+
+const isRequest = (input: RequestInfo | URL): input is Request => typeof Request === 'function' && input instanceof Request;
+
+/** The request's method, upper-case as fetch sends it: init's, else the Request's, else GET. */
+function methodOf(input: RequestInfo | URL, init: RequestInit | undefined): string {
+  const method = init?.method ?? (isRequest(input) ? input.method : 'GET');
+  return method.toUpperCase();
 }
 
 export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
@@ -95,6 +103,16 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
     ...(options.onDeadLetter === undefined ? {} : { onDeadLetter: options.onDeadLetter }),
   });
 
+  const { requests, tokens } = options;
+  /** Runs an adaptation to a response already received: a failure is reported, never thrown (a throw would send the request again). */
+  const adapt = async (status: number, step: () => unknown): Promise<void> => {
+    try {
+      await step();
+    } catch (error) {
+      report.adaptFailed(status, error);
+    }
+  };
+
   const call = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     let estimated: number;
     try {
@@ -102,38 +120,45 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
     } catch (error) {
       return Promise.reject(error);
     }
+    const retryable = config.retryMethods.has(methodOf(input, init));
     return queue.add(
       async () => {
         // Held from the send until windowMs after the answer, a failed one too (it may have arrived).
         const release = window === undefined ? undefined : await window.acquire();
         let response: Response;
         try {
-          response = await fetchImpl(input, init);
+          // A Request's body is read by the send: each attempt sends a copy, so a retry has one to send.
+          response = await fetchImpl(isRequest(input) ? input.clone() : input, init);
         } finally {
           release?.();
         }
+        // The upstream has answered: from here only its status may ask for the request again.
+        const { status } = response;
         const upstream = report.capWaits(parseUpstreamLimits(response.headers));
-        if (options.requests !== undefined) await adaptToUpstream(options.requests, key, upstream.requests);
-        if (options.tokens !== undefined) await adaptToUpstream(options.tokens.limiter, key, upstream.tokens);
-        if (RETRYABLE.has(response.status)) {
+        if (requests !== undefined) await adapt(status, () => adaptToUpstream(requests, key, upstream.requests));
+        if (tokens !== undefined) await adapt(status, () => adaptToUpstream(tokens.limiter, key, upstream.tokens));
+        if (RETRYABLE.has(status)) {
           await response.body?.cancel();
           const wait = upstream.retryAfterMs ?? upstream.requests?.resetMs;
           // Everyone sharing the limiter pauses, not just this request: until the upstream's own
           // reset when it gives one (to the millisecond), else for its Retry-After. The retried
           // request itself always waits at least Retry-After.
           const pause = upstream.requests?.remaining === 0 && upstream.requests.resetMs !== undefined ? upstream.requests.resetMs : wait;
-          if (response.status === 429 && options.requests !== undefined && pause !== undefined && pause > 0) {
-            await options.requests.block(key, pause);
+          if (status === 429 && requests !== undefined && pause !== undefined && pause > 0) {
+            await adapt(status, () => requests.block(key, pause));
           }
-          throw new UpstreamError(response.status, wait);
+          throw new UpstreamError(status, wait);
         }
-        if (options.tokens?.actual !== undefined) {
-          const actual = await options.tokens.actual(response.clone());
-          if (actual !== undefined) await correctCost(options.tokens.limiter, key, estimated, actual);
+        const actual = tokens?.actual;
+        if (tokens !== undefined && actual !== undefined) {
+          await adapt(status, async () => {
+            const used = await actual(response.clone());
+            if (used !== undefined) await correctCost(tokens.limiter, key, estimated, used);
+          });
         }
         return response;
       },
-      { cost: estimated },
+      { cost: estimated, retryable },
     );
   };
   return Object.assign(call, {

@@ -33,6 +33,8 @@ export interface JobOptions {
   readonly priority?: number;
   /** The job's cost for limits that ask (e.g. estimated tokens); default 1. */
   readonly cost?: number;
+  /** false: the job runs once whatever the retry options (e.g. a request that must not be sent twice). Default true. */
+  readonly retryable?: boolean;
 }
 
 export interface JobInfo {
@@ -69,6 +71,7 @@ export class QueueFullError extends Error {
 
 interface Job<T> extends JobInfo {
   attempt: number;
+  readonly retryable: boolean;
   readonly seq: number;
   readonly firstAt: number;
   readonly task: (info: JobInfo) => Promise<T>;
@@ -136,9 +139,12 @@ export class Queue {
     if (typeof task !== 'function') return Promise.reject(invalidArgument('task', 'a function returning a promise', task));
     let cost: number;
     let priority: number;
+    let retryable: boolean;
     try {
       const o = checkOptions(options) ?? {};
-      checkKnownKeys(o, ['priority', 'cost'], 'add options');
+      checkKnownKeys(o, ['priority', 'cost', 'retryable'], 'add options');
+      if (o.retryable !== undefined && typeof o.retryable !== 'boolean') throw invalidArgument('retryable', 'a boolean', o.retryable);
+      retryable = o.retryable !== false;
       priority = o.priority === undefined ? 0 : (o.priority as number);
       if (typeof priority !== 'number' || !Number.isFinite(priority)) throw outOfRange('priority', 'a finite number', priority);
       cost = o.cost === undefined ? 1 : checkInteger(o.cost, 'cost', 1, Number.MAX_SAFE_INTEGER);
@@ -149,7 +155,7 @@ export class Queue {
     if (this.#waiting.length >= this.#maxSize) return Promise.reject(new QueueFullError(this.#waiting.length));
     return new Promise<T>((resolve, reject) => {
       const seq = ++this.#seq;
-      this.#enqueue({ id: seq, seq, priority, cost, attempt: 1, firstAt: Date.now(), task, resolve, reject } as Job<T> as Job<unknown>);
+      this.#enqueue({ id: seq, seq, priority, cost, retryable, attempt: 1, firstAt: Date.now(), task, resolve, reject } as Job<T> as Job<unknown>);
       this.#pump();
     });
   }
@@ -243,7 +249,7 @@ export class Queue {
       this.#dead(job, this.#closed ? closedError('queue') : error, 'closed');
       return;
     }
-    if (policy === undefined || hint.retryable === false) reason = 'not retryable';
+    if (policy === undefined || !job.retryable || hint.retryable === false) reason = 'not retryable';
     else if (job.attempt >= policy.maxAttempts) reason = 'attempts';
     else {
       delay = backoffDelay(policy, job.attempt + 1, hint.retryAfterMs ?? 0);

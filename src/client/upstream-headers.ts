@@ -171,8 +171,14 @@ function policyFor(item: FieldItem, policies: readonly FieldItem[]): FieldItem |
   return policies.find((p) => p.name === item.name) ?? (policies.length === 1 ? policies[0] : undefined);
 }
 
+/**
+ * A count (a limit, what remains): a non-negative decimal, rounded down (41.5 left is 41: never
+ * more than the upstream said), at most Number.MAX_SAFE_INTEGER; anything else (negative, hex,
+ * empty) is ignored.
+ */
 function num(value: string | undefined): number | undefined {
-  return value === undefined ? undefined : finite(Number(value));
+  if (value === undefined || !/^\d+(\.\d+)?$/.test(value.trim())) return undefined;
+  return Math.min(Math.floor(Number(value)), Number.MAX_SAFE_INTEGER);
 }
 
 function clean(q: { limit?: number | undefined; remaining?: number | undefined; resetMs?: number | undefined }): UpstreamQuota {
