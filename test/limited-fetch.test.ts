@@ -60,6 +60,18 @@ describe('upstream-announced waits are capped and counted', () => {
     requests.close();
   });
 
+  it('a long reset of a quota with room left imposes no wait, so nothing is capped or counted', async () => {
+    const requests = limiter();
+    const block = vi.spyOn(requests, 'block');
+    const { fetch } = fakeFetch(200, { 'x-ratelimit-remaining': '90', 'x-ratelimit-reset': String(10 * 3600) });
+    const call = limitedFetch({ requests, fetch });
+    await call('http://upstream.test/');
+    expect(block).not.toHaveBeenCalled();
+    expect(call.stats().waitsCapped).toBe(0);
+    call.close();
+    requests.close();
+  });
+
   it('bad options are refused, naming them', () => {
     expect(() => limitedFetch({ maxUpstreamWaitMs: -1 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/for maxUpstreamWaitMs/) }));
     expect(() => limitedFetch({ onEvent: 1 as unknown as () => void })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for onEvent/) }));

@@ -42,11 +42,12 @@ export class FetchReport {
 
   /**
    * The limits with every announced wait at most maxUpstreamWaitMs: an upstream's word (or its
-   * misread units) must not pause this client for years.
+   * misread units) must not pause this client for years. A reset is a wait only where nothing is
+   * left (a daily quota with room resetting in 10 h imposes nothing, and is neither cut nor counted).
    */
   capWaits(limits: UpstreamLimits): UpstreamLimits {
     const out: { -readonly [K in keyof UpstreamLimits]: UpstreamLimits[K] } = { ...limits };
-    if (limits.retryAfterMs !== undefined) out.retryAfterMs = this.#cap(limits.retryAfterMs);
+    if (limits.retryAfterMs !== undefined) out.retryAfterMs = this.cap(limits.retryAfterMs);
     if (limits.requests !== undefined) out.requests = this.#capQuota(limits.requests);
     if (limits.tokens !== undefined) out.tokens = this.#capQuota(limits.tokens);
     return out;
@@ -62,10 +63,11 @@ export class FetchReport {
   }
 
   #capQuota(quota: UpstreamQuota): UpstreamQuota {
-    return quota.resetMs === undefined ? quota : { ...quota, resetMs: this.#cap(quota.resetMs) };
+    return quota.resetMs === undefined || quota.remaining === undefined || quota.remaining > 0 ? quota : { ...quota, resetMs: this.cap(quota.resetMs) };
   }
 
-  #cap(ms: number): number {
+  /** `ms`, or maxUpstreamWaitMs when longer (counted, and told to onEvent). */
+  cap(ms: number): number {
     if (ms <= this.#maxWaitMs) return ms;
     this.#waitsCapped++;
     this.emit({ type: 'wait-capped', announcedMs: ms, cappedMs: this.#maxWaitMs });

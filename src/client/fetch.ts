@@ -1,5 +1,5 @@
 // fetch for one rate-limited upstream: waits for local capacity (requests and tokens), retries
-// 429s and 5xx with backoff that honours Retry-After, adapts to the upstream's rate headers,
+// 429s and 5xx of idempotent requests with backoff that honours Retry-After, adapts to the upstream's rate headers,
 // and settles estimated token costs against the real ones.
 import { invalidArgument } from '../common/errors.js';
 import { checkInteger, checkObject } from '../common/validate.js';
@@ -139,7 +139,8 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
         if (tokens !== undefined) await adapt(status, () => adaptToUpstream(tokens.limiter, key, upstream.tokens));
         if (RETRYABLE.has(status)) {
           await response.body?.cancel();
-          const wait = upstream.retryAfterMs ?? upstream.requests?.resetMs;
+          const resetMs = upstream.requests?.resetMs;
+          const wait = upstream.retryAfterMs ?? (resetMs === undefined ? undefined : report.cap(resetMs));
           // Everyone sharing the limiter pauses, not just this request: until the upstream's own
           // reset when it gives one (to the millisecond), else for its Retry-After. The retried
           // request itself always waits at least Retry-After.
