@@ -72,9 +72,10 @@ describe("the app's own proxy setting", () => {
     expect(await through(url, ['1.1.1.1', '2.2.2.2', '3.3.3.3'])).toEqual([200, 200, 429]);
   });
 
-  it('Koa with app.proxy = true: each client behind the proxy has its own limit', async () => {
+  it('Koa with app.proxy = true and app.maxIpsCount = 1: each client behind the proxy has its own limit', async () => {
     const app = new Koa();
     app.proxy = true;
+    app.maxIpsCount = 1;
     app.use(koaRateLimit({ limiter: limiterOf(2) }));
     app.use((ctx) => {
       ctx.body = 'ok';

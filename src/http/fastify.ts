@@ -6,16 +6,48 @@ import type { Decision } from '../common/decision.js';
 import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
 import { RateLimitRule, RULE_OPTIONS, type FrameworkAddress, type RateLimitOptions, type RuleOutcome } from './rule.js';
 import { checkKnownKeys } from '../common/option-keys.js';
+import { warnTrustsEveryHop } from './request-key.js';
 import { isPromise } from '../limiters/rate-limiter.js';
 
 /**
  * fastify's own trustProxy: `request.ip` when it differs from the socket's peer (fastify took it
- * from the forwarding header), else undefined (the peer is the client).
+ * from the forwarding header), else undefined (the peer is the client). A trustProxy that believes
+ * any peer (`true`, a catch-all range or function) is said once per registration, as a warning.
  */
-const fastifyAddress: FrameworkAddress<FastifyRequestLike> = (raw, request) => {
-  const ip = request.ip;
-  return ip !== undefined && ip !== raw.socket?.remoteAddress ? ip : undefined;
-};
+function fastifyAddress(): FrameworkAddress<FastifyRequestLike> {
+  let checked = false;
+  return (raw, request) => {
+    if (!checked) {
+      checked = true;
+      if (trustsAnyPeer(request)) {
+        warnTrustsEveryHop(
+          "fastify's trustProxy believes X-Forwarded-For from any peer (trustProxy: true), so request.ip is the leftmost entry",
+          "give fastify's trustProxy your proxies' addresses or ranges (e.g. '127.0.0.1' or ['10.0.0.0/8']), or give fastifyRateLimit trustProxy",
+        );
+      }
+    }
+    const ip = request.ip;
+    return ip !== undefined && ip !== raw.socket?.remoteAddress ? ip : undefined;
+  };
+}
+
+/**
+ * Asks fastify's own `ip` getter (its trustProxy compiled in) about a made-up request from a
+ * documentation address with one forwarded hop: a setting that believes it believes any peer.
+ * fastify keeps its trustProxy to itself, so this is the only way to know; any surprise is a no.
+ */
+function trustsAnyPeer(request: FastifyRequestLike): boolean {
+  let proto: object | null = Object.getPrototypeOf(request) as object | null;
+  while (proto !== null && !Object.prototype.hasOwnProperty.call(proto, 'ip')) proto = Object.getPrototypeOf(proto) as object | null;
+  const get = proto === null ? undefined : Object.getOwnPropertyDescriptor(proto, 'ip')?.get;
+  if (get === undefined) return false;
+  const headers = { 'x-forwarded-for': '198.51.100.1' };
+  try {
+    return get.call({ raw: { socket: { remoteAddress: '192.0.2.1' }, headers }, headers }) === '198.51.100.1';
+  } catch {
+    return false;
+  }
+}
 
 interface FastifyRequestLike {
   readonly raw: IncomingMessage;
@@ -95,14 +127,16 @@ const FASTIFY_KEYS = ['handler', 'prefix', 'logLevel', 'logSerializers'];
 async function plugin(instance: unknown, options: FastifyRateLimitOptions): Promise<void> {
   const fastify = instance as FastifyInstanceLike;
   checkKnownKeys(options ?? {}, [...RULE_OPTIONS, ...FASTIFY_KEYS], 'fastifyRateLimit options');
-  const global = options.limiter === undefined ? undefined : hookFor(new RateLimitRule<FastifyRequestLike>(options as RateLimitOptions<FastifyRequestLike>, fastifyAddress, FASTIFY_KEYS), options);
+  // One address reader per registration: its trustProxy warning is said once for every rule here.
+  const address = fastifyAddress();
+  const global = options.limiter === undefined ? undefined : hookFor(new RateLimitRule<FastifyRequestLike>(options as RateLimitOptions<FastifyRequestLike>, address, FASTIFY_KEYS), options);
   // One rule per route config, made at its first request (a route's config object lives as long as the route).
   const byConfig = new WeakMap<object, Hook | null>();
   const routeHook = (config: Partial<FastifyRateLimitOptions>): Hook | null => {
     let hook = byConfig.get(config);
     if (hook === undefined) {
       const merged = { ...options, ...config };
-      hook = merged.limiter === undefined ? null : hookFor(new RateLimitRule<FastifyRequestLike>(merged as RateLimitOptions<FastifyRequestLike>, fastifyAddress, FASTIFY_KEYS), merged);
+      hook = merged.limiter === undefined ? null : hookFor(new RateLimitRule<FastifyRequestLike>(merged as RateLimitOptions<FastifyRequestLike>, address, FASTIFY_KEYS), merged);
       byConfig.set(config, hook);
     }
     return hook;

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../common/decision.js';
 import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
 import { writeHeader as writeNodeHeader } from './node-response.js';
+import { warnTrustsEveryHop } from './request-key.js';
 import { RateLimitRule, type FrameworkAddress, type RateLimitOptions } from './rule.js';
 
 /** The parts of a Koa context the middleware reads and writes. */
@@ -17,7 +18,8 @@ export interface KoaContextLike {
   set(name: string, value: string): void;
   /** Koa's client address (from X-Forwarded-For when app.proxy is set). */
   readonly ip?: string;
-  readonly app?: { readonly proxy?: boolean };
+  /** `maxIpsCount`: how many X-Forwarded-For entries, from the right, Koa reads (0: all of them). */
+  readonly app?: { readonly proxy?: boolean; readonly maxIpsCount?: number };
 }
 
 /** `Ctx` is your Koa context type (Koa's `Context` by inference from an annotated callback, or given). */
@@ -38,17 +40,35 @@ function problem(ctx: KoaContextLike, status: number, body: string): undefined {
   return undefined;
 }
 
-/** Koa's own proxy setting: `ctx.ip` when `app.proxy` is set, else undefined (the socket's peer). */
-const koaAddress: FrameworkAddress<KoaContextLike> = (_raw, ctx) => (ctx.app?.proxy === true ? ctx.ip : undefined);
+/**
+ * Koa's own proxy setting: `ctx.ip` when `app.proxy` is set, else undefined (the socket's peer).
+ * With `maxIpsCount` 0 (Koa's default) `ctx.ip` is the leftmost X-Forwarded-For entry, which the
+ * client writes: said once per middleware, as a warning with the fix.
+ */
+function koaAddress(): FrameworkAddress<KoaContextLike> {
+  let warned = false;
+  return (_raw, ctx) => {
+    const app = ctx.app;
+    if (app?.proxy !== true) return undefined;
+    if (!warned && !((app.maxIpsCount ?? 0) > 0)) {
+      warned = true;
+      warnTrustsEveryHop(
+        "Koa's app.proxy is set with app.maxIpsCount 0, so ctx.ip is the leftmost X-Forwarded-For entry",
+        "set app.maxIpsCount to the number of proxies in front of the app (1 for one), or give koaRateLimit trustProxy (e.g. ['loopback'])",
+      );
+    }
+    return ctx.ip;
+  };
+}
 
 /**
  * Rate-limits every request that reaches it. `key: 'ip'` follows Koa's `app.proxy` (then
- * `ctx.ip`, from X-Forwarded-For) unless `trustProxy` is given, which then decides as in
+ * `ctx.ip`, from the last `app.maxIpsCount` X-Forwarded-For entries) unless `trustProxy` is given, which then decides as in
  * rateLimit(). Errors (an option function, the limiter, the handler) reject into Koa's error
  * handling.
  */
 export function koaRateLimit<Ctx extends KoaContextLike = KoaContextLike>(options: KoaRateLimitOptions<Ctx>): (ctx: Ctx, next: () => Promise<unknown>) => Promise<unknown> {
-  const rule = new RateLimitRule<Ctx>(options, koaAddress);
+  const rule = new RateLimitRule<Ctx>(options, koaAddress());
   return async function tollgateRateLimit(ctx, next) {
     const verdict = await rule.run(ctx.req, ctx);
     const response = rule.respond(verdict, ctx, writeHeader);

@@ -4,6 +4,7 @@ import type { Decision } from '../common/decision.js';
 import { MISSING_KEY_BODY, problemBody } from './headers.js';
 import { isPromise } from '../limiters/rate-limiter.js';
 import { writeHeader } from './node-response.js';
+import { warnTrustsEveryHop } from './request-key.js';
 import { RateLimitRule, type FrameworkAddress, type RateLimitOptions, type RuleOutcome } from './rule.js';
 
 /**
@@ -60,13 +61,23 @@ function problem(res: ServerResponse, status: number, body: string): void {
 /**
  * Inside express, the app's own `trust proxy` setting: when it is set, express's `req.ip` (the
  * address it derives from X-Forwarded-For by that setting), else undefined. Read per request, so a
- * setting made after the middleware was created counts.
+ * setting made after the middleware was created counts. `true` (every hop) is said once, as a warning.
  */
-const expressAddress: FrameworkAddress<IncomingMessage> = (raw) => {
-  const app = (raw as { app?: { settings?: Record<string, unknown> } }).app;
-  if (!app?.settings?.['trust proxy']) return undefined;
-  return (raw as { ip?: string }).ip;
-};
+function expressAddress(): FrameworkAddress<IncomingMessage> {
+  let warned = false;
+  return (raw) => {
+    const trust = (raw as { app?: { settings?: Record<string, unknown> } }).app?.settings?.['trust proxy'];
+    if (!trust) return undefined;
+    if (trust === true && !warned) {
+      warned = true;
+      warnTrustsEveryHop(
+        "express's 'trust proxy' is true, so req.ip is the leftmost X-Forwarded-For entry",
+        "app.set('trust proxy', ...) your proxies' addresses ('loopback', '10.0.0.0/8') or their number (1 for one), or give rateLimit trustProxy",
+      );
+    }
+    return (raw as { ip?: string }).ip;
+  };
+}
 
 /**
  * Rate-limits requests: `app.use(rateLimit({ limiter }))` in express or connect, or
@@ -75,7 +86,7 @@ const expressAddress: FrameworkAddress<IncomingMessage> = (raw) => {
 export function rateLimit<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
   options: NodeRateLimitOptions<Req, Res>,
 ): RateLimitMiddleware<Req, Res> {
-  const rule = new RateLimitRule<Req>(options, expressAddress);
+  const rule = new RateLimitRule<Req>(options, expressAddress());
   const middleware = ((req, res, next) => {
     // Every error (an option function, the limiter, a custom handler) ends here: passed to
     // express's error handling, or answered 500, never left as an unhandled rejection.

@@ -101,9 +101,22 @@ function warnOnIgnoredForwarding(raw: IncomingMessage): boolean {
   if (name === undefined) return false;
   process.emitWarning(
     `tollgate rateLimit: a request from ${raw.socket?.remoteAddress} carried ${name}, which was ignored, so the peer itself is the client. ` +
-      `If that peer is your proxy, every client behind it now shares one limit: trust it in your app (express: app.set('trust proxy', ...); ` +
-      `Koa: app.proxy = true; fastify: the trustProxy option) or give rateLimit trustProxy (e.g. ['loopback']).`,
+      `If that peer is your proxy, every client behind it now shares one limit: trust exactly your proxies in your app ` +
+      `(express: app.set('trust proxy', 'loopback'), your proxies' addresses; Koa: app.proxy = true with app.maxIpsCount = 1, one per proxy; ` +
+      `fastify: trustProxy: '127.0.0.1', your proxies' addresses) or give rateLimit trustProxy (e.g. ['loopback']). ` +
+      `Never trust every hop (express or fastify trust proxy true, Koa app.proxy alone): the client writes the leftmost entry.`,
     { code: 'TOLLGATE_UNTRUSTED_FORWARDED_HEADER' },
   );
   return true;
+}
+
+/**
+ * The app's framework believes every X-Forwarded-For hop, so the address it gives is the leftmost
+ * entry, which the client writes: any client picks its own key and passes the limit. `what` says
+ * which setting, `fix` what to set instead. Each adapter calls it once per middleware.
+ */
+export function warnTrustsEveryHop(what: string, fix: string): void {
+  process.emitWarning(`tollgate rateLimit: ${what}, which the client writes: any client can choose its own key and pass the limit. Fix: ${fix}.`, {
+    code: 'TOLLGATE_FRAMEWORK_TRUSTS_EVERY_HOP',
+  });
 }
