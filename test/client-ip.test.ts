@@ -45,6 +45,33 @@ describe('client addresses', () => {
     expect(addressKey(canonicalAddress('2001:DB8::1%eth0')!, 56)).toBe(addressKey('2001:db8::1', 56));
   });
 
+  it('strips the ports proxies write into X-Forwarded-For, as in Forwarded (regression: every client keyed as the proxy)', () => {
+    const xff = (hop: string) => clientAddress('127.0.0.1', { 'x-forwarded-for': `${hop}, 10.1.2.3` }, trusted);
+    expect(xff('203.0.113.7:51234')).toBe('203.0.113.7');
+    expect(xff('[2001:db8::1]:443')).toBe('2001:db8::1');
+    expect(xff('[2001:db8::1]')).toBe('2001:db8::1');
+    expect(xff('2001:db8::1')).toBe('2001:db8::1');
+    expect(clientAddress('::1', { forwarded: 'for="192.0.2.43:_hidden"' }, trusted, 'forwarded')).toBe('192.0.2.43');
+    // Not a port, or not an address: the walk stops at the trusted proxy that reported it.
+    for (const garbage of ['203.0.113.7:', '203.0.113.7:x y', '[2001:db8::1]x', '[2001:db8::1', 'host:80']) expect(xff(garbage)).toBe('10.1.2.3');
+  });
+
+  it('keys IPv4-embedded IPv6 as its IPv4 address; :: and ::1 stay themselves (regression: all one ::/56 key)', () => {
+    for (const [spelling, ipv4] of [
+      ['::203.0.113.7', '203.0.113.7'],
+      ['::ffff:0:203.0.113.7', '203.0.113.7'],
+      ['64:ff9b::203.0.113.7', '203.0.113.7'],
+      ['::cb00:7107', '203.0.113.7'],
+      ['::FFFF:203.0.113.7', '203.0.113.7'],
+    ]) {
+      expect(canonicalAddress(spelling as string), spelling).toBe(ipv4);
+    }
+    expect(canonicalAddress('::1')).toBe('::1');
+    expect(canonicalAddress('::')).toBe('::');
+    expect(canonicalAddress('::ff')).toBe('::ff');
+    expect(canonicalAddress('64:ff9b:1::203.0.113.7')).toBe('64:ff9b:1::203.0.113.7');
+  });
+
   it('treats IPv4-mapped IPv6 as IPv4', () => {
     expect(canonicalAddress('::ffff:192.0.2.1')).toBe('192.0.2.1');
     expect(clientAddress('::ffff:127.0.0.1', { 'x-forwarded-for': '192.0.2.1' }, trusted)).toBe('192.0.2.1');

@@ -81,3 +81,27 @@ describe('the proxy advice (regression: Koa app.proxy = true let 10 of 10 spoofe
     expect(warned(warn, 'TOLLGATE_FRAMEWORK_TRUSTS_EVERY_HOP')).toEqual([]);
   });
 });
+
+describe.each(frameworks)('%s behind proxies that write ports or IPv4 inside IPv6 (regression: all clients keyed as the proxy or as ::/56)', (_name, start) => {
+  it('clients with ports (Azure Application Gateway, IIS ARR) are limited apart', async () => {
+    const url = await start({ limiter: limiterOf(1), trustProxy: ['loopback'] });
+    const from = (hop: string) => get(url, { 'x-forwarded-for': hop }).then((r) => r.status);
+    expect(await from('203.0.113.7:51234')).toBe(200);
+    expect(await from('203.0.113.7:40000')).toBe(429);
+    expect(await from('203.0.113.8:51234')).toBe(200);
+    expect(await from('[2001:db8:1::1]:443')).toBe(200);
+    expect(await from('[2001:db8:2::1]:443')).toBe(200);
+    expect(await from('2001:db8:1::2')).toBe(429);
+  });
+
+  it('IPv4-embedded IPv6 addresses are keyed as their IPv4 address', async () => {
+    const url = await start({ limiter: limiterOf(1), trustProxy: ['loopback'] });
+    const from = (hop: string) => get(url, { 'x-forwarded-for': hop }).then((r) => r.status);
+    expect(await from('::203.0.113.7')).toBe(200);
+    expect(await from('::203.0.113.8')).toBe(200);
+    expect(await from('::ffff:0:203.0.113.9')).toBe(200);
+    expect(await from('64:ff9b::203.0.113.10')).toBe(200);
+    // The same clients in their plain spelling: already counted.
+    for (const plain of ['203.0.113.7', '203.0.113.8', '203.0.113.9', '203.0.113.10']) expect(await from(plain)).toBe(429);
+  });
+});

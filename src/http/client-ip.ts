@@ -60,9 +60,24 @@ function ipv6Groups(address: string): number[] {
 }
 
 /**
- * One spelling per client: IPv4 as is; IPv6 without its zone, in lower case, and an IPv4-mapped
- * IPv6 address (in any spelling: '::FFFF:1.2.3.4', '0:0:0:0:0:ffff:102:304') as its IPv4 address.
- * Returns undefined for anything that is not an address.
+ * Whether IPv6 groups `g` carry an IPv4 address in their last 32 bits, as one IPv4 client: mapped
+ * (::ffff:0:0/96), translated (::ffff:0:0:0/96, RFC 2765), NAT64's well-known prefix
+ * (64:ff9b::/96, RFC 6052), or IPv4-compatible (::/96, deprecated) unless the IPv4 part is in
+ * 0.0.0.0/8, which keeps '::' and '::1' themselves. Else every such client would share one /56.
+ */
+function embedsIPv4(g: readonly number[]): boolean {
+  const [a, b, c, d, e, f, high] = g as [number, number, number, number, number, number, number];
+  if (a === 0 && b === 0 && c === 0 && d === 0) {
+    return (e === 0 && f === 0xffff) || (e === 0xffff && f === 0) || (e === 0 && f === 0 && high >> 8 !== 0);
+  }
+  return a === 0x64 && b === 0xff9b && c === 0 && d === 0 && e === 0 && f === 0;
+}
+
+/**
+ * One spelling per client: IPv4 as is; IPv6 without its zone, in lower case, and an IPv6 address
+ * that embeds an IPv4 one (in any spelling: '::FFFF:1.2.3.4', '0:0:0:0:0:ffff:102:304',
+ * '::1.2.3.4', '64:ff9b::1.2.3.4') as its IPv4 address. Returns undefined for anything that is
+ * not an address.
  */
 export function canonicalAddress(text: string): string | undefined {
   if (isIPv4(text)) return text;
@@ -70,10 +85,31 @@ export function canonicalAddress(text: string): string | undefined {
   const address = (zone === -1 ? text : text.slice(0, zone)).toLowerCase();
   if (!isIPv6(address)) return undefined;
   const g = ipv6Groups(address);
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+  if (embedsIPv4(g)) {
     return `${(g[6] as number) >> 8}.${(g[6] as number) & 0xff}.${(g[7] as number) >> 8}.${(g[7] as number) & 0xff}`;
   }
   return address;
+}
+
+/** A port as forwarding headers write one: digits, or RFC 7239's obfuscated '_name'. */
+const PORT = /^(?:\d{1,5}|_[\w.-]+)$/;
+
+/**
+ * A forwarded hop without its port or brackets: '[2001:db8::1]:443' and '[2001:db8::1]' to the
+ * IPv6 address, '203.0.113.7:51234' (as Azure Application Gateway and IIS ARR write it) to the
+ * IPv4 one. An unbracketed IPv6 address has no port. Anything else is kept whole, so that it
+ * fails to parse.
+ */
+function withoutPort(value: string): string {
+  if (value.startsWith('[')) {
+    const close = value.indexOf(']');
+    const rest = value.slice(close + 1);
+    if (close === -1 || (rest !== '' && !(rest.startsWith(':') && PORT.test(rest.slice(1))))) return value;
+    return value.slice(1, close);
+  }
+  const colon = value.indexOf(':');
+  if (colon === -1 || colon !== value.lastIndexOf(':') || !PORT.test(value.slice(colon + 1))) return value;
+  return value.slice(0, colon);
 }
 
 function contains(list: BlockList, address: string): boolean {
@@ -89,14 +125,7 @@ function forwardedFor(header: string): string[] {
       if (eq === -1 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
       let value = pair.slice(eq + 1).trim();
       if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-      if (value.startsWith('[')) {
-        const close = value.indexOf(']');
-        // An unclosed bracket is not an address: keep it whole so that it fails to parse.
-        if (close !== -1) value = value.slice(1, close);
-      } else if (value.includes('.') && value.includes(':')) {
-        value = value.slice(0, value.lastIndexOf(':'));
-      }
-      out.push(value);
+      out.push(withoutPort(value));
     }
   }
   return out;
@@ -122,7 +151,7 @@ export function clientAddress(
   if (trusted === undefined || !contains(trusted, current)) return current;
   const value = headers[header];
   const text = Array.isArray(value) ? value.join(',') : (value ?? '');
-  const chain = header === 'forwarded' ? forwardedFor(text) : text.split(',').map((s) => s.trim());
+  const chain = header === 'forwarded' ? forwardedFor(text) : text.split(',').map((s) => withoutPort(s.trim()));
   for (let i = chain.length - 1; i >= 0; i--) {
     const raw = chain[i] as string;
     if (raw.length === 0) continue;
