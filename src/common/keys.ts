@@ -6,9 +6,20 @@ import { createHash } from 'node:crypto';
 /** Longer keys (UTF-16 units) are stored as `sha256:<digest>`. */
 export const MAX_RAW_KEY = 256;
 
-/** `key` as tables hold it: itself, `sha256:<base64url digest>` past MAX_RAW_KEY, or a marker for ''. */
+/** A lone surrogate: one UTF-8 cannot encode (it would become U+FFFD, merging distinct keys). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * `key` as tables hold it: itself, a digest past MAX_RAW_KEY, or a marker for ''. The digest is of
+ * the key's UTF-8 (`sha256:`, unchanged for every well-formed key, so stored state keeps its key),
+ * or, for a key with a lone surrogate, of its UTF-16 code units under its own prefix
+ * (`sha256u:`): injective either way, and the two never meet.
+ */
 export function storedKey(key: string): string {
-  if (key.length > MAX_RAW_KEY) return `sha256:${createHash('sha256').update(key).digest('base64url')}`;
+  if (key.length > MAX_RAW_KEY) {
+    if (!LONE_SURROGATE.test(key)) return `sha256:${createHash('sha256').update(key).digest('base64url')}`;
+    return `sha256u:${createHash('sha256').update(Buffer.from(key, 'utf16le')).digest('base64url')}`;
+  }
   return key.length === 0 ? '\u0000empty' : key;
 }
 

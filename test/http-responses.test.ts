@@ -1,0 +1,26 @@
+// What every framework's middleware answers, alike: long keys kept apart, the headers of a decision
+// onError made, the problem body's instance (issue 32, items 9, 17 and 19).
+import { describe, expect, it } from 'vitest';
+import { storedKey } from '../src/common/keys.js';
+import { fixedWindow, Limiter } from '../src/index.js';
+import { frameworks, get } from './helpers/frameworks.js';
+
+const limiterOf = (limit: number) => new Limiter({ policy: fixedWindow({ limit, windowMs: 60_000 }), capacity: 1000 });
+
+describe('keys over 256 characters (regression: lone surrogates hashed as U+FFFD merged two clients)', () => {
+  const long = 'k'.repeat(300);
+
+  it('are hashed injectively: lone surrogates, U+FFFD and well-formed keys each their own', () => {
+    const keys = [`${long}\ud800`, `${long}\udbff`, `${long}\udc00`, `${long}\ufffd`, `${long}\ud800\udc00`, `${long}\udc00\ud800`];
+    expect(new Set(keys.map(storedKey)).size).toBe(keys.length);
+    // A well-formed key keeps the digest it always had (keys already stored in Redis stay theirs).
+    expect(storedKey(`${long}€`)).toBe('sha256:MTMfZhBWNT5QEmSHvhQjGoCFoZVwV5vrH_E6pVSkeFo');
+  });
+
+  it.each(frameworks)('%s: two long keys differing only in a lone surrogate are limited apart', async (_name, start) => {
+    const url = await start({ limiter: limiterOf(1), keyOfUrl: (path) => `${long}${path.endsWith('a') ? '\ud800' : '\udbff'}` });
+    expect((await get(`${url}/?a`)).status).toBe(200);
+    expect((await get(`${url}/?b`)).status).toBe(200);
+    expect((await get(`${url}/?a`)).status).toBe(429);
+  });
+});
