@@ -1,8 +1,10 @@
 // What every framework's middleware answers, alike: long keys kept apart, the headers of a decision
 // onError made, the problem body's instance (issue 32, items 9, 17 and 19).
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { storedKey } from '../src/common/keys.js';
-import { fixedWindow, Limiter } from '../src/index.js';
+import { fixedWindow, Limiter, RedisLimiter } from '../src/index.js';
+import { closeAfter } from './helpers/listen.js';
 import { frameworks, get } from './helpers/frameworks.js';
 
 const limiterOf = (limit: number) => new Limiter({ policy: fixedWindow({ limit, windowMs: 60_000 }), capacity: 1000 });
@@ -22,5 +24,23 @@ describe('keys over 256 characters (regression: lone surrogates hashed as U+FFFD
     expect((await get(`${url}/?a`)).status).toBe(200);
     expect((await get(`${url}/?b`)).status).toBe(200);
     expect((await get(`${url}/?a`)).status).toBe(429);
+  });
+});
+
+describe.each(frameworks)('%s', (_name, start) => {
+  it('a decision onError made (Redis down) sends no quota headers: nothing was counted (regression: a full quota advertised)', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined);
+    closeAfter(async () => client.disconnect());
+    const policy = fixedWindow({ limit: 5, windowMs: 1000 });
+    for (const onError of ['allow', 'deny'] as const) {
+      const limiter = new RedisLimiter({ name: 't', redis: client, policy, timeoutMs: 50, onError });
+      closeAfter(async () => limiter.close());
+      const response = await get(await start({ limiter }));
+      expect(response.status).toBe(onError === 'allow' ? 200 : 429);
+      expect([...response.headers.keys()].filter((name) => name.includes('ratelimit'))).toEqual([]);
+      // A refusal still says when to come back: the fail-closed wait.
+      expect(response.headers.get('retry-after')).toBe(onError === 'allow' ? null : '1');
+    }
   });
 });

@@ -30,6 +30,24 @@ export interface Decision {
 export type LimitOverride = number | readonly (number | undefined)[];
 
 /**
+ * Decisions made without counting anything (a store down and onError 'allow' or 'deny'): their
+ * limit, remaining and reset describe no count, so the HTTP middleware sends no quota headers for
+ * them. A WeakSet, not a field: Decision's shape (and what callers compare it to) stays as is.
+ */
+const uncounted = new WeakSet<Decision>();
+
+/** Marks `decision` as made without counting; returns it. */
+export function uncountedDecision<D extends Decision>(decision: D): D {
+  uncounted.add(decision);
+  return decision;
+}
+
+/** Whether `decision` was made without counting (see uncountedDecision). */
+export function isUncounted(decision: Decision): boolean {
+  return uncounted.has(decision);
+}
+
+/**
  * allowed only if every limit allowed. Every other field comes from the limit that binds, so that
  * they describe one limit consistently (a client reading limit, remaining and reset together
  * must not mix a per-second limit with an hourly reset): when denied, the denying limit with the
@@ -50,5 +68,7 @@ export function combineDecisions(decisions: readonly Decision[]): Decision {
     }
   }
   const b = decisions[binding] as Decision;
-  return { allowed, limit: b.limit, remaining: b.remaining, resetMs: b.resetMs, retryAfterMs: allowed ? 0 : b.retryAfterMs, policyIndex: binding };
+  const combined = { allowed, limit: b.limit, remaining: b.remaining, resetMs: b.resetMs, retryAfterMs: allowed ? 0 : b.retryAfterMs, policyIndex: binding };
+  // The fields come from the binding decision: uncounted if it was.
+  return uncounted.has(b) ? uncountedDecision(combined) : combined;
 }

@@ -1,7 +1,7 @@
 // One rate-limit rule for HTTP requests, framework-free: which key, what cost, which limiter,
 // and what the response must carry. The express/node and fastify adapters apply its outcome.
 import type { IncomingMessage } from 'node:http';
-import type { Decision, LimitOverride } from '../common/decision.js';
+import { isUncounted, type Decision, type LimitOverride } from '../common/decision.js';
 import { storedKey } from '../common/keys.js';
 import { isPromise, type MaybePromise, type RateLimiter } from '../limiters/rate-limiter.js';
 import { RateLimitHeaders, RETRY_AFTER, type HeaderSink } from './headers.js';
@@ -95,12 +95,14 @@ export class RateLimitRule<Req> {
 
   /**
    * The steps every framework takes with a verdict, through its own way of setting a header: the
-   * rate-limit headers for a decided request, Retry-After for a refused one. Says what is left.
+   * rate-limit headers for a counted decision, Retry-After for a refused one. Says what is left.
    */
   respond<T>(verdict: RuleOutcome, target: T, sink: HeaderSink<T>): RuleResponse {
     const decision = decisionOf(verdict);
     if (decision === undefined) return verdict === MISSING_KEY ? 'missing-key' : 'pass';
-    this.headers.write(target, sink, decision, tiersOf(verdict));
+    // A decision onError made (the store down) counted nothing: no quota to describe. Only those
+    // have resetMs 0 with a limit to reset, so the WeakSet is asked only then.
+    if (decision.resetMs !== 0 || !isUncounted(decision)) this.headers.write(target, sink, decision, tiersOf(verdict));
     if (decision.allowed || this.#dryRun) return 'pass';
     if (Number.isFinite(decision.retryAfterMs)) sink(target, RETRY_AFTER[0], RETRY_AFTER[1], String(Math.ceil(decision.retryAfterMs / 1000)));
     return { refused: decision };

@@ -1,6 +1,6 @@
 // What decides when a limiter's own store cannot (Redis down, slow, or known down): allow, deny, or
 // another limiter given the same call. Any limiter whose store can fail can keep one.
-import type { Decision } from '../common/decision.js';
+import { uncountedDecision, type Decision } from '../common/decision.js';
 import { invalidArgument } from '../common/errors.js';
 import { isRateLimiter, type CallOptions, type MaybePromise, type RateLimiter } from './rate-limiter.js';
 
@@ -36,13 +36,14 @@ export class Fallback {
    */
   decide(op: 'consume' | 'peek', key: string, cost: number, options: CallOptions | undefined, limit: number): MaybePromise<Decision> {
     const onError = this.#onError;
+    // The blind answers counted nothing: marked, so that no one reports them as a count.
     if (onError === 'allow') {
       this.failedOpen++;
-      return { allowed: true, limit, remaining: limit, resetMs: 0, retryAfterMs: 0 };
+      return uncountedDecision({ allowed: true, limit, remaining: limit, resetMs: 0, retryAfterMs: 0 });
     }
     if (onError === 'deny') {
       this.failedClosed++;
-      return { allowed: false, limit, remaining: 0, resetMs: 0, retryAfterMs: FAIL_CLOSED_RETRY_MS };
+      return uncountedDecision({ allowed: false, limit, remaining: 0, resetMs: 0, retryAfterMs: FAIL_CLOSED_RETRY_MS });
     }
     this.decisions++;
     return op === 'consume' ? onError.consume(key, cost, options) : onError.peek(key, cost, options);
