@@ -3,6 +3,7 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { storedKey } from '../src/common/keys.js';
+import { instancePath } from '../src/http/headers.js';
 import { fixedWindow, Limiter, RedisLimiter } from '../src/index.js';
 import { closeAfter } from './helpers/listen.js';
 import { frameworks, get } from './helpers/frameworks.js';
@@ -43,4 +44,20 @@ describe.each(frameworks)('%s', (_name, start) => {
       expect(response.headers.get('retry-after')).toBe(onError === 'allow' ? null : '1');
     }
   });
+
+  it('the problem body’s instance is the request’s path, without its query (regression: a full URL in Hono)', async () => {
+    const url = await start({ limiter: limiterOf(1) });
+    await get(`${url}/limited/x?token=secret`);
+    const refused = await get(`${url}/limited/x?token=secret`);
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.body)).toMatchObject({ status: 429, instance: '/limited/x' });
+  });
+});
+
+it('instance is the path of every form a request line or a framework gives', () => {
+  expect(instancePath('/a/b?token=secret#x')).toBe('/a/b');
+  expect(instancePath('https://api.example/a/b?token=secret')).toBe('/a/b');
+  expect(instancePath('http://api.example')).toBe('/');
+  expect(instancePath('http://api.example?x=1')).toBe('/');
+  expect(instancePath('*')).toBe('*');
 });

@@ -177,7 +177,6 @@ export class RateLimitHeaders {
 /** The problem type draft-ietf-httpapi-ratelimit-headers registers for a 429. */
 export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
 
-/** An RFC 9457 problem details body for a denied request. */
 /** The 400 answer to a request that carries no rate-limit key (onMissingKey 'reject'), one for every framework. */
 export const MISSING_KEY_BODY = JSON.stringify({
   type: 'about:blank',
@@ -186,7 +185,24 @@ export const MISSING_KEY_BODY = JSON.stringify({
   detail: 'The request carries no rate-limit key (for example, the API key header is missing).',
 });
 
-export function problemBody(decision: Decision, instance: string | undefined): string {
+/**
+ * The problem's `instance`: the request's path, the same in every framework (Hono gives a full
+ * URL, the others a path): without scheme and host, and without the query, which may carry
+ * credentials (`?api_key=`) a client's logs should not echo back.
+ */
+export function instancePath(url: string): string {
+  let path = url;
+  const scheme = path.startsWith('/') ? -1 : path.indexOf('://');
+  if (scheme !== -1) {
+    const slash = path.indexOf('/', scheme + 3);
+    path = slash === -1 ? '/' : path.slice(slash);
+  }
+  const end = path.search(/[?#]/);
+  return end === -1 ? path : path.slice(0, end);
+}
+
+/** An RFC 9457 problem details body for a denied request; `url` as the framework gives it. */
+export function problemBody(decision: Decision, url: string | undefined): string {
   const never = !Number.isFinite(decision.retryAfterMs);
   return JSON.stringify({
     type: QUOTA_EXCEEDED_TYPE,
@@ -195,6 +211,6 @@ export function problemBody(decision: Decision, instance: string | undefined): s
     detail: never
       ? `This request costs more than the limit of ${decision.limit} allows.`
       : `Rate limit of ${decision.limit} exceeded; retry in ${Math.ceil(decision.retryAfterMs / 1000)} s.`,
-    ...(instance === undefined ? {} : { instance }),
+    ...(url === undefined ? {} : { instance: instancePath(url) }),
   });
 }

@@ -12,6 +12,8 @@ export interface KoaContextLike {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly url: string;
+  /** The URL as requested (koa-mount rewrites `url` below its mount path). */
+  readonly originalUrl?: string;
   status: number;
   body: unknown;
   type: string;
@@ -75,6 +77,6 @@ export function koaRateLimit<Ctx extends KoaContextLike = KoaContextLike>(option
     if (response === 'pass') return next();
     if (response === 'missing-key') return problem(ctx, 400, MISSING_KEY_BODY);
     if (options.handler !== undefined) return options.handler(ctx, response.refused);
-    return problem(ctx, 429, problemBody(response.refused, ctx.url));
+    return problem(ctx, 429, problemBody(response.refused, ctx.originalUrl ?? ctx.url));
   };
 }

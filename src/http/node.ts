@@ -48,7 +48,8 @@ function apply<Req extends IncomingMessage, Res extends ServerResponse>(
     if (isPromise(done)) done.then(undefined, failed);
     return false;
   }
-  problem(res, 429, problemBody(response.refused, req.url));
+  // express's originalUrl: req.url inside a mounted router lacks the mount path.
+  problem(res, 429, problemBody(response.refused, (req as { originalUrl?: string }).originalUrl ?? req.url));
   return false;
 }
 
