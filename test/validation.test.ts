@@ -37,6 +37,29 @@ describe('policy factories', () => {
   ] as const)('%s', (_label, fn, type, name) => expectError(fn, type, name));
 });
 
+describe('a rate given twice', () => {
+  // Regression: tokenBucket({ capacity, refillPerSecond: 5, intervalMs: 60_000 }) refilled per
+  // second, the intervalMs silently ignored (60 times too fast).
+  it.each([
+    ['refillPerSecond with intervalMs', () => tokenBucket({ capacity: 10, refillPerSecond: 5, intervalMs: 60_000 } as never), /refillPerSecond.*intervalMs/],
+    ['refillPerSecond with tokens', () => tokenBucket({ capacity: 10, refillPerSecond: 5, tokens: 1 } as never), /refillPerSecond.*tokens/],
+    ['ratePerSecond with intervalMs', () => leakyBucket({ burst: 10, ratePerSecond: 5, intervalMs: 60_000 } as never), /ratePerSecond.*intervalMs/],
+    ['ratePerSecond with tokens and intervalMs', () => leakyBucket({ burst: 10, ratePerSecond: 5, tokens: 1, intervalMs: 60_000 } as never), /ratePerSecond.*tokens/],
+  ])('%s is refused with a coded TypeError naming both', (_label, make, names) => {
+    expect(make).toThrow(expect.objectContaining({ name: 'TypeError', code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(names) }));
+  });
+
+  it('the types refuse both forms at once too', () => {
+    // @ts-expect-error refillPerSecond and intervalMs are two ways of giving the rate
+    expect(() => tokenBucket({ capacity: 10, refillPerSecond: 5, intervalMs: 60_000 })).toThrow(TypeError);
+    // @ts-expect-error ratePerSecond and tokens are two ways of giving the rate
+    expect(() => leakyBucket({ burst: 10, ratePerSecond: 5, tokens: 1, intervalMs: 1000 })).toThrow(TypeError);
+    // Either form alone is fine.
+    expect(tokenBucket({ capacity: 10, tokens: 5, intervalMs: 60_000 })).toMatchObject({ refillTokens: 1, refillIntervalMs: 12_000 });
+    expect(leakyBucket({ burst: 10, ratePerSecond: 5 })).toMatchObject({ rateTokens: 1, rateIntervalMs: 200 });
+  });
+});
+
 describe.each(engines())('%s engine', (engine) => {
   const make = () => new Limiter({ policy, engine, clock: new ManualClock(0), capacity: 1000 });
 

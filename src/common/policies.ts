@@ -81,7 +81,17 @@ export function slidingWindow(options: { limit: number; windowMs: number }): Sli
 }
 
 function rateOf(o: Record<string, unknown>, perSecondName: string): [number, number] {
-  if (o[perSecondName] !== undefined) return perSecond(o[perSecondName], perSecondName);
+  if (o[perSecondName] !== undefined) {
+    // Two ways of giving the rate: which one was meant is not ours to guess.
+    const other = o.tokens !== undefined ? 'tokens' : o.intervalMs !== undefined ? 'intervalMs' : undefined;
+    if (other !== undefined) {
+      throw Object.assign(
+        new TypeError(`Expected either ${perSecondName} or tokens and intervalMs, not both, but received ${perSecondName} and ${other}`),
+        { code: 'TOLLGATE_INVALID_ARGUMENT' as const },
+      );
+    }
+    return perSecond(o[perSecondName], perSecondName);
+  }
   if (o.tokens === undefined && o.intervalMs === undefined) {
     throw invalidArgument(perSecondName, 'a positive number (or tokens and intervalMs)', undefined);
   }
@@ -97,8 +107,8 @@ function rateOf(o: Record<string, unknown>, perSecondName: string): [number, num
  */
 export function tokenBucket(
   options:
-    | { capacity: number; refillPerSecond: number }
-    | { capacity: number; tokens: number; intervalMs: number },
+    | { capacity: number; refillPerSecond: number; tokens?: never; intervalMs?: never }
+    | { capacity: number; tokens: number; intervalMs: number; refillPerSecond?: never },
 ): TokenBucketPolicy {
   const o = checkObject(options, 'tokenBucket options');
   checkKnownKeys(o, ['capacity', 'refillPerSecond', 'tokens', 'intervalMs'], 'tokenBucket');
@@ -114,8 +124,8 @@ export function tokenBucket(
  */
 export function leakyBucket(
   options:
-    | { ratePerSecond: number; burst: number }
-    | { tokens: number; intervalMs: number; burst: number },
+    | { ratePerSecond: number; burst: number; tokens?: never; intervalMs?: never }
+    | { tokens: number; intervalMs: number; burst: number; ratePerSecond?: never },
 ): LeakyBucketPolicy {
   const o = checkObject(options, 'leakyBucket options');
   checkKnownKeys(o, ['burst', 'ratePerSecond', 'tokens', 'intervalMs'], 'leakyBucket');
