@@ -1,7 +1,7 @@
 // Rates written as numbers per second become exact fractions of tokens per interval, never faster.
 import { describe, expect, it } from 'vitest';
 import { leakyBucket, tokenBucket } from '../src/index.js';
-import { MAX_RATE_INTERVAL_MS, rateFraction } from '../src/common/rate-fraction.js';
+import { MAX_RATE_INTERVAL_MS, RATE_TOLERANCE, rateFraction } from '../src/common/rate-fraction.js';
 
 describe('rates per second', () => {
   it.each([
@@ -18,17 +18,39 @@ describe('rates per second', () => {
     expect(leakyBucket({ burst: 10, ratePerSecond: perSecond })).toMatchObject({ rateTokens: tokens, rateIntervalMs: intervalMs });
   });
 
-  it('an irrational rate becomes the closest fraction below it, within 2^31 ms', () => {
-    for (const perSecond of [Math.PI, Math.SQRT2 / 1000, Math.E * 1e4, 1 / 7e5]) {
-      const [tokens, intervalMs] = rateFraction(perSecond / 1000);
-      expect(intervalMs).toBeLessThanOrEqual(MAX_RATE_INTERVAL_MS);
-      expect(Number.isInteger(tokens) && Number.isInteger(intervalMs)).toBe(true);
-      // Never faster than asked (beyond the number's own rounding: 4e-16), and within a billionth of it.
-      expect(tokens / intervalMs).toBeLessThanOrEqual((perSecond / 1000) * (1 + 4e-16));
-      expect(1 - (tokens / intervalMs) / (perSecond / 1000)).toBeLessThan(1e-9);
-      // One more token per interval would be too fast: the fraction is the largest below.
-      expect((tokens + 1) / intervalMs).toBeGreaterThan(perSecond / 1000);
+  const irrational = [Math.PI, Math.E, Math.SQRT2, Math.PI * 1e6, Math.SQRT2 / 1000, Math.E * 1e4, 1 / 7e5, Math.PI / 1e5, Math.LN2 / 3600];
+
+  it.each(irrational)('%s per second (no exact fraction) becomes the simplest fraction at most a billionth below it', (perSecond) => {
+    const perMs = perSecond / 1000;
+    const [tokens, intervalMs] = rateFraction(perMs);
+    expect(intervalMs).toBeLessThanOrEqual(MAX_RATE_INTERVAL_MS);
+    expect(Number.isInteger(tokens) && Number.isInteger(intervalMs)).toBe(true);
+    // Never faster than asked (beyond the number's own rounding: 4e-16), and within RATE_TOLERANCE of it.
+    expect(tokens / intervalMs).toBeLessThanOrEqual(perMs * (1 + 4e-16));
+    expect(1 - tokens / intervalMs / perMs).toBeLessThanOrEqual(RATE_TOLERANCE);
+    // Small terms: the engines' bound on tokens × interval (2^50) is far away, and so is a
+    // capacity's (capacity × interval): a capacity of a million fits every rate here.
+    expect(tokens * intervalMs).toBeLessThan(2 ** 40);
+    expect(intervalMs).toBeLessThan(2 ** 30);
+    // No fraction with a shorter interval is as close from below.
+    for (let k = 1; k < Math.min(intervalMs, 20_000); k++) {
+      expect(1 - Math.floor(perMs * k) / k / perMs, `interval ${k}`).toBeGreaterThan(RATE_TOLERANCE);
     }
+  });
+
+  // Regression: π and e were refused ("tokens times interval is at most 2^50") while the docs gave
+  // π as an accepted rate.
+  it.each([
+    [Math.PI, 1e6],
+    [Math.E, 1e6],
+    [Math.PI * 1e6, 1e6],
+  ])('tokenBucket and leakyBucket take %s per second, with a capacity of %s', (perSecond, capacity) => {
+    const bucket = tokenBucket({ capacity, refillPerSecond: perSecond });
+    const perMs = bucket.refillTokens / bucket.refillIntervalMs;
+    expect(perMs).toBeLessThanOrEqual(perSecond / 1000);
+    expect(1 - perMs / (perSecond / 1000)).toBeLessThanOrEqual(RATE_TOLERANCE);
+    const leaky = leakyBucket({ burst: capacity, ratePerSecond: perSecond });
+    expect([leaky.rateTokens, leaky.rateIntervalMs]).toEqual([bucket.refillTokens, bucket.refillIntervalMs]);
   });
 
   it('refuses zero, negative, NaN, infinite and too-slow rates with a coded RangeError', () => {

@@ -39,7 +39,8 @@ function perSecond(value: unknown, name: string): [number, number] {
   if (typeof value !== 'number') throw invalidArgument(name, 'a positive number', value);
   if (!Number.isFinite(value) || value <= 0) throw outOfRange(name, 'a positive finite number', value);
   // Any positive rate, as the exact fraction it denotes (1/3600 is 1 per 3,600,000 ms), or else
-  // the nearest fraction below it: a limiter may run slower than asked, never faster.
+  // the simplest fraction at most a billionth below it (see rateFraction): a limiter may run
+  // slower than asked, never faster.
   const [tokens, intervalMs] = rateFraction(value / 1000);
   if (tokens === 0) {
     throw outOfRange(name, `at least one token per ${MAX_RATE_INTERVAL_MS} ms (for slower rates give tokens and intervalMs)`, value);

@@ -4,28 +4,48 @@
 /** Longest interval a rate given per second turns into: 2^31 ms, about 24.8 days. */
 export const MAX_RATE_INTERVAL_MS = 2 ** 31;
 
+/**
+ * How much slower than asked a rate with no exact fraction runs, at most, as a share of it: one
+ * part in 10^9 (a token a day at a million a second).
+ */
+export const RATE_TOLERANCE = 1e-9;
+
 // A few units of double rounding: a fraction this close to the number is the one meant
 // (1/3600 per second is 1 per 3,600,000 ms, however the division rounded).
 const SAME = 4e-16;
 
 /**
- * tokens per intervalMs for `perMs` tokens per millisecond: the fraction the number denotes when
- * one with an interval of at most MAX_RATE_INTERVAL_MS is within rounding of it, else the largest
- * fraction with such an interval that does not exceed it (a limiter may be slower than asked, never
- * faster). [0, 1] when even one token per MAX_RATE_INTERVAL_MS is faster than asked.
+ * tokens per intervalMs for `perMs` tokens per millisecond: the fraction with the smallest terms
+ * (and an interval of at most MAX_RATE_INTERVAL_MS) between perMs × (1 − RATE_TOLERANCE) and
+ * perMs itself (within double rounding). So a number that denotes a fraction becomes that
+ * fraction (1/3600 per second is 1 per 3,600,000 ms), and one that denotes none (π, √2) the
+ * simplest fraction at most a billionth slower: terms whose product is about 10^9, far below the
+ * engines' 2^50, so a capacity of a million or more still fits beside them. Only rates within a
+ * factor of about two of the slowest find no such fraction; they get the largest fraction below
+ * them with an allowed interval. A limiter may be slower than asked, never faster. [0, 1] when
+ * even one token per MAX_RATE_INTERVAL_MS is faster than asked.
  */
 export function rateFraction(perMs: number): [tokens: number, intervalMs: number] {
   // Continued-fraction convergents h/k of perMs; successive ones lie on alternate sides of it.
+  // Between two convergents on one side lie the semiconvergents (h0 + t × h1) / (k0 + t × k1),
+  // t = 1..a, approaching perMs from that side. The simplest fraction in a range beside perMs is
+  // one of them (or a convergent), and the walk meets them in order of growing interval.
   let h0 = 0;
   let k0 = 1;
   let h1 = 1;
   let k1 = 0;
   let below: [number, number] = [0, 1];
+  const lowest = perMs * (1 - RATE_TOLERANCE);
   let rest = perMs;
   for (let step = 0; step < 64; step++) {
     const a = Math.floor(rest);
     const h2 = a * h1 + h0;
     const k2 = a * k1 + k0;
+    // h1/k1 above perMs (or 1/0): this step's semiconvergents are below it.
+    if (k1 === 0 || h1 / k1 > perMs) {
+      const close = closeBelow(h0, k0, h1, k1, a, lowest);
+      if (close !== undefined) return lowestTerms(...close);
+    }
     if (k2 > MAX_RATE_INTERVAL_MS || h2 > Number.MAX_SAFE_INTEGER) {
       // The next convergent's interval is too long. The best fraction below perMs with an
       // allowed interval is a semiconvergent between the last convergent below and the last
@@ -44,6 +64,21 @@ export function rateFraction(perMs: number): [tokens: number, intervalMs: number
     rest = 1 / fraction;
   }
   return lowestTerms(...below);
+}
+
+/**
+ * The first (simplest) of the semiconvergents (h0 + t × h1) / (k0 + t × k1), t = 1..a, at or
+ * above `floor`, with an allowed interval; undefined when none is. They rise with t.
+ */
+function closeBelow(h0: number, k0: number, h1: number, k1: number, a: number, floor: number): [number, number] | undefined {
+  const at = (t: number): number => (h0 + t * h1) / (k0 + t * k1);
+  // (h0 + t h1) >= floor (k0 + t k1)  <=>  t >= (floor k0 - h0) / (h1 - floor k1); then exact steps.
+  let t = Math.max(1, Math.ceil((floor * k0 - h0) / (h1 - floor * k1)));
+  if (!Number.isFinite(t)) return undefined;
+  while (t > 1 && at(t - 1) >= floor) t--;
+  while (t <= a && at(t) < floor) t++;
+  if (t > a || k0 + t * k1 > MAX_RATE_INTERVAL_MS || h0 + t * h1 > Number.MAX_SAFE_INTEGER) return undefined;
+  return [h0 + t * h1, k0 + t * k1];
 }
 
 /** tokens per intervalMs in lowest terms ([0, 1] for no tokens). */
