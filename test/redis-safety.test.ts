@@ -151,9 +151,30 @@ describe.runIf(hasRedis)('RedisLimiter keeps limiters apart', () => {
     await redis.set(key, t1, 'PX', 60_000);
     expect(await limiter.consume('k')).toMatchObject({ allowed: true, remaining: 2 });
     const stored = await redis.getBuffer(key);
-    expect(stored?.subarray(0, 2).toString('latin1')).toBe('T2');
+    expect(stored?.subarray(0, 2).toString('latin1')).toBe('T3');
     expect(stored?.readDoubleLE(2)).toBe(2);
     expect(await limiter.consume('k', 3)).toMatchObject({ allowed: false, remaining: 2 });
+    limiter.close();
+  });
+
+  it('state in the T2 form (no time it becomes fresh) still decides, and is rewritten as T3', async () => {
+    const prefix = unique('t2') + ':';
+    const clock = new ManualClock(1_000_000);
+    const limiter = new RedisLimiter({ redis, name: 'x', prefix, policy: tokenBucket({ capacity: 5, tokens: 1, intervalMs: 60_000 }), clock, denyCache: false });
+    const key = `${prefix}x{k}:tb1/60000`;
+    const t2 = Buffer.alloc(34);
+    t2.write('T2', 0, 'latin1');
+    t2.writeDoubleLE(3, 2);
+    t2.writeDoubleLE(1_000_000, 10);
+    t2.writeDoubleLE(0, 18);
+    t2.writeDoubleLE(0, 26);
+    await redis.set(key, t2, 'PX', 60_000);
+    expect(await limiter.consume('k')).toMatchObject({ allowed: true, remaining: 2 });
+    const stored = await redis.getBuffer(key);
+    expect(stored?.length).toBe(42);
+    expect(stored?.subarray(0, 2).toString('latin1')).toBe('T3');
+    // Fresh (by the decisions' clock) when 3 more tokens have come: 1,000,000 + 3 minutes.
+    expect(stored?.readDoubleLE(34)).toBe(1_000_000 + 3 * 60_000);
     limiter.close();
   });
 

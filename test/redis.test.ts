@@ -18,7 +18,7 @@ import {
   type Decision,
   type Policy,
 } from '../src/index.js';
-import { edgeKeys, seededRandom } from './helpers/engines.js';
+import { edgeKeys, engines, seededRandom } from './helpers/engines.js';
 import { hasRedis, startCluster, startRedis, useRedisServer } from './helpers/redis.js';
 import { groupedKeyBase } from '../src/redis/redis-keys.js';
 import { GIVE_BACK_LUA } from '../src/redis/lua.js';
@@ -67,6 +67,70 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     const batch = await Promise.all(keys.flatMap((k) => [remote.consume(k, 2), remote.consume(k, 3)]));
     expect(batch).toEqual(keys.flatMap((k) => [local.consume(k, 2), local.consume(k, 3)]));
     remote.close();
+  });
+
+  // Regression: a token-bucket key that changed tier was forgotten by both local engines once it
+  // had refilled to its old capacity (an upgraded key then had the new capacity, 100), while Redis
+  // kept its state past that, up to its TTL's slack (10, refilling towards 100). One rule now, in
+  // all three: a key keeps its state until that state is a fresh key's under the limit it was last
+  // decided with (for a token bucket: refilled to that capacity); then it is a fresh key under
+  // whatever limit comes next.
+  it('token bucket: a key that changes tier after refilling to its old capacity is a fresh key, in every engine and on Redis', async () => {
+    const policy = tokenBucket({ capacity: 10, tokens: 1, intervalMs: T });
+    const clock = new ManualClock(1_000_000 * T);
+    // A long timeout: these compare decisions, and a loaded machine must not make one fail open.
+    const remote = new RedisLimiter({ name: 't', redis: shared.redis, policy, clock, prefix: prefix(), denyCache: false, timeoutMs: 10_000 });
+    const locals = engines().map((engine) => new Limiter({ policy, clock, engine }));
+    const all = async (call: (l: Limiter | RedisLimiter) => Decision | Promise<Decision>): Promise<Decision> => {
+      const decisions = [await call(remote), ...locals.map((l) => call(l) as Decision)];
+      for (const d of decisions.slice(1)) expect(d).toEqual(decisions[0]);
+      return decisions[0] as Decision;
+    };
+    expect(await all((l) => l.consume('upgraded', 5))).toMatchObject({ allowed: true, remaining: 5 });
+    clock.advance(4 * T);
+    // Not yet full under 10: the state is read under the new capacity.
+    expect(await all((l) => l.consume('upgraded', 1, { limit: 100 }))).toMatchObject({ allowed: true, limit: 100, remaining: 8 });
+    expect(await all((l) => l.consume('again', 5))).toMatchObject({ remaining: 5 });
+    clock.advance(5 * T);
+    // 'again' refilled to 10 (its old capacity): a fresh key, full at 100.
+    expect(await all((l) => l.consume('again', 1, { limit: 100 }))).toMatchObject({ allowed: true, limit: 100, remaining: 99 });
+    expect(await all((l) => l.peek('upgraded', 1, { limit: 100 }))).toMatchObject({ remaining: 13 });
+    // A downgrade reads the state under the smaller capacity.
+    expect(await all((l) => l.consume('upgraded', 1, { limit: 5 }))).toMatchObject({ allowed: true, limit: 5, remaining: 4 });
+    remote.close();
+    for (const l of locals) l.close();
+  });
+
+  it.each(timedPolicies)('%s: random operations under changing per-call limits decide alike in both engines and on Redis', async (_label, policy) => {
+    const clock = new ManualClock(1_000_000 * T);
+    // A long timeout: these compare decisions, and a loaded machine must not make one fail open.
+    const remote = new RedisLimiter({ name: 't', redis: shared.redis, policy, clock, prefix: prefix(), denyCache: false, timeoutMs: 10_000 });
+    const locals = engines().map((engine) => new Limiter({ policy, clock, engine }));
+    const random = seededRandom(7 + policy.kind.length);
+    const keys = ['a', 'b', 'c'];
+    const tiers = [undefined, 5, 20, 60];
+    for (let op = 0; op < 1500; op++) {
+      const key = keys[Math.floor(random() * keys.length)] as string;
+      const cost = random() < 0.8 ? 1 : 1 + Math.floor(random() * 8);
+      const tier = tiers[Math.floor(random() * tiers.length)];
+      const options = tier === undefined ? undefined : { limit: tier };
+      const r = random();
+      const where = `op ${op} on ${key} cost ${cost} limit ${tier} at ${clock.now()}`;
+      if (r < 0.5) {
+        const expected = await remote.consume(key, cost, options);
+        for (const l of locals) expect(l.consume(key, cost, options), `${where} (${l.engine})`).toEqual(expected);
+      } else if (r < 0.6) {
+        const expected = await remote.peek(key, cost, options);
+        for (const l of locals) expect(l.peek(key, cost, options), `${where} (${l.engine})`).toEqual(expected);
+      } else if (r < 0.67) {
+        await remote.refund(key, cost, options);
+        for (const l of locals) l.refund(key, cost, options);
+      } else {
+        clock.advance(Math.floor(random() * (random() < 0.9 ? 60 : 3000)) * T);
+      }
+    }
+    remote.close();
+    for (const l of locals) l.close();
   });
 
   it('fixed window: INCRBY under a TTL that is never extended; counts like the local engine', async () => {

@@ -134,16 +134,20 @@ local function fresh(p, limit)
   return now, 0, 0
 end
 
--- The state of a sliding window, token bucket or GCRA: 'T2', its three numbers and when the key
--- expires by Redis' clock, as little-endian doubles (every one an integer below 2^53, so exact),
--- unpacked by struct in C rather than parsed from text. 'T1' (the same without the expiry, from
--- tollgate 0.1) still reads. Any other value under the key is foreign.
-local STATE_TAG = 'T2'
+-- The state of a sliding window, token bucket or GCRA: 'T3', its three numbers, when the key
+-- expires by Redis' clock, and when (by the decisions' clock) the state becomes a fresh key's
+-- under the limit it was decided with, as little-endian doubles (every one an integer below 2^53,
+-- so exact), unpacked by struct in C rather than parsed from text. A state read at or after that
+-- time is a fresh key's, as a local table's entry is once expired: for a token bucket the two
+-- differ under another limit (a tier change), so the TTL's slack must not keep it. 'T2' (the same
+-- without that time) and 'T1' (without the expiry either, from tollgate 0.1) still read. Any
+-- other value under the key is foreign.
+local STATE_TAG = 'T3'
 
 -- Writes a state that must live 'reset' ms more. A SET that keeps the key's TTL costs Redis far
 -- less than one that sets it (a relative expiry is rewritten for replication), so a TTL is set
 -- with slack, up to a minute, and kept by every write that it still covers; the slack only keeps
--- a state that, read after its reset, decides exactly as a fresh key that much longer.
+-- a state that load() reads as a fresh key's.
 local SLACK_MIN_MS, SLACK_MAX_MS = 1000, 60000
 
 local function store(key, a, b, c, reset, expires)
@@ -152,32 +156,42 @@ local function store(key, a, b, c, reset, expires)
     return
   end
   if expires ~= nil and clock + reset <= expires then
-    redis.call('SET', key, struct.pack('<c2dddd', STATE_TAG, a, b, c, expires), 'KEEPTTL')
+    redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, expires, now + reset), 'KEEPTTL')
   else
     local ttl = reset + math.min(max(reset, SLACK_MIN_MS), SLACK_MAX_MS)
-    redis.call('SET', key, struct.pack('<c2dddd', STATE_TAG, a, b, c, clock + ttl), 'PX', ttl)
+    redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + reset), 'PX', ttl)
   end
 end
 
+-- A state's three numbers, its key's expiry by Redis' clock and when it is a fresh key's by the
+-- decisions' (each nil when the form does not say).
 local function parse(p, v)
   local size = #v
-  if size == 34 then
+  if size == 42 then
+    local tag, a, b, c, expires, fresh_at = struct.unpack('<c2ddddd', v)
+    if tag == STATE_TAG then return a, b, c, expires, fresh_at end
+  elseif size == 34 then
     local tag, a, b, c, expires = struct.unpack('<c2dddd', v)
-    if tag == STATE_TAG then return a, b, c, expires end
+    if tag == 'T2' then return a, b, c, expires, nil end
   elseif size == 26 then
     local tag, a, b, c = struct.unpack('<c2ddd', v)
-    if tag == 'T1' then return a, b, c, nil end
+    if tag == 'T1' then return a, b, c, nil, nil end
   end
   foreign(p)
 end
 
--- The state under a key (fresh when missing), its expiry (nil when unknown); foreign raises.
--- Every path that decides reads state through here, the hot ones included: one call per request.
+-- The state under a key (fresh when missing or past its time), its expiry (nil when unknown);
+-- foreign raises. Every path that decides reads state through here, the hot ones included: one
+-- call per request.
 local function load(p, limit, key)
   local v = redis.pcall('GET', key)
   if not v then return fresh(p, limit) end
   if type(v) == 'table' then failed(p, v) end
-  return parse(p, v)
+  local a, b, c, expires, fresh_at = parse(p, v)
+  if fresh_at ~= nil and fresh_at <= now then
+    a, b, c = fresh(p, limit)
+  end
+  return a, b, c, expires
 end
 
 -- The current aligned window's start and count, the previous window's count, and time elapsed.
@@ -342,7 +356,9 @@ local function refund(p, limit, key, amount)
   end
   local v = get(p, key)
   if not v then return end
-  local a, b, c, expires = parse(p, v)
+  local a, b, c, expires, fresh_at = parse(p, v)
+  -- A state past its time is a fresh key's, which a refund leaves as it is (as a missing key).
+  if fresh_at ~= nil and fresh_at <= now then return end
   if p.kind == ${PolicyCode.SlidingWindow} then
     local start, cur, prev, elapsed = sliding_view(p, a, b, c)
     cur = max(0, cur - back)
