@@ -1,7 +1,7 @@
 // Capacity, eviction, refusal, expiry, sweep and stats of the table behind a Limiter.
 import { describe, expect, it } from 'vitest';
 import { fixedWindow, Limiter, ManualClock, tokenBucket } from '../src/index.js';
-import { engines } from './helpers/engines.js';
+import { engines, seededRandom } from './helpers/engines.js';
 
 const policy = fixedWindow({ limit: 5, windowMs: 1000 });
 
@@ -196,5 +196,68 @@ describe('the TypeScript engine', () => {
     expect(limiter.peek('b:77').remaining).toBe(4);
     expect(limiter.peek('a:77').remaining).toBe(5);
     limiter.close();
+  });
+});
+
+// Issue 32, item 8: at capacity the engines may give up different keys (capacity 4, one sequence:
+// 10001111 native, 10101111 TypeScript). Which entry a full table evicts depends on where the key
+// sits (the native table: its two buckets, placed by a hash with a random seed per table; the
+// TypeScript one: a rotating cursor), so one order for both is not to be had; the difference is
+// bounded instead, and documented (docs/api.md, onFull). These tests hold the bound.
+describe.runIf(engines().length === 2)('both engines at capacity', () => {
+  const policies = [
+    ['fixed window', fixedWindow({ limit: 2, windowMs: 1000 })],
+    ['token bucket', tokenBucket({ capacity: 2, tokens: 1, intervalMs: 500 })],
+  ] as const;
+
+  // The same random sequence of consumes (7 keys, 4 places) and clock steps, 300 times.
+  const run = (policy: (typeof policies)[number][1], onFull: 'evict' | 'refuse', seed: number, each: (step: { key: string; native: boolean; js: boolean; reference: boolean; evicted: { native: boolean; js: boolean } }) => void) => {
+    const clock = new ManualClock(0);
+    const native = new Limiter({ policy, engine: 'native', clock, capacity: 4, shards: 1, onFull });
+    const js = new Limiter({ policy, engine: 'js', clock, capacity: 4, shards: 1, onFull });
+    // A table with room for every key: what a table that never forgets would decide.
+    const reference = new Limiter({ policy, engine: 'js', clock, capacity: 1000 });
+    const random = seededRandom(seed);
+    for (let i = 0; i < 40; i++) {
+      if (random() < 0.2) {
+        clock.advance(Math.floor(random() * 700));
+        continue;
+      }
+      const key = `k${Math.floor(random() * 7)}`;
+      const before = { native: native.stats().evictions, js: js.stats().evictions };
+      each({
+        key,
+        native: native.tryConsume(key),
+        js: js.tryConsume(key),
+        reference: reference.tryConsume(key),
+        evicted: { native: native.stats().evictions > before.native, js: js.stats().evictions > before.js },
+      });
+    }
+  };
+
+  it.each(policies)('%s, onFull refuse: the same decisions, step by step', (_label, policy) => {
+    for (let seed = 0; seed < 300; seed++) {
+      run(policy, 'refuse', seed, (s) => expect(s.native, `seed ${seed} ${s.key}`).toBe(s.js));
+    }
+  });
+
+  it.each(policies)('%s, onFull evict: each engine decides as a table with room would, except for keys it evicted', (_label, policy) => {
+    let differing = 0;
+    for (let seed = 0; seed < 300; seed++) {
+      // Keys whose state an engine may have lost: every key it held when it evicted. (A key
+      // evicted is a fresh key to that engine: its counting starts again at its next request.)
+      const held: Record<'native' | 'js', Set<string>> = { native: new Set(), js: new Set() };
+      const lost: Record<'native' | 'js', Set<string>> = { native: new Set(), js: new Set() };
+      run(policy, 'evict', seed, (s) => {
+        for (const engine of ['native', 'js'] as const) {
+          if (s.evicted[engine]) for (const k of held[engine]) lost[engine].add(k);
+          if (s[engine]) held[engine].add(s.key);
+          if (!lost[engine].has(s.key)) expect(s[engine], `seed ${seed} ${engine} ${s.key}`).toBe(s.reference);
+        }
+        if (s.native !== s.js) differing++;
+      });
+    }
+    // The difference exists (this is what the docs describe), and is confined as above.
+    expect(differing).toBeGreaterThan(0);
   });
 });

@@ -13,7 +13,10 @@ import type { RawTopKey } from '../table-engine.js';
  * NOTE: decisions match the native table exactly for every key it holds. What differs is which
  * entry a full table gives up: the native table looks at the 8 entries of the new key's two
  * buckets (after trying to move one of them aside), this one at the next 8 slots of a rotating
- * cursor; both take an expired entry first, then the one nearest to expiry.
+ * cursor; both take an expired entry first, then the one nearest to expiry. Neither order can be
+ * the other's (the native one follows a hash seeded at random per table), so at capacity with
+ * onFull 'evict' the engines may decide differently for a key one of them evicted, and only for
+ * such a key (docs/api.md, onFull; held by test/table.test.ts 'both engines at capacity').
  *
  * Layout: a KeyIndex (many small Maps) from key to slot, the slot's state and expiry in a
  * SlotStore's typed arrays, and blocks, which are rare, in a Map of their own (as the native table
