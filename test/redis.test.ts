@@ -25,6 +25,8 @@ import { GIVE_BACK_LUA } from '../src/redis/lua.js';
 
 let prefixCounter = 0;
 const prefix = () => `t${++prefixCounter}:`;
+/** Comparisons that must be exact take no fallback decision: no call may time out, however loaded the machine. */
+const EXACT_TIMEOUT_MS = 60_000;
 
 describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   const shared = useRedisServer();
@@ -43,7 +45,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it.each(timedPolicies)('%s: 3,000 random operations decide exactly as the local engine', async (_label, policy) => {
     const clock = new ManualClock(1_000_000 * T);
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy, clock, prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy, clock, prefix: prefix(), denyCache: false });
     const local = new Limiter({ policy, clock, engine: 'js' });
     const random = seededRandom(42 + policy.kind.length);
     const keys = ['a', 'b', 'c', 'user:é'];
@@ -238,7 +240,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     const T = 60_000;
     const clock = new ManualClock(5_000_000 * T);
     const policies = [tokenBucket({ capacity: 5, tokens: 1, intervalMs: 100 * T }), leakyBucket({ burst: 20, tokens: 1, intervalMs: 40 * T })];
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: policies, clock, prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy: policies, clock, prefix: prefix(), denyCache: false });
     const local = allOf(...policies.map((policy) => new Limiter({ policy, clock, engine: 'js' })));
     const random = seededRandom(99);
     let denied = 0;
@@ -282,7 +284,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   it('the deny cache answers a denied key locally until its retry time', async () => {
     const clock = new ManualClock(9_000_000);
     // A token a minute: the emptied bucket lives minutes on Redis' clock, however slow the test.
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: tokenBucket({ capacity: 2, tokens: 1, intervalMs: 60_000 }), clock, prefix: prefix() });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy: tokenBucket({ capacity: 2, tokens: 1, intervalMs: 60_000 }), clock, prefix: prefix() });
     await remote.consume('abuser', 2);
     const denied = await remote.consume('abuser');
     expect(denied).toMatchObject({ allowed: false, retryAfterMs: 60_000 });
@@ -299,7 +301,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it('the deny cache never answers a call with another per-call limit (regression)', async () => {
     const clock = new ManualClock(1_000_000);
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), clock, prefix: prefix() });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), clock, prefix: prefix() });
     for (let i = 0; i < 5; i++) expect((await remote.consume('tiered')).allowed).toBe(true);
     expect((await remote.consume('tiered')).allowed).toBe(false);
     const calls = remote.stats().redisCalls;
@@ -315,7 +317,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     const clock = new ManualClock(1_000_000);
     // Windows long in Redis' time too: the state must not expire on Redis' clock mid-test.
     const policies = [slidingWindow({ limit: 2, windowMs: 100_000 }), slidingWindow({ limit: 1000, windowMs: 3_600_000 })];
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: policies, clock, prefix: prefix() });
+    const remote = new RedisLimiter({ name: "t", redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy: policies, clock, prefix: prefix() });
     const local = allOf(new Limiter({ policy: policies[0]!, clock, engine: 'js' }), new Limiter({ policy: policies[1]!, clock, engine: 'js' }));
     for (let i = 0; i < 2; i++) expect(await remote.consume('multi')).toEqual(local.consume('multi'));
     const denied = await remote.consume('multi');
