@@ -1,6 +1,6 @@
 // One table for every process on the host: exactness across real processes, crashes, start-up
 // races, attach rules, lifecycle, and worker threads.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -222,6 +222,36 @@ describe.runIf(engines().includes('native'))('shared-memory tables', () => {
     d.close();
     expect(destroySharedMemory(name)).toBe(true);
     expect(destroySharedMemory(name)).toBe(false);
+  });
+});
+
+// A container's /dev/shm (Docker's and Kubernetes' default: 64 MB) is smaller than many tables.
+// The child runs in a mount namespace of its own, with a 16 MiB tmpfs over /dev/shm (needs root).
+const smallShm = (args: string[]) =>
+  spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o size=16m tmpfs /dev/shm && exec "$0" "$@"`, process.execPath, child, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+const canMountShm = process.platform === 'linux' && spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs /dev/shm'], { stdio: 'ignore' }).status === 0;
+
+describe.runIf(engines().includes('native') && canMountShm)('shared-memory tables in a small /dev/shm', () => {
+  it('a table larger than the free space is a coded error at creation, with nothing left behind, never SIGBUS (regression)', () => {
+    const run = smallShm(['oversize', 'big']);
+    expect({ signal: run.signal, status: run.status, stderr: run.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
+    const out = JSON.parse(run.stdout) as Record<string, { code?: string; message?: string; created?: boolean }> & { allowed: number; files: string[] };
+    // Committed at creation (the default) or not, the space is reserved up front: refused there.
+    for (const refused of [out.committed!, out.lazy!]) {
+      expect(refused.code).toBe('TOLLGATE_OUT_OF_MEMORY');
+      expect(refused.message).toMatch(/Shared memory segment 'big-(committed|lazy)' needs \d+\.\d MiB in \/dev\/shm, which has \d+\.\d MiB free/);
+      expect(refused.message).toContain('--shm-size');
+    }
+    // One table that fits is made and filled key by key; a second that does not fit beside it is
+    // refused at creation rather than killing either process when its pages are first touched.
+    expect(out.first).toEqual({ created: true });
+    expect(out.second!.code).toBe('TOLLGATE_OUT_OF_MEMORY');
+    expect(out.allowed).toBe(300_000);
+    // No temporary file of the refused tables stays in /dev/shm.
+    expect(out.files).toEqual(['tollgate.big-first']);
   });
 });
 

@@ -109,7 +109,9 @@ std::unique_ptr<GrowableTable> open_table(napi_env env, const TableConfig& c, bo
   const auto prepare = [&options](void* base) { return Table::format(base, options, random_seed()); };
   const SharedConfig& s = c.shared_config;
   SharedRegion opened = open_shared_region(s.name, size, s.mode, c.preallocate, prepare);
-  if (!opened.region) throw coded_error(env, opened.error, "TOLLGATE_SHARED_MEMORY");
+  if (!opened.region) {
+    throw coded_error(env, opened.error, opened.out_of_space ? "TOLLGATE_OUT_OF_MEMORY" : "TOLLGATE_SHARED_MEMORY");
+  }
   const std::string mismatch = Table::check(opened.region->base(), opened.region->size(), c.options);
   if (!mismatch.empty()) {
     // Say how to get out: the segment is someone else's (another app, an older deploy) or stale.

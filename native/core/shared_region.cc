@@ -8,9 +8,12 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -63,6 +66,34 @@ std::string pid_namespace() {
     if (link[i] >= '0' && link[i] <= '9') id += link[i];
   }
   return id.empty() ? "0" : id;
+}
+
+std::string mebibytes(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", double(bytes) / double(1 << 20));
+  return text;
+}
+
+// Gives the segment all its pages now. tmpfs allocates a page when it is first written, and a
+// write that finds the filesystem full (a container's 64 MB /dev/shm) faults with SIGBUS, which
+// no caller can catch; reserved up front, a full /dev/shm is ENOSPC here and no access later
+// lacks its page. Empty if reserved, else why not (`out_of_space` set when it was the room).
+std::string reserve(int fd, size_t size, const std::string& name, bool& out_of_space) {
+  int result;
+  do {
+    result = posix_fallocate(fd, 0, off_t(size));  // tmpfs stops at a pending signal: retry
+  } while (result == EINTR);
+  if (result == 0) return std::string();
+  out_of_space = result == ENOSPC || result == ENOMEM;
+  if (result != ENOSPC) {
+    errno = result;
+    return describe_errno("Could not reserve " + mebibytes(size) + " for", name);
+  }
+  struct statvfs fs {};
+  const uint64_t free = fstatvfs(fd, &fs) == 0 ? uint64_t(fs.f_bavail) * fs.f_frsize : 0;
+  return "Shared memory segment '" + name + "' needs " + mebibytes(size) + " in " + kShmDir + ", which has " +
+         mebibytes(free) + " free: give it more room (in Docker `--shm-size`, in Kubernetes a memory-backed "
+         "emptyDir on /dev/shm: see the Containers section of tollgate's docs/shared-memory.md), or a smaller capacity";
 }
 
 // Temporary names are "tollgate.<name>.init-<pid namespace>-<pid>-<nonce>".
@@ -157,6 +188,8 @@ SharedRegion open_shared_region(const std::string& name, size_t size, unsigned m
     SharedRegion out;
     if (fchmod(tfd, mode) != 0 || ftruncate(tfd, off_t(size)) != 0) {
       out.error = describe_errno("Could not size", name);
+    } else if (std::string why = reserve(tfd, size, name, out.out_of_space); !why.empty()) {
+      out.error = why;
     } else {
       out.region = Region::map_shared(tfd, size);
       if (!out.region) {

@@ -14,6 +14,7 @@ struct SharedRegion {
   std::unique_ptr<Region> region;  // null on failure
   bool created = false;            // this call made the segment (and ran `prepare` on it)
   std::string error;               // why it failed, naming the segment
+  bool out_of_space = false;       // it failed because the memory for it could not be reserved
 };
 
 // Whether `name` is acceptable: 1 to 200 of [A-Za-z0-9._-], not starting with '.', so a name can
@@ -23,6 +24,9 @@ bool shared_name_is_valid(const std::string& name) noexcept;
 // Attaches to the segment `name`, or creates it with `size` bytes and permission bits `mode`.
 // A new segment is fully prepared (`prepare` formats it) before any other process can see it:
 // many processes racing to create end with one segment, never a half-initialised one.
+// The whole size is reserved at creation, `populate` or not (Linux): a shared-memory filesystem
+// without the room (a container's /dev/shm) fails here, with `out_of_space`, and leaves nothing
+// behind, instead of faulting (SIGBUS) at a later first touch of a page.
 // NOTE: a segment owned by another user, or that is not a regular file, is refused.
 SharedRegion open_shared_region(const std::string& name, size_t size, unsigned mode, bool populate,
                                 const std::function<bool(void*)>& prepare);
