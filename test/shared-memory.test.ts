@@ -126,12 +126,37 @@ describe.runIf(engines().includes('native'))('shared-memory tables', () => {
     const attach = (over: Partial<ConstructorParameters<typeof Limiter>[0]>, capacity = 5000, shards?: number) => () =>
       new Limiter({ policy, store: sharedMemory({ name, capacity, ...(shards ? { shards } : {}) }), ...over });
     expect(attach({}, 6000)).toThrow(/created with capacity 5000, not 6000/);
-    expect(attach({}, 5000, 4)).toThrow(/created with shards 0, not 4/);
+    expect(attach({}, 5000, 4)).toThrow(/created with shards 1, not 4\b/);
     expect(attach({ policy: tokenBucket({ capacity: 10, refillPerSecond: 1 }) })).toThrow(/created for a slidingWindow policy, not tokenBucket/);
     expect(attach({ onFull: 'refuse' })).toThrow(/created with onFull 'evict'/);
     expect(attach({}, 6000)).toThrow(expect.objectContaining({ code: 'TOLLGATE_STORE_MISMATCH' }));
     expect(attach({ engine: 'js' })).toThrow(TypeError);
     first.close();
+  });
+
+  it('the shard count a table was created with is accepted, given or left to the default (regression)', () => {
+    const policy = fixedWindow({ limit: 10, windowMs: 60_000 });
+    const open = (name: string, shards?: number) =>
+      new Limiter({ policy, store: sharedMemory({ name, capacity: 100_000, ...(shards === undefined ? {} : { shards }) }) });
+    // 100,000 keys get 16 shards by default: an attacher that says so is the same table.
+    const byDefault = fresh();
+    const creator = open(byDefault);
+    expect(creator.stats().shards).toBe(16);
+    const explicit = open(byDefault, 16);
+    expect(explicit.created).toBe(false);
+    creator.consume('k', 3);
+    expect(explicit.peek('k').remaining).toBe(7);
+    expect(() => open(byDefault, 8)).toThrow(/created with shards 16, not 8\b/);
+    // And the other way round: created with the count the default picks, attached by default.
+    const given = fresh();
+    const first = open(given, 16);
+    const second = open(given);
+    expect(second.created).toBe(false);
+    // Another count than the default is refused to an attacher that leaves it to the default.
+    const other = fresh();
+    const eight = open(other, 8);
+    expect(() => open(other)).toThrow(/created with shards 8, not 16 \(the default for capacity 100000\)/);
+    for (const l of [creator, explicit, first, second, eight]) l.close();
   });
 
   it('adapters counting several windows in one segment (per-route fastify configs) do not warn (regression)', () => {

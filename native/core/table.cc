@@ -22,12 +22,17 @@ struct Table::Header {
   TableLayout layout;
   HashSeed seed;
   uint32_t evict;
-  uint32_t requested_shards;  // as asked for; 0 = chosen from the capacity
+  // The count in force: a default is recorded as the count it chose, so that an attacher giving
+  // that count explicitly is the same table. Read it through shards_in_force().
+  uint32_t shards;
   uint64_t requested_capacity;
   Policy policy;  // the creator's; attached processes may differ in everything but the kind
   uint32_t top_keys;
   uint32_t reserved;
   int64_t top_period_ms;
+
+  // Earlier builds of this layout wrote 0 for a default count; the layout has the count it chose.
+  uint32_t shards_in_force() const noexcept { return shards != 0 ? shards : layout.shard_count; }
 };
 
 struct alignas(64) Table::Shard {
@@ -105,7 +110,7 @@ bool Table::format(void* base, const TableOptions& options, HashSeed seed) noexc
   header->layout = layout;
   header->seed = seed;
   header->evict = options.evict ? 1 : 0;
-  header->requested_shards = options.shards;
+  header->shards = layout.shard_count;
   header->requested_capacity = options.capacity;
   header->policy = options.policy;
   auto* shards = reinterpret_cast<Shard*>(static_cast<char*>(base) + layout.shards_offset);
@@ -169,9 +174,12 @@ std::string Table::check(const void* base, size_t size, const TableOptions& opti
     return "was created with capacity " + std::to_string(header->requested_capacity) + ", not " +
            std::to_string(options.capacity);
   }
-  if (header->requested_shards != options.shards) {
-    return "was created with shards " + std::to_string(header->requested_shards) + ", not " +
-           std::to_string(options.shards);
+  const uint32_t shard_count =
+      options.shards != 0 ? options.shards : TableLayout::plan(options.capacity, 0).shard_count;
+  if (header->shards_in_force() != shard_count) {
+    return "was created with shards " + std::to_string(header->shards_in_force()) + ", not " +
+           std::to_string(shard_count) +
+           (options.shards == 0 ? " (the default for capacity " + std::to_string(options.capacity) + ")" : "");
   }
   if (header->policy.kind != options.policy.kind) {
     return std::string("was created for a ") + kind_name(header->policy.kind) + " policy, not " +
@@ -185,7 +193,7 @@ std::string Table::check(const void* base, size_t size, const TableOptions& opti
            (header->top_keys != 0 ? "on, period " + std::to_string(header->top_period_ms) + " ms" : "off");
   }
   // Everything below was derived by us from the options just compared; a mismatch is damage.
-  const TableLayout expected = TableLayout::plan(options.capacity, options.shards, options.top_keys);
+  const TableLayout expected = TableLayout::plan(options.capacity, shard_count, options.top_keys);
   if (!same_layout(header->layout, expected) || expected.total_size > size) return "is corrupt or truncated";
   const auto* shards = reinterpret_cast<const Shard*>(static_cast<const char*>(base) + expected.shards_offset);
   for (uint32_t s = 0; s < expected.shard_count; ++s) {
@@ -199,7 +207,7 @@ std::string Table::describe(const void* base, size_t size, TableOptions& options
   if (!problem.empty()) return problem;
   const auto* header = static_cast<const Header*>(base);
   options.capacity = header->requested_capacity;
-  options.shards = header->requested_shards;
+  options.shards = header->shards_in_force();
   options.evict = header->evict != 0;
   options.policy = header->policy;
   options.top_keys = header->top_keys != 0;

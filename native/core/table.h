@@ -40,7 +40,7 @@ struct TableLayout {
 // What a table is made for; shared tables compare it on attach.
 struct TableOptions {
   uint64_t capacity;  // as asked for: layout adds headroom
-  uint32_t shards;    // 0 = chosen from the capacity
+  uint32_t shards;    // 0 = chosen from the capacity (the count chosen is what a table records)
   bool evict;         // when full: evict the entry nearest to expiry, or refuse the new key
   Policy policy;
   bool top_keys = false;         // keep heavy-hitter summaries
@@ -82,8 +82,8 @@ class Table {
   // else what differs, phrased to follow "the table ...". The policy's kind must match; its
   // parameters may differ (each process decides with its own).
   static std::string check(const void* base, size_t size, const TableOptions& options);
-  // Reads the options a table was made with (for inspection); empty if it is a sound table,
-  // else what is wrong, as check() words it.
+  // Reads the options a table was made with (for inspection; `shards` is the count in force, never
+  // 0); empty if it is a sound table, else what is wrong, as check() words it.
   static std::string describe(const void* base, size_t size, TableOptions& options);
 
   // Attaches to memory that format() prepared (possibly in another process, at another address).
