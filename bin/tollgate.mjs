@@ -166,8 +166,17 @@ if (options.command === 'destroy') {
 if (options.command === 'native') {
   const info = nativeInfo();
   if (options.json) process.stdout.write(`${JSON.stringify(info)}\n`);
-  else if (info.loaded) process.stdout.write(`native addon: ${info.source}, ${info.path}\n`);
-  else process.stdout.write(`native addon: not loaded; the TypeScript engine runs.\n${info.failures.map((f) => `  ${f}`).join('\n')}\n`);
+  else if (info.loaded) {
+    // Loading is not running: TOLLGATE_ENGINE=js puts every limiter left to 'auto' on TypeScript.
+    const unused = info.engine === 'js' ? ', not used: TOLLGATE_ENGINE=js forces the TypeScript engine' : '';
+    process.stdout.write(`native addon: ${info.source}, ${info.path}${unused}\n`);
+  } else {
+    const runs =
+      info.engine === undefined
+        ? 'TOLLGATE_ENGINE=native insists on it, so limiters throw TOLLGATE_NATIVE_UNAVAILABLE'
+        : `the TypeScript engine runs${info.forced === 'js' ? ' (TOLLGATE_ENGINE=js forces it anyway)' : ''}`;
+    process.stdout.write(`native addon: not loaded; ${runs}.\n${info.failures.map((f) => `  ${f}`).join('\n')}\n`);
+  }
   process.exit(info.loaded ? 0 : 1);
 }
 

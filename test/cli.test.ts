@@ -11,7 +11,11 @@ const cli = fileURLToPath(new URL('../bin/tollgate.mjs', import.meta.url));
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return runWith({}, ...args);
+}
+/** Runs the CLI with these environment variables over the test's own (undefined removes one). */
+function runWith(env: Record<string, string | undefined>, ...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -57,6 +61,21 @@ describe('tollgate (the CLI)', () => {
     const r = run('native', '--json');
     const info = JSON.parse(r.stdout) as { loaded: boolean };
     expect(r.status).toBe(info.loaded ? 0 : 1);
+  });
+
+  it.runIf(engines().includes('native'))('native says when TOLLGATE_ENGINE=js forces the TypeScript engine over the addon that loads (regression)', () => {
+    const forced = runWith({ TOLLGATE_ENGINE: 'js' }, 'native');
+    expect(forced.status).toBe(0);
+    expect(forced.stdout).toMatch(/^native addon: \S.*, not used: TOLLGATE_ENGINE=js forces the TypeScript engine$/m);
+    const json = JSON.parse(runWith({ TOLLGATE_ENGINE: 'js' }, 'native', '--json').stdout) as { loaded: boolean; engine: string };
+    expect(json).toMatchObject({ loaded: true, engine: 'js' });
+    // Unforced (or TOLLGATE_ENGINE=auto), the addon that loads is the engine, and nothing else is said.
+    for (const env of [{ TOLLGATE_ENGINE: undefined }, { TOLLGATE_ENGINE: 'auto' }]) {
+      const plain = runWith(env, 'native');
+      expect(plain.stdout).not.toContain('TOLLGATE_ENGINE');
+      expect(plain.stdout).toMatch(/^native addon: (prebuilt|built from source|TOLLGATE_NATIVE_PATH), /);
+      expect(JSON.parse(runWith(env, 'native', '--json').stdout)).toMatchObject({ loaded: true, engine: 'native' });
+    }
   });
 });
 

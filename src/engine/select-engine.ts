@@ -10,6 +10,12 @@ export type EngineName = 'native' | 'js';
 let warned = false;
 let warnedEnv = false;
 
+/** The engine TOLLGATE_ENGINE forces `auto` to, if it names one; never warns. */
+function forcedEngine(): EngineName | undefined {
+  const forced = process.env.TOLLGATE_ENGINE;
+  return forced === 'js' || forced === 'native' ? forced : undefined;
+}
+
 /** The engine `auto` resolves to here, honouring TOLLGATE_ENGINE=js|native (any other value is ignored, with one warning). */
 export function resolveEngine(choice: EngineChoice): EngineName {
   const forced = process.env.TOLLGATE_ENGINE;
@@ -17,7 +23,7 @@ export function resolveEngine(choice: EngineChoice): EngineName {
     warnedEnv = true;
     process.emitWarning(`TOLLGATE_ENGINE=${JSON.stringify(forced)} is not one of js, native or auto; it is ignored`, { code: 'TOLLGATE_INVALID_ENV' });
   }
-  const wanted = choice !== 'auto' ? choice : forced === 'js' || forced === 'native' ? forced : 'auto';
+  const wanted = choice !== 'auto' ? choice : (forcedEngine() ?? 'auto');
   if (wanted === 'js') return 'js';
   const { addon, failures } = loadNative();
   if (addon !== undefined) return 'native';
@@ -50,11 +56,24 @@ export interface NativeInfo {
   readonly source?: NativeSource;
   /** Every place tried that failed, and how to fix it. */
   readonly failures: readonly string[];
+  /**
+   * The engine a limiter with `engine: 'auto'` (the default) runs on here: 'native' when the addon
+   * loads, 'js' when it does not or when TOLLGATE_ENGINE=js forces it; undefined when
+   * TOLLGATE_ENGINE=native insists on an addon that does not load (such a limiter throws).
+   */
+  readonly engine: EngineName | undefined;
+  /** TOLLGATE_ENGINE's engine when it names one ('js' or 'native'), which `auto` then runs on. */
+  readonly forced?: EngineName;
 }
 
 export function nativeInfo(): NativeInfo {
   const r = loadNative();
-  return r.addon === undefined ? { loaded: false, failures: r.failures } : { loaded: true, path: r.path as string, source: r.source as NativeSource, failures: r.failures };
+  const forced = forcedEngine();
+  const engine = forced === 'js' ? 'js' : r.addon !== undefined ? 'native' : forced === 'native' ? undefined : 'js';
+  const env = forced === undefined ? {} : { forced };
+  return r.addon === undefined
+    ? { loaded: false, failures: r.failures, engine, ...env }
+    : { loaded: true, path: r.path as string, source: r.source as NativeSource, failures: r.failures, engine, ...env };
 }
 
 /** Whether the native addon loads in this process; never warns. */
