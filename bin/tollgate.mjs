@@ -74,6 +74,26 @@ function parse(argv) {
   return options;
 }
 
+// What a terminal acts on instead of showing, or that makes a line read other than it is: C0
+// controls and DEL (escape sequences, newlines), C1 controls (0x9b is CSI on some terminals), the
+// bidirectional marks, overrides and isolates, lone surrogates; and the backslash that starts an
+// escape, so that every escape reads one way.
+const UNSAFE = /[\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const NAMED = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Text from a table (a client's key) as a terminal shows it and does not act on it. */
+function printable(text) {
+  return text.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return NAMED[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`);
+  });
+}
+
+/** One JSON line whose strings keep their exact values, with nothing a terminal acts on left raw (JSON escapes C0 and lone surrogates itself). */
+function jsonLine(value) {
+  return `${JSON.stringify(value).replace(/[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
+}
+
 function render(name, report, top) {
   const s = report.stats;
   const decisions = s.allowed + s.denied + s.deniedBlocked + s.refused;
@@ -93,7 +113,7 @@ function render(name, report, top) {
     const byCount = [...report.top].sort((a, b) => b.count - a.count).slice(0, top);
     lines.push(`  top keys    (counts halve every ${report.topKeysPeriodMs / 1000} s; "±" is the most a count may be over)`);
     for (const t of byCount) {
-      lines.push(`    ${String(t.count).padStart(10)} ±${String(t.error).padEnd(8)} denied ${String(t.denied).padStart(10)}  ${t.key}${t.length > t.key.length ? '…' : ''}`);
+      lines.push(`    ${String(t.count).padStart(10)} ±${String(t.error).padEnd(8)} denied ${String(t.denied).padStart(10)}  ${printable(t.key)}${t.length > t.key.length ? '…' : ''}`);
     }
   }
   return lines.join('\n');
@@ -142,11 +162,12 @@ if (options.command === 'list') {
     try {
       report = inspectSharedMemory(name);
     } catch (error) {
-      if (options.json) process.stdout.write(`${JSON.stringify({ name, error: error.message })}\n`);
-      else process.stdout.write(`${name}  (unreadable: ${error.message})\n`);
+      // A file in /dev/shm may have any name: shown escaped, as keys are.
+      if (options.json) process.stdout.write(jsonLine({ name, error: error.message }));
+      else process.stdout.write(`${printable(name)}  (unreadable: ${printable(error.message)})\n`);
       continue;
     }
-    if (options.json) process.stdout.write(`${JSON.stringify({ name, policy: report.policy, capacity: report.capacity, entries: report.stats.entries })}\n`);
+    if (options.json) process.stdout.write(jsonLine({ name, policy: report.policy, capacity: report.capacity, entries: report.stats.entries }));
     else process.stdout.write(`${name}  ${describePolicy(report.policy)}  capacity ${report.capacity.toLocaleString('en')}  entries ${report.stats.entries.toLocaleString('en')}\n`);
   }
   process.exit(0);
@@ -193,7 +214,7 @@ const terminal = process.stdout.isTTY === true;
 let shown = 0;
 const show = () => {
   const report = inspectSharedMemory(options.name);
-  if (options.json) process.stdout.write(`${JSON.stringify({ name: options.name, ...report })}\n`);
+  if (options.json) process.stdout.write(jsonLine({ name: options.name, ...report }));
   else if (options.watch > 0 && terminal) process.stdout.write(`\x1b[2J\x1b[H${render(options.name, report, options.top)}\n`);
   else process.stdout.write(`${shown++ > 0 ? '\n' : ''}${render(options.name, report, options.top)}\n`);
 };

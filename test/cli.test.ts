@@ -1,7 +1,7 @@
 // The tollgate command as a user meets it: help and version, what a usage error says and its exit
 // code (2), failures (1), policy names in --json, and no escape codes when stdout is not a terminal.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { destroySharedMemory, fixedWindow, Limiter, sharedMemory, tokenBucket } from '../src/index.js';
@@ -97,6 +97,40 @@ describe.runIf(engines().includes('native'))('tollgate inspect on a live table',
     }
   });
 
+  it('heavy-hitter keys are printed with their control characters escaped, never raw (regression)', () => {
+    const name = `cli-hostile-${process.pid}`;
+    destroySharedMemory(name);
+    const limiter = new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 60_000 }), topKeys: true, store: sharedMemory({ name, capacity: 100 }) });
+    // Each key against what the report shows for it: C0 (ESC, CR, LF, TAB, NUL), DEL, C1 (CSI),
+    // bidi overrides and isolates, a lone surrogate, and a backslash (so an escape is unambiguous).
+    const keys: [string, string][] = [
+      ['\x1b[2J\x1b[Hcleared', '\\x1b[2J\\x1b[Hcleared'],
+      ["a\ntollgate table 'forged'\r", "a\\ntollgate table 'forged'\\r"],
+      ['tab\there\x00\x7f', 'tab\\there\\x00\\x7f'],
+      ['\u009b31mred', '\\x9b31mred'],
+      ['user\u202etxt.exe\u2066', 'user\\u{202e}txt.exe\\u{2066}'],
+      ['lone\ud800', 'lone\\u{d800}'],
+      ['back\\slash', 'back\\\\slash'],
+    ];
+    try {
+      for (const [key] of keys) limiter.consume(key);
+      const r = run('inspect', name, '--top', '20');
+      expect(r.status).toBe(0);
+      expect(r.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|\r/);
+      const lines = r.stdout.trimEnd().split('\n');
+      expect(lines.filter((l) => l.startsWith('tollgate table'))).toHaveLength(1);
+      const shown = lines.slice(lines.findIndex((l) => l.startsWith('  top keys')) + 1).map((l) => l.replace(/^ +1 ±0 +denied +0  /, ''));
+      expect(shown.sort()).toEqual(keys.map(([, escaped]) => escaped).sort());
+      // --json keeps every key exact (JSON's own escapes), with nothing a terminal acts on raw.
+      const json = run('inspect', name, '--json').stdout.trimEnd();
+      expect(json).not.toMatch(/[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/);
+      const report = JSON.parse(json) as { top: { key: string }[] };
+      expect(report.top.map((t) => t.key).sort()).toEqual(keys.map(([key]) => key).sort());
+    } finally {
+      limiter.destroy();
+    }
+  });
+
   it('--watch into a pipe writes reports one after another, with no escape codes', async () => {
     const name = `cli-watch-${process.pid}`;
     const limiter = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 60_000 }), store: sharedMemory({ name, capacity: 100 }) });
@@ -151,6 +185,19 @@ describe.runIf(engines().includes('native'))('tollgate list and destroy, and the
     const second = new Limiter({ policy: tokenBucket({ capacity: 5, refillPerSecond: 1 }), store: sharedMemory({ name, capacity: 100 }) });
     expect(second.created).toBe(true);
     second.destroy();
+  });
+
+  it.runIf(process.platform === 'linux')('list shows a hostile file name in /dev/shm escaped (regression)', () => {
+    const file = `/dev/shm/tollgate.x${process.pid}\x1b[2J\ny`;
+    writeFileSync(file, '');
+    try {
+      const r = run('list');
+      expect(r.stdout).toContain(`x${process.pid}\\x1b[2J\\ny  (unreadable: `);
+      expect(r.stdout).not.toContain('\x1b');
+      expect(run('list', '--json').stdout).toContain(`"name":"x${process.pid}\\u001b[2J\\ny"`);
+    } finally {
+      rmSync(file);
+    }
   });
 
   it('destroy needs a name', () => {
