@@ -94,26 +94,46 @@ function jsonLine(value) {
   return `${JSON.stringify(value).replace(/[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
 }
 
+/**
+ * A table's policy in a person's terms. A store adapter's hit counter (ExpressRateLimitStore and
+ * the like) is a fixed window whose limit no client reaches: its library compares the counts with
+ * a limit of its own, which the table never sees, so the window is all there is to say.
+ */
+function policyText(report) {
+  return report.hitCounter ? `a hit counter in fixed windows of ${report.policy.windowMs} ms` : describePolicy(report.policy);
+}
+
 function render(name, report, top) {
   const s = report.stats;
   const decisions = s.allowed + s.denied + s.deniedBlocked + s.refused;
   const pct = (n) => (decisions === 0 ? '0.0%' : `${((100 * n) / decisions).toFixed(1)}%`);
   const lines = [
     `tollgate table '${name}'  (${new Date().toISOString()})`,
-    `  policy      ${describePolicy(report.policy)}  (of the creating process)`,
+    report.hitCounter
+      ? `  policy      ${policyText(report)} (a store adapter's table: the library, such as express-rate-limit, compares the counts with its own limit)`
+      : `  policy      ${policyText(report)}  (of the creating process)`,
     `  capacity    ${report.capacity.toLocaleString('en')} keys, ${s.slots.toLocaleString('en')} slots in ${report.shards} shard${report.shards === 1 ? '' : 's'}, onFull ${report.evict ? 'evict' : 'refuse'}`,
     `  entries     ${s.entries.toLocaleString('en')} (load ${((100 * s.entries) / s.slots).toFixed(1)}%, fullest shard ${((100 * s.maxShardEntries) / (s.slots / report.shards)).toFixed(1)}%)`,
-    `  decisions   ${decisions.toLocaleString('en')}: allowed ${pct(s.allowed)}, denied by limit ${pct(s.denied)}, by block ${pct(s.deniedBlocked)}, table full ${pct(s.refused)}`,
-    `  near limit  ${s.nearLimit.toLocaleString('en')} allowed with a fifth or less left`,
-    `  table       evictions ${s.evictions}, swept ${s.swept}, lock waits ${s.lockContended}, lock recoveries ${s.lockRecoveries}, ${(s.memoryBytes / 2 ** 20).toFixed(1)} MiB`,
   ];
+  if (report.hitCounter) {
+    // Every hit is "allowed" by a limit no one reaches: the table knows hits, not the library's verdicts.
+    const uncounted = s.refused + s.deniedBlocked > 0 ? `; ${(s.refused + s.deniedBlocked).toLocaleString('en')} not counted (table full or blocked)` : '';
+    lines.push(`  hits        ${s.allowed.toLocaleString('en')} counted, refused ones included; how many the library refused is not known here${uncounted}`);
+  } else {
+    lines.push(
+      `  decisions   ${decisions.toLocaleString('en')}: allowed ${pct(s.allowed)}, denied by limit ${pct(s.denied)}, by block ${pct(s.deniedBlocked)}, table full ${pct(s.refused)}`,
+      `  near limit  ${s.nearLimit.toLocaleString('en')} allowed with a fifth or less left`,
+    );
+  }
+  lines.push(`  table       evictions ${s.evictions}, swept ${s.swept}, lock waits ${s.lockContended}, lock recoveries ${s.lockRecoveries}, ${(s.memoryBytes / 2 ** 20).toFixed(1)} MiB`);
   if (!report.topKeys) {
-    lines.push('  top keys    off (create the table with the topKeys option)');
+    lines.push(`  top keys    off (${report.hitCounter ? "a store adapter's table keeps none" : 'create the table with the topKeys option'})`);
   } else {
     const byCount = [...report.top].sort((a, b) => b.count - a.count).slice(0, top);
-    lines.push(`  top keys    (counts halve every ${report.topKeysPeriodMs / 1000} s; "±" is the most a count may be over)`);
+    lines.push(`  top keys    (${report.hitCounter ? 'hits; ' : ''}counts halve every ${report.topKeysPeriodMs / 1000} s; "±" is the most a count may be over)`);
     for (const t of byCount) {
-      lines.push(`    ${String(t.count).padStart(10)} ±${String(t.error).padEnd(8)} denied ${String(t.denied).padStart(10)}  ${printable(t.key)}${t.length > t.key.length ? '…' : ''}`);
+      const denied = report.hitCounter ? '' : ` denied ${String(t.denied).padStart(10)}`;
+      lines.push(`    ${String(t.count).padStart(10)} ±${String(t.error).padEnd(8)}${denied}  ${printable(t.key)}${t.length > t.key.length ? '…' : ''}`);
     }
   }
   return lines.join('\n');
@@ -167,8 +187,8 @@ if (options.command === 'list') {
       else process.stdout.write(`${printable(name)}  (unreadable: ${printable(error.message)})\n`);
       continue;
     }
-    if (options.json) process.stdout.write(jsonLine({ name, policy: report.policy, capacity: report.capacity, entries: report.stats.entries }));
-    else process.stdout.write(`${name}  ${describePolicy(report.policy)}  capacity ${report.capacity.toLocaleString('en')}  entries ${report.stats.entries.toLocaleString('en')}\n`);
+    if (options.json) process.stdout.write(jsonLine({ name, policy: report.policy, hitCounter: report.hitCounter, capacity: report.capacity, entries: report.stats.entries }));
+    else process.stdout.write(`${name}  ${policyText(report)}  capacity ${report.capacity.toLocaleString('en')}  entries ${report.stats.entries.toLocaleString('en')}\n`);
   }
   process.exit(0);
 }

@@ -2,10 +2,14 @@
 // code (2), failures (1), policy names in --json, and no escape codes when stdout is not a terminal.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { rateLimit } from 'express-rate-limit';
 import { describe, expect, it } from 'vitest';
-import { destroySharedMemory, fixedWindow, Limiter, sharedMemory, tokenBucket } from '../src/index.js';
+import { destroySharedMemory, ExpressRateLimitStore, fixedWindow, Limiter, sharedMemory, tokenBucket } from '../src/index.js';
 import { engines } from './helpers/engines.js';
+import { listen } from './helpers/listen.js';
 
 const cli = fileURLToPath(new URL('../bin/tollgate.mjs', import.meta.url));
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -88,9 +92,9 @@ describe.runIf(engines().includes('native'))('tollgate inspect on a live table',
       limiter.consume('k');
       const r = run('inspect', name, '--json');
       expect(r.status).toBe(0);
-      const report = JSON.parse(r.stdout) as { policy: unknown; capacity: number; stats: { slots: number; allowed: number } };
+      const report = JSON.parse(r.stdout) as { policy: unknown; capacity: number; hitCounter: boolean; stats: { slots: number; allowed: number } };
       expect(report.policy).toEqual({ kind: 'tokenBucket', capacity: 20, refillTokens: 1, refillIntervalMs: 600 });
-      expect(report).toMatchObject({ capacity: 100, stats: { allowed: 1 } });
+      expect(report).toMatchObject({ capacity: 100, hitCounter: false, stats: { allowed: 1 } });
       expect(run('inspect', name).stdout).toContain('tokenBucket capacity 20, 1 per 600 ms');
     } finally {
       limiter.destroy();
@@ -152,6 +156,41 @@ describe.runIf(engines().includes('native'))('tollgate inspect on a live table',
       for (const report of reports.slice(0, 3)) expect(report).toMatch(/^tollgate table 'cli-watch-\d+'/);
     } finally {
       limiter.destroy();
+      destroySharedMemory(name);
+    }
+  });
+});
+
+describe.runIf(engines().includes('native'))('tollgate inspect on a store adapter\'s table', () => {
+  it('an ExpressRateLimitStore table is reported as the hit counter it is, not as a limit that allowed everything (regression)', async () => {
+    const name = `cli-erl-${process.pid}`;
+    destroySharedMemory(name);
+    const store = new ExpressRateLimitStore({ store: sharedMemory({ name, capacity: 100 }) });
+    try {
+      const app = express();
+      app.use(rateLimit({ windowMs: 60_000, limit: 5, store, standardHeaders: 'draft-6', legacyHeaders: false }));
+      app.get('/', (_req, res) => {
+        res.send('ok');
+      });
+      const url = `${await listen(createServer(app))}/`;
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) statuses.push((await fetch(url)).status);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+
+      // The table counts every hit (express-rate-limit compares the count with its own limit):
+      // its fixedWindow's limit is one no client reaches, and each hit is "allowed" by it.
+      const r = run('inspect', name);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^ {2}policy {6}a hit counter in fixed windows of 60000 ms \(a store adapter's table: the library, such as express-rate-limit, compares the counts with its own limit\)$/m);
+      expect(r.stdout).toMatch(/^ {2}hits {8}7 counted, refused ones included; how many the library refused is not known here$/m);
+      expect(r.stdout).not.toMatch(/18764998447|allowed 100\.0%|denied by limit|near limit/);
+      expect(r.stdout).toMatch(/^ {2}top keys {4}off \(a store adapter's table keeps none\)$/m);
+      const report = JSON.parse(run('inspect', name, '--json').stdout) as { hitCounter: boolean; stats: { allowed: number } };
+      expect(report).toMatchObject({ hitCounter: true, stats: { allowed: 7 } });
+      expect(run('list').stdout).toMatch(new RegExp(`^${name}  a hit counter in fixed windows of 60000 ms  capacity 100  entries 1$`, 'm'));
+      expect(JSON.parse(run('list', '--json').stdout.trim().split('\n').find((l) => l.includes(`"${name}"`))!)).toMatchObject({ hitCounter: true });
+    } finally {
+      store.shutdown();
       destroySharedMemory(name);
     }
   });

@@ -2,7 +2,7 @@
 import type { ManualClock } from '../common/clock.js';
 import type { EngineChoice } from '../engine/select-engine.js';
 import { Limiter, QUIET_POLICY_MISMATCH } from '../limiters/limiter.js';
-import { fixedWindow, maxLimitFor, type Policy } from '../common/policies.js';
+import { hitCounterPolicy, type Policy } from '../common/policies.js';
 import type { SharedMemoryStore } from '../engine/shared-memory.js';
 
 /** The keys of AdapterTableOptions, for the adapters' unknown-option checks. */
@@ -33,9 +33,9 @@ export function adapterLimiter(options: AdapterTableOptions, policy: Policy, oth
 }
 
 /**
- * A table that counts hits in fixed windows of `windowMs` rather than limiting them: its limit
- * (`ceiling`, the largest the window allows) is one no client reaches, so a key's hits so far in
- * its window are `ceiling - remaining`. The stores whose libraries compare counts themselves use it.
+ * A table that counts hits in fixed windows of `windowMs` rather than limiting them (see
+ * hitCounterPolicy): a key's hits so far in its window are `ceiling - remaining`. The stores whose
+ * libraries compare counts themselves use it.
  */
 export interface HitCounter {
   readonly limiter: Limiter;
@@ -43,6 +43,6 @@ export interface HitCounter {
 }
 
 export function hitCounter(options: AdapterTableOptions, windowMs: number): HitCounter {
-  const ceiling = maxLimitFor(windowMs);
-  return { limiter: adapterLimiter(options, fixedWindow({ limit: ceiling, windowMs }), true), ceiling };
+  const policy = hitCounterPolicy(windowMs);
+  return { limiter: adapterLimiter(options, policy, true), ceiling: policy.limit };
 }

@@ -164,6 +164,21 @@ export function maxLimitFor(perMs: number): number {
   return Math.floor(MAX_PRODUCT / perMs);
 }
 
+/**
+ * A fixed window that counts hits rather than limiting them: its limit is the largest the window
+ * allows, one no client reaches, so every hit is counted (as allowed) and a key's count so far is
+ * `limit - remaining`. The store adapters whose libraries compare counts with their own limit
+ * (express-rate-limit, @fastify/rate-limit, rate-limiter-flexible) keep their tables so.
+ */
+export function hitCounterPolicy(windowMs: number): FixedWindowPolicy {
+  return fixedWindow({ limit: maxLimitFor(windowMs), windowMs });
+}
+
+/** Whether `policy` is a hit counter's (see hitCounterPolicy): what `tollgate inspect` reports it as. */
+export function isHitCounterPolicy(policy: Policy): boolean {
+  return policy.kind === 'fixedWindow' && policy.limit === maxLimitFor(policy.windowMs);
+}
+
 export function policyParams(policy: unknown): PolicyParams {
   const p = checkObject(policy, 'policy') as Partial<Policy> & Record<string, unknown>;
   switch (p.kind) {

@@ -3,12 +3,19 @@
 import { invalidArgument, nativeUnavailable, outOfRange } from '../common/errors.js';
 import { loadNative } from './load-native.js';
 import { topKeyText, type RawSharedTableReport } from './table-engine.js';
-import { policyFromRecord, type Policy } from '../common/policies.js';
+import { isHitCounterPolicy, policyFromRecord, type Policy } from '../common/policies.js';
 
 /** What inspectSharedMemory reports of a live shared table. */
 export interface SharedTableReport extends Omit<RawSharedTableReport, 'policy'> {
   /** The policy of the process that created the table (each process decides with its own). */
   readonly policy: Policy;
+  /**
+   * Whether the table is a store adapter's hit counter (ExpressRateLimitStore, FastifyRateLimitStore,
+   * RateLimiterTollgate): its fixed window's limit is one no client reaches, so `stats.allowed`
+   * counts every hit, the ones the library refused included, and the library's own limit and
+   * refusals are not recorded in the table.
+   */
+  readonly hitCounter: boolean;
 }
 import { checkInteger, checkObject } from '../common/validate.js';
 import { MAX_CAPACITY, MAX_SHARDS } from '../common/constants.js';
@@ -101,5 +108,6 @@ export function inspectSharedMemory(name: string): SharedTableReport {
   const { addon, failures } = loadNative();
   if (addon === undefined) throw nativeUnavailable(failures.join('\n'));
   const report = addon.inspectSharedMemory(name);
-  return { ...report, policy: policyFromRecord(report.policy), top: report.top.map(topKeyText) };
+  const policy = policyFromRecord(report.policy);
+  return { ...report, policy, hitCounter: isHitCounterPolicy(policy), top: report.top.map(topKeyText) };
 }
