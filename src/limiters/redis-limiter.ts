@@ -631,16 +631,27 @@ export class RedisLimiter extends LimiterBase {
       node.probeAt = 0;
       node.refused = (error as { reply?: string }).reply ?? error.message;
     }
-    const before = node.breaker?.state;
-    if (countsTowardBreaker(error.code)) {
-      // A trial's failure always counts; another only when it speaks for the whole node.
-      if (before === 'half-open' || this.#nodeFailing(node, error.code, slot)) node.breaker?.failure(realNow());
-    } else if (before === 'half-open') {
-      // An answer that says nothing against the node (a refused command, a slot on the move): the
-      // trial found it up. Without an outcome the breaker would wait half-open for ever.
-      node.breaker?.success();
+    if (!countsTowardBreaker(error.code)) {
+      // An answer that says nothing against the node (a refused command, a slot on the move).
+      this.#trialEnded(node, true);
+      return;
     }
+    const before = node.breaker?.state;
+    // A trial's failure always counts; another only when it speaks for the whole node.
+    if (before === 'half-open' || this.#nodeFailing(node, error.code, slot)) node.breaker?.failure(realNow());
     this.#breakerMoved(node, before);
+  }
+
+  /**
+   * A call that may have been the breaker's trial ended without a plain success or failure: it
+   * reports whether the node was found up. A trial must have an outcome, else the breaker waits
+   * half-open for ever and every call goes to onError; outside a trial this changes nothing.
+   */
+  #trialEnded(node: Node, up: boolean): void {
+    if (node.breaker?.state !== 'half-open') return;
+    if (up) node.breaker.success();
+    else node.breaker.failure(realNow());
+    this.#breakerMoved(node, 'half-open');
   }
 
   /**
@@ -688,12 +699,8 @@ export class RedisLimiter extends LimiterBase {
     if (!node.clock.known || startedAt >= node.probeAt) await this.#probe(node, keys[0] as string, slot, startedAt);
     const unsupported = node.unsupported;
     if (unsupported !== undefined || (s === LEASE && node.profile?.leases === false)) {
-      // Nothing is sent; the node answered its probe, so it is up. A breaker trial that ends here
-      // still reports that (else the breaker would wait half-open for ever, every call on onError).
-      if (node.breaker?.state === 'half-open') {
-        node.breaker.success();
-        this.#breakerMoved(node, 'half-open');
-      }
+      // Nothing is sent; the node answered its probe, so it is up.
+      this.#trialEnded(node, true);
       // Found on the probe (which reported it): every call rejects with it until a probe finds it fixed.
       if (unsupported !== undefined) throw unsupported;
       this.#leasesOff(node);
@@ -717,14 +724,10 @@ export class RedisLimiter extends LimiterBase {
     } catch (error) {
       const coded = error as Error & { code: RedisErrorCode };
       // A late refusal is an answer: the node is up, but too slow for this call. It does not
-      // count toward the breaker, except as the outcome of a trial, which must have one (else the
-      // breaker would wait half-open for ever): the trial failed, and the next comes later.
+      // count toward the breaker, except as a trial's outcome: that trial failed, the next comes later.
       if (coded.code === 'TOLLGATE_REDIS_LATE') {
         this.#emit({ type: 'error', error: coded, node: node.name });
-        if (node.breaker?.state === 'half-open') {
-          node.breaker.failure(realNow());
-          this.#breakerMoved(node, 'half-open');
-        }
+        this.#trialEnded(node, false);
         throw error;
       }
       this.#failed(node, coded, slot);
