@@ -187,6 +187,7 @@ describe.runIf(engines().includes('native'))('shared tables: host-wide counters 
       expect(() => execFileSync(process.execPath, [cli, 'bogus'], { stdio: 'pipe' })).toThrow(/unknown command 'bogus'/);
     } finally {
       destroySharedMemory(name);
+      destroySharedMemory(`${name}-barrier`);
     }
   });
 });
