@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixedWindow, Limiter, MAX_KEY_LENGTH } from '../src/index.js';
 import { loadNative } from '../src/engine/load-native.js';
+import { NativeTable } from '../src/engine/native-table.js';
 import { edgeKeys, engines } from './helpers/engines.js';
 
 const policy = fixedWindow({ limit: 3, windowMs: 60_000 });
@@ -57,7 +58,7 @@ describe.each(engines())('%s engine', (engine) => {
 describe.runIf(engines().includes('native'))('the raw addon', () => {
   it('refuses over-long keys with a coded TypeError, never a code-less one', () => {
     const { addon } = loadNative();
-    const table = addon!.createTable({
+    const table = new NativeTable(addon!, {
       kind: 1, limit: 3, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity: 100, shards: 0,
       evict: true, preallocate: false, detail: new Float64Array(5),
     });

@@ -89,6 +89,7 @@ describe('what child processes load (regression: fixtures imported a stale dist/
     const { PolicyCode } = await import('../src/common/policies.js');
     const { DECIDE_LUA } = await import('../src/redis/lua.js');
     const { loadNative } = await import('../src/engine/load-native.js');
+    const { NativeTable } = await import('../src/engine/native-table.js');
     const addon = loadNative().addon;
     if (addon === undefined && !process.env.CI) return;
     // What the core compiled with (native/core/constants.h, policy.h), as the addon exports it.
@@ -116,7 +117,7 @@ describe('what child processes load (regression: fixtures imported a stale dist/
     if (addon !== undefined) {
       for (const capacity of [1, 56, 1000, 8191, 8192, 100_000, 1_000_000, 5_000_000]) {
         for (const shards of [0, 1, 3, 64]) {
-          const t = addon.createTable({ kind: 1, limit: 5, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity, shards, evict: true, preallocate: false, detail: new Float64Array(5) });
+          const t = new NativeTable(addon, { kind: 1, limit: 5, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity, shards, evict: true, preallocate: false, detail: new Float64Array(5) });
           const st = t.stats();
           expect({ capacity: st.slots, shards: st.shards }, `${capacity}/${shards}`).toEqual(plannedCapacity(capacity, shards));
           t.close();

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { allOf, fixedWindow, leakyBucket, Limiter, ManualClock, RedisLimiter, slidingWindow, tokenBucket } from '../src/index.js';
 import { loadNative } from '../src/engine/load-native.js';
+import { NativeTable } from '../src/engine/native-table.js';
 import { engines } from './helpers/engines.js';
 
 const policy = fixedWindow({ limit: 5, windowMs: 1000 });
@@ -255,8 +256,21 @@ describe.runIf(engines().includes('native'))('the raw addon', () => {
     }
   });
 
-  it('refuses bad call arguments, and closed tables', () => {
+  it('refuses a call without a table handle, whatever stands in its place', () => {
+    const f = addon!.tableFunctions;
+    for (const notHandle of [undefined, null, {}, 'k', 7, new Float64Array(5)]) {
+      expect(() => f.consume(notHandle as never, 'k')).toThrow(expect.objectContaining({ name: 'TypeError', code: 'TOLLGATE_INVALID_ARGUMENT' }));
+      expect(() => f.close(notHandle as never)).toThrow(TypeError);
+    }
+    expect(() => (f.tryConsume as unknown as () => boolean)()).toThrow(TypeError);
+    // holdShardLock is for tables made with test hooks only.
     const table = addon!.createTable(base);
+    expect(() => f.holdShardLock(table.self, 'k')).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
+    f.close(table.self);
+  });
+
+  it('refuses bad call arguments, and closed tables', () => {
+    const table = new NativeTable(addon!, base);
     expect(() => table.consume('k', 0, 5)).toThrow(RangeError);
     expect(() => table.consume('k', 1, 0)).toThrow(RangeError);
     expect(() => table.consume('k', Number.NaN, 5)).toThrow(RangeError);

@@ -1,7 +1,8 @@
 // Per-tenant limiters made on demand: creates, uses once and closes N Limiters, or gives a
 // NestThrottlerStorage N distinct ttls (one table each, at most 256 open), each scenario in a fresh
-// process, and reports how far resident memory stayed above the warmed-up baseline after GC.
-//   node --expose-gc bench/suites/many-limiters.mjs [N] [native|js]
+// process, and reports how far resident memory stayed above the warmed-up baseline after GC; and a
+// floor: the nest loop with a Map in place of tollgate, for V8's own share.
+//   node --expose-gc bench/suites/many-limiters.mjs [N] [native|js] [limiters|nest|floor]
 // Memory that closed limiters leave behind shows up here as growth.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,7 @@ const MiB = 1024 * 1024;
 if (scenario === undefined) {
   // The parent: each scenario in a process of its own, so neither inherits the other's heap.
   const figures = { count: COUNT, engine, ...machine() };
-  for (const s of ['limiters', 'nest']) {
+  for (const s of ['limiters', 'nest', 'floor']) {
     const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), String(COUNT), engine, s], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -61,8 +62,25 @@ async function nest(count) {
   return tables;
 }
 
+// The floor of the nest scenario: the same loop, keys and awaits through a storage that keeps 256
+// Maps and no limiter. What V8's young generation grows to under that loop alone.
+async function floor(count) {
+  const byTtl = new Map();
+  for (let i = 0; i < count; i++) {
+    const ttl = 1000 + i;
+    if (!byTtl.has(ttl)) {
+      if (byTtl.size >= 256) byTtl.delete(byTtl.keys().next().value);
+      byTtl.set(ttl, new Map());
+    }
+    const hits = byTtl.get(ttl);
+    const key = `default:client:${i}`;
+    hits.set(key, (hits.get(key) ?? 0) + 1);
+    await Promise.resolve({ totalHits: hits.get(key), timeToExpire: 1, isBlocked: false, timeToBlockExpire: 0 });
+  }
+}
+
 // Warm-up: the code paths, the native addon and V8's own structures, so the baseline has them.
-const run = scenario === 'nest' ? nest : limiters;
+const run = scenario === 'nest' ? nest : scenario === 'floor' ? floor : limiters;
 await run(200);
 const baseline = await settle();
 const newSpaceBefore = newSpace();

@@ -36,9 +36,22 @@ const rawConfig = () => ({
   kind: 1, limit: LIMIT, windowMs: 600_000, rateTokens: 0, rateIntervalMs: 0,
   capacity: KEYS, shards: 0, evict: true, detail: new Float64Array(5),
 });
-const raw = addon.createTable(rawConfig());
+// A raw table: the addon's tryConsume on its handle (an addon from before 0.2 returned functions
+// per table instead, and still can be the baseline).
+const rawTable = (from) => {
+  const t = from.createTable(rawConfig());
+  if (t.self === undefined) return t;
+  const f = from.tableFunctions;
+  const self = t.self;
+  return {
+    tryConsume: (key) => f.tryConsume(self, key),
+    consumeMany: (keys, cost, limit, out) => f.consumeMany(self, keys, cost, limit, out),
+    stats: () => f.stats(self),
+  };
+};
+const raw = rawTable(addon);
 const baselinePath = process.env.TOLLGATE_BENCH_BASELINE_ADDON;
-const baseline = baselinePath ? createRequire(import.meta.url)(baselinePath).createTable(rawConfig()) : undefined;
+const baseline = baselinePath ? rawTable(createRequire(import.meta.url)(baselinePath)) : undefined;
 const rlf = new RateLimiterMemory({ points: LIMIT, duration: 600 });
 const buckets = new Map();
 const bucketFor = (key) => {

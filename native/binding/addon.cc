@@ -52,6 +52,7 @@ class TollgateAddon : public Napi::Addon<TollgateAddon> {
                              InstanceValue("abiVersion", Napi::Number::New(env, kAbiVersion)),
                              InstanceValue("constants", constants_object(env)),
                              InstanceMethod<&TollgateAddon::Create>("createTable"),
+                             InstanceValue("tableFunctions", table_functions(env)),
                              InstanceValue("inspectSharedMemory", Napi::Function::New(env, InspectSharedMemory, "inspectSharedMemory")),
                              InstanceValue("destroySharedMemory", Napi::Function::New(env, DestroySharedMemory, "destroySharedMemory")),
                          });

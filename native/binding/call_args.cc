@@ -36,7 +36,7 @@ void key_arg(const Napi::CallbackInfo& info, size_t index, KeyBytes& key, const 
 
 KeyCall read_key_call(const Napi::CallbackInfo& info, const Handle& h, KeyBytes& key) {
   GrowableTable* table = live_table(info, h);
-  key_arg(info, 0, key);
+  key_arg(info, kArg, key);
   return KeyCall{table, h->hash(key), h->now()};
 }
 

@@ -12,6 +12,10 @@
 
 namespace tollgate {
 
+// A table function's arguments: the table's handle first (see table_binding.h), then the call's
+// own, which argument kArg + n is.
+constexpr size_t kArg = 1;
+
 // The table behind a call; throws TOLLGATE_CLOSED once it was closed.
 GrowableTable* live_table(const Napi::CallbackInfo& info, const Handle& handle);
 

@@ -17,14 +17,14 @@ Napi::Value consume_many_call(const Napi::CallbackInfo& info, const Handle& h) {
   // taken, so a getter that closes the limiter or detaches `out` can do no harm.
   const napi_env env = info.Env();
   live_table(info, h);
-  const napi_value keys = info[0];
+  const napi_value keys = info[kArg];
   bool is_array = false;
   uint32_t count = 0;
   if (napi_is_array(env, keys, &is_array) != napi_ok || !is_array || napi_get_array_length(env, keys, &count) != napi_ok) {
     throw type_error(env, "Expected an array of strings for keys");
   }
-  const int64_t cost = positive_arg(info, 1, "cost");
-  const int64_t limit = limit_arg(info, 2, h->policy);
+  const int64_t cost = positive_arg(info, kArg + 1, "cost");
+  const int64_t limit = limit_arg(info, kArg + 2, h->policy);
   thread_local std::vector<uint8_t> bytes;
   thread_local std::vector<size_t> offsets;
   thread_local std::vector<KeyText> texts;
@@ -49,7 +49,7 @@ Napi::Value consume_many_call(const Napi::CallbackInfo& info, const Handle& h) {
   for (size_t i = 0; i < texts.size(); ++i) texts[i].data = bytes.data() + offsets[i];
   // No JavaScript runs from here on.
   GrowableTable* table = live_table(info, h);
-  const Napi::Value out_value = info[3];
+  const Napi::Value out_value = info[kArg + 3];
   if (!out_value.IsTypedArray() || out_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
       out_value.As<Napi::Uint8Array>().ElementLength() < count) {
     throw type_error(env, "Expected a Uint8Array as long as keys for out");

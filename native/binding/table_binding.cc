@@ -1,5 +1,5 @@
-// Each table becomes a handful of JS functions that carry the table itself as their data, so a
-// call costs napi_get_cb_info and nothing to unwrap; arguments were validated in TypeScript.
+// A table is an External holding its handle; one set of JS functions per addon decides on the
+// table given as their first argument. Arguments were validated in TypeScript.
 #include "table_binding.h"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include "../core/region.h"
 #include "../core/shared_region.h"
 #include "../core/table.h"
+#include "allocator_trim.h"
 #include "call_args.h"
 #include "consume_many.h"
 #include "errors.h"
@@ -27,8 +28,8 @@ template <bool kCommit, bool kWriteDetail>
 Napi::Value decide_call(const Napi::CallbackInfo& info, const Handle& h) {
   KeyBytes key;
   const KeyCall c = read_key_call(info, h, key);
-  const int64_t cost = positive_arg(info, 1, "cost");
-  const int64_t limit = limit_arg(info, 2, h->policy);
+  const int64_t cost = positive_arg(info, kArg + 1, "cost");
+  const int64_t limit = limit_arg(info, kArg + 2, h->policy);
   const KeyText text{key.data(), key.bytes(), uint32_t(key.count)};
   const Verdict v = h->settle(c.table->consume(c.hash, h->policy, limit, cost, c.now, kCommit, kCommit ? &text : nullptr), limit);
   if (kWriteDetail) h->write(v);
@@ -39,8 +40,8 @@ Napi::Value decide_call(const Napi::CallbackInfo& info, const Handle& h) {
 Napi::Value refund_call(const Napi::CallbackInfo& info, const Handle& h) {
   KeyBytes key;
   const KeyCall c = read_key_call(info, h, key);
-  const int64_t amount = positive_arg(info, 1, "amount");
-  c.table->refund(c.hash, h->policy, limit_arg(info, 2, h->policy), amount, c.now);
+  const int64_t amount = positive_arg(info, kArg + 1, "amount");
+  c.table->refund(c.hash, h->policy, limit_arg(info, kArg + 2, h->policy), amount, c.now);
   return info.Env().Undefined();
 }
 
@@ -48,7 +49,7 @@ Napi::Value refund_call(const Napi::CallbackInfo& info, const Handle& h) {
 Napi::Value block_call(const Napi::CallbackInfo& info, const Handle& h) {
   KeyBytes key;
   const KeyCall c = read_key_call(info, h, key);
-  const int64_t duration = positive_arg(info, 1, "durationMs");
+  const int64_t duration = positive_arg(info, kArg + 1, "durationMs");
   return Napi::Boolean::New(info.Env(), c.table->block(c.hash, c.now + std::min(duration, kMaxBlockMs), c.now));
 }
 
@@ -59,8 +60,10 @@ Napi::Value reset_call(const Napi::CallbackInfo& info, const Handle& h) {
   return Napi::Boolean::New(info.Env(), c.table->reset(c.hash, c.now));
 }
 
-// holdShardLock(key): NOTE: for crash tests only; takes the key's shard lock and never releases it.
+// holdShardLock(key): NOTE: for crash tests only (a table made with testHooks); takes the key's
+// shard lock and never releases it.
 Napi::Value hold_lock_call(const Napi::CallbackInfo& info, const Handle& h) {
+  if (!h->test_hooks) throw type_error(info.Env(), "holdShardLock needs a table made with testHooks");
   KeyBytes key;
   const KeyCall c = read_key_call(info, h, key);
   c.table->debug_hold_lock(c.hash);
@@ -84,14 +87,27 @@ Napi::Value stats_call(const Napi::CallbackInfo& info, const Handle& h) {
 }
 
 Napi::Value close_call(const Napi::CallbackInfo& info, const Handle& h) {
+  // Everything but the handle itself goes now, not when the collector finds the External.
   h->table.reset();
+  h->detail_ref.Reset();
+  h->clock_ref.Reset();
+  h->detail = nullptr;
+  h->clock = nullptr;
   return info.Env().Undefined();
 }
 
-template <class Body>
-void define(Napi::Object& target, const char* name, const Handle& handle, Body body) {
-  target.Set(name, Napi::Function::New(
-                       target.Env(), [handle, body](const Napi::CallbackInfo& info) { return body(info, handle); }, name));
+using Body = Napi::Value (*)(const Napi::CallbackInfo&, const Handle&);
+
+// A table function: its first argument is the External holding the table's handle, so a call
+// costs napi_get_cb_info and one external read; nothing to unwrap. (Not `this`: a handle passed
+// as `this` needs Function.prototype.call, through which V8 calls the addon the slow way.)
+template <Body body>
+Napi::Value method(const Napi::CallbackInfo& info) {
+  void* data = nullptr;
+  if (napi_get_value_external(info.Env(), info[0], &data) != napi_ok || data == nullptr) {
+    throw type_error(info.Env(), "Expected a tollgate table's handle as the first argument");
+  }
+  return body(info, static_cast<Handle>(data));
 }
 
 // The table a config asks for: a shared segment created or attached, or an in-process table.
@@ -129,10 +145,27 @@ std::unique_ptr<GrowableTable> open_table(napi_env env, const TableConfig& c, bo
 
 }  // namespace
 
+Napi::Object table_functions(Napi::Env env) {
+  Napi::Object f = Napi::Object::New(env);
+  f.Set("consume", Napi::Function::New<method<decide_call<true, true>>>(env, "consume"));
+  f.Set("tryConsume", Napi::Function::New<method<decide_call<true, false>>>(env, "tryConsume"));
+  f.Set("peek", Napi::Function::New<method<decide_call<false, true>>>(env, "peek"));
+  f.Set("refund", Napi::Function::New<method<refund_call>>(env, "refund"));
+  f.Set("block", Napi::Function::New<method<block_call>>(env, "block"));
+  f.Set("reset", Napi::Function::New<method<reset_call>>(env, "reset"));
+  f.Set("consumeMany", Napi::Function::New<method<consume_many_call>>(env, "consumeMany"));
+  f.Set("topKeys", Napi::Function::New<method<top_keys_call>>(env, "topKeys"));
+  f.Set("sweep", Napi::Function::New<method<sweep_call>>(env, "sweep"));
+  f.Set("stats", Napi::Function::New<method<stats_call>>(env, "stats"));
+  f.Set("close", Napi::Function::New<method<close_call>>(env, "close"));
+  f.Set("holdShardLock", Napi::Function::New<method<hold_lock_call>>(env, "holdShardLock"));
+  return f;
+}
+
 Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   TableConfig config = read_table_config(info[0], kDetailSize);
-  auto handle = std::make_shared<TableHandle>();
+  auto handle = std::make_unique<TableHandle>();
   handle->policy = config.options.policy;
   handle->detail = config.detail.Data();
   handle->detail_ref = Napi::Persistent(config.detail);
@@ -148,22 +181,20 @@ Napi::Value CreateTable(const Napi::CallbackInfo& info) {
   handle->table = open_table(env, config, created);
   handle->table->set_lock_timeout(handle->lock_timeout_ms);
   if (config.test_hooks) handle->table->debug_fingerprint_bits(config.fingerprint_bits);
+  handle->test_hooks = config.test_hooks;
 
+  // The External owns the handle from here on; its one finalizer closes the table if close() was
+  // never called.
+  TableHandle* raw = handle.release();
+  const Napi::External<TableHandle> self =
+      Napi::External<TableHandle>::New(env, raw, [](Napi::Env, TableHandle* h) {
+        delete h;
+        note_table_freed();
+      });
   Napi::Object api = Napi::Object::New(env);
-  define(api, "consume", handle, decide_call<true, true>);
-  define(api, "tryConsume", handle, decide_call<true, false>);
-  define(api, "peek", handle, decide_call<false, true>);
-  define(api, "refund", handle, refund_call);
-  define(api, "block", handle, block_call);
-  define(api, "reset", handle, reset_call);
-  define(api, "consumeMany", handle, consume_many_call);
-  define(api, "topKeys", handle, top_keys_call);
-  define(api, "sweep", handle, sweep_call);
-  define(api, "stats", handle, stats_call);
-  define(api, "close", handle, close_call);
-  if (config.test_hooks) define(api, "holdShardLock", handle, hold_lock_call);
+  api.Set("self", self);
   api.Set("created", Napi::Boolean::New(env, created));
-  api.Set("creatorPolicy", policy_object(env, handle->table->creator_policy()));
+  api.Set("creatorPolicy", policy_object(env, raw->table->creator_policy()));
   return api;
 }
 

@@ -1,4 +1,4 @@
-// What each table's JS functions carry: the table, its policy, where a decision is written for
+// What a table's External holds: the table, its policy, where a decision is written for
 // TypeScript to read, the clock, and the last key's hash. A handle serves one JS thread.
 #pragma once
 
@@ -28,6 +28,7 @@ struct TableHandle {
   // Shared tables only: what a decision is when its shard lock was not had in time.
   bool lock_fails_open = true;
   int64_t lock_timeout_ms = -1;
+  bool test_hooks = false;
 
   int64_t now() noexcept { return clock != nullptr ? int64_t(clock[0]) : host_clock.now_ms(); }
 
@@ -66,6 +67,8 @@ struct TableHandle {
   }
 };
 
-using Handle = std::shared_ptr<TableHandle>;
+// A table's handle is owned by its JS External and deleted when that is collected: one finalizer
+// per table (see table_binding.cc).
+using Handle = TableHandle*;
 
 }  // namespace tollgate

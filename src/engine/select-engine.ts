@@ -2,7 +2,8 @@
 import { nativeUnavailable } from '../common/errors.js';
 import { JsTable } from './js/js-table.js';
 import { loadNative, type NativeSource } from './load-native.js';
-import { topKeyText, type TableConfig, type TableEngine } from './table-engine.js';
+import { NativeTable } from './native-table.js';
+import type { TableConfig, TableEngine } from './table-engine.js';
 
 export type EngineChoice = 'native' | 'js' | 'auto';
 export type EngineName = 'native' | 'js';
@@ -42,9 +43,7 @@ export function createTable(engine: EngineName, config: TableConfig): TableEngin
   if (engine === 'js') return new JsTable(config);
   const { addon } = loadNative();
   if (addon === undefined) throw nativeUnavailable('loadNative() failed after it had succeeded');
-  const table = addon.createTable(config);
-  const rawTopKeys = table.topKeys;
-  return Object.assign(table, { topKeys: () => rawTopKeys().map(topKeyText) });
+  return new NativeTable(addon, config);
 }
 
 /** Which native binary loads in this process, from where, or why none does; never warns. */

@@ -128,10 +128,38 @@ export interface TableConfig {
   readonly testHooks?: boolean;
 }
 
+/** A native table as createTable gives it: the handle its functions take first. */
+export interface NativeTableHandle {
+  readonly self: object;
+  readonly created: boolean;
+  readonly creatorPolicy: PolicyRecord;
+}
+
+/**
+ * The addon's table functions, one set per addon (see native/binding/table_binding.h): each takes
+ * a table's `self`, then the arguments of its TableEngine method.
+ */
+export interface NativeTableFunctions {
+  consume(self: object, key: string, cost?: number, limit?: number): boolean;
+  tryConsume(self: object, key: string, cost?: number, limit?: number): boolean;
+  peek(self: object, key: string, cost: number, limit: number): boolean;
+  refund(self: object, key: string, amount: number, limit: number): void;
+  block(self: object, key: string, durationMs: number): boolean;
+  reset(self: object, key: string): boolean;
+  consumeMany(self: object, keys: readonly string[], cost: number, limit: number, out: Uint8Array): number;
+  sweep(self: object): number;
+  stats(self: object): TableStats;
+  topKeys(self: object): (RawTopKey & { readonly units?: Uint16Array })[];
+  close(self: object): void;
+  /** Tables made with testHooks only: takes the key's shard lock and never gives it back. */
+  holdShardLock(self: object, key: string): void;
+}
+
 /** Everything build/Release/tollgate.node exports. Nothing else in the code sees its type. */
 export interface NativeAddon {
   readonly abiVersion: number;
-  createTable(config: TableConfig): TableEngine;
+  createTable(config: TableConfig): NativeTableHandle;
+  readonly tableFunctions: NativeTableFunctions;
   destroySharedMemory(name: string): boolean;
   inspectSharedMemory(name: string): RawSharedTableReport;
   /** The values the core shares with this code (src/common/constants.ts), for the test that compares them. */

@@ -24,7 +24,7 @@ export abstract class LimiterBase implements RateLimiter {
   readonly #maxLimits: readonly number[];
   #closed = false;
   #lines: WaitingLines | undefined;
-  readonly #closeListeners = new Set<() => void>();
+  #closeListeners: Set<() => void> | undefined;
 
   protected constructor(name: string, policies: readonly Policy[]) {
     this.name = name;
@@ -94,8 +94,9 @@ export abstract class LimiterBase implements RateLimiter {
     this.#closed = true;
     this.release();
     this.#lines?.close(closedError());
-    for (const listener of this.#closeListeners) listener();
-    this.#closeListeners.clear();
+    const listeners = this.#closeListeners;
+    this.#closeListeners = undefined;
+    for (const listener of listeners ?? []) listener();
   }
 
   /** @internal Runs `listener` once when this limiter closes (at once if it has); returns the removal. */
@@ -104,7 +105,8 @@ export abstract class LimiterBase implements RateLimiter {
       listener();
       return () => {};
     }
-    this.#closeListeners.add(listener);
-    return () => this.#closeListeners.delete(listener);
+    const listeners = (this.#closeListeners ??= new Set());
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 }

@@ -29,6 +29,14 @@ export interface TopKey {
 
 export { MAX_CAPACITY };
 
+/**
+ * Where every table of this thread writes a decision's numbers, read back at once: one array for
+ * all limiters, since a limiter made per tenant should cost no buffer of its own.
+ */
+const DECISION_DETAIL = new Float64Array(Detail.Size);
+/** The batch buffer a limiter starts with, before its first consumeMany() without `out`. */
+const NO_BYTES = new Uint8Array(0);
+
 export class Limiter extends LimiterBase {
   /** Which engine decides: 'native' or 'js'. */
   readonly engine: EngineName;
@@ -40,11 +48,10 @@ export class Limiter extends LimiterBase {
   readonly #sharedName: string | undefined;
   #table: TableEngine | null;
   readonly #params: PolicyParams;
-  readonly #detail = new Float64Array(Detail.Size);
   readonly #capacity: number;
   readonly #topKeysOn: boolean;
   readonly #quietPolicyMismatch: boolean;
-  #batchOut = new Uint8Array(0);
+  #batchOut = NO_BYTES;
   readonly #batchKeys: string[] = [];
 
   constructor(options: LimiterOptions) {
@@ -67,7 +74,7 @@ export class Limiter extends LimiterBase {
       evict: c.evict,
       preallocate: c.preallocate,
       initialCapacity: c.initialCapacity,
-      detail: this.#detail,
+      detail: DECISION_DETAIL,
       clock: c.clock === undefined ? undefined : clockBuffer(c.clock),
       shared:
         c.store === undefined
@@ -108,7 +115,7 @@ export class Limiter extends LimiterBase {
   }
 
   #decision(): Decision {
-    const d = this.#detail;
+    const d = DECISION_DETAIL;
     return {
       allowed: d[Detail.Allowed] === 1,
       limit: d[Detail.Limit] as number,
@@ -157,7 +164,7 @@ export class Limiter extends LimiterBase {
     const table = this.#live();
     checkKey(key);
     table.peek(key, 1, this.#params.limit);
-    return this.#detail[Detail.Allowed] === 1 ? 0 : (this.#detail[Detail.RetryAfterMs] as number);
+    return DECISION_DETAIL[Detail.Allowed] === 1 ? 0 : (DECISION_DETAIL[Detail.RetryAfterMs] as number);
   }
 
   /**

@@ -19,23 +19,25 @@ function spread(key: string): number {
 }
 
 export class KeyIndex {
-  readonly #maps: Map<string, number>[];
+  // Made as keys first reach them: a table that holds a few keys costs a Map or two, not 64.
+  readonly #maps: (Map<string, number> | undefined)[];
   readonly #mask: number;
 
   /** For a table of `capacity` slots. */
   constructor(capacity: number) {
     let count = 1;
     while (count < MAX_MAPS && count * KEYS_PER_MAP < capacity) count *= 2;
-    this.#maps = Array.from({ length: count }, () => new Map<string, number>());
+    this.#maps = new Array<Map<string, number> | undefined>(count).fill(undefined);
     this.#mask = count - 1;
   }
 
   /** The Map that holds `key`, if anything does. */
   mapOf(key: string): Map<string, number> {
-    return this.#mask === 0 ? (this.#maps[0] as Map<string, number>) : (this.#maps[spread(key) & this.#mask] as Map<string, number>);
+    const i = this.#mask === 0 ? 0 : spread(key) & this.#mask;
+    return this.#maps[i] ?? (this.#maps[i] = new Map<string, number>());
   }
 
   clear(): void {
-    for (const map of this.#maps) map.clear();
+    for (const map of this.#maps) map?.clear();
   }
 }

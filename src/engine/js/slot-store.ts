@@ -9,6 +9,9 @@ const FIELD_EXPIRES = 3;
 const CHUNK_BITS = 12;
 const CHUNK_SLOTS = 1 << CHUNK_BITS;
 const CHUNK_MASK = CHUNK_SLOTS - 1;
+// The first chunk starts this small and doubles (a copy of at most 64 KiB) until full size, so a
+// table that holds a few keys (a limiter made per tenant) costs 2 KiB, not 128.
+const FIRST_CHUNK_SLOTS = 64;
 
 /**
  * Slots numbered from 0, allocated in chunks as the table fills, up to `limit`. Freed slots are
@@ -69,10 +72,22 @@ export class SlotStore {
     if (this.#allocated >= this.#limit) return -1;
     const slot = this.#allocated++;
     if ((slot & CHUNK_MASK) === 0) {
-      this.#chunks.push(new Float64Array(CHUNK_SLOTS * SLOT_FIELDS));
-      this.#keys.push(new Array<string | undefined>(CHUNK_SLOTS).fill(undefined));
+      const slots = slot === 0 ? FIRST_CHUNK_SLOTS : CHUNK_SLOTS;
+      this.#chunks.push(new Float64Array(slots * SLOT_FIELDS));
+      this.#keys.push(new Array<string | undefined>(slots).fill(undefined));
+    } else if (slot < CHUNK_SLOTS && slot * SLOT_FIELDS === (this.#chunks[0] as Float64Array).length) {
+      this.#growFirstChunk();
     }
     return slot;
+  }
+
+  #growFirstChunk(): void {
+    const old = this.#chunks[0] as Float64Array;
+    const grown = new Float64Array(old.length * 2);
+    grown.set(old);
+    this.#chunks[0] = grown;
+    const keys = this.#keys[0] as (string | undefined)[];
+    for (let i = keys.length, end = 2 * keys.length; i < end; i++) keys.push(undefined);
   }
 
   /** The key a slot in use belongs to (undefined when free). */
@@ -101,7 +116,9 @@ export class SlotStore {
 
   /** Bytes of typed arrays and free list. */
   get bytes(): number {
-    return this.#chunks.length * CHUNK_SLOTS * (SLOT_FIELDS * 8 + 4) + this.#free.length * 8;
+    let slots = 0;
+    for (const chunk of this.#chunks) slots += chunk.length / SLOT_FIELDS;
+    return slots * (SLOT_FIELDS * 8 + 4) + this.#free.length * 8;
   }
 
   clear(): void {
