@@ -2,12 +2,12 @@
 // (issue 33, part A): its RateLimiterRedis and RateLimiterTollgate, with the same options on one
 // redis-server, share one count both ways (points, rewards, penalties, blocks, deletes), and the
 // keys' TTLs are the ones RateLimiterRedis sets. Times are read from Redis (PTTL), never slept on.
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { RateLimiterRedis, type RateLimiterRes as RlfRes } from 'rate-limiter-flexible';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimiterRes, RateLimiterTollgate } from '../src/index.js';
-import { hasRedis, startRedis, useRedisServer } from './helpers/redis.js';
+import { hasRedis, startCluster, startRedis, useRedisServer, type LocalCluster } from './helpers/redis.js';
 
 interface Pair {
   readonly old: RateLimiterRedis;
@@ -253,6 +253,37 @@ describe.runIf(hasRedis).each(clients)('RateLimiterRedis and RateLimiterTollgate
     expect(await state.redis.get(`rlflx:${a.key}`)).toBe('text');
     // The key served, so its node is up: the next key is counted.
     expect(await a.next.consume(`${a.key}-other`)).toMatchObject({ consumedPoints: 1 });
+  });
+});
+
+describe.runIf(hasRedis)('on a Redis Cluster: keys without hash tag, each in its own slot', () => {
+  let cluster: LocalCluster;
+  let client: Cluster;
+  beforeAll(async () => {
+    cluster = await startCluster();
+    client = new Cluster([...cluster.nodes]);
+    client.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await cluster?.stop();
+  });
+
+  it('RateLimiterRedis and RateLimiterTollgate share each key, whichever node serves it', async () => {
+    const old = new RateLimiterRedis({ storeClient: client, points: 5, duration: 60 });
+    const next = new RateLimiterTollgate({ storeClient: client, points: 5, duration: 60 });
+    try {
+      // Keys of many slots, so every node serves some (no CROSSSLOT: one key per call).
+      const keys = Array.from({ length: 24 }, (_, i) => `client-${i}`);
+      await Promise.all(keys.map((key) => old.consume(key, 3)));
+      const seen = await Promise.all(keys.map((key) => next.consume(key)));
+      for (const res of seen) expect(res).toMatchObject({ consumedPoints: 4, remainingPoints: 1 });
+      for (const key of keys) expect(await client.get(`rlflx:${key}`)).toBe('4');
+      await Promise.all(keys.map((key) => next.block(key, 30)));
+      for (const key of keys) await expect(old.consume(key)).rejects.toMatchObject({ remainingPoints: 0, consumedPoints: 7 });
+    } finally {
+      next.close();
+    }
   });
 });
 
