@@ -94,7 +94,7 @@ const FOREVER_BLOCK_MS = 2 ** 50;
 /** Keys given another duration than the limiter's own (customDuration, set) remembered at most. */
 const MAX_OTHER_DURATIONS = 100_000;
 
-/** A counter for one duration: a hit-counting limiter (in process, shared memory or Redis) and its limit nobody reaches. */
+/** A counter for one duration: a hit-counting limiter (in process or shared memory) and its limit nobody reaches. */
 interface Counter {
   readonly counter: RateLimiter;
   readonly ceiling: number;
@@ -268,17 +268,19 @@ export class RateLimiterTollgate {
     this.#insurance = insurance;
     const clock = (o as RateLimiterTollgateOptions).clock;
     this.#now = clock === undefined ? monotonicMs : () => clock.now();
-    // Every point is counted, past `points` too (see hitCounter): a window's count is bounded by
-    // 2^50 / its length. (Records of other durations share the bound of theirs: a record "for ever"
-    // counts up to 16,384 points.)
-    const windowMs = this.#durationMs === 0 ? FOREVER_MS : this.#durationMs;
     const defaultMs = this.#durationMs;
     if (o.storeClient !== undefined) {
       const redis = o.storeClient as RedisClient;
       redisTransport(redis, undefined); // refuses what no RedisLimiter could use, now rather than at the first call
-      // NOTE: 0.1 counted in keys of its own (`tollgate:rlf:<keyPrefix>:<ms>{...}`); nothing reads them now.
+      // NOTE: 0.1 counted in keys of its own (`tollgate:rlf:<keyPrefix>:<ms>{...}`); nothing reads
+      // them now. They end with their duration (or block), so upgrading forgets one duration's
+      // counts at most, as 0.1's own switch from RateLimiterRedis did.
       this.#store = new RlfRedisStore(redis, `rlf:${this.keyPrefix}`.slice(0, 256));
     } else {
+      // Every point is counted, past `points` too (see hitCounter): a window's count is bounded by
+      // 2^50 / its length. (Records of other durations share the bound of theirs: a record "for
+      // ever" counts up to 16,384 points.) Redis' counters have no such bound.
+      const windowMs = this.#durationMs === 0 ? FOREVER_MS : this.#durationMs;
       if (2 * this.points > maxLimitFor(windowMs)) throw outOfRange('points', `at most ${Math.floor(maxLimitFor(windowMs) / 2)} with this duration`, this.points);
       const tableOptions = o as RateLimiterTollgateOptions;
       const shared = tableOptions.store;
@@ -494,7 +496,7 @@ export class RateLimiterTollgate {
     );
   }
 
-  /** Closes its tables (or Redis limiters; the client stays yours); later calls reject with TOLLGATE_CLOSED. */
+  /** Closes its tables (or its Redis calls; the client stays yours); later calls reject with TOLLGATE_CLOSED. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
