@@ -1,12 +1,14 @@
 // rate-limiter-flexible's API (consume, penalty, reward, get, set, block, delete, its RateLimiterRes,
 // execEvenly, customDuration, forever, insurance and in-memory blocks) over tollgate tables, so its
 // users change one import; with sharedMemory every process of a host counts together without
-// RateLimiterCluster's IPC, and with storeClient the count lives on Redis.
+// RateLimiterCluster's IPC, and with storeClient the count lives on Redis in rate-limiter-flexible's
+// own keys, shared with its RateLimiterRedis.
 import { closedError, invalidArgument, outOfRange } from '../common/errors.js';
-import { fixedWindow, maxLimitFor } from '../common/policies.js';
-import { RedisLimiter } from '../limiters/redis-limiter.js';
+import { maxLimitFor } from '../common/policies.js';
 import { redisTransport, type RedisClient } from '../redis/redis-client.js';
 import type { MaybePromise, RateLimiter } from '../limiters/rate-limiter.js';
+import type { Hit, HitStore } from './rlf-hit-store.js';
+import { RlfRedisStore } from './peer-formats/rlf-redis-store.js';
 import type { Decision } from '../common/decision.js';
 import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
 import { checkInteger, checkObject } from '../common/validate.js';
@@ -71,7 +73,11 @@ export interface RateLimiterTollgateOptions extends AdapterTableOptions {
   readonly execEvenly?: boolean;
   /** The least execEvenly delay, ms (default duration / points). */
   readonly execEvenlyMinDelayMs?: number;
-  /** Count on Redis instead (any client RedisLimiter takes); `store` and `capacity` are then not used. */
+  /**
+   * Count on Redis instead (any client RedisLimiter takes), in rate-limiter-flexible's own keys and
+   * values: RateLimiterRedis with the same keyPrefix, points and duration shares the count. `store`
+   * and `capacity` are then not used.
+   */
   readonly storeClient?: RedisClient;
   /** When storeClient fails: this limiter answers instead (rate-limiter-flexible's insurance). */
   readonly insuranceLimiter?: RateLimiterFlexibleLike;
@@ -81,30 +87,6 @@ export interface RateLimiterTollgateOptions extends AdapterTableOptions {
   readonly inMemoryBlockDuration?: number;
 }
 
-interface Hit {
-  /** Points the key holds (0 while blocked: see `blocked`). */
-  readonly consumed: number;
-  /** ms until its record (or block) ends; -1 for never. */
-  readonly ms: number;
-  /** Whether this call made the record. */
-  readonly created: boolean;
-  /** The key is blocked (block(), blockDuration): refused without counting, by every process sharing the table. */
-  readonly blocked?: boolean;
-}
-
-/** Where the points are counted: per-key records of a duration, as rate-limiter-flexible's storage. */
-interface HitStore {
-  incr(key: string, points: number, durationMs: number): MaybePromise<Hit>;
-  get(key: string): MaybePromise<Hit | null>;
-  set(key: string, points: number, durationMs: number): MaybePromise<Hit>;
-  /** Takes points back from the key's record, keeping its duration (never below zero); null when it holds none. */
-  decr(key: string, points: number): MaybePromise<Hit | null>;
-  delete(key: string): MaybePromise<boolean>;
-  /** Refuses the key for `ms` (0: for ever) in the limiter's own table, which every process sharing it sees. */
-  block(key: string, ms: number): MaybePromise<unknown>;
-  close(): void;
-}
-
 /** "Never expires": a record of about two years (a fixed window's limit times its length stays within 2^50). */
 const FOREVER_MS = 2 ** 36;
 /** A block "for ever": as long as a table keeps one (2^50 ms); reported as -1. */
@@ -112,7 +94,7 @@ const FOREVER_BLOCK_MS = 2 ** 50;
 /** Keys given another duration than the limiter's own (customDuration, set) remembered at most. */
 const MAX_OTHER_DURATIONS = 100_000;
 
-/** A counter for one duration: a hit-counting limiter (in process, shared memory or Redis) and its limit nobody reaches. */
+/** A counter for one duration: a hit-counting limiter (in process or shared memory) and its limit nobody reaches. */
 interface Counter {
   readonly counter: RateLimiter;
   readonly ceiling: number;
@@ -185,6 +167,10 @@ class CountingStore implements HitStore {
     });
   }
 
+  key(text: string): string {
+    return storedKey(text);
+  }
+
   get(key: string): MaybePromise<Hit | null> {
     const duration = this.#durationOf(key);
     const table = this.#table(duration);
@@ -227,26 +213,6 @@ class CountingStore implements HitStore {
 
 function then<T, U>(value: MaybePromise<T>, next: (v: T) => MaybePromise<U>): MaybePromise<U> {
   return value instanceof Promise ? value.then(next) : next(value);
-}
-
-/** A RateLimiter whose answer is the Redis failure it is given: the insurance limiter (or the caller) then decides. */
-function failing(name: string): RateLimiter {
-  const fail = (): never => {
-    throw Object.assign(new Error(`Redis is unavailable for RateLimiterTollgate '${name}'`), { code: 'TOLLGATE_REDIS_UNAVAILABLE' });
-  };
-  return {
-    name,
-    policies: [],
-    closed: false,
-    consume: fail,
-    peek: fail,
-    refund: fail,
-    block: fail,
-    reset: fail,
-    acquire: fail,
-    stats: fail,
-    close: () => undefined,
-  } as unknown as RateLimiter;
 }
 
 const OPTIONS = [
@@ -302,24 +268,20 @@ export class RateLimiterTollgate {
     this.#insurance = insurance;
     const clock = (o as RateLimiterTollgateOptions).clock;
     this.#now = clock === undefined ? monotonicMs : () => clock.now();
-    // Every point is counted, past `points` too (see hitCounter): a window's count is bounded by
-    // 2^50 / its length. (Records of other durations share the bound of theirs: a record "for ever"
-    // counts up to 16,384 points.)
-    const windowMs = this.#durationMs === 0 ? FOREVER_MS : this.#durationMs;
-    if (2 * this.points > maxLimitFor(windowMs)) throw outOfRange('points', `at most ${Math.floor(maxLimitFor(windowMs) / 2)} with this duration`, this.points);
     const defaultMs = this.#durationMs;
     if (o.storeClient !== undefined) {
       const redis = o.storeClient as RedisClient;
       redisTransport(redis, undefined); // refuses what no RedisLimiter could use, now rather than at the first call
-      this.#store = new CountingStore(defaultMs, (windowMs) => {
-        const ceiling = maxLimitFor(windowMs);
-        const name = `rlf:${this.keyPrefix}:${windowMs}`;
-        return {
-          counter: new RedisLimiter({ redis, name, policy: fixedWindow({ limit: ceiling, windowMs }), denyCache: false, onError: failing(name) }),
-          ceiling,
-        };
-      });
+      // NOTE: 0.1 counted in keys of its own (`tollgate:rlf:<keyPrefix>:<ms>{...}`); nothing reads
+      // them now. They end with their duration (or block), so upgrading forgets one duration's
+      // counts at most, as 0.1's own switch from RateLimiterRedis did.
+      this.#store = new RlfRedisStore(redis, `rlf:${this.keyPrefix}`.slice(0, 256));
     } else {
+      // Every point is counted, past `points` too (see hitCounter): a window's count is bounded by
+      // 2^50 / its length. (Records of other durations share the bound of theirs: a record "for
+      // ever" counts up to 16,384 points.) Redis' counters have no such bound.
+      const windowMs = this.#durationMs === 0 ? FOREVER_MS : this.#durationMs;
+      if (2 * this.points > maxLimitFor(windowMs)) throw outOfRange('points', `at most ${Math.floor(maxLimitFor(windowMs) / 2)} with this duration`, this.points);
       const tableOptions = o as RateLimiterTollgateOptions;
       const shared = tableOptions.store;
       this.#store = new CountingStore(defaultMs, (windowMs) => {
@@ -344,9 +306,12 @@ export class RateLimiterTollgate {
     }
   }
 
-  /** The key as stored: `keyPrefix:key`, as rate-limiter-flexible's getKey() (hashed past 256 characters). */
+  /**
+   * The key as stored: `keyPrefix:key`, as rate-limiter-flexible's getKey() (in tables hashed past
+   * 256 characters; on Redis as it is, so that RateLimiterRedis finds it).
+   */
   getKey(key: string | number): string {
-    return storedKey(this.#prefix + String(key));
+    return this.#store.key(this.#prefix + String(key));
   }
 
   /** The key as given, from a stored one (rate-limiter-flexible's parseKey); a hashed long key stays hashed. */
@@ -427,7 +392,7 @@ export class RateLimiterTollgate {
       // Blocked only when this call crossed the limit (not again while over it).
       if (this.blockDuration > 0 && hit.consumed <= this.points + n) {
         // Blocked for blockDuration in the table (every process sharing it sees it), then counted afresh.
-        return then(this.#store.block(stored, this.blockDuration * 1000), () => {
+        return then(this.#store.block(stored, this.blockDuration * 1000, hit.consumed), () => {
           throw new RateLimiterRes(0, this.blockDuration * 1000, hit.consumed, false);
         });
       }
@@ -471,7 +436,10 @@ export class RateLimiterTollgate {
     ) as Promise<RateLimiterRes>;
   }
 
-  /** Takes points back (never below zero here: see docs/switching.md). */
+  /**
+   * Takes points back: in tables never below zero (see docs/switching.md); on Redis as
+   * RateLimiterRedis does, below zero too (a missing key then starts a record of the duration).
+   */
   reward(key: string | number, points = 1, options?: { customDuration?: number }): Promise<RateLimiterRes> {
     return this.#insured(
       () => {
@@ -479,7 +447,7 @@ export class RateLimiterTollgate {
         const stored = this.getKey(key);
         this.#inMemoryBlocks.delete(stored);
         const seconds = this.#secDuration(options);
-        return then(this.#store.decr(stored, n), (hit) => (hit === null ? new RateLimiterRes(this.points, seconds === 0 ? -1 : 0, 0, false) : this.#res(hit)));
+        return then(this.#store.decr(stored, n, seconds * 1000), (hit) => (hit === null ? new RateLimiterRes(this.points, seconds === 0 ? -1 : 0, 0, false) : this.#res(hit)));
       },
       (insurance) => insurance.reward(key, points, options),
     ) as Promise<RateLimiterRes>;
@@ -510,7 +478,7 @@ export class RateLimiterTollgate {
     return this.#insured(
       () => {
         const seconds = checkInteger(secDuration, 'secDuration', 0, 2 ** 30);
-        return then(this.#store.block(this.getKey(key), seconds * 1000), () => new RateLimiterRes(0, seconds === 0 ? -1 : seconds * 1000, this.points + 1, false));
+        return then(this.#store.block(this.getKey(key), seconds * 1000, this.points + 1), () => new RateLimiterRes(0, seconds === 0 ? -1 : seconds * 1000, this.points + 1, false));
       },
       (insurance) => insurance.block(key, secDuration),
     ) as Promise<RateLimiterRes>;
@@ -528,7 +496,7 @@ export class RateLimiterTollgate {
     );
   }
 
-  /** Closes its tables (or Redis limiters; the client stays yours); later calls reject with TOLLGATE_CLOSED. */
+  /** Closes its tables (or its Redis calls; the client stays yours); later calls reject with TOLLGATE_CLOSED. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

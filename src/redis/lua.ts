@@ -11,7 +11,7 @@ import { PolicyCode } from '../common/policies.js';
  * replies {0, clock}; otherwise the reply starts {1, clock, ...}. The clock lets the client keep
  * its estimate of Redis' time, from which it makes the deadlines (see server-clock.ts).
  */
-const DEADLINE_LUA = `local floor = math.floor
+export const DEADLINE_LUA = `local floor = math.floor
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
 local deadline = tonumber(ARGV[1])
