@@ -174,7 +174,7 @@ function parseLeases(option: unknown, params: readonly PolicyParams[]): LeaseOpt
   };
 }
 
-function parseBreaker(option: unknown): BreakerOptions | undefined {
+export function parseBreaker(option: unknown): BreakerOptions | undefined {
   if (option === false) return undefined;
   if (option === undefined || option === true) return DEFAULT_BREAKER;
   const spec = checkObject(option, 'breaker');

@@ -11,7 +11,7 @@ import { PolicyCode } from '../common/policies.js';
  * replies {0, clock}; otherwise the reply starts {1, clock, ...}. The clock lets the client keep
  * its estimate of Redis' time, from which it makes the deadlines (see server-clock.ts).
  */
-const DEADLINE_LUA = `local floor = math.floor
+export const DEADLINE_LUA = `local floor = math.floor
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
 local deadline = tonumber(ARGV[1])
@@ -24,7 +24,7 @@ if deadline > 0 and clock > deadline then return { 0, clock } end
  * the caller's to report; any other (OOM, READONLY, an ACL refusal, ...) is a failure of Redis,
  * raised again with Redis' own words for the client to sort.
  */
-const REPLY_ERRORS_LUA = `local function is_foreign(e)
+export const REPLY_ERRORS_LUA = `local function is_foreign(e)
   local text = e.err or ''
   return string.find(text, '^WRONGTYPE') ~= nil or string.find(text, 'not an integer', 1, true) ~= nil or string.find(text, 'would overflow', 1, true) ~= nil
 end
