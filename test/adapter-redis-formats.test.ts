@@ -122,6 +122,15 @@ describe.runIf(hasRedis)('ExpressRateLimitStore({ redis }) and rate-limit-redis 
     expect(await s.redis.get('rl:text')).toBe('hello');
   });
 
+  it('a script cache flushed on Redis (a restart, a failover, SCRIPT FLUSH) is refilled: the next call still counts', async () => {
+    const ours = new ExpressRateLimitStore({ redis: s.redis, onError: 'deny' });
+    ours.init({ windowMs: WINDOW_MS, limit: 5 });
+    expect(await ours.increment('flushed')).toMatchObject({ totalHits: 1 });
+    await s.redis.script('FLUSH');
+    expect(await ours.increment('flushed')).toMatchObject({ totalHits: 2 });
+    expect(await s.redis.get('rl:flushed')).toBe('2');
+  });
+
   it('is not local: express-rate-limit sees localKeys false and the prefix', () => {
     const store = new ExpressRateLimitStore({ redis: s.redis, prefix: 'x:' });
     expect(store.localKeys).toBe(false);
