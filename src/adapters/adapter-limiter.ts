@@ -4,9 +4,37 @@ import type { EngineChoice } from '../engine/select-engine.js';
 import { Limiter, QUIET_POLICY_MISMATCH } from '../limiters/limiter.js';
 import { hitCounterPolicy, type Policy } from '../common/policies.js';
 import type { SharedMemoryStore } from '../engine/shared-memory.js';
+import { checkKnownKeys } from '../common/option-keys.js';
 
 /** The keys of AdapterTableOptions, for the adapters' unknown-option checks. */
 export const ADAPTER_TABLE_KEYS = ['store', 'capacity', 'engine', 'clock'] as const;
+
+/** Why a table option means nothing to a store given `redis`: said in the error, so the fix is plain. */
+const NOT_WITH_REDIS: Readonly<Record<(typeof ADAPTER_TABLE_KEYS)[number], string>> = {
+  store: "store and redis are two places to count: a sharedMemory store is one host's, redis is every host's; give one of them",
+  capacity: 'capacity bounds an in-process table, and with redis the counts live on Redis (bounded by its maxmemory); leave capacity out',
+  engine: 'engine picks the in-process table, and with redis none is made; leave engine out',
+  clock: "windows on Redis run on Redis' own clock; leave clock out",
+};
+
+/**
+ * Checks a store adapter's options: with `redis`, against `redisKeys` (and a table option is
+ * refused with the reason); without, against the table options (and a Redis-only one is refused
+ * as such). Returns whether the store counts on Redis. TypeErrors with code TOLLGATE_INVALID_ARGUMENT.
+ */
+export function checkStoreOptions(o: Record<string, unknown>, redisKeys: readonly string[], where: string): boolean {
+  const refuse = (message: string) => Object.assign(new TypeError(`${where}: ${message}`), { code: 'TOLLGATE_INVALID_ARGUMENT' as const });
+  if (o.redis !== undefined) {
+    for (const key of ADAPTER_TABLE_KEYS) if (o[key] !== undefined) throw refuse(`${key} cannot be given with redis: ${NOT_WITH_REDIS[key]}`);
+    checkKnownKeys(o, redisKeys, where);
+    return true;
+  }
+  for (const key of redisKeys) {
+    if (key !== 'redis' && o[key] !== undefined) throw refuse(`${key} applies to counting on Redis: give redis (a Redis client) too, or leave ${key} out`);
+  }
+  checkKnownKeys(o, ADAPTER_TABLE_KEYS, where);
+  return false;
+}
 
 export interface AdapterTableOptions {
   /** `sharedMemory({ name, capacity })`: one count for every process that opens the name. */

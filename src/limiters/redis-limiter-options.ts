@@ -174,7 +174,8 @@ function parseLeases(option: unknown, params: readonly PolicyParams[]): LeaseOpt
   };
 }
 
-function parseBreaker(option: unknown): BreakerOptions | undefined {
+/** The breaker option (RedisLimiter's, and the adapter stores' on Redis): undefined for false. */
+export function parseBreaker(option: unknown): BreakerOptions | undefined {
   if (option === false) return undefined;
   if (option === undefined || option === true) return DEFAULT_BREAKER;
   const spec = checkObject(option, 'breaker');

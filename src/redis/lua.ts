@@ -24,7 +24,7 @@ if deadline > 0 and clock > deadline then return { 0, clock } end
  * the caller's to report; any other (OOM, READONLY, an ACL refusal, ...) is a failure of Redis,
  * raised again with Redis' own words for the client to sort.
  */
-const REPLY_ERRORS_LUA = `local function is_foreign(e)
+export const REPLY_ERRORS_LUA = `local function is_foreign(e)
   local text = e.err or ''
   return string.find(text, '^WRONGTYPE') ~= nil or string.find(text, 'not an integer', 1, true) ~= nil or string.find(text, 'would overflow', 1, true) ~= nil
 end

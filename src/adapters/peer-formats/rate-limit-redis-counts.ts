@@ -1,0 +1,75 @@
+// ExpressRateLimitStore's counting on Redis, in rate-limit-redis' format (see rate-limit-redis-lua.ts):
+// express-rate-limit's Store operations as script calls, Redis failures answered by onError.
+import { redisError } from '../../common/errors.js';
+import { FAIL_CLOSED_RETRY_MS } from '../../limiters/fallback.js';
+import { Script } from '../../redis/script-runner.js';
+import { DECREMENT_LUA, GET_LUA, INCREMENT_LUA, RESET_LUA } from './rate-limit-redis-lua.js';
+import { isRedisFailure, verdict, type PeerRedisConfig } from './peer-redis-options.js';
+
+const INCREMENT = new Script(INCREMENT_LUA);
+const GET = new Script(GET_LUA);
+const DECREMENT = new Script(DECREMENT_LUA);
+const RESET = new Script(RESET_LUA);
+
+/** What express-rate-limit's `increment` and `get` return. */
+export interface HitInfo {
+  totalHits: number;
+  resetTime: Date | undefined;
+}
+
+export class RateLimitRedisCounts {
+  readonly #config: PeerRedisConfig;
+  readonly #prefix: string;
+  readonly #resetExpiryOnChange: string;
+  windowMs = 60_000;
+  /** express-rate-limit's limit when a number (a fail-closed answer goes one past it). */
+  limit: number | undefined;
+
+  constructor(config: PeerRedisConfig, prefix: string, resetExpiryOnChange: boolean) {
+    this.#config = config;
+    this.#prefix = prefix;
+    this.#resetExpiryOnChange = resetExpiryOnChange ? '1' : '0';
+  }
+
+  /** The Redis key, as rate-limit-redis writes it: the prefix, then the key as text (no hashing, so both stores meet). */
+  #key(key: unknown): string {
+    return `${this.#prefix}${String(key)}`;
+  }
+
+  async #call(script: Script, key: string, args: readonly string[]): Promise<readonly unknown[]> {
+    const reply = await this.#config.runner.run(script, key, args);
+    if (Number(reply[2]) === 2) {
+      throw redisError(`Redis key '${key}' holds a value rate-limit-redis never writes (another program's); nothing was changed. Delete the key, or give the store another prefix.`, 'TOLLGATE_REDIS_STATE_MISMATCH');
+    }
+    return reply;
+  }
+
+  async increment(key: unknown): Promise<HitInfo> {
+    let reply: readonly unknown[];
+    try {
+      reply = await this.#call(INCREMENT, this.#key(key), [String(this.windowMs), this.#resetExpiryOnChange]);
+    } catch (error) {
+      if (!isRedisFailure(error)) throw error;
+      // express-rate-limit compares the count with its limit: onError's answer is a count.
+      return verdict(this.#config.onError, error, String(key)) === 'allow'
+        ? { totalHits: 1, resetTime: new Date(Date.now() + this.windowMs) }
+        : { totalHits: (this.limit ?? Number.MAX_SAFE_INTEGER - 1) + 1, resetTime: new Date(Date.now() + FAIL_CLOSED_RETRY_MS) };
+    }
+    return { totalHits: Number(reply[3]), resetTime: new Date(Date.now() + Number(reply[4])) };
+  }
+
+  /** The client's count, or undefined when Redis holds none. Rejects with the Redis failure (no decision rests on it). */
+  async get(key: unknown): Promise<HitInfo | undefined> {
+    const reply = await this.#call(GET, this.#key(key), []);
+    if (Number(reply[2]) === 0) return undefined;
+    return { totalHits: Number(reply[3]), resetTime: new Date(Date.now() + Math.max(0, Number(reply[4]))) };
+  }
+
+  async decrement(key: unknown): Promise<void> {
+    await this.#call(DECREMENT, this.#key(key), []);
+  }
+
+  async resetKey(key: unknown): Promise<void> {
+    await this.#call(RESET, this.#key(key), []);
+  }
+}

@@ -1,0 +1,138 @@
+// The adapter stores on Redis when Redis fails (issue 33): every call settles within its timeout,
+// onError answers ('allow', 'deny', or a function of the coded error), the libraries answer their
+// 200 or 429 without crashing; and the options refuse what cannot go with `redis`, saying why.
+import { createServer as createTcpServer, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasRedis, startRedis } from './helpers/redis.js';
+import { ExpressRateLimitStore, FastifyRateLimitStore, NestThrottlerStorage, sharedMemory } from '../src/index.js';
+
+/** A "Redis" that accepts connections and never answers: every call must end by its timeout. */
+let silentPort = 0;
+const sockets: Socket[] = [];
+const silent = createTcpServer((socket) => {
+  sockets.push(socket);
+  socket.on('error', () => undefined);
+});
+let silentClient: Redis;
+beforeAll(async () => {
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  silentPort = (silent.address() as { port: number }).port;
+  silentClient = new Redis({ host: '127.0.0.1', port: silentPort, lazyConnect: false, enableReadyCheck: false, maxRetriesPerRequest: null });
+  silentClient.on('error', () => undefined);
+});
+afterAll(async () => {
+  silentClient.disconnect();
+  for (const socket of sockets) socket.destroy();
+  await new Promise((resolve) => silent.close(resolve));
+});
+
+const incr = (store: FastifyRateLimitStore, key: string, max: number) =>
+  new Promise((resolve, reject) => store.incr(key, (e, r) => (e ? reject(e) : resolve(r)), 60_000, max));
+
+describe('onError when Redis does not answer', () => {
+  it('express: allow answers a first hit, deny one past the limit; a function sees the coded error', async () => {
+    const allow = new ExpressRateLimitStore({ redis: silentClient, timeoutMs: 50, breaker: false });
+    allow.init({ windowMs: 60_000, limit: 5 });
+    expect(await allow.increment('k')).toMatchObject({ totalHits: 1 });
+
+    const deny = new ExpressRateLimitStore({ redis: silentClient, timeoutMs: 50, onError: 'deny' });
+    deny.init({ windowMs: 60_000, limit: 5 });
+    expect(await deny.increment('k')).toMatchObject({ totalHits: 6 });
+
+    const seen: string[] = [];
+    const chooser = new ExpressRateLimitStore({
+      redis: silentClient,
+      timeoutMs: 50,
+      onError: (error, key) => {
+        seen.push(`${error.code} ${key}`);
+        return 'deny';
+      },
+    });
+    chooser.init({ windowMs: 60_000, limit: 5 });
+    expect(await chooser.increment('who')).toMatchObject({ totalHits: 6 });
+    expect(seen).toEqual(['TOLLGATE_REDIS_TIMEOUT who']);
+    // Calls no decision rests on reject with the coded error.
+    await expect(chooser.get('who')).rejects.toMatchObject({ code: expect.stringMatching(/^TOLLGATE_REDIS_/) });
+    await expect(chooser.decrement('who')).rejects.toMatchObject({ code: expect.stringMatching(/^TOLLGATE_REDIS_/) });
+
+    const throwing = new ExpressRateLimitStore({ redis: silentClient, timeoutMs: 50, onError: () => { throw new Error('mine'); } });
+    await expect(throwing.increment('k')).rejects.toThrow('mine');
+  });
+
+  it('the breaker: once a call failed, the next goes to onError without waiting for Redis', async () => {
+    const seen: string[] = [];
+    const store = new ExpressRateLimitStore({ redis: silentClient, timeoutMs: 100, breaker: { retryMs: 60_000 }, onError: (e) => (seen.push(e.code), 'allow') });
+    await store.increment('a');
+    await store.increment('b');
+    expect(seen).toEqual(['TOLLGATE_REDIS_TIMEOUT', 'TOLLGATE_REDIS_UNAVAILABLE']);
+  });
+
+  it('fastify: deny answers max + 1, allow a first hit; the callback is called once, with no error', async () => {
+    const Deny = FastifyRateLimitStore.with({ redis: silentClient, timeoutMs: 50, onError: 'deny' });
+    expect(await incr(new Deny({}), 'k', 3)).toEqual({ current: 4, ttl: 1000 });
+    const Allow = FastifyRateLimitStore.with({ redis: silentClient, timeoutMs: 50 });
+    expect(await incr(new Allow({}), 'k', 3)).toEqual({ current: 1, ttl: 60_000 });
+  });
+
+  it('nest: deny refuses (blocked for a second), allow lets through', async () => {
+    const deny = new NestThrottlerStorage({ redis: silentClient, timeoutMs: 50, onError: 'deny' });
+    expect(await deny.increment('k', 60_000, 3, 10_000, 'default')).toMatchObject({ isBlocked: true, timeToBlockExpire: 1 });
+    const allow = new NestThrottlerStorage({ redis: silentClient, timeoutMs: 50 });
+    expect(await allow.increment('k', 60_000, 3, 0, 'default')).toMatchObject({ isBlocked: false });
+    deny.onApplicationShutdown();
+    allow.onApplicationShutdown();
+  });
+});
+
+describe.runIf(hasRedis)('onError when Redis goes away', () => {
+  let server: Awaited<ReturnType<typeof startRedis>>;
+  let client: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    // No offline queue: once the server is gone, commands fail at once instead of waiting for it.
+    client = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    client.on('error', () => undefined);
+    await new Promise((resolve) => client.once('ready', resolve));
+  });
+  afterAll(() => client.disconnect());
+
+  it('counts while Redis is up, then onError decides once it stopped, and no call is left pending', async () => {
+    const store = new ExpressRateLimitStore({ redis: client, onError: 'deny', breaker: false });
+    store.init({ windowMs: 60_000, limit: 2 });
+    expect(await store.increment('k')).toMatchObject({ totalHits: 1 });
+    const Fastify = FastifyRateLimitStore.with({ redis: client, onError: 'deny', breaker: false });
+    const fastify = new Fastify({});
+    expect(await incr(fastify, 'k', 2)).toMatchObject({ current: 1 });
+    await server.stop();
+    const settled = await Promise.allSettled([store.increment('k'), incr(fastify, 'k', 2), store.get('k'), store.resetKey('k')]);
+    expect(settled[0]).toMatchObject({ status: 'fulfilled', value: { totalHits: 3 } });
+    expect(settled[1]).toMatchObject({ status: 'fulfilled', value: { current: 3 } });
+    expect(settled[2]).toMatchObject({ status: 'rejected' });
+    expect(settled[3]).toMatchObject({ status: 'rejected' });
+  });
+});
+
+describe('options', () => {
+  const redis = { sendCommand: async () => [1, 0] };
+
+  it('redis with store, capacity, engine or clock is refused, saying why', () => {
+    const store = sharedMemory({ name: `tg-${process.pid}-opts`, capacity: 16 });
+    expect(() => new ExpressRateLimitStore({ redis, store } as never)).toThrow(
+      expect.objectContaining({ name: 'TypeError', code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/store cannot be given with redis: .*give one of them/) }),
+    );
+    expect(() => FastifyRateLimitStore.with({ redis, capacity: 10 } as never)).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/capacity cannot be given with redis: .*Redis/) }),
+    );
+    expect(() => new NestThrottlerStorage({ redis, engine: 'js' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/engine/) }));
+  });
+
+  it('Redis-only options without redis are refused as such; unknown ones by name', () => {
+    expect(() => new ExpressRateLimitStore({ prefix: 'rl:' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/prefix applies to counting on Redis: give redis/) }));
+    expect(() => new NestThrottlerStorage({ onError: 'deny' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/onError applies to counting on Redis/) }));
+    expect(() => FastifyRateLimitStore.with({ redis, nameSpace: 'x' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/nameSpace/) }));
+    expect(() => new ExpressRateLimitStore({ redis, onError: 'open' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/onError/) }));
+    expect(() => new ExpressRateLimitStore({ redis: {} } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/redis/) }));
+    expect(() => new NestThrottlerStorage({ redis, timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE' }));
+  });
+});
