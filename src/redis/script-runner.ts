@@ -2,24 +2,13 @@
 // library's format on Redis (see src/adapters/peer-formats): a deadline Redis itself checks, a
 // bound on the wait, a breaker per node, EVALSHA with the script's text on NOSCRIPT, and every
 // failure as a coded TOLLGATE_REDIS_* error. RedisLimiter batches and probes; this does neither.
-import { createHash } from 'node:crypto';
 import { redisError, type RedisErrorCode } from '../common/errors.js';
 import { Breaker, type BreakerOptions, type BreakerTransitions } from './breaker.js';
 import { keySlot } from './key-slot.js';
 import { asRedisError, countsTowardBreaker } from './redis-errors.js';
 import type { RedisTransport } from './redis-client.js';
 import { ServerClock } from './server-clock.js';
-
-/**
- * A script and its SHA1. Its Lua must start with DEADLINE_LUA (src/redis/lua.ts): ARGV[1] is the
- * deadline, and the reply starts {1, clock} (or {0, clock} when Redis refused it as late).
- */
-export class Script {
-  readonly sha: string;
-  constructor(readonly lua: string) {
-    this.sha = createHash('sha1').update(lua).digest('hex');
-  }
-}
+import type { Script } from './script.js';
 
 export interface ScriptRunnerOptions {
   /** Bound on every call, in ms. */
@@ -65,7 +54,9 @@ export class ScriptRunner {
   }
 
   /**
-   * Runs `script` on `key` with `args` after the deadline; resolves with the whole reply (its
+   * Runs `script` (its Lua starts with DEADLINE_LUA, src/redis/lua.ts: ARGV[1] is the deadline and
+   * the reply starts {1, clock}, or {0, clock} when Redis refused it as late) on `key` with `args`
+   * after the deadline; resolves with the whole reply (its
    * {1, clock} head included) or rejects with a TOLLGATE_REDIS_* error within timeoutMs. A node
    * whose breaker is open is not asked (TOLLGATE_REDIS_UNAVAILABLE at once).
    */

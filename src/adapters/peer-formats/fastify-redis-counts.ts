@@ -2,12 +2,12 @@
 // fastify-redis-lua.ts): the plugin's store calls as script calls, Redis failures answered by onError.
 import { invalidArgument, redisError } from '../../common/errors.js';
 import { FAIL_CLOSED_RETRY_MS } from '../../limiters/fallback.js';
-import { Script } from '../../redis/script-runner.js';
+import { script, type Script } from '../../redis/script.js';
 import { INCR_LUA, READ_LUA } from './fastify-redis-lua.js';
 import { isRedisFailure, verdict, type PeerRedisConfig } from './peer-redis-options.js';
 
-const INCR = new Script(INCR_LUA);
-const READ = new Script(READ_LUA);
+const INCR = script(INCR_LUA);
+const READ = script(READ_LUA);
 
 /** What @fastify/rate-limit's store callbacks receive. */
 export interface FastifyCount {

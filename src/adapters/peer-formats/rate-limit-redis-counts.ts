@@ -2,14 +2,14 @@
 // express-rate-limit's Store operations as script calls, Redis failures answered by onError.
 import { redisError } from '../../common/errors.js';
 import { FAIL_CLOSED_RETRY_MS } from '../../limiters/fallback.js';
-import { Script } from '../../redis/script-runner.js';
+import { script, type Script } from '../../redis/script.js';
 import { DECREMENT_LUA, GET_LUA, INCREMENT_LUA, RESET_LUA } from './rate-limit-redis-lua.js';
 import { isRedisFailure, verdict, type PeerRedisConfig } from './peer-redis-options.js';
 
-const INCREMENT = new Script(INCREMENT_LUA);
-const GET = new Script(GET_LUA);
-const DECREMENT = new Script(DECREMENT_LUA);
-const RESET = new Script(RESET_LUA);
+const INCREMENT = script(INCREMENT_LUA);
+const GET = script(GET_LUA);
+const DECREMENT = script(DECREMENT_LUA);
+const RESET = script(RESET_LUA);
 
 /** What express-rate-limit's `increment` and `get` return. */
 export interface HitInfo {
