@@ -20,8 +20,8 @@ export interface NodeRateLimitOptions<Req extends IncomingMessage = IncomingMess
   readonly handler?: (req: Req, res: Res, decision: Decision) => unknown;
 }
 
-/** The request as the middleware leaves it: `rateLimit` set on every request it counted (as express-rate-limit's). */
-export type RateLimitedRequest<Req extends IncomingMessage = IncomingMessage> = Req & { rateLimit?: RateLimitInfo };
+/** A request as the middleware leaves it: `rateLimit` set on every request it counted, as express-rate-limit does (express, node, and fastify: `RateLimitedRequest<FastifyRequest>`). */
+export type RateLimitedRequest<Req = IncomingMessage> = Req & { rateLimit?: RateLimitInfo };
 
 export interface RateLimitMiddleware<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> {
   (req: Req, res: Res, next?: (error?: unknown) => void): void;
