@@ -49,9 +49,9 @@ export {
   type BreakerOptions,
   type BreakerState,
 } from './limiters/redis-limiter.js';
-export { rateLimit, type NodeRateLimitOptions, type RateLimitMiddleware } from './http/node.js';
+export { rateLimit, type NodeRateLimitOptions, type RateLimitMiddleware, type RateLimitedRequest } from './http/node.js';
 export { fastifyRateLimit, type FastifyRateLimitOptions } from './http/fastify.js';
-export type { RateLimitOptions, RateLimitEvent } from './http/rule.js';
+export type { RateLimitOptions, RateLimitEvent, RateLimitInfo } from './http/rule.js';
 export type { HeaderFormat } from './http/headers.js';
 export { AcquireError, type AcquireOptions, type AcquireErrorCode } from './limiters/waiting-lines.js';
 export {

@@ -11,6 +11,7 @@ import {
   ExpressRateLimitStore,
   fastifyRateLimit,
   fixedWindow,
+  honoRateLimit,
   koaRateLimit,
   Limiter,
   limitedFetch,
@@ -131,11 +132,57 @@ describe('unknown options are refused by name', () => {
 
   it("another library's name says what to write instead", () => {
     refused(() => rateLimit({ limiter, keyGenerator: () => 'k' } as never), 'keyGenerator', 'key: (req) => string');
-    refused(() => rateLimit({ limiter, max: 5 } as never), 'max', "the policy's limit");
+    refused(() => rateLimit({ limiter, max: 5 } as never), 'max', 'limiter: new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 60_000 }) })');
     refused(() => rateLimit({ limiter, standardHeaders: true } as never), 'standardHeaders', "headers: 'draft-7'");
     refused(() => koaRateLimit({ limiter, windowMs: 1000 } as never), 'windowMs');
     refused(() => new RateLimiterTollgate({ points: 5, storeType: 'redis' } as never), 'storeType');
     refused(() => new RateLimiterTollgate({ points: 5, storeClient: {} } as never), 'redis');
+  });
+
+  it("express-rate-limit's first attempt, rateLimit({ windowMs, limit }), gets the limiter line made from its values", () => {
+    const line = 'limiter: new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 900_000 }) })';
+    refused(() => rateLimit({ windowMs: 15 * 60 * 1000, limit: 100 } as never), 'rate limit options.windowMs', line, "import { Limiter, fixedWindow } from 'tollgate'");
+    refused(() => rateLimit({ limit: 100, windowMs: 15 * 60 * 1000 } as never), 'rate limit options.windowMs', line);
+    refused(() => rateLimit({ windowMs: 60_000, max: 10 } as never), 'windowMs', 'fixedWindow({ limit: 10, windowMs: 60_000 })');
+    refused(() => rateLimit({ limiter, limit: 100 } as never), 'for limit', 'a per-request limit', 'fixedWindow({ limit: 100, windowMs: 60_000 })');
+    refused(() => koaRateLimit({ windowMs: 1000, limit: 3 } as never), 'windowMs', 'fixedWindow({ limit: 3, windowMs: 1000 })');
+    refused(() => honoRateLimit({ windowMs: 1000 } as never), 'windowMs', 'fixedWindow({ limit: 5, windowMs: 1000 })');
+  });
+
+  it("express-rate-limit's other options name tollgate's way", () => {
+    refused(() => rateLimit({ limiter, legacyHeaders: false } as never), 'legacyHeaders', "headers: 'legacy'");
+    refused(() => rateLimit({ limiter, store: {} } as never), 'store', 'sharedMemory({ name, capacity })', 'RedisLimiter');
+    refused(() => rateLimit({ limiter, requestPropertyName: 'quota' } as never), 'requestPropertyName', 'req.rateLimit', "c.get('rateLimit')");
+    refused(() => rateLimit({ limiter, passOnStoreError: true } as never), 'passOnStoreError', "onError: 'allow'");
+    refused(() => rateLimit({ limiter, requestWasSuccessful: () => true } as never), 'requestWasSuccessful', 'skipFailedRequests');
+    refused(() => rateLimit({ limiter, identifier: 'api' } as never), 'identifier', 'name');
+    // Its handler takes (req, res, next, options): tollgate's third argument is the Decision.
+    refused(() => rateLimit({ limiter, handler: (_req: unknown, _res: unknown, _next: unknown, _options: unknown) => {} } as never), 'handler', 'statusCode and message');
+    refused(() => koaRateLimit({ limiter, handler: (_ctx: unknown, _decision: unknown, _next: unknown) => {} } as never), 'handler');
+  });
+
+  it('TypeScript points at those options too', () => {
+    // Compiled by `tsc -p tsconfig.test.json`, never called: each line must be a type error.
+    const typed = () => {
+      // @ts-expect-error windowMs is the policy's
+      rateLimit({ limiter, windowMs: 60_000 });
+      // @ts-expect-error max is the policy's limit
+      rateLimit({ limiter, max: 100 });
+      // @ts-expect-error keyGenerator is key
+      rateLimit({ limiter, keyGenerator: () => 'k' });
+      // @ts-expect-error standardHeaders is headers
+      rateLimit({ limiter, standardHeaders: 'draft-7' });
+    };
+    expect(typeof typed).toBe('function');
+  });
+
+  it('@fastify/rate-limit options get the limiter line too', async () => {
+    const app = Fastify();
+    app.register(fastifyRateLimit, { max: 100, timeWindow: 60_000 } as never);
+    await expect(app.ready()).rejects.toMatchObject({
+      code: 'TOLLGATE_INVALID_ARGUMENT',
+      message: expect.stringContaining('fixedWindow({ limit: 100, windowMs: 60_000 })'),
+    });
   });
 
   it('a near miss of a known option is named', () => {

@@ -1,12 +1,14 @@
 // A fastify plugin: app.register(fastifyRateLimit, { limiter, ... }), with per-route
 // `config: { rateLimit: { ... } | false }`. Fastify itself is not imported: the types below are
 // the little of it this plugin touches.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../common/decision.js';
-import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
-import { RateLimitRule, RULE_OPTIONS, type FrameworkAddress, type RateLimitOptions, type RuleOutcome } from './rule.js';
+import { MISSING_KEY_BODY, type HeaderSink } from './headers.js';
+import { RateLimitRule, RULE_OPTIONS, type FrameworkAddress, type RateLimitInfo, type RateLimitOptions, type RuleOutcome } from './rule.js';
 import { checkKnownKeys } from '../common/option-keys.js';
+import { refuseForeignHandler, refuseForeignWindow } from './foreign-options.js';
 import { warnTrustsEveryHop } from './request-key.js';
+import { onResponseOutcome } from './response-outcome.js';
 import { isPromise } from '../limiters/rate-limiter.js';
 
 /**
@@ -56,8 +58,12 @@ interface FastifyRequestLike {
   readonly ip?: string;
   /** The route's options: its `config.rateLimit` says how this plugin treats it. */
   readonly routeOptions?: { readonly config?: { readonly rateLimit?: Partial<FastifyRateLimitOptions> | false } };
+  /** Set by the plugin on every request it counted (a decorator, so fastify's request keeps one shape). */
+  rateLimit?: RateLimitInfo | null;
 }
 interface FastifyReplyLike {
+  /** node's response: its 'finish' says the status sent, for skipSuccessfulRequests / skipFailedRequests. */
+  readonly raw?: ServerResponse;
   header(name: string, value: string): unknown;
   code(status: number): FastifyReplyLike;
   send(payload?: unknown): unknown;
@@ -66,6 +72,8 @@ type Done = (error?: Error) => void;
 type Hook = (request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => void;
 interface FastifyInstanceLike {
   addHook(name: 'onRequest', hook: Hook): unknown;
+  decorateRequest?(name: string, value: unknown): unknown;
+  hasRequestDecorator?(name: string): boolean;
 }
 
 export interface FastifyRateLimitOptions extends Omit<RateLimitOptions<FastifyRequestLike>, 'limiter'> {
@@ -84,6 +92,10 @@ const writeHeader: HeaderSink<FastifyReplyLike> = (reply, _name, lower, value) =
 
 function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLimitOptions): Hook {
   const apply = (verdict: RuleOutcome, request: FastifyRequestLike, reply: FastifyReplyLike, done: Done) => {
+    const info = rule.info(verdict);
+    if (info !== undefined) request.rateLimit = info;
+    const refundable = rule.refundable(verdict);
+    if (refundable !== undefined && reply.raw !== undefined) onResponseOutcome(reply.raw, (status) => rule.settle(refundable, status));
     const response = rule.respond(verdict, reply, writeHeader);
     if (response === 'pass') return done();
     if (response === 'missing-key') {
@@ -96,8 +108,9 @@ function hookFor(rule: RateLimitRule<FastifyRequestLike>, options: FastifyRateLi
       if (isPromise(result)) result.then(undefined, (e: unknown) => done(e as Error));
       return;
     }
-    reply.code(429).header('content-type', 'application/problem+json');
-    reply.send(problemBody(response.refused, request.url));
+    const answer = rule.refusal(response.refused, request.url);
+    reply.code(answer.status).header('content-type', answer.contentType);
+    reply.send(answer.body);
   };
   return function tollgateRateLimit(request, reply, done) {
     // Every error (an option function, the limiter, a custom handler) goes to fastify's error
@@ -126,7 +139,11 @@ const FASTIFY_KEYS = ['handler', 'prefix', 'logLevel', 'logSerializers'];
 // `instance` is typed unknown so that fastify's own (overloaded) instance type is accepted as is.
 async function plugin(instance: unknown, options: FastifyRateLimitOptions): Promise<void> {
   const fastify = instance as FastifyInstanceLike;
+  refuseForeignWindow((options ?? {}) as Record<string, unknown>, 'fastifyRateLimit options');
   checkKnownKeys(options ?? {}, [...RULE_OPTIONS, ...FASTIFY_KEYS], 'fastifyRateLimit options');
+  refuseForeignHandler(options?.handler, 3);
+  // Declared before any request has it, as fastify asks, so that every request keeps one shape.
+  if (fastify.decorateRequest !== undefined && fastify.hasRequestDecorator?.('rateLimit') !== true) fastify.decorateRequest('rateLimit', null);
   // One address reader per registration: its trustProxy warning is said once for every rule here.
   const address = fastifyAddress();
   const global = options.limiter === undefined ? undefined : hookFor(new RateLimitRule<FastifyRequestLike>(options as RateLimitOptions<FastifyRequestLike>, address, FASTIFY_KEYS), options);

@@ -1,5 +1,6 @@
 // Rate-limit response headers in each format clients look for, written from one Decision. What
 // does not change between requests (names, the policy list, the limit) is built once per rule.
+import { STATUS_CODES } from 'node:http';
 import type { Decision } from '../common/decision.js';
 import { outOfRange } from '../common/errors.js';
 import type { Policy } from '../common/policies.js';
@@ -79,6 +80,19 @@ const RL = ['RateLimit', 'ratelimit'] as const;
 export const RETRY_AFTER = ['Retry-After', 'retry-after'] as const;
 
 /**
+ * The reset a response shows: the decision's, except that a refusal's is never earlier than its
+ * Retry-After. A sliding window's reset is the end of its current window, yet a full window still
+ * weighs on the next one, so its retry can come later (reset 5 s, retry 5.6 s): a client that
+ * waited for the reset and sent again would be refused again, with remaining 0, round after round.
+ * On a refusal the reset therefore means "when this request's quota is back". Allowed decisions
+ * and costs that never fit (Infinity) keep the decision's reset.
+ */
+export function shownResetMs(decision: Decision): number {
+  const retry = decision.retryAfterMs;
+  return !decision.allowed && retry > decision.resetMs && Number.isFinite(retry) ? retry : decision.resetMs;
+}
+
+/**
  * The headers of one rule: its formats, and its policies' names, limits and windows. Every field
  * written for a decision describes the policy that binds it (Decision.policyIndex), and the
  * policy lists name every policy.
@@ -147,7 +161,7 @@ export class RateLimitHeaders {
     const index = decision.policyIndex ?? 0;
     const limit = this.#limit(decision.limit);
     const remaining = String(decision.remaining);
-    const resetMs = decision.resetMs;
+    const resetMs = shownResetMs(decision);
     if (this.#legacy) {
       sink(target, X_LIMIT[0], X_LIMIT[1], limit);
       sink(target, X_REMAINING[0], X_REMAINING[1], remaining);
@@ -201,13 +215,16 @@ export function instancePath(url: string): string {
   return end === -1 ? path : path.slice(0, end);
 }
 
-/** An RFC 9457 problem details body for a denied request; `url` as the framework gives it. */
-export function problemBody(decision: Decision, url: string | undefined): string {
+/**
+ * An RFC 9457 problem details body for a denied request; `url` as the framework gives it. `status`
+ * is the one sent (429 unless the rule's statusCode says otherwise): the body repeats it, as RFC 9457 asks.
+ */
+export function problemBody(decision: Decision, url: string | undefined, status = 429): string {
   const never = !Number.isFinite(decision.retryAfterMs);
   return JSON.stringify({
     type: QUOTA_EXCEEDED_TYPE,
-    title: 'Too Many Requests',
-    status: 429,
+    title: STATUS_CODES[status] ?? 'Too Many Requests',
+    status,
     detail: never
       ? `This request costs more than the limit of ${decision.limit} allows.`
       : `Rate limit of ${decision.limit} exceeded; retry in ${Math.ceil(decision.retryAfterMs / 1000)} s.`,

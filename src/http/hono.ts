@@ -4,7 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../common/decision.js';
 import { invalidArgument } from '../common/errors.js';
-import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
+import { refuseForeignHandler } from './foreign-options.js';
+import { MISSING_KEY_BODY, type HeaderSink } from './headers.js';
 import { RateLimitRule, type RateLimitOptions } from './rule.js';
 
 /** The parts of a Hono context the middleware reads and writes. */
@@ -13,7 +14,12 @@ export interface HonoContextLike {
   readonly env?: unknown;
   header(name: string, value: string): void;
   body(data: string, status: number, headers?: Record<string, string>): Response;
+  /** The response once the handlers ran: its status decides skipSuccessfulRequests / skipFailedRequests. */
+  readonly res?: { readonly status: number };
 }
+
+/** Hono's `c.set`, which its own types tie to the app's declared Variables: called through this shape. */
+type ContextSet = { set?: (key: string, value: unknown) => void };
 
 /** `C` is your Hono context type (inferred from an annotated callback, or given). */
 export interface HonoRateLimitOptions<C extends HonoContextLike = HonoContextLike> extends RateLimitOptions<C> {
@@ -43,6 +49,7 @@ function nodeServerAddress(c: HonoContextLike): string | undefined {
 export function honoRateLimit<C extends HonoContextLike = HonoContextLike>(options: HonoRateLimitOptions<C>): (c: C, next: () => Promise<void>) => Promise<Response | undefined> {
   const address: (c: C) => string | undefined = options.address ?? nodeServerAddress;
   if (typeof address !== 'function') throw invalidArgument('address', 'a function of the context', address);
+  refuseForeignHandler(options?.handler, 2);
   const rule = new RateLimitRule<C>(options, undefined, ['handler', 'address']);
   const requestHeaders = rule.requestHeaders;
   return async function tollgateRateLimit(c, next) {
@@ -51,13 +58,29 @@ export function honoRateLimit<C extends HonoContextLike = HonoContextLike>(optio
     for (const name of requestHeaders) headers[name] = c.req.header(name);
     const raw = { socket: { remoteAddress: address(c) }, headers } as unknown as IncomingMessage;
     const verdict = await rule.run(raw, c);
+    const info = rule.info(verdict);
+    if (info !== undefined) (c as unknown as ContextSet).set?.('rateLimit', info);
     const response = rule.respond(verdict, c, writeHeader);
     if (response === 'pass') {
-      await next();
+      const refundable = rule.refundable(verdict);
+      if (refundable === undefined) {
+        await next();
+        return undefined;
+      }
+      // Hono turns a handler's error into c.res through its error handler; one that still
+      // reaches here never answered, a failure.
+      try {
+        await next();
+      } catch (error) {
+        rule.settle(refundable, undefined);
+        throw error;
+      }
+      rule.settle(refundable, c.res?.status);
       return undefined;
     }
     if (response === 'missing-key') return c.body(MISSING_KEY_BODY, 400, PROBLEM);
     if (options.handler !== undefined) return options.handler(c, response.refused);
-    return c.body(problemBody(response.refused, c.req.url), 429, PROBLEM);
+    const answer = rule.refusal(response.refused, c.req.url);
+    return c.body(answer.body, answer.status, { 'content-type': answer.contentType });
   };
 }

@@ -2,9 +2,11 @@
 // not imported: the types below are the little of its context this middleware touches.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../common/decision.js';
-import { MISSING_KEY_BODY, problemBody, type HeaderSink } from './headers.js';
+import { refuseForeignHandler } from './foreign-options.js';
+import { MISSING_KEY_BODY, type HeaderSink } from './headers.js';
 import { writeHeader as writeNodeHeader } from './node-response.js';
 import { warnTrustsEveryHop } from './request-key.js';
+import { onResponseOutcome } from './response-outcome.js';
 import { RateLimitRule, type FrameworkAddress, type RateLimitOptions } from './rule.js';
 
 /** The parts of a Koa context the middleware reads and writes. */
@@ -22,6 +24,8 @@ export interface KoaContextLike {
   readonly ip?: string;
   /** `maxIpsCount`: how many X-Forwarded-For entries, from the right, Koa reads (0: all of them). */
   readonly app?: { readonly proxy?: boolean; readonly maxIpsCount?: number };
+  /** Koa's per-request namespace: the middleware sets `ctx.state.rateLimit` (a RateLimitInfo). */
+  readonly state?: Record<string, unknown>;
 }
 
 /** `Ctx` is your Koa context type (Koa's `Context` by inference from an annotated callback, or given). */
@@ -35,9 +39,9 @@ export interface KoaRateLimitOptions<Ctx extends KoaContextLike = KoaContextLike
 // names and values tollgate made.
 const writeHeader: HeaderSink<KoaContextLike> = (ctx, name, lower, value) => writeNodeHeader(ctx.res, name, lower, value);
 
-function problem(ctx: KoaContextLike, status: number, body: string): undefined {
+function problem(ctx: KoaContextLike, status: number, body: string, type = 'application/problem+json'): undefined {
   ctx.status = status;
-  ctx.type = 'application/problem+json';
+  ctx.type = type;
   ctx.body = body;
   return undefined;
 }
@@ -70,13 +74,20 @@ function koaAddress(): FrameworkAddress<KoaContextLike> {
  * handling.
  */
 export function koaRateLimit<Ctx extends KoaContextLike = KoaContextLike>(options: KoaRateLimitOptions<Ctx>): (ctx: Ctx, next: () => Promise<unknown>) => Promise<unknown> {
+  refuseForeignHandler(options?.handler, 2);
   const rule = new RateLimitRule<Ctx>(options, koaAddress());
   return async function tollgateRateLimit(ctx, next) {
     const verdict = await rule.run(ctx.req, ctx);
+    const info = rule.info(verdict);
+    if (info !== undefined && ctx.state !== undefined) ctx.state.rateLimit = info;
+    // On node's response: Koa writes its status there, its error handling included.
+    const refundable = rule.refundable(verdict);
+    if (refundable !== undefined) onResponseOutcome(ctx.res, (status) => rule.settle(refundable, status));
     const response = rule.respond(verdict, ctx, writeHeader);
     if (response === 'pass') return next();
     if (response === 'missing-key') return problem(ctx, 400, MISSING_KEY_BODY);
     if (options.handler !== undefined) return options.handler(ctx, response.refused);
-    return problem(ctx, 429, problemBody(response.refused, ctx.originalUrl ?? ctx.url));
+    const answer = rule.refusal(response.refused, ctx.originalUrl ?? ctx.url);
+    return problem(ctx, answer.status, answer.body, answer.contentType);
   };
 }

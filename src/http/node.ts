@@ -1,11 +1,13 @@
 // Middleware for express, connect and plain node:http servers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../common/decision.js';
-import { MISSING_KEY_BODY, problemBody } from './headers.js';
+import { MISSING_KEY_BODY } from './headers.js';
 import { isPromise } from '../limiters/rate-limiter.js';
+import { refuseForeignHandler } from './foreign-options.js';
 import { writeHeader } from './node-response.js';
 import { warnTrustsEveryHop } from './request-key.js';
-import { RateLimitRule, type FrameworkAddress, type RateLimitOptions, type RuleOutcome } from './rule.js';
+import { onResponseOutcome } from './response-outcome.js';
+import { RateLimitRule, type FrameworkAddress, type RateLimitInfo, type RateLimitOptions, type RuleOutcome } from './rule.js';
 
 /**
  * `Req` and `Res` are your framework's request and response (express's `Request` and `Response`,
@@ -17,6 +19,9 @@ export interface NodeRateLimitOptions<Req extends IncomingMessage = IncomingMess
   /** Replaces the 429 answer; headers (including Retry-After) are already set. */
   readonly handler?: (req: Req, res: Res, decision: Decision) => unknown;
 }
+
+/** A request as the middleware leaves it: `rateLimit` set on every request it counted, as express-rate-limit does (express, node, and fastify: `RateLimitedRequest<FastifyRequest>`). */
+export type RateLimitedRequest<Req = IncomingMessage> = Req & { rateLimit?: RateLimitInfo };
 
 export interface RateLimitMiddleware<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> {
   (req: Req, res: Res, next?: (error?: unknown) => void): void;
@@ -37,6 +42,10 @@ function apply<Req extends IncomingMessage, Res extends ServerResponse>(
   options: NodeRateLimitOptions<Req, Res>,
   failed: (error: unknown) => void,
 ): boolean {
+  const info = rule.info(verdict);
+  if (info !== undefined) (req as RateLimitedRequest<Req>).rateLimit = info;
+  const refundable = rule.refundable(verdict);
+  if (refundable !== undefined) onResponseOutcome(res, (status) => rule.settle(refundable, status));
   const response = rule.respond(verdict, res, writeHeader);
   if (response === 'pass') return true;
   if (response === 'missing-key') {
@@ -49,13 +58,14 @@ function apply<Req extends IncomingMessage, Res extends ServerResponse>(
     return false;
   }
   // express's originalUrl: req.url inside a mounted router lacks the mount path.
-  problem(res, 429, problemBody(response.refused, (req as { originalUrl?: string }).originalUrl ?? req.url));
+  const answer = rule.refusal(response.refused, (req as { originalUrl?: string }).originalUrl ?? req.url);
+  problem(res, answer.status, answer.body, answer.contentType);
   return false;
 }
 
-function problem(res: ServerResponse, status: number, body: string): void {
+function problem(res: ServerResponse, status: number, body: string, contentType = 'application/problem+json'): void {
   res.statusCode = status;
-  res.setHeader('Content-Type', 'application/problem+json');
+  res.setHeader('Content-Type', contentType);
   res.end(body);
 }
 
@@ -87,6 +97,7 @@ function expressAddress(): FrameworkAddress<IncomingMessage> {
 export function rateLimit<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
   options: NodeRateLimitOptions<Req, Res>,
 ): RateLimitMiddleware<Req, Res> {
+  refuseForeignHandler(options?.handler, 3);
   const rule = new RateLimitRule<Req>(options, expressAddress());
   const middleware = ((req, res, next) => {
     // Every error (an option function, the limiter, a custom handler) ends here: passed to

@@ -10,7 +10,9 @@ import type { Limiter } from '../limiters/limiter.js';
 import { isRateLimiter, type MaybePromise, type RateLimiter } from '../limiters/rate-limiter.js';
 import type { BlockList } from 'node:net';
 import { addressList, type ForwardedHeader, type TrustProxy } from './client-ip.js';
+import { refuseForeignWindow } from './foreign-options.js';
 import { checkFormats, type HeaderFormat } from './headers.js';
+import { checkRefusal, type RefusalConfig } from './refusal.js';
 
 export interface RateLimitEvent<Req> {
   readonly req: Req;
@@ -56,6 +58,9 @@ export interface RateLimitOptions<Req = IncomingMessage> {
    * The limit for this request (its tier, e.g. free vs paid key); undefined keeps the policy's.
    * With several policies a number replaces the first policy's limit; return an array for one
    * per policy (undefined entries keep that policy's).
+   *
+   * NOTE: not the limit itself, which is the policy's:
+   * `limiter: new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 60_000 }) })`.
    */
   readonly limit?: (req: Req) => LimitOverride | undefined;
   /** Requests for which this returns true are not limited at all. */
@@ -74,6 +79,40 @@ export interface RateLimitOptions<Req = IncomingMessage> {
   /** Called on allowed and on denied requests (also those let through by dryRun): for logs and metrics. */
   readonly onAllow?: (event: RateLimitEvent<Req>) => void;
   readonly onDeny?: (event: RateLimitEvent<Req>) => void;
+  /**
+   * Give a request's cost back once its response is known to have succeeded (status below 400):
+   * only failures count, e.g. failed logins. Default false.
+   */
+  readonly skipSuccessfulRequests?: boolean;
+  /**
+   * Give a request's cost back once its response failed: status 400 or above, or the connection
+   * closed before the response was sent. Default false.
+   */
+  readonly skipFailedRequests?: boolean;
+  /** The status of a refused request's answer; default 429. Headers, Retry-After included, are sent as with 429. */
+  readonly statusCode?: number;
+  /**
+   * A refused request's body instead of the problem details: a string (sent as text/plain) or an
+   * object (sent as JSON). For an answer made per request, give `handler`.
+   */
+  readonly message?: string | { readonly [key: string]: unknown };
+
+  // express-rate-limit's names, refused at run time with the tollgate line to write; typed here so
+  // that TypeScript points at them and an editor shows what to write instead.
+  /** @deprecated Not a tollgate option: the window is the policy's, `limiter: new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 60_000 }) })`. */
+  readonly windowMs?: never;
+  /** @deprecated Not a tollgate option: the limit is the policy's, `limiter: new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 60_000 }) })`. */
+  readonly max?: never;
+  /** @deprecated Not a tollgate option: write `key: (req) => string`. */
+  readonly keyGenerator?: never;
+  /** @deprecated Not a tollgate option: write `headers: 'draft-7'` (or 'draft-6', 'draft-8', with 'legacy' in a list). */
+  readonly standardHeaders?: never;
+  /** @deprecated Not a tollgate option: write `headers: 'legacy'` for the X-RateLimit-* headers; `headers` lists every format sent. */
+  readonly legacyHeaders?: never;
+  /** @deprecated Not a tollgate option: the store is the limiter's, `new Limiter({ policy, store: sharedMemory({ name, capacity }) })` or a RedisLimiter. */
+  readonly store?: never;
+  /** @deprecated Not a tollgate option: the request always gets `rateLimit` (Koa: ctx.state.rateLimit; Hono: c.get('rateLimit')). */
+  readonly requestPropertyName?: never;
 }
 
 /**
@@ -86,7 +125,7 @@ export type FrameworkAddress<Req> = (raw: IncomingMessage, req: Req) => string |
 /** The options every framework's middleware takes (each adds its own, such as handler). */
 export const RULE_OPTIONS = [
   'limiter', 'key', 'ipv6Subnet', 'trustProxy', 'forwardedHeader', 'onMissingKey', 'cost', 'limit', 'skip', 'allowList', 'dryRun',
-  'headers', 'name', 'onAllow', 'onDeny',
+  'headers', 'name', 'onAllow', 'onDeny', 'skipSuccessfulRequests', 'skipFailedRequests', 'statusCode', 'message',
 ];
 
 /** What a RateLimitRule is built from. */
@@ -109,6 +148,11 @@ export interface RuleConfig<Req> {
   readonly names: readonly string[];
   readonly onAllow: ((event: RateLimitEvent<Req>) => void) | undefined;
   readonly onDeny: ((event: RateLimitEvent<Req>) => void) | undefined;
+  /** Give the cost back when the response succeeded (status < 400) / failed (status >= 400 or never sent). */
+  readonly skipSuccessfulRequests: boolean;
+  readonly skipFailedRequests: boolean;
+  /** What a refused request is answered with, unless a handler answers. */
+  readonly refusal: RefusalConfig;
 }
 
 /**
@@ -117,6 +161,7 @@ export interface RuleConfig<Req> {
  */
 export function parseRateLimitOptions<Req>(options: unknown, frameworkKeys: readonly string[] = ['handler']): RuleConfig<Req> {
   const o = checkObject(options, 'options') as RateLimitOptions<Req> & Record<string, unknown>;
+  refuseForeignWindow(o, 'rate limit options');
   checkKnownKeys(o, [...RULE_OPTIONS, ...frameworkKeys], 'rate limit options');
   const limiter = Array.isArray(o.limiter) ? new CombinedLimiter(o.limiter as Limiter[]) : o.limiter;
   if (!isRateLimiter(limiter)) {
@@ -147,6 +192,9 @@ export function parseRateLimitOptions<Req>(options: unknown, frameworkKeys: read
   for (const hook of ['onAllow', 'onDeny'] as const) {
     if (o[hook] !== undefined && typeof o[hook] !== 'function') throw invalidArgument(hook, 'a function', o[hook]);
   }
+  for (const flag of ['skipSuccessfulRequests', 'skipFailedRequests'] as const) {
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') throw invalidArgument(flag, 'a boolean', o[flag]);
+  }
   return {
     limiter,
     ipv6Subnet: o.ipv6Subnet === undefined ? 56 : checkInteger(o.ipv6Subnet, 'ipv6Subnet', 1, 128),
@@ -163,5 +211,8 @@ export function parseRateLimitOptions<Req>(options: unknown, frameworkKeys: read
     names: names as string[],
     onAllow: o.onAllow,
     onDeny: o.onDeny,
+    skipSuccessfulRequests: o.skipSuccessfulRequests === true,
+    skipFailedRequests: o.skipFailedRequests === true,
+    refusal: checkRefusal(o.statusCode, o.message),
   };
 }

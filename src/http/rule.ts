@@ -5,9 +5,12 @@ import { isUncounted, type Decision, type LimitOverride } from '../common/decisi
 import { storedKey } from '../common/keys.js';
 import { isPromise, type MaybePromise, type RateLimiter } from '../limiters/rate-limiter.js';
 import { RateLimitHeaders, RETRY_AFTER, type HeaderSink } from './headers.js';
+import { rateLimitInfo, type RateLimitInfo } from './rate-limit-info.js';
+import { refusalAnswer, type RefusalAnswer, type RefusalConfig } from './refusal.js';
 import { requestKeys, type RequestKeys } from './request-key.js';
 import { parseRateLimitOptions, type FrameworkAddress, type RateLimitEvent, type RateLimitOptions, type RuleConfig } from './rule-options.js';
 
+export type { RateLimitInfo } from './rate-limit-info.js';
 export { RULE_OPTIONS, type FrameworkAddress, type RateLimitEvent, type RateLimitOptions } from './rule-options.js';
 
 /** A request the rule does not limit (skip, allowList, or no key with onMissingKey 'allow'). */
@@ -15,19 +18,22 @@ export const SKIPPED = Object.freeze({ skipped: true as const });
 /** A request with no usable key and onMissingKey 'reject': answer 400. */
 export const MISSING_KEY = Object.freeze({ missingKey: true as const });
 
-/** A decision made under per-request limits (a tier): the headers list those limits. */
-export class TieredDecision {
+/** A request the limiter decided on: the decision, and what giving its cost back would need. */
+export class Counted {
   constructor(
     readonly decision: Decision,
-    readonly tiers: readonly (number | undefined)[],
+    /** The key as the limiter holds it (hashed past 256 characters). */
+    readonly key: string,
+    readonly cost: number,
+    /** The request's per-policy limits (its tier), as given to the limiter; undefined for the policies' own. */
+    readonly limit: LimitOverride | undefined,
+    /** The per-policy limits the headers list (the tier cut to the policies), or undefined. */
+    readonly tiers: readonly (number | undefined)[] | undefined,
   ) {}
 }
 
-/**
- * What a rule concluded for one request: a Decision (the common case, nothing else allocated), a
- * TieredDecision, SKIPPED or MISSING_KEY.
- */
-export type RuleOutcome = Decision | TieredDecision | typeof SKIPPED | typeof MISSING_KEY;
+/** What a rule concluded for one request: Counted, SKIPPED or MISSING_KEY. */
+export type RuleOutcome = Counted | typeof SKIPPED | typeof MISSING_KEY;
 
 
 /** What is left for a framework to do once the rule has answered: let the request go on, answer 400, or refuse it (429 or the handler). */
@@ -55,6 +61,9 @@ export class RateLimitRule<Req> {
   readonly requestHeaders: readonly string[];
   readonly #onAllow: ((event: RateLimitEvent<Req>) => void) | undefined;
   readonly #onDeny: ((event: RateLimitEvent<Req>) => void) | undefined;
+  readonly #skipSuccessful: boolean;
+  readonly #skipFailed: boolean;
+  readonly #refusal: RefusalConfig;
 
   /**
    * `frameworkAddress`: the client's address as the app's proxy setting names it; `frameworkKeys`:
@@ -77,6 +86,9 @@ export class RateLimitRule<Req> {
     this.headers = new RateLimitHeaders(c.headers, c.limiter.policies, c.names);
     this.#onAllow = c.onAllow;
     this.#onDeny = c.onDeny;
+    this.#skipSuccessful = c.skipSuccessfulRequests;
+    this.#skipFailed = c.skipFailedRequests;
+    this.#refusal = c.refusal;
   }
 
   /** The verdict for one request; synchronous unless the limiter or an option function is asynchronous. */
@@ -102,10 +114,55 @@ export class RateLimitRule<Req> {
     if (decision === undefined) return verdict === MISSING_KEY ? 'missing-key' : 'pass';
     // A decision onError made (the store down) counted nothing: no quota to describe. Only those
     // have resetMs 0 with a limit to reset, so the WeakSet is asked only then.
-    if (decision.resetMs !== 0 || !isUncounted(decision)) this.headers.write(target, sink, decision, tiersOf(verdict));
+    if (decision.resetMs !== 0 || !isUncounted(decision)) this.headers.write(target, sink, decision, (verdict as Counted).tiers);
     if (decision.allowed || this.#dryRun) return 'pass';
     if (Number.isFinite(decision.retryAfterMs)) sink(target, RETRY_AFTER[0], RETRY_AFTER[1], String(Math.ceil(decision.retryAfterMs / 1000)));
     return { refused: decision };
+  }
+
+  /** The answer to a refused request at `url`, unless a handler answers: statusCode and message, or 429 and the problem details. */
+  refusal(decision: Decision, url: string | undefined): RefusalAnswer {
+    return refusalAnswer(this.#refusal, decision, url);
+  }
+
+  /**
+   * What the request's framework exposes as its `rateLimit` (express's req.rateLimit...):
+   * undefined when nothing was counted (skipped, no key, or a store failure decided by onError).
+   */
+  info(verdict: RuleOutcome): RateLimitInfo | undefined {
+    if (!(verdict instanceof Counted) || isUncounted(verdict.decision)) return undefined;
+    return rateLimitInfo(verdict.decision, verdict.key);
+  }
+
+  /**
+   * The request whose cost may be given back once its response is known (skipSuccessfulRequests,
+   * skipFailedRequests): the framework then calls settle() with the status. Undefined when neither
+   * option is set or nothing was spent (refused, skipped, decided by onError).
+   */
+  refundable(verdict: RuleOutcome): Counted | undefined {
+    if (!(this.#skipSuccessful || this.#skipFailed) || !(verdict instanceof Counted)) return undefined;
+    return verdict.decision.allowed && !isUncounted(verdict.decision) ? verdict : undefined;
+  }
+
+  /**
+   * Gives the request's cost back if its outcome says so: `status` the response's, or undefined
+   * when it was never sent (the connection closed first, the handler threw), which is a failure.
+   * Called once per request. A refund that fails is reported as a warning, never thrown: the
+   * response is already gone.
+   */
+  settle(counted: Counted, status: number | undefined): void {
+    const failed = status === undefined || status >= 400;
+    if (!(failed ? this.#skipFailed : this.#skipSuccessful)) return;
+    const report = (error: unknown) =>
+      process.emitWarning(`tollgate rateLimit: giving a request's cost back (${failed ? 'skipFailedRequests' : 'skipSuccessfulRequests'}) failed: ${(error as Error)?.message ?? String(error)}`, {
+        code: 'TOLLGATE_MIDDLEWARE_ERROR',
+      });
+    try {
+      const done = this.#limiter.refund(counted.key, counted.cost, counted.limit === undefined ? undefined : { limit: counted.limit });
+      if (isPromise(done)) done.then(undefined, report);
+    } catch (error) {
+      report(error);
+    }
   }
 
   #keyed(raw: IncomingMessage, req: Req): MaybePromise<RuleOutcome> {
@@ -126,27 +183,19 @@ export class RateLimitRule<Req> {
   #decided(key: string, cost: number, req: Req): MaybePromise<RuleOutcome> {
     const limit = this.#limit?.(req);
     const decision = this.#limiter.consume(key, cost, limit === undefined ? undefined : { limit });
-    if (isPromise(decision)) return decision.then((d) => this.#verdict(key, d, req, limit));
-    return this.#verdict(key, decision, req, limit);
+    if (isPromise(decision)) return decision.then((d) => this.#verdict(key, cost, d, req, limit));
+    return this.#verdict(key, cost, decision, req, limit);
   }
 
-  #verdict(key: string, decision: Decision, req: Req, limit: LimitOverride | undefined): RuleOutcome {
+  #verdict(key: string, cost: number, decision: Decision, req: Req, limit: LimitOverride | undefined): RuleOutcome {
     if (decision.allowed) this.#onAllow?.({ req, key, decision, dryRun: false });
     else this.#onDeny?.({ req, key, decision, dryRun: this.#dryRun });
-    if (limit === undefined) return decision;
-    return new TieredDecision(decision, typeof limit === 'number' ? [limit] : limit.slice(0, this.#policyCount));
+    const tiers = limit === undefined ? undefined : typeof limit === 'number' ? [limit] : limit.slice(0, this.#policyCount);
+    return new Counted(decision, key, cost, limit, tiers);
   }
 }
 
-/**
- * Splits a verdict for an adapter: the decision and the per-request limits to write headers for,
- * or undefined for SKIPPED and MISSING_KEY.
- */
+/** The decision of a verdict, or undefined for SKIPPED and MISSING_KEY. */
 function decisionOf(verdict: RuleOutcome): Decision | undefined {
-  if (verdict === SKIPPED || verdict === MISSING_KEY) return undefined;
-  return verdict instanceof TieredDecision ? verdict.decision : (verdict as Decision);
-}
-
-function tiersOf(verdict: RuleOutcome): readonly (number | undefined)[] | undefined {
-  return verdict instanceof TieredDecision ? verdict.tiers : undefined;
+  return verdict instanceof Counted ? verdict.decision : undefined;
 }
