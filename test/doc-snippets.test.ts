@@ -44,25 +44,16 @@ interface Snippet {
   readonly code: string;
 }
 
-/**
- * Marks the next code block as one for APIs that land with another branch of issue 33 (the Redis
- * formats of the adapters): not compiled until they are merged. Remove the skip with them.
- */
-const NOT_YET = '<!-- i33-redis -->';
-
 /** The js/ts blocks of a guide, those inside list items (indented) too, with their indent removed. */
 function snippets(file: string): Snippet[] {
   const text = readFileSync(path.join(root, file), 'utf8').split('\n');
   const found: Snippet[] = [];
-  let skipNext = false;
   for (let i = 0; i < text.length; i++) {
-    if ((text[i] as string).includes(NOT_YET)) skipNext = true;
     const open = /^( *)```(\S*)\s*$/.exec(text[i] as string);
     if (open === null) continue;
     const indent = (open[1] as string).length;
     if (!['js', 'ts', 'javascript', 'typescript'].includes(open[2] as string)) {
-      // Another language's block (sh, text): the marker was for it, if for any; skip past it.
-      skipNext = false;
+      // Another language's block (sh, text): skip past it.
       i++;
       while (i < text.length && !(text[i] as string).trimStart().startsWith('```')) i++;
       continue;
@@ -71,8 +62,7 @@ function snippets(file: string): Snippet[] {
     let end = start;
     while (end < text.length && !(text[end] as string).trimStart().startsWith('```')) end++;
     const code = text.slice(start, end).map((line) => line.slice(Math.min(indent, line.length - line.trimStart().length)));
-    if (!skipNext) found.push({ file, line: start + 1, code: code.join('\n') });
-    skipNext = false;
+    found.push({ file, line: start + 1, code: code.join('\n') });
     i = end;
   }
   return found;
