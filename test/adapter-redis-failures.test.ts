@@ -1,6 +1,7 @@
 // The adapter stores on Redis when Redis fails (issue 33): every call settles within its timeout,
 // onError answers ('allow', 'deny', or a function of the coded error), the libraries answer their
-// 200 or 429 without crashing; and the options refuse what cannot go with `redis`, saying why.
+// 200 or 429 without crashing; a store shut down ends its calls still out with TOLLGATE_CLOSED;
+// and the options refuse what cannot go with `redis`, saying why.
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,6 +111,44 @@ describe.runIf(hasRedis)('onError when Redis goes away', () => {
     expect(settled[1]).toMatchObject({ status: 'fulfilled', value: { current: 3 } });
     expect(settled[2]).toMatchObject({ status: 'rejected' });
     expect(settled[3]).toMatchObject({ status: 'rejected' });
+  });
+});
+
+describe.runIf(hasRedis)('closing a store on Redis while its calls wait for Redis', () => {
+  it('express shutdown() and fastify close() reject the calls still out at once, and later ones, with TOLLGATE_CLOSED (onError is not asked)', async () => {
+    const server = await startRedis();
+    const client = new Redis({ host: server.host, port: server.port });
+    const admin = new Redis({ host: server.host, port: server.port });
+    client.on('error', () => undefined);
+    admin.on('error', () => undefined);
+    const asked: string[] = [];
+    const onError = (e: { code: string }) => (asked.push(e.code), 'allow' as const);
+    // A timeout far beyond the test's: only close() can end the calls the paused server holds.
+    const store = new ExpressRateLimitStore({ redis: client, timeoutMs: 60_000, onError });
+    store.init({ windowMs: 60_000, limit: 5 });
+    const Fastify = FastifyRateLimitStore.with({ redis: client, timeoutMs: 60_000, onError });
+    const fastify = new Fastify({});
+    const route = fastify.child({});
+    try {
+      // Warm: each node's clock is known and its scripts loaded, as in a running server.
+      expect(await store.increment('k')).toMatchObject({ totalHits: 1 });
+      expect(await incr(fastify, 'k', 5)).toMatchObject({ current: 1 });
+      await admin.call('CLIENT', 'PAUSE', '10000', 'ALL');
+      const express = store.increment('k');
+      const fromRoute = incr(route, 'k', 5);
+      store.shutdown();
+      fastify.close();
+      await expect(express).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
+      await expect(fromRoute).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
+      await expect(store.increment('k')).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
+      await expect(store.get('k')).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
+      await expect(incr(new Fastify({}), 'k', 5)).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
+      expect(asked).toEqual([]);
+    } finally {
+      client.disconnect();
+      admin.disconnect();
+      await server.stop();
+    }
   });
 });
 

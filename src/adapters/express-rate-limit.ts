@@ -133,7 +133,12 @@ export class ExpressRateLimitStore<R extends RedisClient | undefined = undefined
     this.init({ windowMs: this.#windowMs });
   }
 
+  /**
+   * Frees the table (a later call makes a new one). On Redis, ends the store: a call still out
+   * rejects at once with TOLLGATE_CLOSED, as does every later one; the client stays yours.
+   */
   shutdown(): void {
+    this.#redis?.close();
     this.#limiter?.close();
     this.#limiter = undefined;
   }

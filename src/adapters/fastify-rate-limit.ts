@@ -170,8 +170,13 @@ export class FastifyRateLimitStore {
     }
   }
 
-  /** Closes every table of this configured store (all its route stores); on Redis nothing (the client is yours). */
+  /**
+   * Closes every table of this configured store (all its route stores). On Redis, ends this
+   * configured store and its route stores: calls still out reject at once with TOLLGATE_CLOSED, as
+   * do later ones; the client stays yours.
+   */
   close(): void {
     this.#counters?.close();
+    this.#redis?.close();
   }
 }

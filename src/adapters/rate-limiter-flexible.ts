@@ -6,6 +6,8 @@
 import { closedError, invalidArgument, outOfRange } from '../common/errors.js';
 import { maxLimitFor } from '../common/policies.js';
 import { redisTransport, type RedisClient } from '../redis/redis-client.js';
+import { ScriptRunner } from '../redis/script-runner.js';
+import { DEFAULT_TIMEOUT_MS, parseBreaker } from '../limiters/redis-limiter-options.js';
 import type { MaybePromise, RateLimiter } from '../limiters/rate-limiter.js';
 import type { Hit, HitStore } from './rlf-hit-store.js';
 import { RlfRedisStore } from './peer-formats/rlf-redis-store.js';
@@ -270,12 +272,13 @@ export class RateLimiterTollgate {
     this.#now = clock === undefined ? monotonicMs : () => clock.now();
     const defaultMs = this.#durationMs;
     if (o.storeClient !== undefined) {
-      const redis = o.storeClient as RedisClient;
-      redisTransport(redis, undefined); // refuses what no RedisLimiter could use, now rather than at the first call
+      // Refuses what no RedisLimiter could use, now rather than at the first call.
+      const redis = redisTransport(o.storeClient as RedisClient, undefined);
       // NOTE: 0.1 counted in keys of its own (`tollgate:rlf:<keyPrefix>:<ms>{...}`); nothing reads
       // them now. They end with their duration (or block), so upgrading forgets one duration's
       // counts at most, as 0.1's own switch from RateLimiterRedis did.
-      this.#store = new RlfRedisStore(redis, `rlf:${this.keyPrefix}`.slice(0, 256));
+      // RateLimiterRedis has no timeout or breaker options: RedisLimiter's defaults, as 0.1 had.
+      this.#store = new RlfRedisStore(new ScriptRunner(redis, { timeoutMs: DEFAULT_TIMEOUT_MS, breaker: parseBreaker(undefined) }));
     } else {
       // Every point is counted, past `points` too (see hitCounter): a window's count is bounded by
       // 2^50 / its length. (Records of other durations share the bound of theirs: a record "for

@@ -102,6 +102,8 @@ const DEFAULT_MAX_BATCH = 64;
 
 const OPTION_KEYS = ['redis', 'name', 'policy', 'prefix', 'cluster', 'timeoutMs', 'onError', 'breaker', 'onEvent', 'denyCache', 'maxBatch', 'slotGroups', 'leases', 'clock'];
 const DEFAULT_BREAKER: BreakerOptions = { afterFailures: 1, retryMs: 100, maxRetryMs: 2000 };
+/** The bound on a Redis call when none is given (RedisLimiter's, and the adapter stores' on Redis), in ms. */
+export const DEFAULT_TIMEOUT_MS = 250;
 
 /** What a RedisLimiter is built from. */
 export interface RedisLimiterConfig {
@@ -136,7 +138,7 @@ export function parseRedisLimiterOptions(options: unknown): RedisLimiterConfig {
   const params = policies.map((p) => policyParams(p));
   const prefix = o.prefix === undefined ? 'tollgate:' : o.prefix;
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw invalidArgument('prefix', 'a string without braces', prefix);
-  const timeoutMs = o.timeoutMs === undefined ? 250 : checkInteger(o.timeoutMs, 'timeoutMs', 1, 600_000);
+  const timeoutMs = o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkInteger(o.timeoutMs, 'timeoutMs', 1, 600_000);
   const onError = checkOnError(o.onError);
   if (o.onEvent !== undefined && typeof o.onEvent !== 'function') throw invalidArgument('onEvent', 'a function', o.onEvent);
   return {

@@ -16,7 +16,7 @@ import { noScriptsError, PROBED_COMMANDS, readProbe, unsupportedError, warnEvict
 import type { RedisClient, RedisTransport } from '../redis/redis-client.js';
 import { blockMarker, groupedKeyBase, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
 import { ServerClock } from '../redis/server-clock.js';
-import { RUN_SCRIPT, script, type Script } from '../redis/script.js';
+import { script, type Script } from '../redis/script.js';
 import { DenyCache } from './deny-cache.js';
 import { Fallback } from './fallback.js';
 import { LeaseBook, type LeaseWindow } from './leases.js';
@@ -857,22 +857,6 @@ export class RedisLimiter extends LimiterBase {
       return Promise.reject(redisError(`Redis ${node.name || 'server'} is down (its breaker is open)`, 'TOLLGATE_REDIS_UNAVAILABLE'));
     }
     return this.#run(node, s, keys, args, names.slot);
-  }
-
-  /**
-   * Package-internal (see RUN_SCRIPT): another part of tollgate's script, on the node serving
-   * `keys[0]` (every key of it must share that slot), as a call outside the batches: the same
-   * deadline, breaker, probe and NOSCRIPT recovery, and close() rejects it at once. Resolves with
-   * the whole reply, {1, clock} head included; rejects with a TOLLGATE_REDIS_* error.
-   */
-  [RUN_SCRIPT](s: Script, keys: readonly string[], args: readonly string[]): Promise<readonly unknown[]> {
-    try {
-      this.live();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const slot = this.#redis.cluster ? keySlot(keys[0] as string) : 0;
-    return this.#tracked(this.#direct({ slot }, s, keys, [...args]));
   }
 
   /** Settles within `ms`, with a TOLLGATE_REDIS_* error on failure; the late answer is dropped. */

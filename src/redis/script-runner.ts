@@ -1,8 +1,9 @@
 // One-key Lua scripts run with the Redis tier's guarantees, for the stores that keep another
 // library's format on Redis (see src/adapters/peer-formats): a deadline Redis itself checks, a
 // bound on the wait, a breaker per node, EVALSHA with the script's text on NOSCRIPT, and every
-// failure as a coded TOLLGATE_REDIS_* error. RedisLimiter batches and probes; this does neither.
-import { redisError, type RedisErrorCode } from '../common/errors.js';
+// failure as a coded TOLLGATE_REDIS_* error, until close(). RedisLimiter batches and probes; this
+// does neither.
+import { closedError, redisError, type RedisErrorCode } from '../common/errors.js';
 import { Breaker, type BreakerOptions, type BreakerTransitions } from './breaker.js';
 import { keySlot } from './key-slot.js';
 import { asRedisError, countsTowardBreaker } from './redis-errors.js';
@@ -35,6 +36,9 @@ export class ScriptRunner {
   readonly #options: ScriptRunnerOptions;
   readonly #nodes = new Map<string, NodeState>();
   readonly #transitions: BreakerTransitions = { opened: 0, halfOpened: 0, closed: 0 };
+  /** Rejects each call still waiting for its reply (each clears its own timer), so close() can end them. */
+  readonly #unsettled = new Set<(error: Error) => void>();
+  #closed = false;
 
   constructor(redis: RedisTransport, options: ScriptRunnerOptions) {
     this.#redis = redis;
@@ -58,9 +62,16 @@ export class ScriptRunner {
    * the reply starts {1, clock}, or {0, clock} when Redis refused it as late) on `key` with `args`
    * after the deadline; resolves with the whole reply (its
    * {1, clock} head included) or rejects with a TOLLGATE_REDIS_* error within timeoutMs. A node
-   * whose breaker is open is not asked (TOLLGATE_REDIS_UNAVAILABLE at once).
+   * whose breaker is open is not asked (TOLLGATE_REDIS_UNAVAILABLE at once). After close(), and for
+   * a call still out when close() is called, rejects with TOLLGATE_CLOSED at once.
+   *
+   * NOTE: until a node first replies its clock is unknown, so the first calls to it carry deadline
+   * 0, which DEADLINE_LUA reads as "none": Redis acts on such a call however late it arrives (one
+   * that timed out here may still count there). The wait is bounded all the same: the call settles
+   * with TOLLGATE_REDIS_TIMEOUT after timeoutMs, and the clock is known from the first reply on.
    */
   async run(script: Script, key: string, args: readonly string[]): Promise<readonly unknown[]> {
+    if (this.#closed) throw closedError('store');
     const node = this.#node(key);
     const startedAt = realNow();
     if (node.breaker?.admit(startedAt) === 'skip') {
@@ -76,6 +87,8 @@ export class ScriptRunner {
       node.breaker?.success();
       return reply;
     } catch (error) {
+      // Closed under it: no failure of the node's, and the breaker is no one's concern any more.
+      if (this.#closed) throw closedError('store');
       const coded = asRedisError(error);
       this.#failed(node, coded.code);
       throw coded;
@@ -101,6 +114,7 @@ export class ScriptRunner {
       ? this.#redis.eval(script.lua, [key], args)
       : this.#redis.evalsha(script.sha, [key], args).catch((error: unknown) => {
           if (!String((error as Error)?.message).includes('NOSCRIPT')) throw error;
+          if (this.#closed) throw closedError('store'); // nothing is sent after close(); #bounded already settled
           return this.#redis.eval(script.lua, [key], args);
         });
     return attempt.then((raw) => {
@@ -111,21 +125,39 @@ export class ScriptRunner {
     });
   }
 
-  /** Settles within `ms`; the late answer is dropped (the deadline keeps Redis from acting on a late call). */
+  /**
+   * Settles within `ms`, or at once on close(); the late answer is dropped (the deadline, once the
+   * node's clock is known, keeps Redis from acting on a late call).
+   */
   #bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(redisError(`Redis did not answer within ${this.#options.timeoutMs} ms`, 'TOLLGATE_REDIS_TIMEOUT')), ms);
+      // Whichever comes first (reply, timeout, close()) settles the call; the others find it gone.
+      const settle = (error: Error | undefined, value?: T) => {
+        if (!this.#unsettled.delete(fail)) return;
+        clearTimeout(timer);
+        if (error === undefined) resolve(value as T);
+        else reject(error);
+      };
+      const fail = (error: Error) => settle(error);
+      const timer = setTimeout(() => fail(redisError(`Redis did not answer within ${this.#options.timeoutMs} ms`, 'TOLLGATE_REDIS_TIMEOUT')), ms);
       timer.unref?.();
+      this.#unsettled.add(fail);
       promise.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(asRedisError(error));
-        },
+        (value) => settle(undefined, value),
+        (error: unknown) => fail(asRedisError(error)),
       );
     });
+  }
+
+  /**
+   * Ends the runner: every call still out rejects at once with TOLLGATE_CLOSED, and so does every
+   * later one. Replies that arrive afterwards are dropped. The Redis client is left to its owner.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const error = closedError('store');
+    for (const fail of [...this.#unsettled]) fail(error);
+    this.#nodes.clear();
   }
 }

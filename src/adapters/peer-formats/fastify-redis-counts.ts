@@ -78,4 +78,9 @@ export class FastifyRedisCounts {
   read(key: unknown): Promise<FastifyCount> {
     return this.#call(READ, `${this.#keyPrefix}${String(key)}`, []);
   }
+
+  /** Closes the runner this and every route's counts share: calls still out, and later ones, reject with TOLLGATE_CLOSED. */
+  close(): void {
+    this.#config.runner.close();
+  }
 }

@@ -2,7 +2,7 @@
 // (ExpressRateLimitStore, FastifyRateLimitStore), read once into what the store runs with.
 import { invalidArgument, type RedisErrorCode } from '../../common/errors.js';
 import { checkInteger } from '../../common/validate.js';
-import { parseBreaker } from '../../limiters/redis-limiter-options.js';
+import { DEFAULT_TIMEOUT_MS, parseBreaker } from '../../limiters/redis-limiter-options.js';
 import type { BreakerOptions } from '../../redis/breaker.js';
 import { redisTransport, type RedisClient } from '../../redis/redis-client.js';
 import { ScriptRunner } from '../../redis/script-runner.js';
@@ -38,7 +38,7 @@ export interface PeerRedisConfig {
 export function parsePeerRedisOptions(o: Record<string, unknown>): PeerRedisConfig {
   if (o.cluster !== undefined && typeof o.cluster !== 'boolean') throw invalidArgument('cluster', 'a boolean', o.cluster);
   const redis = redisTransport(o.redis, o.cluster as boolean | undefined);
-  const timeoutMs = o.timeoutMs === undefined ? 250 : checkInteger(o.timeoutMs, 'timeoutMs', 1, 600_000);
+  const timeoutMs = o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkInteger(o.timeoutMs, 'timeoutMs', 1, 600_000);
   const onError = o.onError ?? 'allow';
   if (onError !== 'allow' && onError !== 'deny' && typeof onError !== 'function') throw invalidArgument('onError', "'allow', 'deny' or a function (error, key) => 'allow' | 'deny'", onError);
   return { runner: new ScriptRunner(redis, { timeoutMs, breaker: parseBreaker(o.breaker) }), onError: onError as PeerOnError };

@@ -72,4 +72,9 @@ export class RateLimitRedisCounts {
   async resetKey(key: unknown): Promise<void> {
     await this.#call(RESET, this.#key(key), []);
   }
+
+  /** Calls still out, and later ones, reject with TOLLGATE_CLOSED (onError is not asked); the client stays its owner's. */
+  close(): void {
+    this.#config.runner.close();
+  }
 }

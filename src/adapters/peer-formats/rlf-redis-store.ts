@@ -1,11 +1,9 @@
 // RateLimiterTollgate's points in rate-limiter-flexible's own Redis keys and values (see
 // rlf-redis-lua.ts), so RateLimiterRedis processes and RateLimiterTollgate processes count
-// together; each call one script through a RedisLimiter's calls (deadline, breaker, NOSCRIPT).
+// together; each call one script through a ScriptRunner (deadline, breaker, NOSCRIPT, bounded wait).
 import { redisError } from '../../common/errors.js';
-import { fixedWindow } from '../../common/policies.js';
-import { RedisLimiter } from '../../limiters/redis-limiter.js';
-import type { RedisClient } from '../../redis/redis-client.js';
-import { RUN_SCRIPT, script, type Script } from '../../redis/script.js';
+import type { ScriptRunner } from '../../redis/script-runner.js';
+import { script, type Script } from '../../redis/script.js';
 import type { Hit, HitStore } from '../rlf-hit-store.js';
 import { RLF_DELETE_LUA, RLF_GET_LUA, RLF_SET_LUA, RLF_UPSERT_LUA } from './rlf-redis-lua.js';
 
@@ -21,14 +19,11 @@ const FOREIGN = 2;
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
 export class RlfRedisStore implements HitStore {
-  /**
-   * Carries the calls: its nodes, breakers, clocks and timeout. Its own policy never decides
-   * anything here (only RUN_SCRIPT is called); its name shows in its errors and events.
-   */
-  readonly #calls: RedisLimiter;
+  /** Runs the scripts; this store's to close. */
+  readonly #runner: ScriptRunner;
 
-  constructor(redis: RedisClient, name: string) {
-    this.#calls = new RedisLimiter({ redis, name, policy: fixedWindow({ limit: 1, windowMs: 1000 }), denyCache: false });
+  constructor(runner: ScriptRunner) {
+    this.#runner = runner;
   }
 
   /** rate-limiter-flexible's getKey(): `keyPrefix:key` as it is, long keys unhashed, so both name the same key. */
@@ -37,7 +32,7 @@ export class RlfRedisStore implements HitStore {
   }
 
   async #run(s: Script, key: string, args: readonly (string | number)[]): Promise<readonly unknown[]> {
-    const reply = await this.#calls[RUN_SCRIPT](s, [key], args.map(String));
+    const reply = await this.#runner.run(s, key, args.map(String));
     if (Number(reply[2]) === FOREIGN) {
       throw redisError(
         `Redis key '${key}' holds a value that is not a rate-limiter-flexible counter (another type, or not an integer); nothing was changed. Delete the key, or give this limiter another keyPrefix.`,
@@ -79,7 +74,8 @@ export class RlfRedisStore implements HitStore {
     return Number(reply[2]) > 0;
   }
 
+  /** Calls still out, and later ones, reject with TOLLGATE_CLOSED; the client stays its owner's. */
   close(): void {
-    this.#calls.close();
+    this.#runner.close();
   }
 }
