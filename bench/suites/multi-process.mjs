@@ -41,14 +41,21 @@ async function hammerAsync(decide, durationMs, seed) {
 
 /** Runs in each hammering process; returns decisions made. */
 async function hammer(contender, durationMs, seed, extra) {
-  if (contender === 'tollgate-shared' || contender === 'tollgate-local') {
+  if (contender.startsWith('tollgate-')) {
     const { Limiter, fixedWindow, sharedMemory } = await import('../../dist/index.js');
     const policy = fixedWindow({ limit: LIMIT, windowMs: 600_000 });
-    const limiter =
-      contender === 'tollgate-shared'
-        ? new Limiter({ policy, store: sharedMemory({ name: extra, capacity: 100_000 }) })
-        : new Limiter({ policy, capacity: 100_000 });
-    return hammerSync((key) => limiter.tryConsume(key), durationMs, seed);
+    // A small shared table (capacity 20,000: 4 lock shards by default) against the same with 64:
+    // what docs/shared-memory.md's "when to raise shards" rests on.
+    const store = {
+      'tollgate-shared': { capacity: 100_000 },
+      'tollgate-shared-small': { capacity: 20_000 },
+      'tollgate-shared-small-64': { capacity: 20_000, shards: 64 },
+    }[contender];
+    const limiter = store !== undefined ? new Limiter({ policy, store: sharedMemory({ name: extra, ...store }) }) : new Limiter({ policy, capacity: 100_000 });
+    const count = await hammerSync((key) => limiter.tryConsume(key), durationMs, seed);
+    // Lock acquisitions that waited for the other process: the contention, counted in process,
+    // which the wall-clock rate on this shared machine is too noisy to show.
+    return { count, contended: store === undefined ? 0 : limiter.stats().lockContended };
   }
   if (contender === 'rlf-cluster') {
     const { RateLimiterCluster } = await import('rate-limiter-flexible');
@@ -79,17 +86,25 @@ function runPair(contender, durationMs, extra = '') {
         });
         let out = '';
         proc.stdout.on('data', (d) => (out += d));
-        proc.on('exit', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`${contender} worker exited ${code}`))));
+        proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim())) : reject(new Error(`${contender} worker exited ${code}`))));
       }),
     ),
-  ).then((counts) => counts.reduce((a, b) => a + b, 0) / (durationMs / 1000));
+  ).then((results) => {
+    const total = results.reduce((a, r) => a + (typeof r === 'number' ? r : r.count), 0);
+    const contended = results.reduce((a, r) => a + (typeof r === 'number' ? 0 : r.contended), 0);
+    lastContention = contended / total;
+    return total / (durationMs / 1000);
+  });
 }
+
+/** Of the last pair's decisions, the share whose lock acquisition waited (tollgate's shared tables). */
+let lastContention = 0;
 
 const [role, ...args] = process.argv.slice(2);
 if (role === 'worker') {
   const [contender, durationMs, startAt, seed, extra] = args;
   await waitUntil(Number(startAt));
-  process.stdout.write(`${await hammer(contender, Number(durationMs), Number(seed), extra)}\n`);
+  process.stdout.write(`${JSON.stringify(await hammer(contender, Number(durationMs), Number(seed), extra))}\n`);
   process.exit(0);
 } else if (role === 'cluster-primary' || cluster.isWorker) {
   // rate-limiter-flexible's cluster limiter: the primary holds the counts, workers ask over IPC.
@@ -126,8 +141,18 @@ if (role === 'worker') {
   const name = `bench-${process.pid}`;
   destroySharedMemory(name);
   figures['tollgate shared memory'] = await runPair('tollgate-shared', durationMs, name);
+  figures['tollgate shared memory: decisions that waited for a lock'] = lastContention;
   destroySharedMemory(name);
   progress(`tollgate shared memory, 2 processes        ${Math.round(figures['tollgate shared memory']).toLocaleString('en').padStart(12)} decisions/s`);
+  for (const [contender, label] of [
+    ['tollgate-shared-small', 'tollgate shared memory, capacity 20,000 (4 shards)'],
+    ['tollgate-shared-small-64', 'tollgate shared memory, capacity 20,000, shards: 64'],
+  ]) {
+    figures[label] = await runPair(contender, durationMs, name);
+    figures[`${label}: decisions that waited for a lock`] = lastContention;
+    destroySharedMemory(name);
+    progress(`${label.padEnd(52)} ${Math.round(figures[label]).toLocaleString('en').padStart(12)} decisions/s; ${(100 * lastContention).toFixed(2)}% waited for a lock`);
+  }
   figures['tollgate in-process (each its own table)'] = await runPair('tollgate-local', durationMs);
   progress(`tollgate in-process, 2 processes            ${Math.round(figures['tollgate in-process (each its own table)']).toLocaleString('en').padStart(12)} decisions/s`);
   figures['rate-limiter-flexible cluster (IPC)'] = await new Promise((resolve, reject) => {
