@@ -55,6 +55,9 @@ describe('onError when Redis does not answer', () => {
     expect(seen).toEqual(['TOLLGATE_REDIS_TIMEOUT who']);
     // Calls no decision rests on reject with the coded error.
     await expect(chooser.get('who')).rejects.toMatchObject({ code: expect.stringMatching(/^TOLLGATE_REDIS_/) });
+    // The hit onError answered was not counted: giving it back (skipFailedRequests) sends nothing
+    // (a call sent here would time out); one more give-back has nothing of this process's to take.
+    await expect(chooser.decrement('who')).resolves.toBeUndefined();
     await expect(chooser.decrement('who')).rejects.toMatchObject({ code: expect.stringMatching(/^TOLLGATE_REDIS_/) });
 
     const throwing = new ExpressRateLimitStore({ redis: silentClient, timeoutMs: 50, onError: () => { throw new Error('mine'); } });
@@ -111,6 +114,70 @@ describe.runIf(hasRedis)('onError when Redis goes away', () => {
     expect(settled[1]).toMatchObject({ status: 'fulfilled', value: { current: 3 } });
     expect(settled[2]).toMatchObject({ status: 'rejected' });
     expect(settled[3]).toMatchObject({ status: 'rejected' });
+  });
+});
+
+describe.runIf(hasRedis)('a give-back after a hit onError answered (skipFailedRequests during an outage)', () => {
+  it('takes nothing off the count on Redis: three counted, two answered by onError and given back, still three', async () => {
+    const server = await startRedis();
+    const client = new Redis({ host: server.host, port: server.port });
+    const admin = new Redis({ host: server.host, port: server.port });
+    client.on('error', () => undefined);
+    admin.on('error', () => undefined);
+    try {
+      const store = new ExpressRateLimitStore({ redis: client, timeoutMs: 100, breaker: false });
+      store.init({ windowMs: 60_000, limit: 10 });
+      for (let i = 0; i < 3; i++) await store.increment('k');
+      // Writes held by the server until after both increments timed out (no timing assumption:
+      // the pause outlasts the timeout by far, and the give-backs run once both have answered).
+      await admin.call('CLIENT', 'PAUSE', '2000', 'WRITE');
+      const answered = await Promise.all([store.increment('k'), store.increment('k')]);
+      expect(answered).toEqual([expect.objectContaining({ totalHits: 1 }), expect.objectContaining({ totalHits: 1 })]);
+      await store.decrement('k');
+      await store.decrement('k');
+      await admin.call('CLIENT', 'UNPAUSE');
+      expect(await admin.get('rl:k')).toBe('3');
+    } finally {
+      client.disconnect();
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+});
+
+describe.runIf(hasRedis)('a Redis user not allowed the commands a store runs', () => {
+  it('rejects every call with TOLLGATE_REDIS_NO_PERMISSION, never lets it through by onError', async () => {
+    const server = await startRedis();
+    const admin = new Redis({ host: server.host, port: server.port });
+    admin.on('error', () => undefined);
+    await admin.call('ACL', 'SETUSER', 'limited', 'on', '>secret', '~*', '&*', '+@all', '-eval', '-evalsha');
+    const client = new Redis({ host: server.host, port: server.port, username: 'limited', password: 'secret' });
+    client.on('error', () => undefined);
+    const asked: string[] = [];
+    try {
+      const store = new ExpressRateLimitStore({ redis: client, onError: (e) => (asked.push(e.code), 'allow') });
+      store.init({ windowMs: 60_000, limit: 5 });
+      await expect(store.increment('k')).rejects.toMatchObject({ code: 'TOLLGATE_REDIS_NO_PERMISSION' });
+      await expect(store.increment('k')).rejects.toMatchObject({ code: 'TOLLGATE_REDIS_NO_PERMISSION' });
+      const Fastify = FastifyRateLimitStore.with({ redis: client, onError: (e) => (asked.push(e.code), 'allow') });
+      await expect(incr(new Fastify({}), 'k', 5)).rejects.toMatchObject({ code: 'TOLLGATE_REDIS_NO_PERMISSION' });
+      expect(asked).toEqual([]);
+    } finally {
+      client.disconnect();
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+});
+
+describe('a Nest throttler whose limit is 0 (a tier switched off)', () => {
+  it('refuses every request, blocked for blockDuration (else ttl), as Nest\'s own storage does', async () => {
+    const storage = new NestThrottlerStorage();
+    expect(await storage.increment('k', 60_000, 0, 0, 'default')).toEqual({ totalHits: 1, timeToExpire: 60, isBlocked: true, timeToBlockExpire: 60 });
+    expect(await storage.increment('k', 60_000, 0, 5_000, 'default')).toEqual({ totalHits: 1, timeToExpire: 60, isBlocked: true, timeToBlockExpire: 5 });
+    // Another throttler on the same key is untouched.
+    expect(await storage.increment('k', 60_000, 2, 0, 'other')).toMatchObject({ totalHits: 1, isBlocked: false });
+    storage.onApplicationShutdown();
   });
 });
 
@@ -173,5 +240,9 @@ describe('options', () => {
     expect(() => new ExpressRateLimitStore({ redis, onError: 'open' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/onError/) }));
     expect(() => new ExpressRateLimitStore({ redis: {} } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/redis/) }));
     expect(() => new NestThrottlerStorage({ redis, timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE' }));
+    // rate-limit-redis' sendCommand: the hint says to give the client itself.
+    expect(() => new ExpressRateLimitStore({ sendCommand: () => undefined } as never)).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/redis: your Redis client itself/) }),
+    );
   });
 });

@@ -124,6 +124,12 @@ export class NestThrottlerStorage {
 
   /** Called by ThrottlerGuard once per request and throttler; ttl and blockDuration in ms. */
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<NestThrottlerRecord> {
+    if (limit === 0) {
+      // A throttler whose limit is 0 (a tier switched off) refuses every request, as Nest's own
+      // storage does (its first hit is over the limit); a table's limit cannot be 0, so nothing is counted.
+      const blockSeconds = Math.ceil((blockDuration > 0 ? blockDuration : ttl) / 1000);
+      return { totalHits: 1, timeToExpire: Math.ceil(ttl / 1000), isBlocked: true, timeToBlockExpire: blockSeconds };
+    }
     const now = this.#now();
     const table = this.#limiter(ttl, now);
     table.keepUntil = Math.max(table.keepUntil, now + ttl, now + blockDuration);

@@ -26,6 +26,7 @@ const OTHER_LIBRARIES: Readonly<Record<string, string>> = {
   errorResponseBuilder: 'handler, or statusCode and message (@fastify/rate-limit)',
   trustProxy: 'trustProxy',
   storeClient: 'redis (RedisLimiter)',
+  sendCommand: "redis: your Redis client itself (ioredis, node-redis, iovalkey), in place of rate-limit-redis' sendCommand",
   ttl: 'windowMs in the policy (milliseconds)',
 };
 

@@ -59,8 +59,16 @@ export function verdict(onError: PeerOnError, error: Error & { readonly code: Re
   return answer;
 }
 
-/** Whether a failure is onError's to decide: every Redis failure but a key holding another program's value. */
+/**
+ * Errors that are no outage for onError to ride out but a setup to fix: a key holding another
+ * program's value, and a Redis user not allowed a command the store runs (an ACL without EVAL,
+ * EVALSHA or a command of the script). Answered as an outage, an ACL mistake would let every
+ * request through, for ever, without a sign; rejected, the framework answers 500 with the reason.
+ */
+const SETUP_ERRORS: ReadonlySet<string> = new Set(['TOLLGATE_REDIS_STATE_MISMATCH', 'TOLLGATE_REDIS_NO_PERMISSION', 'TOLLGATE_REDIS_UNSUPPORTED']);
+
+/** Whether a failure is onError's to decide: every Redis failure but a setup error (SETUP_ERRORS). */
 export function isRedisFailure(error: unknown): error is Error & { readonly code: RedisErrorCode } {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('TOLLGATE_REDIS_') && code !== 'TOLLGATE_REDIS_STATE_MISMATCH';
+  return typeof code === 'string' && code.startsWith('TOLLGATE_REDIS_') && !SETUP_ERRORS.has(code);
 }

@@ -17,8 +17,17 @@ export interface HitInfo {
   resetTime: Date | undefined;
 }
 
+/** Keys remembered at most with hits onError answered (see #uncounted). */
+const MAX_UNCOUNTED_KEYS = 10_000;
+
 export class RateLimitRedisCounts {
   readonly #config: PeerRedisConfig;
+  /**
+   * Hits onError answered, per key, not yet given back. express-rate-limit gives a hit back
+   * (skipFailedRequests, skipSuccessfulRequests) by calling decrement: for such a hit, nothing
+   * was counted on Redis, so taking one off there would take off another request's.
+   */
+  readonly #uncounted = new Map<string, number>();
   readonly #prefix: string;
   readonly #resetExpiryOnChange: string;
   windowMs = 60_000;
@@ -50,8 +59,10 @@ export class RateLimitRedisCounts {
       reply = await this.#call(INCREMENT, this.#key(key), [String(this.windowMs), this.#resetExpiryOnChange]);
     } catch (error) {
       if (!isRedisFailure(error)) throw error;
+      const answer = verdict(this.#config.onError, error, String(key));
+      this.#remember(String(key));
       // express-rate-limit compares the count with its limit: onError's answer is a count.
-      return verdict(this.#config.onError, error, String(key)) === 'allow'
+      return answer === 'allow'
         ? { totalHits: 1, resetTime: new Date(Date.now() + this.windowMs) }
         : { totalHits: (this.limit ?? Number.MAX_SAFE_INTEGER - 1) + 1, resetTime: new Date(Date.now() + FAIL_CLOSED_RETRY_MS) };
     }
@@ -65,7 +76,22 @@ export class RateLimitRedisCounts {
     return { totalHits: Number(reply[3]), resetTime: new Date(Date.now() + Math.max(0, Number(reply[4]))) };
   }
 
+  #remember(key: string): void {
+    if (this.#uncounted.size >= MAX_UNCOUNTED_KEYS && !this.#uncounted.has(key)) {
+      const oldest = this.#uncounted.keys().next();
+      if (!oldest.done) this.#uncounted.delete(oldest.value);
+    }
+    this.#uncounted.set(key, (this.#uncounted.get(key) ?? 0) + 1);
+  }
+
   async decrement(key: unknown): Promise<void> {
+    // A hit onError answered was never counted: giving it back takes nothing off Redis.
+    const uncounted = this.#uncounted.get(String(key));
+    if (uncounted !== undefined) {
+      if (uncounted > 1) this.#uncounted.set(String(key), uncounted - 1);
+      else this.#uncounted.delete(String(key));
+      return;
+    }
     await this.#call(DECREMENT, this.#key(key), []);
   }
 
