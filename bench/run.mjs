@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: runs every suite in a fresh process, prints progress as it goes, then the
 // comparison against the peers as ratios from this one run. `--write` records it in RESULTS.md.
-//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,redis-failure,redis-operations,http,client,adapters]
+//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,redis-failure,redis-operations,http,client,adapters,adapters-redis]
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +80,10 @@ if (wanted('client')) {
 if (wanted('adapters')) {
   console.error('\n[8/10] the adapters against the libraries\' own stores, in process (ns per awaited call, 10,000 keys)');
   results.adapters = await runSuite('./suites/adapters.mjs');
+}
+if (wanted('adapters-redis')) {
+  console.error("\n[8b/10] the adapter stores on Redis against the libraries' own Redis stores, in their formats, on one loopback redis-server");
+  results.adaptersRedis = await runSuite('./suites/adapters-redis.mjs', quick ? ['3', '700'] : ['5', '1000']);
 }
 
 const x = (n) => `${n.toFixed(2)}x`;
@@ -398,6 +402,23 @@ if (results.adapters) {
   }
 }
 
+const adapterRedisRows = [];
+if (results.adaptersRedis) {
+  const a = results.adaptersRedis;
+  const floor = a['floor: one INCR round trip'];
+  const cell = (f) => `${Math.round(f.callsPerSecond).toLocaleString('en')} calls/s; p50 ${f.p50Ms.toFixed(2)} ms, p99 ${f.p99Ms.toFixed(2)} ms, p99.9 ${f.p999Ms.toFixed(2)} ms`;
+  adapterRedisRows.push(['Redis floor: one INCR round trip', cell(floor), '1.00x', '', '']);
+  const pairs = [
+    ['ExpressRateLimitStore({ redis }) increment', 'rate-limit-redis RedisStore increment'],
+    ['FastifyRateLimitStore.with({ redis }) incr', '@fastify/rate-limit RedisStore incr'],
+    ['RateLimiterTollgate({ storeClient }) consume', 'rate-limiter-flexible RateLimiterRedis consume'],
+  ];
+  for (const [ours, theirs] of pairs) {
+    adapterRedisRows.push([ours, cell(a[ours]), `${x(a[ours].callsPerSecond / a[theirs].callsPerSecond)} the calls/s of its peer; ${x(a[ours].callsPerSecond / floor.callsPerSecond)} the floor's`, '', '']);
+    adapterRedisRows.push([theirs, cell(a[theirs]), `${x(a[theirs].callsPerSecond / floor.callsPerSecond)} the floor's`, '', '']);
+  }
+}
+
 const m = machine();
 const measured = (setting) =>
   `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${m.cpu}, ${m.platform}, Node ${m.node}; ${setting}.`;
@@ -421,6 +442,7 @@ const sections = {
   http: markdown(measured('autocannon, 20 connections, loopback'), httpRows),
   client: markdown(measured('mock upstream in its own process on loopback'), clientRows),
   adapters: markdown(measured('in process'), adapterRows),
+  adaptersRedis: markdown(measured(`redis-server 7 on loopback, ${results.adaptersRedis?.inFlight} calls in flight, ${results.adaptersRedis?.keys} keys at random, ${results.adaptersRedis?.rounds} alternating rounds`), adapterRedisRows),
 };
 for (const body of Object.values(sections)) if (body !== '') console.log(`\n${body}\n`);
 
