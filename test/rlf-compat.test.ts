@@ -4,12 +4,28 @@
 // was run against this class outside this repository: its 22 public-API cases pass.)
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ManualClock, RateLimiterRes, RateLimiterTollgate, type RedisCommandSender } from '../src/index.js';
+import { destroySharedMemory, ManualClock, RateLimiterRes, RateLimiterTollgate, sharedMemory, type RateLimiterTollgateOptions, type RedisCommandSender } from '../src/index.js';
 import { hasRedis, useRedisServer } from './helpers/redis.js';
+
+const segments: string[] = [];
 
 afterEach(() => {
   vi.useRealTimers();
+  for (const name of segments.splice(0)) destroySharedMemory(name);
 });
+
+/** The tables RateLimiterTollgate counts in without storeClient: each test's limiters get a segment of their own. */
+const tables: [string, () => Pick<RateLimiterTollgateOptions, 'store'>][] = [
+  ['in process', () => ({})],
+  [
+    'sharedMemory',
+    () => {
+      const name = `rlf-compat-${process.pid}-${segments.length}`;
+      segments.push(name);
+      return { store: sharedMemory({ name, capacity: 1000 }) };
+    },
+  ],
+];
 
 describe('RateLimiterTollgate, as rate-limiter-flexible defines it', () => {
   it('rejections are RateLimiterRes instances, a cost above the points included (regression: a RangeError made apps answer 500)', async () => {
@@ -80,11 +96,89 @@ describe('RateLimiterTollgate, as rate-limiter-flexible defines it', () => {
     const limiter = new RateLimiterTollgate({ points: 3, duration: 10, inMemoryBlockOnConsumed: 4, clock });
     for (let i = 0; i < 3; i++) await limiter.consume('k');
     await expect(limiter.consume('k')).rejects.toMatchObject({ consumedPoints: 4 });
-    for (let i = 0; i < 5; i++) await expect(limiter.consume('k')).rejects.toMatchObject({ consumedPoints: 4, remainingPoints: 0 });
+    // Refused without asking the store: rate-limiter-flexible's RateLimiterRes(0, ms), consumedPoints 0.
+    for (let i = 0; i < 5; i++) await expect(limiter.consume('k')).rejects.toMatchObject({ consumedPoints: 0, remainingPoints: 0, isFirstInDuration: false });
     expect(await limiter.get('k')).toMatchObject({ consumedPoints: 4 });
     clock.advance(10_000);
     expect(await limiter.consume('k')).toMatchObject({ consumedPoints: 1 });
     limiter.close();
+  });
+
+  it.each(tables)(
+    'inMemoryBlockDuration: the consume that starts the block reports its length, later ones consumedPoints 0, as rate-limiter-flexible (regression, %s)',
+    async (_name, table) => {
+      const clock = new ManualClock(0);
+      const limiter = new RateLimiterTollgate({ points: 2, duration: 5, inMemoryBlockOnConsumed: 3, inMemoryBlockDuration: 2, clock, ...table() });
+      expect(await limiter.consume('k')).toMatchObject({ consumedPoints: 1, isFirstInDuration: true });
+      expect(await limiter.consume('k')).toMatchObject({ consumedPoints: 2, remainingPoints: 0 });
+      // 3 points: over `points` and at inMemoryBlockOnConsumed, so blocked for inMemoryBlockDuration (not the 5 s window).
+      await expect(limiter.consume('k')).rejects.toEqual(new RateLimiterRes(0, 2000, 3, false));
+      clock.advance(500);
+      await expect(limiter.consume('k')).rejects.toEqual(new RateLimiterRes(0, 1500, 0, false));
+      expect(await limiter.get('k')).toMatchObject({ consumedPoints: 3 });
+      clock.advance(1500);
+      // The in-memory block is over; the store still counts the key's window.
+      await expect(limiter.consume('k')).rejects.toMatchObject({ consumedPoints: 4, msBeforeNext: 2000 });
+
+      // inMemoryBlockOnConsumed equal to points, with a duration: rate-limiter-flexible blocks only
+      // a consume over points, so reaching points is allowed and blocks nothing.
+      const even = new RateLimiterTollgate({ points: 2, duration: 5, inMemoryBlockOnConsumed: 2, inMemoryBlockDuration: 1, clock, keyPrefix: 'even', ...table() });
+      await even.consume('k');
+      expect(await even.consume('k')).toMatchObject({ consumedPoints: 2, remainingPoints: 0 });
+      await expect(even.consume('k')).rejects.toEqual(new RateLimiterRes(0, 1000, 3, false));
+      await expect(even.consume('k')).rejects.toEqual(new RateLimiterRes(0, 1000, 0, false));
+      limiter.close();
+      even.close();
+    },
+  );
+
+  it.each(tables)('consume(key, 0) resolves with the key as it is and adds nothing, as RateLimiterRedis (regression, %s)', async (_name, table) => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiterTollgate({ points: 5, duration: 10, blockDuration: 30, clock, ...table() });
+    // A key holding nothing: what a new record would answer.
+    expect(await limiter.consume('k', 0)).toEqual(new RateLimiterRes(5, 10_000, 0, true));
+    expect(await limiter.consume('k', 0, { customDuration: 3 })).toEqual(new RateLimiterRes(5, 3000, 0, true));
+    await limiter.consume('k', 2);
+    clock.advance(4000);
+    expect(await limiter.consume('k', 0)).toEqual(new RateLimiterRes(3, 6000, 2, false));
+    expect(await limiter.get('k')).toMatchObject({ consumedPoints: 2 });
+    // Over the limit it rejects, and a peek is not the consume that crosses it: no block starts.
+    await limiter.penalty('k', 4);
+    await expect(limiter.consume('k', 0)).rejects.toEqual(new RateLimiterRes(0, 6000, 6, false));
+    expect(await limiter.get('k')).toMatchObject({ consumedPoints: 6, msBeforeNext: 6000 });
+    // A blocked key: rejected as during any block.
+    await limiter.block('blocked', 30);
+    await expect(limiter.consume('blocked', 0)).rejects.toEqual(new RateLimiterRes(0, 30_000, 6, false));
+    limiter.close();
+  });
+
+  it('consume with negative or string points is refused with a coded error naming points (RateLimiterRedis resolves both; deliberate)', async () => {
+    const limiter = new RateLimiterTollgate({ points: 5, duration: 10 });
+    await limiter.consume('k', 3);
+    await expect(limiter.consume('k', -1)).rejects.toThrow(
+      expect.objectContaining({ name: 'RangeError', code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/to take points back, call reward\) for points but received -1$/) }),
+    );
+    await expect(limiter.consume('k', '2' as never)).rejects.toThrow(
+      expect.objectContaining({ name: 'TypeError', code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for points but received/) }),
+    );
+    await expect(limiter.consume('k', 1.5)).rejects.toMatchObject({ code: 'TOLLGATE_OUT_OF_RANGE' });
+    // Nothing was taken back or added.
+    expect(await limiter.get('k')).toMatchObject({ consumedPoints: 3 });
+    limiter.close();
+  });
+
+  it('storeClient with store, capacity, engine or clock is refused, saying why (regression: they were ignored)', () => {
+    const storeClient: RedisCommandSender = { sendCommand: () => Promise.reject(new Error('never called')) };
+    const name = `rlf-compat-${process.pid}-refused`;
+    segments.push(name);
+    const refused = (key: string, why: RegExp) =>
+      expect.objectContaining({ name: 'TypeError', code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(new RegExp(`^RateLimiterTollgate options: ${key} cannot be given with storeClient: .*${why.source}`)) });
+    expect(() => new RateLimiterTollgate({ storeClient, store: sharedMemory({ name, capacity: 16 }) })).toThrow(refused('store', /give one of them/));
+    expect(() => new RateLimiterTollgate({ storeClient, capacity: 100 })).toThrow(refused('capacity', /leave capacity out/));
+    expect(() => new RateLimiterTollgate({ storeClient, engine: 'js' })).toThrow(refused('engine', /leave engine out/));
+    expect(() => new RateLimiterTollgate({ storeClient, clock: new ManualClock(0) })).toThrow(refused('clock', /Redis' own clock/));
+    // Without storeClient each is a table option, taken as before.
+    new RateLimiterTollgate({ capacity: 100, engine: 'js', clock: new ManualClock(0) }).close();
   });
 
   it('insuranceLimiter answers when storeClient fails', async () => {

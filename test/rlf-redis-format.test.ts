@@ -22,7 +22,7 @@ interface Client {
   close(): void;
 }
 
-type Options = { points: number; duration: number; keyPrefix?: string; blockDuration?: number };
+type Options = { points: number; duration: number; keyPrefix?: string; blockDuration?: number; inMemoryBlockOnConsumed?: number; inMemoryBlockDuration?: number };
 
 const clients: [string, (host: string, port: number) => Promise<Client>][] = [
   [
@@ -242,6 +242,92 @@ describe.runIf(hasRedis).each(clients)('RateLimiterRedis and RateLimiterTollgate
     expect(await big.next.consume(big.key, 999_999)).toMatchObject({ remainingPoints: 1 });
   });
 
+  it('consume(key, 0) answers as RateLimiterRedis: the key as it is, nothing added (regression: it was refused)', async () => {
+    const options = { points: 5, duration: 60, blockDuration: 120 };
+    const mine = pair(options);
+    const theirs = pair(options);
+    // A missing key: both start it at 0 for the duration (SET NX EX) and report that new record.
+    for (const [limiter, key] of [[mine.next, mine.key], [theirs.old, theirs.key]] as const) {
+      const fresh = await bracket(`rlflx:${key}`, () => limiter.consume(key, 0));
+      expect(fresh.result).toMatchObject({ consumedPoints: 0, remainingPoints: 5, isFirstInDuration: true });
+      expect(fresh.result.msBeforeNext).toBeGreaterThanOrEqual(fresh.after);
+      expect(fresh.result.msBeforeNext).toBeLessThanOrEqual(60_000);
+      expect(await state.redis.get(`rlflx:${key}`)).toBe('0');
+    }
+    await mine.old.consume(mine.key, 2);
+    await theirs.next.consume(theirs.key, 2);
+    for (const limiter of [mine.next, theirs.old]) {
+      for (const key of [mine.key, theirs.key]) expect(await limiter.consume(key, 0)).toMatchObject({ consumedPoints: 2, remainingPoints: 3, isFirstInDuration: false });
+    }
+    // Over the limit both reject; a peek is not the consume that crosses it, so neither blocks.
+    await mine.next.penalty(mine.key, 4);
+    for (const limiter of [mine.next, mine.old]) {
+      const over = await settled(limiter.consume(mine.key, 0));
+      expect(over).toMatchObject({ consumedPoints: 6, remainingPoints: 0 });
+      expect(over.msBeforeNext).toBeLessThanOrEqual(60_000);
+    }
+    expect(await state.redis.get(`rlflx:${mine.key}`)).toBe('6');
+    expect(await state.redis.pttl(`rlflx:${mine.key}`)).toBeLessThanOrEqual(60_000);
+    // Negative and string points: RateLimiterRedis takes them (-1 as a reward); tollgate refuses
+    // both, by choice (see checkConsumePoints), and writes nothing.
+    await expect(mine.next.consume(mine.key, -1)).rejects.toMatchObject({ code: 'TOLLGATE_OUT_OF_RANGE' });
+    await expect(mine.next.consume(mine.key, '2' as never)).rejects.toMatchObject({ code: 'TOLLGATE_INVALID_ARGUMENT' });
+    expect(await state.redis.get(`rlflx:${mine.key}`)).toBe('6');
+  });
+
+  it.each<[string, { inMemoryBlockOnConsumed: number; inMemoryBlockDuration?: number }]>([
+    ['with inMemoryBlockDuration', { inMemoryBlockOnConsumed: 3, inMemoryBlockDuration: 2 }],
+    ['at inMemoryBlockOnConsumed = points, with inMemoryBlockDuration', { inMemoryBlockOnConsumed: 2, inMemoryBlockDuration: 2 }],
+    ['without inMemoryBlockDuration', { inMemoryBlockOnConsumed: 3 }],
+  ])('in-memory blocks (%s) answer as RateLimiterRedis: the same RateLimiterRes, call by call (regression)', async (_case, inMemory) => {
+    const options = { points: 2, duration: 60, ...inMemory };
+    const runs = [pair(options), pair(options)];
+    const answers = await Promise.all(
+      runs.map(async ({ old, next, key }, i) => {
+        const limiter = i === 0 ? old : next;
+        const out: { ok: boolean; res: RlfRes | RateLimiterRes; before: number }[] = [];
+        for (let call = 0; call < 5; call++) {
+          const before = await state.redis.pttl(`rlflx:${key}`);
+          const res = await limiter.consume(key).then(
+            (r) => ({ ok: true, res: r }),
+            (e: unknown) => ({ ok: false, res: e as RlfRes }),
+          );
+          out.push({ ...res, before });
+        }
+        return out;
+      }),
+    );
+    const [theirs, mine] = answers as [(typeof answers)[number], (typeof answers)[number]];
+    for (let call = 0; call < 5; call++) {
+      const [a, b] = [theirs[call]!, mine[call]!];
+      expect(b.res).toBeInstanceOf(RateLimiterRes);
+      expect({ ok: b.ok, remainingPoints: b.res.remainingPoints, consumedPoints: b.res.consumedPoints, isFirstInDuration: b.res.isFirstInDuration }).toEqual({
+        ok: a.ok,
+        remainingPoints: a.res.remainingPoints,
+        consumedPoints: a.res.consumedPoints,
+        isFirstInDuration: a.res.isFirstInDuration,
+      });
+      const blockMs = inMemory.inMemoryBlockDuration === undefined ? 60_000 : inMemory.inMemoryBlockDuration * 1000;
+      if (!a.ok && a.res.consumedPoints === 0) {
+        // Refused in memory: what is left of the block (of the key's duration, without inMemoryBlockDuration).
+        for (const { res } of [a, b]) {
+          expect(res.msBeforeNext).toBeGreaterThan(0);
+          expect(res.msBeforeNext).toBeLessThanOrEqual(blockMs);
+        }
+      } else if (!a.ok && inMemory.inMemoryBlockDuration !== undefined) {
+        // The consume that starts the block reports its length, not the key's TTL.
+        expect([a.res.msBeforeNext, b.res.msBeforeNext]).toEqual([blockMs, blockMs]);
+      } else {
+        // The key's TTL, as Redis held it (a new key: the duration).
+        for (const { res, before } of [a, b]) expect(res.msBeforeNext).toBeLessThanOrEqual(before < 0 ? 60_000 : before);
+      }
+    }
+    // Refused in memory, the store was not asked: both keys hold what the block started at.
+    expect(await state.redis.get(`rlflx:${runs[0]!.key}`)).toBe(await state.redis.get(`rlflx:${runs[1]!.key}`));
+    expect(theirs.map((a) => a.ok)).toEqual([true, true, false, false, false]);
+    expect(theirs.at(-1)!.res.consumedPoints).toBe(0);
+  });
+
   it('a key holding something no counter is: TOLLGATE_REDIS_STATE_MISMATCH, and nothing written', async () => {
     const a = pair({ points: 5, duration: 60 });
     await state.redis.hset(`rlflx:${a.key}`, 'f', '1');
@@ -253,6 +339,39 @@ describe.runIf(hasRedis).each(clients)('RateLimiterRedis and RateLimiterTollgate
     expect(await state.redis.get(`rlflx:${a.key}`)).toBe('text');
     // The key served, so its node is up: the next key is counted.
     expect(await a.next.consume(`${a.key}-other`)).toMatchObject({ consumedPoints: 1 });
+  });
+
+  it('a state mismatch rejects even with an insurance limiter: it is never handed to it, so never fails open (regression)', async () => {
+    const insurance = new RateLimiterTollgate({ points: 5, duration: 60 });
+    const insured = new RateLimiterTollgate({ storeClient: c.client as never, points: 5, duration: 60, insuranceLimiter: insurance });
+    made.push(insured, insurance);
+    const key = `ip-${_name}-${++n}`;
+    await state.redis.hset(`rlflx:${key}`, 'f', '1');
+    const mismatch = { code: 'TOLLGATE_REDIS_STATE_MISMATCH' };
+    await expect(insured.consume(key)).rejects.toMatchObject(mismatch);
+    await expect(insured.consume(key, 0)).rejects.toMatchObject(mismatch);
+    await expect(insured.penalty(key)).rejects.toMatchObject(mismatch);
+    await expect(insured.reward(key)).rejects.toMatchObject(mismatch);
+    await expect(insured.get(key)).rejects.toMatchObject(mismatch);
+    expect(await insurance.get(key)).toBeNull();
+    expect(await state.redis.type(`rlflx:${key}`)).toBe('hash');
+  });
+
+  it('set, block and delete replace or remove a value no counter is, as RateLimiterRedis does', async () => {
+    for (const side of ['next', 'old'] as const) {
+      const a = pair({ points: 5, duration: 60 });
+      const stored = `rlflx:${a.key}`;
+      await state.redis.hset(stored, 'f', '1');
+      await a[side].set(a.key, 4, 30);
+      expect(await state.redis.get(stored)).toBe('4');
+      await state.redis.set(stored, 'text');
+      await a[side].block(a.key, 30);
+      expect(await state.redis.get(stored)).toBe('6');
+      await state.redis.del(stored);
+      await state.redis.rpush(stored, 'x');
+      expect(await a[side].delete(a.key)).toBe(true);
+      expect(await state.redis.exists(stored)).toBe(0);
+    }
   });
 });
 

@@ -9,13 +9,26 @@ import { checkKnownKeys } from '../common/option-keys.js';
 /** The keys of AdapterTableOptions, for the adapters' unknown-option checks. */
 export const ADAPTER_TABLE_KEYS = ['store', 'capacity', 'engine', 'clock'] as const;
 
-/** Why a table option means nothing to a store given `redis`: said in the error, so the fix is plain. */
-const NOT_WITH_REDIS: Readonly<Record<(typeof ADAPTER_TABLE_KEYS)[number], string>> = {
-  store: "store and redis are two places to count: a sharedMemory store is one host's, redis is every host's; give one of them",
-  capacity: 'capacity bounds an in-process table, and with redis the counts live on Redis (bounded by its maxmemory); leave capacity out',
-  engine: 'engine picks the in-process table, and with redis none is made; leave engine out',
-  clock: "windows on Redis run on Redis' own clock; leave clock out",
+/**
+ * Why a table option means nothing to a store that counts on Redis, said in the error so the fix is
+ * plain. `client`: the option that gives the Redis client (`redis`, or rate-limiter-flexible's `storeClient`).
+ */
+const NOT_WITH_REDIS: Readonly<Record<(typeof ADAPTER_TABLE_KEYS)[number], (client: string) => string>> = {
+  store: (client) => `store and ${client} are two places to count: a sharedMemory store is one host's, ${client} is every host's; give one of them`,
+  capacity: (client) => `capacity bounds an in-process table, and with ${client} the counts live on Redis (bounded by its maxmemory); leave capacity out`,
+  engine: (client) => `engine picks the in-process table, and with ${client} none is made; leave engine out`,
+  clock: () => "windows on Redis run on Redis' own clock; leave clock out",
 };
+
+const refusal = (where: string, message: string) => Object.assign(new TypeError(`${where}: ${message}`), { code: 'TOLLGATE_INVALID_ARGUMENT' as const });
+
+/**
+ * Refuses, with the reason, a table option given to a store that counts on Redis (through the
+ * option `client`): nothing would use it. TypeError with code TOLLGATE_INVALID_ARGUMENT.
+ */
+export function refuseTableOptions(o: Record<string, unknown>, client: string, where: string): void {
+  for (const key of ADAPTER_TABLE_KEYS) if (o[key] !== undefined) throw refusal(where, `${key} cannot be given with ${client}: ${NOT_WITH_REDIS[key](client)}`);
+}
 
 /**
  * Checks a store adapter's options: with `redis`, against `redisKeys` (and a table option is
@@ -23,14 +36,13 @@ const NOT_WITH_REDIS: Readonly<Record<(typeof ADAPTER_TABLE_KEYS)[number], strin
  * as such). Returns whether the store counts on Redis. TypeErrors with code TOLLGATE_INVALID_ARGUMENT.
  */
 export function checkStoreOptions(o: Record<string, unknown>, redisKeys: readonly string[], where: string): boolean {
-  const refuse = (message: string) => Object.assign(new TypeError(`${where}: ${message}`), { code: 'TOLLGATE_INVALID_ARGUMENT' as const });
   if (o.redis !== undefined) {
-    for (const key of ADAPTER_TABLE_KEYS) if (o[key] !== undefined) throw refuse(`${key} cannot be given with redis: ${NOT_WITH_REDIS[key]}`);
+    refuseTableOptions(o, 'redis', where);
     checkKnownKeys(o, redisKeys, where);
     return true;
   }
   for (const key of redisKeys) {
-    if (key !== 'redis' && o[key] !== undefined) throw refuse(`${key} applies to counting on Redis: give redis (a Redis client) too, or leave ${key} out`);
+    if (key !== 'redis' && o[key] !== undefined) throw refusal(where, `${key} applies to counting on Redis: give redis (a Redis client) too, or leave ${key} out`);
   }
   checkKnownKeys(o, ADAPTER_TABLE_KEYS, where);
   return false;

@@ -12,7 +12,8 @@ import type { MaybePromise, RateLimiter } from '../limiters/rate-limiter.js';
 import type { Hit, HitStore } from './rlf-hit-store.js';
 import { RlfRedisStore } from './peer-formats/rlf-redis-store.js';
 import type { Decision } from '../common/decision.js';
-import { ADAPTER_TABLE_KEYS, hitCounter, type AdapterTableOptions } from './adapter-limiter.js';
+import { ADAPTER_TABLE_KEYS, hitCounter, refuseTableOptions, type AdapterTableOptions } from './adapter-limiter.js';
+import { isRedisFailure } from './peer-formats/peer-redis-options.js';
 import { checkInteger, checkObject } from '../common/validate.js';
 import { checkKnownKeys } from '../common/option-keys.js';
 import { storedKey } from '../common/keys.js';
@@ -77,8 +78,8 @@ export interface RateLimiterTollgateOptions extends AdapterTableOptions {
   readonly execEvenlyMinDelayMs?: number;
   /**
    * Count on Redis instead (any client RedisLimiter takes), in rate-limiter-flexible's own keys and
-   * values: RateLimiterRedis with the same keyPrefix, points and duration shares the count. `store`
-   * and `capacity` are then not used.
+   * values: RateLimiterRedis with the same keyPrefix, points and duration shares the count. The
+   * table options (`store`, `capacity`, `engine`, `clock`) are then refused: no table is made.
    */
   readonly storeClient?: RedisClient;
   /** When storeClient fails: this limiter answers instead (rate-limiter-flexible's insurance). */
@@ -152,6 +153,14 @@ class CountingStore implements HitStore {
 
   incr(key: string, points: number, durationMs: number): MaybePromise<Hit> {
     const current = this.#durationOf(key);
+    if (points === 0) {
+      // consume(key, 0): the key as it is. A key holding nothing answers as a new record of
+      // `durationMs` would (as RateLimiterRedis' SET NX), but none is kept: see set(key, 0).
+      const table = this.#table(current);
+      return then(table.counter.peek(key), (d) =>
+        d.allowed && table.ceiling - d.remaining === 0 ? { consumed: 0, ms: durationMs === 0 ? -1 : durationMs, created: true } : this.#hit(table, d, current, false),
+      );
+    }
     // The common case: the limiter's own duration for a key never given another.
     if (current === durationMs && current === this.#defaultMs) {
       const table = this.#table(current);
@@ -213,6 +222,25 @@ class CountingStore implements HitStore {
   }
 }
 
+/**
+ * consume's points: an integer from 0 (nothing added: the key's state, as rate-limiter-flexible
+ * answers it) to 2^40.
+ * NOTE: RateLimiterRedis also resolves negative points (its INCRBY takes them back) and digit
+ * strings ('2'). Both are refused here, deliberately. A negative consume is a reward that answers
+ * as if a request were allowed, and what it does depends on the store (tables never go below zero,
+ * Redis does); a cost computed below zero would hand points back silently; reward() says what it
+ * does. Strings mean different things within rate-limiter-flexible itself (RateLimiterRedis takes
+ * only /^[1-9][0-9]*$/; RateLimiterMemory concatenates them to its count), and are usually a header
+ * or query value nobody parsed.
+ */
+function checkConsumePoints(points: unknown): number {
+  if (typeof points !== 'number') throw invalidArgument('points', 'a number (parse a string of points first)', points);
+  if (!Number.isInteger(points) || points < 0 || points > 2 ** 40) {
+    throw outOfRange('points', `an integer from 0 to ${2 ** 40} (0 reads the key; to take points back, call reward)`, points);
+  }
+  return points;
+}
+
 function then<T, U>(value: MaybePromise<T>, next: (v: T) => MaybePromise<U>): MaybePromise<U> {
   return value instanceof Promise ? value.then(next) : next(value);
 }
@@ -248,6 +276,7 @@ export class RateLimiterTollgate {
   constructor(options: RateLimiterTollgateOptions = {}) {
     const o = checkObject(options, 'options');
     checkKnownKeys(o, OPTIONS, 'RateLimiterTollgate options');
+    if (o.storeClient !== undefined) refuseTableOptions(o, 'storeClient', 'RateLimiterTollgate options');
     this.points = o.points === undefined ? 4 : checkInteger(o.points, 'points', 0, 2 ** 40);
     this.duration = o.duration === undefined ? 1 : checkInteger(o.duration, 'duration', 0, 2 ** 30);
     this.blockDuration = o.blockDuration === undefined ? 0 : checkInteger(o.blockDuration, 'blockDuration', 0, 2 ** 30);
@@ -347,26 +376,31 @@ export class RateLimiterTollgate {
     if (this.#insurance === undefined) return promise;
     const insurance = this.#insurance;
     return promise.catch((error: unknown) => {
-      const code = (error as { code?: string })?.code;
-      if (typeof code !== 'string' || !code.startsWith('TOLLGATE_REDIS_')) throw error;
+      // A key holding another program's value is not Redis failing: it rejects with the mismatch
+      // (never fails open, see docs/redis.md), the insurance limiter is not asked.
+      if (!isRedisFailure(error)) throw error;
       return insured(insurance) as Promise<T>;
     });
   }
 
-  /** Adds `points` to the key: resolves while within `points`, rejects with the RateLimiterRes beyond. */
+  /**
+   * Adds `points` to the key: resolves while within `points`, rejects with the RateLimiterRes beyond.
+   * `points` 0 adds nothing and answers with the key as it is (rate-limiter-flexible's peek).
+   */
   consume(key: string | number, points = 1, options?: { customDuration?: number }): Promise<RateLimiterRes> {
     let n: number;
     let stored: string;
     let seconds: number;
     try {
-      n = points === 1 ? 1 : checkInteger(points, 'points', 1, 2 ** 40);
+      n = points === 1 ? 1 : checkConsumePoints(points);
       stored = this.getKey(key);
       seconds = this.#secDuration(options);
     } catch (error) {
       return Promise.reject(error);
     }
     const blockedUntil = this.inMemoryBlockOnConsumed > 0 ? this.#inMemoryBlock(stored) : 0;
-    if (blockedUntil > 0) return Promise.reject(new RateLimiterRes(0, blockedUntil - this.#now(), this.inMemoryBlockOnConsumed, false));
+    // As rate-limiter-flexible's: refused without asking the store, so nothing is known but the time left.
+    if (blockedUntil > 0) return Promise.reject(new RateLimiterRes(0, blockedUntil - this.#now(), 0, false));
     if (this.#insurance === undefined) {
       // The call made per request: no closures beyond the store's own answer.
       if (this.#closed) return Promise.reject(closedError('RateLimiterTollgate'));
@@ -387,16 +421,30 @@ export class RateLimiterTollgate {
   #decide(stored: string, hit: Hit, n: number): MaybePromise<RateLimiterRes> {
     if (hit.blocked === true) throw this.#res(hit);
     const res = this.#res(hit);
-    if (this.inMemoryBlockOnConsumed > 0 && hit.consumed >= this.inMemoryBlockOnConsumed) {
-      const ms = this.inMemoryBlockDuration > 0 ? this.inMemoryBlockDuration * 1000 : hit.ms;
-      if (ms > 0) this.#blockInMemory(stored, this.#now() + ms);
+    const over = hit.consumed > this.points;
+    // In-memory blocks start where rate-limiter-flexible's _afterConsume starts them. Without
+    // inMemoryBlockDuration: at inMemoryBlockOnConsumed points, for the rest of the key's duration,
+    // the answer as the store gave it (no execEvenly delay).
+    if (this.inMemoryBlockOnConsumed > 0 && this.inMemoryBlockDuration === 0 && hit.consumed >= this.inMemoryBlockOnConsumed) {
+      if (hit.ms > 0) this.#blockInMemory(stored, this.#now() + hit.ms);
+      // NOTE: rate-limiter-flexible then skips blockDuration; the block is kept here, so that the
+      // processes sharing the store see it too.
+      if (!over) return res;
     }
-    if (hit.consumed > this.points) {
-      // Blocked only when this call crossed the limit (not again while over it).
-      if (this.blockDuration > 0 && hit.consumed <= this.points + n) {
-        // Blocked for blockDuration in the table (every process sharing it sees it), then counted afresh.
+    if (over) {
+      // Blocked only when this call crossed the limit (not again while over it): for blockDuration
+      // in the store (every process sharing it sees it), then counted afresh.
+      const block = this.blockDuration > 0 && hit.consumed <= this.points + n;
+      if (block) res.msBeforeNext = this.blockDuration * 1000;
+      // With inMemoryBlockDuration: a consume over `points` at inMemoryBlockOnConsumed blocks the key
+      // for that long, and that is the msBeforeNext it reports (as rate-limiter-flexible's).
+      if (this.inMemoryBlockOnConsumed > 0 && this.inMemoryBlockDuration > 0 && hit.consumed >= this.inMemoryBlockOnConsumed) {
+        res.msBeforeNext = this.inMemoryBlockDuration * 1000;
+        this.#blockInMemory(stored, this.#now() + res.msBeforeNext);
+      }
+      if (block) {
         return then(this.#store.block(stored, this.blockDuration * 1000, hit.consumed), () => {
-          throw new RateLimiterRes(0, this.blockDuration * 1000, hit.consumed, false);
+          throw res;
         });
       }
       throw res;
