@@ -2,33 +2,26 @@
 // to another master with MIGRATE while traffic over all groups runs. Clients meanwhile get ASK and
 // TRYAGAIN for that slot only: no node's breaker may open, and only the migrating group's requests
 // may be decided by onError. Afterwards its keys are Redis' again, exactly.
-import { Cluster, type Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { fixedWindow, Limiter, RedisLimiter } from '../src/index.js';
 import { keySlot } from '../src/redis/key-slot.js';
 import { groupedKeyBase } from '../src/redis/redis-keys.js';
 import { ownerOf } from '../scripts/migrate-slot.mjs';
 import { migrationUnderTraffic, reshardKeys } from '../scripts/redis-scenarios.mjs';
-import { hasRedis, startCluster, type LocalCluster } from './helpers/redis.js';
+import { hasRedis, useRedisCluster } from './helpers/redis.js';
 
 const tollgate = { RedisLimiter, Limiter, fixedWindow, keySlot, groupedKeyBase };
 const keys = reshardKeys(tollgate);
 
 describe.runIf(hasRedis)('RedisLimiter through a live slot migration', () => {
-  let cluster: LocalCluster;
-  let client: Cluster;
+  const state = useRedisCluster();
   beforeAll(async () => {
-    cluster = await startCluster();
-    client = new Cluster([...cluster.nodes]);
-    client.on('error', () => undefined);
-    if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve));
-  });
-  afterAll(async () => {
-    client?.disconnect();
-    await cluster?.stop();
+    if (state.client.status !== 'ready') await new Promise((resolve) => state.client.once('ready', resolve));
   });
 
   it('moving a populated group slot opens no breaker, and only that group falls back to onError', async () => {
+    const { cluster, client } = state;
     // The traffic: 32 keys in each group, so the migrating group is 1/16 of it; 20k keys in the
     // migrating slot, as a limiter with many users holds them: what MIGRATE has to move.
     const { limiter, slot, inGroup, migration, decisions, groupDecisions, before, after, fellBack, events } = await migrationUnderTraffic(tollgate, {

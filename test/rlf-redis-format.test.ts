@@ -7,7 +7,7 @@ import { createClient } from 'redis';
 import { RateLimiterRedis, type RateLimiterRes as RlfRes } from 'rate-limiter-flexible';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimiterRes, RateLimiterTollgate } from '../src/index.js';
-import { hasRedis, startCluster, startRedis, useRedisServer, type LocalCluster } from './helpers/redis.js';
+import { hasRedis, startRedis, useRedisCluster, useRedisServer } from './helpers/redis.js';
 
 interface Pair {
   readonly old: RateLimiterRedis;
@@ -376,19 +376,10 @@ describe.runIf(hasRedis).each(clients)('RateLimiterRedis and RateLimiterTollgate
 });
 
 describe.runIf(hasRedis)('on a Redis Cluster: keys without hash tag, each in its own slot', () => {
-  let cluster: LocalCluster;
-  let client: Cluster;
-  beforeAll(async () => {
-    cluster = await startCluster();
-    client = new Cluster([...cluster.nodes]);
-    client.on('error', () => undefined);
-  });
-  afterAll(async () => {
-    client?.disconnect();
-    await cluster?.stop();
-  });
+  const state = useRedisCluster();
 
   it('RateLimiterRedis and RateLimiterTollgate share each key, whichever node serves it', async () => {
+    const client = state.client;
     const old = new RateLimiterRedis({ storeClient: client, points: 5, duration: 60 });
     const next = new RateLimiterTollgate({ storeClient: client, points: 5, duration: 60 });
     try {

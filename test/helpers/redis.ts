@@ -1,8 +1,8 @@
 // Real redis-server processes for the tests. Under CI a missing server fails the run; elsewhere
 // the Redis suites are skipped with the reason printed.
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
-import { redisAvailable, startRedis } from '../../scripts/local-redis.mjs';
+import { redisAvailable, startCluster, startRedis } from '../../scripts/local-redis.mjs';
 
 export { startCluster, startRedis, freePort } from '../../scripts/local-redis.mjs';
 export type { LocalCluster, LocalRedis } from '../../scripts/local-redis.mjs';
@@ -30,6 +30,27 @@ export function useRedisServer(): { readonly redis: Redis; readonly server: Awai
   afterAll(async () => {
     state.redis?.disconnect();
     await state.server?.stop();
+  });
+  return state;
+}
+
+/**
+ * A local 3-master Redis Cluster and an ioredis Cluster client for the enclosing describe block
+ * (`redisOptions` for the client's connections). Read `.client` and `.cluster` inside tests.
+ */
+export function useRedisCluster(redisOptions: Record<string, unknown> = {}): {
+  readonly client: Cluster;
+  readonly cluster: Awaited<ReturnType<typeof startCluster>>;
+} {
+  const state = {} as { client: Cluster; cluster: Awaited<ReturnType<typeof startCluster>> };
+  beforeAll(async () => {
+    state.cluster = await startCluster();
+    state.client = new Cluster([...state.cluster.nodes], { redisOptions });
+    state.client.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    state.client?.disconnect();
+    await state.cluster?.stop();
   });
   return state;
 }
