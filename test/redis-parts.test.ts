@@ -183,6 +183,40 @@ describe('Redis key names', () => {
 });
 
 describe('RedisLimiter over a scripted server (a RedisCommandSender that answers as told)', () => {
+  it('a lone call goes to Redis at once (no event-loop turn waited for a batch); calls made together share one', async () => {
+    const sent: string[][] = [];
+    let release: (() => void) | undefined;
+    const sender: RedisCommandSender = {
+      sendCommand: async (command) => {
+        if (command.includes('PEXPIRETIME')) return [1, Date.now(), 0x07_00_00, 'noeviction', 0, 'scripted'];
+        sent.push(command);
+        const requests = command.filter((c) => c.endsWith(':fw60000')).length;
+        if (release === undefined) await new Promise<void>((resolve) => (release = resolve));
+        const reply: unknown[] = [1, Date.now()];
+        for (let i = 0; i < requests; i++) reply.push(1, 9, 60_000, 0);
+        return reply;
+      },
+    };
+    const limiter = new RedisLimiter({ redis: sender, name: 'lone', policy: fixedWindow({ limit: 10, windowMs: 60_000 }), denyCache: false });
+    try {
+      // Held in flight: the first call (after the probe) waits until released.
+      const first = limiter.consume('a');
+      for (let i = 0; i < 50 && sent.length === 0; i++) await null;
+      // Sent within microtasks: no setImmediate, no timer, stood between the call and Redis.
+      expect(sent).toHaveLength(1);
+      // With a call in flight, the calls of this turn and the next wait for the loop's turn together.
+      const more = [limiter.consume('b'), limiter.consume('c')];
+      for (let i = 0; i < 50; i++) await null;
+      expect(sent).toHaveLength(1);
+      release?.();
+      await Promise.all([first, ...more]);
+      expect(sent).toHaveLength(2);
+      expect(sent[1]?.filter((c) => c.endsWith(':fw60000'))).toHaveLength(2);
+    } finally {
+      limiter.close();
+    }
+  });
+
   it('a trial call that Redis refuses as late fails the trial: the breaker tries again later instead of staying half-open', async () => {
     let mode: 'answer' | 'fail' | 'late' = 'answer';
     let trials = 0;

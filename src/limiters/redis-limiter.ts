@@ -432,11 +432,16 @@ export class RedisLimiter extends LimiterBase {
         this.#dispatch(this.#node(slot), queue);
       } else if (!this.#scheduled) {
         this.#scheduled = true;
-        // After this turn's microtasks: everything asked for in the meantime shares the call.
-        setImmediate(() => this.#flush());
+        // Nothing in flight: a lone call goes at once, after this turn's synchronous calls (which
+        // share it); it must not wait an event-loop turn for a batch to fill. With calls in
+        // flight, wait for the loop's turn instead: what arrives meanwhile shares one call.
+        if (this.#inFlight.size === 0) queueMicrotask(this.#flushNow);
+        else setImmediate(this.#flushNow);
       }
     });
   }
+
+  readonly #flushNow = () => this.#flush();
 
   /** Sends every waiting request: a call per slot that has some. */
   #flush(): void {

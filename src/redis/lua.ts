@@ -94,304 +94,6 @@ for i = 1, P do
 end
 local base = 4 + P * 5
 
--- State of another shape (another program's value, a hash, a list): the request stops before
--- it writes anything and reports which policy's key it was.
-local MISMATCH = {}
-local mismatched = 0
-local function foreign(p)
-  mismatched = p.n
-  error(MISMATCH)
-end
-
--- A reply error a pcall caught: foreign state (see is_foreign), else Redis' failure raised again.
-local function failed(p, e)
-  if is_foreign(e) then foreign(p) end
-  error(e)
-end
-
--- A key's value, or false when it does not exist; a key of another type is foreign.
-local function get(p, key)
-  local v = redis.pcall('GET', key)
-  if type(v) == 'table' then failed(p, v) end
-  return v
-end
-
--- A fixed window's count; anything but an integer is foreign.
--- (2^53 and above: no tollgate limit reaches it, and a double no longer counts it exactly.)
-local function count_of(p, key)
-  local count = tonumber(get(p, key) or '0')
-  if count == nil or count ~= floor(count) or count >= 9007199254740992 then foreign(p) end
-  return count
-end
-
--- A state is three numbers (a, b, c), passed and returned as values rather than in a table: no
--- allocation per request. Sliding window: window start, its count, the previous window's count.
--- Token bucket: tokens, when they were counted, credit toward the next token. GCRA: the time its
--- backlog drains to whole intervals, and the remainder.
-local function fresh(p, limit)
-  if p.kind == ${PolicyCode.SlidingWindow} then return now - (now % p.w), 0, 0 end
-  if p.kind == ${PolicyCode.TokenBucket} then return limit, now, 0 end
-  return now, 0, 0
-end
-
--- The state of a sliding window, token bucket or GCRA: 'T3', its three numbers, when the key
--- expires by Redis' clock, and when (by the decisions' clock) the state becomes a fresh key's
--- under the limit it was decided with, as little-endian doubles (every one an integer below 2^53,
--- so exact), unpacked by struct in C rather than parsed from text. A state read at or after that
--- time is a fresh key's, as a local table's entry is once expired: for a token bucket the two
--- differ under another limit (a tier change), so the TTL's slack must not keep it. 'T2' (the same
--- without that time) and 'T1' (without the expiry either, from tollgate 0.1) still read. Any
--- other value under the key is foreign.
-local STATE_TAG = 'T3'
-
--- Writes a state that must live 'reset' ms more. A SET that keeps the key's TTL costs Redis far
--- less than one that sets it (a relative expiry is rewritten for replication), so a TTL is set
--- with slack, up to a minute, and kept by every write that it still covers; the slack only keeps
--- a state that load() reads as a fresh key's.
-local SLACK_MIN_MS, SLACK_MAX_MS = 1000, 60000
-
-local function store(key, a, b, c, reset, expires)
-  if reset <= 0 then
-    redis.call('DEL', key)
-    return
-  end
-  if expires ~= nil and clock + reset <= expires then
-    redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, expires, now + reset), 'KEEPTTL')
-  else
-    local ttl = reset + math.min(max(reset, SLACK_MIN_MS), SLACK_MAX_MS)
-    redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + reset), 'PX', ttl)
-  end
-end
-
--- A state's three numbers, its key's expiry by Redis' clock and when it is a fresh key's by the
--- decisions' (each nil when the form does not say).
-local function parse(p, v)
-  local size = #v
-  if size == 42 then
-    local tag, a, b, c, expires, fresh_at = struct.unpack('<c2ddddd', v)
-    if tag == STATE_TAG then return a, b, c, expires, fresh_at end
-  elseif size == 34 then
-    local tag, a, b, c, expires = struct.unpack('<c2dddd', v)
-    if tag == 'T2' then return a, b, c, expires, nil end
-  elseif size == 26 then
-    local tag, a, b, c = struct.unpack('<c2ddd', v)
-    if tag == 'T1' then return a, b, c, nil, nil end
-  end
-  foreign(p)
-end
-
--- The state under a key (fresh when missing or past its time), its expiry (nil when unknown);
--- foreign raises. Every path that decides reads state through here, the hot ones included: one
--- call per request.
-local function load(p, limit, key)
-  local v = redis.pcall('GET', key)
-  if not v then return fresh(p, limit) end
-  if type(v) == 'table' then failed(p, v) end
-  local a, b, c, expires, fresh_at = parse(p, v)
-  if fresh_at ~= nil and fresh_at <= now then
-    a, b, c = fresh(p, limit)
-  end
-  return a, b, c, expires
-end
-
--- The current aligned window's start and count, the previous window's count, and time elapsed.
-local function sliding_view(p, a, b, c)
-  local w = p.w
-  local aligned = now - (now % w)
-  local start, cur, prev = aligned, 0, 0
-  if a >= aligned then
-    start, cur, prev = a, b, c
-  elseif a == aligned - w then
-    prev = b
-  end
-  return start, cur, prev, max(0, now - start)
-end
-
--- Until the state is that of a fresh key (the key's TTL): this window's count weighs into the next.
-local function sliding_expiry(p, start, cur, prev, elapsed)
-  if cur > 0 then return start + 2 * p.w - now end
-  if prev > 0 and elapsed < p.w then return start + p.w - now end
-  return 0
-end
-
--- What a caller is told: until the current window ends (at most one window).
-local function sliding_reset(p, start, cur, prev, elapsed)
-  if cur > 0 or (prev > 0 and elapsed < p.w) then return start + p.w - now end
-  return 0
-end
-
--- Each algorithm returns allowed, remaining, resetMs, retryAfterMs, and when it spent (commit and
--- allowed) the new state's three numbers and how long to keep it.
-local function sliding(p, limit, a, b, c, cost, commit)
-  local w = p.w
-  local start, cur, prev, elapsed = sliding_view(p, a, b, c)
-  local weighted = 0
-  if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
-  local used = cur + weighted
-  if cost > limit or used + cost > limit then
-    local retry = NEVER
-    if cost <= limit then
-      local room = limit - cur - cost
-      if room >= 0 then
-        retry = w - floor(room * w / prev) - elapsed
-      else
-        retry = w - elapsed + w - floor((limit - cost) * w / cur)
-      end
-    end
-    return false, max(0, limit - used), sliding_reset(p, start, cur, prev, elapsed), retry
-  end
-  if commit then
-    cur = cur + cost
-    return true, limit - used - cost, sliding_reset(p, start, cur, prev, elapsed), 0, start, cur, prev, sliding_expiry(p, start, cur, prev, elapsed)
-  end
-  return true, limit - used, sliding_reset(p, start, cur, prev, elapsed), 0
-end
-
--- Tokens refilled up to now (the state's time never goes back).
-local function refill(p, cap, a, b, c)
-  if a >= cap then return cap, max(b, now), 0 end
-  if now > b then
-    local elapsed = now - b
-    if elapsed >= ceil(((cap - a) * p.i - c) / p.t) then return cap, now, 0 end
-    local credit = c + elapsed * p.t
-    return a + floor(credit / p.i), now, credit % p.i
-  end
-  return a, b, c
-end
-
--- Until 'target' tokens are there.
-local function wait(p, a, c, target)
-  if a >= target then return 0 end
-  return ceil(((target - a) * p.i - c) / p.t)
-end
-
-local function bucket(p, cap, a, b, c, cost, commit)
-  a, b, c = refill(p, cap, a, b, c)
-  if cost > cap or cost > a then
-    local retry = NEVER
-    if cost <= cap then retry = wait(p, a, c, cost) end
-    return false, a, wait(p, a, c, cap), retry
-  end
-  if not commit then return true, a, wait(p, a, c, cap), 0 end
-  a = a - cost
-  local reset = wait(p, a, c, cap)
-  return true, a, reset, 0, a, b, c, reset
-end
-
--- Whole intervals left in a GCRA's tolerance above 'backlog'.
-local function gcra_remaining(tol, i, backlog)
-  return max(0, floor(max(0, tol - backlog) / i))
-end
-
-local function gcra(p, burst, a, b, c, cost, commit)
-  local t, i = p.t, p.i
-  local backlog = 0
-  if a >= now then backlog = (a - now) * t + b end
-  local tol = burst * i
-  if cost > burst or backlog > tol - cost * i then
-    local retry = NEVER
-    if cost <= burst then retry = ceil((backlog - (tol - cost * i)) / t) end
-    return false, gcra_remaining(tol, i, backlog), ceil(backlog / t), retry
-  end
-  if not commit then return true, gcra_remaining(tol, i, backlog), ceil(backlog / t), 0 end
-  local nxt = backlog + cost * i
-  local reset = ceil(nxt / t)
-  return true, gcra_remaining(tol, i, nxt), reset, 0, now + floor(nxt / t), nxt % t, 0, reset
-end
-
--- One policy on one key. Fixed windows are a plain counter: INCRBY, with PEXPIRE NX so a window
--- is never extended; the others keep their packed state (see store) with a PX expiry.
-local function decide(p, limit, key, cost, commit)
-  local kind = p.kind
-  if kind == ${PolicyCode.FixedWindow} and commit then
-    -- Spend first (one call on the common path), and take it back on a denial.
-    local count = redis.pcall('INCRBY', key, cost)
-    if type(count) == 'table' then failed(p, count) end
-    local reset, started = window_end(key, p.w, count, cost)
-    if count > limit then
-      if started then redis.call('DEL', key) else redis.call('DECRBY', key, cost) end
-      local retry = NEVER
-      if cost <= limit then retry = reset end
-      return false, max(0, limit - (count - cost)), reset, retry
-    end
-    return true, limit - count, reset, 0
-  end
-  if kind == ${PolicyCode.FixedWindow} then
-    local count = count_of(p, key)
-    local reset = p.w
-    if count > 0 then
-      reset = redis.call('PTTL', key)
-      if reset < 0 then reset = p.w end
-    end
-    if cost > limit or count + cost > limit then
-      local retry = NEVER
-      if cost <= limit then retry = reset end
-      return false, max(0, limit - count), reset, retry
-    end
-    return true, limit - count, reset, 0
-  end
-  local a, b, c, expires = load(p, limit, key)
-  local allowed, remaining, reset, retry, na, nb, nc, keep
-  if kind == ${PolicyCode.SlidingWindow} then
-    allowed, remaining, reset, retry, na, nb, nc, keep = sliding(p, limit, a, b, c, cost, commit)
-  elseif kind == ${PolicyCode.TokenBucket} then
-    allowed, remaining, reset, retry, na, nb, nc, keep = bucket(p, limit, a, b, c, cost, commit)
-  else
-    allowed, remaining, reset, retry, na, nb, nc, keep = gcra(p, limit, a, b, c, cost, commit)
-  end
-  -- A sliding window's state lives longer than the reset it shows (see sliding_expiry).
-  if na ~= nil then store(key, na, nb, nc, keep, expires) end
-  return allowed, remaining, reset, retry
-end
-
--- Gives back up to 'amount', as refund() in src/engine/js/algorithms.ts; a missing key stays missing.
-local function refund(p, limit, key, amount)
-  local back = math.min(amount, limit)
-  if p.kind == ${PolicyCode.FixedWindow} then
-    local count = count_of(p, key)
-    if count > 0 then
-      if back >= count then redis.call('SET', key, 0, 'KEEPTTL') else redis.call('DECRBY', key, back) end
-    end
-    return
-  end
-  local v = get(p, key)
-  if not v then return end
-  local a, b, c, expires, fresh_at = parse(p, v)
-  -- A state past its time is a fresh key's, which a refund leaves as it is (as a missing key).
-  if fresh_at ~= nil and fresh_at <= now then return end
-  if p.kind == ${PolicyCode.SlidingWindow} then
-    local start, cur, prev, elapsed = sliding_view(p, a, b, c)
-    cur = max(0, cur - back)
-    store(key, start, cur, prev, sliding_expiry(p, start, cur, prev, elapsed), expires)
-  elseif p.kind == ${PolicyCode.TokenBucket} then
-    a, b, c = refill(p, limit, a, b, c)
-    if back >= limit - a then a, c = limit, 0 else a = a + back end
-    store(key, a, b, c, wait(p, a, c, limit), expires)
-  else
-    local backlog = 0
-    if a >= now then backlog = (a - now) * p.t + b end
-    local nxt = 0
-    if back * p.i < backlog then nxt = backlog - back * p.i end
-    store(key, now + floor(nxt / p.t), nxt % p.t, 0, ceil(nxt / p.t), expires)
-  end
-end
-
--- Reads a key as its policy stores it, only to find foreign state before anything is written.
-local function count_or_parse(p, key)
-  if p.kind == ${PolicyCode.FixedWindow} then return count_of(p, key) end
-  local v = get(p, key)
-  if v then parse(p, v) end
-end
-
--- The limit of policy i for the request whose arguments start at r: the policy's own, or the
--- request's override for it (0 = none). r is nil in a batch of plain consumes (no arguments).
-local function limitOf(r, i)
-  if r == nil then return policies[i].limit end
-  local override = tonumber(ARGV[r + 1 + i])
-  if override > 0 then return override end
-  return policies[i].limit
-end
-
 -- The blocks marker (KEYS[1]) exists while a key of this batch's slot group (of the limiter, on a
 -- single server) may be blocked: without it, nothing about blocks is read. Its fields are key
 -- bases, its values their blocks' ends by Redis' clock; a field read after its end goes.
@@ -412,45 +114,6 @@ local function blockedFor(k)
   return ends - clock
 end
 
--- One request, its state keys from KEYS[k]: its per-policy results and whether it passed. Every
--- read that can find foreign state comes before the first write.
-local function run(r, k, op, cost)
-  local blocked = blockedFor(k)
-  local results = {}
-  local all = blocked <= 0
-  if op == 3 then
-    -- Refund 'cost' on every policy (all read first); the reply's fields are unused.
-    for i = 1, P do count_or_parse(policies[i], KEYS[k + i - 1]) end
-    for i = 1, P do
-      local limit = limitOf(r, i)
-      refund(policies[i], limit, KEYS[k + i - 1], cost)
-      results[i] = { true, limit, 0, 0, 0 }
-    end
-  else
-    -- First decide every policy without writing: a request denied by one spends nothing anywhere.
-    for i = 1, P do
-      local p = policies[i]
-      local limit = limitOf(r, i)
-      local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i - 1], cost, false)
-      if blocked > 0 then
-        allowed, remaining, reset = false, 0, max(reset, blocked)
-        if retry ~= NEVER then retry = max(retry, blocked) end
-      end
-      results[i] = { allowed, limit, remaining, reset, retry }
-      if not allowed then all = false end
-    end
-    if all and op == 1 then
-      for i = 1, P do
-        local p = policies[i]
-        local limit = results[i][2]
-        local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i - 1], cost, true)
-        results[i] = { allowed, limit, remaining, reset, retry }
-      end
-    end
-  end
-  return results, all
-end
-
 -- After the policies: 'c' when every request is a plain consume (cost 1, the policies' own
 -- limits: nothing more is sent per request), else 'x' and, per request, op, cost and one limit
 -- override per policy. With one policy a request's reply is 4 numbers: status, remaining,
@@ -465,36 +128,520 @@ local function put(a, b, c, d)
   n = n + 4
 end
 
--- Any request through run(): a block, several policies, peek, refund, per-call limits.
-local function general(at, k, op, cost)
-  local ok, results, all = pcall(run, at, k, op, cost)
-  if ok then
-    if P == 1 then
-      local x = results[1]
-      put(all and 1 or 0, x[3], x[4], x[5])
-    else
-      out[n + 1] = all and 1 or 0
-      n = n + 1
-      for i = 1, P do
-        local x = results[i]
-        out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = x[1] and 1 or 0, x[2], x[3], x[4], x[5]
-        n = n + 5
-      end
-    end
-  elseif results == MISMATCH then
-    if P == 1 then
-      put(2, 1, 0, 0)
-    else
-      out[n + 1], out[n + 2] = 2, mismatched
-      n = n + 2
-      for i = 2, 5 * P do
-        n = n + 1
-        out[n] = 0
-      end
-    end
-  else
-    error(results, 0)
+-- Everything but the plain fixed-window path, made only when a batch needs it: Redis runs the
+-- whole script on every call, and making these ~35 functions cost 16 µs of a lone call's 22
+-- (SLOWLOG, issue 34), most of it for batches that never use them.
+local function build()
+  -- State of another shape (another program's value, a hash, a list): the request stops before
+  -- it writes anything and reports which policy's key it was.
+  local MISMATCH = {}
+  local mismatched = 0
+  local function foreign(p)
+    mismatched = p.n
+    error(MISMATCH)
   end
+
+  -- A reply error a pcall caught: foreign state (see is_foreign), else Redis' failure raised again.
+  local function failed(p, e)
+    if is_foreign(e) then foreign(p) end
+    error(e)
+  end
+
+  -- A key's value, or false when it does not exist; a key of another type is foreign.
+  local function get(p, key)
+    local v = redis.pcall('GET', key)
+    if type(v) == 'table' then failed(p, v) end
+    return v
+  end
+
+  -- A fixed window's count; anything but an integer is foreign.
+  -- (2^53 and above: no tollgate limit reaches it, and a double no longer counts it exactly.)
+  local function count_of(p, key)
+    local count = tonumber(get(p, key) or '0')
+    if count == nil or count ~= floor(count) or count >= 9007199254740992 then foreign(p) end
+    return count
+  end
+
+  -- A state is three numbers (a, b, c), passed and returned as values rather than in a table: no
+  -- allocation per request. Sliding window: window start, its count, the previous window's count.
+  -- Token bucket: tokens, when they were counted, credit toward the next token. GCRA: the time its
+  -- backlog drains to whole intervals, and the remainder.
+  local function fresh(p, limit)
+    if p.kind == ${PolicyCode.SlidingWindow} then return now - (now % p.w), 0, 0 end
+    if p.kind == ${PolicyCode.TokenBucket} then return limit, now, 0 end
+    return now, 0, 0
+  end
+
+  -- The state of a sliding window, token bucket or GCRA: 'T3', its three numbers, when the key
+  -- expires by Redis' clock, and when (by the decisions' clock) the state becomes a fresh key's
+  -- under the limit it was decided with, as little-endian doubles (every one an integer below 2^53,
+  -- so exact), unpacked by struct in C rather than parsed from text. A state read at or after that
+  -- time is a fresh key's, as a local table's entry is once expired: for a token bucket the two
+  -- differ under another limit (a tier change), so the TTL's slack must not keep it. 'T2' (the same
+  -- without that time) and 'T1' (without the expiry either, from tollgate 0.1) still read. Any
+  -- other value under the key is foreign.
+  local STATE_TAG = 'T3'
+
+  -- Writes a state that must live 'reset' ms more. A SET that keeps the key's TTL costs Redis far
+  -- less than one that sets it (a relative expiry is rewritten for replication), so a TTL is set
+  -- with slack, up to a minute, and kept by every write that it still covers; the slack only keeps
+  -- a state that load() reads as a fresh key's.
+  local SLACK_MIN_MS, SLACK_MAX_MS = 1000, 60000
+
+  local function store(key, a, b, c, reset, expires)
+    if reset <= 0 then
+      redis.call('DEL', key)
+      return
+    end
+    if expires ~= nil and clock + reset <= expires then
+      redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, expires, now + reset), 'KEEPTTL')
+    else
+      local ttl = reset + math.min(max(reset, SLACK_MIN_MS), SLACK_MAX_MS)
+      redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + reset), 'PX', ttl)
+    end
+  end
+
+  -- A state's three numbers, its key's expiry by Redis' clock and when it is a fresh key's by the
+  -- decisions' (each nil when the form does not say).
+  local function parse(p, v)
+    local size = #v
+    if size == 42 then
+      local tag, a, b, c, expires, fresh_at = struct.unpack('<c2ddddd', v)
+      if tag == STATE_TAG then return a, b, c, expires, fresh_at end
+    elseif size == 34 then
+      local tag, a, b, c, expires = struct.unpack('<c2dddd', v)
+      if tag == 'T2' then return a, b, c, expires, nil end
+    elseif size == 26 then
+      local tag, a, b, c = struct.unpack('<c2ddd', v)
+      if tag == 'T1' then return a, b, c, nil, nil end
+    end
+    foreign(p)
+  end
+
+  -- The state under a key (fresh when missing or past its time), its expiry (nil when unknown);
+  -- foreign raises. Every path that decides reads state through here, the hot ones included: one
+  -- call per request.
+  local function load(p, limit, key)
+    local v = redis.pcall('GET', key)
+    if not v then return fresh(p, limit) end
+    if type(v) == 'table' then failed(p, v) end
+    local a, b, c, expires, fresh_at = parse(p, v)
+    if fresh_at ~= nil and fresh_at <= now then
+      a, b, c = fresh(p, limit)
+    end
+    return a, b, c, expires
+  end
+
+  -- The current aligned window's start and count, the previous window's count, and time elapsed.
+  local function sliding_view(p, a, b, c)
+    local w = p.w
+    local aligned = now - (now % w)
+    local start, cur, prev = aligned, 0, 0
+    if a >= aligned then
+      start, cur, prev = a, b, c
+    elseif a == aligned - w then
+      prev = b
+    end
+    return start, cur, prev, max(0, now - start)
+  end
+
+  -- Until the state is that of a fresh key (the key's TTL): this window's count weighs into the next.
+  local function sliding_expiry(p, start, cur, prev, elapsed)
+    if cur > 0 then return start + 2 * p.w - now end
+    if prev > 0 and elapsed < p.w then return start + p.w - now end
+    return 0
+  end
+
+  -- What a caller is told: until the current window ends (at most one window).
+  local function sliding_reset(p, start, cur, prev, elapsed)
+    if cur > 0 or (prev > 0 and elapsed < p.w) then return start + p.w - now end
+    return 0
+  end
+
+  -- Each algorithm returns allowed, remaining, resetMs, retryAfterMs, and when it spent (commit and
+  -- allowed) the new state's three numbers and how long to keep it.
+  local function sliding(p, limit, a, b, c, cost, commit)
+    local w = p.w
+    local start, cur, prev, elapsed = sliding_view(p, a, b, c)
+    local weighted = 0
+    if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
+    local used = cur + weighted
+    if cost > limit or used + cost > limit then
+      local retry = NEVER
+      if cost <= limit then
+        local room = limit - cur - cost
+        if room >= 0 then
+          retry = w - floor(room * w / prev) - elapsed
+        else
+          retry = w - elapsed + w - floor((limit - cost) * w / cur)
+        end
+      end
+      return false, max(0, limit - used), sliding_reset(p, start, cur, prev, elapsed), retry
+    end
+    if commit then
+      cur = cur + cost
+      return true, limit - used - cost, sliding_reset(p, start, cur, prev, elapsed), 0, start, cur, prev, sliding_expiry(p, start, cur, prev, elapsed)
+    end
+    return true, limit - used, sliding_reset(p, start, cur, prev, elapsed), 0
+  end
+
+  -- Tokens refilled up to now (the state's time never goes back).
+  local function refill(p, cap, a, b, c)
+    if a >= cap then return cap, max(b, now), 0 end
+    if now > b then
+      local elapsed = now - b
+      if elapsed >= ceil(((cap - a) * p.i - c) / p.t) then return cap, now, 0 end
+      local credit = c + elapsed * p.t
+      return a + floor(credit / p.i), now, credit % p.i
+    end
+    return a, b, c
+  end
+
+  -- Until 'target' tokens are there.
+  local function wait(p, a, c, target)
+    if a >= target then return 0 end
+    return ceil(((target - a) * p.i - c) / p.t)
+  end
+
+  local function bucket(p, cap, a, b, c, cost, commit)
+    a, b, c = refill(p, cap, a, b, c)
+    if cost > cap or cost > a then
+      local retry = NEVER
+      if cost <= cap then retry = wait(p, a, c, cost) end
+      return false, a, wait(p, a, c, cap), retry
+    end
+    if not commit then return true, a, wait(p, a, c, cap), 0 end
+    a = a - cost
+    local reset = wait(p, a, c, cap)
+    return true, a, reset, 0, a, b, c, reset
+  end
+
+  -- Whole intervals left in a GCRA's tolerance above 'backlog'.
+  local function gcra_remaining(tol, i, backlog)
+    return max(0, floor(max(0, tol - backlog) / i))
+  end
+
+  local function gcra(p, burst, a, b, c, cost, commit)
+    local t, i = p.t, p.i
+    local backlog = 0
+    if a >= now then backlog = (a - now) * t + b end
+    local tol = burst * i
+    if cost > burst or backlog > tol - cost * i then
+      local retry = NEVER
+      if cost <= burst then retry = ceil((backlog - (tol - cost * i)) / t) end
+      return false, gcra_remaining(tol, i, backlog), ceil(backlog / t), retry
+    end
+    if not commit then return true, gcra_remaining(tol, i, backlog), ceil(backlog / t), 0 end
+    local nxt = backlog + cost * i
+    local reset = ceil(nxt / t)
+    return true, gcra_remaining(tol, i, nxt), reset, 0, now + floor(nxt / t), nxt % t, 0, reset
+  end
+
+  -- One policy on one key. Fixed windows are a plain counter: INCRBY, with PEXPIRE NX so a window
+  -- is never extended; the others keep their packed state (see store) with a PX expiry.
+  local function decide(p, limit, key, cost, commit)
+    local kind = p.kind
+    if kind == ${PolicyCode.FixedWindow} and commit then
+      -- Spend first (one call on the common path), and take it back on a denial.
+      local count = redis.pcall('INCRBY', key, cost)
+      if type(count) == 'table' then failed(p, count) end
+      local reset, started = window_end(key, p.w, count, cost)
+      if count > limit then
+        if started then redis.call('DEL', key) else redis.call('DECRBY', key, cost) end
+        local retry = NEVER
+        if cost <= limit then retry = reset end
+        return false, max(0, limit - (count - cost)), reset, retry
+      end
+      return true, limit - count, reset, 0
+    end
+    if kind == ${PolicyCode.FixedWindow} then
+      local count = count_of(p, key)
+      local reset = p.w
+      if count > 0 then
+        reset = redis.call('PTTL', key)
+        if reset < 0 then reset = p.w end
+      end
+      if cost > limit or count + cost > limit then
+        local retry = NEVER
+        if cost <= limit then retry = reset end
+        return false, max(0, limit - count), reset, retry
+      end
+      return true, limit - count, reset, 0
+    end
+    local a, b, c, expires = load(p, limit, key)
+    local allowed, remaining, reset, retry, na, nb, nc, keep
+    if kind == ${PolicyCode.SlidingWindow} then
+      allowed, remaining, reset, retry, na, nb, nc, keep = sliding(p, limit, a, b, c, cost, commit)
+    elseif kind == ${PolicyCode.TokenBucket} then
+      allowed, remaining, reset, retry, na, nb, nc, keep = bucket(p, limit, a, b, c, cost, commit)
+    else
+      allowed, remaining, reset, retry, na, nb, nc, keep = gcra(p, limit, a, b, c, cost, commit)
+    end
+    -- A sliding window's state lives longer than the reset it shows (see sliding_expiry).
+    if na ~= nil then store(key, na, nb, nc, keep, expires) end
+    return allowed, remaining, reset, retry
+  end
+
+  -- Gives back up to 'amount', as refund() in src/engine/js/algorithms.ts; a missing key stays missing.
+  local function refund(p, limit, key, amount)
+    local back = math.min(amount, limit)
+    if p.kind == ${PolicyCode.FixedWindow} then
+      local count = count_of(p, key)
+      if count > 0 then
+        if back >= count then redis.call('SET', key, 0, 'KEEPTTL') else redis.call('DECRBY', key, back) end
+      end
+      return
+    end
+    local v = get(p, key)
+    if not v then return end
+    local a, b, c, expires, fresh_at = parse(p, v)
+    -- A state past its time is a fresh key's, which a refund leaves as it is (as a missing key).
+    if fresh_at ~= nil and fresh_at <= now then return end
+    if p.kind == ${PolicyCode.SlidingWindow} then
+      local start, cur, prev, elapsed = sliding_view(p, a, b, c)
+      cur = max(0, cur - back)
+      store(key, start, cur, prev, sliding_expiry(p, start, cur, prev, elapsed), expires)
+    elseif p.kind == ${PolicyCode.TokenBucket} then
+      a, b, c = refill(p, limit, a, b, c)
+      if back >= limit - a then a, c = limit, 0 else a = a + back end
+      store(key, a, b, c, wait(p, a, c, limit), expires)
+    else
+      local backlog = 0
+      if a >= now then backlog = (a - now) * p.t + b end
+      local nxt = 0
+      if back * p.i < backlog then nxt = backlog - back * p.i end
+      store(key, now + floor(nxt / p.t), nxt % p.t, 0, ceil(nxt / p.t), expires)
+    end
+  end
+
+  -- Reads a key as its policy stores it, only to find foreign state before anything is written.
+  local function count_or_parse(p, key)
+    if p.kind == ${PolicyCode.FixedWindow} then return count_of(p, key) end
+    local v = get(p, key)
+    if v then parse(p, v) end
+  end
+
+  -- The limit of policy i for the request whose arguments start at r: the policy's own, or the
+  -- request's override for it (0 = none). r is nil in a batch of plain consumes (no arguments).
+  local function limitOf(r, i)
+    if r == nil then return policies[i].limit end
+    local override = tonumber(ARGV[r + 1 + i])
+    if override > 0 then return override end
+    return policies[i].limit
+  end
+
+  -- One request, its state keys from KEYS[k]: its per-policy results and whether it passed. Every
+  -- read that can find foreign state comes before the first write.
+  local function run(r, k, op, cost)
+    local blocked = blockedFor(k)
+    local results = {}
+    local all = blocked <= 0
+    if op == 3 then
+      -- Refund 'cost' on every policy (all read first); the reply's fields are unused.
+      for i = 1, P do count_or_parse(policies[i], KEYS[k + i - 1]) end
+      for i = 1, P do
+        local limit = limitOf(r, i)
+        refund(policies[i], limit, KEYS[k + i - 1], cost)
+        results[i] = { true, limit, 0, 0, 0 }
+      end
+    else
+      -- First decide every policy without writing: a request denied by one spends nothing anywhere.
+      for i = 1, P do
+        local p = policies[i]
+        local limit = limitOf(r, i)
+        local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i - 1], cost, false)
+        if blocked > 0 then
+          allowed, remaining, reset = false, 0, max(reset, blocked)
+          if retry ~= NEVER then retry = max(retry, blocked) end
+        end
+        results[i] = { allowed, limit, remaining, reset, retry }
+        if not allowed then all = false end
+      end
+      if all and op == 1 then
+        for i = 1, P do
+          local p = policies[i]
+          local limit = results[i][2]
+          local allowed, remaining, reset, retry = decide(p, limit, KEYS[k + i - 1], cost, true)
+          results[i] = { allowed, limit, remaining, reset, retry }
+        end
+      end
+    end
+    return results, all
+  end
+
+  -- Any request through run(): a block, several policies, peek, refund, per-call limits.
+  local function general(at, k, op, cost)
+    local ok, results, all = pcall(run, at, k, op, cost)
+    if ok then
+      if P == 1 then
+        local x = results[1]
+        put(all and 1 or 0, x[3], x[4], x[5])
+      else
+        out[n + 1] = all and 1 or 0
+        n = n + 1
+        for i = 1, P do
+          local x = results[i]
+          out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = x[1] and 1 or 0, x[2], x[3], x[4], x[5]
+          n = n + 5
+        end
+      end
+    elseif results == MISMATCH then
+      if P == 1 then
+        put(2, 1, 0, 0)
+      else
+        out[n + 1], out[n + 2] = 2, mismatched
+        n = n + 2
+        for i = 2, 5 * P do
+          n = n + 1
+          out[n] = 0
+        end
+      end
+    else
+      error(results, 0)
+    end
+  end
+
+  -- Plain consumes under one policy of the other kinds: one pcall for the run of requests rather
+  -- than one each: a request whose state is foreign stops the run before it writes anything, is
+  -- answered, and the run goes on after it (see plain_single).
+  local next_k = 2
+
+  -- Plain consumes under one token bucket, the hot path of bucket() for a cost of 1 written out
+  -- (state read and written through load() and store()): in Redis' Lua every function call counts
+  -- (see bench/RESULTS.md, issue 27). The same steps as refill() and bucket(); the differential
+  -- tests hold both paths to the TypeScript engine's decisions.
+  local function plain_bucket_run()
+    local p = policies[1]
+    local cap, t, i = p.limit, p.t, p.i
+    while next_k <= #KEYS do
+      local k = next_k
+      if blocks and blockedFor(k) > 0 then
+        general(nil, k, 1, 1)
+      else
+        local key = KEYS[k]
+        local a, b, c, expires = load(p, cap, key)
+        -- refill()
+        if a >= cap then
+          a, b, c = cap, max(b, now), 0
+        elseif now > b then
+          local elapsed = now - b
+          if elapsed >= ceil(((cap - a) * i - c) / t) then
+            a, b, c = cap, now, 0
+          else
+            local credit = c + elapsed * t
+            a, b, c = a + floor(credit / i), now, credit % i
+          end
+        end
+        -- bucket() for a cost of 1 (never above the capacity): a token or a denial.
+        if a >= 1 then
+          a = a - 1
+          local reset = ceil(((cap - a) * i - c) / t)
+          store(key, a, b, c, reset, expires)
+          put(1, a, reset, 0)
+        else
+          put(0, a, ceil(((cap - a) * i - c) / t), ceil(((1 - a) * i - c) / t))
+        end
+      end
+      next_k = k + 1
+    end
+  end
+
+  -- Plain consumes under one leaky bucket (GCRA), gcra() for a cost of 1 written out, as for the
+  -- token bucket above; the differential tests hold both paths to the TypeScript engine.
+  local function plain_gcra_run()
+    local p = policies[1]
+    local burst, t, i = p.limit, p.t, p.i
+    local tol = burst * i
+    while next_k <= #KEYS do
+      local k = next_k
+      if blocks and blockedFor(k) > 0 then
+        general(nil, k, 1, 1)
+      else
+        local key = KEYS[k]
+        local a, b, c, expires = load(p, burst, key)
+        local backlog = 0
+        if a >= now then backlog = (a - now) * t + b end
+        if backlog > tol - i then
+          put(0, max(0, floor(max(0, tol - backlog) / i)), ceil(backlog / t), ceil((backlog - (tol - i)) / t))
+        else
+          local nxt = backlog + i
+          local reset = ceil(nxt / t)
+          store(key, now + floor(nxt / t), nxt % t, 0, reset, expires)
+          put(1, max(0, floor(max(0, tol - nxt) / i)), reset, 0)
+        end
+      end
+      next_k = k + 1
+    end
+  end
+
+  -- Plain consumes under one sliding window, sliding() for a cost of 1 written out, as for the
+  -- buckets above; the differential tests hold both paths to the TypeScript engine.
+  local function plain_sliding_run()
+    local p = policies[1]
+    local limit, w = p.limit, p.w
+    local aligned = now - (now % w)
+    while next_k <= #KEYS do
+      local k = next_k
+      if blocks and blockedFor(k) > 0 then
+        general(nil, k, 1, 1)
+      else
+        local key = KEYS[k]
+        local a, b, c, expires = load(p, limit, key)
+        -- sliding_view()
+        local start, cur, prev = aligned, 0, 0
+        if a >= aligned then
+          start, cur, prev = a, b, c
+        elseif a == aligned - w then
+          prev = b
+        end
+        local elapsed = max(0, now - start)
+        local weighted = 0
+        if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
+        local used = cur + weighted
+        if used + 1 > limit then
+          -- Denied (a cost of 1 is never above the limit): sliding()'s retry and sliding_reset().
+          local room, retry = limit - cur - 1, 0
+          if room >= 0 then
+            retry = w - floor(room * w / prev) - elapsed
+          else
+            retry = w - elapsed + w - floor((limit - 1) * w / cur)
+          end
+          local reset = 0
+          if cur > 0 or (prev > 0 and elapsed < w) then reset = start + w - now end
+          put(0, max(0, limit - used), reset, retry)
+        else
+          -- This window's count weighs into the next: the state lives until then (sliding_expiry()).
+          store(key, start, cur + 1, prev, start + 2 * w - now, expires)
+          put(1, limit - used - 1, start + w - now, 0)
+        end
+      end
+      next_k = k + 1
+    end
+  end
+
+  local function plain_single()
+    local run_of = plain_sliding_run
+    if policies[1].kind == ${PolicyCode.TokenBucket} then run_of = plain_bucket_run end
+    if policies[1].kind == ${PolicyCode.Gcra} then run_of = plain_gcra_run end
+    while next_k <= #KEYS do
+      local ok, err = pcall(run_of)
+      if not ok then
+        if err ~= MISMATCH then error(err, 0) end
+        put(2, 1, 0, 0)
+        next_k = next_k + 1
+      end
+    end
+  end
+
+  return general, plain_single
+end
+local general_of, plain_single_of
+local function built()
+  if general_of == nil then general_of, plain_single_of = build() end
+end
+local function general(at, k, op, cost)
+  built()
+  general_of(at, k, op, cost)
 end
 
 -- The common batch, plain consumes under one fixed window: the decide() steps inline, per request
@@ -542,147 +689,20 @@ local function plain_fixed_windows()
   end
 end
 
--- Plain consumes under one policy of the other kinds: one pcall for the run of requests rather
--- than one each: a request whose state is foreign stops the run before it writes anything, is
--- answered, and the run goes on after it (see plain_single).
-local next_k = 2
-
--- Plain consumes under one token bucket, the hot path of bucket() for a cost of 1 written out
--- (state read and written through load() and store()): in Redis' Lua every function call counts
--- (see bench/RESULTS.md, issue 27). The same steps as refill() and bucket(); the differential
--- tests hold both paths to the TypeScript engine's decisions.
-local function plain_bucket_run()
-  local p = policies[1]
-  local cap, t, i = p.limit, p.t, p.i
-  while next_k <= #KEYS do
-    local k = next_k
-    if blocks and blockedFor(k) > 0 then
-      general(nil, k, 1, 1)
-    else
-      local key = KEYS[k]
-      local a, b, c, expires = load(p, cap, key)
-      -- refill()
-      if a >= cap then
-        a, b, c = cap, max(b, now), 0
-      elseif now > b then
-        local elapsed = now - b
-        if elapsed >= ceil(((cap - a) * i - c) / t) then
-          a, b, c = cap, now, 0
-        else
-          local credit = c + elapsed * t
-          a, b, c = a + floor(credit / i), now, credit % i
-        end
-      end
-      -- bucket() for a cost of 1 (never above the capacity): a token or a denial.
-      if a >= 1 then
-        a = a - 1
-        local reset = ceil(((cap - a) * i - c) / t)
-        store(key, a, b, c, reset, expires)
-        put(1, a, reset, 0)
-      else
-        put(0, a, ceil(((cap - a) * i - c) / t), ceil(((1 - a) * i - c) / t))
-      end
-    end
-    next_k = k + 1
-  end
-end
-
--- Plain consumes under one leaky bucket (GCRA), gcra() for a cost of 1 written out, as for the
--- token bucket above; the differential tests hold both paths to the TypeScript engine.
-local function plain_gcra_run()
-  local p = policies[1]
-  local burst, t, i = p.limit, p.t, p.i
-  local tol = burst * i
-  while next_k <= #KEYS do
-    local k = next_k
-    if blocks and blockedFor(k) > 0 then
-      general(nil, k, 1, 1)
-    else
-      local key = KEYS[k]
-      local a, b, c, expires = load(p, burst, key)
-      local backlog = 0
-      if a >= now then backlog = (a - now) * t + b end
-      if backlog > tol - i then
-        put(0, max(0, floor(max(0, tol - backlog) / i)), ceil(backlog / t), ceil((backlog - (tol - i)) / t))
-      else
-        local nxt = backlog + i
-        local reset = ceil(nxt / t)
-        store(key, now + floor(nxt / t), nxt % t, 0, reset, expires)
-        put(1, max(0, floor(max(0, tol - nxt) / i)), reset, 0)
-      end
-    end
-    next_k = k + 1
-  end
-end
-
--- Plain consumes under one sliding window, sliding() for a cost of 1 written out, as for the
--- buckets above; the differential tests hold both paths to the TypeScript engine.
-local function plain_sliding_run()
-  local p = policies[1]
-  local limit, w = p.limit, p.w
-  local aligned = now - (now % w)
-  while next_k <= #KEYS do
-    local k = next_k
-    if blocks and blockedFor(k) > 0 then
-      general(nil, k, 1, 1)
-    else
-      local key = KEYS[k]
-      local a, b, c, expires = load(p, limit, key)
-      -- sliding_view()
-      local start, cur, prev = aligned, 0, 0
-      if a >= aligned then
-        start, cur, prev = a, b, c
-      elseif a == aligned - w then
-        prev = b
-      end
-      local elapsed = max(0, now - start)
-      local weighted = 0
-      if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
-      local used = cur + weighted
-      if used + 1 > limit then
-        -- Denied (a cost of 1 is never above the limit): sliding()'s retry and sliding_reset().
-        local room, retry = limit - cur - 1, 0
-        if room >= 0 then
-          retry = w - floor(room * w / prev) - elapsed
-        else
-          retry = w - elapsed + w - floor((limit - 1) * w / cur)
-        end
-        local reset = 0
-        if cur > 0 or (prev > 0 and elapsed < w) then reset = start + w - now end
-        put(0, max(0, limit - used), reset, retry)
-      else
-        -- This window's count weighs into the next: the state lives until then (sliding_expiry()).
-        store(key, start, cur + 1, prev, start + 2 * w - now, expires)
-        put(1, limit - used - 1, start + w - now, 0)
-      end
-    end
-    next_k = k + 1
-  end
-end
-
-local function plain_single()
-  local run_of = plain_sliding_run
-  if policies[1].kind == ${PolicyCode.TokenBucket} then run_of = plain_bucket_run end
-  if policies[1].kind == ${PolicyCode.Gcra} then run_of = plain_gcra_run end
-  while next_k <= #KEYS do
-    local ok, err = pcall(run_of)
-    if not ok then
-      if err ~= MISMATCH then error(err, 0) end
-      put(2, 1, 0, 0)
-      next_k = next_k + 1
-    end
-  end
-end
-
-if plain and P == 1 then
-  if policies[1].kind == ${PolicyCode.FixedWindow} then plain_fixed_windows() else plain_single() end
+if plain and P == 1 and policies[1].kind == ${PolicyCode.FixedWindow} then
+  plain_fixed_windows()
 else
-  local r = base + 2
-  for k = 2, #KEYS, P do
-    local op, cost, at = 1, 1, nil
-    if not plain then op, cost, at = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), r end
-    general(at, k, op, cost)
-    if not plain then r = r + 2 + P end
+  built()
+  if plain and P == 1 then
+    plain_single_of()
+  else
+    local r = base + 2
+    for k = 2, #KEYS, P do
+      local op, cost, at = 1, 1, nil
+      if not plain then op, cost, at = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), r end
+      general_of(at, k, op, cost)
+      if not plain then r = r + 2 + P end
+    end
   end
 end
 return out
