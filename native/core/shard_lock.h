@@ -50,20 +50,25 @@ class ShardLock {
 // when a timeout was given.
 class ShardGuard {
  public:
+  // For a table one thread owns (in process): nobody else takes its locks, so none is taken.
+  struct Unlocked {};
+  ShardGuard(ShardLock& lock, Unlocked) noexcept : lock_(lock), held_(true), locked_(false) {}
   explicit ShardGuard(ShardLock& lock, int64_t timeout_ms = -1) noexcept : lock_(lock) {
     bool contended = false;
     held_ = lock_.looks_sound() && lock_.lock(timeout_ms, contended);
+    locked_ = held_;
   }
   // Also counts, in `contended` (guarded by the same lock), a wait for another holder, and in
   // `failures` (the caller's own) a lock not had in time.
   ShardGuard(ShardLock& lock, uint64_t& contended, int64_t timeout_ms, uint64_t& failures) noexcept : lock_(lock) {
     bool waited = false;
     held_ = lock_.looks_sound() && lock_.lock(timeout_ms, waited);
+    locked_ = held_;
     if (held_ && waited) ++contended;
     if (!held_) ++failures;
   }
   ~ShardGuard() {
-    if (held_) lock_.unlock();
+    if (locked_) lock_.unlock();
   }
   bool held() const noexcept { return held_; }
   ShardGuard(const ShardGuard&) = delete;
@@ -72,6 +77,7 @@ class ShardGuard {
  private:
   ShardLock& lock_;
   bool held_;
+  bool locked_;  // taken here, so given back here
 };
 
 }  // namespace tollgate

@@ -133,6 +133,7 @@ class Table {
   bool migrate(uint64_t& cursor, uint32_t count, Table& into, int64_t now) noexcept;
   // Entries placed minus entries released through this object, counted only once
   // count_own_entries() is called: the table's entries when one thread owns it (in process).
+  // Such a table's decisions then take no shard lock either (see lock_key).
   // NOTE: not counted by default, as threads and processes sharing a table would race on it.
   void count_own_entries() noexcept { count_own_ = true; }
   // A new key that finds no room is neither evicted for nor refused, and nothing is counted:
