@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: runs every suite in a fresh process, prints progress as it goes, then the
 // comparison against the peers as ratios from this one run. `--write` records it in RESULTS.md.
-//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,redis-failure,redis-operations,http,client,adapters,adapters-redis]
+//   node bench/run.mjs [--quick] [--write] [--only=hot-key,random-keys,memory,multi-process,redis,redis-scale,redis-failure,redis-operations,http,client,adapters,adapters-redis]
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +58,10 @@ if (wanted('multi-process')) {
 if (wanted('redis')) {
   console.error('\n[5/10] Redis on loopback, 256 decisions in flight (decisions per second, commands per decision)');
   results.redis = await runSuite('./suites/redis.mjs', [String(quick ? 1500 : 3000)]);
+}
+if (wanted('redis-scale')) {
+  console.error('\n[5b/10] Redis at 10k, 100k and 1M keys (1,024 in flight; a 3-master Cluster at 1M), and latency: one call at a time, and at offered loads');
+  results.redisScale = await runSuite('./suites/redis-scale.mjs', quick ? ['1000', '2', '20000'] : ['1500', '3', '40000']);
 }
 if (wanted('redis-failure')) {
   console.error(`\n[9/10] Redis failing: a dead server (each call's wait, breaker on and off), a Cluster master killed under load (timeline)`);
@@ -219,6 +223,85 @@ if (results.redis?.skipped) {
   redisRows.push(['4 processes, one hot key, leases, limit 200,000', `${l4.allowed.toLocaleString('en')} allowed, ${rate(l4.perSecond)}`, `${(100 * l4.leasedShare).toFixed(1)}% decided in process`, 'exact total; ≥ 90% local', verdict(l4.allowed === l4.limit && l4.leasedShare >= 0.9)]);
   redisRows.push(['3-master Cluster: tollgate RedisLimiter', `${rate(r.clusterTollgate.perSecond)}, ${cmds(r.clusterTollgate)}, ${cpu(r.clusterTollgate)}`, `${x(r.clusterTollgate.perSecond / r.clusterRlf.perSecond)} rate-limiter-flexible`, '≥ 2x', verdict(r.clusterTollgate.perSecond / r.clusterRlf.perSecond >= 2)]);
   redisRows.push(['3-master Cluster: rate-limiter-flexible', `${rate(r.clusterRlf.perSecond)}, ${cmds(r.clusterRlf)}, ${cpu(r.clusterRlf)}`, '', '', '']);
+}
+
+const scaleRows = [];
+if (results.redisScale?.skipped) {
+  scaleRows.push(['Redis scale suite', `skipped: ${results.redisScale.skipped}`, '', '', 'not measured']);
+} else if (results.redisScale) {
+  const s = results.redisScale;
+  const rate = (n) => `${Math.round(n).toLocaleString('en')}/s`;
+  const us = (v) => `${v.toFixed(1)} µs`;
+  const share = (v) => `${Math.max(0, 100 * v).toFixed(0)}%`;
+  const mid = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const spread = (values) => ` (rounds: ${values.map((v) => (v === null ? '∞' : v.toFixed(2))).join(', ')})`;
+  // A figure some of whose calls went to onError (or failed) is not the limiter's: it never meets a target.
+  const clean = (...fs) => fs.every((f) => f.fallbacks === 0 && f.failed === 0);
+  const fellBack = (f) => (clean(f) ? '' : `; ${f.fallbacks} to onError, ${f.failed} failed`);
+  const cost = (f) => `${rate(f.perSecond)}; ${us(f.nodeCpuUs)} Node + ${us(f.redisCpuUs)} Redis CPU/decision; ${share(f.newKeyShare)} made their key${fellBack(f)}`;
+  const short = { 10000: '10k', 100000: '100k', 1000000: '1M' };
+  for (const [keys, k] of Object.entries(s.scale)) {
+    const at = `${short[keys] ?? keys} keys`;
+    const targeted = Number(keys) >= 100_000;
+    const r = k.roundRatios;
+    const ceilingCell = (f) => `${rate(f.perSecond)}; ${us(f.redisCpuUs)} Redis CPU/request; ${share(f.newKeyShare)} made their key`;
+    scaleRows.push([`${at}: server ceiling, pipelined INCR (redis-benchmark -P 16 -r ${Number(keys).toLocaleString('en')})`, ceilingCell(k.incr), '1.00x', '', '']);
+    scaleRows.push([`${at}: server ceiling, one-INCR EVALSHA (-P 16)`, ceilingCell(k.evalsha), `${x(k.evalsha.perSecond / k.incr.perSecond)} INCR`, '', '']);
+    const fwIncr = mid(r.fixedWindowIncr);
+    const fwRlf = mid(r.fixedWindowRlf);
+    scaleRows.push([
+      `${at}: tollgate RedisLimiter, fixed window`,
+      cost(k.fixedWindow),
+      `${x(fwIncr)} the INCR ceiling${spread(r.fixedWindowIncr)}; ${x(fwRlf)} rate-limiter-flexible${spread(r.fixedWindowRlf)}`,
+      targeted ? '≥ 0.5x INCR; ≥ 2.5x rlf' : '',
+      targeted ? verdict(fwIncr >= 0.5 && fwRlf >= 2.5 && clean(k.fixedWindow, k.rlf)) : '',
+    ]);
+    for (const [kind, label, ratios] of [['tokenBucket', 'token bucket', r.tokenBucketEvalsha], ['slidingWindow', 'sliding window', r.slidingWindowEvalsha], ['gcra', 'leaky bucket (GCRA)', r.gcraEvalsha]]) {
+      scaleRows.push([`${at}: tollgate RedisLimiter, ${label}`, cost(k[kind]), `${x(mid(ratios))} the EVALSHA ceiling${spread(ratios)}`, targeted ? '≥ 0.8x EVALSHA' : '', targeted ? verdict(mid(ratios) >= 0.8 && clean(k[kind])) : '']);
+    }
+    scaleRows.push([`${at}: rate-limiter-flexible RateLimiterRedis`, cost(k.rlf), `${x(k.rlf.perSecond / k.incr.perSecond)} the INCR ceiling`, '', '']);
+  }
+  if (s.cluster) {
+    const c = s.cluster;
+    const ratios = c.roundRatios.fixedWindowRlf;
+    scaleRows.push([`3-master Cluster, ${short[c.keys] ?? c.keys} keys: tollgate RedisLimiter, fixed window`, cost(c.fixedWindow), `${x(mid(ratios))} rate-limiter-flexible${spread(ratios)}`, '≥ 2x rlf', verdict(mid(ratios) >= 2 && clean(c.fixedWindow, c.rlf))]);
+    scaleRows.push([`3-master Cluster, ${short[c.keys] ?? c.keys} keys: rate-limiter-flexible RateLimiterRedis`, cost(c.rlf), '', '', '']);
+  }
+  // JSON has no Infinity: a call never answered (the contender fell behind) arrives as null.
+  const ms = (v) => (v === null ? 'never answered' : `${v.toFixed(3)} ms`);
+  const pcts = (p) => `p50 ${ms(p.p50Ms)}, p99 ${ms(p.p99Ms)}, p99.9 ${ms(p.p999Ms)}`;
+  const times = (a, b) => (a === null ? '∞' : x(a / b));
+  /** `f`'s p99 against `other`'s, unless `other` could not keep up with the load. */
+  const against = (f, other, name) =>
+    other.fellBehind || other.p99Ms === null ? `${name} fell behind` : `${times(f.p99Ms, other.p99Ms)} ${name}'s`;
+  const lone = s.latency.lone;
+  if (lone) {
+    const n = `${lone.incr.calls.toLocaleString('en')} calls each, one at a time, 100k keys`;
+    scaleRows.push([`latency, ${n}: raw INCR round trip (same ioredis client)`, pcts(lone.incr), '1.00x', '', '']);
+    scaleRows.push([
+      `latency, ${n}: tollgate fixed window`,
+      pcts(lone.tollgate),
+      `p99 ${times(lone.tollgate.p99Ms, lone.incr.p99Ms)} raw INCR's; ${times(lone.tollgate.p99Ms, lone.rlf.p99Ms)} rate-limiter-flexible's`,
+      "p99 ≤ 2x raw INCR's, ≤ rlf's",
+      verdict(lone.tollgate.p99Ms <= 2 * lone.incr.p99Ms && lone.tollgate.p99Ms <= lone.rlf.p99Ms),
+    ]);
+    scaleRows.push([`latency, ${n}: rate-limiter-flexible`, pcts(lone.rlf), `p99 ${times(lone.rlf.p99Ms, lone.incr.p99Ms)} raw INCR's`, '', '']);
+  }
+  for (const load of s.latency.open ?? []) {
+    const at = `offered ${rate(load.rate)}${load.share === null ? '' : ` (${100 * load.share}% of tollgate's maximum at 100k keys, ${rate(s.latency.max)})`}`;
+    const cell = (f) => `${pcts(f)}; ${rate(f.achieved)} answered${f.fellBehind ? `, fell behind: ${f.notStarted.toLocaleString('en')} calls not offered` : ''}${f.unanswered > f.notStarted ? `, ${f.unanswered - f.notStarted} unanswered` : ''}${fellBack(f)}`;
+    scaleRows.push([`${at}: the schedule alone (a call that does nothing)`, cell(load.noop), "the method's floor: 1 ms timer ticks", '', '']);
+    scaleRows.push([`${at}: raw INCR`, cell(load.incr), `p99 from its own start ${ms(load.incr.serviceP99Ms)}`, '', '']);
+    const fixed = load.share === null;
+    scaleRows.push([
+      `${at}: tollgate fixed window`,
+      cell(load.tollgate),
+      `p99 ${against(load.tollgate, load.rlf, 'rate-limiter-flexible')}, ${against(load.tollgate, load.incr, 'raw INCR')}${spread(load.tollgate.p99Rounds)}; from its own start ${ms(load.tollgate.serviceP99Ms)}`,
+      fixed ? "p99 ≤ rlf's" : '',
+      fixed ? verdict(load.tollgate.p99Ms !== null && (load.rlf.p99Ms === null || load.tollgate.p99Ms <= load.rlf.p99Ms) && clean(load.tollgate)) : '',
+    ]);
+    scaleRows.push([`${at}: rate-limiter-flexible`, cell(load.rlf), `p99 from its own start ${ms(load.rlf.serviceP99Ms)}${load.rlf.p99Rounds.length > 1 ? `; p99 by round ${load.rlf.p99Rounds.map((v) => (v === null ? '∞' : v.toFixed(2))).join(', ')}` : ''}`, '', '']);
+  }
 }
 
 const failureRows = [];
@@ -436,6 +519,7 @@ const sections = {
   memory: markdown(coreCaption, rows.filter((r) => r[0].includes('M keys:'))),
   shared: markdown(measured('two processes'), shmRows),
   redis: markdown(measured('redis-server 7 on loopback'), redisRows),
+  redisScale: markdown(measured(`redis-server 7 on loopback and a 3-master Cluster, ${results.redisScale?.inFlight} calls in flight, ${results.redisScale?.rounds} alternating rounds of ${results.redisScale?.durationMs} ms; open loop ${results.redisScale?.openLoopMs} ms per load; ${results.redisScale?.seconds?.toFixed(0)} s`), scaleRows),
   redisFailure: failureRows.length === 0 ? '' : `${markdown(measured('redis-server 7 on loopback, in process'), failureRows)}\n\n${failureTimeline}`,
   redisOperations: markdown(measured('redis-server 7 on loopback (a 3-master Cluster for the migration; a delay proxy on the reply path), in process'), operationsRows),
   httpCost: markdown(measured(`in process, median of ${results.httpCost?.rounds} alternating rounds of ${results.httpCost?.perRound} requests, paired against a bare middleware/hook`), httpCostRows),
