@@ -47,6 +47,34 @@ describe.each(engines())('%s engine', (engine) => {
     expect(limiter.stats().swept).toBeGreaterThanOrEqual(1);
   });
 
+  it('a key decided again and again (a hot key) starts afresh after reset(), expiry or eviction, never with a released slot\'s state', () => {
+    const clock = new ManualClock(0);
+    const limiter = small('evict', clock);
+    for (let i = 0; i < 5; i++) limiter.tryConsume('hot');
+    expect(limiter.tryConsume('hot')).toBe(false);
+    // Reset: the same key at once, and another key that may reuse its slot, both fresh.
+    expect(limiter.reset('hot')).toBe(true);
+    expect(limiter.consume('hot').remaining).toBe(4);
+    expect(limiter.reset('hot')).toBe(true);
+    expect(limiter.consume('other').remaining).toBe(4);
+    expect(limiter.consume('hot').remaining).toBe(4);
+    // Expiry: the window over, the hot key counts afresh.
+    for (let i = 0; i < 3; i++) limiter.tryConsume('hot');
+    clock.advance(1000);
+    expect(limiter.consume('hot').remaining).toBe(4);
+    // Eviction: the hot key pushed out by a full table of newer keys comes back fresh.
+    clock.set(5000);
+    for (let i = 0; i < 4; i++) limiter.tryConsume('hot');
+    for (let i = 0; i < 80; i++) {
+      clock.set(5001 + i);
+      limiter.tryConsume(`n${i}`);
+    }
+    expect(limiter.stats().evictions).toBeGreaterThan(0);
+    const back = limiter.consume('hot').remaining;
+    expect(back === 4 || back === 0).toBe(true);
+    if (back === 4) expect(limiter.stats().evictions).toBeGreaterThan(0);
+  });
+
   it('evicts the entry nearest to expiry when full, and counts it', () => {
     const clock = new ManualClock(0);
     const limiter = small('evict', clock);

@@ -36,6 +36,10 @@ export class JsTable implements TableEngine {
   // The state being decided on, copied out of (and back into) its slot.
   readonly #state: CounterState = { a: 0, b: 0, c: 0 };
   #cursor = 0;
+  // The last key decided and its slot: a hot key (one global limit, one busy client) skips its Map
+  // lookup, as the native table skips its hash. Forgotten when that slot is released.
+  #hotKey: string | undefined;
+  #hotSlot = -1;
   #blockCursor: Iterator<[string, number]> | undefined;
   #evictions = 0;
   #refused = 0;
@@ -87,8 +91,7 @@ export class JsTable implements TableEngine {
   }
 
   #decide(key: string, cost: number, limit: number, now: number, commit: boolean): Verdict {
-    const map = this.#index.mapOf(key);
-    let slot = map.get(key);
+    let slot = key === this.#hotKey ? this.#hotSlot : this.#lookup(key);
     const state = this.#state;
     const slots = this.#slots;
     let expires = 0;
@@ -124,13 +127,25 @@ export class JsTable implements TableEngine {
       return v;
     }
     if (slot === undefined) {
-      slot = this.#claim(key, map, now);
+      slot = this.#claim(key, this.#index.mapOf(key), now);
       if (slot < 0) return v; // #claim rewrote the verdict as refused
+      this.#hotKey = key;
+      this.#hotSlot = slot;
     }
     this.#allowed++;
     if (v.remaining * 5 <= v.limit) this.#nearLimit++;
     slots.store(slot, state, now + v.expiresMs);
     return v;
+  }
+
+  /** The key's slot from the index (undefined when it has none); remembered as the hot key's. */
+  #lookup(key: string): number | undefined {
+    const slot = this.#index.mapOf(key).get(key);
+    if (slot !== undefined) {
+      this.#hotKey = key;
+      this.#hotSlot = slot;
+    }
+    return slot;
   }
 
   /** A slot for a new key, entered in `map`; -1 (and the verdict rewritten) when refused. */
@@ -199,6 +214,7 @@ export class JsTable implements TableEngine {
   }
 
   #release(slot: number): void {
+    if (slot === this.#hotSlot) this.#hotKey = undefined;
     const key = this.#slots.keyOf(slot) as string;
     this.#index.mapOf(key).delete(key);
     this.#slots.give(slot);
@@ -332,6 +348,7 @@ export class JsTable implements TableEngine {
   }
 
   close(): void {
+    this.#hotKey = undefined;
     this.#index.clear();
     this.#slots.clear();
     this.#blocks.clear();
