@@ -462,9 +462,12 @@ export class RedisLimiter extends LimiterBase {
       if (op === 1) this.#stats.denied++;
       return Promise.resolve(cached);
     }
-    return new Promise((resolve, reject) => {
-      // No closure of its own and no registry entry per request: close() finds it in its queue
-      // or its batch in flight.
+    // No closure of its own (the executor is the limiter's) and no registry entry per request:
+    // close() finds it in its queue or its batch in flight.
+    const promise = new Promise<Decision>(this.#capture);
+    const resolve = this.#captured.resolve;
+    const reject = this.#captured.reject;
+    try {
       const text = keyTagText(key);
       const group = this.#groupOf(text);
       const pending: Pending = { key, op, cost, overrides, options, stateKey: this.#stateKey(text, group), group, knownEnd: 0, startedAt, resolve, reject };
@@ -487,8 +490,21 @@ export class RedisLimiter extends LimiterBase {
         if (this.#inFlight.size === 0) queueMicrotask(this.#flushNow);
         else setImmediate(this.#flushNow);
       }
-    });
+    } catch (error) {
+      // As a throw in an executor would: the call rejects (a client's nodeOf that throws).
+      reject(error);
+    }
+    return promise;
   }
+
+  /** The settling functions of the promise #capture last ran for (read at once after it). */
+  readonly #captured: { resolve: (d: Decision) => void; reject: (error: unknown) => void } = { resolve: () => undefined, reject: () => undefined };
+
+  /** One promise executor for every request: it hands the settling functions to #captured. */
+  readonly #capture = (resolve: (d: Decision) => void, reject: (error: unknown) => void): void => {
+    this.#captured.resolve = resolve;
+    this.#captured.reject = reject;
+  };
 
   readonly #flushNow = () => this.#flush();
 
@@ -589,13 +605,18 @@ export class RedisLimiter extends LimiterBase {
     const latest = node.clock.deadline(now + this.#timeoutMs, now);
     const ends = this.#ends;
     if (latest === 0 || ends === undefined) return '';
+    // Up to the last known end only: the script reads a missing character as '0'. At many keys
+    // most batches know none, and send ''.
     let known = '';
-    for (const p of batch) {
+    let upTo = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
       const end = ends.get(p.key);
       if (end > latest) {
         p.knownEnd = end;
-        known += '1';
-      } else known += '0';
+        known += i > upTo ? `${'0'.repeat(i - upTo)}1` : '1';
+        upTo = i + 1;
+      }
     }
     return known;
   }
@@ -606,11 +627,12 @@ export class RedisLimiter extends LimiterBase {
     const single = this.#params.length === 1;
     const width = single ? 4 : 1 + 5 * this.#params.length;
     const clock = Number(reply[1]);
-    batch.forEach((p, r) => {
+    for (let r = 0; r < batch.length; r++) {
+      const p = batch[r] as Pending;
       const status = Number(reply[2 + r * width]);
       if (status === 2) {
         p.reject(this.#mismatch(this.#namesOf(p), Number(reply[2 + r * width + 1]), 'counted'));
-        return;
+        continue;
       }
       if (single) {
         // status (allowed), remaining, reset, retry; the limit is the call's own or the policy's.
@@ -633,7 +655,7 @@ export class RedisLimiter extends LimiterBase {
           resetMs: reset,
           retryAfterMs: retry < 0 ? Infinity : retry,
         });
-        return;
+        continue;
       }
       const decisions: Decision[] = [];
       for (let i = 0; i < this.#params.length; i++) {
@@ -649,7 +671,7 @@ export class RedisLimiter extends LimiterBase {
       }
       // The script decided all-or-nothing, so every policy's own verdict already agrees with it.
       this.#decided(p, combineDecisions(decisions));
-    });
+    }
   }
 
   /** A request Redis decided: a denial remembered by the deny cache, then the answer. */
