@@ -14,13 +14,14 @@ import { BLOCK_LUA, DECIDE_LUA, GIVE_BACK_LUA, LEASE_LUA, PROBE_LUA, RESET_LUA }
 import { asRedisError, countsTowardBreaker } from '../redis/redis-errors.js';
 import { noScriptsError, PROBED_COMMANDS, readProbe, unsupportedError, warnEviction, warnLeasesOff, type ServerProfile } from '../redis/server-probe.js';
 import type { RedisClient, RedisTransport } from '../redis/redis-client.js';
-import { blockMarker, groupedKeyBase, keyBase, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
+import { blockMarker, groupHead, keyGroup, keyTagText, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
 import { ServerClock } from '../redis/server-clock.js';
 import { script, type Script } from '../redis/script.js';
 import { DenyCache } from './deny-cache.js';
 import { Fallback } from './fallback.js';
 import { LeaseBook, type LeaseWindow } from './leases.js';
 import { LimiterBase } from './limiter-base.js';
+import { WindowEnds } from './window-ends.js';
 import { parseRedisLimiterOptions, type RedisLimiterEvent, type RedisLimiterOptions } from './redis-limiter-options.js';
 import type { CallOptions, MaybePromise, RedisLimiterStats } from './rate-limiter.js';
 
@@ -40,30 +41,30 @@ interface Pending {
   readonly overrides: readonly number[];
   /** What the caller gave, for the fallback limiter. */
   readonly options: CallOptions | undefined;
-  /** Its Redis names. */
-  readonly names: Names;
+  /** Its first state key, `<base><policy 1's suffix>` (see #names); every other name is made from it when needed. */
+  readonly stateKey: string;
+  /** Its slot group (0 on a single server): its blocks marker, its slot and its batch. */
+  readonly group: number;
+  /** Under one fixed window: the window end its batch told the script it knows (see #knownEnds), else 0. */
+  knownEnd: number;
   /** When its timeoutMs began, by realNow(); 0 = when its batch is sent (a call that waited for a lease began earlier). */
   readonly startedAt: number;
   readonly resolve: (d: Decision) => void;
   readonly reject: (error: unknown) => void;
 }
 
-/** What Redis calls a limiter key: made once per key (see #names). */
+/** What Redis calls a limiter key, for the calls outside the batches (see #names). */
 interface Names {
   /** `<namespace>{<key>}`, or on a Cluster the slot-grouped form: every other name starts with it. */
   readonly base: string;
   /** One state key per policy (base + the policy's suffix). */
   readonly keys: readonly string[];
-  /** Its slot on a Cluster (0 on a single server), which picks its node and its batch. */
+  /** Its slot group (0 on a single server). */
+  readonly group: number;
+  /** Its slot on a Cluster (0 on a single server), which picks its node. */
   readonly slot: number;
-  /** The blocks marker of its batch (see blockMarker): a block on the key is its field `base` there. */
+  /** The blocks marker of its group (see blockMarker): a block on the key is its field `base` there. */
   readonly marker: string;
-  /**
-   * Under one fixed window: when its current window ends by Redis' clock, as a reply last showed
-   * (0 = unknown). While that is surely after a call's deadline, the script is told it need not
-   * read the window's TTL (see #knownEnds).
-   */
-  windowEnds: number;
 }
 
 /** One node (or the single server): its breaker, its clock and what it can do. */
@@ -97,8 +98,12 @@ const PROBE_AGAIN_MS = 10_000;
 /** Thrown by #run to the lease path when the node cannot serve leases: the consume goes to Redis as a plain one. */
 const LEASES_OFF = Symbol('leases off');
 
-/** Keys whose Redis names are remembered, at most (the cache starts over past it). */
-const MAX_CACHED_NAMES = 16_384;
+/**
+ * Window ends remembered: 2^16 slots (1 MB, and the keys they hold), whatever the key count. It
+ * spares Redis a PTTL per decision on the keys that recur (0.2-0.3 µs of its CPU at 10k and 100k
+ * keys); a 2^20 table saved nothing more at 1M keys (bench/RESULTS.md, issue 34).
+ */
+const WINDOW_ENDS_BITS = 16;
 
 /** A node not routed to for this long no longer counts in stats().openNodes, and is forgotten soon after. */
 const NODE_IDLE_MS = 5000;
@@ -116,9 +121,17 @@ export class RedisLimiter extends LimiterBase {
   readonly #redis: RedisTransport;
   readonly #params: readonly PolicyParams[];
   readonly #policyArgs: readonly string[];
-  /** The Redis key base of a limiter key: `<namespace>{<key>}`, or on a Cluster the slot-grouped form. */
-  readonly #base: (key: string) => string;
   readonly #suffixes: readonly string[];
+  /** Slot groups on a Cluster; 0 on a single server (one group, the limiter's). */
+  readonly #groups: number;
+  /** Per slot group: what its keys' names start with, up to the key's text (`<namespace>{`, `<prefix>{<name>~<group>}{`). */
+  readonly #opens: readonly string[];
+  /** What a first state key ends with after the key's text: `}` and policy 1's suffix. */
+  readonly #close: string;
+  /** Per slot group: its blocks marker (see blockMarker). */
+  readonly #markers: readonly string[];
+  /** Per slot group: its slot (0 on a single server). */
+  readonly #slots: readonly number[];
   /** What every script that decides is told first: the policy count, the length of policy 1's suffix, the policies. */
   readonly #decideArgs: readonly string[];
   readonly #timeoutMs: number;
@@ -133,11 +146,17 @@ export class RedisLimiter extends LimiterBase {
   readonly #maxBatch: number;
   /** One fixedWindow policy: plain batches tell the script which windows' ends they know. */
   readonly #oneFixedWindow: boolean;
+  /**
+   * Under one fixed window: when keys' current windows end by Redis' clock, as replies last showed.
+   * While that is surely after a call's deadline, the script is told it need not read the window's
+   * TTL (see #knownEnds).
+   */
+  readonly #ends: WindowEnds | undefined;
   readonly #clock: ManualClock | undefined;
   readonly #nodes = new Map<string, Node>();
   /** 0 for every policy: the policies' own limits (the identity marks a call without a tier). */
   readonly #noOverrides: readonly number[];
-  /** Requests waiting for their call, per slot (one queue, under slot 0, on a single server). */
+  /** Requests waiting for their call, per slot group (one queue, under group 0, on a single server). */
   readonly #queues = new Map<number, Pending[]>();
   #scheduled = false;
   /** Batches sent and not yet answered: close() rejects their requests at once. */
@@ -167,9 +186,15 @@ export class RedisLimiter extends LimiterBase {
     this.#params = c.params;
     this.#policyArgs = c.params.flatMap((p) => [p.code, p.limit, p.windowMs, p.rateTokens, p.rateIntervalMs].map(String));
     this.#noOverrides = Object.freeze(c.params.map(() => 0));
-    const namespace = limiterNamespace(c.prefix, c.name);
-    this.#base = c.redis.cluster ? (key) => groupedKeyBase(c.prefix, c.name, key, c.slotGroups) : (key) => keyBase(namespace, key);
     this.#suffixes = policySuffixes(c.params);
+    // A group's head is the part of its names before the key's own braces: the names a request
+    // needs are made from it, the key's text and a suffix, with no hashing but the group's.
+    this.#groups = c.redis.cluster ? c.slotGroups : 0;
+    const heads = c.redis.cluster ? Array.from({ length: c.slotGroups }, (_, g) => groupHead(c.prefix, c.name, g)) : [limiterNamespace(c.prefix, c.name)];
+    this.#opens = heads.map((head) => `${head}{`);
+    this.#close = `}${this.#suffixes[0] as string}`;
+    this.#markers = heads.map((head) => blockMarker(`${head}{}`, c.redis.cluster));
+    this.#slots = heads.map((head) => (c.redis.cluster ? keySlot(head) : 0));
     // The script finds a request's base (its field in the blocks marker) by cutting policy 1's suffix off its first key.
     this.#decideArgs = [String(c.params.length), String((this.#suffixes[0] as string).length), ...this.#policyArgs];
     this.#timeoutMs = c.timeoutMs;
@@ -178,28 +203,50 @@ export class RedisLimiter extends LimiterBase {
     this.#breaker = c.breaker;
     this.#maxBatch = c.maxBatch;
     this.#oneFixedWindow = c.params.length === 1 && (c.params[0] as PolicyParams).code === PolicyCode.FixedWindow;
+    this.#ends = this.#oneFixedWindow ? new WindowEnds(WINDOW_ENDS_BITS) : undefined;
     this.#clock = c.clock;
     this.#denyCache = c.denyCache === undefined ? undefined : new DenyCache(c.denyCache, (c.params[0] as PolicyParams).limit, c.clock);
     this.#leases = c.leases === undefined ? undefined : new LeaseBook(c.leases, () => this.#clockNow(), (key, units, window) => this.#giveBack(key, units, window));
   }
 
-  /**
-   * A key's Redis names, remembered for the keys seen lately (most requests repeat a key seen
-   * moments ago): no escaping, slot hashing or concatenation per request.
-   */
-  #names(key: string): Names {
-    let names = this.#nameCache.get(key);
-    if (names === undefined) {
-      if (this.#nameCache.size >= MAX_CACHED_NAMES) this.#nameCache.clear();
-      const base = this.#base(key);
-      const cluster = this.#redis.cluster;
-      names = { base, keys: this.#suffixes.map((suffix) => base + suffix), slot: cluster ? keySlot(base) : 0, marker: blockMarker(base, cluster), windowEnds: 0 };
-      this.#nameCache.set(key, names);
-    }
-    return names;
+  /** The slot group of a key's text (see keyGroup): 0 on a single server. */
+  #groupOf(text: string): number {
+    return this.#groups === 0 ? 0 : keyGroup(text, this.#groups);
   }
 
-  readonly #nameCache = new Map<string, Names>();
+  /**
+   * A key's first state key, `<base><policy 1's suffix>` (base: `<namespace>{<key>}`, or on a
+   * Cluster `<prefix>{<name>~<group>}{<key>}`, as keyBase and groupedKeyBase make them): one
+   * concatenation per request, no cache to keep.
+   */
+  #stateKey(text: string, group: number): string {
+    return (this.#opens[group] as string) + text + this.#close;
+  }
+
+  /** Every state key of a request, from its first: one per policy. */
+  #stateKeys(stateKey: string): string[] {
+    if (this.#suffixes.length === 1) return [stateKey];
+    const base = this.#baseOf(stateKey);
+    return this.#suffixes.map((suffix, i) => (i === 0 ? stateKey : base + suffix));
+  }
+
+  /** The base of a first state key (policy 1's suffix cut off): a block's field in the marker. */
+  #baseOf(stateKey: string): string {
+    return stateKey.slice(0, stateKey.length - (this.#suffixes[0] as string).length);
+  }
+
+  /** A key's Redis names, for the calls outside the batches. */
+  #names(key: string): Names {
+    const text = keyTagText(key);
+    const group = this.#groupOf(text);
+    const stateKey = this.#stateKey(text, group);
+    return { base: this.#baseOf(stateKey), keys: this.#stateKeys(stateKey), group, slot: this.#slots[group] as number, marker: this.#markers[group] as string };
+  }
+
+  /** A pending request's names (for a state mismatch). */
+  #namesOf(p: Pending): Names {
+    return { base: this.#baseOf(p.stateKey), keys: this.#stateKeys(p.stateKey), group: p.group, slot: this.#slots[p.group] as number, marker: this.#markers[p.group] as string };
+  }
 
   /** The node that serves `slot` (the single server: any), with its breaker and clock. */
   #node(slot: number): Node {
@@ -300,7 +347,8 @@ export class RedisLimiter extends LimiterBase {
           settled = true;
           this.#stats.decisions++;
           this.#stats.timeouts++;
-          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, names: this.#names(key), startedAt: arrivedAt, resolve, reject });
+          const names = this.#names(key);
+          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, stateKey: names.keys[0] as string, group: names.group, knownEnd: 0, startedAt: arrivedAt, resolve, reject });
         }, this.#timeoutMs);
         timer.unref?.();
         const next = () => {
@@ -350,7 +398,7 @@ export class RedisLimiter extends LimiterBase {
         if ((error as { code?: string }).code === 'TOLLGATE_REDIS_UNSUPPORTED') throw error;
         // Redis could not lease: onError decides, as for any consume it could not decide.
         return new Promise<Decision>((resolve, reject) => {
-          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, names, startedAt: 0, resolve, reject });
+          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, stateKey: names.keys[0] as string, group: names.group, knownEnd: 0, startedAt: 0, resolve, reject });
         });
       },
     );
@@ -414,22 +462,26 @@ export class RedisLimiter extends LimiterBase {
       if (op === 1) this.#stats.denied++;
       return Promise.resolve(cached);
     }
-    return new Promise((resolve, reject) => {
-      // No closure of its own and no registry entry per request: close() finds it in its queue
-      // or its batch in flight.
-      const names = this.#names(key);
-      const pending: Pending = { key, op, cost, overrides, options, names, startedAt, resolve, reject };
-      // On a Cluster a call holds the keys of one slot: requests wait per slot, a full batch goes at once.
-      const slot = names.slot;
-      let queue = this.#queues.get(slot);
+    // No closure of its own (the executor is the limiter's) and no registry entry per request:
+    // close() finds it in its queue or its batch in flight.
+    const promise = new Promise<Decision>(this.#capture);
+    const resolve = this.#captured.resolve;
+    const reject = this.#captured.reject;
+    try {
+      const text = keyTagText(key);
+      const group = this.#groupOf(text);
+      const pending: Pending = { key, op, cost, overrides, options, stateKey: this.#stateKey(text, group), group, knownEnd: 0, startedAt, resolve, reject };
+      // On a Cluster a call holds the keys of one slot group (one slot, one blocks marker):
+      // requests wait per group, a full batch goes at once.
+      let queue = this.#queues.get(group);
       if (queue === undefined) {
         queue = [];
-        this.#queues.set(slot, queue);
+        this.#queues.set(group, queue);
       }
       queue.push(pending);
       if (queue.length >= this.#maxBatch) {
-        this.#queues.delete(slot);
-        this.#dispatch(this.#node(slot), queue);
+        this.#queues.delete(group);
+        this.#dispatch(this.#node(this.#slots[group] as number), queue);
       } else if (!this.#scheduled) {
         this.#scheduled = true;
         // Nothing in flight: a lone call goes at once, after this turn's synchronous calls (which
@@ -438,15 +490,28 @@ export class RedisLimiter extends LimiterBase {
         if (this.#inFlight.size === 0) queueMicrotask(this.#flushNow);
         else setImmediate(this.#flushNow);
       }
-    });
+    } catch (error) {
+      // As a throw in an executor would: the call rejects (a client's nodeOf that throws).
+      reject(error);
+    }
+    return promise;
   }
+
+  /** The settling functions of the promise #capture last ran for (read at once after it). */
+  readonly #captured: { resolve: (d: Decision) => void; reject: (error: unknown) => void } = { resolve: () => undefined, reject: () => undefined };
+
+  /** One promise executor for every request: it hands the settling functions to #captured. */
+  readonly #capture = (resolve: (d: Decision) => void, reject: (error: unknown) => void): void => {
+    this.#captured.resolve = resolve;
+    this.#captured.reject = reject;
+  };
 
   readonly #flushNow = () => this.#flush();
 
-  /** Sends every waiting request: a call per slot that has some. */
+  /** Sends every waiting request: a call per slot group that has some. */
   #flush(): void {
     this.#scheduled = false;
-    for (const [slot, queue] of this.#queues) this.#dispatch(this.#node(slot), queue);
+    for (const [group, queue] of this.#queues) this.#dispatch(this.#node(this.#slots[group] as number), queue);
     this.#queues.clear();
   }
 
@@ -459,11 +524,14 @@ export class RedisLimiter extends LimiterBase {
       return;
     }
     // Every request of a batch shares its slot group (its limiter, on a single server): one marker.
-    const keys: string[] = [(batch[0] as Pending).names.marker];
+    const group = (batch[0] as Pending).group;
+    const keys: string[] = [this.#markers[group] as string];
     const args: string[] = [this.#now(), ...this.#decideArgs, 'c'];
     let plain = true;
+    const one = this.#suffixes.length === 1;
     for (const p of batch) {
-      for (const name of p.names.keys) keys.push(name);
+      if (one) keys.push(p.stateKey);
+      else for (const name of this.#stateKeys(p.stateKey)) keys.push(name);
       if (p.op !== 1 || p.cost !== 1 || p.overrides !== this.#noOverrides) plain = false;
     }
     // A batch of plain consumes (the common case) sends nothing per request but, under one fixed
@@ -481,7 +549,7 @@ export class RedisLimiter extends LimiterBase {
     let startedAt = realNow();
     for (const p of batch) if (p.startedAt !== 0 && p.startedAt < startedAt) startedAt = p.startedAt;
     this.#inFlight.add(batch);
-    this.#run(node, DECIDE, keys, args, (batch[0] as Pending).names.slot, startedAt).then(
+    this.#run(node, DECIDE, keys, args, this.#slots[group] as number, startedAt).then(
       (reply) => {
         this.#inFlight.delete(batch);
         this.#settle(batch, reply);
@@ -535,9 +603,21 @@ export class RedisLimiter extends LimiterBase {
     const now = realNow();
     // At or after the deadline #run gives this call (the same clock, a later start, less a margin).
     const latest = node.clock.deadline(now + this.#timeoutMs, now);
-    if (latest === 0) return '';
+    const ends = this.#ends;
+    if (latest === 0 || ends === undefined) return '';
+    // Up to the last known end only: the script reads a missing character as '0'. At many keys
+    // most batches know none, and send ''.
     let known = '';
-    for (const p of batch) known += p.names.windowEnds > latest ? '1' : '0';
+    let upTo = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
+      const end = ends.get(p.key);
+      if (end > latest) {
+        p.knownEnd = end;
+        known += i > upTo ? `${'0'.repeat(i - upTo)}1` : '1';
+        upTo = i + 1;
+      }
+    }
     return known;
   }
 
@@ -547,11 +627,12 @@ export class RedisLimiter extends LimiterBase {
     const single = this.#params.length === 1;
     const width = single ? 4 : 1 + 5 * this.#params.length;
     const clock = Number(reply[1]);
-    batch.forEach((p, r) => {
+    for (let r = 0; r < batch.length; r++) {
+      const p = batch[r] as Pending;
       const status = Number(reply[2 + r * width]);
       if (status === 2) {
-        p.reject(this.#mismatch(p.names, Number(reply[2 + r * width + 1]), 'counted'));
-        return;
+        p.reject(this.#mismatch(this.#namesOf(p), Number(reply[2 + r * width + 1]), 'counted'));
+        continue;
       }
       if (single) {
         // status (allowed), remaining, reset, retry; the limit is the call's own or the policy's.
@@ -563,9 +644,9 @@ export class RedisLimiter extends LimiterBase {
           // Redis allowed: the key then holds a window with that TTL (a peek or a denial may show
           // a window that does not exist, or a block's end).
           if (reset === -2) {
-            reset = p.names.windowEnds - clock;
+            reset = p.knownEnd - clock;
             if (retry === -2) retry = reset;
-          } else if (reset > 0 && status === 1 && p.op === 1) p.names.windowEnds = clock + reset;
+          } else if (reset > 0 && status === 1 && p.op === 1) this.#ends?.set(p.key, clock + reset);
         }
         this.#decided(p, {
           allowed: status === 1,
@@ -574,7 +655,7 @@ export class RedisLimiter extends LimiterBase {
           resetMs: reset,
           retryAfterMs: retry < 0 ? Infinity : retry,
         });
-        return;
+        continue;
       }
       const decisions: Decision[] = [];
       for (let i = 0; i < this.#params.length; i++) {
@@ -590,7 +671,7 @@ export class RedisLimiter extends LimiterBase {
       }
       // The script decided all-or-nothing, so every policy's own verdict already agrees with it.
       this.#decided(p, combineDecisions(decisions));
-    });
+    }
   }
 
   /** A request Redis decided: a denial remembered by the deny cache, then the answer. */
@@ -849,7 +930,7 @@ export class RedisLimiter extends LimiterBase {
     this.#leases?.drop(key);
     this.#denyCache?.forget(key);
     const names = this.#names(key);
-    names.windowEnds = 0;
+    this.#ends?.forget(key);
     const reply = await this.#tracked(this.#direct(names, RESET, [names.marker, ...names.keys], [names.base]));
     return Number(reply[2]) > 0;
   }

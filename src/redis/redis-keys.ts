@@ -23,9 +23,26 @@ export function limiterNamespace(prefix: string, name: string): string {
   return prefix + escapeTagText(name);
 }
 
+/**
+ * The user's key as it stands between tollgate's braces: redisKeyText, then escapeTagText. One test
+ * finds the keys that need neither (no brace, `%`, surrogate or leading NUL): most keys.
+ */
+export function keyTagText(key: string): string {
+  if (!/[%{}\uD800-\uDFFF]/.test(key) && key.charCodeAt(0) !== 0) return key;
+  return escapeTagText(redisKeyText(key));
+}
+
 /** `<namespace>{<key>}`: the user's key made into a hash tag that no byte of it can break. */
 export function keyBase(namespace: string, key: string): string {
-  return `${namespace}{${escapeTagText(redisKeyText(key))}}`;
+  return `${namespace}{${keyTagText(key)}}`;
+}
+
+/**
+ * `<prefix>{<name>~<group>}`: what every key of slot group `group` starts with, its hash tag (so
+ * the group's slot) included.
+ */
+export function groupHead(prefix: string, name: string, group: number): string {
+  return `${prefix}{${escapeTagText(name)}~${group}}`;
 }
 
 /**
@@ -35,8 +52,8 @@ export function keyBase(namespace: string, key: string): string {
  * from the suffix, so distinct names, groups and keys give distinct keys.
  */
 export function groupedKeyBase(prefix: string, name: string, key: string, groups: number): string {
-  const text = escapeTagText(redisKeyText(key));
-  return `${prefix}{${escapeTagText(name)}~${keyGroup(text, groups)}}{${text}}`;
+  const text = keyTagText(key);
+  return `${groupHead(prefix, name, keyGroup(text, groups))}{${text}}`;
 }
 
 /** FNV-1a over the text's UTF-16 code units, reduced to [0, groups). */
