@@ -186,7 +186,9 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
   -- Writes a state that must live 'reset' ms more. A SET that keeps the key's TTL costs Redis far
   -- less than one that sets it (a relative expiry is rewritten for replication), so a TTL is set
   -- with slack, up to a minute, and kept by every write that it still covers; the slack only keeps
-  -- a state that load() reads as a fresh key's.
+  -- a state that load() reads as a fresh key's. The TTL is set as PXAT, the same instant as the
+  -- state's own expiry field (Redis rewrites a relative PX into PXAT for replication: a PXAT costs
+  -- it less, issue 34).
   local SLACK_MIN_MS, SLACK_MAX_MS = 1000, 60000
 
   local function store(key, a, b, c, reset, expires)
@@ -198,7 +200,7 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
       redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, expires, now + reset), 'KEEPTTL')
     else
       local ttl = reset + math.min(max(reset, SLACK_MIN_MS), SLACK_MAX_MS)
-      redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + reset), 'PX', ttl)
+      redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + reset), 'PXAT', clock + ttl)
     end
   end
 
@@ -614,7 +616,7 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
             redis.call('SET', key, pack('<c2ddddd', STATE_TAG, a, b, c, expires, now + keep), 'KEEPTTL')
           else
             local ttl = keep + math.min(max(keep, SLACK_MIN_MS), SLACK_MAX_MS)
-            redis.call('SET', key, pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + keep), 'PX', ttl)
+            redis.call('SET', key, pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + keep), 'PXAT', clock + ttl)
           end
           out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 1, remaining, reset, 0
         else
