@@ -74,7 +74,7 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
  * limit, windowMs, rateTokens, rateIntervalMs), then 'c' when every request is a plain consume
  * (cost 1, the policies' own limits), else 'x' and 2 + P per request: op (1 consume, 2 peek, 3
  * refund `cost`), cost, and one limit override per policy (0 = the policy's own). After 'c' under
- * one fixed window: which requests' window ends the caller knows (see plain_fixed_windows).
+ * one fixed window: which requests' window ends the caller knows (see the fixed-window path at its end).
  * Returns {1, clock} (or {0, clock} when late), then per request: a status (0 denied, 1 allowed,
  * 2 a state key holds something no tollgate policy of this shape wrote: nothing was changed, and
  * the next number is that policy's 1-based index), then with one policy: remaining, resetMs,
