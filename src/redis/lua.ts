@@ -74,7 +74,7 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
  * limit, windowMs, rateTokens, rateIntervalMs), then 'c' when every request is a plain consume
  * (cost 1, the policies' own limits), else 'x' and 2 + P per request: op (1 consume, 2 peek, 3
  * refund `cost`), cost, and one limit override per policy (0 = the policy's own). After 'c' under
- * one fixed window: which requests' window ends the caller knows (see plain_fixed_windows).
+ * one fixed window: which requests' window ends the caller knows (see the fixed-window path at its end).
  * Returns {1, clock} (or {0, clock} when late), then per request: a status (0 denied, 1 allowed,
  * 2 a state key holds something no tollgate policy of this shape wrote: nothing was changed, and
  * the next number is that policy's 1-based index), then with one policy: remaining, resetMs,
@@ -82,16 +82,7 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
  * retryAfterMs. A request is all-or-nothing across its policies.
  */
 export const DECIDE_LUA = `
-${DEADLINE_LUA}${REPLY_ERRORS_LUA}${WINDOW_END_LUA}local ceil, max = math.ceil, math.max
-local NEVER = -1
-${NOW_LUA}local P = tonumber(ARGV[3])
-local cut = tonumber(ARGV[4])
-local policies = {}
-for i = 1, P do
-  local o = 4 + (i - 1) * 5
-  policies[i] = { n = i, kind = tonumber(ARGV[o + 1]), limit = tonumber(ARGV[o + 2]), w = tonumber(ARGV[o + 3]),
-                  t = tonumber(ARGV[o + 4]), i = tonumber(ARGV[o + 5]) }
-end
+${DEADLINE_LUA}local P = tonumber(ARGV[3])
 local base = 4 + P * 5
 
 -- The blocks marker (KEYS[1]) exists while a key of this batch's slot group (of the limiter, on a
@@ -99,20 +90,6 @@ local base = 4 + P * 5
 -- bases, its values their blocks' ends by Redis' clock; a field read after its end goes.
 local marker = KEYS[1]
 local blocks = redis.call('EXISTS', marker) == 1
-
--- How long the request whose first state key is KEYS[k] stays blocked (0 when it is not).
-local function blockedFor(k)
-  if not blocks then return 0 end
-  local key = KEYS[k]
-  local field = string.sub(key, 1, #key - cut)
-  local ends = tonumber(redis.pcall('HGET', marker, field))
-  if ends == nil then return 0 end
-  if ends <= clock then
-    redis.call('HDEL', marker, field)
-    return 0
-  end
-  return ends - clock
-end
 
 -- After the policies: 'c' when every request is a plain consume (cost 1, the policies' own
 -- limits: nothing more is sent per request), else 'x' and, per request, op, cost and one limit
@@ -122,16 +99,40 @@ end
 local plain = ARGV[base + 1] == 'c'
 local out = { 1, clock }
 local n = 2
+local last = #KEYS
 
-local function put(a, b, c, d)
-  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = a, b, c, d
-  n = n + 4
-end
+-- Everything but the plain fixed-window path: the functions below are made (by Redis, on every
+-- call that reaches them: a script's closures are not kept between calls) only when a batch
+-- needs them. A lone fixed-window call makes no function and no table but its reply (issue 34).
+local function machinery()
+  local ceil, max = math.ceil, math.max
+  local NEVER = -1
+${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
+  local policies = {}
+  for i = 1, P do
+    local o = 4 + (i - 1) * 5
+    policies[i] = { n = i, kind = tonumber(ARGV[o + 1]), limit = tonumber(ARGV[o + 2]), w = tonumber(ARGV[o + 3]),
+                    t = tonumber(ARGV[o + 4]), i = tonumber(ARGV[o + 5]) }
+  end
 
--- Everything but the plain fixed-window path, made only when a batch needs it: Redis runs the
--- whole script on every call, and making these ~35 functions cost 16 µs of a lone call's 22
--- (SLOWLOG, issue 34), most of it for batches that never use them.
-local function build()
+  -- How long the request whose first state key is KEYS[k] stays blocked (0 when it is not).
+  local function blockedFor(k)
+    if not blocks then return 0 end
+    local key = KEYS[k]
+    local field = string.sub(key, 1, #key - cut)
+    local ends = tonumber(redis.pcall('HGET', marker, field))
+    if ends == nil then return 0 end
+    if ends <= clock then
+      redis.call('HDEL', marker, field)
+      return 0
+    end
+    return ends - clock
+  end
+
+  local function put(a, b, c, d)
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = a, b, c, d
+    n = n + 4
+  end
   -- State of another shape (another program's value, a hash, a list): the request stops before
   -- it writes anything and reports which policy's key it was.
   local MISMATCH = {}
@@ -185,7 +186,9 @@ local function build()
   -- Writes a state that must live 'reset' ms more. A SET that keeps the key's TTL costs Redis far
   -- less than one that sets it (a relative expiry is rewritten for replication), so a TTL is set
   -- with slack, up to a minute, and kept by every write that it still covers; the slack only keeps
-  -- a state that load() reads as a fresh key's.
+  -- a state that load() reads as a fresh key's. The TTL is set as PXAT, the same instant as the
+  -- state's own expiry field (Redis rewrites a relative PX into PXAT for replication: a PXAT costs
+  -- it less, issue 34).
   local SLACK_MIN_MS, SLACK_MAX_MS = 1000, 60000
 
   local function store(key, a, b, c, reset, expires)
@@ -197,7 +200,7 @@ local function build()
       redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, expires, now + reset), 'KEEPTTL')
     else
       local ttl = reset + math.min(max(reset, SLACK_MIN_MS), SLACK_MAX_MS)
-      redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + reset), 'PX', ttl)
+      redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + reset), 'PXAT', clock + ttl)
     end
   end
 
@@ -506,125 +509,128 @@ local function build()
   -- answered, and the run goes on after it (see plain_single).
   local next_k = 2
 
-  -- Plain consumes under one token bucket, the hot path of bucket() for a cost of 1 written out
-  -- (state read and written through load() and store()): in Redis' Lua every function call counts
-  -- (see bench/RESULTS.md, issue 27). The same steps as refill() and bucket(); the differential
-  -- tests hold both paths to the TypeScript engine's decisions.
-  local function plain_bucket_run()
+  -- Plain consumes under one token bucket, GCRA or sliding window: load(), the algorithm for a
+  -- cost of 1 (never above the limit), store() and put() written out in one loop, since in Redis'
+  -- Lua every function call counts (see bench/RESULTS.md, issues 27 and 34). The same steps as
+  -- bucket() with refill(), gcra() and sliding() with sliding_view(); the differential tests hold
+  -- both paths to the TypeScript engine's decisions.
+  local function plain_run()
     local p = policies[1]
-    local cap, t, i = p.limit, p.t, p.i
-    while next_k <= #KEYS do
+    local kind, limit, w, t, i = p.kind, p.limit, p.w, p.t, p.i
+    local bucket_kind, gcra_kind = kind == ${PolicyCode.TokenBucket}, kind == ${PolicyCode.Gcra}
+    local tol = 0
+    if gcra_kind then tol = limit * i end
+    local aligned = 0
+    if kind == ${PolicyCode.SlidingWindow} then aligned = now - (now % w) end
+    local unpack, pack = struct.unpack, struct.pack
+    while next_k <= last do
       local k = next_k
       if blocks and blockedFor(k) > 0 then
         general(nil, k, 1, 1)
       else
         local key = KEYS[k]
-        local a, b, c, expires = load(p, cap, key)
-        -- refill()
-        if a >= cap then
-          a, b, c = cap, max(b, now), 0
-        elseif now > b then
-          local elapsed = now - b
-          if elapsed >= ceil(((cap - a) * i - c) / t) then
-            a, b, c = cap, now, 0
+        -- load(): a missing key or one past its time is a fresh key's; the current form unpacked here.
+        local v = redis.pcall('GET', key)
+        local a, b, c, expires, fresh_at
+        if v then
+          if #v == 42 then
+            local tag
+            tag, a, b, c, expires, fresh_at = unpack('<c2ddddd', v)
+            if tag ~= STATE_TAG then foreign(p) end
           else
-            local credit = c + elapsed * t
-            a, b, c = a + floor(credit / i), now, credit % i
+            if type(v) == 'table' then failed(p, v) end
+            a, b, c, expires, fresh_at = parse(p, v)
+          end
+          if fresh_at ~= nil and fresh_at <= now then a, b, c = fresh(p, limit) end
+        else
+          a, b, c = fresh(p, limit)
+        end
+        -- The decision: allowed or not, remaining, reset, retry, and when allowed the new state and
+        -- how long to keep it.
+        local allowed, remaining, reset, retry, keep = false, 0, 0, 0, 0
+        if bucket_kind then
+          -- refill()
+          if a >= limit then
+            a, b, c = limit, max(b, now), 0
+          elseif now > b then
+            local elapsed = now - b
+            if elapsed >= ceil(((limit - a) * i - c) / t) then
+              a, b, c = limit, now, 0
+            else
+              local credit = c + elapsed * t
+              a, b, c = a + floor(credit / i), now, credit % i
+            end
+          end
+          -- bucket(): a token or a denial.
+          if a >= 1 then
+            a = a - 1
+            reset = ceil(((limit - a) * i - c) / t)
+            allowed, remaining, keep = true, a, reset
+          else
+            remaining, reset, retry = a, ceil(((limit - a) * i - c) / t), ceil(((1 - a) * i - c) / t)
+          end
+        elseif gcra_kind then
+          local backlog = 0
+          if a >= now then backlog = (a - now) * t + b end
+          if backlog > tol - i then
+            remaining, reset, retry = max(0, floor(max(0, tol - backlog) / i)), ceil(backlog / t), ceil((backlog - (tol - i)) / t)
+          else
+            local nxt = backlog + i
+            reset = ceil(nxt / t)
+            allowed, remaining, keep = true, max(0, floor(max(0, tol - nxt) / i)), reset
+            a, b, c = now + floor(nxt / t), nxt % t, 0
+          end
+        else
+          -- sliding_view()
+          local start, cur, prev = aligned, 0, 0
+          if a >= aligned then
+            start, cur, prev = a, b, c
+          elseif a == aligned - w then
+            prev = b
+          end
+          local elapsed = max(0, now - start)
+          local weighted = 0
+          if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
+          local used = cur + weighted
+          if used + 1 > limit then
+            -- sliding()'s retry and sliding_reset().
+            local room = limit - cur - 1
+            if room >= 0 then
+              retry = w - floor(room * w / prev) - elapsed
+            else
+              retry = w - elapsed + w - floor((limit - 1) * w / cur)
+            end
+            if cur > 0 or (prev > 0 and elapsed < w) then reset = start + w - now end
+            remaining = max(0, limit - used)
+          else
+            -- This window's count weighs into the next: the state lives until then (sliding_expiry()).
+            allowed, remaining, reset, keep = true, limit - used - 1, start + w - now, start + 2 * w - now
+            a, b, c = start, cur + 1, prev
           end
         end
-        -- bucket() for a cost of 1 (never above the capacity): a token or a denial.
-        if a >= 1 then
-          a = a - 1
-          local reset = ceil(((cap - a) * i - c) / t)
-          store(key, a, b, c, reset, expires)
-          put(1, a, reset, 0)
-        else
-          put(0, a, ceil(((cap - a) * i - c) / t), ceil(((1 - a) * i - c) / t))
-        end
-      end
-      next_k = k + 1
-    end
-  end
-
-  -- Plain consumes under one leaky bucket (GCRA), gcra() for a cost of 1 written out, as for the
-  -- token bucket above; the differential tests hold both paths to the TypeScript engine.
-  local function plain_gcra_run()
-    local p = policies[1]
-    local burst, t, i = p.limit, p.t, p.i
-    local tol = burst * i
-    while next_k <= #KEYS do
-      local k = next_k
-      if blocks and blockedFor(k) > 0 then
-        general(nil, k, 1, 1)
-      else
-        local key = KEYS[k]
-        local a, b, c, expires = load(p, burst, key)
-        local backlog = 0
-        if a >= now then backlog = (a - now) * t + b end
-        if backlog > tol - i then
-          put(0, max(0, floor(max(0, tol - backlog) / i)), ceil(backlog / t), ceil((backlog - (tol - i)) / t))
-        else
-          local nxt = backlog + i
-          local reset = ceil(nxt / t)
-          store(key, now + floor(nxt / t), nxt % t, 0, reset, expires)
-          put(1, max(0, floor(max(0, tol - nxt) / i)), reset, 0)
-        end
-      end
-      next_k = k + 1
-    end
-  end
-
-  -- Plain consumes under one sliding window, sliding() for a cost of 1 written out, as for the
-  -- buckets above; the differential tests hold both paths to the TypeScript engine.
-  local function plain_sliding_run()
-    local p = policies[1]
-    local limit, w = p.limit, p.w
-    local aligned = now - (now % w)
-    while next_k <= #KEYS do
-      local k = next_k
-      if blocks and blockedFor(k) > 0 then
-        general(nil, k, 1, 1)
-      else
-        local key = KEYS[k]
-        local a, b, c, expires = load(p, limit, key)
-        -- sliding_view()
-        local start, cur, prev = aligned, 0, 0
-        if a >= aligned then
-          start, cur, prev = a, b, c
-        elseif a == aligned - w then
-          prev = b
-        end
-        local elapsed = max(0, now - start)
-        local weighted = 0
-        if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
-        local used = cur + weighted
-        if used + 1 > limit then
-          -- Denied (a cost of 1 is never above the limit): sliding()'s retry and sliding_reset().
-          local room, retry = limit - cur - 1, 0
-          if room >= 0 then
-            retry = w - floor(room * w / prev) - elapsed
+        if allowed then
+          -- store()
+          if keep <= 0 then
+            redis.call('DEL', key)
+          elseif expires ~= nil and clock + keep <= expires then
+            redis.call('SET', key, pack('<c2ddddd', STATE_TAG, a, b, c, expires, now + keep), 'KEEPTTL')
           else
-            retry = w - elapsed + w - floor((limit - 1) * w / cur)
+            local ttl = keep + math.min(max(keep, SLACK_MIN_MS), SLACK_MAX_MS)
+            redis.call('SET', key, pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + keep), 'PXAT', clock + ttl)
           end
-          local reset = 0
-          if cur > 0 or (prev > 0 and elapsed < w) then reset = start + w - now end
-          put(0, max(0, limit - used), reset, retry)
+          out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 1, remaining, reset, 0
         else
-          -- This window's count weighs into the next: the state lives until then (sliding_expiry()).
-          store(key, start, cur + 1, prev, start + 2 * w - now, expires)
-          put(1, limit - used - 1, start + w - now, 0)
+          out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 0, remaining, reset, retry
         end
+        n = n + 4
       end
       next_k = k + 1
     end
   end
 
   local function plain_single()
-    local run_of = plain_sliding_run
-    if policies[1].kind == ${PolicyCode.TokenBucket} then run_of = plain_bucket_run end
-    if policies[1].kind == ${PolicyCode.Gcra} then run_of = plain_gcra_run end
-    while next_k <= #KEYS do
-      local ok, err = pcall(run_of)
+    while next_k <= last do
+      local ok, err = pcall(plain_run)
       if not ok then
         if err ~= MISMATCH then error(err, 0) end
         put(2, 1, 0, 0)
@@ -633,74 +639,94 @@ local function build()
     end
   end
 
-  return general, plain_single
-end
-local general_of, plain_single_of
-local function built()
-  if general_of == nil then general_of, plain_single_of = build() end
-end
-local function general(at, k, op, cost)
-  built()
-  general_of(at, k, op, cost)
+  return general, plain_single, is_foreign
 end
 
--- The common batch, plain consumes under one fixed window: the decide() steps inline, per request
--- INCR, and PTTL (with PEXPIRE for a new window), unless the caller knows when the window ends:
--- ARGV[base + 2] has a '1' for each such request (it ends after this call's deadline), whose reset
--- is then answered as -2, "the end you know". Nothing else unless it is denied or blocked.
-local function plain_fixed_windows()
-  local p = policies[1]
-  local limit, w = p.limit, p.w
+-- The common batch, plain consumes under one fixed window: the decide() steps written out, with no
+-- function made: per request INCR, and PTTL (with PEXPIRE for a new window), unless the caller
+-- knows when the window ends: ARGV[base + 2] has a '1' for each such request (it ends after this
+-- call's deadline), whose reset is then answered as -2, "the end you know". Nothing else unless it
+-- is denied or blocked. A blocked request, and one whose INCR fails (state of another shape, or
+-- Redis' failure: nothing was counted), goes to general(), which answers it or raises.
+local general, plain_single, is_foreign
+local k = 2
+if plain and P == 1 and tonumber(ARGV[5]) == ${PolicyCode.FixedWindow} then
+  local limit, w = tonumber(ARGV[6]), tonumber(ARGV[7])
   local known = ARGV[base + 2] or ''
-  local byte = string.byte
-  for k = 2, #KEYS do
-    if blocks and blockedFor(k) > 0 then
-      general(nil, k, 1, 1)
-    else
-      local key = KEYS[k]
-      local count = redis.pcall('INCR', key)
-      if type(count) == 'table' then
-        if not is_foreign(count) then error(count) end
-        put(2, 1, 0, 0)
-      else
-        local reset
-        -- A count of 1 is a window this call may have started, whatever the caller knew.
-        if count ~= 1 and byte(known, k - 1) == 49 then
-          reset = -2
-        elseif count == 1 and HAS_NX then
-          -- A new window (the common case at many keys): one call, written out.
-          local set = redis.pcall('PEXPIRE', key, w, 'NX')
-          if set == 1 then reset = w else reset = window_end(key, w, count, 1) end
-        else
-          reset = redis.call('PTTL', key)
-          if reset < 0 then
-            start_window(key, w, count, 1, false)
-            reset = w
-          end
-        end
-        if count > limit then
-          redis.call('DECR', key)
-          put(0, max(0, limit - count + 1), reset, reset)
-        else
-          put(1, limit - count, reset, 0)
-        end
+  local cut = tonumber(ARGV[4])
+  while k <= last do
+    local key = KEYS[k]
+    local held = false
+    if blocks then
+      -- blockedFor(), written out.
+      local field = string.sub(key, 1, #key - cut)
+      local ends = tonumber(redis.pcall('HGET', marker, field))
+      if ends ~= nil then
+        if ends <= clock then redis.call('HDEL', marker, field) else held = true end
       end
     end
+    local count = false
+    if held then
+      if general == nil then general, plain_single, is_foreign = machinery() end
+      general(nil, k, 1, 1)
+    else
+      count = redis.pcall('INCR', key)
+      if type(count) == 'table' then
+        -- State of another shape is reported (status 2); Redis' failure raised with its words.
+        if general == nil then general, plain_single, is_foreign = machinery() end
+        if not is_foreign(count) then error(count) end
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 2, 1, 0, 0
+        n = n + 4
+        count = false
+      end
+    end
+    if count then
+      local reset
+      -- A count of 1 is a window this call may have started, whatever the caller knew.
+      if count ~= 1 and string.byte(known, k - 1) == 49 then
+        reset = -2
+      else
+        -- window_end() and start_window() written out. A new window (the common case at many
+        -- keys): one PEXPIRE NX (Redis 7+), else its TTL read first; a TTL missing (an
+        -- interrupted call's) is set; an expiry that cannot be set undoes the INCR.
+        local set = 0
+        if count == 1 and (redis.REDIS_VERSION_NUM or 0) >= ${0x07_00_00} then set = redis.pcall('PEXPIRE', key, w, 'NX') end
+        if set == 1 then
+          reset = w
+        else
+          if type(set) ~= 'table' then
+            reset = redis.call('PTTL', key)
+            if reset < 0 then
+              set = redis.pcall('PEXPIRE', key, w)
+              reset = w
+            end
+          end
+          if type(set) == 'table' then
+            if count == 1 then redis.pcall('DEL', key) else redis.pcall('DECRBY', key, 1) end
+            error(set)
+          end
+        end
+      end
+      if count > limit then
+        redis.call('DECR', key)
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 0, math.max(0, limit - count + 1), reset, reset
+      else
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 1, limit - count, reset, 0
+      end
+      n = n + 4
+    end
+    k = k + 1
   end
-end
-
-if plain and P == 1 and policies[1].kind == ${PolicyCode.FixedWindow} then
-  plain_fixed_windows()
 else
-  built()
+  general, plain_single, is_foreign = machinery()
   if plain and P == 1 then
-    plain_single_of()
+    plain_single()
   else
     local r = base + 2
-    for k = 2, #KEYS, P do
-      local op, cost, at = 1, 1, nil
-      if not plain then op, cost, at = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), r end
-      general_of(at, k, op, cost)
+    for at = 2, last, P do
+      local op, cost, args = 1, 1, nil
+      if not plain then op, cost, args = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), r end
+      general(args, at, op, cost)
       if not plain then r = r + 2 + P end
     end
   end
