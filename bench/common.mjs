@@ -57,3 +57,16 @@ export function machine() {
 export function report(suite, figures) {
   process.stdout.write(`${JSON.stringify({ suite, figures })}\n`);
 }
+
+/** Random key numbers below `keys` (xorshift32): the key string is made by the caller, per call. */
+export function keyNumbers(keys, seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % keys;
+  };
+}

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { redisAvailable, startRedis } from '../scripts/local-redis.mjs';
+import { keyNumbers } from './common.mjs';
 
 const DECISIONS = Number(process.argv[2] ?? 300_000);
 const ROUNDS = Number(process.argv[3] ?? 3);
@@ -30,15 +31,7 @@ async function redisCpu(admin) {
 }
 
 async function run(limiter, keys, admin, seed) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % keys;
-  };
+  const next = keyNumbers(keys, seed);
   await limiter.consume('ip:' + next());
   let left = DECISIONS;
   const redisBefore = await redisCpu(admin);

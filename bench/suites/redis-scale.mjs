@@ -11,7 +11,7 @@ import { Cluster, Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { RedisLimiter, fixedWindow, leakyBucket, slidingWindow, tokenBucket } from '../../dist/index.js';
 import { redisAvailable, startCluster, startRedis } from '../../scripts/local-redis.mjs';
-import { progress, report } from '../common.mjs';
+import { keyNumbers, progress, report } from '../common.mjs';
 
 /** Each throughput measurement's length; the warm-up round's are a quarter of it. */
 const durationMs = Number(process.argv[2] ?? 1500);
@@ -43,18 +43,6 @@ if (!probe.available) {
   process.exit(0);
 }
 
-/** Random key numbers below `keys` (xorshift32): the key string is made by the caller, per call. */
-function keyNumbers(keys, seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % keys;
-  };
-}
 
 /** The key redis-benchmark's `key:__rand_int__` makes of `n` (12 digits): raw INCRs touch the ceilings' keys. */
 const benchmarkKey = (n) => `key:${String(n).padStart(12, '0')}`;
