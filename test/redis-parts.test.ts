@@ -2,6 +2,7 @@
 // key naming (hash tags no user key can break, shapes that keep policies apart), and the limiter's
 // breaker handling over a scripted command sender.
 import { describe, expect, it } from 'vitest';
+import { WindowEnds } from '../src/limiters/window-ends.js';
 import { Breaker, type BreakerTransitions } from '../src/redis/breaker.js';
 import { ServerClock } from '../src/redis/server-clock.js';
 import { blockMarker, escapeTagText, groupedKeyBase, keyBase, keyGroup, limiterNamespace, policySuffixes } from '../src/redis/redis-keys.js';
@@ -259,5 +260,40 @@ describe('RedisLimiter over a scripted server (a RedisCommandSender that answers
     } finally {
       limiter.close();
     }
+  });
+});
+
+describe('the window ends a RedisLimiter remembers (WindowEnds)', () => {
+  it('starts small, doubles as keys fill it up to its bound, and never answers one key with another\'s end', () => {
+    const ends = new WindowEnds(12);
+    expect(ends.slots).toBe(256);
+    for (let i = 0; i < 10_000; i++) ends.set(`ip:${i}`, 1_000_000 + i);
+    expect(ends.slots).toBe(4096);
+    let known = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const end = ends.get(`ip:${i}`);
+      if (end !== 0) {
+        expect(end).toBe(1_000_000 + i);
+        known++;
+      }
+    }
+    // Bounded: at most one key per slot; the latest keys mostly still known.
+    expect(known).toBeLessThanOrEqual(4096);
+    expect(known).toBeGreaterThan(2000);
+    ends.forget('ip:9999');
+    expect(ends.get('ip:9999')).toBe(0);
+    // A small table keeps what it holds through its doublings.
+    const small = new WindowEnds(16);
+    for (let i = 0; i < 150; i++) small.set(`k${i}`, i + 1);
+    expect(small.slots).toBe(256);
+    for (let i = 150; i < 400; i++) small.set(`k${i}`, i + 1);
+    expect(small.slots).toBeGreaterThan(256);
+    let kept = 0;
+    for (let i = 0; i < 400; i++) {
+      const end = small.get(`k${i}`);
+      if (end !== 0) expect(end).toBe(i + 1);
+      if (end !== 0) kept++;
+    }
+    expect(kept).toBeGreaterThan(200);
   });
 });
