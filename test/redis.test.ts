@@ -21,12 +21,20 @@ import {
 import { edgeKeys, engines, seededRandom } from './helpers/engines.js';
 import { hasRedis, startCluster, startRedis, useRedisServer } from './helpers/redis.js';
 import { groupedKeyBase } from '../src/redis/redis-keys.js';
-import { GIVE_BACK_LUA } from '../src/redis/lua.js';
+import { DECIDE_LUA, FIXED_WINDOW_LUA, GIVE_BACK_LUA } from '../src/redis/lua.js';
+import { script } from '../src/redis/script.js';
 
 let prefixCounter = 0;
 const prefix = () => `t${++prefixCounter}:`;
 /** Comparisons that must be exact take no fallback decision: no call may time out, however loaded the machine. */
 const EXACT_TIMEOUT_MS = 60_000;
+const DECIDE_SHA = script(DECIDE_LUA).sha;
+const FIXED_WINDOW_SHA = script(FIXED_WINDOW_LUA).sha;
+/** Whether each of DECIDE and FIXED_WINDOW is loaded on a server. */
+const loaded = async (redis: Redis) => {
+  const [decide, fixed] = (await redis.script('EXISTS', DECIDE_SHA, FIXED_WINDOW_SHA)) as number[];
+  return { decide: decide === 1, fixed: fixed === 1 };
+};
 
 describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   const shared = useRedisServer();
@@ -279,6 +287,93 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     expect((await remote.consume('k')).remaining).toBe(97);
     expect(remote.stats().redisCalls).toBe(before + 3);
     remote.close();
+  });
+
+  // Issue 34: plain consumes under one fixed window go to a small script; DECIDE is loaded only
+  // when a batch needs it, here a blocked key, which the small script sends back uncounted.
+  it('a fixed-window batch with a blocked key: the small script decides the rest, DECIDE (loaded only then) the blocked key, each once', async () => {
+    await shared.redis.script('FLUSH');
+    const p = prefix();
+    const policy = fixedWindow({ limit: 3, windowMs: 60_000 });
+    const limiter = new RedisLimiter({ name: 'sb', redis: shared.redis, policy, prefix: p, denyCache: false, timeoutMs: EXACT_TIMEOUT_MS });
+    const keys = Array.from({ length: 10 }, (_, i) => `user:${i}`);
+    expect((await Promise.all(keys.map((k) => limiter.consume(k)))).every((d) => d.allowed)).toBe(true);
+    expect(await loaded(shared.redis)).toEqual({ decide: false, fixed: true });
+    await limiter.block('user:4', 30_000);
+    const calls = limiter.stats().redisCalls;
+    // The blocked key twice, between others: neither is counted, both denied with the block's end.
+    const batch = ['user:3', 'user:4', 'user:5', 'user:4', 'user:3', 'user:3'];
+    const decided = await Promise.all(batch.map((k) => limiter.consume(k)));
+    expect(decided.map((d) => [d.allowed, d.remaining])).toEqual([
+      [true, 1],
+      [false, 0],
+      [true, 1],
+      [false, 0],
+      [true, 0],
+      [false, 0],
+    ]);
+    for (const i of [1, 3]) {
+      expect(decided[i]?.retryAfterMs).toBeGreaterThan(29_000);
+      expect(decided[i]?.retryAfterMs).toBeLessThanOrEqual(30_000);
+      // As DECIDE answers a block: the window's end when later (its reset), the block's (its retry).
+      expect(decided[i]?.resetMs).toBeGreaterThan(59_000);
+    }
+    // One call for the batch, one for the request it sent back.
+    expect(limiter.stats().redisCalls).toBe(calls + 2);
+    expect(await shared.redis.get(`${p}sb{user:4}:fw60000`)).toBe('1');
+    expect(await shared.redis.get(`${p}sb{user:3}:fw60000`)).toBe('3');
+    expect(await loaded(shared.redis)).toEqual({ decide: true, fixed: true });
+    expect(limiter.stats()).toMatchObject({ errors: 0, allowed: 13, denied: 3 });
+    limiter.close();
+  });
+
+  it('a fixed-window batch with a foreign value: that request is a state mismatch with the value left as it was, the others decided, DECIDE never loaded', async () => {
+    await shared.redis.script('FLUSH');
+    const p = prefix();
+    const limiter = new RedisLimiter({ name: 'sf', redis: shared.redis, policy: fixedWindow({ limit: 2, windowMs: 60_000 }), prefix: p, denyCache: false, timeoutMs: EXACT_TIMEOUT_MS });
+    await shared.redis.hset(`${p}sf{hash}:fw60000`, 'f', '1');
+    await shared.redis.set(`${p}sf{text}:fw60000`, 'abc');
+    const batch = ['a', 'hash', 'a', 'text', 'a'];
+    const settled = await Promise.allSettled(batch.map((k) => limiter.consume(k)));
+    expect(settled.map((r) => (r.status === 'fulfilled' ? r.value.allowed : (r.reason as { code: string }).code))).toEqual([
+      true,
+      'TOLLGATE_REDIS_STATE_MISMATCH',
+      true,
+      'TOLLGATE_REDIS_STATE_MISMATCH',
+      false,
+    ]);
+    expect(await shared.redis.hgetall(`${p}sf{hash}:fw60000`)).toEqual({ f: '1' });
+    expect(await shared.redis.get(`${p}sf{text}:fw60000`)).toBe('abc');
+    expect(await shared.redis.get(`${p}sf{a}:fw60000`)).toBe('2');
+    expect(limiter.stats()).toMatchObject({ stateMismatches: 2, allowed: 2, denied: 1 });
+    expect(await loaded(shared.redis)).toEqual({ decide: false, fixed: true });
+    limiter.close();
+  });
+
+  it('first use and NOSCRIPT: each script is sent whole on its first call to a node and after SCRIPT FLUSH, the resend path included', async () => {
+    await shared.redis.script('FLUSH');
+    const p = prefix();
+    const limiter = new RedisLimiter({ name: 'sn', redis: shared.redis, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), prefix: p, denyCache: false, timeoutMs: EXACT_TIMEOUT_MS });
+    // First contact: the probe, then FIXED_WINDOW as EVAL (no NOSCRIPT round trip).
+    expect(await limiter.consume('k')).toMatchObject({ allowed: true, remaining: 4 });
+    let calls = limiter.stats().redisCalls;
+    expect(await loaded(shared.redis)).toEqual({ decide: false, fixed: true });
+    await limiter.block('held', 30_000);
+    calls += 1;
+    // DECIDE's first use on this node: EVAL at once, after FIXED_WINDOW's EVALSHA.
+    expect(await limiter.consume('held')).toMatchObject({ allowed: false, remaining: 0 });
+    expect(limiter.stats().redisCalls).toBe(calls + 2);
+    expect(await loaded(shared.redis)).toEqual({ decide: true, fixed: true });
+    // Both known to the node now, then flushed: each meets NOSCRIPT once and is sent again.
+    await shared.redis.script('FLUSH');
+    calls = limiter.stats().redisCalls;
+    const [plain, held] = await Promise.all([limiter.consume('k'), limiter.consume('held')]);
+    expect(plain).toMatchObject({ allowed: true, remaining: 3 });
+    expect(held).toMatchObject({ allowed: false, remaining: 0 });
+    expect(limiter.stats().redisCalls).toBe(calls + 4);
+    expect(limiter.stats()).toMatchObject({ errors: 0, failedOpen: 0, failedClosed: 0 });
+    expect(await shared.redis.get(`${p}sn{held}:fw60000`)).toBe(null);
+    limiter.close();
   });
 
   it('the deny cache answers a denied key locally until its retry time', async () => {
@@ -664,6 +759,34 @@ describe.runIf(hasRedis)('RedisLimiter on a 3-master Redis Cluster', () => {
     // 50 keys in at most 16 groups: far fewer calls than keys.
     expect(remote.stats().redisCalls).toBeLessThan(4 * 17 + 3);
     remote.close();
+  });
+
+  it('a fixed-window batch across slots with a blocked key and a foreign value: DECIDE loaded only on the blocked key\'s master', async () => {
+    const masters = client.nodes('master');
+    await Promise.all(masters.map((m) => m.script('FLUSH')));
+    const limiter = new RedisLimiter({ name: 'cb', redis: client, policy: fixedWindow({ limit: 2, windowMs: 60_000 }), timeoutMs: 5000, onError: 'deny', denyCache: false });
+    const keys = Array.from({ length: 30 }, (_, i) => `user:${i}`);
+    expect((await Promise.all(keys.map((k) => limiter.consume(k)))).every((d) => d.allowed)).toBe(true);
+    await limiter.block('user:5', 30_000);
+    const foreign = `${groupedKeyBase('tollgate:', 'cb', 'user:9', 16)}:fw60000`;
+    await client.del(foreign);
+    await client.hset(foreign, 'f', '1');
+    const settled = await Promise.allSettled(keys.flatMap((k) => [limiter.consume(k), limiter.consume(k)]));
+    const outcome = (r: PromiseSettledResult<Decision>) => (r.status === 'fulfilled' ? r.value.allowed : (r.reason as { code: string }).code);
+    keys.forEach((k, i) => {
+      const pair = [outcome(settled[2 * i] as PromiseSettledResult<Decision>), outcome(settled[2 * i + 1] as PromiseSettledResult<Decision>)];
+      if (k === 'user:5') expect(pair, k).toEqual([false, false]);
+      else if (k === 'user:9') expect(pair, k).toEqual(['TOLLGATE_REDIS_STATE_MISMATCH', 'TOLLGATE_REDIS_STATE_MISMATCH']);
+      else expect(pair, k).toEqual([true, false]);
+    });
+    expect((settled[10] as PromiseFulfilledResult<Decision>).value.retryAfterMs).toBeGreaterThan(29_000);
+    expect(await client.get(`${groupedKeyBase('tollgate:', 'cb', 'user:5', 16)}:fw60000`)).toBe('1');
+    expect(await client.hgetall(foreign)).toEqual({ f: '1' });
+    const scripts = await Promise.all(masters.map((m) => loaded(m)));
+    expect(scripts.filter((s) => s.fixed)).toHaveLength(3);
+    expect(scripts.filter((s) => s.decide)).toHaveLength(1);
+    expect(limiter.stats()).toMatchObject({ stateMismatches: 2, errors: 0, failedOpen: 0, failedClosed: 0 });
+    limiter.close();
   });
 
   it('a block made by one process is seen by another in its batches', async () => {

@@ -10,7 +10,7 @@ import { PolicyCode, type PolicyParams } from '../common/policies.js';
 import { checkKey, checkPositiveInteger, isKey } from '../common/validate.js';
 import { Breaker, type BreakerOptions, type BreakerState, type BreakerTransitions } from '../redis/breaker.js';
 import { keySlot } from '../redis/key-slot.js';
-import { BLOCK_LUA, DECIDE_LUA, GIVE_BACK_LUA, LEASE_LUA, PROBE_LUA, RESET_LUA } from '../redis/lua.js';
+import { BLOCK_LUA, DECIDE_LUA, FIXED_WINDOW_LUA, GIVE_BACK_LUA, LEASE_LUA, PROBE_LUA, RESET_LUA } from '../redis/lua.js';
 import { asRedisError, countsTowardBreaker } from '../redis/redis-errors.js';
 import { noScriptsError, PROBED_COMMANDS, readProbe, unsupportedError, warnEviction, warnLeasesOff, type ServerProfile } from '../redis/server-probe.js';
 import type { RedisClient, RedisTransport } from '../redis/redis-client.js';
@@ -110,6 +110,8 @@ const WINDOW_ENDS_BITS = 16;
 const NODE_IDLE_MS = 5000;
 
 const DECIDE = script(DECIDE_LUA);
+/** Plain consumes under one fixed window: DECIDE is loaded on a node only when a batch needs it. */
+const FIXED_WINDOW = script(FIXED_WINDOW_LUA);
 const BLOCK = script(BLOCK_LUA);
 const RESET = script(RESET_LUA);
 const PROBE = script(PROBE_LUA);
@@ -516,8 +518,13 @@ export class RedisLimiter extends LimiterBase {
     this.#queues.clear();
   }
 
-  /** Sends a batch to its node, unless the node's breaker says it is down: then onError decides at once. */
-  #dispatch(node: Node, batch: Pending[]): void {
+  /**
+   * Sends a batch to its node, unless the node's breaker says it is down: then onError decides at
+   * once. A batch of plain consumes under one fixed window goes to FIXED_WINDOW, unless it is what
+   * FIXED_WINDOW sent back (see #settle): then `resentFrom` is when the first batch began, and it
+   * goes to DECIDE.
+   */
+  #dispatch(node: Node, batch: Pending[], resentFrom?: number): void {
     if (node.breaker?.admit(realNow()) === 'skip') {
       const error = redisError(`Redis ${node.name || 'server'} is down (its breaker is open); decided by onError`, 'TOLLGATE_REDIS_UNAVAILABLE');
       this.#stats.shortCircuited += batch.length;
@@ -537,8 +544,9 @@ export class RedisLimiter extends LimiterBase {
     }
     // A batch of plain consumes (the common case) sends nothing per request but, under one fixed
     // window, which windows' ends it knows; any other batch sends all of it.
+    const fixed = plain && this.#oneFixedWindow && resentFrom === undefined;
     if (plain) {
-      if (this.#oneFixedWindow) args.push(this.#knownEnds(node, batch));
+      if (fixed) args.push(this.#knownEnds(node, batch));
     } else {
       args[args.length - 1] = 'x';
       for (const p of batch) {
@@ -547,13 +555,15 @@ export class RedisLimiter extends LimiterBase {
       }
     }
     // The batch's timeoutMs began with its earliest request (one that waited for a lease), else now.
-    let startedAt = realNow();
+    let startedAt = resentFrom ?? realNow();
     for (const p of batch) if (p.startedAt !== 0 && p.startedAt < startedAt) startedAt = p.startedAt;
     this.#inFlight.add(batch);
-    this.#run(node, DECIDE, keys, args, this.#slots[group] as number, startedAt).then(
+    this.#run(node, fixed ? FIXED_WINDOW : DECIDE, keys, args, this.#slots[group] as number, startedAt).then(
       (reply) => {
         this.#inFlight.delete(batch);
-        this.#settle(batch, reply);
+        const resend = this.#settle(batch, reply);
+        // Within the batch's own timeoutMs: the resent requests keep when it began.
+        if (resend !== undefined) this.#dispatch(this.#node(this.#slots[group] as number), resend, startedAt);
       },
       (error: unknown) => {
         this.#inFlight.delete(batch);
@@ -622,9 +632,14 @@ export class RedisLimiter extends LimiterBase {
     return known;
   }
 
-  #settle(batch: Pending[], reply: readonly unknown[]): void {
+  /**
+   * Settles a batch from its script's reply; returns the requests FIXED_WINDOW sent back (status
+   * 3, a blocked key: nothing was counted for them) for DECIDE, if any.
+   */
+  #settle(batch: Pending[], reply: readonly unknown[]): Pending[] | undefined {
     // close() has rejected the batch already, and the deny cache is gone.
-    if (this.closed) return;
+    if (this.closed) return undefined;
+    let resend: Pending[] | undefined;
     const single = this.#params.length === 1;
     const width = single ? 4 : 1 + 5 * this.#params.length;
     const clock = Number(reply[1]);
@@ -633,6 +648,10 @@ export class RedisLimiter extends LimiterBase {
       const status = Number(reply[2 + r * width]);
       if (status === 2) {
         p.reject(this.#mismatch(this.#namesOf(p), Number(reply[2 + r * width + 1]), 'counted'));
+        continue;
+      }
+      if (status === 3) {
+        (resend ??= []).push(p);
         continue;
       }
       if (single) {
@@ -673,6 +692,7 @@ export class RedisLimiter extends LimiterBase {
       // The script decided all-or-nothing, so every policy's own verdict already agrees with it.
       this.#decided(p, combineDecisions(decisions));
     }
+    return resend;
   }
 
   /** A request Redis decided: a denial remembered by the deny cache, then the answer. */

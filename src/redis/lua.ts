@@ -73,8 +73,8 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
  * state key without it is the key's base, its field in the marker), five numbers per policy (kind,
  * limit, windowMs, rateTokens, rateIntervalMs), then 'c' when every request is a plain consume
  * (cost 1, the policies' own limits), else 'x' and 2 + P per request: op (1 consume, 2 peek, 3
- * refund `cost`), cost, and one limit override per policy (0 = the policy's own). After 'c' under
- * one fixed window: which requests' window ends the caller knows (see the fixed-window path at its end).
+ * refund `cost`), cost, and one limit override per policy (0 = the policy's own). A batch of plain
+ * consumes under one fixed window goes to FIXED_WINDOW_LUA instead, and here only what it sends back.
  * Returns {1, clock} (or {0, clock} when late), then per request: a status (0 denied, 1 allowed,
  * 2 a state key holds something no tollgate policy of this shape wrote: nothing was changed, and
  * the next number is that policy's 1-based index), then with one policy: remaining, resetMs,
@@ -101,9 +101,8 @@ local out = { 1, clock }
 local n = 2
 local last = #KEYS
 
--- Everything but the plain fixed-window path: the functions below are made (by Redis, on every
--- call that reaches them: a script's closures are not kept between calls) only when a batch
--- needs them. A lone fixed-window call makes no function and no table but its reply (issue 34).
+-- The functions every batch here needs (made by Redis on every call: a script's closures are not
+-- kept between calls).
 local function machinery()
   local ceil, max = math.ceil, math.max
   local NEVER = -1
@@ -639,58 +638,77 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
     end
   end
 
-  return general, plain_single, is_foreign
+  return general, plain_single
 end
 
--- The common batch, plain consumes under one fixed window: the decide() steps written out, with no
--- function made: per request INCR, and PTTL (with PEXPIRE for a new window), unless the caller
--- knows when the window ends: ARGV[base + 2] has a '1' for each such request (it ends after this
--- call's deadline), whose reset is then answered as -2, "the end you know". Nothing else unless it
--- is denied or blocked. A blocked request, and one whose INCR fails (state of another shape, or
--- Redis' failure: nothing was counted), goes to general(), which answers it or raises.
-local general, plain_single, is_foreign
-local k = 2
-if plain and P == 1 and tonumber(ARGV[5]) == ${PolicyCode.FixedWindow} then
-  local limit, w = tonumber(ARGV[6]), tonumber(ARGV[7])
-  local known = ARGV[base + 2] or ''
-  local cut = tonumber(ARGV[4])
-  while k <= last do
-    local key = KEYS[k]
-    local held = false
-    if blocks then
-      -- blockedFor(), written out.
-      local field = string.sub(key, 1, #key - cut)
-      local ends = tonumber(redis.pcall('HGET', marker, field))
-      if ends ~= nil then
-        if ends <= clock then redis.call('HDEL', marker, field) else held = true end
-      end
+-- Plain consumes under one fixed window come here only when FIXED_WINDOW_LUA sent some back (a
+-- blocked key): they go through general(), as every request of another batch.
+local general, plain_single = machinery()
+if plain and P == 1 and tonumber(ARGV[5]) ~= ${PolicyCode.FixedWindow} then
+  plain_single()
+else
+  local r = base + 2
+  for at = 2, last, P do
+    local op, cost, args = 1, 1, nil
+    if not plain then op, cost, args = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), r end
+    general(args, at, op, cost)
+    if not plain then r = r + 2 + P end
+  end
+end
+return out
+`;
+
+/**
+ * The common batch, plain consumes under one fixed window, in a script small enough that keeping it
+ * loaded costs Redis' Lua GC little (its marking walks every loaded script: DECIDE_LUA, about 25,000
+ * characters, slowed every script's p99, bench/RESULTS.md, issue 34). KEYS and ARGV as DECIDE_LUA's
+ * with 'c', then ARGV[11]: a '1' for each request whose window end the caller knows (it ends after
+ * this call's deadline), whose reset is then answered as -2, "the end you know". Per request: INCR,
+ * and PTTL (with PEXPIRE for a new window) unless the end is known; DECR when over the limit. The
+ * reply is DECIDE_LUA's for one policy, with one more status: 3, a blocked key, which this script
+ * neither counts nor answers: the caller sends that request through DECIDE_LUA, which decides it
+ * as every request of a batch it gets (a block is rare: DECIDE_LUA need not be loaded otherwise).
+ * State of another shape (the INCR fails and writes nothing) is status 2 here, as in DECIDE_LUA;
+ * any other failure of Redis is raised with its words.
+ */
+export const FIXED_WINDOW_LUA = `
+${DEADLINE_LUA}${REPLY_ERRORS_LUA}local limit, w, cut = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[4])
+local known = ARGV[11] or ''
+local marker = KEYS[1]
+-- The blocks marker: see DECIDE_LUA. Without it, nothing about blocks is read.
+local blocks = redis.call('EXISTS', marker) == 1
+local nx = (redis.REDIS_VERSION_NUM or 0) >= ${0x07_00_00}
+local out = { 1, clock }
+local n = 2
+for k = 2, #KEYS do
+  local key = KEYS[k]
+  local held = false
+  if blocks then
+    -- DECIDE_LUA's blockedFor(): a block read after its end goes.
+    local field = string.sub(key, 1, #key - cut)
+    local ends = tonumber(redis.pcall('HGET', marker, field))
+    if ends ~= nil then
+      if ends <= clock then redis.call('HDEL', marker, field) else held = true end
     end
-    local count = false
-    if held then
-      if general == nil then general, plain_single, is_foreign = machinery() end
-      general(nil, k, 1, 1)
+  end
+  if held then
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 3, 0, 0, 0
+  else
+    local count = redis.pcall('INCR', key)
+    if type(count) == 'table' then
+      if not is_foreign(count) then error(count) end
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 2, 1, 0, 0
     else
-      count = redis.pcall('INCR', key)
-      if type(count) == 'table' then
-        -- State of another shape is reported (status 2); Redis' failure raised with its words.
-        if general == nil then general, plain_single, is_foreign = machinery() end
-        if not is_foreign(count) then error(count) end
-        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 2, 1, 0, 0
-        n = n + 4
-        count = false
-      end
-    end
-    if count then
       local reset
       -- A count of 1 is a window this call may have started, whatever the caller knew.
       if count ~= 1 and string.byte(known, k - 1) == 49 then
         reset = -2
       else
-        -- window_end() and start_window() written out. A new window (the common case at many
-        -- keys): one PEXPIRE NX (Redis 7+), else its TTL read first; a TTL missing (an
-        -- interrupted call's) is set; an expiry that cannot be set undoes the INCR.
+        -- DECIDE_LUA's window_end(): a new window (the common case at many keys) is one PEXPIRE
+        -- NX (Redis 7+), else its TTL is read first; a TTL missing (an interrupted call's) is set;
+        -- an expiry that cannot be set undoes the INCR before the error goes up.
         local set = 0
-        if count == 1 and (redis.REDIS_VERSION_NUM or 0) >= ${0x07_00_00} then set = redis.pcall('PEXPIRE', key, w, 'NX') end
+        if count == 1 and nx then set = redis.pcall('PEXPIRE', key, w, 'NX') end
         if set == 1 then
           reset = w
         else
@@ -713,23 +731,9 @@ if plain and P == 1 and tonumber(ARGV[5]) == ${PolicyCode.FixedWindow} then
       else
         out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 1, limit - count, reset, 0
       end
-      n = n + 4
-    end
-    k = k + 1
-  end
-else
-  general, plain_single, is_foreign = machinery()
-  if plain and P == 1 then
-    plain_single()
-  else
-    local r = base + 2
-    for at = 2, last, P do
-      local op, cost, args = 1, 1, nil
-      if not plain then op, cost, args = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), r end
-      general(args, at, op, cost)
-      if not plain then r = r + 2 + P end
     end
   end
+  n = n + 4
 end
 return out
 `;
