@@ -345,3 +345,85 @@ describe.runIf(hasRedis)('RedisLimiter knows when Redis is down', () => {
     }
   });
 });
+
+describe.runIf(hasRedis)('RedisLimiter against races and foreign numbers (found by an outside attack, issue 34)', () => {
+  let server: LocalRedis;
+  let redis: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis({ host: server.host, port: server.port });
+    redis.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  it('a denial decided before a reset() or refund() is not cached after it: the key has room at once', async () => {
+    const policies = { fixedWindow: fixedWindow({ limit: 3, windowMs: 60_000 }), tokenBucket: tokenBucket({ capacity: 3, tokens: 1, intervalMs: 60_000 }) };
+    for (const [kind, policy] of Object.entries(policies)) {
+      const limiter = new RedisLimiter({ redis, name: `race-${kind}`, policy });
+      try {
+        for (let i = 0; i < 3; i++) expect((await limiter.consume('k')).allowed).toBe(true);
+        // Sent before the reset (a lone call goes at once), denied by Redis, answered after it.
+        const inFlight = limiter.consume('k');
+        const wasLive = limiter.reset('k');
+        expect((await inFlight).allowed).toBe(false);
+        expect(await wasLive).toBe(true);
+        expect((await limiter.consume('k')).allowed).toBe(true);
+        expect(limiter.stats().denyCacheHits).toBe(0);
+        // The same with a refund of a full key.
+        expect((await limiter.consume('k')).allowed).toBe(true);
+        expect((await limiter.consume('k')).allowed).toBe(true);
+        const denied = limiter.consume('k');
+        const refunded = limiter.refund('k', 2);
+        expect((await denied).allowed).toBe(false);
+        await refunded;
+        expect((await limiter.consume('k')).allowed).toBe(true);
+        expect(limiter.stats().denyCacheHits).toBe(0);
+      } finally {
+        limiter.close();
+      }
+    }
+  });
+
+  it('calls reach Redis in the order they were made: consumes made before block() or reset() in the same turn count before it', async () => {
+    const limiter = new RedisLimiter({ redis, name: 'order', policy: fixedWindow({ limit: 5, windowMs: 60_000 }), denyCache: false });
+    try {
+      await limiter.consume('warm');
+      // A call in flight, so the next consumes wait for their batch.
+      const held = limiter.consume('other');
+      const before = [limiter.consume('k'), limiter.consume('k'), limiter.consume('k')];
+      const blocked = limiter.block('k', 60_000);
+      await Promise.all([held, blocked]);
+      expect((await Promise.all(before)).map((d) => d.allowed)).toEqual([true, true, true]);
+      expect((await limiter.consume('k')).allowed).toBe(false);
+      // On a full key, consumes made before reset() are denied in the old window; the new one is whole.
+      for (let i = 0; i < 5; i++) await limiter.consume('r');
+      const held2 = limiter.consume('other');
+      const full = [limiter.consume('r'), limiter.consume('r')];
+      const reset = limiter.reset('r');
+      await Promise.all([held2, reset]);
+      expect((await Promise.all(full)).map((d) => d.allowed)).toEqual([false, false]);
+      expect((await limiter.consume('r')).remaining).toBe(4);
+    } finally {
+      limiter.close();
+    }
+  });
+
+  it('a negative number under a fixed window\'s key is state of another shape: refused, left as it was, never counted', async () => {
+    const limiter = new RedisLimiter({ redis, name: 'negative', policy: fixedWindow({ limit: 5, windowMs: 60_000 }) });
+    try {
+      await redis.set('tollgate:negative{k}:fw60000', '-50');
+      for (let i = 0; i < 3; i++) await expect(limiter.consume('k')).rejects.toMatchObject({ code: 'TOLLGATE_REDIS_STATE_MISMATCH' });
+      await expect(limiter.peek('k')).rejects.toMatchObject({ code: 'TOLLGATE_REDIS_STATE_MISMATCH' });
+      expect(await redis.get('tollgate:negative{k}:fw60000')).toBe('-50');
+      // Other keys of the same batch are decided as usual.
+      const [other, bad] = await Promise.allSettled([limiter.consume('fine'), limiter.consume('k')]);
+      expect(other).toMatchObject({ status: 'fulfilled', value: { allowed: true } });
+      expect(bad).toMatchObject({ status: 'rejected' });
+    } finally {
+      limiter.close();
+    }
+  });
+});

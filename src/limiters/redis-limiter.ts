@@ -49,6 +49,8 @@ interface Pending {
   knownEnd: number;
   /** When its timeoutMs began, by realNow(); 0 = when its batch is sent (a call that waited for a lease began earlier). */
   readonly startedAt: number;
+  /** The limiter's forget count when it was made (see #forgets): a denial is cached only if unchanged. */
+  readonly forgets: number;
   readonly resolve: (d: Decision) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -351,7 +353,7 @@ export class RedisLimiter extends LimiterBase {
           this.#stats.decisions++;
           this.#stats.timeouts++;
           const names = this.#names(key);
-          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, stateKey: names.keys[0] as string, group: names.group, knownEnd: 0, startedAt: arrivedAt, resolve, reject });
+          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, stateKey: names.keys[0] as string, group: names.group, knownEnd: 0, startedAt: arrivedAt, forgets: this.#forgets, resolve, reject });
         }, this.#timeoutMs);
         timer.unref?.();
         const next = () => {
@@ -388,9 +390,10 @@ export class RedisLimiter extends LimiterBase {
     const args = [String(want), String(params.limit), String(params.windowMs), String(leases.share), String(cost), names.base];
     // The lease's window is counted from here: Redis ran the call after this.
     const sentAt = this.#clockNow();
+    const forgets = this.#forgets;
     // One policy: the keys are the blocks marker and the window's.
     const decided = this.#tracked(this.#direct(names, LEASE, [names.marker, names.keys[0] as string], args)).then(
-      (reply) => this.#leased(leases, key, names, cost, params.limit, reply, sentAt),
+      (reply) => this.#leased(leases, key, names, cost, params.limit, reply, sentAt, forgets),
       (error: unknown) => {
         if (this.closed) throw error;
         if (error === LEASES_OFF) {
@@ -401,7 +404,7 @@ export class RedisLimiter extends LimiterBase {
         if ((error as { code?: string }).code === 'TOLLGATE_REDIS_UNSUPPORTED') throw error;
         // Redis could not lease: onError decides, as for any consume it could not decide.
         return new Promise<Decision>((resolve, reject) => {
-          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, stateKey: names.keys[0] as string, group: names.group, knownEnd: 0, startedAt: 0, resolve, reject });
+          this.#fallBack({ key, op: 1, cost, overrides: this.#noOverrides, options: undefined, stateKey: names.keys[0] as string, group: names.group, knownEnd: 0, startedAt: 0, forgets: this.#forgets, resolve, reject });
         });
       },
     );
@@ -411,7 +414,7 @@ export class RedisLimiter extends LimiterBase {
     return decided;
   }
 
-  #leased(leases: LeaseBook, key: string, names: Names, cost: number, limit: number, reply: readonly unknown[], sentAt: number): Decision {
+  #leased(leases: LeaseBook, key: string, names: Names, cost: number, limit: number, reply: readonly unknown[], sentAt: number, forgets: number): Decision {
     const granted = Number(reply[2]);
     if (granted < 0) throw this.#mismatch(names, 1, 'counted');
     const count = Number(reply[3]);
@@ -426,7 +429,7 @@ export class RedisLimiter extends LimiterBase {
     const blocked = count < 0;
     const retryAfterMs = blocked || cost <= limit ? reset : Infinity;
     const decision: Decision = { allowed: false, limit, remaining: blocked ? 0 : Math.max(0, limit - count), resetMs: reset, retryAfterMs };
-    if (cost === 1 && Number.isFinite(retryAfterMs) && retryAfterMs > 0) this.#denyCache?.remember(key, decision);
+    if (cost === 1 && forgets === this.#forgets && Number.isFinite(retryAfterMs) && retryAfterMs > 0) this.#denyCache?.remember(key, decision);
     this.#stats.denied++;
     return decision;
   }
@@ -473,7 +476,7 @@ export class RedisLimiter extends LimiterBase {
     try {
       const text = keyTagText(key);
       const group = this.#groupOf(text);
-      const pending: Pending = { key, op, cost, overrides, options, stateKey: this.#stateKey(text, group), group, knownEnd: 0, startedAt, resolve, reject };
+      const pending: Pending = { key, op, cost, overrides, options, stateKey: this.#stateKey(text, group), group, knownEnd: 0, startedAt, forgets: this.#forgets, resolve, reject };
       // On a Cluster a call holds the keys of one slot group (one slot, one blocks marker):
       // requests wait per group, a full batch goes at once.
       let queue = this.#queues.get(group);
@@ -695,10 +698,17 @@ export class RedisLimiter extends LimiterBase {
     return resend;
   }
 
+  /**
+   * reset() and refund() calls made through this limiter: a denial of a request made before one of
+   * them may have been decided by Redis before it, and cached after it would deny, for the rest of
+   * the old window, a key Redis has room for again. Such a denial answers its request, uncached.
+   */
+  #forgets = 0;
+
   /** A request Redis decided: a denial remembered by the deny cache, then the answer. */
   #decided(p: Pending, decision: Decision): void {
     // Only a cost-1 denial is cached: it implies every larger cost is denied at least as long.
-    if (!decision.allowed && p.cost === 1 && p.overrides === this.#noOverrides && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
+    if (!decision.allowed && p.cost === 1 && p.overrides === this.#noOverrides && p.forgets === this.#forgets && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
       this.#denyCache?.remember(p.key, decision);
     }
     this.#answer(p, decision);
@@ -925,6 +935,7 @@ export class RedisLimiter extends LimiterBase {
     checkKey(key);
     checkPositiveInteger(amount, 'amount');
     const overrides = this.#overrides(options);
+    this.#forgets++;
     this.#denyCache?.forget(key);
     const names = this.#names(key);
     const reply = await this.#tracked(this.#direct(names, DECIDE, [names.marker, ...names.keys], [this.#now(), ...this.#decideArgs, 'x', '3', String(amount), ...overrides.map(String)]));
@@ -949,6 +960,7 @@ export class RedisLimiter extends LimiterBase {
     this.live();
     checkKey(key);
     this.#leases?.drop(key);
+    this.#forgets++;
     this.#denyCache?.forget(key);
     const names = this.#names(key);
     this.#ends?.forget(key);
@@ -956,8 +968,13 @@ export class RedisLimiter extends LimiterBase {
     return Number(reply[2]) > 0;
   }
 
-  /** One call outside the batches (refund, block, reset): refused at once while the node's breaker is open. */
+  /**
+   * One call outside the batches (refund, block, reset, leases): refused at once while the node's
+   * breaker is open. Consumes made before it and still waiting for their batch are sent first, so
+   * that calls reach Redis in the order they were made (on one connection, in order).
+   */
   #direct(names: Pick<Names, 'slot'>, s: Script, keys: readonly string[], args: string[]): Promise<readonly unknown[]> {
+    if (this.#queues.size > 0) this.#flush();
     const node = this.#node(names.slot);
     if (node.breaker?.admit(realNow()) === 'skip') {
       this.#stats.shortCircuited++;

@@ -158,7 +158,7 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
   -- (2^53 and above: no tollgate limit reaches it, and a double no longer counts it exactly.)
   local function count_of(p, key)
     local count = tonumber(get(p, key) or '0')
-    if count == nil or count ~= floor(count) or count >= 9007199254740992 then foreign(p) end
+    if count == nil or count ~= floor(count) or count < 0 or count >= 9007199254740992 then foreign(p) end
     return count
   end
 
@@ -698,6 +698,10 @@ for k = 2, #KEYS do
     if type(count) == 'table' then
       if not is_foreign(count) then error(count) end
       out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 2, 1, 0, 0
+    elseif count < 1 then
+      -- The key held a negative number, which no tollgate counter is: undone, and reported.
+      redis.call('DECR', key)
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 2, 1, 0, 0
     else
       local reset
       -- A count of 1 is a window this call may have started, whatever the caller knew.
@@ -770,7 +774,7 @@ if type(v) == 'table' then
   return { 1, clock, -1 }
 end
 local count = tonumber(v or '0')
-if count == nil or count ~= floor(count) or count >= 9007199254740992 then return { 1, clock, -1 } end
+if count == nil or count ~= floor(count) or count < 0 or count >= 9007199254740992 then return { 1, clock, -1 } end
 local left = limit - count
 local grant = math.min(want, left, math.max(cost, floor(left * share)))
 if grant < cost then
