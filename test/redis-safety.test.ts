@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fixedWindow, leakyBucket, Limiter, ManualClock, RedisLimiter, slidingWindow, tokenBucket, toPrometheus, type RedisCommandSender, type RedisLimiterEvent } from '../src/index.js';
-import { hasRedis, startRedis, type LocalRedis } from './helpers/redis.js';
+import { hasRedis, startRedis, useRedisServer, type LocalRedis } from './helpers/redis.js';
 
 let names = 0;
 const unique = (label: string) => `${label}${++names}`;
@@ -347,22 +347,12 @@ describe.runIf(hasRedis)('RedisLimiter knows when Redis is down', () => {
 });
 
 describe.runIf(hasRedis)('RedisLimiter against races and foreign numbers (found by an outside attack, issue 34)', () => {
-  let server: LocalRedis;
-  let redis: Redis;
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis({ host: server.host, port: server.port });
-    redis.on('error', () => undefined);
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await server?.stop();
-  });
+  const state = useRedisServer();
 
   it('a denial decided before a reset() or refund() is not cached after it: the key has room at once', async () => {
     const policies = { fixedWindow: fixedWindow({ limit: 3, windowMs: 60_000 }), tokenBucket: tokenBucket({ capacity: 3, tokens: 1, intervalMs: 60_000 }) };
     for (const [kind, policy] of Object.entries(policies)) {
-      const limiter = new RedisLimiter({ redis, name: `race-${kind}`, policy });
+      const limiter = new RedisLimiter({ redis: state.redis, name: `race-${kind}`, policy });
       try {
         for (let i = 0; i < 3; i++) expect((await limiter.consume('k')).allowed).toBe(true);
         // Sent before the reset (a lone call goes at once), denied by Redis, answered after it.
@@ -388,7 +378,7 @@ describe.runIf(hasRedis)('RedisLimiter against races and foreign numbers (found 
   });
 
   it('calls reach Redis in the order they were made: consumes made before block() or reset() in the same turn count before it', async () => {
-    const limiter = new RedisLimiter({ redis, name: 'order', policy: fixedWindow({ limit: 5, windowMs: 60_000 }), denyCache: false });
+    const limiter = new RedisLimiter({ redis: state.redis, name: 'order', policy: fixedWindow({ limit: 5, windowMs: 60_000 }), denyCache: false });
     try {
       await limiter.consume('warm');
       // A call in flight, so the next consumes wait for their batch.
@@ -412,12 +402,12 @@ describe.runIf(hasRedis)('RedisLimiter against races and foreign numbers (found 
   });
 
   it('a negative number under a fixed window\'s key is state of another shape: refused, left as it was, never counted', async () => {
-    const limiter = new RedisLimiter({ redis, name: 'negative', policy: fixedWindow({ limit: 5, windowMs: 60_000 }) });
+    const limiter = new RedisLimiter({ redis: state.redis, name: 'negative', policy: fixedWindow({ limit: 5, windowMs: 60_000 }) });
     try {
-      await redis.set('tollgate:negative{k}:fw60000', '-50');
+      await state.redis.set('tollgate:negative{k}:fw60000', '-50');
       for (let i = 0; i < 3; i++) await expect(limiter.consume('k')).rejects.toMatchObject({ code: 'TOLLGATE_REDIS_STATE_MISMATCH' });
       await expect(limiter.peek('k')).rejects.toMatchObject({ code: 'TOLLGATE_REDIS_STATE_MISMATCH' });
-      expect(await redis.get('tollgate:negative{k}:fw60000')).toBe('-50');
+      expect(await state.redis.get('tollgate:negative{k}:fw60000')).toBe('-50');
       // Other keys of the same batch are decided as usual.
       const [other, bad] = await Promise.allSettled([limiter.consume('fine'), limiter.consume('k')]);
       expect(other).toMatchObject({ status: 'fulfilled', value: { allowed: true } });
