@@ -181,6 +181,13 @@ describe('RateLimiterTollgate, as rate-limiter-flexible defines it', () => {
     new RateLimiterTollgate({ capacity: 100, engine: 'js', clock: new ManualClock(0) }).close();
   });
 
+  it('inMemoryBlockDuration without inMemoryBlockOnConsumed is refused (it would do nothing), as rate-limiter-flexible refuses it', () => {
+    expect(() => new RateLimiterTollgate({ points: 5, duration: 1, inMemoryBlockDuration: 10 })).toThrow(
+      expect.objectContaining({ name: 'TypeError', code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/inMemoryBlockOnConsumed set .*for inMemoryBlockDuration/) }),
+    );
+    new RateLimiterTollgate({ points: 5, duration: 1, inMemoryBlockOnConsumed: 5, inMemoryBlockDuration: 10 }).close?.();
+  });
+
   it('insuranceLimiter answers when storeClient fails', async () => {
     const dead: RedisCommandSender = { sendCommand: () => Promise.reject(new Error('connection refused')) };
     const insurance = new RateLimiterTollgate({ points: 2, duration: 60 });

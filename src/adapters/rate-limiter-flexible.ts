@@ -292,6 +292,10 @@ export class RateLimiterTollgate {
     if (this.inMemoryBlockOnConsumed > 0 && this.inMemoryBlockOnConsumed < this.points) {
       throw outOfRange('inMemoryBlockOnConsumed', `at least points (${this.points}), or 0`, this.inMemoryBlockOnConsumed);
     }
+    // A block duration with nothing to start the block would do nothing, silently (rate-limiter-flexible refuses it too).
+    if (this.inMemoryBlockDuration > 0 && this.inMemoryBlockOnConsumed === 0) {
+      throw invalidArgument('inMemoryBlockDuration', 'a duration only with inMemoryBlockOnConsumed set (the points at which the block starts)', this.inMemoryBlockDuration);
+    }
     const insurance = o.insuranceLimiter as RateLimiterFlexibleLike | undefined;
     if (insurance !== undefined && (typeof insurance !== 'object' || insurance === null || typeof insurance.consume !== 'function')) {
       throw invalidArgument('insuranceLimiter', 'a rate-limiter-flexible limiter (or a RateLimiterTollgate)', insurance);
