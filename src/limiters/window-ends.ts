@@ -3,6 +3,8 @@
 // whose slot it hashes to). It starts small and doubles as keys fill it, up to its bound: a limiter
 // made per tenant, or one per ttl in NestThrottlerStorage, costs a few KB until its keys need more.
 
+import { fnv1a } from '../common/fnv.js';
+
 /** Slots a table starts with. */
 const FIRST_BITS = 8;
 
@@ -30,10 +32,9 @@ export class WindowEnds {
     return this.#mask + 1;
   }
 
-  /** FNV-1a over the key's code units. */
+  /** FNV-1a over the key's code units, its high bits folded into the low ones the mask keeps. */
   static #hash(key: string): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    const h = fnv1a(key);
     return h ^ (h >>> 15);
   }
 

@@ -5,6 +5,7 @@
 // On a Cluster the tag is the limiter's name and one of a few slot groups instead,
 // `<prefix>{<name>~<group>}{<key>}:<shape>`: the keys of one limiter then fall in that many slots,
 // so a batch of decisions needs a call per group, not a call per key.
+import { fnv1a } from '../common/fnv.js';
 import { PolicyCode, type PolicyParams } from '../common/policies.js';
 import { redisKeyText } from './key-text.js';
 
@@ -58,9 +59,7 @@ export function groupedKeyBase(prefix: string, name: string, key: string, groups
 
 /** FNV-1a over the text's UTF-16 code units, reduced to [0, groups). */
 export function keyGroup(text: string, groups: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % groups;
+  return (fnv1a(text) >>> 0) % groups;
 }
 
 /**
