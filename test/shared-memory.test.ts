@@ -280,6 +280,18 @@ describe.runIf(engines().includes('native') && canMountShm)('shared-memory table
     // No temporary file of the refused tables stays in /dev/shm.
     expect(out.files).toEqual(['tollgate.big-first']);
   });
+
+  it('workers starting together on a table that fits once, not twice, all open the one table (regression: they ran out of room)', () => {
+    const run = smallShm(['crowd', 'crowd', '4']);
+    expect({ signal: run.signal, status: run.status, stderr: run.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
+    const out = JSON.parse(run.stdout) as { results: { created?: boolean; allowed?: number; code?: string }[]; remaining: number; files: string[] };
+    expect(out.results.filter((r) => r.code !== undefined)).toEqual([]);
+    expect(out.results.filter((r) => r.created === true)).toHaveLength(1);
+    // One table, counted by all: 400 consumes of a limit of 1,000.
+    expect(out.results.reduce((sum, r) => sum + (r.allowed ?? 0), 0)).toBe(400);
+    expect(out.remaining).toBe(600);
+    expect(out.files).toEqual(['tollgate.crowd']);
+  });
 });
 
 describe.runIf(engines().includes('native'))('shared-memory tables: stuck holders, dead creators, damaged segments', () => {

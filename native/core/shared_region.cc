@@ -100,11 +100,13 @@ std::string reserve(int fd, size_t size, const std::string& name, bool& out_of_s
 std::string temporary_prefix(const std::string& name) { return "tollgate." + name + ".init-"; }
 
 // Removes the temporary files of creators that died before publishing (a 4M-key table is
-// hundreds of MB of /dev/shm). A creator in this pid namespace is judged by whether its pid
-// lives; one in another namespace (another container sharing /dev/shm) only by age.
-void remove_stale_temporaries(const std::string& name) {
+// hundreds of MB of /dev/shm), and returns how many remain: creators of this table at work now. A
+// creator in this pid namespace is judged by whether its pid lives; one in another namespace
+// (another container sharing /dev/shm) only by age.
+int remove_stale_temporaries(const std::string& name) {
   DIR* dir = opendir(kShmDir);
-  if (dir == nullptr) return;
+  if (dir == nullptr) return 0;
+  int live = 0;
   const std::string prefix = temporary_prefix(name);
   const std::string own_namespace = pid_namespace();
   while (const dirent* entry = readdir(dir)) {
@@ -125,8 +127,28 @@ void remove_stale_temporaries(const std::string& name) {
       stale = lstat(path.c_str(), &st) == 0 && st.st_uid == geteuid() && time(nullptr) - st.st_mtime > 600;
     }
     if (stale) unlink(path.c_str());
+    else ++live;
   }
   closedir(dir);
+  return live;
+}
+
+// Workers started together all find no table and all create one: each reserves the whole table in
+// its own temporary file, so in a /dev/shm with room for one (a container's 64 MB) all but one, or
+// all, run out of room. A creator that ran out of room steps back (its file removed) and, if others
+// are at work on the same table or the room is there now (they stepped back too), waits a little
+// and tries again; one that finds the table published meanwhile attaches to it. Bounded: at most this many waits of
+// 5-35 ms, each at a random length so that two creators do not keep colliding.
+constexpr int kMaxCrowdedWaits = 100;
+
+bool room_for(size_t size) {
+  struct statvfs fs {};
+  return statvfs(kShmDir, &fs) == 0 && uint64_t(fs.f_bavail) * fs.f_frsize >= size;
+}
+
+void wait_for_other_creators(uint64_t nonce) {
+  const timespec pause{0, long(5'000'000 + nonce % 30'000'000)};
+  nanosleep(&pause, nullptr);
 }
 
 #else
@@ -169,6 +191,7 @@ SharedRegion attach_shared_region(const std::string& name) {
 SharedRegion open_shared_region(const std::string& name, size_t size, unsigned mode, bool populate,
                                 const std::function<bool(void*)>& prepare) {
   const std::string path = path_of(name);
+  int crowded_waits = 0;
   for (int attempt = 0; attempt < 8; ++attempt) {
     const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0) {
@@ -203,6 +226,16 @@ SharedRegion open_shared_region(const std::string& name, size_t size, unsigned m
     if (!out.error.empty()) {
       unlink(temporary.c_str());
       out.region.reset();
+      if (out.out_of_space && crowded_waits < kMaxCrowdedWaits) {
+        // Published meanwhile: attach to it at once. Else others at work, or room freed: wait, retry.
+        const bool published = access(path.c_str(), F_OK) == 0;
+        if (published || remove_stale_temporaries(name) > 0 || room_for(size)) {
+          ++crowded_waits;
+          --attempt;  // not a lost race to publish: the attempts bound those
+          if (!published) wait_for_other_creators(random_seed().k1);
+          continue;
+        }
+      }
       return out;
     }
     const int linked = link(temporary.c_str(), path.c_str());
