@@ -6,7 +6,7 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasRedis, startRedis } from './helpers/redis.js';
-import { ExpressRateLimitStore, FastifyRateLimitStore, NestThrottlerStorage, sharedMemory } from '../src/index.js';
+import { ExpressRateLimitStore, FastifyRateLimitStore, NestThrottlerStorage, sharedMemory, type RedisCommandSender } from '../src/index.js';
 
 /** A "Redis" that accepts connections and never answers: every call must end by its timeout. */
 let silentPort = 0;
@@ -216,6 +216,32 @@ describe.runIf(hasRedis)('closing a store on Redis while its calls wait for Redi
       admin.disconnect();
       await server.stop();
     }
+  });
+});
+
+describe('a node whose clock is not known yet', () => {
+  it('is asked for its clock first: no script is sent without a deadline (regression: a call that timed out still counted on Redis)', async () => {
+    const sent: string[][] = [];
+    const redis: RedisCommandSender = {
+      sendCommand: async (command) => {
+        sent.push(command);
+        // [EVAL|EVALSHA, script or sha, numkeys, key, deadline, ...]
+        if (command[1]?.includes('return { 1, clock }')) return [1, Date.now()];
+        return [1, Date.now(), 1, 1, 60_000];
+      },
+    };
+    const store = new ExpressRateLimitStore({ redis, timeoutMs: 1000 });
+    store.init({ windowMs: 60_000, limit: 5 });
+    expect(await Promise.all([store.increment('a'), store.increment('b')])).toEqual([
+      expect.objectContaining({ totalHits: 1 }),
+      expect.objectContaining({ totalHits: 1 }),
+    ]);
+    // One clock read, shared; then the calls, each with a deadline by Redis' clock.
+    expect(sent.filter((c) => c[1]?.includes('return { 1, clock }'))).toHaveLength(1);
+    const calls = sent.filter((c) => !c[1]?.includes('return { 1, clock }'));
+    expect(calls).toHaveLength(2);
+    for (const c of calls) expect(Number(c[4])).toBeGreaterThan(0);
+    store.shutdown();
   });
 });
 

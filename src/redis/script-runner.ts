@@ -9,7 +9,11 @@ import { keySlot } from './key-slot.js';
 import { asRedisError, countsTowardBreaker } from './redis-errors.js';
 import type { RedisTransport } from './redis-client.js';
 import { ServerClock } from './server-clock.js';
-import type { Script } from './script.js';
+import { DEADLINE_LUA } from './lua.js';
+import { script as makeScript, type Script } from './script.js';
+
+/** Reads Redis' clock, for a node whose clock is not known yet (see run). */
+const CLOCK = makeScript(`${DEADLINE_LUA}return { 1, clock }\n`);
 
 export interface ScriptRunnerOptions {
   /** Bound on every call, in ms. */
@@ -21,6 +25,8 @@ export interface ScriptRunnerOptions {
 interface NodeState {
   readonly breaker: Breaker | undefined;
   readonly clock: ServerClock;
+  /** The clock read under way for a node whose clock is not known yet, shared by the calls waiting. */
+  clockRead?: Promise<readonly unknown[]> | undefined;
   /** Scripts this node has run (later calls send the SHA). */
   readonly scripts: Set<Script>;
 }
@@ -65,10 +71,9 @@ export class ScriptRunner {
    * whose breaker is open is not asked (TOLLGATE_REDIS_UNAVAILABLE at once). After close(), and for
    * a call still out when close() is called, rejects with TOLLGATE_CLOSED at once.
    *
-   * NOTE: until a node first replies its clock is unknown, so the first calls to it carry deadline
-   * 0, which DEADLINE_LUA reads as "none": Redis acts on such a call however late it arrives (one
-   * that timed out here may still count there). The wait is bounded all the same: the call settles
-   * with TOLLGATE_REDIS_TIMEOUT after timeoutMs, and the clock is known from the first reply on.
+   * A node whose clock is not known yet (no reply so far) is asked for it first, within the same
+   * timeoutMs: a script is never sent without a deadline, since Redis would act on it however late
+   * it arrived, counting a call that onError has already answered here.
    */
   async run(script: Script, key: string, args: readonly string[]): Promise<readonly unknown[]> {
     if (this.#closed) throw closedError('store');
@@ -78,11 +83,17 @@ export class ScriptRunner {
       throw redisError('Redis is down (its breaker is open); decided by onError', 'TOLLGATE_REDIS_UNAVAILABLE');
     }
     const timeoutMs = this.#options.timeoutMs;
-    // The reply must be back before the timeout: Redis stops acting a round trip's worth early.
-    const margin = Math.min(timeoutMs / 4, 2 * node.clock.roundTripMs + 1);
-    const deadline = node.clock.deadline(startedAt + timeoutMs - margin, startedAt);
     try {
-      const reply = await this.#bounded(this.#eval(node, script, key, [String(deadline), ...args]), timeoutMs);
+      // No deadline without Redis' clock: learn it (one round trip, once per node), in the budget.
+      if (node.clock.deadline(startedAt, startedAt) === 0) {
+        node.clockRead ??= this.#eval(node, CLOCK, key, ['0']).finally(() => (node.clockRead = undefined));
+        await this.#bounded(node.clockRead, timeoutMs);
+      }
+      const now = realNow();
+      // The reply must be back before the timeout: Redis stops acting a round trip's worth early.
+      const margin = Math.min(timeoutMs / 4, 2 * node.clock.roundTripMs + 1);
+      const deadline = node.clock.deadline(startedAt + timeoutMs - margin, now);
+      const reply = await this.#bounded(this.#eval(node, script, key, [String(deadline), ...args]), Math.max(1, startedAt + timeoutMs - now));
       if (Number(reply[0]) === 0) throw redisError(`Redis refused the call as late (past its deadline by Redis' clock)`, 'TOLLGATE_REDIS_LATE');
       node.breaker?.success();
       return reply;
