@@ -3,6 +3,7 @@
 // breaker handling over a scripted command sender.
 import { describe, expect, it } from 'vitest';
 import { WindowEnds } from '../src/limiters/window-ends.js';
+import { makeRoom } from '../src/common/bounded-map.js';
 import { Breaker, type BreakerTransitions } from '../src/redis/breaker.js';
 import { ServerClock } from '../src/redis/server-clock.js';
 import { blockMarker, escapeTagText, groupedKeyBase, keyBase, keyGroup, limiterNamespace, policySuffixes } from '../src/redis/redis-keys.js';
@@ -295,5 +296,21 @@ describe('the window ends a RedisLimiter remembers (WindowEnds)', () => {
       if (end !== 0) kept++;
     }
     expect(kept).toBeGreaterThan(200);
+  });
+});
+
+describe('maps kept to a bound (makeRoom: the deny cache, the adapters\' remembered keys)', () => {
+  it('never holds more than the bound, drops the oldest first, and keeps the newest', () => {
+    const map = new Map<string, number>();
+    for (let i = 0; i < 10_000; i++) {
+      makeRoom(map, 1000);
+      map.set(`k${i}`, i);
+      expect(map.size).toBeLessThanOrEqual(1000);
+    }
+    expect(map.has('k9999')).toBe(true);
+    expect(map.has('k0')).toBe(false);
+    // What stays is a run of the newest keys.
+    const kept = [...map.values()];
+    expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => 10_000 - kept.length + i));
   });
 });

@@ -4,6 +4,7 @@
 // RateLimiterCluster's IPC, and with storeClient the count lives on Redis in rate-limiter-flexible's
 // own keys, shared with its RateLimiterRedis.
 import { closedError, invalidArgument, outOfRange } from '../common/errors.js';
+import { makeRoom } from '../common/bounded-map.js';
 import { maxLimitFor } from '../common/policies.js';
 import { redisTransport, type RedisClient } from '../redis/redis-client.js';
 import { ScriptRunner } from '../redis/script-runner.js';
@@ -144,10 +145,7 @@ class CountingStore implements HitStore {
       this.#otherDuration.delete(key);
       return;
     }
-    if (this.#otherDuration.size >= MAX_OTHER_DURATIONS) {
-      const oldest = this.#otherDuration.keys().next();
-      if (!oldest.done) this.#otherDuration.delete(oldest.value);
-    }
+    makeRoom(this.#otherDuration, MAX_OTHER_DURATIONS);
     this.#otherDuration.set(key, durationMs);
   }
 
@@ -473,10 +471,7 @@ export class RateLimiterTollgate {
   }
 
   #blockInMemory(stored: string, until: number): void {
-    if (this.#inMemoryBlocks.size >= MAX_OTHER_DURATIONS) {
-      const oldest = this.#inMemoryBlocks.keys().next();
-      if (!oldest.done) this.#inMemoryBlocks.delete(oldest.value);
-    }
+    makeRoom(this.#inMemoryBlocks, MAX_OTHER_DURATIONS);
     this.#inMemoryBlocks.set(stored, until);
   }
 

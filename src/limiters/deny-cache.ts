@@ -3,6 +3,7 @@
 // decisions are remote can keep one; the cache itself is a tollgate table (in process, or shared
 // memory for every process of a host).
 import { monotonicMs, type ManualClock } from '../common/clock.js';
+import { makeRoom } from '../common/bounded-map.js';
 import type { Decision } from '../common/decision.js';
 import { fixedWindow } from '../common/policies.js';
 import type { SharedMemoryStore } from '../engine/shared-memory.js';
@@ -83,10 +84,7 @@ export class DenyCache {
 
   #set(key: string, denial: Denial): void {
     this.#denials.delete(key);
-    if (this.#denials.size >= this.#capacity) {
-      const oldest = this.#denials.keys().next();
-      if (!oldest.done) this.#denials.delete(oldest.value);
-    }
+    makeRoom(this.#denials, this.#capacity);
     this.#denials.set(key, denial);
   }
 

@@ -1,6 +1,7 @@
 // ExpressRateLimitStore's counting on Redis, in rate-limit-redis' format (see rate-limit-redis-lua.ts):
 // express-rate-limit's Store operations as script calls, Redis failures answered by onError.
 import { redisError } from '../../common/errors.js';
+import { makeRoom } from '../../common/bounded-map.js';
 import { FAIL_CLOSED_RETRY_MS } from '../../limiters/fallback.js';
 import { script, type Script } from '../../redis/script.js';
 import { DECREMENT_LUA, GET_LUA, INCREMENT_LUA, RESET_LUA } from './rate-limit-redis-lua.js';
@@ -77,10 +78,7 @@ export class RateLimitRedisCounts {
   }
 
   #remember(key: string): void {
-    if (this.#uncounted.size >= MAX_UNCOUNTED_KEYS && !this.#uncounted.has(key)) {
-      const oldest = this.#uncounted.keys().next();
-      if (!oldest.done) this.#uncounted.delete(oldest.value);
-    }
+    if (!this.#uncounted.has(key)) makeRoom(this.#uncounted, MAX_UNCOUNTED_KEYS);
     this.#uncounted.set(key, (this.#uncounted.get(key) ?? 0) + 1);
   }
 
