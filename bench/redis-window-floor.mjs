@@ -2,7 +2,8 @@
 // the floor under "fixed window against the INCR ceiling" in the redis-scale suite. A window must
 // give its counter a TTL, so beside the bare INCR (redis-benchmark's ceiling) it measures INCR with
 // PEXPIRE sent only when the key is new (what a script's `if n == 1` does) and INCR with PEXPIRE NX
-// on every call (what a scriptless client pipelines). The commands are written as RESP and piped
+// on every call (what a scriptless client pipelines); beside the one-INCR EVALSHA ceiling, a GET then
+// SET PX, the commands a token bucket's or GCRA's state needs. The commands are written as RESP and piped
 // through `redis-cli --pipe` into a redis-server this starts, so the client costs Redis nothing
 // beyond reading; Redis' main-thread CPU (INFO cpu) over the run, per decision. Rounds alternate.
 //   node bench/redis-window-floor.mjs [decisions] [rounds]
@@ -29,7 +30,13 @@ const SHAPES = {
   'INCR alone (the ceiling)': (key) => command('INCR', key),
   'INCR, PEXPIRE when new': (key, fresh) => command('INCR', key) + (fresh ? command('PEXPIRE', key, TTL_MS) : ''),
   'INCR and PEXPIRE NX always': (key) => command('INCR', key) + command('PEXPIRE', key, TTL_MS, 'NX'),
+  // The second ceiling (one script call per request) and the floor of a bucket's decision: its
+  // state read, then written back with its TTL, no script.
+  'EVALSHA of one INCR': (key) => command('EVALSHA', INCR_SHA, 1, key),
+  'GET, then SET PX': (key) => command('GET', key) + command('SET', key, '12.5:1765000000000', 'PX', TTL_MS),
 };
+const INCR_SCRIPT = "return redis.call('INCR', KEYS[1])";
+let INCR_SHA = '';
 
 async function redisCpu(admin) {
   const info = await admin.info('cpu');
@@ -68,6 +75,7 @@ async function pipe(server, shape, keys, seed) {
 const server = await startRedis(['--save', '', '--appendonly', 'no']);
 const admin = new Redis({ host: server.host, port: server.port, lazyConnect: true });
 await admin.connect();
+INCR_SHA = String(await admin.script('LOAD', INCR_SCRIPT));
 try {
   console.log(`${DECISIONS.toLocaleString('en-US')} decisions a run, ${ROUNDS} rounds, Node ${process.version}`);
   for (const keys of KEY_COUNTS) {
