@@ -327,7 +327,7 @@ export class RateLimiterTollgate {
                 ...tableOptions,
                 store: sharedMemory({
                   name: `${shared.name}.${windowMs}ms`,
-                  capacity: shared.capacity,
+                  ...(shared.capacity === undefined ? {} : { capacity: shared.capacity }),
                   mode: shared.mode,
                   lockTimeoutMs: shared.lockTimeoutMs < 0 ? Infinity : shared.lockTimeoutMs,
                   onLockTimeout: shared.onLockTimeout,

@@ -4,6 +4,7 @@ import { checkInteger, checkObject } from '../common/validate.js';
 import { checkKnownKeys } from '../common/option-keys.js';
 import { MAX_BLOCK_MS } from '../common/constants.js';
 import { retryPolicy, type RetryOptions } from './backoff.js';
+import type { PlacesProblem } from './upstream-places.js';
 
 /** limitedFetch's retries: the queue's, and which methods may be sent again. */
 export interface FetchRetryOptions extends RetryOptions {
@@ -21,7 +22,9 @@ export type LimitedFetchEvent =
   /** An upstream-announced wait (Retry-After, a reset) longer than maxUpstreamWaitMs, cut to it. */
   | { readonly type: 'wait-capped'; readonly announcedMs: number; readonly cappedMs: number }
   /** A response arrived but adapting the local limiters to it failed; the response is returned all the same. */
-  | { readonly type: 'adapt-failed'; readonly status: number; readonly error: unknown };
+  | { readonly type: 'adapt-failed'; readonly status: number; readonly error: unknown }
+  /** `upstream.store` failed a call, or this process's lease there lapsed (see PlacesProblem). */
+  | PlacesProblem;
 
 /** The idempotent methods (RFC 9110 §9.2.2): sending one again does what sending it once did. */
 export const IDEMPOTENT_METHODS: readonly string[] = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];

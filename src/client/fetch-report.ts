@@ -2,6 +2,7 @@
 // to, in stats() and to onEvent (or, for the latter, one process warning when nobody listens).
 import type { LimitedFetchEvent } from './fetch-options.js';
 import type { UpstreamLimits, UpstreamQuota } from './upstream-headers.js';
+import type { PlacesProblem } from './upstream-places.js';
 
 /** limitedFetch's counters since it was made. */
 export interface LimitedFetchStats {
@@ -9,6 +10,10 @@ export interface LimitedFetchStats {
   readonly waitsCapped: number;
   /** Responses returned although adapting the local limiters to their headers failed. */
   readonly adaptFailures: number;
+  /** Calls to `upstream.store` that failed (Redis unreachable, a lock held by a stopped process). */
+  readonly upstreamStoreFailures: number;
+  /** Times this process's lease on `upstream.store` had lapsed (it stalled longer than leaseMs). */
+  readonly leasesLost: number;
 }
 
 export class FetchReport {
@@ -16,6 +21,8 @@ export class FetchReport {
   readonly #maxWaitMs: number;
   #waitsCapped = 0;
   #adaptFailures = 0;
+  #storeFailures = 0;
+  #leasesLost = 0;
 
   constructor(onEvent: ((event: LimitedFetchEvent) => void) | undefined, maxWaitMs: number) {
     this.#onEvent = onEvent;
@@ -23,7 +30,22 @@ export class FetchReport {
   }
 
   stats(): LimitedFetchStats {
-    return { waitsCapped: this.#waitsCapped, adaptFailures: this.#adaptFailures };
+    return { waitsCapped: this.#waitsCapped, adaptFailures: this.#adaptFailures, upstreamStoreFailures: this.#storeFailures, leasesLost: this.#leasesLost };
+  }
+
+  /** Told to onEvent each time; without onEvent, one warning per limitedFetch for the first. */
+  placesProblem(problem: PlacesProblem): void {
+    const first = this.#storeFailures + this.#leasesLost === 0;
+    if (problem.type === 'lease-lost') this.#leasesLost++;
+    else this.#storeFailures++;
+    if (first && this.#onEvent === undefined) {
+      const what =
+        problem.type === 'lease-lost'
+          ? `this process's lease on upstream.store lapsed and its ${problem.places} place(s) were taken back (it stalled longer than leaseMs)`
+          : `upstream.store failed a ${problem.operation}: ${(problem.error as Error)?.message ?? String(problem.error)}`;
+      process.emitWarning(`tollgate limitedFetch: ${what} (later ones are counted in stats())`, { code: 'TOLLGATE_UPSTREAM_STORE_FAILED' });
+    }
+    this.emit(problem);
   }
 
   /**

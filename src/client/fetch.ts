@@ -2,13 +2,14 @@
 // 429s and 5xx of idempotent requests with backoff that honours Retry-After, adapts to the upstream's rate headers,
 // and settles estimated token costs against the real ones.
 import { invalidArgument } from '../common/errors.js';
-import { checkInteger, checkObject } from '../common/validate.js';
-import { UpstreamWindow } from './upstream-window.js';
+import { checkObject } from '../common/validate.js';
+import { UpstreamPlaces } from './upstream-places.js';
+import { upstreamConfig, type UpstreamOptions } from './upstream-options.js';
+import { openUpstreamStore } from './upstream-store.js';
 import type { RateLimiter } from '../limiters/rate-limiter.js';
 import { adaptToUpstream, correctCost } from './adapt.js';
 import { createQueue, type DeadLetter, type QueueLimit } from './queue.js';
 import { parseUpstreamLimits } from './upstream-headers.js';
-import { checkKnownKeys } from '../common/option-keys.js';
 import { fetchConfig, type FetchRetryOptions, type LimitedFetchEvent } from './fetch-options.js';
 import { FetchReport, type LimitedFetchStats } from './fetch-report.js';
 
@@ -25,13 +26,15 @@ export interface LimitedFetchOptions {
     readonly actual?: (response: Response) => number | undefined | Promise<number | undefined>;
   };
   /**
-   * The upstream's published limit, as it counts it: at most `limit` requests arriving in any
-   * `windowMs`. Each request holds one of `limit` places from its send until `windowMs` after its
-   * response, so the limit holds at the upstream whatever the network's delay or the upstream's
-   * window alignment (a plain rate limiter here sends on time, and jitter bunches arrivals).
-   * In this process; processes sharing a quota each take a share of it.
+   * The upstream's published terms, as it counts them: at most `limit` requests arriving in any
+   * `windowMs`, and at most `concurrency` in flight. Each request holds a place from its send
+   * until `windowMs` after its response (under `concurrency` alone, until the response), so the
+   * limit holds at the upstream whatever the network's delay or the upstream's window alignment
+   * (a plain rate limiter here sends on time, and jitter bunches arrivals). Places are handed out
+   * first come, first served. With `store` (`sharedMemory({ name })`, `{ redis, name }`), every
+   * process using it shares the account's places; without, this process has them all.
    */
-  readonly upstream?: { readonly limit: number; readonly windowMs: number };
+  readonly upstream?: UpstreamOptions;
   /** The key both limiters spend from; default 'default'. Use one per upstream account. */
   readonly key?: string;
   readonly concurrency?: number;
@@ -83,12 +86,7 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
   const o = checkObject(options, 'options');
   const config = fetchConfig(o);
   const report = new FetchReport(config.onEvent, config.maxUpstreamWaitMs);
-  let window: UpstreamWindow | undefined;
-  if (o.upstream !== undefined) {
-    const u = checkObject(o.upstream, 'upstream');
-    checkKnownKeys(u, ['limit', 'windowMs'], 'upstream');
-    window = new UpstreamWindow(checkInteger(u.limit, 'upstream.limit', 1, 1_000_000), checkInteger(u.windowMs, 'upstream.windowMs', 1, 2 ** 31 - 1));
-  }
+  const upstream = o.upstream === undefined ? undefined : upstreamConfig(o.upstream);
   const fetchImpl = (o.fetch as typeof fetch | undefined) ?? globalThis.fetch;
   if (typeof fetchImpl !== 'function') throw invalidArgument('fetch', 'a fetch function', o.fetch);
   const key = options.key ?? 'default';
@@ -102,6 +100,9 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
     ...(config.retry === undefined ? {} : { retry: config.retry }),
     ...(options.onDeadLetter === undefined ? {} : { onDeadLetter: options.onDeadLetter }),
   });
+
+  // Opened last, once every option is known good: nothing is left open by a bad one.
+  const places = upstream === undefined ? undefined : new UpstreamPlaces(openUpstreamStore(upstream.store, upstream.terms), upstream.terms.leaseMs, (problem) => report.placesProblem(problem));
 
   const { requests, tokens } = options;
   /** Runs an adaptation to a response already received: a failure is reported, never thrown (a throw would send the request again). */
@@ -124,7 +125,7 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
     return queue.add(
       async () => {
         // Held from the send until windowMs after the answer, a failed one too (it may have arrived).
-        const release = window === undefined ? undefined : await window.acquire();
+        const release = places === undefined ? undefined : await places.acquire();
         let response: Response;
         try {
           // A Request's body is read by the send: each attempt sends a copy, so a retry has one to send.
@@ -165,7 +166,7 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
   return Object.assign(call, {
     close: () => {
       queue.close();
-      window?.close();
+      places?.close();
     },
     stats: () => report.stats(),
   });

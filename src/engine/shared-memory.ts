@@ -27,8 +27,11 @@ export const SHARED_MEMORY_NAME = /^(?!.*\.init-)[A-Za-z0-9_-][A-Za-z0-9._-]{0,1
 export interface SharedMemoryOptions {
   /** The segment's name; on Linux it is /dev/shm/tollgate.<name>. */
   readonly name: string;
-  /** Live keys the table must hold; every process attaching must give the same. */
-  readonly capacity: number;
+  /**
+   * Live keys the table must hold; every process attaching must give the same. Needed by a
+   * Limiter's table; an upstream account's places (limitedFetch's `upstream.store`) take none.
+   */
+  readonly capacity?: number;
   /** Permission bits of a new segment; default 0o600 (this user only). Must include 0o600. */
   readonly mode?: number;
   /** Lock shards; default chosen from the capacity. Every process must give the same. */
@@ -47,7 +50,8 @@ export interface SharedMemoryOptions {
 export interface SharedMemoryStore {
   readonly kind: 'sharedMemory';
   readonly name: string;
-  readonly capacity: number;
+  /** undefined when not given (a Limiter then refuses the store). */
+  readonly capacity: number | undefined;
   readonly mode: number;
   readonly shards: number | undefined;
   /** -1 for no bound. */
@@ -66,12 +70,15 @@ function checkName(name: unknown): string {
   return name;
 }
 
-/** Describes a shared-memory table for `new Limiter({ policy, store })`. */
+/**
+ * Describes a shared-memory segment: a table for `new Limiter({ policy, store })` (capacity
+ * needed), or an upstream account's places for `limitedFetch({ upstream: { store } })`.
+ */
 export function sharedMemory(options: SharedMemoryOptions): SharedMemoryStore {
   const o = checkObject(options, 'sharedMemory options');
   checkKnownKeys(o, ['name', 'capacity', 'mode', 'shards', 'lockTimeoutMs', 'onLockTimeout'], 'sharedMemory');
   const name = checkName(o.name);
-  const capacity = checkInteger(o.capacity, 'capacity', 1, MAX_CAPACITY);
+  const capacity = o.capacity === undefined ? undefined : checkInteger(o.capacity, 'capacity', 1, MAX_CAPACITY);
   const mode = o.mode === undefined ? 0o600 : checkInteger(o.mode, 'mode', 0, 0o777);
   if ((mode & 0o600) !== 0o600) throw outOfRange('mode', 'permission bits that include 0o600 (owner read and write)', mode);
   const shards = o.shards === undefined ? undefined : checkInteger(o.shards, 'shards', 1, MAX_SHARDS);

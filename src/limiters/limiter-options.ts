@@ -97,6 +97,7 @@ export function parseLimiterOptions(options: unknown): LimiterConfig {
     if (o.capacity !== undefined || o.shards !== undefined) {
       throw invalidArgument('capacity', 'no capacity or shards beside a store (give them to sharedMemory())', o.capacity ?? o.shards);
     }
+    if (store.capacity === undefined) throw invalidArgument('capacity', "a capacity in sharedMemory({ name, capacity }) for a Limiter's table", undefined);
     capacity = store.capacity;
     shards = store.shards ?? 0;
   }
