@@ -471,6 +471,16 @@ if (results.client) {
       target ? verdict(a.shareOfQuota >= 0.85 && a.tooMany === 0) : '',
     ]);
   }
+  for (const [name, a] of Object.entries(c.account ?? {})) {
+    const target = name.startsWith('tollgate');
+    clientRows.push([
+      `${name}: 4 processes × 10 calls on one account, 5 per 1,000 ms (counted on arrival) and 2 in flight, 0-40 ms of delay each way`,
+      `${(100 * a.shareOfQuota).toFixed(1)}% of the quota, ${a.tooMany} 429s, ${a.completed} of ${a.calls} succeeded, at most ${a.mostInFlight} in flight at the upstream`,
+      '',
+      target ? '≥ 80%, zero 429s' : '',
+      target ? verdict(a.shareOfQuota >= 0.8 && a.tooMany === 0) : '',
+    ]);
+  }
 }
 
 const adapterRows = [];

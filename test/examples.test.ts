@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../scripts/local-redis.mjs';
+import { engines } from './helpers/engines.js';
+import { hasRedis, startRedis } from './helpers/redis.js';
 
 const children: ReturnType<typeof spawn>[] = [];
 afterAll(() => {
@@ -73,5 +75,34 @@ describe('examples/upstream-client.mjs', () => {
       ),
     );
     expect(output).toMatch(/^300 of 300 succeeded in .* upstream 429s: 0\n$/);
+  });
+});
+
+/** Runs an example to its end; resolves with what it printed. */
+async function run(example: string, env: Record<string, string> = {}): Promise<string> {
+  const { execFile } = await import('node:child_process');
+  return new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [fileURLToPath(new URL(`../examples/${example}`, import.meta.url))], { env: { ...process.env, ...env } }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+}
+
+describe.runIf(engines().includes('native'))('examples/cluster-client.mjs', () => {
+  it('four workers share one account of 5 per second and 2 in flight: every request succeeds, no 429', async () => {
+    const output = await run('cluster-client.mjs', { WORKERS: '4', REQUESTS: '5' });
+    expect(output).toMatch(/^20 of 20 succeeded in .* from 4 workers \(quota 5\/s\), upstream 429s: 0\n$/);
+  });
+});
+
+describe.runIf(hasRedis)('examples/redis-hosts-client.mjs', () => {
+  it('two hosts share one account through Redis: every request succeeds, no 429', async () => {
+    const server = await startRedis();
+    try {
+      const output = await run('redis-hosts-client.mjs', { REDIS_URL: `redis://127.0.0.1:${server.port}`, REQUESTS: '6' });
+      expect(output).toMatch(/^12 of 12 succeeded in .* from 2 hosts \(quota 5\/s\), upstream 429s: 0\n$/);
+    } finally {
+      await server.stop();
+    }
   });
 });

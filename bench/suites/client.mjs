@@ -9,7 +9,8 @@ import Bottleneck from 'bottleneck';
 import pThrottle from 'p-throttle';
 import { RateLimiter } from 'limiter';
 import { createServer } from 'node:http';
-import { Limiter, createQueue, leakyBucket, limitedFetch, tokenBucket } from '../../dist/index.js';
+import { Limiter, createQueue, destroySharedMemory, leakyBucket, limitedFetch, tokenBucket } from '../../dist/index.js';
+import { redisAvailable, startRedis } from '../../scripts/local-redis.mjs';
 import { progress, report } from '../common.mjs';
 
 const QUOTA = 400;
@@ -113,6 +114,68 @@ try {
     }
     server.close();
   }
+
+  // One account, several processes: the strict upstream above (5 arriving in any 1,000 ms) and
+  // now also 2 in flight, 0-40 ms of delay each way, 4 worker processes of 10 requests each.
+  // tollgate's places in shared memory and in Redis, against bottleneck's clustered mode (its
+  // state in the same Redis) at its two ways of stating the terms.
+  figures.account = {};
+  if (redisAvailable().available) {
+    const redisServer = await startRedis();
+    const arrivals = [];
+    let inFlight = 0;
+    let refused = 0;
+    let mostInFlight = 0;
+    const server = createServer((_req, res) => {
+      const now = performance.now();
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      res.on('close', () => inFlight--);
+      while (arrivals.length > 0 && arrivals[0] <= now - 1000) arrivals.shift();
+      if (arrivals.length >= 5 || inFlight > 2) {
+        refused++;
+        res.writeHead(429, { 'retry-after': '1' }).end();
+        return;
+      }
+      arrivals.push(now);
+      setTimeout(() => res.end('ok'), 20);
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const accountUrl = `http://127.0.0.1:${server.address().port}/`;
+    const workerScript = fileURLToPath(new URL('../servers/account-worker.mjs', import.meta.url));
+    const WORKERS = 4;
+    const EACH = 10;
+    const names = {
+      'tollgate-shm': 'tollgate limitedFetch upstream, sharedMemory store',
+      'tollgate-redis': 'tollgate limitedFetch upstream, Redis store',
+      'bottleneck-mintime': 'bottleneck clustered (Redis), minTime 200 ms, maxConcurrent 2',
+      'bottleneck-reservoir': 'bottleneck clustered (Redis), reservoir 5 per 1,000 ms, maxConcurrent 2',
+    };
+    for (const [contender, label] of Object.entries(names)) {
+      await new Promise((r) => setTimeout(r, 1100));
+      refused = 0;
+      mostInFlight = 0;
+      const account = `bench-${contender}-${process.pid}`;
+      const started = performance.now();
+      const outputs = await Promise.all(
+        Array.from({ length: WORKERS }, (_, i) =>
+          new Promise((resolve, reject) => {
+            const proc = spawn(process.execPath, [workerScript, contender, accountUrl, String(redisServer.port), String(EACH), String(i + 1), account], { stdio: ['ignore', 'pipe', 'inherit'] });
+            let out = '';
+            proc.stdout.on('data', (d) => (out += d));
+            proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${contender} worker exited ${code}`))));
+          }),
+        ),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const ok = outputs.flat().filter((s) => s === 200).length;
+      if (contender === 'tollgate-shm') destroySharedMemory(account);
+      figures.account[label] = { shareOfQuota: ok / seconds / 5, tooMany: refused, completed: ok, calls: WORKERS * EACH, seconds, mostInFlight };
+      progress(`${label.padEnd(72)} ${((100 * ok) / seconds / 5).toFixed(1)}% of the quota, ${refused} 429s, ${ok}/${WORKERS * EACH} in ${seconds.toFixed(1)} s, most in flight ${mostInFlight}`);
+    }
+    server.close();
+    await redisServer.stop();
+  } else progress('one account, several processes: skipped (no redis-server)');
 
   // Scheduling overhead: 20,000 no-op jobs, limits far above what they can reach.
   const N = 20_000;

@@ -1,0 +1,213 @@
+// Several processes on one upstream account (limitedFetch's `upstream` with a shared store),
+// against a strict upstream on loopback: at most 5 requests arriving in any 1,000 ms and 2 in
+// flight, 0-40 ms of network delay each way. Real worker processes, each running the built package.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Limiter, RedisLimiter, destroySharedMemory, fixedWindow, sharedMemory } from '../src/index.js';
+import { engines } from './helpers/engines.js';
+import { hasRedis, startRedis } from './helpers/redis.js';
+
+const child = fileURLToPath(new URL('./fixtures/upstream-account-child.mjs', import.meta.url));
+const LIMIT = 5;
+const WINDOW_MS = 1000;
+const CONCURRENCY = 2;
+
+/** The upstream: counts each request on arrival, refuses (429) any beyond its terms. */
+class StrictUpstream {
+  readonly #arrivals: number[] = [];
+  readonly #server: Server;
+  inFlight = 0;
+  mostInFlight = 0;
+  tooMany = 0;
+  ok = 0;
+  hung = 0;
+  firstArrival = Infinity;
+  lastArrival = 0;
+
+  constructor() {
+    this.#server = createServer((req, res) => {
+      const now = performance.now();
+      this.inFlight++;
+      this.mostInFlight = Math.max(this.mostInFlight, this.inFlight);
+      let done = false;
+      res.on('close', () => {
+        if (!done) this.inFlight--;
+        done = true;
+      });
+      while (this.#arrivals.length > 0 && (this.#arrivals[0] as number) <= now - WINDOW_MS) this.#arrivals.shift();
+      if (this.#arrivals.length >= LIMIT || this.inFlight > CONCURRENCY) {
+        this.tooMany++;
+        res.writeHead(429, { 'retry-after': '1' }).end();
+        return;
+      }
+      this.#arrivals.push(now);
+      this.firstArrival = Math.min(this.firstArrival, now);
+      this.lastArrival = now;
+      if (req.url === '/hang') {
+        this.hung++;
+        return; // answered never: its place is held until its process dies
+      }
+      const tokens = Number(req.headers['x-tokens'] ?? 0);
+      setTimeout(() => {
+        this.ok++;
+        res.end(JSON.stringify({ usage: { total_tokens: tokens } }));
+      }, 20);
+    });
+  }
+
+  async listen(): Promise<string> {
+    await new Promise<void>((r) => this.#server.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(this.#server.address() as { port: number }).port}/`;
+  }
+
+  /** Share of the quota used from the first arrival to a window after the last. */
+  shareOfQuota(): number {
+    return this.ok / ((LIMIT * (this.lastArrival - this.firstArrival + WINDOW_MS)) / WINDOW_MS);
+  }
+
+  close(): Promise<void> {
+    this.#server.closeAllConnections();
+    return new Promise((r) => this.#server.close(() => r()));
+  }
+}
+
+interface WorkerReport {
+  readonly statuses: (number | string)[];
+  readonly closed: string[];
+}
+
+function worker(args: string[]): { proc: ChildProcess; report: Promise<WorkerReport>; line: Promise<string> } {
+  const proc = spawn(process.execPath, [child, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let firstLine: (line: string) => void = () => undefined;
+  const line = new Promise<string>((r) => (firstLine = r));
+  proc.stdout?.on('data', (d) => {
+    out += d;
+    if (out.includes('\n')) firstLine(out.split('\n')[0] as string);
+  });
+  proc.stderr?.on('data', (d) => (err += d));
+  const report = new Promise<WorkerReport>((resolve, reject) => {
+    proc.on('exit', (code, signal) => {
+      if (code === 0) resolve(JSON.parse(out.trim()) as WorkerReport);
+      else reject(new Error(`worker exited ${code ?? signal}: ${err}`));
+    });
+  });
+  return { proc, report, line };
+}
+
+const exited = (proc: ChildProcess) => new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r(undefined) : proc.once('exit', r)));
+
+/** Every request answered 200, the late ones either sent or refused as closed; returns how many reached the upstream. */
+function checkReports(reports: WorkerReport[], requests: number): number {
+  let sent = 0;
+  for (const report of reports) {
+    expect(report.statuses).toEqual(Array(requests).fill(200));
+    for (const code of report.closed) expect(['sent', 'TOLLGATE_CLOSED']).toContain(code);
+    sent += requests + report.closed.filter((c) => c === 'sent').length;
+  }
+  return sent;
+}
+
+describe.runIf(engines().includes('native'))('one account, four processes on shared memory', () => {
+  const name = `acct-${process.pid}`;
+  const cleanup = () => {
+    destroySharedMemory(`${name}-tpm`);
+    for (const n of [name, `${name}-k`]) destroySharedMemory(n);
+  };
+  beforeAll(cleanup);
+  afterAll(cleanup);
+
+  it('zero 429s and at least 80% of the quota; tokens estimated before and settled after, across processes', async () => {
+    const upstream = new StrictUpstream();
+    const url = await upstream.listen();
+    try {
+      const workers = [1, 2, 3, 4].map((seed) => worker([url, 'shm', name, '10', '0', '5000', 'run', String(seed)]));
+      const reports = await Promise.all(workers.map((w) => w.report));
+      const sent = checkReports(reports, 10);
+      expect(upstream.tooMany).toBe(0);
+      expect(upstream.mostInFlight).toBeLessThanOrEqual(CONCURRENCY);
+      expect(upstream.shareOfQuota()).toBeGreaterThanOrEqual(0.8);
+      // Every worker charged 15 before each request and settled it to the 8 used.
+      const tokens = new Limiter({ policy: fixedWindow({ limit: 400, windowMs: 120_000 }), store: sharedMemory({ name: `${name}-tpm`, capacity: 16 }) });
+      expect(tokens.peek('default').remaining).toBe(400 - 8 * sent);
+      tokens.close();
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('a process killed while holding places: the others get them back at once (its pid is gone)', async () => {
+    const upstream = new StrictUpstream();
+    const url = await upstream.listen();
+    try {
+      // The killed worker's lease is long (60 s): only the pid check can give its places back in this test's time.
+      const holder = worker([url, 'shm', `${name}-k`, '2', '0', '60000', 'hang', '9']);
+      await holder.line;
+      while (upstream.hung < 2) await new Promise((r) => setTimeout(r, 10));
+      holder.proc.kill('SIGKILL');
+      await exited(holder.proc);
+      // The upstream sees the dead worker's connections close (as a real one would) before anyone else sends.
+      while (upstream.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+      const other = worker([url, 'shm', `${name}-k`, '4', '0', '60000', 'run', '10']);
+      const report = await other.report;
+      checkReports([report], 4);
+      expect(upstream.tooMany).toBe(0);
+    } finally {
+      await upstream.close();
+    }
+  });
+});
+
+describe.runIf(hasRedis)('one account, two processes on Redis', () => {
+  let server: Awaited<ReturnType<typeof startRedis>>;
+  let redis: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis({ host: server.host, port: server.port });
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  it('zero 429s and at least 80% of the quota; tokens settled across processes', async () => {
+    const upstream = new StrictUpstream();
+    const url = await upstream.listen();
+    try {
+      const workers = [1, 2].map((seed) => worker([url, 'redis', 'acct', '10', String(server.port), '5000', 'run', String(seed)]));
+      const reports = await Promise.all(workers.map((w) => w.report));
+      const sent = checkReports(reports, 10);
+      expect(upstream.tooMany).toBe(0);
+      expect(upstream.mostInFlight).toBeLessThanOrEqual(CONCURRENCY);
+      expect(upstream.shareOfQuota()).toBeGreaterThanOrEqual(0.8);
+      const tokens = new RedisLimiter({ redis, name: 'acct-tpm', policy: fixedWindow({ limit: 400, windowMs: 120_000 }), timeoutMs: 5000, onError: 'deny', denyCache: false });
+      expect((await tokens.peek('default')).remaining).toBe(400 - 8 * sent);
+      tokens.close();
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('a process killed while holding places: the other proceeds once its lease (1 s) lapses by Redis’ clock', async () => {
+    const upstream = new StrictUpstream();
+    const url = await upstream.listen();
+    try {
+      const holder = worker([url, 'redis', 'acct-k', '2', String(server.port), '1000', 'hang', '9']);
+      await holder.line;
+      while (upstream.hung < 2) await new Promise((r) => setTimeout(r, 10));
+      holder.proc.kill('SIGKILL');
+      await exited(holder.proc);
+      // The upstream sees the dead worker's connections close (as a real one would) before anyone else sends.
+      while (upstream.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+      const other = worker([url, 'redis', 'acct-k', '4', String(server.port), '1000', 'run', '10']);
+      checkReports([await other.report], 4);
+      expect(upstream.tooMany).toBe(0);
+    } finally {
+      await upstream.close();
+    }
+  });
+});
