@@ -138,12 +138,14 @@ export class ChangeFeed {
     // v5 has destroy(), v4 disconnect(); quit() ends a connection that has neither.
     const end = () => quietly(() => (fn(sub, 'destroy') ? (sub.destroy as () => void).call(sub) : fn(sub, 'disconnect') ? (sub.disconnect as () => Promise<void>).call(sub) : (sub.quit as () => Promise<void>).call(sub)));
     on.call(sub, 'error', () => undefined);
+    let connected = false;
     let subscribed = false;
     on.call(sub, 'ready', () => {
       if (subscribed) this.#emit();
     });
     const start = async () => {
       await (sub.connect as () => Promise<unknown>).call(sub);
+      connected = true;
       if (stopped) return end();
       await (sub.subscribe as (channel: string, listener: () => void) => Promise<void>).call(sub, this.#channel, this.#emit);
       subscribed = true;
@@ -153,7 +155,7 @@ export class ChangeFeed {
     return () => {
       stopped = true;
       // Still connecting: start() ends it once connected (ending it now may throw, or be undone).
-      if (sub.isOpen === true || sub.isReady === true) end();
+      if (connected) end();
     };
   }
 }
