@@ -3,7 +3,7 @@
 // on Redis' own clock, its changes reach other stores' watchers (by subscription or by polling),
 // other terms under one name are refused, and close() ends it.
 import { Redis } from 'ioredis';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/common/clock.js';
 import { MAX_CLOCK_MS } from '../src/common/constants.js';
@@ -296,7 +296,8 @@ describe.runIf(hasRedis)('RedisPlaces on a 3-master Redis Cluster', () => {
     expect(Math.min(tally.granted, tally.queued, tally.released)).toBeGreaterThan(0);
     // Redis' clock, and pub/sub across the nodes (the watcher's subscription may sit on any node).
     const watched = freshName('cluster-watch');
-    await using(new RedisPlaces({ redis: c.client, name: watched }, CONCURRENCY_1), async (watcher) => {
+    // A poll a minute apart would not call the listener within the wait: the subscription does.
+    await using(new RedisPlaces({ redis: c.client, name: watched, pollMs: 60_000 }, CONCURRENCY_1), async (watcher) => {
       await using(new RedisPlaces({ redis: c.client, name: watched }, CONCURRENCY_1), async (releaser) => {
         const seen = counter();
         const stop = watcher.watch(seen.listener);
@@ -309,5 +310,31 @@ describe.runIf(hasRedis)('RedisPlaces on a 3-master Redis Cluster', () => {
         stop();
       });
     });
+  });
+
+  it('node-redis cluster: a release through ioredis reaches a watcher on node-redis', async () => {
+    const client = createCluster({ rootNodes: c.cluster.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })) });
+    client.on('error', () => undefined);
+    await client.connect();
+    const name = freshName('cluster-node-redis');
+    try {
+      // A poll a minute apart would not call the listener within the wait: the subscription does.
+      await using(new RedisPlaces({ redis: client, name, pollMs: 60_000 }, CONCURRENCY_1), async (watcher) => {
+        await using(new RedisPlaces({ redis: c.client, name }, CONCURRENCY_1), async (releaser) => {
+          const seen = counter();
+          const stop = watcher.watch(seen.listener);
+          await eventually(() => seen.calls() > 0, 'the watch to start');
+          // Held through node-redis, released through ioredis: both clients meet on one account.
+          const held = await watcher.acquire(A, watcher.now());
+          if (!held.granted) throw new Error('A was not granted');
+          const before = seen.calls();
+          expect(await releaser.release(A, held.place)).toBe(true);
+          await eventually(() => seen.calls() > before, 'the release to reach the watcher');
+          stop();
+        });
+      });
+    } finally {
+      client.destroy();
+    }
   });
 });
