@@ -65,7 +65,13 @@ export function nativeUnavailable(detail: string): Error & { code: TollgateError
   return Object.assign(error, { code: 'TOLLGATE_NATIVE_UNAVAILABLE' as const });
 }
 
-
+/**
+ * A store that already holds state of this name under other terms (a place account set up with
+ * another limit, say): two meanings under one name, which would make each one's decisions wrong.
+ */
+export function storeMismatch(message: string): Error & { code: TollgateErrorCode } {
+  return Object.assign(new Error(message), { code: 'TOLLGATE_STORE_MISMATCH' as const });
+}
 
 /**
  * A Redis call that failed, outlived its timeout, was not sent (the node's breaker is open), was

@@ -9,6 +9,7 @@ import { PolicyCode, policyParams, type Policy, type PolicyParams } from '../com
 import { checkInteger, checkObject } from '../common/validate.js';
 import type { SharedMemoryStore } from '../engine/shared-memory.js';
 import type { BreakerOptions, BreakerState } from '../redis/breaker.js';
+import { parseBreaker } from '../redis/breaker-options.js';
 import { redisTransport, type RedisClient, type RedisTransport } from '../redis/redis-client.js';
 import type { DenyCacheConfig } from './deny-cache.js';
 import { checkOnError, type OnError } from './fallback.js';
@@ -101,7 +102,9 @@ export interface RedisLimiterOptions {
 const DEFAULT_MAX_BATCH = 64;
 
 const OPTION_KEYS = ['redis', 'name', 'policy', 'prefix', 'cluster', 'timeoutMs', 'onError', 'breaker', 'onEvent', 'denyCache', 'maxBatch', 'slotGroups', 'leases', 'clock'];
-const DEFAULT_BREAKER: BreakerOptions = { afterFailures: 1, retryMs: 100, maxRetryMs: 2000 };
+/** The breaker option, read where the breaker lives (src/redis/breaker-options.ts); kept here for this layer's importers. */
+export { parseBreaker };
+
 /** The bound on a Redis call when none is given (RedisLimiter's, and the adapter stores' on Redis), in ms. */
 export const DEFAULT_TIMEOUT_MS = 250;
 
@@ -174,18 +177,6 @@ function parseLeases(option: unknown, params: readonly PolicyParams[]): LeaseOpt
     keys: spec.keys === undefined ? 10_000 : checkInteger(spec.keys, 'leases.keys', 1, 1_000_000),
     maxAgeMs: spec.maxAgeMs === undefined ? 1000 : checkInteger(spec.maxAgeMs, 'leases.maxAgeMs', 1, 3_600_000),
   };
-}
-
-/** The breaker option (RedisLimiter's, and the adapter stores' on Redis): undefined for false. */
-export function parseBreaker(option: unknown): BreakerOptions | undefined {
-  if (option === false) return undefined;
-  if (option === undefined || option === true) return DEFAULT_BREAKER;
-  const spec = checkObject(option, 'breaker');
-  checkKnownKeys(spec, ['afterFailures', 'retryMs', 'maxRetryMs'], 'breaker');
-  const afterFailures = spec.afterFailures === undefined ? DEFAULT_BREAKER.afterFailures : checkInteger(spec.afterFailures, 'breaker.afterFailures', 1, 1_000_000);
-  const retryMs = spec.retryMs === undefined ? DEFAULT_BREAKER.retryMs : checkInteger(spec.retryMs, 'breaker.retryMs', 1, 3_600_000);
-  const maxRetryMs = spec.maxRetryMs === undefined ? Math.max(retryMs, DEFAULT_BREAKER.maxRetryMs) : checkInteger(spec.maxRetryMs, 'breaker.maxRetryMs', retryMs, 3_600_000);
-  return { afterFailures, retryMs, maxRetryMs };
 }
 
 function parseDenyCache(option: unknown): DenyCacheConfig | undefined {

@@ -62,7 +62,7 @@ end
 `;
 
 /** The decision time in ms: ARGV[2] when a test clock gave one, else Redis' own clock. */
-const NOW_LUA = `local now = clock
+export const NOW_LUA = `local now = clock
 if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
 `;
 
