@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PlaceBook } from '../src/engine/js/place-book.js';
 import { LocalPlaces } from '../src/engine/local-places.js';
 import { UpstreamPlaces, type PlacesProblem } from '../src/client/upstream-places.js';
-import { ManualClock, limitedFetch } from '../src/index.js';
+import { Limiter, ManualClock, fixedWindow, limitedFetch } from '../src/index.js';
 
 const A = '000000000000000a';
 const B = '000000000000000b';
@@ -187,6 +187,25 @@ describe('limitedFetch upstream options', () => {
     for (const [upstream, message] of bad) {
       expect(() => limitedFetch({ upstream: upstream as never })).toThrow(expect.objectContaining({ code: expect.stringMatching(/^TOLLGATE_/), message: expect.stringMatching(message) }));
     }
+  });
+
+  it('a request that never got a place (closed while waiting) gives back what the limits charged for it', async () => {
+    const tokens = new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 60_000 }), engine: 'js' });
+    const requests = new Limiter({ policy: fixedWindow({ limit: 10, windowMs: 60_000 }), engine: 'js' });
+    let answer: (r: Response) => void = () => undefined;
+    const fetch = (() => new Promise<Response>((r) => (answer = r))) as unknown as typeof globalThis.fetch;
+    const call = limitedFetch({ upstream: { concurrency: 1 }, requests, tokens: { limiter: tokens, estimate: () => 15 }, fetch, retry: false });
+    const sent = call('http://upstream.test/');
+    const waiting = [call('http://upstream.test/'), call('http://upstream.test/')];
+    await vi.waitFor(() => expect(tokens.peek('default').remaining).toBe(55));
+    call.close();
+    for (const w of waiting) await expect(w).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
+    expect(tokens.peek('default').remaining).toBe(85);
+    expect(requests.peek('default').remaining).toBe(9);
+    answer(new Response('ok'));
+    expect((await sent).status).toBe(200);
+    tokens.close();
+    requests.close();
   });
 
   it('concurrency: never more than 2 requests in flight in this process', async () => {

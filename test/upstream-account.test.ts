@@ -101,13 +101,13 @@ function worker(args: string[]): { proc: ChildProcess; report: Promise<WorkerRep
 
 const exited = (proc: ChildProcess) => new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r(undefined) : proc.once('exit', r)));
 
-/** Every request answered 200, the late ones either sent or refused as closed; returns how many reached the upstream. */
+/** Every request answered 200, the late ones either sent or refused as closed; returns how many of the first (with tokens) were sent. */
 function checkReports(reports: WorkerReport[], requests: number): number {
   let sent = 0;
   for (const report of reports) {
     expect(report.statuses).toEqual(Array(requests).fill(200));
     for (const code of report.closed) expect(['sent', 'TOLLGATE_CLOSED']).toContain(code);
-    sent += requests + report.closed.filter((c) => c === 'sent').length;
+    sent += requests;
   }
   return sent;
 }
@@ -146,6 +146,7 @@ describe.runIf(engines().includes('native'))('one account, four processes on sha
     try {
       // The killed worker's lease is long (60 s): only the pid check can give its places back in this test's time.
       const holder = worker([url, 'shm', `${name}-k`, '2', '0', '60000', 'hang', '9']);
+      holder.report.catch(() => undefined); // it is killed: its exit is no failure
       await holder.line;
       while (upstream.hung < 2) await new Promise((r) => setTimeout(r, 10));
       holder.proc.kill('SIGKILL');
@@ -197,6 +198,7 @@ describe.runIf(hasRedis)('one account, two processes on Redis', () => {
     const url = await upstream.listen();
     try {
       const holder = worker([url, 'redis', 'acct-k', '2', String(server.port), '1000', 'hang', '9']);
+      holder.report.catch(() => undefined); // it is killed: its exit is no failure
       await holder.line;
       while (upstream.hung < 2) await new Promise((r) => setTimeout(r, 10));
       holder.proc.kill('SIGKILL');

@@ -21,7 +21,10 @@ export interface FetchRetryOptions extends RetryOptions {
 export type LimitedFetchEvent =
   /** An upstream-announced wait (Retry-After, a reset) longer than maxUpstreamWaitMs, cut to it. */
   | { readonly type: 'wait-capped'; readonly announcedMs: number; readonly cappedMs: number }
-  /** A response arrived but adapting the local limiters to it failed; the response is returned all the same. */
+  /**
+   * A response arrived but adapting the local limiters to it failed; the response is returned all
+   * the same. Status 0: giving back what a request never sent was charged failed.
+   */
   | { readonly type: 'adapt-failed'; readonly status: number; readonly error: unknown }
   /** `upstream.store` failed a call, or this process's lease there lapsed (see PlacesProblem). */
   | PlacesProblem;

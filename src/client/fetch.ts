@@ -114,6 +114,12 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
     }
   };
 
+  /** Returns what the queue's limits charged for a request that was never sent. */
+  const giveBack = async (estimated: number): Promise<void> => {
+    if (requests !== undefined) await adapt(0, () => requests.refund(key, 1));
+    if (tokens !== undefined) await adapt(0, () => correctCost(tokens.limiter, key, estimated, 0));
+  };
+
   const call = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     let estimated: number;
     try {
@@ -125,7 +131,16 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
     return queue.add(
       async () => {
         // Held from the send until windowMs after the answer, a failed one too (it may have arrived).
-        const release = places === undefined ? undefined : await places.acquire();
+        let release: (() => void) | undefined;
+        if (places !== undefined) {
+          try {
+            release = await places.acquire();
+          } catch (error) {
+            // Never sent (closed, the store failed): what the limits charged for it goes back.
+            await giveBack(estimated);
+            throw error;
+          }
+        }
         let response: Response;
         try {
           // A Request's body is read by the send: each attempt sends a copy, so a retry has one to send.

@@ -4,20 +4,14 @@ import { checkInteger, checkObject } from '../common/validate.js';
 import { checkKnownKeys } from '../common/option-keys.js';
 import { MAX_PLACES, type PlaceTerms } from '../common/places.js';
 import type { SharedMemoryStore } from '../engine/shared-memory.js';
+import type { RedisPlacesOptions } from '../redis/redis-places-options.js';
 
 /** Where an upstream account's places live when several processes share the account. */
 export type UpstreamStore =
   /** Every process on this host: `sharedMemory({ name })` (no capacity needed). */
   | SharedMemoryStore
-  /** Every process on every host that uses this Redis: the account's name, one per account. */
-  | {
-      readonly redis: unknown;
-      readonly name: string;
-      /** Prefix of the account's Redis keys; default 'tollgate:places:'. */
-      readonly prefix?: string;
-      /** Bound on each Redis call, in ms; default 1000. */
-      readonly timeoutMs?: number;
-    };
+  /** Every process on every host that uses this Redis: the account's name (one per account), and how calls go. */
+  | RedisPlacesOptions;
 
 /** An upstream's published terms, as it counts them, and where they are kept. */
 export interface UpstreamOptions {

@@ -48,24 +48,26 @@ const OPTION_KEYS = ['redis', 'name', 'prefix', 'cluster', 'timeoutMs', 'breaker
 const DEFAULT_TIMEOUT_MS = 1000;
 const DEFAULT_POLL_MS = 50;
 
-export function parseRedisPlacesOptions(options: unknown, terms: unknown, clock: unknown): RedisPlacesConfig {
-  const o = checkObject(options, 'options');
-  checkKnownKeys(o, OPTION_KEYS, 'options');
-  if (o.cluster !== undefined && typeof o.cluster !== 'boolean') throw invalidArgument('cluster', 'a boolean', o.cluster);
+/** `path` names the options where the caller took them from (limitedFetch: 'upstream.store'). */
+export function parseRedisPlacesOptions(options: unknown, terms: unknown, clock: unknown, path = 'options'): RedisPlacesConfig {
+  const at = (key: string) => (path === 'options' ? key : `${path}.${key}`);
+  const o = checkObject(options, path);
+  checkKnownKeys(o, OPTION_KEYS, path);
+  if (o.cluster !== undefined && typeof o.cluster !== 'boolean') throw invalidArgument(at('cluster'), 'a boolean', o.cluster);
   const redis = redisTransport(o.redis, o.cluster as boolean | undefined);
-  if (typeof o.name !== 'string') throw invalidArgument('name', 'a string of 1 to 256 characters', o.name);
-  if (o.name.length === 0 || o.name.length > 256) throw outOfRange('name', 'a string of 1 to 256 characters', o.name);
+  if (typeof o.name !== 'string') throw invalidArgument(at('name'), 'a string of 1 to 256 characters', o.name);
+  if (o.name.length === 0 || o.name.length > 256) throw outOfRange(at('name'), 'a string of 1 to 256 characters', o.name);
   const prefix = o.prefix === undefined ? 'tollgate:places:' : o.prefix;
-  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw invalidArgument('prefix', 'a string without braces', prefix);
+  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw invalidArgument(at('prefix'), 'a string without braces', prefix);
   return {
     redis,
     client: o.redis,
     // The name is escaped: no brace of it can end the tag early and send keys of one account to other slots.
     base: `${prefix}{${escapeTagText(o.name)}}`,
     terms: checkPlaceTerms(terms),
-    timeoutMs: o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkInteger(o.timeoutMs, 'timeoutMs', 1, 600_000),
+    timeoutMs: o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkInteger(o.timeoutMs, at('timeoutMs'), 1, 600_000),
     breaker: parseBreaker(o.breaker),
-    pollMs: o.pollMs === undefined ? DEFAULT_POLL_MS : checkInteger(o.pollMs, 'pollMs', 1, 60_000),
+    pollMs: o.pollMs === undefined ? DEFAULT_POLL_MS : checkInteger(o.pollMs, at('pollMs'), 1, 60_000),
     clock: checkClock(clock),
   };
 }

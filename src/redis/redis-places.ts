@@ -42,8 +42,8 @@ export class RedisPlaces implements PlaceStore {
    * `clock`: a test clock, whose time every call decides at (sent as the script's `now`); without
    * one, the store decides on Redis' own clock (TIME).
    */
-  constructor(options: RedisPlacesOptions, terms: PlaceTerms, clock?: ManualClock) {
-    const config = parseRedisPlacesOptions(options, terms, clock);
+  constructor(options: RedisPlacesOptions, terms: PlaceTerms, clock?: ManualClock, optionsPath?: string) {
+    const config = parseRedisPlacesOptions(options, terms, clock, optionsPath);
     this.#runner = new ScriptRunner(config.redis, { timeoutMs: config.timeoutMs, breaker: config.breaker });
     this.#base = config.base;
     this.#terms = config.terms;
