@@ -30,7 +30,7 @@ class PlacesBook {
     // Pids are judged at most once per millisecond: a kill(2) per holder.
     const bool judge_pids = own_namespace_ != 0 && now_ > h_->pids_checked_at;
     if (judge_pids) h_->pids_checked_at = now_;
-    const int32_t own_pid = int32_t(getpid());
+    const int32_t own_pid = judge_pids ? int32_t(getpid()) : 0;
     for (uint32_t i = 0; i < h_->holder_count;) {
       PlaceHolder& holder = holders_[i];
       int64_t lapsed_at;
@@ -68,7 +68,7 @@ class PlacesBook {
     uint32_t i = find(id);
     if (i == h_->holder_count) {
       if (i == kMaxPlaceHolders) return nullptr;
-      holders_[i] = PlaceHolder{id, 0, kNotWaiting, pid_namespace_id(), int32_t(getpid()), 0};
+      holders_[i] = PlaceHolder{id, 0, kNotWaiting, own_namespace_, int32_t(getpid()), 0};
       ++h_->holder_count;
     }
     holders_[i].lease_until = now_ + t_.lease_ms;

@@ -19,14 +19,12 @@
 // namespace cannot be read (no /proc), no pid is judged.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "region.h"
-#include "shard_lock.h"
 
 namespace tollgate {
 

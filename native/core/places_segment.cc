@@ -2,7 +2,6 @@
 // the creator's terms, and opening one by a store's name.
 #include <time.h>
 
-#include <cstring>
 #include <new>
 
 #include "places.h"
