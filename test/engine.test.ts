@@ -62,7 +62,7 @@ describe('engine selection', () => {
     expect(report.engines).toEqual(['js', 'js']);
     expect(report.decisions).toEqual([true, true, false]);
     expect(report.warnings).toHaveLength(1);
-    expect(report.warnings[0]?.message).toContain('not a tollgate addon (it lacks createTable, destroySharedMemory, inspectSharedMemory)');
+    expect(report.warnings[0]?.message).toContain('not a tollgate addon (it lacks createTable, destroySharedMemory, inspectSharedMemory, openPlaces)');
     expect(report.warnings[0]?.message).toContain('TOLLGATE_NATIVE_PATH is set');
     expect(report.warnings[0]?.message).not.toContain('No prebuilt binary fits');
   });

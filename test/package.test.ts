@@ -86,6 +86,7 @@ describe('what child processes load (regression: fixtures imported a stale dist/
 
   it('the constants C++, TypeScript and Lua share agree, by value', async () => {
     const ts = await import('../src/common/constants.js');
+    const places = await import('../src/common/places.js');
     const { PolicyCode } = await import('../src/common/policies.js');
     const { DECIDE_LUA } = await import('../src/redis/lua.js');
     const { loadNative } = await import('../src/engine/load-native.js');
@@ -107,6 +108,8 @@ describe('what child processes load (regression: fixtures imported a stale dist/
       defaultTopKeysPeriodMs: ts.DEFAULT_TOP_KEYS_PERIOD_MS,
       abiVersion: ts.ABI_VERSION,
       closedMessage: ts.CLOSED_MESSAGE,
+      maxPlaceHolders: places.MAX_PLACE_HOLDERS,
+      maxPlaces: places.MAX_PLACES,
       detail: { ...ts.Detail },
       policyCodes: { FixedWindow: PolicyCode.FixedWindow, SlidingWindow: PolicyCode.SlidingWindow, TokenBucket: PolicyCode.TokenBucket, Gcra: PolicyCode.Gcra },
     });

@@ -2,7 +2,9 @@
 #include <napi.h>
 
 #include "../core/constants.h"
+#include "../core/places.h"
 #include "../core/policy.h"
+#include "places_binding.h"
 #include "shared_admin.h"
 #include "table_binding.h"
 
@@ -26,6 +28,8 @@ Napi::Object constants_object(Napi::Env env) {
   c.Set("defaultTopKeysPeriodMs", double(kDefaultTopPeriodMs));
   c.Set("abiVersion", double(kAbiVersion));
   c.Set("closedMessage", kClosedMessage);
+  c.Set("maxPlaceHolders", double(kMaxPlaceHolders));
+  c.Set("maxPlaces", double(kMaxPlaces));
   Napi::Object detail = Napi::Object::New(env);
   detail.Set("Allowed", double(kDetailAllowed));
   detail.Set("Limit", double(kDetailLimit));
@@ -56,6 +60,7 @@ class TollgateAddon : public Napi::Addon<TollgateAddon> {
                              InstanceValue("inspectSharedMemory", Napi::Function::New(env, InspectSharedMemory, "inspectSharedMemory")),
                              InstanceValue("destroySharedMemory", Napi::Function::New(env, DestroySharedMemory, "destroySharedMemory")),
                          });
+    add_places_functions(env, exports);
   }
 
  private:

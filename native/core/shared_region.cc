@@ -57,16 +57,7 @@ constexpr const char* kShmDir = "/dev/shm";
 std::string path_of(const std::string& name) { return std::string(kShmDir) + "/tollgate." + name; }
 
 // This process's pid namespace, so that a temporary name's pid can be judged by whoever shares it.
-std::string pid_namespace() {
-  char link[64] = {};
-  const ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
-  if (n <= 0) return "0";
-  std::string id;
-  for (ssize_t i = 0; i < n; ++i) {
-    if (link[i] >= '0' && link[i] <= '9') id += link[i];
-  }
-  return id.empty() ? "0" : id;
-}
+std::string pid_namespace() { return std::to_string(pid_namespace_id()); }
 
 std::string mebibytes(uint64_t bytes) {
   char text[32];
@@ -158,6 +149,21 @@ std::string path_of(const std::string& name) { return "/tollgate." + name; }
 #endif
 
 }  // namespace
+
+#if defined(__linux__)
+uint64_t pid_namespace_id() noexcept {
+  // The link reads "pid:[<inode>]"; its digits are the namespace's inode number.
+  char link[64] = {};
+  const ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+  uint64_t id = 0;
+  for (ssize_t i = 0; i < n; ++i) {
+    if (link[i] >= '0' && link[i] <= '9') id = id * 10 + uint64_t(link[i] - '0');
+  }
+  return id;
+}
+#else
+uint64_t pid_namespace_id() noexcept { return 1; }  // no pid namespaces: every process shares one
+#endif
 
 bool shared_name_is_valid(const std::string& name) noexcept {
   if (name.empty() || name.size() > 200 || name[0] == '.') return false;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,6 +17,11 @@ struct SharedRegion {
   std::string error;               // why it failed, naming the segment
   bool out_of_space = false;       // it failed because the memory for it could not be reserved
 };
+
+// This process's pid namespace (Linux: the inode number of /proc/self/ns/pid), so that a pid
+// written into a segment is judged only by processes that see the same pids. 0 when it cannot be
+// read (no /proc): then no pid may be judged. 1 on systems without pid namespaces.
+uint64_t pid_namespace_id() noexcept;
 
 // Whether `name` is acceptable: 1 to 200 of [A-Za-z0-9._-], not starting with '.', so a name can
 // never climb out of the shared-memory namespace or collide with a temporary one.

@@ -17,29 +17,14 @@
 #include "../core/region.h"
 #include "../core/shared_region.h"
 #include "../core/table.h"
+#include "check.h"
+#include "places_test.h"
 
 using namespace tollgate;
 
 namespace {
 
-int failures = 0;
-
-#define CHECK(cond)                                                       \
-  do {                                                                    \
-    if (!(cond)) {                                                        \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                         \
-    }                                                                     \
-  } while (0)
-
-#define CHECK_EQ(a, b)                                                                   \
-  do {                                                                                   \
-    const long long va = (long long)(a), vb = (long long)(b);                            \
-    if (va != vb) {                                                                      \
-      std::fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a, va, #b, vb); \
-      ++failures;                                                                        \
-    }                                                                                    \
-  } while (0)
+using tollgate_test::failures;
 
 struct TestTable {
   std::unique_ptr<Region> region;
@@ -631,6 +616,7 @@ int main(int argc, char** argv) {
     run("growable table: doubles, moves entries, loses none", test_growable_table);
     run("growable table: generations get shards for their size", test_generation_shards);
     run("growable table: grows instead of evicting below capacity", test_growable_table_grows_instead_of_evicting);
+    tollgate_test::run_places_tests(run);
 #if !defined(__SANITIZE_THREAD__)
     run("robust lock recovery", test_lock_recovery);
     run("timed lock gives up on a live holder; damage noticed", test_lock_timeout);
@@ -638,6 +624,7 @@ int main(int argc, char** argv) {
   }
   run("threads hammer one key and many keys", test_threads);
   run("growable table: large generations faulted in and freed in the background", test_growable_table_background);
+  tollgate_test::run_places_thread_tests(run);
   if (failures != 0) {
     std::fprintf(stderr, "core tests: %d failed\n", failures);
     return 1;

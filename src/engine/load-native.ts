@@ -7,7 +7,7 @@ import { ABI_VERSION } from '../common/constants.js';
 import type { NativeAddon } from './table-engine.js';
 
 /** What every tollgate addon exports (an object with only the ABI number is refused). */
-const ADDON_FUNCTIONS = ['createTable', 'destroySharedMemory', 'inspectSharedMemory'] as const;
+const ADDON_FUNCTIONS = ['createTable', 'destroySharedMemory', 'inspectSharedMemory', 'openPlaces'] as const;
 
 /** Where the addon that loaded came from. */
 export type NativeSource = 'prebuilt' | 'built from source' | 'TOLLGATE_NATIVE_PATH';

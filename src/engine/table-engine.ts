@@ -155,8 +155,29 @@ export interface NativeTableFunctions {
   holdShardLock(self: object, key: string): void;
 }
 
+/**
+ * The addon's places functions (native/binding/places_binding.h): an upstream account's places in a
+ * shared-memory segment. Each but openPlaces takes openPlaces' handle first; `now` is the store's
+ * clock, given by the caller.
+ */
+export interface NativePlacesFunctions {
+  /** Creates or attaches the segment places.<name>; throws TOLLGATE_STORE_MISMATCH on other terms. */
+  openPlaces(name: string, mode: number, limit: number, windowMs: number, concurrency: number, leaseMs: number): object;
+  /** The place (a string) when granted, else wakeAt (-1 for Infinity). */
+  placesAcquire(handle: object, now: number, holder: string, waitingSince: number): string | number;
+  placesRelease(handle: object, now: number, holder: string, place: string): boolean;
+  placesRenew(handle: object, now: number, holder: string): boolean;
+  placesLeave(handle: object, now: number, holder: string): void;
+  /** [inFlight, cooling, waiting, holders] */
+  placesCounts(handle: object, now: number): [number, number, number, number];
+  /** Grows whenever a place may have been freed or the queue moved; read without the lock. */
+  placesVersion(handle: object): number;
+  /** Unmaps the segment; later calls on the handle throw TOLLGATE_CLOSED. */
+  placesClose(handle: object): void;
+}
+
 /** Everything build/Release/tollgate.node exports. Nothing else in the code sees its type. */
-export interface NativeAddon {
+export interface NativeAddon extends NativePlacesFunctions {
   readonly abiVersion: number;
   createTable(config: TableConfig): NativeTableHandle;
   readonly tableFunctions: NativeTableFunctions;
