@@ -5,7 +5,7 @@
 // Run: node examples/cluster-client.mjs   (WORKERS=4 REQUESTS=10 by default)
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';
-import { destroySharedMemory, limitedFetch, sharedMemory } from 'tollgate';
+import { destroySharedPlaces, limitedFetch, sharedMemory } from 'tollgate';
 
 const WORKERS = Number(process.env.WORKERS ?? 4);
 const REQUESTS = Number(process.env.REQUESTS ?? 10);
@@ -43,7 +43,7 @@ if (cluster.isPrimary) {
       const seconds = (performance.now() - started) / 1000;
       console.log(`${ok} of ${WORKERS * REQUESTS} succeeded in ${seconds.toFixed(1)} s from ${WORKERS} workers (quota 5/s), upstream 429s: ${tooMany}`);
       upstream.close();
-      destroySharedMemory(ACCOUNT);
+      destroySharedPlaces(ACCOUNT);
     });
   }
 } else {

@@ -73,6 +73,7 @@ export { limitedFetch, UpstreamError, type LimitedFetch, type LimitedFetchOption
 export type { LimitedFetchEvent } from './client/fetch-options.js';
 export type { LimitedFetchStats } from './client/fetch-report.js';
 export type { UpstreamOptions, UpstreamStore } from './client/upstream-options.js';
+export { destroySharedPlaces } from './engine/shared-places.js';
 export type { PlacesProblem } from './client/upstream-places.js';
 export type { RedisPlacesOptions } from './redis/redis-places-options.js';
 export { toPrometheus, registerPrometheus, metricsHandler, type PromClientLike, type PromRegistryLike } from './metrics/prometheus.js';

@@ -435,3 +435,49 @@ describe.runIf(engines().includes('native'))('shared-memory tables: stuck holder
     expect(open).toThrow(expect.objectContaining({ code: 'TOLLGATE_STORE_MISMATCH' }));
   });
 });
+
+describe.runIf(engines().includes('native'))('acquire() on a shared table sees room another process gave back', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a waiter asks again within 20 ms when another limiter on the segment refunds, counting no denial meanwhile', async () => {
+    vi.useFakeTimers();
+    const name = fresh();
+    const policy = fixedWindow({ limit: 2, windowMs: 600_000 });
+    // Two limiters on one segment: as far as waiting lines go, two processes.
+    const here = new Limiter({ policy, store: sharedMemory({ name, capacity: 64 }) });
+    const there = new Limiter({ policy, store: sharedMemory({ name, capacity: 64 }) });
+    there.consume('k');
+    there.consume('k');
+    let granted = false;
+    const waiting = here.acquire('k').then((d) => ((granted = true), d));
+    await vi.advanceTimersByTimeAsync(0);
+    const deniedBefore = here.stats().denied;
+    await vi.advanceTimersByTimeAsync(100);
+    expect(granted).toBe(false);
+    // Rechecks peek: they add no denial however long the wait.
+    expect(here.stats().denied).toBe(deniedBefore);
+    there.refund('k');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(granted).toBe(true);
+    expect((await waiting).allowed).toBe(true);
+    here.close();
+    there.close();
+  });
+
+  it('in one process a refund wakes the key’s waiter at once, with no timer', async () => {
+    vi.useFakeTimers();
+    const limiter = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 600_000 }) });
+    limiter.consume('k');
+    let granted = false;
+    const waiting = limiter.acquire('k').then(() => (granted = true));
+    await vi.advanceTimersByTimeAsync(0);
+    limiter.refund('k');
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(granted).toBe(true);
+    await waiting;
+    limiter.close();
+  });
+});

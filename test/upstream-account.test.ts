@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Limiter, RedisLimiter, destroySharedMemory, fixedWindow, sharedMemory } from '../src/index.js';
+import { Limiter, RedisLimiter, destroySharedMemory, destroySharedPlaces, fixedWindow, sharedMemory } from '../src/index.js';
 import { engines } from './helpers/engines.js';
 import { hasRedis, startRedis } from './helpers/redis.js';
 
@@ -116,7 +116,7 @@ describe.runIf(engines().includes('native'))('one account, four processes on sha
   const name = `acct-${process.pid}`;
   const cleanup = () => {
     destroySharedMemory(`${name}-tpm`);
-    for (const n of [name, `${name}-k`]) destroySharedMemory(n);
+    for (const n of [name, `${name}-k`]) destroySharedPlaces(n);
   };
   beforeAll(cleanup);
   afterAll(cleanup);

@@ -9,7 +9,7 @@ import Bottleneck from 'bottleneck';
 import pThrottle from 'p-throttle';
 import { RateLimiter } from 'limiter';
 import { createServer } from 'node:http';
-import { Limiter, createQueue, destroySharedMemory, leakyBucket, limitedFetch, tokenBucket } from '../../dist/index.js';
+import { Limiter, createQueue, destroySharedPlaces, leakyBucket, limitedFetch, tokenBucket } from '../../dist/index.js';
 import { redisAvailable, startRedis } from '../../scripts/local-redis.mjs';
 import { progress, report } from '../common.mjs';
 
@@ -169,7 +169,7 @@ try {
       );
       const seconds = (performance.now() - started) / 1000;
       const ok = outputs.flat().filter((s) => s === 200).length;
-      if (contender === 'tollgate-shm') destroySharedMemory(account);
+      if (contender === 'tollgate-shm') destroySharedPlaces(account);
       figures.account[label] = { shareOfQuota: ok / seconds / 5, tooMany: refused, completed: ok, calls: WORKERS * EACH, seconds, mostInFlight };
       progress(`${label.padEnd(72)} ${((100 * ok) / seconds / 5).toFixed(1)}% of the quota, ${refused} 429s, ${ok}/${WORKERS * EACH} in ${seconds.toFixed(1)} s, most in flight ${mostInFlight}`);
     }

@@ -3,11 +3,18 @@ import { invalidArgument } from '../common/errors.js';
 import type { PlaceStore, PlaceTerms } from '../common/places.js';
 import { LocalPlaces } from '../engine/local-places.js';
 import { isSharedMemoryStore } from '../engine/shared-memory.js';
+import { SharedPlaces } from '../engine/shared-places.js';
 import { RedisPlaces, type RedisPlacesOptions } from '../redis/redis-places.js';
 
 export function openUpstreamStore(store: unknown, terms: PlaceTerms): PlaceStore {
   if (store === undefined) return new LocalPlaces(terms);
-  if (isSharedMemoryStore(store)) throw invalidArgument('upstream.store', 'not yet', store);
+  if (isSharedMemoryStore(store)) {
+    // A table's sizing means nothing to an account's places: refused rather than ignored.
+    if (store.capacity !== undefined || store.shards !== undefined) {
+      throw invalidArgument('upstream.store', 'sharedMemory({ name }) without capacity or shards (an account has no table to size)', store.capacity ?? store.shards);
+    }
+    return new SharedPlaces({ name: store.name, mode: store.mode }, terms);
+  }
   if (typeof store === 'object' && store !== null && 'redis' in store) return new RedisPlaces(store as RedisPlacesOptions, terms, undefined, 'upstream.store');
   throw invalidArgument('upstream.store', 'sharedMemory({ name }) or { redis, name }', store);
 }

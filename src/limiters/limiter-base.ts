@@ -76,7 +76,7 @@ export abstract class LimiterBase implements RateLimiter {
    */
   acquire(key: string, options?: AcquireOptions): Promise<Decision> {
     if (this.#lines === undefined) {
-      this.#lines = new WaitingLines(this, (o) => this.callLimits(o));
+      this.#lines = new WaitingLines(this, (o) => this.callLimits(o), this.waitRecheckMs);
       this.waitingStarted();
     }
     return this.#lines.acquire(key, options);
@@ -84,6 +84,16 @@ export abstract class LimiterBase implements RateLimiter {
 
   /** Called when the first acquire() makes the waiting lines (a composite watches its parts from then on). */
   protected waitingStarted(): void {}
+
+  /** The longest a waiter sleeps before asking again (for state other processes change too); Infinity: as long as the decision says. */
+  protected get waitRecheckMs(): number {
+    return Infinity;
+  }
+
+  /** Room may have come back for `key` (a refund, a reset): its waiters ask again now. */
+  protected wakeWaiters(key: string): void {
+    this.#lines?.wake(key);
+  }
 
   /**
    * Stops deciding: release(), then every waiter in acquire() rejects at once with code

@@ -37,6 +37,9 @@ const DECISION_DETAIL = new Float64Array(Detail.Size);
 /** The batch buffer a limiter starts with, before its first consumeMany() without `out`. */
 const NO_BYTES = new Uint8Array(0);
 
+/** How often acquire() on a shared-memory table asks again while it waits, in ms. */
+const SHARED_WAIT_RECHECK_MS = 20;
+
 export class Limiter extends LimiterBase {
   /** Which engine decides: 'native' or 'js'. */
   readonly engine: EngineName;
@@ -168,6 +171,14 @@ export class Limiter extends LimiterBase {
   }
 
   /**
+   * Another process's refund or reset on a shared table wakes nobody here: a waiter asks again at
+   * least this often (a denied consume changes nothing, so the cost is the call alone).
+   */
+  protected override get waitRecheckMs(): number {
+    return this.store === 'sharedMemory' ? SHARED_WAIT_RECHECK_MS : Infinity;
+  }
+
+  /**
    * Gives `amount` back to a key (e.g. the upstream call failed), never beyond a fresh key's
    * allowance. A key the table does not hold is left alone.
    */
@@ -176,13 +187,16 @@ export class Limiter extends LimiterBase {
     checkKey(key);
     checkPositiveInteger(amount, 'amount');
     table.refund(key, amount, this.#limit(options));
+    this.wakeWaiters(key);
   }
 
   /** Forgets the key (its counters and any block). Returns whether it was live. */
   reset(key: string): boolean {
     const table = this.#live();
     checkKey(key);
-    return table.reset(key);
+    const live = table.reset(key);
+    this.wakeWaiters(key);
+    return live;
   }
 
   /**

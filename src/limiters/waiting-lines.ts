@@ -21,7 +21,7 @@ export class AcquireError extends Error {
 }
 
 /** What a waiting line needs of its limiter. */
-type Spender = Pick<RateLimiter, 'consume' | 'refund' | 'closed'>;
+type Spender = Pick<RateLimiter, 'consume' | 'peek' | 'refund' | 'closed'>;
 
 interface Waiter {
   readonly cost: number;
@@ -49,12 +49,27 @@ export class WaitingLines {
   readonly #spender: Spender;
   readonly #checkLimits: (options: CallOptions) => unknown;
   readonly #lines = new Map<string, Line>();
+  readonly #recheckMs: number;
   #closed: unknown;
 
-  /** `checkLimits` throws as the limiter would for a call's per-policy limits (checked before waiting). */
-  constructor(spender: Spender, checkLimits: (options: CallOptions) => unknown) {
+  /**
+   * `checkLimits` throws as the limiter would for a call's per-policy limits (checked before
+   * waiting). `recheckMs`: the longest a line's head sleeps before asking again, for tables other
+   * processes also change (room they give back wakes nobody here); Infinity for the others.
+   */
+  constructor(spender: Spender, checkLimits: (options: CallOptions) => unknown, recheckMs = Infinity) {
     this.#spender = spender;
     this.#checkLimits = checkLimits;
+    this.#recheckMs = recheckMs;
+  }
+
+  /** Room may have come back for `key` (a refund, a reset here): its line's head asks again now. */
+  wake(key: string): void {
+    const line = this.#lines.get(key);
+    if (line === undefined || line.retry === undefined) return;
+    line.retry.clear();
+    line.retry = undefined;
+    this.#pump(key, line);
   }
 
   /** Resolves with the allowing Decision once `cost` has been spent for `key`. */
@@ -215,9 +230,33 @@ export class WaitingLines {
       this.#pump(key, line);
       return;
     }
+    this.#sleep(key, line, d.retryAfterMs);
+  }
+
+  /** The head sleeps until `retryAfterMs`, looking in every recheckMs meanwhile. */
+  #sleep(key: string, line: Line, retryAfterMs: number): void {
+    const ms = Math.max(1, Math.min(retryAfterMs, this.#recheckMs));
     line.retry = setLongTimeout(() => {
       line.retry = undefined;
-      this.#pump(key, line);
-    }, Math.max(1, d.retryAfterMs));
+      if (ms >= retryAfterMs) this.#pump(key, line);
+      else this.#recheck(key, line);
+    }, ms);
+  }
+
+  /**
+   * A look before the time the decision named: a peek, which counts nothing (a consume denied
+   * every recheckMs would fill stats().denied and the heavy hitters); the head consumes once it fits.
+   */
+  #recheck(key: string, line: Line): void {
+    const head = line.waiters[0];
+    if (head === undefined || this.#closed !== undefined) return this.#pump(key, line);
+    let peeked: Decision | Promise<Decision>;
+    try {
+      peeked = this.#spender.peek(key, head.cost, head.options);
+    } catch {
+      return this.#pump(key, line); // the consume reports whatever is wrong
+    }
+    if (peeked instanceof Promise || peeked.allowed || !Number.isFinite(peeked.retryAfterMs)) return this.#pump(key, line);
+    this.#sleep(key, line, peeked.retryAfterMs);
   }
 }
