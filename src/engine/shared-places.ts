@@ -22,7 +22,7 @@ const SEGMENT_PREFIX = 'places.';
 /** Longest window and lease (2^50 ms): a clock time plus both stays exact in a double. */
 const MAX_TERM_MS = 2 ** 50;
 /** How often watch() reads the version while a listener is on, in ms. */
-const WATCH_POLL_MS = 2;
+const WATCH_POLL_MS = 10;
 const HOLDER_ID = /^[0-9a-f]{16}$/;
 
 function checkName(name: unknown): string {
@@ -124,7 +124,7 @@ export class SharedPlaces implements PlaceStore {
 
   /**
    * Calls `listener` when the version moves. NOTE: the cost: while at least one listener is on,
-   * one timer (unref'd: it never keeps the process alive) reads the version every 2 ms, an atomic
+   * one timer (unref'd: it never keeps the process alive) reads the version every 10 ms, an atomic
    * load without the lock, about 500 wake-ups a second; none while no listener is on.
    */
   watch(listener: () => void): () => void {
