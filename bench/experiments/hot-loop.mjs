@@ -1,4 +1,4 @@
-// node bench/hot-loop.mjs <addon path> <n> [try|consume|floor]: n calls on one key through the raw addon
+// node bench/experiments/hot-loop.mjs <addon path> <n> [try|consume|floor]: n calls on one key through the raw addon
 // (floor: through build/Release/tollgate_floor.node),
 // for counting instructions per call: run under callgrind at two n and divide the difference.
 import { createRequire } from 'node:module';

@@ -6,11 +6,11 @@
 // SET PX, the commands a token bucket's or GCRA's state needs. The commands are written as RESP and piped
 // through `redis-cli --pipe` into a redis-server this starts, so the client costs Redis nothing
 // beyond reading; Redis' main-thread CPU (INFO cpu) over the run, per decision. Rounds alternate.
-//   node bench/redis-window-floor.mjs [decisions] [rounds]
+//   node bench/experiments/redis-window-floor.mjs [decisions] [rounds]
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { redisAvailable, startRedis } from '../scripts/local-redis.mjs';
-import { keyNumbers } from './common.mjs';
+import { redisAvailable, startRedis } from '../../scripts/local-redis.mjs';
+import { keyNumbers } from '../common.mjs';
 
 const DECISIONS = Number(process.argv[2] ?? 1_000_000);
 const ROUNDS = Number(process.argv[3] ?? 3);

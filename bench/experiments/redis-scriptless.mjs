@@ -3,10 +3,10 @@
 // on one redis-server, with the loop of bench/suites/redis.mjs (256 decisions in flight over
 // 10,000 keys). Not part of `npm run bench`: it answers one design question (see RESULTS.md,
 // "Redis at the server's speed").
-//   npm run build && node bench/redis-scriptless.mjs [durationMs]
+//   npm run build && node bench/experiments/redis-scriptless.mjs [durationMs]
 import { Redis } from 'ioredis';
-import { RedisLimiter, fixedWindow } from '../dist/index.js';
-import { startRedis } from '../scripts/local-redis.mjs';
+import { RedisLimiter, fixedWindow } from '../../dist/index.js';
+import { startRedis } from '../../scripts/local-redis.mjs';
 
 const durationMs = Number(process.argv[2] ?? 3000);
 const LIMIT = 1e9;

@@ -3,12 +3,12 @@
 // a fixed number of decisions per run, Node CPU from process.cpuUsage() and Redis' main thread's
 // from INFO cpu. Given two builds (dist directories), they alternate run by run in this process,
 // so a before/after comparison shares the machine's noise.
-//   node bench/redis-node-cpu.mjs [decisions] [rounds] [distDir...]
+//   node bench/experiments/redis-node-cpu.mjs [decisions] [rounds] [distDir...]
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
-import { redisAvailable, startRedis } from '../scripts/local-redis.mjs';
-import { keyNumbers } from './common.mjs';
+import { redisAvailable, startRedis } from '../../scripts/local-redis.mjs';
+import { keyNumbers } from '../common.mjs';
 
 const DECISIONS = Number(process.argv[2] ?? 300_000);
 const ROUNDS = Number(process.argv[3] ?? 3);

@@ -1,11 +1,11 @@
 // Where a hot-key decision's time goes (issue 34): each contender on one key, 1M calls per figure,
 // medians of 9, three rounds alternating; with a test clock given (a Float64Array read) beside the
 // real clock, and the clock read alone, so the clock's share and the engine's own work are told
-// apart; the N-API floor for the native engine. Instruction counts: bench/hot-loop.mjs under callgrind.
-//   node bench/hot-key-parts.mjs
-import { Limiter, ManualClock, fixedWindow } from '../dist/index.js';
-import { MapFixedWindow } from './peers/map-fixed-window.mjs';
-import { loadFloor } from './floor.mjs';
+// apart; the N-API floor for the native engine. Instruction counts: bench/experiments/hot-loop.mjs under callgrind.
+//   node bench/experiments/hot-key-parts.mjs
+import { Limiter, ManualClock, fixedWindow } from '../../dist/index.js';
+import { MapFixedWindow } from '../peers/map-fixed-window.mjs';
+import { loadFloor } from '../floor.mjs';
 const policy = fixedWindow({ limit: 1e9, windowMs: 1000 });
 const js = new Limiter({ policy, engine: 'js' });
 const jsManual = new Limiter({ policy, engine: 'js', clock: new ManualClock(1) });
