@@ -15,7 +15,7 @@ export {
 } from './common/policies.js';
 export type { Decision, LimitOverride } from './common/decision.js';
 export { ManualClock } from './common/clock.js';
-export type { TollgateErrorCode, TollgateRangeError, TollgateTypeError } from './common/errors.js';
+export type { TollgateErrorCode, TollgateWarningCode, TollgateRangeError, TollgateTypeError } from './common/errors.js';
 export { isNativeAvailable, nativeInfo, type EngineChoice, type EngineName, type NativeInfo } from './engine/select-engine.js';
 export type { NativeSource } from './engine/load-native.js';
 export { MAX_KEY_LENGTH } from './common/validate.js';

@@ -1,29 +1,10 @@
 // Errors with stable `code` strings, and the wording every argument check uses.
 
 import { CLOSED_MESSAGE } from './constants.js';
+import type { RedisErrorCode, TollgateErrorCode } from './codes.js';
 
-/** The codes of RedisLimiter's failures. */
-export type RedisErrorCode =
-  | 'TOLLGATE_REDIS_TIMEOUT'
-  | 'TOLLGATE_REDIS_ERROR'
-  | 'TOLLGATE_REDIS_UNAVAILABLE'
-  | 'TOLLGATE_REDIS_LATE'
-  | 'TOLLGATE_REDIS_STATE_MISMATCH'
-  | 'TOLLGATE_REDIS_OUT_OF_MEMORY'
-  | 'TOLLGATE_REDIS_READONLY'
-  | 'TOLLGATE_REDIS_NO_PERMISSION'
-  | 'TOLLGATE_REDIS_MOVING'
-  | 'TOLLGATE_REDIS_UNSUPPORTED';
-
-export type TollgateErrorCode =
-  | 'TOLLGATE_INVALID_ARGUMENT'
-  | 'TOLLGATE_OUT_OF_RANGE'
-  | 'TOLLGATE_CLOSED'
-  | 'TOLLGATE_NATIVE_UNAVAILABLE'
-  | 'TOLLGATE_STORE_MISMATCH'
-  | 'TOLLGATE_SHARED_MEMORY'
-  | 'TOLLGATE_OUT_OF_MEMORY'
-  | RedisErrorCode;
+// The code types are derived from the catalogue in codes.ts; re-exported here, where errors are made.
+export type { AcquireErrorCode, RedisErrorCode, TollgateCode, TollgateErrorCode, TollgateWarningCode } from './codes.js';
 
 export interface TollgateTypeError extends TypeError {
   readonly code: TollgateErrorCode;
@@ -81,3 +62,6 @@ export function redisError(message: string, code: RedisErrorCode, cause?: unknow
   const error = new Error(message, cause === undefined ? undefined : { cause });
   return Object.assign(error, reply === undefined ? { code } : { code, reply });
 }
+
+/** Whether an error's `code` names a Redis failure (redisError's codes; give it error codes, as two warnings share the prefix). */
+export function isRedisFailure(code: unknown): code is RedisErrorCode { return typeof code === 'string' && code.startsWith('TOLLGATE_REDIS_'); }

@@ -1,15 +1,13 @@
 // Waiting for capacity: one FIFO line per key, the head waiting exactly as long as the limiter
 // says (a timer, never polling), the others behind it, so no request is starved or woken in a herd.
 import type { Decision, LimitOverride } from '../common/decision.js';
-import { closedError, invalidArgument, outOfRange } from '../common/errors.js';
+import { closedError, invalidArgument, outOfRange, type AcquireErrorCode } from '../common/errors.js';
 import type { AcquireOptions, CallOptions, RateLimiter } from './rate-limiter.js';
 import { checkInteger, checkKey, checkOptions, checkPositiveInteger } from '../common/validate.js';
 import { checkKnownKeys } from '../common/option-keys.js';
 import { setLongTimeout, type LongTimer } from '../common/long-timer.js';
 
-export type { AcquireOptions };
-
-export type AcquireErrorCode = 'TOLLGATE_ACQUIRE_TIMEOUT' | 'TOLLGATE_ACQUIRE_ABORTED';
+export type { AcquireOptions, AcquireErrorCode };
 
 export class AcquireError extends Error {
   readonly code: AcquireErrorCode;
