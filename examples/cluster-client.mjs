@@ -5,7 +5,8 @@
 // Run: node examples/cluster-client.mjs   (WORKERS=4 REQUESTS=10 by default)
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';
-import { destroySharedPlaces, limitedFetch, sharedMemory } from 'tollgate';
+import { sharedMemory } from 'tollgate';
+import { destroySharedPlaces, limitedFetch } from 'tollgate/client';
 
 const WORKERS = Number(process.env.WORKERS ?? 4);
 const REQUESTS = Number(process.env.REQUESTS ?? 10);

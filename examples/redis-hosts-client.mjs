@@ -6,7 +6,7 @@
 import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
-import { limitedFetch } from 'tollgate';
+import { limitedFetch } from 'tollgate/client';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REQUESTS = Number(process.env.REQUESTS ?? 10);

@@ -2,7 +2,8 @@
 // 300 requests go through limitedFetch, which waits for capacity, adapts to the upstream's
 // headers and retries 429s. Run: node examples/upstream-client.mjs
 import { createServer } from 'node:http';
-import { Limiter, limitedFetch, tokenBucket } from 'tollgate';
+import { Limiter, tokenBucket } from 'tollgate';
+import { limitedFetch } from 'tollgate/client';
 
 // The upstream: its own token bucket, answering 429 with Retry-After and x-ratelimit-* headers.
 // Its burst of 20 covers what the client can have in flight (16) plus the client's own burst (2):

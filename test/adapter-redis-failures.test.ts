@@ -6,7 +6,8 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasRedis, startRedis } from './helpers/redis.js';
-import { ExpressRateLimitStore, FastifyRateLimitStore, NestThrottlerStorage, sharedMemory, type RedisCommandSender } from '../src/index.js';
+import { sharedMemory, type RedisCommandSender } from '../src/index.js';
+import { ExpressRateLimitStore, FastifyRateLimitStore, NestThrottlerStorage } from '../src/adapters-entry.js';
 
 /** A "Redis" that accepts connections and never answers: every call must end by its timeout. */
 let silentPort = 0;

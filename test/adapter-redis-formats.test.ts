@@ -11,7 +11,7 @@ import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { closeAfter, listen } from './helpers/listen.js';
 import { hasRedis, useRedisServer } from './helpers/redis.js';
-import { ExpressRateLimitStore, FastifyRateLimitStore, NestThrottlerStorage } from '../src/index.js';
+import { ExpressRateLimitStore, FastifyRateLimitStore, NestThrottlerStorage } from '../src/adapters-entry.js';
 
 // Loaded by a name the type checker does not follow: the plugin's types augment fastify's route
 // options, which the other tests' fastify apps do not expect.

@@ -7,7 +7,9 @@ import Fastify, { type FastifyPluginCallback } from 'fastify';
 import { rateLimit, type Options } from 'express-rate-limit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAfter, listen } from './helpers/listen.js';
-import { destroySharedMemory, ExpressRateLimitStore, FastifyRateLimitStore, fixedWindow, honoRateLimit, koaRateLimit, Limiter, ManualClock, NestThrottlerStorage, RateLimiterTollgate, sharedMemory } from '../src/index.js';
+import { destroySharedMemory, fixedWindow, Limiter, ManualClock, sharedMemory } from '../src/index.js';
+import { honoRateLimit, koaRateLimit } from '../src/http-entry.js';
+import { ExpressRateLimitStore, FastifyRateLimitStore, NestThrottlerStorage, RateLimiterTollgate } from '../src/adapters-entry.js';
 
 const children: ChildProcess[] = [];
 const segments: string[] = [];

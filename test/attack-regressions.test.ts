@@ -1,19 +1,9 @@
 // Defects an attack on the landed build found (issue 23), one test each, named after what broke.
 import { describe, expect, it, vi } from 'vitest';
 import { engines } from './helpers/engines.js';
-import {
-  createQueue,
-  ExpressRateLimitStore,
-  fixedWindow,
-  leakyBucket,
-  Limiter,
-  tokenBucket,
-  FastifyRateLimitStore,
-  ManualClock,
-  NestThrottlerStorage,
-  RateLimiterTollgate,
-  type DeadLetter,
-} from '../src/index.js';
+import { fixedWindow, leakyBucket, Limiter, tokenBucket, ManualClock } from '../src/index.js';
+import { createQueue, type DeadLetter } from '../src/client-entry.js';
+import { ExpressRateLimitStore, FastifyRateLimitStore, NestThrottlerStorage, RateLimiterTollgate } from '../src/adapters-entry.js';
 
 describe('a user callback that throws', () => {
   it('onDeadLetter throwing is reported as a warning; the job still rejects and the process lives', async () => {

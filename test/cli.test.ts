@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { describe, expect, it } from 'vitest';
-import { destroySharedMemory, ExpressRateLimitStore, fixedWindow, Limiter, sharedMemory, tokenBucket } from '../src/index.js';
+import { destroySharedMemory, fixedWindow, Limiter, sharedMemory, tokenBucket } from '../src/index.js';
+import { ExpressRateLimitStore } from '../src/adapters-entry.js';
 import { engines } from './helpers/engines.js';
 import { listen } from './helpers/listen.js';
 

@@ -5,24 +5,19 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { allOf, destroySharedMemory, fixedWindow, Limiter, ManualClock, tokenBucket } from '../src/index.js';
 import {
-  allOf,
   backoffDelay,
   createQueue,
-  destroySharedMemory,
-  fixedWindow,
-  Limiter,
   limitedFetch,
-  ManualClock,
   parseDuration,
   parseRetryAfter,
   parseUpstreamLimits,
   QueueFullError,
   retryPolicy,
   throttle,
-  tokenBucket,
   type DeadLetter,
-} from '../src/index.js';
+} from '../src/client-entry.js';
 import { engines } from './helpers/engines.js';
 
 describe('acquire (fake timers, manual clock)', () => {

@@ -1,16 +1,7 @@
 // The TypeScript engine is the oracle: random operation sequences must get identical decisions from both engines.
 import { describe, expect, it } from 'vitest';
 import { MAX_CLOCK_MS } from '../src/common/constants.js';
-import {
-  fixedWindow,
-  leakyBucket,
-  Limiter,
-  ManualClock,
-  slidingWindow,
-  tokenBucket,
-  type Decision,
-  type Policy,
-} from '../src/index.js';
+import { fixedWindow, leakyBucket, Limiter, ManualClock, slidingWindow, tokenBucket, type Decision, type Policy } from '../src/index.js';
 import { edgeKeys, engines, seededRandom } from './helpers/engines.js';
 
 // Per policy: four million in all.

@@ -3,7 +3,8 @@
 // Regression: a sliding window's reset was the end of its current window (5 s) while the next
 // request could pass only at retryAfterMs (5.6 s): clients that waited for the reset looped on 429s.
 import { describe, expect, it } from 'vitest';
-import { fixedWindow, leakyBucket, Limiter, ManualClock, slidingWindow, tokenBucket, type HeaderFormat, type Policy } from '../src/index.js';
+import { fixedWindow, leakyBucket, Limiter, ManualClock, slidingWindow, tokenBucket, type Policy } from '../src/index.js';
+import { type HeaderFormat } from '../src/http-entry.js';
 import { frameworks, get } from './helpers/frameworks.js';
 
 const policies: [string, Policy][] = [

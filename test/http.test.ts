@@ -6,19 +6,8 @@ import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { closeAfter, listen } from './helpers/listen.js';
-import {
-  allOf,
-  fastifyRateLimit,
-  fixedWindow,
-  Limiter,
-  ManualClock,
-  rateLimit,
-  RedisLimiter,
-  type Decision,
-  type FastifyRateLimitOptions,
-  type NodeRateLimitOptions,
-  type RateLimitEvent,
-} from '../src/index.js';
+import { allOf, fixedWindow, Limiter, ManualClock, RedisLimiter, type Decision } from '../src/index.js';
+import { fastifyRateLimit, rateLimit, type FastifyRateLimitOptions, type NodeRateLimitOptions, type RateLimitEvent } from '../src/http-entry.js';
 
 type Options = NodeRateLimitOptions & FastifyRateLimitOptions;
 interface Route {

@@ -33,7 +33,8 @@ function runInProject(source: string): { status: number | null; stdout: string; 
 }
 
 const CHECK = `
-import { ExpressRateLimitStore, FastifyRateLimitStore, Limiter, RateLimiterTollgate, fixedWindow, nativeInfo, sharedMemory } from 'tollgate';
+import { Limiter, fixedWindow, nativeInfo, sharedMemory } from 'tollgate';
+import { ExpressRateLimitStore, FastifyRateLimitStore, RateLimiterTollgate } from 'tollgate/adapters';
 const warnings = [];
 // The adapters work without their libraries installed (none is, here): they import nothing of them.
 const store = new ExpressRateLimitStore();
@@ -88,7 +89,8 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
   it('holds what it needs and nothing else', () => {
     const files = packed.map((f) => f.path);
     for (const needed of [
-      'package.json', 'README.md', 'LICENSE', 'docs/api.md', 'dist/index.js', 'dist/index.d.ts', 'bin/tollgate.mjs', 'bin/build-native.mjs', 'CMakeLists.txt',
+      'package.json', 'README.md', 'LICENSE', 'docs/api.md', 'bin/tollgate.mjs', 'bin/build-native.mjs', 'CMakeLists.txt',
+      ...['index', 'http-entry', 'client-entry', 'metrics-entry', 'adapters-entry'].flatMap((entry) => [`dist/${entry}.js`, `dist/${entry}.d.ts`]),
       'prebuilds/linux-x64/tollgate.glibc.node',
       'native/core/table.cc', 'native/binding/addon.cc',
     ]) {
@@ -146,6 +148,19 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
     expect([first.stdout.trim(), second.stdout.trim()]).toEqual(['3', '2']);
   });
 
+  it('every entry point loads by name, with import and with require', () => {
+    const entries = { tollgate: 'Limiter', 'tollgate/http': 'rateLimit', 'tollgate/client': 'limitedFetch', 'tollgate/metrics': 'toPrometheus', 'tollgate/adapters': 'ExpressRateLimitStore' };
+    const imported = runInProject(Object.entries(entries).map(([entry, name]) => `console.log(typeof (await import('${entry}')).${name});`).join('\n'));
+    expect(imported.stderr).toBe('');
+    expect(imported.stdout.trim().split('\n')).toEqual(Object.keys(entries).map(() => 'function'));
+    const required = spawnSync(process.execPath, ['-e', Object.entries(entries).map(([entry, name]) => `console.log(typeof require('${entry}').${name});`).join('\n')], { cwd: project, env: userEnv(), encoding: 'utf8' });
+    expect(required.stderr).toBe('');
+    expect(required.stdout.trim().split('\n')).toEqual(Object.keys(entries).map(() => 'function'));
+    // Deep imports stay closed: only the entry points are the package's surface.
+    const deep = runInProject(`try { await import('tollgate/dist/engine/native-table.js'); console.log('opened'); } catch (e) { console.log(e.code); }`);
+    expect(deep.stdout.trim()).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+
   it('the CLI says which binary loads', () => {
     const r = spawnSync(process.execPath, [path.join(project, 'node_modules', 'tollgate', 'bin', 'tollgate.mjs'), 'native'], { cwd: project, env: userEnv(), encoding: 'utf8' });
     expect(r.status).toBe(0);
@@ -168,20 +183,23 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
   // with TypeScript's defaults for `types` (none): the declarations must bring Node's types in
   // themselves. One file uses every public entry point's types.
   const CONSUMER = `
-import {
-  allOf, createQueue, ExpressRateLimitStore, fastifyRateLimit, FastifyRateLimitStore, fixedWindow, honoRateLimit, koaRateLimit,
-  Limiter, limitedFetch, NestThrottlerStorage, RateLimiterTollgate, rateLimit, RedisLimiter, tokenBucket, toPrometheus,
-  type Decision, type RateLimiter, type RateLimiterStats,
-} from 'tollgate';
+import { allOf, fixedWindow, Limiter, RedisLimiter, tokenBucket, type Decision, type RateLimiter, type RateLimiterStats } from 'tollgate';
+import { fastifyRateLimit, honoRateLimit, koaRateLimit, rateLimit } from 'tollgate/http';
+import { createQueue, limitedFetch, type LimitedFetchOptions } from 'tollgate/client';
+import { toPrometheus, type DenialRecord } from 'tollgate/metrics';
+import { ExpressRateLimitStore, FastifyRateLimitStore, NestThrottlerStorage, RateLimiterTollgate, type ExpressRateLimitStoreOptions } from 'tollgate/adapters';
 const one = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }) });
 const both = allOf(one, new Limiter({ policy: tokenBucket({ capacity: 10, refillPerSecond: 1 / 3600 }) }));
 const limiters: RateLimiter[] = [one, both];
 const decision: Decision = one.consume('k');
 const stats: RateLimiterStats = both.stats();
+const fetchOptions: LimitedFetchOptions = { requests: one };
+const storeOptions: ExpressRateLimitStoreOptions = { capacity: 100 };
+export type Denial = DenialRecord;
 export const checks = [
   limiters, decision, stats, rateLimit({ limiter: one, key: { header: 'x-api-key' } }), fastifyRateLimit, koaRateLimit({ limiter: both }),
-  honoRateLimit({ limiter: one }), createQueue({ limits: [{ limiter: one }] }), limitedFetch({ requests: one }), toPrometheus(one, both),
-  new ExpressRateLimitStore(), FastifyRateLimitStore, new RateLimiterTollgate({ points: 5 }), new NestThrottlerStorage(),
+  honoRateLimit({ limiter: one }), createQueue({ limits: [{ limiter: one }] }), limitedFetch(fetchOptions), toPrometheus(one, both),
+  new ExpressRateLimitStore(storeOptions), FastifyRateLimitStore, new RateLimiterTollgate({ points: 5 }), new NestThrottlerStorage(),
   typeof RedisLimiter,
 ];
 `;
@@ -214,7 +232,7 @@ export const checks = [
       path.join(project, 'types-cjs-node16'),
       'node16',
       'node16',
-      `export async function make() {\n  const { Limiter, fixedWindow } = await import('tollgate');\n  return new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 1000 }) }).consume('k').allowed;\n}\n`,
+      `export async function make() {\n  const { Limiter, fixedWindow } = await import('tollgate');\n  const { rateLimit } = await import('tollgate/http');\n  const limiter = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 1000 }) });\n  return [rateLimit({ limiter }), limiter.consume('k').allowed] as const;\n}\n`,
       'commonjs',
     );
     expect(dynamic.stdout + dynamic.stderr).toBe('');

@@ -17,7 +17,7 @@ const LAYERS: Readonly<Record<string, number>> = {
   client: 3, // queues, retries, limitedFetch
   metrics: 3, // Prometheus, denial logs
   adapters: 4, // stores and classes for other libraries
-  '.': 5, // index.ts: the public surface
+  '.': 5, // the entry points: index.ts (the core, 'tollgate') and <folder>-entry.ts ('tollgate/<folder>')
 };
 
 function sourceFiles(dir: string): string[] {
@@ -49,6 +49,13 @@ describe('source layers', () => {
       }
     }
     expect(wrong).toEqual([]);
+  });
+
+  it('src/ itself holds the entry points and nothing else, each published in package.json exports', () => {
+    const manifest = JSON.parse(readFileSync(path.join(src, '..', 'package.json'), 'utf8')) as { exports: Record<string, { import?: string }> };
+    const published = Object.values(manifest.exports).flatMap((conditions) => (typeof conditions === 'string' || conditions.import === undefined ? [] : [conditions.import]));
+    const entries = files.filter((file) => folderOf(file) === '.').map((file) => `./dist/${path.basename(file, '.ts')}.js`);
+    expect(entries.sort()).toEqual(published.sort());
   });
 
   it('the check sees real imports: a file known to import a lower layer is read as doing so', () => {

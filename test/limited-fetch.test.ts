@@ -2,7 +2,8 @@
 // what it never does (wait for years, send a request again because of a local failure).
 import { createServer } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
-import { fixedWindow, Limiter, limitedFetch, type LimitedFetchEvent } from '../src/index.js';
+import { fixedWindow, Limiter } from '../src/index.js';
+import { limitedFetch, type LimitedFetchEvent } from '../src/client-entry.js';
 import { listen } from './helpers/listen.js';
 
 /** A fetch that answers every call with `status` and `headers`, counting the calls. */

@@ -4,20 +4,9 @@ import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import * as promClient from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import {
-  denialLogger,
-  metricsHandler,
-  rateLimit,
-  destroySharedMemory,
-  fixedWindow,
-  inspectSharedMemory,
-  Limiter,
-  ManualClock,
-  registerPrometheus,
-  sharedMemory,
-  slidingWindow,
-  toPrometheus,
-} from '../src/index.js';
+import { destroySharedMemory, fixedWindow, inspectSharedMemory, Limiter, ManualClock, sharedMemory, slidingWindow } from '../src/index.js';
+import { rateLimit } from '../src/http-entry.js';
+import { denialLogger, metricsHandler, registerPrometheus, toPrometheus } from '../src/metrics-entry.js';
 import { engines, seededRandom } from './helpers/engines.js';
 import { listen } from './helpers/listen.js';
 

@@ -5,12 +5,53 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
+/** Each entry point, and one value it exports (the core at the root, each integration at its subpath). */
+const ENTRIES: Readonly<Record<string, string>> = {
+  tollgate: 'Limiter',
+  'tollgate/http': 'rateLimit',
+  'tollgate/client': 'limitedFetch',
+  'tollgate/metrics': 'toPrometheus',
+  'tollgate/adapters': 'ExpressRateLimitStore',
+};
+
 describe('the tollgate package', () => {
-  it('loads by name with import and with require', () => {
-    const viaImport = execFileSync(process.execPath, ['--input-type=module', '-e', "import { Limiter } from 'tollgate'; console.log(typeof Limiter)"], { encoding: 'utf8' });
-    const viaRequire = execFileSync(process.execPath, ['-e', "const { Limiter, rateLimit } = require('tollgate'); console.log(typeof Limiter, typeof rateLimit)"], { encoding: 'utf8' });
-    expect(viaImport.trim()).toBe('function');
-    expect(viaRequire.trim()).toBe('function function');
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { exports: Record<string, string | Record<string, string>> };
+
+  it('loads by name with import and with require, every entry point', () => {
+    const names = Object.entries(ENTRIES);
+    const imports = names.map(([entry, name], i) => `import { ${name} as v${i} } from '${entry}';`).join(' ');
+    const viaImport = execFileSync(process.execPath, ['--input-type=module', '-e', `${imports} console.log(${names.map((_, i) => `typeof v${i}`).join(', ')})`], { encoding: 'utf8' });
+    const viaRequire = execFileSync(process.execPath, ['-e', `console.log(${names.map(([entry, name]) => `typeof require('${entry}').${name}`).join(', ')})`], { encoding: 'utf8' });
+    expect(viaImport.trim()).toBe(names.map(() => 'function').join(' '));
+    expect(viaRequire.trim()).toBe(names.map(() => 'function').join(' '));
+  });
+
+  it('exports one entry per layer above the core, each with types, import and default, and nothing else', () => {
+    const subpaths = Object.keys(ENTRIES).map((entry) => entry.replace(/^tollgate/, '.'));
+    expect(Object.keys(manifest.exports).sort()).toEqual([...subpaths, './package.json'].sort());
+    for (const subpath of subpaths) {
+      const conditions = manifest.exports[subpath] as Record<string, string>;
+      // "types" first: TypeScript takes the first condition it knows.
+      expect(Object.keys(conditions), subpath).toEqual(['types', 'import', 'default']);
+      expect(conditions.import, subpath).toBe(conditions.default);
+      expect(conditions.types, subpath).toBe((conditions.import as string).replace(/\.js$/, '.d.ts'));
+      expect(existsSync(path.join(root, conditions.import as string)), subpath).toBe(true);
+      expect(existsSync(path.join(root, conditions.types as string)), subpath).toBe(true);
+    }
+  });
+
+  it('each name is exported once: the root holds the core, no integration', async () => {
+    const seen = new Map<string, string>();
+    for (const entry of Object.keys(ENTRIES)) {
+      const conditions = manifest.exports[entry.replace(/^tollgate/, '.')] as Record<string, string>;
+      const loaded = (await import(path.join(root, conditions.import as string))) as Record<string, unknown>;
+      for (const name of Object.keys(loaded)) {
+        expect(seen.get(name), `${name} in ${entry}`).toBeUndefined();
+        seen.set(name, entry);
+      }
+    }
+    for (const [entry, name] of Object.entries(ENTRIES)) expect(seen.get(name)).toBe(entry);
   });
 
   it('its lockfile agrees with package.json, so `npm install` leaves it unchanged', () => {
@@ -31,6 +72,26 @@ describe('the tollgate package', () => {
     expect(existsSync(path.join(root, 'LICENSE'))).toBe(true);
     expect(readFileSync(path.join(root, 'LICENSE'), 'utf8')).toMatch(/MIT License/);
     expect(manifest.license).toBe('MIT');
+  });
+
+  it('the published declarations carry no test-only option (testHooks) nor what only tests call', () => {
+    // Every declaration file an entry point reaches, following its imports.
+    const reached = new Set<string>();
+    const visit = (file: string) => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      const text = readFileSync(file, 'utf8');
+      for (const [, spec] of text.matchAll(/(?:from\s*|import\s*\(\s*)'(\.{1,2}\/[^']+)'/g)) {
+        visit(path.resolve(path.dirname(file), (spec as string).replace(/\.js$/, '.d.ts')));
+      }
+    };
+    for (const conditions of Object.values(manifest.exports)) if (typeof conditions !== 'string') visit(path.join(root, conditions.types as string));
+    expect(reached.size).toBeGreaterThan(Object.keys(ENTRIES).length);
+    expect([...reached].filter((file) => /testHooks|holdShardLock/.test(readFileSync(file, 'utf8')))).toEqual([]);
+    // Nor any declaration in dist/, reachable or not: stripInternal leaves them out (tsconfig.json).
+    const all = readdirSync(path.join(root, 'dist'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.d.ts'));
+    expect(all.length).toBeGreaterThanOrEqual(reached.size);
+    expect(all.filter((f) => /testHooks|holdShardLock/.test(readFileSync(path.join(root, 'dist', f), 'utf8')))).toEqual([]);
   });
 
   it('the README and the guides link only to files and headings that exist', () => {

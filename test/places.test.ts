@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PlaceBook } from '../src/engine/js/place-book.js';
 import { LocalPlaces } from '../src/engine/local-places.js';
 import { UpstreamPlaces, type PlacesProblem } from '../src/client/upstream-places.js';
-import { Limiter, ManualClock, fixedWindow, limitedFetch } from '../src/index.js';
+import { Limiter, ManualClock, fixedWindow } from '../src/index.js';
+import { limitedFetch } from '../src/client-entry.js';
 
 const A = '000000000000000a';
 const B = '000000000000000b';

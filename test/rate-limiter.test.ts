@@ -3,20 +3,10 @@
 // implementation of it, a user's own included.
 import { createServer } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
-import {
-  allOf,
-  createQueue,
-  fixedWindow,
-  isRateLimiter,
-  Limiter,
-  ManualClock,
-  rateLimit,
-  RedisLimiter,
-  toPrometheus,
-  type Decision,
-  type RateLimiter,
-  type RateLimiterStats,
-} from '../src/index.js';
+import { allOf, fixedWindow, isRateLimiter, Limiter, ManualClock, RedisLimiter, type Decision, type RateLimiter, type RateLimiterStats } from '../src/index.js';
+import { rateLimit } from '../src/http-entry.js';
+import { createQueue } from '../src/client-entry.js';
+import { toPrometheus } from '../src/metrics-entry.js';
 import { hasRedis, useRedisServer } from './helpers/redis.js';
 import { listen } from './helpers/listen.js';
 

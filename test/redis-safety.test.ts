@@ -4,7 +4,8 @@
 // decides the call the caller made.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { fixedWindow, leakyBucket, Limiter, ManualClock, RedisLimiter, slidingWindow, tokenBucket, toPrometheus, type RedisCommandSender, type RedisLimiterEvent } from '../src/index.js';
+import { fixedWindow, leakyBucket, Limiter, ManualClock, RedisLimiter, slidingWindow, tokenBucket, type RedisCommandSender, type RedisLimiterEvent } from '../src/index.js';
+import { toPrometheus } from '../src/metrics-entry.js';
 import { hasRedis, startRedis, useRedisServer, type LocalRedis } from './helpers/redis.js';
 
 let names = 0;

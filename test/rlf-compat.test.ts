@@ -4,7 +4,8 @@
 // was run against this class outside this repository: its 22 public-API cases pass.)
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { destroySharedMemory, ManualClock, RateLimiterRes, RateLimiterTollgate, sharedMemory, type RateLimiterTollgateOptions, type RedisCommandSender } from '../src/index.js';
+import { destroySharedMemory, ManualClock, sharedMemory, type RedisCommandSender } from '../src/index.js';
+import { RateLimiterRes, RateLimiterTollgate, type RateLimiterTollgateOptions } from '../src/adapters-entry.js';
 import { hasRedis, useRedisServer } from './helpers/redis.js';
 
 const segments: string[] = [];

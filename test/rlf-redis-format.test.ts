@@ -6,7 +6,7 @@ import { Cluster, Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { RateLimiterRedis, type RateLimiterRes as RlfRes } from 'rate-limiter-flexible';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RateLimiterRes, RateLimiterTollgate } from '../src/index.js';
+import { RateLimiterRes, RateLimiterTollgate } from '../src/adapters-entry.js';
 import { hasRedis, startRedis, useRedisCluster, useRedisServer } from './helpers/redis.js';
 
 interface Pair {

@@ -5,7 +5,8 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSyn
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { destroySharedMemory, FastifyRateLimitStore, fixedWindow, Limiter, sharedMemory, slidingWindow, tokenBucket } from '../src/index.js';
+import { destroySharedMemory, fixedWindow, Limiter, sharedMemory, slidingWindow, tokenBucket } from '../src/index.js';
+import { FastifyRateLimitStore } from '../src/adapters-entry.js';
 import { engines } from './helpers/engines.js';
 
 const child = fileURLToPath(new URL('./fixtures/shm-child.mjs', import.meta.url));

@@ -1,16 +1,8 @@
 // Every shutdown order with calls in flight: each pending call and waiter settles at once with a
 // coded error, and nothing throws (or rejects unhandled) afterwards.
 import { describe, expect, it } from 'vitest';
-import {
-  allOf,
-  createQueue,
-  fixedWindow,
-  limitedFetch,
-  Limiter,
-  ManualClock,
-  RedisLimiter,
-  tokenBucket,
-} from '../src/index.js';
+import { allOf, fixedWindow, Limiter, ManualClock, RedisLimiter, tokenBucket } from '../src/index.js';
+import { createQueue, limitedFetch } from '../src/client-entry.js';
 import { engines } from './helpers/engines.js';
 import { hasRedis, useRedisServer } from './helpers/redis.js';
 

@@ -6,20 +6,10 @@ import express from 'express';
 import Fastify from 'fastify';
 import Koa from 'koa';
 import { describe, expect, it, vi } from 'vitest';
-import {
-  createQueue,
-  ExpressRateLimitStore,
-  fastifyRateLimit,
-  fixedWindow,
-  honoRateLimit,
-  koaRateLimit,
-  Limiter,
-  limitedFetch,
-  rateLimit,
-  RateLimiterTollgate,
-  sharedMemory,
-  tokenBucket,
-} from '../src/index.js';
+import { fixedWindow, Limiter, sharedMemory, tokenBucket } from '../src/index.js';
+import { fastifyRateLimit, honoRateLimit, koaRateLimit, rateLimit } from '../src/http-entry.js';
+import { createQueue, limitedFetch } from '../src/client-entry.js';
+import { ExpressRateLimitStore, RateLimiterTollgate } from '../src/adapters-entry.js';
 import { closeAfter, listen } from './helpers/listen.js';
 
 const limiterOf = (limit: number) => new Limiter({ policy: fixedWindow({ limit, windowMs: 60_000 }), capacity: 1000 });

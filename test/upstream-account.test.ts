@@ -6,7 +6,8 @@ import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Limiter, RedisLimiter, destroySharedMemory, destroySharedPlaces, fixedWindow, sharedMemory } from '../src/index.js';
+import { Limiter, RedisLimiter, destroySharedMemory, fixedWindow, sharedMemory } from '../src/index.js';
+import { destroySharedPlaces } from '../src/client-entry.js';
 import { engines } from './helpers/engines.js';
 import { hasRedis, startRedis } from './helpers/redis.js';
 

@@ -1,7 +1,7 @@
 // What upstreams write in their rate headers, read as limitedFetch reads them: absent values,
 // several IETF items, epoch resets in seconds or milliseconds, refused and oversized values.
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseRetryAfter, parseUpstreamLimits } from '../src/index.js';
+import { parseDuration, parseRetryAfter, parseUpstreamLimits } from '../src/client-entry.js';
 
 const now = Date.parse('2026-11-22T12:00:00Z');
 

@@ -4,7 +4,8 @@
 //   node account-worker.mjs <contender> <url> <redisPort> <requests> <seed> <account>
 import Bottleneck from 'bottleneck';
 import { Redis } from 'ioredis';
-import { limitedFetch, sharedMemory } from '../../dist/index.js';
+import { sharedMemory } from '../../dist/index.js';
+import { limitedFetch } from '../../dist/client-entry.js';
 
 const [contender, url, redisPort, requests, seed, account] = process.argv.slice(2);
 let x = Number(seed) >>> 0 || 1;

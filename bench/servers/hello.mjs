@@ -28,7 +28,7 @@ if (framework === 'express') {
   // The floor: what any middleware costs in express, before it does anything.
   if (variant === 'empty') app.use((_req, _res, next) => next());
   if (variant.startsWith('tollgate')) {
-    const { rateLimit } = await import('../../dist/index.js');
+    const { rateLimit } = await import('../../dist/http-entry.js');
     app.use(rateLimit({ limiter: await tollgateLimiter(), ...headersOf(variant) }));
   } else if (variant === 'peer') {
     const { rateLimit } = await import('express-rate-limit');
@@ -43,7 +43,7 @@ if (framework === 'express') {
   const app = Fastify();
   if (variant === 'empty') app.addHook('onRequest', (_req, _reply, done) => done());
   if (variant.startsWith('tollgate')) {
-    const { fastifyRateLimit } = await import('../../dist/index.js');
+    const { fastifyRateLimit } = await import('../../dist/http-entry.js');
     await app.register(fastifyRateLimit, { limiter: await tollgateLimiter(), ...headersOf(variant) });
   } else if (variant === 'peer') {
     const { default: rateLimit } = await import('@fastify/rate-limit');

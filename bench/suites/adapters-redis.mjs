@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { RedisStore as RateLimitRedisStore } from 'rate-limit-redis';
 import FastifyRedisStore from '@fastify/rate-limit/store/RedisStore.js';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { ExpressRateLimitStore, FastifyRateLimitStore, RateLimiterTollgate } from '../../dist/index.js';
+import { ExpressRateLimitStore, FastifyRateLimitStore, RateLimiterTollgate } from '../../dist/adapters-entry.js';
 import { startRedis } from '../../scripts/local-redis.mjs';
 import { makeKeys, progress, randomOrder, report } from '../common.mjs';
 

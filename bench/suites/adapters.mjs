@@ -4,7 +4,7 @@
 import 'reflect-metadata';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { ThrottlerStorageService } from '@nestjs/throttler';
-import { NestThrottlerStorage, RateLimiterTollgate } from '../../dist/index.js';
+import { NestThrottlerStorage, RateLimiterTollgate } from '../../dist/adapters-entry.js';
 import { makeKeys, measure, randomOrder, report } from '../common.mjs';
 
 const KEYS = 10_000;

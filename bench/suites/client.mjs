@@ -9,7 +9,8 @@ import Bottleneck from 'bottleneck';
 import pThrottle from 'p-throttle';
 import { RateLimiter } from 'limiter';
 import { createServer } from 'node:http';
-import { Limiter, createQueue, destroySharedPlaces, leakyBucket, limitedFetch, tokenBucket } from '../../dist/index.js';
+import { Limiter, leakyBucket, tokenBucket } from '../../dist/index.js';
+import { createQueue, destroySharedPlaces, limitedFetch } from '../../dist/client-entry.js';
 import { redisAvailable, startRedis } from '../../scripts/local-redis.mjs';
 import { progress, report } from '../common.mjs';
 

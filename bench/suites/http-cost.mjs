@@ -42,7 +42,7 @@ async function tollgate() {
 
 /** Express/node middlewares: (req, res, next). */
 async function nodeVariants() {
-  const { rateLimit } = await import('../../dist/index.js');
+  const { rateLimit } = await import('../../dist/http-entry.js');
   const { rateLimit: erl } = await import('express-rate-limit');
   const { hitlimit } = await import('@joint-ops/hitlimit');
   return {
@@ -52,7 +52,7 @@ async function nodeVariants() {
     'tollgate (draft-8)': rateLimit({ limiter: await tollgate(), headers: 'draft-8' }),
     'tollgate (no headers)': rateLimit({ limiter: await tollgate(), headers: false }),
     'express-rate-limit (defaults)': erl({ windowMs: 60_000, limit: LIMIT, validate: false }),
-    'express-rate-limit + ExpressRateLimitStore': erl({ windowMs: 60_000, limit: LIMIT, validate: false, store: new (await import('../../dist/index.js')).ExpressRateLimitStore() }),
+    'express-rate-limit + ExpressRateLimitStore': erl({ windowMs: 60_000, limit: LIMIT, validate: false, store: new (await import('../../dist/adapters-entry.js')).ExpressRateLimitStore() }),
     'hitlimit (defaults)': hitlimit({ limit: LIMIT, window: '1m' }),
   };
 }
@@ -80,7 +80,7 @@ function runNode(mw, count) {
 /** Fastify apps, one per variant, driven through app.routing(req, res). */
 async function fastifyVariants() {
   const { default: Fastify } = await import('fastify');
-  const { fastifyRateLimit } = await import('../../dist/index.js');
+  const { fastifyRateLimit } = await import('../../dist/http-entry.js');
   const { default: fastifyPeer } = await import('@fastify/rate-limit');
   const { hitlimit } = await import('@joint-ops/hitlimit/fastify');
   const make = async (setup) => {
@@ -98,7 +98,7 @@ async function fastifyVariants() {
     'tollgate (no headers)': await make(async (app) => app.register(fastifyRateLimit, { limiter: await tollgate(), headers: false })),
     '@fastify/rate-limit (defaults)': await make(async (app) => app.register(fastifyPeer, { max: LIMIT, timeWindow: 60_000 })),
     '@fastify/rate-limit + FastifyRateLimitStore': await make(async (app) =>
-      app.register(fastifyPeer, { max: LIMIT, timeWindow: 60_000, store: (await import('../../dist/index.js')).FastifyRateLimitStore }),
+      app.register(fastifyPeer, { max: LIMIT, timeWindow: 60_000, store: (await import('../../dist/adapters-entry.js')).FastifyRateLimitStore }),
     ),
     'hitlimit (defaults)': await make(async (app) => app.register(hitlimit, { limit: LIMIT, window: '1m' })),
   };
@@ -116,7 +116,7 @@ const SAMPLE_HEADERS = [
 /** Koa apps, one per variant, driven through app.callback()(req, res). */
 async function koaVariants() {
   const { default: Koa } = await import('koa');
-  const { koaRateLimit } = await import('../../dist/index.js');
+  const { koaRateLimit } = await import('../../dist/http-entry.js');
   const { default: koaRatelimit } = await import('koa-ratelimit');
   const make = (middleware) => {
     const app = new Koa();
@@ -141,7 +141,7 @@ async function koaVariants() {
 async function honoVariants() {
   const { Hono } = await import('hono');
   const { getRequestListener } = await import('@hono/node-server');
-  const { honoRateLimit } = await import('../../dist/index.js');
+  const { honoRateLimit } = await import('../../dist/http-entry.js');
   const { rateLimiter } = await import('hono-rate-limiter');
   const make = (middleware) => {
     const app = new Hono();

@@ -7,7 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
-import { Limiter, NestThrottlerStorage, fixedWindow } from '../../dist/index.js';
+import { Limiter, fixedWindow } from '../../dist/index.js';
+import { NestThrottlerStorage } from '../../dist/adapters-entry.js';
 import { machine, progress, report } from '../common.mjs';
 
 const COUNT = Number(process.argv[2] ?? 20_000);

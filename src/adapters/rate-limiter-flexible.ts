@@ -48,11 +48,6 @@ export class RateLimiterRes {
   }
 }
 
-/** @deprecated The name of 0.1; RateLimiterRes is rate-limiter-flexible's. */
-export const RateLimiterResult = RateLimiterRes;
-/** @deprecated The name of 0.1. */
-export type RateLimiterResult = RateLimiterRes;
-
 /** Anything with rate-limiter-flexible's methods: another RateLimiterTollgate, or one of its own limiters. */
 export interface RateLimiterFlexibleLike {
   consume(key: string | number, points?: number, options?: { customDuration?: number }): Promise<unknown>;

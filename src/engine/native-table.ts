@@ -74,7 +74,7 @@ export class NativeTable implements TableEngine {
     this.#f.close(this.#self);
   }
 
-  /** Tables made with testHooks only (crash tests): takes the key's shard lock for ever. */
+  /** @internal Tables made with testHooks only (crash tests): takes the key's shard lock for ever. */
   holdShardLock(key: string): void {
     this.#f.holdShardLock(this.#self, key);
   }

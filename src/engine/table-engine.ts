@@ -124,7 +124,10 @@ export interface TableConfig {
   /** Keep heavy-hitter summaries, halving every topKeysPeriodMs. */
   readonly topKeys?: boolean;
   readonly topKeysPeriodMs?: number;
-  /** Adds test-only functions (holdShardLock). */
+  /**
+   * @internal Adds test-only functions (holdShardLock); the crash tests build a NativeTable with it.
+   * No Limiter option reaches it, and stripInternal keeps it out of the published declarations.
+   */
   readonly testHooks?: boolean;
 }
 
@@ -151,7 +154,7 @@ export interface NativeTableFunctions {
   stats(self: object): TableStats;
   topKeys(self: object): (RawTopKey & { readonly units?: Uint16Array })[];
   close(self: object): void;
-  /** Tables made with testHooks only: takes the key's shard lock and never gives it back. */
+  /** @internal Tables made with testHooks only: takes the key's shard lock and never gives it back. */
   holdShardLock(self: object, key: string): void;
 }
 

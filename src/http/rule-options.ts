@@ -97,21 +97,21 @@ export interface RateLimitOptions<Req = IncomingMessage> {
    */
   readonly message?: string | { readonly [key: string]: unknown };
 
-  // express-rate-limit's names, refused at run time with the tollgate line to write; typed here so
-  // that TypeScript points at them and an editor shows what to write instead.
-  /** @deprecated Not a tollgate option: the window is the policy's, `limiter: new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 60_000 }) })`. */
+  // express-rate-limit's names, refused at run time with the tollgate line to write; typed `never`
+  // so that TypeScript points at them, and documented so that an editor shows what to write instead.
+  /** Not a tollgate option: the window is the policy's, `limiter: new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 60_000 }) })`. */
   readonly windowMs?: never;
-  /** @deprecated Not a tollgate option: the limit is the policy's, `limiter: new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 60_000 }) })`. */
+  /** Not a tollgate option: the limit is the policy's, `limiter: new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 60_000 }) })`. */
   readonly max?: never;
-  /** @deprecated Not a tollgate option: write `key: (req) => string`. */
+  /** Not a tollgate option: write `key: (req) => string`. */
   readonly keyGenerator?: never;
-  /** @deprecated Not a tollgate option: write `headers: 'draft-7'` (or 'draft-6', 'draft-8', with 'legacy' in a list). */
+  /** Not a tollgate option: write `headers: 'draft-7'` (or 'draft-6', 'draft-8', with 'legacy' in a list). */
   readonly standardHeaders?: never;
-  /** @deprecated Not a tollgate option: write `headers: 'legacy'` for the X-RateLimit-* headers; `headers` lists every format sent. */
+  /** Not a tollgate option: write `headers: 'legacy'` for the X-RateLimit-* headers; `headers` lists every format sent. */
   readonly legacyHeaders?: never;
-  /** @deprecated Not a tollgate option: the store is the limiter's, `new Limiter({ policy, store: sharedMemory({ name, capacity }) })` or a RedisLimiter. */
+  /** Not a tollgate option: the store is the limiter's, `new Limiter({ policy, store: sharedMemory({ name, capacity }) })` or a RedisLimiter. */
   readonly store?: never;
-  /** @deprecated Not a tollgate option: the request always gets `rateLimit` (Koa: ctx.state.rateLimit; Hono: c.get('rateLimit')). */
+  /** Not a tollgate option: the request always gets `rateLimit` (Koa: ctx.state.rateLimit; Hono: c.get('rateLimit')). */
   readonly requestPropertyName?: never;
 }
 

@@ -78,11 +78,9 @@ export interface LimiterConfig {
   readonly clock: ManualClock | undefined;
   readonly topKeys: { readonly on: boolean; readonly periodMs: number };
   readonly quietPolicyMismatch: boolean;
-  readonly testHooks: boolean;
 }
 
-// testHooks: the crash tests' own switch, not documented.
-export const LIMITER_OPTIONS = ['policy', 'store', 'capacity', 'onFull', 'engine', 'preallocate', 'shards', 'clock', 'topKeys', 'name', 'testHooks'];
+export const LIMITER_OPTIONS = ['policy', 'store', 'capacity', 'onFull', 'engine', 'preallocate', 'shards', 'clock', 'topKeys', 'name'];
 
 export function parseLimiterOptions(options: unknown): LimiterConfig {
   const o = checkObject(options, 'options');
@@ -124,7 +122,6 @@ export function parseLimiterOptions(options: unknown): LimiterConfig {
     clock: checkClock(o.clock),
     topKeys: parseTopKeys(o.topKeys),
     quietPolicyMismatch: (o as { [QUIET_POLICY_MISMATCH]?: boolean })[QUIET_POLICY_MISMATCH] === true,
-    testHooks: (o as { testHooks?: unknown }).testHooks === true,
   };
 }
 

@@ -83,7 +83,6 @@ export class Limiter extends LimiterBase {
         c.store === undefined
           ? undefined
           : { name: c.store.name, mode: c.store.mode, lockTimeoutMs: c.store.lockTimeoutMs, onLockTimeout: c.store.onLockTimeout === 'allow' },
-      testHooks: c.testHooks,
       topKeys: c.topKeys.on,
       topKeysPeriodMs: c.topKeys.periodMs,
     });

@@ -13,7 +13,7 @@ import { keySlot } from '../redis/key-slot.js';
 import { BLOCK_LUA, DECIDE_LUA, FIXED_WINDOW_LUA, GIVE_BACK_LUA, LEASE_LUA, PROBE_LUA, RESET_LUA } from '../redis/lua.js';
 import { asRedisError, countsTowardBreaker } from '../redis/redis-errors.js';
 import { noScriptsError, PROBED_COMMANDS, readProbe, unsupportedError, warnEviction, warnLeasesOff, type ServerProfile } from '../redis/server-probe.js';
-import type { RedisClient, RedisTransport } from '../redis/redis-client.js';
+import type { RedisTransport } from '../redis/redis-client.js';
 import { blockMarker, groupHead, keyGroup, keyTagText, limiterNamespace, policySuffixes } from '../redis/redis-keys.js';
 import { ServerClock } from '../redis/server-clock.js';
 import { script, type Script } from '../redis/script.js';
@@ -29,9 +29,6 @@ export type { RedisLimiterStats };
 export type { RedisLimiterEvent, RedisLimiterOptions } from './redis-limiter-options.js';
 export type { RedisClient, IoRedisClient, NodeRedisClient, NodeRedisCluster, RedisCommandSender } from '../redis/redis-client.js';
 export type { BreakerOptions, BreakerState } from '../redis/breaker.js';
-
-/** @deprecated The name of 0.1; RedisClient is what `redis` takes. */
-export type RedisClientLike = RedisClient;
 
 interface Pending {
   readonly key: string;

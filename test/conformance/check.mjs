@@ -5,9 +5,9 @@
 //   <runtime> test/conformance/check.mjs child <name> <n>   (internal: the second process)
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import * as tollgate from '../../dist/index.js';
+import { Limiter, ManualClock, fixedWindow, slidingWindow, tokenBucket, leakyBucket, sharedMemory, destroySharedMemory, nativeInfo } from '../../dist/index.js';
+import { rateLimit } from '../../dist/http-entry.js';
 
-const { Limiter, ManualClock, fixedWindow, slidingWindow, tokenBucket, leakyBucket, sharedMemory, destroySharedMemory, nativeInfo, rateLimit } = tollgate;
 const [mode, name, count] = process.argv.slice(2);
 
 if (mode === 'child') {

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
-import { fastifyRateLimit, honoRateLimit, koaRateLimit, rateLimit, type RateLimitOptions } from '../../src/index.js';
+import { fastifyRateLimit, honoRateLimit, koaRateLimit, rateLimit, type RateLimitOptions } from '../../src/http-entry.js';
 import { closeAfter, listen } from './listen.js';
 
 /** The app's own proxy setting: express's 'trust proxy', fastify's trustProxy, Koa's proxy and maxIpsCount. */
