@@ -7,6 +7,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import { CODES, type AcquireErrorCode, type CodeGroup, type CodeKind, type RedisErrorCode, type TollgateCode, type TollgateErrorCode, type TollgateWarningCode } from '../src/common/codes.js';
 import { isRedisFailure } from '../src/common/errors.js';
 import type * as Public from '../src/index.js';
+import type * as PublicClient from '../src/client-entry.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const CATALOGUE_FILE = path.join('src', 'common', 'codes.ts');
@@ -135,7 +136,7 @@ describe('the catalogue of codes', () => {
     expectTypeOf<Public.TollgateErrorCode>().toEqualTypeOf<TollgateErrorCode>();
     expectTypeOf<Public.TollgateWarningCode>().toEqualTypeOf<TollgateWarningCode>();
     expectTypeOf<Public.AcquireErrorCode>().toEqualTypeOf<AcquireErrorCode>();
-    expectTypeOf<Public.QueueFullError['code']>().toExtend<TollgateErrorCode>();
+    expectTypeOf<PublicClient.QueueFullError['code']>().toExtend<TollgateErrorCode>();
   });
 });
 
