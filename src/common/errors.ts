@@ -81,3 +81,5 @@ export function redisError(message: string, code: RedisErrorCode, cause?: unknow
   const error = new Error(message, cause === undefined ? undefined : { cause });
   return Object.assign(error, reply === undefined ? { code } : { code, reply });
 }
+
+export function isRedisFailure(code: unknown): code is RedisErrorCode { return typeof code === 'string' && code.startsWith('TOLLGATE_REDIS_'); }
