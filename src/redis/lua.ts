@@ -517,16 +517,16 @@ return out
 
 /**
  * The common batch, plain consumes under one fixed window, in a script small enough that keeping it
- * loaded costs Redis' Lua GC little (its marking walks every loaded script: DECIDE_LUA, about 25,000
- * characters, slowed every script's p99, bench/RESULTS.md, issue 34). KEYS and ARGV as DECIDE_LUA's
- * with 'c', then ARGV[11]: a '1' for each request whose window end the caller knows (it ends after
- * this call's deadline), whose reset is then answered as -2, "the end you know". Per request: INCR,
- * and PTTL (with PEXPIRE for a new window) unless the end is known; DECR when over the limit. The
- * reply is DECIDE_LUA's for one policy, with one more status: 3, a blocked key, which this script
- * neither counts nor answers: the caller sends that request through DECIDE_LUA, which decides it
- * as every request of a batch it gets (a block is rare: DECIDE_LUA need not be loaded otherwise).
- * State of another shape (the INCR fails and writes nothing) is status 2 here, as in DECIDE_LUA;
- * any other failure of Redis is raised with its words.
+ * loaded costs Redis' Lua GC little (its marking walks every loaded script: DECIDE_LUA, far larger,
+ * slowed every script's p99, bench/RESULTS.md). KEYS and ARGV as DECIDE_LUA's for a plain batch,
+ * then ARGV[11]: END_KNOWN for each request whose window end the caller knows (it ends after this
+ * call's deadline), whose reset is then answered as KNOWN_END, "the end you know". Per request:
+ * INCR, and PTTL (with PEXPIRE for a new window) unless the end is known; DECR when over the limit.
+ * The reply is DECIDE_LUA's for one policy, with one more status: Status.Blocked, a blocked key,
+ * which this script neither counts nor answers: the caller sends that request through DECIDE_LUA,
+ * which decides it as every request of a batch it gets (a block is rare: DECIDE_LUA need not be
+ * loaded otherwise). State of another shape (the INCR fails and writes nothing) is Status.Foreign
+ * here, as in DECIDE_LUA; any other failure of Redis is raised with its words.
  */
 export const FIXED_WINDOW_LUA = `
 ${DEADLINE_LUA}${REPLY_ERRORS_LUA}local limit, w, cut = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[4])
