@@ -1,14 +1,16 @@
 // The three algorithms that keep a state on Redis (sliding window, token bucket, GCRA), each written
 // once here as Lua text that the decide script (DECIDE_LUA, lua.ts) puts in two places: its
-// functions for any request (any cost, peek or consume: `general`), and its loop over a batch of
-// plain consumes (cost 1, spending: `plain`), where the same steps are specialised for a cost of 1
-// and written out, since in Redis' Lua every function call counts. The steps are those of
-// src/engine/js/algorithms.ts; the differential tests hold both forms to the TypeScript engine.
+// functions for any request (any cost, peek or consume: `general`), and its loops over a batch of
+// plain consumes (cost 1, spending: `plain`), one per algorithm from one template (plainLoopLua),
+// where the same steps are specialised for a cost of 1 and written out, since in Redis' Lua every
+// function call counts. The steps are those of src/engine/js/algorithms.ts; the differential tests
+// hold both forms to the TypeScript engine.
 //
 // Each step works on its state's named locals in place, with `now`, `limit` and the policy's
 // numbers (`w`; `t`, `i`) in scope, and sets `allowed, remaining, reset, retry` and `keep` (how
 // long a state it spent must be kept); its state is then the state to store.
 import { PolicyCode } from '../common/policies.js';
+import { Op, Status } from './protocol.js';
 
 /** A request as a step is written for: any cost, spending when `commit` is true (general), or a plain consume. */
 export type StepForm = 'general' | 'plain';
@@ -182,6 +184,61 @@ export function stepFunctionLua(code: StateCode): string {
 ${indent(STEP_LOCALS[code], 2)}  local allowed, remaining, reset, retry, keep = false, 0, 0, 0, 0
 ${indent(stepLua(code, 'general'), 2)}  if allowed and commit then return true, remaining, reset, 0, ${s1}, ${s2}, ${s3}, keep end
   return allowed, remaining, reset, retry
+end
+`;
+}
+
+/**
+ * The loop over a batch of plain consumes under one policy that keeps a state, of kind `code`:
+ * load(), the algorithm's step for a cost of 1 (never above the limit), store() and the reply
+ * written out, with the state in the algorithm's own names. Made for the decide script's
+ * plain_run(), whose names it uses (next_k, last, blocks, blockedFor, general, foreign, failed,
+ * parse, STATE_TAG, the SLACK bounds, out, n, pack, unpack), with `p`, `limit` and the step's
+ * locals (STEP_LOCALS) in scope.
+ */
+export function plainLoopLua(code: StateCode): string {
+  const [f1, f2, f3] = STATE_FIELDS[code];
+  const [s1, s2, s3] = STORED_FIELDS[code];
+  return `while next_k <= last do
+  local k = next_k
+  if blocks and blockedFor(k) > 0 then
+    general(nil, k, ${Op.Consume}, 1)
+  else
+    local key = KEYS[k]
+    -- load(): a missing key or one past its time is a fresh key's; the current form unpacked here.
+    local v = redis.pcall('GET', key)
+    local ${f1}, ${f2}, ${f3}, expires, fresh_at
+    if v then
+      if #v == 42 then
+        local tag
+        tag, ${f1}, ${f2}, ${f3}, expires, fresh_at = unpack('<c2ddddd', v)
+        if tag ~= STATE_TAG then foreign(p) end
+      else
+        if type(v) == 'table' then failed(p, v) end
+        ${f1}, ${f2}, ${f3}, expires, fresh_at = parse(p, v)
+      end
+      if fresh_at ~= nil and fresh_at <= now then ${f1}, ${f2}, ${f3} = ${FRESH_STATE[code]} end
+    else
+      ${f1}, ${f2}, ${f3} = ${FRESH_STATE[code]}
+    end
+    local allowed, remaining, reset, retry, keep = false, 0, 0, 0, 0
+${indent(stepLua(code, 'plain'), 4)}    if allowed then
+      -- store()
+      if keep <= 0 then
+        redis.call('DEL', key)
+      elseif expires ~= nil and clock + keep <= expires then
+        redis.call('SET', key, pack('<c2ddddd', STATE_TAG, ${s1}, ${s2}, ${s3}, expires, now + keep), 'KEEPTTL')
+      else
+        local ttl = keep + math.min(max(keep, SLACK_MIN_MS), SLACK_MAX_MS)
+        redis.call('SET', key, pack('<c2ddddd', STATE_TAG, ${s1}, ${s2}, ${s3}, clock + ttl, now + keep), 'PXAT', clock + ttl)
+      end
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = ${Status.Allowed}, remaining, reset, 0
+    else
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = ${Status.Denied}, remaining, reset, retry
+    end
+    n = n + 4
+  end
+  next_k = k + 1
 end
 `;
 }

@@ -3,7 +3,7 @@
 // requests in one call. Numbers are doubles in Redis' Lua; every product stays
 // below 2^50 (validated in TypeScript), so floor and ceil of quotients are exact, as in the TS engine.
 import { PolicyCode } from '../common/policies.js';
-import { BACKLOG_LUA, FRESH_STATE, indent, REFILL_LUA, SLIDING_VIEW_LUA, STATE_FIELDS, STEP_FUNCTION, STEP_LOCALS, STORED_FIELDS, stepFunctionLua, stepLua, tokensWait, type StateCode } from './algorithms-lua.js';
+import { BACKLOG_LUA, indent, plainLoopLua, REFILL_LUA, SLIDING_VIEW_LUA, STEP_FUNCTION, STEP_LOCALS, stepFunctionLua, tokensWait } from './algorithms-lua.js';
 import { CallHead, END_KNOWN, Form, KNOWN_END, LeaseReply, NEVER, Op, Status } from './protocol.js';
 
 /**
@@ -68,59 +68,6 @@ end
 export const NOW_LUA = `local now = clock
 if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
 `;
-
-/**
- * The loop over a batch of plain consumes under one policy that keeps a state, of kind `code`:
- * load(), the algorithm's step for a cost of 1 (never above the limit), store() and the reply
- * written out, with the state in the algorithm's own names; `p`, `limit` and the step's locals
- * (STEP_LOCALS) in scope.
- */
-function plainLoopLua(code: StateCode): string {
-  const [f1, f2, f3] = STATE_FIELDS[code];
-  const [s1, s2, s3] = STORED_FIELDS[code];
-  return `while next_k <= last do
-  local k = next_k
-  if blocks and blockedFor(k) > 0 then
-    general(nil, k, ${Op.Consume}, 1)
-  else
-    local key = KEYS[k]
-    -- load(): a missing key or one past its time is a fresh key's; the current form unpacked here.
-    local v = redis.pcall('GET', key)
-    local ${f1}, ${f2}, ${f3}, expires, fresh_at
-    if v then
-      if #v == 42 then
-        local tag
-        tag, ${f1}, ${f2}, ${f3}, expires, fresh_at = unpack('<c2ddddd', v)
-        if tag ~= STATE_TAG then foreign(p) end
-      else
-        if type(v) == 'table' then failed(p, v) end
-        ${f1}, ${f2}, ${f3}, expires, fresh_at = parse(p, v)
-      end
-      if fresh_at ~= nil and fresh_at <= now then ${f1}, ${f2}, ${f3} = ${FRESH_STATE[code]} end
-    else
-      ${f1}, ${f2}, ${f3} = ${FRESH_STATE[code]}
-    end
-    local allowed, remaining, reset, retry, keep = false, 0, 0, 0, 0
-${indent(stepLua(code, 'plain'), 4)}    if allowed then
-      -- store()
-      if keep <= 0 then
-        redis.call('DEL', key)
-      elseif expires ~= nil and clock + keep <= expires then
-        redis.call('SET', key, pack('<c2ddddd', STATE_TAG, ${s1}, ${s2}, ${s3}, expires, now + keep), 'KEEPTTL')
-      else
-        local ttl = keep + math.min(max(keep, SLACK_MIN_MS), SLACK_MAX_MS)
-        redis.call('SET', key, pack('<c2ddddd', STATE_TAG, ${s1}, ${s2}, ${s3}, clock + ttl, now + keep), 'PXAT', clock + ttl)
-      end
-      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = ${Status.Allowed}, remaining, reset, 0
-    else
-      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = ${Status.Denied}, remaining, reset, retry
-    end
-    n = n + 4
-  end
-  next_k = k + 1
-end
-`;
-}
 
 /**
  * KEYS: the blocks marker of the batch (see blockMarker in redis-keys.ts: a hash, per blocked key
