@@ -323,6 +323,17 @@ describe.runIf(hasRedis)('RedisLimiter knows when Redis is down', () => {
     limiter.close();
   });
 
+  it('a batch refused by an open breaker is reported to onEvent as TOLLGATE_REDIS_UNAVAILABLE (regression: the error was built and dropped)', async () => {
+    const broken: RedisCommandSender = { sendCommand: () => Promise.reject(new Error('down')) };
+    const events: RedisLimiterEvent[] = [];
+    const limiter = new RedisLimiter({ redis: broken, name: 'refused', policy: fixedWindow({ limit: 5, windowMs: 1000 }), onError: 'allow', onEvent: (e) => events.push(e) });
+    expect(await limiter.consume('k')).toMatchObject({ allowed: true });
+    expect(await limiter.consume('k')).toMatchObject({ allowed: true });
+    expect(limiter.stats()).toMatchObject({ errors: 1, shortCircuited: 1 });
+    expect(events.map((e) => (e.type === 'error' ? e.error.code : e.state))).toEqual(['TOLLGATE_REDIS_ERROR', 'open', 'TOLLGATE_REDIS_UNAVAILABLE']);
+    limiter.close();
+  });
+
   it('an onEvent that throws is reported as a warning and changes nothing', async () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {

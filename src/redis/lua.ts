@@ -3,19 +3,22 @@
 // requests in one call. Numbers are doubles in Redis' Lua; every product stays
 // below 2^50 (validated in TypeScript), so floor and ceil of quotients are exact, as in the TS engine.
 import { PolicyCode } from '../common/policies.js';
+import { BACKLOG_LUA, indent, plainLoopLua, REFILL_LUA, SLIDING_VIEW_LUA, STEP_FUNCTION, STEP_LOCALS, stepFunctionLua, tokensWait } from './algorithms-lua.js';
+import { CallHead, END_KNOWN, Form, KNOWN_END, LeaseReply, NEVER, Op, Status } from './protocol.js';
 
 /**
  * Every script starts here: Redis' own clock, and the call's deadline (ARGV[1], in Redis ms; 0 =
  * none). A call that reaches Redis after its deadline, when the client has already answered
  * without it (a timeout, a paused server, a queue replayed after a reconnect), does nothing and
- * replies {0, clock}; otherwise the reply starts {1, clock, ...}. The clock lets the client keep
- * its estimate of Redis' time, from which it makes the deadlines (see server-clock.ts).
+ * replies {CallHead.Late, clock}; otherwise the reply starts {CallHead.Ran, clock, ...} (written
+ * {1, clock, ...} below). The clock lets the client keep its estimate of Redis' time, from which it
+ * makes the deadlines (see server-clock.ts).
  */
 export const DEADLINE_LUA = `local floor = math.floor
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
 local deadline = tonumber(ARGV[1])
-if deadline > 0 and clock > deadline then return { 0, clock } end
+if deadline > 0 and clock > deadline then return { ${CallHead.Late}, clock } end
 `;
 
 /**
@@ -71,15 +74,16 @@ if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
  * its block's end in Redis ms), then per request one state key per policy (all with one hash tag).
  * ARGV: deadline, now ('' = Redis TIME), policy count P, the length of policy 1's key suffix (a
  * state key without it is the key's base, its field in the marker), five numbers per policy (kind,
- * limit, windowMs, rateTokens, rateIntervalMs), then 'c' when every request is a plain consume
- * (cost 1, the policies' own limits), else 'x' and 2 + P per request: op (1 consume, 2 peek, 3
- * refund `cost`), cost, and one limit override per policy (0 = the policy's own). A batch of plain
- * consumes under one fixed window goes to FIXED_WINDOW_LUA instead, and here only what it sends back.
- * Returns {1, clock} (or {0, clock} when late), then per request: a status (0 denied, 1 allowed,
- * 2 a state key holds something no tollgate policy of this shape wrote: nothing was changed, and
- * the next number is that policy's 1-based index), then with one policy: remaining, resetMs,
- * retryAfterMs (-1 = never); with several, per policy: allowed, limit, remaining, resetMs,
- * retryAfterMs. A request is all-or-nothing across its policies.
+ * limit, windowMs, rateTokens, rateIntervalMs), then the batch's form (see Form in protocol.ts):
+ * plain when every request is a plain consume (cost 1, the policies' own limits), else detailed and
+ * 2 + P per request: op (Op: consume, peek, or refund `cost`), cost, and one limit override per
+ * policy (0 = the policy's own). A batch of plain consumes under one fixed window goes to
+ * FIXED_WINDOW_LUA instead, and here only what it sends back.
+ * Returns {CallHead.Ran, clock} (or {CallHead.Late, clock} when late), then per request a Status
+ * (denied, allowed, or foreign: a state key holds something no tollgate policy of this shape
+ * wrote, nothing was changed, and the next number is that policy's 1-based index), then with one
+ * policy: remaining, resetMs, retryAfterMs (NEVER for never); with several, per policy: allowed,
+ * limit, remaining, resetMs, retryAfterMs. A request is all-or-nothing across its policies.
  */
 export const DECIDE_LUA = `
 ${DEADLINE_LUA}local P = tonumber(ARGV[3])
@@ -91,13 +95,12 @@ local base = 4 + P * 5
 local marker = KEYS[1]
 local blocks = redis.call('EXISTS', marker) == 1
 
--- After the policies: 'c' when every request is a plain consume (cost 1, the policies' own
--- limits: nothing more is sent per request), else 'x' and, per request, op, cost and one limit
--- override per policy. With one policy a request's reply is 4 numbers: status, remaining,
--- resetMs, retryAfterMs (allowed is the status, the limit the caller knows); with several, the
--- status and 5 per policy as described above.
-local plain = ARGV[base + 1] == 'c'
-local out = { 1, clock }
+-- After the policies, the batch's form: plain (nothing more is sent per request), or detailed
+-- and, per request, op, cost and one limit override per policy. With one policy a request's reply
+-- is 4 numbers: status, remaining, resetMs, retryAfterMs (allowed is the status, the limit the
+-- caller knows); with several, the status and 5 per policy as described above.
+local plain = ARGV[base + 1] == '${Form.Plain}'
+local out = { ${CallHead.Ran}, clock }
 local n = 2
 local last = #KEYS
 
@@ -105,7 +108,7 @@ local last = #KEYS
 -- kept between calls).
 local function machinery()
   local ceil, max = math.ceil, math.max
-  local NEVER = -1
+  local NEVER = ${NEVER}
 ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
   local policies = {}
   for i = 1, P do
@@ -128,10 +131,6 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
     return ends - clock
   end
 
-  local function put(a, b, c, d)
-    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = a, b, c, d
-    n = n + 4
-  end
   -- State of another shape (another program's value, a hash, a list): the request stops before
   -- it writes anything and reports which policy's key it was.
   local MISMATCH = {}
@@ -162,10 +161,10 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
     return count
   end
 
-  -- A state is three numbers (a, b, c), passed and returned as values rather than in a table: no
-  -- allocation per request. Sliding window: window start, its count, the previous window's count.
-  -- Token bucket: tokens, when they were counted, credit toward the next token. GCRA: the time its
-  -- backlog drains to whole intervals, and the remainder.
+  -- A state is three numbers, passed and returned as values rather than in a table: no allocation
+  -- per request. Here, where any algorithm's passes, they are s1, s2, s3; each algorithm names its
+  -- own (STATE_FIELDS in algorithms-lua.ts): a sliding window's windowStart, count, previous; a
+  -- token bucket's tokens, refilledAt, credit; GCRA's tat, tatFraction and a 0.
   local function fresh(p, limit)
     if p.kind == ${PolicyCode.SlidingWindow} then return now - (now % p.w), 0, 0 end
     if p.kind == ${PolicyCode.TokenBucket} then return limit, now, 0 end
@@ -187,19 +186,19 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
   -- with slack, up to a minute, and kept by every write that it still covers; the slack only keeps
   -- a state that load() reads as a fresh key's. The TTL is set as PXAT, the same instant as the
   -- state's own expiry field (Redis rewrites a relative PX into PXAT for replication: a PXAT costs
-  -- it less, issue 34).
+  -- it less).
   local SLACK_MIN_MS, SLACK_MAX_MS = 1000, 60000
 
-  local function store(key, a, b, c, reset, expires)
+  local function store(key, s1, s2, s3, reset, expires)
     if reset <= 0 then
       redis.call('DEL', key)
       return
     end
     if expires ~= nil and clock + reset <= expires then
-      redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, expires, now + reset), 'KEEPTTL')
+      redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, s1, s2, s3, expires, now + reset), 'KEEPTTL')
     else
       local ttl = reset + math.min(max(reset, SLACK_MIN_MS), SLACK_MAX_MS)
-      redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + reset), 'PXAT', clock + ttl)
+      redis.call('SET', key, struct.pack('<c2ddddd', STATE_TAG, s1, s2, s3, clock + ttl, now + reset), 'PXAT', clock + ttl)
     end
   end
 
@@ -208,137 +207,37 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
   local function parse(p, v)
     local size = #v
     if size == 42 then
-      local tag, a, b, c, expires, fresh_at = struct.unpack('<c2ddddd', v)
-      if tag == STATE_TAG then return a, b, c, expires, fresh_at end
+      local tag, s1, s2, s3, expires, fresh_at = struct.unpack('<c2ddddd', v)
+      if tag == STATE_TAG then return s1, s2, s3, expires, fresh_at end
     elseif size == 34 then
-      local tag, a, b, c, expires = struct.unpack('<c2dddd', v)
-      if tag == 'T2' then return a, b, c, expires, nil end
+      local tag, s1, s2, s3, expires = struct.unpack('<c2dddd', v)
+      if tag == 'T2' then return s1, s2, s3, expires, nil end
     elseif size == 26 then
-      local tag, a, b, c = struct.unpack('<c2ddd', v)
-      if tag == 'T1' then return a, b, c, nil, nil end
+      local tag, s1, s2, s3 = struct.unpack('<c2ddd', v)
+      if tag == 'T1' then return s1, s2, s3, nil, nil end
     end
     foreign(p)
   end
 
   -- The state under a key (fresh when missing or past its time), its expiry (nil when unknown);
-  -- foreign raises. Every path that decides reads state through here, the hot ones included: one
-  -- call per request.
+  -- foreign raises. Every path that decides reads state through here but the plain loops, which
+  -- write it out.
   local function load(p, limit, key)
     local v = redis.pcall('GET', key)
     if not v then return fresh(p, limit) end
     if type(v) == 'table' then failed(p, v) end
-    local a, b, c, expires, fresh_at = parse(p, v)
+    local s1, s2, s3, expires, fresh_at = parse(p, v)
     if fresh_at ~= nil and fresh_at <= now then
-      a, b, c = fresh(p, limit)
+      s1, s2, s3 = fresh(p, limit)
     end
-    return a, b, c, expires
+    return s1, s2, s3, expires
   end
 
-  -- The current aligned window's start and count, the previous window's count, and time elapsed.
-  local function sliding_view(p, a, b, c)
-    local w = p.w
-    local aligned = now - (now % w)
-    local start, cur, prev = aligned, 0, 0
-    if a >= aligned then
-      start, cur, prev = a, b, c
-    elseif a == aligned - w then
-      prev = b
-    end
-    return start, cur, prev, max(0, now - start)
-  end
-
-  -- Until the state is that of a fresh key (the key's TTL): this window's count weighs into the next.
-  local function sliding_expiry(p, start, cur, prev, elapsed)
-    if cur > 0 then return start + 2 * p.w - now end
-    if prev > 0 and elapsed < p.w then return start + p.w - now end
-    return 0
-  end
-
-  -- What a caller is told: until the current window ends (at most one window).
-  local function sliding_reset(p, start, cur, prev, elapsed)
-    if cur > 0 or (prev > 0 and elapsed < p.w) then return start + p.w - now end
-    return 0
-  end
-
-  -- Each algorithm returns allowed, remaining, resetMs, retryAfterMs, and when it spent (commit and
-  -- allowed) the new state's three numbers and how long to keep it.
-  local function sliding(p, limit, a, b, c, cost, commit)
-    local w = p.w
-    local start, cur, prev, elapsed = sliding_view(p, a, b, c)
-    local weighted = 0
-    if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
-    local used = cur + weighted
-    if cost > limit or used + cost > limit then
-      local retry = NEVER
-      if cost <= limit then
-        local room = limit - cur - cost
-        if room >= 0 then
-          retry = w - floor(room * w / prev) - elapsed
-        else
-          retry = w - elapsed + w - floor((limit - cost) * w / cur)
-        end
-      end
-      return false, max(0, limit - used), sliding_reset(p, start, cur, prev, elapsed), retry
-    end
-    if commit then
-      cur = cur + cost
-      return true, limit - used - cost, sliding_reset(p, start, cur, prev, elapsed), 0, start, cur, prev, sliding_expiry(p, start, cur, prev, elapsed)
-    end
-    return true, limit - used, sliding_reset(p, start, cur, prev, elapsed), 0
-  end
-
-  -- Tokens refilled up to now (the state's time never goes back).
-  local function refill(p, cap, a, b, c)
-    if a >= cap then return cap, max(b, now), 0 end
-    if now > b then
-      local elapsed = now - b
-      if elapsed >= ceil(((cap - a) * p.i - c) / p.t) then return cap, now, 0 end
-      local credit = c + elapsed * p.t
-      return a + floor(credit / p.i), now, credit % p.i
-    end
-    return a, b, c
-  end
-
-  -- Until 'target' tokens are there.
-  local function wait(p, a, c, target)
-    if a >= target then return 0 end
-    return ceil(((target - a) * p.i - c) / p.t)
-  end
-
-  local function bucket(p, cap, a, b, c, cost, commit)
-    a, b, c = refill(p, cap, a, b, c)
-    if cost > cap or cost > a then
-      local retry = NEVER
-      if cost <= cap then retry = wait(p, a, c, cost) end
-      return false, a, wait(p, a, c, cap), retry
-    end
-    if not commit then return true, a, wait(p, a, c, cap), 0 end
-    a = a - cost
-    local reset = wait(p, a, c, cap)
-    return true, a, reset, 0, a, b, c, reset
-  end
-
-  -- Whole intervals left in a GCRA's tolerance above 'backlog'.
-  local function gcra_remaining(tol, i, backlog)
-    return max(0, floor(max(0, tol - backlog) / i))
-  end
-
-  local function gcra(p, burst, a, b, c, cost, commit)
-    local t, i = p.t, p.i
-    local backlog = 0
-    if a >= now then backlog = (a - now) * t + b end
-    local tol = burst * i
-    if cost > burst or backlog > tol - cost * i then
-      local retry = NEVER
-      if cost <= burst then retry = ceil((backlog - (tol - cost * i)) / t) end
-      return false, gcra_remaining(tol, i, backlog), ceil(backlog / t), retry
-    end
-    if not commit then return true, gcra_remaining(tol, i, backlog), ceil(backlog / t), 0 end
-    local nxt = backlog + cost * i
-    local reset = ceil(nxt / t)
-    return true, gcra_remaining(tol, i, nxt), reset, 0, now + floor(nxt / t), nxt % t, 0, reset
-  end
-
+  -- The algorithms for any request (see algorithms-lua.ts): allowed, remaining, resetMs,
+  -- retryAfterMs, and when they spent (commit and allowed) the new state and how long to keep it.
+${indent(stepFunctionLua(PolicyCode.SlidingWindow), 2)}
+${indent(stepFunctionLua(PolicyCode.TokenBucket), 2)}
+${indent(stepFunctionLua(PolicyCode.Gcra), 2)}
   -- One policy on one key. Fixed windows are a plain counter: INCRBY, with PEXPIRE NX so a window
   -- is never extended; the others keep their packed state (see store) with a PX expiry.
   local function decide(p, limit, key, cost, commit)
@@ -370,17 +269,17 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
       end
       return true, limit - count, reset, 0
     end
-    local a, b, c, expires = load(p, limit, key)
-    local allowed, remaining, reset, retry, na, nb, nc, keep
+    local s1, s2, s3, expires = load(p, limit, key)
+    local allowed, remaining, reset, retry, n1, n2, n3, keep
     if kind == ${PolicyCode.SlidingWindow} then
-      allowed, remaining, reset, retry, na, nb, nc, keep = sliding(p, limit, a, b, c, cost, commit)
+      allowed, remaining, reset, retry, n1, n2, n3, keep = ${STEP_FUNCTION[PolicyCode.SlidingWindow]}(p, limit, s1, s2, s3, cost, commit)
     elseif kind == ${PolicyCode.TokenBucket} then
-      allowed, remaining, reset, retry, na, nb, nc, keep = bucket(p, limit, a, b, c, cost, commit)
+      allowed, remaining, reset, retry, n1, n2, n3, keep = ${STEP_FUNCTION[PolicyCode.TokenBucket]}(p, limit, s1, s2, s3, cost, commit)
     else
-      allowed, remaining, reset, retry, na, nb, nc, keep = gcra(p, limit, a, b, c, cost, commit)
+      allowed, remaining, reset, retry, n1, n2, n3, keep = ${STEP_FUNCTION[PolicyCode.Gcra]}(p, limit, s1, s2, s3, cost, commit)
     end
-    -- A sliding window's state lives longer than the reset it shows (see sliding_expiry).
-    if na ~= nil then store(key, na, nb, nc, keep, expires) end
+    -- A sliding window's state lives longer than the reset it shows (until its count stops weighing).
+    if n1 ~= nil then store(key, n1, n2, n3, keep, expires) end
     return allowed, remaining, reset, retry
   end
 
@@ -396,23 +295,30 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
     end
     local v = get(p, key)
     if not v then return end
-    local a, b, c, expires, fresh_at = parse(p, v)
+    local s1, s2, s3, expires, fresh_at = parse(p, v)
     -- A state past its time is a fresh key's, which a refund leaves as it is (as a missing key).
     if fresh_at ~= nil and fresh_at <= now then return end
     if p.kind == ${PolicyCode.SlidingWindow} then
-      local start, cur, prev, elapsed = sliding_view(p, a, b, c)
-      cur = max(0, cur - back)
-      store(key, start, cur, prev, sliding_expiry(p, start, cur, prev, elapsed), expires)
+${indent(STEP_LOCALS[PolicyCode.SlidingWindow], 6)}      local windowStart, count, previous = s1, s2, s3
+${indent(SLIDING_VIEW_LUA, 6)}      count = max(0, count - back)
+      -- Until the state is that of a fresh key: this window's count weighs into the next.
+      local keep = 0
+      if count > 0 then
+        keep = windowStart + 2 * w - now
+      elseif previous > 0 and elapsed < w then
+        keep = windowStart + w - now
+      end
+      store(key, windowStart, count, previous, keep, expires)
     elseif p.kind == ${PolicyCode.TokenBucket} then
-      a, b, c = refill(p, limit, a, b, c)
-      if back >= limit - a then a, c = limit, 0 else a = a + back end
-      store(key, a, b, c, wait(p, a, c, limit), expires)
+${indent(STEP_LOCALS[PolicyCode.TokenBucket], 6)}      local tokens, refilledAt, credit = s1, s2, s3
+${indent(REFILL_LUA, 6)}      if back >= limit - tokens then tokens, credit = limit, 0 else tokens = tokens + back end
+      store(key, tokens, refilledAt, credit, ${tokensWait('limit', false)}, expires)
     else
-      local backlog = 0
-      if a >= now then backlog = (a - now) * p.t + b end
-      local nxt = 0
-      if back * p.i < backlog then nxt = backlog - back * p.i end
-      store(key, now + floor(nxt / p.t), nxt % p.t, 0, ceil(nxt / p.t), expires)
+      local t, i = p.t, p.i
+      local tat, tatFraction = s1, s2
+${indent(BACKLOG_LUA, 6)}      local after = 0
+      if back * i < backlog then after = backlog - back * i end
+      store(key, now + floor(after / t), after % t, 0, ceil(after / t), expires)
     end
   end
 
@@ -438,7 +344,7 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
     local blocked = blockedFor(k)
     local results = {}
     local all = blocked <= 0
-    if op == 3 then
+    if op == ${Op.Refund} then
       -- Refund 'cost' on every policy (all read first); the reply's fields are unused.
       for i = 1, P do count_or_parse(policies[i], KEYS[k + i - 1]) end
       for i = 1, P do
@@ -459,7 +365,7 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
         results[i] = { allowed, limit, remaining, reset, retry }
         if not allowed then all = false end
       end
-      if all and op == 1 then
+      if all and op == ${Op.Consume} then
         for i = 1, P do
           local p = policies[i]
           local limit = results[i][2]
@@ -477,21 +383,23 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
     if ok then
       if P == 1 then
         local x = results[1]
-        put(all and 1 or 0, x[3], x[4], x[5])
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = all and ${Status.Allowed} or ${Status.Denied}, x[3], x[4], x[5]
+        n = n + 4
       else
-        out[n + 1] = all and 1 or 0
+        out[n + 1] = all and ${Status.Allowed} or ${Status.Denied}
         n = n + 1
         for i = 1, P do
           local x = results[i]
-          out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = x[1] and 1 or 0, x[2], x[3], x[4], x[5]
+          out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = x[1] and ${Status.Allowed} or ${Status.Denied}, x[2], x[3], x[4], x[5]
           n = n + 5
         end
       end
     elseif results == MISMATCH then
       if P == 1 then
-        put(2, 1, 0, 0)
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = ${Status.Foreign}, 1, 0, 0
+        n = n + 4
       else
-        out[n + 1], out[n + 2] = 2, mismatched
+        out[n + 1], out[n + 2] = ${Status.Foreign}, mismatched
         n = n + 2
         for i = 2, 5 * P do
           n = n + 1
@@ -508,123 +416,18 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
   -- answered, and the run goes on after it (see plain_single).
   local next_k = 2
 
-  -- Plain consumes under one token bucket, GCRA or sliding window: load(), the algorithm for a
-  -- cost of 1 (never above the limit), store() and put() written out in one loop, since in Redis'
-  -- Lua every function call counts (see bench/RESULTS.md, issues 27 and 34). The same steps as
-  -- bucket() with refill(), gcra() and sliding() with sliding_view(); the differential tests hold
-  -- both paths to the TypeScript engine's decisions.
+  -- Plain consumes under one token bucket, GCRA or sliding window: a loop per algorithm, each made
+  -- from one template (plainLoopLua) with the algorithm's step for a cost of 1 written out, since
+  -- in Redis' Lua every function call counts (see bench/RESULTS.md). The kind is tested once per
+  -- run, not once per request.
   local function plain_run()
     local p = policies[1]
-    local kind, limit, w, t, i = p.kind, p.limit, p.w, p.t, p.i
-    local bucket_kind, gcra_kind = kind == ${PolicyCode.TokenBucket}, kind == ${PolicyCode.Gcra}
-    local tol = 0
-    if gcra_kind then tol = limit * i end
-    local aligned = 0
-    if kind == ${PolicyCode.SlidingWindow} then aligned = now - (now % w) end
+    local kind, limit = p.kind, p.limit
     local unpack, pack = struct.unpack, struct.pack
-    while next_k <= last do
-      local k = next_k
-      if blocks and blockedFor(k) > 0 then
-        general(nil, k, 1, 1)
-      else
-        local key = KEYS[k]
-        -- load(): a missing key or one past its time is a fresh key's; the current form unpacked here.
-        local v = redis.pcall('GET', key)
-        local a, b, c, expires, fresh_at
-        if v then
-          if #v == 42 then
-            local tag
-            tag, a, b, c, expires, fresh_at = unpack('<c2ddddd', v)
-            if tag ~= STATE_TAG then foreign(p) end
-          else
-            if type(v) == 'table' then failed(p, v) end
-            a, b, c, expires, fresh_at = parse(p, v)
-          end
-          if fresh_at ~= nil and fresh_at <= now then a, b, c = fresh(p, limit) end
-        else
-          a, b, c = fresh(p, limit)
-        end
-        -- The decision: allowed or not, remaining, reset, retry, and when allowed the new state and
-        -- how long to keep it.
-        local allowed, remaining, reset, retry, keep = false, 0, 0, 0, 0
-        if bucket_kind then
-          -- refill()
-          if a >= limit then
-            a, b, c = limit, max(b, now), 0
-          elseif now > b then
-            local elapsed = now - b
-            if elapsed >= ceil(((limit - a) * i - c) / t) then
-              a, b, c = limit, now, 0
-            else
-              local credit = c + elapsed * t
-              a, b, c = a + floor(credit / i), now, credit % i
-            end
-          end
-          -- bucket(): a token or a denial.
-          if a >= 1 then
-            a = a - 1
-            reset = ceil(((limit - a) * i - c) / t)
-            allowed, remaining, keep = true, a, reset
-          else
-            remaining, reset, retry = a, ceil(((limit - a) * i - c) / t), ceil(((1 - a) * i - c) / t)
-          end
-        elseif gcra_kind then
-          local backlog = 0
-          if a >= now then backlog = (a - now) * t + b end
-          if backlog > tol - i then
-            remaining, reset, retry = max(0, floor(max(0, tol - backlog) / i)), ceil(backlog / t), ceil((backlog - (tol - i)) / t)
-          else
-            local nxt = backlog + i
-            reset = ceil(nxt / t)
-            allowed, remaining, keep = true, max(0, floor(max(0, tol - nxt) / i)), reset
-            a, b, c = now + floor(nxt / t), nxt % t, 0
-          end
-        else
-          -- sliding_view()
-          local start, cur, prev = aligned, 0, 0
-          if a >= aligned then
-            start, cur, prev = a, b, c
-          elseif a == aligned - w then
-            prev = b
-          end
-          local elapsed = max(0, now - start)
-          local weighted = 0
-          if prev ~= 0 and elapsed < w then weighted = ceil(prev * (w - elapsed) / w) end
-          local used = cur + weighted
-          if used + 1 > limit then
-            -- sliding()'s retry and sliding_reset().
-            local room = limit - cur - 1
-            if room >= 0 then
-              retry = w - floor(room * w / prev) - elapsed
-            else
-              retry = w - elapsed + w - floor((limit - 1) * w / cur)
-            end
-            if cur > 0 or (prev > 0 and elapsed < w) then reset = start + w - now end
-            remaining = max(0, limit - used)
-          else
-            -- This window's count weighs into the next: the state lives until then (sliding_expiry()).
-            allowed, remaining, reset, keep = true, limit - used - 1, start + w - now, start + 2 * w - now
-            a, b, c = start, cur + 1, prev
-          end
-        end
-        if allowed then
-          -- store()
-          if keep <= 0 then
-            redis.call('DEL', key)
-          elseif expires ~= nil and clock + keep <= expires then
-            redis.call('SET', key, pack('<c2ddddd', STATE_TAG, a, b, c, expires, now + keep), 'KEEPTTL')
-          else
-            local ttl = keep + math.min(max(keep, SLACK_MIN_MS), SLACK_MAX_MS)
-            redis.call('SET', key, pack('<c2ddddd', STATE_TAG, a, b, c, clock + ttl, now + keep), 'PXAT', clock + ttl)
-          end
-          out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 1, remaining, reset, 0
-        else
-          out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 0, remaining, reset, retry
-        end
-        n = n + 4
-      end
-      next_k = k + 1
-    end
+    if kind == ${PolicyCode.TokenBucket} then
+${indent(STEP_LOCALS[PolicyCode.TokenBucket] + plainLoopLua(PolicyCode.TokenBucket), 6)}    elseif kind == ${PolicyCode.Gcra} then
+${indent(STEP_LOCALS[PolicyCode.Gcra] + plainLoopLua(PolicyCode.Gcra), 6)}    else
+${indent(STEP_LOCALS[PolicyCode.SlidingWindow] + plainLoopLua(PolicyCode.SlidingWindow), 6)}    end
   end
 
   local function plain_single()
@@ -632,7 +435,8 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
       local ok, err = pcall(plain_run)
       if not ok then
         if err ~= MISMATCH then error(err, 0) end
-        put(2, 1, 0, 0)
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = ${Status.Foreign}, 1, 0, 0
+        n = n + 4
         next_k = next_k + 1
       end
     end
@@ -649,7 +453,7 @@ if plain and P == 1 and tonumber(ARGV[5]) ~= ${PolicyCode.FixedWindow} then
 else
   local r = base + 2
   for at = 2, last, P do
-    local op, cost, args = 1, 1, nil
+    local op, cost, args = ${Op.Consume}, 1, nil
     if not plain then op, cost, args = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), r end
     general(args, at, op, cost)
     if not plain then r = r + 2 + P end
@@ -660,16 +464,16 @@ return out
 
 /**
  * The common batch, plain consumes under one fixed window, in a script small enough that keeping it
- * loaded costs Redis' Lua GC little (its marking walks every loaded script: DECIDE_LUA, about 25,000
- * characters, slowed every script's p99, bench/RESULTS.md, issue 34). KEYS and ARGV as DECIDE_LUA's
- * with 'c', then ARGV[11]: a '1' for each request whose window end the caller knows (it ends after
- * this call's deadline), whose reset is then answered as -2, "the end you know". Per request: INCR,
- * and PTTL (with PEXPIRE for a new window) unless the end is known; DECR when over the limit. The
- * reply is DECIDE_LUA's for one policy, with one more status: 3, a blocked key, which this script
- * neither counts nor answers: the caller sends that request through DECIDE_LUA, which decides it
- * as every request of a batch it gets (a block is rare: DECIDE_LUA need not be loaded otherwise).
- * State of another shape (the INCR fails and writes nothing) is status 2 here, as in DECIDE_LUA;
- * any other failure of Redis is raised with its words.
+ * loaded costs Redis' Lua GC little (its marking walks every loaded script: DECIDE_LUA, far larger,
+ * slowed every script's p99, bench/RESULTS.md). KEYS and ARGV as DECIDE_LUA's for a plain batch,
+ * then ARGV[11]: END_KNOWN for each request whose window end the caller knows (it ends after this
+ * call's deadline), whose reset is then answered as KNOWN_END, "the end you know". Per request:
+ * INCR, and PTTL (with PEXPIRE for a new window) unless the end is known; DECR when over the limit.
+ * The reply is DECIDE_LUA's for one policy, with one more status: Status.Blocked, a blocked key,
+ * which this script neither counts nor answers: the caller sends that request through DECIDE_LUA,
+ * which decides it as every request of a batch it gets (a block is rare: DECIDE_LUA need not be
+ * loaded otherwise). State of another shape (the INCR fails and writes nothing) is Status.Foreign
+ * here, as in DECIDE_LUA; any other failure of Redis is raised with its words.
  */
 export const FIXED_WINDOW_LUA = `
 ${DEADLINE_LUA}${REPLY_ERRORS_LUA}local limit, w, cut = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[4])
@@ -678,7 +482,7 @@ local marker = KEYS[1]
 -- The blocks marker: see DECIDE_LUA. Without it, nothing about blocks is read.
 local blocks = redis.call('EXISTS', marker) == 1
 local nx = (redis.REDIS_VERSION_NUM or 0) >= ${0x07_00_00}
-local out = { 1, clock }
+local out = { ${CallHead.Ran}, clock }
 local n = 2
 for k = 2, #KEYS do
   local key = KEYS[k]
@@ -692,21 +496,21 @@ for k = 2, #KEYS do
     end
   end
   if held then
-    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 3, 0, 0, 0
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = ${Status.Blocked}, 0, 0, 0
   else
     local count = redis.pcall('INCR', key)
     if type(count) == 'table' then
       if not is_foreign(count) then error(count) end
-      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 2, 1, 0, 0
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = ${Status.Foreign}, 1, 0, 0
     elseif count < 1 then
       -- The key held a negative number, which no tollgate counter is: undone, and reported.
       redis.call('DECR', key)
-      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 2, 1, 0, 0
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = ${Status.Foreign}, 1, 0, 0
     else
       local reset
       -- A count of 1 is a window this call may have started, whatever the caller knew.
-      if count ~= 1 and string.byte(known, k - 1) == 49 then
-        reset = -2
+      if count ~= 1 and string.byte(known, k - 1) == ${END_KNOWN.charCodeAt(0)} then
+        reset = ${KNOWN_END}
       else
         -- DECIDE_LUA's window_end(): a new window (the common case at many keys) is one PEXPIRE
         -- NX (Redis 7+), else its TTL is read first; a TTL missing (an interrupted call's) is set;
@@ -731,9 +535,9 @@ for k = 2, #KEYS do
       end
       if count > limit then
         redis.call('DECR', key)
-        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 0, math.max(0, limit - count + 1), reset, reset
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = ${Status.Denied}, math.max(0, limit - count + 1), reset, reset
       else
-        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 1, limit - count, reset, 0
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = ${Status.Allowed}, limit - count, reset, 0
       end
     end
   end
@@ -759,32 +563,33 @@ end
  * windowMs, share, cost, the key's base (its field in the marker). Takes up to `want` of the
  * window's remaining quota, at most `share` of it (at least `cost` when that much is left), as one
  * INCRBY, so every lease and every other decision together stay within the limit. Returns {1,
- * clock, granted, count after, reset ms, the window's expiry (PEXPIRETIME)}; granted 0 when blocked (count -1, the reset is then the
- * block's) or when not even `cost` is left; {1, clock, -1} when the window key holds something else.
+ * clock, granted, count after, reset ms, the window's expiry (PEXPIRETIME)}; granted 0 when blocked
+ * (count LeaseReply.Blocked, the reset is then the block's) or when not even `cost` is left; {1,
+ * clock, LeaseReply.Foreign} when the window key holds something else.
  */
 export const LEASE_LUA = `
 ${DEADLINE_LUA}${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${BLOCKED_LUA('ARGV[7]')}local want, limit, w, share, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local held = blocked()
-if held > 0 then return { 1, clock, 0, -1, held } end
+if held > 0 then return { ${CallHead.Ran}, clock, 0, ${LeaseReply.Blocked}, held } end
 -- Read before anything is written: a server without PEXPIRETIME fails here, with nothing counted.
 redis.call('PEXPIRETIME', KEYS[2])
 local v = redis.pcall('GET', KEYS[2])
 if type(v) == 'table' then
   if not is_foreign(v) then error(v) end
-  return { 1, clock, -1 }
+  return { ${CallHead.Ran}, clock, ${LeaseReply.Foreign} }
 end
 local count = tonumber(v or '0')
-if count == nil or count ~= floor(count) or count < 0 or count >= 9007199254740992 then return { 1, clock, -1 } end
+if count == nil or count ~= floor(count) or count < 0 or count >= 9007199254740992 then return { ${CallHead.Ran}, clock, ${LeaseReply.Foreign} } end
 local left = limit - count
 local grant = math.min(want, left, math.max(cost, floor(left * share)))
 if grant < cost then
   local reset = w
   if count > 0 then reset = window_end(KEYS[2], w, count, 0) end
-  return { 1, clock, 0, count, reset }
+  return { ${CallHead.Ran}, clock, 0, count, reset }
 end
 count = redis.call('INCRBY', KEYS[2], grant)
 local reset = window_end(KEYS[2], w, count, grant)
-return { 1, clock, grant, count, reset, redis.call('PEXPIRETIME', KEYS[2]) }
+return { ${CallHead.Ran}, clock, grant, count, reset, redis.call('PEXPIRETIME', KEYS[2]) }
 `;
 
 /**
@@ -795,12 +600,12 @@ return { 1, clock, grant, count, reset, redis.call('PEXPIRETIME', KEYS[2]) }
  * in leases.ts). Returns {1, clock, units given back}.
  */
 export const GIVE_BACK_LUA = `
-${DEADLINE_LUA}if redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[3]) then return { 1, clock, 0 } end
+${DEADLINE_LUA}if redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[3]) then return { ${CallHead.Ran}, clock, 0 } end
 local count = tonumber(redis.call('GET', KEYS[1]))
-if count == nil or count ~= floor(count) or count <= 0 or count < tonumber(ARGV[4]) then return { 1, clock, 0 } end
+if count == nil or count ~= floor(count) or count <= 0 or count < tonumber(ARGV[4]) then return { ${CallHead.Ran}, clock, 0 } end
 local back = math.min(tonumber(ARGV[2]), count)
 redis.call('DECRBY', KEYS[1], back)
-return { 1, clock, back }
+return { ${CallHead.Ran}, clock, back }
 `;
 
 /**
@@ -829,7 +634,7 @@ local sample = redis.call('HRANDFIELD', marker, 8, 'WITHVALUES')
 for i = 1, #sample, 2 do
   if tonumber(sample[i + 1]) <= clock then redis.call('HDEL', marker, sample[i]) end
 end
-return { 1, clock }
+return { ${CallHead.Ran}, clock }
 `;
 
 /**
@@ -840,7 +645,7 @@ export const RESET_LUA = `
 ${DEADLINE_LUA}${BLOCKED_LUA('ARGV[2]')}local held = redis.call('DEL', unpack(KEYS, 2))
 if blocked() > 0 then held = held + 1 end
 redis.pcall('HDEL', KEYS[1], ARGV[2])
-return { 1, clock, held }
+return { ${CallHead.Ran}, clock, held }
 `;
 
 /**
@@ -851,7 +656,7 @@ return { 1, clock, held }
  * KEYS[1] or that the server does not know (Redis 7+; nothing is listed before)}.
  */
 export const PROBE_LUA = `
-${DEADLINE_LUA}local out = { 1, clock, redis.REDIS_VERSION_NUM or 0, '', 0, '' }
+${DEADLINE_LUA}local out = { ${CallHead.Ran}, clock, redis.REDIS_VERSION_NUM or 0, '', 0, '' }
 local read, info = pcall(redis.call, 'INFO', 'memory')
 if read and type(info) == 'string' then
   out[4] = string.match(info, 'maxmemory_policy:(%S+)') or ''

@@ -2,7 +2,7 @@
 // sorted into a class with its own code, and only the classes that say "this node cannot serve"
 // count toward the node's breaker: a slot in migration, a key of another shape or a refused
 // command (which the probe then names) is no dead node.
-import { redisError, type RedisErrorCode } from '../common/errors.js';
+import { isRedisFailure, redisError, type RedisErrorCode } from '../common/errors.js';
 
 /**
  * The first word of a Redis error reply, to its class. Scripts may wrap an error raised inside
@@ -29,8 +29,7 @@ export function classifyReply(text: string): RedisErrorCode {
  * of its text, `reply` holding the server's words.
  */
 export function asRedisError(error: unknown): Error & { code: RedisErrorCode; reply?: string } {
-  const code = (error as { code?: string } | null)?.code;
-  if (typeof code === 'string' && code.startsWith('TOLLGATE_REDIS_')) return error as Error & { code: RedisErrorCode };
+  if (isRedisFailure((error as { code?: unknown } | null)?.code)) return error as Error & { code: RedisErrorCode };
   const text = String((error as Error | null)?.message ?? error);
   return redisError(`Redis failed: ${text}`, classifyReply(text), error, text);
 }

@@ -8,7 +8,7 @@ import type { PlaceCounts, PlaceReply, PlaceStore, PlaceTerms } from '../common/
 import { ChangeFeed } from './change-feed.js';
 import { PLACES_LUA, PlaceOp, PlaceStatus, changedChannel } from './places-lua.js';
 import { parseRedisPlacesOptions, type RedisPlacesOptions } from './redis-places-options.js';
-import { ScriptRunner } from './script-runner.js';
+import { realNow, ScriptRunner } from './script-runner.js';
 import { script } from './script.js';
 import { ServerClock } from './server-clock.js';
 
@@ -62,7 +62,7 @@ export class RedisPlaces implements PlaceStore {
    */
   now(): number {
     if (this.#manual !== undefined) return this.#manual.now();
-    const local = performance.now();
+    const local = realNow();
     if (this.#redisClock.known) return this.#redisClock.deadline(local, local);
     this.#learnClock();
     return Date.now();
@@ -131,9 +131,9 @@ export class RedisPlaces implements PlaceStore {
   /** One run of the script; the reply from its status on, once the status says it was done. */
   async #call(op: PlaceOp, holder = '', arg = ''): Promise<readonly unknown[]> {
     const now = this.#manual === undefined ? '' : String(this.#manual.now());
-    const sentAt = performance.now();
+    const sentAt = realNow();
     const reply = await this.#runner.run(PLACES, this.#base, [now, ...this.#termArgs, op, holder, arg]);
-    this.#redisClock.observe(Number(reply[1]), sentAt, performance.now());
+    this.#redisClock.observe(Number(reply[1]), sentAt, realNow());
     return this.#done(reply);
   }
 

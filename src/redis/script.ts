@@ -1,5 +1,5 @@
-// A Lua script as tollgate sends it: its text, and the SHA that EVALSHA names it by. RedisLimiter
-// runs its own; ScriptRunner (script-runner.ts) runs the peer-format stores'.
+// A Lua script as tollgate sends it: its text, and the SHA that EVALSHA names it by; a
+// ScriptRunner (script-runner.ts) runs it.
 import { createHash } from 'node:crypto';
 
 export interface Script {

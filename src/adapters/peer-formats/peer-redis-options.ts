@@ -1,6 +1,6 @@
 // The options of an adapter store that counts on Redis in its library's own format
 // (ExpressRateLimitStore, FastifyRateLimitStore), read once into what the store runs with.
-import { invalidArgument, type RedisErrorCode } from '../../common/errors.js';
+import { invalidArgument, isRedisFailure as isRedisCode, type RedisErrorCode } from '../../common/errors.js';
 import { checkInteger } from '../../common/validate.js';
 import { DEFAULT_TIMEOUT_MS, parseBreaker } from '../../limiters/redis-limiter-options.js';
 import type { BreakerOptions } from '../../redis/breaker.js';
@@ -70,5 +70,5 @@ const SETUP_ERRORS: ReadonlySet<string> = new Set(['TOLLGATE_REDIS_STATE_MISMATC
 /** Whether a failure is onError's to decide: every Redis failure but a setup error (SETUP_ERRORS). */
 export function isRedisFailure(error: unknown): error is Error & { readonly code: RedisErrorCode } {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('TOLLGATE_REDIS_') && !SETUP_ERRORS.has(code);
+  return isRedisCode(code) && !SETUP_ERRORS.has(code);
 }
