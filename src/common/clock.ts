@@ -48,7 +48,30 @@ export function checkClock(value: unknown, name = 'clock'): ManualClock | undefi
   return value;
 }
 
-const hrtimeOriginMs = Number(process.hrtime.bigint() / 1_000_000n) - performance.now();
+/**
+ * CLOCK_MONOTONIC's reading (process.hrtime) at performance.now()'s zero, in ms. Both read the
+ * same clock, so the difference is constant; it is taken from the tightest of a few bracketed
+ * samples. A single unbracketed pair was wrong by however long its second read took: the first
+ * performance.now() of a process can take milliseconds (its module loads), and processes on one
+ * shared table or place store then disagreed on the time by that much.
+ */
+function hrtimeOrigin(): number {
+  performance.now();
+  let tightest = Infinity;
+  let origin = 0;
+  for (let i = 0; i < 5; i++) {
+    const before = performance.now();
+    const hrMs = Number(process.hrtime.bigint()) / 1e6;
+    const after = performance.now();
+    if (after - before < tightest) {
+      tightest = after - before;
+      origin = hrMs - (before + after) / 2;
+    }
+  }
+  return origin;
+}
+
+const hrtimeOriginMs = hrtimeOrigin();
 
 /** Monotonic milliseconds on the same origin as the native engine (CLOCK_MONOTONIC). */
 export function monotonicMs(): number {
