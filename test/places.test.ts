@@ -174,6 +174,60 @@ describe('UpstreamPlaces', () => {
   });
 });
 
+describe('UpstreamPlaces when things go wrong (found by an outside attack)', () => {
+  it('a store that fails its renewals fails the waiters with its error, instead of leaving them to a release nobody will announce', async () => {
+    const store = new LocalPlaces({ limit: 0, windowMs: 0, concurrency: 1, leaseMs: 60_000 });
+    const places = new UpstreamPlaces(store, 30, () => undefined);
+    const release = await places.acquire();
+    const waiting = [places.acquire(), places.acquire()];
+    const settled = waiting.map((w) => w.then(() => 'granted', (e: unknown) => e));
+    await vi.waitFor(async () => expect((await store.counts()).waiting).toBe(1));
+    // Queued, told of no time to ask again: now the store fails every call (and announces nothing).
+    const down = Object.assign(new Error('Redis is down'), { code: 'TOLLGATE_REDIS_UNAVAILABLE' });
+    store.renew = () => Promise.reject(down);
+    store.acquire = () => Promise.reject(down);
+    expect(await Promise.all(settled)).toEqual([down, down]);
+    release();
+    places.close();
+  });
+
+  it('a release the store refuses (the lease had lapsed) is told as a lost lease', async () => {
+    const store = new LocalPlaces({ limit: 0, windowMs: 0, concurrency: 1, leaseMs: 60_000 });
+    const problems: PlacesProblem[] = [];
+    const places = new UpstreamPlaces(store, 60_000, (p) => problems.push(p));
+    const release = await places.acquire();
+    store.release = () => Promise.resolve(false);
+    release();
+    await vi.waitFor(() => expect(problems).toEqual([{ type: 'lease-lost', places: 1 }]));
+    places.close();
+  });
+
+  it('an aborted request leaves the line at once, is not retried, gives back its charges, and holds nobody up', async () => {
+    const tokens = new Limiter({ policy: fixedWindow({ limit: 100, windowMs: 60_000 }), engine: 'js' });
+    const sent: string[] = [];
+    let answer: (r: Response) => void = () => undefined;
+    const fetch = ((input: string) => {
+      sent.push(input);
+      return input.endsWith('/slow') ? new Promise<Response>((r) => (answer = r)) : Promise.resolve(new Response('ok'));
+    }) as unknown as typeof globalThis.fetch;
+    const call = limitedFetch({ upstream: { concurrency: 1 }, tokens: { limiter: tokens, estimate: () => 10 }, fetch, retry: { maxAttempts: 3, baseDelayMs: 1 } });
+    const slow = call('http://upstream.test/slow');
+    const controller = new AbortController();
+    const aborted = call('http://upstream.test/aborted', { signal: controller.signal });
+    const after = call('http://upstream.test/after');
+    await vi.waitFor(() => expect(tokens.peek('default').remaining).toBe(70));
+    controller.abort();
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+    expect(tokens.peek('default').remaining).toBe(80);
+    answer(new Response('ok'));
+    expect((await slow).status).toBe(200);
+    expect((await after).status).toBe(200);
+    expect(sent).toEqual(['http://upstream.test/slow', 'http://upstream.test/after']);
+    call.close();
+    tokens.close();
+  });
+});
+
 describe('limitedFetch upstream options', () => {
   it('refuses bad terms, naming them', () => {
     const bad: [unknown, RegExp][] = [

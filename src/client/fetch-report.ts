@@ -42,7 +42,7 @@ export class FetchReport {
       const what =
         problem.type === 'lease-lost'
           ? `this process's lease on upstream.store lapsed and its ${problem.places} place(s) were taken back (it stalled longer than leaseMs)`
-          : `upstream.store failed a ${problem.operation}: ${(problem.error as Error)?.message ?? String(problem.error)}`;
+          : `upstream.store failed ${problem.operation === 'acquire' ? 'an' : 'a'} ${problem.operation}: ${(problem.error as Error)?.message ?? String(problem.error)}`;
       process.emitWarning(`tollgate limitedFetch: ${what} (later ones are counted in stats())`, { code: 'TOLLGATE_UPSTREAM_STORE_FAILED' });
     }
     this.emit(problem);

@@ -67,6 +67,12 @@ export class UpstreamError extends Error {
 
 const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
 
+/** An error the queue must not retry (the caller aborted): marked in place, so its type and name stay. */
+function notRetried(error: unknown): unknown {
+  if (typeof error === 'object' && error !== null && Object.isExtensible(error)) Object.defineProperty(error, 'retryable', { value: false, configurable: true });
+  return error;
+}
+
 /** A fetch that waits for its limits; close() rejects every call still waiting (code TOLLGATE_CLOSED). */
 export interface LimitedFetch {
   (input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
@@ -128,25 +134,33 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
       return Promise.reject(error);
     }
     const retryable = config.retryMethods.has(methodOf(input, init));
+    const signal = init?.signal ?? (isRequest(input) ? input.signal : undefined) ?? undefined;
     return queue.add(
       async () => {
+        // The caller gave up: nothing is sent again, and the error says so to the queue.
+        if (signal?.aborted) throw notRetried(signal.reason);
         // Held from the send until windowMs after the answer, a failed one too (it may have arrived).
         let release: (() => void) | undefined;
         if (places !== undefined) {
           try {
-            release = await places.acquire();
+            release = await places.acquire(signal);
           } catch (error) {
-            // Never sent (closed, the store failed): what the limits charged for it goes back.
+            // Never sent (closed, aborted, the store failed): what the limits charged for it goes back.
             await giveBack(estimated);
-            throw error;
+            throw signal?.aborted ? notRetried(error) : error;
           }
         }
         let response: Response;
         try {
           // A Request's body is read by the send: each attempt sends a copy, so a retry has one to send.
           response = await fetchImpl(isRequest(input) ? input.clone() : input, init);
+        } catch (error) {
+          throw signal?.aborted ? notRetried(error) : error;
         } finally {
           release?.();
+        }
+        if (!(response instanceof Response) && (typeof response !== 'object' || response === null)) {
+          throw new TypeError(`fetch resolved with ${String(response)}, not a Response`);
         }
         // The upstream has answered: from here only its status may ask for the request again.
         const { status } = response;

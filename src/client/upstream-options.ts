@@ -13,23 +13,36 @@ export type UpstreamStore =
   /** Every process on every host that uses this Redis: the account's name (one per account), and how calls go. */
   | RedisPlacesOptions;
 
-/** An upstream's published terms, as it counts them, and where they are kept. */
-export interface UpstreamOptions {
-  /** Requests the upstream counts in any `windowMs` (give both, or neither). */
-  readonly limit?: number;
-  readonly windowMs?: number;
-  /** Requests in flight to the upstream at once, across every process sharing `store`. */
-  readonly concurrency?: number;
+/** Where the account's places live, and how long a dead process keeps them. */
+interface UpstreamPlacement {
   /**
    * With a `store`: how long a process's places outlive it, in ms; default 10,000. Each process
    * renews its lease every leaseMs / 3 while it holds or waits for a place; a process that dies
    * (or stalls longer) has its places taken back, counted as answered then. On shared memory a
-   * process found gone (same pid namespace) gives them back at once.
+   * process found gone (same pid namespace) gives them back at the next call to the store.
    */
   readonly leaseMs?: number;
   /** Default: this process only. */
   readonly store?: UpstreamStore;
 }
+
+/** Requests the upstream counts in any `windowMs` (as it counts them: on arrival). */
+interface UpstreamWindowTerms {
+  readonly limit: number;
+  readonly windowMs: number;
+  /** Requests in flight to the upstream at once, across every process sharing `store`. */
+  readonly concurrency?: number;
+}
+
+/** Requests in flight to the upstream at once, across every process sharing `store`, and no window. */
+interface UpstreamConcurrencyTerms {
+  readonly limit?: undefined;
+  readonly windowMs?: undefined;
+  readonly concurrency: number;
+}
+
+/** An upstream's published terms, as it counts them (a window, a concurrency, or both), and where they are kept. */
+export type UpstreamOptions = (UpstreamWindowTerms | UpstreamConcurrencyTerms) & UpstreamPlacement;
 
 export const DEFAULT_LEASE_MS = 10_000;
 /** The in-process store's holder cannot outlive its process: its lease is as long as timers go. */

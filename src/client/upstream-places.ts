@@ -46,10 +46,31 @@ export class UpstreamPlaces {
   }
 
   /** Resolves, first come first served across every holder, with the function to call once the response (or failure) has arrived. */
-  acquire(): Promise<() => void> {
+  acquire(signal?: AbortSignal): Promise<() => void> {
     if (this.#closed) return Promise.reject(closedError('upstream places'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
-      this.#waiters.push({ arrivedAt: this.#store.now(), resolve, reject });
+      const waiter: Waiter = {
+        arrivedAt: this.#store.now(),
+        resolve: (release) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(release);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      // Aborted while waiting: out of the line at once, having held nothing.
+      const onAbort = () => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at < 0) return;
+        this.#waiters.splice(at, 1);
+        waiter.reject(signal?.reason);
+        void this.#pump();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
       void this.#pump();
     });
   }
@@ -90,9 +111,10 @@ export class UpstreamPlaces {
             if (this.#closed) break;
             // The store failed (Redis down, a lock held by a stopped process): this request fails,
             // the next asks again. Its place in the store's queue is kept (the lease lapses it).
-            this.#waiters.shift();
+            const at = this.#waiters.indexOf(head);
+            if (at >= 0) this.#waiters.splice(at, 1);
             this.#onProblem({ type: 'upstream-store-failed', operation: 'acquire', error });
-            head.reject(error);
+            if (at >= 0) head.reject(error);
             continue;
           }
           if (this.#closed) {
@@ -105,9 +127,15 @@ export class UpstreamPlaces {
           }
           if (reply.granted) {
             this.#queued = false;
-            this.#waiters.shift();
+            // The place goes to whoever heads the line now: the waiter it was asked for may have
+            // been aborted meanwhile, and the next one is next in order.
+            const next = this.#waiters.shift();
+            if (next === undefined) {
+              this.#call('release', this.#store.release(this.#holder, reply.place));
+              continue;
+            }
             this.#held.add(reply.place);
-            head.resolve(this.#releaser(reply.place));
+            next.resolve(this.#releaser(reply.place));
             continue;
           }
           this.#queued = true;
@@ -144,7 +172,9 @@ export class UpstreamPlaces {
       const done = this.#store.release(this.#holder, place);
       this.#call('release', done);
       void done.then(
-        () => {
+        (held) => {
+          // The store had taken the place back (the lease lapsed while this process stalled).
+          if (!held) this.#onProblem({ type: 'lease-lost', places: 1 });
           if (this.#closed && this.#held.size === 0) this.#end();
           else void this.#pump();
         },
@@ -188,6 +218,11 @@ export class UpstreamPlaces {
   #renew(): void {
     const renewed = this.#store.renew(this.#holder);
     this.#call('renew', renewed);
+    // A store that fails a renewal may not tell of releases either (Redis down: no PUBLISH
+    // arrives): waiters ask again, so they fail with the store's error instead of waiting on.
+    renewed.catch(() => {
+      if (this.#waiters.length > 0) void this.#pump();
+    });
     void renewed.then((held) => {
       if (held) return;
       // Lapsed: the places are the store's again (counted as answered at the lapse), and the

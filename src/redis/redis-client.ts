@@ -121,11 +121,11 @@ function sender(c: RedisCommandSender, cluster: boolean): RedisTransport {
  * `sendCommand` and `evalSha` (a cluster also `getSlotMaster`); anything else with `sendCommand`
  * is a RedisCommandSender. `cluster`, when given, overrides what is detected.
  */
-export function redisTransport(client: unknown, cluster: boolean | undefined): RedisTransport {
-  if (typeof client !== 'object' || client === null) throw invalidArgument('redis', 'an ioredis, iovalkey or node-redis client, or a { sendCommand } object', client);
+export function redisTransport(client: unknown, cluster: boolean | undefined, name = 'redis'): RedisTransport {
+  if (typeof client !== 'object' || client === null) throw invalidArgument(name, 'an ioredis, iovalkey or node-redis client, or a { sendCommand } object', client);
   const c = client as Loose;
   if (fn(c, 'evalsha') && fn(c, 'eval')) return ioredis(c as IoRedisClient & Loose, cluster ?? c.isCluster === true);
   if (fn(c, 'sendCommand') && (fn(c, 'evalSha') || fn(c, 'EVALSHA'))) return nodeRedis(c, cluster ?? (fn(c, 'getSlotMaster') || 'masters' in c));
   if (fn(c, 'sendCommand')) return sender(c as unknown as RedisCommandSender, cluster ?? c.cluster === true);
-  throw invalidArgument('redis', 'an ioredis, iovalkey or node-redis client, or a { sendCommand } object', client);
+  throw invalidArgument(name, 'an ioredis, iovalkey or node-redis client, or a { sendCommand } object', client);
 }

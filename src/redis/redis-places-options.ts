@@ -54,7 +54,7 @@ export function parseRedisPlacesOptions(options: unknown, terms: unknown, clock:
   const o = checkObject(options, path);
   checkKnownKeys(o, OPTION_KEYS, path);
   if (o.cluster !== undefined && typeof o.cluster !== 'boolean') throw invalidArgument(at('cluster'), 'a boolean', o.cluster);
-  const redis = redisTransport(o.redis, o.cluster as boolean | undefined);
+  const redis = redisTransport(o.redis, o.cluster as boolean | undefined, at('redis'));
   if (typeof o.name !== 'string') throw invalidArgument(at('name'), 'a string of 1 to 256 characters', o.name);
   if (o.name.length === 0 || o.name.length > 256) throw outOfRange(at('name'), 'a string of 1 to 256 characters', o.name);
   const prefix = o.prefix === undefined ? 'tollgate:places:' : o.prefix;

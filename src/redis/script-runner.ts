@@ -23,6 +23,12 @@ const CLOCK = makeScript(`${DEADLINE_LUA}return { ${CallHead.Ran}, clock }\n`);
 /** Reads what a node is and can do, with its clock (see server-probe.ts). */
 const PROBE = makeScript(PROBE_LUA);
 
+/**
+ * The bound on a node's first contact (connecting, reading its clock and, for RedisLimiter, what
+ * it can do), when timeoutMs is shorter: setup takes round trips a decision does not.
+ */
+export const FIRST_CONTACT_MS = 2000;
+
 /** How often a node that lacks a command is probed again (an operator may fix its ACL meanwhile). */
 const PROBE_AGAIN_MS = 10_000;
 
@@ -161,9 +167,10 @@ export class ScriptRunner {
    * (TOLLGATE_REDIS_UNAVAILABLE at once). After close(), and for a call still out when close() is
    * called, rejects with TOLLGATE_CLOSED at once.
    *
-   * A node whose clock is not known yet (no reply so far) is asked for it first, within the same
-   * timeoutMs: a script is never sent without a deadline, since Redis would act on it however late
-   * it arrived, counting a call that onError has already answered here.
+   * A node whose clock is not known yet (no reply so far) is asked for it first, within
+   * FIRST_CONTACT_MS (or timeoutMs, if longer), and the call's timeoutMs starts after it: a script
+   * is never sent without a deadline, since Redis would act on it however late it arrived,
+   * counting a call that onError has already answered here.
    */
   async run(script: Script, key: string, args: readonly string[]): Promise<readonly unknown[]> {
     if (this.#closed) throw closedError('store');
@@ -176,12 +183,19 @@ export class ScriptRunner {
   /**
    * Runs `s` on `node` (which serves `slot`) with the call's deadline in front of `args`; resolves
    * with the whole reply, its {status, clock} head included. Settles within timeoutMs of
-   * `startedAt` (a first call to a node reads its clock first, within the same budget). Redis
+   * `startedAt` (a first call to a node reads its clock first, bounded by FIRST_CONTACT_MS, and its
+   * timeoutMs starts after that). Redis
    * refuses to act once the deadline has passed by its own clock; a reply that comes after the
    * timeout is dropped (and counted). The caller has asked admit() first.
    */
   async send(node: RedisNode, s: Script, keys: readonly string[], args: readonly string[], slot: number, startedAt = realNow(), needsLeases = false): Promise<readonly unknown[]> {
-    if (!node.clock.known || startedAt >= node.probeAt) await this.#firstContact(node, keys[0] as string, slot, startedAt);
+    if (!node.clock.known || startedAt >= node.probeAt) {
+      await this.#firstContact(node, keys[0] as string, slot, startedAt);
+      // Connecting and reading the node's clock are the node's setup, bounded on their own: the
+      // call's timeoutMs starts once they are done (a fresh connection on a busy host took more
+      // than a 250 ms budget, and the breaker then refused every call waiting with it).
+      startedAt = Math.max(startedAt, realNow());
+    }
     const unsupported = node.unsupported;
     if (unsupported !== undefined || (needsLeases && node.profile?.leases === false)) {
       // Nothing is sent; the node answered its probe, so it is up.
@@ -229,7 +243,7 @@ export class ScriptRunner {
   #firstContact(node: RedisNode, key: string, slot: number, startedAt: number): Promise<void> {
     node.probing ??= (async () => {
       try {
-        const giveUpAt = startedAt + this.#timeoutMs;
+        const giveUpAt = startedAt + Math.max(this.#timeoutMs, FIRST_CONTACT_MS);
         const s = this.#probe === undefined ? CLOCK : PROBE;
         const args = this.#probe === undefined ? ['0'] : ['0', ...PROBED_COMMANDS];
         const reply = await this.#bounded(this.#eval(s, [key], args, node, giveUpAt, true), giveUpAt - realNow());
