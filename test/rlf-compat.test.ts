@@ -3,10 +3,11 @@
 // Redis store with an insurance limiter. (rate-limiter-flexible's own RateLimiterMemory test file
 // was run against this class outside this repository: its 22 public-API cases pass.)
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startDelayProxy, type DelayProxy } from '../scripts/delay-proxy.mjs';
 import { destroySharedMemory, ManualClock, sharedMemory, type RedisCommandSender } from '../src/index.js';
 import { RateLimiterRes, RateLimiterTollgate, type RateLimiterTollgateOptions } from '../src/adapters-entry.js';
-import { hasRedis, useRedisServer } from './helpers/redis.js';
+import { hasRedis, startRedis, useRedisServer } from './helpers/redis.js';
 
 const segments: string[] = [];
 
@@ -220,5 +221,30 @@ describe.runIf(hasRedis)('RateLimiterTollgate with storeClient on a redis-server
     a.close();
     b.close();
     other.close();
+  });
+});
+
+describe.runIf(hasRedis)('RateLimiterTollgate with storeClient: the first contact is the node’s setup, not a call’s budget', () => {
+  let server: Awaited<ReturnType<typeof startRedis>>;
+  let proxy: DelayProxy;
+  beforeAll(async () => {
+    server = await startRedis();
+    proxy = await startDelayProxy({ port: server.port, toServer: 50, toClient: 50 });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await server?.stop();
+  });
+
+  it('a fresh client 100 ms away: connecting, reading the clock and loading the script outlast 250 ms, and every call still decides (regression: 0 of 8)', async () => {
+    const redis = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    const limiter = new RateLimiterTollgate({ points: 5, duration: 60, keyPrefix: 'distant', storeClient: redis });
+    const settled = await Promise.allSettled(Array.from({ length: 8 }, () => limiter.consume('ip')));
+    expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(5);
+    // The other three were refused by the count, not by a failure.
+    for (const s of settled) if (s.status === 'rejected') expect(s.reason).toMatchObject({ remainingPoints: 0 });
+    limiter.close();
+    redis.disconnect();
   });
 });
