@@ -11,7 +11,7 @@ import { ScriptRunner } from '../redis/script-runner.js';
 import { DEFAULT_TIMEOUT_MS, parseBreaker } from '../limiters/redis-limiter-options.js';
 import type { MaybePromise } from '../limiters/rate-limiter.js';
 import type { Hit, HitStore } from './rlf-hit-store.js';
-import { CountingStore, FOREVER_MS, MAX_OTHER_DURATIONS, then } from './rlf-counting-store.js';
+import { andThen, CountingStore, FOREVER_MS, MAX_OTHER_DURATIONS } from './rlf-counting-store.js';
 import { RlfRedisStore } from './peer-formats/rlf-redis-store.js';
 import { ADAPTER_TABLE_KEYS, hitCounter, refuseTableOptions, type AdapterTableOptions } from './adapter-limiter.js';
 import { isRedisFailure } from './peer-formats/peer-redis-options.js';
@@ -276,7 +276,7 @@ export class RateLimiterTollgate {
       }
     }
     return this.#insured(
-      () => then(this.#store.incr(stored, n, seconds * 1000), (hit) => this.#decide(stored, hit, n)),
+      () => andThen(this.#store.incr(stored, n, seconds * 1000), (hit) => this.#decide(stored, hit, n)),
       (insurance) => insurance.consume(key, points, options),
     ) as Promise<RateLimiterRes>;
   }
@@ -306,7 +306,7 @@ export class RateLimiterTollgate {
         this.#blockInMemory(stored, this.#now() + res.msBeforeNext);
       }
       if (block) {
-        return then(this.#store.block(stored, this.blockDuration * 1000, hit.consumed), () => {
+        return andThen(this.#store.block(stored, this.blockDuration * 1000, hit.consumed), () => {
           throw res;
         });
       }
@@ -341,7 +341,7 @@ export class RateLimiterTollgate {
     return this.#insured(
       () => {
         const n = checkInteger(points, 'points', 1, 2 ** 40);
-        return then(this.#store.incr(this.getKey(key), n, this.#secDuration(options) * 1000), (hit) => this.#res(hit));
+        return andThen(this.#store.incr(this.getKey(key), n, this.#secDuration(options) * 1000), (hit) => this.#res(hit));
       },
       (insurance) => insurance.penalty(key, points, options),
     ) as Promise<RateLimiterRes>;
@@ -358,7 +358,7 @@ export class RateLimiterTollgate {
         const stored = this.getKey(key);
         this.#inMemoryBlocks.delete(stored);
         const seconds = this.#secDuration(options);
-        return then(this.#store.decr(stored, n, seconds * 1000), (hit) => (hit === null ? new RateLimiterRes(this.points, seconds === 0 ? -1 : 0, 0, false) : this.#res(hit)));
+        return andThen(this.#store.decr(stored, n, seconds * 1000), (hit) => (hit === null ? new RateLimiterRes(this.points, seconds === 0 ? -1 : 0, 0, false) : this.#res(hit)));
       },
       (insurance) => insurance.reward(key, points, options),
     ) as Promise<RateLimiterRes>;
@@ -367,7 +367,7 @@ export class RateLimiterTollgate {
   /** The key's RateLimiterRes, or null when it holds no points. */
   get(key: string | number): Promise<RateLimiterRes | null> {
     return this.#insured(
-      () => then(this.#store.get(this.getKey(key)), (hit) => (hit === null ? null : this.#res(hit))),
+      () => andThen(this.#store.get(this.getKey(key)), (hit) => (hit === null ? null : this.#res(hit))),
       (insurance) => insurance.get(key),
     ) as Promise<RateLimiterRes | null>;
   }
@@ -378,7 +378,7 @@ export class RateLimiterTollgate {
       () => {
         const n = checkInteger(points, 'points', 0, 2 ** 40);
         const seconds = secDuration === undefined || secDuration < 0 ? this.duration : checkInteger(secDuration, 'secDuration', 0, 2 ** 30);
-        return then(this.#store.set(this.getKey(key), n, seconds * 1000), (hit) => new RateLimiterRes(0, hit.ms, n, false));
+        return andThen(this.#store.set(this.getKey(key), n, seconds * 1000), (hit) => new RateLimiterRes(0, hit.ms, n, false));
       },
       (insurance) => insurance.set(key, points, secDuration),
     ) as Promise<RateLimiterRes>;
@@ -389,7 +389,7 @@ export class RateLimiterTollgate {
     return this.#insured(
       () => {
         const seconds = checkInteger(secDuration, 'secDuration', 0, 2 ** 30);
-        return then(this.#store.block(this.getKey(key), seconds * 1000, this.points + 1), () => new RateLimiterRes(0, seconds === 0 ? -1 : seconds * 1000, this.points + 1, false));
+        return andThen(this.#store.block(this.getKey(key), seconds * 1000, this.points + 1), () => new RateLimiterRes(0, seconds === 0 ? -1 : seconds * 1000, this.points + 1, false));
       },
       (insurance) => insurance.block(key, secDuration),
     ) as Promise<RateLimiterRes>;

@@ -7,7 +7,7 @@ import type { MaybePromise, RateLimiter } from '../limiters/rate-limiter.js';
 import type { Hit, HitStore } from './rlf-hit-store.js';
 
 /** `next` of a value that may be a promise, without making one when it is not. */
-export function then<T, U>(value: MaybePromise<T>, next: (v: T) => MaybePromise<U>): MaybePromise<U> {
+export function andThen<T, U>(value: MaybePromise<T>, next: (v: T) => MaybePromise<U>): MaybePromise<U> {
   return value instanceof Promise ? value.then(next) : next(value);
 }
 
@@ -75,24 +75,24 @@ export class CountingStore implements HitStore {
       // consume(key, 0): the key as it is. A key holding nothing answers as a new record of
       // `durationMs` would (as RateLimiterRedis' SET NX), but none is kept: see set(key, 0).
       const table = this.#table(current);
-      return then(table.counter.peek(key), (d) =>
+      return andThen(table.counter.peek(key), (d) =>
         d.allowed && table.ceiling - d.remaining === 0 ? { consumed: 0, ms: durationMs === 0 ? -1 : durationMs, created: true } : this.#hit(table, d, current, false),
       );
     }
     // The common case: the limiter's own duration for a key never given another.
     if (current === durationMs && current === this.#defaultMs) {
       const table = this.#table(current);
-      return then(table.counter.consume(key, points), (d) => this.#hit(table, d, current, table.ceiling - d.remaining === points));
+      return andThen(table.counter.consume(key, points), (d) => this.#hit(table, d, current, table.ceiling - d.remaining === points));
     }
     // A record of another duration: added to while it lives; else a new one of `durationMs`.
     const held = this.#table(current);
-    return then(held.counter.peek(key), (p) => {
+    return andThen(held.counter.peek(key), (p) => {
       if (!p.allowed) return this.#hit(held, p, current, false);
       const live = held.ceiling - p.remaining > 0;
       const target = live ? current : durationMs;
       if (!live) this.#remember(key, durationMs);
       const table = this.#table(target);
-      return then(table.counter.consume(key, points), (d) => this.#hit(table, d, target, !live));
+      return andThen(table.counter.consume(key, points), (d) => this.#hit(table, d, target, !live));
     });
   }
 
@@ -103,28 +103,28 @@ export class CountingStore implements HitStore {
   get(key: string): MaybePromise<Hit | null> {
     const duration = this.#durationOf(key);
     const table = this.#table(duration);
-    return then(table.counter.peek(key), (d) => (d.allowed && table.ceiling - d.remaining === 0 ? null : this.#hit(table, d, duration, false)));
+    return andThen(table.counter.peek(key), (d) => (d.allowed && table.ceiling - d.remaining === 0 ? null : this.#hit(table, d, duration, false)));
   }
 
   decr(key: string, points: number): MaybePromise<Hit | null> {
     const duration = this.#durationOf(key);
     const table = this.#table(duration);
     // The counter's own refund: the record keeps its window (and a block stays).
-    return then(table.counter.refund(key, points), () =>
-      then(table.counter.peek(key), (d) => (d.allowed && table.ceiling - d.remaining === 0 ? null : this.#hit(table, d, duration, false))),
+    return andThen(table.counter.refund(key, points), () =>
+      andThen(table.counter.peek(key), (d) => (d.allowed && table.ceiling - d.remaining === 0 ? null : this.#hit(table, d, duration, false))),
     );
   }
 
   block(key: string, ms: number): MaybePromise<unknown> {
-    return then(this.delete(key), () => this.#table(this.#defaultMs).counter.block(key, ms === 0 ? FOREVER_BLOCK_MS : ms));
+    return andThen(this.delete(key), () => this.#table(this.#defaultMs).counter.block(key, ms === 0 ? FOREVER_BLOCK_MS : ms));
   }
 
   set(key: string, points: number, durationMs: number): MaybePromise<Hit> {
-    return then(this.delete(key), () => {
+    return andThen(this.delete(key), () => {
       this.#remember(key, durationMs);
       const table = this.#table(durationMs);
       if (points === 0) return { consumed: 0, ms: durationMs === 0 ? -1 : durationMs, created: true };
-      return then(table.counter.consume(key, points), (d) => this.#hit(table, d, durationMs, true));
+      return andThen(table.counter.consume(key, points), (d) => this.#hit(table, d, durationMs, true));
     });
   }
 
