@@ -117,7 +117,7 @@ export class Queue {
     if (!Array.isArray(limits) || !limits.every((l) => isRateLimiter(l?.limiter))) {
       throw invalidArgument('limits', 'an array of { limiter, key?, cost? }', o.limits);
     }
-    limits.forEach((l, i) => checkKnownKeys(l, ['limiter', 'key', 'cost'], `limits[${i}]`));
+    for (const [i, l] of limits.entries()) checkKnownKeys(l, ['limiter', 'key', 'cost'], `limits[${i}]`);
     this.#limits = limits;
     this.#retry = o.retry === false ? undefined : retryPolicy(o.retry as RetryOptions | undefined);
     if (o.onDeadLetter !== undefined && typeof o.onDeadLetter !== 'function') throw invalidArgument('onDeadLetter', 'a function', o.onDeadLetter);
@@ -233,14 +233,14 @@ export class Queue {
       }
       job.resolve(await job.task(info));
     } catch (error) {
-      this.#failed(job, info, error);
+      this.#failed(job, error);
     } finally {
       this.#running--;
       this.#pump();
     }
   }
 
-  #failed(job: Job<unknown>, info: JobInfo, error: unknown): void {
+  #failed(job: Job<unknown>, error: unknown): void {
     const hint = (typeof error === 'object' && error !== null ? error : {}) as RetryHint & { code?: unknown };
     const policy = this.#retry;
     let reason: DeadLetter['reason'] | undefined;

@@ -27,8 +27,6 @@ function header(headers: HeaderSource, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-const finite = (n: number) => (Number.isFinite(n) ? n : undefined);
-
 /**
  * A header's text, or undefined when absent: null is what Headers.get() returns for a missing
  * header, so it means "no value" here too.

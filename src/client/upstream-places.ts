@@ -3,7 +3,7 @@
 // it holds a place or waits for one.
 import { randomBytes } from 'node:crypto';
 import { closedError } from '../common/errors.js';
-import type { PlaceStore } from '../common/places.js';
+import type { PlaceReply, PlaceStore } from '../common/places.js';
 
 interface Waiter {
   /** When it arrived, by the store's clock: the holder queues at its first waiter's arrival. */
@@ -104,7 +104,7 @@ export class UpstreamPlaces {
         this.#pumpAgain = false;
         while (this.#waiters.length > 0 && !this.#closed) {
           const head = this.#waiters[0] as Waiter;
-          let reply;
+          let reply: PlaceReply;
           try {
             reply = await this.#store.acquire(this.#holder, head.arrivedAt);
           } catch (error) {

@@ -48,7 +48,7 @@ function ipv6Groups(address: string): number[] {
   if (tail.includes('.')) {
     const parts = tail.split('.').map(Number);
     extra.push(((parts[0] as number) << 8) | (parts[1] as number), ((parts[2] as number) << 8) | (parts[3] as number));
-    text = text.slice(0, lastColon + 1) + '0';
+    text = `${text.slice(0, lastColon + 1)}0`;
   }
   const [head, rest] = text.split('::') as [string, string | undefined];
   const parse = (s: string) => (s === '' ? [] : s.split(':').map((g) => parseInt(g, 16)));

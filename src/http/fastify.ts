@@ -40,7 +40,7 @@ function fastifyAddress(): FrameworkAddress<FastifyRequestLike> {
  */
 function trustsAnyPeer(request: FastifyRequestLike): boolean {
   let proto: object | null = Object.getPrototypeOf(request) as object | null;
-  while (proto !== null && !Object.prototype.hasOwnProperty.call(proto, 'ip')) proto = Object.getPrototypeOf(proto) as object | null;
+  while (proto !== null && !Object.hasOwn(proto, 'ip')) proto = Object.getPrototypeOf(proto) as object | null;
   const get = proto === null ? undefined : Object.getOwnPropertyDescriptor(proto, 'ip')?.get;
   if (get === undefined) return false;
   const headers = { 'x-forwarded-for': '198.51.100.1' };

@@ -70,7 +70,7 @@ export class CombinedLimiter extends LimiterBase {
   refund(key: string, amount = 1, options?: CallOptions): void {
     this.live();
     const perLimit = this.#options(options);
-    this.limiters.forEach((l, i) => l.refund(key, amount, perLimit?.[i]));
+    for (const [i, l] of this.limiters.entries()) l.refund(key, amount, perLimit?.[i]);
   }
 
   /** Blocks the key in every limiter; false if any had no room (a full table in 'refuse' mode). */

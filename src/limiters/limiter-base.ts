@@ -115,7 +115,8 @@ export abstract class LimiterBase implements RateLimiter {
       listener();
       return () => {};
     }
-    const listeners = (this.#closeListeners ??= new Set());
+    this.#closeListeners ??= new Set();
+    const listeners = this.#closeListeners;
     listeners.add(listener);
     return () => listeners.delete(listener);
   }

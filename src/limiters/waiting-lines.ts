@@ -247,14 +247,15 @@ export class WaitingLines {
    */
   #recheck(key: string, line: Line): void {
     const head = line.waiters[0];
-    if (head === undefined || this.#closed !== undefined) return this.#pump(key, line);
-    let peeked: Decision | Promise<Decision>;
-    try {
-      peeked = this.#spender.peek(key, head.cost, head.options);
-    } catch {
-      return this.#pump(key, line); // the consume reports whatever is wrong
+    let peeked: Decision | Promise<Decision> | undefined;
+    if (head !== undefined && this.#closed === undefined) {
+      try {
+        peeked = this.#spender.peek(key, head.cost, head.options);
+      } catch {
+        peeked = undefined; // the consume reports whatever is wrong
+      }
     }
-    if (peeked instanceof Promise || peeked.allowed || !Number.isFinite(peeked.retryAfterMs)) return this.#pump(key, line);
-    this.#sleep(key, line, peeked.retryAfterMs);
+    if (peeked === undefined || peeked instanceof Promise || peeked.allowed || !Number.isFinite(peeked.retryAfterMs)) this.#pump(key, line);
+    else this.#sleep(key, line, peeked.retryAfterMs);
   }
 }

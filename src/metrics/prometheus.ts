@@ -96,7 +96,7 @@ function families(limiters: readonly RateLimiter[]): Family[] {
   );
 }
 
-const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
 /** The limiters' metrics in the Prometheus text exposition format (version 0.0.4). */
 export function toPrometheus(...limiters: RateLimiter[]): string {
@@ -105,7 +105,7 @@ export function toPrometheus(...limiters: RateLimiter[]): string {
     lines.push(`# HELP ${family.name} ${family.help}`, `# TYPE ${family.name} ${family.type}`);
     for (const sample of family.samples) {
       const labels = Object.entries(sample.labels)
-        .map(([k, v]) => `${k}="${escape(v)}"`)
+        .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
         .join(',');
       lines.push(`${family.name}{${labels}} ${Number.isFinite(sample.value) ? sample.value : 0}`);
     }

@@ -162,7 +162,8 @@ export class DecideProtocol {
         continue;
       }
       if (status === Status.Blocked) {
-        (resend ??= []).push(p);
+        resend ??= [];
+        resend.push(p);
         continue;
       }
       if (single) {
