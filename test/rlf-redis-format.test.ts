@@ -2,7 +2,7 @@
 // (issue 33, part A): its RateLimiterRedis and RateLimiterTollgate, with the same options on one
 // redis-server, share one count both ways (points, rewards, penalties, blocks, deletes), and the
 // keys' TTLs are the ones RateLimiterRedis sets. Times are read from Redis (PTTL), never slept on.
-import { Cluster, Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { RateLimiterRedis, type RateLimiterRes as RlfRes } from 'rate-limiter-flexible';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
