@@ -150,13 +150,13 @@ if (results.memory) {
   const K = `${MEMORY_KEYS / 1e6}M keys`;
   // Net of the floor: what making the keys costs any contender (V8's heap grows under the garbage).
   const net = (c) => m[c].bytesPerKey - m.none.bytesPerKey;
-  const others = (field, fmt) => ['map', 'fast-ratelimit', 'rate-limiter-flexible'].map((c) => `${c} ${fmt(c)}`).join(', ');
+  const others = (fmt) => ['map', 'fast-ratelimit', 'rate-limiter-flexible'].map((c) => `${c} ${fmt(c)}`).join(', ');
   rows.push([`${K}: JS floor (every key kept alive in an array, nothing else): RSS per key, worst call`, `${net('retain-keys').toFixed(1)} B, ${m['retain-keys'].worstCallMs.toFixed(2)} ms (${m['retain-keys'].callsOver1ms} calls > 1 ms)`, 'V8 promoting retained strings: what any JS limiter pays', '', '']);
   rows.push([`${K}: floor (a call that does nothing): RSS per key, worst call`, `${m.none.bytesPerKey.toFixed(1)} B, ${m.none.worstCallMs.toFixed(2)} ms (${m.none.callsOver1ms} calls > 1 ms)`, 'the machine and the key making; subtracted below', '', '']);
   for (const [label, c] of [['tollgate, grown from the default', 'tollgate'], ['tollgate, preallocated', 'tollgate-preallocated'], ['tollgate TS engine', 'tollgate-js']]) {
     const t = m[c];
-    rows.push([`${K}: ${label}: RSS per key`, `${net(c).toFixed(1)} B (${t.bytesPerKey.toFixed(1)} B gross)`, c === 'tollgate' ? others('bytesPerKey', (o) => `${net(o).toFixed(0)} B`) : '', c === 'tollgate-js' ? '≤ the Map limiter' : '≤ 40 B', verdict(c === 'tollgate-js' ? net(c) <= net('map') : net(c) <= 40)]);
-    rows.push([`${K}: ${label}: worst single call`, `${t.worstCallMs.toFixed(2)} ms (${t.callsOver1ms} calls > 1 ms)`, c === 'tollgate' ? others('worstCallMs', (o) => `${m[o].worstCallMs.toFixed(0)} ms`) : '', c === 'tollgate-js' ? '≤ 5 ms' : '≤ 1 ms', verdict(t.worstCallMs <= (c === 'tollgate-js' ? 5 : 1))]);
+    rows.push([`${K}: ${label}: RSS per key`, `${net(c).toFixed(1)} B (${t.bytesPerKey.toFixed(1)} B gross)`, c === 'tollgate' ? others((o) => `${net(o).toFixed(0)} B`) : '', c === 'tollgate-js' ? '≤ the Map limiter' : '≤ 40 B', verdict(c === 'tollgate-js' ? net(c) <= net('map') : net(c) <= 40)]);
+    rows.push([`${K}: ${label}: worst single call`, `${t.worstCallMs.toFixed(2)} ms (${t.callsOver1ms} calls > 1 ms)`, c === 'tollgate' ? others((o) => `${m[o].worstCallMs.toFixed(0)} ms`) : '', c === 'tollgate-js' ? '≤ 5 ms' : '≤ 1 ms', verdict(t.worstCallMs <= (c === 'tollgate-js' ? 5 : 1))]);
     if (c !== 'tollgate-js') {
       const floor = m['none-timed'];
       rows.push([
@@ -167,7 +167,7 @@ if (results.memory) {
         verdict(t.callsOver1msOutsideGc <= 2 && t.worstCallMs <= 3),
       ]);
     }
-    rows.push([`${K}: ${label}: insert time`, `${t.insertSeconds.toFixed(1)} s`, c === 'tollgate' ? others('insertSeconds', (o) => `${m[o].insertSeconds.toFixed(1)} s`) : '', '', '']);
+    rows.push([`${K}: ${label}: insert time`, `${t.insertSeconds.toFixed(1)} s`, c === 'tollgate' ? others((o) => `${m[o].insertSeconds.toFixed(1)} s`) : '', '', '']);
   }
 }
 

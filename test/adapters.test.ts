@@ -196,8 +196,8 @@ describe('RateLimiterTollgate against rate-limiter-flexible’s RateLimiterMemor
       const key = `k${Math.floor(random() * 20)}`;
       const n = 1 + Math.floor(random() * 3);
       const r = random();
-      let a;
-      let b;
+      let a: Awaited<ReturnType<typeof outcome>>;
+      let b: Awaited<ReturnType<typeof outcome>>;
       if (r < 0.6) {
         [a, b] = [await outcome(theirs.consume(key, n)), await outcome(ours.consume(key, n))];
         consumed.set(key, (consumed.get(key) ?? 0) + n);

@@ -4,7 +4,7 @@
 // request could pass only at retryAfterMs (5.6 s): clients that waited for the reset looped on 429s.
 import { describe, expect, it } from 'vitest';
 import { fixedWindow, leakyBucket, Limiter, ManualClock, slidingWindow, tokenBucket, type Policy } from '../src/index.js';
-import { type HeaderFormat } from '../src/http-entry.js';
+import type { HeaderFormat } from '../src/http-entry.js';
 import { frameworks, get } from './helpers/frameworks.js';
 
 const policies: [string, Policy][] = [
