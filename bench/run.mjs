@@ -10,7 +10,10 @@ import { CONTENDER } from './labels.mjs';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
-const only = [...args].find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const only = [...args]
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const MEMORY_KEYS = quick ? 1_000_000 : 5_000_000;
 
@@ -72,7 +75,7 @@ if (wanted('redis-operations')) {
   results.redisOperations = await runSuite('./suites/redis-operations.mjs', [String(quick ? 20_000 : 60_000)]);
 }
 if (wanted('http')) {
-  console.error('\n[6/10] the middleware\'s own cost, in process (ns per request over a bare middleware/hook)');
+  console.error("\n[6/10] the middleware's own cost, in process (ns per request over a bare middleware/hook)");
   results.httpCost = await runSuite('./suites/http-cost.mjs', quick ? ['15', '1000'] : ['60', '1000']);
   console.error('\n[6/10] HTTP hello-world under autocannon (requests per second, median of rounds)');
   results.http = await runSuite('./suites/http.mjs', quick ? ['2', '2'] : ['3', '4']);
@@ -82,7 +85,7 @@ if (wanted('client')) {
   results.client = await runSuite('./suites/client.mjs', [quick ? '800' : '1600']);
 }
 if (wanted('adapters')) {
-  console.error('\n[8/10] the adapters against the libraries\' own stores, in process (ns per awaited call, 10,000 keys)');
+  console.error("\n[8/10] the adapters against the libraries' own stores, in process (ns per awaited call, 10,000 keys)");
   results.adapters = await runSuite('./suites/adapters.mjs');
 }
 if (wanted('adapters-redis')) {
@@ -110,7 +113,13 @@ if (results.hot) {
   const hm = h[CONTENDER.map];
   const hf = h[CONTENDER.fastRatelimit];
   rows.push(['hot key: TS engine consume', ns(tsC), `${x(tsC / hm)} the Map limiter`, '≤ 1.2x the Map limiter', verdict(tsC / hm <= 1.2)]);
-  rows.push(['hot key: TS engine tryConsume', ns(tsT), `${x(tsT / hm)} the Map limiter; ${x(tsT / hf)} fast-ratelimit`, '≤ 1.0x Map, ≤ 1.2x fast-ratelimit', verdict(tsT / hm <= 1 && tsT / hf <= 1.2)]);
+  rows.push([
+    'hot key: TS engine tryConsume',
+    ns(tsT),
+    `${x(tsT / hm)} the Map limiter; ${x(tsT / hf)} fast-ratelimit`,
+    '≤ 1.0x Map, ≤ 1.2x fast-ratelimit',
+    verdict(tsT / hm <= 1 && tsT / hf <= 1.2),
+  ]);
   for (const peer of [CONTENDER.map, CONTENDER.fastRatelimit, CONTENDER.rlfMemory, CONTENDER.limiterBucket]) {
     rows.push([`hot key: ${peer}`, ns(h[peer]), `${x(h[peer] / floor)} the floor`, '', '']);
   }
@@ -129,7 +138,13 @@ if (results.random) {
   rows.push(['1M random keys: Map fixed window', ns(map), `native ${x(map / c)} faster`, '≥ 2x', verdict(map / c >= 2)]);
   rows.push(['1M random keys: fast-ratelimit consumeSync', ns(fast), `native ${x(fast / c)} faster`, '≥ 2x', verdict(fast / c >= 2)]);
   rows.push(['1M random keys: rate-limiter-flexible', ns(rlf), `native ${x(rlf / c)} faster`, '', '']);
-  rows.push(['1M random keys: native consumeMany, per key', ns(many), `${x(c / many)} single calls; ${x(map / many)} Map; ${x(fast / many)} fast-ratelimit`, '≥ 4x Map and fast-ratelimit', verdict(map / many >= 4 && fast / many >= 4)]);
+  rows.push([
+    '1M random keys: native consumeMany, per key',
+    ns(many),
+    `${x(c / many)} single calls; ${x(map / many)} Map; ${x(fast / many)} fast-ratelimit`,
+    '≥ 4x Map and fast-ratelimit',
+    verdict(map / many >= 4 && fast / many >= 4),
+  ]);
   const oldSingle = r[CONTENDER.rawTryConsumeBaseline];
   if (oldSingle !== undefined) {
     // Set when TOLLGATE_BENCH_BASELINE_ADDON named an earlier build: the same raw calls on both.
@@ -140,7 +155,13 @@ if (results.random) {
     rows.push(['1M random keys: raw consumeMany per key, this build vs the baseline build', `${ns(newMany)} vs ${ns(oldMany)}`, `${x(oldMany / newMany)} faster`, '', '']);
   }
   const tsR = r[CONTENDER.tsConsume];
-  rows.push(['1M random keys: TS engine consume', ns(tsR), `${x(tsR / map)} the Map limiter; ${x(tsR / fast)} fast-ratelimit`, '≤ 1.1x both', verdict(tsR / map <= 1.1 && tsR / fast <= 1.1)]);
+  rows.push([
+    '1M random keys: TS engine consume',
+    ns(tsR),
+    `${x(tsR / map)} the Map limiter; ${x(tsR / fast)} fast-ratelimit`,
+    '≤ 1.1x both',
+    verdict(tsR / map <= 1.1 && tsR / fast <= 1.1),
+  ]);
   for (const peer of [CONTENDER.nativeTryConsume, CONTENDER.nativeTopKeys, CONTENDER.tsTryConsume, CONTENDER.limiterBucketPerKey, CONTENDER.keySelection]) {
     rows.push([`1M random keys: ${peer}`, ns(r[peer]), '', '', '']);
   }
@@ -151,12 +172,40 @@ if (results.memory) {
   // Net of the floor: what making the keys costs any contender (V8's heap grows under the garbage).
   const net = (c) => m[c].bytesPerKey - m.none.bytesPerKey;
   const others = (fmt) => ['map', 'fast-ratelimit', 'rate-limiter-flexible'].map((c) => `${c} ${fmt(c)}`).join(', ');
-  rows.push([`${K}: JS floor (every key kept alive in an array, nothing else): RSS per key, worst call`, `${net('retain-keys').toFixed(1)} B, ${m['retain-keys'].worstCallMs.toFixed(2)} ms (${m['retain-keys'].callsOver1ms} calls > 1 ms)`, 'V8 promoting retained strings: what any JS limiter pays', '', '']);
-  rows.push([`${K}: floor (a call that does nothing): RSS per key, worst call`, `${m.none.bytesPerKey.toFixed(1)} B, ${m.none.worstCallMs.toFixed(2)} ms (${m.none.callsOver1ms} calls > 1 ms)`, 'the machine and the key making; subtracted below', '', '']);
-  for (const [label, c] of [['tollgate, grown from the default', 'tollgate'], ['tollgate, preallocated', 'tollgate-preallocated'], ['tollgate TS engine', 'tollgate-js']]) {
+  rows.push([
+    `${K}: JS floor (every key kept alive in an array, nothing else): RSS per key, worst call`,
+    `${net('retain-keys').toFixed(1)} B, ${m['retain-keys'].worstCallMs.toFixed(2)} ms (${m['retain-keys'].callsOver1ms} calls > 1 ms)`,
+    'V8 promoting retained strings: what any JS limiter pays',
+    '',
+    '',
+  ]);
+  rows.push([
+    `${K}: floor (a call that does nothing): RSS per key, worst call`,
+    `${m.none.bytesPerKey.toFixed(1)} B, ${m.none.worstCallMs.toFixed(2)} ms (${m.none.callsOver1ms} calls > 1 ms)`,
+    'the machine and the key making; subtracted below',
+    '',
+    '',
+  ]);
+  for (const [label, c] of [
+    ['tollgate, grown from the default', 'tollgate'],
+    ['tollgate, preallocated', 'tollgate-preallocated'],
+    ['tollgate TS engine', 'tollgate-js'],
+  ]) {
     const t = m[c];
-    rows.push([`${K}: ${label}: RSS per key`, `${net(c).toFixed(1)} B (${t.bytesPerKey.toFixed(1)} B gross)`, c === 'tollgate' ? others((o) => `${net(o).toFixed(0)} B`) : '', c === 'tollgate-js' ? '≤ the Map limiter' : '≤ 40 B', verdict(c === 'tollgate-js' ? net(c) <= net('map') : net(c) <= 40)]);
-    rows.push([`${K}: ${label}: worst single call`, `${t.worstCallMs.toFixed(2)} ms (${t.callsOver1ms} calls > 1 ms)`, c === 'tollgate' ? others((o) => `${m[o].worstCallMs.toFixed(0)} ms`) : '', c === 'tollgate-js' ? '≤ 5 ms' : '≤ 1 ms', verdict(t.worstCallMs <= (c === 'tollgate-js' ? 5 : 1))]);
+    rows.push([
+      `${K}: ${label}: RSS per key`,
+      `${net(c).toFixed(1)} B (${t.bytesPerKey.toFixed(1)} B gross)`,
+      c === 'tollgate' ? others((o) => `${net(o).toFixed(0)} B`) : '',
+      c === 'tollgate-js' ? '≤ the Map limiter' : '≤ 40 B',
+      verdict(c === 'tollgate-js' ? net(c) <= net('map') : net(c) <= 40),
+    ]);
+    rows.push([
+      `${K}: ${label}: worst single call`,
+      `${t.worstCallMs.toFixed(2)} ms (${t.callsOver1ms} calls > 1 ms)`,
+      c === 'tollgate' ? others((o) => `${m[o].worstCallMs.toFixed(0)} ms`) : '',
+      c === 'tollgate-js' ? '≤ 5 ms' : '≤ 1 ms',
+      verdict(t.worstCallMs <= (c === 'tollgate-js' ? 5 : 1)),
+    ]);
     if (c !== 'tollgate-js') {
       const floor = m['none-timed'];
       rows.push([
@@ -203,25 +252,89 @@ if (results.redis?.skipped) {
   const median = r.roundRatios === undefined ? '' : `, median of ${r.roundRatios.incr.length} rounds`;
   redisRows.push(['server ceiling: pipelined INCR (redis-benchmark -P 16)', `${rate(c.incr)}${median}`, '1.00x', '', '']);
   redisRows.push(['server ceiling: EVALSHA of a one-INCR script (-P 16)', rate(c.evalsha), `${x(c.evalsha / c.incr)} INCR`, '', '']);
-  redisRows.push(['tollgate RedisLimiter, fixed window', `${rate(r.tollgate.perSecond)}, ${cmds(r.tollgate)}, ${cpu(r.tollgate)}`, `${x(r.tollgate.perSecond / c.incr)} the INCR ceiling${spread(r.roundRatios?.incr)}; ${x(r.tollgate.perSecond / r.rlf.perSecond)} rate-limiter-flexible${spread(r.roundRatios?.rlf)}`, '≥ 0.5x INCR; ≥ 2x rlf', verdict(r.tollgate.perSecond / c.incr >= 0.5 && r.tollgate.perSecond / r.rlf.perSecond >= 2)]);
+  redisRows.push([
+    'tollgate RedisLimiter, fixed window',
+    `${rate(r.tollgate.perSecond)}, ${cmds(r.tollgate)}, ${cpu(r.tollgate)}`,
+    `${x(r.tollgate.perSecond / c.incr)} the INCR ceiling${spread(r.roundRatios?.incr)}; ${x(r.tollgate.perSecond / r.rlf.perSecond)} rate-limiter-flexible${spread(r.roundRatios?.rlf)}`,
+    '≥ 0.5x INCR; ≥ 2x rlf',
+    verdict(r.tollgate.perSecond / c.incr >= 0.5 && r.tollgate.perSecond / r.rlf.perSecond >= 2),
+  ]);
   const redisCpu = (f) => (f.redisCpuUs === undefined ? '' : `, ${f.redisCpuUs.toFixed(1)} µs Redis CPU/decision`);
   if (r.loopFloor !== undefined) {
     // Issue 27 was filed at 9.8-10.7 µs of Node CPU per fixed-window decision, this loop included.
-    redisRows.push(['Node CPU per decision, fixed window (the loop alone beside it)', `${cpu(r.tollgate)}${redisCpu(r.tollgate)}; the loop alone ${r.loopFloor.nodeCpuUs.toFixed(1)} µs`, `${x(10.7 / r.tollgate.nodeCpuUs)} less than at issue 27 (10.7 µs)`, '≤ 5.4 µs (halved)', verdict(r.tollgate.nodeCpuUs <= 5.35)]);
+    redisRows.push([
+      'Node CPU per decision, fixed window (the loop alone beside it)',
+      `${cpu(r.tollgate)}${redisCpu(r.tollgate)}; the loop alone ${r.loopFloor.nodeCpuUs.toFixed(1)} µs`,
+      `${x(10.7 / r.tollgate.nodeCpuUs)} less than at issue 27 (10.7 µs)`,
+      '≤ 5.4 µs (halved)',
+      verdict(r.tollgate.nodeCpuUs <= 5.35),
+    ]);
   }
-  redisRows.push(['tollgate RedisLimiter, token bucket', `${rate(r.tollgateTokenBucket.perSecond)}, ${cpu(r.tollgateTokenBucket)}${redisCpu(r.tollgateTokenBucket)}`, `${x(r.tollgateTokenBucket.perSecond / c.evalsha)} the EVALSHA ceiling${spread(r.roundRatios?.evalsha)}`, '≥ 0.8x', verdict(r.tollgateTokenBucket.perSecond / c.evalsha >= 0.8)]);
-  for (const [label, f, ratios] of [['sliding window', r.tollgateSlidingWindow, r.roundRatios?.evalshaSliding], ['leaky bucket (GCRA)', r.tollgateGcra, r.roundRatios?.evalshaGcra]]) {
-    if (f !== undefined) redisRows.push([`tollgate RedisLimiter, ${label}`, `${rate(f.perSecond)}, ${cpu(f)}${redisCpu(f)}`, `${x(f.perSecond / c.evalsha)} the EVALSHA ceiling${spread(ratios)}`, '≥ 0.8x', verdict(f.perSecond / c.evalsha >= 0.8)]);
+  redisRows.push([
+    'tollgate RedisLimiter, token bucket',
+    `${rate(r.tollgateTokenBucket.perSecond)}, ${cpu(r.tollgateTokenBucket)}${redisCpu(r.tollgateTokenBucket)}`,
+    `${x(r.tollgateTokenBucket.perSecond / c.evalsha)} the EVALSHA ceiling${spread(r.roundRatios?.evalsha)}`,
+    '≥ 0.8x',
+    verdict(r.tollgateTokenBucket.perSecond / c.evalsha >= 0.8),
+  ]);
+  for (const [label, f, ratios] of [
+    ['sliding window', r.tollgateSlidingWindow, r.roundRatios?.evalshaSliding],
+    ['leaky bucket (GCRA)', r.tollgateGcra, r.roundRatios?.evalshaGcra],
+  ]) {
+    if (f !== undefined)
+      redisRows.push([
+        `tollgate RedisLimiter, ${label}`,
+        `${rate(f.perSecond)}, ${cpu(f)}${redisCpu(f)}`,
+        `${x(f.perSecond / c.evalsha)} the EVALSHA ceiling${spread(ratios)}`,
+        '≥ 0.8x',
+        verdict(f.perSecond / c.evalsha >= 0.8),
+      ]);
   }
   redisRows.push(['tollgate: round trips per allowed decision', cmds(r.tollgate), 'decisions share calls', '≤ 1', verdict(r.tollgate.commandsPerDecision <= 1)]);
-  redisRows.push(['rate-limiter-flexible RateLimiterRedis', `${rate(r.rlf.perSecond)}, ${cmds(r.rlf)}, ${cpu(r.rlf)}${redisCpu(r.rlf)}`, `tollgate's Node CPU per decision ${x(r.rlf.nodeCpuUs / r.tollgate.nodeCpuUs)} less`, '', '']);
-  redisRows.push(['express-rate-limit + rate-limit-redis', `${rate(r.rateLimitRedis.perSecond)}, ${cmds(r.rateLimitRedis)}`, `tollgate ${x(r.tollgate.perSecond / r.rateLimitRedis.perSecond)} faster`, '', '']);
-  redisRows.push(['tollgate, 90% of traffic over its limit', `${rate(r.abusive.perSecond)}, ${cmds(r.abusive)}`, `${(100 * r.abusive.denyCacheHits / (r.abusive.perSecond * (quick ? 1.5 : 3))).toFixed(0)}% answered by the deny cache`, '≤ 0.15 commands/decision', verdict(r.abusive.commandsPerDecision <= 0.15)]);
+  redisRows.push([
+    'rate-limiter-flexible RateLimiterRedis',
+    `${rate(r.rlf.perSecond)}, ${cmds(r.rlf)}, ${cpu(r.rlf)}${redisCpu(r.rlf)}`,
+    `tollgate's Node CPU per decision ${x(r.rlf.nodeCpuUs / r.tollgate.nodeCpuUs)} less`,
+    '',
+    '',
+  ]);
+  redisRows.push([
+    'express-rate-limit + rate-limit-redis',
+    `${rate(r.rateLimitRedis.perSecond)}, ${cmds(r.rateLimitRedis)}`,
+    `tollgate ${x(r.tollgate.perSecond / r.rateLimitRedis.perSecond)} faster`,
+    '',
+    '',
+  ]);
+  redisRows.push([
+    'tollgate, 90% of traffic over its limit',
+    `${rate(r.abusive.perSecond)}, ${cmds(r.abusive)}`,
+    `${((100 * r.abusive.denyCacheHits) / (r.abusive.perSecond * (quick ? 1.5 : 3))).toFixed(0)}% answered by the deny cache`,
+    '≤ 0.15 commands/decision',
+    verdict(r.abusive.commandsPerDecision <= 0.15),
+  ]);
   redisRows.push(['tollgate, one hot key: without leases', `${rate(r.hot.perSecond)}, ${cpu(r.hot)}`, '', '', '']);
-  redisRows.push(['tollgate, one hot key: leases', `${rate(r.hotLeased.perSecond)}, ${cpu(r.hotLeased)}`, `${x(r.hotLeased.perSecond / r.hot.perSecond)} without; ${(100 * r.hotLeased.leasedShare).toFixed(1)}% decided in process`, '', '']);
+  redisRows.push([
+    'tollgate, one hot key: leases',
+    `${rate(r.hotLeased.perSecond)}, ${cpu(r.hotLeased)}`,
+    `${x(r.hotLeased.perSecond / r.hot.perSecond)} without; ${(100 * r.hotLeased.leasedShare).toFixed(1)}% decided in process`,
+    '',
+    '',
+  ]);
   const l4 = r.leases4;
-  redisRows.push(['4 processes, one hot key, leases, limit 200,000', `${l4.allowed.toLocaleString('en')} allowed, ${rate(l4.perSecond)}`, `${(100 * l4.leasedShare).toFixed(1)}% decided in process`, 'exact total; ≥ 90% local', verdict(l4.allowed === l4.limit && l4.leasedShare >= 0.9)]);
-  redisRows.push(['3-master Cluster: tollgate RedisLimiter', `${rate(r.clusterTollgate.perSecond)}, ${cmds(r.clusterTollgate)}, ${cpu(r.clusterTollgate)}`, `${x(r.clusterTollgate.perSecond / r.clusterRlf.perSecond)} rate-limiter-flexible`, '≥ 2x', verdict(r.clusterTollgate.perSecond / r.clusterRlf.perSecond >= 2)]);
+  redisRows.push([
+    '4 processes, one hot key, leases, limit 200,000',
+    `${l4.allowed.toLocaleString('en')} allowed, ${rate(l4.perSecond)}`,
+    `${(100 * l4.leasedShare).toFixed(1)}% decided in process`,
+    'exact total; ≥ 90% local',
+    verdict(l4.allowed === l4.limit && l4.leasedShare >= 0.9),
+  ]);
+  redisRows.push([
+    '3-master Cluster: tollgate RedisLimiter',
+    `${rate(r.clusterTollgate.perSecond)}, ${cmds(r.clusterTollgate)}, ${cpu(r.clusterTollgate)}`,
+    `${x(r.clusterTollgate.perSecond / r.clusterRlf.perSecond)} rate-limiter-flexible`,
+    '≥ 2x',
+    verdict(r.clusterTollgate.perSecond / r.clusterRlf.perSecond >= 2),
+  ]);
   redisRows.push(['3-master Cluster: rate-limiter-flexible', `${rate(r.clusterRlf.perSecond)}, ${cmds(r.clusterRlf)}, ${cpu(r.clusterRlf)}`, '', '', '']);
 }
 
@@ -256,15 +369,31 @@ if (results.redisScale?.skipped) {
       targeted ? '≥ 0.5x INCR; ≥ 2.5x rlf' : '',
       targeted ? verdict(fwIncr >= 0.5 && fwRlf >= 2.5 && clean(k.fixedWindow, k.rlf)) : '',
     ]);
-    for (const [kind, label, ratios] of [['tokenBucket', 'token bucket', r.tokenBucketEvalsha], ['slidingWindow', 'sliding window', r.slidingWindowEvalsha], ['gcra', 'leaky bucket (GCRA)', r.gcraEvalsha]]) {
-      scaleRows.push([`${at}: tollgate RedisLimiter, ${label}`, cost(k[kind]), `${x(mid(ratios))} the EVALSHA ceiling${spread(ratios)}`, targeted ? '≥ 0.8x EVALSHA' : '', targeted ? verdict(mid(ratios) >= 0.8 && clean(k[kind])) : '']);
+    for (const [kind, label, ratios] of [
+      ['tokenBucket', 'token bucket', r.tokenBucketEvalsha],
+      ['slidingWindow', 'sliding window', r.slidingWindowEvalsha],
+      ['gcra', 'leaky bucket (GCRA)', r.gcraEvalsha],
+    ]) {
+      scaleRows.push([
+        `${at}: tollgate RedisLimiter, ${label}`,
+        cost(k[kind]),
+        `${x(mid(ratios))} the EVALSHA ceiling${spread(ratios)}`,
+        targeted ? '≥ 0.8x EVALSHA' : '',
+        targeted ? verdict(mid(ratios) >= 0.8 && clean(k[kind])) : '',
+      ]);
     }
     scaleRows.push([`${at}: rate-limiter-flexible RateLimiterRedis`, cost(k.rlf), `${x(k.rlf.perSecond / k.incr.perSecond)} the INCR ceiling`, '', '']);
   }
   if (s.cluster) {
     const c = s.cluster;
     const ratios = c.roundRatios.fixedWindowRlf;
-    scaleRows.push([`3-master Cluster, ${short[c.keys] ?? c.keys} keys: tollgate RedisLimiter, fixed window`, cost(c.fixedWindow), `${x(mid(ratios))} rate-limiter-flexible${spread(ratios)}`, '≥ 2x rlf', verdict(mid(ratios) >= 2 && clean(c.fixedWindow, c.rlf))]);
+    scaleRows.push([
+      `3-master Cluster, ${short[c.keys] ?? c.keys} keys: tollgate RedisLimiter, fixed window`,
+      cost(c.fixedWindow),
+      `${x(mid(ratios))} rate-limiter-flexible${spread(ratios)}`,
+      '≥ 2x rlf',
+      verdict(mid(ratios) >= 2 && clean(c.fixedWindow, c.rlf)),
+    ]);
     scaleRows.push([`3-master Cluster, ${short[c.keys] ?? c.keys} keys: rate-limiter-flexible RateLimiterRedis`, cost(c.rlf), '', '', '']);
   }
   // JSON has no Infinity: a call never answered (the contender fell behind) arrives as null.
@@ -272,8 +401,7 @@ if (results.redisScale?.skipped) {
   const pcts = (p) => `p50 ${ms(p.p50Ms)}, p99 ${ms(p.p99Ms)}, p99.9 ${ms(p.p999Ms)}`;
   const times = (a, b) => (a === null ? '∞' : x(a / b));
   /** `f`'s p99 against `other`'s, unless `other` could not keep up with the load. */
-  const against = (f, other, name) =>
-    other.fellBehind || other.p99Ms === null ? `${name} fell behind` : `${times(f.p99Ms, other.p99Ms)} ${name}'s`;
+  const against = (f, other, name) => (other.fellBehind || other.p99Ms === null ? `${name} fell behind` : `${times(f.p99Ms, other.p99Ms)} ${name}'s`);
   const lone = s.latency.lone;
   if (lone) {
     const n = `${lone.incr.calls.toLocaleString('en')} calls each, one at a time, 100k keys`;
@@ -289,7 +417,8 @@ if (results.redisScale?.skipped) {
   }
   for (const load of s.latency.open ?? []) {
     const at = `offered ${rate(load.rate)}${load.share === null ? '' : ` (${100 * load.share}% of tollgate's maximum at 100k keys, ${rate(s.latency.max)})`}`;
-    const cell = (f) => `${pcts(f)}; ${rate(f.achieved)} answered${f.fellBehind ? `, fell behind: ${f.notStarted.toLocaleString('en')} calls not offered` : ''}${f.unanswered > f.notStarted ? `, ${f.unanswered - f.notStarted} unanswered` : ''}${fellBack(f)}`;
+    const cell = (f) =>
+      `${pcts(f)}; ${rate(f.achieved)} answered${f.fellBehind ? `, fell behind: ${f.notStarted.toLocaleString('en')} calls not offered` : ''}${f.unanswered > f.notStarted ? `, ${f.unanswered - f.notStarted} unanswered` : ''}${fellBack(f)}`;
     scaleRows.push([`${at}: the schedule alone (a call that does nothing)`, cell(load.noop), "the method's floor: 1 ms timer ticks", '', '']);
     scaleRows.push([`${at}: raw INCR`, cell(load.incr), `p99 from its own start ${ms(load.incr.serviceP99Ms)}`, '', '']);
     const fixed = load.share === null;
@@ -300,7 +429,13 @@ if (results.redisScale?.skipped) {
       fixed ? "p99 ≤ rlf's" : '',
       fixed ? verdict(load.tollgate.p99Ms !== null && (load.rlf.p99Ms === null || load.tollgate.p99Ms <= load.rlf.p99Ms) && clean(load.tollgate)) : '',
     ]);
-    scaleRows.push([`${at}: rate-limiter-flexible`, cell(load.rlf), `p99 from its own start ${ms(load.rlf.serviceP99Ms)}${load.rlf.p99Rounds.length > 1 ? `; p99 by round ${load.rlf.p99Rounds.map((v) => (v === null ? '∞' : v.toFixed(2))).join(', ')}` : ''}`, '', '']);
+    scaleRows.push([
+      `${at}: rate-limiter-flexible`,
+      cell(load.rlf),
+      `p99 from its own start ${ms(load.rlf.serviceP99Ms)}${load.rlf.p99Rounds.length > 1 ? `; p99 by round ${load.rlf.p99Rounds.map((v) => (v === null ? '∞' : v.toFixed(2))).join(', ')}` : ''}`,
+      '',
+      '',
+    ]);
   }
 }
 
@@ -312,7 +447,13 @@ if (results.redisFailure?.skipped) {
   const f = results.redisFailure;
   const ms = (v) => `${v < 1 ? v.toFixed(3) : v.toFixed(1)} ms`;
   const dead = (d) => `p50 ${ms(d.p50Ms)}, p99 ${ms(d.p99Ms)}, max ${ms(d.maxMs)}; ${d.redisCallsPerSecond.toFixed(1)} Redis calls/s`;
-  failureRows.push(['dead redis-server, breaker on (default): wait per call', dead(f.deadWithBreaker), `p99 ${x(f.deadWithoutBreaker.p99Ms / f.deadWithBreaker.p99Ms)} shorter than without`, 'p99 < 1 ms', verdict(f.deadWithBreaker.p99Ms < 1)]);
+  failureRows.push([
+    'dead redis-server, breaker on (default): wait per call',
+    dead(f.deadWithBreaker),
+    `p99 ${x(f.deadWithoutBreaker.p99Ms / f.deadWithBreaker.p99Ms)} shorter than without`,
+    'p99 < 1 ms',
+    verdict(f.deadWithBreaker.p99Ms < 1),
+  ]);
   failureRows.push(['dead redis-server, breaker: false: wait per call', dead(f.deadWithoutBreaker), `every call waits timeoutMs (${f.timeoutMs} ms)`, '', '']);
   const o = f.failover;
   failureRows.push([
@@ -327,7 +468,9 @@ if (results.redisFailure?.skipped) {
     '',
     '| t (ms) | decisions/s | decided by Redis | slowest call | open nodes |',
     '|---|---|---|---|---|',
-    ...o.timeline.map((t) => `| ${t.atMs} | ${Math.round(t.decisionsPerSecond).toLocaleString('en')} | ${(100 * t.redisShare).toFixed(0)}% | ${ms(t.slowestMs)} | ${t.openNodes} |`),
+    ...o.timeline.map(
+      (t) => `| ${t.atMs} | ${Math.round(t.decisionsPerSecond).toLocaleString('en')} | ${(100 * t.redisShare).toFixed(0)}% | ${ms(t.slowestMs)} | ${t.openNodes} |`,
+    ),
   ].join('\n');
 }
 
@@ -365,8 +508,10 @@ if (results.redisOperations?.skipped) {
   ]);
   const hOn = o.hotLeasesOn;
   const hOff = o.hotLeasesOff;
-  const wait = (h) => `p50 ${ms(h.p50Ms)}, p99 ${ms(h.p99Ms)}, max ${ms(h.maxMs)}; ${h.beyondTimeout} of ${h.calls.toLocaleString('en')} settled past ${o.timeoutMs} ms, ${h.pendingAfter1s} pending 1 s after`;
-  const ratio = hOn.p99Ms === null || hOff.p99Ms === null ? 'p99 pending' : `p99 ${x(hOn.p99Ms / hOff.p99Ms)} leases off's; ${(100 * hOn.leasedShare).toFixed(0)}% decided from leases`;
+  const wait = (h) =>
+    `p50 ${ms(h.p50Ms)}, p99 ${ms(h.p99Ms)}, max ${ms(h.maxMs)}; ${h.beyondTimeout} of ${h.calls.toLocaleString('en')} settled past ${o.timeoutMs} ms, ${h.pendingAfter1s} pending 1 s after`;
+  const ratio =
+    hOn.p99Ms === null || hOff.p99Ms === null ? 'p99 pending' : `p99 ${x(hOn.p99Ms / hOff.p99Ms)} leases off's; ${(100 * hOn.leasedShare).toFixed(0)}% decided from leases`;
   operationsRows.push([
     'hot key at ~4,600 calls/s, replies 10 ms late, leases on: wait per call',
     wait(hOn),
@@ -386,8 +531,20 @@ if (results.http) {
     const rps = (n) => `${Math.round(n).toLocaleString('en')} req/s`;
     httpRows.push([`${framework}, no limiter`, rps(f.none), '100%', '', '']);
     httpRows.push([`${framework}, an empty ${framework === 'express' ? 'middleware' : 'onRequest hook'} (the floor)`, rps(f.empty), pct(f.empty, f.none), '', '']);
-    httpRows.push([`${framework} + tollgate (default headers: legacy and draft-8)`, rps(f.tollgate), `${pct(f.tollgate, f.none)} (${pct(f.tollgate, f.empty)} of the floor)`, '≥ 97%', verdict(f.tollgate / f.none >= 0.97)]);
-    httpRows.push([`${framework} + tollgate (legacy headers, as the peer sends)`, rps(f['tollgate-legacy']), `${pct(f['tollgate-legacy'], f.none)} (${pct(f['tollgate-legacy'], f.empty)} of the floor)`, '≥ 97%', verdict(f['tollgate-legacy'] / f.none >= 0.97)]);
+    httpRows.push([
+      `${framework} + tollgate (default headers: legacy and draft-8)`,
+      rps(f.tollgate),
+      `${pct(f.tollgate, f.none)} (${pct(f.tollgate, f.empty)} of the floor)`,
+      '≥ 97%',
+      verdict(f.tollgate / f.none >= 0.97),
+    ]);
+    httpRows.push([
+      `${framework} + tollgate (legacy headers, as the peer sends)`,
+      rps(f['tollgate-legacy']),
+      `${pct(f['tollgate-legacy'], f.none)} (${pct(f['tollgate-legacy'], f.empty)} of the floor)`,
+      '≥ 97%',
+      verdict(f['tollgate-legacy'] / f.none >= 0.97),
+    ]);
     httpRows.push([`${framework} + ${peer}`, rps(f.peer), pct(f.peer, f.none), '', '']);
     // Server CPU per request: what the server could sustain if it, not the load generator, were the bottleneck.
     const us = (v) => `${f.cpu[v].toFixed(2)} µs`;
@@ -410,19 +567,31 @@ if (results.httpCost) {
   const hit = e['hitlimit (defaults)'].overBareNs;
   const dflt = e['tollgate (default: legacy + draft-8)'].overBareNs;
   const legacy = e['tollgate (legacy)'].overBareNs;
-  httpCostRows.push(['express/node: tollgate, default headers (legacy + draft-8)', us(e['tollgate (default: legacy + draft-8)']), `${x(erl / dflt)} less than express-rate-limit; ${x(hit / dflt)} less than hitlimit`, '≤ 1.0 µs; ≤ 1/4 express-rate-limit; below hitlimit', verdict(dflt <= 1000 && dflt * 4 <= erl && dflt < hit)]);
+  httpCostRows.push([
+    'express/node: tollgate, default headers (legacy + draft-8)',
+    us(e['tollgate (default: legacy + draft-8)']),
+    `${x(erl / dflt)} less than express-rate-limit; ${x(hit / dflt)} less than hitlimit`,
+    '≤ 1.0 µs; ≤ 1/4 express-rate-limit; below hitlimit',
+    verdict(dflt <= 1000 && dflt * 4 <= erl && dflt < hit),
+  ]);
   httpCostRows.push(['express/node: tollgate, legacy headers', us(e['tollgate (legacy)']), '', '≤ 0.7 µs', verdict(legacy <= 700)]);
   const erlStore = e['express-rate-limit + ExpressRateLimitStore'].overBareNs;
-  httpCostRows.push(['express-rate-limit with tollgate\'s store', us(e['express-rate-limit + ExpressRateLimitStore']), `${x(erlStore / erl)} its MemoryStore's cost`, '', '']);
+  httpCostRows.push(["express-rate-limit with tollgate's store", us(e['express-rate-limit + ExpressRateLimitStore']), `${x(erlStore / erl)} its MemoryStore's cost`, '', '']);
   for (const v of ['tollgate (draft-8)', 'tollgate (no headers)', 'express-rate-limit (defaults)', 'hitlimit (defaults)']) {
     httpCostRows.push([`express/node: ${v}`, us(e[v]), '', '', '']);
   }
   const f = c.fastify;
   const peer = f['@fastify/rate-limit (defaults)'].overBareNs;
   const fd = f['tollgate (default: legacy + draft-8)'].overBareNs;
-  httpCostRows.push(['fastify: tollgate, default headers (legacy + draft-8)', us(f['tollgate (default: legacy + draft-8)']), `${x(fd / peer)} @fastify/rate-limit's cost`, '≤ 1.0 µs; below @fastify/rate-limit', verdict(fd <= 1000 && fd < peer)]);
+  httpCostRows.push([
+    'fastify: tollgate, default headers (legacy + draft-8)',
+    us(f['tollgate (default: legacy + draft-8)']),
+    `${x(fd / peer)} @fastify/rate-limit's cost`,
+    '≤ 1.0 µs; below @fastify/rate-limit',
+    verdict(fd <= 1000 && fd < peer),
+  ]);
   const frlStore = f['@fastify/rate-limit + FastifyRateLimitStore'].overBareNs;
-  httpCostRows.push(['@fastify/rate-limit with tollgate\'s store', us(f['@fastify/rate-limit + FastifyRateLimitStore']), `${x(frlStore / peer)} its own store's cost`, '', '']);
+  httpCostRows.push(["@fastify/rate-limit with tollgate's store", us(f['@fastify/rate-limit + FastifyRateLimitStore']), `${x(frlStore / peer)} its own store's cost`, '', '']);
   for (const v of ['tollgate (legacy)', 'tollgate (draft-8)', 'tollgate (no headers)', '@fastify/rate-limit (defaults)', 'hitlimit (defaults)']) {
     httpCostRows.push([`fastify: ${v}`, us(f[v]), '', '', '']);
   }
@@ -435,7 +604,13 @@ if (results.httpCost) {
   ]) {
     const v = c[framework];
     if (v === undefined) continue;
-    httpCostRows.push([`${framework}: ${ours}`, us(v[ours]), `${x(v[ours].overBareNs / v[theirs].overBareNs)} ${theirs}'s cost; setting the same headers alone costs ${us(v[FLOOR])}`, '', '']);
+    httpCostRows.push([
+      `${framework}: ${ours}`,
+      us(v[ours]),
+      `${x(v[ours].overBareNs / v[theirs].overBareNs)} ${theirs}'s cost; setting the same headers alone costs ${us(v[FLOOR])}`,
+      '',
+      '',
+    ]);
     httpCostRows.push([`${framework}: ${theirs}`, us(v[theirs]), '', '', '']);
   }
   httpCostRows.push([
@@ -507,7 +682,13 @@ if (results.adaptersRedis) {
     ['RateLimiterTollgate({ storeClient }) consume', 'rate-limiter-flexible RateLimiterRedis consume'],
   ];
   for (const [ours, theirs] of pairs) {
-    adapterRedisRows.push([ours, cell(a[ours]), `${x(a[ours].callsPerSecond / a[theirs].callsPerSecond)} the calls/s of its peer; ${x(a[ours].callsPerSecond / floor.callsPerSecond)} the floor's`, '', '']);
+    adapterRedisRows.push([
+      ours,
+      cell(a[ours]),
+      `${x(a[ours].callsPerSecond / a[theirs].callsPerSecond)} the calls/s of its peer; ${x(a[ours].callsPerSecond / floor.callsPerSecond)} the floor's`,
+      '',
+      '',
+    ]);
     adapterRedisRows.push([theirs, cell(a[theirs]), `${x(a[theirs].callsPerSecond / floor.callsPerSecond)} the floor's`, '', '']);
   }
 }
@@ -517,26 +698,46 @@ const measured = (setting) =>
   `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${m.cpu}, ${m.platform}, Node ${m.node}; ${setting}.`;
 /** A caption and its rows as a markdown table; '' when there are no rows. */
 const markdown = (caption, tableRows) =>
-  tableRows.length === 0
-    ? ''
-    : [caption, '', '| figure | value | ratio | target | |', '|---|---|---|---|---|', ...tableRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  tableRows.length === 0 ? '' : [caption, '', '| figure | value | ratio | target | |', '|---|---|---|---|---|', ...tableRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 // The in-process suites share one caption; each suite keeps its own section in RESULTS.md.
 const coreCaption = measured(`${((Date.now() - started) / 1000).toFixed(0)} s`);
 const sections = {
-  hot: markdown(coreCaption, rows.filter((r) => r[0].includes('hot key'))),
-  random: markdown(coreCaption, rows.filter((r) => r[0].includes('1M random keys'))),
-  memory: markdown(coreCaption, rows.filter((r) => r[0].includes('M keys:'))),
+  hot: markdown(
+    coreCaption,
+    rows.filter((r) => r[0].includes('hot key')),
+  ),
+  random: markdown(
+    coreCaption,
+    rows.filter((r) => r[0].includes('1M random keys')),
+  ),
+  memory: markdown(
+    coreCaption,
+    rows.filter((r) => r[0].includes('M keys:')),
+  ),
   shared: markdown(measured('two processes'), shmRows),
   redis: markdown(measured('redis-server 7 on loopback'), redisRows),
-  redisScale: markdown(measured(`redis-server 7 on loopback and a 3-master Cluster, ${results.redisScale?.inFlight} calls in flight, ${results.redisScale?.rounds} alternating rounds of ${results.redisScale?.durationMs} ms; open loop ${results.redisScale?.openLoopMs} ms per load; ${results.redisScale?.seconds?.toFixed(0)} s`), scaleRows),
+  redisScale: markdown(
+    measured(
+      `redis-server 7 on loopback and a 3-master Cluster, ${results.redisScale?.inFlight} calls in flight, ${results.redisScale?.rounds} alternating rounds of ${results.redisScale?.durationMs} ms; open loop ${results.redisScale?.openLoopMs} ms per load; ${results.redisScale?.seconds?.toFixed(0)} s`,
+    ),
+    scaleRows,
+  ),
   redisFailure: failureRows.length === 0 ? '' : `${markdown(measured('redis-server 7 on loopback, in process'), failureRows)}\n\n${failureTimeline}`,
   redisOperations: markdown(measured('redis-server 7 on loopback (a 3-master Cluster for the migration; a delay proxy on the reply path), in process'), operationsRows),
-  httpCost: markdown(measured(`in process, median of ${results.httpCost?.rounds} alternating rounds of ${results.httpCost?.perRound} requests, paired against a bare middleware/hook`), httpCostRows),
+  httpCost: markdown(
+    measured(`in process, median of ${results.httpCost?.rounds} alternating rounds of ${results.httpCost?.perRound} requests, paired against a bare middleware/hook`),
+    httpCostRows,
+  ),
   http: markdown(measured('autocannon, 20 connections, loopback'), httpRows),
   client: markdown(measured('mock upstream in its own process on loopback'), clientRows),
   adapters: markdown(measured('in process'), adapterRows),
-  adaptersRedis: markdown(measured(`redis-server 7 on loopback, ${results.adaptersRedis?.inFlight} calls in flight, ${results.adaptersRedis?.keys} keys at random, ${results.adaptersRedis?.rounds} alternating rounds`), adapterRedisRows),
+  adaptersRedis: markdown(
+    measured(
+      `redis-server 7 on loopback, ${results.adaptersRedis?.inFlight} calls in flight, ${results.adaptersRedis?.keys} keys at random, ${results.adaptersRedis?.rounds} alternating rounds`,
+    ),
+    adapterRedisRows,
+  ),
 };
 for (const body of Object.values(sections)) if (body !== '') console.log(`\n${body}\n`);
 

@@ -23,7 +23,12 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
-const listArg = (name) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',').filter(Boolean);
+const listArg = (name) =>
+  args
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.slice(name.length + 3)
+    .split(',')
+    .filter(Boolean);
 const only = listArg('only') ?? process.env.TOLLGATE_PREBUILD_ONLY?.split(',').filter(Boolean);
 const required = new Set(listArg('require') ?? []);
 
@@ -57,10 +62,47 @@ const hostGxx = process.env.TOLLGATE_PREBUILD_HOST_GXX === '1';
 const GLIBC = '2.31';
 
 const targets = [
-  { name: 'linux-x64-glibc', dir: 'linux-x64', file: 'tollgate.glibc.node', arch: 'x64', compiler: () => { if (hostGxx && os.arch() === 'x64' && which('g++')) return which('g++'); const z = findZig(); return z ? zigCompiler(z, `x86_64-linux-gnu.${GLIBC}`) : os.arch() === 'x64' ? which('g++') : which('x86_64-linux-gnu-g++'); } },
-  { name: 'linux-arm64-glibc', dir: 'linux-arm64', file: 'tollgate.glibc.node', arch: 'arm64', compiler: () => { const z = findZig(); return z ? zigCompiler(z, `aarch64-linux-gnu.${GLIBC}`) : os.arch() === 'arm64' ? which('g++') : which('aarch64-linux-gnu-g++'); } },
-  { name: 'linux-x64-musl', dir: 'linux-x64', file: 'tollgate.musl.node', arch: 'x64', compiler: () => { const z = findZig(); return z && zigCompiler(z, 'x86_64-linux-musl'); } },
-  { name: 'linux-arm64-musl', dir: 'linux-arm64', file: 'tollgate.musl.node', arch: 'arm64', compiler: () => { const z = findZig(); return z && zigCompiler(z, 'aarch64-linux-musl'); } },
+  {
+    name: 'linux-x64-glibc',
+    dir: 'linux-x64',
+    file: 'tollgate.glibc.node',
+    arch: 'x64',
+    compiler: () => {
+      if (hostGxx && os.arch() === 'x64' && which('g++')) return which('g++');
+      const z = findZig();
+      return z ? zigCompiler(z, `x86_64-linux-gnu.${GLIBC}`) : os.arch() === 'x64' ? which('g++') : which('x86_64-linux-gnu-g++');
+    },
+  },
+  {
+    name: 'linux-arm64-glibc',
+    dir: 'linux-arm64',
+    file: 'tollgate.glibc.node',
+    arch: 'arm64',
+    compiler: () => {
+      const z = findZig();
+      return z ? zigCompiler(z, `aarch64-linux-gnu.${GLIBC}`) : os.arch() === 'arm64' ? which('g++') : which('aarch64-linux-gnu-g++');
+    },
+  },
+  {
+    name: 'linux-x64-musl',
+    dir: 'linux-x64',
+    file: 'tollgate.musl.node',
+    arch: 'x64',
+    compiler: () => {
+      const z = findZig();
+      return z && zigCompiler(z, 'x86_64-linux-musl');
+    },
+  },
+  {
+    name: 'linux-arm64-musl',
+    dir: 'linux-arm64',
+    file: 'tollgate.musl.node',
+    arch: 'arm64',
+    compiler: () => {
+      const z = findZig();
+      return z && zigCompiler(z, 'aarch64-linux-musl');
+    },
+  },
 ];
 
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');

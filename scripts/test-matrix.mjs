@@ -47,7 +47,12 @@ const runtimes = [
 ];
 if (args.has('--arm64')) {
   // The arm64 glibc and libstdc++ that Debian's cross compiler (g++-aarch64-linux-gnu) installs.
-  runtimes.push({ name: 'Node 22 linux-arm64 (qemu-user)', command: ['/usr/bin/qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', bin('node-arm64', 'bin', 'node')], needs: '/usr/aarch64-linux-gnu/lib/libstdc++.so.6', emulated: true });
+  runtimes.push({
+    name: 'Node 22 linux-arm64 (qemu-user)',
+    command: ['/usr/bin/qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', bin('node-arm64', 'bin', 'node')],
+    needs: '/usr/aarch64-linux-gnu/lib/libstdc++.so.6',
+    emulated: true,
+  });
 }
 
 const rows = [];
@@ -82,14 +87,24 @@ for (const runtime of runtimes) {
     try {
       report = JSON.parse(line);
     } catch {
-      rows.push([runtime.name, forced ?? 'auto', '-', `**failed**: exit ${r.status} ${r.signal ?? ''} ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ').slice(0, 300)}`]);
+      rows.push([
+        runtime.name,
+        forced ?? 'auto',
+        '-',
+        `**failed**: exit ${r.status} ${r.signal ?? ''} ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ').slice(0, 300)}`,
+      ]);
       failed++;
       continue;
     }
     const bad = Object.entries(report.checks).filter(([, v]) => v !== 'ok');
     const total = Object.keys(report.checks).length;
     const engine = report.engine === 'native' ? `native (${report.source})` : 'js';
-    rows.push([`${runtime.name}: ${report.runtime}`, forced === undefined ? 'auto' : 'forced js', engine, bad.length === 0 ? `pass (${total} checks)` : `**${bad.length} of ${total} failed**: ${bad.map(([k, v]) => `${k}: ${v}`).join('; ')}`]);
+    rows.push([
+      `${runtime.name}: ${report.runtime}`,
+      forced === undefined ? 'auto' : 'forced js',
+      engine,
+      bad.length === 0 ? `pass (${total} checks)` : `**${bad.length} of ${total} failed**: ${bad.map(([k, v]) => `${k}: ${v}`).join('; ')}`,
+    ]);
     if (bad.length > 0) failed++;
     // As installed, every runtime here must load the native binary.
     if (forced === undefined && report.engine !== 'native') {

@@ -29,8 +29,7 @@ afterAll(async () => {
   await new Promise((resolve) => silent.close(resolve));
 });
 
-const incr = (store: FastifyRateLimitStore, key: string, max: number) =>
-  new Promise((resolve, reject) => store.incr(key, (e, r) => (e ? reject(e) : resolve(r)), 60_000, max));
+const incr = (store: FastifyRateLimitStore, key: string, max: number) => new Promise((resolve, reject) => store.incr(key, (e, r) => (e ? reject(e) : resolve(r)), 60_000, max));
 
 describe('onError when Redis does not answer', () => {
   it('express: allow answers a first hit, deny one past the limit; a function sees the coded error', async () => {
@@ -61,7 +60,13 @@ describe('onError when Redis does not answer', () => {
     await expect(chooser.decrement('who')).resolves.toBeUndefined();
     await expect(chooser.decrement('who')).rejects.toMatchObject({ code: expect.stringMatching(/^TOLLGATE_REDIS_/) });
 
-    const throwing = new ExpressRateLimitStore({ redis: silentClient, timeoutMs: 50, onError: () => { throw new Error('mine'); } });
+    const throwing = new ExpressRateLimitStore({
+      redis: silentClient,
+      timeoutMs: 50,
+      onError: () => {
+        throw new Error('mine');
+      },
+    });
     await expect(throwing.increment('k')).rejects.toThrow('mine');
   });
 
@@ -172,7 +177,7 @@ describe.runIf(hasRedis)('a Redis user not allowed the commands a store runs', (
 });
 
 describe('a Nest throttler whose limit is 0 (a tier switched off)', () => {
-  it('refuses every request, blocked for blockDuration (else ttl), as Nest\'s own storage does', async () => {
+  it("refuses every request, blocked for blockDuration (else ttl), as Nest's own storage does", async () => {
     const storage = new NestThrottlerStorage();
     expect(await storage.increment('k', 60_000, 0, 0, 'default')).toEqual({ totalHits: 1, timeToExpire: 60, isBlocked: true, timeToBlockExpire: 60 });
     expect(await storage.increment('k', 60_000, 0, 5_000, 'default')).toEqual({ totalHits: 1, timeToExpire: 60, isBlocked: true, timeToBlockExpire: 5 });
@@ -233,10 +238,7 @@ describe('a node whose clock is not known yet', () => {
     };
     const store = new ExpressRateLimitStore({ redis, timeoutMs: 1000 });
     store.init({ windowMs: 60_000, limit: 5 });
-    expect(await Promise.all([store.increment('a'), store.increment('b')])).toEqual([
-      expect.objectContaining({ totalHits: 1 }),
-      expect.objectContaining({ totalHits: 1 }),
-    ]);
+    expect(await Promise.all([store.increment('a'), store.increment('b')])).toEqual([expect.objectContaining({ totalHits: 1 }), expect.objectContaining({ totalHits: 1 })]);
     // One clock read, shared; then the calls, each with a deadline by Redis' clock.
     expect(sent.filter((c) => c[1]?.includes('return { 1, clock }'))).toHaveLength(1);
     const calls = sent.filter((c) => !c[1]?.includes('return { 1, clock }'));
@@ -257,15 +259,27 @@ describe('options', () => {
     expect(() => FastifyRateLimitStore.with({ redis, capacity: 10 } as never)).toThrow(
       expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/capacity cannot be given with redis: .*Redis/) }),
     );
-    expect(() => new NestThrottlerStorage({ redis, engine: 'js' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/engine/) }));
+    expect(() => new NestThrottlerStorage({ redis, engine: 'js' } as never)).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/engine/) }),
+    );
   });
 
   it('Redis-only options without redis are refused as such; unknown ones by name', () => {
-    expect(() => new ExpressRateLimitStore({ prefix: 'rl:' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/prefix applies to counting on Redis: give redis/) }));
-    expect(() => new NestThrottlerStorage({ onError: 'deny' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/onError applies to counting on Redis/) }));
-    expect(() => FastifyRateLimitStore.with({ redis, nameSpace: 'x' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/nameSpace/) }));
-    expect(() => new ExpressRateLimitStore({ redis, onError: 'open' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/onError/) }));
-    expect(() => new ExpressRateLimitStore({ redis: {} } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/redis/) }));
+    expect(() => new ExpressRateLimitStore({ prefix: 'rl:' } as never)).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/prefix applies to counting on Redis: give redis/) }),
+    );
+    expect(() => new NestThrottlerStorage({ onError: 'deny' } as never)).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/onError applies to counting on Redis/) }),
+    );
+    expect(() => FastifyRateLimitStore.with({ redis, nameSpace: 'x' } as never)).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/nameSpace/) }),
+    );
+    expect(() => new ExpressRateLimitStore({ redis, onError: 'open' } as never)).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/onError/) }),
+    );
+    expect(() => new ExpressRateLimitStore({ redis: {} } as never)).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/redis/) }),
+    );
     expect(() => new NestThrottlerStorage({ redis, timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE' }));
     // rate-limit-redis' sendCommand: the hint says to give the client itself.
     expect(() => new ExpressRateLimitStore({ sendCommand: () => undefined } as never)).toThrow(

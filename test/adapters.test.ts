@@ -166,7 +166,9 @@ describe('@fastify/rate-limit with FastifyRateLimitStore', () => {
   });
 
   it('refuses the plugin options it cannot honour, with a coded error', () => {
-    expect(() => new FastifyRateLimitStore({ continueExceeding: true })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/continueExceeding/) }));
+    expect(() => new FastifyRateLimitStore({ continueExceeding: true })).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/continueExceeding/) }),
+    );
     expect(() => new FastifyRateLimitStore({ exponentialBackoff: true })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
   });
 });
@@ -190,7 +192,7 @@ describe('RateLimiterTollgate against rate-limiter-flexible’s RateLimiterMemor
     const theirs = new RateLimiterMemory({ points: 7, duration: 600 });
     const ours = new RateLimiterTollgate({ points: 7, duration: 600 });
     let seed = 12345;
-    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const consumed = new Map<string, number>();
     for (let i = 0; i < 3000; i++) {
       const key = `k${Math.floor(random() * 20)}`;
@@ -213,7 +215,10 @@ describe('RateLimiterTollgate against rate-limiter-flexible’s RateLimiterMemor
         consumed.set(key, (consumed.get(key) ?? 0) - back);
         // rate-limiter-flexible reports isFirstInDuration only from consume/penalty creating a key.
         expect(b.r?.isFirstInDuration).toBe(false);
-        a = { ...a, r: a.r === null ? null : { remainingPoints: a.r.remainingPoints, consumedPoints: a.r.consumedPoints, msBeforeNext: a.r.msBeforeNext, isFirstInDuration: false } };
+        a = {
+          ...a,
+          r: a.r === null ? null : { remainingPoints: a.r.remainingPoints, consumedPoints: a.r.consumedPoints, msBeforeNext: a.r.msBeforeNext, isFirstInDuration: false },
+        };
       } else if (r < 0.95) {
         [a, b] = [await outcome(theirs.get(key)), await outcome(ours.get(key))];
         if (a.r !== null && a.r.consumedPoints === 0) a = { rejected: false, r: null };
@@ -280,7 +285,6 @@ describe('RateLimiterTollgate against rate-limiter-flexible’s RateLimiterMemor
 });
 
 describe('Koa and Hono middleware', () => {
-
   async function koaServer(options: Parameters<typeof koaRateLimit>[0]): Promise<string> {
     const { default: Koa } = await import('koa');
     const app = new Koa();

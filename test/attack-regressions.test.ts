@@ -52,7 +52,7 @@ describe('a user callback that throws', () => {
   });
 });
 
-describe('keys the adapters\' libraries accept', () => {
+describe("keys the adapters' libraries accept", () => {
   const long = (c: string) => c.repeat(3000);
 
   it('express-rate-limit: a 3,000-character key is counted (distinct long keys apart), and an absent key (req.ip undefined) too', () => {
@@ -75,8 +75,7 @@ describe('keys the adapters\' libraries accept', () => {
 
   it('@fastify/rate-limit: a 3,000-character key is counted', async () => {
     const store = new FastifyRateLimitStore({ timeWindow: 60_000, max: 5 });
-    const incr = (key: string) =>
-      new Promise<number>((resolve, reject) => store.incr(key, (error, result) => (error ? reject(error) : resolve(result!.current)), 60_000));
+    const incr = (key: string) => new Promise<number>((resolve, reject) => store.incr(key, (error, result) => (error ? reject(error) : resolve(result!.current)), 60_000));
     expect(await incr(long('x'))).toBe(1);
     expect(await incr(long('x'))).toBe(2);
     expect(await incr(long('y'))).toBe(1);
@@ -152,9 +151,13 @@ describe.runIf(engines().includes('native'))('a growing native table with explic
 
 describe('policies and clocks the engines cannot decide alike', () => {
   it('a token bucket whose tokens times interval passes 2^50 is refused by the factory, on every engine (regression)', () => {
-    expect(() => tokenBucket({ capacity: 2, tokens: 3, intervalMs: 2 ** 49 - 1 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/for tokens/) }));
+    expect(() => tokenBucket({ capacity: 2, tokens: 3, intervalMs: 2 ** 49 - 1 })).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/for tokens/) }),
+    );
     expect(() => leakyBucket({ burst: 1, tokens: 2 ** 30 + 1, intervalMs: 2 ** 21 - 1 })).toThrow(RangeError);
-    expect(() => tokenBucket({ capacity: 1, refillPerSecond: 2 ** 62 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/for refillPerSecond/) }));
+    expect(() => tokenBucket({ capacity: 1, refillPerSecond: 2 ** 62 })).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/for refillPerSecond/) }),
+    );
     // At the bound itself both engines take it.
     const policy = tokenBucket({ capacity: 2, tokens: 1, intervalMs: 2 ** 49 });
     for (const engine of engines()) new Limiter({ policy, engine }).close();
@@ -171,7 +174,11 @@ describe('policies and clocks the engines cannot decide alike', () => {
 
   it('at the latest time a clock may show, the engines decide alike', () => {
     const clock = new ManualClock(2 ** 52 - 2 ** 49);
-    const policies = [leakyBucket({ burst: 4, tokens: 1, intervalMs: 2 ** 48 }), tokenBucket({ capacity: 3, tokens: 1, intervalMs: 2 ** 47 }), fixedWindow({ limit: 3, windowMs: 2 ** 40 })];
+    const policies = [
+      leakyBucket({ burst: 4, tokens: 1, intervalMs: 2 ** 48 }),
+      tokenBucket({ capacity: 3, tokens: 1, intervalMs: 2 ** 47 }),
+      fixedWindow({ limit: 3, windowMs: 2 ** 40 }),
+    ];
     for (const policy of policies) {
       const limiters = engines().map((engine) => new Limiter({ policy, engine, clock }));
       const seen: unknown[][] = limiters.map(() => []);

@@ -154,10 +154,13 @@ describe('acquire (fake timers, manual clock)', () => {
   it('throttle() wraps a function so calls keep the rate', async () => {
     const { limiter, advance } = setup(1, 50);
     const calls: number[] = [];
-    const wrapped = throttle(async (n: number) => {
-      calls.push(n);
-      return n * 2;
-    }, { limiter });
+    const wrapped = throttle(
+      async (n: number) => {
+        calls.push(n);
+        return n * 2;
+      },
+      { limiter },
+    );
     const results = [wrapped(1), wrapped(2), wrapped(3)];
     await advance(0);
     await vi.advanceTimersByTimeAsync(0);
@@ -224,7 +227,12 @@ describe('the queue', () => {
       await gate;
       order.push('first');
     });
-    for (const [name, priority] of [['low', 0], ['high', 5], ['low2', 0], ['mid', 1]] as const) {
+    for (const [name, priority] of [
+      ['low', 0],
+      ['high', 5],
+      ['low2', 0],
+      ['mid', 1],
+    ] as const) {
       void queue.add(async () => void order.push(name), { priority });
     }
     expect(queue.size).toBe(4);

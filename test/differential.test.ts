@@ -31,13 +31,7 @@ const atTheBounds: [string, Policy, Scale][] = [
 ];
 
 function same(a: Decision, b: Decision): boolean {
-  return (
-    a.allowed === b.allowed &&
-    a.limit === b.limit &&
-    a.remaining === b.remaining &&
-    a.resetMs === b.resetMs &&
-    a.retryAfterMs === b.retryAfterMs
-  );
+  return a.allowed === b.allowed && a.limit === b.limit && a.remaining === b.remaining && a.resetMs === b.resetMs && a.retryAfterMs === b.retryAfterMs;
 }
 
 describe.runIf(engines().includes('native'))('native engine against the TypeScript oracle', () => {

@@ -76,9 +76,14 @@ function moduleOf(block: Snippet): string {
   return `${imports.join('\n')}\n${PRELUDE}\n// ${block.file}:${block.line}\n{\n${lines.join('\n')}\n}\n`;
 }
 
-describe('the guides\' code', () => {
+describe("the guides' code", () => {
   it('every js/ts snippet in README.md and docs/ type-checks under strict (tsc, against dist/)', () => {
-    const files = ['README.md', ...readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const files = [
+      'README.md',
+      ...readdirSync(path.join(root, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
     let count = 0;

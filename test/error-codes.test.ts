@@ -4,7 +4,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { CODES, type AcquireErrorCode, type CodeGroup, type CodeKind, type RedisErrorCode, type TollgateCode, type TollgateErrorCode, type TollgateWarningCode } from '../src/common/codes.js';
+import {
+  CODES,
+  type AcquireErrorCode,
+  type CodeGroup,
+  type CodeKind,
+  type RedisErrorCode,
+  type TollgateCode,
+  type TollgateErrorCode,
+  type TollgateWarningCode,
+} from '../src/common/codes.js';
 import { isRedisFailure } from '../src/common/errors.js';
 import type * as Public from '../src/index.js';
 import type * as PublicClient from '../src/client-entry.js';
@@ -42,9 +51,7 @@ const kindsOf = (code: TollgateCode): readonly CodeKind[] => CODES[code].kinds;
 const envVars = new Set(files.flatMap(({ text }) => [...text.matchAll(/process\.env\.(TOLLGATE_[A-Z_]+)/g)].map((m) => m[1] as string)));
 
 /** Every TOLLGATE_ name in the sources, comments included, but a bare prefix (`TOLLGATE_REDIS_`). */
-const named = new Set(
-  files.flatMap(({ text }) => [...text.matchAll(/TOLLGATE_[A-Z_]+/g)].map((m) => m[0])).filter((name) => !name.endsWith('_') && !envVars.has(name)),
-);
+const named = new Set(files.flatMap(({ text }) => [...text.matchAll(/TOLLGATE_[A-Z_]+/g)].map((m) => m[0])).filter((name) => !name.endsWith('_') && !envVars.has(name)));
 
 /** How each code is used, as far as reading the text tells: inside an emitWarning call, or as a quoted literal elsewhere. */
 function uses(): { warned: Set<string>; raised: Set<string>; calls: number; read: number } {
@@ -79,11 +86,17 @@ describe('the catalogue of codes', () => {
 
   it('holds every code src/ and native/binding/ name, and only those', () => {
     expect([...named].filter((code) => !(code in CODES)).sort(), 'raised but not catalogued').toEqual([]);
-    expect(catalogued.filter((code) => !named.has(code)), 'catalogued but never raised').toEqual([]);
-    expect(catalogued.filter((code) => envVars.has(code)), 'a code spelt like an environment variable').toEqual([]);
+    expect(
+      catalogued.filter((code) => !named.has(code)),
+      'catalogued but never raised',
+    ).toEqual([]);
+    expect(
+      catalogued.filter((code) => envVars.has(code)),
+      'a code spelt like an environment variable',
+    ).toEqual([]);
   });
 
-  it("gives each code the kinds it is used as: warnings in emitWarning, errors everywhere else", () => {
+  it('gives each code the kinds it is used as: warnings in emitWarning, errors everywhere else', () => {
     const { warned, raised } = uses();
     const wrong = catalogued.flatMap((code) => {
       const kinds = kindsOf(code);
@@ -155,7 +168,10 @@ describe('docs/errors.md', () => {
   it('explains every code under its group, and no other', () => {
     for (const code of named) expect(text, code).toContain(code);
     expect(catalogued.filter((code) => sectionOf.get(code) !== SECTIONS[CODES[code].group]).map((code) => `${code} under ${sectionOf.get(code) ?? 'no heading'}`)).toEqual([]);
-    expect(headings.map(([code]) => code).filter((code) => !(code in CODES)), 'a heading for no code').toEqual([]);
+    expect(
+      headings.map(([code]) => code).filter((code) => !(code in CODES)),
+      'a heading for no code',
+    ).toEqual([]);
     expect(headings.length, 'a code explained twice').toBe(sectionOf.size);
   });
 

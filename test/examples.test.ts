@@ -70,9 +70,7 @@ describe('examples/upstream-client.mjs', () => {
   it('sends 300 requests at 98% of the upstream quota with no 429', async () => {
     const { execFile } = await import('node:child_process');
     const output = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [fileURLToPath(new URL('../examples/upstream-client.mjs', import.meta.url))], (error, stdout) =>
-        error ? reject(error) : resolve(stdout),
-      ),
+      execFile(process.execPath, [fileURLToPath(new URL('../examples/upstream-client.mjs', import.meta.url))], (error, stdout) => (error ? reject(error) : resolve(stdout))),
     );
     expect(output).toMatch(/^300 of 300 succeeded in .* upstream 429s: 0\n$/);
   });

@@ -17,16 +17,50 @@ const hostile = {
   },
 };
 const keys: unknown[] = [
-  'a', 'b', 'c', 'user:1', 'é', '\ud800', '\udfff', '\ufffd', '😀', 'x'.repeat(1024), '€'.repeat(1024), '\u0000u:61',
-  '', 'x'.repeat(1025), '€'.repeat(1025), 42, null, undefined, {}, ['a'], hostile, Symbol('k'), 1n, new String('a'),
+  'a',
+  'b',
+  'c',
+  'user:1',
+  'é',
+  '\ud800',
+  '\udfff',
+  '\ufffd',
+  '😀',
+  'x'.repeat(1024),
+  '€'.repeat(1024),
+  '\u0000u:61',
+  '',
+  'x'.repeat(1025),
+  '€'.repeat(1025),
+  42,
+  null,
+  undefined,
+  {},
+  ['a'],
+  hostile,
+  Symbol('k'),
+  1n,
+  new String('a'),
 ];
 const goodKeys = keys.filter((k): k is string => typeof k === 'string' && k.length > 0 && k.length <= 1024);
-const numbers: unknown[] = [
-  1, 1, 1, 2, 3, 7, 50, 0, -1, -0, 0.5, 1.5, Number.NaN, Infinity, -Infinity, 2 ** 53, 2 ** 53 - 1, 2 ** 31, '2', null, hostile, 10n, [],
-];
+const numbers: unknown[] = [1, 1, 1, 2, 3, 7, 50, 0, -1, -0, 0.5, 1.5, Number.NaN, Infinity, -Infinity, 2 ** 53, 2 ** 53 - 1, 2 ** 31, '2', null, hostile, 10n, []];
 const options: unknown[] = [
-  undefined, undefined, undefined, { limit: 3 }, { limit: 10 }, { limit: 1 }, {}, { limit: 0 }, { limit: Number.NaN }, { limit: 2 ** 53 },
-  { limit: '3' }, null, 5, 'x', [], new Proxy({ limit: 4 }, {}),
+  undefined,
+  undefined,
+  undefined,
+  { limit: 3 },
+  { limit: 10 },
+  { limit: 1 },
+  {},
+  { limit: 0 },
+  { limit: Number.NaN },
+  { limit: 2 ** 53 },
+  { limit: '3' },
+  null,
+  5,
+  'x',
+  [],
+  new Proxy({ limit: 4 }, {}),
   {
     get limit() {
       throw new UserError('limit getter');
@@ -53,7 +87,7 @@ describe.runIf(engines().length === 2)('fuzzing the public API on both engines',
     ['leaky bucket', leakyBucket({ burst: 5, ratePerSecond: 3 })],
   ];
 
-  it.each(policies)(`%s: ${(CALLS / 4).toLocaleString("en")} random calls, each on both engines`, (_label, policy) => {
+  it.each(policies)(`%s: ${(CALLS / 4).toLocaleString('en')} random calls, each on both engines`, (_label, policy) => {
     const random = seededRandom(0xf022 + policy.kind.length);
     const pick = <T>(pool: readonly T[]): T => pool[Math.floor(random() * pool.length)] as T;
     const clock = new ManualClock(5_000);

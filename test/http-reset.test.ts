@@ -28,12 +28,19 @@ function resets(headers: Headers, sentAtS: number): number[] {
 
 describe.each(frameworks)('%s', (_name, start) => {
   it.each(policies)('%s: a 429 says a reset no earlier than Retry-After, and a client that waits for it gets through', async (_kind, policy) => {
-    for (const formats of [['legacy', 'draft-6'], ['legacy', 'draft-8']] as HeaderFormat[][]) {
+    for (const formats of [
+      ['legacy', 'draft-6'],
+      ['legacy', 'draft-8'],
+    ] as HeaderFormat[][]) {
       const clock = new ManualClock(0);
       const limiter = new Limiter({ policy, clock, capacity: 1000 });
       const url = await start({ limiter, headers: formats, keyOfUrl: (path) => path });
       // Each client spends its allowance at a different point of the window, then asks once more.
-      for (const [client, at] of [['/a', 0], ['/b', 3_700], ['/c', 9_950]] as const) {
+      for (const [client, at] of [
+        ['/a', 0],
+        ['/b', 3_700],
+        ['/c', 9_950],
+      ] as const) {
         clock.set(at + 20_000 * (client.charCodeAt(1) - 97));
         expect((await get(`${url}${client}`)).status).toBe(200);
         expect((await get(`${url}${client}`)).status).toBe(200);

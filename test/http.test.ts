@@ -46,8 +46,7 @@ const frameworks = [
   ['fastify', startFastify],
 ] as const;
 
-const limiterOf = (limit: number, windowMs = 60_000, clock = new ManualClock(0)) =>
-  new Limiter({ policy: fixedWindow({ limit, windowMs }), clock, capacity: 10_000 });
+const limiterOf = (limit: number, windowMs = 60_000, clock = new ManualClock(0)) => new Limiter({ policy: fixedWindow({ limit, windowMs }), clock, capacity: 10_000 });
 
 async function get(url: string, headers: Record<string, string> = {}) {
   const response = await fetch(url, { headers });
@@ -245,11 +244,7 @@ describe.each(frameworks)('%s', (_name, start) => {
   });
 
   it('per-route limits, and routes left unlimited', async () => {
-    const url = await start({ limiter: limiterOf(100) }, [
-      { path: '/' },
-      { path: '/expensive', config: { limiter: limiterOf(1) } },
-      { path: '/health', config: false },
-    ]);
+    const url = await start({ limiter: limiterOf(100) }, [{ path: '/' }, { path: '/expensive', config: { limiter: limiterOf(1) } }, { path: '/health', config: false }]);
     expect((await get(`${url}/expensive`)).status).toBe(200);
     expect((await get(`${url}/expensive`)).status).toBe(429);
     expect((await get(url)).headers.get('x-ratelimit-remaining')).toBe('99');
@@ -307,8 +302,8 @@ describe.each(frameworks)('%s', (_name, start) => {
   it('follows a Redis limiter’s onError when Redis is down, and never hangs', async () => {
     const client = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
     client.on('error', () => undefined);
-    const deny = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError: 'deny' });
-    const allow = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError: 'allow' });
+    const deny = new RedisLimiter({ name: 't', redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError: 'deny' });
+    const allow = new RedisLimiter({ name: 't', redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError: 'allow' });
     expect((await get(await start({ limiter: deny }))).status).toBe(429);
     expect((await get(await start({ limiter: allow }))).status).toBe(200);
     deny.close();

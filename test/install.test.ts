@@ -89,16 +89,24 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
   it('holds what it needs and nothing else', () => {
     const files = packed.map((f) => f.path);
     for (const needed of [
-      'package.json', 'README.md', 'LICENSE', 'docs/api.md', 'bin/tollgate.mjs', 'bin/build-native.mjs', 'CMakeLists.txt',
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'docs/api.md',
+      'bin/tollgate.mjs',
+      'bin/build-native.mjs',
+      'CMakeLists.txt',
       ...['index', 'http-entry', 'client-entry', 'metrics-entry', 'adapters-entry'].flatMap((entry) => [`dist/${entry}.js`, `dist/${entry}.d.ts`]),
       'prebuilds/linux-x64/tollgate.glibc.node',
-      'native/core/table.cc', 'native/binding/addon.cc',
+      'native/core/table.cc',
+      'native/binding/addon.cc',
     ]) {
       expect(files).toContain(needed);
     }
     // Only the binary built now: none left from an earlier build of other sources.
     expect(files.filter((f) => f.startsWith('prebuilds/'))).toEqual(['prebuilds/linux-x64/tollgate.glibc.node']);
-    const allowed = /^(package\.json|README\.md|LICENSE|docs\/[A-Za-z-]+\.md|CMakeLists\.txt|bin\/(tollgate|build-native)\.mjs|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|prebuilds\/linux-(x64|arm64)\/tollgate\.(glibc|musl)\.node|native\/(core|binding)\/[a-z_]+\.(cc|h))$/;
+    const allowed =
+      /^(package\.json|README\.md|LICENSE|docs\/[A-Za-z-]+\.md|CMakeLists\.txt|bin\/(tollgate|build-native)\.mjs|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|prebuilds\/linux-(x64|arm64)\/tollgate\.(glibc|musl)\.node|native\/(core|binding)\/[a-z_]+\.(cc|h))$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     // Every compiled module comes from a source that exists: no stale module of a renamed one.
     const orphans = files.filter((f) => f.startsWith('dist/') && !existsSync(path.join(root, 'src', f.slice(5).replace(/\.(d\.ts\.map|d\.ts|js\.map|js)$/, '.ts'))));
@@ -108,7 +116,9 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
   it('installs no build tool and runs no script: tollgate, @types/node and undici-types, and no warning', () => {
     // What npm put in the project, from its own record of the tree.
     const tree = JSON.parse(readFileSync(path.join(project, 'node_modules', '.package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
-    const installed = Object.keys(tree.packages).map((p) => p.replace(/^.*node_modules\//, '')).sort();
+    const installed = Object.keys(tree.packages)
+      .map((p) => p.replace(/^.*node_modules\//, ''))
+      .sort();
     expect(installed).toEqual(['@types/node', 'tollgate', 'undici-types']);
     // No lifecycle script a package manager would run or ask to allow at install time.
     const manifest = JSON.parse(readFileSync(path.join(project, 'node_modules', 'tollgate', 'package.json'), 'utf8')) as {
@@ -149,11 +159,30 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
   });
 
   it('every entry point loads by name, with import and with require', () => {
-    const entries = { tollgate: 'Limiter', 'tollgate/http': 'rateLimit', 'tollgate/client': 'limitedFetch', 'tollgate/metrics': 'toPrometheus', 'tollgate/adapters': 'ExpressRateLimitStore' };
-    const imported = runInProject(Object.entries(entries).map(([entry, name]) => `console.log(typeof (await import('${entry}')).${name});`).join('\n'));
+    const entries = {
+      tollgate: 'Limiter',
+      'tollgate/http': 'rateLimit',
+      'tollgate/client': 'limitedFetch',
+      'tollgate/metrics': 'toPrometheus',
+      'tollgate/adapters': 'ExpressRateLimitStore',
+    };
+    const imported = runInProject(
+      Object.entries(entries)
+        .map(([entry, name]) => `console.log(typeof (await import('${entry}')).${name});`)
+        .join('\n'),
+    );
     expect(imported.stderr).toBe('');
     expect(imported.stdout.trim().split('\n')).toEqual(Object.keys(entries).map(() => 'function'));
-    const required = spawnSync(process.execPath, ['-e', Object.entries(entries).map(([entry, name]) => `console.log(typeof require('${entry}').${name});`).join('\n')], { cwd: project, env: userEnv(), encoding: 'utf8' });
+    const required = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        Object.entries(entries)
+          .map(([entry, name]) => `console.log(typeof require('${entry}').${name});`)
+          .join('\n'),
+      ],
+      { cwd: project, env: userEnv(), encoding: 'utf8' },
+    );
     expect(required.stderr).toBe('');
     expect(required.stdout.trim().split('\n')).toEqual(Object.keys(entries).map(() => 'function'));
     // Deep imports stay closed: only the entry points are the package's surface.
@@ -174,7 +203,10 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('installi
     for (const file of maps) {
       const map = JSON.parse(readFileSync(path.join(project, 'node_modules', 'tollgate', file), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
       expect(map.sourcesContent?.length, file).toBe(map.sources.length);
-      expect(map.sourcesContent?.every((text) => typeof text === 'string' && text.length > 0), file).toBe(true);
+      expect(
+        map.sourcesContent?.every((text) => typeof text === 'string' && text.length > 0),
+        file,
+      ).toBe(true);
     }
     expect(existsSync(path.join(dist, '..', 'src'))).toBe(false);
   });

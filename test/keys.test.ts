@@ -59,8 +59,16 @@ describe.runIf(engines().includes('native'))('the raw addon', () => {
   it('refuses over-long keys with a coded TypeError, never a code-less one', () => {
     const { addon } = loadNative();
     const table = new NativeTable(addon!, {
-      kind: 1, limit: 3, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity: 100, shards: 0,
-      evict: true, preallocate: false, detail: new Float64Array(5),
+      kind: 1,
+      limit: 3,
+      windowMs: 1000,
+      rateTokens: 0,
+      rateIntervalMs: 0,
+      capacity: 100,
+      shards: 0,
+      evict: true,
+      preallocate: false,
+      detail: new Float64Array(5),
     });
     expect(table.consume('€'.repeat(1024))).toBe(true);
     for (const bad of ['', '€'.repeat(1025), 5, null, {}]) {

@@ -76,7 +76,10 @@ describe.runIf(hasRedis)('known answers: Redis', () => {
       if (existed) {
         const e = step.expect;
         expect({ allowed: got.allowed, remaining: got.remaining }, message).toEqual({ allowed: e.allowed, remaining: e.remaining });
-        for (const [field, value] of [['resetMs', got.resetMs], ['retryAfterMs', got.retryAfterMs]] as const) {
+        for (const [field, value] of [
+          ['resetMs', got.resetMs],
+          ['retryAfterMs', got.retryAfterMs],
+        ] as const) {
           const expected = e[field];
           if (expected === 0 || expected === Infinity) expect(value, `${message}: ${field}`).toBe(expected);
           else {

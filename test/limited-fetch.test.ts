@@ -74,8 +74,12 @@ describe('upstream-announced waits are capped and counted', () => {
   });
 
   it('bad options are refused, naming them', () => {
-    expect(() => limitedFetch({ maxUpstreamWaitMs: -1 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/for maxUpstreamWaitMs/) }));
-    expect(() => limitedFetch({ onEvent: 1 as unknown as () => void })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for onEvent/) }));
+    expect(() => limitedFetch({ maxUpstreamWaitMs: -1 })).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/for maxUpstreamWaitMs/) }),
+    );
+    expect(() => limitedFetch({ onEvent: 1 as unknown as () => void })).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for onEvent/) }),
+    );
     expect(() => limitedFetch({ maxWaitMs: 1 } as never)).toThrow(/Unknown option limitedFetch.maxWaitMs/);
   });
 });
@@ -178,7 +182,9 @@ describe('methods that are not idempotent are sent again only where retry.method
   });
 
   it('retry.methods must be an array of method names', () => {
-    expect(() => limitedFetch({ retry: { methods: 'POST' as unknown as string[] } })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for retry.methods/) }));
+    expect(() => limitedFetch({ retry: { methods: 'POST' as unknown as string[] } })).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for retry.methods/) }),
+    );
     expect(() => limitedFetch({ retry: { method: ['POST'] } as never })).toThrow(/Unknown option retry.method \(did you mean methods\?\)/);
   });
 });

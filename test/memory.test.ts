@@ -26,7 +26,7 @@ describe.each(engines())('memory after many tables (%s engine)', (engine) => {
   // finalizers in the allocator's arenas, a 128 KiB first chunk per TypeScript table). What V8
   // adds to its young generation under any allocation-heavy loop (up to 24 MiB here, the same in a
   // loop that makes no limiter) is V8's sizing, not memory a closed table holds: left out.
-  it.each(['limiters', 'nest'] as const)('%s: 20,000 made and closed leave at most 24 MiB beyond V8\'s young generation', (scenario) => {
+  it.each(['limiters', 'nest'] as const)("%s: 20,000 made and closed leave at most 24 MiB beyond V8's young generation", (scenario) => {
     const g = measure(engine, scenario);
     expect(g.growthMiB - g.v8NewSpaceGrowthMiB, JSON.stringify(g)).toBeLessThanOrEqual(24);
   });

@@ -42,7 +42,6 @@ describe.each(engines())('%s engine: counters', (engine) => {
   });
 });
 
-
 describe.each(engines())('%s engine: heavy hitters', (engine) => {
   it('finds the planted heavy keys in a Zipf trace of 1,000,000 requests, within the error bound', () => {
     const limiter = new Limiter({ policy: fixedWindow({ limit: 1000, windowMs: 3_600_000 }), engine, topKeys: true, clock: new ManualClock(0), capacity: 200_000 });

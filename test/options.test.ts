@@ -35,14 +35,26 @@ describe('parseLimiterOptions', () => {
   it('reads every option', () => {
     const clock = new ManualClock(0);
     const c = parseLimiterOptions({ policy, name: 'api', capacity: 500, shards: 4, onFull: 'refuse', engine: 'js', preallocate: true, clock, topKeys: { periodMs: 5000 } });
-    expect(c).toMatchObject({ name: 'api', capacity: 500, shards: 4, evict: false, engine: 'js', preallocate: true, initialCapacity: 500, clock, topKeys: { on: true, periodMs: 5000 } });
+    expect(c).toMatchObject({
+      name: 'api',
+      capacity: 500,
+      shards: 4,
+      evict: false,
+      engine: 'js',
+      preallocate: true,
+      initialCapacity: 500,
+      clock,
+      topKeys: { on: true, periodMs: 5000 },
+    });
   });
 
   it('a shared-memory store: its capacity and shards, committed, the native engine', () => {
     const store = sharedMemory({ name: 'parse-only', capacity: 2000, shards: 2 });
     expect(parseLimiterOptions({ policy, store })).toMatchObject({ store, capacity: 2000, shards: 2, preallocate: true, engine: 'native', initialCapacity: 2000 });
     expect(parseLimiterOptions({ policy, store, preallocate: false }).preallocate).toBe(false);
-    expect(() => parseLimiterOptions({ policy, store, capacity: 10 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for capacity/) }));
+    expect(() => parseLimiterOptions({ policy, store, capacity: 10 })).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for capacity/) }),
+    );
     expect(() => parseLimiterOptions({ policy, store, engine: 'js' })).toThrow(/for engine/);
   });
 
@@ -93,7 +105,10 @@ describe('parseRedisLimiterOptions', () => {
     });
     expect(c.redis.cluster).toBe(false);
     expect(parseRedisLimiterOptions({ redis: sender, name: 'a', policy, leases: true }).leases).toEqual({ hotAfter: 4, share: 0.2, keys: 10_000, maxAgeMs: 1000 });
-    expect(parseRedisLimiterOptions({ redis: sender, name: 'a', policy, leases: { hotAfter: 1, share: 1, keys: 5, maxAgeMs: 250 }, slotGroups: 4 })).toMatchObject({ leases: { hotAfter: 1, share: 1, keys: 5, maxAgeMs: 250 }, slotGroups: 4 });
+    expect(parseRedisLimiterOptions({ redis: sender, name: 'a', policy, leases: { hotAfter: 1, share: 1, keys: 5, maxAgeMs: 250 }, slotGroups: 4 })).toMatchObject({
+      leases: { hotAfter: 1, share: 1, keys: 5, maxAgeMs: 250 },
+      slotGroups: 4,
+    });
   });
 
   it('reads every option', () => {

@@ -21,8 +21,12 @@ describe('the tollgate package', () => {
   it('loads by name with import and with require, every entry point', () => {
     const names = Object.entries(ENTRIES);
     const imports = names.map(([entry, name], i) => `import { ${name} as v${i} } from '${entry}';`).join(' ');
-    const viaImport = execFileSync(process.execPath, ['--input-type=module', '-e', `${imports} console.log(${names.map((_, i) => `typeof v${i}`).join(', ')})`], { encoding: 'utf8' });
-    const viaRequire = execFileSync(process.execPath, ['-e', `console.log(${names.map(([entry, name]) => `typeof require('${entry}').${name}`).join(', ')})`], { encoding: 'utf8' });
+    const viaImport = execFileSync(process.execPath, ['--input-type=module', '-e', `${imports} console.log(${names.map((_, i) => `typeof v${i}`).join(', ')})`], {
+      encoding: 'utf8',
+    });
+    const viaRequire = execFileSync(process.execPath, ['-e', `console.log(${names.map(([entry, name]) => `typeof require('${entry}').${name}`).join(', ')})`], {
+      encoding: 'utf8',
+    });
     expect(viaImport.trim()).toBe(names.map(() => 'function').join(' '));
     expect(viaRequire.trim()).toBe(names.map(() => 'function').join(' '));
   });
@@ -57,7 +61,12 @@ describe('the tollgate package', () => {
   it('its lockfile agrees with package.json, so `npm install` leaves it unchanged', () => {
     const root = fileURLToPath(new URL('..', import.meta.url));
     const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
-    const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { name: string; version: string; lockfileVersion: number; packages: Record<string, Record<string, unknown>> };
+    const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as {
+      name: string;
+      version: string;
+      lockfileVersion: number;
+      packages: Record<string, Record<string, unknown>>;
+    };
     expect(lock).toMatchObject({ name: manifest.name, version: manifest.version, lockfileVersion: 3 });
     const rootEntry = lock.packages[''] ?? {};
     for (const field of ['name', 'version', 'license', 'dependencies', 'devDependencies', 'peerDependencies', 'peerDependenciesMeta', 'engines', 'bin']) {
@@ -96,14 +105,25 @@ describe('the tollgate package', () => {
 
   it('the README and the guides link only to files and headings that exist', () => {
     const root = fileURLToPath(new URL('..', import.meta.url));
-    const pages = ['README.md', ...readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const pages = [
+      'README.md',
+      ...readdirSync(path.join(root, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
     // GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens.
     const anchors = (file: string) =>
       new Set(
         readFileSync(path.join(root, file), 'utf8')
           .split('\n')
           .filter((l) => /^#{1,6} /.test(l))
-          .map((l) => l.replace(/^#+ /, '').toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-')),
+          .map((l) =>
+            l
+              .replace(/^#+ /, '')
+              .toLowerCase()
+              .replace(/[^\p{L}\p{N} _-]/gu, '')
+              .replace(/ /g, '-'),
+          ),
       );
     const broken: string[] = [];
     for (const page of pages) {
@@ -181,7 +201,18 @@ describe('what child processes load (regression: fixtures imported a stale dist/
     if (addon !== undefined) {
       for (const capacity of [1, 56, 1000, 8191, 8192, 100_000, 1_000_000, 5_000_000]) {
         for (const shards of [0, 1, 3, 64]) {
-          const t = new NativeTable(addon, { kind: 1, limit: 5, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity, shards, evict: true, preallocate: false, detail: new Float64Array(5) });
+          const t = new NativeTable(addon, {
+            kind: 1,
+            limit: 5,
+            windowMs: 1000,
+            rateTokens: 0,
+            rateIntervalMs: 0,
+            capacity,
+            shards,
+            evict: true,
+            preallocate: false,
+            detail: new Float64Array(5),
+          });
           const st = t.stats();
           expect({ capacity: st.slots, shards: st.shards }, `${capacity}/${shards}`).toEqual(plannedCapacity(capacity, shards));
           t.close();

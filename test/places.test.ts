@@ -94,7 +94,12 @@ describe('UpstreamPlaces', () => {
     const order: string[] = [];
     const first = await one.acquire();
     const waits = [];
-    for (const [name, side] of [['a', two], ['b', one], ['c', two], ['d', one]] as const) {
+    for (const [name, side] of [
+      ['a', two],
+      ['b', one],
+      ['c', two],
+      ['d', one],
+    ] as const) {
       clock.advance(1);
       waits.push(side.acquire().then((release) => (order.push(name), release)));
     }
@@ -180,7 +185,12 @@ describe('UpstreamPlaces when things go wrong (found by an outside attack)', () 
     const places = new UpstreamPlaces(store, 30, () => undefined);
     const release = await places.acquire();
     const waiting = [places.acquire(), places.acquire()];
-    const settled = waiting.map((w) => w.then(() => 'granted', (e: unknown) => e));
+    const settled = waiting.map((w) =>
+      w.then(
+        () => 'granted',
+        (e: unknown) => e,
+      ),
+    );
     await vi.waitFor(async () => expect((await store.counts()).waiting).toBe(1));
     // Queued, told of no time to ask again: now the store fails every call (and announces nothing).
     const down = Object.assign(new Error('Redis is down'), { code: 'TOLLGATE_REDIS_UNAVAILABLE' });
@@ -240,7 +250,9 @@ describe('limitedFetch upstream options', () => {
       [{ concurrency: 2, window: 1 }, /Unknown option upstream\.window/],
     ];
     for (const [upstream, message] of bad) {
-      expect(() => limitedFetch({ upstream: upstream as never })).toThrow(expect.objectContaining({ code: expect.stringMatching(/^TOLLGATE_/), message: expect.stringMatching(message) }));
+      expect(() => limitedFetch({ upstream: upstream as never })).toThrow(
+        expect.objectContaining({ code: expect.stringMatching(/^TOLLGATE_/), message: expect.stringMatching(message) }),
+      );
     }
   });
 

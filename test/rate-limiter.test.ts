@@ -144,7 +144,30 @@ class CountingLimiter implements RateLimiter {
     return d;
   }
   stats(): RateLimiterStats {
-    return { name: this.name, store: 'redis', decisions: 0, allowed: 0, denied: 0, denyCacheHits: 0, redisCalls: 0, errors: 0, timeouts: 0, failedOpen: 0, failedClosed: 0, fallbackDecisions: 0, shortCircuited: 0, stateMismatches: 0, lateRefused: 0, lateExecuted: 0, leasedDecisions: 0, leaseCalls: 0, breakerOpened: 0, breakerHalfOpened: 0, breakerClosed: 0, openNodes: 0 };
+    return {
+      name: this.name,
+      store: 'redis',
+      decisions: 0,
+      allowed: 0,
+      denied: 0,
+      denyCacheHits: 0,
+      redisCalls: 0,
+      errors: 0,
+      timeouts: 0,
+      failedOpen: 0,
+      failedClosed: 0,
+      fallbackDecisions: 0,
+      shortCircuited: 0,
+      stateMismatches: 0,
+      lateRefused: 0,
+      lateExecuted: 0,
+      leasedDecisions: 0,
+      leaseCalls: 0,
+      breakerOpened: 0,
+      breakerHalfOpened: 0,
+      breakerClosed: 0,
+      openNodes: 0,
+    };
   }
   close(): void {
     this.closed = true;
@@ -152,7 +175,6 @@ class CountingLimiter implements RateLimiter {
 }
 
 describe('anything that takes a limiter takes any RateLimiter', () => {
-
   it('the middleware answers from a user-written limiter: exactly its limit passes, then 429', async () => {
     const limiter = new CountingLimiter(4);
     const limit = rateLimit({ limiter, key: { header: 'x-user' } });
@@ -196,7 +218,7 @@ describe('RedisLimiter with a limiter as its fallback', () => {
   it('a fallback that never answers does not outlive close(): the call rejects at once', async () => {
     const silent = new CountingLimiter(1);
     silent.consume = () => new Promise<Decision>(() => {});
-    const limiter = new RedisLimiter({ name: "t", redis: broken, policy, onError: silent, denyCache: false });
+    const limiter = new RedisLimiter({ name: 't', redis: broken, policy, onError: silent, denyCache: false });
     const pending = limiter.consume('k');
     // The batch goes out, fails, and reaches the fallback, which never answers.
     await vi.waitFor(() => expect(limiter.stats().fallbackDecisions).toBe(1), { timeout: 10_000 });
@@ -210,7 +232,7 @@ describe.runIf(hasRedis)('RedisLimiter through the interface', () => {
   let prefixes = 0;
 
   it('keeps the contract', async () => {
-    const limiter = new RedisLimiter({ name: "t", redis: state.redis, policy, prefix: `iface${++prefixes}:`, clock: new ManualClock(0) });
+    const limiter = new RedisLimiter({ name: 't', redis: state.redis, policy, prefix: `iface${++prefixes}:`, clock: new ManualClock(0) });
     await exercise(limiter);
     expect(limiter.stats().store).toBe('redis');
   });
@@ -219,7 +241,7 @@ describe.runIf(hasRedis)('RedisLimiter through the interface', () => {
     const broken = { evalsha: () => Promise.reject(new Error('down')), eval: () => Promise.reject(new Error('down')), del: () => Promise.resolve(0) };
     const clock = new ManualClock(0);
     const fallback = allOf(new Limiter({ policy, clock }), new Limiter({ policy: fixedWindow({ limit: 2, windowMs: 1000 }), clock }));
-    const limiter = new RedisLimiter({ name: "t", redis: broken, policy, onError: fallback, denyCache: false });
+    const limiter = new RedisLimiter({ name: 't', redis: broken, policy, onError: fallback, denyCache: false });
     const allowed = [];
     for (let i = 0; i < 3; i++) allowed.push((await limiter.consume('k')).allowed);
     expect(allowed).toEqual([true, true, false]);

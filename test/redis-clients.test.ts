@@ -24,36 +24,84 @@ const quiet = <T extends { on(event: 'error', listener: () => void): unknown }>(
 };
 
 const single: [string, Maker][] = [
-  ['ioredis 5', async ([n]) => { const c = quiet(new Redis5({ ...n! })); return { client: c, close: () => c.disconnect() }; }],
-  ['ioredis 6', async ([n]) => { const c = quiet(new Redis6({ ...n! })); return { client: c, close: () => c.disconnect() }; }],
-  ['iovalkey', async ([n]) => { const c = quiet(new Valkey({ ...n! })); return { client: c, close: () => c.disconnect() }; }],
-  ['node-redis', async ([n]) => {
-    const c = quiet(createClient({ socket: { host: n!.host, port: n!.port } }));
-    await c.connect();
-    return { client: c, close: () => void c.destroy() };
-  }],
-  ['a sendCommand object', async ([n]) => {
-    const c = quiet(new Redis5({ ...n! }));
-    const sender: RedisCommandSender = { sendCommand: (command) => c.call(command[0] as string, ...command.slice(1)) };
-    return { client: sender, close: () => c.disconnect() };
-  }],
+  [
+    'ioredis 5',
+    async ([n]) => {
+      const c = quiet(new Redis5({ ...n! }));
+      return { client: c, close: () => c.disconnect() };
+    },
+  ],
+  [
+    'ioredis 6',
+    async ([n]) => {
+      const c = quiet(new Redis6({ ...n! }));
+      return { client: c, close: () => c.disconnect() };
+    },
+  ],
+  [
+    'iovalkey',
+    async ([n]) => {
+      const c = quiet(new Valkey({ ...n! }));
+      return { client: c, close: () => c.disconnect() };
+    },
+  ],
+  [
+    'node-redis',
+    async ([n]) => {
+      const c = quiet(createClient({ socket: { host: n!.host, port: n!.port } }));
+      await c.connect();
+      return { client: c, close: () => void c.destroy() };
+    },
+  ],
+  [
+    'a sendCommand object',
+    async ([n]) => {
+      const c = quiet(new Redis5({ ...n! }));
+      const sender: RedisCommandSender = { sendCommand: (command) => c.call(command[0] as string, ...command.slice(1)) };
+      return { client: sender, close: () => c.disconnect() };
+    },
+  ],
 ];
 
 const clusters: [string, Maker][] = [
-  ['ioredis 5 Cluster', async (nodes) => { const c = quiet(new Cluster5([...nodes])); return { client: c, close: () => c.disconnect() }; }],
-  ['ioredis 6 Cluster', async (nodes) => { const c = quiet(new Cluster6([...nodes])); return { client: c, close: () => c.disconnect() }; }],
-  ['iovalkey Cluster', async (nodes) => { const c = quiet(new ValkeyCluster([...nodes])); return { client: c, close: () => c.disconnect() }; }],
-  ['node-redis cluster', async (nodes) => {
-    const c = quiet(createCluster({ rootNodes: nodes.map((n) => ({ socket: { host: n.host, port: n.port } })) }));
-    await c.connect();
-    return { client: c, close: () => void c.destroy() };
-  }],
-  ['a sendCommand object on a cluster', async (nodes) => {
-    // ioredis' Cluster routes EVALSHA by its first key; cluster: true makes tollgate split batches by slot.
-    const c = quiet(new Cluster5([...nodes]));
-    const sender: RedisCommandSender = { cluster: true, sendCommand: (command) => c.call(command[0] as string, ...command.slice(1)) };
-    return { client: sender, close: () => c.disconnect() };
-  }],
+  [
+    'ioredis 5 Cluster',
+    async (nodes) => {
+      const c = quiet(new Cluster5([...nodes]));
+      return { client: c, close: () => c.disconnect() };
+    },
+  ],
+  [
+    'ioredis 6 Cluster',
+    async (nodes) => {
+      const c = quiet(new Cluster6([...nodes]));
+      return { client: c, close: () => c.disconnect() };
+    },
+  ],
+  [
+    'iovalkey Cluster',
+    async (nodes) => {
+      const c = quiet(new ValkeyCluster([...nodes]));
+      return { client: c, close: () => c.disconnect() };
+    },
+  ],
+  [
+    'node-redis cluster',
+    async (nodes) => {
+      const c = quiet(createCluster({ rootNodes: nodes.map((n) => ({ socket: { host: n.host, port: n.port } })) }));
+      await c.connect();
+      return { client: c, close: () => void c.destroy() };
+    },
+  ],
+  [
+    'a sendCommand object on a cluster',
+    async (nodes) => {
+      // ioredis' Cluster routes EVALSHA by its first key; cluster: true makes tollgate split batches by slot.
+      const c = quiet(new Cluster5([...nodes]));
+      const sender: RedisCommandSender = { cluster: true, sendCommand: (command) => c.call(command[0] as string, ...command.slice(1)) };
+      return { client: sender, close: () => c.disconnect() };
+    },
+  ],
 ];
 
 /** Keys whose braces would make or break a hash tag, and the other edge keys of the engines' tests. */
@@ -85,7 +133,10 @@ async function everyKeyLimited(made: Made) {
   const decisions = await Promise.all(braceKeys.flatMap((k) => [limiter.consume(k), limiter.consume(k), limiter.consume(k)]));
   // Exactly one per key passes, whatever the key: none escapes to onError (which would allow all three).
   for (let i = 0; i < braceKeys.length; i++) {
-    expect(decisions.slice(3 * i, 3 * i + 3).filter((d) => d.allowed), `key ${JSON.stringify(braceKeys[i])}`).toHaveLength(1);
+    expect(
+      decisions.slice(3 * i, 3 * i + 3).filter((d) => d.allowed),
+      `key ${JSON.stringify(braceKeys[i])}`,
+    ).toHaveLength(1);
   }
   expect(limiter.stats()).toMatchObject({ failedOpen: 0, errors: 0, timeouts: 0 });
   limiter.close();

@@ -80,7 +80,7 @@ describe.runIf(hasRedis)("state TTLs on Redis' own clock", () => {
     limiter.close();
   });
 
-  it.each([1, 2])('sliding window 10 per 60 s, cost %i: the state lives to the end of the next window on Redis\' clock, plus a minute', async (cost) => {
+  it.each([1, 2])("sliding window 10 per 60 s, cost %i: the state lives to the end of the next window on Redis' clock, plus a minute", async (cost) => {
     const w = 60_000;
     const before = await redisNow();
     const { limiter, decision, pttl, realMs } = await consumeAndRead(slidingWindow({ limit: 10, windowMs: w }), cost);
@@ -88,7 +88,10 @@ describe.runIf(hasRedis)("state TTLs on Redis' own clock", () => {
     expect(decision.allowed).toBe(true);
     // resetMs is the rest of the current window, aligned on Redis' clock, at some time the call ran.
     const ranAt = [before - (before % w), after - (after % w)].map((start) => start + w - decision.resetMs);
-    expect(ranAt.some((t) => t >= before && t <= after), `resetMs ${decision.resetMs} between Redis times ${before} and ${after}`).toBe(true);
+    expect(
+      ranAt.some((t) => t >= before && t <= after),
+      `resetMs ${decision.resetMs} between Redis times ${before} and ${after}`,
+    ).toBe(true);
     expect(decision.resetMs).toBeGreaterThan(0);
     expect(decision.resetMs).toBeLessThanOrEqual(w);
     // This window's count weighs into the next: the state matters resetMs + w, and its slack is

@@ -60,7 +60,9 @@ describe.runIf(hasRedis)('RedisLimiter leases behind a distant Redis', () => {
     it("a lease decision's resetMs never runs past the end of its Redis window", async () => {
       const { report } = await scenario();
       expect(report.resetChecked).toBeGreaterThanOrEqual(20);
-      expect(report.resetOver, `${report.resetOver} of ${report.resetChecked} lease decisions state an end up to ${report.resetOverMaxMs.toFixed(0)} ms after their window's`).toBe(0);
+      expect(report.resetOver, `${report.resetOver} of ${report.resetChecked} lease decisions state an end up to ${report.resetOverMaxMs.toFixed(0)} ms after their window's`).toBe(
+        0,
+      );
     });
   });
 
@@ -70,7 +72,15 @@ describe.runIf(hasRedis)('RedisLimiter leases behind a distant Redis', () => {
     const timeoutMs = 250;
     // A guarantee, not a timing figure: the slack covers timers and a loaded machine, not a queue.
     const slackMs = 250;
-    const { made, waits, rejected, pending, stats } = await hotKeyBehindSlowReplies(tollgate, { proxy, redis: client(proxy.port), prefix: prefix(), leases: true, perSecond: 4500, ms: 1500, timeoutMs });
+    const { made, waits, rejected, pending, stats } = await hotKeyBehindSlowReplies(tollgate, {
+      proxy,
+      redis: client(proxy.port),
+      prefix: prefix(),
+      leases: true,
+      perSecond: 4500,
+      ms: 1500,
+      timeoutMs,
+    });
     const late = waits.filter((took) => took > timeoutMs + slackMs).length;
     const slowestMs = waits.reduce((most, took) => Math.max(most, took), 0);
     expect(made).toBeGreaterThan(4000);

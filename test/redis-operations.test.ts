@@ -270,7 +270,16 @@ describe.runIf(hasRedis)('a replica (READONLY) is a Redis failure, decided by on
   it('once promoted (REPLICAOF NO ONE), the same limiter is decided by Redis again, exactly', async () => {
     const events: RedisLimiterEvent[] = [];
     const name = unique('promoted');
-    const limiter = new RedisLimiter({ redis: replicaClient, name, policy: fixedWindow({ limit: 3, windowMs: 60_000 }), onError: 'deny', onEvent: (e) => events.push(e), denyCache: false, timeoutMs: TIMEOUT_MS, breaker: QUICK_BREAKER });
+    const limiter = new RedisLimiter({
+      redis: replicaClient,
+      name,
+      policy: fixedWindow({ limit: 3, windowMs: 60_000 }),
+      onError: 'deny',
+      onEvent: (e) => events.push(e),
+      denyCache: false,
+      timeoutMs: TIMEOUT_MS,
+      breaker: QUICK_BREAKER,
+    });
     try {
       expect(await limiter.consume('k')).toMatchObject({ allowed: false });
       expect(codesOf(events)).toContain(READONLY);
@@ -307,7 +316,17 @@ describe.runIf(hasRedis)('an ACL user without a command tollgate needs: a coded 
     const user = client(server, { username: 'noincr', password: 'pw' });
     const events: RedisLimiterEvent[] = [];
     const prefix = unique('noincr') + ':';
-    const limiter = new RedisLimiter({ redis: user, name: 'acl', prefix, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), onError: 'allow', onEvent: (e) => events.push(e), denyCache: false, timeoutMs: TIMEOUT_MS, breaker: QUICK_BREAKER });
+    const limiter = new RedisLimiter({
+      redis: user,
+      name: 'acl',
+      prefix,
+      policy: fixedWindow({ limit: 5, windowMs: 60_000 }),
+      onError: 'allow',
+      onEvent: (e) => events.push(e),
+      denyCache: false,
+      timeoutMs: TIMEOUT_MS,
+      breaker: QUICK_BREAKER,
+    });
     try {
       // The first calls (first contact: plain consumes, one batch), then general ones (INCRBY is
       // granted, still refused: the node lacks INCR), a peek, and more rounds.
@@ -352,7 +371,15 @@ describe.runIf(hasRedis)('an ACL user without a command tollgate needs: a coded 
   it('without INCR: a sliding-window limiter on that user rejects with UNSUPPORTED too (the node lacks a core command)', async () => {
     await admin.call('ACL', 'SETUSER', 'noincr2', 'on', '>pw', '~*', '+@all', '-incr');
     const user = client(server, { username: 'noincr2', password: 'pw' });
-    const limiter = new RedisLimiter({ redis: user, name: unique('slide'), policy: slidingWindow({ limit: 5, windowMs: 60_000 }), onError: 'allow', denyCache: false, timeoutMs: TIMEOUT_MS, breaker: QUICK_BREAKER });
+    const limiter = new RedisLimiter({
+      redis: user,
+      name: unique('slide'),
+      policy: slidingWindow({ limit: 5, windowMs: 60_000 }),
+      onError: 'allow',
+      denyCache: false,
+      timeoutMs: TIMEOUT_MS,
+      breaker: QUICK_BREAKER,
+    });
     try {
       const settled = await Promise.allSettled([limiter.consume('a'), limiter.consume('b', 2)]);
       expect(settled.map((r) => (r.status === 'rejected' ? codeOf(r.reason) : 'decided'))).toEqual([UNSUPPORTED, UNSUPPORTED]);
@@ -368,7 +395,15 @@ describe.runIf(hasRedis)('an ACL user without a command tollgate needs: a coded 
     const user = client(server, { username: 'nopexpire', password: 'pw' });
     const prefix = unique('nopexpire') + ':';
     const events: RedisLimiterEvent[] = [];
-    const common = { redis: user, prefix, policy: fixedWindow({ limit: 50, windowMs: 60_000 }), onError: 'allow', denyCache: false, timeoutMs: TIMEOUT_MS, breaker: QUICK_BREAKER } as const;
+    const common = {
+      redis: user,
+      prefix,
+      policy: fixedWindow({ limit: 50, windowMs: 60_000 }),
+      onError: 'allow',
+      denyCache: false,
+      timeoutMs: TIMEOUT_MS,
+      breaker: QUICK_BREAKER,
+    } as const;
     const plain = new RedisLimiter({ ...common, name: 'plain', onEvent: (e) => events.push(e) });
     const leased = new RedisLimiter({ ...common, name: 'leased', leases: { hotAfter: 1 } });
     try {
@@ -406,7 +441,16 @@ describe.runIf(hasRedis)('an ACL user without a command tollgate needs: a coded 
     const prefix = unique('revoked') + ':';
     const events: RedisLimiterEvent[] = [];
     // No breaker: every call below reaches Redis.
-    const common = { redis: user, prefix, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), onError: 'deny', denyCache: false, timeoutMs: TIMEOUT_MS, breaker: false, onEvent: (e: RedisLimiterEvent) => events.push(e) } as const;
+    const common = {
+      redis: user,
+      prefix,
+      policy: fixedWindow({ limit: 5, windowMs: 60_000 }),
+      onError: 'deny',
+      denyCache: false,
+      timeoutMs: TIMEOUT_MS,
+      breaker: false,
+      onEvent: (e: RedisLimiterEvent) => events.push(e),
+    } as const;
     // One limiter per path, each probed (a call made) before PEXPIRE goes: a limiter probes once.
     const batch = new RedisLimiter({ ...common, name: 'w' });
     const general = new RedisLimiter({ ...common, name: 'g' });
@@ -455,13 +499,23 @@ describe.runIf(hasRedis)('an ACL user without a command tollgate needs: a coded 
     }
   });
 
-  it('a refusal the probe cannot name (keys outside the user\'s patterns): one call decided by onError, then UNSUPPORTED in the server\'s words', async () => {
+  it("a refusal the probe cannot name (keys outside the user's patterns): one call decided by onError, then UNSUPPORTED in the server's words", async () => {
     const prefix = unique('keys') + ':';
     // The user may touch the limiter's blocks marker (what the probe checks) but not its counters.
     await admin.call('ACL', 'SETUSER', 'narrow', 'on', '>pw', `~${prefix}w:blocked`, '+@all');
     const user = client(server, { username: 'narrow', password: 'pw' });
     const events: RedisLimiterEvent[] = [];
-    const limiter = new RedisLimiter({ redis: user, name: 'w', prefix, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), onError: 'allow', denyCache: false, timeoutMs: TIMEOUT_MS, breaker: false, onEvent: (e) => events.push(e) });
+    const limiter = new RedisLimiter({
+      redis: user,
+      name: 'w',
+      prefix,
+      policy: fixedWindow({ limit: 5, windowMs: 60_000 }),
+      onError: 'allow',
+      denyCache: false,
+      timeoutMs: TIMEOUT_MS,
+      breaker: false,
+      onEvent: (e) => events.push(e),
+    });
     try {
       expect((await limiter.consume('a')).allowed).toBe(true);
       expect(limiter.stats().failedOpen).toBe(1);
@@ -479,7 +533,15 @@ describe.runIf(hasRedis)('an ACL user without a command tollgate needs: a coded 
   it('without EVALSHA (the probe itself runs as EVAL): every call rejects with UNSUPPORTED naming EVALSHA, none decided by onError', async () => {
     await admin.call('ACL', 'SETUSER', 'nosha', 'on', '>pw', '~*', '+@all', '-evalsha');
     const user = client(server, { username: 'nosha', password: 'pw' });
-    const limiter = new RedisLimiter({ redis: user, name: 'w', prefix: unique('nosha') + ':', policy: fixedWindow({ limit: 5, windowMs: 60_000 }), onError: 'allow', denyCache: false, timeoutMs: TIMEOUT_MS });
+    const limiter = new RedisLimiter({
+      redis: user,
+      name: 'w',
+      prefix: unique('nosha') + ':',
+      policy: fixedWindow({ limit: 5, windowMs: 60_000 }),
+      onError: 'allow',
+      denyCache: false,
+      timeoutMs: TIMEOUT_MS,
+    });
     try {
       for (let i = 0; i < 3; i++) await expect(limiter.consume('k')).rejects.toMatchObject({ code: UNSUPPORTED, message: expect.stringMatching(/EVALSHA/) });
       expect(limiter.stats()).toMatchObject({ failedOpen: 0, allowed: 0 });
@@ -494,7 +556,16 @@ describe.runIf(hasRedis)('an ACL user without a command tollgate needs: a coded 
     const user = client(server, { username: 'flip', password: 'pw' });
     const pauser = client(server);
     const prefix = unique('flip') + ':';
-    const limiter = new RedisLimiter({ redis: user, name: 'w', prefix, policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), onError: 'allow', denyCache: false, timeoutMs: 300, breaker: QUICK_BREAKER });
+    const limiter = new RedisLimiter({
+      redis: user,
+      name: 'w',
+      prefix,
+      policy: fixedWindow({ limit: 1000, windowMs: 60_000 }),
+      onError: 'allow',
+      denyCache: false,
+      timeoutMs: 300,
+      breaker: QUICK_BREAKER,
+    });
     try {
       await until('Redis to decide a first call', async () => ((await limiter.consume('k')) && (await admin.exists(`${prefix}w{k}:fw60000`)) === 1 ? true : undefined));
       await admin.call('ACL', 'SETUSER', 'flip', '-incr');
@@ -534,7 +605,17 @@ describe.runIf(hasRedis)('an ACL user without a command tollgate needs: a coded 
     const user = client(server, { username: 'lessee', password: 'pw' });
     const prefix = unique('lessee') + ':';
     const warnings = listenForWarnings();
-    const limiter = new RedisLimiter({ redis: user, name: 'w', prefix, policy: fixedWindow({ limit: 50, windowMs: 60_000 }), onError: 'allow', denyCache: false, timeoutMs: TIMEOUT_MS, breaker: false, leases: { hotAfter: 1 } });
+    const limiter = new RedisLimiter({
+      redis: user,
+      name: 'w',
+      prefix,
+      policy: fixedWindow({ limit: 50, windowMs: 60_000 }),
+      onError: 'allow',
+      denyCache: false,
+      timeoutMs: TIMEOUT_MS,
+      breaker: false,
+      leases: { hotAfter: 1 },
+    });
     try {
       for (let i = 0; i < 5; i++) expect((await limiter.consume('k')).allowed).toBe(true);
       expect(limiter.stats().leaseCalls).toBeGreaterThan(0);
@@ -631,7 +712,15 @@ describe.runIf(hasRedis)('a counter found without an expiry is repaired on its n
     const key = `${prefix}w{k}:fw60000`;
     await admin.set(key, '5');
     // hotAfter 1: the first consume already takes a lease, so the lease script meets the key first.
-    const limiter = new RedisLimiter({ redis: admin, name: 'w', prefix, policy: fixedWindow({ limit: 100, windowMs: 60_000 }), leases: { hotAfter: 1 }, denyCache: false, timeoutMs: TIMEOUT_MS });
+    const limiter = new RedisLimiter({
+      redis: admin,
+      name: 'w',
+      prefix,
+      policy: fixedWindow({ limit: 100, windowMs: 60_000 }),
+      leases: { hotAfter: 1 },
+      denyCache: false,
+      timeoutMs: TIMEOUT_MS,
+    });
     try {
       const d = await limiter.consume('k');
       expect(limiter.stats().leaseCalls).toBe(1);
@@ -673,7 +762,14 @@ describe.runIf(hasRedis)('PEXPIRETIME renamed away (as on Redis 6.x): leases swi
     const warnings = listenForWarnings();
     const events: RedisLimiterEvent[] = [];
     const name = unique('plain');
-    const limiter = new RedisLimiter({ redis: admin, name, policy: fixedWindow({ limit: 50, windowMs: 60_000 }), onError: 'allow', onEvent: (e) => events.push(e), timeoutMs: TIMEOUT_MS });
+    const limiter = new RedisLimiter({
+      redis: admin,
+      name,
+      policy: fixedWindow({ limit: 50, windowMs: 60_000 }),
+      onError: 'allow',
+      onEvent: (e) => events.push(e),
+      timeoutMs: TIMEOUT_MS,
+    });
     try {
       const decisions = await Promise.all(Array.from({ length: 200 }, () => limiter.consume('hot')));
       expect(decisions.filter((d) => d.allowed)).toHaveLength(50);
@@ -692,7 +788,7 @@ describe.runIf(hasRedis)('PEXPIRETIME renamed away (as on Redis 6.x): leases swi
     }
   });
 
-  it("with leases: three limiters sharing a hot key admit exactly the limit (50 of 200), with a LEASES_OFF warning", async () => {
+  it('with leases: three limiters sharing a hot key admit exactly the limit (50 of 200), with a LEASES_OFF warning', async () => {
     const warnings = listenForWarnings();
     const name = unique('leases');
     const limiters = Array.from(
@@ -758,7 +854,15 @@ describe.runIf(hasRedis)('an eviction policy that can drop counters gets one cod
   // first limiter; no second may follow, however many calls and limiters), or none at all.
   it.each([
     ['maxmemory 0 (no limit): no warning', [['maxmemory-policy', 'allkeys-lru']], [50], undefined],
-    ['maxmemory 100mb with noeviction: no warning', [['maxmemory', '100mb'], ['maxmemory-policy', 'noeviction']], [50], undefined],
+    [
+      'maxmemory 100mb with noeviction: no warning',
+      [
+        ['maxmemory', '100mb'],
+        ['maxmemory-policy', 'noeviction'],
+      ],
+      [50],
+      undefined,
+    ],
     ['maxmemory 100mb with allkeys-lru: one warning naming the policy, however many calls and limiters', EVICTING, [10, 100, 50], 'allkeys-lru'],
     ['another server with an evicting policy (allkeys-lru too) gets its own warning: one per node', EVICTING, [10], 'allkeys-lru'],
   ] as const)('%s', async (_label, config, calls, warning) => {

@@ -94,7 +94,7 @@ describe('ServerClock', () => {
     const clock = new ServerClock();
     let now = 0;
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let i = 0; i < 2000; i++) {
       const sent = now;
       const readAt = sent + random() * 5;
@@ -132,7 +132,7 @@ describe('Redis key names', () => {
     expect(escaped.size).toBe(new Set([...forms, ...edgeKeys()]).size);
   });
 
-  it('on a Cluster a limiter\'s keys fall in its slot groups, each key in one slot, every key distinct', () => {
+  it("on a Cluster a limiter's keys fall in its slot groups, each key in one slot, every key distinct", () => {
     const forms = ['}', '}evil', '{', '{}', '{a}', 'a{b}c', '}{', '{{}}', 'x}y{z', '%7D', '%', '%25', 'ü{}', 'a:b', 'a}:b'];
     const keys = [...forms, ...edgeKeys(), ...Array.from({ length: 2000 }, (_, i) => `user:${i}`)];
     const slots = new Set<number>();
@@ -236,7 +236,14 @@ describe('RedisLimiter over a scripted server (a RedisCommandSender that answers
         return [1, Date.now(), 1, 9, 60_000, 0];
       },
     };
-    const limiter = new RedisLimiter({ redis: sender, name: 'scripted', policy: fixedWindow({ limit: 10, windowMs: 60_000 }), breaker: { afterFailures: 1, retryMs: 10, maxRetryMs: 20 }, onError: 'deny', denyCache: false });
+    const limiter = new RedisLimiter({
+      redis: sender,
+      name: 'scripted',
+      policy: fixedWindow({ limit: 10, windowMs: 60_000 }),
+      breaker: { afterFailures: 1, retryMs: 10, maxRetryMs: 20 },
+      onError: 'deny',
+      denyCache: false,
+    });
     try {
       expect((await limiter.consume('k')).allowed).toBe(true);
       mode = 'fail';
@@ -265,7 +272,7 @@ describe('RedisLimiter over a scripted server (a RedisCommandSender that answers
 });
 
 describe('the window ends a RedisLimiter remembers (WindowEnds)', () => {
-  it('starts small, doubles as keys fill it up to its bound, and never answers one key with another\'s end', () => {
+  it("starts small, doubles as keys fill it up to its bound, and never answers one key with another's end", () => {
     const ends = new WindowEnds(12);
     expect(ends.slots).toBe(256);
     for (let i = 0; i < 10_000; i++) ends.set(`ip:${i}`, 1_000_000 + i);
@@ -299,7 +306,7 @@ describe('the window ends a RedisLimiter remembers (WindowEnds)', () => {
   });
 });
 
-describe('maps kept to a bound (makeRoom: the deny cache, the adapters\' remembered keys)', () => {
+describe("maps kept to a bound (makeRoom: the deny cache, the adapters' remembered keys)", () => {
   it('never holds more than the bound, drops the oldest first, and keeps the newest', () => {
     const map = new Map<string, number>();
     for (let i = 0; i < 10_000; i++) {

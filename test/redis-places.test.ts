@@ -263,7 +263,10 @@ describe.runIf(hasRedis)('RedisPlaces on one redis-server', () => {
   });
 
   it('refuses options, terms and arguments it cannot use, by name', async () => {
-    const make = (options: Record<string, unknown>, terms: unknown = CONCURRENCY_1) => () => new RedisPlaces({ redis: s.redis, name: 'x', ...options } as never, terms as PlaceTerms);
+    const make =
+      (options: Record<string, unknown>, terms: unknown = CONCURRENCY_1) =>
+      () =>
+        new RedisPlaces({ redis: s.redis, name: 'x', ...options } as never, terms as PlaceTerms);
     expect(make({ prefx: 'a' })).toThrow(/options\.prefx \(did you mean prefix\?\)/);
     expect(make({ prefix: 'a{b}' })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringContaining('prefix') }));
     expect(make({ name: '' })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringContaining('name') }));
@@ -273,7 +276,9 @@ describe.runIf(hasRedis)('RedisPlaces on one redis-server', () => {
     expect(make({}, { limit: 0, concurrency: 0, leaseMs: 100 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
     expect(make({}, { limit: 5, concurrency: 0, leaseMs: 100 })).toThrow(expect.objectContaining({ message: expect.stringContaining('terms.windowMs') }));
     expect(make({}, { limit: 0, windowMs: 100, concurrency: 1, leaseMs: 100 })).toThrow(expect.objectContaining({ message: expect.stringContaining('terms.windowMs') }));
-    expect(make({}, { limit: 1, windowMs: 100, concurrency: 0, leaseMs: 0 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringContaining('terms.leaseMs') }));
+    expect(make({}, { limit: 1, windowMs: 100, concurrency: 0, leaseMs: 0 })).toThrow(
+      expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringContaining('terms.leaseMs') }),
+    );
     expect(make({}, { limit: 1, windowMs: 100, concurrency: 0, leaseMs: 10, max: 3 })).toThrow(/terms\.max/);
     expect(make({}, CONCURRENCY_1)).not.toThrow();
     await using(make({}, CONCURRENCY_1)(), async (store) => {

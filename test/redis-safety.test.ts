@@ -197,7 +197,15 @@ describe.runIf(hasRedis)('RedisLimiter never counts a call after it timed out', 
     const redis = new Redis({ host: server.host, port: server.port });
     const admin = new Redis({ host: server.host, port: server.port });
     // 32 per call: the 100 requests below make four batches.
-    const limiter = new RedisLimiter({ redis, name: 'paused', policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), timeoutMs: 100, breaker: false, denyCache: false, maxBatch: 32 });
+    const limiter = new RedisLimiter({
+      redis,
+      name: 'paused',
+      policy: fixedWindow({ limit: 1000, windowMs: 60_000 }),
+      timeoutMs: 100,
+      breaker: false,
+      denyCache: false,
+      maxBatch: 32,
+    });
     try {
       // The first call reads Redis' clock; later calls carry deadlines in it.
       const before = await warmUp(limiter);
@@ -219,13 +227,21 @@ describe.runIf(hasRedis)('RedisLimiter never counts a call after it timed out', 
     }
   });
 
-  it("calls queued by ioredis while Redis was down, replayed after it restarts, never count", async () => {
+  it('calls queued by ioredis while Redis was down, replayed after it restarts, never count', async () => {
     const server = await startRedis();
     // ioredis' defaults: the offline queue holds commands while disconnected and sends them on reconnect.
     const redis = new Redis({ host: server.host, port: server.port, retryStrategy: () => 20 });
     redis.on('error', () => undefined);
     // 32 per call: the 50 requests below make two batches.
-    const limiter = new RedisLimiter({ redis, name: 'replayed', policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), timeoutMs: 100, breaker: false, denyCache: false, maxBatch: 32 });
+    const limiter = new RedisLimiter({
+      redis,
+      name: 'replayed',
+      policy: fixedWindow({ limit: 1000, windowMs: 60_000 }),
+      timeoutMs: 100,
+      breaker: false,
+      denyCache: false,
+      maxBatch: 32,
+    });
     let again: LocalRedis | undefined;
     try {
       const before = await warmUp(limiter);
@@ -413,7 +429,7 @@ describe.runIf(hasRedis)('RedisLimiter against races and foreign numbers (found 
     }
   });
 
-  it('a negative number under a fixed window\'s key is state of another shape: refused, left as it was, never counted', async () => {
+  it("a negative number under a fixed window's key is state of another shape: refused, left as it was, never counted", async () => {
     const limiter = new RedisLimiter({ redis: state.redis, name: 'negative', policy: fixedWindow({ limit: 5, windowMs: 60_000 }) });
     try {
       await state.redis.set('tollgate:negative{k}:fw60000', '-50');

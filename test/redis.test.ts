@@ -53,7 +53,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it.each(timedPolicies)('%s: 3,000 random operations decide exactly as the local engine', async (_label, policy) => {
     const clock = new ManualClock(1_000_000 * T);
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy, clock, prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: 't', redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy, clock, prefix: prefix(), denyCache: false });
     const local = new Limiter({ policy, clock, engine: 'js' });
     const random = seededRandom(42 + policy.kind.length);
     const keys = ['a', 'b', 'c', 'user:é'];
@@ -146,7 +146,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   it('fixed window: INCRBY under a TTL that is never extended; counts like the local engine', async () => {
     const policy = fixedWindow({ limit: 10, windowMs: 60_000 });
     const p = prefix();
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy, prefix: p, denyCache: false });
+    const remote = new RedisLimiter({ name: 't', redis: shared.redis, policy, prefix: p, denyCache: false });
     const local = new Limiter({ policy, engine: 'js', clock: new ManualClock(0) });
     const random = seededRandom(7);
     for (let i = 0; i < 200; i++) {
@@ -207,7 +207,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     b.close();
   });
 
-  it('fixed window: a block\'s end is never taken for the window\'s (regression)', async () => {
+  it("fixed window: a block's end is never taken for the window's (regression)", async () => {
     const policy = fixedWindow({ limit: 10, windowMs: 60_000 });
     const p = prefix();
     const a = new RedisLimiter({ name: 't', redis: shared.redis, policy, prefix: p, denyCache: false });
@@ -225,7 +225,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     b.close();
   });
 
-  it('sliding window: the state outlives the next window on Redis\' clock, so its count weighs into it', async () => {
+  it("sliding window: the state outlives the next window on Redis' clock, so its count weighs into it", async () => {
     const p = prefix();
     const w = 600_000;
     const limiter = new RedisLimiter({ name: 't', redis: shared.redis, policy: slidingWindow({ limit: 10, windowMs: w }), prefix: p, denyCache: false });
@@ -248,7 +248,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     const T = 60_000;
     const clock = new ManualClock(5_000_000 * T);
     const policies = [tokenBucket({ capacity: 5, tokens: 1, intervalMs: 100 * T }), leakyBucket({ burst: 20, tokens: 1, intervalMs: 40 * T })];
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy: policies, clock, prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: 't', redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy: policies, clock, prefix: prefix(), denyCache: false });
     const local = allOf(...policies.map((policy) => new Limiter({ policy, clock, engine: 'js' })));
     const random = seededRandom(99);
     let denied = 0;
@@ -278,7 +278,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('recovers from SCRIPT FLUSH (NOSCRIPT) without failing a request', async () => {
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 100, windowMs: 60_000 }), prefix: prefix(), onError: 'deny' });
+    const remote = new RedisLimiter({ name: 't', redis: shared.redis, policy: fixedWindow({ limit: 100, windowMs: 60_000 }), prefix: prefix(), onError: 'deny' });
     expect((await remote.consume('k')).allowed).toBe(true);
     await shared.redis.script('FLUSH');
     const before = remote.stats().redisCalls;
@@ -330,7 +330,14 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   it('a fixed-window batch with a foreign value: that request is a state mismatch with the value left as it was, the others decided, DECIDE never loaded', async () => {
     await shared.redis.script('FLUSH');
     const p = prefix();
-    const limiter = new RedisLimiter({ name: 'sf', redis: shared.redis, policy: fixedWindow({ limit: 2, windowMs: 60_000 }), prefix: p, denyCache: false, timeoutMs: EXACT_TIMEOUT_MS });
+    const limiter = new RedisLimiter({
+      name: 'sf',
+      redis: shared.redis,
+      policy: fixedWindow({ limit: 2, windowMs: 60_000 }),
+      prefix: p,
+      denyCache: false,
+      timeoutMs: EXACT_TIMEOUT_MS,
+    });
     await shared.redis.hset(`${p}sf{hash}:fw60000`, 'f', '1');
     await shared.redis.set(`${p}sf{text}:fw60000`, 'abc');
     const batch = ['a', 'hash', 'a', 'text', 'a'];
@@ -353,7 +360,14 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   it('first use and NOSCRIPT: each script is sent whole on its first call to a node and after SCRIPT FLUSH, the resend path included', async () => {
     await shared.redis.script('FLUSH');
     const p = prefix();
-    const limiter = new RedisLimiter({ name: 'sn', redis: shared.redis, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), prefix: p, denyCache: false, timeoutMs: EXACT_TIMEOUT_MS });
+    const limiter = new RedisLimiter({
+      name: 'sn',
+      redis: shared.redis,
+      policy: fixedWindow({ limit: 5, windowMs: 60_000 }),
+      prefix: p,
+      denyCache: false,
+      timeoutMs: EXACT_TIMEOUT_MS,
+    });
     // First contact: the probe, then FIXED_WINDOW as EVAL (no NOSCRIPT round trip).
     expect(await limiter.consume('k')).toMatchObject({ allowed: true, remaining: 4 });
     let calls = limiter.stats().redisCalls;
@@ -379,7 +393,14 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   it('the deny cache answers a denied key locally until its retry time', async () => {
     const clock = new ManualClock(9_000_000);
     // A token a minute: the emptied bucket lives minutes on Redis' clock, however slow the test.
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy: tokenBucket({ capacity: 2, tokens: 1, intervalMs: 60_000 }), clock, prefix: prefix() });
+    const remote = new RedisLimiter({
+      name: 't',
+      redis: shared.redis,
+      timeoutMs: EXACT_TIMEOUT_MS,
+      policy: tokenBucket({ capacity: 2, tokens: 1, intervalMs: 60_000 }),
+      clock,
+      prefix: prefix(),
+    });
     await remote.consume('abuser', 2);
     const denied = await remote.consume('abuser');
     expect(denied).toMatchObject({ allowed: false, retryAfterMs: 60_000 });
@@ -396,7 +417,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
 
   it('the deny cache never answers a call with another per-call limit (regression)', async () => {
     const clock = new ManualClock(1_000_000);
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), clock, prefix: prefix() });
+    const remote = new RedisLimiter({ name: 't', redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy: fixedWindow({ limit: 5, windowMs: 60_000 }), clock, prefix: prefix() });
     for (let i = 0; i < 5; i++) expect((await remote.consume('tiered')).allowed).toBe(true);
     expect((await remote.consume('tiered')).allowed).toBe(false);
     const calls = remote.stats().redisCalls;
@@ -412,7 +433,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     const clock = new ManualClock(1_000_000);
     // Windows long in Redis' time too: the state must not expire on Redis' clock mid-test.
     const policies = [slidingWindow({ limit: 2, windowMs: 100_000 }), slidingWindow({ limit: 1000, windowMs: 3_600_000 })];
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy: policies, clock, prefix: prefix() });
+    const remote = new RedisLimiter({ name: 't', redis: shared.redis, timeoutMs: EXACT_TIMEOUT_MS, policy: policies, clock, prefix: prefix() });
     const local = allOf(new Limiter({ policy: policies[0]!, clock, engine: 'js' }), new Limiter({ policy: policies[1]!, clock, engine: 'js' }));
     for (let i = 0; i < 2; i++) expect(await remote.consume('multi')).toEqual(local.consume('multi'));
     const denied = await remote.consume('multi');
@@ -432,7 +453,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('keys that UTF-8 would fold together stay distinct on Redis, as in both engines (regression)', async () => {
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: 't', redis: shared.redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
     const local = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 60_000 }), engine: 'js' });
     const keys = [...new Set(edgeKeys())];
     const first = await Promise.all(keys.map((k) => remote.consume(k)));
@@ -443,7 +464,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     remote.close();
   });
 
-  it('a shared-memory deny cache answers one limiter with another\'s denial, with no round trip', async () => {
+  it("a shared-memory deny cache answers one limiter with another's denial, with no round trip", async () => {
     const p = prefix();
     const name = `deny-${process.pid}-${prefixCounter}`;
     const policy = fixedWindow({ limit: 2, windowMs: 60_000 });
@@ -511,7 +532,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('block and reset reach Redis; refund gives back', async () => {
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 3, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
+    const remote = new RedisLimiter({ name: 't', redis: shared.redis, policy: fixedWindow({ limit: 3, windowMs: 60_000 }), prefix: prefix(), denyCache: false });
     await remote.block('k', 30_000);
     const d = await remote.consume('k');
     expect(d.allowed).toBe(false);
@@ -524,10 +545,10 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
   });
 
   it('rejects bad input with the argument named', async () => {
-    expect(() => new RedisLimiter({ name: "t", redis: {} as never, policy: fixedWindow({ limit: 1, windowMs: 10 }) })).toThrow(/for redis/);
-    expect(() => new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 1, windowMs: 10 }), prefix: 'a{b' })).toThrow(/for prefix/);
-    expect(() => new RedisLimiter({ name: "t", redis: shared.redis, policy: [], prefix: 'x' })).toThrow(RangeError);
-    const remote = new RedisLimiter({ name: "t", redis: shared.redis, policy: fixedWindow({ limit: 1, windowMs: 10 }) });
+    expect(() => new RedisLimiter({ name: 't', redis: {} as never, policy: fixedWindow({ limit: 1, windowMs: 10 }) })).toThrow(/for redis/);
+    expect(() => new RedisLimiter({ name: 't', redis: shared.redis, policy: fixedWindow({ limit: 1, windowMs: 10 }), prefix: 'a{b' })).toThrow(/for prefix/);
+    expect(() => new RedisLimiter({ name: 't', redis: shared.redis, policy: [], prefix: 'x' })).toThrow(RangeError);
+    const remote = new RedisLimiter({ name: 't', redis: shared.redis, policy: fixedWindow({ limit: 1, windowMs: 10 }) });
     await expect(remote.consume('')).rejects.toThrow(RangeError);
     await expect(remote.consume('k', 0)).rejects.toThrow(/for cost/);
     remote.close();
@@ -559,7 +580,15 @@ describe.runIf(hasRedis)('RedisLimiter leases (hot keys decided in process)', ()
   it('a hot key spends its leases in process; the global count stays within the limit; reset and block let them go', async () => {
     const clock = new ManualClock(1_000);
     const p = prefix();
-    const limiter = new RedisLimiter({ name: 'l', redis: shared.redis, prefix: p, policy: fixedWindow({ limit: 100_000, windowMs: 60_000 }), clock, leases: { share: 0.01 }, denyCache: false });
+    const limiter = new RedisLimiter({
+      name: 'l',
+      redis: shared.redis,
+      prefix: p,
+      policy: fixedWindow({ limit: 100_000, windowMs: 60_000 }),
+      clock,
+      leases: { share: 0.01 },
+      denyCache: false,
+    });
     let allowed = 0;
     for (let i = 0; i < 2000; i++) if ((await limiter.consume('hot')).allowed) allowed++;
     const stats = limiter.stats();
@@ -593,14 +622,30 @@ describe.runIf(hasRedis)('RedisLimiter leases (hot keys decided in process)', ()
   it('a small limit shared by leases is never passed, and a lease ends with its window', async () => {
     const clock = new ManualClock(1_000);
     const p = prefix();
-    const limiter = new RedisLimiter({ name: 's', redis: shared.redis, prefix: p, policy: fixedWindow({ limit: 50, windowMs: 60_000 }), clock, leases: { hotAfter: 1, share: 1 }, denyCache: false });
+    const limiter = new RedisLimiter({
+      name: 's',
+      redis: shared.redis,
+      prefix: p,
+      policy: fixedWindow({ limit: 50, windowMs: 60_000 }),
+      clock,
+      leases: { hotAfter: 1, share: 1 },
+      denyCache: false,
+    });
     const decisions = await Promise.all(Array.from({ length: 120 }, () => limiter.consume('k')));
     expect(decisions.filter((d) => d.allowed)).toHaveLength(50);
     const denied = decisions.find((d) => !d.allowed);
     expect(denied).toMatchObject({ limit: 50, remaining: 0 });
     expect(denied?.retryAfterMs).toBeGreaterThan(50_000);
     // Past the window's end on this clock, units still held are not spent: the call asks Redis.
-    const other = new RedisLimiter({ name: 's2', redis: shared.redis, prefix: p, policy: fixedWindow({ limit: 1000, windowMs: 60_000 }), clock, leases: { hotAfter: 1, share: 1 }, denyCache: false });
+    const other = new RedisLimiter({
+      name: 's2',
+      redis: shared.redis,
+      prefix: p,
+      policy: fixedWindow({ limit: 1000, windowMs: 60_000 }),
+      clock,
+      leases: { hotAfter: 1, share: 1 },
+      denyCache: false,
+    });
     await other.consume('k');
     const calls = other.stats().leaseCalls;
     await other.consume('k');
@@ -618,7 +663,8 @@ describe.runIf(hasRedis)('RedisLimiter leases (hot keys decided in process)', ()
     const key = `${p}g{k}:fw60000`;
     const counted = async () => Number(await shared.redis.get(key));
     // A clock that stands still: every consume falls in one heat period, so the leases grow alike on any machine.
-    const leasing = () => new RedisLimiter({ name: 'g', redis: shared.redis, prefix: p, policy, leases: { hotAfter: 1, share: 0.5 }, denyCache: false, clock: new ManualClock(1_000) });
+    const leasing = () =>
+      new RedisLimiter({ name: 'g', redis: shared.redis, prefix: p, policy, leases: { hotAfter: 1, share: 0.5 }, denyCache: false, clock: new ManualClock(1_000) });
     // Loaded before, so a give-back is one EVALSHA: a PING behind it on the connection answers after it ran.
     await shared.redis.script('LOAD', GIVE_BACK_LUA);
     const a = leasing();
@@ -651,10 +697,12 @@ describe.runIf(hasRedis)('RedisLimiter leases (hot keys decided in process)', ()
   });
 
   it('leases are refused where a lease cannot split the state, with the reason', () => {
-    expect(() => new RedisLimiter({ name: 'x', redis: shared.redis, policy: tokenBucket({ capacity: 10, tokens: 1, intervalMs: 100 }), leases: true })).toThrow(/one fixedWindow policy/);
-    expect(() => new RedisLimiter({ name: 'x', redis: shared.redis, policy: [fixedWindow({ limit: 1, windowMs: 10 }), fixedWindow({ limit: 5, windowMs: 100 })], leases: true })).toThrow(
-      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }),
+    expect(() => new RedisLimiter({ name: 'x', redis: shared.redis, policy: tokenBucket({ capacity: 10, tokens: 1, intervalMs: 100 }), leases: true })).toThrow(
+      /one fixedWindow policy/,
     );
+    expect(
+      () => new RedisLimiter({ name: 'x', redis: shared.redis, policy: [fixedWindow({ limit: 1, windowMs: 10 }), fixedWindow({ limit: 5, windowMs: 100 })], leases: true }),
+    ).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
     expect(() => new RedisLimiter({ name: 'x', redis: shared.redis, policy: fixedWindow({ limit: 1, windowMs: 10 }), leases: { share: 0 } })).toThrow(
       expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE' }),
     );
@@ -668,7 +716,7 @@ describe.runIf(hasRedis)('RedisLimiter when Redis fails', () => {
     // Connection errors are expected here: the limiter's onError is what must handle them.
     client.on('error', () => undefined);
     const fallback = new Limiter({ policy: fixedWindow({ limit: 1_000_000, windowMs: 60_000 }) });
-    const remote = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: 1_000_000, windowMs: 60_000 }), timeoutMs: 100, onError: fallback });
+    const remote = new RedisLimiter({ name: 't', redis: client, policy: fixedWindow({ limit: 1_000_000, windowMs: 60_000 }), timeoutMs: 100, onError: fallback });
     const timed = async () => {
       const started = performance.now();
       const d: Decision = await remote.consume('k');
@@ -715,7 +763,7 @@ describe.runIf(hasRedis)('RedisLimiter when Redis fails', () => {
   ] as const)("onError '%s' with no server at all: decides at once, no unhandled rejection", async (onError, allowed) => {
     const client = new Redis({ host: '127.0.0.1', port: 1, maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
     client.on('error', () => undefined);
-    const remote = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError });
+    const remote = new RedisLimiter({ name: 't', redis: client, policy: fixedWindow({ limit: 5, windowMs: 1000 }), timeoutMs: 50, onError });
     const decisions = await Promise.all(Array.from({ length: 20 }, () => remote.consume('k')));
     expect(decisions.every((d) => d.allowed === allowed)).toBe(true);
     expect(remote.stats()).toMatchObject(onError === 'allow' ? { failedOpen: 20 } : { failedClosed: 20 });
@@ -740,7 +788,7 @@ describe.runIf(hasRedis)('RedisLimiter on a 3-master Redis Cluster', () => {
 
   it('keeps each request in one slot (no CROSSSLOT) and batches across slots', async () => {
     const policies = [fixedWindow({ limit: 3, windowMs: 60_000 }), tokenBucket({ capacity: 5, refillPerSecond: 1 })];
-    const remote = new RedisLimiter({ name: "t", redis: client, policy: policies, timeoutMs: 2000, onError: 'deny', denyCache: false });
+    const remote = new RedisLimiter({ name: 't', redis: client, policy: policies, timeoutMs: 2000, onError: 'deny', denyCache: false });
     const keys = Array.from({ length: 50 }, (_, i) => `user:${i}`);
     const first = await Promise.all(keys.map((k) => remote.consume(k)));
     expect(first.every((d) => d.allowed)).toBe(true);
@@ -754,14 +802,16 @@ describe.runIf(hasRedis)('RedisLimiter on a 3-master Redis Cluster', () => {
     const slots = await Promise.all([`${base}:b`, `${base}:fw60000`, `${base}:tb1/1000`].map((k) => client.cluster('KEYSLOT', k)));
     expect(new Set(slots).size).toBe(1);
     // Keys spread over the masters: the batches really crossed nodes.
-    const owners = new Set(await Promise.all(keys.map((k) => client.cluster('KEYSLOT', `${groupedKeyBase('tollgate:', 't', k, 16)}:fw60000`).then((s) => Math.floor(Number(s) / 5462)))));
+    const owners = new Set(
+      await Promise.all(keys.map((k) => client.cluster('KEYSLOT', `${groupedKeyBase('tollgate:', 't', k, 16)}:fw60000`).then((s) => Math.floor(Number(s) / 5462)))),
+    );
     expect(owners.size).toBe(3);
     // 50 keys in at most 16 groups: far fewer calls than keys.
     expect(remote.stats().redisCalls).toBeLessThan(4 * 17 + 3);
     remote.close();
   });
 
-  it('a fixed-window batch across slots with a blocked key and a foreign value: DECIDE loaded only on the blocked key\'s master', async () => {
+  it("a fixed-window batch across slots with a blocked key and a foreign value: DECIDE loaded only on the blocked key's master", async () => {
     const masters = client.nodes('master');
     await Promise.all(masters.map((m) => m.script('FLUSH')));
     const limiter = new RedisLimiter({ name: 'cb', redis: client, policy: fixedWindow({ limit: 2, windowMs: 60_000 }), timeoutMs: 5000, onError: 'deny', denyCache: false });

@@ -78,7 +78,7 @@ describe('RateLimiterTollgate, as rate-limiter-flexible defines it', () => {
     limiter.close();
   });
 
-  it('execEvenly spreads allowed consumes over the duration, by rate-limiter-flexible\'s formula', async () => {
+  it("execEvenly spreads allowed consumes over the duration, by rate-limiter-flexible's formula", async () => {
     vi.useFakeTimers();
     const clock = new ManualClock(0);
     const limiter = new RateLimiterTollgate({ points: 2, duration: 5, execEvenly: true, execEvenlyMinDelayMs: 1, clock });
@@ -158,7 +158,11 @@ describe('RateLimiterTollgate, as rate-limiter-flexible defines it', () => {
     const limiter = new RateLimiterTollgate({ points: 5, duration: 10 });
     await limiter.consume('k', 3);
     await expect(limiter.consume('k', -1)).rejects.toThrow(
-      expect.objectContaining({ name: 'RangeError', code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/to take points back, call reward\) for points but received -1$/) }),
+      expect.objectContaining({
+        name: 'RangeError',
+        code: 'TOLLGATE_OUT_OF_RANGE',
+        message: expect.stringMatching(/to take points back, call reward\) for points but received -1$/),
+      }),
     );
     await expect(limiter.consume('k', '2' as never)).rejects.toThrow(
       expect.objectContaining({ name: 'TypeError', code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for points but received/) }),
@@ -174,7 +178,11 @@ describe('RateLimiterTollgate, as rate-limiter-flexible defines it', () => {
     const name = `rlf-compat-${process.pid}-refused`;
     segments.push(name);
     const refused = (key: string, why: RegExp) =>
-      expect.objectContaining({ name: 'TypeError', code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(new RegExp(`^RateLimiterTollgate options: ${key} cannot be given with storeClient: .*${why.source}`)) });
+      expect.objectContaining({
+        name: 'TypeError',
+        code: 'TOLLGATE_INVALID_ARGUMENT',
+        message: expect.stringMatching(new RegExp(`^RateLimiterTollgate options: ${key} cannot be given with storeClient: .*${why.source}`)),
+      });
     expect(() => new RateLimiterTollgate({ storeClient, store: sharedMemory({ name, capacity: 16 }) })).toThrow(refused('store', /give one of them/));
     expect(() => new RateLimiterTollgate({ storeClient, capacity: 100 })).toThrow(refused('capacity', /leave capacity out/));
     expect(() => new RateLimiterTollgate({ storeClient, engine: 'js' })).toThrow(refused('engine', /leave engine out/));

@@ -45,7 +45,11 @@ const clients: [string, (host: string, port: number) => Promise<Client>][] = [
 ];
 
 /** A RejectedRes or a resolved one, whichever the promise settled with. */
-const settled = (p: Promise<unknown>): Promise<RlfRes | RateLimiterRes> => p.then((r) => r as RlfRes, (e: unknown) => e as RlfRes);
+const settled = (p: Promise<unknown>): Promise<RlfRes | RateLimiterRes> =>
+  p.then(
+    (r) => r as RlfRes,
+    (e: unknown) => e as RlfRes,
+  );
 
 describe.runIf(hasRedis).each(clients)('RateLimiterRedis and RateLimiterTollgate share one count (%s)', (_name, connect) => {
   const state = useRedisServer();
@@ -247,7 +251,10 @@ describe.runIf(hasRedis).each(clients)('RateLimiterRedis and RateLimiterTollgate
     const mine = pair(options);
     const theirs = pair(options);
     // A missing key: both start it at 0 for the duration (SET NX EX) and report that new record.
-    for (const [limiter, key] of [[mine.next, mine.key], [theirs.old, theirs.key]] as const) {
+    for (const [limiter, key] of [
+      [mine.next, mine.key],
+      [theirs.old, theirs.key],
+    ] as const) {
       const fresh = await bracket(`rlflx:${key}`, () => limiter.consume(key, 0));
       expect(fresh.result).toMatchObject({ consumedPoints: 0, remainingPoints: 5, isFirstInDuration: true });
       expect(fresh.result.msBeforeNext).toBeGreaterThanOrEqual(fresh.after);

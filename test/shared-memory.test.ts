@@ -124,8 +124,10 @@ describe.runIf(engines().includes('native'))('shared-memory tables', () => {
     const name = fresh();
     const policy = slidingWindow({ limit: 10, windowMs: 1000 });
     const first = new Limiter({ policy, store: sharedMemory({ name, capacity: 5000 }) });
-    const attach = (over: Partial<ConstructorParameters<typeof Limiter>[0]>, capacity = 5000, shards?: number) => () =>
-      new Limiter({ policy, store: sharedMemory({ name, capacity, ...(shards ? { shards } : {}) }), ...over });
+    const attach =
+      (over: Partial<ConstructorParameters<typeof Limiter>[0]>, capacity = 5000, shards?: number) =>
+      () =>
+        new Limiter({ policy, store: sharedMemory({ name, capacity, ...(shards ? { shards } : {}) }), ...over });
     expect(attach({}, 6000)).toThrow(/created with capacity 5000, not 6000/);
     expect(attach({}, 5000, 4)).toThrow(/created with shards 1, not 4\b/);
     expect(attach({ policy: tokenBucket({ capacity: 10, refillPerSecond: 1 }) })).toThrow(/created for a slidingWindow policy, not tokenBucket/);
@@ -137,8 +139,7 @@ describe.runIf(engines().includes('native'))('shared-memory tables', () => {
 
   it('the shard count a table was created with is accepted, given or left to the default (regression)', () => {
     const policy = fixedWindow({ limit: 10, windowMs: 60_000 });
-    const open = (name: string, shards?: number) =>
-      new Limiter({ policy, store: sharedMemory({ name, capacity: 100_000, ...(shards === undefined ? {} : { shards }) }) });
+    const open = (name: string, shards?: number) => new Limiter({ policy, store: sharedMemory({ name, capacity: 100_000, ...(shards === undefined ? {} : { shards }) }) });
     // 100,000 keys get 16 shards by default: an attacher that says so is the same table.
     const byDefault = fresh();
     const creator = open(byDefault);
@@ -260,7 +261,8 @@ const smallShm = (args: string[]) =>
   });
 const canMountShm = process.platform === 'linux' && spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs /dev/shm'], { stdio: 'ignore' }).status === 0;
 // CI runs as root on Linux, where a mount namespace is always possible: there it must run, never skip.
-if (process.env.CI && process.platform === 'linux' && !canMountShm) throw new Error('CI needs unshare -m with a tmpfs mount on /dev/shm for the small-/dev/shm tests (run as root)');
+if (process.env.CI && process.platform === 'linux' && !canMountShm)
+  throw new Error('CI needs unshare -m with a tmpfs mount on /dev/shm for the small-/dev/shm tests (run as root)');
 
 describe.runIf(engines().includes('native') && canMountShm)('shared-memory tables in a small /dev/shm', () => {
   it('a table larger than the free space is a coded error at creation, with nothing left behind, never SIGBUS (regression)', () => {

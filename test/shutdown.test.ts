@@ -122,7 +122,7 @@ describe.runIf(hasRedis)('RedisLimiter: closing with calls in flight', () => {
   let n = 0;
 
   it('a denial in flight at close() rejects with TOLLGATE_CLOSED; the late answer crashes nothing (regression)', async () => {
-    const limiter = new RedisLimiter({ name: "t", redis: local.redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: `close${++n}:` });
+    const limiter = new RedisLimiter({ name: 't', redis: local.redis, policy: fixedWindow({ limit: 1, windowMs: 60_000 }), prefix: `close${++n}:` });
     await limiter.consume('k');
     // Several denials in flight (their answers will try to fill the deny cache), then close.
     const inFlight = [limiter.consume('k'), limiter.consume('k'), limiter.peek('k')];
@@ -135,7 +135,7 @@ describe.runIf(hasRedis)('RedisLimiter: closing with calls in flight', () => {
   });
 
   it('queued (unsent) calls, refund/block/reset in flight and acquire() waiters all reject at once', async () => {
-    const limiter = new RedisLimiter({ name: "t", redis: local.redis, policy: tokenBucket({ capacity: 1, refillPerSecond: 0.001 }), prefix: `close${++n}:` });
+    const limiter = new RedisLimiter({ name: 't', redis: local.redis, policy: tokenBucket({ capacity: 1, refillPerSecond: 0.001 }), prefix: `close${++n}:` });
     await limiter.consume('w');
     const queued = limiter.consume('q');
     const maintenance = [limiter.refund('w'), limiter.block('b', 1000), limiter.reset('r')];
@@ -148,14 +148,14 @@ describe.runIf(hasRedis)('RedisLimiter: closing with calls in flight', () => {
   it('a fallback limiter closed before Redis fails: the call rejects with its error, never throws later', async () => {
     const fallback = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }), clock: new ManualClock(0) });
     const dead = { evalsha: () => Promise.reject(new Error('down')), eval: () => Promise.reject(new Error('down')), del: () => Promise.resolve(0) };
-    const limiter = new RedisLimiter({ name: "t", redis: dead, policy: fixedWindow({ limit: 5, windowMs: 1000 }), onError: fallback });
+    const limiter = new RedisLimiter({ name: 't', redis: dead, policy: fixedWindow({ limit: 5, windowMs: 1000 }), onError: fallback });
     fallback.close();
     await expect(limiter.consume('k')).rejects.toEqual(closed);
     limiter.close();
   });
 
   it('bad arguments reject (never throw synchronously), with a code', async () => {
-    const limiter = new RedisLimiter({ name: "t", redis: local.redis, policy: fixedWindow({ limit: 5, windowMs: 1000 }), prefix: `close${++n}:` });
+    const limiter = new RedisLimiter({ name: 't', redis: local.redis, policy: fixedWindow({ limit: 5, windowMs: 1000 }), prefix: `close${++n}:` });
     const calls = [
       () => limiter.consume('' as string),
       () => limiter.consume('k', 1, null as never),

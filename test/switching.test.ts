@@ -75,7 +75,7 @@ describe("the app's own proxy setting", () => {
     expect(await through(url, threeClients)).toEqual([200, 200, 200, 200, 200, 200, 429]);
   });
 
-  it("fastify with its trustProxy option: each client behind the proxy has its own limit", async () => {
+  it('fastify with its trustProxy option: each client behind the proxy has its own limit', async () => {
     const app = Fastify({ trustProxy: '127.0.0.1' });
     await app.register(fastifyRateLimit, { limiter: limiterOf(2) });
     app.get('/', async () => 'ok');

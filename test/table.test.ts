@@ -47,7 +47,7 @@ describe.each(engines())('%s engine', (engine) => {
     expect(limiter.stats().swept).toBeGreaterThanOrEqual(1);
   });
 
-  it('a key decided again and again (a hot key) starts afresh after reset(), expiry or eviction, never with a released slot\'s state', () => {
+  it("a key decided again and again (a hot key) starts afresh after reset(), expiry or eviction, never with a released slot's state", () => {
     const clock = new ManualClock(0);
     const limiter = small('evict', clock);
     for (let i = 0; i < 5; i++) limiter.tryConsume('hot');
@@ -101,11 +101,7 @@ describe.each(engines())('%s engine', (engine) => {
   });
 
   it('reports capacity in keys, as given, and slots (the entries it has room for) beside it', () => {
-    const made = [
-      new Limiter({ policy, engine }),
-      new Limiter({ policy, engine, capacity: 1000 }),
-      new Limiter({ policy, engine, capacity: 1000, preallocate: true }),
-    ];
+    const made = [new Limiter({ policy, engine }), new Limiter({ policy, engine, capacity: 1000 }), new Limiter({ policy, engine, capacity: 1000, preallocate: true })];
     expect(made.map((l) => l.stats().capacity)).toEqual([1_000_000, 1000, 1000]);
     // 1,000 keys plus an eighth (1,125), in whole buckets of 4: both engines plan the same slots.
     expect(made[2]?.stats().slots).toBe(1128);
@@ -239,7 +235,12 @@ describe.runIf(engines().length === 2)('both engines at capacity', () => {
   ] as const;
 
   // The same random sequence of consumes (7 keys, 4 places) and clock steps, 300 times.
-  const run = (policy: (typeof policies)[number][1], onFull: 'evict' | 'refuse', seed: number, each: (step: { key: string; native: boolean; js: boolean; reference: boolean; evicted: { native: boolean; js: boolean } }) => void) => {
+  const run = (
+    policy: (typeof policies)[number][1],
+    onFull: 'evict' | 'refuse',
+    seed: number,
+    each: (step: { key: string; native: boolean; js: boolean; reference: boolean; evicted: { native: boolean; js: boolean } }) => void,
+  ) => {
     const clock = new ManualClock(0);
     const native = new Limiter({ policy, engine: 'native', clock, capacity: 4, shards: 1, onFull });
     const js = new Limiter({ policy, engine: 'js', clock, capacity: 4, shards: 1, onFull });

@@ -144,7 +144,7 @@ describe.each(engines())('%s engine: regressions from the attack on the landed b
     expect(l.peek('k').remaining).toBe(5);
   });
 
-  it('an unknown per-call option (a misspelt `limits`) is refused by name, never read as the policy\'s own limit', async () => {
+  it("an unknown per-call option (a misspelt `limits`) is refused by name, never read as the policy's own limit", async () => {
     const l = make();
     const misspelt = { limits: 50 } as never;
     const unknown = expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/options\.limits \(did you mean limit\?\)/) });

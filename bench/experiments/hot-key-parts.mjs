@@ -14,16 +14,41 @@ const natManual = new Limiter({ policy, engine: 'native', clock: new ManualClock
 const map = new MapFixedWindow(1e9, 1000);
 const floor = loadFloor();
 const key = 'user:123456';
-function t(f) { for (let w = 0; w < 3; w++) f(); const rs = []; for (let r = 0; r < 9; r++) { const s = process.hrtime.bigint(); f(); rs.push(Number(process.hrtime.bigint() - s) / 1e6); } rs.sort((a, b) => a - b); return rs[4]; }
-let x = 0; const N = 1e6;
+function t(f) {
+  for (let w = 0; w < 3; w++) f();
+  const rs = [];
+  for (let r = 0; r < 9; r++) {
+    const s = process.hrtime.bigint();
+    f();
+    rs.push(Number(process.hrtime.bigint() - s) / 1e6);
+  }
+  rs.sort((a, b) => a - b);
+  return rs[4];
+}
+let x = 0;
+const N = 1e6;
 const c = {
-  'Date.now alone': () => { for (let i = 0; i < N; i++) x += Date.now(); },
-  'Map limiter': () => { for (let i = 0; i < N; i++) x += map.consume(key) ? 1 : 0; },
-  'TS engine tryConsume': () => { for (let i = 0; i < N; i++) x += js.tryConsume(key) ? 1 : 0; },
-  'TS engine tryConsume, clock given (no clock read)': () => { for (let i = 0; i < N; i++) x += jsManual.tryConsume(key) ? 1 : 0; },
-  'N-API floor': () => { for (let i = 0; i < N; i++) x += floor.readKeyOnly(key) ? 1 : 0; },
-  'native tryConsume': () => { for (let i = 0; i < N; i++) x += nat.tryConsume(key) ? 1 : 0; },
-  'native tryConsume, clock given': () => { for (let i = 0; i < N; i++) x += natManual.tryConsume(key) ? 1 : 0; },
+  'Date.now alone': () => {
+    for (let i = 0; i < N; i++) x += Date.now();
+  },
+  'Map limiter': () => {
+    for (let i = 0; i < N; i++) x += map.consume(key) ? 1 : 0;
+  },
+  'TS engine tryConsume': () => {
+    for (let i = 0; i < N; i++) x += js.tryConsume(key) ? 1 : 0;
+  },
+  'TS engine tryConsume, clock given (no clock read)': () => {
+    for (let i = 0; i < N; i++) x += jsManual.tryConsume(key) ? 1 : 0;
+  },
+  'N-API floor': () => {
+    for (let i = 0; i < N; i++) x += floor.readKeyOnly(key) ? 1 : 0;
+  },
+  'native tryConsume': () => {
+    for (let i = 0; i < N; i++) x += nat.tryConsume(key) ? 1 : 0;
+  },
+  'native tryConsume, clock given': () => {
+    for (let i = 0; i < N; i++) x += natManual.tryConsume(key) ? 1 : 0;
+  },
 };
 const res = Object.fromEntries(Object.keys(c).map((k) => [k, []]));
 for (let round = 0; round < 3; round++) for (const [k, f] of Object.entries(c)) res[k].push(t(f));

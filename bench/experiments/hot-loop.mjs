@@ -5,14 +5,24 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 const [path, n, mode = 'try'] = process.argv.slice(2);
 const addon = createRequire(import.meta.url)(resolve(path));
-const { self } = addon.createTable({ kind: 1, limit: 2 ** 40, windowMs: 1000, rateTokens: 0, rateIntervalMs: 0, capacity: 1000, shards: 0, evict: true, preallocate: true, detail: new Float64Array(5) });
+const { self } = addon.createTable({
+  kind: 1,
+  limit: 2 ** 40,
+  windowMs: 1000,
+  rateTokens: 0,
+  rateIntervalMs: 0,
+  capacity: 1000,
+  shards: 0,
+  evict: true,
+  preallocate: true,
+  detail: new Float64Array(5),
+});
 const key = 'user:12345';
 let x = 0;
 const N = Number(n);
 if (mode === 'floor') {
   const floor = createRequire(import.meta.url)(resolve(path, '..', 'tollgate_floor.node'));
   for (let i = 0; i < N; i++) x += floor.readKeyOnly(key) ? 1 : 0;
-}
-else if (mode === 'consume') for (let i = 0; i < N; i++) x += addon.tableFunctions.consume(self, key) ? 1 : 0;
+} else if (mode === 'consume') for (let i = 0; i < N; i++) x += addon.tableFunctions.consume(self, key) ? 1 : 0;
 else for (let i = 0; i < N; i++) x += addon.tableFunctions.tryConsume(self, key) ? 1 : 0;
 console.log(x);

@@ -64,12 +64,16 @@ try {
       for (const m of order) {
         const f = await run(m.limiter, keys, admin, 1000 * round + 13);
         m.runs.push(f);
-        console.log(`${String(keys).padStart(8)} keys ${m.b.name.padEnd(24)} ${f.nodeUs.toFixed(2)} µs Node, ${f.redisUs.toFixed(2)} µs Redis, ${Math.round(f.perSecond).toLocaleString('en')}/s`);
+        console.log(
+          `${String(keys).padStart(8)} keys ${m.b.name.padEnd(24)} ${f.nodeUs.toFixed(2)} µs Node, ${f.redisUs.toFixed(2)} µs Redis, ${Math.round(f.perSecond).toLocaleString('en')}/s`,
+        );
       }
     }
     for (const m of made) {
       const med = (k) => [...m.runs.map((r) => r[k])].sort((a, b) => a - b)[Math.floor(m.runs.length / 2)];
-      console.log(`${String(keys).padStart(8)} keys ${m.b.name.padEnd(24)} median: ${med('nodeUs').toFixed(2)} µs Node, ${med('redisUs').toFixed(2)} µs Redis, ${Math.round(med('perSecond')).toLocaleString('en')}/s`);
+      console.log(
+        `${String(keys).padStart(8)} keys ${m.b.name.padEnd(24)} median: ${med('nodeUs').toFixed(2)} µs Node, ${med('redisUs').toFixed(2)} µs Redis, ${Math.round(med('perSecond')).toLocaleString('en')}/s`,
+      );
       m.limiter.close();
       m.client.disconnect();
     }

@@ -34,7 +34,11 @@ async function measure(label, client, decide) {
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   const redisUs = ((await redisCpuSeconds(client)) - redisBefore) * 1e6;
-  console.log(`${label.padEnd(48)} ${Math.round(count / seconds).toLocaleString('en').padStart(9)} decisions/s, ${((cpu.user + cpu.system) / count).toFixed(1)} µs Node CPU, ${(redisUs / count).toFixed(1)} µs Redis CPU per decision`);
+  console.log(
+    `${label.padEnd(48)} ${Math.round(count / seconds)
+      .toLocaleString('en')
+      .padStart(9)} decisions/s, ${((cpu.user + cpu.system) / count).toFixed(1)} µs Node CPU, ${(redisUs / count).toFixed(1)} µs Redis CPU per decision`,
+  );
 }
 
 const server = await startRedis();

@@ -22,8 +22,7 @@ if (!redisAvailable().available) {
   process.exit(0);
 }
 
-const command = (...args) =>
-  `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('');
+const command = (...args) => `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('');
 
 /** Each shape's commands for one call on key number `n`; `fresh` says whether the key is new. */
 const SHAPES = {
@@ -88,7 +87,7 @@ try {
         await admin.flushall();
         const before = await redisCpu(admin);
         freshShare = await pipe(server, shape, keys, 0x5eed + round);
-        perShape[shape].push(((await redisCpu(admin)) - before) * 1e6 / DECISIONS);
+        perShape[shape].push((((await redisCpu(admin)) - before) * 1e6) / DECISIONS);
       }
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -96,7 +95,9 @@ try {
     console.log(`\n${keys.toLocaleString('en-US')} keys (${(freshShare * 100).toFixed(0)}% of calls make their key):`);
     for (const [shape, runs] of Object.entries(perShape)) {
       const m = median(runs);
-      console.log(`  ${shape.padEnd(28)} ${m.toFixed(2)} µs Redis CPU/decision (runs ${runs.map((x) => x.toFixed(2)).join(', ')}); at most ${(ceiling / m).toFixed(2)}x the INCR ceiling`);
+      console.log(
+        `  ${shape.padEnd(28)} ${m.toFixed(2)} µs Redis CPU/decision (runs ${runs.map((x) => x.toFixed(2)).join(', ')}); at most ${(ceiling / m).toFixed(2)}x the INCR ceiling`,
+      );
     }
   }
 } finally {

@@ -83,7 +83,9 @@ const figures = { inFlight: IN_FLIGHT, keys: KEYS, rounds: ROUNDS, roundMs: ROUN
 for (const [name, r] of Object.entries(results)) {
   const sorted = r.latencies.sort((a, b) => a - b);
   figures[name] = { callsPerSecond: median(r.rates), p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), p999Ms: percentile(sorted, 0.999) };
-  progress(`${name.padEnd(48)} ${Math.round(figures[name].callsPerSecond).toLocaleString('en').padStart(9)} calls/s  p50 ${figures[name].p50Ms.toFixed(2)} ms  p99 ${figures[name].p99Ms.toFixed(2)} ms  p99.9 ${figures[name].p999Ms.toFixed(2)} ms`);
+  progress(
+    `${name.padEnd(48)} ${Math.round(figures[name].callsPerSecond).toLocaleString('en').padStart(9)} calls/s  p50 ${figures[name].p50Ms.toFixed(2)} ms  p99 ${figures[name].p99Ms.toFixed(2)} ms  p99.9 ${figures[name].p999Ms.toFixed(2)} ms`,
+  );
 }
 report('adapters-redis', figures);
 redis.disconnect();

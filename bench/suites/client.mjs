@@ -52,7 +52,14 @@ try {
     await stats();
     const send = make();
     const started = performance.now();
-    const responses = await Promise.all(Array.from({ length: JOBS }, () => send(url).then(async (r) => (await r.arrayBuffer(), r.status), () => 'error')));
+    const responses = await Promise.all(
+      Array.from({ length: JOBS }, () =>
+        send(url).then(
+          async (r) => (await r.arrayBuffer(), r.status),
+          () => 'error',
+        ),
+      ),
+    );
     const seconds = (performance.now() - started) / 1000;
     const s = await stats();
     const ok = responses.filter((r) => r === 200).length;
@@ -106,7 +113,14 @@ try {
       refused = 0;
       const send = make();
       const started = performance.now();
-      const responses = await Promise.all(Array.from({ length: CALLS }, () => send(jitterUrl).then((r) => r.status, () => 'error')));
+      const responses = await Promise.all(
+        Array.from({ length: CALLS }, () =>
+          send(jitterUrl).then(
+            (r) => r.status,
+            () => 'error',
+          ),
+        ),
+      );
       const seconds = (performance.now() - started) / 1000;
       const ok = responses.filter((r) => r === 200).length;
       figures.jitter[name] = { shareOfQuota: ok / seconds / 5, tooMany: refused, completed: ok, calls: CALLS, seconds };
@@ -159,20 +173,26 @@ try {
       const account = `bench-${contender}-${process.pid}`;
       const started = performance.now();
       const outputs = await Promise.all(
-        Array.from({ length: WORKERS }, (_, i) =>
-          new Promise((resolve, reject) => {
-            const proc = spawn(process.execPath, [workerScript, contender, accountUrl, String(redisServer.port), String(EACH), String(i + 1), account], { stdio: ['ignore', 'pipe', 'inherit'] });
-            let out = '';
-            proc.stdout.on('data', (d) => (out += d));
-            proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${contender} worker exited ${code}`))));
-          }),
+        Array.from(
+          { length: WORKERS },
+          (_, i) =>
+            new Promise((resolve, reject) => {
+              const proc = spawn(process.execPath, [workerScript, contender, accountUrl, String(redisServer.port), String(EACH), String(i + 1), account], {
+                stdio: ['ignore', 'pipe', 'inherit'],
+              });
+              let out = '';
+              proc.stdout.on('data', (d) => (out += d));
+              proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${contender} worker exited ${code}`))));
+            }),
         ),
       );
       const seconds = (performance.now() - started) / 1000;
       const ok = outputs.flat().filter((s) => s === 200).length;
       if (contender === 'tollgate-shm') destroySharedPlaces(account);
       figures.account[label] = { shareOfQuota: ok / seconds / 5, tooMany: refused, completed: ok, calls: WORKERS * EACH, seconds, mostInFlight };
-      progress(`${label.padEnd(72)} ${((100 * ok) / seconds / 5).toFixed(1)}% of the quota, ${refused} 429s, ${ok}/${WORKERS * EACH} in ${seconds.toFixed(1)} s, most in flight ${mostInFlight}`);
+      progress(
+        `${label.padEnd(72)} ${((100 * ok) / seconds / 5).toFixed(1)}% of the quota, ${refused} 429s, ${ok}/${WORKERS * EACH} in ${seconds.toFixed(1)} s, most in flight ${mostInFlight}`,
+      );
     }
     server.close();
     await redisServer.stop();

@@ -153,8 +153,14 @@ function summarise(name) {
 const floor = summarise('floor');
 const table = summarise('table');
 if (process.env.BENCH_TRACE) {
-  for (const [name, s] of [['floor', floor], ['table', table]]) {
-    for (const c of s.slowCalls) progress(`${name} slow call ${c.at}: ${c.ms} ms; ${c.gc ? "gc" : c.descheduled ? "descheduled" : "OWN"}; gc: ${c.gc ?? "none"}; half-chunk wall ${c.chunk.wall.toFixed(2)} cpu ${c.chunk.cpu.toFixed(2)} runqueue ${c.chunk.runqueue.toFixed(2)} asleep ${c.chunk.asleep.toFixed(2)} ms; growth near: ${c.nearGrowth ?? 'none'}`);
+  for (const [name, s] of [
+    ['floor', floor],
+    ['table', table],
+  ]) {
+    for (const c of s.slowCalls)
+      progress(
+        `${name} slow call ${c.at}: ${c.ms} ms; ${c.gc ? 'gc' : c.descheduled ? 'descheduled' : 'OWN'}; gc: ${c.gc ?? 'none'}; half-chunk wall ${c.chunk.wall.toFixed(2)} cpu ${c.chunk.cpu.toFixed(2)} runqueue ${c.chunk.runqueue.toFixed(2)} asleep ${c.chunk.asleep.toFixed(2)} ms; growth near: ${c.nearGrowth ?? 'none'}`,
+      );
   }
   progress(`generation changes (key, bytes): ${events.map(([k, b]) => `${k}:${(b / 2 ** 20).toFixed(1)}MiB`).join(' ')}`);
 }

@@ -52,7 +52,12 @@ async function nodeVariants() {
     'tollgate (draft-8)': rateLimit({ limiter: await tollgate(), headers: 'draft-8' }),
     'tollgate (no headers)': rateLimit({ limiter: await tollgate(), headers: false }),
     'express-rate-limit (defaults)': erl({ windowMs: 60_000, limit: LIMIT, validate: false }),
-    'express-rate-limit + ExpressRateLimitStore': erl({ windowMs: 60_000, limit: LIMIT, validate: false, store: new (await import('../../dist/adapters-entry.js')).ExpressRateLimitStore() }),
+    'express-rate-limit + ExpressRateLimitStore': erl({
+      windowMs: 60_000,
+      limit: LIMIT,
+      validate: false,
+      store: new (await import('../../dist/adapters-entry.js')).ExpressRateLimitStore(),
+    }),
     'hitlimit (defaults)': hitlimit({ limit: LIMIT, window: '1m' }),
   };
 }

@@ -79,15 +79,17 @@ const waitUntil = (t) => new Promise((resolve) => setTimeout(resolve, Math.max(0
 function runPair(contender, durationMs, extra = '') {
   const startAt = Date.now() + 1500;
   return Promise.all(
-    Array.from({ length: PROCESSES }, (_, i) =>
-      new Promise((resolve, reject) => {
-        const proc = spawn(process.execPath, [self, 'worker', contender, String(durationMs), String(startAt), String(i + 1), extra], {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        let out = '';
-        proc.stdout.on('data', (d) => (out += d));
-        proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim())) : reject(new Error(`${contender} worker exited ${code}`))));
-      }),
+    Array.from(
+      { length: PROCESSES },
+      (_, i) =>
+        new Promise((resolve, reject) => {
+          const proc = spawn(process.execPath, [self, 'worker', contender, String(durationMs), String(startAt), String(i + 1), extra], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          proc.stdout.on('data', (d) => (out += d));
+          proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim())) : reject(new Error(`${contender} worker exited ${code}`))));
+        }),
     ),
   ).then((results) => {
     const total = results.reduce((a, r) => a + (typeof r === 'number' ? r : r.count), 0);

@@ -33,8 +33,15 @@ let missFloor; // made once the table has grown to its full size
 // The same raw table from this addon and, when TOLLGATE_BENCH_BASELINE_ADDON names another build
 // (e.g. an earlier layout), from that one: the change measured side by side in one run.
 const rawConfig = () => ({
-  kind: 1, limit: LIMIT, windowMs: 600_000, rateTokens: 0, rateIntervalMs: 0,
-  capacity: KEYS, shards: 0, evict: true, detail: new Float64Array(5),
+  kind: 1,
+  limit: LIMIT,
+  windowMs: 600_000,
+  rateTokens: 0,
+  rateIntervalMs: 0,
+  capacity: KEYS,
+  shards: 0,
+  evict: true,
+  detail: new Float64Array(5),
 });
 // A raw table: the addon's tryConsume on its handle (an addon from before 0.2 returned functions
 // per table instead, and still can be the baseline).

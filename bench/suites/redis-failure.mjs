@@ -135,7 +135,9 @@ async function failover() {
     openNodes: b.openNodes,
   }));
   for (const t of timeline) {
-    progress(`t=${String(t.atMs).padStart(6)} ms  ${Math.round(t.decisionsPerSecond).toLocaleString('en').padStart(8)}/s  Redis ${(100 * t.redisShare).toFixed(0).padStart(3)}%  slowest ${t.slowestMs.toFixed(1).padStart(6)} ms  open nodes ${t.openNodes}`);
+    progress(
+      `t=${String(t.atMs).padStart(6)} ms  ${Math.round(t.decisionsPerSecond).toLocaleString('en').padStart(8)}/s  Redis ${(100 * t.redisShare).toFixed(0).padStart(3)}%  slowest ${t.slowestMs.toFixed(1).padStart(6)} ms  open nodes ${t.openNodes}`,
+    );
   }
   return {
     timeline,

@@ -80,7 +80,9 @@ async function leasesBehindSlowRepliesFigures(server, proxy, leasesOn) {
   // Windows the direct process filled (odd ones), the first and last (partial) left out of the list.
   const perWindow = r.windows.map((w) => w.admitted);
   const figures = { limit, maxAdmitted: r.maxAdmitted, perWindow, ambiguous: r.ambiguous, outside: r.outside, resetOver: r.resetOver, resetChecked: r.resetChecked };
-  progress(`replies 150 ms late, leases ${leasesOn ? 'on ' : 'off'}: admitted per window ${perWindow.join(', ')} (limit ${limit}; ${r.ambiguous} too near an edge to place); resetMs past the window in ${r.resetOver} of ${r.resetChecked}`);
+  progress(
+    `replies 150 ms late, leases ${leasesOn ? 'on ' : 'off'}: admitted per window ${perWindow.join(', ')} (limit ${limit}; ${r.ambiguous} too near an edge to place); resetMs past the window in ${r.resetOver} of ${r.resetChecked}`,
+  );
   return figures;
 }
 

@@ -43,7 +43,6 @@ if (!probe.available) {
   process.exit(0);
 }
 
-
 /** The key redis-benchmark's `key:__rand_int__` makes of `n` (12 digits): raw INCRs touch the ceilings' keys. */
 const benchmarkKey = (n) => `key:${String(n).padStart(12, '0')}`;
 
@@ -135,7 +134,9 @@ async function closedLoop(contender, keys, admins, ms, seed) {
 async function ceiling(port, admin, keys, requests, command) {
   const before = await redisCpuSeconds(admin);
   const keysBefore = await keysMade(admin);
-  const r = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-P', '16', '-c', '32', '-n', String(requests), '-r', String(keys), '--csv', ...command], { encoding: 'utf8' });
+  const r = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-P', '16', '-c', '32', '-n', String(requests), '-r', String(keys), '--csv', ...command], {
+    encoding: 'utf8',
+  });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   const perSecond = Number(line.split(',')[1]?.replaceAll('"', ''));
   if (!(perSecond > 0)) throw new Error(`redis-benchmark ${command.join(' ')}: ${r.stderr || r.stdout}`);
@@ -253,7 +254,13 @@ async function openLoop(call, rate, seed, fallbacks = () => 0) {
 
 const figures = { durationMs, rounds: ROUNDS, inFlight: IN_FLIGHT, loneCalls: LONE_CALLS, openLoopMs: OPEN_LOOP_MS, scale: {}, latency: {} };
 const KINDS = ['fixedWindow', 'tokenBucket', 'slidingWindow', 'gcra', 'rlf'];
-const LABELS = { fixedWindow: 'tollgate fixed window', tokenBucket: 'tollgate token bucket', slidingWindow: 'tollgate sliding window', gcra: 'tollgate GCRA', rlf: 'rate-limiter-flexible' };
+const LABELS = {
+  fixedWindow: 'tollgate fixed window',
+  tokenBucket: 'tollgate token bucket',
+  slidingWindow: 'tollgate sliding window',
+  gcra: 'tollgate GCRA',
+  rlf: 'rate-limiter-flexible',
+};
 
 const server = await startRedis();
 const admin = new Redis({ host: server.host, port: server.port });
@@ -313,7 +320,8 @@ try {
       };
       progress(`latency, one call at a time: ${LONE_CALLS.toLocaleString('en')} calls each, ${keys.toLocaleString('en')} keys, alternating blocks of 1,000`);
       figures.latency.lone = await loneCalls(calls, keys);
-      for (const [name, p] of Object.entries(figures.latency.lone)) progress(`  ${name.padEnd(10)} p50 ${p.p50Ms.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms, p99.9 ${p.p999Ms.toFixed(3)} ms`);
+      for (const [name, p] of Object.entries(figures.latency.lone))
+        progress(`  ${name.padEnd(10)} p50 ${p.p50Ms.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms, p99.9 ${p.p999Ms.toFixed(3)} ms`);
       const loads = [FIXED_LOAD, ...LOAD_SHARES.map((s) => Math.round(s * max))];
       figures.latency.max = max;
       figures.latency.open = [];
@@ -329,7 +337,9 @@ try {
             const run = await openLoop(openCalls[name], rate, 77 + 10 * round + l, fallbacksOf[name]);
             runs[name].push(run);
             const f = { ...percentiles(run.latencies), serviceP99Ms: percentiles(run.service).p99Ms, ...run };
-            progress(`  ${name.padEnd(10)} p50 ${f.p50Ms.toFixed(3)} ms, p99 ${f.p99Ms.toFixed(3)} ms, p99.9 ${f.p999Ms.toFixed(3)} ms (p99 from its own start ${f.serviceP99Ms.toFixed(3)} ms); ${Math.round(f.achieved).toLocaleString('en')}/s achieved${f.fellBehind ? `, fell behind (${f.unanswered} of ${f.latencies.length} unanswered)` : f.unanswered ? `, ${f.unanswered} unanswered` : ''}${f.fallbacks ? `, ${f.fallbacks} to onError` : ''}${f.failed ? `, ${f.failed} failed` : ''}`);
+            progress(
+              `  ${name.padEnd(10)} p50 ${f.p50Ms.toFixed(3)} ms, p99 ${f.p99Ms.toFixed(3)} ms, p99.9 ${f.p999Ms.toFixed(3)} ms (p99 from its own start ${f.serviceP99Ms.toFixed(3)} ms); ${Math.round(f.achieved).toLocaleString('en')}/s achieved${f.fellBehind ? `, fell behind (${f.unanswered} of ${f.latencies.length} unanswered)` : f.unanswered ? `, ${f.unanswered} unanswered` : ''}${f.fallbacks ? `, ${f.fallbacks} to onError` : ''}${f.failed ? `, ${f.failed} failed` : ''}`,
+            );
           }
         }
         // Each contender's rounds pooled: percentiles over all its calls, each round's p99 beside them.

@@ -72,9 +72,11 @@ async function run(name, decide, client, { redisCpu = false, ms = durationMs } =
   const perSecond = count / seconds;
   const perDecision = (client.sent - sentBefore) / count;
   const nodeCpuUs = (cpu.user + cpu.system) / count;
-  const redisCpuUs = redisCpu ? ((await redisCpuSeconds(client)) - redisBefore) * 1e6 / count : undefined;
+  const redisCpuUs = redisCpu ? (((await redisCpuSeconds(client)) - redisBefore) * 1e6) / count : undefined;
   const redisPart = redisCpuUs === undefined ? '' : `, ${redisCpuUs.toFixed(1)} µs Redis CPU/decision`;
-  progress(`${name.padEnd(44)} ${Math.round(perSecond).toLocaleString('en').padStart(10)} decisions/s, ${perDecision.toFixed(3)} commands/decision, ${nodeCpuUs.toFixed(1)} µs Node CPU/decision${redisPart}`);
+  progress(
+    `${name.padEnd(44)} ${Math.round(perSecond).toLocaleString('en').padStart(10)} decisions/s, ${perDecision.toFixed(3)} commands/decision, ${nodeCpuUs.toFixed(1)} µs Node CPU/decision${redisPart}`,
+  );
   return { perSecond, commandsPerDecision: perDecision, nodeCpuUs, redisCpuUs, allowedShare: allowed / count };
 }
 
@@ -88,26 +90,52 @@ try {
   // speed drifts over minutes): per contender, the round with the median rate. A first, shorter
   // round that is not counted warms every contender alike (JIT, the keys' first writes).
   const contenders = [
-    ['tollgate', 'tollgate RedisLimiter', (client) => {
-      const limiter = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:' });
-      return { decide: async (k) => (await limiter.consume(k)).allowed, close: () => limiter.close() };
-    }],
-    ['tollgateTokenBucket', 'tollgate RedisLimiter, token bucket', (client) => {
-      const limiter = new RedisLimiter({ name: 'tb', redis: client, policy: tokenBucket({ capacity: LIMIT, refillPerSecond: 1000 }), prefix: 'tg:' });
-      return { decide: async (k) => (await limiter.consume(k)).allowed, close: () => limiter.close() };
-    }],
-    ['tollgateSlidingWindow', 'tollgate RedisLimiter, sliding window', (client) => {
-      const limiter = new RedisLimiter({ name: 'sw', redis: client, policy: slidingWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:' });
-      return { decide: async (k) => (await limiter.consume(k)).allowed, close: () => limiter.close() };
-    }],
-    ['tollgateGcra', 'tollgate RedisLimiter, leaky bucket (GCRA)', (client) => {
-      const limiter = new RedisLimiter({ name: 'lb', redis: client, policy: leakyBucket({ burst: LIMIT, tokens: 1000, intervalMs: 1000 }), prefix: 'tg:' });
-      return { decide: async (k) => (await limiter.consume(k)).allowed, close: () => limiter.close() };
-    }],
-    ['rlf', 'rate-limiter-flexible RateLimiterRedis', (client) => {
-      const limiter = new RateLimiterRedis({ storeClient: client, keyPrefix: 'rlf', points: LIMIT, duration: 600 });
-      return { decide: async (k) => { await limiter.consume(k); return true; }, close: () => undefined };
-    }],
+    [
+      'tollgate',
+      'tollgate RedisLimiter',
+      (client) => {
+        const limiter = new RedisLimiter({ name: 't', redis: client, policy: fixedWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:' });
+        return { decide: async (k) => (await limiter.consume(k)).allowed, close: () => limiter.close() };
+      },
+    ],
+    [
+      'tollgateTokenBucket',
+      'tollgate RedisLimiter, token bucket',
+      (client) => {
+        const limiter = new RedisLimiter({ name: 'tb', redis: client, policy: tokenBucket({ capacity: LIMIT, refillPerSecond: 1000 }), prefix: 'tg:' });
+        return { decide: async (k) => (await limiter.consume(k)).allowed, close: () => limiter.close() };
+      },
+    ],
+    [
+      'tollgateSlidingWindow',
+      'tollgate RedisLimiter, sliding window',
+      (client) => {
+        const limiter = new RedisLimiter({ name: 'sw', redis: client, policy: slidingWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:' });
+        return { decide: async (k) => (await limiter.consume(k)).allowed, close: () => limiter.close() };
+      },
+    ],
+    [
+      'tollgateGcra',
+      'tollgate RedisLimiter, leaky bucket (GCRA)',
+      (client) => {
+        const limiter = new RedisLimiter({ name: 'lb', redis: client, policy: leakyBucket({ burst: LIMIT, tokens: 1000, intervalMs: 1000 }), prefix: 'tg:' });
+        return { decide: async (k) => (await limiter.consume(k)).allowed, close: () => limiter.close() };
+      },
+    ],
+    [
+      'rlf',
+      'rate-limiter-flexible RateLimiterRedis',
+      (client) => {
+        const limiter = new RateLimiterRedis({ storeClient: client, keyPrefix: 'rlf', points: LIMIT, duration: 600 });
+        return {
+          decide: async (k) => {
+            await limiter.consume(k);
+            return true;
+          },
+          close: () => undefined,
+        };
+      },
+    ],
   ];
   const rounds = { tollgate: [], tollgateTokenBucket: [], tollgateSlidingWindow: [], tollgateGcra: [], rlf: [], incr: [], evalsha: [] };
   for (let round = 0; round <= ROUNDS; round++) {
@@ -117,7 +145,9 @@ try {
     if (counted) {
       rounds.incr.push(c.incr);
       rounds.evalsha.push(c.evalsha);
-      progress(`server ceilings (redis-benchmark -P 16, random keys): INCR ${Math.round(c.incr).toLocaleString('en')}/s, EVALSHA of a one-INCR script ${Math.round(c.evalsha).toLocaleString('en')}/s`);
+      progress(
+        `server ceilings (redis-benchmark -P 16, random keys): INCR ${Math.round(c.incr).toLocaleString('en')}/s, EVALSHA of a one-INCR script ${Math.round(c.evalsha).toLocaleString('en')}/s`,
+      );
     }
     for (const [field, label, make] of contenders) {
       const client = countingClient(server.port);
@@ -153,7 +183,7 @@ try {
     // 90% of requests from 1,000 abusive keys already over a limit of 5 per 10 minutes; 10% from
     // 9,000 ordinary keys that stay under it.
     const client = countingClient(server.port);
-    const limiter = new RedisLimiter({ name: "t", redis: client, policy: fixedWindow({ limit: 5, windowMs: 600_000 }), prefix: 'abuse:' });
+    const limiter = new RedisLimiter({ name: 't', redis: client, policy: fixedWindow({ limit: 5, windowMs: 600_000 }), prefix: 'abuse:' });
     for (let k = 0; k < 1000; k++) for (let i = 0; i < 5; i++) await limiter.consume(keys[k]);
     const mix = randomOrder(1 << 16, 1000, 777);
     const pick = randomOrder(1 << 16, 100, 778);
@@ -176,7 +206,14 @@ try {
     // One hot key, without and with leases (one process, 256 in flight).
     for (const leases of [false, true]) {
       const client = countingClient(server.port);
-      const limiter = new RedisLimiter({ name: leases ? 'hot-leased' : 'hot', redis: client, policy: fixedWindow({ limit: LIMIT, windowMs: 600_000 }), prefix: 'tg:', denyCache: false, leases });
+      const limiter = new RedisLimiter({
+        name: leases ? 'hot-leased' : 'hot',
+        redis: client,
+        policy: fixedWindow({ limit: LIMIT, windowMs: 600_000 }),
+        prefix: 'tg:',
+        denyCache: false,
+        leases,
+      });
       const f = await run(`tollgate, one hot key${leases ? ', leases' : ''}`, async () => (await limiter.consume('hot')).allowed, client);
       f.leasedShare = limiter.stats().leasedDecisions / Math.max(1, limiter.stats().allowed);
       figures[leases ? 'hotLeased' : 'hot'] = f;
@@ -186,19 +223,25 @@ try {
     // 4 processes on one hot key with leases until its limit of 200,000 is spent: the total allowed, and how much was local.
     const worker = new URL('./redis-lease-worker.mjs', import.meta.url).pathname;
     const runs = await Promise.all(
-      Array.from({ length: 4 }, () => new Promise((resolve, reject) => {
-        const proc = spawn(process.execPath, [worker, String(server.port), 'lease4:', '200000'], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        proc.stdout.on('data', (d) => (out += d));
-        proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`lease worker exited ${code}`))));
-      })),
+      Array.from(
+        { length: 4 },
+        () =>
+          new Promise((resolve, reject) => {
+            const proc = spawn(process.execPath, [worker, String(server.port), 'lease4:', '200000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+            let out = '';
+            proc.stdout.on('data', (d) => (out += d));
+            proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`lease worker exited ${code}`))));
+          }),
+      ),
     );
     const allowed = runs.reduce((sum, r) => sum + r.allowed, 0);
     const leased = runs.reduce((sum, r) => sum + r.leased, 0);
     const decisions = runs.reduce((sum, r) => sum + r.decisions, 0);
     const seconds = Math.max(...runs.map((r) => r.seconds));
     figures.leases4 = { allowed, limit: 200_000, leasedShare: leased / allowed, perSecond: decisions / seconds, redisCalls: runs.reduce((sum, r) => sum + r.redisCalls, 0) };
-    progress(`4 processes, one hot key, leases: ${allowed.toLocaleString('en')} allowed of a 200,000 limit, ${(100 * leased / allowed).toFixed(1)}% decided in process, ${Math.round(decisions / seconds).toLocaleString('en')} decisions/s`);
+    progress(
+      `4 processes, one hot key, leases: ${allowed.toLocaleString('en')} allowed of a 200,000 limit, ${((100 * leased) / allowed).toFixed(1)}% decided in process, ${Math.round(decisions / seconds).toLocaleString('en')} decisions/s`,
+    );
   }
 } finally {
   await server.stop();
@@ -223,10 +266,14 @@ try {
   {
     const client = await clusterClient();
     const limiter = new RateLimiterRedis({ storeClient: client, keyPrefix: 'rlf', points: LIMIT, duration: 600 });
-    figures.clusterRlf = await run('Cluster: rate-limiter-flexible RateLimiterRedis', async (k) => {
-      await limiter.consume(k);
-      return true;
-    }, client);
+    figures.clusterRlf = await run(
+      'Cluster: rate-limiter-flexible RateLimiterRedis',
+      async (k) => {
+        await limiter.consume(k);
+        return true;
+      },
+      client,
+    );
     client.disconnect();
   }
 } finally {
@@ -246,7 +293,9 @@ function medianRun(runs) {
 /** What the server does alone: redis-benchmark, pipelined 16 deep, over 100,000 random keys. */
 function ceilings(port, requests) {
   const bench = (...command) => {
-    const r = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-P', '16', '-n', String(requests), '-r', '100000', '-c', '32', '--csv', ...command], { encoding: 'utf8' });
+    const r = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-P', '16', '-n', String(requests), '-r', '100000', '-c', '32', '--csv', ...command], {
+      encoding: 'utf8',
+    });
     const line = r.stdout.trim().split('\n').pop() ?? '';
     return Number(line.split(',')[1]?.replaceAll('"', ''));
   };

@@ -48,7 +48,7 @@ export class ExpressRateLimitStore<R extends RedisClient | undefined = undefined
   readonly #redis: RateLimitRedisCounts | undefined;
   #limiter: Limiter | undefined;
   #windowMs = 60_000;
-  #ceiling = 0;  // see hitCounter
+  #ceiling = 0; // see hitCounter
 
   constructor(options?: AdapterTableOptions | (ExpressRateLimitRedisOptions & { readonly redis: R })) {
     const o = checkOptions(options) ?? {};

@@ -55,9 +55,12 @@ export class FetchReport {
    */
   adaptFailed(status: number, error: unknown): void {
     if (this.#adaptFailures++ === 0 && this.#onEvent === undefined) {
-      process.emitWarning(`tollgate limitedFetch: adapting to the upstream's rate headers failed (the response was returned; later failures are counted in stats().adaptFailures): ${(error as Error)?.message ?? String(error)}`, {
-        code: 'TOLLGATE_UPSTREAM_ADAPT_FAILED',
-      });
+      process.emitWarning(
+        `tollgate limitedFetch: adapting to the upstream's rate headers failed (the response was returned; later failures are counted in stats().adaptFailures): ${(error as Error)?.message ?? String(error)}`,
+        {
+          code: 'TOLLGATE_UPSTREAM_ADAPT_FAILED',
+        },
+      );
     }
     this.emit({ type: 'adapt-failed', status, error });
   }

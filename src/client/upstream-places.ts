@@ -223,16 +223,19 @@ export class UpstreamPlaces {
     renewed.catch(() => {
       if (this.#waiters.length > 0) void this.#pump();
     });
-    void renewed.then((held) => {
-      if (held) return;
-      // Lapsed: the places are the store's again (counted as answered at the lapse), and the
-      // holder is no longer queued. Its requests in flight finish; waiters ask again.
-      const lost = this.#held.size;
-      this.#held.clear();
-      this.#queued = false;
-      if (lost > 0) this.#onProblem({ type: 'lease-lost', places: lost });
-      void this.#pump();
-    }, () => undefined);
+    void renewed.then(
+      (held) => {
+        if (held) return;
+        // Lapsed: the places are the store's again (counted as answered at the lapse), and the
+        // holder is no longer queued. Its requests in flight finish; waiters ask again.
+        const lost = this.#held.size;
+        this.#held.clear();
+        this.#queued = false;
+        if (lost > 0) this.#onProblem({ type: 'lease-lost', places: lost });
+        void this.#pump();
+      },
+      () => undefined,
+    );
   }
 
   #stopWaiting(): void {

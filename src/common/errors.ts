@@ -64,4 +64,6 @@ export function redisError(message: string, code: RedisErrorCode, cause?: unknow
 }
 
 /** Whether an error's `code` names a Redis failure (redisError's codes; give it error codes, as two warnings share the prefix). */
-export function isRedisFailure(code: unknown): code is RedisErrorCode { return typeof code === 'string' && code.startsWith('TOLLGATE_REDIS_'); }
+export function isRedisFailure(code: unknown): code is RedisErrorCode {
+  return typeof code === 'string' && code.startsWith('TOLLGATE_REDIS_');
+}

@@ -51,11 +51,7 @@ function perSecond(value: unknown, name: string): [number, number] {
 
 function checkProduct(limitName: string, limit: number, per: number, perName: string): void {
   if (limit * per > MAX_PRODUCT) {
-    throw outOfRange(
-      limitName,
-      `a value whose product with ${perName} (${per}) is at most 2^50`,
-      limit,
-    );
+    throw outOfRange(limitName, `a value whose product with ${perName} (${per}) is at most 2^50`, limit);
   }
 }
 
@@ -86,10 +82,9 @@ function rateOf(o: Record<string, unknown>, perSecondName: string): [number, num
     // Two ways of giving the rate: which one was meant is not ours to guess.
     const other = o.tokens !== undefined ? 'tokens' : o.intervalMs !== undefined ? 'intervalMs' : undefined;
     if (other !== undefined) {
-      throw Object.assign(
-        new TypeError(`Expected either ${perSecondName} or tokens and intervalMs, not both, but received ${perSecondName} and ${other}`),
-        { code: 'TOLLGATE_INVALID_ARGUMENT' as const },
-      );
+      throw Object.assign(new TypeError(`Expected either ${perSecondName} or tokens and intervalMs, not both, but received ${perSecondName} and ${other}`), {
+        code: 'TOLLGATE_INVALID_ARGUMENT' as const,
+      });
     }
     return perSecond(o[perSecondName], perSecondName);
   }
@@ -107,9 +102,7 @@ function rateOf(o: Record<string, unknown>, perSecondName: string): [number, num
  * `intervalMs`, exactly: 10 per 13 s never drifts).
  */
 export function tokenBucket(
-  options:
-    | { capacity: number; refillPerSecond: number; tokens?: never; intervalMs?: never }
-    | { capacity: number; tokens: number; intervalMs: number; refillPerSecond?: never },
+  options: { capacity: number; refillPerSecond: number; tokens?: never; intervalMs?: never } | { capacity: number; tokens: number; intervalMs: number; refillPerSecond?: never },
 ): TokenBucketPolicy {
   const o = checkObject(options, 'tokenBucket options');
   checkKnownKeys(o, ['capacity', 'refillPerSecond', 'tokens', 'intervalMs'], 'tokenBucket');
@@ -124,9 +117,7 @@ export function tokenBucket(
  * arrive at once.
  */
 export function leakyBucket(
-  options:
-    | { ratePerSecond: number; burst: number; tokens?: never; intervalMs?: never }
-    | { tokens: number; intervalMs: number; burst: number; ratePerSecond?: never },
+  options: { ratePerSecond: number; burst: number; tokens?: never; intervalMs?: never } | { tokens: number; intervalMs: number; burst: number; ratePerSecond?: never },
 ): LeakyBucketPolicy {
   const o = checkObject(options, 'leakyBucket options');
   checkKnownKeys(o, ['burst', 'ratePerSecond', 'tokens', 'intervalMs'], 'leakyBucket');
@@ -217,11 +208,7 @@ export function policyParams(policy: unknown): PolicyParams {
       };
     }
     default:
-      throw invalidArgument(
-        'policy',
-        'a policy from fixedWindow(), slidingWindow(), tokenBucket() or leakyBucket()',
-        policy,
-      );
+      throw invalidArgument('policy', 'a policy from fixedWindow(), slidingWindow(), tokenBucket() or leakyBucket()', policy);
   }
 }
 
@@ -229,7 +216,13 @@ export function policyParams(policy: unknown): PolicyParams {
  * The policy a table records (its code and integer parameters), as the factories make it: what a
  * shared table's creator decided with, in the names users write.
  */
-export function policyFromRecord(record: { readonly kind: number; readonly limit: number; readonly windowMs: number; readonly rateTokens: number; readonly rateIntervalMs: number }): Policy {
+export function policyFromRecord(record: {
+  readonly kind: number;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly rateTokens: number;
+  readonly rateIntervalMs: number;
+}): Policy {
   switch (record.kind) {
     case PolicyCode.FixedWindow:
       return Object.freeze({ kind: 'fixedWindow', limit: record.limit, windowMs: record.windowMs });

@@ -21,10 +21,7 @@ export function isKey(key: unknown): key is string {
 export function checkInteger(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number') throw invalidArgument(name, 'a positive integer', value);
   if (!Number.isInteger(value) || value < min || value > max) {
-    const expected =
-      min === 1 && max === Number.MAX_SAFE_INTEGER
-        ? 'a positive integer'
-        : `an integer from ${min} to ${max}`;
+    const expected = min === 1 && max === Number.MAX_SAFE_INTEGER ? 'a positive integer' : `an integer from ${min} to ${max}`;
     throw outOfRange(name, expected, value);
   }
   return value;

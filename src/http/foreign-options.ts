@@ -37,15 +37,9 @@ export function refuseForeignWindow(o: Record<string, unknown>, where: string): 
   if (key === undefined) return;
   const line = limiterLine(o);
   if (key === 'limit') {
-    throw invalidArgument(
-      'limit',
-      `a function of the request (a per-request limit, e.g. for a paid tier); the limit itself is the policy's: write ${line} ${IMPORT}`,
-      o.limit,
-    );
+    throw invalidArgument('limit', `a function of the request (a per-request limit, e.g. for a paid tier); the limit itself is the policy's: write ${line} ${IMPORT}`, o.limit);
   }
-  const error = new TypeError(
-    `Unknown option ${where}.${key}: tollgate's middleware takes a limiter, whose policy holds the limit and the window. Write ${line} ${IMPORT}`,
-  );
+  const error = new TypeError(`Unknown option ${where}.${key}: tollgate's middleware takes a limiter, whose policy holds the limit and the window. Write ${line} ${IMPORT}`);
   throw Object.assign(error, { code: 'TOLLGATE_INVALID_ARGUMENT' as const });
 }
 

@@ -129,9 +129,7 @@ export class RateLimitHeaders {
   }
 
   #list(limits: readonly number[]): string {
-    const items = limits.map((limit, i) =>
-      this.#draft === 'draft-8' ? `${this.#names[i]};q=${limit};w=${this.#windows[i]}` : `${limit};w=${this.#windows[i]}`,
-    );
+    const items = limits.map((limit, i) => (this.#draft === 'draft-8' ? `${this.#names[i]};q=${limit};w=${this.#windows[i]}` : `${limit};w=${this.#windows[i]}`));
     return items.join(', ');
   }
 

@@ -34,7 +34,6 @@ export interface KoaRateLimitOptions<Ctx extends KoaContextLike = KoaContextLike
   readonly handler?: (ctx: Ctx, decision: Decision) => unknown;
 }
 
-
 // On node's response, as ctx.set() would (Koa keeps no headers of its own), without re-validating
 // names and values tollgate made.
 const writeHeader: HeaderSink<KoaContextLike> = (ctx, name, lower, value) => writeNodeHeader(ctx.res, name, lower, value);

@@ -14,8 +14,7 @@ import { RateLimitRule, type FrameworkAddress, type RateLimitInfo, type RateLimi
  * by default node's): `rateLimit<Request, Response>({ key: (req) => req.user?.id })`, or annotate
  * a callback's parameter and they are inferred.
  */
-export interface NodeRateLimitOptions<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>
-  extends RateLimitOptions<Req> {
+export interface NodeRateLimitOptions<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> extends RateLimitOptions<Req> {
   /** Replaces the 429 answer; headers (including Retry-After) are already set. */
   readonly handler?: (req: Req, res: Res, decision: Decision) => unknown;
 }
@@ -31,7 +30,6 @@ export interface RateLimitMiddleware<Req extends IncomingMessage = IncomingMessa
    */
   check(req: Req, res: Res): Promise<boolean>;
 }
-
 
 /** Writes the verdict; returns whether the request may go on. An async handler's failure goes to `failed`. */
 function apply<Req extends IncomingMessage, Res extends ServerResponse>(

@@ -43,11 +43,7 @@ export function checkRefusal(statusCode: unknown, message: unknown): RefusalConf
     }
     return { status, body, contentType: 'application/json; charset=utf-8' };
   }
-  throw invalidArgument(
-    'message',
-    'a string or an object (sent as JSON); for an answer made per request give handler: (req, res, decision) => ...',
-    message,
-  );
+  throw invalidArgument('message', 'a string or an object (sent as JSON); for an answer made per request give handler: (req, res, decision) => ...', message);
 }
 
 function isPlainObject(value: unknown): boolean {

@@ -21,7 +21,6 @@ export interface RequestKeys<Req> {
 /** Most address keys remembered; the cache starts over past it. */
 const MAX_CACHED_ADDRESSES = 10_000;
 
-
 export function requestKeys<Req>(config: RuleConfig<Req>, frameworkAddress?: FrameworkAddress<Req>): RequestKeys<Req> {
   const { trustProxy: trusted, forwardedHeader, ipv6Subnet: subnet } = config;
   // trustProxy, when given, decides; else the framework's own setting, when the app made one.

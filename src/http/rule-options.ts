@@ -124,8 +124,25 @@ export type FrameworkAddress<Req> = (raw: IncomingMessage, req: Req) => string |
 
 /** The options every framework's middleware takes (each adds its own, such as handler). */
 export const RULE_OPTIONS = [
-  'limiter', 'key', 'ipv6Subnet', 'trustProxy', 'forwardedHeader', 'onMissingKey', 'cost', 'limit', 'skip', 'allowList', 'dryRun',
-  'headers', 'name', 'onAllow', 'onDeny', 'skipSuccessfulRequests', 'skipFailedRequests', 'statusCode', 'message',
+  'limiter',
+  'key',
+  'ipv6Subnet',
+  'trustProxy',
+  'forwardedHeader',
+  'onMissingKey',
+  'cost',
+  'limit',
+  'skip',
+  'allowList',
+  'dryRun',
+  'headers',
+  'name',
+  'onAllow',
+  'onDeny',
+  'skipSuccessfulRequests',
+  'skipFailedRequests',
+  'statusCode',
+  'message',
 ];
 
 /** What a RateLimitRule is built from. */

@@ -35,7 +35,6 @@ export class Counted {
 /** What a rule concluded for one request: Counted, SKIPPED or MISSING_KEY. */
 export type RuleOutcome = Counted | typeof SKIPPED | typeof MISSING_KEY;
 
-
 /** What is left for a framework to do once the rule has answered: let the request go on, answer 400, or refuse it (429 or the handler). */
 export type RuleResponse = 'pass' | 'missing-key' | Refusal;
 /** A refused request: its headers, Retry-After included, are written; answer 429 or call the handler. */
@@ -154,9 +153,12 @@ export class RateLimitRule<Req> {
     const failed = status === undefined || status >= 400;
     if (!(failed ? this.#skipFailed : this.#skipSuccessful)) return;
     const report = (error: unknown) =>
-      process.emitWarning(`tollgate rateLimit: giving a request's cost back (${failed ? 'skipFailedRequests' : 'skipSuccessfulRequests'}) failed: ${(error as Error)?.message ?? String(error)}`, {
-        code: 'TOLLGATE_MIDDLEWARE_ERROR',
-      });
+      process.emitWarning(
+        `tollgate rateLimit: giving a request's cost back (${failed ? 'skipFailedRequests' : 'skipSuccessfulRequests'}) failed: ${(error as Error)?.message ?? String(error)}`,
+        {
+          code: 'TOLLGATE_MIDDLEWARE_ERROR',
+        },
+      );
     try {
       const done = this.#limiter.refund(counted.key, counted.cost, counted.limit === undefined ? undefined : { limit: counted.limit });
       if (isPromise(done)) done.then(undefined, report);

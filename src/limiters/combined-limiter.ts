@@ -20,7 +20,10 @@ export class CombinedLimiter extends LimiterBase {
     if (!Array.isArray(limiters) || limiters.length === 0 || !limiters.every((l) => l instanceof Limiter)) {
       throw invalidArgument('limiters', 'a non-empty array of Limiter', limiters);
     }
-    super(limiters.map((l) => l.name).join('+'), limiters.map((l) => l.policy));
+    super(
+      limiters.map((l) => l.name).join('+'),
+      limiters.map((l) => l.policy),
+    );
     this.limiters = Object.freeze([...limiters]);
   }
 

@@ -80,9 +80,7 @@ export class Limiter extends LimiterBase {
       detail: DECISION_DETAIL,
       clock: c.clock === undefined ? undefined : clockBuffer(c.clock),
       shared:
-        c.store === undefined
-          ? undefined
-          : { name: c.store.name, mode: c.store.mode, lockTimeoutMs: c.store.lockTimeoutMs, onLockTimeout: c.store.onLockTimeout === 'allow' },
+        c.store === undefined ? undefined : { name: c.store.name, mode: c.store.mode, lockTimeoutMs: c.store.lockTimeoutMs, onLockTimeout: c.store.onLockTimeout === 'allow' },
       topKeys: c.topKeys.on,
       topKeysPeriodMs: c.topKeys.periodMs,
     });
@@ -294,4 +292,3 @@ export class Limiter extends LimiterBase {
     return this.#sharedName === undefined ? false : destroySharedMemory(this.#sharedName);
   }
 }
-

@@ -31,7 +31,6 @@ export type { RedisLimiterEvent, RedisLimiterOptions } from './redis-limiter-opt
 export type { RedisClient, IoRedisClient, NodeRedisClient, NodeRedisCluster, RedisCommandSender } from '../redis/redis-client.js';
 export type { BreakerOptions, BreakerState } from '../redis/breaker.js';
 
-
 /**
  * Window ends remembered: up to 2^16 slots (1 MB, and the keys they hold) whatever the key count,
  * from 256 slots as keys arrive (a limiter per tenant stays small). It spares Redis a PTTL per
@@ -90,11 +89,29 @@ export class RedisLimiter extends LimiterBase {
     this.#timeoutMs = c.timeoutMs;
     this.#fallback = new Fallback(c.onError);
     this.#onEvent = c.onEvent;
-    this.#runner = new ScriptRunner(c.redis, { timeoutMs: c.timeoutMs, breaker: c.breaker, onEvent: (event) => this.#emit(event), probe: { leasesWanted: () => this.#leases !== undefined } });
+    this.#runner = new ScriptRunner(c.redis, {
+      timeoutMs: c.timeoutMs,
+      breaker: c.breaker,
+      onEvent: (event) => this.#emit(event),
+      probe: { leasesWanted: () => this.#leases !== undefined },
+    });
     this.#ends = this.#protocol.oneFixedWindow ? new WindowEnds(WINDOW_ENDS_BITS) : undefined;
-    this.#batches = new Batches(this.#runner, this.#protocol, this.#keys, { maxBatch: c.maxBatch, timeoutMs: c.timeoutMs, noOverrides: this.#noOverrides, ends: this.#ends }, this.#outcomes);
+    this.#batches = new Batches(
+      this.#runner,
+      this.#protocol,
+      this.#keys,
+      { maxBatch: c.maxBatch, timeoutMs: c.timeoutMs, noOverrides: this.#noOverrides, ends: this.#ends },
+      this.#outcomes,
+    );
     this.#denyCache = c.denyCache === undefined ? undefined : new DenyCache(c.denyCache, (c.params[0] as PolicyParams).limit, c.clock);
-    this.#leases = c.leases === undefined ? undefined : new LeaseBook(c.leases, () => this.#decisionsNow(), (key, units, window) => this.#giveBack(key, units, window));
+    this.#leases =
+      c.leases === undefined
+        ? undefined
+        : new LeaseBook(
+            c.leases,
+            () => this.#decisionsNow(),
+            (key, units, window) => this.#giveBack(key, units, window),
+          );
   }
 
   /** What the batches do with each request (see BatchOutcomes). */
@@ -166,7 +183,20 @@ export class RedisLimiter extends LimiterBase {
   #plainConsume(key: string, cost: number, startedAt: number, resolve: (d: Decision) => void, reject: (error: unknown) => void): Pending {
     const text = keyTagText(key);
     const group = this.#keys.groupOf(text);
-    return { key, op: Op.Consume, cost, overrides: this.#noOverrides, options: undefined, stateKey: this.#keys.stateKey(text, group), group, knownEnd: 0, startedAt, forgets: this.#forgets, resolve, reject };
+    return {
+      key,
+      op: Op.Consume,
+      cost,
+      overrides: this.#noOverrides,
+      options: undefined,
+      stateKey: this.#keys.stateKey(text, group),
+      group,
+      knownEnd: 0,
+      startedAt,
+      forgets: this.#forgets,
+      resolve,
+      reject,
+    };
   }
 
   /**
@@ -316,7 +346,14 @@ export class RedisLimiter extends LimiterBase {
   /** A request Redis decided: a denial remembered by the deny cache, then the answer. */
   #decided(p: Pending, decision: Decision): void {
     // Only a cost-1 denial is cached: it implies every larger cost is denied at least as long.
-    if (!decision.allowed && p.cost === 1 && p.overrides === this.#noOverrides && p.forgets === this.#forgets && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
+    if (
+      !decision.allowed &&
+      p.cost === 1 &&
+      p.overrides === this.#noOverrides &&
+      p.forgets === this.#forgets &&
+      Number.isFinite(decision.retryAfterMs) &&
+      decision.retryAfterMs > 0
+    ) {
       this.#denyCache?.remember(p.key, decision);
     }
     this.#answer(p, decision);

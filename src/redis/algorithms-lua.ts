@@ -95,11 +95,7 @@ if ${form === 'plain' ? '' : 'cost > limit or '}used + ${cost} > limit then
 ${indent(form === 'plain' ? retry : `retry = NEVER\nif cost <= limit then\n${indent(retry, 2)}\nend`, 2)}
   ${SLIDING_RESET_LUA}
   remaining = max(0, limit - used)
-${
-  form === 'plain'
-    ? `else\n${indent(spend, 2)}\n`
-    : `elseif commit then\n${indent(spend, 2)}\nelse\n  allowed, remaining = true, limit - used\n  ${SLIDING_RESET_LUA}\n`
-}end
+${form === 'plain' ? `else\n${indent(spend, 2)}\n` : `elseif commit then\n${indent(spend, 2)}\nelse\n  allowed, remaining = true, limit - used\n  ${SLIDING_RESET_LUA}\n`}end
 `;
 }
 

@@ -136,7 +136,14 @@ export class ChangeFeed {
     const on = sub.on as (event: string, handler: (...args: unknown[]) => void) => void;
     let stopped = false;
     // v5 has destroy(), v4 disconnect(); quit() ends a connection that has neither.
-    const end = () => quietly(() => (fn(sub, 'destroy') ? (sub.destroy as () => void).call(sub) : fn(sub, 'disconnect') ? (sub.disconnect as () => Promise<void>).call(sub) : (sub.quit as () => Promise<void>).call(sub)));
+    const end = () =>
+      quietly(() =>
+        fn(sub, 'destroy')
+          ? (sub.destroy as () => void).call(sub)
+          : fn(sub, 'disconnect')
+            ? (sub.disconnect as () => Promise<void>).call(sub)
+            : (sub.quit as () => Promise<void>).call(sub),
+      );
     on.call(sub, 'error', () => undefined);
     let connected = false;
     let subscribed = false;

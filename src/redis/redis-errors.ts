@@ -35,7 +35,13 @@ export function asRedisError(error: unknown): Error & { code: RedisErrorCode; re
 }
 
 /** Failures that say nothing about whether the node can serve: a slot on the move, an answer, a configuration the probe reports. */
-const NOT_THE_NODES: ReadonlySet<RedisErrorCode> = new Set<RedisErrorCode>(['TOLLGATE_REDIS_MOVING', 'TOLLGATE_REDIS_STATE_MISMATCH', 'TOLLGATE_REDIS_LATE', 'TOLLGATE_REDIS_NO_PERMISSION', 'TOLLGATE_REDIS_UNSUPPORTED']);
+const NOT_THE_NODES: ReadonlySet<RedisErrorCode> = new Set<RedisErrorCode>([
+  'TOLLGATE_REDIS_MOVING',
+  'TOLLGATE_REDIS_STATE_MISMATCH',
+  'TOLLGATE_REDIS_LATE',
+  'TOLLGATE_REDIS_NO_PERMISSION',
+  'TOLLGATE_REDIS_UNSUPPORTED',
+]);
 
 /** Whether a coded Redis failure counts toward its node's breaker. */
 export function countsTowardBreaker(code: RedisErrorCode): boolean {

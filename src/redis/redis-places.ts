@@ -144,8 +144,13 @@ export class RedisPlaces implements PlaceStore {
     if (status === PlaceStatus.OtherTerms) {
       const [limit, windowMs, concurrency, leaseMs] = reply.slice(3, 7).map(Number) as [number, number, number, number];
       const differ = termDifferences({ limit, windowMs, concurrency, leaseMs }, this.#terms);
-      throw storeMismatch(`The places of '${this.#base}' on Redis were set up with other terms: ${differ.join(', ')}; nothing was changed. Give every store of one account the same terms, or another name.`);
+      throw storeMismatch(
+        `The places of '${this.#base}' on Redis were set up with other terms: ${differ.join(', ')}; nothing was changed. Give every store of one account the same terms, or another name.`,
+      );
     }
-    throw redisError(`Redis key '${this.#base}' holds a value no place store writes (another program's); nothing was changed. Delete the key, or give the store another prefix or name.`, 'TOLLGATE_REDIS_STATE_MISMATCH');
+    throw redisError(
+      `Redis key '${this.#base}' holds a value no place store writes (another program's); nothing was changed. Delete the key, or give the store another prefix or name.`,
+      'TOLLGATE_REDIS_STATE_MISMATCH',
+    );
   }
 }

@@ -136,7 +136,20 @@ export class ScriptRunner {
       // A new node (a promoted replica, a resharding): forget those long unused (a failed master).
       for (const [other, state] of this.#nodes) if (now - state.lastUsed > 12 * NODE_IDLE_MS) this.#nodes.delete(other);
       const breaker = this.#breaker === undefined ? undefined : new Breaker(this.#breaker, this.transitions);
-      node = { name, breaker, clock: new ServerClock(), probing: undefined, profile: undefined, unsupported: undefined, probeAt: 0, refused: undefined, lastUsed: now, scripts: new Set(), slots: new Map(), failingSlots: new Set() };
+      node = {
+        name,
+        breaker,
+        clock: new ServerClock(),
+        probing: undefined,
+        profile: undefined,
+        unsupported: undefined,
+        probeAt: 0,
+        refused: undefined,
+        lastUsed: now,
+        scripts: new Set(),
+        slots: new Map(),
+        failingSlots: new Set(),
+      };
       this.#nodes.set(name, node);
     }
     node.lastUsed = now;

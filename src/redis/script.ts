@@ -9,4 +9,3 @@ export interface Script {
 
 /** `lua` with its SHA, computed once. */
 export const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
-

@@ -4,7 +4,25 @@
 import { redisError, type RedisErrorCode } from '../common/errors.js';
 
 /** Every command tollgate runs (its scripts by SHA, and in them), but for the leases'. */
-export const CORE_COMMANDS = ['EVALSHA', 'TIME', 'EXISTS', 'GET', 'SET', 'DEL', 'HGET', 'HSET', 'HDEL', 'HRANDFIELD', 'TYPE', 'PTTL', 'PEXPIRE', 'INCR', 'INCRBY', 'DECR', 'DECRBY'] as const;
+export const CORE_COMMANDS = [
+  'EVALSHA',
+  'TIME',
+  'EXISTS',
+  'GET',
+  'SET',
+  'DEL',
+  'HGET',
+  'HSET',
+  'HDEL',
+  'HRANDFIELD',
+  'TYPE',
+  'PTTL',
+  'PEXPIRE',
+  'INCR',
+  'INCRBY',
+  'DECR',
+  'DECRBY',
+] as const;
 
 /** What leases need beyond the core: the window's exact expiry, to give units back to it alone (Redis 7). */
 export const LEASE_COMMANDS = ['PEXPIRETIME'] as const;
@@ -82,8 +100,7 @@ export function warnEviction(node: string, profile: ServerProfile & { evicting: 
 /** One process warning per limiter whose leases a node cannot serve. */
 export function warnLeasesOff(limiter: string, node: string, version: number): void {
   const why = version === 0 ? 'is older than Redis 7' : 'will not run PEXPIRETIME for this user';
-  process.emitWarning(
-    `tollgate RedisLimiter '${limiter}': leases are off, as Redis ${node || 'server'} ${why}; every decision goes to Redis, exactly as without leases.`,
-    { code: 'TOLLGATE_REDIS_LEASES_OFF' },
-  );
+  process.emitWarning(`tollgate RedisLimiter '${limiter}': leases are off, as Redis ${node || 'server'} ${why}; every decision goes to Redis, exactly as without leases.`, {
+    code: 'TOLLGATE_REDIS_LEASES_OFF',
+  });
 }

@@ -48,7 +48,10 @@ export class FastifyRedisCounts {
   async #call(script: Script, key: string, args: readonly string[]): Promise<FastifyCount> {
     const reply = await this.#config.runner.run(script, key, args);
     if (Number(reply[2]) === 2) {
-      throw redisError(`Redis key '${key}' holds a value @fastify/rate-limit never writes (another program's); nothing was changed. Delete the key, or give the store another prefix.`, 'TOLLGATE_REDIS_STATE_MISMATCH');
+      throw redisError(
+        `Redis key '${key}' holds a value @fastify/rate-limit never writes (another program's); nothing was changed. Delete the key, or give the store another prefix.`,
+        'TOLLGATE_REDIS_STATE_MISMATCH',
+      );
     }
     return { current: Number(reply[3]), ttl: Number(reply[4]) };
   }

@@ -49,7 +49,10 @@ export class RateLimitRedisCounts {
   async #call(script: Script, key: string, args: readonly string[]): Promise<readonly unknown[]> {
     const reply = await this.#config.runner.run(script, key, args);
     if (Number(reply[2]) === 2) {
-      throw redisError(`Redis key '${key}' holds a value rate-limit-redis never writes (another program's); nothing was changed. Delete the key, or give the store another prefix.`, 'TOLLGATE_REDIS_STATE_MISMATCH');
+      throw redisError(
+        `Redis key '${key}' holds a value rate-limit-redis never writes (another program's); nothing was changed. Delete the key, or give the store another prefix.`,
+        'TOLLGATE_REDIS_STATE_MISMATCH',
+      );
     }
     return reply;
   }
