@@ -155,13 +155,7 @@ if (results.random) {
     rows.push(['1M random keys: raw consumeMany per key, this build vs the baseline build', `${ns(newMany)} vs ${ns(oldMany)}`, `${x(oldMany / newMany)} faster`, '', '']);
   }
   const tsR = r[CONTENDER.tsConsume];
-  rows.push([
-    '1M random keys: TS engine consume',
-    ns(tsR),
-    `${x(tsR / map)} the Map limiter; ${x(tsR / fast)} fast-ratelimit`,
-    '≤ 1.1x both',
-    verdict(tsR / map <= 1.1 && tsR / fast <= 1.1),
-  ]);
+  rows.push(['1M random keys: TS engine consume', ns(tsR), `${x(tsR / map)} the Map limiter; ${x(tsR / fast)} fast-ratelimit`, '≤ 1.1x both', verdict(tsR / map <= 1.1 && tsR / fast <= 1.1)]);
   for (const peer of [CONTENDER.nativeTryConsume, CONTENDER.nativeTopKeys, CONTENDER.tsTryConsume, CONTENDER.limiterBucketPerKey, CONTENDER.keySelection]) {
     rows.push([`1M random keys: ${peer}`, ns(r[peer]), '', '', '']);
   }
@@ -468,9 +462,7 @@ if (results.redisFailure?.skipped) {
     '',
     '| t (ms) | decisions/s | decided by Redis | slowest call | open nodes |',
     '|---|---|---|---|---|',
-    ...o.timeline.map(
-      (t) => `| ${t.atMs} | ${Math.round(t.decisionsPerSecond).toLocaleString('en')} | ${(100 * t.redisShare).toFixed(0)}% | ${ms(t.slowestMs)} | ${t.openNodes} |`,
-    ),
+    ...o.timeline.map((t) => `| ${t.atMs} | ${Math.round(t.decisionsPerSecond).toLocaleString('en')} | ${(100 * t.redisShare).toFixed(0)}% | ${ms(t.slowestMs)} | ${t.openNodes} |`),
   ].join('\n');
 }
 
@@ -510,8 +502,7 @@ if (results.redisOperations?.skipped) {
   const hOff = o.hotLeasesOff;
   const wait = (h) =>
     `p50 ${ms(h.p50Ms)}, p99 ${ms(h.p99Ms)}, max ${ms(h.maxMs)}; ${h.beyondTimeout} of ${h.calls.toLocaleString('en')} settled past ${o.timeoutMs} ms, ${h.pendingAfter1s} pending 1 s after`;
-  const ratio =
-    hOn.p99Ms === null || hOff.p99Ms === null ? 'p99 pending' : `p99 ${x(hOn.p99Ms / hOff.p99Ms)} leases off's; ${(100 * hOn.leasedShare).toFixed(0)}% decided from leases`;
+  const ratio = hOn.p99Ms === null || hOff.p99Ms === null ? 'p99 pending' : `p99 ${x(hOn.p99Ms / hOff.p99Ms)} leases off's; ${(100 * hOn.leasedShare).toFixed(0)}% decided from leases`;
   operationsRows.push([
     'hot key at ~4,600 calls/s, replies 10 ms late, leases on: wait per call',
     wait(hOn),
@@ -604,13 +595,7 @@ if (results.httpCost) {
   ]) {
     const v = c[framework];
     if (v === undefined) continue;
-    httpCostRows.push([
-      `${framework}: ${ours}`,
-      us(v[ours]),
-      `${x(v[ours].overBareNs / v[theirs].overBareNs)} ${theirs}'s cost; setting the same headers alone costs ${us(v[FLOOR])}`,
-      '',
-      '',
-    ]);
+    httpCostRows.push([`${framework}: ${ours}`, us(v[ours]), `${x(v[ours].overBareNs / v[theirs].overBareNs)} ${theirs}'s cost; setting the same headers alone costs ${us(v[FLOOR])}`, '', '']);
     httpCostRows.push([`${framework}: ${theirs}`, us(v[theirs]), '', '', '']);
   }
   httpCostRows.push([
@@ -694,8 +679,7 @@ if (results.adaptersRedis) {
 }
 
 const m = machine();
-const measured = (setting) =>
-  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${m.cpu}, ${m.platform}, Node ${m.node}; ${setting}.`;
+const measured = (setting) => `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${m.cpu}, ${m.platform}, Node ${m.node}; ${setting}.`;
 /** A caption and its rows as a markdown table; '' when there are no rows. */
 const markdown = (caption, tableRows) =>
   tableRows.length === 0 ? '' : [caption, '', '| figure | value | ratio | target | |', '|---|---|---|---|---|', ...tableRows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
@@ -725,17 +709,12 @@ const sections = {
   ),
   redisFailure: failureRows.length === 0 ? '' : `${markdown(measured('redis-server 7 on loopback, in process'), failureRows)}\n\n${failureTimeline}`,
   redisOperations: markdown(measured('redis-server 7 on loopback (a 3-master Cluster for the migration; a delay proxy on the reply path), in process'), operationsRows),
-  httpCost: markdown(
-    measured(`in process, median of ${results.httpCost?.rounds} alternating rounds of ${results.httpCost?.perRound} requests, paired against a bare middleware/hook`),
-    httpCostRows,
-  ),
+  httpCost: markdown(measured(`in process, median of ${results.httpCost?.rounds} alternating rounds of ${results.httpCost?.perRound} requests, paired against a bare middleware/hook`), httpCostRows),
   http: markdown(measured('autocannon, 20 connections, loopback'), httpRows),
   client: markdown(measured('mock upstream in its own process on loopback'), clientRows),
   adapters: markdown(measured('in process'), adapterRows),
   adaptersRedis: markdown(
-    measured(
-      `redis-server 7 on loopback, ${results.adaptersRedis?.inFlight} calls in flight, ${results.adaptersRedis?.keys} keys at random, ${results.adaptersRedis?.rounds} alternating rounds`,
-    ),
+    measured(`redis-server 7 on loopback, ${results.adaptersRedis?.inFlight} calls in flight, ${results.adaptersRedis?.keys} keys at random, ${results.adaptersRedis?.rounds} alternating rounds`),
     adapterRedisRows,
   ),
 };

@@ -33,8 +33,5 @@ const upstreamFetch = limitedFetch({ requests, concurrency: 16, onDeadLetter: ({
 const started = performance.now();
 const statuses = await Promise.all(Array.from({ length: 300 }, () => upstreamFetch(url).then((r) => r.status)));
 const seconds = (performance.now() - started) / 1000;
-console.log(
-  `${statuses.filter((s) => s === 200).length} of 300 succeeded in ${seconds.toFixed(2)} s ` +
-    `(${(300 / seconds).toFixed(0)}/s against a quota of 100/s), upstream 429s: ${tooMany}`,
-);
+console.log(`${statuses.filter((s) => s === 200).length} of 300 succeeded in ${seconds.toFixed(2)} s ` + `(${(300 / seconds).toFixed(0)}/s against a quota of 100/s), upstream 429s: ${tooMany}`);
 upstream.close();

@@ -133,11 +133,9 @@ export async function startCluster({ replicas = 0, nodeTimeoutMs = 2000 } = {}) 
     for (let i = 0; i < count; i++) {
       // The bus port defaults to port + 10000, which may not exist or be taken: each node gets a free one.
       nodes.push(
-        await startRedis(
-          ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs), '--cluster-announce-ip', '127.0.0.1'],
-          undefined,
-          { clusterBus: true },
-        ),
+        await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs), '--cluster-announce-ip', '127.0.0.1'], undefined, {
+          clusterBus: true,
+        }),
       );
     }
     const create = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], {

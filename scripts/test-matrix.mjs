@@ -87,12 +87,7 @@ for (const runtime of runtimes) {
     try {
       report = JSON.parse(line);
     } catch {
-      rows.push([
-        runtime.name,
-        forced ?? 'auto',
-        '-',
-        `**failed**: exit ${r.status} ${r.signal ?? ''} ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ').slice(0, 300)}`,
-      ]);
+      rows.push([runtime.name, forced ?? 'auto', '-', `**failed**: exit ${r.status} ${r.signal ?? ''} ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ').slice(0, 300)}`]);
       failed++;
       continue;
     }

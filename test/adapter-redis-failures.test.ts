@@ -259,9 +259,7 @@ describe('options', () => {
     expect(() => FastifyRateLimitStore.with({ redis, capacity: 10 } as never)).toThrow(
       expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/capacity cannot be given with redis: .*Redis/) }),
     );
-    expect(() => new NestThrottlerStorage({ redis, engine: 'js' } as never)).toThrow(
-      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/engine/) }),
-    );
+    expect(() => new NestThrottlerStorage({ redis, engine: 'js' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/engine/) }));
   });
 
   it('Redis-only options without redis are refused as such; unknown ones by name', () => {
@@ -271,15 +269,9 @@ describe('options', () => {
     expect(() => new NestThrottlerStorage({ onError: 'deny' } as never)).toThrow(
       expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/onError applies to counting on Redis/) }),
     );
-    expect(() => FastifyRateLimitStore.with({ redis, nameSpace: 'x' } as never)).toThrow(
-      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/nameSpace/) }),
-    );
-    expect(() => new ExpressRateLimitStore({ redis, onError: 'open' } as never)).toThrow(
-      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/onError/) }),
-    );
-    expect(() => new ExpressRateLimitStore({ redis: {} } as never)).toThrow(
-      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/redis/) }),
-    );
+    expect(() => FastifyRateLimitStore.with({ redis, nameSpace: 'x' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/nameSpace/) }));
+    expect(() => new ExpressRateLimitStore({ redis, onError: 'open' } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/onError/) }));
+    expect(() => new ExpressRateLimitStore({ redis: {} } as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/redis/) }));
     expect(() => new NestThrottlerStorage({ redis, timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE' }));
     // rate-limit-redis' sendCommand: the hint says to give the client itself.
     expect(() => new ExpressRateLimitStore({ sendCommand: () => undefined } as never)).toThrow(

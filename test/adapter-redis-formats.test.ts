@@ -22,8 +22,7 @@ const WINDOW_MS = 60_000;
 
 describe.runIf(hasRedis)('ExpressRateLimitStore({ redis }) and rate-limit-redis on one Redis', () => {
   const s = useRedisServer();
-  const peerStore = (prefix?: string) =>
-    new RedisStore({ sendCommand: (command: string, ...args: string[]) => s.redis.call(command, ...args) as never, ...(prefix === undefined ? {} : { prefix }) });
+  const peerStore = (prefix?: string) => new RedisStore({ sendCommand: (command: string, ...args: string[]) => s.redis.call(command, ...args) as never, ...(prefix === undefined ? {} : { prefix }) });
 
   /** An express app limiting every request under `key`, with `store`. */
   async function app(store: Options['store'], key: string, extra: Partial<Options> = {}): Promise<string> {

@@ -166,9 +166,7 @@ describe('@fastify/rate-limit with FastifyRateLimitStore', () => {
   });
 
   it('refuses the plugin options it cannot honour, with a coded error', () => {
-    expect(() => new FastifyRateLimitStore({ continueExceeding: true })).toThrow(
-      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/continueExceeding/) }),
-    );
+    expect(() => new FastifyRateLimitStore({ continueExceeding: true })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/continueExceeding/) }));
     expect(() => new FastifyRateLimitStore({ exponentialBackoff: true })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
   });
 });

@@ -6,18 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { allOf, destroySharedMemory, fixedWindow, Limiter, ManualClock, tokenBucket } from '../src/index.js';
-import {
-  backoffDelay,
-  createQueue,
-  limitedFetch,
-  parseDuration,
-  parseRetryAfter,
-  parseUpstreamLimits,
-  QueueFullError,
-  retryPolicy,
-  throttle,
-  type DeadLetter,
-} from '../src/client-entry.js';
+import { backoffDelay, createQueue, limitedFetch, parseDuration, parseRetryAfter, parseUpstreamLimits, QueueFullError, retryPolicy, throttle, type DeadLetter } from '../src/client-entry.js';
 import { engines } from './helpers/engines.js';
 
 describe('acquire (fake timers, manual clock)', () => {

@@ -4,16 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import {
-  CODES,
-  type AcquireErrorCode,
-  type CodeGroup,
-  type CodeKind,
-  type RedisErrorCode,
-  type TollgateCode,
-  type TollgateErrorCode,
-  type TollgateWarningCode,
-} from '../src/common/codes.js';
+import { CODES, type AcquireErrorCode, type CodeGroup, type CodeKind, type RedisErrorCode, type TollgateCode, type TollgateErrorCode, type TollgateWarningCode } from '../src/common/codes.js';
 import { isRedisFailure } from '../src/common/errors.js';
 import type * as Public from '../src/index.js';
 import type * as PublicClient from '../src/client-entry.js';

@@ -19,8 +19,7 @@ async function spoofing(url: string): Promise<[number, number]> {
   return [passed, (await get(url, { 'x-forwarded-for': '198.51.100.1, 203.0.113.10' })).status];
 }
 
-const warned = (spy: { mock: { calls: unknown[][] } }, code: string) =>
-  spy.mock.calls.filter((c) => (c[1] as { code?: string } | undefined)?.code === code).map((c) => String(c[0]));
+const warned = (spy: { mock: { calls: unknown[][] } }, code: string) => spy.mock.calls.filter((c) => (c[1] as { code?: string } | undefined)?.code === code).map((c) => String(c[0]));
 
 let warn: ReturnType<typeof vi.spyOn>;
 afterEach(() => warn?.mockRestore());

@@ -74,12 +74,8 @@ describe('upstream-announced waits are capped and counted', () => {
   });
 
   it('bad options are refused, naming them', () => {
-    expect(() => limitedFetch({ maxUpstreamWaitMs: -1 })).toThrow(
-      expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/for maxUpstreamWaitMs/) }),
-    );
-    expect(() => limitedFetch({ onEvent: 1 as unknown as () => void })).toThrow(
-      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for onEvent/) }),
-    );
+    expect(() => limitedFetch({ maxUpstreamWaitMs: -1 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/for maxUpstreamWaitMs/) }));
+    expect(() => limitedFetch({ onEvent: 1 as unknown as () => void })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for onEvent/) }));
     expect(() => limitedFetch({ maxWaitMs: 1 } as never)).toThrow(/Unknown option limitedFetch.maxWaitMs/);
   });
 });

@@ -52,9 +52,7 @@ describe('parseLimiterOptions', () => {
     const store = sharedMemory({ name: 'parse-only', capacity: 2000, shards: 2 });
     expect(parseLimiterOptions({ policy, store })).toMatchObject({ store, capacity: 2000, shards: 2, preallocate: true, engine: 'native', initialCapacity: 2000 });
     expect(parseLimiterOptions({ policy, store, preallocate: false }).preallocate).toBe(false);
-    expect(() => parseLimiterOptions({ policy, store, capacity: 10 })).toThrow(
-      expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for capacity/) }),
-    );
+    expect(() => parseLimiterOptions({ policy, store, capacity: 10 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringMatching(/for capacity/) }));
     expect(() => parseLimiterOptions({ policy, store, engine: 'js' })).toThrow(/for engine/);
   });
 

@@ -250,9 +250,7 @@ describe('limitedFetch upstream options', () => {
       [{ concurrency: 2, window: 1 }, /Unknown option upstream\.window/],
     ];
     for (const [upstream, message] of bad) {
-      expect(() => limitedFetch({ upstream: upstream as never })).toThrow(
-        expect.objectContaining({ code: expect.stringMatching(/^TOLLGATE_/), message: expect.stringMatching(message) }),
-      );
+      expect(() => limitedFetch({ upstream: upstream as never })).toThrow(expect.objectContaining({ code: expect.stringMatching(/^TOLLGATE_/), message: expect.stringMatching(message) }));
     }
   });
 

@@ -276,9 +276,7 @@ describe.runIf(hasRedis)('RedisPlaces on one redis-server', () => {
     expect(make({}, { limit: 0, concurrency: 0, leaseMs: 100 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
     expect(make({}, { limit: 5, concurrency: 0, leaseMs: 100 })).toThrow(expect.objectContaining({ message: expect.stringContaining('terms.windowMs') }));
     expect(make({}, { limit: 0, windowMs: 100, concurrency: 1, leaseMs: 100 })).toThrow(expect.objectContaining({ message: expect.stringContaining('terms.windowMs') }));
-    expect(make({}, { limit: 1, windowMs: 100, concurrency: 0, leaseMs: 0 })).toThrow(
-      expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringContaining('terms.leaseMs') }),
-    );
+    expect(make({}, { limit: 1, windowMs: 100, concurrency: 0, leaseMs: 0 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringContaining('terms.leaseMs') }));
     expect(make({}, { limit: 1, windowMs: 100, concurrency: 0, leaseMs: 10, max: 3 })).toThrow(/terms\.max/);
     expect(make({}, CONCURRENCY_1)).not.toThrow();
     await using(make({}, CONCURRENCY_1)(), async (store) => {

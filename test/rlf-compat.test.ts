@@ -106,33 +106,30 @@ describe('RateLimiterTollgate, as rate-limiter-flexible defines it', () => {
     limiter.close();
   });
 
-  it.each(tables)(
-    'inMemoryBlockDuration: the consume that starts the block reports its length, later ones consumedPoints 0, as rate-limiter-flexible (regression, %s)',
-    async (_name, table) => {
-      const clock = new ManualClock(0);
-      const limiter = new RateLimiterTollgate({ points: 2, duration: 5, inMemoryBlockOnConsumed: 3, inMemoryBlockDuration: 2, clock, ...table() });
-      expect(await limiter.consume('k')).toMatchObject({ consumedPoints: 1, isFirstInDuration: true });
-      expect(await limiter.consume('k')).toMatchObject({ consumedPoints: 2, remainingPoints: 0 });
-      // 3 points: over `points` and at inMemoryBlockOnConsumed, so blocked for inMemoryBlockDuration (not the 5 s window).
-      await expect(limiter.consume('k')).rejects.toEqual(new RateLimiterRes(0, 2000, 3, false));
-      clock.advance(500);
-      await expect(limiter.consume('k')).rejects.toEqual(new RateLimiterRes(0, 1500, 0, false));
-      expect(await limiter.get('k')).toMatchObject({ consumedPoints: 3 });
-      clock.advance(1500);
-      // The in-memory block is over; the store still counts the key's window.
-      await expect(limiter.consume('k')).rejects.toMatchObject({ consumedPoints: 4, msBeforeNext: 2000 });
+  it.each(tables)('inMemoryBlockDuration: the consume that starts the block reports its length, later ones consumedPoints 0, as rate-limiter-flexible (regression, %s)', async (_name, table) => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiterTollgate({ points: 2, duration: 5, inMemoryBlockOnConsumed: 3, inMemoryBlockDuration: 2, clock, ...table() });
+    expect(await limiter.consume('k')).toMatchObject({ consumedPoints: 1, isFirstInDuration: true });
+    expect(await limiter.consume('k')).toMatchObject({ consumedPoints: 2, remainingPoints: 0 });
+    // 3 points: over `points` and at inMemoryBlockOnConsumed, so blocked for inMemoryBlockDuration (not the 5 s window).
+    await expect(limiter.consume('k')).rejects.toEqual(new RateLimiterRes(0, 2000, 3, false));
+    clock.advance(500);
+    await expect(limiter.consume('k')).rejects.toEqual(new RateLimiterRes(0, 1500, 0, false));
+    expect(await limiter.get('k')).toMatchObject({ consumedPoints: 3 });
+    clock.advance(1500);
+    // The in-memory block is over; the store still counts the key's window.
+    await expect(limiter.consume('k')).rejects.toMatchObject({ consumedPoints: 4, msBeforeNext: 2000 });
 
-      // inMemoryBlockOnConsumed equal to points, with a duration: rate-limiter-flexible blocks only
-      // a consume over points, so reaching points is allowed and blocks nothing.
-      const even = new RateLimiterTollgate({ points: 2, duration: 5, inMemoryBlockOnConsumed: 2, inMemoryBlockDuration: 1, clock, keyPrefix: 'even', ...table() });
-      await even.consume('k');
-      expect(await even.consume('k')).toMatchObject({ consumedPoints: 2, remainingPoints: 0 });
-      await expect(even.consume('k')).rejects.toEqual(new RateLimiterRes(0, 1000, 3, false));
-      await expect(even.consume('k')).rejects.toEqual(new RateLimiterRes(0, 1000, 0, false));
-      limiter.close();
-      even.close();
-    },
-  );
+    // inMemoryBlockOnConsumed equal to points, with a duration: rate-limiter-flexible blocks only
+    // a consume over points, so reaching points is allowed and blocks nothing.
+    const even = new RateLimiterTollgate({ points: 2, duration: 5, inMemoryBlockOnConsumed: 2, inMemoryBlockDuration: 1, clock, keyPrefix: 'even', ...table() });
+    await even.consume('k');
+    expect(await even.consume('k')).toMatchObject({ consumedPoints: 2, remainingPoints: 0 });
+    await expect(even.consume('k')).rejects.toEqual(new RateLimiterRes(0, 1000, 3, false));
+    await expect(even.consume('k')).rejects.toEqual(new RateLimiterRes(0, 1000, 0, false));
+    limiter.close();
+    even.close();
+  });
 
   it.each(tables)('consume(key, 0) resolves with the key as it is and adds nothing, as RateLimiterRedis (regression, %s)', async (_name, table) => {
     const clock = new ManualClock(0);

@@ -261,8 +261,7 @@ const smallShm = (args: string[]) =>
   });
 const canMountShm = process.platform === 'linux' && spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs /dev/shm'], { stdio: 'ignore' }).status === 0;
 // CI runs as root on Linux, where a mount namespace is always possible: there it must run, never skip.
-if (process.env.CI && process.platform === 'linux' && !canMountShm)
-  throw new Error('CI needs unshare -m with a tmpfs mount on /dev/shm for the small-/dev/shm tests (run as root)');
+if (process.env.CI && process.platform === 'linux' && !canMountShm) throw new Error('CI needs unshare -m with a tmpfs mount on /dev/shm for the small-/dev/shm tests (run as root)');
 
 describe.runIf(engines().includes('native') && canMountShm)('shared-memory tables in a small /dev/shm', () => {
   it('a table larger than the free space is a coded error at creation, with nothing left behind, never SIGBUS (regression)', () => {

@@ -64,9 +64,7 @@ try {
       for (const m of order) {
         const f = await run(m.limiter, keys, admin, 1000 * round + 13);
         m.runs.push(f);
-        console.log(
-          `${String(keys).padStart(8)} keys ${m.b.name.padEnd(24)} ${f.nodeUs.toFixed(2)} µs Node, ${f.redisUs.toFixed(2)} µs Redis, ${Math.round(f.perSecond).toLocaleString('en')}/s`,
-        );
+        console.log(`${String(keys).padStart(8)} keys ${m.b.name.padEnd(24)} ${f.nodeUs.toFixed(2)} µs Node, ${f.redisUs.toFixed(2)} µs Redis, ${Math.round(f.perSecond).toLocaleString('en')}/s`);
       }
     }
     for (const m of made) {

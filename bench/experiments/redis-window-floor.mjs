@@ -95,9 +95,7 @@ try {
     console.log(`\n${keys.toLocaleString('en-US')} keys (${(freshShare * 100).toFixed(0)}% of calls make their key):`);
     for (const [shape, runs] of Object.entries(perShape)) {
       const m = median(runs);
-      console.log(
-        `  ${shape.padEnd(28)} ${m.toFixed(2)} µs Redis CPU/decision (runs ${runs.map((x) => x.toFixed(2)).join(', ')}); at most ${(ceiling / m).toFixed(2)}x the INCR ceiling`,
-      );
+      console.log(`  ${shape.padEnd(28)} ${m.toFixed(2)} µs Redis CPU/decision (runs ${runs.map((x) => x.toFixed(2)).join(', ')}); at most ${(ceiling / m).toFixed(2)}x the INCR ceiling`);
     }
   }
 } finally {

@@ -101,8 +101,7 @@ try {
     const CALLS = 60;
     const jitterContenders = {
       'tollgate limitedFetch, upstream: { limit: 5, windowMs: 1000 }': () => limitedFetch({ upstream: { limit: 5, windowMs: 1000 }, fetch: jittery }),
-      'tollgate limitedFetch, leakyBucket({ burst: 1, ratePerSecond: 5 })': () =>
-        limitedFetch({ requests: new Limiter({ policy: leakyBucket({ burst: 1, ratePerSecond: 5 }) }), fetch: jittery }),
+      'tollgate limitedFetch, leakyBucket({ burst: 1, ratePerSecond: 5 })': () => limitedFetch({ requests: new Limiter({ policy: leakyBucket({ burst: 1, ratePerSecond: 5 }) }), fetch: jittery }),
       'bottleneck, minTime 200 ms': () => {
         const b = new Bottleneck({ minTime: 200, maxConcurrent: 5 });
         return (u) => b.schedule(() => jittery(u));
@@ -190,9 +189,7 @@ try {
       const ok = outputs.flat().filter((s) => s === 200).length;
       if (contender === 'tollgate-shm') destroySharedPlaces(account);
       figures.account[label] = { shareOfQuota: ok / seconds / 5, tooMany: refused, completed: ok, calls: WORKERS * EACH, seconds, mostInFlight };
-      progress(
-        `${label.padEnd(72)} ${((100 * ok) / seconds / 5).toFixed(1)}% of the quota, ${refused} 429s, ${ok}/${WORKERS * EACH} in ${seconds.toFixed(1)} s, most in flight ${mostInFlight}`,
-      );
+      progress(`${label.padEnd(72)} ${((100 * ok) / seconds / 5).toFixed(1)}% of the quota, ${refused} 429s, ${ok}/${WORKERS * EACH} in ${seconds.toFixed(1)} s, most in flight ${mostInFlight}`);
     }
     server.close();
     await redisServer.stop();

@@ -320,8 +320,7 @@ try {
       };
       progress(`latency, one call at a time: ${LONE_CALLS.toLocaleString('en')} calls each, ${keys.toLocaleString('en')} keys, alternating blocks of 1,000`);
       figures.latency.lone = await loneCalls(calls, keys);
-      for (const [name, p] of Object.entries(figures.latency.lone))
-        progress(`  ${name.padEnd(10)} p50 ${p.p50Ms.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms, p99.9 ${p.p999Ms.toFixed(3)} ms`);
+      for (const [name, p] of Object.entries(figures.latency.lone)) progress(`  ${name.padEnd(10)} p50 ${p.p50Ms.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms, p99.9 ${p.p999Ms.toFixed(3)} ms`);
       const loads = [FIXED_LOAD, ...LOAD_SHARES.map((s) => Math.round(s * max))];
       figures.latency.max = max;
       figures.latency.open = [];

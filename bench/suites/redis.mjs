@@ -145,9 +145,7 @@ try {
     if (counted) {
       rounds.incr.push(c.incr);
       rounds.evalsha.push(c.evalsha);
-      progress(
-        `server ceilings (redis-benchmark -P 16, random keys): INCR ${Math.round(c.incr).toLocaleString('en')}/s, EVALSHA of a one-INCR script ${Math.round(c.evalsha).toLocaleString('en')}/s`,
-      );
+      progress(`server ceilings (redis-benchmark -P 16, random keys): INCR ${Math.round(c.incr).toLocaleString('en')}/s, EVALSHA of a one-INCR script ${Math.round(c.evalsha).toLocaleString('en')}/s`);
     }
     for (const [field, label, make] of contenders) {
       const client = countingClient(server.port);

@@ -96,10 +96,7 @@ export class FastifyRateLimitStore {
     const o = checkOptions(options) ?? {};
     const onRedis = checkStoreOptions(o, REDIS_KEYS, 'FastifyRateLimitStore.with options');
     const Configured = class ConfiguredFastifyRateLimitStore extends FastifyRateLimitStore {};
-    configured.set(
-      Configured,
-      onRedis ? { config: parsePeerRedisOptions(o), prefix: parsePrefix(o.prefix, 'prefix', 'fastify-rate-limit-') } : new Counters(o as AdapterTableOptions),
-    );
+    configured.set(Configured, onRedis ? { config: parsePeerRedisOptions(o), prefix: parsePrefix(o.prefix, 'prefix', 'fastify-rate-limit-') } : new Counters(o as AdapterTableOptions));
     return Configured;
   }
 

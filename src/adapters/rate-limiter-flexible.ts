@@ -398,10 +398,7 @@ export class RateLimiterTollgate {
     return this.#insured(
       () => {
         const seconds = checkInteger(secDuration, 'secDuration', 0, 2 ** 30);
-        return andThen(
-          this.#store.block(this.getKey(key), seconds * 1000, this.points + 1),
-          () => new RateLimiterRes(0, seconds === 0 ? -1 : seconds * 1000, this.points + 1, false),
-        );
+        return andThen(this.#store.block(this.getKey(key), seconds * 1000, this.points + 1), () => new RateLimiterRes(0, seconds === 0 ? -1 : seconds * 1000, this.points + 1, false));
       },
       (insurance) => insurance.block(key, secDuration),
     ) as Promise<RateLimiterRes>;

@@ -110,9 +110,7 @@ export class CountingStore implements HitStore {
     const duration = this.#durationOf(key);
     const table = this.#table(duration);
     // The counter's own refund: the record keeps its window (and a block stays).
-    return andThen(table.counter.refund(key, points), () =>
-      andThen(table.counter.peek(key), (d) => (d.allowed && table.ceiling - d.remaining === 0 ? null : this.#hit(table, d, duration, false))),
-    );
+    return andThen(table.counter.refund(key, points), () => andThen(table.counter.peek(key), (d) => (d.allowed && table.ceiling - d.remaining === 0 ? null : this.#hit(table, d, duration, false))));
   }
 
   block(key: string, ms: number): MaybePromise<unknown> {

@@ -108,8 +108,7 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
   });
 
   // Opened last, once every option is known good: nothing is left open by a bad one.
-  const places =
-    upstream === undefined ? undefined : new UpstreamPlaces(openUpstreamStore(upstream.store, upstream.terms), upstream.terms.leaseMs, (problem) => report.placesProblem(problem));
+  const places = upstream === undefined ? undefined : new UpstreamPlaces(openUpstreamStore(upstream.store, upstream.terms), upstream.terms.leaseMs, (problem) => report.placesProblem(problem));
 
   const { requests, tokens } = options;
   /** Runs an adaptation to a response already received: a failure is reported, never thrown (a throw would send the request again). */

@@ -19,8 +19,7 @@ const OTHER_LIBRARIES: Readonly<Record<string, string>> = {
   skipFailedRequests: "skipFailedRequests in the middleware's options, or refund(key) after a failed response",
   skipSuccessfulRequests: "skipSuccessfulRequests in the middleware's options, or refund(key) after a successful response",
   requestPropertyName: "req.rateLimit, which the middleware always sets (Koa: ctx.state.rateLimit; fastify: request.rateLimit; Hono: c.get('rateLimit'))",
-  requestWasSuccessful:
-    'skipSuccessfulRequests / skipFailedRequests, which count a status of 400 or above, or no response, as failed (for another rule, limiter.refund(key) yourself)',
+  requestWasSuccessful: 'skipSuccessfulRequests / skipFailedRequests, which count a status of 400 or above, or no response, as failed (for another rule, limiter.refund(key) yourself)',
   store: "the limiter's store: limiter: new Limiter({ policy, store: sharedMemory({ name, capacity }) }), or a RedisLimiter for Redis",
   passOnStoreError: "RedisLimiter's onError: 'allow' (the middleware then sends no quota headers)",
   identifier: 'name (the policy name in the draft-8 headers)',

@@ -216,13 +216,7 @@ export function policyParams(policy: unknown): PolicyParams {
  * The policy a table records (its code and integer parameters), as the factories make it: what a
  * shared table's creator decided with, in the names users write.
  */
-export function policyFromRecord(record: {
-  readonly kind: number;
-  readonly limit: number;
-  readonly windowMs: number;
-  readonly rateTokens: number;
-  readonly rateIntervalMs: number;
-}): Policy {
+export function policyFromRecord(record: { readonly kind: number; readonly limit: number; readonly windowMs: number; readonly rateTokens: number; readonly rateIntervalMs: number }): Policy {
   switch (record.kind) {
     case PolicyCode.FixedWindow:
       return Object.freeze({ kind: 'fixedWindow', limit: record.limit, windowMs: record.windowMs });

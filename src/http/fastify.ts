@@ -145,8 +145,7 @@ async function plugin(instance: unknown, options: FastifyRateLimitOptions): Prom
   if (fastify.decorateRequest !== undefined && fastify.hasRequestDecorator?.('rateLimit') !== true) fastify.decorateRequest('rateLimit', null);
   // One address reader per registration: its trustProxy warning is said once for every rule here.
   const address = fastifyAddress();
-  const global =
-    options.limiter === undefined ? undefined : hookFor(new RateLimitRule<FastifyRequestLike>(options as RateLimitOptions<FastifyRequestLike>, address, FASTIFY_KEYS), options);
+  const global = options.limiter === undefined ? undefined : hookFor(new RateLimitRule<FastifyRequestLike>(options as RateLimitOptions<FastifyRequestLike>, address, FASTIFY_KEYS), options);
   // One rule per route config, made at its first request (a route's config object lives as long as the route).
   const byConfig = new WeakMap<object, Hook | null>();
   const routeHook = (config: Partial<FastifyRateLimitOptions>): Hook | null => {

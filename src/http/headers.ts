@@ -223,9 +223,7 @@ export function problemBody(decision: Decision, url: string | undefined, status 
     type: QUOTA_EXCEEDED_TYPE,
     title: STATUS_CODES[status] ?? 'Too Many Requests',
     status,
-    detail: never
-      ? `This request costs more than the limit of ${decision.limit} allows.`
-      : `Rate limit of ${decision.limit} exceeded; retry in ${Math.ceil(decision.retryAfterMs / 1000)} s.`,
+    detail: never ? `This request costs more than the limit of ${decision.limit} allows.` : `Rate limit of ${decision.limit} exceeded; retry in ${Math.ceil(decision.retryAfterMs / 1000)} s.`,
     ...(url === undefined ? {} : { instance: instancePath(url) }),
   });
 }

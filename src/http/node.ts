@@ -92,9 +92,7 @@ function expressAddress(): FrameworkAddress<IncomingMessage> {
  * Rate-limits requests: `app.use(rateLimit({ limiter }))` in express or connect, or
  * `if (!(await limit.check(req, res))) return;` in a node:http handler.
  */
-export function rateLimit<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
-  options: NodeRateLimitOptions<Req, Res>,
-): RateLimitMiddleware<Req, Res> {
+export function rateLimit<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(options: NodeRateLimitOptions<Req, Res>): RateLimitMiddleware<Req, Res> {
   refuseForeignHandler(options?.handler, 3);
   const rule = new RateLimitRule<Req>(options, expressAddress());
   const middleware = ((req, res, next) => {

@@ -153,12 +153,9 @@ export class RateLimitRule<Req> {
     const failed = status === undefined || status >= 400;
     if (!(failed ? this.#skipFailed : this.#skipSuccessful)) return;
     const report = (error: unknown) =>
-      process.emitWarning(
-        `tollgate rateLimit: giving a request's cost back (${failed ? 'skipFailedRequests' : 'skipSuccessfulRequests'}) failed: ${(error as Error)?.message ?? String(error)}`,
-        {
-          code: 'TOLLGATE_MIDDLEWARE_ERROR',
-        },
-      );
+      process.emitWarning(`tollgate rateLimit: giving a request's cost back (${failed ? 'skipFailedRequests' : 'skipSuccessfulRequests'}) failed: ${(error as Error)?.message ?? String(error)}`, {
+        code: 'TOLLGATE_MIDDLEWARE_ERROR',
+      });
     try {
       const done = this.#limiter.refund(counted.key, counted.cost, counted.limit === undefined ? undefined : { limit: counted.limit });
       if (isPromise(done)) done.then(undefined, report);

@@ -79,8 +79,7 @@ export class Limiter extends LimiterBase {
       initialCapacity: c.initialCapacity,
       detail: DECISION_DETAIL,
       clock: c.clock === undefined ? undefined : clockBuffer(c.clock),
-      shared:
-        c.store === undefined ? undefined : { name: c.store.name, mode: c.store.mode, lockTimeoutMs: c.store.lockTimeoutMs, onLockTimeout: c.store.onLockTimeout === 'allow' },
+      shared: c.store === undefined ? undefined : { name: c.store.name, mode: c.store.mode, lockTimeoutMs: c.store.lockTimeoutMs, onLockTimeout: c.store.onLockTimeout === 'allow' },
       topKeys: c.topKeys.on,
       topKeysPeriodMs: c.topKeys.periodMs,
     });

@@ -25,11 +25,10 @@ import { Unsettled } from './unsettled.js';
 import { WindowEnds } from './window-ends.js';
 import { parseRedisLimiterOptions, type RedisLimiterEvent, type RedisLimiterOptions } from './redis-limiter-options.js';
 import type { CallOptions, RedisLimiterStats } from './rate-limiter.js';
+import { newLimiterCounts, redisLimiterStats } from './redis-limiter-stats.js';
 
 export type { RedisLimiterStats };
 export type { RedisLimiterEvent, RedisLimiterOptions } from './redis-limiter-options.js';
-export type { RedisClient, IoRedisClient, NodeRedisClient, NodeRedisCluster, RedisCommandSender } from '../redis/redis-client.js';
-export type { BreakerOptions, BreakerState } from '../redis/breaker.js';
 
 /**
  * Window ends remembered: up to 2^16 slots (1 MB, and the keys they hold) whatever the key count,
@@ -75,8 +74,8 @@ export class RedisLimiter extends LimiterBase {
    * the old window, a key Redis has room for again. Such a denial answers its request, uncached.
    */
   #forgets = 0;
-  /** Counted here; the Redis calls' own counts are the runner's. `timeouts`: consumes whose wait for a lease call ran out. */
-  #stats = { allowed: 0, denied: 0, decisions: 0, denyCacheHits: 0, shortCircuited: 0, stateMismatches: 0, leaseCalls: 0, timeouts: 0 };
+  /** Counted here; the Redis calls' own counts are the transport's. */
+  #stats = newLimiterCounts();
 
   constructor(options: RedisLimiterOptions) {
     const c = parseRedisLimiterOptions(options);
@@ -96,13 +95,7 @@ export class RedisLimiter extends LimiterBase {
       probe: { leasesWanted: () => this.#leases !== undefined },
     });
     this.#ends = this.#protocol.oneFixedWindow ? new WindowEnds(WINDOW_ENDS_BITS) : undefined;
-    this.#batches = new Batches(
-      this.#runner,
-      this.#protocol,
-      this.#keys,
-      { maxBatch: c.maxBatch, timeoutMs: c.timeoutMs, noOverrides: this.#noOverrides, ends: this.#ends },
-      this.#outcomes,
-    );
+    this.#batches = new Batches(this.#runner, this.#protocol, this.#keys, { maxBatch: c.maxBatch, timeoutMs: c.timeoutMs, noOverrides: this.#noOverrides, ends: this.#ends }, this.#outcomes);
     this.#denyCache = c.denyCache === undefined ? undefined : new DenyCache(c.denyCache, (c.params[0] as PolicyParams).limit, c.clock);
     this.#leases =
       c.leases === undefined
@@ -346,14 +339,7 @@ export class RedisLimiter extends LimiterBase {
   /** A request Redis decided: a denial remembered by the deny cache, then the answer. */
   #decided(p: Pending, decision: Decision): void {
     // Only a cost-1 denial is cached: it implies every larger cost is denied at least as long.
-    if (
-      !decision.allowed &&
-      p.cost === 1 &&
-      p.overrides === this.#noOverrides &&
-      p.forgets === this.#forgets &&
-      Number.isFinite(decision.retryAfterMs) &&
-      decision.retryAfterMs > 0
-    ) {
+    if (!decision.allowed && p.cost === 1 && p.overrides === this.#noOverrides && p.forgets === this.#forgets && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
       this.#denyCache?.remember(p.key, decision);
     }
     this.#answer(p, decision);
@@ -445,22 +431,7 @@ export class RedisLimiter extends LimiterBase {
   }
 
   stats(): RedisLimiterStats {
-    const transitions = this.#runner.transitions;
-    return {
-      name: this.name,
-      store: 'redis',
-      ...this.#stats,
-      ...this.#runner.counts,
-      timeouts: this.#runner.counts.timeouts + this.#stats.timeouts,
-      leasedDecisions: this.#leases?.spent ?? 0,
-      failedOpen: this.#fallback.failedOpen,
-      failedClosed: this.#fallback.failedClosed,
-      fallbackDecisions: this.#fallback.decisions,
-      breakerOpened: transitions.opened,
-      breakerHalfOpened: transitions.halfOpened,
-      breakerClosed: transitions.closed,
-      openNodes: this.#runner.openNodes(),
-    };
+    return redisLimiterStats(this.name, this.#stats, this.#runner, this.#leases?.spent ?? 0, this.#fallback);
   }
 
   /**

@@ -91,25 +91,9 @@ function families(limiters: readonly RateLimiter[]): Family[] {
     else if (s.store === 'combined') s.limiters.forEach(table);
     else table(s);
   }
-  return [
-    decisions,
-    nearLimit,
-    entries,
-    capacity,
-    slots,
-    load,
-    maxShard,
-    evictions,
-    swept,
-    contended,
-    recoveries,
-    redisCalls,
-    redisErrors,
-    fallback,
-    denyCache,
-    breaker,
-    openNodes,
-  ].filter((family) => family.samples.length > 0);
+  return [decisions, nearLimit, entries, capacity, slots, load, maxShard, evictions, swept, contended, recoveries, redisCalls, redisErrors, fallback, denyCache, breaker, openNodes].filter(
+    (family) => family.samples.length > 0,
+  );
 }
 
 const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');

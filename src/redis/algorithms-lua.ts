@@ -146,11 +146,7 @@ tat, tatFraction = now + floor(after / t), after % t`;
   return `${BACKLOG_LUA}if ${plain ? '' : 'cost > limit or '}backlog > tol - ${times(cost, 'i')} then
   remaining, reset = max(0, floor(max(0, tol - backlog) / i)), ceil(backlog / t)
 ${indent(plain ? 'retry = ceil((backlog - (tol - i)) / t)' : 'retry = NEVER\nif cost <= limit then retry = ceil((backlog - (tol - cost * i)) / t) end', 2)}
-${
-  plain
-    ? `else\n${indent(spend, 2)}\n`
-    : `elseif commit then\n${indent(spend, 2)}\nelse\n  allowed, remaining, reset = true, max(0, floor(max(0, tol - backlog) / i)), ceil(backlog / t)\n`
-}end
+${plain ? `else\n${indent(spend, 2)}\n` : `elseif commit then\n${indent(spend, 2)}\nelse\n  allowed, remaining, reset = true, max(0, floor(max(0, tol - backlog) / i)), ceil(backlog / t)\n`}end
 `;
 }
 

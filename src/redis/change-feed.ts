@@ -138,11 +138,7 @@ export class ChangeFeed {
     // v5 has destroy(), v4 disconnect(); quit() ends a connection that has neither.
     const end = () =>
       quietly(() =>
-        fn(sub, 'destroy')
-          ? (sub.destroy as () => void).call(sub)
-          : fn(sub, 'disconnect')
-            ? (sub.disconnect as () => Promise<void>).call(sub)
-            : (sub.quit as () => Promise<void>).call(sub),
+        fn(sub, 'destroy') ? (sub.destroy as () => void).call(sub) : fn(sub, 'disconnect') ? (sub.disconnect as () => Promise<void>).call(sub) : (sub.quit as () => Promise<void>).call(sub),
       );
     on.call(sub, 'error', () => undefined);
     let connected = false;

@@ -4,25 +4,7 @@
 import { redisError, type RedisErrorCode } from '../common/errors.js';
 
 /** Every command tollgate runs (its scripts by SHA, and in them), but for the leases'. */
-export const CORE_COMMANDS = [
-  'EVALSHA',
-  'TIME',
-  'EXISTS',
-  'GET',
-  'SET',
-  'DEL',
-  'HGET',
-  'HSET',
-  'HDEL',
-  'HRANDFIELD',
-  'TYPE',
-  'PTTL',
-  'PEXPIRE',
-  'INCR',
-  'INCRBY',
-  'DECR',
-  'DECRBY',
-] as const;
+export const CORE_COMMANDS = ['EVALSHA', 'TIME', 'EXISTS', 'GET', 'SET', 'DEL', 'HGET', 'HSET', 'HDEL', 'HRANDFIELD', 'TYPE', 'PTTL', 'PEXPIRE', 'INCR', 'INCRBY', 'DECR', 'DECRBY'] as const;
 
 /** What leases need beyond the core: the window's exact expiry, to give units back to it alone (Redis 7). */
 export const LEASE_COMMANDS = ['PEXPIRETIME'] as const;

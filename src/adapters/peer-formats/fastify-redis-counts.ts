@@ -63,17 +63,10 @@ export class FastifyRedisCounts {
     const limit = typeof max === 'number' && Number.isFinite(max) ? max : undefined;
     const flags = limit === undefined ? { continueExceeding: false, exponentialBackoff: false } : this.#flags;
     try {
-      return await this.#call(INCR, `${this.#keyPrefix}${String(key)}`, [
-        String(timeWindow),
-        String(limit ?? 0),
-        flags.continueExceeding ? '1' : '0',
-        flags.exponentialBackoff ? '1' : '0',
-      ]);
+      return await this.#call(INCR, `${this.#keyPrefix}${String(key)}`, [String(timeWindow), String(limit ?? 0), flags.continueExceeding ? '1' : '0', flags.exponentialBackoff ? '1' : '0']);
     } catch (error) {
       if (!isRedisFailure(error)) throw error;
-      return verdict(this.#config.onError, error, String(key)) === 'allow'
-        ? { current: 1, ttl: timeWindow }
-        : { current: (limit ?? Number.MAX_SAFE_INTEGER - 1) + 1, ttl: FAIL_CLOSED_RETRY_MS };
+      return verdict(this.#config.onError, error, String(key)) === 'allow' ? { current: 1, ttl: timeWindow } : { current: (limit ?? Number.MAX_SAFE_INTEGER - 1) + 1, ttl: FAIL_CLOSED_RETRY_MS };
     }
   }
 

@@ -40,8 +40,7 @@ export function parsePeerRedisOptions(o: Record<string, unknown>): PeerRedisConf
   const redis = redisTransport(o.redis, o.cluster as boolean | undefined);
   const timeoutMs = o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkInteger(o.timeoutMs, 'timeoutMs', 1, 600_000);
   const onError = o.onError ?? 'allow';
-  if (onError !== 'allow' && onError !== 'deny' && typeof onError !== 'function')
-    throw invalidArgument('onError', "'allow', 'deny' or a function (error, key) => 'allow' | 'deny'", onError);
+  if (onError !== 'allow' && onError !== 'deny' && typeof onError !== 'function') throw invalidArgument('onError', "'allow', 'deny' or a function (error, key) => 'allow' | 'deny'", onError);
   return { runner: new ScriptRunner(redis, { timeoutMs, breaker: parseBreaker(o.breaker) }), onError: onError as PeerOnError };
 }
 
