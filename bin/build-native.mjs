@@ -48,7 +48,10 @@ export function buildNative(root, { install = true, log = (line) => process.stdo
     const args = ['install', '--prefix', toolsDir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', ...wanted];
     const shown = `${npm.shown} ${args.map(quote).join(' ')}`;
     if (!install) {
-      return { ok: false, message: `the build needs ${missing.join(' and ')}, which are not installed; install them with:\n  ${shown}\nor in your project: npm install --save-dev ${wanted.map(quote).join(' ')}` };
+      return {
+        ok: false,
+        message: `the build needs ${missing.join(' and ')}, which are not installed; install them with:\n  ${shown}\nor in your project: npm install --save-dev ${wanted.map(quote).join(' ')}`,
+      };
     }
     log(`tollgate: the build needs ${missing.join(' and ')}; running:\n  ${shown}`);
     mkdirSync(toolsDir, { recursive: true });

@@ -91,10 +91,7 @@ export function loadNative(): NativeLoadResult {
     }
   }
   if (overridden) {
-    failures.push(
-      `TOLLGATE_NATIVE_PATH is set, so only that file was tried (not the prebuilt binary or a local build): ` +
-        `point it at a tollgate.node built for this tollgate, or unset it.`,
-    );
+    failures.push(`TOLLGATE_NATIVE_PATH is set, so only that file was tried (not the prebuilt binary or a local build): ` + `point it at a tollgate.node built for this tollgate, or unset it.`);
   } else {
     failures.push(
       `No prebuilt binary fits ${process.platform}-${process.arch}${libc === undefined ? '' : ` (${libc})`} and there is no local build. ` +

@@ -31,10 +31,7 @@ export function resolveEngine(choice: EngineChoice): EngineName {
   if (wanted === 'native') throw nativeUnavailable(failures.join('\n'));
   if (!warned) {
     warned = true;
-    process.emitWarning(
-      `tollgate is using its TypeScript engine because the native addon did not load:\n${failures.join('\n')}`,
-      { code: 'TOLLGATE_NATIVE_UNAVAILABLE' },
-    );
+    process.emitWarning(`tollgate is using its TypeScript engine because the native addon did not load:\n${failures.join('\n')}`, { code: 'TOLLGATE_NATIVE_UNAVAILABLE' });
   }
   return 'js';
 }

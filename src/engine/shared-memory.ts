@@ -82,8 +82,7 @@ export function sharedMemory(options: SharedMemoryOptions): SharedMemoryStore {
   const mode = o.mode === undefined ? 0o600 : checkInteger(o.mode, 'mode', 0, 0o777);
   if ((mode & 0o600) !== 0o600) throw outOfRange('mode', 'permission bits that include 0o600 (owner read and write)', mode);
   const shards = o.shards === undefined ? undefined : checkInteger(o.shards, 'shards', 1, MAX_SHARDS);
-  const lockTimeoutMs =
-    o.lockTimeoutMs === undefined ? 100 : o.lockTimeoutMs === Infinity ? -1 : checkInteger(o.lockTimeoutMs, 'lockTimeoutMs', 0, 2 ** 31);
+  const lockTimeoutMs = o.lockTimeoutMs === undefined ? 100 : o.lockTimeoutMs === Infinity ? -1 : checkInteger(o.lockTimeoutMs, 'lockTimeoutMs', 0, 2 ** 31);
   const onLockTimeout = o.onLockTimeout ?? 'allow';
   if (onLockTimeout !== 'allow' && onLockTimeout !== 'deny') throw invalidArgument('onLockTimeout', "'allow' or 'deny'", onLockTimeout);
   const store: SharedMemoryStore = Object.freeze({ kind: 'sharedMemory', name, capacity, mode, shards, lockTimeoutMs, onLockTimeout });

@@ -62,7 +62,7 @@ for (const [kind, policy] of Object.entries(policies)) {
       const a = new Limiter({ policy, clock, engine: 'native', capacity: 1000 });
       const b = new Limiter({ policy, clock, engine: 'js', capacity: 1000 });
       let seed = 7;
-      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       for (let i = 0; i < 5000; i++) {
         const key = `k${Math.floor(random() * 20)}`;
         const cost = 1 + Math.floor(random() * 3);
@@ -75,7 +75,12 @@ for (const [kind, policy] of Object.entries(policies)) {
 
 await check('bad input: coded TypeError/RangeError, nothing spent', () => {
   const l = new Limiter({ policy: policies.fixedWindow, capacity: 100 });
-  for (const [call, code] of [[() => l.consume(''), 'TOLLGATE_OUT_OF_RANGE'], [() => l.consume(5), 'TOLLGATE_INVALID_ARGUMENT'], [() => l.consume('k', 0), 'TOLLGATE_OUT_OF_RANGE'], [() => l.consume('k', 1, null), 'TOLLGATE_INVALID_ARGUMENT']]) {
+  for (const [call, code] of [
+    [() => l.consume(''), 'TOLLGATE_OUT_OF_RANGE'],
+    [() => l.consume(5), 'TOLLGATE_INVALID_ARGUMENT'],
+    [() => l.consume('k', 0), 'TOLLGATE_OUT_OF_RANGE'],
+    [() => l.consume('k', 1, null), 'TOLLGATE_INVALID_ARGUMENT'],
+  ]) {
     let error;
     try {
       call();

@@ -49,7 +49,10 @@ const startExpress: Start = async (options, proxy) => {
     const route = routeOf(req.url);
     if (route.hang) return;
     if (route.fail) throw new Error('the route failed');
-    res.set(seen((req as { rateLimit?: unknown }).rateLimit)).status(route.status).send('ok');
+    res
+      .set(seen((req as { rateLimit?: unknown }).rateLimit))
+      .status(route.status)
+      .send('ok');
   });
   return listen(createServer(app));
 };
@@ -61,7 +64,10 @@ const startFastify: Start = async (options, proxy) => {
     const route = routeOf(request.url);
     if (route.hang) return new Promise(() => {});
     if (route.fail) throw new Error('the route failed');
-    return reply.headers(seen((request as { rateLimit?: unknown }).rateLimit)).code(route.status).send('ok');
+    return reply
+      .headers(seen((request as { rateLimit?: unknown }).rateLimit))
+      .code(route.status)
+      .send('ok');
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   closeAfter(() => app.close());
