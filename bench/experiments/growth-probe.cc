@@ -1,18 +1,33 @@
 // The table alone, without Node or V8: inserts N distinct keys ("user:N", built per call) into a
 // default-grown in-process table (1,024 keys doubling to N) and prints each call over 20 ms wall
 // or over 0.25 ms of the thread's own CPU time, with the generation before and after, and the
-// call's minor page faults and involuntary context switches (issue 32, item 15). Build and run from the repository root:
-//   g++ -O2 -std=c++17 -pthread -Inative/core bench/experiments/growth-probe.cc native/core/*.cc -o /tmp/growth-probe
-//   /tmp/growth-probe 5000000
+// call's minor page faults and involuntary context switches (issue 32, item 15). Build and run from the
+// repository root:
+//   g++ -O2 -std=c++17 -pthread -Inative/core bench/experiments/growth-probe.cc native/core/*.cc -o
+//   /tmp/growth-probe /tmp/growth-probe 5000000
 #include <sys/resource.h>
 #include <time.h>
+
 #include <cstdio>
 #include <string>
+
 #include "growable_table.h"
 using namespace tollgate;
-static double now_ms() { timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e3 + t.tv_nsec / 1e6; }
-static rusage usage() { rusage u; getrusage(RUSAGE_THREAD, &u); return u; }
-static double cpu_ms() { timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec * 1e3 + t.tv_nsec / 1e6; }
+static double now_ms() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+static rusage usage() {
+  rusage u;
+  getrusage(RUSAGE_THREAD, &u);
+  return u;
+}
+static double cpu_ms() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
 int main(int argc, char** argv) {
   const uint64_t N = argc > 1 ? std::stoull(argv[1]) : 5000000;
   const Policy fixed{PolicyKind::kFixedWindow, 1000000000, 600000, 0, 0};
@@ -31,9 +46,12 @@ int main(int argc, char** argv) {
     if (c > 1) ++slow_cpu;
     if (w > 20 || c > 0.25) {
       const rusage u1 = usage();
-      printf("%llu: %.2f ms (thread cpu %.2f, minor faults %ld, involuntary switches %ld) gen %llu -> %llu entries %llu\n", (unsigned long long)i, w, c,
-             u1.ru_minflt - u0.ru_minflt, u1.ru_nivcsw - u0.ru_nivcsw, (unsigned long long)cap0,
-             (unsigned long long)t->current_capacity(), (unsigned long long)t->stats().entries);
+      printf(
+          "%llu: %.2f ms (thread cpu %.2f, minor faults %ld, involuntary switches %ld) gen %llu -> %llu "
+          "entries %llu\n",
+          (unsigned long long)i, w, c, u1.ru_minflt - u0.ru_minflt, u1.ru_nivcsw - u0.ru_nivcsw,
+          (unsigned long long)cap0, (unsigned long long)t->current_capacity(),
+          (unsigned long long)t->stats().entries);
     }
   }
   printf("calls > 1 ms: %d; with over 1 ms of the thread's own CPU time: %d\n", slow, slow_cpu);

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <memory>
 
-#include "../core/region.h"
 #include "../binding/key_bytes.h"
+#include "../core/region.h"
 
 namespace tollgate {
 namespace {

@@ -52,14 +52,17 @@ Napi::Object constants_object(Napi::Env env) {
 class TollgateAddon : public Napi::Addon<TollgateAddon> {
  public:
   TollgateAddon(Napi::Env env, Napi::Object exports) {
-    DefineAddon(exports, {
-                             InstanceValue("abiVersion", Napi::Number::New(env, kAbiVersion)),
-                             InstanceValue("constants", constants_object(env)),
-                             InstanceMethod<&TollgateAddon::Create>("createTable"),
-                             InstanceValue("tableFunctions", table_functions(env)),
-                             InstanceValue("inspectSharedMemory", Napi::Function::New(env, InspectSharedMemory, "inspectSharedMemory")),
-                             InstanceValue("destroySharedMemory", Napi::Function::New(env, DestroySharedMemory, "destroySharedMemory")),
-                         });
+    DefineAddon(exports,
+                {
+                    InstanceValue("abiVersion", Napi::Number::New(env, kAbiVersion)),
+                    InstanceValue("constants", constants_object(env)),
+                    InstanceMethod<&TollgateAddon::Create>("createTable"),
+                    InstanceValue("tableFunctions", table_functions(env)),
+                    InstanceValue("inspectSharedMemory",
+                                  Napi::Function::New(env, InspectSharedMemory, "inspectSharedMemory")),
+                    InstanceValue("destroySharedMemory",
+                                  Napi::Function::New(env, DestroySharedMemory, "destroySharedMemory")),
+                });
     add_places_functions(env, exports);
   }
 

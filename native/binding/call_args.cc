@@ -16,7 +16,8 @@ int64_t positive_arg(const Napi::CallbackInfo& info, size_t index, const char* n
   if (info.Length() <= index) return 1;
   int64_t value = 0;
   napi_get_value_int64(info.Env(), info[index], &value);
-  if (value < 1 || value > (int64_t{1} << 53)) throw range_error(info.Env(), std::string("Expected a positive integer for ") + name);
+  if (value < 1 || value > (int64_t{1} << 53))
+    throw range_error(info.Env(), std::string("Expected a positive integer for ") + name);
   return value;
 }
 
@@ -30,7 +31,8 @@ int64_t limit_arg(const Napi::CallbackInfo& info, size_t index, const Policy& po
 
 void key_arg(const Napi::CallbackInfo& info, size_t index, KeyBytes& key, const char* name) {
   if (!read_key(info.Env(), info[index], key)) {
-    throw type_error(info.Env(), "Expected a non-empty string of at most " + std::to_string(kMaxKeyUnits) + " characters for " + name);
+    throw type_error(info.Env(), "Expected a non-empty string of at most " + std::to_string(kMaxKeyUnits) +
+                                     " characters for " + name);
   }
 }
 

@@ -20,7 +20,8 @@ Napi::Value consume_many_call(const Napi::CallbackInfo& info, const Handle& h) {
   const napi_value keys = info[kArg];
   bool is_array = false;
   uint32_t count = 0;
-  if (napi_is_array(env, keys, &is_array) != napi_ok || !is_array || napi_get_array_length(env, keys, &count) != napi_ok) {
+  if (napi_is_array(env, keys, &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, keys, &count) != napi_ok) {
     throw type_error(env, "Expected an array of strings for keys");
   }
   const int64_t cost = positive_arg(info, kArg + 1, "cost");
@@ -80,7 +81,8 @@ Napi::Value consume_many_call(const Napi::CallbackInfo& info, const Handle& h) {
         const int64_t left = std::max<int64_t>(0, h->lock_timeout_ms - spent_ms);
         if (left != budget_left) table->set_lock_timeout(budget_left = left);
       }
-      const Verdict v = h->settle(table->consume(hashes[j], h->policy, limit, cost, now, true, &texts[first + j]), limit);
+      const Verdict v =
+          h->settle(table->consume(hashes[j], h->policy, limit, cost, now, true, &texts[first + j]), limit);
       out[first + j] = v.allowed ? 1 : 0;
       allowed += v.allowed ? 1 : 0;
     }

@@ -24,7 +24,8 @@ struct KeyBytes {
 
 // False when `value` is not a string, is empty, or has more than kMaxKeyUnits code units.
 inline bool read_key(napi_env env, napi_value value, KeyBytes& out) {
-  if (napi_get_value_string_utf16(env, value, out.units, kMaxKeyUnits + 2, &out.count) != napi_ok) return false;
+  if (napi_get_value_string_utf16(env, value, out.units, kMaxKeyUnits + 2, &out.count) != napi_ok)
+    return false;
   return out.count != 0 && out.count <= kMaxKeyUnits;
 }
 

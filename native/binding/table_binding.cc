@@ -31,7 +31,8 @@ Napi::Value decide_call(const Napi::CallbackInfo& info, const Handle& h) {
   const int64_t cost = positive_arg(info, kArg + 1, "cost");
   const int64_t limit = limit_arg(info, kArg + 2, h->policy);
   const KeyText text{key.data(), key.bytes(), uint32_t(key.count)};
-  const Verdict v = h->settle(c.table->consume(c.hash, h->policy, limit, cost, c.now, kCommit, kCommit ? &text : nullptr), limit);
+  const Verdict v = h->settle(
+      c.table->consume(c.hash, h->policy, limit, cost, c.now, kCommit, kCommit ? &text : nullptr), limit);
   if (kWriteDetail) h->write(v);
   return Napi::Boolean::New(info.Env(), v.allowed);
 }
@@ -50,7 +51,8 @@ Napi::Value block_call(const Napi::CallbackInfo& info, const Handle& h) {
   KeyBytes key;
   const KeyCall c = read_key_call(info, h, key);
   const int64_t duration = positive_arg(info, kArg + 1, "durationMs");
-  return Napi::Boolean::New(info.Env(), c.table->block(c.hash, c.now + std::min(duration, kMaxBlockMs), c.now));
+  return Napi::Boolean::New(info.Env(),
+                            c.table->block(c.hash, c.now + std::min(duration, kMaxBlockMs), c.now));
 }
 
 // reset(key)
@@ -126,18 +128,22 @@ std::unique_ptr<GrowableTable> open_table(napi_env env, const TableConfig& c, bo
   const SharedConfig& s = c.shared_config;
   SharedRegion opened = open_shared_region(s.name, size, s.mode, c.preallocate, prepare);
   if (!opened.region) {
-    throw coded_error(env, opened.error, opened.out_of_space ? "TOLLGATE_OUT_OF_MEMORY" : "TOLLGATE_SHARED_MEMORY");
+    throw coded_error(env, opened.error,
+                      opened.out_of_space ? "TOLLGATE_OUT_OF_MEMORY" : "TOLLGATE_SHARED_MEMORY");
   }
   const std::string mismatch = Table::check(opened.region->base(), opened.region->size(), c.options);
   if (!mismatch.empty()) {
     // Say how to get out: the segment is someone else's (another app, an older deploy) or stale.
-    throw coded_error(env,
-                      "Shared memory segment '" + s.name + "' " + mismatch +
-                          ". Another program (or an earlier deploy) uses this name: give this limiter another name in "
-                          "sharedMemory({ name }), or, once no process uses it, remove it with destroySharedMemory('" +
-                          s.name + "') or `npx tollgate destroy " + s.name + "`. `npx tollgate list` shows the tables "
-                          "that exist, `npx tollgate inspect " + s.name + "` what this one holds.",
-                      "TOLLGATE_STORE_MISMATCH");
+    throw coded_error(
+        env,
+        "Shared memory segment '" + s.name + "' " + mismatch +
+            ". Another program (or an earlier deploy) uses this name: give this limiter another name in "
+            "sharedMemory({ name }), or, once no process uses it, remove it with destroySharedMemory('" +
+            s.name + "') or `npx tollgate destroy " + s.name +
+            "`. `npx tollgate list` shows the tables "
+            "that exist, `npx tollgate inspect " +
+            s.name + "` what this one holds.",
+        "TOLLGATE_STORE_MISMATCH");
   }
   created = opened.created;
   return std::make_unique<GrowableTable>(std::move(opened.region));

@@ -12,7 +12,6 @@ namespace tollgate {
 // stats, close, holdShardLock }; the shape is declared once, in src/engine/table-engine.ts.
 Napi::Object table_functions(Napi::Env env);
 
-
 // createTable(config) -> { self, created, creatorPolicy }: `self` is the External the table
 // functions take first. With config.shared = { name, mode } the table lives in the named
 // shared-memory segment, created or attached; `created` says whether this call made it.

@@ -39,7 +39,8 @@ Policy read_policy(const Napi::Object& config) {
   p.window_ms = integer_field(config, "windowMs", 0, kMaxSafe);
   p.rate_tokens = integer_field(config, "rateTokens", 0, kMaxSafe);
   p.rate_interval_ms = integer_field(config, "rateIntervalMs", 0, kMaxSafe);
-  if (!policy_is_valid(p)) throw range_error(config.Env(), "Expected policy parameters within the documented bounds for kind");
+  if (!policy_is_valid(p))
+    throw range_error(config.Env(), "Expected policy parameters within the documented bounds for kind");
   return p;
 }
 
@@ -47,9 +48,11 @@ SharedConfig read_shared(const Napi::Object& spec) {
   SharedConfig s;
   const Napi::Value name = spec.Get("name");
   s.name = name.IsString() ? name.As<Napi::String>().Utf8Value() : std::string();
-  if (!shared_name_is_valid(s.name)) throw range_error(spec.Env(), "Expected a valid shared memory name for shared.name");
+  if (!shared_name_is_valid(s.name))
+    throw range_error(spec.Env(), "Expected a valid shared memory name for shared.name");
   s.mode = unsigned(integer_field(spec, "mode", 0, 0777));
-  if ((s.mode & 0600) != 0600) throw range_error(spec.Env(), "Expected a mode with owner read and write for shared.mode");
+  if ((s.mode & 0600) != 0600)
+    throw range_error(spec.Env(), "Expected a mode with owner read and write for shared.mode");
   s.lock_timeout_ms = integer_field(spec, "lockTimeoutMs", -1, int64_t{1} << 31);
   s.lock_fails_open = bool_field(spec, "onLockTimeout");
   return s;
@@ -68,9 +71,10 @@ TableConfig read_table_config(const Napi::Value& value, size_t detail_size) {
   c.options.top_keys = bool_field(config, "topKeys");
   if (c.options.top_keys) c.options.top_period_ms = integer_field(config, "topKeysPeriodMs", 1, kMaxSafe);
   c.preallocate = bool_field(config, "preallocate");
-  c.initial_capacity = config.Get("initialCapacity").IsUndefined()
-                           ? c.options.capacity
-                           : uint64_t(integer_field(config, "initialCapacity", 1, int64_t(c.options.capacity)));
+  c.initial_capacity =
+      config.Get("initialCapacity").IsUndefined()
+          ? c.options.capacity
+          : uint64_t(integer_field(config, "initialCapacity", 1, int64_t(c.options.capacity)));
   c.detail = float64_field(config, "detail", detail_size);
   if (!config.Get("clock").IsUndefined()) c.clock = float64_field(config, "clock", 1);
   const Napi::Value shared = config.Get("shared");

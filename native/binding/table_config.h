@@ -27,8 +27,8 @@ struct TableConfig {
   SharedConfig shared_config;
   bool test_hooks = false;
   unsigned fingerprint_bits = 64;  // test hooks only
-  Napi::Float64Array detail;  // kDetailSize doubles the TypeScript side reads a decision from
-  Napi::Float64Array clock;   // empty: the monotonic clock
+  Napi::Float64Array detail;       // kDetailSize doubles the TypeScript side reads a decision from
+  Napi::Float64Array clock;        // empty: the monotonic clock
 };
 
 // Reads and checks `value`; throws a coded TypeError or RangeError naming the field.

@@ -24,8 +24,8 @@ void add_counters(TableStats& into, const TableStats& from) noexcept {
 
 }  // namespace
 
-std::unique_ptr<GrowableTable> GrowableTable::in_process(const TableOptions& options, uint64_t initial, bool populate,
-                                                         HashSeed seed) {
+std::unique_ptr<GrowableTable> GrowableTable::in_process(const TableOptions& options, uint64_t initial,
+                                                         bool populate, HashSeed seed) {
   std::unique_ptr<GrowableTable> t(new (std::nothrow) GrowableTable());
   if (!t) return nullptr;
   t->options_ = options;
@@ -52,7 +52,7 @@ GrowableTable::~GrowableTable() {
 
 void GrowableTable::release_in_background(std::unique_ptr<Region> region) noexcept {
   if (release_thread_.joinable()) release_thread_.join();  // long done: a whole migration ago
-  if (region->size() < kBackgroundBytes) return;  // small: unmapped here, at once (the unique_ptr)
+  if (region->size() < kBackgroundBytes) return;           // small: unmapped here, at once (the unique_ptr)
   Region* const raw = region.release();
   try {
     release_thread_ = std::thread([raw] {
@@ -172,7 +172,8 @@ void GrowableTable::grow_if_full(int64_t now) noexcept {
 }
 
 bool GrowableTable::double_now(int64_t now) noexcept {
-  if (next_.table == nullptr && !make(next_, std::min(options_.capacity, current_.keys * 2), false)) return false;
+  if (next_.table == nullptr && !make(next_, std::min(options_.capacity, current_.keys * 2), false))
+    return false;
   next_failed_ = false;
   // Stops the prefault if it is somehow still running (bounded by one of its steps): the
   // generation about to become the old one must not be touched by it once it is freed.
@@ -198,8 +199,8 @@ void GrowableTable::make_room(int64_t now) noexcept {
   if (!double_now(now)) current_.table->signal_when_full(false);
 }
 
-Verdict GrowableTable::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now,
-                               bool commit, const KeyText* key) noexcept {
+Verdict GrowableTable::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost,
+                               int64_t now, bool commit, const KeyText* key) noexcept {
   Verdict v = prepare(h, now).consume(h, policy, limit, cost, now, commit, key);
   while (v.no_room) {
     make_room(now);
@@ -217,7 +218,8 @@ void GrowableTable::record_top(const Hash128& h, const KeyText* key, bool denied
   top_record(top_[shard], h.lo, *key, denied, now, top_period_ms());
 }
 
-bool GrowableTable::refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount, int64_t now) noexcept {
+bool GrowableTable::refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
+                           int64_t now) noexcept {
   return prepare(h, now).refund(h, policy, limit, amount, now);
 }
 

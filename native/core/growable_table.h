@@ -22,8 +22,8 @@ class GrowableTable {
   // An in-process table for `options` (options.capacity is the ceiling), starting with room for
   // `initial` keys. `populate` commits the first generation's memory now; later generations are
   // committed as they fill (small pages: a first touch costs microseconds). Null if out of memory.
-  static std::unique_ptr<GrowableTable> in_process(const TableOptions& options, uint64_t initial, bool populate,
-                                                   HashSeed seed);
+  static std::unique_ptr<GrowableTable> in_process(const TableOptions& options, uint64_t initial,
+                                                   bool populate, HashSeed seed);
   // A fixed table in memory prepared elsewhere (a shared-memory segment).
   explicit GrowableTable(std::unique_ptr<Region> region) noexcept;
   // Stops and joins the background work on its generations.
@@ -39,8 +39,8 @@ class GrowableTable {
   void prefetch(const Hash128& h) const noexcept { current_.table->prefetch(h); }
   void debug_fingerprint_bits(unsigned bits) noexcept;
 
-  Verdict consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now, bool commit,
-                  const KeyText* key = nullptr) noexcept;
+  Verdict consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now,
+                  bool commit, const KeyText* key = nullptr) noexcept;
   bool refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount, int64_t now) noexcept;
   bool block(const Hash128& h, int64_t until, int64_t now) noexcept;
   bool reset(const Hash128& h, int64_t now) noexcept;
@@ -84,7 +84,9 @@ class GrowableTable {
   std::vector<TopSummary> top_;
   uint32_t top_shards_ = 0;
   void record_top(const Hash128& h, const KeyText* key, bool denied, int64_t now) noexcept;
-  int64_t top_period_ms() const noexcept { return options_.top_period_ms > 0 ? options_.top_period_ms : kDefaultTopPeriodMs; }
+  int64_t top_period_ms() const noexcept {
+    return options_.top_period_ms > 0 ? options_.top_period_ms : kDefaultTopPeriodMs;
+  }
 
   TableOptions options_{};
   HashSeed seed_{};

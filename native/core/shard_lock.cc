@@ -80,7 +80,8 @@ bool ShardLock::lock(int64_t timeout_ms, bool& contended) noexcept {
     if (rc != EBUSY) return acquired(rc);
     timespec now{};
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec > deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) return false;
+    if (now.tv_sec > deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
+      return false;
     const timespec pause{0, 50000};
     nanosleep(&pause, nullptr);
   }

@@ -60,7 +60,8 @@ class ShardGuard {
   }
   // Also counts, in `contended` (guarded by the same lock), a wait for another holder, and in
   // `failures` (the caller's own) a lock not had in time.
-  ShardGuard(ShardLock& lock, uint64_t& contended, int64_t timeout_ms, uint64_t& failures) noexcept : lock_(lock) {
+  ShardGuard(ShardLock& lock, uint64_t& contended, int64_t timeout_ms, uint64_t& failures) noexcept
+      : lock_(lock) {
     bool waited = false;
     held_ = lock_.looks_sound() && lock_.lock(timeout_ms, waited);
     locked_ = held_;

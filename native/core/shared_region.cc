@@ -83,8 +83,10 @@ std::string reserve(int fd, size_t size, const std::string& name, bool& out_of_s
   struct statvfs fs {};
   const uint64_t free = fstatvfs(fd, &fs) == 0 ? uint64_t(fs.f_bavail) * fs.f_frsize : 0;
   return "Shared memory segment '" + name + "' needs " + mebibytes(size) + " in " + kShmDir + ", which has " +
-         mebibytes(free) + " free: give it more room (in Docker `--shm-size`, in Kubernetes a memory-backed "
-         "emptyDir on /dev/shm: see the Containers section of tollgate's docs/shared-memory.md), or a smaller capacity";
+         mebibytes(free) +
+         " free: give it more room (in Docker `--shm-size`, in Kubernetes a memory-backed "
+         "emptyDir on /dev/shm: see the Containers section of tollgate's docs/shared-memory.md), or a "
+         "smaller capacity";
 }
 
 // Temporary names are "tollgate.<name>.init-<pid namespace>-<pid>-<nonce>".
@@ -117,8 +119,10 @@ int remove_stale_temporaries(const std::string& name) {
       struct stat st {};
       stale = lstat(path.c_str(), &st) == 0 && st.st_uid == geteuid() && time(nullptr) - st.st_mtime > 600;
     }
-    if (stale) unlink(path.c_str());
-    else ++live;
+    if (stale)
+      unlink(path.c_str());
+    else
+      ++live;
   }
   closedir(dir);
   return live;
@@ -128,8 +132,8 @@ int remove_stale_temporaries(const std::string& name) {
 // its own temporary file, so in a /dev/shm with room for one (a container's 64 MB) all but one, or
 // all, run out of room. A creator that ran out of room steps back (its file removed) and, if others
 // are at work on the same table or the room is there now (they stepped back too), waits a little
-// and tries again; one that finds the table published meanwhile attaches to it. Bounded: at most this many waits of
-// 5-35 ms, each at a random length so that two creators do not keep colliding.
+// and tries again; one that finds the table published meanwhile attaches to it. Bounded: at most this many
+// waits of 5-35 ms, each at a random length so that two creators do not keep colliding.
 constexpr int kMaxCrowdedWaits = 100;
 
 bool room_for(size_t size) {
@@ -170,8 +174,8 @@ bool shared_name_is_valid(const std::string& name) noexcept {
   // Reserved for the temporary names of tables being created.
   if (name.find(".init-") != std::string::npos) return false;
   for (const char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -184,7 +188,8 @@ SharedRegion attach_shared_region(const std::string& name) {
   const int fd = shm_open(path_of(name).c_str(), O_RDWR, 0);
 #endif
   if (fd < 0) {
-    if (errno == ENOENT) return SharedRegion{nullptr, false, "There is no shared memory segment named '" + name + "'"};
+    if (errno == ENOENT)
+      return SharedRegion{nullptr, false, "There is no shared memory segment named '" + name + "'"};
     return SharedRegion{nullptr, false, describe_errno("Could not open", name)};
   }
   SharedRegion out = map_existing(fd, name);
@@ -210,8 +215,8 @@ SharedRegion open_shared_region(const std::string& name, size_t size, unsigned m
     // Prepare the table under a name no one else uses, then publish it in one step.
     remove_stale_temporaries(name);
     const HashSeed nonce = random_seed();
-    const std::string temporary = std::string(kShmDir) + "/" + temporary_prefix(name) + pid_namespace() + "-" +
-                                  std::to_string(getpid()) + "-" + std::to_string(nonce.k0);
+    const std::string temporary = std::string(kShmDir) + "/" + temporary_prefix(name) + pid_namespace() +
+                                  "-" + std::to_string(getpid()) + "-" + std::to_string(nonce.k0);
     const int tfd = open(temporary.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (tfd < 0) return SharedRegion{nullptr, false, describe_errno("Could not create", name)};
     SharedRegion out;
@@ -225,7 +230,8 @@ SharedRegion open_shared_region(const std::string& name, size_t size, unsigned m
         out.error = describe_errno("Could not map", name);
       } else {
         if (populate) Region::commit(out.region->base(), size);
-        if (!prepare(out.region->base())) out.error = "Could not initialise the locks of shared memory segment '" + name + "'";
+        if (!prepare(out.region->base()))
+          out.error = "Could not initialise the locks of shared memory segment '" + name + "'";
       }
     }
     close(tfd);
@@ -256,7 +262,9 @@ SharedRegion open_shared_region(const std::string& name, size_t size, unsigned m
     if (link_errno != EEXIST) return SharedRegion{nullptr, false, describe_errno("Could not publish", name)};
     // Another process published first: attach to theirs.
   }
-  return SharedRegion{nullptr, false, "Shared memory segment '" + name + "' kept appearing and vanishing; is something destroying it?"};
+  return SharedRegion{
+      nullptr, false,
+      "Shared memory segment '" + name + "' kept appearing and vanishing; is something destroying it?"};
 }
 
 int unlink_shared_region(const std::string& name, std::string& error) {

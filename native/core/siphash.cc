@@ -1,9 +1,10 @@
 // SipHash rounds written from the paper's description, parameterised by compression/finalisation rounds.
 #include "siphash.h"
 
+#include <sys/random.h>
+
 #include <cstring>
 #include <ctime>
-#include <sys/random.h>
 
 namespace tollgate {
 namespace {
@@ -14,10 +15,20 @@ struct State {
   uint64_t v0, v1, v2, v3;
 
   inline void round() {
-    v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
-    v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
-    v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
-    v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
+    v0 += v1;
+    v1 = rotl(v1, 13);
+    v1 ^= v0;
+    v0 = rotl(v0, 32);
+    v2 += v3;
+    v3 = rotl(v3, 16);
+    v3 ^= v2;
+    v0 += v3;
+    v3 = rotl(v3, 21);
+    v3 ^= v0;
+    v2 += v1;
+    v1 = rotl(v1, 17);
+    v1 ^= v2;
+    v2 = rotl(v2, 32);
   }
 };
 
@@ -29,8 +40,8 @@ inline uint64_t load_le64(const unsigned char* p) {
 
 template <int C, int D, bool Wide>
 inline void run(const HashSeed& seed, const void* data, size_t len, uint64_t out[2]) {
-  State s{seed.k0 ^ 0x736f6d6570736575ULL, seed.k1 ^ 0x646f72616e646f6dULL,
-          seed.k0 ^ 0x6c7967656e657261ULL, seed.k1 ^ 0x7465646279746573ULL};
+  State s{seed.k0 ^ 0x736f6d6570736575ULL, seed.k1 ^ 0x646f72616e646f6dULL, seed.k0 ^ 0x6c7967656e657261ULL,
+          seed.k1 ^ 0x7465646279746573ULL};
   if (Wide) s.v1 ^= 0xee;
   const auto* p = static_cast<const unsigned char*>(data);
   const size_t whole = len & ~size_t{7};

@@ -37,7 +37,7 @@ struct alignas(64) TopSummary {
 
 struct TopKey {
   std::vector<uint8_t> key;  // at most kTopKeyBytes: UTF-16 code units, two bytes each
-  uint32_t length;  // the full key's length in code units (more than stored if cut short)
+  uint32_t length;           // the full key's length in code units (more than stored if cut short)
   uint64_t count;
   uint64_t denied;
   uint64_t error;
