@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The tollgate command: inspect a live shared table, say which native binary loads, build one.
+// The tollgate command: inspect a live shared table or an upstream account's shared places, say
+// which native binary loads, build one.
 // Exit codes: 0 done, 1 failed (no such table, no native addon, the build failed), 2 usage error.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const HELP = `tollgate: inspect tollgate's shared-memory tables and its native addon
@@ -9,13 +10,18 @@ const HELP = `tollgate: inspect tollgate's shared-memory tables and its native a
 usage: tollgate <command> [options]
 
 commands:
-  list               the shared tables on this host: name, policy, capacity, entries
+  list               the shared segments on this host: each table's name, policy, capacity
+                     and entries; each upstream account's places (places.<name>, the
+                     upstream.store of limitedFetch) with their terms and counts
       --json             one object per line
-  inspect <name>     a live shared table: its policy, capacity, counters and heavy hitters
+  inspect <name>     a live shared table: its policy, capacity, counters and heavy hitters;
+                     or, for places.<name>, an account's places: terms, in flight, cooling,
+                     waiting processes and holders
       --json             the report as JSON, one object per line
       --watch [seconds]  report again every few seconds (default 2) until interrupted
       --top <n>          heavy hitters to show (default 10)
-  destroy <name>     remove a shared table (processes attached keep theirs until they close it)
+  destroy <name>     remove a shared table or places segment (processes attached keep theirs
+                     until they close it)
   native             which native binary loads here, or why none does
       --json             the same, as JSON
   build-native       build the addon from source in this installed package
@@ -139,6 +145,61 @@ function render(name, report, top) {
   return lines.join('\n');
 }
 
+/** The segment names of an upstream account's places: places.<store>, as SharedPlaces names them. */
+const PLACES_PREFIX = 'places.';
+
+/** An account's terms in a person's terms: "limit 500 per 60000 ms, concurrency 20". */
+function termsText(r) {
+  const parts = [];
+  if (r.limit > 0) parts.push(`limit ${r.limit} per ${r.windowMs} ms`);
+  if (r.concurrency > 0) parts.push(`concurrency ${r.concurrency}`);
+  return parts.join(', ');
+}
+
+function countsText(r) {
+  return `in flight ${r.inFlight}  cooling ${r.cooling}  waiting ${r.waiting}  holders ${r.holders}`;
+}
+
+function renderPlaces(name, report) {
+  const store = name.slice(PLACES_PREFIX.length);
+  return [
+    `tollgate places '${name}'  (${new Date().toISOString()})`,
+    `  account     an upstream account's places: limitedFetch({ upstream: { store: sharedMemory({ name: '${store}' }) } })`,
+    `  terms       ${termsText(report)}, leaseMs ${report.leaseMs}  (of the creating process)`,
+    `  in flight   ${report.inFlight} place${report.inFlight === 1 ? '' : 's'} (requests sent, not yet answered)`,
+    report.limit > 0
+      ? `  cooling     ${report.cooling} (answered within the last ${report.windowMs} ms; in flight and cooling stay within ${report.limit})`
+      : '  cooling     none (no window: a place frees with its answer)',
+    `  waiting     ${report.waiting} holder${report.waiting === 1 ? '' : 's'} with requests queued for a place`,
+    `  holders     ${report.holders} holding or waiting for places (one per process sharing the account), each under a lease of ${report.leaseMs} ms`,
+  ].join('\n');
+}
+
+/**
+ * A places segment's report, or undefined when the name holds a rate-limit table after all (a
+ * table may be named places.x); throws what else went wrong.
+ */
+function inspectPlaces(name) {
+  if (!name.startsWith(PLACES_PREFIX)) return undefined;
+  try {
+    return inspectSharedPlaces(name.slice(PLACES_PREFIX.length));
+  } catch (error) {
+    if (error.code === 'TOLLGATE_STORE_MISMATCH' && error.message.includes('is a rate-limit table')) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * What to say of a places segment that cannot be read: whose it is, and, unless it is missing or
+ * its message already says what to do (damaged), the way out for a deployment that is gone.
+ */
+function placesFailure(name, error) {
+  if (error.message.startsWith('There is no shared memory segment')) return error.message;
+  const store = name.slice(PLACES_PREFIX.length);
+  const said = `'${name}' is an upstream account's places (limitedFetch's upstream.store '${store}'); it could not be read: ${error.message.replace(/\.?$/, '.')}`;
+  return error.message.includes('is damaged') ? said : `${said} If no process of that deployment runs any more, remove it: npx tollgate destroy ${name}`;
+}
+
 function fail(message) {
   process.stderr.write(`tollgate: ${message}\n`);
   process.exit(1);
@@ -165,6 +226,7 @@ if (options.version) {
 
 // Loaded only now: --help, --version and usage errors answer even where dist/ cannot load.
 const { describePolicy, destroySharedMemory, inspectSharedMemory, nativeInfo } = await import('../dist/index.js');
+const { inspectSharedPlaces } = await import('../dist/client-entry.js');
 
 if (options.command === 'list') {
   // Linux keeps POSIX shared memory in /dev/shm: tollgate's are tollgate.<name> (and, while a
@@ -176,8 +238,26 @@ if (options.command === 'list') {
     fail('listing needs /dev/shm (Linux); on this system inspect a table by its name');
   }
   const names = files.filter((f) => f.startsWith('tollgate.') && !f.includes('.init-')).map((f) => f.slice('tollgate.'.length)).sort();
-  if (names.length === 0 && !options.json) process.stdout.write('no shared tables on this host\n');
+  if (names.length === 0 && !options.json) process.stdout.write('no shared tables or places on this host\n');
   for (const name of names) {
+    // An account's places: named for what they are, never as an unreadable table.
+    if (name.startsWith(PLACES_PREFIX)) {
+      let places;
+      try {
+        places = inspectPlaces(name);
+      } catch (error) {
+        const store = name.slice(PLACES_PREFIX.length);
+        if (options.json) process.stdout.write(jsonLine({ name, kind: 'places', store, error: error.message }));
+        else process.stdout.write(`${printable(name)}  upstream account's places (unreadable: ${printable(error.message)})\n`);
+        continue;
+      }
+      if (places !== undefined) {
+        const store = name.slice(PLACES_PREFIX.length);
+        if (options.json) process.stdout.write(jsonLine({ name, kind: 'places', store, ...places }));
+        else process.stdout.write(`${printable(name)}  upstream account's places: ${termsText(places)}, leaseMs ${places.leaseMs}  ${countsText(places)}\n`);
+        continue;
+      }
+    }
     let report;
     try {
       report = inspectSharedMemory(name);
@@ -187,7 +267,7 @@ if (options.command === 'list') {
       else process.stdout.write(`${printable(name)}  (unreadable: ${printable(error.message)})\n`);
       continue;
     }
-    if (options.json) process.stdout.write(jsonLine({ name, policy: report.policy, hitCounter: report.hitCounter, capacity: report.capacity, entries: report.stats.entries }));
+    if (options.json) process.stdout.write(jsonLine({ name, kind: 'table', policy: report.policy, hitCounter: report.hitCounter, capacity: report.capacity, entries: report.stats.entries }));
     else process.stdout.write(`${name}  ${policyText(report)}  capacity ${report.capacity.toLocaleString('en')}  entries ${report.stats.entries.toLocaleString('en')}\n`);
   }
   process.exit(0);
@@ -197,7 +277,8 @@ if (options.command === 'destroy') {
   try {
     const removed = destroySharedMemory(options.name);
     if (!removed) fail(`no shared table named '${options.name}'`);
-    process.stdout.write(`removed shared table '${options.name}'\n`);
+    const what = options.name.startsWith(PLACES_PREFIX) ? 'shared segment' : 'shared table';
+    process.stdout.write(`removed ${what} '${options.name}'\n`);
     process.exit(0);
   } catch (error) {
     fail(error.message);
@@ -233,7 +314,28 @@ if (options.command === 'build-native') {
 const terminal = process.stdout.isTTY === true;
 let shown = 0;
 const show = () => {
-  const report = inspectSharedMemory(options.name);
+  let places;
+  try {
+    places = inspectPlaces(options.name);
+  } catch (error) {
+    throw new Error(placesFailure(options.name, error));
+  }
+  if (places !== undefined) {
+    if (options.json) process.stdout.write(jsonLine({ name: options.name, kind: 'places', store: options.name.slice(PLACES_PREFIX.length), ...places }));
+    else if (options.watch > 0 && terminal) process.stdout.write(`\x1b[2J\x1b[H${renderPlaces(options.name, places)}\n`);
+    else process.stdout.write(`${shown++ > 0 ? '\n' : ''}${renderPlaces(options.name, places)}\n`);
+    return;
+  }
+  let report;
+  try {
+    report = inspectSharedMemory(options.name);
+  } catch (error) {
+    // A store's name given for its places' segment: say which name to inspect.
+    if (error.message.startsWith('There is no shared memory segment') && existsSync(`/dev/shm/tollgate.${PLACES_PREFIX}${options.name}`)) {
+      throw new Error(`${error.message}; an upstream account's places of that name are '${PLACES_PREFIX}${options.name}': npx tollgate inspect ${PLACES_PREFIX}${options.name}`);
+    }
+    throw error;
+  }
   if (options.json) process.stdout.write(jsonLine({ name: options.name, ...report }));
   else if (options.watch > 0 && terminal) process.stdout.write(`\x1b[2J\x1b[H${render(options.name, report, options.top)}\n`);
   else process.stdout.write(`${shown++ > 0 ? '\n' : ''}${render(options.name, report, options.top)}\n`);

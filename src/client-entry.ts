@@ -22,4 +22,4 @@ export type { LimitedFetchStats } from './client/fetch-report.js';
 export type { UpstreamOptions, UpstreamStore } from './client/upstream-options.js';
 export type { PlacesProblem } from './client/upstream-places.js';
 export type { RedisPlacesOptions } from './redis/redis-places-options.js';
-export { destroySharedPlaces } from './engine/shared-places.js';
+export { destroySharedPlaces, inspectSharedPlaces, type SharedPlacesReport } from './engine/shared-places.js';

@@ -1,7 +1,7 @@
 // The tollgate command as a user meets it: help and version, what a usage error says and its exit
 // code (2), failures (1), policy names in --json, and no escape codes when stdout is not a terminal.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
@@ -9,6 +9,8 @@ import { rateLimit } from 'express-rate-limit';
 import { describe, expect, it } from 'vitest';
 import { destroySharedMemory, fixedWindow, Limiter, sharedMemory, tokenBucket } from '../src/index.js';
 import { ExpressRateLimitStore } from '../src/adapters-entry.js';
+import { destroySharedPlaces, inspectSharedPlaces } from '../src/client-entry.js';
+import { SharedPlaces } from '../src/engine/shared-places.js';
 import { engines } from './helpers/engines.js';
 import { listen } from './helpers/listen.js';
 
@@ -242,5 +244,112 @@ describe.runIf(engines().includes('native'))('tollgate list and destroy, and the
 
   it('destroy needs a name', () => {
     expect(run('destroy')).toMatchObject({ status: 2, stderr: expect.stringContaining('destroy needs the name of a shared table') });
+  });
+});
+
+describe.runIf(engines().includes('native'))("tollgate list and inspect on an upstream account's places", () => {
+  const terms = { limit: 5, windowMs: 60_000, concurrency: 3, leaseMs: 600_000 };
+  /** A live account: holder 1 with two places out and one answered (cooling), holder 2 with one. */
+  async function liveAccount(name: string): Promise<SharedPlaces> {
+    destroySharedPlaces(name);
+    const store = new SharedPlaces({ name }, terms);
+    const first = await store.acquire('0000000000000001', store.now());
+    await store.acquire('0000000000000001', store.now());
+    if (!first.granted) throw new Error('no place');
+    await store.release('0000000000000001', first.place);
+    await store.acquire('0000000000000002', store.now());
+    return store;
+  }
+
+  it("list shows a live account's places as such, with terms and counts, never as a table to destroy (regression)", async () => {
+    const name = `cli-places-${process.pid}`;
+    const store = await liveAccount(name);
+    try {
+      const r = run('list');
+      expect(r.status).toBe(0);
+      const line = r.stdout.split('\n').find((l) => l.startsWith(`places.${name} `));
+      expect(line).toBe(`places.${name}  upstream account's places: limit 5 per 60000 ms, concurrency 3, leaseMs 600000  in flight 2  cooling 1  waiting 0  holders 2`);
+      expect(r.stdout).not.toMatch(new RegExp(`places\\.${name} .*(not a tollgate table|destroy)`));
+      const json = run('list', '--json').stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string });
+      expect(json.find((s) => s.name === `places.${name}`)).toEqual({
+        name: `places.${name}`,
+        kind: 'places',
+        store: name,
+        ...terms,
+        inFlight: 2,
+        cooling: 1,
+        waiting: 0,
+        holders: 2,
+      });
+    } finally {
+      store.close();
+      destroySharedPlaces(name);
+    }
+  });
+
+  it("inspect places.<name> reports the account's terms and counts; inspect <name> points to it (regression: 'not a tollgate table')", async () => {
+    const name = `cli-places-inspect-${process.pid}`;
+    const store = await liveAccount(name);
+    try {
+      const r = run('inspect', `places.${name}`);
+      expect(r.status).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(new RegExp(`^tollgate places 'places\\.${name}'`));
+      expect(r.stdout).toContain(`limitedFetch({ upstream: { store: sharedMemory({ name: '${name}' }) } })`);
+      expect(r.stdout).toMatch(/^ {2}terms {7}limit 5 per 60000 ms, concurrency 3, leaseMs 600000 {2}\(of the creating process\)$/m);
+      expect(r.stdout).toMatch(/^ {2}in flight {3}2 places /m);
+      expect(r.stdout).toMatch(/^ {2}cooling {5}1 /m);
+      expect(r.stdout).toMatch(/^ {2}holders {5}2 /m);
+      expect(r.stdout).not.toMatch(/not a tollgate table|destroy/);
+      const json = JSON.parse(run('inspect', `places.${name}`, '--json').stdout) as Record<string, unknown>;
+      expect(json).toEqual({ name: `places.${name}`, kind: 'places', store: name, ...terms, inFlight: 2, cooling: 1, waiting: 0, holders: 2 });
+      // The store's own name is no segment: the message names the one to inspect.
+      const bare = run('inspect', name);
+      expect(bare.status).toBe(1);
+      expect(bare.stderr).toContain(`npx tollgate inspect places.${name}`);
+      // The same counts through the library's own call.
+      expect(inspectSharedPlaces(name)).toEqual({ ...terms, inFlight: 2, cooling: 1, waiting: 0, holders: 2 });
+    } finally {
+      store.close();
+      destroySharedPlaces(name);
+    }
+  });
+
+  it.runIf(process.platform === 'linux')('a damaged places segment is named as an account\'s places, damaged, with destroySharedPlaces as the way out', async () => {
+    const name = `cli-places-damaged-${process.pid}`;
+    (await liveAccount(name)).close();
+    // The holder count (byte 264 of the header) far out of range.
+    const fd = openSync(`/dev/shm/tollgate.places.${name}`, 'r+');
+    writeSync(fd, Buffer.from([1, 1, 1, 1]), 0, 4, 264);
+    closeSync(fd);
+    try {
+      const listed = run('list');
+      expect(listed.status).toBe(0);
+      const line = listed.stdout.split('\n').find((l) => l.startsWith(`places.${name} `));
+      expect(line).toContain("upstream account's places (unreadable: ");
+      expect(line).toContain('is damaged (its holder count is out of range)');
+      expect(line).toContain(`destroySharedPlaces('${name}')`);
+      const r = run('inspect', `places.${name}`);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^tollgate: 'places\\.${name}' is an upstream account's places \\(limitedFetch's upstream\\.store '${name}'\\); it could not be read: `));
+      expect(r.stderr).toContain(`destroySharedPlaces('${name}')`);
+      expect(run('destroy', `places.${name}`)).toMatchObject({ status: 0, stdout: `removed shared segment 'places.${name}'\n` });
+    } finally {
+      destroySharedPlaces(name);
+    }
+  });
+
+  it('a rate-limit table named places.<x> is still listed and inspected as the table it is', () => {
+    const name = `places.cli-table-${process.pid}`;
+    destroySharedMemory(name);
+    const limiter = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }), store: sharedMemory({ name, capacity: 100 }) });
+    try {
+      expect(run('list').stdout).toMatch(new RegExp(`^${name.replace('.', '\\.')}  fixedWindow 5 per 1000 ms  capacity 100  entries 0$`, 'm'));
+      const r = run('inspect', name);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^tollgate table '${name.replace('.', '\\.')}'`));
+    } finally {
+      limiter.destroy();
+    }
   });
 });

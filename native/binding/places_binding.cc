@@ -8,8 +8,10 @@
 #include <memory>
 #include <string>
 
+#include "../core/clock.h"
 #include "../core/constants.h"
 #include "../core/places.h"
+#include "../core/shared_region.h"
 #include "errors.h"
 
 namespace tollgate {
@@ -17,7 +19,8 @@ namespace {
 
 struct PlacesHandle {
   std::unique_ptr<Places> places;  // null once closed
-  std::string segment;             // for messages
+  std::string store;               // the store's name, for messages
+  std::string segment;             // its segment's name, places.<store>
 };
 
 constexpr napi_type_tag kPlacesTag = {0x746f6c6c67617465ULL, 0x706c616365733031ULL};  // "tollgate" "places01"
@@ -110,10 +113,21 @@ PlaceId place_arg(const Napi::CallbackInfo& info) {
   return PlaceId{uint32_t(parts[0]), parts[1]};
 }
 
+// What a damaged segment says: what was out of range, and the way out.
+std::string damaged_message(const std::string& store, const std::string& segment, const char* what) {
+  return "Shared memory segment '" + segment + "' is damaged (" + (what != nullptr ? what : "a value is out of range") +
+         "): nothing was decided. Destroy it with destroySharedPlaces('" + store +
+         "') and restart the processes that share the account's places; the next to open it makes a fresh one";
+}
+
 // What a status other than kOk means to the caller.
 void throw_if_failed(const Napi::CallbackInfo& info, PlacesStatus status) {
   if (status == PlacesStatus::kOk) return;
-  const std::string& segment = handle_arg(info)->segment;
+  const PlacesHandle* handle = handle_arg(info);
+  const std::string& segment = handle->segment;
+  if (status == PlacesStatus::kDamaged) {
+    throw coded_error(info.Env(), damaged_message(handle->store, segment, handle->places->damage()), "TOLLGATE_SHARED_MEMORY");
+  }
   if (status == PlacesStatus::kLockTimeout) {
     throw coded_error(info.Env(),
                       "Shared memory segment '" + segment + "': its lock was not had within " +
@@ -150,6 +164,7 @@ Napi::Value open_places_call(const Napi::CallbackInfo& info) {
   }
   auto handle = std::make_unique<PlacesHandle>();
   handle->places = std::move(opened.places);
+  handle->store = name;
   handle->segment = places_segment_name(name);
   // The External owns the handle from here on; its finalizer unmaps if close was never called.
   const Napi::External<PlacesHandle> self =
@@ -214,6 +229,47 @@ Napi::Value version_call(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(live_places(info).version()));
 }
 
+// How long inspectPlaces waits for the lock: a live holder keeps it for microseconds.
+constexpr int64_t kInspectLockTimeoutMs = 100;
+
+// inspectPlaces(name) -> { limit, windowMs, concurrency, leaseMs, inFlight, cooling, waiting, holders }:
+// attaches to places.<name> only if it exists, reads the creator's terms, and counts as any call
+// does (taking the lock; lapsed holders and cooled places are taken back first, on the host's
+// monotonic clock, which the stores read too).
+Napi::Value inspect_places_call(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw type_error(env, "Expected a string for name");
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  const std::string segment = places_segment_name(name);
+  if (!shared_name_is_valid(segment)) throw range_error(env, "Invalid places store name '" + name + "'");
+  SharedRegion opened = attach_shared_region(segment);
+  if (!opened.region) throw coded_error(env, opened.error, "TOLLGATE_SHARED_MEMORY");
+  PlaceTerms terms{};
+  const std::string problem = Places::describe(opened.region->base(), opened.region->size(), terms);
+  if (!problem.empty()) throw coded_error(env, "Shared memory segment '" + segment + "' " + problem, "TOLLGATE_STORE_MISMATCH");
+  Places places(std::move(opened.region), terms);
+  places.set_lock_timeout(kInspectLockTimeoutMs);
+  PlaceCounts c;
+  const PlacesStatus status = places.counts(monotonic_ms(), c);
+  if (status == PlacesStatus::kDamaged) throw coded_error(env, damaged_message(name, segment, places.damage()), "TOLLGATE_SHARED_MEMORY");
+  if (status != PlacesStatus::kOk) {
+    throw coded_error(env,
+                      "Shared memory segment '" + segment + "': its lock was not had within " +
+                          std::to_string(kInspectLockTimeoutMs) + " ms (held by a stopped process, or very busy); try again",
+                      "TOLLGATE_SHARED_MEMORY");
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("limit", double(terms.limit));
+  out.Set("windowMs", double(terms.window_ms));
+  out.Set("concurrency", double(terms.concurrency));
+  out.Set("leaseMs", double(terms.lease_ms));
+  out.Set("inFlight", double(c.in_flight));
+  out.Set("cooling", double(c.cooling));
+  out.Set("waiting", double(c.waiting));
+  out.Set("holders", double(c.holders));
+  return out;
+}
+
 Napi::Value close_call(const Napi::CallbackInfo& info) {
   handle_arg(info)->places.reset();  // unmapped now, not when the collector finds the External
   return info.Env().Undefined();
@@ -230,6 +286,7 @@ void add_places_functions(Napi::Env env, Napi::Object exports) {
   exports.Set("placesCounts", Napi::Function::New<counts_call>(env, "placesCounts"));
   exports.Set("placesVersion", Napi::Function::New<version_call>(env, "placesVersion"));
   exports.Set("placesClose", Napi::Function::New<close_call>(env, "placesClose"));
+  exports.Set("inspectPlaces", Napi::Function::New<inspect_places_call>(env, "inspectPlaces"));
 }
 
 }  // namespace tollgate

@@ -16,6 +16,10 @@ namespace tollgate {
 //   placesCounts(handle, now) -> [inFlight, cooling, waiting, holders]
 //   placesVersion(handle) -> number (read without the lock)
 //   placesClose(handle): unmaps; later calls throw TOLLGATE_CLOSED
+//   inspectPlaces(name) -> { limit, windowMs, concurrency, leaseMs, inFlight, cooling, waiting, holders }
+//     of a live segment, without a handle (for `npx tollgate inspect places.<name>`)
+// A call that finds the segment damaged (a count or index out of range) throws
+// TOLLGATE_SHARED_MEMORY, naming destroySharedPlaces(name) as the way out.
 void add_places_functions(Napi::Env env, Napi::Object exports);
 
 }  // namespace tollgate

@@ -41,7 +41,7 @@ constexpr int64_t kMaxProduct = int64_t{1} << 50;
 constexpr int64_t kDefaultTopPeriodMs = 60000;
 
 // The version of the addon's interface to JavaScript; the loader refuses a binary of another.
-constexpr int kAbiVersion = 5;
+constexpr int kAbiVersion = 6;
 
 // Indices into the Float64Array the TypeScript side reads a decision from.
 enum Detail : uint32_t { kDetailAllowed = 0, kDetailLimit, kDetailRemaining, kDetailResetMs, kDetailRetryAfterMs, kDetailSize };

@@ -9,6 +9,17 @@
 // each takes the segment's one lock (waiting at most the lock timeout) and runs to the end under
 // it. version() alone reads without the lock.
 //
+// Damage: the lock keeps tollgate's processes in step, but anything else the user runs may write
+// over the segment's file. Each count, index and position read from it (holder count, in flight,
+// free-slot count and stack entries, the cooling ring's head and count, a holder's places, the
+// grant count and generations, the header's terms and layout) is read once and checked before it
+// is used; one out of range ends the operation with kDamaged, before any access outside the
+// segment. The checks are O(1) per operation beyond the loops the book already makes. NOTE: the
+// bound of that: the lock's own bytes (a pthread mutex) are checked before it is taken, and what
+// the C library trusts in them is put back before it is given back, but bytes written over them
+// at the instant another process is inside pthread_mutex_lock or _unlock can still crash that
+// process.
+//
 // A holder lapses, and its places are taken back, when its lease ends (places cool until
 // lease_until + window_ms), as in PlaceBook. Native only: a holder whose process is gone lapses at
 // once, its places cooling until now + window_ms. A holder's pid and pid namespace are recorded
@@ -19,6 +30,7 @@
 // namespace cannot be read (no /proc), no pid is judged.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -56,8 +68,10 @@ struct PlaceId {
   uint64_t generation;
 };
 
-// What an operation did. kLockTimeout and kHoldersFull change nothing past the sweep.
-enum class PlacesStatus { kOk, kLockTimeout, kHoldersFull };
+// What an operation did. kLockTimeout and kHoldersFull change nothing past the sweep. kDamaged: a
+// count, index or position read from the segment was out of range (damage() says which); the
+// operation stopped there, before any access it would have sent out of bounds.
+enum class PlacesStatus { kOk, kLockTimeout, kHoldersFull, kDamaged };
 
 struct PlaceGrant {
   bool granted = false;
@@ -90,7 +104,14 @@ class Places {
   // phrased to follow "the segment ..." (a rate-limit table is named as one).
   static std::string check(const void* base, size_t size, const PlaceTerms& terms);
 
-  // Takes over a region format() prepared (possibly in another process, at another address).
+  // Like check(), for a segment whose terms are not known: reads them into `terms` (for inspection).
+  static std::string describe(const void* base, size_t size, PlaceTerms& terms);
+
+  // Takes over a region format() prepared (possibly in another process, at another address), whose
+  // terms check() found to be `terms`: the book is read through those and the layout they plan,
+  // never through the copies in the segment.
+  Places(std::unique_ptr<Region> region, const PlaceTerms& terms) noexcept;
+  // The same, with the terms the segment records (for a region this process just formatted).
   explicit Places(std::unique_ptr<Region> region) noexcept;
 
   // How long an operation waits for the lock; negative waits for ever.
@@ -113,6 +134,8 @@ class Places {
   // Times the lock was taken over from a process that died holding it (the book was then
   // repaired). NOTE: read without the lock; for tests.
   uint64_t recoveries() const noexcept;
+  // What the last kDamaged found out of range ("its holder count"), or null if none was found.
+  const char* damage() const noexcept { return damage_.load(std::memory_order_relaxed); }
 
   // NOTE: for crash tests only: takes the lock and returns holding it.
   void debug_hold_lock() noexcept;
@@ -124,10 +147,15 @@ class Places {
   template <typename Body>
   PlacesStatus with_book(int64_t now, Body body) noexcept;
 
+  PlacesStatus damaged(const char* what) noexcept;
+
   std::unique_ptr<Region> region_;
   PlacesHeader* header_;
+  const PlaceTerms terms_;  // as checked on attach; the segment's copy is only compared with them
+  const char* unsound_;     // set when the terms cannot make a book in this region: every call fails
   int64_t lock_timeout_ms_ = kPlacesLockTimeoutMs;
   uint64_t own_namespace_;  // this process's pid namespace (0: unknown, judge no pid)
+  std::atomic<const char*> damage_{nullptr};
 };
 
 // A store's segment name: "places." + name, so that it never collides with a table's.

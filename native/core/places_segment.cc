@@ -86,19 +86,32 @@ bool Places::format(void* base, const PlaceTerms& terms) noexcept {
   return true;
 }
 
-std::string Places::check(const void* base, size_t size, const PlaceTerms& terms) {
+namespace {
+
+// What the first bytes say the segment is, when not a book this build reads: empty if it is one.
+std::string identity_problem(const void* base, size_t size) {
   if (size < 4096) return "is empty or truncated";
   const auto* h = static_cast<const PlacesHeader*>(base);
   const uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
   if (magic == Table::kMagic) return "is a rate-limit table, not an upstream account's places";
-  if (magic != kMagic) {
+  if (magic != Places::kMagic) {
     return "is not an upstream account's places (or its creator died before finishing it; destroy it and retry)";
   }
-  if (h->layout_version != kVersion) {
+  if (h->layout_version != Places::kVersion) {
     return "was made by an incompatible version of tollgate (places layout " + std::to_string(h->layout_version) +
-           "; this one reads layout " + std::to_string(kVersion) + "): stop the processes using it, or give this one another name";
+           "; this one reads layout " + std::to_string(Places::kVersion) +
+           "): stop the processes using it, or give this one another name";
   }
   if (h->holder_size != sizeof(PlaceHolder)) return "is corrupt (holder size " + std::to_string(h->holder_size) + ")";
+  return std::string();
+}
+
+}  // namespace
+
+std::string Places::check(const void* base, size_t size, const PlaceTerms& terms) {
+  std::string problem = identity_problem(base, size);
+  if (!problem.empty()) return problem;
+  const auto* h = static_cast<const PlacesHeader*>(base);
   const PlaceTerms& had = h->terms;
   if (had.limit != terms.limit || had.window_ms != terms.window_ms || had.concurrency != terms.concurrency ||
       had.lease_ms != terms.lease_ms) {
@@ -109,6 +122,14 @@ std::string Places::check(const void* base, size_t size, const PlaceTerms& terms
   if (!(h->layout == expected) || expected.total_size > size) return "is corrupt or truncated";
   if (!h->lock.looks_sound()) return "is corrupt (its lock is damaged)";
   return std::string();
+}
+
+std::string Places::describe(const void* base, size_t size, PlaceTerms& terms) {
+  std::string problem = identity_problem(base, size);
+  if (!problem.empty()) return problem;
+  terms = static_cast<const PlacesHeader*>(base)->terms;
+  if (std::string why = place_terms_problem(terms); !why.empty()) return "is corrupt (its terms: " + why + ")";
+  return check(base, size, terms);
 }
 
 std::string places_segment_name(const std::string& store_name) { return "places." + store_name; }
@@ -147,11 +168,11 @@ OpenedPlaces open_places(const std::string& store_name, unsigned mode, const Pla
     out.error = "Shared memory segment '" + name + "' " + mismatch +
                 ". Every process sharing an account's places must give the same terms; if this name belongs to "
                 "something else (or an earlier deploy), give the store another name, or, once no process uses it, "
-                "remove it with destroySharedMemory('" + name + "').";
+                "remove it with destroySharedPlaces('" + store_name + "').";
     return out;
   }
   out.created = opened.created;
-  out.places = std::make_unique<Places>(std::move(opened.region));
+  out.places = std::make_unique<Places>(std::move(opened.region), terms);
   return out;
 }
 

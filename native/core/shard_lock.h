@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <cstdint>
+#include <cstring>
 
 // PTHREAD_MUTEX_ROBUST is an enumerator in glibc, not a macro, so it cannot be probed with #if.
 #if defined(__linux__)
@@ -37,6 +38,36 @@ class ShardLock {
   // Times the lock was taken over from a dead holder.
   uint64_t recoveries() const noexcept { return recoveries_; }
 
+  // What the C library keeps in the mutex for its holder alone and trusts at unlock (glibc: the
+  // kind, the owner, and the links of the holding thread's robust list, which the unlock writes
+  // through). The guard saves them after locking and puts them back before unlocking, so that a
+  // stray write over the segment while the lock is held cannot send the unlock through a wild
+  // pointer. Empty elsewhere.
+  struct HolderFields {
+#if defined(__GLIBC__) && TOLLGATE_ROBUST_LOCKS
+    int kind;
+    int owner;
+    decltype(pthread_mutex_t{}.__data.__list) list;
+#endif
+  };
+  HolderFields holder_fields() const noexcept {
+#if defined(__GLIBC__) && TOLLGATE_ROBUST_LOCKS
+    return HolderFields{mutex_.__data.__kind, mutex_.__data.__owner, mutex_.__data.__list};
+#else
+    return HolderFields{};
+#endif
+  }
+  // Writes only a field that changed: looks_sound() reads the kind without the lock.
+  void restore(const HolderFields& saved) noexcept {
+#if defined(__GLIBC__) && TOLLGATE_ROBUST_LOCKS
+    if (mutex_.__data.__kind != saved.kind) mutex_.__data.__kind = saved.kind;
+    if (mutex_.__data.__owner != saved.owner) mutex_.__data.__owner = saved.owner;
+    if (std::memcmp(&mutex_.__data.__list, &saved.list, sizeof saved.list) != 0) mutex_.__data.__list = saved.list;
+#else
+    (void)saved;
+#endif
+  }
+
  private:
   static int expected_kind() noexcept;
   static const int kExpectedKind;  // expected_kind(), computed once when the library loads
@@ -57,6 +88,7 @@ class ShardGuard {
     bool contended = false;
     held_ = lock_.looks_sound() && lock_.lock(timeout_ms, contended);
     locked_ = held_;
+    if (locked_) saved_ = lock_.holder_fields();
   }
   // Also counts, in `contended` (guarded by the same lock), a wait for another holder, and in
   // `failures` (the caller's own) a lock not had in time.
@@ -65,11 +97,14 @@ class ShardGuard {
     bool waited = false;
     held_ = lock_.looks_sound() && lock_.lock(timeout_ms, waited);
     locked_ = held_;
+    if (locked_) saved_ = lock_.holder_fields();
     if (held_ && waited) ++contended;
     if (!held_) ++failures;
   }
   ~ShardGuard() {
-    if (locked_) lock_.unlock();
+    if (!locked_) return;
+    lock_.restore(saved_);
+    lock_.unlock();
   }
   bool held() const noexcept { return held_; }
   ShardGuard(const ShardGuard&) = delete;
@@ -79,6 +114,7 @@ class ShardGuard {
   ShardLock& lock_;
   bool held_;
   bool locked_;  // taken here, so given back here
+  ShardLock::HolderFields saved_{};  // while locked_: as the lock was just after taking it
 };
 
 }  // namespace tollgate

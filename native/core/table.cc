@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 
+#include "places.h"
 
 namespace tollgate {
 
@@ -152,7 +153,12 @@ struct VersionPrefix {
 
 std::string version_problem(const void* base, size_t size) {
   const auto* prefix = static_cast<const VersionPrefix*>(base);
-  if (size < 4096 || __atomic_load_n(&prefix->magic, __ATOMIC_ACQUIRE) != Table::kMagic) {
+  const uint64_t magic = size < 4096 ? 0 : __atomic_load_n(&prefix->magic, __ATOMIC_ACQUIRE);
+  // A live account's places must never read as an unfinished table that invites its destruction.
+  if (magic == Places::kMagic) {
+    return "is an upstream account's places (limitedFetch's upstream.store), not a rate-limit table";
+  }
+  if (magic != Table::kMagic) {
     return "is not a tollgate table (or its creator died before finishing it; destroy it and retry)";
   }
   if (prefix->version != Table::kVersion) {

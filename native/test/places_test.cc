@@ -1,17 +1,22 @@
 // Core tests of an account's places (native/core/places.h): the book's decisions as PlaceBook's,
-// terms checked on attach, dead holders and dead lockers, threads sharing one book.
+// terms checked on attach, dead holders and dead lockers, a damaged segment refused, threads
+// sharing one book.
 #include "places_test.h"
 
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../core/places.h"
+#include "../core/places_layout.h"
 #include "../core/region.h"
 #include "../core/shared_region.h"
 #include "../core/table.h"
@@ -272,6 +277,236 @@ void test_dead_locker_repaired() {
 }
 #endif
 
+
+// A book whose region is followed by an inaccessible page: an access one past the segment faults.
+struct GuardedBook {
+  std::unique_ptr<Places> places;
+  char* base = nullptr;
+  size_t size = 0;  // the book's own bytes (region_size)
+
+  explicit GuardedBook(const PlaceTerms& terms) {
+    size = Places::region_size(terms);
+    auto region = Region::anonymous(size + 4096, true, false);
+    if (!region || !Places::format(region->base(), terms)) std::abort();
+    base = static_cast<char*>(region->base());
+    if (mprotect(base + size, 4096, PROT_NONE) != 0) std::abort();
+    places = std::make_unique<Places>(std::move(region), terms);
+    places->set_lock_timeout(0);
+  }
+  PlacesHeader& header() const { return *reinterpret_cast<PlacesHeader*>(base); }
+  PlacesLayout layout() const { return header().layout; }
+  PlaceHolder* holders() const { return reinterpret_cast<PlaceHolder*>(base + layout().holders_offset); }
+  PlaceSlot* slots() const { return reinterpret_cast<PlaceSlot*>(base + layout().slots_offset); }
+  uint32_t* free_stack() const { return reinterpret_cast<uint32_t*>(base + layout().free_offset); }
+};
+
+// Whether a call now fails as damaged, naming `what`, and every kind of call fails so alike.
+void check_damaged(Places& p, int64_t now, const char* what, const char* spoiled = "") {
+  PlaceCounts c;
+  const PlacesStatus status = p.counts(now, c);
+  const bool named = status == PlacesStatus::kDamaged && p.damage() != nullptr && std::strstr(p.damage(), what) != nullptr;
+  if (!named) std::fprintf(stderr, "  %s: status %d, damage '%s'\n", spoiled, int(status), p.damage() ? p.damage() : "");
+  CHECK(named);
+  PlaceGrant g;
+  bool done = false;
+  CHECK(p.acquire(now, 77, now, g) == PlacesStatus::kDamaged && !g.granted);
+  CHECK(p.release(now, 77, PlaceId{0, 1}, done) == PlacesStatus::kDamaged);
+  CHECK(p.renew(now, 77, done) == PlacesStatus::kDamaged);
+  CHECK(p.leave(now, 77) == PlacesStatus::kDamaged);
+}
+
+// The outside tester's case: a concurrency-4 account (45,056 bytes), four bytes at offset 41420
+// (the free stack's top: the next slot to grant) made the next call write far outside the segment.
+void test_damaged_free_stack_regression() {
+  const PlaceTerms terms{0, 0, 4, 60000};
+  CHECK_EQ(Places::region_size(terms), 45056);
+  for (const uint32_t bytes : {0x01010101u, 0x80808080u, 0xffffffffu}) {
+    GuardedBook b(terms);
+    CHECK_EQ(b.layout().free_offset + 3 * sizeof(uint32_t), 41420);
+    std::memcpy(b.base + 41420, &bytes, sizeof bytes);
+    PlaceGrant g;
+    CHECK(b.places->acquire(0, 1, 0, g) == PlacesStatus::kDamaged);
+    CHECK(!g.granted);
+    CHECK(b.places->damage() != nullptr && std::strstr(b.places->damage(), "free-slot stack") != nullptr);
+  }
+  // A free-stack entry naming a slot already in flight is damage too (it would be granted twice).
+  GuardedBook b(terms);
+  CHECK(ask(*b.places, 0, 1, 0).granted);  // slot 0
+  b.free_stack()[b.header().free_count - 1] = 0;
+  PlaceGrant g;
+  CHECK(b.places->acquire(1, 1, 0, g) == PlacesStatus::kDamaged);
+}
+
+// Each count, index and position the segment holds, out of range: every call fails as damaged,
+// naming it, and nothing reads or writes outside the segment.
+void test_damaged_fields_refused() {
+  const PlaceTerms window{4, 100, 0, 1000};
+  const PlaceTerms plain{0, 0, 4, 1000};
+  const PlaceTerms both{4, 100, 2, 1000};
+  // A book whose holder 1 took every place and gave one back (cooling under a window), and then
+  // holder 2 asked (a waiter where the place still cools).
+  const auto busy = [](const PlaceTerms& terms) {
+    auto b = std::make_unique<GuardedBook>(terms);
+    std::vector<PlaceGrant> held;
+    for (PlaceGrant g = ask(*b->places, 0, 1, 0); g.granted; g = ask(*b->places, 0, 1, 0)) held.push_back(g);
+    CHECK(give_back(*b->places, 1, 1, held.at(0).place));
+    ask(*b->places, 1, 2, 1);
+    return b;
+  };
+  struct Case {
+    const char* name;
+    const PlaceTerms* terms;
+    void (*spoil)(GuardedBook&);
+    const char* what;
+  };
+  const Case cases[] = {
+      {"holder count", &window, [](GuardedBook& b) { b.header().holder_count = 0x01010101; }, "holder count"},
+      {"holder count one past the most", &plain, [](GuardedBook& b) { b.header().holder_count = kMaxPlaceHolders + 1; }, "holder count"},
+      {"in flight", &window, [](GuardedBook& b) { b.header().in_flight = 0x80808080; }, "in-flight or free-slot count"},
+      {"in flight past concurrency", &both, [](GuardedBook& b) { b.header().in_flight = 3, b.header().free_count = 1; }, "in-flight"},
+      {"free count", &plain, [](GuardedBook& b) { b.header().free_count = 0xffffffff; }, "in-flight or free-slot count"},
+      {"ring head", &window, [](GuardedBook& b) { b.header().ring_head = 4; }, "cooling ring"},
+      {"ring count", &window, [](GuardedBook& b) { b.header().ring_count = 0x01010101; }, "cooling ring"},
+      {"ring count past the limit", &window, [](GuardedBook& b) { b.header().ring_count = 3; }, "cooling ring"},
+      // No window: no ring at all (a count there once divided by its capacity, 0).
+      {"ring count without a ring", &plain, [](GuardedBook& b) { b.header().ring_count = 1; }, "cooling ring"},
+      {"ring head without a ring", &plain, [](GuardedBook& b) { b.header().ring_head = 0x80808080; }, "cooling ring"},
+      {"magic", &window, [](GuardedBook& b) { b.header().magic = 0x0101010101010101ULL; }, "header"},
+      {"holder size", &window, [](GuardedBook& b) { b.header().holder_size = 0xffffffff; }, "header"},
+      {"terms", &window, [](GuardedBook& b) { b.header().terms.limit = 0x01010101; }, "terms or layout"},
+      {"layout", &window, [](GuardedBook& b) { b.header().layout.free_offset = 0x80808080; }, "terms or layout"},
+      {"lock", &window, [](GuardedBook& b) { std::memset(static_cast<void*>(&b.header().lock), 0xff, sizeof(ShardLock)); }, "lock"},
+  };
+  for (const Case& c : cases) {
+    auto b = busy(*c.terms);
+    c.spoil(*b);
+    check_damaged(*b->places, 2, c.what, c.name);
+  }
+
+  // A holder's places past its slots: found when its lease lapses and they are taken back.
+  {
+    auto b = busy(window);
+    b->holders()[0].places = 0xffffffff;
+    check_damaged(*b->places, 5000, "a holder's count of places");
+  }
+  {
+    auto b = busy(plain);
+    b->holders()[0].places = 4;  // holds 3
+    check_damaged(*b->places, 5000, "a holder's count of places");
+  }
+  // A release by a holder whose count is 0 though a slot names it.
+  {
+    GuardedBook b(plain);
+    const PlaceGrant a = ask(*b.places, 0, 1, 0);
+    b.holders()[0].places = 0;
+    bool released = false;
+    CHECK(b.places->release(1, 1, a.place, released) == PlacesStatus::kDamaged && !released);
+  }
+  // A holder's count past the places in flight: its next grant is refused.
+  {
+    GuardedBook b(plain);
+    CHECK(ask(*b.places, 0, 1, 0).granted);
+    b.holders()[0].places = 0xffffffff;
+    PlaceGrant g;
+    CHECK(b.places->acquire(1, 1, 1, g) == PlacesStatus::kDamaged && !g.granted);
+  }
+  // A slot's generation past the grant count; the grant count at its bound.
+  {
+    GuardedBook b(plain);
+    const PlaceGrant a = ask(*b.places, 0, 1, 0);
+    b.slots()[a.place.slot].generation = 0x0101010101010101ULL;
+    bool released = false;
+    CHECK(b.places->release(1, 1, PlaceId{a.place.slot, 0x0101010101010101ULL}, released) == PlacesStatus::kDamaged);
+    CHECK(std::strstr(b.places->damage(), "generation") != nullptr);
+  }
+  {
+    GuardedBook b(plain);
+    b.header().grants = 0xffffffffffffffffULL;
+    PlaceGrant g;
+    CHECK(b.places->acquire(0, 1, 0, g) == PlacesStatus::kDamaged && !g.granted);
+    CHECK(std::strstr(b.places->damage(), "grant count") != nullptr);
+  }
+  // Slots that say they are in flight but are on the free stack: taken back twice, the stack
+  // would overflow; the in-flight count stops it.
+  {
+    GuardedBook b(plain);
+    CHECK(ask(*b.places, 0, 1, 0).granted);
+    for (uint32_t s = 0; s < 4; ++s) b.slots()[s] = PlaceSlot{1, 1, 1, 0};
+    b.holders()[0].places = 1;
+    PlaceCounts c;
+    CHECK(b.places->counts(5000, c) == PlacesStatus::kOk);  // the holder's one place is found first
+    b.holders()[0] = PlaceHolder{1, 0, kNotWaiting, 0, 0, 4};
+    b.header().holder_count = 1;
+    CHECK(b.places->counts(6000, c) == PlacesStatus::kDamaged);
+  }
+  // A repair (after a dead locker) cuts every count to range first, then the book is sound again.
+  {
+    auto b = busy(window);
+    b->header().holder_count = 0xffffffff;
+    b->header().ring_count = 0xffffffff;
+    b->header().ring_head = 0x80808080;
+    b->header().free_count = 0x01010101;
+    b->header().recoveries_seen += 1;  // as if the lock had been taken over since
+    PlaceCounts c;
+    CHECK(b->places->counts(2, c) == PlacesStatus::kOk);
+    CHECK(c.holders <= kMaxPlaceHolders && c.in_flight + c.cooling <= 4);
+  }
+}
+
+// Random bytes over random places of a busy book, then random calls: each call succeeds or fails
+// with a status, and none reaches outside the segment (its guard page) or trips a sanitizer.
+void test_random_damage() {
+  const PlaceTerms all_terms[] = {{4, 100, 0, 1000}, {0, 0, 4, 1000}, {3, 50, 2, 500}};
+  int damaged = 0, ok = 0;
+  for (uint32_t seed = 1; seed <= 600; ++seed) {
+    std::mt19937 rng(seed);
+    const PlaceTerms& terms = all_terms[seed % 3];
+    GuardedBook b(terms);
+    int64_t now = 0;
+    for (uint64_t h = 1; h <= 6; ++h) ask(*b.places, now, h, now);
+    // Where the damage goes: each part of the book in turn, the lock's bytes included.
+    const PlacesLayout l = b.layout();
+    const uint64_t bounds[][2] = {{0, l.holders_offset},
+                                  {l.holders_offset, l.holders_offset + 6 * sizeof(PlaceHolder)},
+                                  {l.slots_offset, l.free_offset},
+                                  {l.free_offset, l.ring_offset},
+                                  {l.ring_offset, b.size},
+                                  {0, b.size}};
+    const auto& part = bounds[(seed / 3) % 6];
+    const uint64_t span = part[1] > part[0] ? part[1] - part[0] : 1;
+    for (int w = 0, writes = 1 + int(rng() % 4); w < writes; ++w) {
+      const uint64_t at = part[0] + rng() % span;
+      const uint32_t pattern[] = {0x01010101u, 0x80808080u, 0xffffffffu, uint32_t(rng())};
+      const uint32_t value = pattern[rng() % 4];
+      const size_t n = std::min<uint64_t>(4, b.size - at);
+      std::memcpy(b.base + at, &value, n);
+    }
+    for (int op = 0; op < 40; ++op) {
+      now += rng() % 300;
+      const uint64_t h = 1 + rng() % 8;
+      PlacesStatus status;
+      PlaceGrant g;
+      bool done = false;
+      PlaceCounts c;
+      switch (rng() % 5) {
+        case 0: status = b.places->acquire(now, h, now, g); break;
+        case 1: status = b.places->release(now, h, PlaceId{uint32_t(rng() % 6), rng() % 20}, done); break;
+        case 2: status = b.places->renew(now, h, done); break;
+        case 3: status = b.places->leave(now, h); break;
+        default: status = b.places->counts(now, c); break;
+      }
+      if (status == PlacesStatus::kDamaged) {
+        ++damaged;
+        CHECK(b.places->damage() != nullptr);
+      } else if (status == PlacesStatus::kOk) {
+        ++ok;
+      }
+    }
+  }
+  CHECK(damaged > 0);
+  CHECK(ok > 0);
+}
+
 void test_threads_share_one_book() {
   // Four threads, two places: never more than two held at once, and every wait ends.
   auto p = make_book({0, 0, 2, int64_t{1} << 40});
@@ -316,6 +551,9 @@ void run_places_tests(TestRunner run) {
 #if !defined(__SANITIZE_THREAD__)
   run("places: lock timeout; a dead locker's book repaired", test_dead_locker_repaired);
 #endif
+  run("places: a damaged free stack is refused, not followed (regression: offset 41420)", test_damaged_free_stack_regression);
+  run("places: each damaged count, index or position is refused, naming it", test_damaged_fields_refused);
+  run("places: random bytes over a busy book: every call succeeds or fails, none faults", test_random_damage);
 }
 
 void run_places_thread_tests(TestRunner run) { run("places: threads share one book", test_threads_share_one_book); }

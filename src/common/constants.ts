@@ -42,7 +42,7 @@ export const MAX_PRODUCT = 2 ** 50;
 export const DEFAULT_TOP_KEYS_PERIOD_MS = 60_000;
 
 /** The version of the addon's interface to JavaScript; a binary of another is refused. */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** Index of each field of a decision in the Float64Array the engines write it into. */
 export const Detail = { Allowed: 0, Limit: 1, Remaining: 2, ResetMs: 3, RetryAfterMs: 4, Size: 5 } as const;

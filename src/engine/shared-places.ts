@@ -8,7 +8,9 @@ import { checkInteger, checkObject } from '../common/validate.js';
 import { checkKnownKeys } from '../common/option-keys.js';
 import { loadNative } from './load-native.js';
 import { SHARED_MEMORY_NAME } from './shared-memory.js';
-import type { NativeAddon } from './table-engine.js';
+import type { NativeAddon, SharedPlacesReport } from './table-engine.js';
+
+export type { SharedPlacesReport };
 
 export interface SharedPlacesOptions {
   /** The store's name: its segment is places.<name> (on Linux /dev/shm/tollgate.places.<name>). */
@@ -171,4 +173,14 @@ export class SharedPlaces implements PlaceStore {
 /** Removes the store's segment (places.<name>); processes still attached keep theirs until they close. */
 export function destroySharedPlaces(name: string): boolean {
   return addonOrThrow().destroySharedMemory(SEGMENT_PREFIX + checkName(name));
+}
+
+/**
+ * The terms (of the process that created it) and counts of the live store `name` (its segment
+ * places.<name>), without opening one: what `npx tollgate inspect places.<name>` prints. Counting
+ * takes the store's lock, as any call does, and first takes back what lapsed or cooled.
+ * NOTE: throws TOLLGATE_SHARED_MEMORY when there is no such segment or it is damaged.
+ */
+export function inspectSharedPlaces(name: string): SharedPlacesReport {
+  return addonOrThrow().inspectPlaces(checkName(name));
 }

@@ -177,6 +177,23 @@ export interface NativePlacesFunctions {
   placesVersion(handle: object): number;
   /** Unmaps the segment; later calls on the handle throw TOLLGATE_CLOSED. */
   placesClose(handle: object): void;
+  /**
+   * The terms and counts of the live segment places.<name>, without a handle: attaches only if it
+   * exists, and counts as any call does (under the lock, waited for at most 100 ms).
+   */
+  inspectPlaces(name: string): SharedPlacesReport;
+}
+
+/** What inspecting a live places segment reports: the creator's terms, and the counts now. */
+export interface SharedPlacesReport {
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly concurrency: number;
+  readonly leaseMs: number;
+  readonly inFlight: number;
+  readonly cooling: number;
+  readonly waiting: number;
+  readonly holders: number;
 }
 
 /** Everything build/Release/tollgate.node exports. Nothing else in the code sees its type. */
