@@ -69,7 +69,12 @@ function parse(argv) {
   options.command = command;
   const allowed = { inspect: ['--json', '--watch', '--top'], list: ['--json'], destroy: [], native: ['--json'], 'build-native': ['--no-install'] }[command];
   if (allowed === undefined) throw new UsageError(`unknown command '${command}'`);
-  for (const [flag, used] of [['--json', options.json], ['--watch', options.watch > 0], ['--top', argv.includes('--top')], ['--no-install', !options.install]]) {
+  for (const [flag, used] of [
+    ['--json', options.json],
+    ['--watch', options.watch > 0],
+    ['--top', argv.includes('--top')],
+    ['--no-install', !options.install],
+  ]) {
     if (used && !allowed.includes(flag)) throw new UsageError(`'${command}' takes no ${flag}`);
   }
   if (command === 'inspect' || command === 'destroy') {
@@ -237,7 +242,10 @@ if (options.command === 'list') {
   } catch {
     fail('listing needs /dev/shm (Linux); on this system inspect a table by its name');
   }
-  const names = files.filter((f) => f.startsWith('tollgate.') && !f.includes('.init-')).map((f) => f.slice('tollgate.'.length)).sort();
+  const names = files
+    .filter((f) => f.startsWith('tollgate.') && !f.includes('.init-'))
+    .map((f) => f.slice('tollgate.'.length))
+    .sort();
   if (names.length === 0 && !options.json) process.stdout.write('no shared tables or places on this host\n');
   for (const name of names) {
     // An account's places: named for what they are, never as an unreadable table.

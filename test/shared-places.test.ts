@@ -2,7 +2,6 @@
 // call for call; one book across real processes; a killed holder's places back at once; attach
 // rules, limits and lifecycle; a damaged segment refused with a coded error, never a crash.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -159,7 +158,7 @@ describe.runIf(engines().includes('native'))('shared-memory places', () => {
     const since = store.now();
     const before = await store.acquire(me, since);
     expect(before.granted).toBe(false);
-    const leaseEnd = (before as { wakeAt: number }).wakeAt;  // the other holder's lease: all that changes by itself
+    const leaseEnd = (before as { wakeAt: number }).wakeAt; // the other holder's lease: all that changes by itself
     expect(leaseEnd).toBeGreaterThan(store.now());
     holder.proc.kill('SIGKILL');
     await holder.exited;
@@ -278,7 +277,13 @@ describe.runIf(engines().includes('native'))('shared-memory places', () => {
     expect(() => addon.placesVersion(handle)).toThrow(expect.objectContaining({ code: 'TOLLGATE_CLOSED' }));
     store.close();
     store.close();
-    for (const call of [() => store.acquire('0123456789abcdef', 0), () => store.release('0123456789abcdef', '0.1'), () => store.renew('0123456789abcdef'), () => store.leave('0123456789abcdef'), () => store.counts()]) {
+    for (const call of [
+      () => store.acquire('0123456789abcdef', 0),
+      () => store.release('0123456789abcdef', '0.1'),
+      () => store.renew('0123456789abcdef'),
+      () => store.leave('0123456789abcdef'),
+      () => store.counts(),
+    ]) {
       await expect(call()).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
     }
     expect(() => store.watch(() => {})).toThrow(expect.objectContaining({ code: 'TOLLGATE_CLOSED' }));

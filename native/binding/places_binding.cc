@@ -26,15 +26,16 @@ struct PlacesHandle {
 constexpr napi_type_tag kPlacesTag = {0x746f6c6c67617465ULL, 0x706c616365733031ULL};  // "tollgate" "places01"
 
 // Latest `now` accepted: a ManualClock's bound (MAX_CLOCK_MS).
-constexpr double kMaxNow = 4503599627370496.0;  // 2^52
+constexpr double kMaxNow = 4503599627370496.0;   // 2^52
 constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
 
 PlacesHandle* handle_arg(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   bool tagged = false;
   void* data = nullptr;
-  if (info.Length() < 1 || !info[0].IsExternal() || napi_check_object_type_tag(env, info[0], &kPlacesTag, &tagged) != napi_ok ||
-      !tagged || napi_get_value_external(env, info[0], &data) != napi_ok || data == nullptr) {
+  if (info.Length() < 1 || !info[0].IsExternal() ||
+      napi_check_object_type_tag(env, info[0], &kPlacesTag, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, info[0], &data) != napi_ok || data == nullptr) {
     throw type_error(env, "Expected a places handle (from openPlaces) as the first argument");
   }
   return static_cast<PlacesHandle*>(data);
@@ -55,8 +56,8 @@ int64_t integer_arg(const Napi::CallbackInfo& info, size_t index, const char* na
   if (!info[index].IsNumber()) throw type_error(info.Env(), std::string("Expected a number for ") + name);
   const double value = info[index].As<Napi::Number>().DoubleValue();
   if (!(value >= min && value <= max) || std::trunc(value) != value) {
-    throw range_error(info.Env(), std::string("Expected an integer from ") + std::to_string(int64_t(min)) + " to " +
-                                      std::to_string(int64_t(max)) + " for " + name);
+    throw range_error(info.Env(), std::string("Expected an integer from ") + std::to_string(int64_t(min)) +
+                                      " to " + std::to_string(int64_t(max)) + " for " + name);
   }
   return int64_t(value);
 }
@@ -64,8 +65,10 @@ int64_t integer_arg(const Napi::CallbackInfo& info, size_t index, const char* na
 int64_t now_arg(const Napi::CallbackInfo& info) { return integer_arg(info, 1, "now", 0, kMaxNow); }
 
 // Up to `capacity - 1` UTF-16 units of a string argument; `length` is capacity - 1 when it was cut.
-bool read_units(const Napi::CallbackInfo& info, size_t index, char16_t* text, size_t capacity, size_t& length) {
-  return info[index].IsString() && napi_get_value_string_utf16(info.Env(), info[index], text, capacity, &length) == napi_ok;
+bool read_units(const Napi::CallbackInfo& info, size_t index, char16_t* text, size_t capacity,
+                size_t& length) {
+  return info[index].IsString() &&
+         napi_get_value_string_utf16(info.Env(), info[index], text, capacity, &length) == napi_ok;
 }
 
 // 16 lower-case hex digits, as a number: numbers compare as the strings do.
@@ -76,9 +79,12 @@ uint64_t holder_arg(const Napi::CallbackInfo& info) {
   uint64_t id = 0;
   for (size_t i = 0; ok && i < 16; ++i) {
     const char16_t c = text[i];
-    if (c >= u'0' && c <= u'9') id = id << 4 | uint64_t(c - u'0');
-    else if (c >= u'a' && c <= u'f') id = id << 4 | uint64_t(c - u'a' + 10);
-    else ok = false;
+    if (c >= u'0' && c <= u'9')
+      id = id << 4 | uint64_t(c - u'0');
+    else if (c >= u'a' && c <= u'f')
+      id = id << 4 | uint64_t(c - u'a' + 10);
+    else
+      ok = false;
   }
   if (!ok) throw type_error(info.Env(), "Expected 16 lower-case hex digits for holder");
   return id;
@@ -115,9 +121,11 @@ PlaceId place_arg(const Napi::CallbackInfo& info) {
 
 // What a damaged segment says: what was out of range, and the way out.
 std::string damaged_message(const std::string& store, const std::string& segment, const char* what) {
-  return "Shared memory segment '" + segment + "' is damaged (" + (what != nullptr ? what : "a value is out of range") +
+  return "Shared memory segment '" + segment + "' is damaged (" +
+         (what != nullptr ? what : "a value is out of range") +
          "): nothing was decided. Destroy it with destroySharedPlaces('" + store +
-         "') and restart the processes that share the account's places; the next to open it makes a fresh one";
+         "') and restart the processes that share the account's places; the next to open it makes a fresh "
+         "one";
 }
 
 // What a status other than kOk means to the caller.
@@ -126,7 +134,8 @@ void throw_if_failed(const Napi::CallbackInfo& info, PlacesStatus status) {
   const PlacesHandle* handle = handle_arg(info);
   const std::string& segment = handle->segment;
   if (status == PlacesStatus::kDamaged) {
-    throw coded_error(info.Env(), damaged_message(handle->store, segment, handle->places->damage()), "TOLLGATE_SHARED_MEMORY");
+    throw coded_error(info.Env(), damaged_message(handle->store, segment, handle->places->damage()),
+                      "TOLLGATE_SHARED_MEMORY");
   }
   if (status == PlacesStatus::kLockTimeout) {
     throw coded_error(info.Env(),
@@ -136,7 +145,8 @@ void throw_if_failed(const Napi::CallbackInfo& info, PlacesStatus status) {
   }
   throw coded_error(info.Env(),
                     "Shared memory segment '" + segment + "' has " + std::to_string(kMaxPlaceHolders) +
-                        " holders: at most " + std::to_string(kMaxPlaceHolders) + " processes may share an account's places",
+                        " holders: at most " + std::to_string(kMaxPlaceHolders) +
+                        " processes may share an account's places",
                     "TOLLGATE_SHARED_MEMORY");
 }
 
@@ -148,7 +158,8 @@ Napi::Value open_places_call(const Napi::CallbackInfo& info) {
   if ((mode & 0600) != 0600) throw range_error(env, "Expected a mode with owner read and write for mode");
   const double places = double(kMaxPlaces), ms = double(kMaxPlaceTermMs);
   const PlaceTerms terms{integer_arg(info, 2, "limit", 0, places), integer_arg(info, 3, "windowMs", 0, ms),
-                         integer_arg(info, 4, "concurrency", 0, places), integer_arg(info, 5, "leaseMs", 1, ms)};
+                         integer_arg(info, 4, "concurrency", 0, places),
+                         integer_arg(info, 5, "leaseMs", 1, ms)};
   OpenedPlaces opened = open_places(name, mode, terms);
   switch (opened.failure) {
     case OpenedPlaces::Failure::kNone:
@@ -169,7 +180,8 @@ Napi::Value open_places_call(const Napi::CallbackInfo& info) {
   // The External owns the handle from here on; its finalizer unmaps if close was never called.
   const Napi::External<PlacesHandle> self =
       Napi::External<PlacesHandle>::New(env, handle.release(), [](Napi::Env, PlacesHandle* h) { delete h; });
-  if (napi_type_tag_object(env, self, &kPlacesTag) != napi_ok) throw coded_error(env, "Could not tag a places handle", "TOLLGATE_NATIVE_UNAVAILABLE");
+  if (napi_type_tag_object(env, self, &kPlacesTag) != napi_ok)
+    throw coded_error(env, "Could not tag a places handle", "TOLLGATE_NATIVE_UNAVAILABLE");
   return self;
 }
 
@@ -181,7 +193,8 @@ Napi::Value acquire_call(const Napi::CallbackInfo& info) {
   PlaceGrant grant;
   throw_if_failed(info, places.acquire(now, holder, waiting_since, grant));
   if (grant.granted) {
-    return Napi::String::New(info.Env(), std::to_string(grant.place.slot) + "." + std::to_string(grant.place.generation));
+    return Napi::String::New(info.Env(),
+                             std::to_string(grant.place.slot) + "." + std::to_string(grant.place.generation));
   }
   return Napi::Number::New(info.Env(), grant.wake_at == kPlacesNever ? -1.0 : double(grant.wake_at));
 }
@@ -246,16 +259,19 @@ Napi::Value inspect_places_call(const Napi::CallbackInfo& info) {
   if (!opened.region) throw coded_error(env, opened.error, "TOLLGATE_SHARED_MEMORY");
   PlaceTerms terms{};
   const std::string problem = Places::describe(opened.region->base(), opened.region->size(), terms);
-  if (!problem.empty()) throw coded_error(env, "Shared memory segment '" + segment + "' " + problem, "TOLLGATE_STORE_MISMATCH");
+  if (!problem.empty())
+    throw coded_error(env, "Shared memory segment '" + segment + "' " + problem, "TOLLGATE_STORE_MISMATCH");
   Places places(std::move(opened.region), terms);
   places.set_lock_timeout(kInspectLockTimeoutMs);
   PlaceCounts c;
   const PlacesStatus status = places.counts(monotonic_ms(), c);
-  if (status == PlacesStatus::kDamaged) throw coded_error(env, damaged_message(name, segment, places.damage()), "TOLLGATE_SHARED_MEMORY");
+  if (status == PlacesStatus::kDamaged)
+    throw coded_error(env, damaged_message(name, segment, places.damage()), "TOLLGATE_SHARED_MEMORY");
   if (status != PlacesStatus::kOk) {
     throw coded_error(env,
                       "Shared memory segment '" + segment + "': its lock was not had within " +
-                          std::to_string(kInspectLockTimeoutMs) + " ms (held by a stopped process, or very busy); try again",
+                          std::to_string(kInspectLockTimeoutMs) +
+                          " ms (held by a stopped process, or very busy); try again",
                       "TOLLGATE_SHARED_MEMORY");
   }
   Napi::Object out = Napi::Object::New(env);

@@ -30,7 +30,8 @@ Napi::Value InspectSharedMemory(const Napi::CallbackInfo& info) {
   if (!opened.region) throw coded_error(env, opened.error, "TOLLGATE_SHARED_MEMORY");
   TableOptions options{};
   const std::string problem = Table::describe(opened.region->base(), opened.region->size(), options);
-  if (!problem.empty()) throw coded_error(env, "Shared memory segment '" + name + "' " + problem, "TOLLGATE_STORE_MISMATCH");
+  if (!problem.empty())
+    throw coded_error(env, "Shared memory segment '" + name + "' " + problem, "TOLLGATE_STORE_MISMATCH");
   Table table(opened.region->base());
   const TableStats st = table.stats();
   Napi::Object out = Napi::Object::New(env);

@@ -44,7 +44,14 @@ constexpr int64_t kDefaultTopPeriodMs = 60000;
 constexpr int kAbiVersion = 6;
 
 // Indices into the Float64Array the TypeScript side reads a decision from.
-enum Detail : uint32_t { kDetailAllowed = 0, kDetailLimit, kDetailRemaining, kDetailResetMs, kDetailRetryAfterMs, kDetailSize };
+enum Detail : uint32_t {
+  kDetailAllowed = 0,
+  kDetailLimit,
+  kDetailRemaining,
+  kDetailResetMs,
+  kDetailRetryAfterMs,
+  kDetailSize
+};
 
 // What a call on a closed table says (TypeScript checks first, with the same words).
 constexpr const char* kClosedMessage = "The limiter is closed; create a new one to make further decisions";

@@ -26,14 +26,16 @@ T load_once(const T& field) noexcept {
 constexpr uint64_t kMaxGrants = uint64_t{1} << 53;
 
 bool same_terms(const PlaceTerms& a, const PlaceTerms& b) noexcept {
-  return a.limit == b.limit && a.window_ms == b.window_ms && a.concurrency == b.concurrency && a.lease_ms == b.lease_ms;
+  return a.limit == b.limit && a.window_ms == b.window_ms && a.concurrency == b.concurrency &&
+         a.lease_ms == b.lease_ms;
 }
 
 // One operation's view of the book, made while holding the lock. The counts live in the members
 // (checked by load() or rebuilt by repair()) and are written through to the segment as they change.
 class PlacesBook {
  public:
-  PlacesBook(PlacesHeader* h, char* base, const PlaceTerms& terms, int64_t now, uint64_t own_namespace) noexcept
+  PlacesBook(PlacesHeader* h, char* base, const PlaceTerms& terms, int64_t now,
+             uint64_t own_namespace) noexcept
       : h_(h),
         t_(terms),
         l_(PlacesLayout::plan(terms)),
@@ -68,7 +70,8 @@ class PlacesBook {
     ring_count_ = load_once(h_->ring_count);
     const bool head_ok = l_.ring_capacity == 0 ? ring_head_ == 0 : ring_head_ < l_.ring_capacity;
     // In flight and cooling together never exceed the limit (the window's promise).
-    if (!head_ok || ring_count_ > l_.ring_capacity || (t_.limit > 0 && int64_t(in_flight_) + ring_count_ > t_.limit)) {
+    if (!head_ok || ring_count_ > l_.ring_capacity ||
+        (t_.limit > 0 && int64_t(in_flight_) + ring_count_ > t_.limit)) {
       return fail("its cooling ring's head or count is out of range");
     }
     return true;
@@ -85,7 +88,8 @@ class PlacesBook {
       int64_t lapsed_at;
       if (holder.lease_until <= now_) {
         lapsed_at = holder.lease_until;
-      } else if (judge_pids && holder.pid_namespace == own_namespace_ && holder.pid != own_pid && process_gone(holder.pid)) {
+      } else if (judge_pids && holder.pid_namespace == own_namespace_ && holder.pid != own_pid &&
+                 process_gone(holder.pid)) {
         lapsed_at = now_;
       } else {
         ++i;
@@ -136,7 +140,8 @@ class PlacesBook {
     for (uint32_t i = 0; i < holder_count_; ++i) {
       const PlaceHolder& other = holders_[i];
       if (&other == &h || other.waiting_since == kNotWaiting) continue;
-      if (other.waiting_since < waiting_since || (other.waiting_since == waiting_since && other.id < h.id)) ++ahead;
+      if (other.waiting_since < waiting_since || (other.waiting_since == waiting_since && other.id < h.id))
+        ++ahead;
     }
     // The terms keep a free slot whenever `free` is positive; the count's check guards a damaged book.
     if (ahead < free && free_count_ > 0) {
@@ -182,7 +187,8 @@ class PlacesBook {
     // Granted after the last grant, or held by a holder that holds none: damage, not a place.
     if (place.generation > load_once(h_->grants)) return fail("a slot's generation is past the grant count");
     const uint32_t places = load_once(h->places);
-    if (places == 0 || places > in_flight_) return fail("a holder's count of places disagrees with the slots");
+    if (places == 0 || places > in_flight_)
+      return fail("a holder's count of places disagrees with the slots");
     if (!free_slot(place.slot)) return false;
     --h->places;
     h->lease_until = now_ + t_.lease_ms;
@@ -257,7 +263,9 @@ class PlacesBook {
   void bump() noexcept { h_->changes.fetch_add(1, std::memory_order_release); }
 
  private:
-  static bool process_gone(int32_t pid) noexcept { return pid > 0 && kill(pid_t(pid), 0) == -1 && errno == ESRCH; }
+  static bool process_gone(int32_t pid) noexcept {
+    return pid > 0 && kill(pid_t(pid), 0) == -1 && errno == ESRCH;
+  }
 
   bool fail(const char* what) noexcept {
     if (damage_ == nullptr) damage_ = what;

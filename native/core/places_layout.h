@@ -23,9 +23,9 @@ struct PlacesLayout {
 
   static PlacesLayout plan(const PlaceTerms& terms) noexcept;
   bool operator==(const PlacesLayout& o) const noexcept {
-    return slot_count == o.slot_count && ring_capacity == o.ring_capacity && holders_offset == o.holders_offset &&
-           slots_offset == o.slots_offset && free_offset == o.free_offset && ring_offset == o.ring_offset &&
-           total_size == o.total_size;
+    return slot_count == o.slot_count && ring_capacity == o.ring_capacity &&
+           holders_offset == o.holders_offset && slots_offset == o.slots_offset &&
+           free_offset == o.free_offset && ring_offset == o.ring_offset && total_size == o.total_size;
   }
 };
 
@@ -33,12 +33,12 @@ struct PlacesLayout {
 constexpr int64_t kNotWaiting = INT64_MIN;
 
 struct PlaceHolder {
-  uint64_t id;            // the JS holder's 16 hex digits, as a number (same order)
-  int64_t lease_until;    // its places lapse at this time unless renewed
-  int64_t waiting_since;  // when its first waiter arrived, or kNotWaiting
-  uint64_t pid_namespace; // where `pid` means something (see pid_namespace_id())
-  int32_t pid;            // the process that created it
-  uint32_t places;        // places it holds in flight
+  uint64_t id;             // the JS holder's 16 hex digits, as a number (same order)
+  int64_t lease_until;     // its places lapse at this time unless renewed
+  int64_t waiting_since;   // when its first waiter arrived, or kNotWaiting
+  uint64_t pid_namespace;  // where `pid` means something (see pid_namespace_id())
+  int32_t pid;             // the process that created it
+  uint32_t places;         // places it holds in flight
 };
 
 struct PlaceSlot {
@@ -71,7 +71,8 @@ struct PlacesHeader {
   uint32_t ring_count;  // cooling places
 };
 
-static_assert(std::atomic<uint64_t>::is_always_lock_free, "the version is read across processes without a lock");
+static_assert(std::atomic<uint64_t>::is_always_lock_free,
+              "the version is read across processes without a lock");
 static_assert(std::is_standard_layout<PlaceHolder>::value && sizeof(PlaceHolder) == 40, "holders are packed");
 static_assert(sizeof(PlaceSlot) == 24, "slots are packed");
 static_assert(offsetof(PlacesHeader, layout_version) == 8, "magic and version keep a table's offsets");

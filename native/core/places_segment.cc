@@ -38,7 +38,8 @@ std::string terms_difference(const PlaceTerms& had, const PlaceTerms& asked) {
 
 std::string place_terms_problem(const PlaceTerms& t) {
   if (t.limit < 0 || t.limit > kMaxPlaces) return "limit must be from 0 to " + std::to_string(kMaxPlaces);
-  if (t.concurrency < 0 || t.concurrency > kMaxPlaces) return "concurrency must be from 0 to " + std::to_string(kMaxPlaces);
+  if (t.concurrency < 0 || t.concurrency > kMaxPlaces)
+    return "concurrency must be from 0 to " + std::to_string(kMaxPlaces);
   if (t.limit == 0 && t.concurrency == 0) return "limit or concurrency must be set";
   if (t.window_ms < (t.limit > 0 ? 1 : 0) || t.window_ms > kMaxPlaceTermMs) {
     return "windowMs must be from " + std::string(t.limit > 0 ? "1" : "0") + " to 2^50";
@@ -60,7 +61,9 @@ PlacesLayout PlacesLayout::plan(const PlaceTerms& t) noexcept {
   return l;
 }
 
-size_t Places::region_size(const PlaceTerms& terms) noexcept { return size_t(PlacesLayout::plan(terms).total_size); }
+size_t Places::region_size(const PlaceTerms& terms) noexcept {
+  return size_t(PlacesLayout::plan(terms).total_size);
+}
 
 bool Places::format(void* base, const PlaceTerms& terms) noexcept {
   const PlacesLayout layout = PlacesLayout::plan(terms);
@@ -95,14 +98,16 @@ std::string identity_problem(const void* base, size_t size) {
   const uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
   if (magic == Table::kMagic) return "is a rate-limit table, not an upstream account's places";
   if (magic != Places::kMagic) {
-    return "is not an upstream account's places (or its creator died before finishing it; destroy it and retry)";
+    return "is not an upstream account's places (or its creator died before finishing it; destroy it and "
+           "retry)";
   }
   if (h->layout_version != Places::kVersion) {
-    return "was made by an incompatible version of tollgate (places layout " + std::to_string(h->layout_version) +
-           "; this one reads layout " + std::to_string(Places::kVersion) +
+    return "was made by an incompatible version of tollgate (places layout " +
+           std::to_string(h->layout_version) + "; this one reads layout " + std::to_string(Places::kVersion) +
            "): stop the processes using it, or give this one another name";
   }
-  if (h->holder_size != sizeof(PlaceHolder)) return "is corrupt (holder size " + std::to_string(h->holder_size) + ")";
+  if (h->holder_size != sizeof(PlaceHolder))
+    return "is corrupt (holder size " + std::to_string(h->holder_size) + ")";
   return std::string();
 }
 
@@ -115,7 +120,8 @@ std::string Places::check(const void* base, size_t size, const PlaceTerms& terms
   const PlaceTerms& had = h->terms;
   if (had.limit != terms.limit || had.window_ms != terms.window_ms || had.concurrency != terms.concurrency ||
       had.lease_ms != terms.lease_ms) {
-    return "was created with other terms (" + terms_difference(had, terms) + "; it has " + terms_text(had) + ")";
+    return "was created with other terms (" + terms_difference(had, terms) + "; it has " + terms_text(had) +
+           ")";
   }
   // Derived by us from the terms just compared: a mismatch is damage.
   const PlacesLayout expected = PlacesLayout::plan(terms);
@@ -128,7 +134,8 @@ std::string Places::describe(const void* base, size_t size, PlaceTerms& terms) {
   std::string problem = identity_problem(base, size);
   if (!problem.empty()) return problem;
   terms = static_cast<const PlacesHeader*>(base)->terms;
-  if (std::string why = place_terms_problem(terms); !why.empty()) return "is corrupt (its terms: " + why + ")";
+  if (std::string why = place_terms_problem(terms); !why.empty())
+    return "is corrupt (its terms: " + why + ")";
   return check(base, size, terms);
 }
 
@@ -150,7 +157,8 @@ OpenedPlaces open_places(const std::string& store_name, unsigned mode, const Pla
   const auto prepare = [&terms](void* base) { return Places::format(base, terms); };
   SharedRegion opened = open_shared_region(name, Places::region_size(terms), mode, true, prepare);
   if (!opened.region) {
-    out.failure = opened.out_of_space ? OpenedPlaces::Failure::kOutOfSpace : OpenedPlaces::Failure::kSharedMemory;
+    out.failure =
+        opened.out_of_space ? OpenedPlaces::Failure::kOutOfSpace : OpenedPlaces::Failure::kSharedMemory;
     out.error = opened.error;
     return out;
   }
@@ -165,10 +173,12 @@ OpenedPlaces open_places(const std::string& store_name, unsigned mode, const Pla
   const std::string mismatch = Places::check(opened.region->base(), opened.region->size(), terms);
   if (!mismatch.empty()) {
     out.failure = OpenedPlaces::Failure::kMismatch;
-    out.error = "Shared memory segment '" + name + "' " + mismatch +
-                ". Every process sharing an account's places must give the same terms; if this name belongs to "
-                "something else (or an earlier deploy), give the store another name, or, once no process uses it, "
-                "remove it with destroySharedPlaces('" + store_name + "').";
+    out.error =
+        "Shared memory segment '" + name + "' " + mismatch +
+        ". Every process sharing an account's places must give the same terms; if this name belongs to "
+        "something else (or an earlier deploy), give the store another name, or, once no process uses it, "
+        "remove it with destroySharedPlaces('" +
+        store_name + "').";
     return out;
   }
   out.created = opened.created;

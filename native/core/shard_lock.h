@@ -62,7 +62,8 @@ class ShardLock {
 #if defined(__GLIBC__) && TOLLGATE_ROBUST_LOCKS
     if (mutex_.__data.__kind != saved.kind) mutex_.__data.__kind = saved.kind;
     if (mutex_.__data.__owner != saved.owner) mutex_.__data.__owner = saved.owner;
-    if (std::memcmp(&mutex_.__data.__list, &saved.list, sizeof saved.list) != 0) mutex_.__data.__list = saved.list;
+    if (std::memcmp(&mutex_.__data.__list, &saved.list, sizeof saved.list) != 0)
+      mutex_.__data.__list = saved.list;
 #else
     (void)saved;
 #endif
@@ -113,7 +114,7 @@ class ShardGuard {
  private:
   ShardLock& lock_;
   bool held_;
-  bool locked_;  // taken here, so given back here
+  bool locked_;                      // taken here, so given back here
   ShardLock::HolderFields saved_{};  // while locked_: as the lock was just after taking it
 };
 

@@ -51,7 +51,8 @@ PlaceCounts counts(Places& p, int64_t now) {
   return c;
 }
 
-void check_counts(Places& p, int64_t now, uint32_t in_flight, uint32_t cooling, uint32_t waiting, uint32_t holders) {
+void check_counts(Places& p, int64_t now, uint32_t in_flight, uint32_t cooling, uint32_t waiting,
+                  uint32_t holders) {
   const PlaceCounts c = counts(p, now);
   CHECK_EQ(c.in_flight, in_flight);
   CHECK_EQ(c.cooling, cooling);
@@ -164,8 +165,8 @@ void test_stale_release_refused() {
   const PlaceGrant second = ask(*p, 2, 1, 2);
   CHECK(second.granted);
   CHECK_EQ(second.place.slot, first.place.slot);  // the one slot, granted again
-  CHECK(!give_back(*p, 3, 1, first.place));      // the earlier grant's id frees nothing
-  CHECK(!give_back(*p, 3, 2, second.place));     // nor another holder
+  CHECK(!give_back(*p, 3, 1, first.place));       // the earlier grant's id frees nothing
+  CHECK(!give_back(*p, 3, 2, second.place));      // nor another holder
   CHECK(!give_back(*p, 3, 1, PlaceId{99, second.place.generation}));
   check_counts(*p, 3, 1, 0, 0, 1);
   CHECK(give_back(*p, 4, 1, second.place));
@@ -203,7 +204,8 @@ void test_terms_checked_on_attach() {
   CHECK(table && Table::format(table->base(), options, random_seed()));
   CHECK(Places::check(table->base(), table->size(), terms).find("rate-limit table") != std::string::npos);
   auto zeros = Region::anonymous(8192, false);
-  CHECK(Places::check(zeros->base(), zeros->size(), terms).find("is not an upstream account's places") != std::string::npos);
+  CHECK(Places::check(zeros->base(), zeros->size(), terms).find("is not an upstream account's places") !=
+        std::string::npos);
   CHECK(!place_terms_problem(PlaceTerms{0, 0, 0, 10}).empty());
   CHECK(!place_terms_problem(PlaceTerms{kMaxPlaces + 1, 10, 0, 10}).empty());
   CHECK(!place_terms_problem(PlaceTerms{1, 0, 0, 10}).empty());
@@ -277,7 +279,6 @@ void test_dead_locker_repaired() {
 }
 #endif
 
-
 // A book whose region is followed by an inaccessible page: an access one past the segment faults.
 struct GuardedBook {
   std::unique_ptr<Places> places;
@@ -304,8 +305,11 @@ struct GuardedBook {
 void check_damaged(Places& p, int64_t now, const char* what, const char* spoiled = "") {
   PlaceCounts c;
   const PlacesStatus status = p.counts(now, c);
-  const bool named = status == PlacesStatus::kDamaged && p.damage() != nullptr && std::strstr(p.damage(), what) != nullptr;
-  if (!named) std::fprintf(stderr, "  %s: status %d, damage '%s'\n", spoiled, int(status), p.damage() ? p.damage() : "");
+  const bool named =
+      status == PlacesStatus::kDamaged && p.damage() != nullptr && std::strstr(p.damage(), what) != nullptr;
+  if (!named)
+    std::fprintf(stderr, "  %s: status %d, damage '%s'\n", spoiled, int(status),
+                 p.damage() ? p.damage() : "");
   CHECK(named);
   PlaceGrant g;
   bool done = false;
@@ -361,21 +365,31 @@ void test_damaged_fields_refused() {
   };
   const Case cases[] = {
       {"holder count", &window, [](GuardedBook& b) { b.header().holder_count = 0x01010101; }, "holder count"},
-      {"holder count one past the most", &plain, [](GuardedBook& b) { b.header().holder_count = kMaxPlaceHolders + 1; }, "holder count"},
-      {"in flight", &window, [](GuardedBook& b) { b.header().in_flight = 0x80808080; }, "in-flight or free-slot count"},
-      {"in flight past concurrency", &both, [](GuardedBook& b) { b.header().in_flight = 3, b.header().free_count = 1; }, "in-flight"},
-      {"free count", &plain, [](GuardedBook& b) { b.header().free_count = 0xffffffff; }, "in-flight or free-slot count"},
+      {"holder count one past the most", &plain,
+       [](GuardedBook& b) { b.header().holder_count = kMaxPlaceHolders + 1; }, "holder count"},
+      {"in flight", &window, [](GuardedBook& b) { b.header().in_flight = 0x80808080; },
+       "in-flight or free-slot count"},
+      {"in flight past concurrency", &both,
+       [](GuardedBook& b) { b.header().in_flight = 3, b.header().free_count = 1; }, "in-flight"},
+      {"free count", &plain, [](GuardedBook& b) { b.header().free_count = 0xffffffff; },
+       "in-flight or free-slot count"},
       {"ring head", &window, [](GuardedBook& b) { b.header().ring_head = 4; }, "cooling ring"},
       {"ring count", &window, [](GuardedBook& b) { b.header().ring_count = 0x01010101; }, "cooling ring"},
-      {"ring count past the limit", &window, [](GuardedBook& b) { b.header().ring_count = 3; }, "cooling ring"},
+      {"ring count past the limit", &window, [](GuardedBook& b) { b.header().ring_count = 3; },
+       "cooling ring"},
       // No window: no ring at all (a count there once divided by its capacity, 0).
-      {"ring count without a ring", &plain, [](GuardedBook& b) { b.header().ring_count = 1; }, "cooling ring"},
-      {"ring head without a ring", &plain, [](GuardedBook& b) { b.header().ring_head = 0x80808080; }, "cooling ring"},
+      {"ring count without a ring", &plain, [](GuardedBook& b) { b.header().ring_count = 1; },
+       "cooling ring"},
+      {"ring head without a ring", &plain, [](GuardedBook& b) { b.header().ring_head = 0x80808080; },
+       "cooling ring"},
       {"magic", &window, [](GuardedBook& b) { b.header().magic = 0x0101010101010101ULL; }, "header"},
       {"holder size", &window, [](GuardedBook& b) { b.header().holder_size = 0xffffffff; }, "header"},
       {"terms", &window, [](GuardedBook& b) { b.header().terms.limit = 0x01010101; }, "terms or layout"},
-      {"layout", &window, [](GuardedBook& b) { b.header().layout.free_offset = 0x80808080; }, "terms or layout"},
-      {"lock", &window, [](GuardedBook& b) { std::memset(static_cast<void*>(&b.header().lock), 0xff, sizeof(ShardLock)); }, "lock"},
+      {"layout", &window, [](GuardedBook& b) { b.header().layout.free_offset = 0x80808080; },
+       "terms or layout"},
+      {"lock", &window,
+       [](GuardedBook& b) { std::memset(static_cast<void*>(&b.header().lock), 0xff, sizeof(ShardLock)); },
+       "lock"},
   };
   for (const Case& c : cases) {
     auto b = busy(*c.terms);
@@ -416,7 +430,8 @@ void test_damaged_fields_refused() {
     const PlaceGrant a = ask(*b.places, 0, 1, 0);
     b.slots()[a.place.slot].generation = 0x0101010101010101ULL;
     bool released = false;
-    CHECK(b.places->release(1, 1, PlaceId{a.place.slot, 0x0101010101010101ULL}, released) == PlacesStatus::kDamaged);
+    CHECK(b.places->release(1, 1, PlaceId{a.place.slot, 0x0101010101010101ULL}, released) ==
+          PlacesStatus::kDamaged);
     CHECK(std::strstr(b.places->damage(), "generation") != nullptr);
   }
   {
@@ -466,12 +481,10 @@ void test_random_damage() {
     for (uint64_t h = 1; h <= 6; ++h) ask(*b.places, now, h, now);
     // Where the damage goes: each part of the book in turn, the lock's bytes included.
     const PlacesLayout l = b.layout();
-    const uint64_t bounds[][2] = {{0, l.holders_offset},
-                                  {l.holders_offset, l.holders_offset + 6 * sizeof(PlaceHolder)},
-                                  {l.slots_offset, l.free_offset},
-                                  {l.free_offset, l.ring_offset},
-                                  {l.ring_offset, b.size},
-                                  {0, b.size}};
+    const uint64_t bounds[][2] = {
+        {0, l.holders_offset},           {l.holders_offset, l.holders_offset + 6 * sizeof(PlaceHolder)},
+        {l.slots_offset, l.free_offset}, {l.free_offset, l.ring_offset},
+        {l.ring_offset, b.size},         {0, b.size}};
     const auto& part = bounds[(seed / 3) % 6];
     const uint64_t span = part[1] > part[0] ? part[1] - part[0] : 1;
     for (int w = 0, writes = 1 + int(rng() % 4); w < writes; ++w) {
@@ -489,11 +502,21 @@ void test_random_damage() {
       bool done = false;
       PlaceCounts c;
       switch (rng() % 5) {
-        case 0: status = b.places->acquire(now, h, now, g); break;
-        case 1: status = b.places->release(now, h, PlaceId{uint32_t(rng() % 6), rng() % 20}, done); break;
-        case 2: status = b.places->renew(now, h, done); break;
-        case 3: status = b.places->leave(now, h); break;
-        default: status = b.places->counts(now, c); break;
+        case 0:
+          status = b.places->acquire(now, h, now, g);
+          break;
+        case 1:
+          status = b.places->release(now, h, PlaceId{uint32_t(rng() % 6), rng() % 20}, done);
+          break;
+        case 2:
+          status = b.places->renew(now, h, done);
+          break;
+        case 3:
+          status = b.places->leave(now, h);
+          break;
+        default:
+          status = b.places->counts(now, c);
+          break;
       }
       if (status == PlacesStatus::kDamaged) {
         ++damaged;
@@ -519,7 +542,8 @@ void test_threads_share_one_book() {
       for (int grants = 0; grants < 300;) {
         const int64_t since = clock.fetch_add(1);
         PlaceGrant g;
-        while (p->acquire(clock.load(), t, since, g) == PlacesStatus::kOk && !g.granted) std::this_thread::yield();
+        while (p->acquire(clock.load(), t, since, g) == PlacesStatus::kOk && !g.granted)
+          std::this_thread::yield();
         const int now_held = held.fetch_add(1) + 1;
         int seen = most.load();
         while (now_held > seen && !most.compare_exchange_weak(seen, now_held)) {
@@ -551,11 +575,14 @@ void run_places_tests(TestRunner run) {
 #if !defined(__SANITIZE_THREAD__)
   run("places: lock timeout; a dead locker's book repaired", test_dead_locker_repaired);
 #endif
-  run("places: a damaged free stack is refused, not followed (regression: offset 41420)", test_damaged_free_stack_regression);
+  run("places: a damaged free stack is refused, not followed (regression: offset 41420)",
+      test_damaged_free_stack_regression);
   run("places: each damaged count, index or position is refused, naming it", test_damaged_fields_refused);
   run("places: random bytes over a busy book: every call succeeds or fails, none faults", test_random_damage);
 }
 
-void run_places_thread_tests(TestRunner run) { run("places: threads share one book", test_threads_share_one_book); }
+void run_places_thread_tests(TestRunner run) {
+  run("places: threads share one book", test_threads_share_one_book);
+}
 
 }  // namespace tollgate_test

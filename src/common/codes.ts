@@ -23,7 +23,7 @@ const catalogue = {
   TOLLGATE_INVALID_ARGUMENT: {
     kinds: ['error'],
     group: 'arguments',
-    meaning: 'A TypeError: an argument or option has the wrong type, or an option key is unknown (another library\'s name, a typo).',
+    meaning: "A TypeError: an argument or option has the wrong type, or an option key is unknown (another library's name, a typo).",
     action: 'Fix the call as the message says ("Expected <what> for <name> but received <value>", or the option to write instead).',
   },
   TOLLGATE_OUT_OF_RANGE: {
@@ -51,13 +51,13 @@ const catalogue = {
   TOLLGATE_SHARED_MEMORY: {
     kinds: ['error'],
     group: 'shared memory',
-    meaning: 'A shared-memory segment could not be opened, mapped, removed or locked (permissions, another user\'s segment, a stopped lock holder), or the operation is not done on shared state.',
+    meaning: "A shared-memory segment could not be opened, mapped, removed or locked (permissions, another user's segment, a stopped lock holder), or the operation is not done on shared state.",
     action: 'Read the message: fix permissions or the name, check /dev/shm, destroy a stale segment once no process uses it.',
   },
   TOLLGATE_STORE_MISMATCH: {
     kinds: ['error'],
     group: 'shared memory',
-    meaning: 'A shared table or place store of this name already exists under other terms (capacity, shards, policy kind, limits) or is not tollgate\'s.',
+    meaning: "A shared table or place store of this name already exists under other terms (capacity, shards, policy kind, limits) or is not tollgate's.",
     action: 'Give every process the same terms, or another name; remove the old one once unused (destroySharedMemory, `npx tollgate destroy`).',
   },
   TOLLGATE_OUT_OF_MEMORY: {
@@ -72,7 +72,7 @@ const catalogue = {
     kinds: ['error'],
     group: 'redis',
     meaning: 'Redis did not answer within timeoutMs.',
-    action: 'Nothing for the call (onError decided it, and Redis refuses it if it arrives late); if frequent, check the server\'s load and the network, or raise timeoutMs.',
+    action: "Nothing for the call (onError decided it, and Redis refuses it if it arrives late); if frequent, check the server's load and the network, or raise timeoutMs.",
   },
   TOLLGATE_REDIS_ERROR: {
     kinds: ['error'],
@@ -120,7 +120,7 @@ const catalogue = {
     kinds: ['error'],
     group: 'redis',
     meaning: 'A Cluster slot is moving (TRYAGAIN, ASK, MOVED) while resharding.',
-    action: 'Nothing (onError decides that slot\'s calls until the move ends; the breaker stays closed).',
+    action: "Nothing (onError decides that slot's calls until the move ends; the breaker stays closed).",
   },
   TOLLGATE_REDIS_UNSUPPORTED: {
     kinds: ['error'],
@@ -139,7 +139,7 @@ const catalogue = {
   TOLLGATE_ACQUIRE_ABORTED: {
     kinds: ['error'],
     group: 'client',
-    meaning: 'acquire()\'s signal was aborted while it waited; nothing was spent; cause holds the signal\'s reason.',
+    meaning: "acquire()'s signal was aborted while it waited; nothing was spent; cause holds the signal's reason.",
     action: 'Nothing: this is the abort you asked for.',
   },
   TOLLGATE_QUEUE_FULL: {
@@ -166,13 +166,13 @@ const catalogue = {
     kinds: ['warning'],
     group: 'warnings',
     meaning: 'A request carried X-Forwarded-For or Forwarded from a peer nobody trusts, so the peer is the client: behind a proxy every client shares one limit.',
-    action: 'Trust exactly your proxies (the framework\'s trust-proxy setting, or rateLimit\'s trustProxy).',
+    action: "Trust exactly your proxies (the framework's trust-proxy setting, or rateLimit's trustProxy).",
   },
   TOLLGATE_FRAMEWORK_TRUSTS_EVERY_HOP: {
     kinds: ['warning'],
     group: 'warnings',
     meaning: 'The framework believes every forwarding hop, so clients can choose their own key and pass the limit.',
-    action: 'Trust only your proxies\' addresses or count in the framework, or give rateLimit trustProxy.',
+    action: "Trust only your proxies' addresses or count in the framework, or give rateLimit trustProxy.",
   },
   TOLLGATE_MIDDLEWARE_ERROR: {
     kinds: ['warning'],
@@ -189,20 +189,20 @@ const catalogue = {
   TOLLGATE_UPSTREAM_STORE_FAILED: {
     kinds: ['warning'],
     group: 'warnings',
-    meaning: 'limitedFetch\'s upstream.store failed beside a request (a release, a renewal) or its lease lapsed; said once, later ones counted in stats().',
+    meaning: "limitedFetch's upstream.store failed beside a request (a release, a renewal) or its lease lapsed; said once, later ones counted in stats().",
     action: 'Check the store (Redis, shared memory); give limitedFetch onEvent to see every one.',
   },
   TOLLGATE_UPSTREAM_ADAPT_FAILED: {
     kinds: ['warning'],
     group: 'warnings',
-    meaning: 'Adapting limitedFetch\'s limiters to an upstream\'s rate headers failed; the response was returned; said once, later ones counted.',
+    meaning: "Adapting limitedFetch's limiters to an upstream's rate headers failed; the response was returned; said once, later ones counted.",
     action: 'Check the limiter that rejected (often a RedisLimiter that is down); give onEvent to see every one.',
   },
   TOLLGATE_REDIS_EVICTION: {
     kinds: ['warning'],
     group: 'warnings',
-    meaning: 'A Redis node has maxmemory with an evicting policy, which may evict tollgate\'s keys and re-admit what they counted.',
-    action: 'Use maxmemory-policy noeviction, or a server of tollgate\'s own.',
+    meaning: "A Redis node has maxmemory with an evicting policy, which may evict tollgate's keys and re-admit what they counted.",
+    action: "Use maxmemory-policy noeviction, or a server of tollgate's own.",
   },
   TOLLGATE_REDIS_LEASES_OFF: {
     kinds: ['warning'],
