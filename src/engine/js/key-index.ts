@@ -34,7 +34,12 @@ export class KeyIndex {
   /** The Map that holds `key`, if anything does. */
   mapOf(key: string): Map<string, number> {
     const i = this.#mask === 0 ? 0 : spread(key) & this.#mask;
-    return this.#maps[i] ?? (this.#maps[i] = new Map<string, number>());
+    let map = this.#maps[i];
+    if (map === undefined) {
+      map = new Map<string, number>();
+      this.#maps[i] = map;
+    }
+    return map;
   }
 
   clear(): void {
