@@ -1,4 +1,5 @@
-// Each algorithm is a pure function of (policy, state, now, cost); the TypeScript engine mirrors it line by line.
+// Each algorithm is a pure function of (policy, state, now, cost); the TypeScript engine mirrors it line by
+// line.
 #include "algorithms.h"
 
 #include <algorithm>
@@ -25,8 +26,7 @@ Verdict fixed_window(const Policy& p, int64_t limit, CounterState& s, int64_t no
   }
   const int64_t reset = start + p.window_ms - now;
   if (cost > limit || count + cost > limit) {
-    return Verdict{false, limit, std::max<int64_t>(0, limit - count), reset,
-                   cost > limit ? kNever : reset};
+    return Verdict{false, limit, std::max<int64_t>(0, limit - count), reset, cost > limit ? kNever : reset};
   }
   if (commit) {
     count += cost;
@@ -99,7 +99,8 @@ Verdict sliding_window(const Policy& p, int64_t limit, CounterState& s, int64_t 
   const int64_t used = v.cur + weighted_prev(p, v);
   Verdict out;
   if (cost > limit || used + cost > limit) {
-    out = Verdict{false, limit, std::max<int64_t>(0, limit - used), sliding_reset(p, v, now), sliding_retry(p, limit, v, cost)};
+    out = Verdict{false, limit, std::max<int64_t>(0, limit - used), sliding_reset(p, v, now),
+                  sliding_retry(p, limit, v, cost)};
   } else if (commit) {
     v.cur += cost;
     s.a = v.start;
@@ -163,8 +164,7 @@ int64_t gcra_backlog(const CounterState& s, int64_t now, int64_t t) {
   return (s.a - now) * t + s.b;
 }
 
-Verdict gcra(const Policy& p, int64_t burst, CounterState& s, int64_t now, int64_t cost,
-             bool commit) {
+Verdict gcra(const Policy& p, int64_t burst, CounterState& s, int64_t now, int64_t cost, bool commit) {
   const int64_t t = p.rate_tokens;
   const int64_t i = p.rate_interval_ms;
   const int64_t backlog = gcra_backlog(s, now, t);

@@ -28,7 +28,7 @@ struct Verdict {
   // window, where it is until the current window ends (never more than one window; its requests
   // then weigh less and less for one more window).
   int64_t reset_ms;
-  int64_t retry_ms;  // 0 when allowed; exact wait for this cost when denied; kNever if impossible
+  int64_t retry_ms;          // 0 when allowed; exact wait for this cost when denied; kNever if impossible
   bool lock_failed = false;  // the shard lock was not had in time: nothing was decided
   // From now until the state is indistinguishable from a fresh key (the entry's expiry); set by
   // decide() for every kind (reset_ms except for a sliding window).

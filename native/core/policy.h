@@ -43,8 +43,8 @@ inline bool policy_is_valid(const Policy& p) noexcept {
       return p.window_ms >= 1 && limit_is_valid(p, p.limit);
     case PolicyKind::kTokenBucket:
     case PolicyKind::kGcra:
-      return p.rate_tokens >= 1 && p.rate_interval_ms >= 1 && p.rate_tokens <= kMaxProduct / p.rate_interval_ms &&
-             limit_is_valid(p, p.limit);
+      return p.rate_tokens >= 1 && p.rate_interval_ms >= 1 &&
+             p.rate_tokens <= kMaxProduct / p.rate_interval_ms && limit_is_valid(p, p.limit);
   }
   return false;
 }

@@ -91,7 +91,8 @@ TableLayout TableLayout::plan(uint64_t capacity, uint32_t shards, bool top_keys)
   }
   l.shard_count = shards;
   const uint64_t wanted = (capacity * kHeadroomNum / kHeadroomDen + shards - 1) / shards;
-  l.slots_per_shard = uint32_t(std::max<uint64_t>(1, (wanted + Table::kBucket - 1) / Table::kBucket) * Table::kBucket);
+  l.slots_per_shard =
+      uint32_t(std::max<uint64_t>(1, (wanted + Table::kBucket - 1) / Table::kBucket) * Table::kBucket);
   l.capacity = uint64_t{l.slots_per_shard} * shards;
   l.shards_offset = align_up(sizeof(Table::Header), 64);
   l.slots_offset = align_up(l.shards_offset + uint64_t{shards} * sizeof(Table::Shard), 128);
@@ -140,8 +141,9 @@ const char* kind_name(PolicyKind kind) {
 }
 
 bool same_layout(const TableLayout& a, const TableLayout& b) {
-  return a.capacity == b.capacity && a.shard_count == b.shard_count && a.slots_per_shard == b.slots_per_shard &&
-         a.top_offset == b.top_offset && a.shards_offset == b.shards_offset && a.slots_offset == b.slots_offset &&
+  return a.capacity == b.capacity && a.shard_count == b.shard_count &&
+         a.slots_per_shard == b.slots_per_shard && a.top_offset == b.top_offset &&
+         a.shards_offset == b.shards_offset && a.slots_offset == b.slots_offset &&
          a.total_size == b.total_size;
 }
 
@@ -162,8 +164,8 @@ std::string version_problem(const void* base, size_t size) {
     return "is not a tollgate table (or its creator died before finishing it; destroy it and retry)";
   }
   if (prefix->version != Table::kVersion) {
-    return "was made by an incompatible version of tollgate (table layout " + std::to_string(prefix->version) +
-           "; this one reads layout " + std::to_string(Table::kVersion) +
+    return "was made by an incompatible version of tollgate (table layout " +
+           std::to_string(prefix->version) + "; this one reads layout " + std::to_string(Table::kVersion) +
            "): stop the processes using it, or give this one another name";
   }
   return std::string();
@@ -175,7 +177,8 @@ std::string Table::check(const void* base, size_t size, const TableOptions& opti
   std::string problem = version_problem(base, size);
   if (!problem.empty()) return problem;
   const auto* header = static_cast<const Header*>(base);
-  if (header->entry_size != sizeof(Entry)) return "is corrupt (entry size " + std::to_string(header->entry_size) + ")";
+  if (header->entry_size != sizeof(Entry))
+    return "is corrupt (entry size " + std::to_string(header->entry_size) + ")";
   if (header->requested_capacity != options.capacity) {
     return "was created with capacity " + std::to_string(header->requested_capacity) + ", not " +
            std::to_string(options.capacity);
@@ -185,7 +188,8 @@ std::string Table::check(const void* base, size_t size, const TableOptions& opti
   if (header->shards_in_force() != shard_count) {
     return "was created with shards " + std::to_string(header->shards_in_force()) + ", not " +
            std::to_string(shard_count) +
-           (options.shards == 0 ? " (the default for capacity " + std::to_string(options.capacity) + ")" : "");
+           (options.shards == 0 ? " (the default for capacity " + std::to_string(options.capacity) + ")"
+                                : "");
   }
   if (header->policy.kind != options.policy.kind) {
     return std::string("was created for a ") + kind_name(header->policy.kind) + " policy, not " +
@@ -194,16 +198,19 @@ std::string Table::check(const void* base, size_t size, const TableOptions& opti
   if ((header->evict != 0) != options.evict) {
     return std::string("was created with onFull '") + (header->evict != 0 ? "evict" : "refuse") + "'";
   }
-  if ((header->top_keys != 0) != options.top_keys || (options.top_keys && header->top_period_ms != options.top_period_ms)) {
+  if ((header->top_keys != 0) != options.top_keys ||
+      (options.top_keys && header->top_period_ms != options.top_period_ms)) {
     return std::string("was created with topKeys ") +
            (header->top_keys != 0 ? "on, period " + std::to_string(header->top_period_ms) + " ms" : "off");
   }
   // Everything below was derived by us from the options just compared; a mismatch is damage.
   const TableLayout expected = TableLayout::plan(options.capacity, shard_count, options.top_keys);
   if (!same_layout(header->layout, expected) || expected.total_size > size) return "is corrupt or truncated";
-  const auto* shards = reinterpret_cast<const Shard*>(static_cast<const char*>(base) + expected.shards_offset);
+  const auto* shards =
+      reinterpret_cast<const Shard*>(static_cast<const char*>(base) + expected.shards_offset);
   for (uint32_t s = 0; s < expected.shard_count; ++s) {
-    if (!shards[s].lock.looks_sound()) return "is corrupt (the lock of shard " + std::to_string(s) + " is damaged)";
+    if (!shards[s].lock.looks_sound())
+      return "is corrupt (the lock of shard " + std::to_string(s) + " is damaged)";
   }
   return std::string();
 }
@@ -227,8 +234,7 @@ std::string Table::describe(const void* base, size_t size, TableOptions& options
 
 Policy Table::creator_policy() const noexcept { return header_->policy; }
 
-Table::Table(void* base) noexcept
-    : base_(static_cast<char*>(base)), header_(static_cast<Header*>(base)) {
+Table::Table(void* base) noexcept : base_(static_cast<char*>(base)), header_(static_cast<Header*>(base)) {
   const TableLayout& l = header_->layout;
   shards_ = reinterpret_cast<Shard*>(base_ + l.shards_offset);
   entries_ = reinterpret_cast<Entry*>(base_ + l.slots_offset);
@@ -241,9 +247,7 @@ Table::Table(void* base) noexcept
   evict_ = header_->evict != 0;
 }
 
-Hash128 Table::hash(const void* key, size_t len) const noexcept {
-  return siphash13_128(seed_, key, len);
-}
+Hash128 Table::hash(const void* key, size_t len) const noexcept { return siphash13_128(seed_, key, len); }
 
 uint64_t Table::fingerprint(const Hash128& h) const noexcept {
   // Bit 0 is the state/block marker; a key whose bits are all zero borrows bit 1, as 0 means empty.
@@ -377,7 +381,8 @@ Entry* Table::displace(const Probe& p, int64_t now) noexcept {
   return nullptr;
 }
 
-Entry* Table::claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry, bool moving) noexcept {
+Entry* Table::claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry,
+                    bool moving) noexcept {
   Shard& shard = *p.shard;
   // The emptier of the two buckets keeps them evenly filled, so displacement is rarely needed.
   Entry* free_entry = nullptr;
@@ -450,8 +455,8 @@ ShardGuard Table::lock_key(const Probe& p) noexcept {
   return ShardGuard(p.shard->lock, p.shard->contended, lock_timeout_ms_, lock_failures_);
 }
 
-Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost,
-                       int64_t now, bool commit, const KeyText* key) noexcept {
+Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now,
+                       bool commit, const KeyText* key) noexcept {
   const uint64_t fp = fingerprint(h);
   const Probe p = probe_of(fp);
   Shard& shard = *p.shard;

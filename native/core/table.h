@@ -29,7 +29,7 @@ struct TableLayout {
   uint32_t slots_per_shard;  // entries per shard, a whole number of buckets
   uint64_t shards_offset;
   uint64_t slots_offset;  // the entries, shard after shard
-  uint64_t top_offset;  // one TopSummary per shard, or 0 when heavy hitters are off
+  uint64_t top_offset;    // one TopSummary per shard, or 0 when heavy hitters are off
   uint64_t total_size;
 
   // Entries for `capacity` keys plus headroom, in whole buckets per shard;
@@ -43,25 +43,25 @@ struct TableOptions {
   uint32_t shards;    // 0 = chosen from the capacity (the count chosen is what a table records)
   bool evict;         // when full: evict the entry nearest to expiry, or refuse the new key
   Policy policy;
-  bool top_keys = false;         // keep heavy-hitter summaries
+  bool top_keys = false;                        // keep heavy-hitter summaries
   int64_t top_period_ms = kDefaultTopPeriodMs;  // their counts halve this often
 };
 
 struct TableStats {
-  uint64_t entries;    // occupied entries (a blocked key has two), including expired ones not yet reclaimed
-  uint64_t capacity;   // entries in all
+  uint64_t entries;   // occupied entries (a blocked key has two), including expired ones not yet reclaimed
+  uint64_t capacity;  // entries in all
   uint64_t shards;
   uint64_t evictions;  // live entries dropped to make room for a new key
   uint64_t refused;    // new keys turned away because both their buckets were full
   uint64_t displaced;  // entries moved to their other bucket to make room for a new key
   uint64_t swept;      // expired entries reclaimed (by sweep, incrementally, or on reuse)
   uint64_t lock_recoveries;
-  uint64_t bytes;      // size of the region
-  uint64_t allowed;    // consuming decisions allowed
-  uint64_t denied;     // ... denied by the policy
-  uint64_t denied_blocked;  // ... denied by block()
-  uint64_t near_limit;      // ... allowed with at most a fifth of the limit left
-  uint64_t contended;       // lock acquisitions that had to wait for another thread or process
+  uint64_t bytes;              // size of the region
+  uint64_t allowed;            // consuming decisions allowed
+  uint64_t denied;             // ... denied by the policy
+  uint64_t denied_blocked;     // ... denied by block()
+  uint64_t near_limit;         // ... allowed with at most a fifth of the limit left
+  uint64_t contended;          // lock acquisitions that had to wait for another thread or process
   uint64_t max_shard_entries;  // the fullest shard's entries (load is uneven by chance)
 };
 
@@ -99,7 +99,9 @@ class Table {
   Policy creator_policy() const noexcept;
   // NOTE: for tests only: keeps only the low `bits` of every fingerprint this attachment computes,
   // so that different keys share fingerprints (and, with few bits, buckets) on purpose.
-  void debug_fingerprint_bits(unsigned bits) noexcept { fp_mask_ = bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1; }
+  void debug_fingerprint_bits(unsigned bits) noexcept {
+    fp_mask_ = bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+  }
 
   // A hint for batches: starts fetching both of the key's buckets (and its shard), changing
   // nothing, so that the misses of many keys overlap.
@@ -115,8 +117,7 @@ class Table {
   std::vector<TopKey> top_keys(int64_t now);
   // Gives back up to `amount` to a live key; a missing key is left missing. False only when the
   // lock was not had in time.
-  bool refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
-              int64_t now) noexcept;
+  bool refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount, int64_t now) noexcept;
   // Denies every request for the key until `until` (a block only ever lengthens). The key's
   // counters are kept as they are. False if the block found no room (or the lock was not had).
   bool block(const Hash128& h, int64_t until, int64_t now) noexcept;
@@ -168,7 +169,8 @@ class Table {
   // The lock every operation on one key takes first: its shard's, waited for at most the lock
   // timeout, a wait counted in the shard's `contended`, a failure in lock_failures_.
   ShardGuard lock_key(const Probe& p) noexcept;
-  Entry* claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry, bool moving = false) noexcept;
+  Entry* claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry,
+               bool moving = false) noexcept;
   // Frees an entry of the probe's buckets by moving occupants along a path to a free (or expired)
   // entry of their other buckets; null if no short path exists.
   Entry* displace(const Probe& p, int64_t now) noexcept;

@@ -1,4 +1,6 @@
 // Unit tests of the Node-free core: hash vectors, table capacity rules, exact algorithms, threads.
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -8,8 +10,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <unistd.h>
 
 #include "../core/algorithms.h"
 #include "../core/clock.h"
@@ -60,7 +60,8 @@ void test_capacity_refuse_and_evict() {
   for (const bool evict : {false, true}) {
     TestTable t(56, 1, evict);  // 56 plus headroom: one shard of 16 buckets, 64 entries
     CHECK_EQ(t.table->stats().capacity, 64);
-    for (int i = 0; i < 56; ++i) CHECK(t.table->consume(t.h("k" + std::to_string(i)), fixed, 5, 1, 100 + i, true).allowed);
+    for (int i = 0; i < 56; ++i)
+      CHECK(t.table->consume(t.h("k" + std::to_string(i)), fixed, 5, 1, 100 + i, true).allowed);
     CHECK_EQ(t.table->stats().refused, 0);
     CHECK_EQ(t.table->stats().evictions, 0);
     // Past the capacity, new keys at time 200 fill the rest until one finds no room.
@@ -87,7 +88,8 @@ void test_capacity_refuse_and_evict() {
     }
     // The other keys kept their counts, but for the one evicted.
     int intact = 0;
-    for (int i = 0; i < 56; ++i) intact += t.table->consume(t.h("k" + std::to_string(i)), fixed, 5, 1, 201, false).remaining == 4;
+    for (int i = 0; i < 56; ++i)
+      intact += t.table->consume(t.h("k" + std::to_string(i)), fixed, 5, 1, 201, false).remaining == 4;
     CHECK_EQ(intact, evict ? 55 : 56);
     if (!evict) {
       // Once everything has expired, the refused key finds an expired entry to reuse.
@@ -218,10 +220,13 @@ void test_damaged_cursor() {
   TestTable t(1000, 1, true);
   // A reclaim cursor far out of its shard (damage in a shared segment) is bounded, not followed.
   const Policy fixed{PolicyKind::kFixedWindow, 5, 1000, 0, 0};
-  const uint64_t shards_offset = reinterpret_cast<const TableLayout*>(static_cast<char*>(t.region->base()) + 16)->shards_offset;
-  auto* cursor = reinterpret_cast<uint32_t*>(static_cast<char*>(t.region->base()) + shards_offset + 132);  // Shard::cursor
+  const uint64_t shards_offset =
+      reinterpret_cast<const TableLayout*>(static_cast<char*>(t.region->base()) + 16)->shards_offset;
+  auto* cursor = reinterpret_cast<uint32_t*>(static_cast<char*>(t.region->base()) + shards_offset +
+                                             132);  // Shard::cursor
   *cursor = 0xfffffff0u;
-  for (int i = 0; i < 500; ++i) CHECK(t.table->consume(t.h("k" + std::to_string(i)), fixed, 5, 1, 100, true).allowed);
+  for (int i = 0; i < 500; ++i)
+    CHECK(t.table->consume(t.h("k" + std::to_string(i)), fixed, 5, 1, 100, true).allowed);
   CHECK(*cursor < 2000);
 }
 
@@ -241,7 +246,8 @@ void test_shared_region() {
   CHECK(Table::check(second.region->base(), second.region->size(), options).empty());
   TableOptions bigger = options;
   bigger.capacity = 2000;
-  CHECK(Table::check(second.region->base(), second.region->size(), bigger) == "was created with capacity 1000, not 2000");
+  CHECK(Table::check(second.region->base(), second.region->size(), bigger) ==
+        "was created with capacity 1000, not 2000");
   // Two mappings of one segment: a decision through one is seen through the other.
   Table a(first.region->base());
   Table b(second.region->base());
@@ -265,7 +271,8 @@ void test_top_keys() {
     ++truth[k];
     const std::string key = "key:" + std::to_string(k) + std::string(k == 0 ? 200 : 0, 'x');
     const std::u16string units(key.begin(), key.end());
-    const KeyText text{reinterpret_cast<const uint8_t*>(units.data()), 2 * units.size(), uint32_t(units.size())};
+    const KeyText text{reinterpret_cast<const uint8_t*>(units.data()), 2 * units.size(),
+                       uint32_t(units.size())};
     top_record(summary, uint64_t(k) * 0x9e3779b97f4a7c15ULL + 1, text, k == 1, 1000, 60000);
   }
   std::vector<TopKey> top;
@@ -358,14 +365,16 @@ void test_growable_table_grows_instead_of_evicting() {
   // generations fill a window long before they are full, so every seed meets the case many times.
   const Policy fixed{PolicyKind::kFixedWindow, 5, 1000000, 0, 0};
   for (int round = 0; round < 20; ++round) {
-    auto t = GrowableTable::in_process(TableOptions{20000, 0, round % 2 == 0, fixed}, 4, false, random_seed());
+    auto t =
+        GrowableTable::in_process(TableOptions{20000, 0, round % 2 == 0, fixed}, 4, false, random_seed());
     CHECK(t != nullptr);
     if (!t) return;
     auto h = [&](int i) {
       const std::string key = "e" + std::to_string(i);
       return t->hash(key.data(), key.size());
     };
-    const int n = 12000;  // with its blocks, 72% of the capacity: the last generation needs no eviction either
+    const int n =
+        12000;  // with its blocks, 72% of the capacity: the last generation needs no eviction either
     for (int i = 0; i < n; ++i) {
       CHECK(t->consume(h(i), fixed, 5, 1, 10, true).allowed);
       if (i % 5 == 0) CHECK(t->block(h(i), 1000000, 10));
@@ -451,9 +460,13 @@ void test_entry_packing_is_exact() {
     const int64_t start = now - now % w;
     const Case cases[] = {
         {PolicyKind::kFixedWindow, {now, count, 0}, now + w},
-        {PolicyKind::kGcra, {now + below(w) * 0 + std::min<int64_t>(limit * per, int64_t{1} << 50), below(per), 0}, now + (int64_t{1} << 50)},
+        {PolicyKind::kGcra,
+         {now + below(w) * 0 + std::min<int64_t>(limit * per, int64_t{1} << 50), below(per), 0},
+         now + (int64_t{1} << 50)},
         {PolicyKind::kTokenBucket, {count, now, below(per)}, now + (int64_t{1} << 50)},
-        {PolicyKind::kSlidingWindow, {start, count, round % 5 == 0 ? limit : below(limit + 1)}, start + 2 * w},
+        {PolicyKind::kSlidingWindow,
+         {start, count, round % 5 == 0 ? limit : below(limit + 1)},
+         start + 2 * w},
         {PolicyKind::kSlidingWindow, {start, 0, count}, start + w},
     };
     for (const Case& c : cases) {
@@ -511,15 +524,16 @@ void test_displacement_under_a_full_shard() {
     CHECK_EQ(t.table->stats().entries, uint64_t(placed));
     CHECK_EQ(t.table->stats().refused, placed < 64 ? 1 : 0);
     for (int i = 0; i < placed; ++i) {
-      CHECK_EQ(t.table->consume(t.h("k" + std::to_string(i)), fixed, 100, 1, 10, false).remaining, 100 - (1 + i % 7));
+      CHECK_EQ(t.table->consume(t.h("k" + std::to_string(i)), fixed, 100, 1, 10, false).remaining,
+               100 - (1 + i % 7));
     }
     displaced += t.table->stats().displaced;
     total += placed;
     least = std::min(least, placed);
   }
   CHECK(displaced > 0);
-  CHECK(least >= 56);              // every table holds its capacity
-  CHECK(total >= 200 * 60);        // and on average 94% of its entries
+  CHECK(least >= 56);        // every table holds its capacity
+  CHECK(total >= 200 * 60);  // and on average 94% of its entries
   std::printf("     full shard: %d of 64 entries on average, %d at least\n", total / 200, least);
 }
 
@@ -615,7 +629,8 @@ int main(int argc, char** argv) {
     run("a damaged reclaim cursor is bounded", test_damaged_cursor);
     run("growable table: doubles, moves entries, loses none", test_growable_table);
     run("growable table: generations get shards for their size", test_generation_shards);
-    run("growable table: grows instead of evicting below capacity", test_growable_table_grows_instead_of_evicting);
+    run("growable table: grows instead of evicting below capacity",
+        test_growable_table_grows_instead_of_evicting);
     tollgate_test::run_places_tests(run);
 #if !defined(__SANITIZE_THREAD__)
     run("robust lock recovery", test_lock_recovery);
@@ -623,7 +638,8 @@ int main(int argc, char** argv) {
 #endif
   }
   run("threads hammer one key and many keys", test_threads);
-  run("growable table: large generations faulted in and freed in the background", test_growable_table_background);
+  run("growable table: large generations faulted in and freed in the background",
+      test_growable_table_background);
   tollgate_test::run_places_thread_tests(run);
   if (failures != 0) {
     std::fprintf(stderr, "core tests: %d failed\n", failures);
