@@ -94,10 +94,10 @@ export interface RedisLimiterOptions {
 }
 
 /**
- * Decisions per script call unless told: with 256 in flight on one server, 64 made 10-20% more
- * decisions per second than 32 (Redis spends less per decision on each call's reading, parsing and
- * writing) and more than 128 for token buckets (fewer calls in flight to overlap), and a call holds
- * Redis well under a millisecond (bench/RESULTS.md, issue 27).
+ * Decisions per script call unless told: larger batches spread each call's reading, parsing and
+ * writing over more decisions, smaller ones leave more calls in flight to overlap; 64 was the
+ * best measured (bench/RESULTS.md, "Redis at the server's speed"), and a call of 64 holds Redis
+ * well under a millisecond.
  */
 const DEFAULT_MAX_BATCH = 64;
 
