@@ -62,13 +62,16 @@ export interface SharedMemoryStore {
 /** Stores made by sharedMemory(): a hand-made object is refused, so every store was validated. */
 const stores = new WeakSet<object>();
 
-function checkName(name: unknown): string {
+/** A segment's name; `maxLength` below 200 leaves room for a prefix the caller puts before it. */
+export function checkSharedName(name: unknown, maxLength = 200): string {
   if (typeof name !== 'string') throw invalidArgument('name', 'a string', name);
-  if (!SHARED_MEMORY_NAME.test(name)) {
-    throw outOfRange('name', "1 to 200 of the characters A-Z a-z 0-9 . _ - (not starting with '.')", name);
+  if (!SHARED_MEMORY_NAME.test(name) || name.length > maxLength) {
+    throw outOfRange('name', `1 to ${maxLength} of the characters A-Z a-z 0-9 . _ - (not starting with '.')`, name);
   }
   return name;
 }
+
+const checkName = (name: unknown): string => checkSharedName(name);
 
 /**
  * Describes a shared-memory segment: a table for `new Limiter({ policy, store })` (capacity

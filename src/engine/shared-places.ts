@@ -7,7 +7,7 @@ import { MAX_PLACES, type PlaceCounts, type PlaceReply, type PlaceStore, type Pl
 import { checkInteger, checkObject } from '../common/validate.js';
 import { checkKnownKeys } from '../common/option-keys.js';
 import { loadNative } from './load-native.js';
-import { SHARED_MEMORY_NAME } from './shared-memory.js';
+import { checkSharedName } from './shared-memory.js';
 import type { NativeAddon, SharedPlacesReport } from './table-engine.js';
 
 export type { SharedPlacesReport };
@@ -27,13 +27,7 @@ const MAX_TERM_MS = 2 ** 50;
 const WATCH_POLL_MS = 10;
 const HOLDER_ID = /^[0-9a-f]{16}$/;
 
-function checkName(name: unknown): string {
-  if (typeof name !== 'string') throw invalidArgument('name', 'a string', name);
-  if (!SHARED_MEMORY_NAME.test(name) || name.length > 200 - SEGMENT_PREFIX.length) {
-    throw outOfRange('name', `1 to ${200 - SEGMENT_PREFIX.length} of the characters A-Z a-z 0-9 . _ - (not starting with '.')`, name);
-  }
-  return name;
-}
+const checkName = (name: unknown): string => checkSharedName(name, 200 - SEGMENT_PREFIX.length);
 
 function checkTerms(terms: unknown): PlaceTerms {
   const t = checkObject(terms, 'terms');
