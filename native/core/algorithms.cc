@@ -40,68 +40,70 @@ Verdict fixed_window(const Policy& p, int64_t limit, FixedWindowState& s, int64_
 
 // The state as of `now` (its window the current one), and how far into that window `now` is.
 struct SlidingView {
-  SlidingWindowState state;
+  int64_t window_start;
+  int64_t count;
+  int64_t previous_count;
   int64_t elapsed;  // ms into the current window
 };
 
 SlidingView sliding_view(const Policy& p, const SlidingWindowState& s, int64_t now) {
   const int64_t w = p.window_ms;
   const int64_t aligned = now - now % w;
-  SlidingView v{{aligned, 0, 0}, 0};
+  SlidingView v{aligned, 0, 0, 0};
   if (s.window_start >= aligned) {  // same window (or a clock that stepped back: keep the stored window)
-    v.state = s;
+    v.window_start = s.window_start;
+    v.count = s.count;
+    v.previous_count = s.previous_count;
   } else if (s.window_start == aligned - w) {
-    v.state.previous_count = s.count;
+    v.previous_count = s.count;
   }
-  v.elapsed = std::max<int64_t>(0, now - v.state.window_start);
+  v.elapsed = std::max<int64_t>(0, now - v.window_start);
   return v;
 }
 
 // The previous window's count weighted by the part of it still inside the sliding window, rounded up.
 int64_t weighted_previous(const Policy& p, const SlidingView& v) {
   const int64_t w = p.window_ms;
-  if (v.state.previous_count == 0 || v.elapsed >= w) return 0;
-  return ceil_div(int64_t(v.state.previous_count) * (w - v.elapsed), w);
+  if (v.previous_count == 0 || v.elapsed >= w) return 0;
+  return ceil_div(int64_t(v.previous_count) * (w - v.elapsed), w);
 }
 
 // Until the state is that of a fresh key: this window's count weighs into the next one.
 int64_t sliding_expiry(const Policy& p, const SlidingView& v, int64_t now) {
-  if (v.state.count > 0) return v.state.window_start + 2 * p.window_ms - now;
-  if (v.state.previous_count > 0 && v.elapsed < p.window_ms) return v.state.window_start + p.window_ms - now;
+  if (v.count > 0) return v.window_start + 2 * p.window_ms - now;
+  if (v.previous_count > 0 && v.elapsed < p.window_ms) return v.window_start + p.window_ms - now;
   return 0;
 }
 
 // What a caller is told: until the current window ends (at most one window), when its requests
 // start rolling off; 0 for a key with nothing counted.
 int64_t sliding_reset(const Policy& p, const SlidingView& v, int64_t now) {
-  if (v.state.count > 0 || (v.state.previous_count > 0 && v.elapsed < p.window_ms)) {
-    return v.state.window_start + p.window_ms - now;
-  }
+  if (v.count > 0 || (v.previous_count > 0 && v.elapsed < p.window_ms)) return v.window_start + p.window_ms - now;
   return 0;
 }
 
 int64_t sliding_retry(const Policy& p, int64_t limit, const SlidingView& v, int64_t cost) {
   const int64_t w = p.window_ms;
   if (cost > limit) return kNever;
-  const int64_t room = limit - v.state.count - cost;
+  const int64_t room = limit - v.count - cost;
   if (room >= 0) {
     // Within this window: wait until ceil(previous_count * (w - elapsed) / w) <= room.
-    return w - floor_div(int64_t(room) * w, v.state.previous_count) - v.elapsed;
+    return w - floor_div(int64_t(room) * w, v.previous_count) - v.elapsed;
   }
   // Next window: this window's count becomes the weighted previous one.
-  return (w - v.elapsed) + w - floor_div(int64_t(limit - cost) * w, v.state.count);
+  return (w - v.elapsed) + w - floor_div(int64_t(limit - cost) * w, v.count);
 }
 
 Verdict sliding_window(const Policy& p, int64_t limit, SlidingWindowState& s, int64_t now, int64_t cost,
                        bool commit) {
   SlidingView v = sliding_view(p, s, now);
-  const int64_t used = v.state.count + weighted_previous(p, v);
+  const int64_t used = v.count + weighted_previous(p, v);
   Verdict out;
   if (cost > limit || used + cost > limit) {
     out = Verdict{false, limit, std::max<int64_t>(0, limit - used), sliding_reset(p, v, now), sliding_retry(p, limit, v, cost)};
   } else if (commit) {
-    v.state.count += cost;
-    s = v.state;
+    v.count += cost;
+    s = SlidingWindowState{v.window_start, v.count, v.previous_count};
     out = Verdict{true, limit, limit - used - cost, sliding_reset(p, v, now), 0};
   } else {
     out = Verdict{true, limit, limit - used, sliding_reset(p, v, now), 0};
@@ -162,11 +164,6 @@ int64_t gcra_backlog(const GcraState& s, int64_t now, int64_t t) {
   return (s.tat - now) * t + s.tat_fraction;
 }
 
-// The state whose theoretical arrival time is `backlog` (in 1/rate_tokens ms) ahead of now.
-GcraState gcra_state(int64_t backlog, int64_t now, int64_t t) {
-  return GcraState{now + backlog / t, backlog % t};
-}
-
 Verdict gcra(const Policy& p, int64_t burst, GcraState& s, int64_t now, int64_t cost,
              bool commit) {
   const int64_t t = p.rate_tokens;
@@ -182,7 +179,8 @@ Verdict gcra(const Policy& p, int64_t burst, GcraState& s, int64_t now, int64_t 
   }
   if (!commit) return Verdict{true, burst, remaining_of(backlog), ceil_div(backlog, t), 0};
   const int64_t next = backlog + cost * i;
-  s = gcra_state(next, now, t);
+  s.tat = now + next / t;
+  s.tat_fraction = next % t;
   return Verdict{true, burst, remaining_of(next), ceil_div(next, t), 0};
 }
 
@@ -240,8 +238,8 @@ int64_t refund(const Policy& policy, int64_t limit, CounterState& state, int64_t
     }
     case PolicyKind::kSlidingWindow: {
       SlidingView v = sliding_view(policy, state.sliding_window, now);
-      v.state.count = std::max<int64_t>(0, v.state.count - amount);
-      state.sliding_window = v.state;
+      v.count = std::max<int64_t>(0, v.count - amount);
+      state.sliding_window = SlidingWindowState{v.window_start, v.count, v.previous_count};
       return sliding_expiry(policy, v, now);
     }
     case PolicyKind::kTokenBucket: {
@@ -260,7 +258,8 @@ int64_t refund(const Policy& policy, int64_t limit, CounterState& state, int64_t
       const int64_t back = int64_t(amount) * policy.rate_interval_ms;
       const int64_t backlog = gcra_backlog(state.gcra, now, t);
       const int64_t next = back >= backlog ? 0 : int64_t(backlog - back);
-      state.gcra = gcra_state(next, now, t);
+      state.gcra.tat = now + next / t;
+      state.gcra.tat_fraction = next % t;
       return ceil_div(next, t);
     }
   }

@@ -461,10 +461,9 @@ Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, in
   return with_key(h, unlocked, [&](const Probe& p, uint64_t fp, const KeyEntries& found) -> Verdict {
     Shard& shard = *p.shard;
     TopSummary* top = commit && top_ != nullptr && key != nullptr ? &top_[p.shard - shards_] : nullptr;
-    Entry* entry = found.state;
-    const int64_t expiry = entry != nullptr ? expiry_of(*entry) : 0;
+    const int64_t expiry = found.state != nullptr ? expiry_of(*found.state) : 0;
     const bool live = expiry > now;
-    CounterState state = live ? load_state(*entry, policy.kind) : fresh_state(policy, limit, now);
+    CounterState state = live ? load_state(*found.state, policy.kind) : fresh_state(policy, limit, now);
 
     if (found.block != nullptr && expiry_of(*found.block) > now) {
       const int64_t until = expiry_of(*found.block);
@@ -488,6 +487,7 @@ Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, in
       ++shard.denied;
       return v;
     }
+    Entry* entry = found.state;
     if (entry == nullptr) {
       reclaim_step(shard, now);
       int64_t earliest = kNever;
