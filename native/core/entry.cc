@@ -1,13 +1,14 @@
-// Packing of an entry's state: see entry.h. Layouts (bit widths, after the 54-bit expiry):
-//   fixed window:   start 54, count 51
-//   GCRA:           arrival time 54, fraction 51
-//   token bucket:   last refill 54, split 1, then credit 31 + tokens 51 (split 0)
+// Packing of an entry's state: see entry.h. Layouts (bit widths, after the 54-bit expiry; field
+// names as in counter_state.h):
+//   fixed window:   window_start 54, count 51
+//   GCRA:           tat 54, tat_fraction 51
+//   token bucket:   refilled_at 54, split 1, then credit 31 + tokens 51 (split 0)
 //                                             or credit 51 + tokens 31 (split 1)
-//   sliding window: split 1, then start 54 + current 41 + previous 41 (split 0)
-//                             or expiry - start 31 + current 51 + previous 51 (split 1)
-// Token bucket: credit < rateIntervalMs and tokens × rateIntervalMs <= 2^50, so credit >= 2^31
-// leaves tokens below 2^19. Sliding window: a count >= 2^41 needs windowMs < 2^9, and a live
-// entry's expiry is its window start plus one or two windows, so expiry - start < 2^10.
+//   sliding window: split 1, then window_start 54 + count 41 + previous_count 41 (split 0)
+//                             or expiry - window_start 31 + count 51 + previous_count 51 (split 1)
+// Token bucket: credit < rate_interval_ms and tokens × rate_interval_ms <= 2^50, so credit >= 2^31
+// leaves tokens below 2^19. Sliding window: a count >= 2^41 needs window_ms < 2^9, and a live
+// entry's expiry is its window start plus one or two windows, so expiry - window_start < 2^10.
 #include "entry.h"
 
 #include <algorithm>
@@ -55,35 +56,44 @@ constexpr int64_t kSmallCredit = int64_t{1} << 31;
 
 }  // namespace
 
-void store_state(Entry& e, PolicyKind kind, const CounterState& s, int64_t expires_at) noexcept {
+void store_state(Entry& e, PolicyKind kind, const CounterState& state, int64_t expires_at) noexcept {
   e.bits[0] = e.bits[1] = e.bits[2] = 0;
   BitStream out(e.bits);
   out.put(expires_at, kTimeBits);
   switch (kind) {
-    case PolicyKind::kFixedWindow:
-    case PolicyKind::kGcra:
-      out.put(s.a, 54);
-      out.put(s.b, 51);
+    case PolicyKind::kFixedWindow: {
+      const FixedWindowState& s = state.fixed_window;
+      out.put(s.window_start, 54);
+      out.put(s.count, 51);
       return;
+    }
+    case PolicyKind::kGcra: {
+      const GcraState& s = state.gcra;
+      out.put(s.tat, 54);
+      out.put(s.tat_fraction, 51);
+      return;
+    }
     case PolicyKind::kTokenBucket: {
-      out.put(s.b, 54);
-      const bool wide_credit = s.c >= kSmallCredit;
+      const TokenBucketState& s = state.token_bucket;
+      out.put(s.refilled_at, 54);
+      const bool wide_credit = s.credit >= kSmallCredit;
       out.put(wide_credit, 1);
-      out.put(s.c, wide_credit ? 51 : 31);
-      out.put(s.a, wide_credit ? 31 : 51);
+      out.put(s.credit, wide_credit ? 51 : 31);
+      out.put(s.tokens, wide_credit ? 31 : 51);
       return;
     }
     case PolicyKind::kSlidingWindow: {
-      const bool large = s.b >= kSmallCount || s.c >= kSmallCount;
+      const SlidingWindowState& s = state.sliding_window;
+      const bool large = s.count >= kSmallCount || s.previous_count >= kSmallCount;
       out.put(large, 1);
       if (large) {
-        out.put(expires_at - s.a, 31);
-        out.put(s.b, 51);
-        out.put(s.c, 51);
+        out.put(expires_at - s.window_start, 31);
+        out.put(s.count, 51);
+        out.put(s.previous_count, 51);
       } else {
-        out.put(s.a, 54);
-        out.put(s.b, 41);
-        out.put(s.c, 41);
+        out.put(s.window_start, 54);
+        out.put(s.count, 41);
+        out.put(s.previous_count, 41);
       }
       return;
     }
@@ -94,33 +104,43 @@ CounterState load_state(const Entry& e, PolicyKind kind) noexcept {
   uint64_t words[3] = {e.bits[0], e.bits[1], e.bits[2]};
   BitStream in(words);
   const int64_t expires_at = in.get(kTimeBits);
-  CounterState s{0, 0, 0};
+  CounterState state{};
   switch (kind) {
-    case PolicyKind::kFixedWindow:
-    case PolicyKind::kGcra:
-      s.a = in.get(54);
-      s.b = in.get(51);
-      break;
-    case PolicyKind::kTokenBucket: {
-      s.b = in.get(54);
-      const bool wide_credit = in.get(1) != 0;
-      s.c = in.get(wide_credit ? 51 : 31);
-      s.a = in.get(wide_credit ? 31 : 51);
+    case PolicyKind::kFixedWindow: {
+      FixedWindowState& s = state.fixed_window;
+      s.window_start = in.get(54);
+      s.count = in.get(51);
       break;
     }
-    case PolicyKind::kSlidingWindow:
+    case PolicyKind::kGcra: {
+      GcraState& s = state.gcra;
+      s.tat = in.get(54);
+      s.tat_fraction = in.get(51);
+      break;
+    }
+    case PolicyKind::kTokenBucket: {
+      TokenBucketState& s = state.token_bucket;
+      s.refilled_at = in.get(54);
+      const bool wide_credit = in.get(1) != 0;
+      s.credit = in.get(wide_credit ? 51 : 31);
+      s.tokens = in.get(wide_credit ? 31 : 51);
+      break;
+    }
+    case PolicyKind::kSlidingWindow: {
+      SlidingWindowState& s = state.sliding_window;
       if (in.get(1) != 0) {
-        s.a = std::max<int64_t>(0, expires_at - in.get(31));
-        s.b = in.get(51);
-        s.c = in.get(51);
+        s.window_start = std::max<int64_t>(0, expires_at - in.get(31));
+        s.count = in.get(51);
+        s.previous_count = in.get(51);
       } else {
-        s.a = in.get(54);
-        s.b = in.get(41);
-        s.c = in.get(41);
+        s.window_start = in.get(54);
+        s.count = in.get(41);
+        s.previous_count = in.get(41);
       }
       break;
+    }
   }
-  return s;
+  return state;
 }
 
 void store_block(Entry& e, int64_t until) noexcept {

@@ -7,14 +7,17 @@
 
 namespace tollgate {
 
+// Each kind implements the public policy named beside it (src/common/policies.ts; the TypeScript
+// side's PolicyCode has the same values).
 enum class PolicyKind : uint32_t {
-  kFixedWindow = 1,
-  kSlidingWindow = 2,
-  kTokenBucket = 3,
-  kGcra = 4,
+  kFixedWindow = 1,    // fixedWindow
+  kSlidingWindow = 2,  // slidingWindow
+  kTokenBucket = 3,    // tokenBucket
+  kGcra = 4,           // leakyBucket: a leaky bucket as a meter is GCRA, which is how it is computed
 };
 
-// Rates are exact rationals (rate_tokens per rate_interval_ms), so "10 per 13 s" never drifts.
+// Rates are exact rationals (rate_tokens per rate_interval_ms), so "10 per 13 s" never drifts:
+// tokenBucket's refillTokens per refillIntervalMs, leakyBucket's rateTokens per rateIntervalMs.
 // `limit` is the fixed/sliding window limit, the token bucket capacity or the GCRA burst.
 // NOTE: callers validate that limit * window_ms and limit * rate_interval_ms stay below 2^50; the
 // arithmetic here relies on it (the TypeScript engine needs the same bound for exact doubles).

@@ -271,9 +271,8 @@ Table::Probe Table::probe_of(uint64_t fp) const noexcept {
   return Probe{&shards_[shard], {first + uint64_t{b0} * kBucket, first + uint64_t{b1} * kBucket}};
 }
 
-void Table::find(const Probe& p, uint64_t fp, Entry*& state, Entry*& block) const noexcept {
-  state = nullptr;
-  block = nullptr;
+void Table::find(const Probe& p, uint64_t fp, KeyEntries& found) const noexcept {
+  found = KeyEntries{nullptr, nullptr};
   // Blocks are rare: while the shard has none, the key's state entry ends the search.
   const bool any_blocks = p.shard->blocks != 0;
   const int buckets = p.bucket[0] == p.bucket[1] ? 1 : 2;
@@ -281,10 +280,10 @@ void Table::find(const Probe& p, uint64_t fp, Entry*& state, Entry*& block) cons
     for (uint32_t j = 0; j < kBucket; ++j) {
       Entry& e = p.bucket[b][j];
       if (e.fp == fp) {
-        state = &e;
+        found.state = &e;
         if (!any_blocks) return;
       } else if (e.fp == (fp | kBlockBit)) {
-        block = &e;
+        found.block = &e;
       }
     }
   }
@@ -450,131 +449,121 @@ Entry* Table::claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_
 
 ShardGuard Table::lock_key(const Probe& p) noexcept {
   // An in-process table is one JS thread's (count_own_entries): its decisions take no lock, the
-  // robust mutex's trylock and unlock being ~145 of a hot-key call's ~1,770 instructions.
+  // robust mutex's trylock and unlock being a sizeable share of a hot-key call's instructions.
   if (count_own_) return ShardGuard(p.shard->lock, ShardGuard::Unlocked{});
   return ShardGuard(p.shard->lock, p.shard->contended, lock_timeout_ms_, lock_failures_);
 }
 
-Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now,
-                       bool commit, const KeyText* key) noexcept {
+template <typename R, typename Op>
+R Table::with_key(const Hash128& h, R if_unlocked, Op&& op) noexcept {
   const uint64_t fp = fingerprint(h);
   const Probe p = probe_of(fp);
-  Shard& shard = *p.shard;
   const ShardGuard guard = lock_key(p);
-  if (!guard.held()) {
-    Verdict failed{false, limit, 0, 0, 0};
-    failed.lock_failed = true;
-    return failed;
-  }
-  TopSummary* top = commit && top_ != nullptr && key != nullptr ? &top_[p.shard - shards_] : nullptr;
-  Entry* entry;
-  Entry* block;
-  find(p, fp, entry, block);
-  const int64_t expiry = entry != nullptr ? expiry_of(*entry) : 0;
-  const bool live = expiry > now;
-  CounterState state = live ? load_state(*entry, policy.kind) : fresh_state(policy, limit, now);
+  if (!guard.held()) return if_unlocked;
+  KeyEntries found;
+  find(p, fp, found);
+  return op(p, fp, found);
+}
 
-  if (block != nullptr && expiry_of(*block) > now) {
-    const int64_t until = expiry_of(*block);
-    Verdict v = decide(policy, limit, state, now, cost, false);
-    v.allowed = false;
-    v.remaining = 0;
-    // The later of the block's end and the reset the state itself shows (a sliding window's is
-    // its current window's end, not the entry's expiry).
-    const int64_t shown = !live ? 0 : policy.kind == PolicyKind::kSlidingWindow ? now + v.reset_ms : expiry;
-    v.reset_ms = std::max(shown, until) - now;
-    v.retry_ms = cost > limit ? kNever : std::max(v.retry_ms, until - now);
-    if (commit) ++shard.denied_blocked;
-    if (top != nullptr) top_record(*top, h.lo, *key, true, now, top_period_ms_);
-    return v;
-  }
+Verdict Table::consume(const Hash128& h, const Policy& policy, int64_t limit, int64_t cost, int64_t now,
+                       bool commit, const KeyText* key) noexcept {
+  Verdict unlocked{false, limit, 0, 0, 0};
+  unlocked.lock_failed = true;
+  return with_key(h, unlocked, [&](const Probe& p, uint64_t fp, const KeyEntries& found) -> Verdict {
+    Shard& shard = *p.shard;
+    TopSummary* top = commit && top_ != nullptr && key != nullptr ? &top_[p.shard - shards_] : nullptr;
+    const int64_t expiry = found.state != nullptr ? expiry_of(*found.state) : 0;
+    const bool live = expiry > now;
+    CounterState state = live ? load_state(*found.state, policy.kind) : fresh_state(policy, limit, now);
 
-  const Verdict v = decide(policy, limit, state, now, cost, commit);
-  if (!commit) return v;
-  if (top != nullptr) top_record(*top, h.lo, *key, !v.allowed, now, top_period_ms_);
-  if (!v.allowed) {
-    ++shard.denied;
-    return v;
-  }
-  if (entry == nullptr) {
-    reclaim_step(shard, now);
-    int64_t earliest = kNever;
-    entry = claim(p, fp, now, &earliest);
-    if (entry == nullptr) {
-      if (signal_full_) {
-        Verdict none{false, limit, 0, 0, 0};
-        none.no_room = true;
-        return none;
-      }
-      return Verdict{false, limit, 0, 0, earliest - now};  // counted as refused
+    if (found.block != nullptr && expiry_of(*found.block) > now) {
+      const int64_t until = expiry_of(*found.block);
+      Verdict v = decide(policy, limit, state, now, cost, false);
+      v.allowed = false;
+      v.remaining = 0;
+      // The later of the block's end and the reset the state itself shows (a sliding window's is
+      // its current window's end, not the entry's expiry).
+      const int64_t shown = !live ? 0 : policy.kind == PolicyKind::kSlidingWindow ? now + v.reset_ms : expiry;
+      v.reset_ms = std::max(shown, until) - now;
+      v.retry_ms = cost > limit ? kNever : std::max(v.retry_ms, until - now);
+      if (commit) ++shard.denied_blocked;
+      if (top != nullptr) top_record(*top, h.lo, *key, true, now, top_period_ms_);
+      return v;
     }
-  }
-  ++shard.allowed;
-  if (v.remaining * 5 <= v.limit) ++shard.near_limit;
-  store_state(*entry, policy.kind, state, now + v.expires_ms);
-  return v;
+
+    const Verdict v = decide(policy, limit, state, now, cost, commit);
+    if (!commit) return v;
+    if (top != nullptr) top_record(*top, h.lo, *key, !v.allowed, now, top_period_ms_);
+    if (!v.allowed) {
+      ++shard.denied;
+      return v;
+    }
+    Entry* entry = found.state;
+    if (entry == nullptr) {
+      reclaim_step(shard, now);
+      int64_t earliest = kNever;
+      entry = claim(p, fp, now, &earliest);
+      if (entry == nullptr) {
+        if (signal_full_) {
+          Verdict none{false, limit, 0, 0, 0};
+          none.no_room = true;
+          return none;
+        }
+        return Verdict{false, limit, 0, 0, earliest - now};  // counted as refused
+      }
+    }
+    ++shard.allowed;
+    if (v.remaining * 5 <= v.limit) ++shard.near_limit;
+    store_state(*entry, policy.kind, state, now + v.expires_ms);
+    return v;
+  });
 }
 
 bool Table::refund(const Hash128& h, const Policy& policy, int64_t limit, int64_t amount,
                    int64_t now) noexcept {
-  const uint64_t fp = fingerprint(h);
-  const Probe p = probe_of(fp);
-  const ShardGuard guard = lock_key(p);
-  if (!guard.held()) return false;
-  Entry* entry;
-  Entry* block;
-  find(p, fp, entry, block);
-  if (entry == nullptr || expiry_of(*entry) <= now) return true;
-  CounterState state = load_state(*entry, policy.kind);
-  const int64_t reset = tollgate::refund(policy, limit, state, now, amount);
-  store_state(*entry, policy.kind, state, now + reset);
-  return true;
+  return with_key(h, false, [&](const Probe&, uint64_t, const KeyEntries& found) {
+    Entry* entry = found.state;
+    if (entry == nullptr || expiry_of(*entry) <= now) return true;
+    CounterState state = load_state(*entry, policy.kind);
+    const int64_t reset = tollgate::refund(policy, limit, state, now, amount);
+    store_state(*entry, policy.kind, state, now + reset);
+    return true;
+  });
 }
 
 bool Table::block(const Hash128& h, int64_t until, int64_t now) noexcept {
-  const uint64_t fp = fingerprint(h);
-  const Probe p = probe_of(fp);
-  const ShardGuard guard = lock_key(p);
-  if (!guard.held()) return false;
-  Entry* entry;
-  Entry* block;
-  find(p, fp, entry, block);
-  if (block != nullptr) {
-    store_block(*block, std::max(until, expiry_of(*block)));
+  return with_key(h, false, [&](const Probe& p, uint64_t fp, const KeyEntries& found) {
+    if (found.block != nullptr) {
+      store_block(*found.block, std::max(until, expiry_of(*found.block)));
+      return true;
+    }
+    reclaim_step(*p.shard, now);
+    int64_t earliest = kNever;
+    Entry* block = claim(p, fp | kBlockBit, now, &earliest);
+    if (block == nullptr) return false;
+    store_block(*block, until);
     return true;
-  }
-  reclaim_step(*p.shard, now);
-  int64_t earliest = kNever;
-  block = claim(p, fp | kBlockBit, now, &earliest);
-  if (block == nullptr) return false;
-  store_block(*block, until);
-  return true;
+  });
 }
 
 bool Table::reset(const Hash128& h, int64_t now) noexcept {
-  const uint64_t fp = fingerprint(h);
-  const Probe p = probe_of(fp);
-  const ShardGuard guard = lock_key(p);
-  if (!guard.held()) return false;
-  Entry* entry;
-  Entry* block;
-  find(p, fp, entry, block);
-  bool live = false;
-  for (Entry* e : {entry, block}) {
-    if (e == nullptr) continue;
-    live = live || expiry_of(*e) > now;
-    release(*p.shard, *e);
-  }
-  return live;
+  return with_key(h, false, [&](const Probe& p, uint64_t, const KeyEntries& found) {
+    bool live = false;
+    for (Entry* e : {found.state, found.block}) {
+      if (e == nullptr) continue;
+      live = live || expiry_of(*e) > now;
+      release(*p.shard, *e);
+    }
+    return live;
+  });
 }
 
 void Table::put(const Entry& moved, int64_t now) noexcept {
   const Probe p = probe_of(moved.fp & ~kBlockBit);
   ShardGuard guard(p.shard->lock);
-  Entry* entry;
-  Entry* block;
-  find(p, moved.fp & ~kBlockBit, entry, block);
-  Entry* target = is_block(moved) ? block : entry;
+  KeyEntries found;
+  find(p, moved.fp & ~kBlockBit, found);
+  Entry* target = is_block(moved) ? found.block : found.state;
   if (target == nullptr) {
     int64_t earliest = kNever;
     target = claim(p, moved.fp, now, &earliest, true);
@@ -590,10 +579,9 @@ void Table::move_key(const Hash128& h, Table& into, int64_t now) noexcept {
   int count = 0;
   {
     ShardGuard guard(p.shard->lock);
-    Entry* entry;
-    Entry* block;
-    find(p, fp, entry, block);
-    for (Entry* e : {entry, block}) {
+    KeyEntries found;
+    find(p, fp, found);
+    for (Entry* e : {found.state, found.block}) {
       if (e == nullptr) continue;
       if (expiry_of(*e) > now) moved[count++] = *e;
       release(*p.shard, *e);

@@ -157,18 +157,30 @@ class Table {
   struct Header;
   struct Shard;
   struct Probe;
+  // A key's state and block entries, null where absent.
+  struct KeyEntries {
+    Entry* state;
+    Entry* block;
+  };
 
   uint64_t fingerprint(const Hash128& h) const noexcept;
   Probe probe_of(uint64_t fp) const noexcept;
-  // Finds the key's state and block entries (null where absent) in one pass over its buckets.
-  void find(const Probe& p, uint64_t fp, Entry*& state, Entry*& block) const noexcept;
+  // Finds the key's state and block entries in one pass over its buckets (into `found`, which
+  // the hot path then reads in place rather than copying).
+  void find(const Probe& p, uint64_t fp, KeyEntries& found) const noexcept;
+  // The lock every operation on one key takes first: its shard's, waited for at most the lock
+  // timeout, a wait counted in the shard's `contended`, a failure in lock_failures_.
+  ShardGuard lock_key(const Probe& p) noexcept;
+  // Finds the key's slot under its lock: how consume, refund, block and reset start. Hashes to the
+  // fingerprint, takes the shard lock (lock_key), finds the key's entries, and runs
+  // `op(const Probe&, uint64_t fp, const KeyEntries&)` holding the lock, returning what it returns;
+  // returns `if_unlocked` without running it when the lock was not had in time.
+  template <typename R, typename Op>
+  R with_key(const Hash128& h, R if_unlocked, Op&& op) noexcept;
   // An entry for `fp` in its buckets (emptied, with `fp` set), moving others aside if need be; null
   // when there is no room (refuse mode, or signal_when_full() unless `moving`: an entry moved in by
   // a migration is placed as onFull says), with the earliest expiry among the candidates in
   // `earliest_expiry`. Called with the shard lock held.
-  // The lock every operation on one key takes first: its shard's, waited for at most the lock
-  // timeout, a wait counted in the shard's `contended`, a failure in lock_failures_.
-  ShardGuard lock_key(const Probe& p) noexcept;
   Entry* claim(const Probe& p, uint64_t fp, int64_t now, int64_t* earliest_expiry,
                bool moving = false) noexcept;
   // Frees an entry of the probe's buckets by moving occupants along a path to a free (or expired)

@@ -458,22 +458,45 @@ void test_entry_packing_is_exact() {
     };
     const int64_t w = per;
     const int64_t start = now - now % w;
-    const Case cases[] = {
-        {PolicyKind::kFixedWindow, {now, count, 0}, now + w},
-        {PolicyKind::kGcra,
-         {now + below(w) * 0 + std::min<int64_t>(limit * per, int64_t{1} << 50), below(per), 0},
-         now + (int64_t{1} << 50)},
-        {PolicyKind::kTokenBucket, {count, now, below(per)}, now + (int64_t{1} << 50)},
-        {PolicyKind::kSlidingWindow,
-         {start, count, round % 5 == 0 ? limit : below(limit + 1)},
-         start + 2 * w},
-        {PolicyKind::kSlidingWindow, {start, 0, count}, start + w},
-    };
+    Case cases[5];
+    cases[0].kind = PolicyKind::kFixedWindow;
+    cases[0].s.fixed_window = FixedWindowState{now, count};
+    cases[0].expires_at = now + w;
+    cases[1].kind = PolicyKind::kGcra;
+    cases[1].s.gcra = GcraState{now + std::min<int64_t>(limit * per, int64_t{1} << 50), below(per)};
+    cases[1].expires_at = now + (int64_t{1} << 50);
+    cases[2].kind = PolicyKind::kTokenBucket;
+    cases[2].s.token_bucket = TokenBucketState{count, now, below(per)};
+    cases[2].expires_at = now + (int64_t{1} << 50);
+    cases[3].kind = PolicyKind::kSlidingWindow;
+    cases[3].s.sliding_window = SlidingWindowState{start, count, round % 5 == 0 ? limit : below(limit + 1)};
+    cases[3].expires_at = start + 2 * w;
+    cases[4].kind = PolicyKind::kSlidingWindow;
+    cases[4].s.sliding_window = SlidingWindowState{start, 0, count};
+    cases[4].expires_at = start + w;
     for (const Case& c : cases) {
       store_state(e, c.kind, c.s, c.expires_at);
       const CounterState back = load_state(e, c.kind);
       CHECK_EQ(expiry_of(e), c.expires_at);
-      CHECK(back.a == c.s.a && back.b == c.s.b && back.c == c.s.c);
+      switch (c.kind) {
+        case PolicyKind::kFixedWindow:
+          CHECK(back.fixed_window.window_start == c.s.fixed_window.window_start &&
+                back.fixed_window.count == c.s.fixed_window.count);
+          break;
+        case PolicyKind::kGcra:
+          CHECK(back.gcra.tat == c.s.gcra.tat && back.gcra.tat_fraction == c.s.gcra.tat_fraction);
+          break;
+        case PolicyKind::kTokenBucket:
+          CHECK(back.token_bucket.tokens == c.s.token_bucket.tokens &&
+                back.token_bucket.refilled_at == c.s.token_bucket.refilled_at &&
+                back.token_bucket.credit == c.s.token_bucket.credit);
+          break;
+        case PolicyKind::kSlidingWindow:
+          CHECK(back.sliding_window.window_start == c.s.sliding_window.window_start &&
+                back.sliding_window.count == c.s.sliding_window.count &&
+                back.sliding_window.previous_count == c.s.sliding_window.previous_count);
+          break;
+      }
       CHECK_EQ(e.fp, 0x1234);
       if (failures > 0) return;
     }

@@ -127,11 +127,18 @@ export function leakyBucket(
   return Object.freeze({ kind: 'leakyBucket', burst, rateTokens, rateIntervalMs });
 }
 
-/** The native side's PolicyKind values. */
+/**
+ * The native side's PolicyKind values: the internal name of each kind, beside the public policy it
+ * implements. Gcra is leakyBucket (a leaky bucket used as a meter is GCRA, computed as such).
+ */
 export const PolicyCode = {
+  /** fixedWindow */
   FixedWindow: 1,
+  /** slidingWindow */
   SlidingWindow: 2,
+  /** tokenBucket */
   TokenBucket: 3,
+  /** leakyBucket */
   Gcra: 4,
 } as const;
 export type PolicyCode = (typeof PolicyCode)[keyof typeof PolicyCode];
@@ -139,9 +146,13 @@ export type PolicyCode = (typeof PolicyCode)[keyof typeof PolicyCode];
 /** The integer parameters both engines run on (the native side's `Policy`). */
 export interface PolicyParams {
   readonly code: PolicyCode;
+  /** fixedWindow's and slidingWindow's limit, tokenBucket's capacity, leakyBucket's burst. */
   readonly limit: number;
+  /** Window policies only (else 0). */
   readonly windowMs: number;
+  /** The rate's tokens: tokenBucket's refillTokens, leakyBucket's rateTokens (else 0). */
   readonly rateTokens: number;
+  /** The rate's interval: tokenBucket's refillIntervalMs, leakyBucket's rateIntervalMs (else 0). */
   readonly rateIntervalMs: number;
   /** The largest per-call limit override that keeps the arithmetic exact. */
   readonly maxLimit: number;

@@ -95,6 +95,7 @@ export interface PolicyRecord {
 }
 
 export interface TableConfig {
+  /** A PolicyCode (the addon refuses any other number). */
   readonly kind: number;
   readonly limit: number;
   readonly windowMs: number;
@@ -227,7 +228,6 @@ export function plannedCapacity(capacity: number, shards: number): { capacity: n
   return { capacity: perShard * count, shards: count };
 }
 
-/** What inspecting a live shared table reports. */
 /** inspectSharedMemory as the addon answers it (the policy as recorded: a code and integers). */
 export interface RawSharedTableReport {
   readonly capacity: number;

@@ -1,18 +1,16 @@
-// The four algorithms in TypeScript, mirroring native/core/algorithms.cc line for line. Every
-// product stays below 2^50 (validated), so doubles compute them, and floor/ceil of their
-// quotients, exactly.
+// The four algorithms in TypeScript, mirroring native/core/algorithms.cc line for line (only the
+// dispatch differs: see DECIDERS). Every product stays below 2^50 (validated), so doubles compute
+// them, and floor/ceil of their quotients, exactly. Each kind's state: counter-state.ts.
+import { PolicyCode } from '../../common/policies.js';
+import { TokenBucketState, type CounterState, type SlidingWindowState, type FixedWindowState, type GcraState } from './counter-state.js';
 
-/** Per-key state; field meanings as in native/core/counter_state.h. */
-export interface CounterState {
-  a: number;
-  b: number;
-  c: number;
-}
-
+/** The policy as the algorithms read it (the native side's `Policy`, without the limit). */
 export interface PolicyView {
-  readonly code: number;
+  readonly code: PolicyCode;
   readonly windowMs: number;
+  /** tokenBucket's refillTokens, leakyBucket's rateTokens. */
   readonly rateTokens: number;
+  /** tokenBucket's refillIntervalMs, leakyBucket's rateIntervalMs. */
   readonly rateIntervalMs: number;
 }
 
@@ -41,92 +39,94 @@ function set(v: Verdict, allowed: boolean, limit: number, remaining: number, res
   return v;
 }
 
-// ---- fixed window ----
+// ---- fixed window (public fixedWindow) ----
 
-function fixedWindow(p: PolicyView, limit: number, s: CounterState, now: number, cost: number, commit: boolean, v: Verdict): Verdict {
-  let start = s.a;
-  let count = s.b;
-  if (now >= start + p.windowMs) {
-    start = now;
+function fixedWindow(p: PolicyView, limit: number, s: FixedWindowState, now: number, cost: number, commit: boolean, v: Verdict): Verdict {
+  let windowStart = s.windowStart;
+  let count = s.count;
+  if (now >= windowStart + p.windowMs) {
+    windowStart = now;
     count = 0;
   }
-  const reset = start + p.windowMs - now;
+  const reset = windowStart + p.windowMs - now;
   if (cost > limit || count + cost > limit) {
     return set(v, false, limit, Math.max(0, limit - count), reset, cost > limit ? Infinity : reset);
   }
   if (commit) {
     count += cost;
-    s.a = start;
-    s.b = count;
+    s.windowStart = windowStart;
+    s.count = count;
   }
   return set(v, true, limit, limit - count, reset, 0);
 }
 
-// ---- sliding window ----
+// ---- sliding window (public slidingWindow) ----
 
+/** The state as of now (its window the current one), and how far into that window now is. */
 interface SlidingView {
-  start: number;
-  cur: number;
-  prev: number;
+  windowStart: number;
+  count: number;
+  previousCount: number;
+  /** ms into the current window. */
   elapsed: number;
 }
 
-const view: SlidingView = { start: 0, cur: 0, prev: 0, elapsed: 0 };
+const view: SlidingView = { windowStart: 0, count: 0, previousCount: 0, elapsed: 0 };
 
-function slidingView(p: PolicyView, s: CounterState, now: number): SlidingView {
+function slidingView(p: PolicyView, s: SlidingWindowState, now: number): SlidingView {
   const w = p.windowMs;
   const aligned = now - (now % w);
-  view.start = aligned;
-  view.cur = 0;
-  view.prev = 0;
-  if (s.a >= aligned) {
-    view.start = s.a;
-    view.cur = s.b;
-    view.prev = s.c;
-  } else if (s.a === aligned - w) {
-    view.prev = s.b;
+  view.windowStart = aligned;
+  view.count = 0;
+  view.previousCount = 0;
+  if (s.windowStart >= aligned) {
+    view.windowStart = s.windowStart;
+    view.count = s.count;
+    view.previousCount = s.previousCount;
+  } else if (s.windowStart === aligned - w) {
+    view.previousCount = s.count;
   }
-  view.elapsed = Math.max(0, now - view.start);
+  view.elapsed = Math.max(0, now - view.windowStart);
   return view;
 }
 
-function weightedPrev(p: PolicyView, v: SlidingView): number {
+function weightedPrevious(p: PolicyView, v: SlidingView): number {
   const w = p.windowMs;
-  if (v.prev === 0 || v.elapsed >= w) return 0;
-  return ceilDiv(v.prev * (w - v.elapsed), w);
+  if (v.previousCount === 0 || v.elapsed >= w) return 0;
+  return ceilDiv(v.previousCount * (w - v.elapsed), w);
 }
 
 /** Until the state is that of a fresh key: this window's count weighs into the next one. */
 function slidingExpiry(p: PolicyView, v: SlidingView, now: number): number {
-  if (v.cur > 0) return v.start + 2 * p.windowMs - now;
-  if (v.prev > 0 && v.elapsed < p.windowMs) return v.start + p.windowMs - now;
+  if (v.count > 0) return v.windowStart + 2 * p.windowMs - now;
+  if (v.previousCount > 0 && v.elapsed < p.windowMs) return v.windowStart + p.windowMs - now;
   return 0;
 }
 
 /** What a caller is told: until the current window ends (at most one window); 0 with nothing counted. */
 function slidingReset(p: PolicyView, v: SlidingView, now: number): number {
-  if (v.cur > 0 || (v.prev > 0 && v.elapsed < p.windowMs)) return v.start + p.windowMs - now;
+  if (v.count > 0 || (v.previousCount > 0 && v.elapsed < p.windowMs)) return v.windowStart + p.windowMs - now;
   return 0;
 }
 
 function slidingRetry(p: PolicyView, limit: number, v: SlidingView, cost: number): number {
   const w = p.windowMs;
   if (cost > limit) return Infinity;
-  const room = limit - v.cur - cost;
-  if (room >= 0) return w - floorDiv(room * w, v.prev) - v.elapsed;
-  return w - v.elapsed + w - floorDiv((limit - cost) * w, v.cur);
+  const room = limit - v.count - cost;
+  if (room >= 0) return w - floorDiv(room * w, v.previousCount) - v.elapsed;
+  return w - v.elapsed + w - floorDiv((limit - cost) * w, v.count);
 }
 
-function slidingWindow(p: PolicyView, limit: number, s: CounterState, now: number, cost: number, commit: boolean, out: Verdict): Verdict {
+function slidingWindow(p: PolicyView, limit: number, s: SlidingWindowState, now: number, cost: number, commit: boolean, out: Verdict): Verdict {
   const v = slidingView(p, s, now);
-  const used = v.cur + weightedPrev(p, v);
+  const used = v.count + weightedPrevious(p, v);
   if (cost > limit || used + cost > limit) {
     set(out, false, limit, Math.max(0, limit - used), slidingReset(p, v, now), slidingRetry(p, limit, v, cost));
   } else if (commit) {
-    v.cur += cost;
-    s.a = v.start;
-    s.b = v.cur;
-    s.c = v.prev;
+    v.count += cost;
+    s.windowStart = v.windowStart;
+    s.count = v.count;
+    s.previousCount = v.previousCount;
     set(out, true, limit, limit - used - cost, slidingReset(p, v, now), 0);
   } else {
     set(out, true, limit, limit - used, slidingReset(p, v, now), 0);
@@ -135,144 +135,154 @@ function slidingWindow(p: PolicyView, limit: number, s: CounterState, now: numbe
   return out;
 }
 
-// ---- token bucket ----
+// ---- token bucket (public tokenBucket) ----
 
-function refillTokens(p: PolicyView, capacity: number, s: CounterState, now: number): void {
+/** Brings the bucket up to `now` (a full bucket drops its credit; refilledAt never goes back). */
+function refill(p: PolicyView, capacity: number, s: TokenBucketState, now: number): void {
   const t = p.rateTokens;
   const i = p.rateIntervalMs;
-  if (s.a >= capacity) {
-    s.a = capacity;
-    s.c = 0;
-  } else if (now > s.b) {
-    const elapsed = now - s.b;
-    const need = (capacity - s.a) * i - s.c;
+  if (s.tokens >= capacity) {
+    s.tokens = capacity;
+    s.credit = 0;
+  } else if (now > s.refilledAt) {
+    const elapsed = now - s.refilledAt;
+    const need = (capacity - s.tokens) * i - s.credit;
     if (elapsed >= ceilDiv(need, t)) {
-      s.a = capacity;
-      s.c = 0;
+      s.tokens = capacity;
+      s.credit = 0;
     } else {
-      const credit = s.c + elapsed * t;
-      s.a += floorDiv(credit, i);
-      s.c = credit % i;
+      const credit = s.credit + elapsed * t;
+      s.tokens += floorDiv(credit, i);
+      s.credit = credit % i;
     }
   }
-  s.b = Math.max(s.b, now);
+  s.refilledAt = Math.max(s.refilledAt, now);
 }
 
-function tokensWait(p: PolicyView, s: CounterState, target: number): number {
-  if (s.a >= target) return 0;
-  return ceilDiv((target - s.a) * p.rateIntervalMs - s.c, p.rateTokens);
+/** ms until the bucket holds `target` tokens. */
+function tokensWait(p: PolicyView, s: TokenBucketState, target: number): number {
+  if (s.tokens >= target) return 0;
+  return ceilDiv((target - s.tokens) * p.rateIntervalMs - s.credit, p.rateTokens);
 }
 
-const scratch: CounterState = { a: 0, b: 0, c: 0 };
+const bucketView = new TokenBucketState();
 
-function tokenBucket(p: PolicyView, capacity: number, s: CounterState, now: number, cost: number, commit: boolean, v: Verdict): Verdict {
-  scratch.a = s.a;
-  scratch.b = s.b;
-  scratch.c = s.c;
-  refillTokens(p, capacity, scratch, now);
-  if (cost > capacity || cost > scratch.a) {
-    return set(v, false, capacity, scratch.a, tokensWait(p, scratch, capacity), cost > capacity ? Infinity : tokensWait(p, scratch, cost));
+function tokenBucket(p: PolicyView, capacity: number, s: TokenBucketState, now: number, cost: number, commit: boolean, v: Verdict): Verdict {
+  const b = bucketView;
+  b.tokens = s.tokens;
+  b.refilledAt = s.refilledAt;
+  b.credit = s.credit;
+  refill(p, capacity, b, now);
+  if (cost > capacity || cost > b.tokens) {
+    return set(v, false, capacity, b.tokens, tokensWait(p, b, capacity), cost > capacity ? Infinity : tokensWait(p, b, cost));
   }
-  if (!commit) return set(v, true, capacity, scratch.a, tokensWait(p, scratch, capacity), 0);
-  scratch.a -= cost;
-  s.a = scratch.a;
-  s.b = scratch.b;
-  s.c = scratch.c;
-  return set(v, true, capacity, scratch.a, tokensWait(p, scratch, capacity), 0);
+  if (!commit) return set(v, true, capacity, b.tokens, tokensWait(p, b, capacity), 0);
+  b.tokens -= cost;
+  s.tokens = b.tokens;
+  s.refilledAt = b.refilledAt;
+  s.credit = b.credit;
+  return set(v, true, capacity, b.tokens, tokensWait(p, b, capacity), 0);
 }
 
-// ---- GCRA ----
+// ---- GCRA (public leakyBucket) ----
 
-function gcraBacklog(s: CounterState, now: number, t: number): number {
-  if (s.a < now) return 0;
-  return (s.a - now) * t + s.b;
+/** How far the theoretical arrival time is ahead of now, in 1/rateTokens ms (0 when behind). */
+function gcraBacklog(s: GcraState, now: number, t: number): number {
+  if (s.tat < now) return 0;
+  return (s.tat - now) * t + s.tatFraction;
 }
 
-function gcra(p: PolicyView, burst: number, s: CounterState, now: number, cost: number, commit: boolean, v: Verdict): Verdict {
+function gcra(p: PolicyView, burst: number, s: GcraState, now: number, cost: number, commit: boolean, v: Verdict): Verdict {
   const t = p.rateTokens;
   const i = p.rateIntervalMs;
   const backlog = gcraBacklog(s, now, t);
-  const tolerance = burst * i;
+  const tolerance = burst * i; // tau: burst emission intervals
   const remainingOf = (b: number) => Math.max(0, floorDiv(Math.max(0, tolerance - b), i));
   if (cost > burst || backlog > tolerance - cost * i) {
     return set(v, false, burst, remainingOf(backlog), ceilDiv(backlog, t), cost > burst ? Infinity : ceilDiv(backlog - (tolerance - cost * i), t));
   }
   if (!commit) return set(v, true, burst, remainingOf(backlog), ceilDiv(backlog, t), 0);
   const next = backlog + cost * i;
-  s.a = now + floorDiv(next, t);
-  s.b = next % t;
+  s.tat = now + floorDiv(next, t);
+  s.tatFraction = next % t;
   return set(v, true, burst, remainingOf(next), ceilDiv(next, t), 0);
 }
 
-// ---- dispatch ----
+// ---- dispatch: `p.code` and `s.kind` are the table's policy code ----
 
+type Decide<S extends CounterState> = (p: PolicyView, limit: number, s: S, now: number, cost: number, commit: boolean, v: Verdict) => Verdict;
+
+// Each kind's decision by its code: one indexed load picks it, where a switch would compare the
+// code with each imported PolicyCode label in turn on every call.
+const DECIDERS: { readonly [C in PolicyCode]: Decide<Extract<CounterState, { readonly kind: C }>> } = {
+  [PolicyCode.FixedWindow]: fixedWindow,
+  [PolicyCode.SlidingWindow]: slidingWindow,
+  [PolicyCode.TokenBucket]: tokenBucket,
+  [PolicyCode.Gcra]: gcra,
+};
+
+/** Sets `s` to the state of a key never seen (or expired) at `now`. */
 export function freshState(p: PolicyView, limit: number, now: number, s: CounterState): CounterState {
-  s.c = 0;
-  switch (p.code) {
-    case 1:
-      s.a = now;
-      s.b = 0;
+  switch (s.kind) {
+    case PolicyCode.FixedWindow:
+      s.windowStart = now;
+      s.count = 0;
       break;
-    case 2:
-      s.a = now - (now % p.windowMs);
-      s.b = 0;
+    case PolicyCode.SlidingWindow:
+      s.windowStart = now - (now % p.windowMs);
+      s.count = 0;
+      s.previousCount = 0;
       break;
-    case 3:
-      s.a = limit;
-      s.b = now;
+    case PolicyCode.TokenBucket:
+      s.tokens = limit;
+      s.refilledAt = now;
+      s.credit = 0;
       break;
-    default:
-      s.a = now;
-      s.b = 0;
+    case PolicyCode.Gcra:
+      s.tat = now;
+      s.tatFraction = 0;
   }
   return s;
 }
 
+/** Decides a request of `cost`; commits it into `s` when allowed and `commit` is set (a denial never changes `s`). */
 export function decide(p: PolicyView, limit: number, s: CounterState, now: number, cost: number, commit: boolean, v: Verdict): Verdict {
-  switch (p.code) {
-    case 1:
-      return fixedWindow(p, limit, s, now, cost, commit, v);
-    case 2:
-      return slidingWindow(p, limit, s, now, cost, commit, v);
-    case 3:
-      return tokenBucket(p, limit, s, now, cost, commit, v);
-    default:
-      return gcra(p, limit, s, now, cost, commit, v);
-  }
+  // `s` is of the kind p.code names (a table makes both from one code).
+  return (DECIDERS[p.code] as Decide<CounterState>)(p, limit, s, now, cost, commit, v);
 }
 
 /** Gives back up to `amount`; returns, in ms from now, when the state will be that of a fresh key (the slot's new expiry). */
 export function refund(p: PolicyView, limit: number, s: CounterState, now: number, amount: number): number {
   amount = Math.min(amount, limit);
-  switch (p.code) {
-    case 1:
-      if (now >= s.a + p.windowMs) return 0;
-      s.b = Math.max(0, s.b - amount);
-      return s.a + p.windowMs - now;
-    case 2: {
+  switch (s.kind) {
+    case PolicyCode.FixedWindow:
+      if (now >= s.windowStart + p.windowMs) return 0;
+      s.count = Math.max(0, s.count - amount);
+      return s.windowStart + p.windowMs - now;
+    case PolicyCode.SlidingWindow: {
       const v = slidingView(p, s, now);
-      v.cur = Math.max(0, v.cur - amount);
-      s.a = v.start;
-      s.b = v.cur;
-      s.c = v.prev;
+      v.count = Math.max(0, v.count - amount);
+      s.windowStart = v.windowStart;
+      s.count = v.count;
+      s.previousCount = v.previousCount;
       return slidingExpiry(p, v, now);
     }
-    case 3:
-      refillTokens(p, limit, s, now);
-      if (amount >= limit - s.a) {
-        s.a = limit;
-        s.c = 0;
+    case PolicyCode.TokenBucket:
+      refill(p, limit, s, now);
+      if (amount >= limit - s.tokens) {
+        s.tokens = limit;
+        s.credit = 0;
       } else {
-        s.a += amount;
+        s.tokens += amount;
       }
       return tokensWait(p, s, limit);
-    default: {
+    case PolicyCode.Gcra: {
       const t = p.rateTokens;
       const back = amount * p.rateIntervalMs;
       const backlog = gcraBacklog(s, now, t);
       const next = back >= backlog ? 0 : backlog - back;
-      s.a = now + floorDiv(next, t);
-      s.b = next % t;
+      s.tat = now + floorDiv(next, t);
+      s.tatFraction = next % t;
       return ceilDiv(next, t);
     }
   }

@@ -2,8 +2,10 @@
 // expiry and capacity rules.
 import { monotonicMs } from '../../common/clock.js';
 import { DEFAULT_TOP_KEYS_PERIOD_MS } from '../../common/constants.js';
+import { PolicyCode } from '../../common/policies.js';
 import { Detail, PROBE_WINDOW, plannedCapacity, type TableConfig, type TableEngine, type TableStats } from '../table-engine.js';
-import { decide, freshState, refund, type CounterState, type PolicyView, type Verdict } from './algorithms.js';
+import { decide, freshState, refund, type PolicyView, type Verdict } from './algorithms.js';
+import { newState, type CounterState } from './counter-state.js';
 import { KeyIndex } from './key-index.js';
 import { SlotStore } from './slot-store.js';
 import { TopKeysSummary } from './top-keys.js';
@@ -34,7 +36,7 @@ export class JsTable implements TableEngine {
   readonly #clock: Float64Array | undefined;
   readonly #verdict: Verdict = { allowed: false, limit: 0, remaining: 0, resetMs: 0, retryMs: 0, expiresMs: 0 };
   // The state being decided on, copied out of (and back into) its slot.
-  readonly #state: CounterState = { a: 0, b: 0, c: 0 };
+  readonly #state: CounterState;
   #cursor = 0;
   // The last key decided and its slot: a hot key (one global limit, one busy client) skips its Map
   // lookup, as the native table skips its hash. Forgotten when that slot is released.
@@ -51,12 +53,14 @@ export class JsTable implements TableEngine {
   #nearLimit = 0;
 
   constructor(config: TableConfig) {
+    const code = config.kind as PolicyCode; // as policyParams made it
     this.#policy = {
-      code: config.kind,
+      code,
       windowMs: config.windowMs,
       rateTokens: config.rateTokens,
       rateIntervalMs: config.rateIntervalMs,
     };
+    this.#state = newState(code);
     this.#capacity = plannedCapacity(config.capacity, config.shards).capacity;
     this.#index = new KeyIndex(this.#capacity);
     this.#slots = new SlotStore(this.#capacity);
@@ -112,7 +116,7 @@ export class JsTable implements TableEngine {
         v.allowed = false;
         v.remaining = 0;
         // As the native table: the later of the block's end and the reset the state shows.
-        const shown = !live ? 0 : this.#policy.code === 2 ? now + v.resetMs : expires;
+        const shown = !live ? 0 : this.#policy.code === PolicyCode.SlidingWindow ? now + v.resetMs : expires;
         v.resetMs = Math.max(shown, until) - now;
         v.retryMs = cost > limit ? Infinity : Math.max(v.retryMs, until - now);
         return v;

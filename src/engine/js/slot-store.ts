@@ -1,7 +1,8 @@
 // Per-key state of the TypeScript engine as numbers in typed arrays, one slot per key: no object per
 // key for the garbage collector to trace, and memory that only grows, chunk by chunk, never copied.
+import type { CounterState } from './counter-state.js';
 
-// Numbers per slot: the three state fields (as CounterState a, b, c) and the expiry.
+// Numbers per slot: the state's three (see counter-state.ts) and the expiry.
 const SLOT_FIELDS = 4;
 const FIELD_EXPIRES = 3;
 
@@ -46,22 +47,16 @@ export class SlotStore {
     this.#chunk(slot)[this.#offset(slot) + FIELD_EXPIRES] = expiresAt;
   }
 
-  /** Copies the slot's state fields into `state`. */
-  load(slot: number, state: { a: number; b: number; c: number }): void {
-    const chunk = this.#chunk(slot);
-    const at = this.#offset(slot);
-    state.a = chunk[at] as number;
-    state.b = chunk[at + 1] as number;
-    state.c = chunk[at + 2] as number;
+  /** Copies the slot's state into `state`. */
+  load(slot: number, state: CounterState): void {
+    state.read(this.#chunk(slot), this.#offset(slot));
   }
 
   /** Writes `state` and its expiry into the slot. */
-  store(slot: number, state: { readonly a: number; readonly b: number; readonly c: number }, expiresAt: number): void {
+  store(slot: number, state: CounterState, expiresAt: number): void {
     const chunk = this.#chunk(slot);
     const at = this.#offset(slot);
-    chunk[at] = state.a;
-    chunk[at + 1] = state.b;
-    chunk[at + 2] = state.c;
+    state.write(chunk, at);
     chunk[at + FIELD_EXPIRES] = expiresAt;
   }
 
