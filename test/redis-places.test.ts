@@ -273,7 +273,8 @@ describe.runIf(hasRedis)('RedisPlaces on one redis-server', () => {
     expect(make({ timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringContaining('timeoutMs') }));
     expect(make({ pollMs: 'fast' })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringContaining('pollMs') }));
     expect(make({ redis: {} })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT', message: expect.stringContaining('redis') }));
-    expect(make({}, { limit: 0, concurrency: 0, leaseMs: 100 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
+    expect(make({}, { limit: 0, concurrency: 0, leaseMs: 100 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE' }));
+    expect(make({}, { leaseMs: 100 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
     expect(make({}, { limit: 5, concurrency: 0, leaseMs: 100 })).toThrow(expect.objectContaining({ message: expect.stringContaining('terms.windowMs') }));
     expect(make({}, { limit: 0, windowMs: 100, concurrency: 1, leaseMs: 100 })).toThrow(expect.objectContaining({ message: expect.stringContaining('terms.windowMs') }));
     expect(make({}, { limit: 1, windowMs: 100, concurrency: 0, leaseMs: 0 })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringContaining('terms.leaseMs') }));

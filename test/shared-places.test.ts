@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/common/clock.js';
 import { MAX_PLACE_HOLDERS, type PlaceReply, type PlaceTerms } from '../src/common/places.js';
 import { PlaceBook } from '../src/engine/js/place-book.js';
+import { LocalPlaces } from '../src/engine/local-places.js';
 import { loadNative } from '../src/engine/load-native.js';
 import { destroySharedPlaces, SharedPlaces } from '../src/engine/shared-places.js';
 import { destroySharedMemory, fixedWindow, inspectSharedMemory, Limiter, sharedMemory } from '../src/index.js';
@@ -251,6 +252,34 @@ describe.runIf(engines().includes('native'))('shared-memory places', () => {
       message: expect.stringContaining(`at most ${MAX_PLACE_HOLDERS} processes`),
     });
     expect(await store.counts()).toMatchObject({ inFlight: 1, holders: MAX_PLACE_HOLDERS });
+  });
+
+  it('refuses bad terms with the same coded error as the in-process store (one check for every store)', () => {
+    const bad: unknown[] = [
+      { limit: 0, windowMs: 0, concurrency: 0, leaseMs: 1000 },
+      { leaseMs: 1000 },
+      { limit: 1, windowMs: 0, concurrency: 0, leaseMs: 1000 },
+      { limit: 0, windowMs: 5, concurrency: 1, leaseMs: 1000 },
+      { limit: 1.5, windowMs: 10, concurrency: 0, leaseMs: 1000 },
+      { limit: 0, windowMs: 0, concurrency: 1, leaseMs: 0 },
+      { limit: 0, windowMs: 0, concurrency: 1, leaseMs: 1000, burst: 2 },
+      { limit: 1, windowMs: 2 ** 51, concurrency: 0, leaseMs: 1000 },
+      'terms',
+    ];
+    const thrown = (make: () => unknown) => {
+      try {
+        make();
+      } catch (error) {
+        const e = error as { code?: unknown; message: string; constructor: { name: string } };
+        return `${e.constructor.name} ${String(e.code)}: ${e.message}`;
+      }
+      return 'no error';
+    };
+    for (const terms of bad) {
+      const local = thrown(() => new LocalPlaces(terms as PlaceTerms));
+      expect(local, show(terms)).toMatch(/^(TypeError TOLLGATE_INVALID_ARGUMENT|RangeError TOLLGATE_OUT_OF_RANGE): .*terms/);
+      expect(thrown(() => new SharedPlaces({ name: fresh() }, terms as PlaceTerms)), show(terms)).toBe(local);
+    }
   });
 
   it('checks its arguments, and rejects every call once closed (TOLLGATE_CLOSED)', async () => {

@@ -1,5 +1,5 @@
 // An upstream account's terms (PlaceTerms, src/common/places.ts) checked once, for every place store.
-import { invalidArgument } from './errors.js';
+import { invalidArgument, outOfRange } from './errors.js';
 import { checkKnownKeys } from './option-keys.js';
 import { MAX_PLACES, type PlaceTerms } from './places.js';
 import { checkInteger, checkObject } from './validate.js';
@@ -18,7 +18,11 @@ export function checkPlaceTerms(value: unknown): PlaceTerms {
   checkKnownKeys(o, TERM_KEYS, 'terms');
   const limit = o.limit === undefined ? 0 : checkInteger(o.limit, 'terms.limit', 0, MAX_PLACES);
   const concurrency = o.concurrency === undefined ? 0 : checkInteger(o.concurrency, 'terms.concurrency', 0, MAX_PLACES);
-  if (limit === 0 && concurrency === 0) throw invalidArgument('terms', 'a limit or a concurrency above 0', value);
+  if (limit === 0 && concurrency === 0) {
+    // Neither given is the wrong shape; both given as 0 is a value out of range.
+    const problem = o.limit === undefined && o.concurrency === undefined ? invalidArgument : outOfRange;
+    throw problem('terms', 'a limit or a concurrency above 0', value);
+  }
   // A window without a limit would mean nothing; a limit without a window is no rate.
   let windowMs = 0;
   if (limit > 0) windowMs = checkInteger(o.windowMs, 'terms.windowMs', 1, MAX_PLACE_MS);

@@ -1,6 +1,7 @@
 // An upstream account's places in this process only: the book in memory, changes told at once.
 import { closedError } from '../common/errors.js';
 import { monotonicMs, type ManualClock } from '../common/clock.js';
+import { checkPlaceTerms } from '../common/place-terms.js';
 import type { PlaceCounts, PlaceReply, PlaceStore, PlaceTerms } from '../common/places.js';
 import { PlaceBook } from './js/place-book.js';
 
@@ -11,7 +12,7 @@ export class LocalPlaces implements PlaceStore {
   #closed = false;
 
   constructor(terms: PlaceTerms, clock?: ManualClock) {
-    this.#book = new PlaceBook(terms);
+    this.#book = new PlaceBook(checkPlaceTerms(terms));
     this.#clock = clock;
   }
 

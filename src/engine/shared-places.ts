@@ -3,7 +3,8 @@
 // call (test/shared-places.test.ts compares them).
 import { monotonicMs, type ManualClock } from '../common/clock.js';
 import { closedError, invalidArgument, nativeUnavailable, outOfRange } from '../common/errors.js';
-import { MAX_PLACES, type PlaceCounts, type PlaceReply, type PlaceStore, type PlaceTerms } from '../common/places.js';
+import { checkPlaceTerms } from '../common/place-terms.js';
+import type { PlaceCounts, PlaceReply, PlaceStore, PlaceTerms } from '../common/places.js';
 import { checkInteger, checkObject } from '../common/validate.js';
 import { checkKnownKeys } from '../common/option-keys.js';
 import { loadNative } from './load-native.js';
@@ -21,23 +22,11 @@ export interface SharedPlacesOptions {
 
 /** Put before a store's name, so that a store never opens a rate-limit table of the same name. */
 const SEGMENT_PREFIX = 'places.';
-/** Longest window and lease (2^50 ms): a clock time plus both stays exact in a double. */
-const MAX_TERM_MS = 2 ** 50;
 /** How often watch() reads the version while a listener is on, in ms. */
 const WATCH_POLL_MS = 10;
 const HOLDER_ID = /^[0-9a-f]{16}$/;
 
 const checkName = (name: unknown): string => checkSharedName(name, 200 - SEGMENT_PREFIX.length);
-
-function checkTerms(terms: unknown): PlaceTerms {
-  const t = checkObject(terms, 'terms');
-  const limit = checkInteger(t.limit, 'limit', 0, MAX_PLACES);
-  const concurrency = checkInteger(t.concurrency, 'concurrency', 0, MAX_PLACES);
-  if (limit === 0 && concurrency === 0) throw outOfRange('limit', 'a limit or a concurrency above 0', limit);
-  const windowMs = checkInteger(t.windowMs, 'windowMs', limit > 0 ? 1 : 0, MAX_TERM_MS);
-  const leaseMs = checkInteger(t.leaseMs, 'leaseMs', 1, MAX_TERM_MS);
-  return { limit, windowMs, concurrency, leaseMs };
-}
 
 function checkHolder(holder: unknown): string {
   if (typeof holder !== 'string' || !HOLDER_ID.test(holder)) throw invalidArgument('holder', '16 lower-case hex digits', holder);
@@ -73,7 +62,7 @@ export class SharedPlaces implements PlaceStore {
     const name = checkName(o.name);
     const mode = o.mode === undefined ? 0o600 : checkInteger(o.mode, 'mode', 0, 0o777);
     if ((mode & 0o600) !== 0o600) throw outOfRange('mode', 'permission bits that include 0o600 (owner read and write)', mode);
-    const t = checkTerms(terms);
+    const t = checkPlaceTerms(terms);
     this.#addon = addonOrThrow();
     this.#handle = this.#addon.openPlaces(name, mode, t.limit, t.windowMs, t.concurrency, t.leaseMs);
     this.#clock = clock;
