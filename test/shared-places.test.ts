@@ -278,7 +278,10 @@ describe.runIf(engines().includes('native'))('shared-memory places', () => {
     for (const terms of bad) {
       const local = thrown(() => new LocalPlaces(terms as PlaceTerms));
       expect(local, show(terms)).toMatch(/^(TypeError TOLLGATE_INVALID_ARGUMENT|RangeError TOLLGATE_OUT_OF_RANGE): .*terms/);
-      expect(thrown(() => new SharedPlaces({ name: fresh() }, terms as PlaceTerms)), show(terms)).toBe(local);
+      expect(
+        thrown(() => new SharedPlaces({ name: fresh() }, terms as PlaceTerms)),
+        show(terms),
+      ).toBe(local);
     }
   });
 
