@@ -1,5 +1,6 @@
-// node bench/experiments/hot-loop.mjs <addon path> <n> [try|consume|floor]: n calls on one key through the raw addon
-// (floor: through build/Release/tollgate_floor.node),
+// node bench/experiments/hot-loop.mjs <addon path> <n> [try|consume|floor|shared]: n calls on one key through the raw
+// addon (floor: through build/Release/tollgate_floor.node; shared: tryConsume on a shared-memory table, which takes
+// its shard lock),
 // for counting instructions per call: run under callgrind at two n and divide the difference.
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
@@ -16,6 +17,7 @@ const { self } = addon.createTable({
   evict: true,
   preallocate: true,
   detail: new Float64Array(5),
+  shared: mode === 'shared' ? { name: `hot-loop-${process.pid}`, mode: 0o600, lockTimeoutMs: -1, onLockTimeout: false } : undefined,
 });
 const key = 'user:12345';
 let x = 0;
@@ -25,4 +27,5 @@ if (mode === 'floor') {
   for (let i = 0; i < N; i++) x += floor.readKeyOnly(key) ? 1 : 0;
 } else if (mode === 'consume') for (let i = 0; i < N; i++) x += addon.tableFunctions.consume(self, key) ? 1 : 0;
 else for (let i = 0; i < N; i++) x += addon.tableFunctions.tryConsume(self, key) ? 1 : 0;
+if (mode === 'shared') addon.destroySharedMemory(`hot-loop-${process.pid}`);
 console.log(x);
