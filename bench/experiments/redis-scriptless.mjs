@@ -1,7 +1,7 @@
-// The design issue 27 asked about, measured: a fixed window decided with plain commands
+// A design question, measured: a fixed window decided with plain commands
 // (INCRBY, PEXPIRE NX, PTTL per decision, pipelined by ioredis) beside tollgate's batched script,
 // on one redis-server, with the loop of bench/suites/redis.mjs (256 decisions in flight over
-// 10,000 keys). Not part of `npm run bench`: it answers one design question (see RESULTS.md,
+// 10,000 keys). Not part of `npm run bench`: it answers one design question (see FINDINGS.md,
 // "Redis at the server's speed").
 //   npm run build && node bench/experiments/redis-scriptless.mjs [durationMs]
 import { Redis } from 'ioredis';

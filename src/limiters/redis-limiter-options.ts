@@ -96,7 +96,7 @@ export interface RedisLimiterOptions {
 /**
  * Decisions per script call unless told: larger batches spread each call's reading, parsing and
  * writing over more decisions, smaller ones leave more calls in flight to overlap; 64 was the
- * best measured (bench/RESULTS.md, "Redis at the server's speed"), and a call of 64 holds Redis
+ * best measured (bench/FINDINGS.md, "Redis at the server's speed"), and a call of 64 holds Redis
  * well under a millisecond.
  */
 const DEFAULT_MAX_BATCH = 64;

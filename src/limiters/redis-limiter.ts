@@ -33,7 +33,8 @@ export type { RedisLimiterEvent, RedisLimiterOptions } from './redis-limiter-opt
 /**
  * Window ends remembered: up to 2^16 slots (1 MB, and the keys they hold) whatever the key count,
  * from 256 slots as keys arrive (a limiter per tenant stays small). It spares Redis a PTTL per
- * decision on the keys that recur; a larger table saved nothing more at 1M keys (bench/RESULTS.md).
+ * decision on the keys that recur; a larger table saved nothing more at 1M keys (bench/FINDINGS.md,
+ * "Node's CPU per decision").
  */
 const WINDOW_ENDS_BITS = 16;
 

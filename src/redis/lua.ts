@@ -418,8 +418,8 @@ ${indent(BACKLOG_LUA, 6)}      local after = 0
 
   -- Plain consumes under one token bucket, GCRA or sliding window: a loop per algorithm, each made
   -- from one template (plainLoopLua) with the algorithm's step for a cost of 1 written out, since
-  -- in Redis' Lua every function call counts (see bench/RESULTS.md). The kind is tested once per
-  -- run, not once per request.
+  -- in Redis' Lua every function call counts (bench/FINDINGS.md, "Redis at the server's speed").
+  -- The kind is tested once per run, not once per request.
   local function plain_run()
     local p = policies[1]
     local kind, limit = p.kind, p.limit
@@ -465,9 +465,10 @@ return out
 /**
  * The common batch, plain consumes under one fixed window, in a script small enough that keeping it
  * loaded costs Redis' Lua GC little (its marking walks every loaded script: DECIDE_LUA, far larger,
- * slowed every script's p99, bench/RESULTS.md). KEYS and ARGV as DECIDE_LUA's for a plain batch,
- * then ARGV[11]: END_KNOWN for each request whose window end the caller knows (it ends after this
- * call's deadline), whose reset is then answered as KNOWN_END, "the end you know". Per request:
+ * slowed every script's p99: bench/FINDINGS.md, "A small script for the common batch"). KEYS and
+ * ARGV as DECIDE_LUA's for a plain batch, then ARGV[11]: END_KNOWN for each request whose window
+ * end the caller knows (it ends after this call's deadline), whose reset is then answered as
+ * KNOWN_END, "the end you know". Per request:
  * INCR, and PTTL (with PEXPIRE for a new window) unless the end is known; DECR when over the limit.
  * The reply is DECIDE_LUA's for one policy, with one more status: Status.Blocked, a blocked key,
  * which this script neither counts nor answers: the caller sends that request through DECIDE_LUA,
