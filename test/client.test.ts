@@ -1,12 +1,11 @@
 // The client side: waiting for capacity (fake timers, exact), header parsing, backoff, the queue,
 // and limitedFetch against a real mock upstream that enforces its own limit.
 import { spawn } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { allOf, destroySharedMemory, fixedWindow, Limiter, ManualClock, tokenBucket } from '../src/index.js';
 import { backoffDelay, createQueue, limitedFetch, parseDuration, parseRetryAfter, parseUpstreamLimits, QueueFullError, retryPolicy, throttle, type DeadLetter } from '../src/client-entry.js';
+import { BucketUpstream } from '../scripts/mock-upstream.mjs';
 import { engines } from './helpers/engines.js';
 
 describe('acquire (fake timers, manual clock)', () => {
@@ -295,47 +294,12 @@ describe('the queue', () => {
 });
 
 /** A real upstream on loopback that enforces its own token bucket and says so in its headers. */
-class MockUpstream {
-  readonly server: Server;
-  limiter: Limiter;
-  ok = 0;
-  tooMany = 0;
-  constructor(perSecond: number, burst: number) {
-    this.limiter = new Limiter({ policy: tokenBucket({ capacity: burst, refillPerSecond: perSecond }), engine: 'js' });
-    this.server = createServer((req, res) => {
-      const d = this.limiter.consume('all');
-      res.setHeader('x-ratelimit-limit-requests', String(d.limit));
-      res.setHeader('x-ratelimit-remaining-requests', String(d.remaining));
-      res.setHeader('x-ratelimit-reset-requests', `${d.resetMs}ms`);
-      if (!d.allowed) {
-        this.tooMany++;
-        res.statusCode = 429;
-        res.setHeader('retry-after', String(Math.ceil(d.retryAfterMs / 1000)));
-        res.end('slow down');
-        return;
-      }
-      this.ok++;
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ usage: { total_tokens: Number(req.headers['x-tokens'] ?? 10) } }));
-    });
-  }
-  /** Changes the limit behind the client's back. */
-  setRate(perSecond: number, burst: number) {
-    this.limiter = new Limiter({ policy: tokenBucket({ capacity: burst, refillPerSecond: perSecond }), engine: 'js' });
-  }
-  async listen(): Promise<string> {
-    this.server.listen(0, '127.0.0.1');
-    await new Promise((r) => this.server.once('listening', r));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
-  }
-  close() {
-    return new Promise((r) => this.server.close(r));
-  }
-}
+const bucketOf = (perSecond: number, burst: number) => new Limiter({ policy: tokenBucket({ capacity: burst, refillPerSecond: perSecond }), engine: 'js' });
+const bucketUpstream = (perSecond: number, burst: number) => new BucketUpstream(bucketOf(perSecond, burst));
 
 describe('limitedFetch against a mock upstream', () => {
   it('500 jobs at the configured rate finish with zero 429s', async () => {
-    const upstream = new MockUpstream(400, 20);
+    const upstream = bucketUpstream(400, 20);
     const url = await upstream.listen();
     try {
       // 97% of the upstream's rate and a burst of 1. The upstream's burst (20) covers what can be in
@@ -353,7 +317,7 @@ describe('limitedFetch against a mock upstream', () => {
   });
 
   it('with the upstream limit halved behind its back, every job still finishes or is dead-lettered', async () => {
-    const upstream = new MockUpstream(400, 20);
+    const upstream = bucketUpstream(400, 20);
     const url = await upstream.listen();
     try {
       const requests = new Limiter({ policy: tokenBucket({ capacity: 10, refillPerSecond: 360 }), engine: engines()[0] ?? 'js' });
@@ -361,7 +325,7 @@ describe('limitedFetch against a mock upstream', () => {
       const blocked = vi.spyOn(requests, 'block');
       const fetchLimited = limitedFetch({ requests, retry: { maxAttempts: 8, baseDelayMs: 20 }, onDeadLetter: (l) => letters.push(l) });
       const jobs = Array.from({ length: 500 }, (_, i) => {
-        if (i === 100) upstream.setRate(180, 10);
+        if (i === 100) upstream.limiter = bucketOf(180, 10); // halved behind the client's back
         return fetchLimited(url).then(
           (r) => r.status,
           () => 'dead',
@@ -380,7 +344,7 @@ describe('limitedFetch against a mock upstream', () => {
   });
 
   it('charges estimated tokens, then refunds down to the real usage', async () => {
-    const upstream = new MockUpstream(1000, 100);
+    const upstream = bucketUpstream(1000, 100);
     const url = await upstream.listen();
     try {
       const tokens = new Limiter({ policy: fixedWindow({ limit: 1000, windowMs: 60_000 }) });
@@ -401,7 +365,7 @@ describe('limitedFetch against a mock upstream', () => {
   });
 
   it.runIf(engines().includes('native'))('two processes sharing one shared-memory limiter stay under the upstream quota', async () => {
-    const upstream = new MockUpstream(300, 10);
+    const upstream = bucketUpstream(300, 10);
     const url = await upstream.listen();
     const name = `fetch-${process.pid}`;
     destroySharedMemory(name);

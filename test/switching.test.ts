@@ -10,6 +10,7 @@ import { fixedWindow, Limiter, sharedMemory, tokenBucket } from '../src/index.js
 import { fastifyRateLimit, honoRateLimit, koaRateLimit, rateLimit } from '../src/http-entry.js';
 import { createQueue, limitedFetch } from '../src/client-entry.js';
 import { ExpressRateLimitStore, RateLimiterTollgate } from '../src/adapters-entry.js';
+import { jitteryFetch, StrictUpstream } from '../scripts/mock-upstream.mjs';
 import { closeAfter, listen } from './helpers/listen.js';
 
 const limiterOf = (limit: number) => new Limiter({ policy: fixedWindow({ limit, windowMs: 60_000 }), capacity: 1000 });
@@ -193,46 +194,20 @@ describe('unknown options are refused by name', () => {
 });
 
 describe("a client held to an upstream's published limit", () => {
-  /** An upstream that allows `limit` requests in any `windowMs`, counted on arrival (a sliding log). */
+  /** An upstream that allows `limit` requests in any `windowMs`, counted on arrival; closed after the test. */
   async function strictUpstream(limit: number, windowMs: number) {
-    const arrivals: number[] = [];
-    const refused = { count: 0 };
-    const server = createServer((_req, res) => {
-      const now = performance.now();
-      while (arrivals.length > 0 && (arrivals[0] as number) <= now - windowMs) arrivals.shift();
-      if (arrivals.length >= limit) {
-        refused.count++;
-        res.writeHead(429, { 'retry-after': '1' }).end();
-        return;
-      }
-      arrivals.push(now);
-      res.end('ok');
-    });
-    return { url: await listen(server), refused };
-  }
-
-  /** fetch with 0-40 ms of network delay each way, seeded so a run is repeatable. */
-  function jitteryFetch(seed: number): typeof fetch {
-    let x = seed;
-    const delay = () => {
-      x = (x * 1103515245 + 12345) % 2 ** 31;
-      return new Promise((r) => setTimeout(r, (x / 2 ** 31) * 40));
-    };
-    return async (input, init) => {
-      await delay();
-      const response = await fetch(input, init);
-      const body = await response.arrayBuffer();
-      await delay();
-      return new Response(body, { status: response.status, headers: response.headers });
-    };
+    const upstream = new StrictUpstream({ limit, windowMs });
+    const url = await upstream.listen();
+    closeAfter(() => upstream.close());
+    return { url, upstream };
   }
 
   it('upstream: { limit: 5, windowMs: 1000 }: no 429 at an upstream that counts arrivals, whatever the jitter (regression: 6-7 of 40)', async () => {
-    const { url, refused } = await strictUpstream(5, 1000);
+    const { url, upstream } = await strictUpstream(5, 1000);
     const upstreamFetch = limitedFetch({ upstream: { limit: 5, windowMs: 1000 }, fetch: jitteryFetch(7), retry: false });
     const statuses = await Promise.all(Array.from({ length: 25 }, () => upstreamFetch(url).then((r) => r.status)));
     expect(statuses.every((s) => s === 200)).toBe(true);
-    expect(refused.count).toBe(0);
+    expect(upstream.tooMany).toBe(0);
     upstreamFetch.close();
   }, 60_000);
 

@@ -2,12 +2,12 @@
 // against a strict upstream on loopback: at most 5 requests arriving in any 1,000 ms and 2 in
 // flight, 0-40 ms of network delay each way. Real worker processes, each running the built package.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Limiter, RedisLimiter, destroySharedMemory, fixedWindow, sharedMemory } from '../src/index.js';
 import { destroySharedPlaces } from '../src/client-entry.js';
+import { StrictUpstream } from '../scripts/mock-upstream.mjs';
 import { engines } from './helpers/engines.js';
 import { hasRedis, startRedis } from './helpers/redis.js';
 
@@ -16,55 +16,7 @@ const LIMIT = 5;
 const WINDOW_MS = 1000;
 const CONCURRENCY = 2;
 
-/** The upstream: counts each request on arrival, refuses (429) any beyond its terms. */
-class StrictUpstream {
-  readonly #arrivals: number[] = [];
-  readonly #server: Server;
-  inFlight = 0;
-  mostInFlight = 0;
-  tooMany = 0;
-  ok = 0;
-  hung = 0;
-
-  constructor() {
-    this.#server = createServer((req, res) => {
-      const now = performance.now();
-      this.inFlight++;
-      this.mostInFlight = Math.max(this.mostInFlight, this.inFlight);
-      let done = false;
-      res.on('close', () => {
-        if (!done) this.inFlight--;
-        done = true;
-      });
-      while (this.#arrivals.length > 0 && (this.#arrivals[0] as number) <= now - WINDOW_MS) this.#arrivals.shift();
-      if (this.#arrivals.length >= LIMIT || this.inFlight > CONCURRENCY) {
-        this.tooMany++;
-        res.writeHead(429, { 'retry-after': '1' }).end();
-        return;
-      }
-      this.#arrivals.push(now);
-      if (req.url === '/hang') {
-        this.hung++;
-        return; // answered never: its place is held until its process dies
-      }
-      const tokens = Number(req.headers['x-tokens'] ?? 0);
-      setTimeout(() => {
-        this.ok++;
-        res.end(JSON.stringify({ usage: { total_tokens: tokens } }));
-      }, 20);
-    });
-  }
-
-  async listen(): Promise<string> {
-    await new Promise<void>((r) => this.#server.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(this.#server.address() as { port: number }).port}/`;
-  }
-
-  close(): Promise<void> {
-    this.#server.closeAllConnections();
-    return new Promise((r) => this.#server.close(() => r()));
-  }
-}
+const strictUpstream = () => new StrictUpstream({ limit: LIMIT, windowMs: WINDOW_MS, concurrency: CONCURRENCY, answerMs: 20 });
 
 interface WorkerReport {
   readonly statuses: (number | string)[];
@@ -131,7 +83,7 @@ describe.runIf(engines().includes('native'))('one account, four processes on sha
   afterAll(cleanup);
 
   it('zero 429s, at most 2 in flight, places in use at least 80% of the time; tokens estimated before and settled after, across processes', async () => {
-    const upstream = new StrictUpstream();
+    const upstream = strictUpstream();
     const url = await upstream.listen();
     try {
       const workers = [1, 2, 3, 4].map((seed) => worker([url, 'shm', name, '10', '0', '5000', 'run', String(seed)]));
@@ -150,7 +102,7 @@ describe.runIf(engines().includes('native'))('one account, four processes on sha
   });
 
   it('a process killed while holding places: the others get them back at once (its pid is gone)', async () => {
-    const upstream = new StrictUpstream();
+    const upstream = strictUpstream();
     const url = await upstream.listen();
     try {
       // The killed worker's lease is long (60 s): only the pid check can give its places back in this test's time.
@@ -185,7 +137,7 @@ describe.runIf(hasRedis)('one account, two processes on Redis', () => {
   });
 
   it('zero 429s, at most 2 in flight, places in use at least 80% of the time; tokens settled across processes', async () => {
-    const upstream = new StrictUpstream();
+    const upstream = strictUpstream();
     const url = await upstream.listen();
     try {
       const workers = [1, 2].map((seed) => worker([url, 'redis', 'acct', '10', String(server.port), '5000', 'run', String(seed)]));
@@ -203,7 +155,7 @@ describe.runIf(hasRedis)('one account, two processes on Redis', () => {
   });
 
   it('a process killed while holding places: the other proceeds once its lease (1 s) lapses by Redis’ clock', async () => {
-    const upstream = new StrictUpstream();
+    const upstream = strictUpstream();
     const url = await upstream.listen();
     try {
       const holder = worker([url, 'redis', 'acct-k', '2', String(server.port), '1000', 'hang', '9']);

@@ -6,20 +6,10 @@ import Bottleneck from 'bottleneck';
 import { Redis } from 'ioredis';
 import { sharedMemory } from '../../dist/index.js';
 import { limitedFetch } from '../../dist/client-entry.js';
+import { jitteryFetch } from '../../scripts/mock-upstream.mjs';
 
 const [contender, url, redisPort, requests, seed, account] = process.argv.slice(2);
-let x = Number(seed) >>> 0 || 1;
-const delay = () => {
-  x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-  return new Promise((r) => setTimeout(r, (x / 2 ** 32) * 40));
-};
-const network = async (input) => {
-  await delay();
-  const response = await fetch(input);
-  const body = await response.arrayBuffer();
-  await delay();
-  return new Response(body, { status: response.status });
-};
+const network = jitteryFetch(Number(seed));
 
 let send;
 let end = () => undefined;

@@ -8,10 +8,10 @@ import { fileURLToPath } from 'node:url';
 import Bottleneck from 'bottleneck';
 import pThrottle from 'p-throttle';
 import { RateLimiter } from 'limiter';
-import { createServer } from 'node:http';
 import { Limiter, leakyBucket, tokenBucket } from '../../dist/index.js';
 import { createQueue, destroySharedPlaces, limitedFetch } from '../../dist/client-entry.js';
 import { redisAvailable, startRedis } from '../../scripts/local-redis.mjs';
+import { jitteryFetch, StrictUpstream } from '../../scripts/mock-upstream.mjs';
 import { progress, report } from '../common.mjs';
 
 const QUOTA = 400;
@@ -71,33 +71,9 @@ try {
   // delay each way (seeded): a client that sends on time still has its arrivals bunched.
   figures.jitter = {};
   {
-    const arrivals = [];
-    let refused = 0;
-    const server = createServer((_req, res) => {
-      const now = performance.now();
-      while (arrivals.length > 0 && arrivals[0] <= now - 1000) arrivals.shift();
-      if (arrivals.length >= 5) {
-        refused++;
-        res.writeHead(429, { 'retry-after': '1' }).end();
-        return;
-      }
-      arrivals.push(now);
-      res.end('ok');
-    });
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    const jitterUrl = `http://127.0.0.1:${server.address().port}/`;
-    let x = 12345;
-    const delay = () => {
-      x = (x * 1103515245 + 12345) % 2 ** 31;
-      return new Promise((r) => setTimeout(r, (x / 2 ** 31) * 40));
-    };
-    const jittery = async (input, init) => {
-      await delay();
-      const response = await fetch(input, init);
-      const body = await response.arrayBuffer();
-      await delay();
-      return new Response(body, { status: response.status, headers: response.headers });
-    };
+    const upstream = new StrictUpstream({ limit: 5, windowMs: 1000 });
+    const jitterUrl = await upstream.listen();
+    const jittery = jitteryFetch(12345);
     const CALLS = 60;
     const jitterContenders = {
       'tollgate limitedFetch, upstream: { limit: 5, windowMs: 1000 }': () => limitedFetch({ upstream: { limit: 5, windowMs: 1000 }, fetch: jittery }),
@@ -109,7 +85,7 @@ try {
     };
     for (const [name, make] of Object.entries(jitterContenders)) {
       await new Promise((r) => setTimeout(r, 1100)); // the upstream's window empties
-      refused = 0;
+      upstream.resetCounts();
       const send = make();
       const started = performance.now();
       const responses = await Promise.all(
@@ -122,11 +98,11 @@ try {
       );
       const seconds = (performance.now() - started) / 1000;
       const ok = responses.filter((r) => r === 200).length;
-      figures.jitter[name] = { shareOfQuota: ok / seconds / 5, tooMany: refused, completed: ok, calls: CALLS, seconds };
-      progress(`${name.padEnd(66)} ${((100 * ok) / seconds / 5).toFixed(1)}% of the quota, ${refused} 429s, ${ok}/${CALLS} in ${seconds.toFixed(1)} s`);
+      figures.jitter[name] = { shareOfQuota: ok / seconds / 5, tooMany: upstream.tooMany, completed: ok, calls: CALLS, seconds };
+      progress(`${name.padEnd(66)} ${((100 * ok) / seconds / 5).toFixed(1)}% of the quota, ${upstream.tooMany} 429s, ${ok}/${CALLS} in ${seconds.toFixed(1)} s`);
       send.close?.();
     }
-    server.close();
+    await upstream.close();
   }
 
   // One account, several processes: the strict upstream above (5 arriving in any 1,000 ms) and
@@ -136,26 +112,8 @@ try {
   figures.account = {};
   if (redisAvailable().available) {
     const redisServer = await startRedis();
-    const arrivals = [];
-    let inFlight = 0;
-    let refused = 0;
-    let mostInFlight = 0;
-    const server = createServer((_req, res) => {
-      const now = performance.now();
-      inFlight++;
-      mostInFlight = Math.max(mostInFlight, inFlight);
-      res.on('close', () => inFlight--);
-      while (arrivals.length > 0 && arrivals[0] <= now - 1000) arrivals.shift();
-      if (arrivals.length >= 5 || inFlight > 2) {
-        refused++;
-        res.writeHead(429, { 'retry-after': '1' }).end();
-        return;
-      }
-      arrivals.push(now);
-      setTimeout(() => res.end('ok'), 20);
-    });
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    const accountUrl = `http://127.0.0.1:${server.address().port}/`;
+    const upstream = new StrictUpstream({ limit: 5, windowMs: 1000, concurrency: 2, answerMs: 20 });
+    const accountUrl = await upstream.listen();
     const workerScript = fileURLToPath(new URL('../servers/account-worker.mjs', import.meta.url));
     const WORKERS = 4;
     const EACH = 10;
@@ -167,8 +125,7 @@ try {
     };
     for (const [contender, label] of Object.entries(names)) {
       await new Promise((r) => setTimeout(r, 1100));
-      refused = 0;
-      mostInFlight = 0;
+      upstream.resetCounts();
       const account = `bench-${contender}-${process.pid}`;
       const started = performance.now();
       const outputs = await Promise.all(
@@ -188,10 +145,11 @@ try {
       const seconds = (performance.now() - started) / 1000;
       const ok = outputs.flat().filter((s) => s === 200).length;
       if (contender === 'tollgate-shm') destroySharedPlaces(account);
-      figures.account[label] = { shareOfQuota: ok / seconds / 5, tooMany: refused, completed: ok, calls: WORKERS * EACH, seconds, mostInFlight };
-      progress(`${label.padEnd(72)} ${((100 * ok) / seconds / 5).toFixed(1)}% of the quota, ${refused} 429s, ${ok}/${WORKERS * EACH} in ${seconds.toFixed(1)} s, most in flight ${mostInFlight}`);
+      const { tooMany, mostInFlight } = upstream;
+      figures.account[label] = { shareOfQuota: ok / seconds / 5, tooMany, completed: ok, calls: WORKERS * EACH, seconds, mostInFlight };
+      progress(`${label.padEnd(72)} ${((100 * ok) / seconds / 5).toFixed(1)}% of the quota, ${tooMany} 429s, ${ok}/${WORKERS * EACH} in ${seconds.toFixed(1)} s, most in flight ${mostInFlight}`);
     }
-    server.close();
+    await upstream.close();
     await redisServer.stop();
   } else progress('one account, several processes: skipped (no redis-server)');
 
