@@ -40,7 +40,9 @@ interface Line {
   busy: boolean;
   /**
    * Woken while the head's ask was in flight: the store may have decided before the room came
-   * back, so a denial asks again at once rather than sleeping.
+   * back, so a denial asks again at once rather than sleeping. NOTE: so a consume must not wake
+   * its own key as it decides (a denied head would ask without end): allOf's undo of a denied
+   * consume wakes nobody.
    */
   woken: boolean;
 }
