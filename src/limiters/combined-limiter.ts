@@ -14,6 +14,14 @@ import type { CallOptions, CombinedLimiterStats } from './rate-limiter.js';
  */
 export class CombinedLimiter extends LimiterBase {
   readonly limiters: readonly Limiter[];
+  /**
+   * True while a call of this composite runs on its limiters: what they give back meanwhile wakes
+   * nobody here (refund and reset wake once, when every limit has it back; a denied consume only
+   * undoes its own spend).
+   */
+  #ownCall = false;
+  /** Removes what waitingStarted() hooked on the limiters (at close). */
+  readonly #unwatch: (() => void)[] = [];
 
   /** Named after its limiters, joined with '+'. */
   constructor(limiters: readonly Limiter[]) {
@@ -32,6 +40,17 @@ export class CombinedLimiter extends LimiterBase {
     return super.closed || this.limiters.some((l) => l.closed);
   }
 
+  /** Runs `call` as this composite's own (see #ownCall). */
+  #own<T>(call: () => T): T {
+    const outer = this.#ownCall;
+    this.#ownCall = true;
+    try {
+      return call();
+    } finally {
+      this.#ownCall = outer;
+    }
+  }
+
   /** The call options of each limiter, validated before anything is spent. */
   #options(options: CallOptions | undefined): (CallOptions | undefined)[] | undefined {
     return this.callLimits(options)?.map((limit) => (limit === undefined ? undefined : { limit }));
@@ -44,6 +63,10 @@ export class CombinedLimiter extends LimiterBase {
   consume(key: string, cost = 1, options?: CallOptions): Decision {
     this.live();
     const perLimit = this.#options(options);
+    return this.#own(() => this.#consume(key, cost, perLimit));
+  }
+
+  #consume(key: string, cost: number, perLimit: (CallOptions | undefined)[] | undefined): Decision {
     const decisions: Decision[] = [];
     for (let i = 0; i < this.limiters.length; i++) {
       const d = (this.limiters[i] as Limiter).consume(key, cost, perLimit?.[i]);
@@ -70,10 +93,15 @@ export class CombinedLimiter extends LimiterBase {
     return combineDecisions(this.limiters.map((l, i) => l.peek(key, cost, perLimit?.[i])));
   }
 
+  /** Gives `amount` back to every limit, then wakes the key's waiters here (see LimiterBase.givingBack). */
   refund(key: string, amount = 1, options?: CallOptions): void {
     this.live();
     const perLimit = this.#options(options);
-    for (const [i, l] of this.limiters.entries()) l.refund(key, amount, perLimit?.[i]);
+    this.givingBack(key, () =>
+      this.#own(() => {
+        for (const [i, l] of this.limiters.entries()) l.refund(key, amount, perLimit?.[i]);
+      }),
+    );
   }
 
   /** Blocks the key in every limiter; false if any had no room (a full table in 'refuse' mode). */
@@ -84,25 +112,40 @@ export class CombinedLimiter extends LimiterBase {
     return all;
   }
 
-  /** Forgets the key in every limiter; whether any held it. */
+  /** Forgets the key in every limiter, waking its waiters here; whether any held it. */
   reset(key: string): boolean {
     this.live();
-    let any = false;
-    for (const l of this.limiters) any = l.reset(key) || any;
-    return any;
+    return this.givingBack(key, () => this.#own(() => this.limiters.reduce((any, l) => l.reset(key) || any, false)));
   }
 
-  /** Once someone waits, closing any of the limiters closes this composite, rejecting its waiters at once. */
+  /**
+   * Once someone waits: closing any of the limiters closes this composite, rejecting its waiters
+   * at once, and room one of them gives back (a refund or reset called on it directly) wakes this
+   * composite's waiters on the key too.
+   */
   protected override waitingStarted(): void {
-    for (const limiter of this.limiters) limiter.onClose(() => this.close());
+    if (this.closed) {
+      this.close();
+      return;
+    }
+    for (const limiter of this.limiters) {
+      this.#unwatch.push(
+        limiter.onClose(() => this.close()),
+        limiter.onRoomBack((key) => {
+          if (!this.#ownCall) this.wakeWaiters(key);
+        }),
+      );
+    }
   }
 
   stats(): CombinedLimiterStats {
     return { name: this.name, store: 'combined', limiters: this.limiters.map((l) => l.stats()) };
   }
 
-  /** Nothing of its own to free: the limiters it combines stay open (they are yours to close). */
-  protected release(): void {}
+  /** Lets go of its limiters' listeners; the limiters themselves stay open (they are yours to close). */
+  protected release(): void {
+    for (const remove of this.#unwatch.splice(0)) remove();
+  }
 }
 
 /** All of these limits must allow a request; see CombinedLimiter. */

@@ -1,11 +1,12 @@
 // What every limiter shares, written once: its name and policies, the closed state and what closing
 // does (waiters rejected, listeners told), the check of a call's per-policy limits (tiers), and
-// acquire() with its waiting lines. A limiter writes only its decisions and what it releases.
+// acquire() with its waiting lines, woken when room is given back. A limiter writes only its
+// decisions and what it releases.
 import type { Decision } from '../common/decision.js';
 import { closedError, invalidArgument } from '../common/errors.js';
 import { policyParams, type Policy } from '../common/policies.js';
 import { checkInteger, splitLimits } from '../common/validate.js';
-import type { AcquireOptions, CallOptions, MaybePromise, RateLimiter, RateLimiterStats } from './rate-limiter.js';
+import { isPromise, type AcquireOptions, type CallOptions, type MaybePromise, type RateLimiter, type RateLimiterStats } from './rate-limiter.js';
 import { WaitingLines } from './waiting-lines.js';
 
 /** A limiter's name: a non-empty string of at most 256 characters; `fallback` when none is given (undefined: required). */
@@ -25,6 +26,7 @@ export abstract class LimiterBase implements RateLimiter {
   #closed = false;
   #lines: WaitingLines | undefined;
   #closeListeners: Set<() => void> | undefined;
+  #roomListeners: Set<(key: string) => void> | undefined;
 
   protected constructor(name: string, policies: readonly Policy[]) {
     this.name = name;
@@ -70,9 +72,10 @@ export abstract class LimiterBase implements RateLimiter {
   /**
    * Waits until `cost` can be spent for `key`, then spends it: resolves with the allowing
    * Decision. Waiters on one key are served first come, first served, the first waiting exactly
-   * the time the limiter names (one timer per key, no polling). Rejects with code
-   * TOLLGATE_ACQUIRE_TIMEOUT or TOLLGATE_ACQUIRE_ABORTED, having spent nothing, with a
-   * RangeError when the cost can never fit, and with TOLLGATE_CLOSED at once when the limiter closes.
+   * the time the limiter names (one timer per key, no polling), or until room is given back for
+   * the key in this process (see givingBack). Rejects with code TOLLGATE_ACQUIRE_TIMEOUT or
+   * TOLLGATE_ACQUIRE_ABORTED, having spent nothing, with a RangeError when the cost can never fit,
+   * and with TOLLGATE_CLOSED at once when the limiter closes.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Decision> {
     if (this.#lines === undefined) {
@@ -90,9 +93,47 @@ export abstract class LimiterBase implements RateLimiter {
     return Infinity;
   }
 
-  /** Room may have come back for `key` (a refund, a reset): its waiters ask again now. */
+  /**
+   * Runs `giveBack`, a call that gives room back for `key` (a refund, a reset, units handed back to
+   * the store), then wakes the key's waiters here and tells onRoomBack() listeners: when it returns,
+   * or when the promise it returns settles (the store has answered). Every method that gives room
+   * back goes through here, so no waiter sleeps past room this process gave back.
+   * NOTE: it wakes on a failure too. A give-back that failed part way (one limit of several) or
+   * timed out may have taken effect, and a waiter woken for nothing costs one more ask, which
+   * spends nothing when denied, or meets the error now rather than after its sleep.
+   */
+  protected givingBack<T>(key: string, giveBack: () => T): T {
+    let result: T;
+    try {
+      result = giveBack();
+    } catch (error) {
+      this.wakeWaiters(key);
+      throw error;
+    }
+    if (!isPromise(result as MaybePromise<unknown>)) {
+      this.wakeWaiters(key);
+      return result;
+    }
+    return (result as Promise<unknown>).finally(() => this.wakeWaiters(key)) as T;
+  }
+
+  /**
+   * Room may have come back for `key`: its waiters' head asks again now, and onRoomBack() listeners
+   * are told. Through givingBack() for this limiter's own give-backs; directly only for room given
+   * back elsewhere (a limiter this one is made of). Nothing once closed.
+   */
   protected wakeWaiters(key: string): void {
     this.#lines?.wake(key);
+    for (const listener of this.#roomListeners ?? []) listener(key);
+  }
+
+  /** @internal Runs `listener` with the key each time room may have come back for it here, until closed; returns the removal. */
+  onRoomBack(listener: (key: string) => void): () => void {
+    if (this.#closed) return () => {};
+    this.#roomListeners ??= new Set();
+    const listeners = this.#roomListeners;
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 
   /**
@@ -104,6 +145,7 @@ export abstract class LimiterBase implements RateLimiter {
     this.#closed = true;
     this.release();
     this.#lines?.close(closedError());
+    this.#roomListeners = undefined;
     const listeners = this.#closeListeners;
     this.#closeListeners = undefined;
     for (const listener of listeners ?? []) listener();

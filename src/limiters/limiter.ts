@@ -176,23 +176,22 @@ export class Limiter extends LimiterBase {
 
   /**
    * Gives `amount` back to a key (e.g. the upstream call failed), never beyond a fresh key's
-   * allowance. A key the table does not hold is left alone.
+   * allowance. A key the table does not hold is left alone. The key's acquire() waiters in this
+   * process ask again at once.
    */
   refund(key: string, amount = 1, options?: CallOptions): void {
     const table = this.#live();
     checkKey(key);
     checkPositiveInteger(amount, 'amount');
-    table.refund(key, amount, this.#limit(options));
-    this.wakeWaiters(key);
+    const limit = this.#limit(options);
+    this.givingBack(key, () => table.refund(key, amount, limit));
   }
 
-  /** Forgets the key (its counters and any block). Returns whether it was live. */
+  /** Forgets the key (its counters and any block), waking its acquire() waiters here. Returns whether it was live. */
   reset(key: string): boolean {
     const table = this.#live();
     checkKey(key);
-    const live = table.reset(key);
-    this.wakeWaiters(key);
-    return live;
+    return this.givingBack(key, () => table.reset(key));
   }
 
   /**

@@ -112,7 +112,10 @@ export interface RateLimiter {
   block(key: string, durationMs: number): MaybePromise<boolean>;
   /** Forgets the key (counters and block); whether it was held. */
   reset(key: string): MaybePromise<boolean>;
-  /** Waits until `cost` can be spent, then spends it (first come, first served per key). */
+  /**
+   * Waits until `cost` can be spent, then spends it (first come, first served per key). A refund or
+   * reset of the key through this limiter wakes its waiters in this process at once.
+   */
   acquire(key: string, options?: AcquireOptions): Promise<Decision>;
   stats(): RateLimiterStats;
   /** Stops deciding; pending waiters reject at once with code TOLLGATE_CLOSED. */

@@ -299,11 +299,11 @@ export class RedisLimiter extends LimiterBase {
   /**
    * Hands a lease's unspent units back to the window they were taken from (see GIVE_BACK_LUA),
    * also after close(): nobody waits for it, and a failure leaves them counted, as a lease that
-   * runs out its window would.
+   * runs out its window would. Room given back: the key's waiters ask again once Redis answers.
    */
   #giveBack(key: string, units: number, window: LeaseWindow): void {
     const names = this.#keys.names(key);
-    this.#direct(names, GIVE_BACK, [names.keys[0] as string], [String(units), String(window.expiresAt), String(window.countAfter)]).catch(() => undefined);
+    this.givingBack(key, () => this.#direct(names, GIVE_BACK, [names.keys[0] as string], [String(units), String(window.expiresAt), String(window.countAfter)])).catch(() => undefined);
   }
 
   #decide(key: string, cost: number, options: CallOptions | undefined, op: Pending['op'], startedAt = 0): Promise<Decision> {
@@ -376,7 +376,11 @@ export class RedisLimiter extends LimiterBase {
     return error;
   }
 
-  /** Gives back up to `amount` on every policy; a key Redis does not hold is left alone. */
+  /**
+   * Gives back up to `amount` on every policy; a key Redis does not hold is left alone. The key's
+   * acquire() waiters in this process ask again once Redis has answered, or failed to (see
+   * LimiterBase.givingBack).
+   */
   async refund(key: string, amount = 1, options?: CallOptions): Promise<void> {
     this.live();
     checkKey(key);
@@ -385,7 +389,7 @@ export class RedisLimiter extends LimiterBase {
     this.#forgets++;
     this.#denyCache?.forget(key);
     const names = this.#keys.names(key);
-    const reply = await this.#unsettled.track(this.#direct(names, DECIDE, [names.marker, ...names.keys], this.#protocol.refundArgs(amount, overrides)));
+    const reply = await this.givingBack(key, () => this.#unsettled.track(this.#direct(names, DECIDE, [names.marker, ...names.keys], this.#protocol.refundArgs(amount, overrides))));
     const foreign = this.#protocol.refundForeign(reply);
     if (foreign !== 0) throw this.#mismatch(names, foreign, 'refunded');
   }
@@ -403,7 +407,10 @@ export class RedisLimiter extends LimiterBase {
     return true;
   }
 
-  /** Forgets the key on Redis (counters and block) and in the deny cache. Returns whether Redis held it. */
+  /**
+   * Forgets the key on Redis (counters and block) and in the deny cache, waking its acquire()
+   * waiters here as refund() does. Returns whether Redis held it.
+   */
   async reset(key: string): Promise<boolean> {
     this.live();
     checkKey(key);
@@ -412,7 +419,7 @@ export class RedisLimiter extends LimiterBase {
     this.#denyCache?.forget(key);
     const names = this.#keys.names(key);
     this.#ends?.forget(key);
-    const reply = await this.#unsettled.track(this.#direct(names, RESET, [names.marker, ...names.keys], [names.base]));
+    const reply = await this.givingBack(key, () => this.#unsettled.track(this.#direct(names, RESET, [names.marker, ...names.keys], [names.base])));
     return Number(reply[2]) > 0;
   }
 

@@ -36,7 +36,15 @@ interface Line {
   readonly waiters: Waiter[];
   /** The head's wait for capacity: one timer, in steps when longer than setTimeout holds. */
   retry: LongTimer | undefined;
+  /** The head's ask is in flight. */
   busy: boolean;
+  /**
+   * Woken while the head's ask was in flight: the store may have decided before the room came
+   * back, so a denial asks again at once rather than sleeping. NOTE: so a consume must not wake
+   * its own key as it decides (a denied head would ask without end): allOf's undo of a denied
+   * consume wakes nobody.
+   */
+  woken: boolean;
 }
 
 /**
@@ -61,10 +69,15 @@ export class WaitingLines {
     this.#recheckMs = recheckMs;
   }
 
-  /** Room may have come back for `key` (a refund, a reset here): its line's head asks again now. */
+  /**
+   * Room may have come back for `key` (a refund, a reset here): its line's head asks again now, or,
+   * when its ask is in flight, once more if that ask is denied.
+   */
   wake(key: string): void {
     const line = this.#lines.get(key);
-    if (line === undefined || line.retry === undefined) return;
+    if (line === undefined) return;
+    if (line.busy) line.woken = true;
+    if (line.retry === undefined) return;
     line.retry.clear();
     line.retry = undefined;
     this.#pump(key, line);
@@ -112,7 +125,7 @@ export class WaitingLines {
       }
       let line = this.#lines.get(key);
       if (line === undefined) {
-        line = { waiters: [], retry: undefined, busy: false };
+        line = { waiters: [], retry: undefined, busy: false, woken: false };
         this.#lines.set(key, line);
       }
       line.waiters.push(waiter);
@@ -170,6 +183,7 @@ export class WaitingLines {
     }
     if (line.busy || line.retry !== undefined) return;
     line.busy = true;
+    line.woken = false;
     let decision: Decision | Promise<Decision>;
     try {
       decision = this.#spender.consume(key, head.cost, head.options);
@@ -228,7 +242,8 @@ export class WaitingLines {
       this.#pump(key, line);
       return;
     }
-    this.#sleep(key, line, d.retryAfterMs);
+    if (line.woken) this.#pump(key, line);
+    else this.#sleep(key, line, d.retryAfterMs);
   }
 
   /** The head sleeps until `retryAfterMs`, looking in every recheckMs meanwhile. */
