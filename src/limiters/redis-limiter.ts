@@ -6,12 +6,12 @@
 import { monotonicMs, type ManualClock } from '../common/clock.js';
 import { MAX_BLOCK_MS } from '../common/constants.js';
 import type { Decision } from '../common/decision.js';
-import { closedError, redisError, type RedisErrorCode } from '../common/errors.js';
+import { closedError, type RedisErrorCode } from '../common/errors.js';
 import type { PolicyParams } from '../common/policies.js';
 import { checkKey, checkPositiveInteger, isKey } from '../common/validate.js';
 import { LimiterKeys, type KeyNames } from '../redis/limiter-keys.js';
 import { BLOCK_LUA, DECIDE_LUA, GIVE_BACK_LUA, LEASE_LUA, RESET_LUA } from '../redis/lua.js';
-import { DecideProtocol, LeaseReply, Op } from '../redis/protocol.js';
+import { DecideProtocol, foreignStateError, LeaseReply, Op } from '../redis/protocol.js';
 import { LEASES_OFF, realNow, ScriptRunner, unavailable } from '../redis/script-runner.js';
 import { warnLeasesOff } from '../redis/server-probe.js';
 import { keyTagText } from '../redis/redis-keys.js';
@@ -27,8 +27,7 @@ import { parseRedisLimiterOptions, type RedisLimiterEvent, type RedisLimiterOpti
 import type { CallOptions, RedisLimiterStats } from './rate-limiter.js';
 import { newLimiterCounts, redisLimiterStats } from './redis-limiter-stats.js';
 
-export type { RedisLimiterStats };
-export type { RedisLimiterEvent, RedisLimiterOptions } from './redis-limiter-options.js';
+export type { RedisLimiterStats, RedisLimiterEvent, RedisLimiterOptions };
 
 /**
  * Window ends remembered: up to 2^16 slots (1 MB, and the keys they hold) whatever the key count,
@@ -98,14 +97,8 @@ export class RedisLimiter extends LimiterBase {
     this.#ends = this.#protocol.oneFixedWindow ? new WindowEnds(WINDOW_ENDS_BITS) : undefined;
     this.#batches = new Batches(this.#runner, this.#protocol, this.#keys, { maxBatch: c.maxBatch, timeoutMs: c.timeoutMs, noOverrides: this.#noOverrides, ends: this.#ends }, this.#outcomes);
     this.#denyCache = c.denyCache === undefined ? undefined : new DenyCache(c.denyCache, (c.params[0] as PolicyParams).limit, c.clock);
-    this.#leases =
-      c.leases === undefined
-        ? undefined
-        : new LeaseBook(
-            c.leases,
-            () => this.#decisionsNow(),
-            (key, units, window) => this.#giveBack(key, units, window),
-          );
+    const giveBack = (key: string, units: number, window: LeaseWindow) => this.#giveBack(key, units, window);
+    this.#leases = c.leases === undefined ? undefined : new LeaseBook(c.leases, () => this.#decisionsNow(), giveBack);
   }
 
   /** What the batches do with each request (see BatchOutcomes). */
@@ -366,12 +359,8 @@ export class RedisLimiter extends LimiterBase {
 
   /** State of another shape under policy `index` (1-based) of a key: counted, reported, and the error to reject with. */
   #mismatch(names: KeyNames, index: number, what: 'counted' | 'refunded'): Error & { code: RedisErrorCode } {
-    const stateKey = names.keys[index - 1] ?? names.base;
     this.#stats.stateMismatches++;
-    const error = redisError(
-      `Redis key '${stateKey}' holds a value RedisLimiter '${this.name}' did not write (another program's, or one from another tool under this prefix); nothing was ${what}. Delete the key, or give this limiter another name or prefix.`,
-      'TOLLGATE_REDIS_STATE_MISMATCH',
-    );
+    const error = foreignStateError(names.keys[index - 1] ?? names.base, this.name, what);
     this.#emit({ type: 'error', error, node: this.#runner.node(names.slot).name });
     return error;
   }

@@ -3,6 +3,7 @@
 // of each call; and each reply read back, a batch's into Decisions.
 import type { ManualClock } from '../common/clock.js';
 import { combineDecisions, type Decision } from '../common/decision.js';
+import { redisError, type RedisErrorCode } from '../common/errors.js';
 import { PolicyCode, type PolicyParams } from '../common/policies.js';
 
 /** The head of every script's reply, `{head, clock, ...}` (see DEADLINE_LUA). */
@@ -80,6 +81,17 @@ export interface LeaseGrant {
 }
 
 /** The arguments and replies of one limiter's calls: its policies, and the clock its decisions are made at. */
+/**
+ * The error for a reply saying `stateKey` holds a value of another shape than the policy's (written
+ * by another program, or another tool under this prefix): nothing was `what`.
+ */
+export function foreignStateError(stateKey: string, limiterName: string, what: 'counted' | 'refunded'): Error & { code: RedisErrorCode } {
+  return redisError(
+    `Redis key '${stateKey}' holds a value RedisLimiter '${limiterName}' did not write (another program's, or one from another tool under this prefix); nothing was ${what}. Delete the key, or give this limiter another name or prefix.`,
+    'TOLLGATE_REDIS_STATE_MISMATCH',
+  );
+}
+
 export class DecideProtocol {
   readonly #params: readonly PolicyParams[];
   /** What every script that decides is told after `now`: the policy count, the length of policy 1's suffix, the policies. */
