@@ -342,8 +342,15 @@ Entry* Table::displace(const Probe& p, int64_t now) noexcept {
   constexpr int kMaxNodes = 64;
   Node nodes[kMaxNodes];
   int count = 0;
+  // Buckets whose entries are nodes (added whole, but for the last one at the bound): a bucket
+  // reached again adds no node. Checked per bucket, not per entry, and only while nodes are still
+  // added, so a failed search in a full table costs about a probe and one bucket's read per node.
+  constexpr int kMaxBuckets = 2 + (kMaxNodes - 2 * kBucket + kBucket - 1) / kBucket;
+  Entry* reached[kMaxBuckets];
+  int reached_count = 0;
   const int buckets = p.bucket[0] == p.bucket[1] ? 1 : 2;
   for (int b = 0; b < buckets; ++b) {
+    reached[reached_count++] = p.bucket[b];
     for (uint32_t j = 0; j < kBucket; ++j) nodes[count++] = Node{&p.bucket[b][j], -1};
   }
   Entry* const first = shard_entries(*p.shard);
@@ -370,12 +377,12 @@ Entry* Table::displace(const Probe& p, int64_t now) noexcept {
       hole->fp = 0;  // moved out: free for the caller, who counts it as a new entry
       return hole;
     }
-    for (uint32_t j = 0; j < kBucket && count < kMaxNodes; ++j) {
-      // Each entry enters the search once, so no path passes through an entry twice.
-      bool seen = false;
-      for (int k = 0; k < count && !seen; ++k) seen = nodes[k].at == &other[j];
-      if (!seen) nodes[count++] = Node{&other[j], n};
-    }
+    if (count == kMaxNodes) continue;  // at the bound: searched for a hole, adds no nodes
+    bool seen = false;
+    for (int k = 0; k < reached_count && !seen; ++k) seen = reached[k] == other;
+    if (seen) continue;
+    reached[reached_count++] = other;
+    for (uint32_t j = 0; j < kBucket && count < kMaxNodes; ++j) nodes[count++] = Node{&other[j], n};
   }
   return nullptr;
 }
