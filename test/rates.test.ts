@@ -53,6 +53,40 @@ describe('rates per second', () => {
     expect([leaky.rateTokens, leaky.rateIntervalMs]).toEqual([bucket.refillTokens, bucket.refillIntervalMs]);
   });
 
+  // Regression: 10^12 per second became 999,999,999 per ms (the simplest fraction within the
+  // tolerance, not the exact one), and rates of 10^19 per second or more never returned.
+  it.each([
+    [1e12, 1e9],
+    [1e16, 1e13],
+    [1e18, 1e15],
+    [2 ** 50 * 1000, 2 ** 50],
+  ])('%s per second, a whole number per ms, is exactly %s per ms', (perSecond, perMs) => {
+    expect(tokenBucket({ capacity: 1, refillPerSecond: perSecond })).toMatchObject({ refillTokens: perMs, refillIntervalMs: 1 });
+  });
+
+  it('refuses a rate past 2^50 per ms at once, as it cannot be kept', () => {
+    for (const bad of [2 ** 50 * 1000 * 1.01, 1e19, 1e20, 1e300, Number.MAX_VALUE]) {
+      expect(() => tokenBucket({ capacity: 1, refillPerSecond: bad })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/refillPerSecond/) }));
+      expect(() => leakyBucket({ burst: 1, ratePerSecond: bad })).toThrow(expect.objectContaining({ code: 'TOLLGATE_OUT_OF_RANGE', message: expect.stringMatching(/ratePerSecond/) }));
+    }
+  });
+
+  it('any rate from one a day to 2^50 per ms returns a fraction never faster than asked', () => {
+    let seed = 0x5eed;
+    const random = () => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return seed / 2 ** 32;
+    };
+    for (let i = 0; i < 3000; i++) {
+      const perSecond = 10 ** (-4.9 + random() * 22.9) * (1 + random());
+      if (perSecond / 1000 > 2 ** 50) continue;
+      const [tokens, intervalMs] = rateFraction(perSecond / 1000);
+      expect(Number.isSafeInteger(tokens) && Number.isSafeInteger(intervalMs) && tokens >= 1, `${perSecond}`).toBe(true);
+      expect(intervalMs, `${perSecond}`).toBeLessThanOrEqual(MAX_RATE_INTERVAL_MS);
+      expect(tokens / intervalMs, `${perSecond}`).toBeLessThanOrEqual((perSecond / 1000) * (1 + 4e-16));
+    }
+  });
+
   it('refuses zero, negative, NaN, infinite and too-slow rates with a coded RangeError', () => {
     for (const bad of [0, -1, Number.NaN, Infinity, -Infinity, 1e-7]) {
       expect(() => tokenBucket({ capacity: 1, refillPerSecond: bad })).toThrow(

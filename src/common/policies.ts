@@ -38,6 +38,8 @@ export type Policy = FixedWindowPolicy | SlidingWindowPolicy | TokenBucketPolicy
 function perSecond(value: unknown, name: string): [number, number] {
   if (typeof value !== 'number') throw invalidArgument(name, 'a positive number', value);
   if (!Number.isFinite(value) || value <= 0) throw outOfRange(name, 'a positive finite number', value);
+  // The engines keep tokens × interval within 2^50, so no rate past 2^50 per ms can be kept.
+  if (value / 1000 > MAX_PRODUCT) throw outOfRange(name, `at most ${MAX_PRODUCT * 1000} per second (2^50 per ms)`, value);
   // Any positive rate, as the exact fraction it denotes (1/3600 is 1 per 3,600,000 ms), or else
   // the simplest fraction at most a billionth below it (see rateFraction): a limiter may run
   // slower than asked, never faster.

@@ -71,15 +71,24 @@ export function rateFraction(perMs: number): [tokens: number, intervalMs: number
  * above `floor`, with an allowed interval; undefined when none is. They rise with t.
  */
 function closeBelow(h0: number, k0: number, h1: number, k1: number, a: number, floor: number): [number, number] | undefined {
+  // The first step (from 1/0): every candidate t/1 has the interval 1, so the simplest is the
+  // closest, a = floor(perMs) per ms (an integer rate stays exact: 10^9 per ms, not 999,999,999).
+  if (k1 === 0) return a >= floor && a >= 1 && a <= Number.MAX_SAFE_INTEGER ? [a, 1] : undefined;
   const at = (t: number): number => (h0 + t * h1) / (k0 + t * k1);
-  // (h0 + t h1) >= floor (k0 + t k1)  <=>  t >= (floor k0 - h0) / (h1 - floor k1); then exact steps.
+  // (h0 + t h1) >= floor (k0 + t k1)  <=>  t >= (floor k0 - h0) / (h1 - floor k1); then exact
+  // steps, which correct the division's rounding: a few at most, so a walk that runs on means the
+  // doubles cannot tell the candidates apart, and none is taken.
   let t = Math.max(1, Math.ceil((floor * k0 - h0) / (h1 - floor * k1)));
   if (!Number.isFinite(t)) return undefined;
-  while (t > 1 && at(t - 1) >= floor) t--;
-  while (t <= a && at(t) < floor) t++;
-  if (t > a || k0 + t * k1 > MAX_RATE_INTERVAL_MS || h0 + t * h1 > Number.MAX_SAFE_INTEGER) return undefined;
+  let steps = 0;
+  while (t > 1 && at(t - 1) >= floor && steps++ < MAX_ROUNDING_STEPS) t--;
+  while (t <= a && at(t) < floor && steps++ < MAX_ROUNDING_STEPS) t++;
+  if (steps >= MAX_ROUNDING_STEPS || t > a || at(t) < floor || k0 + t * k1 > MAX_RATE_INTERVAL_MS || h0 + t * h1 > Number.MAX_SAFE_INTEGER) return undefined;
   return [h0 + t * h1, k0 + t * k1];
 }
+
+/** Steps closeBelow takes to correct its estimate before giving up on a step of the walk. */
+const MAX_ROUNDING_STEPS = 64;
 
 /** tokens per intervalMs in lowest terms ([0, 1] for no tokens). */
 export function lowestTerms(tokens: number, intervalMs: number): [number, number] {
