@@ -2,6 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { allOf, fixedWindow, leakyBucket, Limiter, ManualClock, RedisLimiter, slidingWindow, tokenBucket } from '../src/index.js';
 import { loadNative } from '../src/engine/load-native.js';
+import { describePolicy } from '../src/common/policies.js';
+import { backoffDelay, retryPolicy } from '../src/client-entry.js';
+import { metricsHandler, registerPrometheus } from '../src/metrics-entry.js';
 import { NativeTable } from '../src/engine/native-table.js';
 import { engines } from './helpers/engines.js';
 
@@ -283,5 +286,42 @@ describe.runIf(engines().includes('native'))('the raw addon', () => {
     table.close();
     expect(() => table.consume('k', 1, 5)).toThrow(TypeError);
     expect(() => table.close()).not.toThrow();
+  });
+});
+
+describe('helpers that take what another call made (found by an outside attack)', () => {
+  const coded = (code: string, name: RegExp) => expect.objectContaining({ code, message: expect.stringMatching(name) });
+
+  it('allOf refuses a limiter given twice (it would spend twice on one table) and names what is not a limiter', () => {
+    const l = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 60_000 }) });
+    const other = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }) });
+    expect(() => allOf(l, other, l)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /limiters\[0\].*limiters\[2\]/));
+    expect(l.peek('a').remaining).toBe(5);
+    expect(() => allOf(5 as never)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /a Limiter for limiters\[0\] but received 5/));
+    expect(() => allOf(l, {} as never)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /limiters\[1\]/));
+    expect(() => allOf()).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /limiters/));
+    l.close();
+    other.close();
+  });
+
+  it('describePolicy refuses what is not a policy', () => {
+    expect(() => describePolicy({} as never)).toThrow(expect.objectContaining({ code: 'TOLLGATE_INVALID_ARGUMENT' }));
+    expect(() => describePolicy({ kind: 'fixedWindow', limit: -1, windowMs: 10 } as never)).toThrow(coded('TOLLGATE_OUT_OF_RANGE', /limit/));
+    expect(describePolicy(fixedWindow({ limit: 5, windowMs: 1000 }))).toBe('fixedWindow 5 per 1000 ms');
+  });
+
+  it('backoffDelay checks its policy, attempt and floor', () => {
+    const policy = retryPolicy({ random: () => 0.5 });
+    expect(backoffDelay(policy, 2)).toBe(100);
+    expect(backoffDelay(policy, 2, 250)).toBe(250);
+    expect(() => backoffDelay({} as never, 1)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /policy/));
+    expect(() => backoffDelay(policy, 'x' as never)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /attempt/));
+    expect(() => backoffDelay(policy, -1)).toThrow(coded('TOLLGATE_OUT_OF_RANGE', /attempt/));
+    expect(() => backoffDelay(policy, 2, Number.NaN)).toThrow(coded('TOLLGATE_OUT_OF_RANGE', /floorMs/));
+  });
+
+  it('metricsHandler and registerPrometheus check their limiters at once, not at the first scrape', () => {
+    expect(() => metricsHandler({} as never)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /limiters\[0\]/));
+    expect(() => registerPrometheus({ Gauge: class {} as never }, { registerMetric() {} } as never, 5 as never)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /limiters\[0\]/));
   });
 });

@@ -1,6 +1,6 @@
 // Retrying politely: exponential backoff with full jitter, never sooner than the upstream asked.
 import { checkInteger, checkObject } from '../common/validate.js';
-import { invalidArgument } from '../common/errors.js';
+import { invalidArgument, outOfRange } from '../common/errors.js';
 import { checkKnownKeys } from '../common/option-keys.js';
 
 export interface RetryOptions {
@@ -42,6 +42,18 @@ export function retryPolicy(options: RetryOptions | undefined): RetryPolicy {
  * ("full jitter", so a crowd of clients spreads out), and at least `floorMs` (Retry-After).
  */
 export function backoffDelay(policy: RetryPolicy, attempt: number, floorMs = 0): number {
+  const p = checkObject(policy, 'policy') as Partial<RetryPolicy>;
+  if (typeof p.random !== 'function' || typeof p.maxDelayMs !== 'number' || typeof p.baseDelayMs !== 'number') {
+    throw invalidArgument('policy', 'a RetryPolicy (made by retryPolicy())', policy);
+  }
+  checkInteger(attempt, 'attempt', 1, Number.MAX_SAFE_INTEGER);
+  if (typeof floorMs !== 'number') throw invalidArgument('floorMs', 'a number of ms', floorMs);
+  if (!(floorMs >= 0)) throw outOfRange('floorMs', 'a number of ms, 0 or more', floorMs);
+  return jitteredDelay(policy, attempt, floorMs);
+}
+
+/** backoffDelay for arguments already checked (the queue's own). */
+export function jitteredDelay(policy: RetryPolicy, attempt: number, floorMs: number): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 2));
   return Math.max(floorMs, Math.floor(policy.random() * ceiling));
 }

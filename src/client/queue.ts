@@ -4,7 +4,7 @@ import { setMaxListeners } from 'node:events';
 import { closedError, invalidArgument, outOfRange } from '../common/errors.js';
 import { checkInteger, checkObject, checkOptions } from '../common/validate.js';
 import { isRateLimiter, type RateLimiter } from '../limiters/rate-limiter.js';
-import { backoffDelay, retryPolicy, type RetryOptions, type RetryPolicy } from './backoff.js';
+import { jitteredDelay, retryPolicy, type RetryOptions, type RetryPolicy } from './backoff.js';
 import { checkKnownKeys } from '../common/option-keys.js';
 
 export interface QueueLimit {
@@ -252,7 +252,9 @@ export class Queue {
     if (policy === undefined || !job.retryable || hint.retryable === false) reason = 'not retryable';
     else if (job.attempt >= policy.maxAttempts) reason = 'attempts';
     else {
-      delay = backoffDelay(policy, job.attempt + 1, hint.retryAfterMs ?? 0);
+      // The hint is the user's error's: a wait it names that is not a number of ms is no wait.
+      const asked = typeof hint.retryAfterMs === 'number' && hint.retryAfterMs >= 0 ? hint.retryAfterMs : 0;
+      delay = jitteredDelay(policy, job.attempt + 1, asked);
       if (Date.now() + delay - job.firstAt > policy.deadlineMs) reason = 'deadline';
     }
     if (reason !== undefined) {

@@ -246,6 +246,7 @@ export function policyFromRecord(record: { readonly kind: number; readonly limit
 
 /** A policy as a person reads it, in logs, warnings and the CLI: `fixedWindow 5 per 60000 ms`. */
 export function describePolicy(p: Policy): string {
+  policyParams(p); // a coded TypeError/RangeError for anything but a policy, rather than "undefined per undefined"
   switch (p.kind) {
     case 'fixedWindow':
     case 'slidingWindow':

@@ -25,9 +25,12 @@ export class CombinedLimiter extends LimiterBase {
 
   /** Named after its limiters, joined with '+'. */
   constructor(limiters: readonly Limiter[]) {
-    if (!Array.isArray(limiters) || limiters.length === 0 || !limiters.every((l) => l instanceof Limiter)) {
-      throw invalidArgument('limiters', 'a non-empty array of Limiter', limiters);
-    }
+    if (!Array.isArray(limiters) || limiters.length === 0) throw invalidArgument('limiters', 'at least one Limiter', limiters);
+    const notLimiter = limiters.findIndex((l) => !(l instanceof Limiter));
+    if (notLimiter >= 0) throw invalidArgument(`limiters[${notLimiter}]`, 'a Limiter', limiters[notLimiter]);
+    // The same limiter twice would spend twice on one table.
+    const again = limiters.findIndex((l, i) => limiters.indexOf(l) !== i);
+    if (again >= 0) throw invalidArgument(`limiters[${again}]`, `a Limiter not already given (it is limiters[${limiters.indexOf(limiters[again] as Limiter)}])`, limiters[again]);
     super(
       limiters.map((l) => l.name).join('+'),
       limiters.map((l) => l.policy),

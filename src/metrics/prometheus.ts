@@ -13,6 +13,13 @@ interface Family {
   readonly samples: Sample[];
 }
 
+/** `limiters` as given, or a coded TypeError naming the first that is not one. */
+function checkLimiters(limiters: readonly unknown[]): readonly RateLimiter[] {
+  const wrong = limiters.findIndex((limiter) => !isRateLimiter(limiter));
+  if (wrong >= 0) throw invalidArgument(`limiters[${wrong}]`, 'a limiter (Limiter, allOf(...), RedisLimiter)', limiters[wrong]);
+  return limiters as readonly RateLimiter[];
+}
+
 function families(limiters: readonly RateLimiter[]): Family[] {
   const f = (name: string, type: Family['type'], help: string): Family => ({ name, help, type, samples: [] });
   const decisions = f('tollgate_decisions_total', 'counter', 'Consuming decisions, by outcome.');
@@ -83,7 +90,6 @@ function families(limiters: readonly RateLimiter[]): Family[] {
     denyCache.samples.push({ labels: base, value: s.denyCacheHits });
   };
   for (const limiter of limiters) {
-    if (!isRateLimiter(limiter)) throw invalidArgument('limiters', 'limiters (Limiter, allOf(...), RedisLimiter)', limiter);
     // A closed table has nothing to report (its counters went with it).
     if (limiter.closed) continue;
     const s = limiter.stats();
@@ -101,7 +107,7 @@ const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/
 /** The limiters' metrics in the Prometheus text exposition format (version 0.0.4). */
 export function toPrometheus(...limiters: RateLimiter[]): string {
   const lines: string[] = [];
-  for (const family of families(limiters)) {
+  for (const family of families(checkLimiters(limiters))) {
     lines.push(`# HELP ${family.name} ${family.help}`, `# TYPE ${family.name} ${family.type}`);
     for (const sample of family.samples) {
       const labels = Object.entries(sample.labels)
@@ -134,7 +140,7 @@ export interface PromClientLike {
  * total, which rate() and increase() treat the same; prom-client counters cannot be set.)
  */
 export function registerPrometheus(client: PromClientLike, registry: PromRegistryLike, ...limiters: RateLimiter[]): void {
-  for (const template of families(limiters)) {
+  for (const template of families(checkLimiters(limiters))) {
     const labelNames = [...new Set(template.samples.flatMap((s) => Object.keys(s.labels)))];
     const Gauge = client.Gauge as unknown as GaugeConstructor;
     const gauge: GaugeLike = new Gauge({
@@ -153,6 +159,7 @@ export function registerPrometheus(client: PromClientLike, registry: PromRegistr
 
 /** A node:http / express handler serving the limiters' metrics for Prometheus to scrape. */
 export function metricsHandler(...limiters: RateLimiter[]) {
+  checkLimiters(limiters); // at once, not at the first scrape
   return (_req: unknown, res: { setHeader(name: string, value: string): unknown; end(body: string): unknown }): void => {
     res.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
     res.end(toPrometheus(...limiters));
