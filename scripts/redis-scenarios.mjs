@@ -1,4 +1,4 @@
-// The Redis scenarios of issue 31, written once for the tests that assert on them
+// The Redis scenarios of a managed deployment, written once for the tests that assert on them
 // (test/redis-leases.test.ts, test/redis-migration.test.ts) and the benchmark that reports them
 // (bench/suites/redis-operations.mjs). Each runs its traffic and resolves with the raw counts;
 // what they must be is the tests' business, how they read the bench's.
@@ -69,7 +69,7 @@ export async function leasesBehindSlowReplies({ RedisLimiter, fixedWindow }, { p
   // The direct process comes every other window, from its start, at 3,000/s, and fills it.
   // The leasing ones are steady and fill no window alone; and shortly before each window the
   // direct one will fill ends, each single caller takes a large lease (a consume of 100 on a
-  // key this hot leases 200). What it holds when that window ends is issue 31's case: a unit
+  // key this hot leases 200). What it holds when that window ends is the case this scenario is for: a unit
   // spent from it after the end is one admission too many in a window already full.
   const windowIndex = () => {
     const { ends, redisNow } = audit.live();

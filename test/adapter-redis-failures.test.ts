@@ -1,4 +1,4 @@
-// The adapter stores on Redis when Redis fails (issue 33): every call settles within its timeout,
+// The adapter stores on Redis when Redis fails: every call settles within its timeout,
 // onError answers ('allow', 'deny', or a function of the coded error), the libraries answer their
 // 200 or 429 without crashing; a store shut down ends its calls still out with TOLLGATE_CLOSED;
 // and the options refuse what cannot go with `redis`, saying why.

@@ -1,4 +1,4 @@
-// The adapter stores on Redis in their libraries' own formats (issue 33): a fleet half on
+// The adapter stores on Redis in their libraries' own formats: a fleet half on
 // express-rate-limit + rate-limit-redis and half on ExpressRateLimitStore({ redis }) (a rolling
 // deploy, either way) keeps one count; the same for @fastify/rate-limit's RedisStore; and
 // NestThrottlerStorage instances on one Redis share their counts and blocks.

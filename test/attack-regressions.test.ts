@@ -1,4 +1,4 @@
-// Defects an attack on the landed build found (issue 23), one test each, named after what broke.
+// Defects an attack on the landed build found, one test each, named after what broke.
 import { describe, expect, it, vi } from 'vitest';
 import { engines } from './helpers/engines.js';
 import { fixedWindow, leakyBucket, Limiter, tokenBucket, ManualClock } from '../src/index.js';

@@ -1,6 +1,6 @@
 // Clients behind proxies, on real servers of every framework: what the docs advise cannot be
 // bypassed by a spoofed X-Forwarded-For, setups that trust every hop are warned about, and the
-// forms proxies really write (ports, IPv4 inside IPv6) key each client apart (issue 32, items 5-6).
+// forms proxies really write (ports, IPv4 inside IPv6) key each client apart.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fixedWindow, Limiter } from '../src/index.js';
 import { frameworks, get, type AppProxy } from './helpers/frameworks.js';

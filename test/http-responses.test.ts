@@ -1,5 +1,5 @@
 // What every framework's middleware answers, alike: long keys kept apart, the headers of a decision
-// onError made, the problem body's instance (issue 32, items 9, 17 and 19).
+// onError made, the problem body's instance.
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { storedKey } from '../src/common/keys.js';

@@ -1,5 +1,5 @@
 // Memory given back: limiters made per tenant and closed, and a NestThrottlerStorage given a new
-// ttl per call, leave resident memory near where it was (issue 32, item 14). Each scenario runs in
+// ttl per call, leave resident memory near where it was. Each scenario runs in
 // a fresh process (bench/suites/many-limiters.mjs, on the freshly built dist) that measures RSS
 // after GC against its own warmed-up baseline.
 import { spawnSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// Leases against a distant Redis (issue 31, items 5-7): replies held back by a delay proxy, counts
+// Leases against a distant Redis: replies held back by a delay proxy, counts
 // taken by Redis' own clock. A lease must end with its Redis window whatever the reply latency,
 // every call (a wait for a lease included) settles within timeoutMs, and another process'
 // block() or reset() reaches a lease holder within leases.maxAgeMs.

@@ -1,4 +1,4 @@
-// A live resharding (issue 31, item 4): one slot group of a limiter, populated with 20k keys, moved
+// A live resharding: one slot group of a limiter, populated with 20k keys, moved
 // to another master with MIGRATE while traffic over all groups runs. Clients meanwhile get ASK and
 // TRYAGAIN for that slot only: no node's breaker may open, and only the migrating group's requests
 // may be decided by onError. Afterwards its keys are Redis' again, exactly.

@@ -1,4 +1,4 @@
-// Redis as operators run it (issue 31, items 1, 2, 3 and 8), each on a real redis-server on
+// Redis as operators run it, each on a real redis-server on
 // loopback: a full Redis (maxmemory with noeviction), a replica (READONLY), ACL users without a
 // command tollgate needs, a command renamed away (PEXPIRETIME), eviction policies, and counters
 // found without an expiry. A Redis failure goes to onError with its class in the event; only
@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fixedWindow, RedisLimiter, slidingWindow, type Decision, type Policy, type RedisLimiterEvent } from '../src/index.js';
 import { hasRedis, startRedis, type LocalRedis } from './helpers/redis.js';
 
-// The codes of issue 31, as strings: they need not be in the error types for these tests to compile.
+// The codes these scenarios expect, as strings: they need not be in the error types for these tests to compile.
 const OUT_OF_MEMORY = 'TOLLGATE_REDIS_OUT_OF_MEMORY';
 const READONLY = 'TOLLGATE_REDIS_READONLY';
 const UNSUPPORTED = 'TOLLGATE_REDIS_UNSUPPORTED';

@@ -374,7 +374,7 @@ describe.runIf(hasRedis)('RedisLimiter knows when Redis is down', () => {
   });
 });
 
-describe.runIf(hasRedis)('RedisLimiter against races and foreign numbers (found by an outside attack, issue 34)', () => {
+describe.runIf(hasRedis)('RedisLimiter against races and foreign numbers (found by an outside attack)', () => {
   const state = useRedisServer();
 
   it('a denial decided before a reset() or refund() is not cached after it: the key has room at once', async () => {

@@ -276,7 +276,7 @@ describe.runIf(hasRedis)('RedisLimiter on a redis-server', () => {
     remote.close();
   });
 
-  // Issue 34: plain consumes under one fixed window go to a small script; DECIDE is loaded only
+  // Plain consumes under one fixed window go to a small script; DECIDE is loaded only
   // when a batch needs it, here a blocked key, which the small script sends back uncounted.
   it('a fixed-window batch with a blocked key: the small script decides the rest, DECIDE (loaded only then) the blocked key, each once', async () => {
     await shared.redis.script('FLUSH');

@@ -1,4 +1,4 @@
-// RateLimiterTollgate behaves as rate-limiter-flexible documents its limiters (issue 24, item 6):
+// RateLimiterTollgate behaves as rate-limiter-flexible documents its limiters:
 // its result class, custom and endless durations, zero points, execEvenly, in-memory blocks, and a
 // Redis store with an insurance limiter. (rate-limiter-flexible's own RateLimiterMemory test file
 // was run against this class outside this repository: its 22 public-API cases pass.)

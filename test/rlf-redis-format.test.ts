@@ -1,5 +1,5 @@
-// RateLimiterTollgate with storeClient keeps rate-limiter-flexible's own Redis keys and values
-// (issue 33, part A): its RateLimiterRedis and RateLimiterTollgate, with the same options on one
+// RateLimiterTollgate with storeClient keeps rate-limiter-flexible's own Redis keys and values:
+// its RateLimiterRedis and RateLimiterTollgate, with the same options on one
 // redis-server, share one count both ways (points, rewards, penalties, blocks, deletes), and the
 // keys' TTLs are the ones RateLimiterRedis sets. Times are read from Redis (PTTL), never slept on.
 import { Redis } from 'ioredis';

@@ -1,4 +1,4 @@
-// Switching from another limiter without surprises (issue 24): the app's own proxy setting,
+// Switching from another limiter without surprises: the app's own proxy setting,
 // fastify registration awaited or not.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -223,7 +223,7 @@ describe('the TypeScript engine', () => {
   });
 });
 
-// Issue 32, item 8: at capacity the engines may give up different keys (capacity 4, one sequence:
+// At capacity the engines may give up different keys (capacity 4, one sequence:
 // 10001111 native, 10101111 TypeScript). Which entry a full table evicts depends on where the key
 // sits (the native table: its two buckets, placed by a hash with a random seed per table; the
 // TypeScript one: a rotating cursor), so one order for both is not to be had; the difference is

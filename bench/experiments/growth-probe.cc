@@ -1,7 +1,7 @@
 // The table alone, without Node or V8: inserts N distinct keys ("user:N", built per call) into a
 // default-grown in-process table (1,024 keys doubling to N) and prints each call over 20 ms wall
 // or over 0.25 ms of the thread's own CPU time, with the generation before and after, and the
-// call's minor page faults and involuntary context switches (issue 32, item 15). Build and run from the
+// call's minor page faults and involuntary context switches. Build and run from the
 // repository root:
 //   g++ -O2 -std=c++17 -pthread -Inative/core bench/experiments/growth-probe.cc native/core/*.cc -o
 //   /tmp/growth-probe /tmp/growth-probe 5000000

@@ -1,4 +1,4 @@
-// Where a hot-key decision's time goes (issue 34): each contender on one key, 1M calls per figure,
+// Where a hot-key decision's time goes: each contender on one key, 1M calls per figure,
 // medians of 9, three rounds alternating; with a test clock given (a Float64Array read) beside the
 // real clock, and the clock read alone, so the clock's share and the engine's own work are told
 // apart; the N-API floor for the native engine. Instruction counts: bench/experiments/hot-loop.mjs under callgrind.

@@ -1,4 +1,4 @@
-// Node's CPU per Redis decision against the key count (issue 34): tollgate's fixed window on a
+// Node's CPU per Redis decision against the key count: tollgate's fixed window on a
 // redis-server this starts, 1,024 calls in flight on `'ip:' + n` (n at random below the key count),
 // a fixed number of decisions per run, Node CPU from process.cpuUsage() and Redis' main thread's
 // from INFO cpu. Given two builds (dist directories), they alternate run by run in this process,

@@ -1,5 +1,5 @@
 // The adapter stores on Redis against the libraries' own Redis stores, side by side on one
-// loopback redis-server, in the same key format (issue 33): rate-limit-redis' RedisStore vs
+// loopback redis-server, in the same key format: rate-limit-redis' RedisStore vs
 // ExpressRateLimitStore({ redis }), @fastify/rate-limit's RedisStore vs
 // FastifyRateLimitStore.with({ redis }), rate-limiter-flexible's RateLimiterRedis vs
 // RateLimiterTollgate({ storeClient }); and the floor, one INCR round trip on the same client.

@@ -1,4 +1,4 @@
-// Pauses while a table grows, against a do-nothing floor in the same run (issue 32, item 15).
+// Pauses while a table grows, against a do-nothing floor in the same run.
 //
 //   node --expose-gc bench/suites/growth-pauses.mjs [default|sized] [keys]
 //

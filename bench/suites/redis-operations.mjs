@@ -1,4 +1,4 @@
-// Redis as operated (issue 31), measured in process: (1) a live resharding: one slot group of a
+// Redis as operated, measured in process: (1) a live resharding: one slot group of a
 // limiter, populated, moved to another master with MIGRATE (10 keys a call, as redis-cli does)
 // under traffic over every group: the share of decisions that went to onError against the
 // migrating group's share of the traffic, breaker openings, how long the move took; (2) leases

@@ -1,4 +1,4 @@
-// Redis at the key counts users bring, and latency as a figure of its own (issue 34): on a
+// Redis at the key counts users bring, and latency as a figure of its own: on a
 // redis-server the suite starts, throughput at 10k, 100k and 1M random keys (1,024 calls in flight)
 // for tollgate's RedisLimiter (four algorithms) and rate-limiter-flexible against the server's own
 // ceilings at the same key count; the same on a local 3-master Cluster at 1M keys; then latency,
