@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { allOf, destroySharedMemory, fixedWindow, Limiter, ManualClock, tokenBucket } from '../src/index.js';
+import { AcquireError, allOf, destroySharedMemory, fixedWindow, Limiter, ManualClock, tokenBucket } from '../src/index.js';
 import { backoffDelay, createQueue, limitedFetch, parseDuration, parseRetryAfter, parseUpstreamLimits, QueueFullError, retryPolicy, throttle, type DeadLetter } from '../src/client-entry.js';
 import { BucketUpstream } from '../scripts/mock-upstream.mjs';
 import { engines } from './helpers/engines.js';
@@ -86,6 +86,36 @@ describe('acquire (fake timers, manual clock)', () => {
     await expect(limiter.acquire('k', { signal: {} as AbortSignal })).rejects.toThrow(/for signal/);
     const both = allOf(limiter);
     await expect(both.acquire('k', { cost: 0 })).rejects.toThrow(/for cost/);
+  });
+
+  it.each(engines())('%s engine: a key a full table refuses waits until room frees, then is served (regression: the TypeScript engine rejected at once, as a cost above the limit)', async (engine) => {
+    vi.useFakeTimers();
+    const clock = new ManualClock(0);
+    const limiter = new Limiter({ policy: fixedWindow({ limit: 1, windowMs: 1 }), engine, clock, capacity: 4, onFull: 'refuse' });
+    for (const key of ['a', 'b', 'f']) limiter.block(key, 2 ** 50);
+    limiter.block('c', 60_000);
+    const settled: unknown[] = [];
+    limiter.acquire('d', { timeoutMs: 120_000 }).then(
+      (d) => settled.push(d),
+      (e: unknown) => settled.push(e),
+    );
+    clock.advance(59_999);
+    await vi.advanceTimersByTimeAsync(59_999);
+    expect(settled).toEqual([]);
+    clock.advance(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(settled).toEqual([expect.objectContaining({ allowed: true })]);
+    limiter.close();
+  });
+
+  it('a denial with no time to retry for a cost within the limit rejects with TOLLGATE_ACQUIRE_NEVER, not a cost error', async () => {
+    const { limiter } = setup(2);
+    vi.spyOn(limiter, 'consume').mockReturnValue({ allowed: false, limit: 2, remaining: 0, resetMs: 0, retryAfterMs: Infinity });
+    const rejected = limiter.acquire('k', { cost: 1 });
+    await expect(rejected).rejects.toBeInstanceOf(AcquireError);
+    await expect(rejected).rejects.toMatchObject({ code: 'TOLLGATE_ACQUIRE_NEVER', message: expect.stringContaining("No capacity for 'k' will ever come") });
+    // Above the limit it stays the caller's error.
+    await expect(limiter.acquire('k', { cost: 3 })).rejects.toMatchObject({ code: 'TOLLGATE_OUT_OF_RANGE' });
   });
 
   it('a wait beyond 2^31-1 ms (a 40-day block) is one timer re-armed in steps, not a busy poll', async () => {

@@ -132,7 +132,7 @@ describe('the catalogue of codes', () => {
       | 'TOLLGATE_REDIS_MOVING'
       | 'TOLLGATE_REDIS_UNSUPPORTED'
     >();
-    expectTypeOf<AcquireErrorCode>().toEqualTypeOf<'TOLLGATE_ACQUIRE_TIMEOUT' | 'TOLLGATE_ACQUIRE_ABORTED'>();
+    expectTypeOf<AcquireErrorCode>().toEqualTypeOf<'TOLLGATE_ACQUIRE_TIMEOUT' | 'TOLLGATE_ACQUIRE_ABORTED' | 'TOLLGATE_ACQUIRE_NEVER'>();
     expectTypeOf<'TOLLGATE_INVALID_ARGUMENT' | 'TOLLGATE_CLOSED' | 'TOLLGATE_NATIVE_UNAVAILABLE' | RedisErrorCode | AcquireErrorCode>().toExtend<TollgateErrorCode>();
     expectTypeOf<'TOLLGATE_NATIVE_UNAVAILABLE' | 'TOLLGATE_REDIS_EVICTION' | 'TOLLGATE_CALLBACK_ERROR'>().toExtend<TollgateWarningCode>();
     expectTypeOf<'TOLLGATE_REDIS_EVICTION'>().not.toExtend<TollgateErrorCode>();

@@ -142,6 +142,12 @@ const catalogue = {
     meaning: "acquire()'s signal was aborted while it waited; nothing was spent; cause holds the signal's reason.",
     action: 'Nothing: this is the abort you asked for.',
   },
+  TOLLGATE_ACQUIRE_NEVER: {
+    kinds: ['error'],
+    group: 'client',
+    meaning: "acquire()'s limiter denied a cost within its limit with retryAfterMs Infinity (room never comes), so no wait could end; nothing was spent.",
+    action: 'A RateLimiter of your own: give a finite retryAfterMs when room will come; else treat it as a permanent denial.',
+  },
   TOLLGATE_QUEUE_FULL: {
     kinds: ['error'],
     group: 'client',

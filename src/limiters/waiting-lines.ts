@@ -18,6 +18,17 @@ export class AcquireError extends Error {
   }
 }
 
+/**
+ * Why a wait could never end: the limiter denied with no time to retry. A cost above the limit is
+ * the caller's to fix (a RangeError naming it); a cost within it that the limiter still says can
+ * never pass (a RateLimiter of the user's own may say so) is an AcquireError of its own, never a
+ * cost error whose numbers contradict it.
+ */
+function neverError(key: string, cost: number, limit: number): Error {
+  if (cost > limit) return outOfRange('cost', `at most the limit (${limit})`, cost);
+  return new AcquireError(`No capacity for '${key}' will ever come: the limiter denied cost ${cost}, within its limit of ${limit}, with no time to retry`, 'TOLLGATE_ACQUIRE_NEVER');
+}
+
 /** What a waiting line needs of its limiter. */
 type Spender = Pick<RateLimiter, 'consume' | 'peek' | 'refund' | 'closed'>;
 
@@ -238,7 +249,7 @@ export class WaitingLines {
       line.waiters.shift();
       this.#settle(head);
       if (d.allowed) head.resolve(d);
-      else head.reject(outOfRange('cost', `at most the limit (${d.limit})`, head.cost));
+      else head.reject(neverError(key, head.cost, d.limit));
       this.#pump(key, line);
       return;
     }

@@ -2,6 +2,7 @@
 // expiry and capacity rules.
 import { monotonicMs } from '../../common/clock.js';
 import { DEFAULT_TOP_KEYS_PERIOD_MS } from '../../common/constants.js';
+import { fnv1a } from '../../common/fnv.js';
 import { PolicyCode } from '../../common/policies.js';
 import { Detail, PROBE_WINDOW, plannedCapacity, type TableConfig, type TableEngine, type TableStats } from '../table-engine.js';
 import { decide, freshState, refund, type PolicyView, type Verdict } from './algorithms.js';
@@ -13,20 +14,26 @@ import type { RawTopKey } from '../table-engine.js';
 
 /**
  * NOTE: decisions match the native table exactly for every key it holds. What differs is which
- * entry a full table gives up: the native table looks at the 8 entries of the new key's two
- * buckets (after trying to move one of them aside), this one at the next 8 slots of a rotating
- * cursor; both take an expired entry first, then the one nearest to expiry. Neither order can be
- * the other's (the native one follows a hash seeded at random per table), so at capacity with
- * onFull 'evict' the engines may decide differently for a key one of them evicted, and only for
- * such a key (docs/api.md, onFull; held by test/table.test.ts 'both engines at capacity').
+ * entries a full table weighs for a new key: the native table the 8 entries of the key's two
+ * buckets (after trying to move one of them aside), this one 8 slots (see #makeRoom); both take
+ * an expired entry first, then the one nearest to expiry (to evict it, or to say when a refused
+ * key finds room). Neither can look where the other does (the native buckets follow a hash seeded
+ * at random per table), so at capacity with onFull 'evict' the engines may decide differently for
+ * a key one of them evicted, and only for such a key; with 'refuse' nothing is forgotten, and in a
+ * table of at most 8 slots, where both look at every entry, the engines decide alike call for call
+ * (docs/api.md, onFull; held by test/table.test.ts 'both engines at capacity' and
+ * test/differential.test.ts).
  *
  * Layout: a KeyIndex (many small Maps) from key to slot, the slot's state and expiry in a
- * SlotStore's typed arrays, and blocks, which are rare, in a Map of their own (as the native table
- * keeps a block in an entry beside the key's counters).
+ * SlotStore's typed arrays. A block takes a slot of its own beside the key's counters, as it takes
+ * an entry of its own in the native table, so that a full table counts it, reclaims it when it
+ * ends and weighs its end against the counters' when a new key looks for room, as the native
+ * table does; blocks, which are rare, are found through a Map of their own.
  */
 export class JsTable implements TableEngine {
   readonly #index: KeyIndex;
   readonly #slots: SlotStore;
+  // Blocked keys and their block's slot (whose expiry is the block's end).
   readonly #blocks = new Map<string, number>();
   readonly #policy: PolicyView;
   readonly #capacity: number;
@@ -42,7 +49,6 @@ export class JsTable implements TableEngine {
   // lookup, as the native table skips its hash. Forgotten when that slot is released.
   #hotKey: string | undefined;
   #hotSlot = -1;
-  #blockCursor: Iterator<[string, number]> | undefined;
   #evictions = 0;
   #refused = 0;
   #swept = 0;
@@ -85,13 +91,12 @@ export class JsTable implements TableEngine {
     return v.allowed;
   }
 
-  /** When the key's block ends, or 0 when it has none in force (an ended one is forgotten). */
+  /** When the key's block ends, or 0 when it has none in force (an ended one waits to be reclaimed). */
   #blockedUntil(key: string, now: number): number {
-    const until = this.#blocks.get(key);
-    if (until === undefined) return 0;
-    if (until > now) return until;
-    this.#blocks.delete(key);
-    return 0;
+    const slot = this.#blocks.get(key);
+    if (slot === undefined) return 0;
+    const until = this.#slots.expiry(slot);
+    return until > now ? until : 0;
   }
 
   #decide(key: string, cost: number, limit: number, now: number, commit: boolean): Verdict {
@@ -152,9 +157,12 @@ export class JsTable implements TableEngine {
     return slot;
   }
 
-  /** A slot for a new key, entered in `map`; -1 (and the verdict rewritten) when refused. */
+  /**
+   * A slot for a new entry of `key`, entered in `map` (the index's, for its counters; #blocks, for
+   * its block); -1 (and the verdict rewritten) when refused.
+   */
   #claim(key: string, map: Map<string, number>, now: number): number {
-    if (!this.#makeRoom(now)) return -1;
+    if (!this.#makeRoom(key, now)) return -1;
     const slot = this.#slots.take();
     this.#slots.setExpiry(slot, 0);
     this.#slots.setKey(slot, key);
@@ -162,18 +170,28 @@ export class JsTable implements TableEngine {
     return slot;
   }
 
-  /** Whether one more entry fits, after reclaiming (or, when full, evicting) as the table's rules say. */
-  #makeRoom(now: number): boolean {
+  /**
+   * Whether one more entry of `key` fits, after reclaiming (or, when full, evicting) as the
+   * table's rules say.
+   */
+  #makeRoom(key: string, now: number): boolean {
     this.#reclaimStep(now);
-    if (this.#slots.used + this.#blocks.size < this.#capacity) return true;
-    // Full: the first expired or else the nearest-to-expiry of the next 8 slots in use.
     const slots = this.#slots;
+    if (slots.used < this.#capacity) return true;
+    // Full, so every slot handed out is in use. A new key's candidates are 8 slots, counters and
+    // blocks alike (as the native table's are the 8 entries of its two buckets; in a table of at
+    // most 8 slots, the whole table): the first expired one, else the one nearest to expiry.
+    // Refusing, they are the 8 its hash points at, fixed per key, so that a key refused until a
+    // candidate expires finds that candidate free when it comes back then; evicting, where any 8
+    // give a victim, the next 8 of the reclaimer's cursor, whose walk in order costs less.
+    const allocated = slots.allocated;
+    const first = this.#evict ? this.#cursor : (fnv1a(key) >>> 0) % allocated;
     let victim = -1;
     let victimExpiry = Infinity;
-    for (let seen = 0, tries = 0; seen < PROBE_WINDOW && tries < slots.allocated; tries++) {
-      const slot = this.#advance();
-      if (slots.keyOf(slot) === undefined) continue;
-      seen++;
+    let looked = 0;
+    while (looked < PROBE_WINDOW && looked < allocated) {
+      const slot = first + looked < allocated ? first + looked : first + looked - allocated;
+      looked++;
       const expiry = slots.expiry(slot);
       if (expiry < victimExpiry) {
         victim = slot;
@@ -181,14 +199,7 @@ export class JsTable implements TableEngine {
         if (expiry <= now) break;
       }
     }
-    if (victim < 0) {
-      // Every place is taken by blocks: refuse (or evict one block).
-      if (!this.#evict || this.#blocks.size === 0) return this.#refuse(Infinity, now);
-      const first = this.#blocks.keys().next().value as string;
-      this.#blocks.delete(first);
-      this.#evictions++;
-      return true;
-    }
+    if (this.#evict) this.#cursor = first + looked < allocated ? first + looked : first + looked - allocated;
     if (victimExpiry <= now) {
       this.#swept++;
     } else if (this.#evict) {
@@ -217,29 +228,22 @@ export class JsTable implements TableEngine {
     return slot;
   }
 
+  /** Frees a slot in use: its key's counters or its key's block. */
   #release(slot: number): void {
     if (slot === this.#hotSlot) this.#hotKey = undefined;
     const key = this.#slots.keyOf(slot) as string;
-    this.#index.mapOf(key).delete(key);
+    if (this.#blocks.get(key) === slot) this.#blocks.delete(key);
+    else this.#index.mapOf(key).delete(key);
     this.#slots.give(slot);
   }
 
-  /** Two slots (and one block) looked at per insert: expired ones are reclaimed without a timer. */
+  /** Two slots looked at per insert: expired ones are reclaimed without a timer. */
   #reclaimStep(now: number): void {
     const slots = this.#slots;
     for (let k = 0; k < 2 && slots.allocated > 0; k++) {
       const slot = this.#advance();
       if (slots.keyOf(slot) !== undefined && slots.expiry(slot) <= now) {
         this.#release(slot);
-        this.#swept++;
-      }
-    }
-    if (this.#blocks.size !== 0) {
-      this.#blockCursor ??= this.#blocks.entries();
-      const next = this.#blockCursor.next();
-      if (next.done === true) this.#blockCursor = undefined;
-      else if (next.value[1] <= now) {
-        this.#blocks.delete(next.value[0]);
         this.#swept++;
       }
     }
@@ -272,24 +276,23 @@ export class JsTable implements TableEngine {
     const until = now + durationMs;
     // The key's counters are left as they are: a block is kept beside them, never in them.
     const current = this.#blocks.get(key);
-    if (current === undefined && !this.#makeRoom(now)) return false;
-    this.#blocks.set(key, Math.max(current ?? 0, until));
+    if (current !== undefined) {
+      this.#slots.setExpiry(current, Math.max(this.#slots.expiry(current), until));
+      return true;
+    }
+    const slot = this.#claim(key, this.#blocks, now);
+    if (slot < 0) return false;
+    this.#slots.setExpiry(slot, until);
     return true;
   }
 
   reset(key: string): boolean {
     const now = this.#now();
-    const map = this.#index.mapOf(key);
-    const slot = map.get(key);
     let live = false;
-    if (slot !== undefined) {
-      live = this.#slots.expiry(slot) > now;
+    for (const slot of [this.#index.mapOf(key).get(key), this.#blocks.get(key)]) {
+      if (slot === undefined) continue;
+      live ||= this.#slots.expiry(slot) > now;
       this.#release(slot);
-    }
-    const until = this.#blocks.get(key);
-    if (until !== undefined) {
-      live ||= until > now;
-      this.#blocks.delete(key);
     }
     return live;
   }
@@ -315,18 +318,12 @@ export class JsTable implements TableEngine {
         count++;
       }
     }
-    for (const [key, until] of this.#blocks) {
-      if (until <= now) {
-        this.#blocks.delete(key);
-        count++;
-      }
-    }
     this.#swept += count;
     return count;
   }
 
   stats(): TableStats {
-    const entries = this.#slots.used + this.#blocks.size;
+    const entries = this.#slots.used;
     return {
       entries,
       slots: this.#capacity,
@@ -357,6 +354,5 @@ export class JsTable implements TableEngine {
     this.#slots.clear();
     this.#blocks.clear();
     this.#cursor = 0;
-    this.#blockCursor = undefined;
   }
 }
