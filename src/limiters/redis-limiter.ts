@@ -400,7 +400,7 @@ export class RedisLimiter extends LimiterBase {
 
   /**
    * Forgets the key on Redis (counters and block) and in the deny cache, waking its acquire()
-   * waiters here as refund() does. Returns whether Redis held it.
+   * waiters here as refund() does. Returns whether it was live (a state not yet a fresh key's, or a block).
    */
   async reset(key: string): Promise<boolean> {
     this.live();
@@ -410,7 +410,7 @@ export class RedisLimiter extends LimiterBase {
     this.#denyCache?.forget(key);
     const names = this.#keys.names(key);
     this.#ends?.forget(key);
-    const reply = await this.givingBack(key, () => this.#unsettled.track(this.#direct(names, RESET, [names.marker, ...names.keys], [names.base])));
+    const reply = await this.givingBack(key, () => this.#unsettled.track(this.#direct(names, RESET, [names.marker, ...names.keys], this.#protocol.resetArgs(names.base))));
     return Number(reply[2]) > 0;
   }
 
