@@ -1,5 +1,6 @@
 // RedisLimiter's reset() against a real redis-server: it says whether the key was live, as the
-// local engines' reset() does, though Redis keeps a state's key a while past its time (TTL slack).
+// local engines' reset() does, though Redis keeps a state's key a while past its time (TTL slack);
+// and a block, timed on Redis' own clock even under a test clock.
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixedWindow, leakyBucket, Limiter, ManualClock, RedisLimiter, slidingWindow, tokenBucket, type Policy } from '../src/index.js';
 import { engines } from './helpers/engines.js';
@@ -42,6 +43,20 @@ describe.runIf(hasRedis)('reset() on Redis', () => {
     expect(await all((l) => l.reset('spent'))).toBe(true);
     expect(await all((l) => l.reset('spent'))).toBe(false);
     expect(await all((l) => l.reset('never-seen'))).toBe(false);
+  });
+
+  it('under a test clock a block lasts real time: still denied, and reported live, after the test clock passes its end', async () => {
+    const clock = new ManualClock(1_000_000 * T);
+    for (const denyCache of [true, false]) {
+      const remote = new RedisLimiter({ redis: shared.redis, name: `reset${++names}`, policy: timed[1]![1], clock, denyCache, timeoutMs: 60_000, onError: 'deny' });
+      open.push(remote);
+      await remote.block('b', 60_000);
+      expect(await remote.consume('b')).toMatchObject({ allowed: false });
+      clock.advance(180_000);
+      expect(await remote.consume('b')).toMatchObject({ allowed: false });
+      expect(await remote.reset('b')).toBe(true);
+      expect(await remote.consume('b')).toMatchObject({ allowed: true });
+    }
   });
 
   it('fixed window: a window refunded to 0 is live until it ends; a block is live', async () => {
