@@ -86,9 +86,12 @@ export interface RedisLimiterOptions {
    */
   readonly leases?: boolean | { readonly hotAfter?: number; readonly share?: number; readonly keys?: number; readonly maxAgeMs?: number };
   /**
-   * For tests: decide at this clock's time instead of Redis TIME. Keys still expire on Redis' own
-   * clock, a reset's worth (plus slack) of real time after their last write, so a test clock must
-   * not run slower than real time by more than that; deadlines stay on real time.
+   * For tests: sliding windows, token buckets and GCRA decide at this clock's time instead of Redis
+   * TIME. On Redis' own clock still: fixed windows (a window is its key's TTL), blocks (a block
+   * lasts its duration of real time, and reset() reports it while it does), and every key's expiry
+   * (a reset's worth, plus slack, of real time after its last write, so a test clock must not run
+   * slower than real time by more than that); deadlines stay on real time. See docs/redis.md, "A
+   * test clock".
    */
   readonly clock?: ManualClock;
 }

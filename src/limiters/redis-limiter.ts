@@ -17,7 +17,7 @@ import { warnLeasesOff } from '../redis/server-probe.js';
 import { keyTagText } from '../redis/redis-keys.js';
 import { script, type Script } from '../redis/script.js';
 import { Batches, type BatchOutcomes, type Pending } from './redis-batches.js';
-import { DenyCache } from './deny-cache.js';
+import { denyCacheFor, type DenyCache } from './deny-cache.js';
 import { Fallback } from './fallback.js';
 import { LeaseBook, type LeaseWindow } from './leases.js';
 import { LimiterBase } from './limiter-base.js';
@@ -69,9 +69,9 @@ export class RedisLimiter extends LimiterBase {
   /** Calls not settled by the batches (refund, block, reset, leases, an asynchronous fallback): close() rejects them at once. */
   readonly #unsettled = new Unsettled();
   /**
-   * reset() and refund() calls made through this limiter: a denial of a request made before one of
-   * them may have been decided by Redis before it, and cached after it would deny, for the rest of
-   * the old window, a key Redis has room for again. Such a denial answers its request, uncached.
+   * reset(), refund() and block() calls made through this limiter: a denial of a request made
+   * before one of them may have been decided by Redis before it, and cached after it would answer
+   * for a key whose state Redis has changed. Such a denial answers its request, uncached.
    */
   #forgets = 0;
   /** Counted here; the Redis calls' own counts are the transport's. */
@@ -96,7 +96,7 @@ export class RedisLimiter extends LimiterBase {
     });
     this.#ends = this.#protocol.oneFixedWindow ? new WindowEnds(WINDOW_ENDS_BITS) : undefined;
     this.#batches = new Batches(this.#runner, this.#protocol, this.#keys, { maxBatch: c.maxBatch, timeoutMs: c.timeoutMs, noOverrides: this.#noOverrides, ends: this.#ends }, this.#outcomes);
-    this.#denyCache = c.denyCache === undefined ? undefined : new DenyCache(c.denyCache, (c.params[0] as PolicyParams).limit, c.clock);
+    this.#denyCache = denyCacheFor(c.denyCache, c.params, c.clock);
     const giveBack = (key: string, units: number, window: LeaseWindow) => this.#giveBack(key, units, window);
     this.#leases = c.leases === undefined ? undefined : new LeaseBook(c.leases, () => this.#decisionsNow(), giveBack);
   }
@@ -226,7 +226,7 @@ export class RedisLimiter extends LimiterBase {
    */
   #lease(leases: LeaseBook, key: string, cost: number, want: number): Promise<Decision> {
     this.#stats.decisions++;
-    const cached = this.#denyCache?.answer(key);
+    const cached = this.#denyCache?.answer(key, cost);
     if (cached !== undefined) {
       this.#stats.denyCacheHits++;
       this.#stats.denied++;
@@ -271,11 +271,11 @@ export class RedisLimiter extends LimiterBase {
       this.#stats.allowed++;
       return { allowed: true, limit, remaining: granted - cost + (limit - count), resetMs: reset, retryAfterMs: 0 };
     }
-    // Blocked (the reset is then the block's), or not even `cost` left in this window.
+    // Blocked (its reset is the block's alone, not the decide script's: not cached), or not even `cost` left.
     const blocked = count === LeaseReply.Blocked;
-    const retryAfterMs = blocked || cost <= limit ? reset : Infinity;
+    const retryAfterMs = cost <= limit ? reset : Infinity;
     const decision: Decision = { allowed: false, limit, remaining: blocked ? 0 : Math.max(0, limit - count), resetMs: reset, retryAfterMs };
-    if (cost === 1 && forgets === this.#forgets && Number.isFinite(retryAfterMs) && retryAfterMs > 0) this.#denyCache?.remember(key, decision);
+    if (cost === 1 && !blocked && forgets === this.#forgets && retryAfterMs > 0) this.#denyCache?.remember(key, decision);
     this.#stats.denied++;
     return decision;
   }
@@ -312,7 +312,7 @@ export class RedisLimiter extends LimiterBase {
     this.#stats.decisions++;
     // The cache holds denials of calls under the policies' own limits; a call with a per-call
     // limit (a tier) may be allowed where those were denied, so only Redis can answer it.
-    const cached = overrides === this.#noOverrides ? this.#denyCache?.answer(key) : undefined;
+    const cached = overrides === this.#noOverrides ? this.#denyCache?.answer(key, cost) : undefined;
     if (cached !== undefined) {
       this.#stats.denyCacheHits++;
       if (op === Op.Consume) this.#stats.denied++;
@@ -332,7 +332,7 @@ export class RedisLimiter extends LimiterBase {
 
   /** A request Redis decided: a denial remembered by the deny cache, then the answer. */
   #decided(p: Pending, decision: Decision): void {
-    // Only a cost-1 denial is cached: it implies every larger cost is denied at least as long.
+    // Only a cost-1 denial is kept: the cache answers cost 1 with it, and what it can derive (see DenyCache.answer).
     if (!decision.allowed && p.cost === 1 && p.overrides === this.#noOverrides && p.forgets === this.#forgets && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
       this.#denyCache?.remember(p.key, decision);
     }
@@ -390,7 +390,9 @@ export class RedisLimiter extends LimiterBase {
     checkPositiveInteger(durationMs, 'durationMs');
     const duration = Math.min(durationMs, MAX_BLOCK_MS);
     this.#leases?.drop(key);
-    this.#denyCache?.block(key, duration);
+    // A blocked key's wait is the later of the block's end and its own, which only Redis knows.
+    this.#forgets++;
+    this.#denyCache?.forget(key);
     const names = this.#keys.names(key);
     await this.#unsettled.track(this.#direct(names, BLOCK, [names.marker], [String(duration), names.base]));
     return true;
@@ -398,7 +400,7 @@ export class RedisLimiter extends LimiterBase {
 
   /**
    * Forgets the key on Redis (counters and block) and in the deny cache, waking its acquire()
-   * waiters here as refund() does. Returns whether Redis held it.
+   * waiters here as refund() does. Returns whether it was live (a state not yet a fresh key's, or a block).
    */
   async reset(key: string): Promise<boolean> {
     this.live();
@@ -408,7 +410,7 @@ export class RedisLimiter extends LimiterBase {
     this.#denyCache?.forget(key);
     const names = this.#keys.names(key);
     this.#ends?.forget(key);
-    const reply = await this.givingBack(key, () => this.#unsettled.track(this.#direct(names, RESET, [names.marker, ...names.keys], [names.base])));
+    const reply = await this.givingBack(key, () => this.#unsettled.track(this.#direct(names, RESET, [names.marker, ...names.keys], this.#protocol.resetArgs(names.base))));
     return Number(reply[2]) > 0;
   }
 

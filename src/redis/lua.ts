@@ -64,6 +64,9 @@ local function window_end(key, w, count, added)
 end
 `;
 
+/** The tag of a packed state, the current form (see STATE_TAG in DECIDE_LUA). */
+const STATE_TAG = 'T3';
+
 /** The decision time in ms: ARGV[2] when a test clock gave one, else Redis' own clock. */
 export const NOW_LUA = `local now = clock
 if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
@@ -179,7 +182,7 @@ ${REPLY_ERRORS_LUA}${WINDOW_END_LUA}${NOW_LUA}  local cut = tonumber(ARGV[4])
   -- differ under another limit (a tier change), so the TTL's slack must not keep it. 'T2' (the same
   -- without that time) and 'T1' (without the expiry either, from tollgate 0.1) still read. Any
   -- other value under the key is foreign.
-  local STATE_TAG = 'T3'
+  local STATE_TAG = '${STATE_TAG}'
 
   -- Writes a state that must live 'reset' ms more. A SET that keeps the key's TTL costs Redis far
   -- less than one that sets it (a relative expiry is rewritten for replication), so a TTL is set
@@ -640,10 +643,25 @@ return { ${CallHead.Ran}, clock }
 
 /**
  * Reset: KEYS = blocks marker, then every state key of one limiter key; ARGV = deadline, the key's
- * base (its field). Returns {1, clock, how many of its state keys and its block there were}.
+ * base (its field), the decisions' time ('' or absent: Redis' clock). Deletes them and the block.
+ * Returns {1, clock, how many of its state keys and its block were live}: as a local table's entry,
+ * a packed state until it is a fresh key's (its key lives on a while: see store() in DECIDE_LUA),
+ * a counter (or anything else) while it exists, a block until its end.
  */
 export const RESET_LUA = `
-${DEADLINE_LUA}${BLOCKED_LUA('ARGV[2]')}local held = redis.call('DEL', unpack(KEYS, 2))
+${DEADLINE_LUA}${BLOCKED_LUA('ARGV[2]')}local now = clock
+if ARGV[3] ~= nil and ARGV[3] ~= '' then now = tonumber(ARGV[3]) end
+local held = 0
+for k = 2, #KEYS do
+  local v = redis.pcall('GET', KEYS[k])
+  if type(v) == 'string' and #v == 42 then
+    local tag, _, _, _, _, fresh_at = struct.unpack('<c2ddddd', v)
+    if tag ~= '${STATE_TAG}' or fresh_at > now then held = held + 1 end
+  elseif v then
+    held = held + 1
+  end
+end
+redis.call('DEL', unpack(KEYS, 2))
 if blocked() > 0 then held = held + 1 end
 redis.pcall('HDEL', KEYS[1], ARGV[2])
 return { ${CallHead.Ran}, clock, held }

@@ -141,6 +141,11 @@ export class DecideProtocol {
     return args;
   }
 
+  /** RESET_LUA's arguments after the deadline: the key's base, and the time its states' freshness is read at. */
+  resetArgs(base: string): string[] {
+    return [base, this.#scriptNow()];
+  }
+
   /** The request's 1-based policy index whose state is foreign (a refund's reply), else 0. */
   refundForeign(reply: readonly unknown[]): number {
     return Number(reply[2]) === Status.Foreign ? Number(reply[3]) : 0;
