@@ -72,6 +72,29 @@ describe.runIf(hasRedis)('the deny cache answers only what Redis would', () => {
     expect(cached.stats().denyCacheHits).toBe(3);
   });
 
+  // (A token bucket's larger per-call limit adds no tokens to an empty bucket: nothing to spend there.)
+  it.each(timed.filter(([label]) => label !== 'token bucket'))('%s: a spend allowed under a per-call limit drops the cached denial it made stale (regression)', async (_label, policy) => {
+    const clock = new ManualClock(1_000_000 * T);
+    const cached = redisLimiter(policy, clock, true);
+    const uncached = redisLimiter(policy, clock, false);
+    const local = new Limiter({ policy, clock, engine: 'js' });
+    open.push(local);
+    const all = async (call: (l: Limiter | RedisLimiter) => Decision | Promise<Decision>): Promise<Decision> => {
+      const expected = await call(local);
+      expect(await call(uncached)).toEqual(expected);
+      expect(await call(cached)).toEqual(expected);
+      return expected;
+    };
+    expect(await all((l) => l.consume('k', 5))).toMatchObject({ allowed: true });
+    const before = await all((l) => l.consume('k', 1));
+    expect(before.allowed).toBe(false);
+    // A tier with a larger limit spends on the key the cache holds a denial for.
+    expect(await all((l) => l.consume('k', 2, { limit: 8 }))).toMatchObject({ allowed: true });
+    const after = await all((l) => l.consume('k', 1));
+    expect(after.allowed).toBe(false);
+    expect(after.retryAfterMs).toBeGreaterThan(before.retryAfterMs);
+  });
+
   it('fixed window: a cost above the limit never passes, and a cached window end follows Redis’ clock, not the test clock (regression)', async () => {
     const policy = fixedWindow({ limit: 5, windowMs: 3_600_000 });
     const clock = new ManualClock(1_000_000);

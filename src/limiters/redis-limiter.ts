@@ -321,6 +321,12 @@ export class RedisLimiter extends LimiterBase {
     return this.#batches.request(key, op, cost, overrides, options, startedAt, this.#forgets);
   }
 
+  /** Drops the key's cached denial, and any denial of a request sent before now (see #forgets). */
+  #forget(key: string): void {
+    this.#forgets++;
+    this.#denyCache?.forget(key);
+  }
+
   /** Settles a request with its decision, counting a consume's outcome. */
   #answer(p: Pending, d: Decision): void {
     if (p.op === Op.Consume) {
@@ -332,6 +338,8 @@ export class RedisLimiter extends LimiterBase {
 
   /** A request Redis decided: a denial remembered by the deny cache, then the answer. */
   #decided(p: Pending, decision: Decision): void {
+    // A spend allowed under a per-call limit may follow a denial the cache holds under the policies' own: stale now.
+    if (decision.allowed && p.op === Op.Consume && p.overrides !== this.#noOverrides) this.#forget(p.key);
     // Only a cost-1 denial is kept: the cache answers cost 1 with it, and what it can derive (see DenyCache.answer).
     if (!decision.allowed && p.cost === 1 && p.overrides === this.#noOverrides && p.forgets === this.#forgets && Number.isFinite(decision.retryAfterMs) && decision.retryAfterMs > 0) {
       this.#denyCache?.remember(p.key, decision);
@@ -365,18 +373,13 @@ export class RedisLimiter extends LimiterBase {
     return error;
   }
 
-  /**
-   * Gives back up to `amount` on every policy; a key Redis does not hold is left alone. The key's
-   * acquire() waiters in this process ask again once Redis has answered, or failed to (see
-   * LimiterBase.givingBack).
-   */
+  /** Gives back up to `amount` on every policy (not to a key Redis does not hold), then wakes the key's waiters here (LimiterBase.givingBack). */
   async refund(key: string, amount = 1, options?: CallOptions): Promise<void> {
     this.live();
     checkKey(key);
     checkPositiveInteger(amount, 'amount');
     const overrides = this.#overrides(options);
-    this.#forgets++;
-    this.#denyCache?.forget(key);
+    this.#forget(key);
     const names = this.#keys.names(key);
     const reply = await this.givingBack(key, () => this.#unsettled.track(this.#direct(names, DECIDE, [names.marker, ...names.keys], this.#protocol.refundArgs(amount, overrides))));
     const foreign = this.#protocol.refundForeign(reply);
@@ -391,23 +394,18 @@ export class RedisLimiter extends LimiterBase {
     const duration = Math.min(durationMs, MAX_BLOCK_MS);
     this.#leases?.drop(key);
     // A blocked key's wait is the later of the block's end and its own, which only Redis knows.
-    this.#forgets++;
-    this.#denyCache?.forget(key);
+    this.#forget(key);
     const names = this.#keys.names(key);
     await this.#unsettled.track(this.#direct(names, BLOCK, [names.marker], [String(duration), names.base]));
     return true;
   }
 
-  /**
-   * Forgets the key on Redis (counters and block) and in the deny cache, waking its acquire()
-   * waiters here as refund() does. Returns whether it was live (a state not yet a fresh key's, or a block).
-   */
+  /** Forgets the key's counters and block, waking its waiters as refund() does; whether it was live (a block, or a state not yet a fresh key's). */
   async reset(key: string): Promise<boolean> {
     this.live();
     checkKey(key);
     this.#leases?.drop(key);
-    this.#forgets++;
-    this.#denyCache?.forget(key);
+    this.#forget(key);
     const names = this.#keys.names(key);
     this.#ends?.forget(key);
     const reply = await this.givingBack(key, () => this.#unsettled.track(this.#direct(names, RESET, [names.marker, ...names.keys], this.#protocol.resetArgs(names.base))));
