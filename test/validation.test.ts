@@ -4,7 +4,7 @@ import { allOf, fixedWindow, leakyBucket, Limiter, ManualClock, RedisLimiter, sl
 import { loadNative } from '../src/engine/load-native.js';
 import { describePolicy } from '../src/common/policies.js';
 import { backoffDelay, retryPolicy } from '../src/client-entry.js';
-import { metricsHandler, registerPrometheus } from '../src/metrics-entry.js';
+import { metricsHandler, registerPrometheus, toPrometheus } from '../src/metrics-entry.js';
 import { NativeTable } from '../src/engine/native-table.js';
 import { engines } from './helpers/engines.js';
 
@@ -318,10 +318,35 @@ describe('helpers that take what another call made (found by an outside attack)'
     expect(() => backoffDelay(policy, 'x' as never)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /attempt/));
     expect(() => backoffDelay(policy, -1)).toThrow(coded('TOLLGATE_OUT_OF_RANGE', /attempt/));
     expect(() => backoffDelay(policy, 2, Number.NaN)).toThrow(coded('TOLLGATE_OUT_OF_RANGE', /floorMs/));
+    expect(() => backoffDelay(policy, 2, Infinity)).toThrow(coded('TOLLGATE_OUT_OF_RANGE', /floorMs/));
+    expect(() => backoffDelay({ ...policy, random: () => Number.NaN }, 2)).toThrow(coded('TOLLGATE_OUT_OF_RANGE', /policy\.random/));
+    expect(() => backoffDelay({ ...policy, baseDelayMs: Number.NaN }, 2)).toThrow(coded('TOLLGATE_OUT_OF_RANGE', /policy\.baseDelayMs/));
   });
 
   it('metricsHandler and registerPrometheus check their limiters at once, not at the first scrape', () => {
     expect(() => metricsHandler({} as never)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /limiters\[0\]/));
     expect(() => registerPrometheus({ Gauge: class {} as never }, { registerMetric() {} } as never, 5 as never)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /limiters\[0\]/));
+  });
+
+  it('registerPrometheus checks its client and registry, and refuses a second registration on one registry', async () => {
+    const promClient = await import('prom-client');
+    const a = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }), name: 'a' });
+    const b = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }), name: 'b' });
+    const registry = new promClient.Registry();
+    expect(() => registerPrometheus(null as never, registry, a)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /client/));
+    expect(() => registerPrometheus(promClient, {} as never, a)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /registry/));
+    expect(() => registerPrometheus(promClient, registry)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /limiters/));
+    registerPrometheus(promClient, registry, a);
+    expect(() => registerPrometheus(promClient, registry, b)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /one call/));
+    a.close();
+    b.close();
+  });
+
+  it('two limiters of one name would share one series: refused, naming both', () => {
+    const a = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }), name: 'same' });
+    const b = new Limiter({ policy: fixedWindow({ limit: 5, windowMs: 1000 }), name: 'same' });
+    expect(() => toPrometheus(a, b)).toThrow(coded('TOLLGATE_INVALID_ARGUMENT', /limiters\[0\].*limiters\[1\]/));
+    a.close();
+    b.close();
   });
 });

@@ -43,13 +43,15 @@ export function retryPolicy(options: RetryOptions | undefined): RetryPolicy {
  */
 export function backoffDelay(policy: RetryPolicy, attempt: number, floorMs = 0): number {
   const p = checkObject(policy, 'policy') as Partial<RetryPolicy>;
-  if (typeof p.random !== 'function' || typeof p.maxDelayMs !== 'number' || typeof p.baseDelayMs !== 'number') {
-    throw invalidArgument('policy', 'a RetryPolicy (made by retryPolicy())', policy);
-  }
+  if (typeof p.random !== 'function') throw invalidArgument('policy', 'a RetryPolicy (made by retryPolicy())', policy);
+  checkInteger(p.baseDelayMs, 'policy.baseDelayMs', 0, Number.MAX_SAFE_INTEGER);
+  checkInteger(p.maxDelayMs, 'policy.maxDelayMs', 0, Number.MAX_SAFE_INTEGER);
   checkInteger(attempt, 'attempt', 1, Number.MAX_SAFE_INTEGER);
   if (typeof floorMs !== 'number') throw invalidArgument('floorMs', 'a number of ms', floorMs);
-  if (!(floorMs >= 0)) throw outOfRange('floorMs', 'a number of ms, 0 or more', floorMs);
-  return jitteredDelay(policy, attempt, floorMs);
+  if (!(floorMs >= 0 && floorMs < Infinity)) throw outOfRange('floorMs', 'a finite number of ms, 0 or more', floorMs);
+  const delay = jitteredDelay(policy, attempt, floorMs);
+  if (!Number.isFinite(delay)) throw outOfRange('policy.random', 'a function returning numbers in [0, 1)', delay);
+  return delay;
 }
 
 /** backoffDelay for arguments already checked (the queue's own). */

@@ -17,6 +17,11 @@ interface Family {
 function checkLimiters(limiters: readonly unknown[]): readonly RateLimiter[] {
   const wrong = limiters.findIndex((limiter) => !isRateLimiter(limiter));
   if (wrong >= 0) throw invalidArgument(`limiters[${wrong}]`, 'a limiter (Limiter, allOf(...), RedisLimiter)', limiters[wrong]);
+  // Series are labelled by name: a second limiter of one name would vanish into the first's.
+  const names = (limiters as readonly RateLimiter[]).map((l) => l.name);
+  const again = names.findIndex((name, i) => names.indexOf(name) !== i);
+  if (again >= 0)
+    throw invalidArgument(`limiters[${again}]`, `a limiter whose name is not already limiters[${names.indexOf(names[again] as string)}]'s ('${names[again]}'; give each its own name)`, names[again]);
   return limiters as readonly RateLimiter[];
 }
 
@@ -140,6 +145,13 @@ export interface PromClientLike {
  * total, which rate() and increase() treat the same; prom-client counters cannot be set.)
  */
 export function registerPrometheus(client: PromClientLike, registry: PromRegistryLike, ...limiters: RateLimiter[]): void {
+  if (typeof (client as { Gauge?: unknown } | null)?.Gauge !== 'function') throw invalidArgument('client', "the prom-client module (import * as client from 'prom-client')", client);
+  if (typeof (registry as { registerMetric?: unknown } | null)?.registerMetric !== 'function') throw invalidArgument('registry', 'a prom-client Registry', registry);
+  if (limiters.length === 0) throw invalidArgument('limiters', 'at least one limiter', undefined);
+  const { getSingleMetric } = registry as { getSingleMetric?: (name: string) => unknown };
+  if (typeof getSingleMetric === 'function' && getSingleMetric.call(registry, 'tollgate_decisions_total') !== undefined) {
+    throw invalidArgument('registry', "a Registry without tollgate's metrics (register every limiter in one call)", 'a Registry that has them');
+  }
   for (const template of families(checkLimiters(limiters))) {
     const labelNames = [...new Set(template.samples.flatMap((s) => Object.keys(s.labels)))];
     const Gauge = client.Gauge as unknown as GaugeConstructor;
