@@ -48,8 +48,11 @@ describe.runIf(hasRedis)('the deny cache answers only what Redis would', () => {
     ['leaky bucket', leakyBucket({ burst: 5, tokens: 1, intervalMs: 100 * T })],
   ];
 
-  it.each(timed)('%s: after a cost-1 denial, larger costs get their own wait and a cost above the limit Infinity (regression)', async (_label, policy) => {
-    const clock = new ManualClock(1_000_000 * T);
+  /**
+   * The policy on Redis with the cache and without, and in process, on one clock; `all` makes a
+   * call on each, expects the three Decisions equal and returns it.
+   */
+  const alike = (policy: Policy, clock: ManualClock) => {
     const cached = redisLimiter(policy, clock, true);
     const uncached = redisLimiter(policy, clock, false);
     const local = new Limiter({ policy, clock, engine: 'js' });
@@ -60,6 +63,12 @@ describe.runIf(hasRedis)('the deny cache answers only what Redis would', () => {
       expect(await call(cached)).toEqual(expected);
       return expected;
     };
+    return { cached, local, all };
+  };
+
+  it.each(timed)('%s: after a cost-1 denial, larger costs get their own wait and a cost above the limit Infinity (regression)', async (_label, policy) => {
+    const clock = new ManualClock(1_000_000 * T);
+    const { cached, local, all } = alike(policy, clock);
     expect(await all((l) => l.consume('k', 5))).toMatchObject({ allowed: true, remaining: 0 });
     expect(await all((l) => l.consume('k', 1))).toMatchObject({ allowed: false });
     clock.advance(T);
@@ -74,17 +83,7 @@ describe.runIf(hasRedis)('the deny cache answers only what Redis would', () => {
 
   // (A token bucket's larger per-call limit adds no tokens to an empty bucket: nothing to spend there.)
   it.each(timed.filter(([label]) => label !== 'token bucket'))('%s: a spend allowed under a per-call limit drops the cached denial it made stale (regression)', async (_label, policy) => {
-    const clock = new ManualClock(1_000_000 * T);
-    const cached = redisLimiter(policy, clock, true);
-    const uncached = redisLimiter(policy, clock, false);
-    const local = new Limiter({ policy, clock, engine: 'js' });
-    open.push(local);
-    const all = async (call: (l: Limiter | RedisLimiter) => Decision | Promise<Decision>): Promise<Decision> => {
-      const expected = await call(local);
-      expect(await call(uncached)).toEqual(expected);
-      expect(await call(cached)).toEqual(expected);
-      return expected;
-    };
+    const { all } = alike(policy, new ManualClock(1_000_000 * T));
     expect(await all((l) => l.consume('k', 5))).toMatchObject({ allowed: true });
     const before = await all((l) => l.consume('k', 1));
     expect(before.allowed).toBe(false);
