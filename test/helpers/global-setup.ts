@@ -25,5 +25,6 @@ export default function setup(): void {
       console.warn(`The native addon could not be rebuilt: ${(error as Error).message}`);
     }
   }
-  run([path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+  // Atomically, file by file: a test may pack the package (rebuilding dist/) while others import it.
+  run([path.join(root, 'scripts', 'build-ts.mjs')]);
 }
