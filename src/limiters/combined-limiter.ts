@@ -66,16 +66,15 @@ export class CombinedLimiter extends LimiterBase {
   consume(key: string, cost = 1, options?: CallOptions): Decision {
     this.live();
     const perLimit = this.#options(options);
-    return this.#own(() => this.#consume(key, cost, perLimit));
-  }
-
-  #consume(key: string, cost: number, perLimit: (CallOptions | undefined)[] | undefined): Decision {
     const decisions: Decision[] = [];
     for (let i = 0; i < this.limiters.length; i++) {
       const d = (this.limiters[i] as Limiter).consume(key, cost, perLimit?.[i]);
       decisions.push(d);
       if (!d.allowed) {
-        for (let j = 0; j < i; j++) (this.limiters[j] as Limiter).refund(key, cost, perLimit?.[j]);
+        // Undoing its own spend gives this composite's waiters no room: the only give-back a consume makes.
+        this.#own(() => {
+          for (let j = 0; j < i; j++) (this.limiters[j] as Limiter).refund(key, cost, perLimit?.[j]);
+        });
         // Report the others as they stand now, nothing spent.
         for (let j = 0; j < this.limiters.length; j++) {
           if (j !== i) decisions[j] = (this.limiters[j] as Limiter).peek(key, cost, perLimit?.[j]);
