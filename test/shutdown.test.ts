@@ -1,22 +1,13 @@
 // Every shutdown order with calls in flight: each pending call and waiter settles at once with a
 // coded error, and nothing throws (or rejects unhandled) afterwards.
 import { describe, expect, it } from 'vitest';
+import { settledNow } from './helpers/settled-now.js';
 import { allOf, fixedWindow, Limiter, ManualClock, RedisLimiter, tokenBucket } from '../src/index.js';
 import { createQueue, limitedFetch } from '../src/client-entry.js';
 import { engines } from './helpers/engines.js';
 import { hasRedis, useRedisServer } from './helpers/redis.js';
 
 const closed = expect.objectContaining({ code: 'TOLLGATE_CLOSED' });
-/** Settles `promise` and reports how: a promise still pending after the microtasks run is a bug. */
-async function settledNow<T>(promise: Promise<T>): Promise<PromiseSettledResult<T> | 'pending'> {
-  let result: PromiseSettledResult<T> | 'pending' = 'pending';
-  promise.then(
-    (value) => (result = { status: 'fulfilled', value }),
-    (reason: unknown) => (result = { status: 'rejected', reason }),
-  );
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-  return result;
-}
 const spent = (limit: number, windowMs = 3_600_000, engine: 'native' | 'js' = 'js') => {
   const limiter = new Limiter({ policy: fixedWindow({ limit, windowMs }), engine, capacity: 100 });
   for (let i = 0; i < limit; i++) limiter.consume('k');
