@@ -273,6 +273,23 @@ describe('limitedFetch upstream options', () => {
     requests.close();
   });
 
+  it('with places alone, an upstream that says nothing is left pauses the next send until its reset (found by an outside attack)', async () => {
+    let sends = 0;
+    const fetch = (async () => {
+      sends++;
+      return new Response('ok', { headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '60' } });
+    }) as unknown as typeof globalThis.fetch;
+    const call = limitedFetch({ upstream: { limit: 100, windowMs: 1000 }, fetch, retry: false });
+    expect((await call('http://upstream.test/')).status).toBe(200);
+    const next = call('http://upstream.test/');
+    // Room in the places, but the upstream's own reset is a minute away: nothing is sent.
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    expect(sends).toBe(1);
+    call.close();
+    await expect(next).rejects.toMatchObject({ code: 'TOLLGATE_CLOSED' });
+    expect(sends).toBe(1);
+  });
+
   it('concurrency: never more than 2 requests in flight in this process', async () => {
     let inFlight = 0;
     let most = 0;

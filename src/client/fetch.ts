@@ -3,6 +3,7 @@
 // and settles estimated token costs against the real ones.
 import { invalidArgument } from '../common/errors.js';
 import { checkObject } from '../common/validate.js';
+import { UpstreamPause } from './upstream-pause.js';
 import { UpstreamPlaces } from './upstream-places.js';
 import { upstreamConfig, type UpstreamOptions } from './upstream-options.js';
 import { openUpstreamStore } from './upstream-store.js';
@@ -111,6 +112,8 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
   const places = upstream === undefined ? undefined : new UpstreamPlaces(openUpstreamStore(upstream.store, upstream.terms), upstream.terms.leaseMs, (problem) => report.placesProblem(problem));
 
   const { requests, tokens } = options;
+  // With places alone, the upstream's "nothing left" pauses the sends (a requests limiter is blocked instead).
+  const upstreamPause = places !== undefined && requests === undefined ? new UpstreamPause() : undefined;
   /** Runs an adaptation to a response already received: a failure is reported, never thrown (a throw would send the request again). */
   const adapt = async (status: number, step: () => unknown): Promise<void> => {
     try {
@@ -143,6 +146,7 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
         let release: (() => void) | undefined;
         if (places !== undefined) {
           try {
+            await upstreamPause?.wait(signal);
             release = await places.acquire(signal);
           } catch (error) {
             // Never sent (closed, aborted, the store failed): what the limits charged for it goes back.
@@ -165,6 +169,7 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
         // The upstream has answered: from here only its status may ask for the request again.
         const { status } = response;
         const upstream = report.capWaits(parseUpstreamLimits(response.headers));
+        if (upstream.requests?.remaining === 0 && upstream.requests.resetMs !== undefined) upstreamPause?.extend(upstream.requests.resetMs);
         if (requests !== undefined) await adapt(status, () => adaptToUpstream(requests, key, upstream.requests));
         if (tokens !== undefined) await adapt(status, () => adaptToUpstream(tokens.limiter, key, upstream.tokens));
         if (RETRYABLE.has(status)) {
@@ -195,6 +200,7 @@ export function limitedFetch(options: LimitedFetchOptions = {}): LimitedFetch {
   return Object.assign(call, {
     close: () => {
       queue.close();
+      upstreamPause?.close();
       places?.close();
     },
     stats: () => report.stats(),
